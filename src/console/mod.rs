@@ -1,0 +1,1 @@
+//! The interactive console: state, key map, rendering, event loop.

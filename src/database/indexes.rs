@@ -1,0 +1,89 @@
+//! The catalog of secondary indexes, parsed from the migration that creates them (one place to declare them).
+use std::sync::OnceLock;
+
+use sqlx::PgPool;
+
+use super::DbResult;
+
+const SOURCE: &str = include_str!("../../database/migrations/0002_secondary_indexes.sql");
+
+/// One secondary index: droppable for speed, rebuilt afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecondaryIndex {
+    pub name: String,
+    pub table: String,
+    /// The `CREATE INDEX IF NOT EXISTS ...` statement.
+    pub definition: String,
+    /// The browsing query it serves.
+    pub serves: String,
+}
+
+/// Every secondary index, in declaration order.
+pub fn catalog() -> &'static [SecondaryIndex] {
+    static CATALOG: OnceLock<Vec<SecondaryIndex>> = OnceLock::new();
+    CATALOG.get_or_init(|| parse(SOURCE))
+}
+
+fn parse(sql: &str) -> Vec<SecondaryIndex> {
+    let mut out = Vec::new();
+    let mut serves = String::new();
+    for line in sql.lines().map(str::trim) {
+        if let Some(s) = line.strip_prefix("-- serves:") {
+            serves = s.trim().to_string();
+        } else if let Some(rest) = line.strip_prefix("CREATE INDEX IF NOT EXISTS ") {
+            let mut words = rest.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let table = words.nth(1).unwrap_or_default().to_string();
+            out.push(SecondaryIndex {
+                name,
+                table,
+                definition: line.trim_end_matches(';').to_string(),
+                serves: std::mem::take(&mut serves),
+            });
+        }
+    }
+    out
+}
+
+/// Names of the catalog's indexes that exist in the database now.
+pub async fn present(pool: &PgPool) -> DbResult<Vec<String>> {
+    let names: Vec<String> = catalog().iter().map(|i| i.name.clone()).collect();
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'i' AND n.nspname = current_schema() AND c.relname = ANY($1) ORDER BY 1",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_has_25_file_and_14_metadata_indexes() {
+        let c = catalog();
+        assert_eq!(c.len(), 39);
+        assert_eq!(c.iter().filter(|i| i.table == "files").count(), 25);
+        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 14);
+        for i in c {
+            assert!(!i.serves.is_empty(), "{} says which query it serves", i.name);
+            assert!(i.definition.contains(&format!(" ON {} ", i.table)), "{}", i.definition);
+        }
+        let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 39, "index names are unique");
+    }
+
+    #[test]
+    fn essential_constraints_are_not_in_the_catalog() {
+        for i in catalog() {
+            assert!(!i.definition.contains("UNIQUE"), "{}", i.name);
+            assert!(!i.definition.contains("content_hash"), "{}", i.name);
+            assert!(!i.name.ends_with("_pkey"), "{}", i.name);
+        }
+    }
+}

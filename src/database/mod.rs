@@ -1,0 +1,115 @@
+//! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
+pub mod cluster;
+pub mod indexes;
+pub mod migrate;
+pub mod status;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use cluster::Cluster;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration { version: i32, name: String, source: sqlx::Error },
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which server the tool talks to: the managed cluster under a data directory, or an external URL.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Managed(Cluster),
+    External(String),
+}
+
+impl Target {
+    /// `--database-url`/`DATABASE_URL` wins; otherwise the managed cluster under the data directory.
+    pub fn choose(database_url: Option<String>, data_dir: PathBuf) -> Self {
+        match database_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => Target::External(url),
+            None => Target::Managed(Cluster::new(data_dir)),
+        }
+    }
+
+    pub fn is_managed(&self) -> bool {
+        matches!(self, Target::Managed(_))
+    }
+
+    /// A description for headers and status: never prints a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Managed(c) => format!("managed cluster {}", c.data_dir.display()),
+            Target::External(url) => redact_url(url),
+        }
+    }
+
+    /// Start the managed cluster if needed (blocking) and return the URL to connect to.
+    pub fn ensure_url(&mut self) -> DbResult<String> {
+        match self {
+            Target::Managed(c) => {
+                c.ensure_started()?;
+                Ok(c.url())
+            }
+            Target::External(url) => Ok(url.clone()),
+        }
+    }
+
+    /// Start if needed, connect, and apply pending migrations.
+    pub async fn open(&mut self, max_connections: u32) -> DbResult<PgPool> {
+        let url = match self {
+            Target::Managed(c) => {
+                let mut c2 = c.clone();
+                let url = tokio::task::spawn_blocking(move || c2.ensure_started().map(|_| c2.url()))
+                    .await
+                    .map_err(|e| DbError::Url(e.to_string()))??;
+                url
+            }
+            Target::External(url) => url.clone(),
+        };
+        let pool = connect(&url, max_connections).await?;
+        migrate::run(&pool).await?;
+        Ok(pool)
+    }
+}
+
+/// Hide the password of a URL such as postgres://user:secret@host/db.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((cred, host)) = rest.split_once('@') {
+            if let Some((user, _)) = cred.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+pub fn connect_options(url: &str) -> DbResult<PgConnectOptions> {
+    let opts = PgConnectOptions::from_str(url).map_err(|e| DbError::Url(format!("{}: {e}", redact_url(url))))?;
+    Ok(opts.application_name("midi-tui"))
+}
+
+pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(connect_options(url)?)
+        .await?;
+    Ok(pool)
+}
+
+/// Quote an SQL identifier (identifiers are never formatted from user input, but quote them all the same).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

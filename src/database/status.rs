@@ -1,0 +1,145 @@
+//! `status`: row counts, secondary indexes, table persistence, live settings, size: what the database is now.
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+use super::{DbResult, indexes};
+
+/// Tables of the data model, in foreign-key order (referenced first).
+pub const TABLES: &[&str] = &["import_runs", "files", "musical_metadata", "file_locations", "import_errors"];
+
+/// The settings the profile levels touch, reported live from `pg_settings`.
+pub const PROFILE_SETTINGS: &[&str] = &[
+    "synchronous_commit",
+    "fsync",
+    "full_page_writes",
+    "wal_level",
+    "max_wal_senders",
+    "autovacuum",
+    "maintenance_work_mem",
+    "work_mem",
+    "max_wal_size",
+    "wal_buffers",
+    "max_parallel_workers",
+    "max_parallel_maintenance_workers",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    pub name: String,
+    pub rows: i64,
+    /// "logged" or "unlogged".
+    pub persistence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingStatus {
+    pub name: String,
+    /// The value in force now, with its unit (e.g. "64MB").
+    pub value: String,
+    /// True when a changed value waits for a server restart (the value above is still the one in force).
+    pub pending_restart: bool,
+    /// `pg_settings.context`: "postmaster" means restart-only.
+    pub context: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStatus {
+    pub expected: usize,
+    pub present: usize,
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub target: String,
+    pub managed: bool,
+    pub server_version: String,
+    pub superuser: bool,
+    pub database_size_bytes: i64,
+    pub tables: Vec<TableStatus>,
+    pub secondary_indexes: IndexStatus,
+    pub settings: Vec<SettingStatus>,
+    pub pending_restart: bool,
+}
+
+impl Status {
+    pub fn setting(&self, name: &str) -> Option<&SettingStatus> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableStatus> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+pub async fn settings(pool: &PgPool) -> DbResult<Vec<SettingStatus>> {
+    let names: Vec<String> = PROFILE_SETTINGS.iter().map(|s| s.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT name::text, current_setting(name) AS value, pending_restart, context::text \
+         FROM pg_settings WHERE name = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<SettingStatus> = rows
+        .iter()
+        .map(|r| SettingStatus {
+            name: r.get(0),
+            value: r.get(1),
+            pending_restart: r.get(2),
+            context: r.get(3),
+        })
+        .collect();
+    out.sort_by_key(|s| PROFILE_SETTINGS.iter().position(|n| *n == s.name));
+    Ok(out)
+}
+
+pub async fn tables(pool: &PgPool) -> DbResult<Vec<TableStatus>> {
+    let mut out = Vec::new();
+    for &name in TABLES {
+        let persistence: Option<String> = sqlx::query_scalar(
+            "SELECT CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'logged' END FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = $1 \
+             AND c.relkind = 'r'",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
+        // The name comes from TABLES above, never from input; quoted all the same.
+        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}",
+            super::quote_ident(name)
+        )))
+        .fetch_one(pool)
+        .await?;
+        out.push(TableStatus { name: name.into(), rows, persistence: persistence.unwrap_or_else(|| "missing".into()) });
+    }
+    Ok(out)
+}
+
+pub async fn collect(pool: &PgPool, target: &str, managed: bool) -> DbResult<Status> {
+    let row = sqlx::query(
+        "SELECT current_setting('server_version'), \
+         (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), pg_database_size(current_database())",
+    )
+    .fetch_one(pool)
+    .await?;
+    let present = indexes::present(pool).await?;
+    let missing: Vec<String> = indexes::catalog()
+        .iter()
+        .filter(|i| !present.contains(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    let settings = settings(pool).await?;
+    Ok(Status {
+        target: target.into(),
+        managed,
+        server_version: row.get(0),
+        superuser: row.get::<Option<bool>, _>(1).unwrap_or(false),
+        database_size_bytes: row.get(2),
+        tables: tables(pool).await?,
+        secondary_indexes: IndexStatus { expected: indexes::catalog().len(), present: present.len(), missing },
+        pending_restart: settings.iter().any(|s| s.pending_restart),
+        settings,
+    })
+}

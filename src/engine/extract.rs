@@ -1,0 +1,1 @@
+//! `extract`: unpack archives to a folder, keeping structure, safely.

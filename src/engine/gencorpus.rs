@@ -1,0 +1,1 @@
+//! `gen-corpus`: deterministic, realistic synthetic MIDI libraries for benchmarks.

@@ -1,0 +1,6 @@
+//! The import engine: scan, extract, hash, parse, write, profiles and metrics. Never imports ratatui.
+pub mod extract;
+pub mod gencorpus;
+pub mod machine;
+pub mod midi;
+pub mod source;

@@ -1,0 +1,1 @@
+//! Sources: folders, MIDI files and archives (nested), walked and streamed in memory.

@@ -1,0 +1,52 @@
+//! Entry point: parse the command line, set up logging to a file, run the console or a headless command.
+use std::process::ExitCode;
+
+use clap::Parser;
+use midi_tui::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log_guard = init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match &cli.command {
+        Some(Command::Db { action }) => cli::db::run(g, action).await?,
+        Some(Command::Status { json }) => cli::status::run(g, *json).await?,
+        Some(other) => anyhow::bail!("`{other:?}` is not available in this build yet"),
+        None => anyhow::bail!("the console is not available in this build yet; use `midi-tui import`"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to a file, never to the terminal the console draws on.
+fn init_logging(g: &cli::GlobalArgs) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = g.log.clone().unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "-");
+        g.data_dir().join("logs").join(format!("midi-tui-{stamp}-{}.log", std::process::id()))
+    });
+    let dir = path.parent()?.to_path_buf();
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIDI_TUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).init();
+    Some(guard)
+}
