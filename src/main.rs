@@ -29,6 +29,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Some(Command::Db { action }) => cli::db::run(g, action).await?,
         Some(Command::Status { json }) => cli::status::run(g, *json).await?,
+        Some(Command::Import(args)) => {
+            let summary = cli::import::run(g, args).await?;
+            if summary.status != "done" {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Some(other) => anyhow::bail!("`{other:?}` is not available in this build yet"),
         None => anyhow::bail!("the console is not available in this build yet; use `midi-tui import`"),
     }

@@ -82,9 +82,14 @@ CREATE TABLE IF NOT EXISTS import_errors (
     path            text NOT NULL,
     kind            text NOT NULL,
     message         text NOT NULL,
+    -- Size and mtime of a file that was read: a re-run skips it unread while they still match.
+    size            bigint,
+    mtime           bigint,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS import_errors_run_idx ON import_errors (import_run_id);
+-- Resume look-ups by path.
+CREATE INDEX IF NOT EXISTS import_errors_path_idx ON import_errors (path);
 
 -- Archives read to the end: a re-run skips them unread when size and mtime still match.
 CREATE TABLE IF NOT EXISTS archive_progress (

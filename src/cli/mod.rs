@@ -1,5 +1,6 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod db;
+pub mod import;
 pub mod status;
 
 use std::path::PathBuf;

@@ -2,7 +2,9 @@
 pub mod cluster;
 pub mod indexes;
 pub mod migrate;
+pub mod runs;
 pub mod status;
+pub mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -2,5 +2,9 @@
 pub mod extract;
 pub mod gencorpus;
 pub mod machine;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod session;
 pub mod midi;
 pub mod source;

@@ -1,1 +1,17 @@
 //! MIDI metadata extraction: lenient SMF parsing and musical analysis of one file's bytes.
+//!
+//! [`analyze`] reads a file's bytes (plain SMF or RIFF RMID) into [`MidiMetadata`];
+//! [`path_meta`] derives the library-browser fields (collection, folder, filename BPM and key)
+//! from where the file was found.
+
+mod analyze;
+mod errors;
+mod keys;
+mod path_meta;
+mod text;
+
+pub use analyze::{DEFAULT_TEMPO_US, MidiMetadata, analyze, unwrap_rmid};
+pub use errors::{MidiError, MidiErrorKind};
+pub use keys::{detect_key, key_signature_name};
+pub use path_meta::{PathMeta, path_meta};
+pub use text::decode_text;

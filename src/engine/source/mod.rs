@@ -1,1 +1,201 @@
 //! Sources: folders, MIDI files and archives (nested), walked and streamed in memory.
+//!
+//! * [`scan`] walks the sources given on the command line and yields one [`ScanItem`] per MIDI file or archive.
+//! * [`read_archive`] streams the MIDI members of one archive (nested archives included) without writing anything to
+//!   disk; [`read_file`] reads a plain MIDI file. Both bound memory and guard against compression bombs ([`Limits`]).
+//! * [`list_archive`] names an archive's MIDI members without handing out their bytes (cheap for zip).
+//! * Locations are lossless strings ([`encode_os_path`], [`decode_location`]; scheme in [`location`]).
+//!
+//! Error kinds are stable short codes (see [`kind`]).
+
+pub mod archive;
+pub mod location;
+pub(crate) mod stream;
+pub mod walk;
+
+pub use archive::{
+    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive, read_archive_metered,
+    read_file,
+};
+pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
+pub use walk::{ScanItem, ScanStats, scan, scan_counted};
+
+/// Stable short codes for `ReadEvent::Error` / `ScanItem::Error` kinds (they land in `import_errors`).
+pub mod kind {
+    /// The file or folder could not be opened or read.
+    pub const IO: &str = "io";
+    /// The archive (or one of its members) is damaged, truncated or uses an unsupported feature.
+    pub const ARCHIVE_CORRUPT: &str = "archive_corrupt";
+    /// A member is larger than `Limits::max_member_bytes`; it was not read.
+    pub const TOO_LARGE: &str = "too_large";
+    /// Decompression went past `Limits::max_archive_expansion` or `Limits::max_ratio`; the archive was abandoned.
+    pub const COMPRESSION_BOMB: &str = "compression_bomb";
+    /// An archive nested deeper than `Limits::max_depth`; it was not opened.
+    pub const NESTING_TOO_DEEP: &str = "nesting_too_deep";
+}
+
+/// Stable short codes for `Skipped` reasons.
+pub mod reason {
+    /// macOS resource forks: `._name` files and anything under `__MACOSX/`.
+    pub const MACOS_METADATA: &str = "macos_metadata";
+    /// A link (symbolic or hard) or special file carrying a MIDI or archive name.
+    pub const NOT_REGULAR: &str = "not_regular";
+    /// A source given explicitly that is neither a MIDI file, an archive nor a folder.
+    pub const NOT_MIDI: &str = "not_midi";
+}
+
+/// The stream compression around a tar or a single file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+}
+
+/// What kind of archive a name denotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchiveKind {
+    Zip,
+    /// A tar, possibly compressed (`.tar`, `.tar.gz`/`.tgz`, `.tar.bz2`/`.tbz2`/`.tbz`, `.tar.xz`/`.txz`).
+    Tar(Compression),
+    /// One compressed file (`.gz`, `.bz2`, `.xz`); its inner name is the outer name without the suffix.
+    Single(Compression),
+}
+
+impl ArchiveKind {
+    /// The suffix length (in bytes) that the archive name carries for this kind, e.g. 7 for `.tar.gz`.
+    fn suffix_len(self, lower_name: &str) -> usize {
+        const SUFFIXES: &[&str] = &[
+            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip", ".gz", ".bz2", ".xz",
+        ];
+        SUFFIXES.iter().find(|s| lower_name.ends_with(*s)).map_or(0, |s| s.len())
+    }
+}
+
+/// The base name (last `/`-separated component) of a path.
+fn base_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// True for MIDI file names: `.mid`, `.midi`, `.kar`, `.rmi`, in any case.
+pub fn is_midi_name(name: &str) -> bool {
+    let base = base_name(name);
+    let Some(dot) = base.rfind('.') else { return false };
+    let ext = &base[dot + 1..];
+    ["mid", "midi", "kar", "rmi"].iter().any(|e| ext.eq_ignore_ascii_case(e))
+}
+
+/// The archive kind a name denotes, by suffix, in any case.
+pub fn archive_kind(name: &str) -> Option<ArchiveKind> {
+    let lower = base_name(name).to_ascii_lowercase();
+    let ends = |s: &str| lower.ends_with(s) && lower.len() > s.len();
+    let kind = if ends(".zip") {
+        ArchiveKind::Zip
+    } else if ends(".tar") {
+        ArchiveKind::Tar(Compression::None)
+    } else if ends(".tar.gz") || ends(".tgz") {
+        ArchiveKind::Tar(Compression::Gzip)
+    } else if ends(".tar.bz2") || ends(".tbz2") || ends(".tbz") {
+        ArchiveKind::Tar(Compression::Bzip2)
+    } else if ends(".tar.xz") || ends(".txz") {
+        ArchiveKind::Tar(Compression::Xz)
+    } else if ends(".gz") {
+        ArchiveKind::Single(Compression::Gzip)
+    } else if ends(".bz2") {
+        ArchiveKind::Single(Compression::Bzip2)
+    } else if ends(".xz") {
+        ArchiveKind::Single(Compression::Xz)
+    } else {
+        return None;
+    };
+    Some(kind)
+}
+
+/// The archive's name without its archive suffix (`a.tar.gz` -> `a`, `song.mid.gz` -> `song.mid`).
+pub fn strip_archive_suffix(name: &str) -> &str {
+    let base = base_name(name);
+    match archive_kind(base) {
+        Some(k) => {
+            let n = k.suffix_len(&base.to_ascii_lowercase());
+            &base[..base.len().saturating_sub(n)]
+        }
+        None => base,
+    }
+}
+
+/// macOS metadata: a `._` file or anything under a `__MACOSX` folder (a path with `/` separators).
+pub fn is_macos_junk(path: &str) -> bool {
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    let mut last = "";
+    for p in parts.by_ref() {
+        if p == "__MACOSX" {
+            return true;
+        }
+        last = p;
+    }
+    last.starts_with("._")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midi_names() {
+        for n in ["a.mid", "A.MID", "x/y.Midi", "k.KAR", "r.rmi", ".mid.mid"] {
+            assert!(is_midi_name(n), "{n}");
+        }
+        for n in ["a.mid.gz", "mid", "a.midx", "a.txt", "dir.mid/readme", ""] {
+            assert!(!is_midi_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn archive_kinds() {
+        use ArchiveKind::*;
+        use Compression::{Bzip2, Gzip, Xz};
+        let cases = [
+            ("a.zip", Some(Zip)),
+            ("A.ZIP", Some(Zip)),
+            ("a.tar", Some(Tar(Compression::None))),
+            ("a.tar.gz", Some(Tar(Gzip))),
+            ("a.TGZ", Some(Tar(Gzip))),
+            ("a.tar.bz2", Some(Tar(Bzip2))),
+            ("a.tbz2", Some(Tar(Bzip2))),
+            ("a.tbz", Some(Tar(Bzip2))),
+            ("a.tar.xz", Some(Tar(Xz))),
+            ("a.txz", Some(Tar(Xz))),
+            ("single.mid.gz", Some(Single(Gzip))),
+            ("s.mid.bz2", Some(Single(Bzip2))),
+            ("s.mid.XZ", Some(Single(Xz))),
+            ("dir.zip/a.mid", None),
+            ("a.mid", None),
+            (".zip", None),
+            ("a.7z", None),
+        ];
+        for (n, k) in cases {
+            assert_eq!(archive_kind(n), k, "{n}");
+        }
+    }
+
+    #[test]
+    fn suffix_stripping() {
+        assert_eq!(strip_archive_suffix("x/groove.zip"), "groove");
+        assert_eq!(strip_archive_suffix("a.tar.gz"), "a");
+        assert_eq!(strip_archive_suffix("A.TBZ2"), "A");
+        assert_eq!(strip_archive_suffix("single.mid.gz"), "single.mid");
+        assert_eq!(strip_archive_suffix("plain.mid"), "plain.mid");
+    }
+
+    #[test]
+    fn macos_junk() {
+        assert!(is_macos_junk("__MACOSX/a/._x.mid"));
+        assert!(is_macos_junk("a/__MACOSX/x.mid"));
+        assert!(is_macos_junk("._x.mid"));
+        assert!(is_macos_junk("dir/._x.mid"));
+        assert!(!is_macos_junk("dir/x._mid"));
+        assert!(!is_macos_junk("__MACOSX_not/x.mid"));
+        assert!(!is_macos_junk("x.mid"));
+    }
+}

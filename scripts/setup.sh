@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what midi-tui needs on a fresh machine: a Rust toolchain check and the PostgreSQL server binaries.
+set -euo pipefail
+
+have_pg_server() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+  return 1
+}
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust from https://rustup.rs (1.94 or newer)" >&2
+  exit 1
+fi
+
+if ! have_pg_server; then
+  echo "setup: installing the PostgreSQL server binaries" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+    # Debian's package starts a cluster of its own; midi-tui runs its own, so leave that one stopped.
+    $SUDO service postgresql stop >/dev/null 2>&1 || true
+  elif command -v dnf >/dev/null 2>&1; then
+    $SUDO dnf install -y postgresql-server postgresql-contrib
+  elif command -v brew >/dev/null 2>&1; then
+    brew install postgresql@15
+  else
+    echo "setup: install the PostgreSQL server (initdb, pg_ctl, postgres) with your package manager" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,110 @@
+//! `import_runs` and the resume lookups of `file_locations` / `archive_progress`.
+use sqlx::{PgPool, Row};
+
+use super::DbResult;
+
+/// Totals stored with a run.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RunCounts {
+    pub seen: i64,
+    pub imported: i64,
+    pub duplicates: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub bytes: i64,
+}
+
+/// Mark runs left `running` by a process that no longer exists as `interrupted`.
+pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
+    let host = hostname();
+    let rows = sqlx::query("SELECT id, pid, host FROM import_runs WHERE status = 'running'").fetch_all(pool).await?;
+    let mut closed = 0;
+    for r in rows {
+        let id: i64 = r.get(0);
+        let pid: Option<i32> = r.get(1);
+        let run_host: Option<String> = r.get(2);
+        let alive = run_host.as_deref() == Some(host.as_str())
+            && pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            sqlx::query("UPDATE import_runs SET status = 'interrupted', finished_at = coalesce(finished_at, now()) WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            closed += 1;
+        }
+    }
+    Ok(closed)
+}
+
+pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO import_runs (sources, mode, status, pid, host) VALUES ($1, $2, 'running', $3, $4) RETURNING id",
+    )
+    .bind(sources)
+    .bind(mode)
+    .bind(std::process::id() as i32)
+    .bind(hostname())
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}
+
+pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE import_runs SET files_seen = $2, files_imported = $3, duplicates = $4, skipped = $5, failed = $6, \
+         bytes = $7, status = coalesce($8, status), finished_at = CASE WHEN $8 IS NULL THEN finished_at ELSE now() END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(c.seen)
+    .bind(c.imported)
+    .bind(c.duplicates)
+    .bind(c.skipped)
+    .bind(c.failed)
+    .bind(c.bytes)
+    .bind(status)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Of these (location, size, mtime) candidates, which are already imported unchanged?
+pub async fn known_locations(pool: &PgPool, candidates: &[(String, i64, i64)]) -> DbResult<Vec<bool>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths: Vec<&str> = candidates.iter().map(|c| c.0.as_str()).collect();
+    // A file that failed before, unchanged, fails again: it is not read twice either.
+    let rows = sqlx::query(
+        "SELECT path, size, mtime FROM file_locations WHERE path = ANY($1) \
+         UNION ALL SELECT path, size, mtime FROM import_errors WHERE path = ANY($1) AND size IS NOT NULL",
+    )
+        .bind(&paths)
+        .fetch_all(pool)
+        .await?;
+    let found: std::collections::HashMap<String, (i64, i64)> =
+        rows.iter().map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2)))).collect();
+    Ok(candidates.iter().map(|(p, s, m)| found.get(p) == Some(&(*s, *m))).collect())
+}
+
+/// Of these archives, which were read to the end before with the same size and mtime? (Their member count.)
+pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)]) -> DbResult<Vec<Option<i64>>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths: Vec<&str> = candidates.iter().map(|c| c.0.as_str()).collect();
+    let rows = sqlx::query("SELECT path, size, mtime, members FROM archive_progress WHERE path = ANY($1)")
+        .bind(&paths)
+        .fetch_all(pool)
+        .await?;
+    let found: std::collections::HashMap<String, (i64, i64, i64)> =
+        rows.iter().map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2), r.get(3)))).collect();
+    Ok(candidates
+        .iter()
+        .map(|(p, s, m)| found.get(p).filter(|f| (f.0, f.1) == (*s, *m)).map(|f| f.2))
+        .collect())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}

@@ -1,0 +1,328 @@
+//! The write phase's SQL: one transaction per batch, COPY into temporary staging tables, then set-based inserts.
+//!
+//! COPY was measured against `INSERT ... SELECT FROM unnest(...)` (see BENCHMARKS.md): COPY's text stream costs
+//! the server less per row and handles the array columns (track names, programs, channels) without a 2-D array
+//! workaround. The staging step is what lets deduplication (`ON CONFLICT (content_hash)`) stay set-based.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use sqlx::{Connection, PgConnection, Row};
+
+use super::DbResult;
+use crate::engine::record::{ContentRecord, ErrorRecord, LocationRecord};
+
+const STAGING: &str = "
+CREATE TEMP TABLE IF NOT EXISTS stage_files (
+    content_hash bytea, filename text, filepath text, parent_folder text, collection text, filename_bpm real,
+    filename_key text, file_size_bytes bigint, format smallint, num_tracks integer, ticks_per_quarter_note integer,
+    duration_ticks bigint, duration_seconds double precision, track_names text[], copyright text,
+    bpm double precision, avg_bpm double precision, tempo_changes integer, time_signature_numerator smallint,
+    time_signature_denominator smallint, key_signature text, detected_key text, key_confidence double precision,
+    total_notes integer, unique_pitches smallint, pitch_range_min smallint, pitch_range_max smallint,
+    avg_velocity double precision, polyphony_max integer, note_density double precision, channels smallint[],
+    programs smallint[], has_drums boolean, is_karaoke boolean, lyrics_count integer
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_locations (
+    path text, content_hash bytea, size bigint, mtime bigint
+) ON COMMIT DELETE ROWS;
+";
+
+const INSERT_FILES: &str = "
+WITH ins AS (
+    INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key,
+        file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names,
+        copyright, import_run_id)
+    SELECT content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key,
+        file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names,
+        copyright, $1
+    FROM stage_files ORDER BY content_hash
+    ON CONFLICT (content_hash) DO NOTHING
+    RETURNING id, content_hash
+)
+INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator,
+    time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches,
+    pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, has_drums,
+    is_karaoke, lyrics_count)
+SELECT ins.id, s.bpm, s.avg_bpm, s.tempo_changes, s.time_signature_numerator, s.time_signature_denominator,
+    s.key_signature, s.detected_key, s.key_confidence, s.total_notes, s.unique_pitches, s.pitch_range_min,
+    s.pitch_range_max, s.avg_velocity, s.polyphony_max, s.note_density, s.channels, s.programs, s.has_drums,
+    s.is_karaoke, s.lyrics_count
+FROM ins JOIN stage_files s USING (content_hash)
+";
+
+const INSERT_LOCATIONS: &str = "
+INSERT INTO file_locations (file_id, path, size, mtime, import_run_id)
+SELECT f.id, s.path, s.size, s.mtime, $1
+FROM stage_locations s JOIN files f ON f.content_hash = s.content_hash
+ORDER BY s.path
+ON CONFLICT (path) DO UPDATE SET file_id = EXCLUDED.file_id, size = EXCLUDED.size, mtime = EXCLUDED.mtime,
+    import_run_id = EXCLUDED.import_run_id
+";
+
+/// Locations whose content row is not there (yet): its first-seen copy is still being parsed, or it failed.
+const ORPHAN_LOCATIONS: &str = "
+SELECT s.path FROM stage_locations s WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = s.content_hash)
+";
+
+/// What one committed batch changed.
+#[derive(Debug, Default, Clone)]
+pub struct BatchOutcome {
+    pub new_files: u64,
+    pub locations: u64,
+    /// Locations not written because their content is not in `files`: the caller retries them later.
+    pub orphans: Vec<String>,
+}
+
+/// Prepare a writer connection (staging tables live per session).
+pub async fn prepare(conn: &mut PgConnection) -> DbResult<()> {
+    sqlx::raw_sql(STAGING).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Write one batch in one transaction. Rows are sorted (by hash, by path) so that concurrent writers take row
+/// locks in the same order and cannot deadlock.
+pub async fn write_batch(
+    conn: &mut PgConnection,
+    run_id: i64,
+    contents: &[&ContentRecord],
+    locations: &[&LocationRecord],
+    errors: &[&ErrorRecord],
+    complete_archives: &[(String, u64, i64, u64)],
+) -> DbResult<BatchOutcome> {
+    let mut tx = conn.begin().await?;
+    let mut out = BatchOutcome::default();
+    if !contents.is_empty() {
+        let mut seen = HashSet::with_capacity(contents.len());
+        let mut sorted: Vec<&&ContentRecord> = contents.iter().filter(|c| seen.insert(c.hash)).collect();
+        sorted.sort_by_key(|c| c.hash);
+        let mut buf = String::with_capacity(sorted.len() * 512);
+        for c in sorted {
+            content_line(&mut buf, c);
+        }
+        let mut copy = tx.copy_in_raw("COPY stage_files FROM STDIN").await?;
+        copy.send(buf.into_bytes()).await?;
+        copy.finish().await?;
+        out.new_files = sqlx::query(INSERT_FILES).bind(run_id).execute(&mut *tx).await?.rows_affected();
+    }
+    if !locations.is_empty() {
+        let mut seen = HashSet::with_capacity(locations.len());
+        let mut sorted: Vec<&&LocationRecord> = locations.iter().filter(|l| seen.insert(l.location.as_str())).collect();
+        sorted.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut buf = String::with_capacity(sorted.len() * 160);
+        for l in sorted {
+            text(&mut buf, &l.location);
+            buf.push('\t');
+            bytea(&mut buf, &l.hash);
+            let _ = writeln!(buf, "\t{}\t{}", l.size, l.mtime);
+        }
+        let mut copy = tx.copy_in_raw("COPY stage_locations FROM STDIN").await?;
+        copy.send(buf.into_bytes()).await?;
+        copy.finish().await?;
+        out.locations = sqlx::query(INSERT_LOCATIONS).bind(run_id).execute(&mut *tx).await?.rows_affected();
+        out.orphans = sqlx::query(ORPHAN_LOCATIONS)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    }
+    if !errors.is_empty() {
+        let mut buf = String::new();
+        for e in errors {
+            let _ = write!(buf, "{run_id}\t");
+            text(&mut buf, &e.location);
+            buf.push('\t');
+            text(&mut buf, &e.kind);
+            buf.push('\t');
+            text(&mut buf, &e.message);
+            buf.push('\t');
+            opt(&mut buf, e.size);
+            buf.push('\t');
+            opt(&mut buf, e.mtime);
+            buf.push('\n');
+        }
+        let mut copy =
+            tx.copy_in_raw("COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN").await?;
+        copy.send(buf.into_bytes()).await?;
+        copy.finish().await?;
+    }
+    for (path, size, mtime, members) in complete_archives {
+        sqlx::query(
+            "INSERT INTO archive_progress (path, size, mtime, members, import_run_id) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime = EXCLUDED.mtime, \
+             members = EXCLUDED.members, import_run_id = EXCLUDED.import_run_id, completed_at = now()",
+        )
+        .bind(path)
+        .bind(*size as i64)
+        .bind(*mtime)
+        .bind(*members as i64)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+fn content_line(buf: &mut String, c: &ContentRecord) {
+    let m = &c.midi;
+    let p = &c.path;
+    bytea(buf, &c.hash);
+    for s in [&p.filename, &c.location, &p.parent_folder, &p.collection] {
+        buf.push('\t');
+        text(buf, s);
+    }
+    buf.push('\t');
+    opt(buf, p.filename_bpm.map(|b| b as f32));
+    buf.push('\t');
+    opt_text(buf, p.filename_key.as_deref());
+    let _ = write!(buf, "\t{}\t{}\t{}\t", c.size, m.format, m.num_tracks);
+    opt(buf, m.ticks_per_quarter_note);
+    let _ = write!(buf, "\t{}\t", m.duration_ticks);
+    float(buf, m.duration_seconds);
+    buf.push('\t');
+    text_array(buf, &m.track_names);
+    buf.push('\t');
+    opt_text(buf, m.copyright.as_deref());
+    buf.push('\t');
+    opt_float(buf, m.bpm);
+    buf.push('\t');
+    opt_float(buf, m.avg_bpm);
+    let _ = write!(buf, "\t{}\t", m.tempo_changes);
+    opt(buf, m.time_signature_numerator);
+    buf.push('\t');
+    opt(buf, m.time_signature_denominator);
+    buf.push('\t');
+    opt_text(buf, m.key_signature.as_deref());
+    buf.push('\t');
+    opt_text(buf, m.detected_key.as_deref());
+    buf.push('\t');
+    opt_float(buf, m.key_confidence);
+    let _ = write!(buf, "\t{}\t{}\t", m.total_notes, m.unique_pitches);
+    opt(buf, m.pitch_range_min);
+    buf.push('\t');
+    opt(buf, m.pitch_range_max);
+    buf.push('\t');
+    opt_float(buf, m.avg_velocity);
+    let _ = write!(buf, "\t{}\t", m.polyphony_max);
+    float(buf, m.note_density);
+    buf.push('\t');
+    int_array(buf, &m.channels);
+    buf.push('\t');
+    int_array(buf, &m.programs);
+    let _ = writeln!(buf, "\t{}\t{}\t{}", m.has_drums, m.is_karaoke, m.lyrics_count);
+}
+
+/// COPY text format: backslash escapes; NUL cannot be stored in PostgreSQL text, so it is dropped.
+fn text(buf: &mut String, s: &str) {
+    for ch in s.chars() {
+        match ch {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            '\0' => {}
+            c => buf.push(c),
+        }
+    }
+}
+
+fn opt_text(buf: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => text(buf, s),
+        None => buf.push_str("\\N"),
+    }
+}
+
+fn opt<T: std::fmt::Display>(buf: &mut String, v: Option<T>) {
+    match v {
+        Some(v) => {
+            let _ = write!(buf, "{v}");
+        }
+        None => buf.push_str("\\N"),
+    }
+}
+
+/// NaN and infinities are not values a browser can filter on: stored as NULL.
+fn float(buf: &mut String, v: f64) {
+    if v.is_finite() {
+        let _ = write!(buf, "{v}");
+    } else {
+        buf.push_str("\\N");
+    }
+}
+
+fn opt_float(buf: &mut String, v: Option<f64>) {
+    match v {
+        Some(v) => float(buf, v),
+        None => buf.push_str("\\N"),
+    }
+}
+
+fn bytea(buf: &mut String, bytes: &[u8]) {
+    // `\\x` in COPY text is the bytea hex form `\x` after COPY's own unescaping.
+    buf.push_str("\\\\x");
+    for b in bytes {
+        let _ = write!(buf, "{b:02x}");
+    }
+}
+
+fn int_array<T: std::fmt::Display>(buf: &mut String, v: &[T]) {
+    buf.push('{');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        let _ = write!(buf, "{x}");
+    }
+    buf.push('}');
+}
+
+/// A text[] literal inside COPY text: array quoting first, then COPY escaping of the result.
+fn text_array(buf: &mut String, v: &[String]) {
+    let mut lit = String::from("{");
+    for (i, s) in v.iter().enumerate() {
+        if i > 0 {
+            lit.push(',');
+        }
+        lit.push('"');
+        for ch in s.chars() {
+            match ch {
+                '"' => lit.push_str("\\\""),
+                '\\' => lit.push_str("\\\\"),
+                c => lit.push(c),
+            }
+        }
+        lit.push('"');
+    }
+    lit.push('}');
+    text(buf, &lit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_separators_and_drops_nul() {
+        let mut b = String::new();
+        text(&mut b, "a\tb\nc\\d\0e");
+        assert_eq!(b, "a\\tb\\nc\\\\de");
+    }
+
+    #[test]
+    fn text_arrays_quote_each_element() {
+        let mut b = String::new();
+        text_array(&mut b, &["Bass \"1\"".into(), "a,b".into(), "x\\y".into()]);
+        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\\\\\y"}"#);
+    }
+
+    #[test]
+    fn non_finite_floats_become_null() {
+        let mut b = String::new();
+        float(&mut b, f64::NAN);
+        opt_float(&mut b, None);
+        assert_eq!(b, "\\N\\N");
+    }
+}

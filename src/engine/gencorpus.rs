@@ -1,1 +1,0 @@
-//! `gen-corpus`: deterministic, realistic synthetic MIDI libraries for benchmarks.

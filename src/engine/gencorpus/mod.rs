@@ -1,0 +1,565 @@
+//! `gen-corpus`: deterministic, realistic synthetic MIDI libraries for benchmarks.
+//!
+//! Every file is a pure function of `(seed, index)` (its place in the folder tree also of the file count),
+//! so files are written in parallel without coordination, duplicates are regenerated from their source index
+//! instead of being kept in memory, and the same seed always gives byte-identical output.
+
+mod archive;
+mod music;
+mod names;
+mod rng;
+mod smf;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+pub use archive::ArchiveKind;
+use names::{Enc, GENRES, NameFacts};
+use rng::Rng;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct GenOptions {
+    /// Number of MIDI files (including duplicates and broken ones).
+    pub files: u64,
+    pub seed: u64,
+    /// Pack most top-level collections into zip / tar.gz / tar.xz archives instead of folders.
+    pub archives: bool,
+}
+
+/// What was generated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenReport {
+    /// MIDI files written, in folders and inside archives.
+    pub files_written: u64,
+    /// Distinct contents among them (broken files included: each is distinct).
+    pub unique_contents: u64,
+    /// Files whose content repeats an earlier file's content under another name.
+    pub duplicates: u64,
+    /// Files that are not valid SMF (truncated, no header, garbage, bad running status).
+    pub broken: u64,
+    /// Total MIDI bytes (uncompressed sizes, also for archive members).
+    pub bytes: u64,
+    /// Archives written, in collection order.
+    pub archives: Vec<PathBuf>,
+}
+
+/// Share of files that repeat an earlier content.
+const DUPLICATE_SHARE: f64 = 0.30;
+/// Share of files that are broken.
+const BROKEN_SHARE: f64 = 0.01;
+/// Files generated in parallel before being appended, in order, to an archive.
+const ARCHIVE_CHUNK: u64 = 256;
+
+const PURPOSE_KIND: u64 = 10;
+const PURPOSE_PATH: u64 = 11;
+const PURPOSE_LAYOUT: u64 = 12;
+const PURPOSE_BROKEN: u64 = 13;
+
+/// How a broken file is broken; `code()` matches the `import_errors.kind` the importer should report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokenKind {
+    /// A valid file cut short (an interrupted download).
+    Truncated,
+    /// The `MThd` chunk is missing: the file starts with `MTrk`.
+    NoHeader,
+    /// Not MIDI at all: random bytes or a saved HTML error page.
+    Garbage,
+    /// The first track starts with a data byte while no running status is active.
+    BadRunningStatus,
+}
+
+impl BrokenKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            BrokenKind::Truncated => "truncated",
+            BrokenKind::NoHeader => "no_header",
+            BrokenKind::Garbage => "garbage",
+            BrokenKind::BadRunningStatus => "bad_running_status",
+        }
+    }
+}
+
+/// What a file's content is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A valid file with content of its own.
+    Unique,
+    /// Same bytes as file `of` (always an earlier, valid, unique file).
+    Duplicate { of: u64 },
+    Broken(BrokenKind),
+}
+
+/// Where and what one file of the corpus is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePlan {
+    pub index: u64,
+    /// Relative path with `/` separators; inside the archive when `archive` is set.
+    pub path: String,
+    /// Archive file name (relative to the output folder) holding this file, if any.
+    pub archive: Option<String>,
+    pub kind: FileKind,
+}
+
+#[derive(Clone, Debug)]
+struct Collection {
+    start: u64,
+    end: u64,
+    name: String,
+    style: usize,
+    genres: Vec<&'static str>,
+    archive: Option<ArchiveKind>,
+}
+
+/// The layout of one corpus: which file is where and what. Cheap to build (one entry per collection).
+#[derive(Clone, Debug)]
+pub struct Corpus {
+    seed: u64,
+    files: u64,
+    collections: Vec<Collection>,
+}
+
+const PACK_FOLDERS: &[&str] = &["Drums", "Bass", "Chords", "Melody", "Loops", "Full Songs"];
+
+impl Corpus {
+    pub fn new(opts: &GenOptions) -> Corpus {
+        let mut r = Rng::derive(opts.seed, 0, PURPOSE_LAYOUT);
+        // sqrt scaling: 2,000 files -> 11 collections of ~180; 1,000,000 -> 250 of ~4,000.
+        let count = (((opts.files as f64).sqrt() / 4.0).round() as u64).clamp(1, opts.files.max(1));
+        let weights: Vec<f64> = (0..count).map(|_| (0.6 * r.normal()).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let width = count.to_string().len().max(2);
+        let mut collections = Vec::with_capacity(count as usize);
+        let mut acc = 0.0;
+        let mut start = 0u64;
+        for (c, w) in weights.iter().enumerate() {
+            acc += w;
+            let end = if c as u64 + 1 == count { opts.files } else { ((opts.files as f64) * acc / total) as u64 };
+            let end = end.clamp(start, opts.files);
+            let ngenres = r.range(1, 4) as usize;
+            let genres = (0..ngenres).map(|_| *r.pick(GENRES)).collect();
+            let style = r.weighted(&[50, 20, 10, 10, 10]);
+            let archive = if opts.archives {
+                [Some(ArchiveKind::Zip), Some(ArchiveKind::TarGz), Some(ArchiveKind::TarXz), None][c % 4]
+            } else {
+                None
+            };
+            collections.push(Collection {
+                start,
+                end,
+                name: format!("Collection_{:0width$}", c + 1),
+                style,
+                genres,
+                archive,
+            });
+            start = end;
+        }
+        Corpus { seed: opts.seed, files: opts.files, collections }
+    }
+
+    pub fn files(&self) -> u64 {
+        self.files
+    }
+
+    /// Raw kind draw for one index, before duplicate chains are resolved.
+    fn raw_kind(&self, index: u64) -> RawKind {
+        let mut r = Rng::derive(self.seed, index, PURPOSE_KIND);
+        let u = r.unit();
+        if index > 0 && u < DUPLICATE_SHARE {
+            RawKind::Dup(r.below(index))
+        } else if u >= 1.0 - BROKEN_SHARE {
+            RawKind::Broken(
+                [BrokenKind::Truncated, BrokenKind::NoHeader, BrokenKind::Garbage, BrokenKind::BadRunningStatus]
+                    [r.weighted(&[40, 20, 20, 20])],
+            )
+        } else {
+            RawKind::Unique
+        }
+    }
+
+    /// Follows a duplicate chain to a content that is generated, not copied. A duplicate whose chain ends in
+    /// a broken file becomes unique itself, so that broken contents are never duplicated.
+    pub fn kind(&self, index: u64) -> FileKind {
+        let first = match self.raw_kind(index) {
+            RawKind::Unique => return FileKind::Unique,
+            RawKind::Broken(b) => return FileKind::Broken(b),
+            RawKind::Dup(j) => j,
+        };
+        let mut prev = index;
+        let mut cur = first;
+        loop {
+            match self.raw_kind(cur) {
+                RawKind::Unique => return FileKind::Duplicate { of: cur },
+                RawKind::Broken(_) if prev == index => return FileKind::Unique,
+                RawKind::Broken(_) => return FileKind::Duplicate { of: prev },
+                RawKind::Dup(j) => {
+                    prev = cur;
+                    cur = j;
+                }
+            }
+        }
+    }
+
+    fn collection_of(&self, index: u64) -> &Collection {
+        let pos = self.collections.partition_point(|c| c.end <= index);
+        &self.collections[pos.min(self.collections.len() - 1)]
+    }
+
+    /// Where file `index` goes and what it is.
+    pub fn plan(&self, index: u64) -> FilePlan {
+        let kind = self.kind(index);
+        let content_of = match kind {
+            FileKind::Duplicate { of } => of,
+            _ => index,
+        };
+        let params = music::SongParams::new(self.seed, content_of);
+        let coll = self.collection_of(index);
+        let mut r = Rng::derive(self.seed, index, PURPOSE_PATH);
+        let key = params.key_name();
+        let part = if params.is_loop { params.loop_part } else { "song" };
+        let facts = NameFacts {
+            title: &params.title.display,
+            artist: &params.artist,
+            key: &key,
+            bpm: params.bpm,
+            is_loop: params.is_loop,
+            karaoke: params.lyrics == music::Lyrics::Kar,
+            part,
+        };
+        let file = names::file_name(&mut r, index, &facts);
+        let genre = *r.pick(&coll.genres);
+        let path = match coll.style {
+            0 => format!("{}/{genre}/{}/{file}", coll.name, names::artist_name(&mut r)),
+            1 => format!("{}/{genre}/{file}", coll.name),
+            2 => format!("{}/{file}", coll.name),
+            3 => {
+                let album = match r.below(3) {
+                    0 => format!("Album {}", r.range(1, 9)),
+                    1 => format!("Vol. {}", r.range(1, 12)),
+                    _ => names::song_title(&mut r, Enc::Ascii).display,
+                };
+                format!("{}/{genre}/{}/{album}/{file}", coll.name, names::artist_name(&mut r))
+            }
+            _ => {
+                let sub = match part {
+                    "drums" | "perc" => PACK_FOLDERS[0],
+                    "bass" => PACK_FOLDERS[1],
+                    "chords" | "keys" => PACK_FOLDERS[2],
+                    "melody" | "arp" => PACK_FOLDERS[3],
+                    "loop" => PACK_FOLDERS[4],
+                    _ => PACK_FOLDERS[5],
+                };
+                format!("{}/Pack {:02}/{sub}/{file}", coll.name, r.range(1, 12))
+            }
+        };
+        let archive = coll.archive.map(|k| format!("{}.{}", coll.name, k.extension()));
+        FilePlan { index, path, archive, kind }
+    }
+
+    /// The bytes of a planned file.
+    pub fn contents(&self, plan: &FilePlan) -> Vec<u8> {
+        match plan.kind {
+            FileKind::Unique => generate_midi(self.seed, plan.index),
+            FileKind::Duplicate { of } => generate_midi(self.seed, of),
+            FileKind::Broken(kind) => broken_midi(self.seed, plan.index, kind),
+        }
+    }
+
+    fn write_plain(&self, dir: &Path, coll: &Collection, done: &AtomicU64) -> io::Result<Tally> {
+        (coll.start..coll.end)
+            .into_par_iter()
+            .map(|i| {
+                let plan = self.plan(i);
+                let bytes = self.contents(&plan);
+                let path = dir.join(&plan.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, &bytes)?;
+                done.fetch_add(1, Ordering::Relaxed);
+                Ok(Tally::of(&plan, bytes.len()))
+            })
+            .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
+    }
+
+    fn write_archive(&self, dir: &Path, coll: &Collection, kind: ArchiveKind, done: &AtomicU64) -> io::Result<Tally> {
+        let path = dir.join(format!("{}.{}", coll.name, kind.extension()));
+        let mut sink = archive::create(&path, kind)?;
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
+        let mut tally = Tally::default();
+        let mut start = coll.start;
+        while start < coll.end {
+            let end = (start + ARCHIVE_CHUNK).min(coll.end);
+            let items: Vec<(FilePlan, Vec<u8>)> = (start..end)
+                .into_par_iter()
+                .map(|i| {
+                    let plan = self.plan(i);
+                    let bytes = self.contents(&plan);
+                    (plan, bytes)
+                })
+                .collect();
+            for (plan, bytes) in items {
+                // Directory entries first, as archivers write them.
+                let mut at = 0;
+                while let Some(slash) = plan.path[at..].find('/') {
+                    let d = &plan.path[..at + slash + 1];
+                    if !dirs.contains(d) {
+                        sink.add_dir(d)?;
+                        dirs.insert(d.to_string());
+                    }
+                    at += slash + 1;
+                }
+                sink.add_file(&plan.path, &bytes)?;
+                tally = tally.add(Tally::of(&plan, bytes.len()));
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            start = end;
+        }
+        sink.finish()?;
+        Ok(tally)
+    }
+
+    fn write_all(&self, dir: &Path, done: &AtomicU64) -> io::Result<Tally> {
+        self.collections
+            .par_iter()
+            .map(|c| match c.archive {
+                Some(kind) if c.end > c.start => self.write_archive(dir, c, kind, done),
+                _ => self.write_plain(dir, c, done),
+            })
+            .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RawKind {
+    Unique,
+    Dup(u64),
+    Broken(BrokenKind),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    files: u64,
+    unique: u64,
+    dups: u64,
+    broken: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn of(plan: &FilePlan, len: usize) -> Tally {
+        Tally {
+            files: 1,
+            unique: u64::from(!matches!(plan.kind, FileKind::Duplicate { .. })),
+            dups: u64::from(matches!(plan.kind, FileKind::Duplicate { .. })),
+            broken: u64::from(matches!(plan.kind, FileKind::Broken(_))),
+            bytes: len as u64,
+        }
+    }
+
+    fn add(self, o: Tally) -> Tally {
+        Tally {
+            files: self.files + o.files,
+            unique: self.unique + o.unique,
+            dups: self.dups + o.dups,
+            broken: self.broken + o.broken,
+            bytes: self.bytes + o.bytes,
+        }
+    }
+}
+
+/// One realistic, valid MIDI file; the same `(rng_seed, index)` always gives the same bytes.
+pub fn generate_midi(rng_seed: u64, index: u64) -> Vec<u8> {
+    music::render(rng_seed, index)
+}
+
+/// A broken file derived from `(seed, index)`; each one is distinct.
+pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
+    let mut r = Rng::derive(seed, index, PURPOSE_BROKEN);
+    match kind {
+        BrokenKind::Truncated => {
+            let mut v = generate_midi(seed, index);
+            let len = v.len() as u64;
+            // Interrupted downloads often stop on a buffer boundary; otherwise anywhere past the magic.
+            let cut = if len > 4096 && r.chance(0.3) { (r.below(len / 4096) + 1) * 4096 - 1 } else { 4 + r.below(len - 4) };
+            v.truncate(cut.min(len - 1) as usize);
+            v
+        }
+        BrokenKind::NoHeader => {
+            let v = generate_midi(seed, index);
+            v.get(14..).map(<[u8]>::to_vec).unwrap_or_default()
+        }
+        BrokenKind::Garbage => {
+            if r.chance(0.5) {
+                let n = r.range(64, 16_384) as usize;
+                let mut v: Vec<u8> = (0..n.div_ceil(8)).flat_map(|_| r.next_u64().to_le_bytes()).collect();
+                v.truncate(n);
+                if v.starts_with(b"MThd") {
+                    v[0] = b'X';
+                }
+                v
+            } else {
+                format!(
+                    "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>\n<body><h1>Not Found</h1>\
+                     <p>The requested URL /midi/{seed:x}/{index}.mid was not found on this server.</p></body></html>\n"
+                )
+                .into_bytes()
+            }
+        }
+        BrokenKind::BadRunningStatus => {
+            let mut v = generate_midi(seed, index);
+            // First track body starts at 22 (14-byte header + "MTrk" + length): put a status-less event there.
+            let len = u32::from_be_bytes([v[18], v[19], v[20], v[21]]) + 3;
+            v[18..22].copy_from_slice(&len.to_be_bytes());
+            v.splice(22..22, [0x00, 0x3C, 0x40]);
+            v
+        }
+    }
+}
+
+/// Writes the corpus under `dir` (created if missing). `progress` receives the number of files written so
+/// far, from the calling thread, a few times a second and once at the end.
+pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) -> io::Result<GenReport> {
+    std::fs::create_dir_all(dir)?;
+    let corpus = Corpus::new(opts);
+    let done = AtomicU64::new(0);
+    let tally = std::thread::scope(|s| {
+        let worker = s.spawn(|| corpus.write_all(dir, &done));
+        let mut last = u64::MAX;
+        while !worker.is_finished() {
+            let now = done.load(Ordering::Relaxed);
+            if now != last {
+                progress(now);
+                last = now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        worker.join().unwrap_or_else(|_| Err(io::Error::other("corpus generator thread panicked")))
+    })?;
+    progress(tally.files);
+    let archives = corpus
+        .collections
+        .iter()
+        .filter(|c| c.end > c.start)
+        .filter_map(|c| c.archive.map(|k| dir.join(format!("{}.{}", c.name, k.extension()))))
+        .collect();
+    Ok(GenReport {
+        files_written: tally.files,
+        unique_contents: tally.unique,
+        duplicates: tally.dups,
+        broken: tally.broken,
+        bytes: tally.bytes,
+        archives,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn corpus(files: u64, archives: bool) -> Corpus {
+        Corpus::new(&GenOptions { files, seed: 42, archives })
+    }
+
+    #[test]
+    fn generate_midi_is_deterministic_and_parses() {
+        for i in 0..200 {
+            let a = generate_midi(7, i);
+            assert_eq!(a, generate_midi(7, i), "index {i}");
+            let smf = midly::Smf::parse(&a).unwrap_or_else(|e| panic!("index {i}: {e}"));
+            let notes = smf
+                .tracks
+                .iter()
+                .flatten()
+                .filter(|e| matches!(e.kind, midly::TrackEventKind::Midi { message: midly::MidiMessage::NoteOn { vel, .. }, .. } if vel > 0))
+                .count();
+            assert!(notes > 0, "index {i} has no notes");
+        }
+        assert_ne!(generate_midi(7, 1), generate_midi(8, 1));
+    }
+
+    #[test]
+    fn kinds_have_the_intended_shares_and_resolve_to_valid_sources() {
+        let c = corpus(20_000, false);
+        let (mut dups, mut broken) = (0, 0);
+        for i in 0..c.files() {
+            match c.kind(i) {
+                FileKind::Duplicate { of } => {
+                    dups += 1;
+                    assert!(of < i);
+                    assert_eq!(c.kind(of), FileKind::Unique, "{i} duplicates {of}");
+                }
+                FileKind::Broken(_) => broken += 1,
+                FileKind::Unique => {}
+            }
+        }
+        let (d, b) = (dups as f64 / 20_000.0, broken as f64 / 20_000.0);
+        assert!((0.27..0.33).contains(&d), "duplicate share {d}");
+        assert!((0.007..0.013).contains(&b), "broken share {b}");
+    }
+
+    #[test]
+    fn paths_are_unique_and_nested() {
+        let c = corpus(20_000, true);
+        let mut seen = HashSet::new();
+        let mut depths = [0u32; 8];
+        for i in 0..c.files() {
+            let p = c.plan(i);
+            assert!(seen.insert(p.path.to_lowercase()), "duplicate path {}", p.path);
+            depths[p.path.matches('/').count().min(7)] += 1;
+            assert!(!p.path.contains("//") && !p.path.starts_with('/'));
+        }
+        assert!(depths[1] > 0 && depths[2] > 0 && depths[3] > 0, "{depths:?}");
+        let archived = (0..c.files()).filter(|&i| c.plan(i).archive.is_some()).count();
+        assert!(archived > 0 && archived < 20_000, "archived {archived}");
+    }
+
+    #[test]
+    fn duplicate_names_carry_their_sources_bpm_and_key() {
+        let c = corpus(5_000, false);
+        let mut checked = 0;
+        for i in 0..c.files() {
+            let p = c.plan(i);
+            let Some(name) = p.path.rsplit('/').next() else { continue };
+            let Some(pos) = name.find("bpm_") else { continue };
+            let content = c.contents(&p);
+            let Ok(smf) = midly::Smf::parse(&content) else { continue };
+            let tempo = smf.tracks.iter().flatten().find_map(|e| match e.kind {
+                midly::TrackEventKind::Meta(midly::MetaMessage::Tempo(t)) => Some(t.as_int()),
+                _ => None,
+            });
+            let Some(us) = tempo else { continue };
+            let digits: String = name[..pos].chars().rev().take_while(char::is_ascii_digit).collect();
+            let bpm: u32 = digits.chars().rev().collect::<String>().parse().unwrap_or(0);
+            assert_eq!((60_000_000.0 / f64::from(us)).round() as u32, bpm, "{}", p.path);
+            checked += 1;
+        }
+        assert!(checked > 50, "only {checked} names with bpm");
+    }
+
+    #[test]
+    fn broken_files_are_broken() {
+        for i in 0..50 {
+            for kind in [BrokenKind::Truncated, BrokenKind::NoHeader, BrokenKind::Garbage, BrokenKind::BadRunningStatus]
+            {
+                let v = broken_midi(3, i, kind);
+                let whole = generate_midi(3, i);
+                match kind {
+                    BrokenKind::Truncated => assert!(v.len() < whole.len() && whole.starts_with(&v)),
+                    BrokenKind::NoHeader => assert!(v.starts_with(b"MTrk")),
+                    BrokenKind::Garbage => assert!(!v.starts_with(b"MThd")),
+                    BrokenKind::BadRunningStatus => assert_eq!(&v[22..25], &[0x00, 0x3C, 0x40]),
+                }
+                if kind != BrokenKind::Truncated {
+                    assert!(midly::Smf::parse(&v).is_err(), "{kind:?} {i} parses");
+                }
+            }
+        }
+    }
+}

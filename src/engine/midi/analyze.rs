@@ -1,0 +1,970 @@
+//! One-pass lenient Standard MIDI File reader that extracts the metadata stored per file.
+//!
+//! Hand-written rather than built on midly: midly's non-strict mode silently drops the rest of
+//! a track (or a whole track) on the first error and cannot say what it tolerated, while this
+//! importer must keep what is readable, count what it forgave, and never allocate per event.
+
+use std::cell::RefCell;
+
+use super::errors::{MidiError, MidiErrorKind as K};
+use super::keys::{detect_key, key_signature_name};
+use super::text::decode_text;
+
+/// Tempo in force before the first set_tempo event: 120 BPM.
+pub const DEFAULT_TEMPO_US: u32 = 500_000;
+
+/// MIDI channel index (0-based) of General MIDI percussion.
+const DRUM_CHANNEL: u8 = 9;
+
+/// How far into a file a header is searched for when it does not start with one: covers the
+/// 128-byte MacBinary wrapper that classic Mac MIDI files carry, and a few stray bytes.
+const HEADER_SEARCH_WINDOW: usize = 512;
+
+/// Metadata of one MIDI file, as stored in `files` and `musical_metadata`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MidiMetadata {
+    /// SMF format word as written (0, 1, 2; other values are read like format 1).
+    pub format: i16,
+    /// Track chunks found (readable or not).
+    pub num_tracks: i32,
+    /// Ticks per quarter note; `None` for SMPTE (frame-based) timing.
+    pub ticks_per_quarter_note: Option<i32>,
+    /// Largest absolute tick over all tracks, end-of-track events included (as mido counts).
+    pub duration_ticks: i64,
+    /// Playing time through the merged tempo map (per track for format 2, longest wins);
+    /// from frames for SMPTE timing. 0 when the timing division is unusable.
+    pub duration_seconds: f64,
+    /// First track-name meta event of each track that has a non-empty one, in track order.
+    pub track_names: Vec<String>,
+    /// First copyright meta event.
+    pub copyright: Option<String>,
+    /// First tempo (earliest absolute tick, ties to the lowest track), in quarter notes per minute.
+    pub bpm: Option<f64>,
+    /// Quarter notes per minute averaged over the playing time (None without tempo events or
+    /// with SMPTE timing).
+    pub avg_bpm: Option<f64>,
+    /// Number of set_tempo events.
+    pub tempo_changes: i32,
+    pub time_signature_numerator: Option<i16>,
+    pub time_signature_denominator: Option<i16>,
+    /// First valid key signature meta event, named as mido names it ("C", "F#m", "Bb").
+    pub key_signature: Option<String>,
+    /// Krumhansl-Schmuckler key of the non-drum notes (weighted by duration, else by count).
+    pub detected_key: Option<String>,
+    /// Pearson correlation of the detected key's profile (-1..1).
+    pub key_confidence: Option<f64>,
+    /// Note-on events with velocity > 0, all channels.
+    pub total_notes: i32,
+    pub unique_pitches: i16,
+    pub pitch_range_min: Option<i16>,
+    pub pitch_range_max: Option<i16>,
+    pub avg_velocity: Option<f64>,
+    /// Most notes sounding at once, all tracks and channels merged.
+    pub polyphony_max: i32,
+    /// Notes per second (0 when the duration is 0).
+    pub note_density: f64,
+    /// Sorted distinct 0-based channels carrying note-ons with velocity > 0.
+    pub channels: Vec<i16>,
+    /// Sorted distinct program_change numbers, all channels.
+    pub programs: Vec<i16>,
+    /// Any note-on (velocity > 0) on channel index 9 (MIDI channel 10).
+    pub has_drums: bool,
+    /// Lyrics meta events or a `@KMIDI` text event (.kar karaoke).
+    pub is_karaoke: bool,
+    /// Lyrics meta events, plus the syllable text events of `@KMIDI` karaoke files.
+    pub lyrics_count: i32,
+    /// Problems tolerated while reading (each clipped byte, skipped chunk, cut track, ...).
+    pub warnings: u32,
+    /// Kind of the first tolerated problem, for logs.
+    pub first_warning: Option<K>,
+}
+
+/// Returns the SMF bytes inside a RIFF RMID (`.rmi`) file, or `None` if `data` is not one or
+/// has no `data` chunk. A `data` chunk longer than the file is cut at the end of the file.
+pub fn unwrap_rmid(data: &[u8]) -> Option<&[u8]> {
+    if data.get(0..4)? != b"RIFF" || data.get(8..12)? != b"RMID" {
+        return None;
+    }
+    let mut pos = 12usize;
+    while let Some(hdr) = data.get(pos..pos.checked_add(8)?) {
+        let len = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        let body = pos + 8;
+        if &hdr[0..4] == b"data" {
+            let end = body.saturating_add(len).min(data.len());
+            return data.get(body..end);
+        }
+        // RIFF chunks are padded to even length.
+        pos = body.checked_add(len)?.checked_add(len & 1)?;
+    }
+    None
+}
+
+/// Reads a MIDI file (or a RIFF RMID wrapping one) and extracts its metadata.
+///
+/// Lenient: whatever can be read is kept and each problem tolerated is counted in
+/// `warnings`. Only a file with nothing usable is an error: no `MThd` header, a header cut
+/// short, or no readable track chunk. Never panics.
+pub fn analyze(data: &[u8]) -> Result<MidiMetadata, MidiError> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => analyze_with(data, &mut scratch),
+        // Only reachable through re-entrancy; a fresh scratch keeps it correct.
+        Err(_) => analyze_with(data, &mut Scratch::new()),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Per-thread buffers reused across files so that a file costs no allocation per event.
+struct Scratch {
+    /// Notes sounding per (channel * 128 + pitch) in the current track.
+    active: Box<[u16; 2048]>,
+    /// Tick at which the sounding note at that index started.
+    start: Box<[u64; 2048]>,
+    /// Note edges for polyphony: `tick << 1 | 1` for on, `tick << 1` for off.
+    edges: Vec<u64>,
+    /// set_tempo events: (tick, µs per quarter, track index).
+    tempos: Vec<(u64, u32, u32)>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            active: Box::new([0; 2048]),
+            start: Box::new([0; 2048]),
+            edges: Vec::new(),
+            tempos: Vec::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        // active is all zero after every track; only the growable buffers need clearing.
+        self.edges.clear();
+        self.tempos.clear();
+        // Do not let one huge file pin memory on a worker thread forever.
+        if self.edges.capacity() > 1 << 22 {
+            self.edges.shrink_to(1 << 16);
+        }
+        if self.tempos.capacity() > 1 << 16 {
+            self.tempos.shrink_to(1 << 10);
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+/// Timing division from the header.
+#[derive(Clone, Copy)]
+enum Timing {
+    Ticks(u16),
+    /// Frames per second (29.97 for drop-frame) and ticks per frame.
+    Smpte(f64, u8),
+}
+
+/// Bounded reader over one track's bytes.
+struct Cur<'a> {
+    d: &'a [u8],
+    pos: usize,
+    limit: usize,
+}
+
+impl<'a> Cur<'a> {
+    #[inline(always)]
+    fn byte(&mut self) -> Option<u8> {
+        if self.pos < self.limit {
+            let b = *self.d.get(self.pos)?;
+            self.pos += 1;
+            Some(b)
+        } else {
+            None
+        }
+    }
+
+    /// Variable-length quantity. Longer than the 4 bytes the spec allows is read on (as mido
+    /// does) but saturates instead of overflowing.
+    #[inline(always)]
+    fn vlq(&mut self) -> Option<u64> {
+        let mut v: u64 = 0;
+        loop {
+            let b = self.byte()?;
+            if v < 1 << 48 {
+                v = (v << 7) | u64::from(b & 0x7F);
+            }
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        let end = self.pos.checked_add(n)?;
+        if end > self.limit {
+            return None;
+        }
+        let s = self.d.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+}
+
+/// How one track chunk ended.
+struct TrackEnd {
+    /// Where the next chunk is expected.
+    next_pos: usize,
+    /// Events read before a failure (or all of them).
+    events: u32,
+    /// Why reading stopped early, with the byte offset.
+    failure: Option<(K, usize)>,
+}
+
+/// Everything gathered while walking the tracks.
+struct Walker<'s> {
+    s: &'s mut Scratch,
+    warnings: u32,
+    first_warning: Option<K>,
+
+    track: u32,
+    tick: u64,
+    n_active: u32,
+
+    max_tick: u64,
+    track_ends: Vec<u64>,
+    track_names: Vec<String>,
+    copyright: Option<String>,
+    first_tempo: Option<(u64, u32)>,
+    tempo_changes: u32,
+    first_time_sig: Option<(u64, u8, u8)>,
+    first_key_sig: Option<(u64, &'static str)>,
+    total_notes: u64,
+    vel_sum: u64,
+    pitches: u128,
+    programs: u128,
+    channels: u16,
+    pc_count: [u64; 12],
+    pc_dur: [u64; 12],
+    lyrics: u32,
+    kar_text: u32,
+    kmidi: bool,
+}
+
+impl<'s> Walker<'s> {
+    fn new(s: &'s mut Scratch) -> Self {
+        Self {
+            s,
+            warnings: 0,
+            first_warning: None,
+            track: 0,
+            tick: 0,
+            n_active: 0,
+            max_tick: 0,
+            track_ends: Vec::new(),
+            track_names: Vec::new(),
+            copyright: None,
+            first_tempo: None,
+            tempo_changes: 0,
+            first_time_sig: None,
+            first_key_sig: None,
+            total_notes: 0,
+            vel_sum: 0,
+            pitches: 0,
+            programs: 0,
+            channels: 0,
+            pc_count: [0; 12],
+            pc_dur: [0; 12],
+            lyrics: 0,
+            kar_text: 0,
+            kmidi: false,
+        }
+    }
+
+    #[inline]
+    fn warn(&mut self, k: K) {
+        self.warnings = self.warnings.saturating_add(1);
+        if self.first_warning.is_none() {
+            self.first_warning = Some(k);
+        }
+    }
+
+    #[inline(always)]
+    fn note_on(&mut self, ch: u8, pitch: u8, vel: u8) {
+        let tick = self.tick;
+        self.total_notes += 1;
+        self.vel_sum += u64::from(vel);
+        self.pitches |= 1u128 << (pitch & 0x7F);
+        self.channels |= 1u16 << (ch & 0x0F);
+        let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
+        let a = &mut self.s.active[idx];
+        if *a == 0 {
+            self.s.start[idx] = tick;
+        }
+        *a = a.saturating_add(1);
+        self.n_active += 1;
+        self.s.edges.push((tick << 1) | 1);
+        if ch != DRUM_CHANNEL {
+            self.pc_count[usize::from(pitch % 12)] += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn note_off(&mut self, ch: u8, pitch: u8) {
+        let tick = self.tick;
+        let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
+        let a = &mut self.s.active[idx];
+        if *a == 0 {
+            return;
+        }
+        *a -= 1;
+        let now_silent = *a == 0;
+        self.n_active = self.n_active.saturating_sub(1);
+        self.s.edges.push(tick << 1);
+        if now_silent && ch != DRUM_CHANNEL {
+            let d = tick.saturating_sub(self.s.start[idx]);
+            self.pc_dur[usize::from(pitch % 12)] += d;
+        }
+    }
+
+    /// Ends notes still sounding when their track ends, so the next track starts clean.
+    fn close_track_notes(&mut self) {
+        if self.n_active == 0 {
+            return;
+        }
+        let tick = self.tick;
+        for idx in 0..2048usize {
+            let a = self.s.active[idx];
+            if a == 0 {
+                continue;
+            }
+            self.s.active[idx] = 0;
+            for _ in 0..a {
+                self.s.edges.push(tick << 1);
+            }
+            if idx >> 7 != usize::from(DRUM_CHANNEL) {
+                let d = tick.saturating_sub(self.s.start[idx]);
+                self.pc_dur[idx % 12] += d;
+            }
+        }
+        self.n_active = 0;
+    }
+
+    fn meta(&mut self, kind: u8, p: &[u8]) {
+        let tick = self.tick;
+        match kind {
+            0x01 => {
+                if p.len() >= 6 && p[..6].eq_ignore_ascii_case(b"@KMIDI") {
+                    self.kmidi = true;
+                } else if p.first().is_some_and(|&b| b != b'@') {
+                    self.kar_text += 1;
+                }
+            }
+            0x02 => {
+                if self.copyright.is_none() {
+                    let t = decode_text(p);
+                    if !t.is_empty() {
+                        self.copyright = Some(t);
+                    }
+                }
+            }
+            0x05 => self.lyrics += 1,
+            0x51 => {
+                if p.len() < 3 {
+                    self.warn(K::BadMeta);
+                    return;
+                }
+                let tempo = u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]);
+                if tempo == 0 {
+                    self.warn(K::BadMeta);
+                    return;
+                }
+                self.tempo_changes += 1;
+                self.s.tempos.push((tick, tempo, self.track));
+                if self.first_tempo.is_none_or(|(t, _)| tick < t) {
+                    self.first_tempo = Some((tick, tempo));
+                }
+            }
+            0x58 => {
+                // 2^14 is the largest denominator a smallint holds; larger is nonsense.
+                if p.len() < 2 || p[1] > 14 {
+                    self.warn(K::BadMeta);
+                    return;
+                }
+                if self.first_time_sig.is_none_or(|(t, _, _)| tick < t) {
+                    self.first_time_sig = Some((tick, p[0], p[1]));
+                }
+            }
+            0x59 => {
+                if p.len() < 2 {
+                    self.warn(K::BadMeta);
+                    return;
+                }
+                match key_signature_name(p[0] as i8, p[1]) {
+                    Some(name) => {
+                        if self.first_key_sig.is_none_or(|(t, _)| tick < t) {
+                            self.first_key_sig = Some((tick, name));
+                        }
+                    }
+                    None => self.warn(K::BadKeySignature),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Walks one track chunk's events from `start` to `end`. On a malformed event keeps what
+    /// was read before it. Bytes left after an end-of-track are read on (as mido does) only
+    /// when they parse cleanly: real files carry a stray end-of-track mid-song, and broken
+    /// ones carry stale buffer contents after a genuine one.
+    fn track(&mut self, d: &[u8], start: usize, end: usize, track_name_seen: &mut bool) -> TrackEnd {
+        self.tick = 0;
+        let mut c = Cur {
+            d,
+            pos: start,
+            limit: end,
+        };
+        let mut running: u8 = 0;
+        let mut events: u32 = 0;
+        let mut failure = None;
+        let mut eot = false;
+        let mut next_pos = end;
+        loop {
+            while c.pos < c.limit {
+                let ev_start = c.pos;
+                match self.event(&mut c, &mut running, track_name_seen) {
+                    Ok(is_eot) => {
+                        events += 1;
+                        if is_eot {
+                            eot = true;
+                            break;
+                        }
+                    }
+                    Err(k) => {
+                        failure = Some((k, ev_start));
+                        break;
+                    }
+                }
+            }
+            if failure.is_some() || !eot || c.pos >= end {
+                break;
+            }
+            let rest = d.get(c.pos..end).unwrap_or(&[]);
+            if rest.starts_with(b"MTrk") {
+                // Declared length too long and the next track follows the end-of-track.
+                self.warn(K::BadChunk);
+                next_pos = c.pos;
+                break;
+            }
+            if rest.iter().all(|&b| b == 0) {
+                break;
+            }
+            match skim(d, c.pos, end, running) {
+                Some(stop) if stop > c.pos => {
+                    self.warn(K::EarlyEndOfTrack);
+                    c.limit = stop;
+                    eot = false;
+                }
+                _ => {
+                    self.warn(K::StrayBytes);
+                    break;
+                }
+            }
+        }
+        if c.limit < end && !eot && failure.is_none() {
+            // Stopped by skim at a track chunk inside the declared length.
+            next_pos = c.limit;
+        }
+        self.close_track_notes();
+        self.max_tick = self.max_tick.max(self.tick);
+        self.track_ends.push(self.tick);
+        if let Some((k, _)) = failure {
+            self.warn(k);
+        } else if !eot && events > 0 && next_pos == end {
+            self.warn(K::MissingEndOfTrack);
+        }
+        TrackEnd {
+            next_pos,
+            events,
+            failure,
+        }
+    }
+
+    /// Reads one event; `Ok(true)` for end-of-track.
+    #[inline(always)]
+    fn event(&mut self, c: &mut Cur<'_>, running: &mut u8, name_seen: &mut bool) -> Result<bool, K> {
+        let delta = c.vlq().ok_or(K::Truncated)?;
+        let b = c.byte().ok_or(K::Truncated)?;
+        let (status, first) = if b < 0x80 {
+            if *running == 0 {
+                return Err(K::BadRunningStatus);
+            }
+            (*running, Some(b))
+        } else {
+            (b, None)
+        };
+        match status {
+            0x80..=0xEF => {
+                *running = status;
+                let d1 = match first {
+                    Some(x) => x,
+                    None => c.byte().ok_or(K::Truncated)?,
+                };
+                let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
+                let d2 = if two { c.byte().ok_or(K::Truncated)? } else { 0 };
+                // Data bytes above 127: clip like mido's clip=True, so the event keeps its size.
+                let (d1, d2) = if (d1 | d2) & 0x80 != 0 {
+                    self.warn(K::BadData);
+                    (d1.min(127), d2.min(127))
+                } else {
+                    (d1, d2)
+                };
+                self.tick = self.tick.saturating_add(delta);
+                let ch = status & 0x0F;
+                match status & 0xF0 {
+                    0x90 if d2 > 0 => self.note_on(ch, d1, d2),
+                    0x80 | 0x90 => self.note_off(ch, d1),
+                    0xC0 => self.programs |= 1u128 << d1,
+                    _ => {}
+                }
+                Ok(false)
+            }
+            0xFF => {
+                let kind = c.byte().ok_or(K::Truncated)?;
+                let len = c.vlq().ok_or(K::Truncated)?;
+                let payload = c.take(len).ok_or(K::Truncated)?;
+                self.tick = self.tick.saturating_add(delta);
+                if kind == 0x2F {
+                    return Ok(true);
+                }
+                if kind == 0x03 {
+                    if !*name_seen {
+                        *name_seen = true;
+                        let t = decode_text(payload);
+                        if !t.is_empty() {
+                            self.track_names.push(t);
+                        }
+                    }
+                } else {
+                    self.meta(kind, payload);
+                }
+                Ok(false)
+            }
+            0xF0 | 0xF7 => {
+                let len = c.vlq().ok_or(K::Truncated)?;
+                c.take(len).ok_or(K::Truncated)?;
+                self.tick = self.tick.saturating_add(delta);
+                Ok(false)
+            }
+            // System common / real-time messages have no business in a file but have a known
+            // size, so they are stepped over. They do not touch running status.
+            0xF1 | 0xF3 | 0xF2 | 0xF6 | 0xF8 | 0xFA | 0xFB | 0xFC | 0xFE => {
+                let n = match status {
+                    0xF2 => 2,
+                    0xF1 | 0xF3 => 1,
+                    _ => 0,
+                };
+                c.take(n).ok_or(K::Truncated)?;
+                self.tick = self.tick.saturating_add(delta);
+                Ok(false)
+            }
+            _ => Err(K::BadEvent),
+        }
+    }
+}
+
+/// Checks that `d[start..end]` is a clean run of events (running status `running` in force).
+/// Returns where that run stops: just after the next end-of-track, at a `MTrk` id met on an
+/// event boundary, or at `end`; `None` if an event is malformed first.
+fn skim(d: &[u8], start: usize, end: usize, mut running: u8) -> Option<usize> {
+    let mut c = Cur {
+        d,
+        pos: start,
+        limit: end,
+    };
+    while c.pos < c.limit {
+        if d.get(c.pos..c.pos + 4) == Some(b"MTrk") {
+            return Some(c.pos);
+        }
+        c.vlq()?;
+        let b = c.byte()?;
+        let (status, has_first) = if b < 0x80 {
+            if running == 0 {
+                return None;
+            }
+            (running, true)
+        } else {
+            (b, false)
+        };
+        match status {
+            0x80..=0xEF => {
+                running = status;
+                let n = if matches!(status & 0xF0, 0xC0 | 0xD0) { 1 } else { 2 };
+                c.take(n - u64::from(has_first))?;
+            }
+            0xFF => {
+                let kind = c.byte()?;
+                let len = c.vlq()?;
+                c.take(len)?;
+                if kind == 0x2F {
+                    return Some(c.pos);
+                }
+            }
+            0xF0 | 0xF7 => {
+                let len = c.vlq()?;
+                c.take(len)?;
+            }
+            0xF2 => {
+                c.take(2)?;
+            }
+            0xF1 | 0xF3 => {
+                c.take(1)?;
+            }
+            0xF6 | 0xF8 | 0xFA | 0xFB | 0xFC | 0xFE => {}
+            _ => return None,
+        }
+    }
+    Some(c.pos)
+}
+
+#[inline]
+fn be_u32(d: &[u8], at: usize) -> Option<u32> {
+    let b = d.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[inline]
+fn be_u16(d: &[u8], at: usize) -> Option<u16> {
+    let b = d.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Four printable ASCII bytes: what a chunk id looks like (alien chunks included).
+fn looks_like_chunk_id(id: &[u8]) -> bool {
+    id.len() == 4 && id.iter().all(|&b| (0x20..0x7F).contains(&b))
+}
+
+/// Seconds for `end` ticks through a tempo map sorted by tick.
+fn tempo_map_seconds(tempos: impl Iterator<Item = (u64, u32)>, end: u64, tpq: u16) -> f64 {
+    if tpq == 0 {
+        return 0.0;
+    }
+    let us_ticks = tempo_map_us_ticks(tempos, end);
+    us_ticks as f64 / (f64::from(tpq) * 1e6)
+}
+
+/// Σ ticks × µs-per-quarter up to `end` (exact integer arithmetic).
+fn tempo_map_us_ticks(tempos: impl Iterator<Item = (u64, u32)>, end: u64) -> u128 {
+    let mut acc: u128 = 0;
+    let mut prev: u64 = 0;
+    let mut tempo = DEFAULT_TEMPO_US;
+    for (t, tmp) in tempos {
+        if t >= end {
+            break;
+        }
+        acc += u128::from(t - prev) * u128::from(tempo);
+        prev = t;
+        tempo = tmp;
+    }
+    acc + u128::from(end.saturating_sub(prev)) * u128::from(tempo)
+}
+
+fn bpm_of(tempo_us: u32) -> f64 {
+    60_000_000.0 / f64::from(tempo_us)
+}
+
+fn bits_u128(mask: u128) -> Vec<i16> {
+    (0..128i16).filter(|&i| mask >> i & 1 == 1).collect()
+}
+
+fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, MidiError> {
+    scratch.reset();
+    let data = match unwrap_rmid(input) {
+        Some(inner) => inner,
+        None if input.starts_with(b"RIFF") && input.get(8..12) == Some(b"RMID") => {
+            return Err(MidiError::new(K::NoHeader, "RIFF RMID file without a 'data' chunk"));
+        }
+        None => input,
+    };
+    let mut w = Walker::new(scratch);
+
+    // Header.
+    let h = if data.starts_with(b"MThd") {
+        0
+    } else {
+        let window = &data[..data.len().min(HEADER_SEARCH_WINDOW)];
+        match memchr::memmem::find_iter(window, b"MThd").find(|&i| be_u32(data, i + 4) == Some(6)) {
+            Some(i) => {
+                w.warn(K::StrayBytes);
+                i
+            }
+            None if !data.is_empty() && b"MThd".starts_with(&data[..data.len().min(4)]) => {
+                return Err(MidiError::new(K::Truncated, format!("file ends after {} bytes", data.len())));
+            }
+            None => {
+                return Err(MidiError::new(K::NoHeader, "no MThd header chunk"));
+            }
+        }
+    };
+    let (Some(hlen), Some(format), Some(ntracks), Some(division)) = (
+        be_u32(data, h + 4),
+        be_u16(data, h + 8),
+        be_u16(data, h + 10),
+        be_u16(data, h + 12),
+    ) else {
+        return Err(MidiError::new(
+            K::Truncated,
+            format!("header chunk cut short: file ends after {} bytes", data.len()),
+        ));
+    };
+    let mut pos = h + 14;
+    let mut header_bad = false;
+    if hlen != 6 {
+        let declared = (h + 8).saturating_add(hlen as usize);
+        if hlen > 6 && declared <= data.len() {
+            pos = declared;
+        } else {
+            header_bad = true;
+        }
+    }
+    if format > 2 {
+        header_bad = true;
+    }
+    if header_bad {
+        w.warn(K::BadHeader);
+    }
+    let timing = if division & 0x8000 != 0 {
+        let fps = match -((division >> 8) as u8 as i8 as i16) {
+            24 => 24.0,
+            25 => 25.0,
+            29 => 30_000.0 / 1001.0,
+            30 => 30.0,
+            _ => 0.0,
+        };
+        let tpf = (division & 0xFF) as u8;
+        if fps == 0.0 || tpf == 0 {
+            w.warn(K::BadHeader);
+        }
+        Timing::Smpte(fps, tpf)
+    } else {
+        if division == 0 {
+            w.warn(K::BadHeader);
+        }
+        Timing::Ticks(division)
+    };
+
+    // Chunks.
+    let mut tracks_found: u32 = 0;
+    let mut readable: u32 = 0;
+    let mut first_failure: Option<(K, usize)> = None;
+    let mut unknown_chunks: u32 = 0;
+    // Searching for a lost track never looks before this point again, so it always progresses.
+    let mut resync_floor = pos;
+    while pos < data.len() {
+        let rest = data.len() - pos;
+        if rest < 8 {
+            if data[pos..].iter().any(|&b| b != 0) {
+                w.warn(K::StrayBytes);
+            }
+            break;
+        }
+        let id = &data[pos..pos + 4];
+        let clen = be_u32(data, pos + 4).unwrap_or(0) as usize;
+        let body = pos + 8;
+        if id == b"MTrk" {
+            let declared_end = body.saturating_add(clen);
+            let end = if declared_end > data.len() {
+                w.warn(K::Truncated);
+                data.len()
+            } else {
+                declared_end
+            };
+            let mut name_seen = false;
+            let te = w.track(data, body, end, &mut name_seen);
+            w.track = w.track.saturating_add(1);
+            tracks_found += 1;
+            if te.events > 0 || te.failure.is_none() {
+                readable += 1;
+            } else if first_failure.is_none() {
+                first_failure = te.failure;
+            }
+            resync_floor = resync_floor.max(body);
+            pos = te.next_pos;
+            continue;
+        }
+        if looks_like_chunk_id(id) {
+            let next = body.saturating_add(clen);
+            let next_ok = next == data.len()
+                || (next < data.len() && data.get(next..next + 4).is_some_and(looks_like_chunk_id));
+            if next_ok {
+                unknown_chunks += 1;
+                w.warn(K::UnknownChunk);
+                pos = next;
+                continue;
+            }
+        }
+        // Zero padding to a block size (XMODEM transfers, MacBinary) is not worth a warning.
+        if data[pos..].iter().all(|&b| b == 0) {
+            break;
+        }
+        // Neither a track nor a believable alien chunk. Once the declared tracks are in, this
+        // is junk after the last track (often stale copies of earlier blocks): stop.
+        if tracks_found > 0 && tracks_found >= u32::from(ntracks) {
+            w.warn(K::StrayBytes);
+            break;
+        }
+        // Otherwise a previous length was wrong: look for the next track chunk, also inside
+        // the slack of the last track.
+        w.warn(K::BadChunk);
+        let from = resync_floor.min(data.len());
+        match memchr::memmem::find(&data[from..], b"MTrk") {
+            Some(i) => {
+                pos = from + i;
+                resync_floor = pos + 4;
+            }
+            None => break,
+        }
+    }
+
+    if readable == 0 {
+        if header_bad && (tracks_found > 0 || ntracks > 0) {
+            return Err(MidiError::new(
+                K::BadHeader,
+                format!("malformed header (length {hlen}, format {format}) and no readable track"),
+            ));
+        }
+        if let Some((k, at)) = first_failure {
+            return Err(MidiError::new(
+                k,
+                format!("no readable track: first track unreadable at byte {at}"),
+            ));
+        }
+        if tracks_found == 0 && ntracks > 0 {
+            if h + 14 >= data.len() {
+                return Err(MidiError::new(
+                    K::Truncated,
+                    format!("file ends after the header; {ntracks} track(s) declared"),
+                ));
+            }
+            let kind = if unknown_chunks > 0 { K::UnknownChunk } else { K::NoTracks };
+            return Err(MidiError::new(kind, format!("no MTrk chunk; {ntracks} track(s) declared")));
+        }
+    }
+    if tracks_found != u32::from(ntracks) {
+        w.warn(K::TrackCount);
+    }
+
+    finish(w, format, tracks_found, timing)
+}
+
+fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
+    let mut w = w;
+    let max_tick = w.max_tick;
+
+    // Tempo map: stable sort keeps track order, then event order, within a tick (as mido's merge).
+    if !w.s.tempos.is_sorted_by_key(|t| t.0) {
+        w.s.tempos.sort_by_key(|t| t.0);
+    }
+    let (duration_seconds, avg_bpm) = match timing {
+        Timing::Smpte(fps, tpf) => {
+            let s = if fps > 0.0 && tpf > 0 {
+                max_tick as f64 / (fps * f64::from(tpf))
+            } else {
+                0.0
+            };
+            (s, None)
+        }
+        Timing::Ticks(tpq) if format == 2 => {
+            // Format 2: independent sequences, each with its own tempo map; the longest wins.
+            let mut best = (0.0f64, 0u64, 0u128);
+            for (ti, &end) in w.track_ends.iter().enumerate() {
+                let ti = ti as u32;
+                let map = w.s.tempos.iter().filter(|t| t.2 == ti).map(|t| (t.0, t.1));
+                let us = tempo_map_us_ticks(map, end);
+                let secs = if tpq > 0 { us as f64 / (f64::from(tpq) * 1e6) } else { 0.0 };
+                if (secs, end) > (best.0, best.1) {
+                    best = (secs, end, us);
+                }
+            }
+            let avg = avg_bpm_of(w.first_tempo, best.1, best.2);
+            (best.0, avg)
+        }
+        Timing::Ticks(tpq) => {
+            let map = w.s.tempos.iter().map(|t| (t.0, t.1));
+            let secs = tempo_map_seconds(map.clone(), max_tick, tpq);
+            let us = tempo_map_us_ticks(map, max_tick);
+            (secs, avg_bpm_of(w.first_tempo, max_tick, us))
+        }
+    };
+
+    let edges = &mut w.s.edges;
+    edges.sort_unstable();
+    let mut cur: i64 = 0;
+    let mut poly: i64 = 0;
+    for &e in edges.iter() {
+        if e & 1 == 1 {
+            cur += 1;
+            poly = poly.max(cur);
+        } else {
+            cur = (cur - 1).max(0);
+        }
+    }
+
+    let pc_weights: [f64; 12] = if w.pc_dur.iter().any(|&d| d > 0) {
+        w.pc_dur.map(|d| d as f64)
+    } else {
+        w.pc_count.map(|c| c as f64)
+    };
+    let detected = detect_key(&pc_weights);
+
+    let total_notes = w.total_notes;
+    let ticks_per_quarter_note = match timing {
+        Timing::Ticks(t) => Some(i32::from(t)),
+        Timing::Smpte(..) => None,
+    };
+    let lyrics = if w.kmidi { w.lyrics.saturating_add(w.kar_text) } else { w.lyrics };
+
+    Ok(MidiMetadata {
+        format: format as i16,
+        num_tracks: i32::try_from(tracks).unwrap_or(i32::MAX),
+        ticks_per_quarter_note,
+        duration_ticks: i64::try_from(max_tick).unwrap_or(i64::MAX),
+        duration_seconds,
+        track_names: std::mem::take(&mut w.track_names),
+        copyright: w.copyright.take(),
+        bpm: w.first_tempo.map(|(_, t)| bpm_of(t)),
+        avg_bpm,
+        tempo_changes: i32::try_from(w.tempo_changes).unwrap_or(i32::MAX),
+        time_signature_numerator: w.first_time_sig.map(|(_, n, _)| i16::from(n)),
+        time_signature_denominator: w.first_time_sig.map(|(_, _, e)| 1i16 << e),
+        key_signature: w.first_key_sig.map(|(_, k)| k.to_owned()),
+        detected_key: detected.map(|(k, _)| k.to_owned()),
+        key_confidence: detected.map(|(_, r)| r),
+        total_notes: i32::try_from(total_notes).unwrap_or(i32::MAX),
+        unique_pitches: w.pitches.count_ones() as i16,
+        pitch_range_min: (w.pitches != 0).then(|| w.pitches.trailing_zeros() as i16),
+        pitch_range_max: (w.pitches != 0).then(|| 127 - w.pitches.leading_zeros() as i16),
+        avg_velocity: (total_notes > 0).then(|| w.vel_sum as f64 / total_notes as f64),
+        polyphony_max: i32::try_from(poly).unwrap_or(i32::MAX),
+        note_density: if duration_seconds > 0.0 {
+            total_notes as f64 / duration_seconds
+        } else {
+            0.0
+        },
+        channels: (0..16i16).filter(|&c| w.channels >> c & 1 == 1).collect(),
+        programs: bits_u128(w.programs),
+        has_drums: w.channels >> DRUM_CHANNEL & 1 == 1,
+        is_karaoke: w.kmidi || w.lyrics > 0,
+        lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
+        warnings: w.warnings,
+        first_warning: w.first_warning,
+    })
+}
+
+/// Quarter notes per minute over the whole piece = 60e6 × ticks / Σ(ticks × µs per quarter).
+fn avg_bpm_of(first_tempo: Option<(u64, u32)>, end: u64, us_ticks: u128) -> Option<f64> {
+    let (_, first) = first_tempo?;
+    if end == 0 || us_ticks == 0 {
+        return Some(bpm_of(first));
+    }
+    Some(60_000_000.0 * end as f64 / us_ticks as f64)
+}

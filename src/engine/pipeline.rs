@@ -1,0 +1,933 @@
+//! The import pipeline: scan -> resume filter -> read/extract -> hash + dedup -> parse -> write, on bounded queues.
+//!
+//! Threads: one scanner, one resume filter (batched look-ups of known locations), `readers` readers (plain files
+//! and whole archives, decompressed in memory), `workers` hash+parse workers, and one writer that batches records
+//! into one transaction per batch. Every queue is bounded (and the read queue also by bytes), so memory stays
+//! flat however large the library. Workers report counters (metrics.rs) and batch events, never rows.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use serde::Serialize;
+use sqlx::{Connection, PgPool};
+
+use super::metrics::{BusyTimer, Phase, RunMetrics, Snapshot};
+use super::midi;
+use super::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
+use super::source::{self, Limits, Meter, ReadEvent, ScanItem};
+use crate::database::{DbError, runs, writer};
+
+/// How an import runs.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub sources: Vec<PathBuf>,
+    /// "normal", "fast", "ludicrous" or "dry-run": stored with the run.
+    pub mode: String,
+    /// Every phase but the database write.
+    pub dry_run: bool,
+    pub workers: usize,
+    pub readers: usize,
+    /// Locations per write transaction.
+    pub batch_rows: usize,
+    pub limits: Limits,
+    /// The per-run log that `tail -f` follows.
+    pub log_path: Option<PathBuf>,
+    /// Bytes of file contents allowed in flight between readers and workers.
+    pub max_inflight_bytes: u64,
+}
+
+impl ImportOptions {
+    pub fn new(sources: Vec<PathBuf>, mode: &str) -> Self {
+        let cores = super::machine::cores();
+        Self {
+            sources,
+            mode: mode.into(),
+            dry_run: false,
+            workers: cores.max(1),
+            readers: cores.max(1),
+            batch_rows: 5000,
+            limits: Limits::default(),
+            log_path: None,
+            max_inflight_bytes: 128 << 20,
+        }
+    }
+}
+
+/// Pause and cancel, shared by the front ends and every pipeline thread.
+#[derive(Debug, Default)]
+pub struct Control {
+    cancel: AtomicBool,
+    paused: AtomicBool,
+}
+
+impl Control {
+    pub fn cancel(&self) {
+        self.cancel.store(true, Release);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Relaxed)
+    }
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Release);
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Relaxed)
+    }
+    /// Block while paused; false once cancelled.
+    fn wait_running(&self) -> bool {
+        while self.is_paused() && !self.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !self.is_cancelled()
+    }
+}
+
+/// What the engine tells a front end besides counters.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Log(String),
+    Error { location: String, kind: String, message: String },
+    Finished(Box<RunSummary>),
+}
+
+/// The end of a run, as `import --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: Option<i64>,
+    pub status: String,
+    pub mode: String,
+    pub seen: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub files_per_s: f64,
+    pub mb_per_s: f64,
+    pub phase_busy_seconds: HashMap<String, f64>,
+    pub errors_by_kind: HashMap<String, u64>,
+    pub log_path: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot write the run log {path}: {source}")]
+    Log { path: PathBuf, source: std::io::Error },
+    #[error("a pipeline thread stopped unexpectedly: {0}")]
+    Thread(String),
+}
+
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        ImportError::Db(DbError::Sql(e))
+    }
+}
+
+/// A running import: counters to sample, events to drain, controls, and the final summary.
+pub struct ImportHandle {
+    pub metrics: Arc<RunMetrics>,
+    pub control: Arc<Control>,
+    pub events: Receiver<EngineEvent>,
+    thread: Option<JoinHandle<Result<RunSummary, ImportError>>>,
+}
+
+impl ImportHandle {
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Wait for the end of the run.
+    pub fn join(mut self) -> Result<RunSummary, ImportError> {
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| ImportError::Thread("import coordinator panicked".into()))?,
+            None => Err(ImportError::Thread("already joined".into())),
+        }
+    }
+}
+
+/// Start an import. `pool` is `None` only for a dry run. DB calls from pipeline threads go through `rt`.
+pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Handle) -> ImportHandle {
+    let metrics = Arc::new(RunMetrics::default());
+    let control = Arc::new(Control::default());
+    let (ev_tx, ev_rx) = unbounded();
+    let (m, c) = (metrics.clone(), control.clone());
+    let thread = std::thread::Builder::new()
+        .name("import".into())
+        .spawn(move || run(opts, pool, rt, m, c, ev_tx))
+        .ok();
+    ImportHandle { metrics, control, events: ev_rx, thread }
+}
+
+/// Items between the resume filter and the readers.
+enum Unit {
+    File { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
+    Archive { fs_path: PathBuf, tracker: Arc<ArchiveTracker> },
+}
+
+/// A payload on its way to a worker.
+struct Item {
+    location: String,
+    size: u64,
+    mtime: i64,
+    data: Vec<u8>,
+    archive: Option<Arc<ArchiveTracker>>,
+}
+
+/// Bounds the bytes of file contents between readers and workers.
+struct ByteBudget {
+    used: Mutex<u64>,
+    freed: Condvar,
+    max: u64,
+}
+
+impl ByteBudget {
+    fn acquire(&self, n: u64, control: &Control) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        // One item larger than the whole budget still passes when nothing else is in flight.
+        while *used > 0 && *used + n > self.max && !control.is_cancelled() {
+            used = self.freed.wait_timeout(used, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *used += n;
+    }
+    fn release(&self, n: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(n);
+        self.freed.notify_all();
+    }
+}
+
+/// Contents seen in this run: 128 bits of the BLAKE3 hash are plenty to tell millions of files apart, at half
+/// the memory. Contents that failed to parse remember why, for their duplicates.
+#[derive(Default)]
+struct Dedup {
+    seen: Mutex<HashSet<u128>>,
+    failed: Mutex<HashMap<u128, (String, String)>>,
+}
+
+fn key(hash: &[u8; 32]) -> u128 {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&hash[..16]);
+    u128::from_le_bytes(k)
+}
+
+/// The per-run log file: one line per progress tick and per error, flushed at once so `tail -f` sees it.
+struct RunLog(Option<Mutex<std::fs::File>>);
+
+impl RunLog {
+    fn line(&self, text: &str) {
+        if let Some(f) = &self.0 {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(f, "{stamp} {text}");
+        }
+    }
+}
+
+fn run(
+    opts: ImportOptions,
+    pool: Option<PgPool>,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<RunMetrics>,
+    control: Arc<Control>,
+    events: Sender<EngineEvent>,
+) -> Result<RunSummary, ImportError> {
+    let log = match &opts.log_path {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| ImportError::Log { path: path.clone(), source })?;
+            RunLog(Some(Mutex::new(f)))
+        }
+        None => RunLog(None),
+    };
+    let sources: Vec<String> = opts.sources.iter().map(|p| source::encode_os_path(p)).collect();
+    let pool = if opts.dry_run { None } else { pool };
+    let run_id = match &pool {
+        Some(pool) => {
+            rt.block_on(runs::close_abandoned(pool))?;
+            Some(rt.block_on(runs::start(pool, &sources, &opts.mode))?)
+        }
+        None => None,
+    };
+    log.line(&format!(
+        "run {} started: mode {}, sources {}",
+        run_id.map_or("dry-run".to_string(), |i| i.to_string()),
+        opts.mode,
+        sources.join(", ")
+    ));
+    let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
+
+    let workers = opts.workers.max(1);
+    let readers = opts.readers.max(1);
+    let (scan_tx, scan_rx) = bounded::<ScanItem>(4096);
+    let (unit_tx, unit_rx) = bounded::<Unit>(1024);
+    let (item_tx, item_rx) = bounded::<Item>(512);
+    let (rec_tx, rec_rx) = bounded::<Record>(opts.batch_rows.max(256) * 2);
+    metrics.phase(Phase::Scan).threads.store(1, Relaxed);
+    metrics.phase(Phase::Read).threads.store(readers, Relaxed);
+    metrics.phase(Phase::Hash).threads.store(workers, Relaxed);
+    metrics.phase(Phase::Parse).threads.store(workers, Relaxed);
+    metrics.phase(Phase::Write).threads.store(1, Relaxed);
+    metrics.phase(Phase::Read).capacity.store(unit_rx.capacity().unwrap_or(0), Relaxed);
+    metrics.phase(Phase::Hash).capacity.store(item_rx.capacity().unwrap_or(0), Relaxed);
+    metrics.phase(Phase::Parse).capacity.store(item_rx.capacity().unwrap_or(0), Relaxed);
+    metrics.phase(Phase::Write).capacity.store(rec_rx.capacity().unwrap_or(0), Relaxed);
+
+    let budget = Arc::new(ByteBudget { used: Mutex::new(0), freed: Condvar::new(), max: opts.max_inflight_bytes });
+    let dedup = Arc::new(Dedup::default());
+    let log = Arc::new(log);
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+
+    // Scan.
+    {
+        let (m, c, srcs) = (metrics.clone(), control.clone(), opts.sources.clone());
+        threads.push(spawn("scan", move || {
+            let counters = m.phase(Phase::Scan);
+            let mut t = Instant::now();
+            source::scan(&srcs, &mut |item| {
+                if !c.wait_running() {
+                    return false;
+                }
+                counters.items.fetch_add(1, Relaxed);
+                if let ScanItem::File { size, .. } = &item {
+                    m.totals.discovered.fetch_add(1, Relaxed);
+                    m.totals.discovered_bytes.fetch_add(*size, Relaxed);
+                    counters.bytes.fetch_add(*size, Relaxed);
+                }
+                counters.add_busy(t.elapsed());
+                let ok = scan_tx.send(item).is_ok();
+                t = Instant::now();
+                ok
+            });
+            counters.add_busy(t.elapsed());
+            m.totals.scan_done.store(true, Release);
+        }));
+    }
+
+    // Resume filter: known locations (same size and mtime) and completed archives are not read again.
+    {
+        let (m, c, pool, rt, rec_tx) = (metrics.clone(), control.clone(), pool.clone(), rt.clone(), rec_tx.clone());
+        threads.push(spawn("resume-filter", move || {
+            let mut batch: Vec<ScanItem> = Vec::with_capacity(512);
+            loop {
+                batch.clear();
+                match scan_rx.recv() {
+                    Ok(first) => batch.push(first),
+                    Err(_) => break,
+                }
+                while batch.len() < 512 {
+                    match scan_rx.try_recv() {
+                        Ok(i) => batch.push(i),
+                        Err(_) => break,
+                    }
+                }
+                m.phase(Phase::Read).queued.store(unit_tx.len(), Relaxed);
+                if !filter_batch(&mut batch, pool.as_ref(), &rt, &m, &unit_tx, &rec_tx) || c.is_cancelled() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    // Readers.
+    for r in 0..readers {
+        let (m, c, unit_rx, item_tx, rec_tx, budget) =
+            (metrics.clone(), control.clone(), unit_rx.clone(), item_tx.clone(), rec_tx.clone(), budget.clone());
+        let limits = opts.limits.clone();
+        threads.push(spawn(&format!("read-{r}"), move || {
+            let meter = Meter::default();
+            for unit in unit_rx.iter() {
+                if !c.wait_running() {
+                    break;
+                }
+                read_unit(unit, &limits, &meter, &m, &c, &item_tx, &rec_tx, &budget);
+            }
+        }));
+    }
+    drop(unit_rx);
+    drop(item_tx);
+
+    // Hash + parse workers.
+    for w in 0..workers {
+        let (m, item_rx, rec_tx, budget, dedup) =
+            (metrics.clone(), item_rx.clone(), rec_tx.clone(), budget.clone(), dedup.clone());
+        threads.push(spawn(&format!("parse-{w}"), move || {
+            for item in item_rx.iter() {
+                m.phase(Phase::Hash).queued.store(item_rx.len(), Relaxed);
+                m.phase(Phase::Parse).queued.store(item_rx.len(), Relaxed);
+                let n = item.data.len() as u64;
+                let rec = process(item, &m, &dedup);
+                budget.release(n);
+                m.phase(Phase::Write).queued.store(rec_tx.len(), Relaxed);
+                if rec_tx.send(rec).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(item_rx);
+    drop(rec_tx);
+
+    // Progress lines in the run log.
+    let ticker_stop = Arc::new(AtomicBool::new(false));
+    {
+        let (m, log, stop) = (metrics.clone(), log.clone(), ticker_stop.clone());
+        threads.push(spawn("run-log", move || {
+            let mut prev = m.snapshot();
+            while !stop.load(Relaxed) {
+                for _ in 0..20 {
+                    if stop.load(Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let now = m.snapshot();
+                let dt = (now.elapsed - prev.elapsed).as_secs_f64().max(1e-9);
+                log.line(&format!(
+                    "progress: {:.0} files/s, {:.1} MB/s, seen {} imported {} duplicates {} skipped {} failed {}",
+                    (now.done() - prev.done()) as f64 / dt,
+                    (now.bytes - prev.bytes) as f64 / dt / 1e6,
+                    now.seen,
+                    now.imported,
+                    now.duplicates,
+                    now.skipped,
+                    now.failed
+                ));
+                prev = now;
+            }
+        }));
+    }
+
+    // The writer runs here, on the coordinating thread.
+    let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
+    let write_result = write_loop(
+        &opts,
+        pool.as_ref(),
+        &rt,
+        run_id,
+        &metrics,
+        &rec_rx,
+        &dedup,
+        &events,
+        &log,
+        &mut errors_by_kind,
+    );
+    if write_result.is_err() {
+        // The writer is gone: stop producing, and let the producers drain into nothing.
+        control.cancel();
+        for _ in rec_rx.iter() {}
+    }
+    ticker_stop.store(true, Relaxed);
+    let mut panicked = Vec::new();
+    for t in threads {
+        let name = t.thread().name().unwrap_or("?").to_string();
+        if t.join().is_err() {
+            panicked.push(name);
+        }
+    }
+    let snap = metrics.snapshot();
+    let status = if write_result.is_err() || !panicked.is_empty() {
+        "failed"
+    } else if control.is_cancelled() {
+        "interrupted"
+    } else {
+        "done"
+    };
+    if let (Some(pool), Some(id)) = (&pool, run_id) {
+        // Best effort: the database may be what failed.
+        let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status)));
+    }
+    let summary = summary(&opts, run_id, status, &snap, errors_by_kind);
+    log.line(&format!(
+        "run finished: {status}; {} files in {:.1} s ({:.0} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
+        summary.seen, summary.seconds, summary.files_per_s, summary.mb_per_s, summary.imported, summary.duplicates,
+        summary.skipped, summary.failed
+    ));
+    let _ = events.send(EngineEvent::Finished(Box::new(summary.clone())));
+    write_result?;
+    if !panicked.is_empty() {
+        return Err(ImportError::Thread(panicked.join(", ")));
+    }
+    Ok(summary)
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn a pipeline thread")
+}
+
+fn counts(s: &Snapshot) -> runs::RunCounts {
+    runs::RunCounts {
+        seen: s.seen as i64,
+        imported: s.imported as i64,
+        duplicates: s.duplicates as i64,
+        skipped: s.skipped as i64,
+        failed: s.failed as i64,
+        bytes: s.bytes as i64,
+    }
+}
+
+fn summary(
+    opts: &ImportOptions,
+    run_id: Option<i64>,
+    status: &str,
+    s: &Snapshot,
+    errors_by_kind: HashMap<String, u64>,
+) -> RunSummary {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    RunSummary {
+        run_id,
+        status: status.into(),
+        mode: opts.mode.clone(),
+        seen: s.seen,
+        imported: s.imported,
+        duplicates: s.duplicates,
+        skipped: s.skipped,
+        failed: s.failed,
+        bytes: s.bytes,
+        seconds: secs,
+        files_per_s: s.seen as f64 / secs,
+        mb_per_s: s.bytes as f64 / secs / 1e6,
+        phase_busy_seconds: s.phases.iter().map(|p| (p.phase.label().to_string(), p.busy_ns as f64 / 1e9)).collect(),
+        errors_by_kind,
+        log_path: opts.log_path.clone(),
+    }
+}
+
+/// Send scan items on, dropping those already imported. False when the pipeline must stop.
+fn filter_batch(
+    batch: &mut Vec<ScanItem>,
+    pool: Option<&PgPool>,
+    rt: &tokio::runtime::Handle,
+    m: &RunMetrics,
+    unit_tx: &Sender<Unit>,
+    rec_tx: &Sender<Record>,
+) -> bool {
+    let t = Instant::now();
+    let mut files = Vec::new();
+    let mut archives = Vec::new();
+    for item in batch.iter() {
+        match item {
+            ScanItem::File { location, size, mtime, .. } => files.push((location.clone(), *size as i64, *mtime)),
+            ScanItem::Archive { location, size, mtime, .. } => archives.push((location.clone(), *size as i64, *mtime)),
+            _ => {}
+        }
+    }
+    let (known_files, known_archives) = match pool {
+        Some(pool) => {
+            let f = rt.block_on(runs::known_locations(pool, &files));
+            let a = rt.block_on(runs::complete_archives(pool, &archives));
+            match (f, a) {
+                (Ok(f), Ok(a)) => (f, a),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("resume look-up failed: {e}");
+                    return false;
+                }
+            }
+        }
+        None => (vec![false; files.len()], vec![None; archives.len()]),
+    };
+    m.phase(Phase::Scan).add_busy(t.elapsed());
+    let (mut fi, mut ai) = (0, 0);
+    for item in batch.drain(..) {
+        let sent = match item {
+            ScanItem::File { location, fs_path, size, mtime } => {
+                fi += 1;
+                m.totals.seen.fetch_add(1, Relaxed);
+                if known_files[fi - 1] {
+                    m.totals.skipped.fetch_add(1, Relaxed);
+                    true
+                } else {
+                    unit_tx.send(Unit::File { location, fs_path, size, mtime }).is_ok()
+                }
+            }
+            ScanItem::Archive { location, fs_path, size, mtime } => {
+                ai += 1;
+                if let Some(members) = known_archives[ai - 1] {
+                    m.totals.seen.fetch_add(members as u64, Relaxed);
+                    m.totals.skipped.fetch_add(members as u64, Relaxed);
+                    true
+                } else {
+                    let tracker = Arc::new(ArchiveTracker::new(location, size, mtime));
+                    unit_tx.send(Unit::Archive { fs_path, tracker }).is_ok()
+                }
+            }
+            ScanItem::Skipped { .. } => {
+                m.totals.skipped.fetch_add(1, Relaxed);
+                true
+            }
+            ScanItem::Error { location, kind, message } => {
+                m.totals.seen.fetch_add(1, Relaxed);
+                let e = ErrorRecord { location, kind: kind.into(), message, size: None, mtime: None, archive: None };
+                rec_tx.send(Record::Error(e)).is_ok()
+            }
+        };
+        if !sent {
+            return false;
+        }
+    }
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_unit(
+    unit: Unit,
+    limits: &Limits,
+    meter: &Meter,
+    m: &RunMetrics,
+    c: &Control,
+    item_tx: &Sender<Item>,
+    rec_tx: &Sender<Record>,
+    budget: &ByteBudget,
+) {
+    let counters = m.phase(Phase::Read);
+    match unit {
+        Unit::File { location, fs_path, size, mtime } => {
+            let t = Instant::now();
+            let ev = source::read_file(&location, &fs_path, limits, meter);
+            let busy = t.elapsed();
+            match ev {
+                ReadEvent::Member(mem) => {
+                    counters.add(1, mem.data.len() as u64, busy);
+                    budget.acquire(mem.data.len() as u64, c);
+                    let item =
+                        Item { location: mem.location, size: mem.size, mtime, data: mem.data, archive: None };
+                    let _ = item_tx.send(item);
+                }
+                ReadEvent::Skipped { .. } => {
+                    counters.add_busy(busy);
+                    m.totals.skipped.fetch_add(1, Relaxed);
+                }
+                ReadEvent::Error { location, kind, message } => {
+                    counters.add_busy(busy);
+                    // An unreadable file may be readable next time; anything else fails the same way again.
+                    let known = kind != source::kind::IO;
+                    let (size, mtime) = (known.then_some(size), known.then_some(mtime));
+                    let e = ErrorRecord { location, kind: kind.into(), message, size, mtime, archive: None };
+                    let _ = rec_tx.send(Record::Error(e));
+                }
+            }
+        }
+        Unit::Archive { fs_path, tracker } => {
+            let mut t = Instant::now();
+            let mut stopped = false;
+            source::read_archive_metered(&tracker.location, &fs_path, limits, meter, &mut |ev| {
+                if !c.wait_running() {
+                    stopped = true;
+                    return false;
+                }
+                let busy = t.elapsed();
+                let ok = match ev {
+                    ReadEvent::Member(mem) => {
+                        counters.add(1, mem.data.len() as u64, busy);
+                        m.totals.seen.fetch_add(1, Relaxed);
+                        m.totals.discovered.fetch_add(1, Relaxed);
+                        m.totals.discovered_bytes.fetch_add(mem.size, Relaxed);
+                        tracker.members.fetch_add(1, Relaxed);
+                        budget.acquire(mem.data.len() as u64, c);
+                        item_tx
+                            .send(Item {
+                                location: mem.location,
+                                size: mem.size,
+                                mtime: mem.mtime,
+                                data: mem.data,
+                                archive: Some(tracker.clone()),
+                            })
+                            .is_ok()
+                    }
+                    ReadEvent::Skipped { .. } => {
+                        counters.add_busy(busy);
+                        m.totals.skipped.fetch_add(1, Relaxed);
+                        true
+                    }
+                    ReadEvent::Error { location, kind, message } => {
+                        counters.add_busy(busy);
+                        m.totals.seen.fetch_add(1, Relaxed);
+                        tracker.members.fetch_add(1, Relaxed);
+                        rec_tx
+                            .send(Record::Error(ErrorRecord {
+                                location,
+                                kind: kind.into(),
+                                message,
+                                size: None,
+                                mtime: None,
+                                archive: Some(tracker.clone()),
+                            }))
+                            .is_ok()
+                    }
+                };
+                t = Instant::now();
+                if !ok {
+                    stopped = true;
+                }
+                ok
+            });
+            counters.add_busy(t.elapsed());
+            if !stopped && !c.is_cancelled() {
+                tracker.read_complete.store(true, Release);
+                let _ = rec_tx.send(Record::ArchiveRead(tracker));
+            }
+        }
+    }
+}
+
+/// Hash, dedup, and parse one payload.
+fn process(item: Item, m: &RunMetrics, dedup: &Dedup) -> Record {
+    let t = Instant::now();
+    let hash: [u8; 32] = *blake3::hash(&item.data).as_bytes();
+    m.phase(Phase::Hash).add(1, item.data.len() as u64, t.elapsed());
+    m.totals.bytes.fetch_add(item.data.len() as u64, Relaxed);
+    let k = key(&hash);
+    let location =
+        LocationRecord { hash, location: item.location, size: item.size, mtime: item.mtime, archive: item.archive };
+    let first = dedup.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(k);
+    if !first {
+        if let Some((kind, message)) = dedup.failed.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
+            return Record::Error(ErrorRecord {
+                location: location.location,
+                kind: kind.clone(),
+                message: message.clone(),
+                size: Some(location.size),
+                mtime: Some(location.mtime),
+                archive: location.archive,
+            });
+        }
+        return Record::Location(location);
+    }
+    let _busy = BusyTimer::new(m.phase(Phase::Parse));
+    let result = midi::analyze(&item.data);
+    m.phase(Phase::Parse).items.fetch_add(1, Relaxed);
+    m.phase(Phase::Parse).bytes.fetch_add(item.data.len() as u64, Relaxed);
+    match result {
+        Ok(meta) => {
+            let content = ContentRecord {
+                hash,
+                location: location.location.clone(),
+                size: item.size,
+                path: midi::path_meta(&location.location),
+                midi: meta,
+            };
+            Record::Content(Box::new(content), location)
+        }
+        Err(e) => {
+            let (kind, message) = (e.kind.code().to_string(), e.message.clone());
+            dedup.failed.lock().unwrap_or_else(|e| e.into_inner()).insert(k, (kind.clone(), message.clone()));
+            Record::Error(ErrorRecord {
+                size: Some(location.size),
+                mtime: Some(location.mtime),
+                location: location.location,
+                kind,
+                message,
+                archive: location.archive,
+            })
+        }
+    }
+}
+
+/// Batches records into transactions until every producer is done.
+#[allow(clippy::too_many_arguments)]
+fn write_loop(
+    opts: &ImportOptions,
+    pool: Option<&PgPool>,
+    rt: &tokio::runtime::Handle,
+    run_id: Option<i64>,
+    m: &RunMetrics,
+    rec_rx: &Receiver<Record>,
+    dedup: &Dedup,
+    events: &Sender<EngineEvent>,
+    log: &RunLog,
+    errors_by_kind: &mut HashMap<String, u64>,
+) -> Result<(), ImportError> {
+    let mut conn = match pool {
+        Some(pool) => {
+            let opts = pool.connect_options();
+            let mut conn = rt.block_on(sqlx::PgConnection::connect_with(&opts))?;
+            rt.block_on(writer::prepare(&mut conn))?;
+            Some(conn)
+        }
+        None => None,
+    };
+    let run_id = run_id.unwrap_or(0);
+    let mut batch = Batch::default();
+    let mut pending_archives: Vec<Arc<ArchiveTracker>> = Vec::new();
+    let mut errors_sent = 0u64;
+    let mut last_flush = Instant::now();
+    let mut last_counts = Instant::now();
+    let counters = m.phase(Phase::Write);
+    loop {
+        let rec = rec_rx.recv_timeout(Duration::from_millis(100));
+        let closed = matches!(rec, Err(RecvTimeoutError::Disconnected));
+        if let Ok(rec) = rec {
+            match rec {
+                Record::Content(c, l) => {
+                    batch.contents.push(*c);
+                    batch.locations.push(l);
+                }
+                Record::Location(l) => batch.locations.push(l),
+                Record::Error(e) => {
+                    *errors_by_kind.entry(e.kind.clone()).or_default() += 1;
+                    log.line(&format!("error {}: {}: {}", e.kind, e.location, e.message));
+                    if errors_sent < 1000 {
+                        errors_sent += 1;
+                        let _ = events.send(EngineEvent::Error {
+                            location: e.location.clone(),
+                            kind: e.kind.clone(),
+                            message: e.message.clone(),
+                        });
+                    }
+                    batch.errors.push(e);
+                }
+                Record::ArchiveRead(t) => pending_archives.push(t),
+            }
+            m.phase(Phase::Write).queued.store(rec_rx.len(), Relaxed);
+        }
+        let due = batch.len() >= opts.batch_rows
+            || (!batch.is_empty() && last_flush.elapsed() >= Duration::from_millis(500))
+            || (closed && (!batch.is_empty() || !batch.deferred.is_empty()));
+        if due {
+            let t = Instant::now();
+            batch.flush(conn.as_mut(), rt, run_id, m, &mut pending_archives, closed)?;
+            counters.add(0, 0, t.elapsed());
+            last_flush = Instant::now();
+        }
+        if let (Some(pool), true) = (pool, last_counts.elapsed() >= Duration::from_secs(5)) {
+            let _ = rt.block_on(runs::update(pool, run_id, &counts(&m.snapshot()), None));
+            last_counts = Instant::now();
+        }
+        if closed {
+            break;
+        }
+    }
+    // Locations still without a content: their first copy failed to parse (it has the error), or vanished.
+    for l in batch.deferred.drain(..) {
+        let (kind, message) = dedup
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key(&l.hash))
+            .cloned()
+            .unwrap_or_else(|| ("internal".into(), "content row missing after the run".into()));
+        *errors_by_kind.entry(kind.clone()).or_default() += 1;
+        let (size, mtime) = (Some(l.size), Some(l.mtime));
+        batch.errors.push(ErrorRecord { location: l.location, kind, message, size, mtime, archive: l.archive });
+    }
+    if !batch.is_empty() || !pending_archives.is_empty() {
+        batch.flush(conn.as_mut(), rt, run_id, m, &mut pending_archives, true)?;
+    }
+    if let Some(conn) = conn {
+        let _ = rt.block_on(conn.close());
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Batch {
+    contents: Vec<ContentRecord>,
+    locations: Vec<LocationRecord>,
+    errors: Vec<ErrorRecord>,
+    /// Locations whose content row was not committed yet when their batch was written.
+    deferred: Vec<LocationRecord>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.locations.len() + self.errors.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.locations.is_empty() && self.errors.is_empty()
+    }
+
+    fn flush(
+        &mut self,
+        conn: Option<&mut sqlx::PgConnection>,
+        rt: &tokio::runtime::Handle,
+        run_id: i64,
+        m: &RunMetrics,
+        pending_archives: &mut Vec<Arc<ArchiveTracker>>,
+        last: bool,
+    ) -> Result<(), ImportError> {
+        let mut locations = std::mem::take(&mut self.locations);
+        // Deferred locations ride along again: their content may have been written since.
+        locations.append(&mut self.deferred);
+        let contents = std::mem::take(&mut self.contents);
+        let errors = std::mem::take(&mut self.errors);
+        let complete: Vec<(String, u64, i64, u64)> = if last {
+            pending_archives
+                .iter()
+                .filter(|t| t.read_complete.load(Relaxed))
+                .map(|t| (t.location.clone(), t.size, t.mtime, t.members.load(Relaxed)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let outcome = match conn {
+            Some(conn) => {
+                let c: Vec<&ContentRecord> = contents.iter().collect();
+                let l: Vec<&LocationRecord> = locations.iter().collect();
+                let e: Vec<&ErrorRecord> = errors.iter().collect();
+                let ready: Vec<(String, u64, i64, u64)> = if last { complete } else { self.ready_archives(pending_archives) };
+                rt.block_on(writer::write_batch(conn, run_id, &c, &l, &e, &ready))?
+            }
+            None => {
+                // Dry run: the write phase accepts everything as written.
+                let unique: HashSet<[u8; 32]> = contents.iter().map(|c| c.hash).collect();
+                writer::BatchOutcome { new_files: unique.len() as u64, locations: locations.len() as u64, orphans: vec![] }
+            }
+        };
+        let orphans: HashSet<&str> = outcome.orphans.iter().map(String::as_str).collect();
+        let mut written = 0u64;
+        let mut kept = Vec::new();
+        for l in locations {
+            if orphans.contains(l.location.as_str()) {
+                kept.push(l);
+            } else {
+                written += 1;
+                if let Some(t) = &l.archive {
+                    t.committed.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        self.deferred = kept;
+        for e in &errors {
+            if let Some(t) = &e.archive {
+                t.committed.fetch_add(1, Relaxed);
+            }
+        }
+        m.totals.imported.fetch_add(outcome.new_files, Relaxed);
+        m.totals.duplicates.fetch_add(written.saturating_sub(outcome.new_files), Relaxed);
+        m.totals.failed.fetch_add(errors.len() as u64, Relaxed);
+        m.totals.written.fetch_add(written, Relaxed);
+        m.phase(Phase::Write).items.fetch_add(written + errors.len() as u64, Relaxed);
+        if last {
+            pending_archives.clear();
+        }
+        Ok(())
+    }
+
+    /// Archives whose every member is committed: recorded with the next batch.
+    fn ready_archives(&self, pending: &mut Vec<Arc<ArchiveTracker>>) -> Vec<(String, u64, i64, u64)> {
+        let mut ready = Vec::new();
+        pending.retain(|t| {
+            if t.is_complete() {
+                ready.push((t.location.clone(), t.size, t.mtime, t.members.load(Relaxed)));
+                false
+            } else {
+                true
+            }
+        });
+        ready
+    }
+}

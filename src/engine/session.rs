@@ -1,0 +1,44 @@
+//! The engine handle both front ends drive: one database target, its pool, and every operation on it.
+use std::path::PathBuf;
+
+use sqlx::PgPool;
+
+use super::pipeline::{self, ImportHandle, ImportOptions};
+use crate::database::{DbResult, Target, status};
+
+/// An open engine: the database is reachable and migrated.
+#[derive(Clone)]
+pub struct Engine {
+    pub target: Target,
+    pub pool: PgPool,
+    pub data_dir: PathBuf,
+}
+
+impl Engine {
+    /// Start the managed cluster if needed, connect and migrate.
+    pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
+        let pool = target.open(8).await?;
+        Ok(Self { target, pool, data_dir })
+    }
+
+    /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
+    pub fn import(&self, opts: ImportOptions) -> ImportHandle {
+        let pool = (!opts.dry_run).then(|| self.pool.clone());
+        pipeline::start(opts, pool, tokio::runtime::Handle::current())
+    }
+
+    pub async fn status(&self) -> DbResult<status::Status> {
+        status::collect(&self.pool, &self.target.describe(), self.target.is_managed()).await
+    }
+
+    /// A per-run log path under the data directory.
+    pub fn run_log_path(&self) -> PathBuf {
+        default_run_log(&self.data_dir)
+    }
+}
+
+/// `<data-dir>/logs/import-<timestamp>-<pid>.log`.
+pub fn default_run_log(data_dir: &std::path::Path) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "-");
+    data_dir.join("logs").join(format!("import-{stamp}-{}.log", std::process::id()))
+}

@@ -1,0 +1,615 @@
+//! The archive walker shared by import reading and `extract`: streams members, opens nested archives, guards bombs.
+//!
+//! Everything is streamed: tar and single-file compressed streams are decoded on the fly (a nested tar.gz inside a
+//! tar.gz is decoded from the outer member's stream), only a nested zip is held in memory (it needs `Seek`), bounded
+//! by `Limits::max_member_bytes`. Every decoder's output goes through a [`Guard`] that counts inflated bytes for
+//! the whole top-level archive and checks the inflated/compressed ratio of its own stream, so a bomb is stopped
+//! after a bounded amount of work, whatever the nesting.
+//!
+//! What to do with each member is the [`Visitor`]'s call: import reading keeps MIDI members, extract writes all.
+
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use super::archive::{Limits, Meter};
+use super::location::{member_location, normalize_member_path, os_bytes};
+use super::{ArchiveKind, Compression, kind};
+
+/// Inflated bytes a stream may produce before its ratio is checked: small members compress oddly well.
+const RATIO_SLACK: u64 = 1 << 20;
+
+/// What an archive entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    File,
+    Dir,
+    Symlink(Vec<u8>),
+    Hardlink(Vec<u8>),
+    /// Device, fifo, socket.
+    Special,
+    /// Format bookkeeping (pax global headers, volume labels): never shown.
+    Meta,
+}
+
+/// One entry of an archive, as the visitor sees it.
+#[derive(Debug)]
+pub(crate) struct EntryMeta {
+    /// Full location, e.g. `a.zip!/dir/x.mid`.
+    pub location: String,
+    /// The name exactly as stored in the archive (for a single compressed file: the outer name minus suffix).
+    pub raw_path: Vec<u8>,
+    pub kind: EntryKind,
+    /// Declared uncompressed size (None for single compressed streams, whose size is unknown until read).
+    pub size: Option<u64>,
+    /// Unix seconds.
+    pub mtime: i64,
+    /// Nesting depth of the archive holding this entry: 1 for a top-level archive.
+    pub depth: u32,
+}
+
+impl EntryMeta {
+    /// The normalized member path as (lossy) text, for name checks (extensions are ASCII, so nothing is lost there).
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(normalize_member_path(&self.raw_path))
+    }
+}
+
+/// The visitor's answer for one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Ignore,
+    /// Hand the entry's bytes to `Visitor::consume`.
+    Consume,
+    /// Open the entry as a nested archive of this kind.
+    Descend(ArchiveKind),
+    /// Stop walking altogether (the caller cancelled).
+    Stop,
+}
+
+pub(crate) trait Visitor {
+    fn decide(&mut self, e: &EntryMeta) -> Decision;
+    /// Read the entry. `Err` only for errors of `r` (the archive); the visitor reports its own errors itself.
+    /// `Ok(false)` cancels the walk.
+    fn consume(&mut self, e: &EntryMeta, r: &mut dyn Read) -> io::Result<bool>;
+    /// About to walk the nested archive `e`; `false` cancels.
+    fn enter(&mut self, _e: &EntryMeta) -> bool {
+        true
+    }
+    fn leave(&mut self, _e: &EntryMeta) {}
+    /// An error at `location`; `false` cancels.
+    fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool;
+}
+
+/// Why a walk stopped before the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    Cancelled,
+    /// The top-level archive is abandoned (already reported once).
+    Bomb,
+}
+
+enum Fail {
+    Halt(Halt),
+    /// Reading the entry's bytes failed: the archive is damaged there.
+    Read(io::Error),
+}
+
+/// Per top-level archive state shared by every guard of its (nested) streams.
+pub(crate) struct Ctx<'a> {
+    limits: &'a Limits,
+    meter: &'a Meter,
+    inflated: Cell<u64>,
+    tripped: RefCell<Option<String>>,
+    io_failed: Cell<bool>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(limits: &'a Limits, meter: &'a Meter) -> Self {
+        Ctx { limits, meter, inflated: Cell::new(0), tripped: RefCell::new(None), io_failed: Cell::new(false) }
+    }
+
+    fn trip(&self, message: String) -> io::Error {
+        let mut t = self.tripped.borrow_mut();
+        if t.is_none() {
+            *t = Some(message);
+        }
+        io::Error::other("compression bomb")
+    }
+
+    fn is_tripped(&self) -> bool {
+        self.tripped.borrow().is_some()
+    }
+
+    /// Report a failure to read at `location`, classified, and decide whether the walk goes on.
+    fn report(&self, v: &mut dyn Visitor, location: &str, e: &io::Error) -> Result<(), Halt> {
+        if let Some(msg) = self.tripped.borrow().clone() {
+            v.problem(location, kind::COMPRESSION_BOMB, msg);
+            return Err(Halt::Bomb);
+        }
+        let k = if self.io_failed.get() { kind::IO } else { kind::ARCHIVE_CORRUPT };
+        if v.problem(location, k, e.to_string()) { Ok(()) } else { Err(Halt::Cancelled) }
+    }
+}
+
+/// Counts compressed bytes read from below a decoder (and from disk, for the top-level file).
+struct CountRead<'c, R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+    top: Option<&'c Ctx<'c>>,
+}
+
+impl<R: Read> Read for CountRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.count.set(self.count.get() + n as u64);
+                if let Some(ctx) = self.top {
+                    ctx.meter.disk_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                if let Some(ctx) = self.top {
+                    ctx.io_failed.set(true);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The top-level zip file: counts bytes read from disk, flags disk errors.
+struct CountSeek<'c> {
+    file: File,
+    ctx: &'c Ctx<'c>,
+}
+
+impl Read for CountSeek<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.file.read(buf) {
+            Ok(n) => {
+                self.ctx.meter.disk_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+            Err(e) => {
+                self.ctx.io_failed.set(true);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Seek for CountSeek<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+/// Compressed size of the stream a guard watches.
+enum Input {
+    Fixed(u64),
+    Counted(Rc<Cell<u64>>),
+}
+
+/// Sits on a decoder's output: meters inflated bytes and trips on a bomb.
+struct Guard<'c, R> {
+    inner: R,
+    out: u64,
+    input: Input,
+    ctx: &'c Ctx<'c>,
+}
+
+impl<R: Read> Read for Guard<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ctx.is_tripped() {
+            return Err(io::Error::other("compression bomb"));
+        }
+        let n = self.inner.read(buf)? as u64;
+        self.out += n;
+        let ctx = self.ctx;
+        ctx.meter.inflated_bytes.fetch_add(n, Ordering::Relaxed);
+        let total = ctx.inflated.get() + n;
+        ctx.inflated.set(total);
+        let lim = ctx.limits;
+        if total > lim.max_archive_expansion {
+            return Err(ctx.trip(format!(
+                "archive inflates past {} bytes (limit max_archive_expansion = {})",
+                total, lim.max_archive_expansion
+            )));
+        }
+        let input = match &self.input {
+            Input::Fixed(v) => *v,
+            Input::Counted(c) => c.get(),
+        };
+        if lim.max_ratio > 0 && self.out > input.saturating_mul(lim.max_ratio).saturating_add(RATIO_SLACK) {
+            return Err(ctx.trip(format!(
+                "stream inflates {} bytes from {} compressed (ratio limit {})",
+                self.out, input, lim.max_ratio
+            )));
+        }
+        Ok(n as usize)
+    }
+}
+
+/// Walk one archive on disk. Problems are reported to the visitor; returns `Err(Cancelled)` if it cancelled.
+pub(crate) fn walk_top(
+    location: &str,
+    fs_path: &Path,
+    kind: ArchiveKind,
+    limits: &Limits,
+    meter: &Meter,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    let ctx = Ctx::new(limits, meter);
+    let file = match File::open(fs_path) {
+        Ok(f) => f,
+        Err(e) => return if v.problem(location, kind::IO, e.to_string()) { Ok(()) } else { Err(Halt::Cancelled) },
+    };
+    let mtime = file.metadata().ok().and_then(|m| m.modified().ok()).map_or(0, unix_secs);
+    let name = fs_path.file_name().map(os_bytes).unwrap_or_default().to_vec();
+    let r = match kind {
+        ArchiveKind::Zip => match zip::ZipArchive::new(CountSeek { file, ctx: &ctx }) {
+            Ok(z) => walk_zip(&ctx, location, z, 1, mtime, v),
+            Err(e) => {
+                let k = if ctx.io_failed.get() { kind::IO } else { kind::ARCHIVE_CORRUPT };
+                if v.problem(location, k, format!("cannot open zip: {e}")) { Ok(()) } else { Err(Halt::Cancelled) }
+            }
+        },
+        ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
+            let counted = CountRead { inner: file, count: Rc::new(Cell::new(0)), top: Some(&ctx) };
+            walk_stream(&ctx, location, &name, kind, Box::new(counted), 1, mtime, v)
+        }
+    };
+    match r {
+        Err(Halt::Bomb) => Ok(()),
+        other => other,
+    }
+}
+
+/// Decode a compressed stream (if any), guarded.
+fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> Box<dyn Read + 'c> {
+    if c == Compression::None {
+        return reader;
+    }
+    // A top-level stream already counts disk bytes below; this counter only feeds the ratio check.
+    let count = Rc::new(Cell::new(0));
+    let counted = CountRead { inner: reader, count: Rc::clone(&count), top: None };
+    let decoder: Box<dyn Read + 'c> = match c {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(counted)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(counted)),
+        Compression::None => Box::new(counted),
+    };
+    Box::new(Guard { inner: decoder, out: 0, input: Input::Counted(count), ctx })
+}
+
+/// Walk a tar or single compressed stream. `name` is the container's own (raw) name.
+#[allow(clippy::too_many_arguments)]
+fn walk_stream<'c>(
+    ctx: &'c Ctx<'c>,
+    location: &str,
+    name: &[u8],
+    kind: ArchiveKind,
+    reader: Box<dyn Read + 'c>,
+    depth: u32,
+    mtime: i64,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    match kind {
+        ArchiveKind::Tar(c) => walk_tar(ctx, location, decode(ctx, c, reader), depth, mtime, v),
+        ArchiveKind::Single(c) => {
+            let mut r = decode(ctx, c, reader);
+            let inner = single_inner_name(name);
+            let meta = EntryMeta {
+                location: member_location(location, &inner),
+                raw_path: inner,
+                kind: EntryKind::File,
+                size: None,
+                mtime,
+                depth,
+            };
+            let d = v.decide(&meta);
+            match run(ctx, &meta, d, &mut r, v) {
+                Ok(()) => Ok(()),
+                Err(Fail::Halt(h)) => Err(h),
+                Err(Fail::Read(e)) => ctx.report(v, &meta.location, &e),
+            }
+        }
+        // A zip cannot be streamed; callers buffer it first.
+        ArchiveKind::Zip => Ok(()),
+    }
+}
+
+fn walk_tar<'c>(
+    ctx: &'c Ctx<'c>,
+    location: &str,
+    reader: Box<dyn Read + 'c>,
+    depth: u32,
+    container_mtime: i64,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    let mut ar = tar::Archive::new(reader);
+    let entries = match ar.entries() {
+        Ok(e) => e,
+        Err(e) => return ctx.report(v, location, &e),
+    };
+    let mut seen = 0u64;
+    for item in entries {
+        let mut entry = match item {
+            Ok(e) => e,
+            Err(e) => {
+                let e = io::Error::new(e.kind(), format!("{e} (after {seen} entries; rest of archive not read)"));
+                return ctx.report(v, location, &e);
+            }
+        };
+        seen += 1;
+        let raw_path = entry.path_bytes().into_owned();
+        let header = entry.header();
+        let et = header.entry_type();
+        let kind = if et.is_file() || et.is_contiguous() || et.is_gnu_sparse() {
+            // Old tars mark folders as regular files with a trailing slash.
+            if raw_path.ends_with(b"/") { EntryKind::Dir } else { EntryKind::File }
+        } else if et.is_dir() {
+            EntryKind::Dir
+        } else if et.is_symlink() {
+            EntryKind::Symlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
+        } else if et.is_hard_link() {
+            EntryKind::Hardlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
+        } else if et.is_character_special() || et.is_block_special() || et.is_fifo() {
+            EntryKind::Special
+        } else {
+            EntryKind::Meta
+        };
+        let mtime = header.mtime().ok().and_then(|m| i64::try_from(m).ok()).unwrap_or(container_mtime);
+        let meta = EntryMeta {
+            location: member_location(location, &raw_path),
+            raw_path,
+            kind,
+            size: Some(entry.size()),
+            mtime,
+            depth,
+        };
+        let d = v.decide(&meta);
+        match run(ctx, &meta, d, &mut entry, v) {
+            Ok(()) => {}
+            Err(Fail::Halt(h)) => return Err(h),
+            // A tar is one stream: once its data cannot be read, nothing after it can be trusted.
+            Err(Fail::Read(e)) => {
+                let e = io::Error::new(e.kind(), format!("{e} (rest of archive not read)"));
+                return ctx.report(v, &meta.location, &e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn walk_zip<'c, R: Read + Seek>(
+    ctx: &'c Ctx<'c>,
+    location: &str,
+    mut z: zip::ZipArchive<R>,
+    depth: u32,
+    container_mtime: i64,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    if z.has_duplicate_names() {
+        let msg = "several entries share one name; only the last of each can be read".to_string();
+        if !v.problem(location, kind::ARCHIVE_CORRUPT, msg) {
+            return Err(Halt::Cancelled);
+        }
+    }
+    for i in 0..z.len() {
+        let meta = match z.by_index_data(i) {
+            Ok(e) => {
+                let raw_path = e.name_raw().to_vec();
+                let kind = if e.is_dir() {
+                    EntryKind::Dir
+                } else if e.is_symlink() {
+                    EntryKind::Symlink(Vec::new())
+                } else {
+                    EntryKind::File
+                };
+                let mtime = e.last_modified().and_then(dos_to_unix).unwrap_or(container_mtime);
+                EntryMeta {
+                    location: member_location(location, &raw_path),
+                    raw_path,
+                    kind,
+                    size: Some(e.size()),
+                    mtime,
+                    depth,
+                }
+            }
+            Err(e) => {
+                if !v.problem(location, kind::ARCHIVE_CORRUPT, format!("entry #{i}: {e}")) {
+                    return Err(Halt::Cancelled);
+                }
+                continue;
+            }
+        };
+        let d = v.decide(&meta);
+        match d {
+            Decision::Ignore => continue,
+            Decision::Stop => return Err(Halt::Cancelled),
+            Decision::Consume | Decision::Descend(_) => {}
+        }
+        let result = match z.by_index(i) {
+            Ok(file) => {
+                let compressed = file.compressed_size();
+                let mut g = Guard { inner: file, out: 0, input: Input::Fixed(compressed), ctx };
+                run(ctx, &meta, d, &mut g, v)
+            }
+            // Unsupported method, encryption, bad local header: this member only.
+            Err(e) => Err(Fail::Read(io::Error::other(e))),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Fail::Halt(h)) => return Err(h),
+            // Zip members are independent: report this one and go on.
+            Err(Fail::Read(e)) => ctx.report(v, &meta.location, &e)?,
+        }
+    }
+    Ok(())
+}
+
+/// Carry out the visitor's decision for one entry whose bytes `r` yields.
+fn run<'c>(
+    ctx: &'c Ctx<'c>,
+    meta: &EntryMeta,
+    d: Decision,
+    r: &mut dyn Read,
+    v: &mut dyn Visitor,
+) -> Result<(), Fail> {
+    match d {
+        Decision::Ignore => Ok(()),
+        Decision::Stop => Err(Fail::Halt(Halt::Cancelled)),
+        Decision::Consume => match v.consume(meta, r) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Fail::Halt(Halt::Cancelled)),
+            Err(e) => Err(Fail::Read(e)),
+        },
+        Decision::Descend(k) => {
+            if meta.depth >= ctx.limits.max_depth {
+                let msg = format!("archive nested deeper than {} levels", ctx.limits.max_depth);
+                return if v.problem(&meta.location, kind::NESTING_TOO_DEEP, msg) {
+                    Ok(())
+                } else {
+                    Err(Fail::Halt(Halt::Cancelled))
+                };
+            }
+            if !v.enter(meta) {
+                return Err(Fail::Halt(Halt::Cancelled));
+            }
+            let res = descend(ctx, meta, k, r, v);
+            v.leave(meta);
+            res
+        }
+    }
+}
+
+fn descend<'c>(
+    ctx: &'c Ctx<'c>,
+    meta: &EntryMeta,
+    k: ArchiveKind,
+    r: &mut dyn Read,
+    v: &mut dyn Visitor,
+) -> Result<(), Fail> {
+    let depth = meta.depth + 1;
+    match k {
+        ArchiveKind::Zip => {
+            let max = ctx.limits.max_member_bytes;
+            let buf = match read_bounded(r, max, meta.size) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    let msg = format!("nested zip larger than {max} bytes (max_member_bytes); not opened");
+                    return if v.problem(&meta.location, kind::TOO_LARGE, msg) {
+                        Ok(())
+                    } else {
+                        Err(Fail::Halt(Halt::Cancelled))
+                    };
+                }
+                Err(e) => return Err(Fail::Read(e)),
+            };
+            match zip::ZipArchive::new(Cursor::new(buf)) {
+                Ok(z) => walk_zip(ctx, &meta.location, z, depth, meta.mtime, v).map_err(Fail::Halt),
+                Err(e) => {
+                    let e = io::Error::other(format!("cannot open zip: {e}"));
+                    ctx.report(v, &meta.location, &e).map_err(Fail::Halt)
+                }
+            }
+        }
+        ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
+            let name = normalize_member_path(&meta.raw_path);
+            walk_stream(ctx, &meta.location, name, k, Box::new(r), depth, meta.mtime, v).map_err(Fail::Halt)
+        }
+    }
+}
+
+/// Read all of `r` if it holds at most `max` bytes (`Ok(None)` otherwise, after reading `max + 1` bytes at most).
+pub(crate) fn read_bounded(r: &mut dyn Read, max: u64, size_hint: Option<u64>) -> io::Result<Option<Vec<u8>>> {
+    if size_hint.is_some_and(|s| s > max) {
+        return Ok(None);
+    }
+    // The hint may lie; never trust it for more than a modest first allocation.
+    let cap = size_hint.unwrap_or(64 * 1024).min(max).min(8 << 20) as usize;
+    let mut buf = Vec::with_capacity(cap);
+    r.take(max.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max { Ok(None) } else { Ok(Some(buf)) }
+}
+
+/// The inner name of a single compressed file: its base name without `.gz` / `.bz2` / `.xz`.
+fn single_inner_name(name: &[u8]) -> Vec<u8> {
+    let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+    for suffix in [&b".gz"[..], b".bz2", b".xz"] {
+        if base.len() > suffix.len() && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
+            return base[..base.len() - suffix.len()].to_vec();
+        }
+    }
+    base.to_vec()
+}
+
+/// Unix seconds of a `SystemTime` (negative before 1970).
+pub(crate) fn unix_secs(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// A zip DOS timestamp as unix seconds. DOS times carry no zone; they are read as UTC so the value is stable.
+fn dos_to_unix(t: zip::DateTime) -> Option<i64> {
+    if !t.is_valid() {
+        return None;
+    }
+    let days = days_from_civil(i64::from(t.year()), i64::from(t.month()), i64::from(t.day()));
+    Some(days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second()))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+    }
+
+    #[test]
+    fn dos_times() {
+        let t = zip::DateTime::from_date_and_time(2019, 7, 1, 12, 30, 10).expect("valid date");
+        assert_eq!(dos_to_unix(t), Some(1_561_984_210));
+    }
+
+    #[test]
+    fn single_names() {
+        assert_eq!(single_inner_name(b"dir/single.mid.gz"), b"single.mid");
+        assert_eq!(single_inner_name(b"A.MID.BZ2"), b"A.MID");
+        assert_eq!(single_inner_name(b"x.xz"), b"x");
+        assert_eq!(single_inner_name(b".gz"), b".gz");
+    }
+
+    #[test]
+    fn bounded_reads() {
+        let mut r: &[u8] = b"0123456789";
+        assert_eq!(read_bounded(&mut r, 10, None).ok().flatten().map(|v| v.len()), Some(10));
+        let mut r: &[u8] = b"0123456789";
+        assert!(matches!(read_bounded(&mut r, 9, None), Ok(None)));
+        let mut r: &[u8] = b"0123456789";
+        assert!(matches!(read_bounded(&mut r, 100, Some(1000)), Ok(None)));
+    }
+}

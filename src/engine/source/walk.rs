@@ -1,0 +1,319 @@
+//! The scan: walk source folders (sorted, recursive, symlink-loop safe) and name each MIDI file and archive.
+
+use std::collections::HashSet;
+use std::fs::{self, Metadata};
+use std::path::{Path, PathBuf};
+
+use super::location::{encode_os_path, os_bytes};
+use super::stream::unix_secs;
+use super::{archive_kind, is_macos_junk, is_midi_name, kind, reason};
+
+/// One unit found by the scan: a plain MIDI file, or an archive to stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanItem {
+    File { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
+    Archive { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
+    Skipped { location: String, reason: &'static str },
+    Error { location: String, kind: &'static str, message: String },
+}
+
+/// Totals of a scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub files: u64,
+    pub archives: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    /// Files that are neither MIDI nor archives (not reported one by one).
+    pub ignored: u64,
+    pub folders: u64,
+    /// Total bytes of the MIDI files and archives found.
+    pub bytes: u64,
+    /// `true` if the callback stopped the scan.
+    pub cancelled: bool,
+}
+
+/// Walk sources (folders recursively, single files, archives) calling `f` for every item, in a deterministic order:
+/// sources as given, each folder's entries sorted by name bytes, depth first. Unreadable folders and files become
+/// `ScanItem::Error`; the scan never aborts. Returns early if `f` returns false.
+///
+/// Symlinks are followed; a folder reached twice (a symlink loop or two links to one folder) is walked once.
+/// Files under `__MACOSX` and `._*` files with MIDI or archive names are `Skipped`; other files are ignored.
+pub fn scan(sources: &[PathBuf], f: &mut dyn FnMut(ScanItem) -> bool) {
+    scan_counted(sources, f);
+}
+
+/// [`scan`], returning totals.
+pub fn scan_counted(sources: &[PathBuf], f: &mut dyn FnMut(ScanItem) -> bool) -> ScanStats {
+    let mut w = Walker { f, stats: ScanStats::default(), seen_dirs: HashSet::new() };
+    for src in sources {
+        if !w.source(src) {
+            w.stats.cancelled = true;
+            break;
+        }
+    }
+    w.stats
+}
+
+struct Walker<'a> {
+    f: &'a mut dyn FnMut(ScanItem) -> bool,
+    stats: ScanStats,
+    seen_dirs: HashSet<(u64, u64)>,
+}
+
+/// What a file name means to the scan.
+enum Class {
+    Midi,
+    Archive,
+    Junk,
+    Other,
+}
+
+fn classify(path: &Path) -> Class {
+    let text = String::from_utf8_lossy(os_bytes(path.as_os_str()));
+    let base = path.file_name().map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned()).unwrap_or_default();
+    let midi = is_midi_name(&base);
+    if !midi && archive_kind(&base).is_none() {
+        return Class::Other;
+    }
+    if is_macos_junk(&text) {
+        return Class::Junk;
+    }
+    if midi { Class::Midi } else { Class::Archive }
+}
+
+impl Walker<'_> {
+    fn emit(&mut self, item: ScanItem) -> bool {
+        match &item {
+            ScanItem::File { size, .. } => {
+                self.stats.files += 1;
+                self.stats.bytes += size;
+            }
+            ScanItem::Archive { size, .. } => {
+                self.stats.archives += 1;
+                self.stats.bytes += size;
+            }
+            ScanItem::Skipped { .. } => self.stats.skipped += 1,
+            ScanItem::Error { .. } => self.stats.errors += 1,
+        }
+        (self.f)(item)
+    }
+
+    fn error(&mut self, path: &Path, e: &std::io::Error) -> bool {
+        self.emit(ScanItem::Error { location: encode_os_path(path), kind: kind::IO, message: e.to_string() })
+    }
+
+    fn source(&mut self, src: &Path) -> bool {
+        match fs::metadata(src) {
+            Err(e) => self.error(src, &e),
+            Ok(md) if md.is_dir() => self.dir(src, &md),
+            Ok(md) => {
+                if md.is_file() && matches!(classify(src), Class::Other) {
+                    // Named explicitly, so say why nothing happens to it.
+                    self.emit(ScanItem::Skipped { location: encode_os_path(src), reason: reason::NOT_MIDI })
+                } else {
+                    self.file(src, &md)
+                }
+            }
+        }
+    }
+
+    /// A non-folder; `md` follows symlinks.
+    fn file(&mut self, path: &Path, md: &Metadata) -> bool {
+        let class = classify(path);
+        if matches!(class, Class::Other) {
+            self.stats.ignored += 1;
+            return true;
+        }
+        let location = encode_os_path(path);
+        if matches!(class, Class::Junk) {
+            return self.emit(ScanItem::Skipped { location, reason: reason::MACOS_METADATA });
+        }
+        if !md.is_file() {
+            // A fifo or device named like a MIDI file: reading it could block forever.
+            return self.emit(ScanItem::Skipped { location, reason: reason::NOT_REGULAR });
+        }
+        let (size, mtime, fs_path) = (md.len(), md.modified().map_or(0, unix_secs), path.to_path_buf());
+        match class {
+            Class::Midi => self.emit(ScanItem::File { location, fs_path, size, mtime }),
+            _ => self.emit(ScanItem::Archive { location, fs_path, size, mtime }),
+        }
+    }
+
+    fn dir(&mut self, dir: &Path, md: &Metadata) -> bool {
+        if !self.seen_dirs.insert(dir_key(md)) {
+            return true;
+        }
+        self.stats.folders += 1;
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => return self.error(dir, &e),
+        };
+        let mut entries = Vec::new();
+        for ent in rd {
+            match ent {
+                Ok(ent) => entries.push(ent),
+                Err(e) => {
+                    if !self.error(dir, &e) {
+                        return false;
+                    }
+                }
+            }
+        }
+        entries.sort_by(|a, b| os_bytes(&a.file_name()).cmp(os_bytes(&b.file_name())));
+        for ent in entries {
+            let path = ent.path();
+            let ft = match ent.file_type() {
+                Ok(ft) => ft,
+                Err(e) => {
+                    if !self.error(&path, &e) {
+                        return false;
+                    }
+                    continue;
+                }
+            };
+            let md = if ft.is_symlink() {
+                match fs::metadata(&path) {
+                    Ok(md) => md,
+                    // A dangling link matters only if it claims to be something we would import.
+                    Err(e) => {
+                        if matches!(classify(&path), Class::Other) {
+                            self.stats.ignored += 1;
+                            continue;
+                        }
+                        if !self.error(&path, &e) {
+                            return false;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                match ent.metadata() {
+                    Ok(md) => md,
+                    Err(e) => {
+                        if !self.error(&path, &e) {
+                            return false;
+                        }
+                        continue;
+                    }
+                }
+            };
+            let go_on = if md.is_dir() { self.dir(&path, &md) } else { self.file(&path, &md) };
+            if !go_on {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(unix)]
+fn dir_key(md: &Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (md.dev(), md.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_key(_md: &Metadata) -> (u64, u64) {
+    // No inode numbers: every folder is new (symlink loops are rare there).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    (0, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn collect(sources: &[PathBuf]) -> (Vec<ScanItem>, ScanStats) {
+        let mut items = Vec::new();
+        let stats = scan_counted(sources, &mut |it| {
+            items.push(it);
+            true
+        });
+        (items, stats)
+    }
+
+    fn loc(it: &ScanItem) -> &str {
+        match it {
+            ScanItem::File { location, .. }
+            | ScanItem::Archive { location, .. }
+            | ScanItem::Skipped { location, .. }
+            | ScanItem::Error { location, .. } => location,
+        }
+    }
+
+    #[test]
+    fn walks_sorted_and_classifies() -> std::io::Result<()> {
+        let t = tempfile::tempdir()?;
+        let root = t.path();
+        fs::create_dir_all(root.join("b/sub"))?;
+        fs::create_dir_all(root.join("__MACOSX/b"))?;
+        fs::write(root.join("b/sub/z.MID"), b"MThd")?;
+        fs::write(root.join("b/a.kar"), b"MThd")?;
+        fs::write(root.join("b/._a.kar"), b"junk")?;
+        fs::write(root.join("__MACOSX/b/._a.kar"), b"junk")?;
+        fs::write(root.join("a.zip"), b"PK")?;
+        fs::write(root.join("notes.txt"), b"hello")?;
+        fs::write(root.join("c.midi"), b"MThd")?;
+        let (items, stats) = collect(&[root.to_path_buf()]);
+        let rel: Vec<String> = items.iter().map(|i| loc(i).trim_start_matches(&*encode_os_path(root)).to_string()).collect();
+        assert_eq!(rel, ["/__MACOSX/b/._a.kar", "/a.zip", "/b/._a.kar", "/b/a.kar", "/b/sub/z.MID", "/c.midi"]);
+        assert_eq!((stats.files, stats.archives, stats.skipped, stats.ignored, stats.errors), (3, 1, 2, 1, 0));
+        assert!(matches!(items[0], ScanItem::Skipped { reason: "macos_metadata", .. }));
+        assert!(matches!(&items[3], ScanItem::File { size: 4, .. }));
+        Ok(())
+    }
+
+    #[test]
+    fn missing_source_and_explicit_files() -> std::io::Result<()> {
+        let t = tempfile::tempdir()?;
+        let txt = t.path().join("x.txt");
+        fs::write(&txt, b"x")?;
+        let mid = t.path().join("x.mid");
+        fs::write(&mid, b"MThd")?;
+        let (items, stats) = collect(&[t.path().join("missing"), txt, mid]);
+        assert!(matches!(items[0], ScanItem::Error { kind: "io", .. }));
+        assert!(matches!(items[1], ScanItem::Skipped { reason: "not_midi", .. }));
+        assert!(matches!(items[2], ScanItem::File { .. }));
+        assert_eq!(stats.errors, 1);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_and_non_utf8_names() -> std::io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir()?;
+        let d = t.path().join("d");
+        fs::create_dir(&d)?;
+        std::os::unix::fs::symlink(&d, d.join("loop"))?;
+        std::os::unix::fs::symlink(t.path().join("gone.mid"), d.join("dangling.mid"))?;
+        let odd = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.mid"));
+        fs::write(&odd, b"MThd")?;
+        let (items, stats) = collect(&[d.clone()]);
+        let locs: Vec<&str> = items.iter().map(loc).collect();
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(locs[0].ends_with("/caf%E9.mid"), "{locs:?}");
+        assert!(matches!(items[1], ScanItem::Error { kind: "io", .. }));
+        assert_eq!(super::super::location_to_path(locs[0]), odd);
+        assert_eq!(stats.folders, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn stops_when_asked() -> std::io::Result<()> {
+        let t = tempfile::tempdir()?;
+        for n in ["a.mid", "b.mid", "c.mid"] {
+            fs::write(t.path().join(n), b"MThd")?;
+        }
+        let mut n = 0;
+        let stats = scan_counted(&[t.path().to_path_buf()], &mut |_| {
+            n += 1;
+            n < 2
+        });
+        assert_eq!(n, 2);
+        assert!(stats.cancelled);
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Test harness: one throwaway managed cluster per test binary, a fresh database per test, removed at exit.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use midi_tui::database::{self, Cluster, cluster};
+use sqlx::PgPool;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_midi-tui");
+
+struct Shared {
+    data_dir: PathBuf,
+    url: String,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static START: Mutex<()> = Mutex::new(());
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn remove_shared_cluster() {
+    if let Some(s) = SHARED.get() {
+        let mut c = Cluster::new(&s.data_dir);
+        let _ = c.stop();
+        cluster::remove_cluster_files(&s.data_dir);
+    }
+}
+
+/// A new empty folder for a test's own data directory (its own cluster, when a test needs one).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = NEXT_DB.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("mt-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn shared() -> &'static Shared {
+    let _guard = START.lock().unwrap_or_else(|e| e.into_inner());
+    SHARED.get_or_init(|| {
+        let data_dir = temp_dir("cluster");
+        let mut c = Cluster::new(&data_dir);
+        c.ensure_started().expect("start the throwaway cluster");
+        // SAFETY: registering a plain extern "C" function; it runs at process exit, failing tests included.
+        unsafe { libc::atexit(remove_shared_cluster) };
+        Shared { url: c.url(), data_dir }
+    })
+}
+
+/// The shared cluster's data directory and its maintenance URL (database midi_tui).
+pub fn cluster_data_dir() -> &'static Path {
+    &shared().data_dir
+}
+
+pub fn cluster_url() -> &'static str {
+    &shared().url
+}
+
+/// A fresh, migrated database on the shared cluster.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+pub async fn fresh_db() -> TestDb {
+    let base = cluster_url().to_string();
+    let admin = database::connect(&base, 1).await.expect("connect to the throwaway cluster");
+    let name = format!("t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {}", database::quote_ident(&name))))
+        .execute(&admin)
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let url = base.replacen("/midi_tui?", &format!("/{name}?"), 1);
+    let pool = database::connect(&url, 8).await.expect("connect to test database");
+    database::migrate::run(&pool).await.expect("migrate");
+    TestDb { name, url, pool }
+}
+
+/// Run the real binary with a data dir of the test's own (logs) against `url`.
+pub fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).env_remove("DATABASE_URL").env_remove("MIDI_TUI_DATA_DIR");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run midi-tui")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Live (non-zombie) postgres processes whose working directory is `pgdata`.
+pub fn server_processes(data_dir: &Path) -> Vec<i32> {
+    cluster::cluster_processes(&data_dir.join("pg"))
+}
