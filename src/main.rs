@@ -7,7 +7,10 @@ use midi_tui::cli::{self, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -30,13 +33,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Db { action }) => cli::db::run(g, action).await?,
         Some(Command::Status { json }) => cli::status::run(g, *json).await?,
         Some(Command::Import(args)) => {
-            let summary = cli::import::run(g, args).await?;
-            if summary.status != "done" {
+            let report = cli::import::run(g, args).await?;
+            if report.run.status != "done" {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Some(Command::Profile { action: cli::ProfileAction::Apply { level, yes } }) => {
+            cli::profile::apply(g, *level, *yes).await?
+        }
+        Some(Command::RestoreSafety { json }) => {
+            if !cli::profile::restore(g, *json).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Some(Command::RebuildIndexes { jobs }) => {
+            if !cli::profile::rebuild(g, *jobs).await? {
                 return Ok(ExitCode::from(1));
             }
         }
         Some(other) => anyhow::bail!("`{other:?}` is not available in this build yet"),
-        None => anyhow::bail!("the console is not available in this build yet; use `midi-tui import`"),
+        None => {
+            anyhow::bail!("the console is not available in this build yet; use `midi-tui import`")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -44,15 +62,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Logs go to a file, never to the terminal the console draws on.
 fn init_logging(g: &cli::GlobalArgs) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = g.log.clone().unwrap_or_else(|| {
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "-");
-        g.data_dir().join("logs").join(format!("midi-tui-{stamp}-{}.log", std::process::id()))
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        g.data_dir()
+            .join("logs")
+            .join(format!("midi-tui-{stamp}-{}.log", std::process::id()))
     });
     let dir = path.parent()?.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIDI_TUI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
     Some(guard)
 }

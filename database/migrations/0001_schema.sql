@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS import_runs (
     bytes           bigint NOT NULL DEFAULT 0,
     -- The importing process, so that a run left 'running' by a killed tool can be recognised.
     pid             integer,
-    host            text
+    host            text,
+    -- Set when this run's rows were lost (UNLOGGED tables emptied by crash recovery) and must be imported again.
+    rows_lost       boolean NOT NULL DEFAULT false
 );
 
 CREATE TABLE IF NOT EXISTS files (

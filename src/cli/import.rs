@@ -1,39 +1,115 @@
 //! `midi-tui import`: the engine headless, with a progress bar on a terminal and plain lines otherwise.
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use serde::Serialize;
 
-use super::{GlobalArgs, ImportArgs};
+use super::{GlobalArgs, ImportArgs, ModeArg};
 use crate::engine::metrics::{self, Phase, Snapshot};
 use crate::engine::pipeline::{ImportHandle, ImportOptions, RunSummary};
+use crate::engine::profile::{Level, Mode};
 use crate::engine::session::{Engine, default_run_log};
 
-pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<RunSummary> {
+/// What `import --json` prints: the run, and each profile step around it.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// Profile steps (apply, restore, rebuild) with their seconds.
+    pub steps: Vec<Step>,
+    /// Wall time including the profile steps.
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+    pub lines: Vec<String>,
+}
+
+pub fn mode_of(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::Normal => Mode::Normal,
+        ModeArg::Fast => Mode::Fast,
+        ModeArg::Ludicrous => Mode::Ludicrous,
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport> {
+    let wall = Instant::now();
     for s in &args.sources {
         if !s.exists() {
             anyhow::bail!("source {} does not exist", s.display());
         }
     }
-    let mode = if args.dry_run { "dry-run".to_string() } else { format!("{:?}", args.mode).to_lowercase() };
-    let mut opts = ImportOptions::new(args.sources.clone(), &mode);
+    let mode = mode_of(args.mode);
+    let mut opts = ImportOptions::new(args.sources.clone(), if args.dry_run { "dry-run" } else { mode.label() });
     opts.dry_run = args.dry_run;
+    opts.async_commit = mode != Mode::Normal;
     let data_dir = global.data_dir();
-    opts.log_path = Some(global.log.clone().map(|l| l.with_extension("import.log")).unwrap_or_else(|| default_run_log(&data_dir)));
-    let handle = if args.dry_run {
+    opts.log_path = Some(
+        global.log.clone().map(|l| l.with_extension("import.log")).unwrap_or_else(|| default_run_log(&data_dir)),
+    );
+    let mut steps = Vec::new();
+    if args.dry_run {
         // A dry run needs no database at all.
-        crate::engine::pipeline::start(opts, None, tokio::runtime::Handle::current())
-    } else {
-        let engine = Engine::open(global.target(), data_dir).await?;
-        engine.import(opts)
-    };
-    let summary = watch(handle, args.json).await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print_summary(&summary);
+        let handle = crate::engine::pipeline::start(opts, None, tokio::runtime::Handle::current());
+        let run = watch(handle, args.json).await?;
+        return Ok(finish(args, ImportReport { run, steps, wall_seconds: wall.elapsed().as_secs_f64() }));
     }
-    Ok(summary)
+    let levels = mode.levels();
+    let needed: Vec<_> = levels.iter().flat_map(|l| l.confirmations().iter().copied()).collect();
+    let confirmed = super::profile::confirm(&needed, args.yes)?;
+    let engine = Engine::open(global.target(), data_dir).await?;
+    let st = engine.safety().await?;
+    if !args.json {
+        super::profile::warn_if_unsafe(&st);
+    }
+    if let Some(lost) = engine.acknowledge_data_loss().await? {
+        eprintln!("re-importing: {lost}");
+    }
+    for level in levels {
+        let t = Instant::now();
+        let r = engine.apply_level(*level, &confirmed).await?;
+        steps.push(Step { name: format!("apply level {} ({})", level.number(), level.label()), seconds: t.elapsed().as_secs_f64(), lines: r.lines });
+    }
+    let handle = engine.import(opts);
+    let run = watch(handle, args.json).await;
+    if !levels.is_empty() && !args.keep_profile {
+        // Safety comes back whatever happened to the run.
+        let t = Instant::now();
+        let r = engine.restore_safety().await?;
+        let mut lines = r.lines.clone();
+        lines.extend(r.checks.iter().filter(|c| !c.ok).map(|c| format!("NOT restored: {} is {}", c.what, c.actual)));
+        steps.push(Step { name: "restore safety".into(), seconds: t.elapsed().as_secs_f64(), lines });
+        if levels.contains(&Level::DropIndexes) {
+            let t = Instant::now();
+            let r = engine.rebuild_indexes(crate::engine::machine::cores(), None).await?;
+            steps.push(Step {
+                name: "rebuild indexes".into(),
+                seconds: t.elapsed().as_secs_f64(),
+                lines: vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
+            });
+        }
+    } else if !levels.is_empty() && !args.json {
+        eprintln!("profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done");
+    }
+    let run = run?;
+    Ok(finish(args, ImportReport { run, steps, wall_seconds: wall.elapsed().as_secs_f64() }))
+}
+
+fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: {e}"),
+        }
+    } else {
+        print_summary(&report);
+    }
+    report
 }
 
 /// Follow a run to its end: progress on stderr, Ctrl-C / SIGTERM cancel (flush, mark interrupted).
@@ -88,31 +164,37 @@ async fn watch(handle: ImportHandle, quiet: bool) -> Result<RunSummary> {
 
 fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {
     let r = metrics::phase_rates(prev, now);
-    let mbs = r[Phase::Read as usize].bytes_per_s / 1e6;
-    let eta = metrics::eta_seconds(now, rate).map_or("?".to_string(), |s| format!("{:.0}s", s));
+    let mbs = r[Phase::Hash as usize].bytes_per_s / 1e6;
+    let eta = metrics::eta_seconds(now, rate).map_or("?".to_string(), |s| format!("{s:.0}s"));
     format!(
         "{:>8.0} files/s {:>6.1} MB/s | seen {} imported {} dup {} skipped {} failed {} | ETA {}",
         rate, mbs, now.seen, now.imported, now.duplicates, now.skipped, now.failed, eta
     )
 }
 
-fn print_summary(s: &RunSummary) {
+fn print_summary(r: &ImportReport) {
+    let s = &r.run;
     println!(
         "import {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s)",
         s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s
     );
-    println!(
-        "  imported {}  duplicates {}  skipped {}  failed {}",
-        s.imported, s.duplicates, s.skipped, s.failed
-    );
+    println!("  imported {}  duplicates {}  skipped {}  failed {}", s.imported, s.duplicates, s.skipped, s.failed);
     if !s.errors_by_kind.is_empty() {
         let mut kinds: Vec<_> = s.errors_by_kind.iter().collect();
         kinds.sort();
         let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("  errors: {}", list.join(", "));
     }
+    for step in &r.steps {
+        println!("  {}: {:.1} s", step.name, step.seconds);
+        for l in &step.lines {
+            println!("    {l}");
+        }
+    }
+    if !r.steps.is_empty() {
+        println!("  wall time with profile steps: {:.1} s", r.wall_seconds);
+    }
     if let Some(p) = &s.log_path {
         println!("  log: {}", p.display());
     }
 }
-

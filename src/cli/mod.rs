@@ -1,6 +1,7 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod db;
 pub mod import;
+pub mod profile;
 pub mod status;
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@ pub mod cluster;
 pub mod indexes;
 pub mod migrate;
 pub mod runs;
+pub mod safety;
 pub mod status;
 pub mod writer;
 

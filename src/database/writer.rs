@@ -75,8 +75,11 @@ pub struct BatchOutcome {
 }
 
 /// Prepare a writer connection (staging tables live per session).
-pub async fn prepare(conn: &mut PgConnection) -> DbResult<()> {
+pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()> {
     sqlx::raw_sql(STAGING).execute(&mut *conn).await?;
+    if async_commit {
+        sqlx::raw_sql("SET synchronous_commit = off").execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

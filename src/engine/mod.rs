@@ -4,6 +4,7 @@ pub mod gencorpus;
 pub mod machine;
 pub mod metrics;
 pub mod pipeline;
+pub mod profile;
 pub mod record;
 pub mod session;
 pub mod midi;

@@ -40,6 +40,8 @@ pub struct ImportOptions {
     pub log_path: Option<PathBuf>,
     /// Bytes of file contents allowed in flight between readers and workers.
     pub max_inflight_bytes: u64,
+    /// Commit the writer's transactions asynchronously (fast modes; works without superuser rights).
+    pub async_commit: bool,
 }
 
 impl ImportOptions {
@@ -55,6 +57,7 @@ impl ImportOptions {
             limits: Limits::default(),
             log_path: None,
             max_inflight_bytes: 128 << 20,
+            async_commit: false,
         }
     }
 }
@@ -753,9 +756,9 @@ fn write_loop(
 ) -> Result<(), ImportError> {
     let mut conn = match pool {
         Some(pool) => {
-            let opts = pool.connect_options();
-            let mut conn = rt.block_on(sqlx::PgConnection::connect_with(&opts))?;
-            rt.block_on(writer::prepare(&mut conn))?;
+            let connect = pool.connect_options();
+            let mut conn = rt.block_on(sqlx::PgConnection::connect_with(&connect))?;
+            rt.block_on(writer::prepare(&mut conn, opts.async_commit))?;
             Some(conn)
         }
         None => None,

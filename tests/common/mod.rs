@@ -44,7 +44,10 @@ fn shared() -> &'static Shared {
         c.ensure_started().expect("start the throwaway cluster");
         // SAFETY: registering a plain extern "C" function; it runs at process exit, failing tests included.
         unsafe { libc::atexit(remove_shared_cluster) };
-        Shared { url: c.url(), data_dir }
+        Shared {
+            url: c.url(),
+            data_dir,
+        }
     })
 }
 
@@ -66,15 +69,26 @@ pub struct TestDb {
 
 pub async fn fresh_db() -> TestDb {
     let base = cluster_url().to_string();
-    let admin = database::connect(&base, 1).await.expect("connect to the throwaway cluster");
-    let name = format!("t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {}", database::quote_ident(&name))))
-        .execute(&admin)
+    let admin = database::connect(&base, 1)
         .await
-        .expect("create test database");
+        .expect("connect to the throwaway cluster");
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {}",
+        database::quote_ident(&name)
+    )))
+    .execute(&admin)
+    .await
+    .expect("create test database");
     admin.close().await;
     let url = base.replacen("/midi_tui?", &format!("/{name}?"), 1);
-    let pool = database::connect(&url, 8).await.expect("connect to test database");
+    let pool = database::connect(&url, 8)
+        .await
+        .expect("connect to test database");
     database::migrate::run(&pool).await.expect("migrate");
     TestDb { name, url, pool }
 }
@@ -82,7 +96,9 @@ pub async fn fresh_db() -> TestDb {
 /// Run the real binary with a data dir of the test's own (logs) against `url`.
 pub fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(BIN);
-    cmd.args(args).env_remove("DATABASE_URL").env_remove("MIDI_TUI_DATA_DIR");
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("MIDI_TUI_DATA_DIR");
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -42,10 +42,12 @@ pub(crate) fn create(path: &Path, kind: ArchiveKind) -> io::Result<Box<dyn Archi
     let out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     Ok(match kind {
         ArchiveKind::Zip => Box::new(ZipSink::new(out)),
-        ArchiveKind::TarGz => {
-            Box::new(TarSink { builder: tar::Builder::new(GzEncoder::new(out, flate2::Compression::default())) })
-        }
-        ArchiveKind::TarXz => Box::new(TarSink { builder: tar::Builder::new(XzEncoder::new(out, XZ_PRESET)) }),
+        ArchiveKind::TarGz => Box::new(TarSink {
+            builder: tar::Builder::new(GzEncoder::new(out, flate2::Compression::default())),
+        }),
+        ArchiveKind::TarXz => Box::new(TarSink {
+            builder: tar::Builder::new(XzEncoder::new(out, XZ_PRESET)),
+        }),
     })
 }
 
@@ -61,7 +63,9 @@ impl ZipSink {
         let base = SimpleFileOptions::default().last_modified_time(when);
         ZipSink {
             zip: ZipWriter::new(out),
-            file_opts: base.compression_method(CompressionMethod::Deflated).unix_permissions(0o644),
+            file_opts: base
+                .compression_method(CompressionMethod::Deflated)
+                .unix_permissions(0o644),
             dir_opts: base.unix_permissions(0o755),
         }
     }

@@ -61,7 +61,7 @@ const PURPOSE_PATH: u64 = 11;
 const PURPOSE_LAYOUT: u64 = 12;
 const PURPOSE_BROKEN: u64 = 13;
 
-/// How a broken file is broken; `code()` matches the `import_errors.kind` the importer should report.
+/// How a broken file is broken; `code()` is the `import_errors.kind` the importer should report for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BrokenKind {
     /// A valid file cut short (an interrupted download).
@@ -79,7 +79,8 @@ impl BrokenKind {
         match self {
             BrokenKind::Truncated => "truncated",
             BrokenKind::NoHeader => "no_header",
-            BrokenKind::Garbage => "garbage",
+            // Not MIDI at all: to a reader that is simply "no header".
+            BrokenKind::Garbage => "no_header",
             BrokenKind::BadRunningStatus => "bad_running_status",
         }
     }
@@ -91,7 +92,9 @@ pub enum FileKind {
     /// A valid file with content of its own.
     Unique,
     /// Same bytes as file `of` (always an earlier, valid, unique file).
-    Duplicate { of: u64 },
+    Duplicate {
+        of: u64,
+    },
     Broken(BrokenKind),
 }
 
@@ -139,13 +142,22 @@ impl Corpus {
         let mut start = 0u64;
         for (c, w) in weights.iter().enumerate() {
             acc += w;
-            let end = if c as u64 + 1 == count { opts.files } else { ((opts.files as f64) * acc / total) as u64 };
+            let end = if c as u64 + 1 == count {
+                opts.files
+            } else {
+                ((opts.files as f64) * acc / total) as u64
+            };
             let end = end.clamp(start, opts.files);
             let ngenres = r.range(1, 4) as usize;
             let genres = (0..ngenres).map(|_| *r.pick(GENRES)).collect();
             let style = r.weighted(&[50, 20, 10, 10, 10]);
             let archive = if opts.archives {
-                [Some(ArchiveKind::Zip), Some(ArchiveKind::TarGz), Some(ArchiveKind::TarXz), None][c % 4]
+                [
+                    Some(ArchiveKind::Zip),
+                    Some(ArchiveKind::TarGz),
+                    Some(ArchiveKind::TarXz),
+                    None,
+                ][c % 4]
             } else {
                 None
             };
@@ -159,7 +171,11 @@ impl Corpus {
             });
             start = end;
         }
-        Corpus { seed: opts.seed, files: opts.files, collections }
+        Corpus {
+            seed: opts.seed,
+            files: opts.files,
+            collections,
+        }
     }
 
     pub fn files(&self) -> u64 {
@@ -174,8 +190,12 @@ impl Corpus {
             RawKind::Dup(r.below(index))
         } else if u >= 1.0 - BROKEN_SHARE {
             RawKind::Broken(
-                [BrokenKind::Truncated, BrokenKind::NoHeader, BrokenKind::Garbage, BrokenKind::BadRunningStatus]
-                    [r.weighted(&[40, 20, 20, 20])],
+                [
+                    BrokenKind::Truncated,
+                    BrokenKind::NoHeader,
+                    BrokenKind::Garbage,
+                    BrokenKind::BadRunningStatus,
+                ][r.weighted(&[40, 20, 20, 20])],
             )
         } else {
             RawKind::Unique
@@ -221,7 +241,11 @@ impl Corpus {
         let coll = self.collection_of(index);
         let mut r = Rng::derive(self.seed, index, PURPOSE_PATH);
         let key = params.key_name();
-        let part = if params.is_loop { params.loop_part } else { "song" };
+        let part = if params.is_loop {
+            params.loop_part
+        } else {
+            "song"
+        };
         let facts = NameFacts {
             title: &params.title.display,
             artist: &params.artist,
@@ -234,7 +258,11 @@ impl Corpus {
         let file = names::file_name(&mut r, index, &facts);
         let genre = *r.pick(&coll.genres);
         let path = match coll.style {
-            0 => format!("{}/{genre}/{}/{file}", coll.name, names::artist_name(&mut r)),
+            0 => format!(
+                "{}/{genre}/{}/{file}",
+                coll.name,
+                names::artist_name(&mut r)
+            ),
             1 => format!("{}/{genre}/{file}", coll.name),
             2 => format!("{}/{file}", coll.name),
             3 => {
@@ -243,7 +271,11 @@ impl Corpus {
                     1 => format!("Vol. {}", r.range(1, 12)),
                     _ => names::song_title(&mut r, Enc::Ascii).display,
                 };
-                format!("{}/{genre}/{}/{album}/{file}", coll.name, names::artist_name(&mut r))
+                format!(
+                    "{}/{genre}/{}/{album}/{file}",
+                    coll.name,
+                    names::artist_name(&mut r)
+                )
             }
             _ => {
                 let sub = match part {
@@ -257,8 +289,15 @@ impl Corpus {
                 format!("{}/Pack {:02}/{sub}/{file}", coll.name, r.range(1, 12))
             }
         };
-        let archive = coll.archive.map(|k| format!("{}.{}", coll.name, k.extension()));
-        FilePlan { index, path, archive, kind }
+        let archive = coll
+            .archive
+            .map(|k| format!("{}.{}", coll.name, k.extension()));
+        FilePlan {
+            index,
+            path,
+            archive,
+            kind,
+        }
     }
 
     /// The bytes of a planned file.
@@ -287,7 +326,13 @@ impl Corpus {
             .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
     }
 
-    fn write_archive(&self, dir: &Path, coll: &Collection, kind: ArchiveKind, done: &AtomicU64) -> io::Result<Tally> {
+    fn write_archive(
+        &self,
+        dir: &Path,
+        coll: &Collection,
+        kind: ArchiveKind,
+        done: &AtomicU64,
+    ) -> io::Result<Tally> {
         let path = dir.join(format!("{}.{}", coll.name, kind.extension()));
         let mut sink = archive::create(&path, kind)?;
         let mut dirs: BTreeSet<String> = BTreeSet::new();
@@ -378,16 +423,22 @@ pub fn generate_midi(rng_seed: u64, index: u64) -> Vec<u8> {
     music::render(rng_seed, index)
 }
 
-/// A broken file derived from `(seed, index)`; each one is distinct.
+/// A broken file derived from `(seed, index)`; each one is distinct, and each has nothing a lenient reader
+/// could use (a tolerated flaw would not make it broken).
 pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
     let mut r = Rng::derive(seed, index, PURPOSE_BROKEN);
     match kind {
         BrokenKind::Truncated => {
             let mut v = generate_midi(seed, index);
-            let len = v.len() as u64;
-            // Interrupted downloads often stop on a buffer boundary; otherwise anywhere past the magic.
-            let cut = if len > 4096 && r.chance(0.3) { (r.below(len / 4096) + 1) * 4096 - 1 } else { 4 + r.below(len - 4) };
-            v.truncate(cut.min(len - 1) as usize);
+            // Either inside the header or inside the first event of the first track: a download that
+            // stopped early. A cut further in would leave readable events behind.
+            let cut = if r.chance(0.3) {
+                r.range(4, 14) as usize
+            } else {
+                let first = first_event_len(&v).max(2);
+                22 + r.range(1, first as u32 - 1) as usize
+            };
+            v.truncate(cut.min(v.len() - 1));
             v
         }
         BrokenKind::NoHeader => {
@@ -397,10 +448,15 @@ pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
         BrokenKind::Garbage => {
             if r.chance(0.5) {
                 let n = r.range(64, 16_384) as usize;
-                let mut v: Vec<u8> = (0..n.div_ceil(8)).flat_map(|_| r.next_u64().to_le_bytes()).collect();
+                let mut v: Vec<u8> = (0..n.div_ceil(8))
+                    .flat_map(|_| r.next_u64().to_le_bytes())
+                    .collect();
                 v.truncate(n);
-                if v.starts_with(b"MThd") {
-                    v[0] = b'X';
+                // A random "MThd" could turn garbage into a header; make sure it never does.
+                for w in 0..v.len().saturating_sub(3) {
+                    if &v[w..w + 4] == b"MThd" {
+                        v[w] = b'X';
+                    }
                 }
                 v
             } else {
@@ -412,19 +468,62 @@ pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
             }
         }
         BrokenKind::BadRunningStatus => {
-            let mut v = generate_midi(seed, index);
-            // First track body starts at 22 (14-byte header + "MTrk" + length): put a status-less event there.
-            let len = u32::from_be_bytes([v[18], v[19], v[20], v[21]]) + 3;
-            v[18..22].copy_from_slice(&len.to_be_bytes());
-            v.splice(22..22, [0x00, 0x3C, 0x40]);
-            v
+            // Every track starts with a status-less event, so no track has a single readable event.
+            let v = generate_midi(seed, index);
+            let mut out = Vec::with_capacity(v.len() + 64);
+            out.extend_from_slice(&v[..14]);
+            let mut pos = 14;
+            while pos + 8 <= v.len() {
+                let len =
+                    u32::from_be_bytes([v[pos + 4], v[pos + 5], v[pos + 6], v[pos + 7]]) as usize;
+                let end = (pos + 8 + len).min(v.len());
+                out.extend_from_slice(&v[pos..pos + 4]);
+                out.extend_from_slice(&(len as u32 + 3).to_be_bytes());
+                out.extend_from_slice(&[0x00, 0x3C, 0x40]);
+                out.extend_from_slice(&v[pos + 8..end]);
+                pos = end;
+            }
+            out
         }
     }
 }
 
+/// Encoded length of the first event of the first track (delta included) of a file from `generate_midi`.
+fn first_event_len(v: &[u8]) -> usize {
+    let body = v.get(22..).unwrap_or(&[]);
+    let vlq = |at: usize| -> (usize, usize) {
+        let mut value = 0usize;
+        for (k, &b) in body.iter().skip(at).take(4).enumerate() {
+            value = (value << 7) | usize::from(b & 0x7F);
+            if b & 0x80 == 0 {
+                return (value, k + 1);
+            }
+        }
+        (value, 1)
+    };
+    let (_, d) = vlq(0);
+    let len = match body.get(d) {
+        Some(0xFF) => {
+            let (n, l) = vlq(d + 2);
+            2 + l + n
+        }
+        Some(0xF0) => {
+            let (n, l) = vlq(d + 1);
+            1 + l + n
+        }
+        Some(s) if matches!(s & 0xF0, 0xC0 | 0xD0) => 2,
+        _ => 3,
+    };
+    d + len
+}
+
 /// Writes the corpus under `dir` (created if missing). `progress` receives the number of files written so
 /// far, from the calling thread, a few times a second and once at the end.
-pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) -> io::Result<GenReport> {
+pub fn generate(
+    dir: &Path,
+    opts: &GenOptions,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<GenReport> {
     std::fs::create_dir_all(dir)?;
     let corpus = Corpus::new(opts);
     let done = AtomicU64::new(0);
@@ -439,14 +538,19 @@ pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) ->
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        worker.join().unwrap_or_else(|_| Err(io::Error::other("corpus generator thread panicked")))
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("corpus generator thread panicked")))
     })?;
     progress(tally.files);
     let archives = corpus
         .collections
         .iter()
         .filter(|c| c.end > c.start)
-        .filter_map(|c| c.archive.map(|k| dir.join(format!("{}.{}", c.name, k.extension()))))
+        .filter_map(|c| {
+            c.archive
+                .map(|k| dir.join(format!("{}.{}", c.name, k.extension())))
+        })
         .collect();
     Ok(GenReport {
         files_written: tally.files,
@@ -464,7 +568,11 @@ mod tests {
     use std::collections::HashSet;
 
     fn corpus(files: u64, archives: bool) -> Corpus {
-        Corpus::new(&GenOptions { files, seed: 42, archives })
+        Corpus::new(&GenOptions {
+            files,
+            seed: 42,
+            archives,
+        })
     }
 
     #[test]
@@ -511,12 +619,21 @@ mod tests {
         let mut depths = [0u32; 8];
         for i in 0..c.files() {
             let p = c.plan(i);
-            assert!(seen.insert(p.path.to_lowercase()), "duplicate path {}", p.path);
+            assert!(
+                seen.insert(p.path.to_lowercase()),
+                "duplicate path {}",
+                p.path
+            );
             depths[p.path.matches('/').count().min(7)] += 1;
             assert!(!p.path.contains("//") && !p.path.starts_with('/'));
         }
-        assert!(depths[1] > 0 && depths[2] > 0 && depths[3] > 0, "{depths:?}");
-        let archived = (0..c.files()).filter(|&i| c.plan(i).archive.is_some()).count();
+        assert!(
+            depths[1] > 0 && depths[2] > 0 && depths[3] > 0,
+            "{depths:?}"
+        );
+        let archived = (0..c.files())
+            .filter(|&i| c.plan(i).archive.is_some())
+            .count();
         assert!(archived > 0 && archived < 20_000, "archived {archived}");
     }
 
@@ -526,38 +643,68 @@ mod tests {
         let mut checked = 0;
         for i in 0..c.files() {
             let p = c.plan(i);
-            let Some(name) = p.path.rsplit('/').next() else { continue };
-            let Some(pos) = name.find("bpm_") else { continue };
+            let Some(name) = p.path.rsplit('/').next() else {
+                continue;
+            };
+            let Some(pos) = name.find("bpm_") else {
+                continue;
+            };
             let content = c.contents(&p);
-            let Ok(smf) = midly::Smf::parse(&content) else { continue };
+            let Ok(smf) = midly::Smf::parse(&content) else {
+                continue;
+            };
             let tempo = smf.tracks.iter().flatten().find_map(|e| match e.kind {
                 midly::TrackEventKind::Meta(midly::MetaMessage::Tempo(t)) => Some(t.as_int()),
                 _ => None,
             });
             let Some(us) = tempo else { continue };
-            let digits: String = name[..pos].chars().rev().take_while(char::is_ascii_digit).collect();
-            let bpm: u32 = digits.chars().rev().collect::<String>().parse().unwrap_or(0);
-            assert_eq!((60_000_000.0 / f64::from(us)).round() as u32, bpm, "{}", p.path);
+            let digits: String = name[..pos]
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let bpm: u32 = digits
+                .chars()
+                .rev()
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0);
+            assert_eq!(
+                (60_000_000.0 / f64::from(us)).round() as u32,
+                bpm,
+                "{}",
+                p.path
+            );
             checked += 1;
         }
         assert!(checked > 50, "only {checked} names with bpm");
     }
 
     #[test]
-    fn broken_files_are_broken() {
-        for i in 0..50 {
-            for kind in [BrokenKind::Truncated, BrokenKind::NoHeader, BrokenKind::Garbage, BrokenKind::BadRunningStatus]
-            {
+    fn broken_files_fail_the_project_reader_with_their_code() {
+        for i in 0..200 {
+            for kind in [
+                BrokenKind::Truncated,
+                BrokenKind::NoHeader,
+                BrokenKind::Garbage,
+                BrokenKind::BadRunningStatus,
+            ] {
                 let v = broken_midi(3, i, kind);
                 let whole = generate_midi(3, i);
                 match kind {
-                    BrokenKind::Truncated => assert!(v.len() < whole.len() && whole.starts_with(&v)),
+                    BrokenKind::Truncated => {
+                        assert!(v.len() < whole.len() && whole.starts_with(&v))
+                    }
                     BrokenKind::NoHeader => assert!(v.starts_with(b"MTrk")),
                     BrokenKind::Garbage => assert!(!v.starts_with(b"MThd")),
                     BrokenKind::BadRunningStatus => assert_eq!(&v[22..25], &[0x00, 0x3C, 0x40]),
                 }
-                if kind != BrokenKind::Truncated {
-                    assert!(midly::Smf::parse(&v).is_err(), "{kind:?} {i} parses");
+                match crate::engine::midi::analyze(&v) {
+                    Ok(m) => panic!(
+                        "{kind:?} {i} was readable: {} notes, {} warnings",
+                        m.total_notes, m.warnings
+                    ),
+                    Err(e) => assert_eq!(e.kind.code(), kind.code(), "{kind:?} {i}: {}", e.message),
                 }
             }
         }

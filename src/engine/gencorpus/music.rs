@@ -35,12 +35,19 @@ pub(crate) struct SongParams {
     pub title: Text,
     pub artist: String,
     pub lyrics: Lyrics,
+    /// Whether the file states its tempo; without a tempo event readers assume 120 BPM, and so does `bpm`.
+    pub tempo_meta: bool,
     /// For loops: which part the loop holds (`drums`, `bass`, ... or `loop` for a full groove).
     pub loop_part: &'static str,
 }
 
-const LOOP_PARTS: &[&str] = &["loop", "drums", "bass", "chords", "melody", "arp", "keys", "perc"];
-const LOOP_BPMS: &[u16] = &[70, 75, 80, 85, 87, 90, 92, 95, 100, 110, 120, 122, 124, 125, 126, 128, 130, 135, 140, 145, 150, 160, 170, 174];
+const LOOP_PARTS: &[&str] = &[
+    "loop", "drums", "bass", "chords", "melody", "arp", "keys", "perc",
+];
+const LOOP_BPMS: &[u16] = &[
+    70, 75, 80, 85, 87, 90, 92, 95, 100, 110, 120, 122, 124, 125, 126, 128, 130, 135, 140, 145,
+    150, 160, 170, 174,
+];
 
 fn lognormal(rng: &mut Rng, median: f64, sigma: f64) -> f64 {
     median * (sigma * rng.normal()).exp()
@@ -71,12 +78,30 @@ impl SongParams {
         let title = names::song_title(&mut r, enc);
         let artist = names::artist_name(&mut r);
         let lyrics = if !is_loop && r.chance(0.10) {
-            if r.chance(0.5) { Lyrics::Kar } else { Lyrics::Meta }
+            if r.chance(0.5) {
+                Lyrics::Kar
+            } else {
+                Lyrics::Meta
+            }
         } else {
             Lyrics::None
         };
         let loop_part = *r.pick(LOOP_PARTS);
-        SongParams { tonic, minor, bpm, is_loop, target, enc, title, artist, lyrics, loop_part }
+        let tempo_meta = r.chance(0.97);
+        let bpm = if tempo_meta { bpm } else { 120 };
+        SongParams {
+            tonic,
+            minor,
+            bpm,
+            is_loop,
+            target,
+            enc,
+            title,
+            artist,
+            lyrics,
+            tempo_meta,
+            loop_part,
+        }
     }
 
     pub(crate) fn key_name(&self) -> String {
@@ -86,7 +111,15 @@ impl SongParams {
 
 const MAJOR: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
 const MINOR: [i32; 7] = [0, 2, 3, 5, 7, 8, 10];
-const PROGRESSIONS: &[[i32; 4]] = &[[0, 5, 3, 4], [0, 3, 4, 3], [0, 4, 5, 3], [5, 3, 0, 4], [0, 0, 3, 4], [1, 4, 0, 0], [0, 6, 5, 6]];
+const PROGRESSIONS: &[[i32; 4]] = &[
+    [0, 5, 3, 4],
+    [0, 3, 4, 3],
+    [0, 4, 5, 3],
+    [5, 3, 0, 4],
+    [0, 0, 3, 4],
+    [1, 4, 0, 0],
+    [0, 6, 5, 6],
+];
 
 /// Pitch of a scale degree (any integer, octaves wrap) above `base` in the given key.
 fn degree_pitch(tonic: u8, minor: bool, base: i32, degree: i32) -> u8 {
@@ -116,7 +149,11 @@ impl Meter {
 
     fn meta(self) -> [u8; 4] {
         let log2 = self.den.max(1).trailing_zeros() as u8;
-        let clocks = if self.den == 8 && self.num % 3 == 0 { 36 } else { 24 };
+        let clocks = if self.den == 8 && self.num.is_multiple_of(3) {
+            36
+        } else {
+            24
+        };
         [self.num as u8, log2, clocks, 8]
     }
 }
@@ -151,34 +188,58 @@ impl Builder {
     fn meta(&mut self, track: usize, tick: u32, ty: u8, data: &[u8]) {
         let off = self.arena.len() as u32;
         self.arena.extend_from_slice(data);
-        self.tracks[track].push(Ev { tick, pri: PRI_META, kind: EvKind::Meta(ty, off, data.len() as u32) });
+        self.tracks[track].push(Ev {
+            tick,
+            pri: PRI_META,
+            kind: EvKind::Meta(ty, off, data.len() as u32),
+        });
         self.est += 4 + data.len();
     }
 
     fn sysex(&mut self, track: usize, tick: u32, data: &[u8]) {
         let off = self.arena.len() as u32;
         self.arena.extend_from_slice(data);
-        self.tracks[track].push(Ev { tick, pri: PRI_META, kind: EvKind::SysEx(off, data.len() as u32) });
+        self.tracks[track].push(Ev {
+            tick,
+            pri: PRI_META,
+            kind: EvKind::SysEx(off, data.len() as u32),
+        });
         self.est += 3 + data.len();
     }
 
     fn chan(&mut self, track: usize, tick: u32, bytes: [u8; 3]) {
-        self.tracks[track].push(Ev { tick, pri: PRI_SETUP, kind: EvKind::Chan(bytes) });
+        self.tracks[track].push(Ev {
+            tick,
+            pri: PRI_SETUP,
+            kind: EvKind::Chan(bytes),
+        });
         self.est += BYTES_PER_EVENT;
     }
 
-    fn note(&mut self, rng: &mut Rng, track: usize, ch: u8, tick: u32, dur: u32, key: u8, vel: u8) {
+    fn note(&mut self, rng: &mut Rng, part: &Part, tick: u32, dur: u32, key: u8, vel: u8) {
+        let (track, ch) = (part.track, part.ch);
         let (tick, vel) = if self.jitter > 0 {
             let j = rng.below(u64::from(2 * self.jitter + 1)) as u32;
             let v = rng.below(u64::from(2 * self.vel_jitter + 1)) as i32 - self.vel_jitter as i32;
-            ((tick + j).saturating_sub(self.jitter), (i32::from(vel) + v).clamp(1, 127) as u8)
+            (
+                (tick + j).saturating_sub(self.jitter),
+                (i32::from(vel) + v).clamp(1, 127) as u8,
+            )
         } else {
             (tick, vel.clamp(1, 127))
         };
         let dur = dur.max(1);
         let t = &mut self.tracks[track];
-        t.push(Ev { tick, pri: PRI_ON, kind: EvKind::Chan([0x90 | ch, key & 0x7F, vel]) });
-        t.push(Ev { tick: tick + dur, pri: PRI_OFF, kind: EvKind::Chan([0x80 | ch, key & 0x7F, 64]) });
+        t.push(Ev {
+            tick,
+            pri: PRI_ON,
+            kind: EvKind::Chan([0x90 | ch, key & 0x7F, vel]),
+        });
+        t.push(Ev {
+            tick: tick + dur,
+            pri: PRI_OFF,
+            kind: EvKind::Chan([0x80 | ch, key & 0x7F, 64]),
+        });
         self.est += 2 * BYTES_PER_EVENT;
     }
 }
@@ -195,8 +256,13 @@ const GM_ON: &[u8] = &[0x7E, 0x7F, 0x09, 0x01, 0xF7];
 const GS_RESET: &[u8] = &[0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41, 0xF7];
 const XG_ON: &[u8] = &[0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00, 0xF7];
 const SOFTWARE: &[&str] = &[
-    "Created with Cakewalk", "Sequenced by MIDI Loops Inc.", "Logic Pro export", "FL Studio", "Cubase SX",
-    "http://www.midi-karaoke.example/", "Arranged for General MIDI",
+    "Created with Cakewalk",
+    "Sequenced by MIDI Loops Inc.",
+    "Logic Pro export",
+    "FL Studio",
+    "Cubase SX",
+    "http://www.midi-karaoke.example/",
+    "Arranged for General MIDI",
 ];
 const SECTIONS: &[&str] = &["Intro", "Verse", "Chorus", "Bridge", "Verse 2", "Outro"];
 
@@ -231,7 +297,15 @@ fn pick_roles(r: &mut Rng, p: &SongParams) -> Vec<Role> {
         roles.push(Role::Chords);
     }
     roles.push(Role::Melody);
-    const EXTRAS: &[Role] = &[Role::Pad, Role::Arp, Role::Counter, Role::Chords, Role::Melody, Role::Pad, Role::Counter];
+    const EXTRAS: &[Role] = &[
+        Role::Pad,
+        Role::Arp,
+        Role::Counter,
+        Role::Chords,
+        Role::Melody,
+        Role::Pad,
+        Role::Counter,
+    ];
     while roles.len() < n {
         roles.push(*r.pick(EXTRAS));
     }
@@ -264,11 +338,19 @@ fn make_part(r: &mut Rng, role: Role, track: usize, ch: u8, steps_per_bar: u32) 
         Role::Pad => part.base = 48,
         Role::Arp => part.base = 60,
         Role::Melody | Role::Counter => {
-            part.base = if role == Role::Melody { 60 + 12 * r.below(2) as i32 } else { 48 };
+            part.base = if role == Role::Melody {
+                60 + 12 * r.below(2) as i32
+            } else {
+                48
+            };
             let span = 2 * steps_per_bar.max(1);
             let mut pos = 0;
             let mut degree = r.range(0, 4) as i32;
-            let lengths: &[u32] = if role == Role::Melody { &[2, 2, 4, 4, 4, 1, 1, 3, 6, 8] } else { &[4, 4, 8, 8, 6, 12, 16] };
+            let lengths: &[u32] = if role == Role::Melody {
+                &[2, 2, 4, 4, 4, 1, 1, 3, 6, 8]
+            } else {
+                &[4, 4, 8, 8, 6, 12, 16]
+            };
             while pos < span {
                 let len = *r.pick(lengths);
                 if !r.chance(0.18) {
@@ -309,9 +391,17 @@ struct BarCtx {
 
 /// Pitch classes of the chord on `degree` (triad, sometimes a seventh).
 fn chord_pcs(c: &BarCtx, seventh: bool) -> Vec<i32> {
-    let mut v: Vec<i32> = [0, 2, 4].iter().map(|d| i32::from(degree_pitch(c.tonic, c.minor, 0, c.chord_degree + d))).collect();
+    let mut v: Vec<i32> = [0, 2, 4]
+        .iter()
+        .map(|d| i32::from(degree_pitch(c.tonic, c.minor, 0, c.chord_degree + d)))
+        .collect();
     if seventh {
-        v.push(i32::from(degree_pitch(c.tonic, c.minor, 0, c.chord_degree + 6)));
+        v.push(i32::from(degree_pitch(
+            c.tonic,
+            c.minor,
+            0,
+            c.chord_degree + 6,
+        )));
     }
     v
 }
@@ -328,21 +418,34 @@ fn drums_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
         let in_fill = c.fill && s + per_beat >= steps;
         if in_fill {
             let toms = [50u8, 48, 47, 45, 43, 41];
-            b.note(r, p.track, 9, t, dur, toms[(s % 6) as usize], 90 + (s % 3) as u8 * 10);
+            b.note(
+                r,
+                p,
+                t,
+                dur,
+                toms[(s % 6) as usize],
+                90 + (s % 3) as u8 * 10,
+            );
             continue;
         }
-        if s == 0 || (!on_beat && p.mask >> (s % 16) & 1 == 1 && s % 2 == 0) || (on_beat && beat % 2 == 0 && c.meter.den == 4)
+        if s == 0
+            || (!on_beat && p.mask >> (s % 16) & 1 == 1 && s % 2 == 0)
+            || (on_beat && beat % 2 == 0 && c.meter.den == 4)
         {
-            b.note(r, p.track, 9, t, dur, 36, 110);
+            b.note(r, p, t, dur, 36, 110);
         }
-        let backbeat = if c.meter.den == 8 { s == steps / 2 } else { on_beat && beat % 2 == 1 };
+        let backbeat = if c.meter.den == 8 {
+            s == steps / 2
+        } else {
+            on_beat && beat % 2 == 1
+        };
         if backbeat {
-            b.note(r, p.track, 9, t, dur, if p.mask & 1 == 1 { 40 } else { 38 }, 105);
+            b.note(r, p, t, dur, if p.mask & 1 == 1 { 40 } else { 38 }, 105);
         } else if !on_beat && r.chance(p.prob * 0.3) {
-            b.note(r, p.track, 9, t, dur, 38, 35);
+            b.note(r, p, t, dur, 38, 35);
         }
         if s == 0 && c.crash {
-            b.note(r, p.track, 9, t, c.step * 4, 49, 110);
+            b.note(r, p, t, c.step * 4, 49, 110);
         } else if hat16 || s % 2 == 0 {
             let (key, vel) = if ride {
                 (51, 70)
@@ -351,7 +454,7 @@ fn drums_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
             } else {
                 (42, if on_beat { 85 } else { 60 })
             };
-            b.note(r, p.track, 9, t, dur, key, vel);
+            b.note(r, p, t, dur, key, vel);
         }
     }
 }
@@ -363,23 +466,45 @@ fn bass_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
     match p.variant {
         0 => {
             for beat in 0..steps / per_beat {
-                let key = if beat % 2 == 1 && r.chance(0.4) { fifth } else { root };
+                let key = if beat % 2 == 1 && r.chance(0.4) {
+                    fifth
+                } else {
+                    root
+                };
                 let len = per_beat * c.step;
-                b.note(r, p.track, p.ch, c.start + beat * len, (len as f64 * p.legato) as u32, key, p.vel);
+                b.note(
+                    r,
+                    p,
+                    c.start + beat * len,
+                    (len as f64 * p.legato) as u32,
+                    key,
+                    p.vel,
+                );
             }
         }
-        1 => b.note(r, p.track, p.ch, c.start, steps * c.step - c.step / 2, root, p.vel),
+        1 => b.note(r, p, c.start, steps * c.step - c.step / 2, root, p.vel),
         2 => {
             for s in (0..steps).step_by(2) {
-                let key = if s % 4 == 2 { root.saturating_add(12) } else { root };
-                b.note(r, p.track, p.ch, c.start + s * c.step, (2.0 * c.step as f64 * p.legato) as u32, key, p.vel);
+                let key = if s % 4 == 2 {
+                    root.saturating_add(12)
+                } else {
+                    root
+                };
+                b.note(
+                    r,
+                    p,
+                    c.start + s * c.step,
+                    (2.0 * c.step as f64 * p.legato) as u32,
+                    key,
+                    p.vel,
+                );
             }
         }
         _ => {
             for s in 0..steps {
                 if s == 0 || p.mask >> (s % 16) & 1 == 1 {
                     let key = if r.chance(0.2) { fifth } else { root };
-                    b.note(r, p.track, p.ch, c.start + s * c.step, c.step, key, p.vel);
+                    b.note(r, p, c.start + s * c.step, c.step, key, p.vel);
                 }
             }
         }
@@ -406,14 +531,19 @@ fn chords_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx, pad: bool) {
         match p.variant {
             0 => vec![(0, bar)],
             1 => vec![(0, bar / 2), (bar / 2, bar - bar / 2)],
-            2 => (0..steps / per_beat).map(|k| (k * per_beat * c.step, 2 * c.step)).collect(),
-            _ => (0..steps / 2).filter(|k| k % 2 == 1).map(|k| (2 * k * c.step, c.step)).collect(),
+            2 => (0..steps / per_beat)
+                .map(|k| (k * per_beat * c.step, 2 * c.step))
+                .collect(),
+            _ => (0..steps / 2)
+                .filter(|k| k % 2 == 1)
+                .map(|k| (2 * k * c.step, c.step))
+                .collect(),
         }
     };
     for (off, len) in hits {
         let dur = ((len as f64) * if pad { 0.98 } else { p.legato }) as u32;
         for &k in &keys {
-            b.note(r, p.track, p.ch, c.start + off, dur, k, p.vel);
+            b.note(r, p, c.start + off, dur, k, p.vel);
         }
     }
     if !pad && p.mask >> 8 & 3 == 0 {
@@ -438,7 +568,14 @@ fn arp_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
     let rate = if p.variant < 2 { 1 } else { 2 };
     for (n, s) in (0..steps).step_by(rate as usize).enumerate() {
         let k = keys[n % keys.len()];
-        b.note(r, p.track, p.ch, c.start + s * c.step, (rate as f64 * c.step as f64 * p.legato) as u32, k, p.vel);
+        b.note(
+            r,
+            p,
+            c.start + s * c.step,
+            (rate as f64 * c.step as f64 * p.legato) as u32,
+            k,
+            p.vel,
+        );
     }
 }
 
@@ -452,11 +589,22 @@ fn melodic_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx, onsets: &mut 
             continue;
         }
         let local = off - half;
-        let deg = if vary && r.chance(0.5) { deg + *r.pick(&[-2, -1, 1, 2]) } else { deg };
+        let deg = if vary && r.chance(0.5) {
+            deg + *r.pick(&[-2, -1, 1, 2])
+        } else {
+            deg
+        };
         let key = degree_pitch(c.tonic, c.minor, p.base, deg);
         let len = len.min(steps - local);
         let tick = c.start + local * c.step;
-        b.note(r, p.track, p.ch, tick, ((len * c.step) as f64 * p.legato) as u32, key, p.vel);
+        b.note(
+            r,
+            p,
+            tick,
+            ((len * c.step) as f64 * p.legato) as u32,
+            key,
+            p.vel,
+        );
         onsets.push(tick);
     }
 }
@@ -474,13 +622,19 @@ fn automation_bar(b: &mut Builder, p: &Part, c: &BarCtx) {
             let v = (8192 + (tri - 512) * 6).clamp(0, 16383) as u16;
             b.chan(p.track, t, [0xE0 | p.ch, (v & 0x7F) as u8, (v >> 7) as u8]);
         } else {
-            b.chan(p.track, t, [0xB0 | p.ch, 11, (64 + tri / 16).clamp(0, 127) as u8]);
+            b.chan(
+                p.track,
+                t,
+                [0xB0 | p.ch, 11, (64 + tri / 16).clamp(0, 127) as u8],
+            );
         }
     }
 }
 
 fn tempo_bytes(bpm: f64) -> [u8; 3] {
-    let us = (60_000_000.0 / bpm.max(1.0)).round().clamp(1.0, 16_777_215.0) as u32;
+    let us = (60_000_000.0 / bpm.max(1.0))
+        .round()
+        .clamp(1.0, 16_777_215.0) as u32;
     [(us >> 16) as u8, (us >> 8) as u8, us as u8]
 }
 
@@ -502,15 +656,26 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     let base_meter = if p.is_loop && r.chance(0.8) {
         Meter { num: 4, den: 4 }
     } else {
-        let (num, den) = [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)][r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
+        let (num, den) = [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)]
+            [r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
         Meter { num, den }
     };
     let meter_changes = !p.is_loop && r.chance(0.06);
     let key_meta = r.chance(0.55);
     let key_change = key_meta && !p.is_loop && r.chance(0.12);
-    let tempo_mode = if p.is_loop { 0 } else { r.weighted(&[80, 10, 5, 5]) };
+    let tempo_mode = if p.is_loop || !p.tempo_meta {
+        0
+    } else {
+        r.weighted(&[80, 10, 5, 5])
+    };
     let live = r.chance(if p.is_loop { 0.1 } else { 0.3 });
-    let text_enc = |r: &mut Rng| if p.enc != Enc::Ascii && r.chance(0.6) { p.enc } else { Enc::Ascii };
+    let text_enc = |r: &mut Rng| {
+        if p.enc != Enc::Ascii && r.chance(0.6) {
+            p.enc
+        } else {
+            Enc::Ascii
+        }
+    };
 
     let roles = pick_roles(&mut r, &p);
     let mut b = Builder {
@@ -531,7 +696,9 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             next_ch = (next_ch + 1) % 15;
             if c >= 9 { c + 1 } else { c }
         };
-        b.tracks.push(Vec::with_capacity((p.target as usize / BYTES_PER_EVENT / roles.len()).min(1 << 16)));
+        b.tracks.push(Vec::with_capacity(
+            (p.target as usize / BYTES_PER_EVENT / roles.len()).min(1 << 16),
+        ));
         let track = b.tracks.len() - 1;
         parts.push(make_part(&mut r, role, track, ch, steps_per_bar));
     }
@@ -541,7 +708,10 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     } else {
         None
     };
-    let melody_track = parts.iter().find(|x| x.role == Role::Melody).map(|x| x.track);
+    let melody_track = parts
+        .iter()
+        .find(|x| x.role == Role::Melody)
+        .map(|x| x.track);
 
     // Conductor: title, copyright, tempo, meter, key and friends.
     if r.chance(0.85) || p.enc != Enc::Ascii {
@@ -562,16 +732,21 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     }
     let (mut tonic, mut minor) = (p.tonic, p.minor);
     if key_meta {
-        b.meta(0, 0, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
+        b.meta(
+            0,
+            0,
+            0x59,
+            &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
+        );
     }
-    if r.chance(0.97) {
+    if p.tempo_meta {
         b.meta(0, 0, 0x51, &tempo_bytes(f64::from(p.bpm)));
     }
     if r.chance(0.05) {
         b.meta(0, 0, 0x7F, &[0x00, 0x00, 0x41, 0x01]);
     }
     if !p.is_loop && r.chance(0.15) {
-        let sx: &[u8] = *r.pick(&[GM_ON, GS_RESET, XG_ON]);
+        let sx: &[u8] = r.pick(&[GM_ON, GS_RESET, XG_ON]);
         b.sysex(0, 0, sx);
     }
     if let Some(w) = words_track {
@@ -647,18 +822,36 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     let mut onsets = Vec::new();
     let mut lyric = Vec::with_capacity(8);
     while bar < bars_total {
-        let this_meter = if meter_changes && bar % 16 == 15 { Meter { num: 2, den: 4 } } else { base_meter };
+        let this_meter = if meter_changes && bar % 16 == 15 {
+            Meter { num: 2, den: 4 }
+        } else {
+            base_meter
+        };
         if bar > 0 && (this_meter.num != meter.num || this_meter.den != meter.den) {
             b.meta(0, tick, 0x58, &this_meter.meta());
         }
         meter = this_meter;
         if key_change && bar == 32 {
             tonic = (tonic + 2) % 12;
-            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
+            b.meta(
+                0,
+                tick,
+                0x59,
+                &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
+            );
         } else if key_change && bar == 48 && r.chance(0.5) {
             minor = !minor;
-            tonic = if minor { (tonic + 9) % 12 } else { (tonic + 3) % 12 };
-            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
+            tonic = if minor {
+                (tonic + 9) % 12
+            } else {
+                (tonic + 3) % 12
+            };
+            b.meta(
+                0,
+                tick,
+                0x59,
+                &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
+            );
         }
         if tempo_mode == 1 && bar > 0 && bar % 16 == 0 {
             bpm = (bpm * (0.85 + 0.3 * r.unit())).clamp(40.0, 240.0);
@@ -666,14 +859,24 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         }
         let (steps, per_beat) = meter.steps();
         if tempo_mode == 3 {
-            for beat in 0..steps / per_beat {
+            // Beat 0 of bar 0 keeps the nominal tempo, the one the file name states.
+            for beat in u32::from(bar == 0)..steps / per_beat {
                 let v = bpm * (1.0 + 0.015 * r.normal());
                 b.meta(0, tick + beat * per_beat * step, 0x51, &tempo_bytes(v));
             }
         }
-        let section = if bar < 4 && !p.is_loop { 0 } else { ((bar / 8) % 4) as usize };
+        let section = if bar < 4 && !p.is_loop {
+            0
+        } else {
+            ((bar / 8) % 4) as usize
+        };
         if markers && bar % 8 == 0 {
-            b.meta(0, tick, 0x06, SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes());
+            b.meta(
+                0,
+                tick,
+                0x06,
+                SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes(),
+            );
         }
         let ctx = BarCtx {
             index: bar,
@@ -687,7 +890,9 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             crash: !p.is_loop && bar > 0 && bar % 8 == 0,
         };
         for part in &parts {
-            if !p.is_loop && !part.active[section] && !(bar < 4 && part.role == Role::Drums) {
+            let playing =
+                p.is_loop || part.active[section] || (bar < 4 && part.role == Role::Drums);
+            if !playing {
                 continue;
             }
             if bar < 4 && !p.is_loop && part.role == Role::Melody {
@@ -732,15 +937,24 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             // A loop is a power of two bars long, as close to the target size as that allows.
             let per_bar = (b.est - setup_est).max(1);
             let want = (p.target as usize).saturating_sub(setup_est) / per_bar;
-            bars_total = [1u32, 2, 4, 8, 16].into_iter().take_while(|&n| n as usize <= want.max(1)).last().unwrap_or(1);
+            bars_total = [1u32, 2, 4, 8, 16]
+                .into_iter()
+                .take_while(|&n| n as usize <= want.max(1))
+                .last()
+                .unwrap_or(1);
         } else if !p.is_loop {
             if bar == 4 {
                 let per_bar = (b.est - setup_est) / 4;
                 let reachable = per_bar * (MAX_BARS as usize - 40);
                 if reachable < p.target as usize {
                     // Too big to reach with notes alone: thicken with controller data, as performed files do.
-                    let need = (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
-                    let carriers = parts.iter().filter(|x| x.role != Role::Drums).count().max(1);
+                    let need =
+                        (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
+                    let carriers = parts
+                        .iter()
+                        .filter(|x| x.role != Role::Drums)
+                        .count()
+                        .max(1);
                     let each = (need / BYTES_PER_EVENT / carriers) as u32;
                     for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
                         part.auto += each;
@@ -763,8 +977,16 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         }
     }
 
-    let style = WriteStyle { running_status: r.chance(0.75), off_as_on0: r.chance(0.6) };
-    let last_event = b.tracks.iter().flat_map(|t| t.iter().map(|e| e.tick)).max().unwrap_or(0);
+    let style = WriteStyle {
+        running_status: r.chance(0.75),
+        off_as_on0: r.chance(0.6),
+    };
+    let last_event = b
+        .tracks
+        .iter()
+        .flat_map(|t| t.iter().map(|e| e.tick))
+        .max()
+        .unwrap_or(0);
     let end = tick.max(last_event);
     let own_ends = r.chance(0.5);
     let mut out = Vec::with_capacity(b.est + 256);
@@ -787,7 +1009,11 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         smf::push_header(&mut out, 1, b.tracks.len() as u16, division);
         for t in &mut b.tracks {
             t.sort_by_key(|e| (e.tick, e.pri));
-            let track_end = if own_ends { t.last().map_or(0, |e| e.tick) } else { end };
+            let track_end = if own_ends {
+                t.last().map_or(0, |e| e.tick)
+            } else {
+                end
+            };
             smf::push_track(&mut out, t, &b.arena, style, track_end);
         }
     }

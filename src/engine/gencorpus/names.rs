@@ -3,17 +3,74 @@
 use super::rng::Rng;
 
 pub(crate) const TITLE_WORDS: &[&str] = &[
-    "Midnight", "Summer", "Rain", "City", "Lights", "Dream", "Fire", "River", "Blue", "Golden", "Night", "Drive",
-    "Heart", "Shadow", "Echo", "Velvet", "Neon", "Ocean", "Storm", "Silver", "Morning", "Love", "Dance", "Ghost",
-    "Paradise", "Highway", "Sunset", "Memory", "Thunder", "Crystal", "Wild", "Electric", "Moon", "Starlight",
-    "Broken", "Sweet", "Lonely", "Forever", "Freedom", "Gravity", "Waltz", "Sonata", "Prelude", "Groove", "Funky",
-    "Jungle", "Desert", "Winter", "Garden", "Mirror",
+    "Midnight",
+    "Summer",
+    "Rain",
+    "City",
+    "Lights",
+    "Dream",
+    "Fire",
+    "River",
+    "Blue",
+    "Golden",
+    "Night",
+    "Drive",
+    "Heart",
+    "Shadow",
+    "Echo",
+    "Velvet",
+    "Neon",
+    "Ocean",
+    "Storm",
+    "Silver",
+    "Morning",
+    "Love",
+    "Dance",
+    "Ghost",
+    "Paradise",
+    "Highway",
+    "Sunset",
+    "Memory",
+    "Thunder",
+    "Crystal",
+    "Wild",
+    "Electric",
+    "Moon",
+    "Starlight",
+    "Broken",
+    "Sweet",
+    "Lonely",
+    "Forever",
+    "Freedom",
+    "Gravity",
+    "Waltz",
+    "Sonata",
+    "Prelude",
+    "Groove",
+    "Funky",
+    "Jungle",
+    "Desert",
+    "Winter",
+    "Garden",
+    "Mirror",
 ];
 
 /// Titles that need Latin-1 when written the way old European sequencers did.
 pub(crate) const LATIN1_TITLES: &[&str] = &[
-    "Café Noir", "Señorita", "Frère Jacques", "München Nacht", "Schöne Welt", "Coração", "Niña Bonita", "Déjà Vu",
-    "À la claire fontaine", "Für Elise", "Mañana", "Été Indien", "Garçon", "Ça plane pour moi",
+    "Café Noir",
+    "Señorita",
+    "Frère Jacques",
+    "München Nacht",
+    "Schöne Welt",
+    "Coração",
+    "Niña Bonita",
+    "Déjà Vu",
+    "À la claire fontaine",
+    "Für Elise",
+    "Mañana",
+    "Été Indien",
+    "Garçon",
+    "Ça plane pour moi",
 ];
 
 /// Japanese titles with their Shift-JIS bytes (the encoding of most Japanese MIDI files of the 1990s).
@@ -27,20 +84,63 @@ pub(crate) const SJIS_TITLES: &[(&str, &[u8])] = &[
 ];
 
 pub(crate) const GENRES: &[&str] = &[
-    "Hip Hop", "Rock", "Jazz", "Classical", "Pop", "Electronic", "Trap", "House", "Techno", "Drum & Bass", "R&B",
-    "Soul", "Funk", "Reggae", "Latin", "Country", "Blues", "Metal", "Ambient", "Lo-Fi", "Video Game", "Anime",
-    "J-Pop", "Film Score", "Gospel", "Disco", "Bossa Nova", "Chiptune",
+    "Hip Hop",
+    "Rock",
+    "Jazz",
+    "Classical",
+    "Pop",
+    "Electronic",
+    "Trap",
+    "House",
+    "Techno",
+    "Drum & Bass",
+    "R&B",
+    "Soul",
+    "Funk",
+    "Reggae",
+    "Latin",
+    "Country",
+    "Blues",
+    "Metal",
+    "Ambient",
+    "Lo-Fi",
+    "Video Game",
+    "Anime",
+    "J-Pop",
+    "Film Score",
+    "Gospel",
+    "Disco",
+    "Bossa Nova",
+    "Chiptune",
 ];
 
 const BAND_WORDS: &[&str] = &[
-    "Velvet", "Neon", "Midnight", "Crimson", "Electric", "Silver", "Golden", "Lunar", "Static", "Paper", "Iron",
-    "Glass", "Wild", "Quiet", "Cosmic",
+    "Velvet", "Neon", "Midnight", "Crimson", "Electric", "Silver", "Golden", "Lunar", "Static",
+    "Paper", "Iron", "Glass", "Wild", "Quiet", "Cosmic",
 ];
 const BAND_NOUNS: &[&str] = &[
-    "Owls", "Rivers", "Tigers", "Echoes", "Machines", "Hearts", "Ghosts", "Pilots", "Dreamers", "Wolves", "Kings",
+    "Owls",
+    "Rivers",
+    "Tigers",
+    "Echoes",
+    "Machines",
+    "Hearts",
+    "Ghosts",
+    "Pilots",
+    "Dreamers",
+    "Wolves",
+    "Kings",
     "Satellites",
 ];
-const DJ_NAMES: &[&str] = &["DJ Nova", "MC Flow", "Lil Beat", "Kid Tempo", "Prod. Sky", "Señor Ritmo", "Beyoncé Covers"];
+const DJ_NAMES: &[&str] = &[
+    "DJ Nova",
+    "MC Flow",
+    "Lil Beat",
+    "Kid Tempo",
+    "Prod. Sky",
+    "Señor Ritmo",
+    "Beyoncé Covers",
+];
 
 /// Which byte encoding a file's text events use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,28 +160,46 @@ pub(crate) struct Text {
 
 impl Text {
     pub(crate) fn ascii(s: &str) -> Text {
-        Text { display: s.to_string(), bytes: s.as_bytes().to_vec() }
+        Text {
+            display: s.to_string(),
+            bytes: s.as_bytes().to_vec(),
+        }
     }
 }
 
 /// Latin-1 bytes of a string whose characters are all below U+0100 (others become `?`, as old tools did).
 pub(crate) fn latin1(s: &str) -> Vec<u8> {
-    s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }
 
 pub(crate) fn song_title(rng: &mut Rng, enc: Enc) -> Text {
     match enc {
         Enc::Latin1 => {
             let t = *rng.pick(LATIN1_TITLES);
-            Text { display: t.to_string(), bytes: latin1(t) }
+            Text {
+                display: t.to_string(),
+                bytes: latin1(t),
+            }
         }
         Enc::ShiftJis => {
             let (t, b) = *rng.pick(SJIS_TITLES);
-            Text { display: t.to_string(), bytes: b.to_vec() }
+            Text {
+                display: t.to_string(),
+                bytes: b.to_vec(),
+            }
         }
         Enc::Utf8 => {
-            let t = if rng.chance(0.5) { *rng.pick(LATIN1_TITLES) } else { rng.pick(SJIS_TITLES).0 };
-            Text { display: t.to_string(), bytes: t.as_bytes().to_vec() }
+            let t = if rng.chance(0.5) {
+                *rng.pick(LATIN1_TITLES)
+            } else {
+                rng.pick(SJIS_TITLES).0
+            };
+            Text {
+                display: t.to_string(),
+                bytes: t.as_bytes().to_vec(),
+            }
         }
         Enc::Ascii => {
             let n = rng.range(1, 3);
@@ -99,8 +217,12 @@ pub(crate) fn artist_name(rng: &mut Rng) -> String {
     }
 }
 
-const NOTE_SHARP: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-const NOTE_FLAT: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"];
+const NOTE_SHARP: [&str; 12] = [
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
+const NOTE_FLAT: [&str; 12] = [
+    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
+];
 /// Sharps (+) or flats (-) of the major key on each pitch class, as a key-signature meta event stores them.
 const MAJOR_SF: [i8; 12] = [0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5];
 
@@ -112,7 +234,11 @@ pub(crate) fn key_sf(tonic: u8, minor: bool) -> i8 {
 
 /// Key as musicians and file names spell it: `Cm`, `F#m`, `Bb`.
 pub(crate) fn key_name(tonic: u8, minor: bool) -> String {
-    let names = if key_sf(tonic, minor) < 0 { &NOTE_FLAT } else { &NOTE_SHARP };
+    let names = if key_sf(tonic, minor) < 0 {
+        &NOTE_FLAT
+    } else {
+        &NOTE_SHARP
+    };
     let mut s = names[(tonic % 12) as usize].to_string();
     if minor {
         s.push('m');
@@ -135,7 +261,14 @@ pub(crate) enum Role {
 pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
     let (ascii, sjis, latin): (&[&str], (&str, &[u8]), &str) = match role {
         Role::Drums => (
-            &["Drums", "Drum Kit", "DRUMS", "Percussion", "Kick & Snare", "Beat"],
+            &[
+                "Drums",
+                "Drum Kit",
+                "DRUMS",
+                "Percussion",
+                "Kick & Snare",
+                "Beat",
+            ],
             ("ドラム", &[0x83, 0x68, 0x83, 0x89, 0x83, 0x80]),
             "Batterie",
         ),
@@ -145,18 +278,41 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
             "Basse électrique",
         ),
         Role::Chords => (
-            &["Piano", "Keys", "Rhythm Guitar", "E.Piano", "Organ", "Chords"],
+            &[
+                "Piano",
+                "Keys",
+                "Rhythm Guitar",
+                "E.Piano",
+                "Organ",
+                "Chords",
+            ],
             ("ピアノ", &[0x83, 0x73, 0x83, 0x41, 0x83, 0x6d]),
             "Klavier (Begleitung)",
         ),
         Role::Pad => (
             &["Strings", "Pad", "Warm Pad", "Choir", "Str Ensemble"],
-            ("ストリングス", &[0x83, 0x58, 0x83, 0x67, 0x83, 0x8a, 0x83, 0x93, 0x83, 0x4f, 0x83, 0x58]),
+            (
+                "ストリングス",
+                &[
+                    0x83, 0x58, 0x83, 0x67, 0x83, 0x8a, 0x83, 0x93, 0x83, 0x4f, 0x83, 0x58,
+                ],
+            ),
             "Cordes",
         ),
         Role::Melody => (
-            &["Melody", "Lead", "Vocal", "Lead Synth", "Flute", "Sax Solo", "MELODY"],
-            ("メロディ", &[0x83, 0x81, 0x83, 0x8d, 0x83, 0x66, 0x83, 0x42]),
+            &[
+                "Melody",
+                "Lead",
+                "Vocal",
+                "Lead Synth",
+                "Flute",
+                "Sax Solo",
+                "MELODY",
+            ],
+            (
+                "メロディ",
+                &[0x83, 0x81, 0x83, 0x8d, 0x83, 0x66, 0x83, 0x42],
+            ),
             "Mélodie",
         ),
         Role::Arp => (
@@ -171,9 +327,18 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
         ),
     };
     match enc {
-        Enc::ShiftJis => Text { display: sjis.0.to_string(), bytes: sjis.1.to_vec() },
-        Enc::Latin1 => Text { display: latin.to_string(), bytes: latin1(latin) },
-        Enc::Utf8 => Text { display: sjis.0.to_string(), bytes: sjis.0.as_bytes().to_vec() },
+        Enc::ShiftJis => Text {
+            display: sjis.0.to_string(),
+            bytes: sjis.1.to_vec(),
+        },
+        Enc::Latin1 => Text {
+            display: latin.to_string(),
+            bytes: latin1(latin),
+        },
+        Enc::Utf8 => Text {
+            display: sjis.0.to_string(),
+            bytes: sjis.0.as_bytes().to_vec(),
+        },
         Enc::Ascii => Text::ascii(*rng.pick(ascii)),
     }
 }
@@ -181,27 +346,42 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
 /// Copyright notices, some with the Latin-1 `©` (0xA9) that breaks naive UTF-8 decoding.
 pub(crate) fn copyright(rng: &mut Rng, enc: Enc, artist: &str) -> Vec<u8> {
     let year = rng.range(1988, 2024);
-    match (enc, rng.below(3)) {
+    // The Latin-1 sign is common in files from the 1990s, not in most.
+    match (enc, rng.below(5)) {
         (Enc::Latin1, _) | (_, 0) => {
             let mut v = latin1(&format!("© {year} "));
             v.extend(latin1(artist));
             v
         }
         (Enc::Utf8, _) => format!("© {year} {artist}").into_bytes(),
-        (_, 1) => format!("Copyright (c) {year} by {artist}").into_bytes(),
+        (_, 1 | 2) => format!("Copyright (c) {year} by {artist}").into_bytes(),
         _ => format!("(C) {year} MIDI Loops Inc. All rights reserved.").into_bytes(),
     }
 }
 
 const LYRIC_EN: &[&str] = &[
-    "Oh ", "ba", "by ", "I ", "love ", "you ", "to", "night ", "la ", "we ", "are ", "dan", "cing ", "in ", "the ",
-    "rain ", "hold ", "me ", "close ", "for", "ev", "er ", "yeah ", "shine ", "on ",
+    "Oh ", "ba", "by ", "I ", "love ", "you ", "to", "night ", "la ", "we ", "are ", "dan",
+    "cing ", "in ", "the ", "rain ", "hold ", "me ", "close ", "for", "ev", "er ", "yeah ",
+    "shine ", "on ",
 ];
-const LYRIC_LATIN1: &[&str] =
-    &["co", "ra", "zón ", "ma", "ña", "na ", "é", "té ", "mi ", "a", "mor ", "fü", "r ", "dich ", "ça ", "va "];
+const LYRIC_LATIN1: &[&str] = &[
+    "co", "ra", "zón ", "ma", "ña", "na ", "é", "té ", "mi ", "a", "mor ", "fü", "r ", "dich ",
+    "ça ", "va ",
+];
 const LYRIC_SJIS: &[&[u8]] = &[
-    &[0x82, 0xa0], &[0x82, 0xa2], &[0x82, 0xa4], &[0x82, 0xa9], &[0x82, 0xb3], &[0x82, 0xbd], &[0x82, 0xc8],
-    &[0x82, 0xcc], &[0x82, 0xdc], &[0x82, 0xe7], &[0x82, 0xe9], &[0x82, 0xe6], &[0x82, 0xdf],
+    &[0x82, 0xa0],
+    &[0x82, 0xa2],
+    &[0x82, 0xa4],
+    &[0x82, 0xa9],
+    &[0x82, 0xb3],
+    &[0x82, 0xbd],
+    &[0x82, 0xc8],
+    &[0x82, 0xcc],
+    &[0x82, 0xdc],
+    &[0x82, 0xe7],
+    &[0x82, 0xe9],
+    &[0x82, 0xe6],
+    &[0x82, 0xdf],
 ];
 
 /// One lyric syllable in the file's encoding.

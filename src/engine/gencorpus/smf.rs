@@ -58,7 +58,13 @@ pub(crate) fn push_header(out: &mut Vec<u8>, format: u16, ntracks: u16, division
 }
 
 /// Writes one `MTrk` chunk from events already sorted by tick; `end_tick` places End of Track.
-pub(crate) fn push_track(out: &mut Vec<u8>, evs: &[Ev], arena: &[u8], style: WriteStyle, end_tick: u32) {
+pub(crate) fn push_track(
+    out: &mut Vec<u8>,
+    evs: &[Ev],
+    arena: &[u8],
+    style: WriteStyle,
+    end_tick: u32,
+) {
     out.extend_from_slice(b"MTrk");
     let len_at = out.len();
     out.extend_from_slice(&[0, 0, 0, 0]);
@@ -138,13 +144,32 @@ mod tests {
     fn running_status_is_used_and_cancelled_by_meta() {
         let arena = b"Hi".to_vec();
         let evs = [
-            Ev { tick: 0, pri: PRI_ON, kind: EvKind::Chan([0x90, 60, 100]) },
-            Ev { tick: 10, pri: PRI_OFF, kind: EvKind::Chan([0x80, 60, 64]) },
-            Ev { tick: 10, pri: PRI_META, kind: EvKind::Meta(0x05, 0, 2) },
-            Ev { tick: 10, pri: PRI_ON, kind: EvKind::Chan([0x90, 62, 90]) },
+            Ev {
+                tick: 0,
+                pri: PRI_ON,
+                kind: EvKind::Chan([0x90, 60, 100]),
+            },
+            Ev {
+                tick: 10,
+                pri: PRI_OFF,
+                kind: EvKind::Chan([0x80, 60, 64]),
+            },
+            Ev {
+                tick: 10,
+                pri: PRI_META,
+                kind: EvKind::Meta(0x05, 0, 2),
+            },
+            Ev {
+                tick: 10,
+                pri: PRI_ON,
+                kind: EvKind::Chan([0x90, 62, 90]),
+            },
         ];
         let mut out = Vec::new();
-        let style = WriteStyle { running_status: true, off_as_on0: true };
+        let style = WriteStyle {
+            running_status: true,
+            off_as_on0: true,
+        };
         push_track(&mut out, &evs, &arena, style, 20);
         let body = &out[8..];
         assert_eq!(
@@ -157,6 +182,9 @@ mod tests {
                 0x0A, 0xFF, 0x2F, 0x00
             ]
         );
-        assert_eq!(u32::from_be_bytes([out[4], out[5], out[6], out[7]]) as usize, body.len());
+        assert_eq!(
+            u32::from_be_bytes([out[4], out[5], out[6], out[7]]) as usize,
+            body.len()
+        );
     }
 }

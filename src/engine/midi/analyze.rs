@@ -359,12 +359,10 @@ impl<'s> Walker<'s> {
                     self.kar_text += 1;
                 }
             }
-            0x02 => {
-                if self.copyright.is_none() {
-                    let t = decode_text(p);
-                    if !t.is_empty() {
-                        self.copyright = Some(t);
-                    }
+            0x02 if self.copyright.is_none() => {
+                let t = decode_text(p);
+                if !t.is_empty() {
+                    self.copyright = Some(t);
                 }
             }
             0x05 => self.lyrics += 1,
@@ -416,7 +414,13 @@ impl<'s> Walker<'s> {
     /// was read before it. Bytes left after an end-of-track are read on (as mido does) only
     /// when they parse cleanly: real files carry a stray end-of-track mid-song, and broken
     /// ones carry stale buffer contents after a genuine one.
-    fn track(&mut self, d: &[u8], start: usize, end: usize, track_name_seen: &mut bool) -> TrackEnd {
+    fn track(
+        &mut self,
+        d: &[u8],
+        start: usize,
+        end: usize,
+        track_name_seen: &mut bool,
+    ) -> TrackEnd {
         self.tick = 0;
         let mut c = Cur {
             d,
@@ -491,7 +495,12 @@ impl<'s> Walker<'s> {
 
     /// Reads one event; `Ok(true)` for end-of-track.
     #[inline(always)]
-    fn event(&mut self, c: &mut Cur<'_>, running: &mut u8, name_seen: &mut bool) -> Result<bool, K> {
+    fn event(
+        &mut self,
+        c: &mut Cur<'_>,
+        running: &mut u8,
+        name_seen: &mut bool,
+    ) -> Result<bool, K> {
         let delta = c.vlq().ok_or(K::Truncated)?;
         let b = c.byte().ok_or(K::Truncated)?;
         let (status, first) = if b < 0x80 {
@@ -510,7 +519,11 @@ impl<'s> Walker<'s> {
                     None => c.byte().ok_or(K::Truncated)?,
                 };
                 let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
-                let d2 = if two { c.byte().ok_or(K::Truncated)? } else { 0 };
+                let d2 = if two {
+                    c.byte().ok_or(K::Truncated)?
+                } else {
+                    0
+                };
                 // Data bytes above 127: clip like mido's clip=True, so the event keeps its size.
                 let (d1, d2) = if (d1 | d2) & 0x80 != 0 {
                     self.warn(K::BadData);
@@ -598,7 +611,11 @@ fn skim(d: &[u8], start: usize, end: usize, mut running: u8) -> Option<usize> {
         match status {
             0x80..=0xEF => {
                 running = status;
-                let n = if matches!(status & 0xF0, 0xC0 | 0xD0) { 1 } else { 2 };
+                let n = if matches!(status & 0xF0, 0xC0 | 0xD0) {
+                    1
+                } else {
+                    2
+                };
                 c.take(n - u64::from(has_first))?;
             }
             0xFF => {
@@ -681,7 +698,10 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     let data = match unwrap_rmid(input) {
         Some(inner) => inner,
         None if input.starts_with(b"RIFF") && input.get(8..12) == Some(b"RMID") => {
-            return Err(MidiError::new(K::NoHeader, "RIFF RMID file without a 'data' chunk"));
+            return Err(MidiError::new(
+                K::NoHeader,
+                "RIFF RMID file without a 'data' chunk",
+            ));
         }
         None => input,
     };
@@ -698,7 +718,10 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
                 i
             }
             None if !data.is_empty() && b"MThd".starts_with(&data[..data.len().min(4)]) => {
-                return Err(MidiError::new(K::Truncated, format!("file ends after {} bytes", data.len())));
+                return Err(MidiError::new(
+                    K::Truncated,
+                    format!("file ends after {} bytes", data.len()),
+                ));
             }
             None => {
                 return Err(MidiError::new(K::NoHeader, "no MThd header chunk"));
@@ -713,7 +736,10 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     ) else {
         return Err(MidiError::new(
             K::Truncated,
-            format!("header chunk cut short: file ends after {} bytes", data.len()),
+            format!(
+                "header chunk cut short: file ends after {} bytes",
+                data.len()
+            ),
         ));
     };
     let mut pos = h + 14;
@@ -845,8 +871,15 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
                     format!("file ends after the header; {ntracks} track(s) declared"),
                 ));
             }
-            let kind = if unknown_chunks > 0 { K::UnknownChunk } else { K::NoTracks };
-            return Err(MidiError::new(kind, format!("no MTrk chunk; {ntracks} track(s) declared")));
+            let kind = if unknown_chunks > 0 {
+                K::UnknownChunk
+            } else {
+                K::NoTracks
+            };
+            return Err(MidiError::new(
+                kind,
+                format!("no MTrk chunk; {ntracks} track(s) declared"),
+            ));
         }
     }
     if tracks_found != u32::from(ntracks) {
@@ -856,7 +889,12 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     finish(w, format, tracks_found, timing)
 }
 
-fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
+fn finish(
+    w: Walker<'_>,
+    format: u16,
+    tracks: u32,
+    timing: Timing,
+) -> Result<MidiMetadata, MidiError> {
     let mut w = w;
     let max_tick = w.max_tick;
 
@@ -880,7 +918,11 @@ fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<Mid
                 let ti = ti as u32;
                 let map = w.s.tempos.iter().filter(|t| t.2 == ti).map(|t| (t.0, t.1));
                 let us = tempo_map_us_ticks(map, end);
-                let secs = if tpq > 0 { us as f64 / (f64::from(tpq) * 1e6) } else { 0.0 };
+                let secs = if tpq > 0 {
+                    us as f64 / (f64::from(tpq) * 1e6)
+                } else {
+                    0.0
+                };
                 if (secs, end) > (best.0, best.1) {
                     best = (secs, end, us);
                 }
@@ -921,7 +963,11 @@ fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<Mid
         Timing::Ticks(t) => Some(i32::from(t)),
         Timing::Smpte(..) => None,
     };
-    let lyrics = if w.kmidi { w.lyrics.saturating_add(w.kar_text) } else { w.lyrics };
+    let lyrics = if w.kmidi {
+        w.lyrics.saturating_add(w.kar_text)
+    } else {
+        w.lyrics
+    };
 
     Ok(MidiMetadata {
         format: format as i16,

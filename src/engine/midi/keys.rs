@@ -4,7 +4,8 @@ const MAJOR_BY_SHARPS: [&str; 15] = [
     "Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#",
 ];
 const MINOR_BY_SHARPS: [&str; 15] = [
-    "Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m",
+    "Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m",
+    "A#m",
 ];
 
 /// Name of a key signature meta event (`sf` = sharps if positive, flats if negative; `mi` =

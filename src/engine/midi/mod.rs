@@ -15,3 +15,6 @@ pub use errors::{MidiError, MidiErrorKind};
 pub use keys::{detect_key, key_signature_name};
 pub use path_meta::{PathMeta, path_meta};
 pub use text::decode_text;
+
+#[cfg(test)]
+mod tests;

@@ -19,8 +19,8 @@ pub struct PathMeta {
 
 /// Archive suffixes that may precede `!/` in a location, longest first so `.tar.gz` wins over `.gz`.
 const ARCHIVE_SUFFIXES: [&str; 17] = [
-    ".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tbz2", ".tar", ".tgz", ".tbz", ".txz",
-    ".zip", ".rar", ".bz2", ".zst", ".7z", ".gz", ".xz", ".lzh",
+    ".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tbz2", ".tar", ".tgz", ".tbz", ".txz", ".zip",
+    ".rar", ".bz2", ".zst", ".7z", ".gz", ".xz", ".lzh",
 ];
 
 /// The name without its archive suffix, if it has one.
@@ -62,7 +62,11 @@ pub fn path_meta(location: &str) -> PathMeta {
 
     let (parent_folder, collection) = match levels.first() {
         None => {
-            let parent = if comps.len() >= 2 { comps[comps.len() - 2] } else { "" };
+            let parent = if comps.len() >= 2 {
+                comps[comps.len() - 2]
+            } else {
+                ""
+            };
             let top = if comps.len() >= 2 { comps[0] } else { "" };
             (parent.to_owned(), top.to_owned())
         }
@@ -145,7 +149,11 @@ fn filename_bpm(stem: &str) -> Option<f64> {
     let s = stem.as_bytes();
     let lower = stem.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(i) = lower.get(from..).and_then(|r| r.find("bpm")).map(|i| from + i) {
+    while let Some(i) = lower
+        .get(from..)
+        .and_then(|r| r.find("bpm"))
+        .map(|i| from + i)
+    {
         from = i + 3;
         // The marker must not be the middle of a word ("bpms" is fine to skip).
         if s.get(i + 3).is_some_and(|b| b.is_ascii_alphabetic()) {
@@ -216,7 +224,9 @@ fn key_token(t: &str) -> Option<(String, Quality, bool)> {
     let ambiguous = if lower_root {
         acc != "#" && !long_suffix
     } else {
-        acc.is_empty() && (quality == Quality::Unspecified || (upper == 'A' && quality == Quality::Minor && !long_suffix))
+        acc.is_empty()
+            && (quality == Quality::Unspecified
+                || (upper == 'A' && quality == Quality::Minor && !long_suffix))
     };
     Some((format!("{upper}{acc}"), quality, ambiguous))
 }
@@ -236,11 +246,11 @@ fn filename_key(stem: &str, has_bpm: bool) -> Option<String> {
             continue;
         };
         let next = tokens.get(i + 1).copied();
-        if quality == Quality::Unspecified {
-            if let Some(q) = next.and_then(quality_word) {
-                quality = q;
-                ambiguous = false;
-            }
+        if quality == Quality::Unspecified
+            && let Some(q) = next.and_then(quality_word)
+        {
+            quality = q;
+            ambiguous = false;
         }
         if ambiguous {
             let prev = i.checked_sub(1).and_then(|j| tokens.get(j)).copied();
@@ -271,13 +281,33 @@ mod tests {
         assert_eq!(m.collection, "groove");
         assert_eq!(m.filename_bpm, None, "a bare 80 is no BPM");
         let m = pm("Top/file.mid");
-        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("Top", "Top"));
+        assert_eq!(
+            (m.parent_folder.as_str(), m.collection.as_str()),
+            ("Top", "Top")
+        );
         let m = pm("file.mid");
-        assert_eq!((m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()), ("file.mid", "", ""));
+        assert_eq!(
+            (
+                m.filename.as_str(),
+                m.parent_folder.as_str(),
+                m.collection.as_str()
+            ),
+            ("file.mid", "", "")
+        );
         let m = pm("./A/B/c.mid");
-        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("B", "A"));
+        assert_eq!(
+            (m.parent_folder.as_str(), m.collection.as_str()),
+            ("B", "A")
+        );
         let m = pm("Hits!/Best!/x.mid");
-        assert_eq!((m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()), ("x.mid", "Best!", "Hits!"));
+        assert_eq!(
+            (
+                m.filename.as_str(),
+                m.parent_folder.as_str(),
+                m.collection.as_str()
+            ),
+            ("x.mid", "Best!", "Hits!")
+        );
     }
 
     #[test]
@@ -287,13 +317,33 @@ mod tests {
         assert_eq!(m.parent_folder, "Kicks");
         assert_eq!(m.collection, "Loops");
         let m = pm("a.zip!/b.tar.gz!/c.mid");
-        assert_eq!((m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()), ("c.mid", "b", "a"));
+        assert_eq!(
+            (
+                m.filename.as_str(),
+                m.parent_folder.as_str(),
+                m.collection.as_str()
+            ),
+            ("c.mid", "b", "a")
+        );
         let m = pm("nested.tar.gz!/inner.zip!/deep/x.tar.xz!/dir/y.MID");
-        assert_eq!((m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()), ("y.MID", "dir", "nested"));
+        assert_eq!(
+            (
+                m.filename.as_str(),
+                m.parent_folder.as_str(),
+                m.collection.as_str()
+            ),
+            ("y.MID", "dir", "nested")
+        );
         let m = pm("Single.MID.GZ!/single.mid");
-        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("Single.MID", "Single.MID"));
+        assert_eq!(
+            (m.parent_folder.as_str(), m.collection.as_str()),
+            ("Single.MID", "Single.MID")
+        );
         let m = pm("groove.zip!/groove/drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid");
-        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("eval_session", "groove"));
+        assert_eq!(
+            (m.parent_folder.as_str(), m.collection.as_str()),
+            ("eval_session", "groove")
+        );
     }
 
     #[test]
@@ -331,7 +381,11 @@ mod tests {
         assert_eq!(key("x/Dead or Alive.mid"), None);
         assert_eq!(key("x/Bach - Fugue.mid"), None);
         assert_eq!(key("x/em_cm_dm.mid"), None);
-        assert_eq!(key("x/Beat_Em_Up.mid").as_deref(), Some("Em"), "Em is no English word");
+        assert_eq!(
+            key("x/Beat_Em_Up.mid").as_deref(),
+            Some("Em"),
+            "Em is no English word"
+        );
         // With evidence, bare letters and Am count.
         assert_eq!(key("x/Bass_A_120bpm.mid").as_deref(), Some("A"));
         assert_eq!(key("x/Bass_Am_120bpm.mid").as_deref(), Some("Am"));

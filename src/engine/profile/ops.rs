@@ -1,0 +1,489 @@
+//! Applying, reverting and verifying profile levels, and the parallel index rebuild: every change journaled first.
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::time::Instant;
+
+use sqlx::Connection;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::plan::{self, Machine, UNLOGGED_ORDER};
+use super::{
+    ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
+};
+use crate::database::{Target, indexes, safety};
+use crate::engine::session::Engine;
+
+type Result<T> = std::result::Result<T, ProfileError>;
+
+/// Prefix of a journaled old value that did not come from ALTER SYSTEM: restoring it means RESET.
+const DEFAULT_PREFIX: &str = "default:";
+/// Restart-only settings among those the levels touch.
+const RESTART_ONLY: &[&str] = &["wal_level", "max_wal_senders", "wal_buffers"];
+
+fn level_of_setting(name: &str) -> Option<Level> {
+    let m = Machine { memory_bytes: 1 << 30, cores: 1 };
+    Level::ALL.into_iter().find(|l| plan::settings(*l, m).iter().any(|t| t.name == name))
+}
+
+fn old_value_of(entry_old: &Option<String>) -> (bool, String) {
+    match entry_old.as_deref() {
+        Some(v) if v.starts_with(DEFAULT_PREFIX) => (true, v[DEFAULT_PREFIX.len()..].to_string()),
+        Some(v) => (false, v.to_string()),
+        None => (true, String::new()),
+    }
+}
+
+impl Engine {
+    /// How safe the database is now: live settings, table persistence, indexes, journal, lost data.
+    pub async fn safety(&self) -> Result<SafetyState> {
+        let pool = &self.pool;
+        let mut st = SafetyState::default();
+        let live = crate::database::status::settings(pool).await?;
+        let get = |n: &str| live.iter().find(|s| s.name == n).map(|s| s.value.clone()).unwrap_or_default();
+        if get("fsync") == "off" {
+            st.unsafe_reasons.push("fsync is off: a machine crash can corrupt the database".into());
+        }
+        if get("full_page_writes") == "off" {
+            st.unsafe_reasons.push("full_page_writes is off: a crash can leave torn pages".into());
+        }
+        for t in UNLOGGED_ORDER {
+            if safety::persistence(pool, t).await?.as_deref() == Some("unlogged") {
+                st.unsafe_reasons.push(format!("table {t} is UNLOGGED: a server crash empties it"));
+                st.levels_applied[2] = true;
+            }
+        }
+        if get("synchronous_commit") == "off" {
+            st.relaxed.push("synchronous_commit is off: a crash loses the last moments of commits".into());
+        }
+        if get("autovacuum") == "off" {
+            st.relaxed.push("autovacuum is off".into());
+        }
+        if get("wal_level") == "minimal" {
+            st.relaxed.push("wal_level is minimal: no point-in-time recovery or replication".into());
+        }
+        let present = indexes::present(pool).await?.len();
+        let expected = indexes::catalog().len();
+        if present < expected {
+            st.relaxed.push(format!("{} of {expected} secondary indexes dropped: searches are slow", expected - present));
+            st.levels_applied[1] = true;
+        }
+        for e in safety::unrestored(pool).await? {
+            if e.kind == "setting" {
+                if let Some(l) = level_of_setting(&e.target) {
+                    st.levels_applied[(l.number() - 1) as usize] = true;
+                }
+            }
+        }
+        st.pending_restart = live.iter().filter(|s| s.pending_restart).map(|s| s.name.clone()).collect();
+        let (imported, rows) = safety::imported_vs_present(pool).await?;
+        if imported > 0 && rows == 0 {
+            st.data_lost = Some(format!(
+                "the runs recorded {imported} imported files but the files table is empty: UNLOGGED tables were \
+                 emptied by a server crash; the next import reads everything again"
+            ));
+        }
+        Ok(st)
+    }
+
+    /// If a crash emptied the UNLOGGED tables, say so and make the next import re-import everything.
+    pub async fn acknowledge_data_loss(&self) -> Result<Option<String>> {
+        let st = self.safety().await?;
+        if let Some(msg) = &st.data_lost {
+            tracing::warn!("{msg}");
+            safety::forget_lost_imports(&self.pool).await?;
+        }
+        Ok(st.data_lost)
+    }
+
+    /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
+    /// (and said so) while what a table owner may do still happens.
+    pub async fn apply_level(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
+        let missing: Vec<Confirmation> =
+            level.confirmations().iter().copied().filter(|c| !confirmed.contains(c)).collect();
+        if !missing.is_empty() {
+            return Err(ProfileError::NeedsConfirmation(missing));
+        }
+        let pool = &self.pool;
+        let mut report = ApplyReport { level, lines: Vec::new(), pending_restart: Vec::new(), restarted: false };
+        let targets = plan::settings(level, Machine::this());
+        if !targets.is_empty() {
+            let (role, superuser) = safety::is_superuser(pool).await?;
+            if superuser {
+                self.apply_settings(level, &targets, &mut report).await?;
+            } else {
+                report.lines.push(format!(
+                    "settings not changed ({}): role {role} is not a superuser, and ALTER SYSTEM needs one; the \
+                     import still runs, with synchronous_commit off in its own sessions",
+                    targets.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        match level {
+            Level::DropIndexes => self.drop_indexes(&mut report).await?,
+            Level::Ludicrous => {
+                for t in UNLOGGED_ORDER {
+                    if safety::persistence(pool, t).await?.as_deref() == Some("logged") {
+                        safety::journal(pool, "table", t, Some("logged"), Some("unlogged")).await?;
+                        let t0 = Instant::now();
+                        safety::set_persistence(pool, t, false).await?;
+                        report.lines.push(format!("{t}: UNLOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+                    }
+                }
+            }
+            Level::Basic => {}
+        }
+        if report.lines.is_empty() {
+            report.lines.push(format!("level {} ({}) already applied", level.number(), level.label()));
+        }
+        Ok(report)
+    }
+
+    async fn apply_settings(&self, level: Level, targets: &[plan::Target], report: &mut ApplyReport) -> Result<()> {
+        let pool = &self.pool;
+        let wal_blocker =
+            if level == Level::Ludicrous { safety::wal_minimal_blocker(pool).await? } else { None };
+        let mut changed_restart_only = false;
+        for t in targets {
+            if let (Some(why), "wal_level" | "max_wal_senders") = (&wal_blocker, t.name) {
+                report.lines.push(format!("{} not changed: {why}", t.name));
+                continue;
+            }
+            let Some(live) = safety::live_setting(pool, t.name).await? else { continue };
+            let configured = safety::configured_value(pool, t.name).await?;
+            if plan::same_value(&live.value, &t.value) && !live.pending_restart {
+                continue;
+            }
+            if live.pending_restart && configured.as_deref().is_some_and(|c| plan::same_value(c, &t.value)) {
+                report.pending_restart.push(t.name.to_string());
+                continue;
+            }
+            let old =
+                if live.from_auto_conf { live.value.clone() } else { format!("{DEFAULT_PREFIX}{}", live.value) };
+            safety::journal(pool, "setting", t.name, Some(&old), Some(&t.value)).await?;
+            safety::alter_system_set(pool, t.name, &t.value).await?;
+            report.lines.push(format!("{} = {} (was {})", t.name, t.value, live.value));
+            if live.context == "postmaster" {
+                changed_restart_only = true;
+            }
+        }
+        safety::reload(pool).await?;
+        if changed_restart_only || !report.pending_restart.is_empty() {
+            self.restart_for(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Restart a managed server for restart-only settings; list them as pending for an external one.
+    async fn restart_for(&self, report: &mut ApplyReport) -> Result<()> {
+        let pending: Vec<String> = crate::database::status::settings(&self.pool)
+            .await?
+            .into_iter()
+            .filter(|s| s.pending_restart)
+            .map(|s| s.name)
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        match &self.target {
+            Target::Managed(c) => {
+                let mut c = c.clone();
+                tokio::task::spawn_blocking(move || c.restart())
+                    .await
+                    .map_err(|e| ProfileError::Io { path: self.data_dir.clone(), source: std::io::Error::other(e) })??;
+                report.restarted = true;
+                report.lines.push(format!("restarted the managed server for {}", pending.join(", ")));
+            }
+            Target::External(_) => {
+                report.lines.push(format!(
+                    "pending a server restart (still NOT active): {}; restart the server, e.g. `{}`",
+                    pending.join(", "),
+                    self.restart_command().await
+                ));
+                report.pending_restart = pending;
+            }
+        }
+        Ok(())
+    }
+
+    async fn restart_command(&self) -> String {
+        let dir: Option<String> =
+            sqlx::query_scalar("SELECT current_setting('data_directory')").fetch_optional(&self.pool).await.ok().flatten();
+        match dir {
+            Some(d) => format!("pg_ctl restart -D {d}   (or: sudo systemctl restart postgresql)"),
+            None => "sudo systemctl restart postgresql".into(),
+        }
+    }
+
+    async fn drop_indexes(&self, report: &mut ApplyReport) -> Result<()> {
+        let pool = &self.pool;
+        let names: Vec<String> = indexes::catalog().iter().map(|i| i.name.clone()).collect();
+        let defs = safety::index_definitions(pool, &names).await?;
+        if defs.is_empty() {
+            return Ok(());
+        }
+        // Back everything up (database and file) before the first drop.
+        for (name, table, def) in &defs {
+            safety::backup_index(pool, name, table, def).await?;
+        }
+        self.write_index_backup_file().await?;
+        let t0 = Instant::now();
+        for (name, _table, def) in &defs {
+            safety::journal(pool, "index", name, Some(def), None).await?;
+            safety::drop_index(pool, name).await?;
+        }
+        report.lines.push(format!(
+            "dropped {} secondary indexes ({:.1} s); definitions backed up in index_backup and {}",
+            defs.len(),
+            t0.elapsed().as_secs_f64(),
+            self.data_dir.join("INDEX_BACKUP.sql").display()
+        ));
+        Ok(())
+    }
+
+    async fn write_index_backup_file(&self) -> Result<()> {
+        let all = safety::backed_up_indexes(&self.pool).await?;
+        let path = self.data_dir.join("INDEX_BACKUP.sql");
+        let io = |source| ProfileError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(&self.data_dir).map_err(io)?;
+        let mut f = std::fs::File::create(&path).map_err(io)?;
+        writeln!(f, "-- midi-tui secondary index backup; run with psql -v ON_ERROR_STOP=1 -f INDEX_BACKUP.sql")
+            .map_err(io)?;
+        for (name, table, def) in &all {
+            writeln!(f, "-- {name} on {table}\n{};", def.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+                .map_err(io)?;
+        }
+        f.sync_all().map_err(io)?;
+        Ok(())
+    }
+
+    /// Turn one level off: its settings back, its tables LOGGED, or (level 2) its indexes rebuilt.
+    pub async fn revert_level(&self, level: Level) -> Result<RestoreReport> {
+        if level == Level::DropIndexes {
+            let r = self.rebuild_indexes(crate::engine::machine::cores(), None).await?;
+            let ok = r.present == r.expected;
+            return Ok(RestoreReport {
+                lines: vec![format!("rebuilt {} indexes in {:.1} s", r.built.len(), r.seconds)],
+                checks: vec![Check {
+                    what: "secondary indexes".into(),
+                    expected: r.expected.to_string(),
+                    actual: r.present.to_string(),
+                    ok,
+                }],
+                ok,
+                pending_restart: Vec::new(),
+            });
+        }
+        self.restore(Some(level)).await
+    }
+
+    /// Put back every journaled setting and table, then verify against pg_settings and pg_class.
+    pub async fn restore_safety(&self) -> Result<RestoreReport> {
+        self.restore(None).await
+    }
+
+    async fn restore(&self, only: Option<Level>) -> Result<RestoreReport> {
+        let pool = &self.pool;
+        let mut report = RestoreReport::default();
+        let entries = safety::unrestored(pool).await?;
+        let wanted = |e: &safety::JournalEntry| match (only, e.kind.as_str()) {
+            (None, "setting" | "table") => true,
+            (Some(l), "setting") => level_of_setting(&e.target) == Some(l),
+            (Some(Level::Ludicrous), "table") => true,
+            _ => false,
+        };
+        let selected: Vec<&safety::JournalEntry> = entries.iter().filter(|e| wanted(e)).collect();
+        let (superuser_role, superuser) = safety::is_superuser(pool).await?;
+        // 1. Settings a reload applies (fsync and full_page_writes first of all), newest change first.
+        let mut restart_needed = false;
+        for e in selected.iter().rev().filter(|e| e.kind == "setting") {
+            if !superuser {
+                report.lines.push(format!("{}: cannot restore, role {superuser_role} is not a superuser", e.target));
+                continue;
+            }
+            let (reset, value) = old_value_of(&e.old_value);
+            if reset {
+                safety::alter_system_reset(pool, &e.target).await?;
+            } else {
+                safety::alter_system_set(pool, &e.target, &value).await?;
+            }
+            safety::mark_restored(pool, e.id).await?;
+            report.lines.push(format!("{} back to {value}", e.target));
+            restart_needed |= RESTART_ONLY.contains(&e.target.as_str());
+        }
+        if selected.iter().any(|e| e.kind == "setting") {
+            safety::reload(pool).await?;
+        }
+        // 2. Tables LOGGED, referenced table first. With fsync back on, the rewrite is made durable at commit.
+        for t in UNLOGGED_ORDER.iter().rev() {
+            let journaled: Vec<&&safety::JournalEntry> =
+                selected.iter().filter(|e| e.kind == "table" && e.target == *t).collect();
+            let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
+            if unlogged && (!journaled.is_empty() || only.is_none()) {
+                let t0 = Instant::now();
+                safety::set_persistence(pool, t, true).await?;
+                report.lines.push(format!("{t}: LOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+            }
+            for e in journaled {
+                safety::mark_restored(pool, e.id).await?;
+            }
+        }
+        // 3. Restart-only settings.
+        if restart_needed {
+            let mut ar = ApplyReport { level: Level::Ludicrous, lines: Vec::new(), pending_restart: Vec::new(), restarted: false };
+            self.restart_for(&mut ar).await?;
+            report.lines.append(&mut ar.lines);
+            report.pending_restart = ar.pending_restart;
+        }
+        // 4. Whatever was written while fsync was off reaches the disk now.
+        if !selected.is_empty() {
+            safety::checkpoint(pool).await?;
+            if self.target.is_managed() {
+                // SAFETY: sync(2) has no preconditions; it flushes files the server wrote without fsync.
+                unsafe { libc::sync() };
+            }
+        }
+        if selected.is_empty() {
+            report.lines.push("nothing to restore: the journal holds no unrestored change".into());
+        }
+        report.checks = self.verify(only).await?;
+        report.ok = report.checks.iter().all(|c| c.ok);
+        Ok(report)
+    }
+
+    /// The check list: each journaled setting against pg_settings, each library table against pg_class.
+    async fn verify(&self, only: Option<Level>) -> Result<Vec<Check>> {
+        let pool = &self.pool;
+        let mut checks = Vec::new();
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT DISTINCT ON (target) target, old_value FROM safety_journal WHERE kind = 'setting' \
+             ORDER BY target, id ASC",
+        )
+        .fetch_all(pool)
+        .await?;
+        let first_old: HashMap<String, Option<String>> = rows.into_iter().collect();
+        let mut names: Vec<&String> = first_old.keys().collect();
+        names.sort();
+        for name in names {
+            if only.is_some_and(|l| level_of_setting(name) != Some(l)) {
+                continue;
+            }
+            let (_, expected) = old_value_of(&first_old[name]);
+            let live = safety::live_setting(pool, name).await?;
+            let (actual, pending) = live.map(|l| (l.value, l.pending_restart)).unwrap_or_default();
+            checks.push(Check {
+                what: format!("setting {name}"),
+                ok: plan::same_value(&actual, &expected) && !pending,
+                expected,
+                actual: if pending { format!("{actual} (pending restart)") } else { actual },
+            });
+        }
+        if only.is_none() || only == Some(Level::Ludicrous) {
+            for t in UNLOGGED_ORDER {
+                let actual = safety::persistence(pool, t).await?.unwrap_or_else(|| "missing".into());
+                checks.push(Check { what: format!("table {t}"), expected: "logged".into(), ok: actual == "logged", actual });
+            }
+        }
+        Ok(checks)
+    }
+
+    /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify.
+    pub async fn rebuild_indexes(&self, jobs: usize, progress: Option<UnboundedSender<RebuildEvent>>) -> Result<RebuildReport> {
+        let pool = &self.pool;
+        let t0 = Instant::now();
+        let present = indexes::present(pool).await?;
+        let backups: HashMap<String, (String, String)> =
+            safety::backed_up_indexes(pool).await?.into_iter().map(|(n, t, d)| (n, (t, d))).collect();
+        // The catalog is the source of truth; a backup only stands in for an index the catalog no longer names.
+        let mut todo: Vec<(String, String, String)> = indexes::catalog()
+            .iter()
+            .filter(|i| !present.contains(&i.name))
+            .map(|i| (i.name.clone(), i.table.clone(), i.definition.clone()))
+            .collect();
+        // Slowest first (GIN), so the parallel jobs finish together.
+        todo.sort_by_key(|(_, _, d)| if d.contains("gin") { 0 } else { 1 });
+        let _ = &backups;
+        let jobs = jobs.clamp(1, 16).min(todo.len().max(1));
+        let per_job_mem = self.maintenance_mem_per_job(jobs).await?;
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(todo.into_iter()));
+        let opts = pool.connect_options();
+        let mut tasks = Vec::new();
+        for _ in 0..jobs {
+            let (queue, opts, progress, mem) = (queue.clone(), opts.clone(), progress.clone(), per_job_mem.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut built = Vec::new();
+                let mut failed = Vec::new();
+                let mut conn = match sqlx::PgConnection::connect_with(&opts).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed.push(("(connection)".to_string(), e.to_string()));
+                        return (built, failed);
+                    }
+                };
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "SET maintenance_work_mem = {}",
+                    safety::quote_literal(&mem)
+                )))
+                .execute(&mut conn)
+                .await;
+                loop {
+                    let next = queue.lock().await.next();
+                    let Some((name, table, def)) = next else { break };
+                    if let Some(p) = &progress {
+                        let _ = p.send(RebuildEvent::Started { name: name.clone(), table });
+                    }
+                    let t = Instant::now();
+                    match sqlx::raw_sql(sqlx::AssertSqlSafe(def)).execute(&mut conn).await {
+                        Ok(_) => {
+                            let secs = t.elapsed().as_secs_f64();
+                            if let Some(p) = &progress {
+                                let _ = p.send(RebuildEvent::Finished { name: name.clone(), seconds: secs });
+                            }
+                            built.push((name, secs));
+                        }
+                        Err(e) => {
+                            if let Some(p) = &progress {
+                                let _ = p.send(RebuildEvent::Failed { name: name.clone(), error: e.to_string() });
+                            }
+                            failed.push((name, e.to_string()));
+                        }
+                    }
+                }
+                let _ = conn.close().await;
+                (built, failed)
+            }));
+        }
+        let mut report = RebuildReport { expected: indexes::catalog().len(), ..Default::default() };
+        for t in tasks {
+            if let Ok((mut b, mut f)) = t.await {
+                report.built.append(&mut b);
+                report.failed.append(&mut f);
+            }
+        }
+        if let Some(p) = &progress {
+            let _ = p.send(RebuildEvent::Analyzing);
+        }
+        safety::analyze(pool).await?;
+        let now_present = indexes::present(pool).await?;
+        report.present = now_present.len();
+        for e in safety::unrestored(pool).await? {
+            if e.kind == "index" && now_present.contains(&e.target) {
+                safety::mark_restored(pool, e.id).await?;
+            }
+        }
+        report.seconds = t0.elapsed().as_secs_f64();
+        if let Some(p) = &progress {
+            let _ = p.send(RebuildEvent::Done(report.clone()));
+        }
+        Ok(report)
+    }
+
+    /// Share the machine's maintenance memory between parallel index builds.
+    async fn maintenance_mem_per_job(&self, jobs: usize) -> Result<String> {
+        let total = plan::settings(Level::Basic, Machine::this())
+            .into_iter()
+            .find(|t| t.name == "maintenance_work_mem")
+            .and_then(|t| plan::parse_bytes(&t.value, 1))
+            .unwrap_or(256 << 20);
+        Ok(format!("{}MB", (total / jobs as u64 / (1 << 20)).max(64)))
+    }
+}
