@@ -30,22 +30,26 @@ fn load_reference(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Per-field agreement thresholds (fraction of comparable files). Each sits just under what
-/// this extractor reaches on the corpus; the misses are explained in the module's report
-/// (the peer is wrong or both readings of a broken file are defensible).
+/// Per-field agreement thresholds (fraction of the files the peer parsed). Reached on the
+/// corpus (1,483 such files): 100% for format, ticks_per_quarter, key signature and drums;
+/// all but one file for notes, pitches, tempo, time signature, programs and length (1,464 of
+/// 1,465 lengths) — that file is Invalid/Extra Track Chunk, whose header declares 0 tracks:
+/// mido reads none, we read the track chunk that is there. n_tracks misses that file and two
+/// more whose extra track chunks mido does not read (1,480). Each threshold sits just under
+/// what is reached, so one new disagreement fails the test and gets looked at.
 const THRESHOLDS: [(&str, f64); 12] = [
     ("format", 1.0),
     ("n_tracks", 0.997),
     ("ticks_per_quarter", 1.0),
-    ("note_on_count", 0.995),
-    ("min_pitch", 0.995),
-    ("max_pitch", 0.995),
-    ("first_tempo_bpm", 0.998),
-    ("first_time_signature", 0.998),
-    ("first_key_signature", 0.998),
-    ("programs", 0.995),
-    ("drum_channel_10", 0.998),
-    ("mido_length_s", 0.99),
+    ("note_on_count", 0.999),
+    ("min_pitch", 0.999),
+    ("max_pitch", 0.999),
+    ("first_tempo_bpm", 0.999),
+    ("first_time_signature", 0.999),
+    ("first_key_signature", 0.999),
+    ("programs", 0.999),
+    ("drum_channel_10", 0.999),
+    ("mido_length_s", 0.999),
 ];
 
 #[derive(Default)]

@@ -536,7 +536,8 @@ fn gigabyte_of_zeros_in_a_tar_gz_streams_in_bounded_memory_or_trips_lowered_guar
     };
     let (events, inflated, took) = metered("giga.tar.gz", &path, &strict);
     eprintln!("ratio guard (100): {took:?}, inflated {inflated} bytes");
-    assert!(is_bomb_at(&events, "giga.tar.gz!/big.bin"), "{events:?}");
+    // The bomb is in data the tar reader skips (big.bin is not MIDI), so the archive itself is named.
+    assert!(is_bomb_at(&events, "giga.tar.gz"), "{events:?}");
     assert!(inflated < 16 << 20, "stopped after {inflated} bytes");
 
     // Ratio check off: the expansion budget trips instead.
@@ -546,7 +547,7 @@ fn gigabyte_of_zeros_in_a_tar_gz_streams_in_bounded_memory_or_trips_lowered_guar
         ..Limits::default()
     };
     let (events, inflated, _) = metered("giga.tar.gz", &path, &budget);
-    assert!(is_bomb_at(&events, "giga.tar.gz!/big.bin"), "{events:?}");
+    assert!(is_bomb_at(&events, "giga.tar.gz"), "{events:?}");
     assert!(inflated <= (64 << 20) + (1 << 20), "{inflated}");
 }
 
@@ -560,7 +561,7 @@ fn seventeen_gib_gzip_bomb_trips_the_default_budget() {
         "17 GiB bomb ({compressed} bytes): {took:?}, inflated {inflated} bytes, peak RSS {} MiB",
         peak_rss_mib()
     );
-    assert!(is_bomb_at(&events, "huge.tar.gz!/big.bin"), "{events:?}");
+    assert!(is_bomb_at(&events, "huge.tar.gz"), "{events:?}");
     assert!(inflated <= (16 << 30) + (1 << 20));
     assert!(took < Duration::from_secs(120));
 }

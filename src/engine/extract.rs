@@ -66,11 +66,18 @@ pub enum ExtractError {
 
 /// The limits `extract` uses: import limits, but nested zips up to 256 MiB are opened (they are held in memory).
 pub fn extract_limits() -> Limits {
-    Limits { max_member_bytes: 256 << 20, ..Limits::default() }
+    Limits {
+        max_member_bytes: 256 << 20,
+        ..Limits::default()
+    }
 }
 
 /// Extract `archives` under `out`, `jobs` archives at a time (0 = one per core).
-pub fn extract(archives: &[PathBuf], out: &Path, jobs: usize) -> Result<ExtractReport, ExtractError> {
+pub fn extract(
+    archives: &[PathBuf],
+    out: &Path,
+    jobs: usize,
+) -> Result<ExtractReport, ExtractError> {
     extract_with_limits(archives, out, jobs, &extract_limits())
 }
 
@@ -81,13 +88,19 @@ pub fn extract_with_limits(
     jobs: usize,
     limits: &Limits,
 ) -> Result<ExtractReport, ExtractError> {
-    fs::create_dir_all(out).map_err(|source| ExtractError::OutDir { path: out.to_path_buf(), source })?;
+    fs::create_dir_all(out).map_err(|source| ExtractError::OutDir {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let folders = folder_names(archives);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("extract-{i}"))
         .build()
-        .map_err(|e| ExtractError::Threads { jobs, message: e.to_string() })?;
+        .map_err(|e| ExtractError::Threads {
+            jobs,
+            message: e.to_string(),
+        })?;
     let reports: Vec<ExtractReport> = pool.install(|| {
         archives
             .par_iter()
@@ -108,7 +121,10 @@ fn folder_names(archives: &[PathBuf]) -> Vec<Vec<u8>> {
     for a in archives {
         let raw = a.file_name().map(os_bytes).unwrap_or(b"archive").to_vec();
         let mut base = strip_suffix_bytes(&raw);
-        if matches!(archive_kind(&String::from_utf8_lossy(&raw)), Some(ArchiveKind::Single(_))) {
+        if matches!(
+            archive_kind(&String::from_utf8_lossy(&raw)),
+            Some(ArchiveKind::Single(_))
+        ) {
             // `song.mid.gz` -> `song`: a folder named like a MIDI file would confuse a later import.
             if let Some(dot) = base.iter().rposition(|&b| b == b'.').filter(|&d| d > 0) {
                 base.truncate(dot);
@@ -138,7 +154,11 @@ fn strip_suffix_bytes(raw: &[u8]) -> Vec<u8> {
 
 /// `name (n)`, with the number before the extension when `keep_ext` (`song (2).mid`).
 fn numbered(name: &[u8], n: u32, keep_ext: bool) -> Vec<u8> {
-    let dot = if keep_ext { name.iter().rposition(|&b| b == b'.').filter(|&d| d > 0) } else { None };
+    let dot = if keep_ext {
+        name.iter().rposition(|&b| b == b'.').filter(|&d| d > 0)
+    } else {
+        None
+    };
     let (stem, ext) = match dot {
         Some(d) => name.split_at(d),
         None => (name, &b""[..]),
@@ -158,16 +178,25 @@ fn extract_one(archive: &Path, out: &Path, folder: &[u8], limits: &Limits) -> Ex
         report: ExtractReport::default(),
         tmp_counter: AtomicU64::new(0),
     };
-    let name = archive.file_name().map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned()).unwrap_or_default();
+    let name = archive
+        .file_name()
+        .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
+        .unwrap_or_default();
     let Some(k) = archive_kind(&name) else {
-        v.report.errors.push((location, "not an archive (zip, tar, tar.gz/bz2/xz, gz, bz2, xz)".into()));
+        v.report.errors.push((
+            location,
+            "not an archive (zip, tar, tar.gz/bz2/xz, gz, bz2, xz)".into(),
+        ));
         return v.report;
     };
     let folder_os = path_from_bytes(folder.to_vec());
     match ensure_dirs(out, &[folder_os.as_os_str()]) {
         Ok(root) => v.stack.push(root),
         Err(e) => {
-            v.report.errors.push((location, format!("{}: cannot create output folder: {e}", kind::IO)));
+            v.report.errors.push((
+                location,
+                format!("{}: cannot create output folder: {e}", kind::IO),
+            ));
             return v.report;
         }
     }
@@ -213,9 +242,17 @@ fn ensure_dirs(base: &Path, comps: &[&OsStr]) -> io::Result<PathBuf> {
         match fs::symlink_metadata(&p) {
             Ok(md) if md.is_dir() => {}
             Ok(md) if md.file_type().is_symlink() => {
-                return Err(io::Error::other(format!("{} is a symbolic link; not followed", p.display())));
+                return Err(io::Error::other(format!(
+                    "{} is a symbolic link; not followed",
+                    p.display()
+                )));
             }
-            Ok(_) => return Err(io::Error::other(format!("{} exists and is not a folder", p.display()))),
+            Ok(_) => {
+                return Err(io::Error::other(format!(
+                    "{} exists and is not a folder",
+                    p.display()
+                )));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => {}
@@ -272,23 +309,35 @@ impl ExtractVisitor<'_> {
     }
 
     fn error(&mut self, location: &str, kind: &str, e: impl std::fmt::Display) {
-        self.report.errors.push((location.to_string(), format!("{kind}: {e}")));
+        self.report
+            .errors
+            .push((location.to_string(), format!("{kind}: {e}")));
     }
 
     /// The folder and file name a member goes to (folders created).
     fn target(&self, comps: &[&[u8]]) -> io::Result<(PathBuf, Vec<u8>)> {
-        let (name, dirs) = comps.split_last().ok_or_else(|| io::Error::other("empty name"))?;
+        let (name, dirs) = comps
+            .split_last()
+            .ok_or_else(|| io::Error::other("empty name"))?;
         let dirs: Vec<PathBuf> = dirs.iter().map(|d| path_from_bytes(d.to_vec())).collect();
         let dirs: Vec<&OsStr> = dirs.iter().map(|d| d.as_os_str()).collect();
         Ok((ensure_dirs(self.base(), &dirs)?, name.to_vec()))
     }
 
     /// Stream `r` into a temporary file in `dir`. Read errors come back as `Err(Ok(e))`, write errors as `Err(Err)`.
-    fn write_temp(&self, dir: &Path, r: &mut dyn Read) -> Result<(PathBuf, u64), Result<io::Error, io::Error>> {
+    fn write_temp(
+        &self,
+        dir: &Path,
+        r: &mut dyn Read,
+    ) -> Result<(PathBuf, u64), Result<io::Error, io::Error>> {
         let (tmp, mut f) = loop {
             let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
             let tmp = dir.join(format!(".midi-tui-extract-{}-{n}.part", std::process::id()));
-            match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
                 Ok(f) => break (tmp, f),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Err(e)),
@@ -321,7 +370,11 @@ impl ExtractVisitor<'_> {
     /// Move `tmp` to `dir/name`, or `name (N)` if taken by different content; drop it if identical content is there.
     fn place(&self, tmp: &Path, dir: &Path, name: &[u8]) -> io::Result<Placed> {
         for n in 1..=10_000u32 {
-            let cand_name = if n == 1 { name.to_vec() } else { numbered(name, n, true) };
+            let cand_name = if n == 1 {
+                name.to_vec()
+            } else {
+                numbered(name, n, true)
+            };
             let cand = dir.join(path_from_bytes(cand_name));
             match fs::symlink_metadata(&cand) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -337,7 +390,9 @@ impl ExtractVisitor<'_> {
                 Ok(_) => {}
             }
         }
-        Err(io::Error::other("10,000 files with this name already exist"))
+        Err(io::Error::other(
+            "10,000 files with this name already exist",
+        ))
     }
 }
 
@@ -363,7 +418,8 @@ impl Visitor for ExtractVisitor<'_> {
         };
         match &e.kind {
             EntryKind::Dir => {
-                let dirs: Vec<PathBuf> = comps.iter().map(|d| path_from_bytes(d.to_vec())).collect();
+                let dirs: Vec<PathBuf> =
+                    comps.iter().map(|d| path_from_bytes(d.to_vec())).collect();
                 let dirs: Vec<&OsStr> = dirs.iter().map(|d| d.as_os_str()).collect();
                 if let Err(err) = ensure_dirs(self.base(), &dirs) {
                     self.error(&e.location, kind::IO, err);
@@ -371,7 +427,10 @@ impl Visitor for ExtractVisitor<'_> {
                 return Decision::Ignore;
             }
             EntryKind::Symlink(t) => {
-                let why = format!("symbolic link to {} not extracted", String::from_utf8_lossy(t));
+                let why = format!(
+                    "symbolic link to {} not extracted",
+                    String::from_utf8_lossy(t)
+                );
                 self.skip(&e.location, why);
                 return Decision::Ignore;
             }
@@ -381,27 +440,45 @@ impl Visitor for ExtractVisitor<'_> {
                 return Decision::Ignore;
             }
             EntryKind::Special => {
-                self.skip(&e.location, "special file (device, fifo) not extracted".into());
+                self.skip(
+                    &e.location,
+                    "special file (device, fifo) not extracted".into(),
+                );
                 return Decision::Ignore;
             }
             EntryKind::File | EntryKind::Meta => {}
         }
-        let nested = if is_midi_name(&name) { None } else { archive_kind(&name) };
-        let Some(k) = nested else { return Decision::Consume };
+        let nested = if is_midi_name(&name) {
+            None
+        } else {
+            archive_kind(&name)
+        };
+        let Some(k) = nested else {
+            return Decision::Consume;
+        };
         if e.depth >= self.limits.max_depth {
-            let why = format!("nested deeper than {} archives: written as a file, not opened", self.limits.max_depth);
+            let why = format!(
+                "nested deeper than {} archives: written as a file, not opened",
+                self.limits.max_depth
+            );
             self.skip(&e.location, why);
             return Decision::Consume;
         }
         if k == ArchiveKind::Zip && e.size.is_some_and(|s| s > self.limits.max_member_bytes) {
-            let why = format!("nested zip over {} bytes: written as a file, not opened", self.limits.max_member_bytes);
+            let why = format!(
+                "nested zip over {} bytes: written as a file, not opened",
+                self.limits.max_member_bytes
+            );
             self.skip(&e.location, why);
             return Decision::Consume;
         }
         // `dir/inner.zip` opens into `dir/inner.zip.d/`.
         let mut dot_d: Vec<u8> = comps.last().map(|c| c.to_vec()).unwrap_or_default();
         dot_d.extend_from_slice(b".d");
-        let mut all: Vec<PathBuf> = comps[..comps.len() - 1].iter().map(|d| path_from_bytes(d.to_vec())).collect();
+        let mut all: Vec<PathBuf> = comps[..comps.len() - 1]
+            .iter()
+            .map(|d| path_from_bytes(d.to_vec()))
+            .collect();
         all.push(path_from_bytes(dot_d));
         let all: Vec<&OsStr> = all.iter().map(|d| d.as_os_str()).collect();
         match ensure_dirs(self.base(), &all) {
@@ -463,7 +540,10 @@ impl Visitor for ExtractVisitor<'_> {
     }
 
     fn enter(&mut self, _e: &EntryMeta) -> bool {
-        let p = self.pending.take().unwrap_or_else(|| self.base().to_path_buf());
+        let p = self
+            .pending
+            .take()
+            .unwrap_or_else(|| self.base().to_path_buf());
         self.stack.push(p);
         self.report.archives += 1;
         true
@@ -485,7 +565,10 @@ mod tests {
 
     #[test]
     fn components() {
-        assert_eq!(safe_components(b"./a//b/./c.mid"), Ok(vec![&b"a"[..], b"b", b"c.mid"]));
+        assert_eq!(
+            safe_components(b"./a//b/./c.mid"),
+            Ok(vec![&b"a"[..], b"b", b"c.mid"])
+        );
         assert!(safe_components(b"/etc/passwd").is_err());
         assert!(safe_components(b"a/../../x").is_err());
         assert!(safe_components(b"..").is_err());
@@ -509,7 +592,13 @@ mod tests {
             PathBuf::from("GROOVE.ZIP"),
             PathBuf::from("groove.tgz"),
         ]);
-        let names: Vec<String> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
-        assert_eq!(names, ["groove", "groove (2)", "single", "GROOVE", "groove (3)"]);
+        let names: Vec<String> = names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["groove", "groove (2)", "single", "GROOVE", "groove (3)"]
+        );
     }
 }

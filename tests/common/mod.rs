@@ -117,3 +117,28 @@ pub fn stderr(o: &std::process::Output) -> String {
 pub fn server_processes(data_dir: &Path) -> Vec<i32> {
     cluster::cluster_processes(&data_dir.join("pg"))
 }
+
+/// The shared corpus (MIDI_TUI_CORPUS, set by .ci/run); a test that needs it fails loudly without it.
+pub fn corpus() -> PathBuf {
+    let p = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or_else(|_| "/work/shared/corpus".into()));
+    assert!(p.join("reference.jsonl").is_file(), "the shared corpus is not at {} (set MIDI_TUI_CORPUS)", p.display());
+    p
+}
+
+/// `midi-tui import --json` against a database URL; returns the parsed summary (asserts one JSON object).
+pub fn import_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let logs = temp_dir("logs");
+    let mut all = vec!["--data-dir", logs.to_str().unwrap(), "--database-url", url, "import", "--json"];
+    all.extend_from_slice(args);
+    let out = run_bin(&all, &[]);
+    let text = stdout(&out);
+    let v: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("import --json printed no JSON object ({e}): {text}\nstderr: {}", stderr(&out)));
+    let _ = std::fs::remove_dir_all(&logs);
+    v
+}
+
+/// One number from a query.
+pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

@@ -746,7 +746,8 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         b.meta(0, 0, 0x7F, &[0x00, 0x00, 0x41, 0x01]);
     }
     if !p.is_loop && r.chance(0.15) {
-        let sx: &[u8] = r.pick(&[GM_ON, GS_RESET, XG_ON]);
+        let sysexes: [&[u8]; 3] = [GM_ON, GS_RESET, XG_ON];
+        let sx = *r.pick(&sysexes);
         b.sysex(0, 0, sx);
     }
     if let Some(w) = words_track {
@@ -853,7 +854,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
                 &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
             );
         }
-        if tempo_mode == 1 && bar > 0 && bar % 16 == 0 {
+        if tempo_mode == 1 && bar > 0 && bar.is_multiple_of(16) {
             bpm = (bpm * (0.85 + 0.3 * r.unit())).clamp(40.0, 240.0);
             b.meta(0, tick, 0x51, &tempo_bytes(bpm));
         }
@@ -870,7 +871,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         } else {
             ((bar / 8) % 4) as usize
         };
-        if markers && bar % 8 == 0 {
+        if markers && bar.is_multiple_of(8) {
             b.meta(
                 0,
                 tick,
@@ -887,7 +888,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             minor,
             chord_degree: progression[(bar % 4) as usize],
             fill: !p.is_loop && bar % 8 == 7,
-            crash: !p.is_loop && bar > 0 && bar % 8 == 0,
+            crash: !p.is_loop && bar > 0 && bar.is_multiple_of(8),
         };
         for part in &parts {
             let playing =
@@ -913,7 +914,11 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
                             match (p.lyrics, words_track) {
                                 (Lyrics::Kar, Some(w)) => {
                                     if n == 0 {
-                                        lyric.push(if bar % 8 == 0 { b'\\' } else { b'/' });
+                                        lyric.push(if bar.is_multiple_of(8) {
+                                            b'\\'
+                                        } else {
+                                            b'/'
+                                        });
                                     }
                                     names::syllable(&mut r, p.enc, &mut lyric);
                                     b.meta(w, t, 0x01, &lyric);

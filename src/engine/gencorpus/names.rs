@@ -339,7 +339,7 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
             display: sjis.0.to_string(),
             bytes: sjis.0.as_bytes().to_vec(),
         },
-        Enc::Ascii => Text::ascii(*rng.pick(ascii)),
+        Enc::Ascii => Text::ascii(rng.pick::<&str>(ascii)),
     }
 }
 
@@ -387,8 +387,8 @@ const LYRIC_SJIS: &[&[u8]] = &[
 /// One lyric syllable in the file's encoding.
 pub(crate) fn syllable(rng: &mut Rng, enc: Enc, out: &mut Vec<u8>) {
     match enc {
-        Enc::Latin1 => out.extend(latin1(*rng.pick(LYRIC_LATIN1))),
-        Enc::ShiftJis => out.extend_from_slice(*rng.pick(LYRIC_SJIS)),
+        Enc::Latin1 => out.extend(latin1(rng.pick::<&str>(LYRIC_LATIN1))),
+        Enc::ShiftJis => out.extend_from_slice(rng.pick::<&[u8]>(LYRIC_SJIS)),
         Enc::Utf8 => out.extend_from_slice(rng.pick(LYRIC_LATIN1).as_bytes()),
         Enc::Ascii => out.extend_from_slice(rng.pick(LYRIC_EN).as_bytes()),
     }

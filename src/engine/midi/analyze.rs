@@ -784,7 +784,8 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     let mut first_failure: Option<(K, usize)> = None;
     let mut unknown_chunks: u32 = 0;
     // Searching for a lost track never looks before this point again, so it always progresses.
-    let mut resync_floor = pos;
+    // It starts right after the fixed header fields, in case the header length was garbage.
+    let mut resync_floor = h + 14;
     while pos < data.len() {
         let rest = data.len() - pos;
         if rest < 8 {

@@ -30,13 +30,19 @@ fn assert_close(a: Option<f64>, b: f64, tol: f64) {
 #[test]
 fn groove_format0_drums() {
     let m = ok("76_jazz-mediumfast_180_beat_4-4.mid");
-    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (0, 1, Some(480)));
+    assert_eq!(
+        (m.format, m.num_tracks, m.ticks_per_quarter_note),
+        (0, 1, Some(480))
+    );
     assert_eq!(m.duration_ticks, 25919);
     assert!(close(m.duration_seconds, 17.99928755625, 1e-9));
     assert_close(m.bpm, 180.00018000018, 1e-9);
     assert_close(m.avg_bpm, 180.00018000018, 1e-6);
     assert_eq!(m.tempo_changes, 1);
-    assert_eq!((m.time_signature_numerator, m.time_signature_denominator), (Some(4), Some(4)));
+    assert_eq!(
+        (m.time_signature_numerator, m.time_signature_denominator),
+        (Some(4), Some(4))
+    );
     assert_eq!(m.key_signature.as_deref(), Some("C"));
     assert_eq!(m.total_notes, 75);
     assert_eq!(m.unique_pitches, 8);
@@ -57,7 +63,10 @@ fn groove_format0_drums() {
 #[test]
 fn format1_with_tempo_changes() {
     let m = ok("RiverFlowsInYou.mid");
-    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 2, Some(256)));
+    assert_eq!(
+        (m.format, m.num_tracks, m.ticks_per_quarter_note),
+        (1, 2, Some(256))
+    );
     assert_eq!(m.duration_ticks, 44801);
     assert!(close(m.duration_seconds, 164.773945, 1e-5));
     assert_eq!(m.tempo_changes, 14);
@@ -67,28 +76,46 @@ fn format1_with_tempo_changes() {
     assert_eq!(m.detected_key.as_deref(), Some("A"));
     assert_close(m.key_confidence, 0.9729312047640939, 1e-9);
     assert_eq!(m.total_notes, 800);
-    assert_eq!((m.unique_pitches, m.pitch_range_min, m.pitch_range_max), (28, Some(40), Some(88)));
+    assert_eq!(
+        (m.unique_pitches, m.pitch_range_min, m.pitch_range_max),
+        (28, Some(40), Some(88))
+    );
     assert_close(m.avg_velocity, 77.55875, 1e-9);
     assert_eq!(m.polyphony_max, 4);
     assert_eq!(m.track_names, vec!["Piano".to_owned()]);
-    assert_eq!((m.channels.clone(), m.programs.clone(), m.has_drums), (vec![0], vec![0], false));
+    assert_eq!(
+        (m.channels.clone(), m.programs.clone(), m.has_drums),
+        (vec![0], vec![0], false)
+    );
     assert_eq!(m.warnings, 0);
 
     let m = ok("childrens_corner_2.mid");
-    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 17, Some(480)));
+    assert_eq!(
+        (m.format, m.num_tracks, m.ticks_per_quarter_note),
+        (1, 17, Some(480))
+    );
     assert_eq!((m.tempo_changes, m.duration_ticks), (287, 153840));
     assert_close(m.bpm, 92.6300448638184, 1e-9);
     assert!(close(m.duration_seconds, 188.834727, 1e-5));
     assert_close(m.avg_bpm, 101.8350825272829, 1e-6);
-    assert_eq!((m.time_signature_numerator, m.time_signature_denominator), (Some(2), Some(2)));
+    assert_eq!(
+        (m.time_signature_numerator, m.time_signature_denominator),
+        (Some(2), Some(2))
+    );
     assert_eq!(m.key_signature.as_deref(), Some("Bb"));
     assert_eq!(m.detected_key.as_deref(), Some("Gm"));
     assert_close(m.key_confidence, 0.7185655680448039, 1e-9);
     assert_eq!(m.total_notes, 710);
-    assert_eq!((m.unique_pitches, m.pitch_range_min, m.pitch_range_max), (51, Some(22), Some(83)));
+    assert_eq!(
+        (m.unique_pitches, m.pitch_range_min, m.pitch_range_max),
+        (51, Some(22), Some(83))
+    );
     assert_eq!(m.polyphony_max, 6);
     // Latin-1 © in both the copyright and a track name.
-    assert_eq!(m.copyright.as_deref(), Some("Copyright © 2011 by Bernd Krueger"));
+    assert_eq!(
+        m.copyright.as_deref(),
+        Some("Copyright © 2011 by Bernd Krueger")
+    );
     assert_eq!(m.track_names.len(), 17);
     assert_eq!(m.track_names[0], "Debussy: Childrens Corner 2");
     assert_eq!(m.track_names[5], "Copyright © 2010 by Bernd Krueger");
@@ -98,7 +125,10 @@ fn format1_with_tempo_changes() {
 #[test]
 fn format2_uses_its_own_track_tempo() {
     let m = ok("gromas.mid");
-    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (2, 1, Some(480)));
+    assert_eq!(
+        (m.format, m.num_tracks, m.ticks_per_quarter_note),
+        (2, 1, Some(480))
+    );
     assert_eq!(m.duration_ticks, 10540);
     // mido refuses format 2 lengths; the single sequence's own tempo map gives this.
     assert!(close(m.duration_seconds, 12.19906187499998, 1e-6));
@@ -106,7 +136,10 @@ fn format2_uses_its_own_track_tempo() {
     assert_eq!(m.total_notes, 80);
     assert_eq!(m.polyphony_max, 13);
     assert_eq!(m.channels, vec![2, 3, 4, 5, 6, 10, 11, 14, 15]);
-    assert_eq!(m.programs, vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]);
+    assert_eq!(
+        m.programs,
+        vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]
+    );
     assert_eq!(m.track_names, vec!["A".to_owned()]);
 }
 
@@ -118,14 +151,20 @@ fn riff_rmid_is_unwrapped() {
     assert!(inner.starts_with(b"MThd"));
     assert_eq!(unwrap_rmid(inner), None);
     let m = ok("Feuerradder.mid");
-    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 9, Some(192)));
+    assert_eq!(
+        (m.format, m.num_tracks, m.ticks_per_quarter_note),
+        (1, 9, Some(192))
+    );
     assert_eq!((m.total_notes, m.duration_ticks), (6348, 126336));
     assert!(close(m.duration_seconds, 292.444152, 1e-5));
     assert_close(m.bpm, 135.000135000135, 1e-9);
     assert_eq!(m.channels, vec![0, 9, 10, 11, 12, 14, 15]);
     assert_eq!(m.programs, vec![30, 48, 100, 120]);
     assert_eq!(m.copyright.as_deref(), Some("Copyright © <Year> by <Name>"));
-    assert_eq!(m.track_names.first().map(String::as_str), Some("Feuerradder"));
+    assert_eq!(
+        m.track_names.first().map(String::as_str),
+        Some("Feuerradder")
+    );
     assert_eq!(m.polyphony_max, 8);
     assert_eq!(m.warnings, 0);
 }
@@ -136,13 +175,19 @@ fn karaoke_without_end_of_track() {
     assert!(m.is_karaoke, "@KMIDI text event");
     // 279 syllable text events in the Words track (no lyrics meta events in this file).
     assert_eq!(m.lyrics_count, 279);
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (12, 4160, 46807));
+    assert_eq!(
+        (m.num_tracks, m.total_notes, m.duration_ticks),
+        (12, 4160, 46807)
+    );
     assert!(close(m.duration_seconds, 254.385806, 1e-5));
     assert_eq!(m.key_signature.as_deref(), Some("F"));
     assert_eq!(m.detected_key.as_deref(), Some("F"));
     assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(0), Some(89)));
     assert_eq!(m.polyphony_max, 173);
-    assert_eq!(&m.track_names[..2], &["Soft Karaoke".to_owned(), "Words".to_owned()]);
+    assert_eq!(
+        &m.track_names[..2],
+        &["Soft Karaoke".to_owned(), "Words".to_owned()]
+    );
     assert_eq!(m.first_warning, Some(MidiErrorKind::MissingEndOfTrack));
     assert_eq!(m.warnings, 1);
 }
@@ -150,7 +195,10 @@ fn karaoke_without_end_of_track() {
 #[test]
 fn lyrics_and_latin1_copyright() {
     let m = ok("kahless.mid");
-    assert_eq!(m.copyright.as_deref(), Some("Copyright © 1997 by Viacom/Paramount"));
+    assert_eq!(
+        m.copyright.as_deref(),
+        Some("Copyright © 1997 by Viacom/Paramount")
+    );
     assert_eq!((m.lyrics_count, m.is_karaoke), (64, true));
     assert_eq!(m.track_names[0], "bomwI' wa'");
     assert_eq!(m.key_signature.as_deref(), Some("Ab"));
@@ -169,7 +217,10 @@ fn invalid_key_signature_is_skipped() {
     let m = ok("locket3.mid");
     assert_eq!(m.key_signature.as_deref(), Some("C"));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadKeySignature));
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (17, 77, 11712));
+    assert_eq!(
+        (m.num_tracks, m.total_notes, m.duration_ticks),
+        (17, 77, 11712)
+    );
     assert!(close(m.duration_seconds, 21.180542, 1e-5));
     assert_eq!(m.programs, vec![10]);
     assert_close(m.bpm, 86.40005529603539, 1e-9);
@@ -218,7 +269,10 @@ fn unknown_format_and_padding() {
     assert_eq!(m.format, 28673);
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadHeader));
     assert_eq!((m.num_tracks, m.total_notes), (9, 444));
-    assert!(close(m.duration_seconds, 108.084375, 1e-6), "read like format 1");
+    assert!(
+        close(m.duration_seconds, 108.084375, 1e-6),
+        "read like format 1"
+    );
     assert_eq!(m.warnings, 2, "bad header + 0x1A (XMODEM) padding");
 }
 
@@ -284,7 +338,9 @@ fn tempo_map_merges_tracks() {
 #[test]
 fn format2_takes_the_longest_sequence() {
     // Sequence 0: 100 ticks at 1 s/qn = 1 s. Sequence 1: 300 ticks at default 0.5 s = 1.5 s.
-    let t0 = track(&[0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x64, 0xFF, 0x01, 0x00]);
+    let t0 = track(&[
+        0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x64, 0xFF, 0x01, 0x00,
+    ]);
     let t1 = track(&[0x82, 0x2C, 0xFF, 0x01, 0x00]);
     let m = analyze(&smf(2, 100, &[&t0, &t1])).expect("parse");
     assert_eq!(m.duration_ticks, 300);
@@ -297,7 +353,9 @@ fn format2_takes_the_longest_sequence() {
 #[test]
 fn smpte_timing_counts_frames() {
     // -25 fps, 40 ticks per frame = 1000 ticks per second; tempo events do not matter.
-    let t = track(&[0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x93, 0x44, 0xFF, 0x01, 0x00]); // +2500
+    let t = track(&[
+        0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x93, 0x44, 0xFF, 0x01, 0x00,
+    ]); // +2500
     let m = analyze(&smf(0, 0xE728, &[&t])).expect("parse");
     assert_eq!(m.ticks_per_quarter_note, None);
     assert_eq!(m.duration_ticks, 2500);
@@ -306,10 +364,17 @@ fn smpte_timing_counts_frames() {
     assert_eq!(m.avg_bpm, None);
     // 29.97 drop-frame, 100 ticks per frame.
     let m = analyze(&smf(0, 0xE364, &[&t])).expect("parse");
-    assert!(close(m.duration_seconds, 2500.0 / (100.0 * 30000.0 / 1001.0), 1e-12));
+    assert!(close(
+        m.duration_seconds,
+        2500.0 / (100.0 * 30000.0 / 1001.0),
+        1e-12
+    ));
     // An impossible frame rate keeps the file but gives no seconds.
     let m = analyze(&smf(0, 0xF028, &[&t])).expect("parse");
-    assert_eq!((m.duration_seconds, m.first_warning), (0.0, Some(MidiErrorKind::BadHeader)));
+    assert_eq!(
+        (m.duration_seconds, m.first_warning),
+        (0.0, Some(MidiErrorKind::BadHeader))
+    );
 }
 
 #[test]
@@ -329,7 +394,10 @@ fn first_events_are_earliest_then_lowest_track() {
     let m = analyze(&smf(1, 96, &[&t0, &t1, &t2])).expect("parse");
     assert_close(m.bpm, 120.0, 1e-12);
     assert_eq!(m.tempo_changes, 2);
-    assert_eq!((m.time_signature_numerator, m.time_signature_denominator), (Some(6), Some(8)));
+    assert_eq!(
+        (m.time_signature_numerator, m.time_signature_denominator),
+        (Some(6), Some(8))
+    );
     assert_eq!(m.key_signature.as_deref(), Some("Cm"));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadKeySignature));
     // At tick 16 both tempos apply in merged order: the later track's 60 bpm wins onward.
@@ -366,20 +434,29 @@ fn structural_leniency() {
     let t = track(&[0x00, 0xC0, 5, 0x00, 0x99, 36, 90, 0x30, 0x89, 36, 0]);
     let plain = smf(0, 96, &[&t]);
     let base = analyze(&plain).expect("parse");
-    assert_eq!((base.programs.clone(), base.has_drums, base.warnings), (vec![5], true, 0));
+    assert_eq!(
+        (base.programs.clone(), base.has_drums, base.warnings),
+        (vec![5], true, 0)
+    );
 
     // An alien chunk before the track is skipped.
     let mut v = header(0, 1, 96);
     v.extend(chunk(b"XFIH", b"some vendor data"));
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::UnknownChunk)));
+    assert_eq!(
+        (m.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::UnknownChunk))
+    );
 
     // Junk after the last track.
     let mut v = plain.clone();
     v.extend_from_slice(b"\x13\x37junkjunkjunk");
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
+    assert_eq!(
+        (m.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::StrayBytes))
+    );
 
     // Zero padding after the last track is not worth a warning.
     let mut v = plain.clone();
@@ -389,11 +466,17 @@ fn structural_leniency() {
     // Track length beyond the end of the file, track cut inside an event.
     let cut = &plain[..plain.len() - 5];
     let m = analyze(cut).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::Truncated)));
+    assert_eq!(
+        (m.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::Truncated))
+    );
 
     // Missing end-of-track.
     let m = analyze(&smf(0, 96, &[&t[..t.len() - 4]])).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::MissingEndOfTrack)));
+    assert_eq!(
+        (m.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::MissingEndOfTrack))
+    );
 
     // Declared track length too long, next track right after the end-of-track.
     let mut v = header(1, 2, 96);
@@ -408,7 +491,10 @@ fn structural_leniency() {
     let mut v = header(1, 3, 96);
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.num_tracks, m.first_warning), (1, Some(MidiErrorKind::TrackCount)));
+    assert_eq!(
+        (m.num_tracks, m.first_warning),
+        (1, Some(MidiErrorKind::TrackCount))
+    );
 
     // MacBinary: 128 bytes of Mac file header in front.
     let mut v = vec![0u8; 128];
@@ -416,13 +502,24 @@ fn structural_leniency() {
     v[2..7].copy_from_slice(b"song1");
     v.extend_from_slice(&plain);
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
+    assert_eq!(
+        (m.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::StrayBytes))
+    );
 
     // Zero tempo and a short time signature are ignored with warnings.
-    let t2 = track(&[0x00, 0xFF, 0x51, 0x03, 0, 0, 0, 0x00, 0xFF, 0x58, 0x01, 0x04]);
+    let t2 = track(&[
+        0x00, 0xFF, 0x51, 0x03, 0, 0, 0, 0x00, 0xFF, 0x58, 0x01, 0x04,
+    ]);
     let m = analyze(&smf(0, 96, &[&t2])).expect("parse");
-    assert_eq!((m.bpm, m.tempo_changes, m.time_signature_numerator), (None, 0, None));
-    assert_eq!((m.warnings, m.first_warning), (2, Some(MidiErrorKind::BadMeta)));
+    assert_eq!(
+        (m.bpm, m.tempo_changes, m.time_signature_numerator),
+        (None, 0, None)
+    );
+    assert_eq!(
+        (m.warnings, m.first_warning),
+        (2, Some(MidiErrorKind::BadMeta))
+    );
 }
 
 #[test]
@@ -432,7 +529,10 @@ fn header_errors() {
     assert_eq!(kind(b"MTh"), Err(MidiErrorKind::Truncated));
     assert_eq!(kind(b"MThd\0\0\0\x06\0\x01"), Err(MidiErrorKind::Truncated));
     assert_eq!(kind(b"RIFF\x04\0\0\0RMID"), Err(MidiErrorKind::NoHeader));
-    assert_eq!(kind(b"<html><body>404</body></html>"), Err(MidiErrorKind::NoHeader));
+    assert_eq!(
+        kind(b"<html><body>404</body></html>"),
+        Err(MidiErrorKind::NoHeader)
+    );
     // Header declaring one track, then nothing.
     assert_eq!(kind(&header(0, 1, 96)), Err(MidiErrorKind::Truncated));
     // Header then junk without any track chunk.
@@ -445,7 +545,10 @@ fn header_errors() {
     assert_eq!(kind(&v), Err(MidiErrorKind::UnknownChunk));
     // A header that declares no tracks and has none is an empty but valid file.
     let m = analyze(&header(1, 0, 480)).expect("empty file");
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_seconds), (0, 0, 0.0));
+    assert_eq!(
+        (m.num_tracks, m.total_notes, m.duration_seconds),
+        (0, 0, 0.0)
+    );
 }
 
 #[test]

@@ -25,7 +25,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_member_bytes: 64 << 20, max_archive_expansion: 16 << 30, max_ratio: 1000, max_depth: 4 }
+        Limits {
+            max_member_bytes: 64 << 20,
+            max_archive_expansion: 16 << 30,
+            max_ratio: 1000,
+            max_depth: 4,
+        }
     }
 }
 
@@ -51,8 +56,15 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadEvent {
     Member(Member),
-    Skipped { location: String, reason: &'static str },
-    Error { location: String, kind: &'static str, message: String },
+    Skipped {
+        location: String,
+        reason: &'static str,
+    },
+    Error {
+        location: String,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// What one archive yielded (all nesting levels).
@@ -71,7 +83,12 @@ pub struct ArchiveStats {
 
 /// Stream every MIDI member of an archive (recursively into nested archives), calling `f` per event, in archive
 /// order. Never panics; problems become `ReadEvent::Error`. Returns early if `f` returns false.
-pub fn read_archive(location: &str, fs_path: &Path, limits: &Limits, f: &mut dyn FnMut(ReadEvent) -> bool) {
+pub fn read_archive(
+    location: &str,
+    fs_path: &Path,
+    limits: &Limits,
+    f: &mut dyn FnMut(ReadEvent) -> bool,
+) {
     read_archive_metered(location, fs_path, limits, &Meter::default(), f);
 }
 
@@ -83,7 +100,12 @@ pub fn read_archive_metered(
     meter: &Meter,
     f: &mut dyn FnMut(ReadEvent) -> bool,
 ) -> ArchiveStats {
-    let mut v = ReadVisitor { limits, f, stats: ArchiveStats::default(), list_only: false };
+    let mut v = ReadVisitor {
+        limits,
+        f,
+        stats: ArchiveStats::default(),
+        list_only: false,
+    };
     walk(location, fs_path, limits, meter, &mut v);
     v.stats
 }
@@ -92,9 +114,20 @@ pub fn read_archive_metered(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListEvent {
     /// `size` is None inside single compressed files (unknown until inflated).
-    Member { location: String, size: Option<u64>, mtime: i64 },
-    Skipped { location: String, reason: &'static str },
-    Error { location: String, kind: &'static str, message: String },
+    Member {
+        location: String,
+        size: Option<u64>,
+        mtime: i64,
+    },
+    Skipped {
+        location: String,
+        reason: &'static str,
+    },
+    Error {
+        location: String,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// Name every MIDI member of an archive without handing out its bytes. Cheap for a top-level zip (central directory
@@ -113,17 +146,37 @@ pub fn list_archive(
             mtime: m.mtime,
         }),
         ReadEvent::Skipped { location, reason } => f(ListEvent::Skipped { location, reason }),
-        ReadEvent::Error { location, kind, message } => f(ListEvent::Error { location, kind, message }),
+        ReadEvent::Error {
+            location,
+            kind,
+            message,
+        } => f(ListEvent::Error {
+            location,
+            kind,
+            message,
+        }),
     };
-    let mut v = ReadVisitor { limits, f: &mut adapt, stats: ArchiveStats::default(), list_only: true };
+    let mut v = ReadVisitor {
+        limits,
+        f: &mut adapt,
+        stats: ArchiveStats::default(),
+        list_only: true,
+    };
     walk(location, fs_path, limits, &Meter::default(), &mut v);
     v.stats
 }
 
 fn walk(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter, v: &mut ReadVisitor<'_>) {
-    let name = fs_path.file_name().map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned()).unwrap_or_default();
+    let name = fs_path
+        .file_name()
+        .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
+        .unwrap_or_default();
     let Some(k) = archive_kind(&name) else {
-        v.problem(location, kind::ARCHIVE_CORRUPT, format!("not an archive name: {name}"));
+        v.problem(
+            location,
+            kind::ARCHIVE_CORRUPT,
+            format!("not an archive name: {name}"),
+        );
         return;
     };
     if stream::walk_top(location, fs_path, k, limits, meter, v).is_err() {
@@ -133,7 +186,11 @@ fn walk(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter, v: &mut 
 
 /// Read one plain MIDI file from disk: `Member`, or `Error` (`io`, `too_large`).
 pub fn read_file(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter) -> ReadEvent {
-    let err = |kind: &'static str, message: String| ReadEvent::Error { location: location.to_string(), kind, message };
+    let err = |kind: &'static str, message: String| ReadEvent::Error {
+        location: location.to_string(),
+        kind,
+        message,
+    };
     let mut file = match File::open(fs_path) {
         Ok(f) => f,
         Err(e) => return err(kind::IO, e.to_string()),
@@ -145,17 +202,29 @@ pub fn read_file(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter)
     let mtime = md.modified().map_or(0, unix_secs);
     match read_bounded(&mut file, limits.max_member_bytes, Some(md.len())) {
         Ok(Some(data)) => {
-            meter.disk_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-            ReadEvent::Member(Member { location: location.to_string(), size: data.len() as u64, mtime, data })
+            meter
+                .disk_bytes
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            ReadEvent::Member(Member {
+                location: location.to_string(),
+                size: data.len() as u64,
+                mtime,
+                data,
+            })
         }
-        Ok(None) => err(kind::TOO_LARGE, too_large_msg(Some(md.len()), limits.max_member_bytes)),
+        Ok(None) => err(
+            kind::TOO_LARGE,
+            too_large_msg(Some(md.len()), limits.max_member_bytes),
+        ),
         Err(e) => err(kind::IO, e.to_string()),
     }
 }
 
 fn too_large_msg(size: Option<u64>, max: u64) -> String {
     match size {
-        Some(s) if s > max => format!("{s} bytes, over the {max}-byte limit (max_member_bytes); not read"),
+        Some(s) if s > max => {
+            format!("{s} bytes, over the {max}-byte limit (max_member_bytes); not read")
+        }
         _ => format!("over the {max}-byte limit (max_member_bytes); not read"),
     }
 }
@@ -170,7 +239,10 @@ struct ReadVisitor<'a> {
 impl ReadVisitor<'_> {
     fn skipped(&mut self, location: &str, reason: &'static str) -> Decision {
         self.stats.skipped += 1;
-        if (self.f)(ReadEvent::Skipped { location: location.to_string(), reason }) {
+        if (self.f)(ReadEvent::Skipped {
+            location: location.to_string(),
+            reason,
+        }) {
             Decision::Ignore
         } else {
             Decision::Stop
@@ -203,7 +275,10 @@ impl Visitor for ReadVisitor<'_> {
         }
         if let Some(k) = nested {
             if e.depth >= self.limits.max_depth {
-                let msg = format!("archive nested deeper than {} levels; not opened", self.limits.max_depth);
+                let msg = format!(
+                    "archive nested deeper than {} levels; not opened",
+                    self.limits.max_depth
+                );
                 return if self.problem(&e.location, kind::NESTING_TOO_DEEP, msg) {
                     Decision::Ignore
                 } else {
@@ -215,12 +290,25 @@ impl Visitor for ReadVisitor<'_> {
         }
         if e.size.is_some_and(|s| s > self.limits.max_member_bytes) {
             let msg = too_large_msg(e.size, self.limits.max_member_bytes);
-            return if self.problem(&e.location, kind::TOO_LARGE, msg) { Decision::Ignore } else { Decision::Stop };
+            return if self.problem(&e.location, kind::TOO_LARGE, msg) {
+                Decision::Ignore
+            } else {
+                Decision::Stop
+            };
         }
         if self.list_only {
             self.stats.members += 1;
-            let ev = Member { location: e.location.clone(), size: e.size.unwrap_or(u64::MAX), mtime: e.mtime, data: vec![] };
-            return if (self.f)(ReadEvent::Member(ev)) { Decision::Ignore } else { Decision::Stop };
+            let ev = Member {
+                location: e.location.clone(),
+                size: e.size.unwrap_or(u64::MAX),
+                mtime: e.mtime,
+                data: vec![],
+            };
+            return if (self.f)(ReadEvent::Member(ev)) {
+                Decision::Ignore
+            } else {
+                Decision::Stop
+            };
         }
         Decision::Consume
     }
@@ -229,16 +317,29 @@ impl Visitor for ReadVisitor<'_> {
         match read_bounded(r, self.limits.max_member_bytes, e.size)? {
             Some(data) => {
                 self.stats.members += 1;
-                let m = Member { location: e.location.clone(), size: data.len() as u64, mtime: e.mtime, data };
+                let m = Member {
+                    location: e.location.clone(),
+                    size: data.len() as u64,
+                    mtime: e.mtime,
+                    data,
+                };
                 Ok((self.f)(ReadEvent::Member(m)))
             }
-            None => Ok(self.problem(&e.location, kind::TOO_LARGE, too_large_msg(e.size, self.limits.max_member_bytes))),
+            None => Ok(self.problem(
+                &e.location,
+                kind::TOO_LARGE,
+                too_large_msg(e.size, self.limits.max_member_bytes),
+            )),
         }
     }
 
     fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool {
         self.stats.errors += 1;
-        (self.f)(ReadEvent::Error { location: location.to_string(), kind, message })
+        (self.f)(ReadEvent::Error {
+            location: location.to_string(),
+            kind,
+            message,
+        })
     }
 }
 
@@ -256,7 +357,12 @@ mod tests {
 
     #[test]
     fn read_file_missing_is_io_error() {
-        let ev = read_file("nope.mid", Path::new("/nonexistent/nope.mid"), &Limits::default(), &Meter::default());
+        let ev = read_file(
+            "nope.mid",
+            Path::new("/nonexistent/nope.mid"),
+            &Limits::default(),
+            &Meter::default(),
+        );
         assert!(matches!(ev, ReadEvent::Error { kind: "io", .. }), "{ev:?}");
     }
 }

@@ -61,7 +61,10 @@ pub fn decode_location(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(hex_val), b.get(i + 2).and_then(hex_val))
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(hex_val),
+                b.get(i + 2).and_then(hex_val),
+            )
         {
             out.push(h << 4 | l);
             i += 3;
@@ -160,7 +163,15 @@ mod tests {
 
     #[test]
     fn plain_names_are_unchanged() {
-        for s in ["song.mid", "dir/sub/Ünïcödé ♪.MID", "100% funk.mid", "50%.kar", "%", "a%g1.mid", "x%4"] {
+        for s in [
+            "song.mid",
+            "dir/sub/Ünïcödé ♪.MID",
+            "100% funk.mid",
+            "50%.kar",
+            "%",
+            "a%g1.mid",
+            "x%4",
+        ] {
             assert_eq!(encode_bytes(s.as_bytes()), s);
             round_trip(s.as_bytes());
         }
@@ -235,7 +246,10 @@ mod tests {
     fn member_locations() {
         assert_eq!(member_location("a.zip", b"./x/y.mid"), "a.zip!/x/y.mid");
         assert_eq!(member_location("a.zip", b"/abs.mid"), "a.zip!/abs.mid");
-        assert_eq!(member_location("a.zip!/b.tar.gz", b"c\xff.mid"), "a.zip!/b.tar.gz!/c%FF.mid");
+        assert_eq!(
+            member_location("a.zip!/b.tar.gz", b"c\xff.mid"),
+            "a.zip!/b.tar.gz!/c%FF.mid"
+        );
         assert_eq!(normalize_member_path(b"dir/"), b"dir");
     }
 }

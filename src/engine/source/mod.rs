@@ -14,10 +14,12 @@ pub(crate) mod stream;
 pub mod walk;
 
 pub use archive::{
-    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive, read_archive_metered,
-    read_file,
+    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive,
+    read_archive_metered, read_file,
 };
-pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
+pub use location::{
+    decode_location, encode_bytes, encode_os_path, location_to_path, member_location,
+};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted};
 
 /// Stable short codes for `ReadEvent::Error` / `ScanItem::Error` kinds (they land in `import_errors`).
@@ -67,9 +69,13 @@ impl ArchiveKind {
     /// The suffix length (in bytes) that the archive name carries for this kind, e.g. 7 for `.tar.gz`.
     fn suffix_len(self, lower_name: &str) -> usize {
         const SUFFIXES: &[&str] = &[
-            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip", ".gz", ".bz2", ".xz",
+            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip",
+            ".gz", ".bz2", ".xz",
         ];
-        SUFFIXES.iter().find(|s| lower_name.ends_with(*s)).map_or(0, |s| s.len())
+        SUFFIXES
+            .iter()
+            .find(|s| lower_name.ends_with(*s))
+            .map_or(0, |s| s.len())
     }
 }
 
@@ -81,9 +87,13 @@ fn base_name(name: &str) -> &str {
 /// True for MIDI file names: `.mid`, `.midi`, `.kar`, `.rmi`, in any case.
 pub fn is_midi_name(name: &str) -> bool {
     let base = base_name(name);
-    let Some(dot) = base.rfind('.') else { return false };
+    let Some(dot) = base.rfind('.') else {
+        return false;
+    };
     let ext = &base[dot + 1..];
-    ["mid", "midi", "kar", "rmi"].iter().any(|e| ext.eq_ignore_ascii_case(e))
+    ["mid", "midi", "kar", "rmi"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 /// The archive kind a name denotes, by suffix, in any case.

@@ -109,7 +109,13 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(limits: &'a Limits, meter: &'a Meter) -> Self {
-        Ctx { limits, meter, inflated: Cell::new(0), tripped: RefCell::new(None), io_failed: Cell::new(false) }
+        Ctx {
+            limits,
+            meter,
+            inflated: Cell::new(0),
+            tripped: RefCell::new(None),
+            io_failed: Cell::new(false),
+        }
     }
 
     fn trip(&self, message: String) -> io::Error {
@@ -130,8 +136,16 @@ impl<'a> Ctx<'a> {
             v.problem(location, kind::COMPRESSION_BOMB, msg);
             return Err(Halt::Bomb);
         }
-        let k = if self.io_failed.get() { kind::IO } else { kind::ARCHIVE_CORRUPT };
-        if v.problem(location, k, e.to_string()) { Ok(()) } else { Err(Halt::Cancelled) }
+        let k = if self.io_failed.get() {
+            kind::IO
+        } else {
+            kind::ARCHIVE_CORRUPT
+        };
+        if v.problem(location, k, e.to_string()) {
+            Ok(())
+        } else {
+            Err(Halt::Cancelled)
+        }
     }
 }
 
@@ -172,7 +186,10 @@ impl Read for CountSeek<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.file.read(buf) {
             Ok(n) => {
-                self.ctx.meter.disk_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                self.ctx
+                    .meter
+                    .disk_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 Ok(n)
             }
             Err(e) => {
@@ -225,7 +242,12 @@ impl<R: Read> Read for Guard<'_, R> {
             Input::Fixed(v) => *v,
             Input::Counted(c) => c.get(),
         };
-        if lim.max_ratio > 0 && self.out > input.saturating_mul(lim.max_ratio).saturating_add(RATIO_SLACK) {
+        if lim.max_ratio > 0
+            && self.out
+                > input
+                    .saturating_mul(lim.max_ratio)
+                    .saturating_add(RATIO_SLACK)
+        {
             return Err(ctx.trip(format!(
                 "stream inflates {} bytes from {} compressed (ratio limit {})",
                 self.out, input, lim.max_ratio
@@ -247,20 +269,46 @@ pub(crate) fn walk_top(
     let ctx = Ctx::new(limits, meter);
     let file = match File::open(fs_path) {
         Ok(f) => f,
-        Err(e) => return if v.problem(location, kind::IO, e.to_string()) { Ok(()) } else { Err(Halt::Cancelled) },
+        Err(e) => {
+            return if v.problem(location, kind::IO, e.to_string()) {
+                Ok(())
+            } else {
+                Err(Halt::Cancelled)
+            };
+        }
     };
-    let mtime = file.metadata().ok().and_then(|m| m.modified().ok()).map_or(0, unix_secs);
-    let name = fs_path.file_name().map(os_bytes).unwrap_or_default().to_vec();
+    let mtime = file
+        .metadata()
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .map_or(0, unix_secs);
+    let name = fs_path
+        .file_name()
+        .map(os_bytes)
+        .unwrap_or_default()
+        .to_vec();
     let r = match kind {
         ArchiveKind::Zip => match zip::ZipArchive::new(CountSeek { file, ctx: &ctx }) {
             Ok(z) => walk_zip(&ctx, location, z, 1, mtime, v),
             Err(e) => {
-                let k = if ctx.io_failed.get() { kind::IO } else { kind::ARCHIVE_CORRUPT };
-                if v.problem(location, k, format!("cannot open zip: {e}")) { Ok(()) } else { Err(Halt::Cancelled) }
+                let k = if ctx.io_failed.get() {
+                    kind::IO
+                } else {
+                    kind::ARCHIVE_CORRUPT
+                };
+                if v.problem(location, k, format!("cannot open zip: {e}")) {
+                    Ok(())
+                } else {
+                    Err(Halt::Cancelled)
+                }
             }
         },
         ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
-            let counted = CountRead { inner: file, count: Rc::new(Cell::new(0)), top: Some(&ctx) };
+            let counted = CountRead {
+                inner: file,
+                count: Rc::new(Cell::new(0)),
+                top: Some(&ctx),
+            };
             walk_stream(&ctx, location, &name, kind, Box::new(counted), 1, mtime, v)
         }
     };
@@ -277,14 +325,23 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
     }
     // A top-level stream already counts disk bytes below; this counter only feeds the ratio check.
     let count = Rc::new(Cell::new(0));
-    let counted = CountRead { inner: reader, count: Rc::clone(&count), top: None };
+    let counted = CountRead {
+        inner: reader,
+        count: Rc::clone(&count),
+        top: None,
+    };
     let decoder: Box<dyn Read + 'c> = match c {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(counted)),
         Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(counted)),
         Compression::None => Box::new(counted),
     };
-    Box::new(Guard { inner: decoder, out: 0, input: Input::Counted(count), ctx })
+    Box::new(Guard {
+        inner: decoder,
+        out: 0,
+        input: Input::Counted(count),
+        ctx,
+    })
 }
 
 /// Walk a tar or single compressed stream. `name` is the container's own (raw) name.
@@ -337,34 +394,53 @@ fn walk_tar<'c>(
         Ok(e) => e,
         Err(e) => return ctx.report(v, location, &e),
     };
-    let mut seen = 0u64;
-    for item in entries {
+    for (seen, item) in entries.enumerate() {
         let mut entry = match item {
             Ok(e) => e,
             Err(e) => {
-                let e = io::Error::new(e.kind(), format!("{e} (after {seen} entries; rest of archive not read)"));
+                let e = io::Error::new(
+                    e.kind(),
+                    format!("{e} (after {seen} entries; rest of archive not read)"),
+                );
                 return ctx.report(v, location, &e);
             }
         };
-        seen += 1;
         let raw_path = entry.path_bytes().into_owned();
         let header = entry.header();
         let et = header.entry_type();
         let kind = if et.is_file() || et.is_contiguous() || et.is_gnu_sparse() {
             // Old tars mark folders as regular files with a trailing slash.
-            if raw_path.ends_with(b"/") { EntryKind::Dir } else { EntryKind::File }
+            if raw_path.ends_with(b"/") {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            }
         } else if et.is_dir() {
             EntryKind::Dir
         } else if et.is_symlink() {
-            EntryKind::Symlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
+            EntryKind::Symlink(
+                entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default(),
+            )
         } else if et.is_hard_link() {
-            EntryKind::Hardlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
+            EntryKind::Hardlink(
+                entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default(),
+            )
         } else if et.is_character_special() || et.is_block_special() || et.is_fifo() {
             EntryKind::Special
         } else {
             EntryKind::Meta
         };
-        let mtime = header.mtime().ok().and_then(|m| i64::try_from(m).ok()).unwrap_or(container_mtime);
+        let mtime = header
+            .mtime()
+            .ok()
+            .and_then(|m| i64::try_from(m).ok())
+            .unwrap_or(container_mtime);
         let meta = EntryMeta {
             location: member_location(location, &raw_path),
             raw_path,
@@ -412,7 +488,10 @@ fn walk_zip<'c, R: Read + Seek>(
                 } else {
                     EntryKind::File
                 };
-                let mtime = e.last_modified().and_then(dos_to_unix).unwrap_or(container_mtime);
+                let mtime = e
+                    .last_modified()
+                    .and_then(dos_to_unix)
+                    .unwrap_or(container_mtime);
                 EntryMeta {
                     location: member_location(location, &raw_path),
                     raw_path,
@@ -438,7 +517,12 @@ fn walk_zip<'c, R: Read + Seek>(
         let result = match z.by_index(i) {
             Ok(file) => {
                 let compressed = file.compressed_size();
-                let mut g = Guard { inner: file, out: 0, input: Input::Fixed(compressed), ctx };
+                let mut g = Guard {
+                    inner: file,
+                    out: 0,
+                    input: Input::Fixed(compressed),
+                    ctx,
+                };
                 run(ctx, &meta, d, &mut g, v)
             }
             // Unsupported method, encryption, bad local header: this member only.
@@ -503,7 +587,9 @@ fn descend<'c>(
             let buf = match read_bounded(r, max, meta.size) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
-                    let msg = format!("nested zip larger than {max} bytes (max_member_bytes); not opened");
+                    let msg = format!(
+                        "nested zip larger than {max} bytes (max_member_bytes); not opened"
+                    );
                     return if v.problem(&meta.location, kind::TOO_LARGE, msg) {
                         Ok(())
                     } else {
@@ -522,13 +608,27 @@ fn descend<'c>(
         }
         ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
             let name = normalize_member_path(&meta.raw_path);
-            walk_stream(ctx, &meta.location, name, k, Box::new(r), depth, meta.mtime, v).map_err(Fail::Halt)
+            walk_stream(
+                ctx,
+                &meta.location,
+                name,
+                k,
+                Box::new(r),
+                depth,
+                meta.mtime,
+                v,
+            )
+            .map_err(Fail::Halt)
         }
     }
 }
 
 /// Read all of `r` if it holds at most `max` bytes (`Ok(None)` otherwise, after reading `max + 1` bytes at most).
-pub(crate) fn read_bounded(r: &mut dyn Read, max: u64, size_hint: Option<u64>) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_bounded(
+    r: &mut dyn Read,
+    max: u64,
+    size_hint: Option<u64>,
+) -> io::Result<Option<Vec<u8>>> {
     if size_hint.is_some_and(|s| s > max) {
         return Ok(None);
     }
@@ -536,14 +636,20 @@ pub(crate) fn read_bounded(r: &mut dyn Read, max: u64, size_hint: Option<u64>) -
     let cap = size_hint.unwrap_or(64 * 1024).min(max).min(8 << 20) as usize;
     let mut buf = Vec::with_capacity(cap);
     r.take(max.saturating_add(1)).read_to_end(&mut buf)?;
-    if buf.len() as u64 > max { Ok(None) } else { Ok(Some(buf)) }
+    if buf.len() as u64 > max {
+        Ok(None)
+    } else {
+        Ok(Some(buf))
+    }
 }
 
 /// The inner name of a single compressed file: its base name without `.gz` / `.bz2` / `.xz`.
 fn single_inner_name(name: &[u8]) -> Vec<u8> {
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
     for suffix in [&b".gz"[..], b".bz2", b".xz"] {
-        if base.len() > suffix.len() && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
+        if base.len() > suffix.len()
+            && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        {
             return base[..base.len() - suffix.len()].to_vec();
         }
     }
@@ -563,8 +669,17 @@ fn dos_to_unix(t: zip::DateTime) -> Option<i64> {
     if !t.is_valid() {
         return None;
     }
-    let days = days_from_civil(i64::from(t.year()), i64::from(t.month()), i64::from(t.day()));
-    Some(days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second()))
+    let days = days_from_civil(
+        i64::from(t.year()),
+        i64::from(t.month()),
+        i64::from(t.day()),
+    );
+    Some(
+        days * 86_400
+            + i64::from(t.hour()) * 3600
+            + i64::from(t.minute()) * 60
+            + i64::from(t.second()),
+    )
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -606,7 +721,13 @@ mod tests {
     #[test]
     fn bounded_reads() {
         let mut r: &[u8] = b"0123456789";
-        assert_eq!(read_bounded(&mut r, 10, None).ok().flatten().map(|v| v.len()), Some(10));
+        assert_eq!(
+            read_bounded(&mut r, 10, None)
+                .ok()
+                .flatten()
+                .map(|v| v.len()),
+            Some(10)
+        );
         let mut r: &[u8] = b"0123456789";
         assert!(matches!(read_bounded(&mut r, 9, None), Ok(None)));
         let mut r: &[u8] = b"0123456789";

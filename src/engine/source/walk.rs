@@ -11,10 +11,27 @@ use super::{archive_kind, is_macos_junk, is_midi_name, kind, reason};
 /// One unit found by the scan: a plain MIDI file, or an archive to stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanItem {
-    File { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
-    Archive { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
-    Skipped { location: String, reason: &'static str },
-    Error { location: String, kind: &'static str, message: String },
+    File {
+        location: String,
+        fs_path: PathBuf,
+        size: u64,
+        mtime: i64,
+    },
+    Archive {
+        location: String,
+        fs_path: PathBuf,
+        size: u64,
+        mtime: i64,
+    },
+    Skipped {
+        location: String,
+        reason: &'static str,
+    },
+    Error {
+        location: String,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// Totals of a scan.
@@ -45,7 +62,11 @@ pub fn scan(sources: &[PathBuf], f: &mut dyn FnMut(ScanItem) -> bool) {
 
 /// [`scan`], returning totals.
 pub fn scan_counted(sources: &[PathBuf], f: &mut dyn FnMut(ScanItem) -> bool) -> ScanStats {
-    let mut w = Walker { f, stats: ScanStats::default(), seen_dirs: HashSet::new() };
+    let mut w = Walker {
+        f,
+        stats: ScanStats::default(),
+        seen_dirs: HashSet::new(),
+    };
     for src in sources {
         if !w.source(src) {
             w.stats.cancelled = true;
@@ -71,7 +92,10 @@ enum Class {
 
 fn classify(path: &Path) -> Class {
     let text = String::from_utf8_lossy(os_bytes(path.as_os_str()));
-    let base = path.file_name().map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned()).unwrap_or_default();
+    let base = path
+        .file_name()
+        .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
+        .unwrap_or_default();
     let midi = is_midi_name(&base);
     if !midi && archive_kind(&base).is_none() {
         return Class::Other;
@@ -100,7 +124,11 @@ impl Walker<'_> {
     }
 
     fn error(&mut self, path: &Path, e: &std::io::Error) -> bool {
-        self.emit(ScanItem::Error { location: encode_os_path(path), kind: kind::IO, message: e.to_string() })
+        self.emit(ScanItem::Error {
+            location: encode_os_path(path),
+            kind: kind::IO,
+            message: e.to_string(),
+        })
     }
 
     fn source(&mut self, src: &Path) -> bool {
@@ -110,7 +138,10 @@ impl Walker<'_> {
             Ok(md) => {
                 if md.is_file() && matches!(classify(src), Class::Other) {
                     // Named explicitly, so say why nothing happens to it.
-                    self.emit(ScanItem::Skipped { location: encode_os_path(src), reason: reason::NOT_MIDI })
+                    self.emit(ScanItem::Skipped {
+                        location: encode_os_path(src),
+                        reason: reason::NOT_MIDI,
+                    })
                 } else {
                     self.file(src, &md)
                 }
@@ -127,16 +158,36 @@ impl Walker<'_> {
         }
         let location = encode_os_path(path);
         if matches!(class, Class::Junk) {
-            return self.emit(ScanItem::Skipped { location, reason: reason::MACOS_METADATA });
+            return self.emit(ScanItem::Skipped {
+                location,
+                reason: reason::MACOS_METADATA,
+            });
         }
         if !md.is_file() {
             // A fifo or device named like a MIDI file: reading it could block forever.
-            return self.emit(ScanItem::Skipped { location, reason: reason::NOT_REGULAR });
+            return self.emit(ScanItem::Skipped {
+                location,
+                reason: reason::NOT_REGULAR,
+            });
         }
-        let (size, mtime, fs_path) = (md.len(), md.modified().map_or(0, unix_secs), path.to_path_buf());
+        let (size, mtime, fs_path) = (
+            md.len(),
+            md.modified().map_or(0, unix_secs),
+            path.to_path_buf(),
+        );
         match class {
-            Class::Midi => self.emit(ScanItem::File { location, fs_path, size, mtime }),
-            _ => self.emit(ScanItem::Archive { location, fs_path, size, mtime }),
+            Class::Midi => self.emit(ScanItem::File {
+                location,
+                fs_path,
+                size,
+                mtime,
+            }),
+            _ => self.emit(ScanItem::Archive {
+                location,
+                fs_path,
+                size,
+                mtime,
+            }),
         }
     }
 
@@ -198,7 +249,11 @@ impl Walker<'_> {
                     }
                 }
             };
-            let go_on = if md.is_dir() { self.dir(&path, &md) } else { self.file(&path, &md) };
+            let go_on = if md.is_dir() {
+                self.dir(&path, &md)
+            } else {
+                self.file(&path, &md)
+            };
             if !go_on {
                 return false;
             }
@@ -257,10 +312,42 @@ mod tests {
         fs::write(root.join("notes.txt"), b"hello")?;
         fs::write(root.join("c.midi"), b"MThd")?;
         let (items, stats) = collect(&[root.to_path_buf()]);
-        let rel: Vec<String> = items.iter().map(|i| loc(i).trim_start_matches(&*encode_os_path(root)).to_string()).collect();
-        assert_eq!(rel, ["/__MACOSX/b/._a.kar", "/a.zip", "/b/._a.kar", "/b/a.kar", "/b/sub/z.MID", "/c.midi"]);
-        assert_eq!((stats.files, stats.archives, stats.skipped, stats.ignored, stats.errors), (3, 1, 2, 1, 0));
-        assert!(matches!(items[0], ScanItem::Skipped { reason: "macos_metadata", .. }));
+        let rel: Vec<String> = items
+            .iter()
+            .map(|i| {
+                loc(i)
+                    .trim_start_matches(&*encode_os_path(root))
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                "/__MACOSX/b/._a.kar",
+                "/a.zip",
+                "/b/._a.kar",
+                "/b/a.kar",
+                "/b/sub/z.MID",
+                "/c.midi"
+            ]
+        );
+        assert_eq!(
+            (
+                stats.files,
+                stats.archives,
+                stats.skipped,
+                stats.ignored,
+                stats.errors
+            ),
+            (3, 1, 2, 1, 0)
+        );
+        assert!(matches!(
+            items[0],
+            ScanItem::Skipped {
+                reason: "macos_metadata",
+                ..
+            }
+        ));
         assert!(matches!(&items[3], ScanItem::File { size: 4, .. }));
         Ok(())
     }
@@ -274,7 +361,13 @@ mod tests {
         fs::write(&mid, b"MThd")?;
         let (items, stats) = collect(&[t.path().join("missing"), txt, mid]);
         assert!(matches!(items[0], ScanItem::Error { kind: "io", .. }));
-        assert!(matches!(items[1], ScanItem::Skipped { reason: "not_midi", .. }));
+        assert!(matches!(
+            items[1],
+            ScanItem::Skipped {
+                reason: "not_midi",
+                ..
+            }
+        ));
         assert!(matches!(items[2], ScanItem::File { .. }));
         assert_eq!(stats.errors, 1);
         Ok(())
@@ -291,7 +384,7 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("gone.mid"), d.join("dangling.mid"))?;
         let odd = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.mid"));
         fs::write(&odd, b"MThd")?;
-        let (items, stats) = collect(&[d.clone()]);
+        let (items, stats) = collect(std::slice::from_ref(&d));
         let locs: Vec<&str> = items.iter().map(loc).collect();
         assert_eq!(items.len(), 2, "{items:?}");
         assert!(locs[0].ends_with("/caf%E9.mid"), "{locs:?}");
