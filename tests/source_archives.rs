@@ -582,6 +582,44 @@ fn bzip2_single_file_bomb_is_stopped() {
 }
 
 #[test]
+fn huge_gnu_long_name_is_refused_before_it_is_buffered() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(&mut b, b"first.mid", tar::EntryType::Regular, b"", b"MThd");
+    // An 80 MiB "file name" (over max_member_bytes): the tar crate would read it whole into memory.
+    tar_entry(
+        &mut b,
+        b"././@LongLink",
+        tar::EntryType::GNULongName,
+        b"",
+        &vec![b'a'; 80 << 20],
+    );
+    tar_entry(&mut b, b"x.mid", tar::EntryType::Regular, b"", b"MThd");
+    let path = write_file(
+        t.path(),
+        "longname.tar.gz",
+        &gz(&b.into_inner().expect("tar")),
+    );
+    let before = peak_rss_mib();
+    let (events, inflated, took) = metered("longname.tar.gz", &path, &Limits::default());
+    eprintln!(
+        "long-name bomb: {took:?}, inflated {inflated}, peak RSS {before} -> {} MiB",
+        peak_rss_mib()
+    );
+    assert!(
+        matches!(&events[0], ReadEvent::Member(m) if m.location == "longname.tar.gz!/first.mid")
+    );
+    assert!(
+        matches!(&events[1..], [ReadEvent::Error { kind: "archive_corrupt", message, .. }] if message.contains("metadata entry")),
+        "{events:?}"
+    );
+    assert!(
+        inflated < 1 << 20,
+        "refused at the header, before the name is inflated: {inflated}"
+    );
+}
+
+#[test]
 fn nesting_deeper_than_the_limit_is_reported() {
     let t = tempfile::tempdir().expect("tempdir");
     let lv = fixture("Levels.mid");

@@ -49,7 +49,11 @@ pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i6
     Ok(id)
 }
 
+/// Run bookkeeping is committed synchronously even in fast modes: after a crash it is what tells the user (and
+/// the data-loss check) how much had been imported.
 pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>) -> DbResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = on").execute(&mut *tx).await?;
     sqlx::query(
         "UPDATE import_runs SET files_seen = $2, files_imported = $3, duplicates = $4, skipped = $5, failed = $6, \
          bytes = $7, status = coalesce($8, status), finished_at = CASE WHEN $8 IS NULL THEN finished_at ELSE now() END \
@@ -63,8 +67,9 @@ pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>)
     .bind(c.failed)
     .bind(c.bytes)
     .bind(status)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -189,6 +189,13 @@ fn extract_one(archive: &Path, out: &Path, folder: &[u8], limits: &Limits) -> Ex
         ));
         return v.report;
     };
+    // Check the archive first so a missing one leaves no empty folder behind.
+    if let Err(e) = File::open(archive) {
+        v.report
+            .errors
+            .push((location, format!("{}: {e}", kind::IO)));
+        return v.report;
+    }
     let folder_os = path_from_bytes(folder.to_vec());
     match ensure_dirs(out, &[folder_os.as_os_str()]) {
         Ok(root) => v.stack.push(root),

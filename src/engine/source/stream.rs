@@ -257,6 +257,128 @@ impl<R: Read> Read for Guard<'_, R> {
     }
 }
 
+/// Watches the raw tar stream for metadata entries (GNU long names, pax headers) larger than `max` bytes: the tar
+/// crate reads those whole into memory before yielding anything, so a small tar.gz could otherwise claim gigabytes.
+/// Fails open: on anything it does not understand (bad checksum, pax size overrides) it simply stops watching.
+struct TarMetaGuard<R> {
+    inner: R,
+    pos: u64,
+    next_header: u64,
+    block: [u8; 512],
+    fill: usize,
+    /// GNU sparse extension blocks follow; the data (this many bytes, padded) comes after them.
+    sparse_data: Option<u64>,
+    active: bool,
+    failed: bool,
+    max: u64,
+}
+
+impl<R: Read> TarMetaGuard<R> {
+    fn new(inner: R, max: u64) -> Self {
+        TarMetaGuard {
+            inner,
+            pos: 0,
+            next_header: 0,
+            block: [0; 512],
+            fill: 0,
+            sparse_data: None,
+            active: true,
+            failed: false,
+            max,
+        }
+    }
+
+    fn observe(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut i = 0usize;
+        while i < data.len() && self.active {
+            let abs = self.pos + i as u64;
+            if abs < self.next_header {
+                i += (self.next_header - abs).min((data.len() - i) as u64) as usize;
+                continue;
+            }
+            let take = (512 - self.fill).min(data.len() - i);
+            self.block[self.fill..self.fill + take].copy_from_slice(&data[i..i + take]);
+            self.fill += take;
+            i += take;
+            if self.fill == 512 {
+                self.fill = 0;
+                self.on_block()?;
+            }
+        }
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    fn on_block(&mut self) -> io::Result<()> {
+        let pad = |n: u64| n.div_ceil(512).saturating_mul(512);
+        if let Some(data) = self.sparse_data {
+            // A GNU sparse extension block: `isextended` at byte 504 says whether another follows.
+            self.next_header += 512;
+            if self.block[504] == 0 {
+                self.sparse_data = None;
+                self.next_header = self.next_header.saturating_add(pad(data));
+            }
+            return Ok(());
+        }
+        if self.block.iter().all(|&b| b == 0) {
+            self.active = false;
+            return Ok(());
+        }
+        let mut h = tar::Header::new_old();
+        h.as_mut_bytes().copy_from_slice(&self.block);
+        let sum: u32 = self
+            .block
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    u32::from(b' ')
+                } else {
+                    u32::from(b)
+                }
+            })
+            .sum();
+        let (Ok(stored), Ok(size)) = (h.cksum(), h.entry_size()) else {
+            self.active = false;
+            return Ok(());
+        };
+        if stored != sum {
+            self.active = false;
+            return Ok(());
+        }
+        let flag = self.block[156];
+        if matches!(flag, b'L' | b'K' | b'x' | b'g' | b'X') && size > self.max {
+            return Err(io::Error::other(format!(
+                "tar metadata entry (type '{}') of {size} bytes exceeds {} bytes",
+                flag as char, self.max
+            )));
+        }
+        self.next_header += 512;
+        if flag == b'S' && self.block[482] != 0 {
+            self.sparse_data = Some(size);
+        } else {
+            self.next_header = self.next_header.saturating_add(pad(size));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for TarMetaGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("tar metadata entry too large"));
+        }
+        let n = self.inner.read(buf)?;
+        if self.active
+            && let Err(e) = self.observe(&buf[..n])
+        {
+            self.failed = true;
+            return Err(e);
+        }
+        Ok(n)
+    }
+}
+
 /// Walk one archive on disk. Problems are reported to the visitor; returns `Err(Cancelled)` if it cancelled.
 pub(crate) fn walk_top(
     location: &str,
@@ -389,7 +511,7 @@ fn walk_tar<'c>(
     container_mtime: i64,
     v: &mut dyn Visitor,
 ) -> Result<(), Halt> {
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(TarMetaGuard::new(reader, ctx.limits.max_member_bytes));
     let entries = match ar.entries() {
         Ok(e) => e,
         Err(e) => return ctx.report(v, location, &e),
@@ -508,6 +630,11 @@ fn walk_zip<'c, R: Read + Seek>(
                 continue;
             }
         };
+        let mut meta = meta;
+        if let EntryKind::Symlink(t) = &mut meta.kind {
+            // A zip stores a link's target as its data; read a little of it, for reports.
+            *t = zip_link_target(&mut z, i);
+        }
         let d = v.decide(&meta);
         match d {
             Decision::Ignore => continue,
@@ -536,6 +663,15 @@ fn walk_zip<'c, R: Read + Seek>(
         }
     }
     Ok(())
+}
+
+/// The target of zip symlink entry `i` (at most 4 KiB; empty if unreadable).
+fn zip_link_target<R: Read + Seek>(z: &mut zip::ZipArchive<R>, i: usize) -> Vec<u8> {
+    let mut target = Vec::new();
+    if let Ok(f) = z.by_index(i) {
+        let _ = f.take(4096).read_to_end(&mut target);
+    }
+    target
 }
 
 /// Carry out the visitor's decision for one entry whose bytes `r` yields.
@@ -696,6 +832,45 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tar_with_long_names(final_meta_size: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..5 {
+            // Paths over 100 bytes make the builder emit GNU long-name ('L') entries.
+            let path = format!("{}/{i}.mid", "long_folder_name_".repeat(10 + i));
+            let mut h = tar::Header::new_gnu();
+            h.set_size(700 * i as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, &vec![b'x'; 700 * i][..])
+                .expect("append");
+        }
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(final_meta_size as u64);
+        h.set_cksum();
+        b.append(&h, &vec![b'a'; final_meta_size][..])
+            .expect("append");
+        b.into_inner().expect("tar")
+    }
+
+    fn read_through(data: &[u8], max: u64, chunk: usize) -> io::Result<()> {
+        let mut g = TarMetaGuard::new(data, max);
+        let mut buf = vec![0u8; chunk];
+        while g.read(&mut buf)? > 0 {}
+        Ok(())
+    }
+
+    #[test]
+    fn tar_meta_guard_stays_in_sync_and_trips_on_oversized_long_names() {
+        let ok = tar_with_long_names(600);
+        let bad = tar_with_long_names(5000);
+        for chunk in [1, 7, 512, 4096, 1 << 20] {
+            assert!(read_through(&ok, 1000, chunk).is_ok(), "chunk {chunk}");
+            let e = read_through(&bad, 1000, chunk).expect_err("oversized long name");
+            assert!(e.to_string().contains("type 'L'"), "{e}");
+        }
+    }
 
     #[test]
     fn civil_days() {

@@ -1,0 +1,952 @@
+//! The console's state and its only way of changing: `update(&mut App, Msg) -> Vec<Effect>`, pure and tested.
+//!
+//! Nothing here touches the terminal, the database or the clock: the event loop turns terminal events, ticks,
+//! engine updates and the results of spawned tasks into `Msg`s, and executes the `Effect`s that come back.
+use std::path::PathBuf;
+
+use super::bottleneck::{self, Bottleneck};
+use super::history::Ring;
+use super::keymap::{self, Action, Ctx, Key};
+use crate::database::status::Status;
+use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
+use crate::engine::pipeline::{EngineEvent, RunSummary};
+use crate::engine::profile::{
+    ApplyReport, Confirmation, Level, Mode, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
+};
+
+/// Samples kept for the graph: ten minutes at one sample a second.
+pub const HISTORY_SAMPLES: usize = 600;
+/// Samples averaged for the bottleneck and the ETA, so one odd second does not flip them.
+const SMOOTHING: usize = 5;
+/// Lines kept in the log panel.
+const LOG_LINES: usize = 200;
+/// The server is polled every this many samples.
+const POLL_EVERY: u64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Start,
+    Run,
+}
+
+/// Where the import stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// No import started yet in this console.
+    Idle,
+    /// Applying the mode's levels before the import starts.
+    Preparing,
+    Running,
+    Paused,
+    /// Cancel asked: the pipeline flushes what is in flight and marks the run interrupted.
+    Cancelling,
+    Finished,
+    Failed(String),
+}
+
+impl RunState {
+    /// An import (or its preparation) is going on.
+    pub fn is_active(&self) -> bool {
+        matches!(self, RunState::Preparing | RunState::Running | RunState::Paused | RunState::Cancelling)
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunState::Idle => "ready",
+            RunState::Preparing => "applying profile",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Cancelling => "cancelling",
+            RunState::Finished => "finished",
+            RunState::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A profile operation running in a spawned task (one at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Apply(Level),
+    Revert(Level),
+    Restore { then_rebuild: bool },
+    Rebuild,
+}
+
+impl Op {
+    pub fn label(&self) -> String {
+        match self {
+            Op::Apply(l) => format!("applying level {} ({})", l.number(), l.label()),
+            Op::Revert(l) => format!("reverting level {} ({})", l.number(), l.label()),
+            Op::Restore { .. } => "restoring safety".into(),
+            Op::Rebuild => "rebuilding indexes".into(),
+        }
+    }
+}
+
+/// What a confirmed dialog leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    StartRun,
+    ApplyLevel(Level),
+}
+
+/// The confirmation dialogs. None of them runs anything: Enter sends the confirmed action through `update`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dialog {
+    /// A risk that needs an explicit yes (fsync off, UNLOGGED); `index` walks through `needed`.
+    Risk { needed: Vec<Confirmation>, index: usize, then: Then },
+    DropIndexes,
+    Cancel,
+    Quit { reasons: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Dialog(Dialog),
+    Help,
+    /// Typing a source path.
+    Input(String),
+}
+
+/// The server as the poll task last saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerState {
+    Unknown,
+    Up { latency_ms: u64 },
+    NotAnswering { seconds: u64 },
+    Down { error: String },
+}
+
+/// One answer of the status poll (on its own connection).
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub status: Status,
+    pub safety: SafetyState,
+    /// Bytes in pg_wal; `None` when the role may not list it.
+    pub wal_bytes: Option<i64>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    Ok(Box<Polled>),
+    TimedOut { seconds: u64 },
+    Failed(String),
+}
+
+/// CPU, memory and disk of this machine, sampled off the loop.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SystemSample {
+    /// Usage per core, 0..=100.
+    pub cpu: Vec<f32>,
+    pub mem_used: u64,
+    pub mem_total: u64,
+    /// Free and total bytes of the file system holding the data directory.
+    pub disk_free: Option<u64>,
+    pub disk_total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub kind: LogKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexState {
+    Building,
+    Built(f64),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexProgress {
+    pub name: String,
+    pub table: String,
+    pub state: IndexState,
+}
+
+/// The per-index progress of a rebuild.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RebuildView {
+    /// Indexes missing when the rebuild started (when known).
+    pub todo: Option<usize>,
+    pub entries: Vec<IndexProgress>,
+    pub analyzing: bool,
+    pub report: Option<RebuildReport>,
+}
+
+impl RebuildView {
+    pub fn built(&self) -> usize {
+        self.entries.iter().filter(|e| matches!(e.state, IndexState::Built(_))).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.entries.iter().filter(|e| matches!(e.state, IndexState::Failed(_))).count()
+    }
+    pub fn building(&self) -> usize {
+        self.entries.iter().filter(|e| e.state == IndexState::Building).count()
+    }
+}
+
+/// Rates of the last sample, for the graph, bars, counters and ETA.
+#[derive(Debug, Clone)]
+pub struct Rates {
+    pub phases: [PhaseRate; 6],
+    pub files_per_s: f64,
+    pub mb_per_s: f64,
+}
+
+/// Everything the console shows.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub target: String,
+    pub data_dir: String,
+    pub screen: Screen,
+    pub overlay: Option<Overlay>,
+    pub sources: Vec<PathBuf>,
+    pub sample_library: Option<PathBuf>,
+    /// The mode chosen on the start screen (and used for the run).
+    pub mode: Mode,
+    pub run: RunState,
+    /// Levels still to apply before the import starts, with the confirmations given.
+    pub plan: Option<(Vec<Level>, Vec<Confirmation>)>,
+    pub op: Option<Op>,
+    pub snapshot: Snapshot,
+    prev_sample: Option<Snapshot>,
+    pub rates: Option<Rates>,
+    pub phase_history: Ring<[PhaseRate; 6]>,
+    pub files_per_s: Ring<f64>,
+    pub mb_per_s: Ring<f64>,
+    pub bottleneck: Option<Bottleneck>,
+    pub eta: Option<f64>,
+    pub summary: Option<RunSummary>,
+    pub server: ServerState,
+    pub polled: Option<Polled>,
+    pub poll_inflight: bool,
+    pub system: Option<SystemSample>,
+    pub rebuild: Option<RebuildView>,
+    pub log: Ring<LogLine>,
+    pub errors: u64,
+    /// The answer to the last key, shown in the footer until the next key.
+    pub notice: Option<String>,
+    /// A finished Fast or Ludicrous run offers restore + rebuild on one key.
+    pub offer_restore: bool,
+    pub quitting: bool,
+    pub should_quit: bool,
+    pub samples: u64,
+}
+
+impl App {
+    pub fn new(target: String, data_dir: String, sources: Vec<PathBuf>, sample_library: Option<PathBuf>) -> Self {
+        Self {
+            target,
+            data_dir,
+            screen: Screen::Start,
+            overlay: None,
+            sources,
+            sample_library,
+            mode: Mode::Normal,
+            run: RunState::Idle,
+            plan: None,
+            op: None,
+            snapshot: Snapshot::default(),
+            prev_sample: None,
+            rates: None,
+            phase_history: Ring::new(SMOOTHING),
+            files_per_s: Ring::new(HISTORY_SAMPLES),
+            mb_per_s: Ring::new(HISTORY_SAMPLES),
+            bottleneck: None,
+            eta: None,
+            summary: None,
+            server: ServerState::Unknown,
+            polled: None,
+            poll_inflight: false,
+            system: None,
+            rebuild: None,
+            log: Ring::new(LOG_LINES),
+            errors: 0,
+            notice: None,
+            offer_restore: false,
+            quitting: false,
+            should_quit: false,
+            samples: 0,
+        }
+    }
+
+    /// The key context: an overlay takes every key, otherwise the screen's.
+    pub fn context(&self) -> Ctx {
+        match (&self.overlay, self.screen) {
+            (Some(Overlay::Dialog(_)), _) => Ctx::Dialog,
+            (Some(Overlay::Help), _) => Ctx::Help,
+            (Some(Overlay::Input(_)), _) => Ctx::Input,
+            (None, Screen::Start) => Ctx::Start,
+            (None, Screen::Run) => Ctx::Run,
+        }
+    }
+
+    pub fn safety(&self) -> Option<&SafetyState> {
+        self.polled.as_ref().map(|p| &p.safety)
+    }
+
+    pub fn status(&self) -> Option<&Status> {
+        self.polled.as_ref().map(|p| &p.status)
+    }
+
+    /// `Some(true)` when the last poll found the database unsafe; `None` before the first answer.
+    pub fn is_unsafe(&self) -> Option<bool> {
+        self.safety().map(|s| s.is_unsafe())
+    }
+
+    /// Levels the last poll found applied.
+    pub fn levels_applied(&self) -> [bool; 3] {
+        self.safety().map(|s| s.levels_applied).unwrap_or_default()
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.log.push(LogLine { kind: LogKind::Info, text: text.into() });
+    }
+
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.log.push(LogLine { kind: LogKind::Warn, text: text.into() });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.errors += 1;
+        self.log.push(LogLine { kind: LogKind::Error, text: text.into() });
+    }
+}
+
+/// Everything that reaches the state.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(Key),
+    /// Counters read on a draw tick.
+    Frame(Snapshot),
+    /// The sampling tick: counters of the running import, if any.
+    Sample(Option<Snapshot>),
+    Engine(EngineEvent),
+    ImportEnded(Result<RunSummary, String>),
+    Polled(PollOutcome),
+    System(SystemSample),
+    SourceChecked { typed: String, path: PathBuf, exists: bool },
+    Applied { level: Level, result: Result<ApplyReport, String> },
+    Reverted { level: Level, result: Result<RestoreReport, String> },
+    Restored(Result<RestoreReport, String>),
+    Rebuild(RebuildEvent),
+    RebuildEnded(Result<RebuildReport, String>),
+}
+
+/// What the event loop does for `update`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Check that a typed path exists (and expand `~`), answered by `Msg::SourceChecked`.
+    CheckSource(String),
+    ApplyLevel { level: Level, confirmed: Vec<Confirmation> },
+    RevertLevel(Level),
+    RestoreSafety,
+    RebuildIndexes,
+    StartImport { sources: Vec<PathBuf>, mode: Mode },
+    SetPaused(bool),
+    CancelImport,
+    Poll,
+    Quit,
+}
+
+/// Apply one message; return what the loop must do.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) => on_key(app, key),
+        Msg::Frame(s) => {
+            app.snapshot = s;
+            vec![]
+        }
+        Msg::Sample(s) => on_sample(app, s),
+        Msg::Engine(ev) => {
+            on_engine(app, ev);
+            vec![]
+        }
+        Msg::ImportEnded(r) => on_import_ended(app, r),
+        Msg::Polled(p) => {
+            on_polled(app, p);
+            vec![]
+        }
+        Msg::System(s) => {
+            app.system = Some(s);
+            vec![]
+        }
+        Msg::SourceChecked { typed, path, exists } => {
+            if exists {
+                if !app.sources.contains(&path) {
+                    app.sources.push(path);
+                }
+            } else {
+                app.notice = Some(format!("no such file or folder: {typed}"));
+            }
+            vec![]
+        }
+        Msg::Applied { level, result } => on_applied(app, level, result),
+        Msg::Reverted { level, result } => {
+            app.op = None;
+            match result {
+                Ok(r) => log_restore(app, &format!("level {} ({}) reverted", level.number(), level.label()), &r),
+                Err(e) => app.error(format!("reverting level {} failed: {e}", level.number())),
+            }
+            vec![Effect::Poll]
+        }
+        Msg::Restored(result) => on_restored(app, result),
+        Msg::Rebuild(ev) => {
+            on_rebuild_event(app, ev);
+            vec![]
+        }
+        Msg::RebuildEnded(result) => {
+            app.op = None;
+            match result {
+                Ok(r) => {
+                    if let Some(v) = app.rebuild.as_mut() {
+                        v.analyzing = false;
+                        v.report = Some(r.clone());
+                    }
+                    let text = format!(
+                        "indexes rebuilt: {} built, {} failed, {}/{} present ({:.1} s)",
+                        r.built.len(),
+                        r.failed.len(),
+                        r.present,
+                        r.expected,
+                        r.seconds
+                    );
+                    if r.failed.is_empty() && r.present == r.expected {
+                        app.info(text);
+                    } else {
+                        app.error(text);
+                    }
+                }
+                Err(e) => app.error(format!("index rebuild failed: {e}")),
+            }
+            vec![Effect::Poll]
+        }
+    }
+}
+
+fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
+    let ctx = app.context();
+    let action = keymap::lookup(ctx, key);
+    if ctx == Ctx::Input {
+        if let (None, Key::Char(c), Some(Overlay::Input(text))) = (action, key, app.overlay.as_mut()) {
+            text.push(c);
+            return vec![];
+        }
+    }
+    app.notice = None;
+    match action {
+        Some(a) => on_action(app, a),
+        None => vec![],
+    }
+}
+
+/// One action from the key table.
+pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Help => {
+            app.overlay = Some(Overlay::Help);
+            vec![]
+        }
+        Action::Dismiss => {
+            if let Some(Overlay::Dialog(d)) = &app.overlay {
+                let what = match d {
+                    Dialog::Risk { .. } | Dialog::DropIndexes => "not confirmed: nothing was changed",
+                    Dialog::Cancel => "the run goes on",
+                    Dialog::Quit { .. } => "not quitting",
+                };
+                app.notice = Some(what.into());
+            }
+            app.overlay = None;
+            vec![]
+        }
+        Action::Confirm => on_confirm(app),
+        Action::Quit => {
+            let reasons = quit_reasons(app);
+            if reasons.is_empty() {
+                app.should_quit = true;
+                vec![Effect::Quit]
+            } else {
+                app.overlay = Some(Overlay::Dialog(Dialog::Quit { reasons }));
+                vec![]
+            }
+        }
+        Action::ModePrev | Action::ModeNext => {
+            let i = Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0);
+            let n = Mode::ALL.len();
+            let j = if action == Action::ModeNext { (i + 1) % n } else { (i + n - 1) % n };
+            app.mode = Mode::ALL[j];
+            vec![]
+        }
+        Action::ModeNormal => set_mode(app, Mode::Normal),
+        Action::ModeFast => set_mode(app, Mode::Fast),
+        Action::ModeLudicrous => set_mode(app, Mode::Ludicrous),
+        Action::TypePath => {
+            app.overlay = Some(Overlay::Input(String::new()));
+            vec![]
+        }
+        Action::InputSubmit => {
+            let typed = match app.overlay.take() {
+                Some(Overlay::Input(t)) => t.trim().to_string(),
+                _ => String::new(),
+            };
+            if typed.is_empty() { vec![] } else { vec![Effect::CheckSource(typed)] }
+        }
+        Action::InputCancel => {
+            app.overlay = None;
+            vec![]
+        }
+        Action::InputBackspace => {
+            if let Some(Overlay::Input(t)) = app.overlay.as_mut() {
+                t.pop();
+            }
+            vec![]
+        }
+        Action::AddSample => {
+            match app.sample_library.clone() {
+                Some(p) if !app.sources.contains(&p) => app.sources.push(p),
+                Some(_) => app.notice = Some("the sample library is already a source".into()),
+                None => app.notice = Some("no sample library found (assets/sample-library)".into()),
+            }
+            vec![]
+        }
+        Action::RemoveSource => {
+            app.sources.pop();
+            vec![]
+        }
+        Action::Start => on_start(app),
+        Action::PauseResume => match app.run {
+            RunState::Running => {
+                app.run = RunState::Paused;
+                app.info("paused");
+                vec![Effect::SetPaused(true)]
+            }
+            RunState::Paused => {
+                app.run = RunState::Running;
+                app.info("resumed");
+                vec![Effect::SetPaused(false)]
+            }
+            _ => {
+                app.notice = Some("no run to pause".into());
+                vec![]
+            }
+        },
+        Action::Cancel => {
+            if matches!(app.run, RunState::Running | RunState::Paused) {
+                app.overlay = Some(Overlay::Dialog(Dialog::Cancel));
+            } else {
+                app.notice = Some("no run to cancel".into());
+            }
+            vec![]
+        }
+        Action::ToggleLevel(n) => on_toggle_level(app, n),
+        Action::Restore => {
+            if let Some(why) = busy(app) {
+                app.notice = Some(why);
+                return vec![];
+            }
+            app.op = Some(Op::Restore { then_rebuild: false });
+            vec![Effect::RestoreSafety]
+        }
+        Action::Rebuild => {
+            if let Some(why) = busy(app) {
+                app.notice = Some(why);
+                return vec![];
+            }
+            start_rebuild(app)
+        }
+        Action::RestoreAndRebuild => {
+            if let Some(why) = busy(app) {
+                app.notice = Some(why);
+                return vec![];
+            }
+            app.op = Some(Op::Restore { then_rebuild: true });
+            vec![Effect::RestoreSafety]
+        }
+        Action::NewRun => {
+            if app.run.is_active() {
+                app.notice = Some("a run is going: cancel it or wait for its end".into());
+            } else {
+                app.screen = Screen::Start;
+            }
+            vec![]
+        }
+    }
+}
+
+fn set_mode(app: &mut App, mode: Mode) -> Vec<Effect> {
+    app.mode = mode;
+    vec![]
+}
+
+/// Why a profile operation cannot start now.
+fn busy(app: &App) -> Option<String> {
+    if app.run.is_active() {
+        return Some("not while a run is going: the server may restart under it; cancel or wait".into());
+    }
+    app.op.map(|op| format!("busy: {}", op.label()))
+}
+
+fn quit_reasons(app: &App) -> Vec<String> {
+    let mut out = Vec::new();
+    if app.run.is_active() {
+        out.push("an import is running: it will be cancelled (flushed, marked interrupted; the next run resumes)".into());
+    }
+    if let Some(op) = app.op {
+        out.push(format!("{} is under way and stops half done", op.label()));
+    }
+    if let Some(st) = app.safety() {
+        if st.is_unsafe() {
+            out.push("the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into());
+        } else if st.levels_applied.iter().any(|l| *l) {
+            out.push("speed levels are left on (indexes dropped or settings relaxed)".into());
+        }
+    }
+    out
+}
+
+fn on_start(app: &mut App) -> Vec<Effect> {
+    if app.run.is_active() {
+        app.notice = Some("a run is already going".into());
+        return vec![];
+    }
+    if app.op.is_some() {
+        app.notice = busy(app);
+        return vec![];
+    }
+    if app.sources.is_empty() {
+        app.notice = Some("no source: press a to type a path or e for the sample library".into());
+        return vec![];
+    }
+    let needed: Vec<Confirmation> = app.mode.levels().iter().flat_map(|l| l.confirmations().iter().copied()).collect();
+    if needed.is_empty() {
+        begin_run(app, Vec::new())
+    } else {
+        app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: 0, then: Then::StartRun }));
+        vec![]
+    }
+}
+
+/// Start the run: apply the mode's levels one by one, then the import.
+fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
+    app.screen = Screen::Run;
+    app.summary = None;
+    app.offer_restore = false;
+    app.rebuild = None;
+    app.bottleneck = None;
+    app.eta = None;
+    app.rates = None;
+    app.prev_sample = None;
+    app.snapshot = Snapshot::default();
+    app.files_per_s.clear();
+    app.mb_per_s.clear();
+    app.phase_history.clear();
+    app.run = RunState::Preparing;
+    app.plan = Some((app.mode.levels().to_vec(), confirmed));
+    app.info(format!("{} run: {} source(s)", app.mode.label(), app.sources.len()));
+    next_plan_step(app)
+}
+
+fn next_plan_step(app: &mut App) -> Vec<Effect> {
+    let Some((levels, confirmed)) = app.plan.as_mut() else { return vec![] };
+    if levels.is_empty() {
+        app.plan = None;
+        app.op = None;
+        app.run = RunState::Running;
+        return vec![Effect::StartImport { sources: app.sources.clone(), mode: app.mode }, Effect::Poll];
+    }
+    let level = levels.remove(0);
+    let confirmed = confirmed.clone();
+    app.op = Some(Op::Apply(level));
+    vec![Effect::ApplyLevel { level, confirmed }]
+}
+
+fn on_confirm(app: &mut App) -> Vec<Effect> {
+    let Some(Overlay::Dialog(d)) = app.overlay.take() else { return vec![] };
+    match d {
+        Dialog::Risk { needed, index, then } => {
+            if index + 1 < needed.len() {
+                app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: index + 1, then }));
+                return vec![];
+            }
+            match then {
+                Then::StartRun => begin_run(app, needed),
+                Then::ApplyLevel(level) => {
+                    app.op = Some(Op::Apply(level));
+                    vec![Effect::ApplyLevel { level, confirmed: needed }]
+                }
+            }
+        }
+        Dialog::DropIndexes => {
+            app.op = Some(Op::Apply(Level::DropIndexes));
+            vec![Effect::ApplyLevel { level: Level::DropIndexes, confirmed: vec![] }]
+        }
+        Dialog::Cancel => {
+            if matches!(app.run, RunState::Running | RunState::Paused) {
+                app.run = RunState::Cancelling;
+                app.info("cancelling: flushing what is in flight");
+                vec![Effect::CancelImport]
+            } else {
+                vec![]
+            }
+        }
+        Dialog::Quit { .. } => {
+            if matches!(app.run, RunState::Running | RunState::Paused | RunState::Cancelling) {
+                app.quitting = true;
+                let was_cancelling = app.run == RunState::Cancelling;
+                app.run = RunState::Cancelling;
+                app.info("quitting: cancelling the run first");
+                if was_cancelling { vec![] } else { vec![Effect::CancelImport] }
+            } else {
+                app.should_quit = true;
+                vec![Effect::Quit]
+            }
+        }
+    }
+}
+
+fn on_toggle_level(app: &mut App, n: u8) -> Vec<Effect> {
+    let Some(level) = Level::ALL.into_iter().find(|l| l.number() == n) else { return vec![] };
+    if let Some(why) = busy(app) {
+        app.notice = Some(why);
+        return vec![];
+    }
+    let Some(st) = app.safety() else {
+        app.notice = Some("waiting for the database state".into());
+        return vec![];
+    };
+    if st.levels_applied[(n - 1) as usize] {
+        if level == Level::DropIndexes {
+            // Turning level 2 off is the rebuild; this way it shows per-index progress.
+            return start_rebuild(app);
+        }
+        app.op = Some(Op::Revert(level));
+        return vec![Effect::RevertLevel(level)];
+    }
+    let needed = level.confirmations().to_vec();
+    if !needed.is_empty() {
+        app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: 0, then: Then::ApplyLevel(level) }));
+        return vec![];
+    }
+    if level == Level::DropIndexes {
+        app.overlay = Some(Overlay::Dialog(Dialog::DropIndexes));
+        return vec![];
+    }
+    app.op = Some(Op::Apply(level));
+    vec![Effect::ApplyLevel { level, confirmed: vec![] }]
+}
+
+fn start_rebuild(app: &mut App) -> Vec<Effect> {
+    app.op = Some(Op::Rebuild);
+    let todo = app.status().map(|s| s.secondary_indexes.missing.len());
+    app.rebuild = Some(RebuildView { todo, ..Default::default() });
+    app.info("rebuilding the secondary indexes");
+    vec![Effect::RebuildIndexes]
+}
+
+fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
+    app.samples += 1;
+    if let Some(now) = s {
+        if let Some(prev) = app.prev_sample {
+            let dt = now.elapsed.saturating_sub(prev.elapsed).as_secs_f64();
+            if dt > 0.0 {
+                let phases = metrics::phase_rates(&prev, &now);
+                let files_per_s = now.done().saturating_sub(prev.done()) as f64 / dt;
+                let mb_per_s = now.bytes.saturating_sub(prev.bytes) as f64 / dt / 1e6;
+                app.files_per_s.push(files_per_s);
+                app.mb_per_s.push(mb_per_s);
+                app.phase_history.push(phases);
+                app.rates = Some(Rates { phases, files_per_s, mb_per_s });
+                let avg = average(&app.phase_history);
+                app.bottleneck = bottleneck::choose(&avg, app.levels_applied());
+                app.eta = metrics::eta_seconds(&now, app.files_per_s.mean_tail(SMOOTHING));
+            }
+        }
+        app.prev_sample = Some(now);
+        app.snapshot = now;
+    }
+    if !app.poll_inflight && (app.samples % POLL_EVERY == 1 || app.polled.is_none()) {
+        app.poll_inflight = true;
+        return vec![Effect::Poll];
+    }
+    vec![]
+}
+
+/// Per-phase mean of the rates held.
+fn average(history: &Ring<[PhaseRate; 6]>) -> [PhaseRate; 6] {
+    let n = history.len().max(1) as f64;
+    let mut i = 0;
+    Phase::ALL.map(|phase| {
+        let (mut busy, mut items, mut bytes, mut fill) = (0.0, 0.0, 0.0, 0.0);
+        for r in history.iter() {
+            busy += r[i].busy;
+            items += r[i].items_per_s;
+            bytes += r[i].bytes_per_s;
+            fill += r[i].queue_fill;
+        }
+        i += 1;
+        PhaseRate { phase, busy: busy / n, items_per_s: items / n, bytes_per_s: bytes / n, queue_fill: fill / n }
+    })
+}
+
+fn on_engine(app: &mut App, ev: EngineEvent) {
+    match ev {
+        EngineEvent::Log(text) => app.info(text),
+        EngineEvent::Error { location, kind, message } => app.error(format!("{kind}: {location}: {message}")),
+        EngineEvent::Finished(summary) => app.summary = Some(*summary),
+    }
+}
+
+fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> {
+    app.op = None;
+    match r {
+        Ok(s) => {
+            app.info(format!(
+                "run {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, \
+                 {} failed",
+                s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s, s.imported, s.duplicates, s.skipped, s.failed
+            ));
+            app.run = RunState::Finished;
+            app.summary = Some(s);
+        }
+        Err(e) => {
+            app.error(format!("the import failed: {e}"));
+            app.run = RunState::Failed(e);
+        }
+    }
+    app.offer_restore = app.mode != Mode::Normal;
+    if app.quitting {
+        app.should_quit = true;
+        return vec![Effect::Quit];
+    }
+    vec![Effect::Poll]
+}
+
+fn on_polled(app: &mut App, p: PollOutcome) {
+    app.poll_inflight = false;
+    match p {
+        PollOutcome::Ok(p) => {
+            let was_unsafe = app.is_unsafe();
+            app.server = ServerState::Up { latency_ms: p.latency_ms };
+            if p.safety.is_unsafe() && was_unsafe != Some(true) {
+                app.warn(format!("the database is UNSAFE: {}", p.safety.unsafe_reasons.join("; ")));
+            }
+            if let Some(lost) = &p.safety.data_lost {
+                if app.safety().and_then(|s| s.data_lost.as_ref()) != Some(lost) {
+                    app.error(format!("DATA LOST: {lost}"));
+                }
+            }
+            app.polled = Some(*p);
+        }
+        PollOutcome::TimedOut { seconds } => app.server = ServerState::NotAnswering { seconds },
+        PollOutcome::Failed(error) => app.server = ServerState::Down { error },
+    }
+}
+
+fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) -> Vec<Effect> {
+    match result {
+        Ok(r) => {
+            app.info(format!("level {} ({}) applied", level.number(), level.label()));
+            for l in r.lines {
+                app.info(format!("  {l}"));
+            }
+            if !r.pending_restart.is_empty() {
+                app.warn(format!("pending a server restart (NOT active yet): {}", r.pending_restart.join(", ")));
+            }
+            let mut out = if app.plan.is_some() {
+                next_plan_step(app)
+            } else {
+                app.op = None;
+                vec![]
+            };
+            out.push(Effect::Poll);
+            out
+        }
+        Err(e) => {
+            app.op = None;
+            app.error(format!("level {} ({}) failed: {e}", level.number(), level.label()));
+            if app.plan.take().is_some() {
+                app.run = RunState::Failed(format!("the {} profile could not be applied", app.mode.label()));
+                app.warn("the import did not start; r restores whatever was changed");
+                app.offer_restore = true;
+            }
+            vec![Effect::Poll]
+        }
+    }
+}
+
+fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
+    for l in &r.lines {
+        app.info(format!("  {l}"));
+    }
+    for c in r.checks.iter().filter(|c| !c.ok) {
+        app.error(format!("NOT restored: {} is {} (expected {})", c.what, c.actual, c.expected));
+    }
+    if !r.pending_restart.is_empty() {
+        app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
+    }
+    if r.ok {
+        app.info(format!("{what}: {} checks passed", r.checks.len()));
+    } else {
+        app.error(format!("{what}: some checks failed"));
+    }
+}
+
+fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effect> {
+    let then_rebuild = matches!(app.op, Some(Op::Restore { then_rebuild: true }));
+    app.op = None;
+    match result {
+        Ok(r) => {
+            log_restore(app, "safety restored", &r);
+            let mut out = vec![Effect::Poll];
+            if then_rebuild {
+                out.extend(start_rebuild(app));
+            } else {
+                app.offer_restore = false;
+            }
+            out
+        }
+        Err(e) => {
+            app.error(format!("restore failed: {e}"));
+            vec![Effect::Poll]
+        }
+    }
+}
+
+fn on_rebuild_event(app: &mut App, ev: RebuildEvent) {
+    let view = app.rebuild.get_or_insert_with(RebuildView::default);
+    match ev {
+        RebuildEvent::Started { name, table } => {
+            view.entries.push(IndexProgress { name, table, state: IndexState::Building })
+        }
+        RebuildEvent::Finished { name, seconds } => {
+            if let Some(e) = view.entries.iter_mut().find(|e| e.name == name) {
+                e.state = IndexState::Built(seconds);
+            }
+        }
+        RebuildEvent::Failed { name, error } => {
+            if let Some(e) = view.entries.iter_mut().find(|e| e.name == name) {
+                e.state = IndexState::Failed(error.clone());
+            }
+            app.error(format!("index {name}: {error}"));
+        }
+        RebuildEvent::Analyzing => view.analyzing = true,
+        RebuildEvent::Done(r) => {
+            view.analyzing = false;
+            view.report = Some(r);
+            app.offer_restore = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
