@@ -1,4 +1,5 @@
 //! Entry point: parse the command line, set up logging to a file, run the console or a headless command.
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -50,6 +51,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if !cli::profile::rebuild(g, *jobs).await? {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Some(Command::Extract { archives, out, jobs }) => {
+            let (archives, out, jobs) = (archives.clone(), out.clone(), *jobs);
+            if !tokio::task::spawn_blocking(move || cli::extract::run(&archives, &out, jobs)).await?? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Some(Command::GenCorpus { dir, files, seed, archives }) => {
+            let (dir, files, seed, archives) = (dir.clone(), *files, *seed, *archives);
+            tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, files, seed, archives)).await??;
         }
         Some(other) => anyhow::bail!("`{other:?}` is not available in this build yet"),
         None => {

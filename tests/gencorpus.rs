@@ -500,3 +500,22 @@ fn generation_speed() {
         m as f64 / secs
     );
 }
+
+#[test]
+fn tiny_corpora_work() {
+    for n in [0u64, 1, 3] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = generate_into(dir.path(), n, 5, true);
+        assert_eq!(report.files_written, n);
+        assert_eq!(report.unique_contents + report.duplicates, n);
+        let on_disk = walk(dir.path()).len() as u64;
+        if n == 0 {
+            assert_eq!(on_disk, 0);
+            assert!(report.archives.is_empty());
+        } else {
+            // One collection, packed as the first archive kind.
+            assert_eq!(report.archives.len(), 1);
+            assert_eq!(on_disk, 1);
+        }
+    }
+}

@@ -670,6 +670,34 @@ fn truncated_tar_gz_yields_what_precedes_the_damage_then_one_error() {
 }
 
 #[test]
+fn plain_tar_cut_inside_a_member_is_an_error_not_a_short_file() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (lv, hh) = (fixture("Levels.mid"), fixture("hiphop_fill.mid"));
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(&mut b, b"a.mid", tar::EntryType::Regular, b"", &hh);
+    tar_entry(&mut b, b"b.mid", tar::EntryType::Regular, b"", &lv);
+    let full = b.into_inner().expect("tar");
+    // a.mid: header 512 + data padded to 512; b.mid's header at 1024, its data from 1536.
+    let path = write_file(t.path(), "cut.tar", &full[..1536 + 1000]);
+    let out = read("cut.tar", &path, &Limits::default());
+    assert_eq!(
+        out.order,
+        ["M cut.tar!/a.mid", "E cut.tar!/b.mid archive_corrupt"]
+    );
+    assert!(
+        out.errors[0].2.contains("1675 bytes missing"),
+        "{:?}",
+        out.errors
+    );
+    // extract keeps what is whole and leaves no partial file.
+    let dest = t.path().join("out");
+    let report =
+        midi_tui::engine::extract::extract(std::slice::from_ref(&path), &dest, 1).expect("extract");
+    assert_eq!((report.files_written, report.errors.len()), (1, 1));
+    assert!(dest.join("cut/a.mid").is_file() && !dest.join("cut/b.mid").exists());
+}
+
+#[test]
 fn truncated_zip_and_garbage_archives_are_corrupt_not_panics() {
     let c = corpus();
     let t = tempfile::tempdir().expect("tempdir");
@@ -795,6 +823,29 @@ fn non_utf8_names_uppercase_and_single_compressed_members() {
         read("A.KAR.XZ", &xz_path, &small).order,
         ["M A.KAR.XZ!/A.KAR"]
     );
+    // A truncated single compressed file is an error, not a short member.
+    let whole = gz(&lv);
+    let cut_gz = write_file(t.path(), "cut.mid.gz", &whole[..whole.len() - 10]);
+    assert_eq!(
+        read("cut.mid.gz", &cut_gz, &small).order,
+        ["E cut.mid.gz!/cut.mid archive_corrupt"]
+    );
+    let mut x = xz2::write::XzEncoder::new(Vec::new(), 1);
+    x.write_all(&lv).expect("xz");
+    let whole = x.finish().expect("xz");
+    let cut_xz = write_file(t.path(), "cut.mid.xz", &whole[..whole.len() - 10]);
+    assert_eq!(
+        read("cut.mid.xz", &cut_xz, &small).order,
+        ["E cut.mid.xz!/cut.mid archive_corrupt"]
+    );
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    bz.write_all(&lv).expect("bzip2");
+    let whole = bz.finish().expect("bzip2");
+    let cut_bz = write_file(t.path(), "cut.mid.bz2", &whole[..whole.len() - 10]);
+    assert_eq!(
+        read("cut.mid.bz2", &cut_bz, &small).order,
+        ["E cut.mid.bz2!/cut.mid archive_corrupt"]
+    );
     // A single compressed member with unknown size is cut at the limit.
     let big_gz = write_file(t.path(), "big.mid.gz", &gz(&vec![7u8; 5000]));
     assert_eq!(
@@ -821,4 +872,78 @@ fn stopping_from_the_callback_ends_the_walk() {
     );
     assert!(stats.cancelled);
     assert_eq!(stats.members, 1);
+}
+
+#[test]
+fn mutated_archives_never_panic_or_hang() {
+    let c = corpus();
+    let t = tempfile::tempdir().expect("tempdir");
+    let samples: Vec<(&str, Vec<u8>)> = vec![
+        ("mixed.zip", fixture("mixed.zip")),
+        ("mixed.tar.gz", fixture("mixed.tar.gz")),
+        (
+            "midly.tar.xz",
+            std::fs::read(c.join("archives/midly.tar.xz")).expect("corpus"),
+        ),
+        (
+            "single.mid.gz",
+            std::fs::read(c.join("archives/single.mid.gz")).expect("corpus"),
+        ),
+        (
+            "tonejs.tar.bz2",
+            std::fs::read(c.join("archives/tonejs.tar.bz2")).expect("corpus"),
+        ),
+    ];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // More rounds locally: MIDI_TUI_FUZZ_ROUNDS=5000.
+    let rounds: u64 = std::env::var("MIDI_TUI_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let out = t.path().join("out");
+    let started = Instant::now();
+    let mut events = 0usize;
+    for (name, bytes) in &samples {
+        for round in 0..rounds {
+            let mut m = bytes.clone();
+            match round % 3 {
+                // Flip a few bytes anywhere.
+                0 => {
+                    for _ in 0..1 + next() % 8 {
+                        let i = (next() % m.len() as u64) as usize;
+                        m[i] ^= (next() % 255 + 1) as u8;
+                    }
+                }
+                // Cut it short.
+                1 => m.truncate((next() % m.len() as u64) as usize),
+                // Overwrite a run with zeros (zeroed headers, sizes, dictionary bits).
+                _ => {
+                    let i = (next() % m.len() as u64) as usize;
+                    let end = (i + 1 + (next() % 64) as usize).min(m.len());
+                    m[i..end].fill(0);
+                }
+            }
+            let path = write_file(t.path(), name, &m);
+            read_archive(name, &path, &Limits::default(), &mut |_| {
+                events += 1;
+                true
+            });
+            if round % 4 == 0 {
+                midi_tui::engine::extract::extract(std::slice::from_ref(&path), &out, 1)
+                    .expect("extract runs");
+            }
+        }
+    }
+    assert!(events > 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(60 * rounds.div_ceil(60)),
+        "took {:?}",
+        started.elapsed()
+    );
 }

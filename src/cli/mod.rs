@@ -1,5 +1,7 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod db;
+pub mod extract;
+pub mod gen_corpus;
 pub mod import;
 pub mod profile;
 pub mod status;
@@ -42,6 +44,15 @@ impl GlobalArgs {
     pub fn target(&self) -> Target {
         Target::choose(self.database_url.clone(), self.data_dir())
     }
+}
+
+/// The sample library shipped in `assets/`: beside the executable's checkout, or where it was built from.
+pub fn sample_library() -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
+    let near_exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent()?.parent()?.parent().map(|p| p.join("assets/sample-library")));
+    near_exe.filter(|p| p.is_dir()).unwrap_or(built)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

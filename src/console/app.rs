@@ -47,7 +47,10 @@ pub enum RunState {
 impl RunState {
     /// An import (or its preparation) is going on.
     pub fn is_active(&self) -> bool {
-        matches!(self, RunState::Preparing | RunState::Running | RunState::Paused | RunState::Cancelling)
+        matches!(
+            self,
+            RunState::Preparing | RunState::Running | RunState::Paused | RunState::Cancelling
+        )
     }
 
     pub fn label(&self) -> &'static str {
@@ -94,10 +97,16 @@ pub enum Then {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
     /// A risk that needs an explicit yes (fsync off, UNLOGGED); `index` walks through `needed`.
-    Risk { needed: Vec<Confirmation>, index: usize, then: Then },
+    Risk {
+        needed: Vec<Confirmation>,
+        index: usize,
+        then: Then,
+    },
     DropIndexes,
     Cancel,
-    Quit { reasons: Vec<String> },
+    Quit {
+        reasons: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +183,7 @@ pub struct IndexProgress {
 }
 
 /// The per-index progress of a rebuild.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RebuildView {
     /// Indexes missing when the rebuild started (when known).
     pub todo: Option<usize>,
@@ -185,13 +194,22 @@ pub struct RebuildView {
 
 impl RebuildView {
     pub fn built(&self) -> usize {
-        self.entries.iter().filter(|e| matches!(e.state, IndexState::Built(_))).count()
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.state, IndexState::Built(_)))
+            .count()
     }
     pub fn failed(&self) -> usize {
-        self.entries.iter().filter(|e| matches!(e.state, IndexState::Failed(_))).count()
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.state, IndexState::Failed(_)))
+            .count()
     }
     pub fn building(&self) -> usize {
-        self.entries.iter().filter(|e| e.state == IndexState::Building).count()
+        self.entries
+            .iter()
+            .filter(|e| e.state == IndexState::Building)
+            .count()
     }
 }
 
@@ -244,7 +262,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(target: String, data_dir: String, sources: Vec<PathBuf>, sample_library: Option<PathBuf>) -> Self {
+    pub fn new(
+        target: String,
+        data_dir: String,
+        sources: Vec<PathBuf>,
+        sample_library: Option<PathBuf>,
+    ) -> Self {
         Self {
             target,
             data_dir,
@@ -310,16 +333,25 @@ impl App {
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
-        self.log.push(LogLine { kind: LogKind::Info, text: text.into() });
+        self.log.push(LogLine {
+            kind: LogKind::Info,
+            text: text.into(),
+        });
     }
 
     pub fn warn(&mut self, text: impl Into<String>) {
-        self.log.push(LogLine { kind: LogKind::Warn, text: text.into() });
+        self.log.push(LogLine {
+            kind: LogKind::Warn,
+            text: text.into(),
+        });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.errors += 1;
-        self.log.push(LogLine { kind: LogKind::Error, text: text.into() });
+        self.log.push(LogLine {
+            kind: LogKind::Error,
+            text: text.into(),
+        });
     }
 }
 
@@ -327,6 +359,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(Key),
+    /// The import's handle arrived: its first counters, so even a run shorter than a sample gets a rate.
+    ImportStarted(Snapshot),
     /// Counters read on a draw tick.
     Frame(Snapshot),
     /// The sampling tick: counters of the running import, if any.
@@ -335,9 +369,19 @@ pub enum Msg {
     ImportEnded(Result<RunSummary, String>),
     Polled(PollOutcome),
     System(SystemSample),
-    SourceChecked { typed: String, path: PathBuf, exists: bool },
-    Applied { level: Level, result: Result<ApplyReport, String> },
-    Reverted { level: Level, result: Result<RestoreReport, String> },
+    SourceChecked {
+        typed: String,
+        path: PathBuf,
+        exists: bool,
+    },
+    Applied {
+        level: Level,
+        result: Result<ApplyReport, String>,
+    },
+    Reverted {
+        level: Level,
+        result: Result<RestoreReport, String>,
+    },
     Restored(Result<RestoreReport, String>),
     Rebuild(RebuildEvent),
     RebuildEnded(Result<RebuildReport, String>),
@@ -348,11 +392,17 @@ pub enum Msg {
 pub enum Effect {
     /// Check that a typed path exists (and expand `~`), answered by `Msg::SourceChecked`.
     CheckSource(String),
-    ApplyLevel { level: Level, confirmed: Vec<Confirmation> },
+    ApplyLevel {
+        level: Level,
+        confirmed: Vec<Confirmation>,
+    },
     RevertLevel(Level),
     RestoreSafety,
     RebuildIndexes,
-    StartImport { sources: Vec<PathBuf>, mode: Mode },
+    StartImport {
+        sources: Vec<PathBuf>,
+        mode: Mode,
+    },
     SetPaused(bool),
     CancelImport,
     Poll,
@@ -363,6 +413,11 @@ pub enum Effect {
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(app, key),
+        Msg::ImportStarted(s) => {
+            app.prev_sample = Some(s);
+            app.snapshot = s;
+            vec![]
+        }
         Msg::Frame(s) => {
             app.snapshot = s;
             vec![]
@@ -381,7 +436,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.system = Some(s);
             vec![]
         }
-        Msg::SourceChecked { typed, path, exists } => {
+        Msg::SourceChecked {
+            typed,
+            path,
+            exists,
+        } => {
             if exists {
                 if !app.sources.contains(&path) {
                     app.sources.push(path);
@@ -395,7 +454,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Reverted { level, result } => {
             app.op = None;
             match result {
-                Ok(r) => log_restore(app, &format!("level {} ({}) reverted", level.number(), level.label()), &r),
+                Ok(r) => log_restore(
+                    app,
+                    &format!("level {} ({}) reverted", level.number(), level.label()),
+                    &r,
+                ),
                 Err(e) => app.error(format!("reverting level {} failed: {e}", level.number())),
             }
             vec![Effect::Poll]
@@ -409,6 +472,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.op = None;
             match result {
                 Ok(r) => {
+                    app.offer_restore = false;
                     if let Some(v) = app.rebuild.as_mut() {
                         v.analyzing = false;
                         v.report = Some(r.clone());
@@ -437,11 +501,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
     let ctx = app.context();
     let action = keymap::lookup(ctx, key);
-    if ctx == Ctx::Input {
-        if let (None, Key::Char(c), Some(Overlay::Input(text))) = (action, key, app.overlay.as_mut()) {
-            text.push(c);
-            return vec![];
-        }
+    // Typing a path: every key the table does not bind is text.
+    if let (Ctx::Input, None, Key::Char(c), Some(Overlay::Input(text))) =
+        (ctx, action, key, app.overlay.as_mut())
+    {
+        text.push(c);
+        return vec![];
     }
     app.notice = None;
     match action {
@@ -460,7 +525,9 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Dismiss => {
             if let Some(Overlay::Dialog(d)) = &app.overlay {
                 let what = match d {
-                    Dialog::Risk { .. } | Dialog::DropIndexes => "not confirmed: nothing was changed",
+                    Dialog::Risk { .. } | Dialog::DropIndexes => {
+                        "not confirmed: nothing was changed"
+                    }
                     Dialog::Cancel => "the run goes on",
                     Dialog::Quit { .. } => "not quitting",
                 };
@@ -483,7 +550,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ModePrev | Action::ModeNext => {
             let i = Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0);
             let n = Mode::ALL.len();
-            let j = if action == Action::ModeNext { (i + 1) % n } else { (i + n - 1) % n };
+            let j = if action == Action::ModeNext {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
             app.mode = Mode::ALL[j];
             vec![]
         }
@@ -499,7 +570,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 Some(Overlay::Input(t)) => t.trim().to_string(),
                 _ => String::new(),
             };
-            if typed.is_empty() { vec![] } else { vec![Effect::CheckSource(typed)] }
+            if typed.is_empty() {
+                vec![]
+            } else {
+                vec![Effect::CheckSource(typed)]
+            }
         }
         Action::InputCancel => {
             app.overlay = None;
@@ -554,7 +629,9 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.notice = Some(why);
                 return vec![];
             }
-            app.op = Some(Op::Restore { then_rebuild: false });
+            app.op = Some(Op::Restore {
+                then_rebuild: false,
+            });
             vec![Effect::RestoreSafety]
         }
         Action::Rebuild => {
@@ -583,6 +660,29 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     }
 }
 
+/// Whether `action` does something now; the footer shows only these (the help lists every binding).
+pub fn available(app: &App, action: Action) -> bool {
+    let idle = !app.run.is_active() && app.op.is_none();
+    match action {
+        Action::Start => {
+            !app.run.is_active()
+                && app.op.is_none()
+                && (app.screen == Screen::Run || !app.sources.is_empty())
+        }
+        Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
+        Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
+        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle,
+        Action::RestoreAndRebuild => idle && app.offer_restore,
+        Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
+        Action::AddSample => app
+            .sample_library
+            .as_ref()
+            .is_some_and(|p| !app.sources.contains(p)),
+        Action::RemoveSource => !app.sources.is_empty(),
+        _ => true,
+    }
+}
+
 fn set_mode(app: &mut App, mode: Mode) -> Vec<Effect> {
     app.mode = mode;
     vec![]
@@ -591,7 +691,9 @@ fn set_mode(app: &mut App, mode: Mode) -> Vec<Effect> {
 /// Why a profile operation cannot start now.
 fn busy(app: &App) -> Option<String> {
     if app.run.is_active() {
-        return Some("not while a run is going: the server may restart under it; cancel or wait".into());
+        return Some(
+            "not while a run is going: the server may restart under it; cancel or wait".into(),
+        );
     }
     app.op.map(|op| format!("busy: {}", op.label()))
 }
@@ -606,7 +708,9 @@ fn quit_reasons(app: &App) -> Vec<String> {
     }
     if let Some(st) = app.safety() {
         if st.is_unsafe() {
-            out.push("the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into());
+            out.push(
+                "the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into(),
+            );
         } else if st.levels_applied.iter().any(|l| *l) {
             out.push("speed levels are left on (indexes dropped or settings relaxed)".into());
         }
@@ -627,11 +731,20 @@ fn on_start(app: &mut App) -> Vec<Effect> {
         app.notice = Some("no source: press a to type a path or e for the sample library".into());
         return vec![];
     }
-    let needed: Vec<Confirmation> = app.mode.levels().iter().flat_map(|l| l.confirmations().iter().copied()).collect();
+    let needed: Vec<Confirmation> = app
+        .mode
+        .levels()
+        .iter()
+        .flat_map(|l| l.confirmations().iter().copied())
+        .collect();
     if needed.is_empty() {
         begin_run(app, Vec::new())
     } else {
-        app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: 0, then: Then::StartRun }));
+        app.overlay = Some(Overlay::Dialog(Dialog::Risk {
+            needed,
+            index: 0,
+            then: Then::StartRun,
+        }));
         vec![]
     }
 }
@@ -652,17 +765,29 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.phase_history.clear();
     app.run = RunState::Preparing;
     app.plan = Some((app.mode.levels().to_vec(), confirmed));
-    app.info(format!("{} run: {} source(s)", app.mode.label(), app.sources.len()));
+    app.info(format!(
+        "{} run: {} source(s)",
+        app.mode.label(),
+        app.sources.len()
+    ));
     next_plan_step(app)
 }
 
 fn next_plan_step(app: &mut App) -> Vec<Effect> {
-    let Some((levels, confirmed)) = app.plan.as_mut() else { return vec![] };
+    let Some((levels, confirmed)) = app.plan.as_mut() else {
+        return vec![];
+    };
     if levels.is_empty() {
         app.plan = None;
         app.op = None;
         app.run = RunState::Running;
-        return vec![Effect::StartImport { sources: app.sources.clone(), mode: app.mode }, Effect::Poll];
+        return vec![
+            Effect::StartImport {
+                sources: app.sources.clone(),
+                mode: app.mode,
+            },
+            Effect::Poll,
+        ];
     }
     let level = levels.remove(0);
     let confirmed = confirmed.clone();
@@ -671,24 +796,40 @@ fn next_plan_step(app: &mut App) -> Vec<Effect> {
 }
 
 fn on_confirm(app: &mut App) -> Vec<Effect> {
-    let Some(Overlay::Dialog(d)) = app.overlay.take() else { return vec![] };
+    let Some(Overlay::Dialog(d)) = app.overlay.take() else {
+        return vec![];
+    };
     match d {
-        Dialog::Risk { needed, index, then } => {
+        Dialog::Risk {
+            needed,
+            index,
+            then,
+        } => {
             if index + 1 < needed.len() {
-                app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: index + 1, then }));
+                app.overlay = Some(Overlay::Dialog(Dialog::Risk {
+                    needed,
+                    index: index + 1,
+                    then,
+                }));
                 return vec![];
             }
             match then {
                 Then::StartRun => begin_run(app, needed),
                 Then::ApplyLevel(level) => {
                     app.op = Some(Op::Apply(level));
-                    vec![Effect::ApplyLevel { level, confirmed: needed }]
+                    vec![Effect::ApplyLevel {
+                        level,
+                        confirmed: needed,
+                    }]
                 }
             }
         }
         Dialog::DropIndexes => {
             app.op = Some(Op::Apply(Level::DropIndexes));
-            vec![Effect::ApplyLevel { level: Level::DropIndexes, confirmed: vec![] }]
+            vec![Effect::ApplyLevel {
+                level: Level::DropIndexes,
+                confirmed: vec![],
+            }]
         }
         Dialog::Cancel => {
             if matches!(app.run, RunState::Running | RunState::Paused) {
@@ -700,12 +841,19 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
             }
         }
         Dialog::Quit { .. } => {
-            if matches!(app.run, RunState::Running | RunState::Paused | RunState::Cancelling) {
+            if matches!(
+                app.run,
+                RunState::Running | RunState::Paused | RunState::Cancelling
+            ) {
                 app.quitting = true;
                 let was_cancelling = app.run == RunState::Cancelling;
                 app.run = RunState::Cancelling;
                 app.info("quitting: cancelling the run first");
-                if was_cancelling { vec![] } else { vec![Effect::CancelImport] }
+                if was_cancelling {
+                    vec![]
+                } else {
+                    vec![Effect::CancelImport]
+                }
             } else {
                 app.should_quit = true;
                 vec![Effect::Quit]
@@ -715,7 +863,9 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
 }
 
 fn on_toggle_level(app: &mut App, n: u8) -> Vec<Effect> {
-    let Some(level) = Level::ALL.into_iter().find(|l| l.number() == n) else { return vec![] };
+    let Some(level) = Level::ALL.into_iter().find(|l| l.number() == n) else {
+        return vec![];
+    };
     if let Some(why) = busy(app) {
         app.notice = Some(why);
         return vec![];
@@ -734,7 +884,11 @@ fn on_toggle_level(app: &mut App, n: u8) -> Vec<Effect> {
     }
     let needed = level.confirmations().to_vec();
     if !needed.is_empty() {
-        app.overlay = Some(Overlay::Dialog(Dialog::Risk { needed, index: 0, then: Then::ApplyLevel(level) }));
+        app.overlay = Some(Overlay::Dialog(Dialog::Risk {
+            needed,
+            index: 0,
+            then: Then::ApplyLevel(level),
+        }));
         return vec![];
     }
     if level == Level::DropIndexes {
@@ -742,13 +896,19 @@ fn on_toggle_level(app: &mut App, n: u8) -> Vec<Effect> {
         return vec![];
     }
     app.op = Some(Op::Apply(level));
-    vec![Effect::ApplyLevel { level, confirmed: vec![] }]
+    vec![Effect::ApplyLevel {
+        level,
+        confirmed: vec![],
+    }]
 }
 
 fn start_rebuild(app: &mut App) -> Vec<Effect> {
     app.op = Some(Op::Rebuild);
     let todo = app.status().map(|s| s.secondary_indexes.missing.len());
-    app.rebuild = Some(RebuildView { todo, ..Default::default() });
+    app.rebuild = Some(RebuildView {
+        todo,
+        ..Default::default()
+    });
     app.info("rebuilding the secondary indexes");
     vec![Effect::RebuildIndexes]
 }
@@ -765,7 +925,11 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
                 app.files_per_s.push(files_per_s);
                 app.mb_per_s.push(mb_per_s);
                 app.phase_history.push(phases);
-                app.rates = Some(Rates { phases, files_per_s, mb_per_s });
+                app.rates = Some(Rates {
+                    phases,
+                    files_per_s,
+                    mb_per_s,
+                });
                 let avg = average(&app.phase_history);
                 app.bottleneck = bottleneck::choose(&avg, app.levels_applied());
                 app.eta = metrics::eta_seconds(&now, app.files_per_s.mean_tail(SMOOTHING));
@@ -794,14 +958,24 @@ fn average(history: &Ring<[PhaseRate; 6]>) -> [PhaseRate; 6] {
             fill += r[i].queue_fill;
         }
         i += 1;
-        PhaseRate { phase, busy: busy / n, items_per_s: items / n, bytes_per_s: bytes / n, queue_fill: fill / n }
+        PhaseRate {
+            phase,
+            busy: busy / n,
+            items_per_s: items / n,
+            bytes_per_s: bytes / n,
+            queue_fill: fill / n,
+        }
     })
 }
 
 fn on_engine(app: &mut App, ev: EngineEvent) {
     match ev {
         EngineEvent::Log(text) => app.info(text),
-        EngineEvent::Error { location, kind, message } => app.error(format!("{kind}: {location}: {message}")),
+        EngineEvent::Error {
+            location,
+            kind,
+            message,
+        } => app.error(format!("{kind}: {location}: {message}")),
         EngineEvent::Finished(summary) => app.summary = Some(*summary),
     }
 }
@@ -836,16 +1010,26 @@ fn on_polled(app: &mut App, p: PollOutcome) {
     match p {
         PollOutcome::Ok(p) => {
             let was_unsafe = app.is_unsafe();
-            app.server = ServerState::Up { latency_ms: p.latency_ms };
+            app.server = ServerState::Up {
+                latency_ms: p.latency_ms,
+            };
             if p.safety.is_unsafe() && was_unsafe != Some(true) {
-                app.warn(format!("the database is UNSAFE: {}", p.safety.unsafe_reasons.join("; ")));
+                app.warn(format!(
+                    "the database is UNSAFE: {}",
+                    p.safety.unsafe_reasons.join("; ")
+                ));
             }
-            if let Some(lost) = &p.safety.data_lost {
-                if app.safety().and_then(|s| s.data_lost.as_ref()) != Some(lost) {
-                    app.error(format!("DATA LOST: {lost}"));
-                }
+            if let Some(lost) = &p.safety.data_lost
+                && app.safety().and_then(|s| s.data_lost.as_ref()) != Some(lost)
+            {
+                app.error(format!("DATA LOST: {lost}"));
             }
             app.polled = Some(*p);
+            // The remedy names the next level that helps: follow the levels as they change.
+            let levels = app.levels_applied();
+            if let Some(b) = app.bottleneck.as_mut() {
+                b.remedy = bottleneck::remedy(b.phase, levels);
+            }
         }
         PollOutcome::TimedOut { seconds } => app.server = ServerState::NotAnswering { seconds },
         PollOutcome::Failed(error) => app.server = ServerState::Down { error },
@@ -855,12 +1039,19 @@ fn on_polled(app: &mut App, p: PollOutcome) {
 fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) -> Vec<Effect> {
     match result {
         Ok(r) => {
-            app.info(format!("level {} ({}) applied", level.number(), level.label()));
+            app.info(format!(
+                "level {} ({}) applied",
+                level.number(),
+                level.label()
+            ));
             for l in r.lines {
                 app.info(format!("  {l}"));
             }
             if !r.pending_restart.is_empty() {
-                app.warn(format!("pending a server restart (NOT active yet): {}", r.pending_restart.join(", ")));
+                app.warn(format!(
+                    "pending a server restart (NOT active yet): {}",
+                    r.pending_restart.join(", ")
+                ));
             }
             let mut out = if app.plan.is_some() {
                 next_plan_step(app)
@@ -873,9 +1064,16 @@ fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) 
         }
         Err(e) => {
             app.op = None;
-            app.error(format!("level {} ({}) failed: {e}", level.number(), level.label()));
+            app.error(format!(
+                "level {} ({}) failed: {e}",
+                level.number(),
+                level.label()
+            ));
             if app.plan.take().is_some() {
-                app.run = RunState::Failed(format!("the {} profile could not be applied", app.mode.label()));
+                app.run = RunState::Failed(format!(
+                    "the {} profile could not be applied",
+                    app.mode.label()
+                ));
                 app.warn("the import did not start; r restores whatever was changed");
                 app.offer_restore = true;
             }
@@ -889,10 +1087,16 @@ fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
         app.info(format!("  {l}"));
     }
     for c in r.checks.iter().filter(|c| !c.ok) {
-        app.error(format!("NOT restored: {} is {} (expected {})", c.what, c.actual, c.expected));
+        app.error(format!(
+            "NOT restored: {} is {} (expected {})",
+            c.what, c.actual, c.expected
+        ));
     }
     if !r.pending_restart.is_empty() {
-        app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
+        app.warn(format!(
+            "pending a server restart: {}",
+            r.pending_restart.join(", ")
+        ));
     }
     if r.ok {
         app.info(format!("{what}: {} checks passed", r.checks.len()));
@@ -925,9 +1129,11 @@ fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effe
 fn on_rebuild_event(app: &mut App, ev: RebuildEvent) {
     let view = app.rebuild.get_or_insert_with(RebuildView::default);
     match ev {
-        RebuildEvent::Started { name, table } => {
-            view.entries.push(IndexProgress { name, table, state: IndexState::Building })
-        }
+        RebuildEvent::Started { name, table } => view.entries.push(IndexProgress {
+            name,
+            table,
+            state: IndexState::Building,
+        }),
         RebuildEvent::Finished { name, seconds } => {
             if let Some(e) = view.entries.iter_mut().find(|e| e.name == name) {
                 e.state = IndexState::Built(seconds);

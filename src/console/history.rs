@@ -12,7 +12,10 @@ impl<T> Ring<T> {
     /// A ring keeping at most `capacity` values (at least one).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { items: VecDeque::with_capacity(capacity), capacity }
+        Self {
+            items: VecDeque::with_capacity(capacity),
+            capacity,
+        }
     }
 
     /// Add a value, dropping the oldest once full.

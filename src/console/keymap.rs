@@ -91,10 +91,17 @@ pub struct Binding {
 }
 
 const fn b(key: Key, ctx: Ctx, action: Action, label: &'static str, footer: bool) -> Binding {
-    Binding { key, ctx, action, label, footer }
+    Binding {
+        key,
+        ctx,
+        action,
+        label,
+        footer,
+    }
 }
 
 /// Every binding of the console.
+#[rustfmt::skip]
 pub static BINDINGS: &[Binding] = &[
     b(Key::Char('?'), Ctx::Global, Action::Help, "help", true),
     b(Key::Char('q'), Ctx::Global, Action::Quit, "quit", true),
@@ -108,16 +115,16 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('e'), Ctx::Start, Action::AddSample, "sample library", true),
     b(Key::Char('x'), Ctx::Start, Action::RemoveSource, "remove last source", false),
     b(Key::Enter, Ctx::Start, Action::Start, "start", true),
-    b(Key::Char('s'), Ctx::Run, Action::Start, "start", false),
+    b(Key::Char('s'), Ctx::Run, Action::Start, "start again", false),
     b(Key::Char('p'), Ctx::Run, Action::PauseResume, "pause/resume", true),
     b(Key::Char('c'), Ctx::Run, Action::Cancel, "cancel run", true),
-    b(Key::Char('1'), Ctx::Run, Action::ToggleLevel(1), "toggle level 1 (basic)", false),
-    b(Key::Char('2'), Ctx::Run, Action::ToggleLevel(2), "toggle level 2 (drop indexes)", false),
-    b(Key::Char('3'), Ctx::Run, Action::ToggleLevel(3), "toggle level 3 (ludicrous)", false),
+    b(Key::Char('1'), Ctx::Run, Action::ToggleLevel(1), "level 1 on/off (basic)", false),
+    b(Key::Char('2'), Ctx::Run, Action::ToggleLevel(2), "level 2 on/off (indexes)", false),
+    b(Key::Char('3'), Ctx::Run, Action::ToggleLevel(3), "level 3 on/off (unsafe)", false),
+    b(Key::Char('R'), Ctx::Run, Action::RestoreAndRebuild, "restore + rebuild", true),
     b(Key::Char('r'), Ctx::Run, Action::Restore, "restore safety", true),
     b(Key::Char('i'), Ctx::Run, Action::Rebuild, "rebuild indexes", true),
-    b(Key::Char('R'), Ctx::Run, Action::RestoreAndRebuild, "restore + rebuild", false),
-    b(Key::Char('n'), Ctx::Run, Action::NewRun, "new run (start screen)", false),
+    b(Key::Char('n'), Ctx::Run, Action::NewRun, "new run", true),
     b(Key::Enter, Ctx::Dialog, Action::Confirm, "confirm", true),
     b(Key::Esc, Ctx::Dialog, Action::Dismiss, "cancel", true),
     b(Key::CtrlC, Ctx::Dialog, Action::Dismiss, "cancel", false),
@@ -137,7 +144,13 @@ pub fn key_of(ev: &KeyEvent) -> Option<Key> {
     }
     match ev.code {
         KeyCode::Char('c') if ev.modifiers.contains(KeyModifiers::CONTROL) => Some(Key::CtrlC),
-        KeyCode::Char(_) if ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => None,
+        KeyCode::Char(_)
+            if ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            None
+        }
         KeyCode::Char(c) => Some(Key::Char(c)),
         KeyCode::Enter => Some(Key::Enter),
         KeyCode::Esc => Some(Key::Esc),
@@ -162,9 +175,12 @@ fn chain(ctx: Ctx) -> &'static [Ctx] {
 
 /// The action bound to `key` in `ctx`.
 pub fn lookup(ctx: Ctx, key: Key) -> Option<Action> {
-    chain(ctx)
-        .iter()
-        .find_map(|c| BINDINGS.iter().find(|bd| bd.ctx == *c && bd.key == key).map(|bd| bd.action))
+    chain(ctx).iter().find_map(|c| {
+        BINDINGS
+            .iter()
+            .find(|bd| bd.ctx == *c && bd.key == key)
+            .map(|bd| bd.action)
+    })
 }
 
 /// The footer's bindings for `ctx`, one per action, in table order.
@@ -197,8 +213,14 @@ mod tests {
     fn terminal_keys_map_to_table_keys() {
         assert_eq!(key_of(&press(KeyCode::Char('q'))), Some(Key::Char('q')));
         assert_eq!(key_of(&press(KeyCode::Enter)), Some(Key::Enter));
-        assert_eq!(key_of(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Key::CtrlC));
-        assert_eq!(key_of(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)), None);
+        assert_eq!(
+            key_of(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(
+            key_of(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)),
+            None
+        );
         assert_eq!(key_of(&press(KeyCode::F(1))), None);
         let mut release = press(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
@@ -210,19 +232,36 @@ mod tests {
         assert_eq!(lookup(Ctx::Run, Key::Char('q')), Some(Action::Quit));
         assert_eq!(lookup(Ctx::Start, Key::Char('?')), Some(Action::Help));
         assert_eq!(lookup(Ctx::Run, Key::Char('p')), Some(Action::PauseResume));
-        assert_eq!(lookup(Ctx::Run, Key::Char('3')), Some(Action::ToggleLevel(3)));
-        assert_eq!(lookup(Ctx::Run, Key::Char('R')), Some(Action::RestoreAndRebuild));
-        assert_eq!(lookup(Ctx::Start, Key::Char('l')), Some(Action::ModeLudicrous));
+        assert_eq!(
+            lookup(Ctx::Run, Key::Char('3')),
+            Some(Action::ToggleLevel(3))
+        );
+        assert_eq!(
+            lookup(Ctx::Run, Key::Char('R')),
+            Some(Action::RestoreAndRebuild)
+        );
+        assert_eq!(
+            lookup(Ctx::Start, Key::Char('l')),
+            Some(Action::ModeLudicrous)
+        );
         assert_eq!(lookup(Ctx::Start, Key::Enter), Some(Action::Start));
         assert_eq!(lookup(Ctx::Start, Key::Char('p')), None);
     }
 
     #[test]
     fn overlays_take_every_key() {
-        assert_eq!(lookup(Ctx::Dialog, Key::Char('q')), None, "a dialog never quits behind the user's back");
+        assert_eq!(
+            lookup(Ctx::Dialog, Key::Char('q')),
+            None,
+            "a dialog never quits behind the user's back"
+        );
         assert_eq!(lookup(Ctx::Dialog, Key::Enter), Some(Action::Confirm));
         assert_eq!(lookup(Ctx::Dialog, Key::Esc), Some(Action::Dismiss));
-        assert_eq!(lookup(Ctx::Input, Key::Char('q')), None, "q is typed into the path");
+        assert_eq!(
+            lookup(Ctx::Input, Key::Char('q')),
+            None,
+            "q is typed into the path"
+        );
         assert_eq!(lookup(Ctx::Help, Key::Char('q')), Some(Action::Dismiss));
     }
 
@@ -230,7 +269,12 @@ mod tests {
     fn no_key_is_bound_twice_in_one_context() {
         for (i, a) in BINDINGS.iter().enumerate() {
             for bd in &BINDINGS[i + 1..] {
-                assert!(!(a.ctx == bd.ctx && a.key == bd.key), "{:?} bound twice in {:?}", a.key, a.ctx);
+                assert!(
+                    !(a.ctx == bd.ctx && a.key == bd.key),
+                    "{:?} bound twice in {:?}",
+                    a.key,
+                    a.ctx
+                );
             }
         }
     }

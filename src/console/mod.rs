@@ -1,1 +1,115 @@
 //! The interactive console: state, key map, rendering, event loop.
+//!
+//! `app` holds the state and the pure `update`; `keymap` the key table; `ui` draws; `event_loop` runs the one
+//! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
+//! bottleneck choice; `system` samples the machine.
+pub mod app;
+pub mod bottleneck;
+pub mod event_loop;
+pub mod history;
+pub mod keymap;
+pub mod system;
+pub mod tasks;
+#[cfg(test)]
+mod testkit;
+pub mod ui;
+
+use std::io::stdout;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::engine::session::Engine;
+use app::App;
+
+/// Where the sample library lives, relative to the working directory or the installed binary.
+const SAMPLE_LIBRARY: &str = "assets/sample-library";
+
+/// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
+/// back on every exit, errors and panics included.
+pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
+    let sources: Vec<PathBuf> = sources
+        .into_iter()
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
+    let mut app = App::new(
+        engine.target.describe(),
+        engine.data_dir.display().to_string(),
+        sources,
+        find_sample_library(),
+    );
+    app.info(format!("database: {}", engine.target.describe()));
+    let _restore = TerminalGuard::enter()?;
+    // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
+    // the alternate screen starts blank and the first draw paints every cell.
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    let result = event_loop::run_loop(&mut terminal, engine, app).await;
+    let _ = terminal.show_cursor();
+    result
+}
+
+/// The sample library next to the working directory, the binary, or the source tree.
+pub fn find_sample_library() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.push(cwd.join(SAMPLE_LIBRARY));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(
+            exe.ancestors()
+                .skip(1)
+                .take(4)
+                .map(|d| d.join(SAMPLE_LIBRARY)),
+        );
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_LIBRARY));
+    candidates.into_iter().find(|p| p.is_dir())
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(stdout(), LeaveAlternateScreen, cursor::Show);
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Raw mode and the alternate screen while alive; restored on drop and by a panic hook. The hook restores the
+/// terminal only for a panic of the console's own thread: a panic in a background task is logged (printing it
+/// would scribble over the screen) and the console goes on.
+struct TerminalGuard {
+    previous: Arc<PanicHook>,
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<Self> {
+        let previous: Arc<PanicHook> = Arc::new(std::panic::take_hook());
+        let prev = previous.clone();
+        let console_thread = std::thread::current().id();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() == console_thread {
+                restore_terminal();
+                prev(info);
+            } else {
+                tracing::error!("panic in a background thread: {info}");
+            }
+        }));
+        let guard = Self { previous };
+        enable_raw_mode()?;
+        execute!(stdout(), EnterAlternateScreen)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+        let previous = self.previous.clone();
+        std::panic::set_hook(Box::new(move |info| previous(info)));
+    }
+}

@@ -10,11 +10,20 @@ use crate::console::app::App;
 use crate::console::history::Ring;
 
 pub fn render_graph(f: &mut Frame, area: Rect, app: &App) {
-    let (fps, mbs) = app.rates.as_ref().map_or((0.0, 0.0), |r| (r.files_per_s, r.mb_per_s));
+    let (fps, mbs) = app
+        .rates
+        .as_ref()
+        .map_or((0.0, 0.0), |r| (r.files_per_s, r.mb_per_s));
     let right = Line::from(vec![
-        Span::styled(format!(" {} files/s", fmt_rate(fps)), bold().fg(Color::Green)),
+        Span::styled(
+            format!(" {} files/s", fmt_rate(fps)),
+            bold().fg(Color::Green),
+        ),
         Span::raw(" · "),
-        Span::styled(format!("{} MB/s ", fmt_rate(mbs)), bold().fg(Color::Magenta)),
+        Span::styled(
+            format!("{} MB/s ", fmt_rate(mbs)),
+            bold().fg(Color::Magenta),
+        ),
     ]);
     let block = panel("Throughput", Some(right), false);
     let inner = block.inner(area);
@@ -30,23 +39,54 @@ pub fn render_graph(f: &mut Frame, area: Rect, app: &App) {
 }
 
 /// One series: a label column with the peak, then the newest samples as a sparkline (one column a second).
-fn render_series(f: &mut Frame, area: Rect, label: &str, ring: &Ring<f64>, scale: f64, color: Color) {
+fn render_series(
+    f: &mut Frame,
+    area: Rect,
+    label: &str,
+    ring: &Ring<f64>,
+    scale: f64,
+    color: Color,
+) {
     if area.height == 0 {
         return;
     }
-    let [label_a, spark_a] = Layout::horizontal([Constraint::Length(9), Constraint::Min(0)]).areas(area);
+    let [label_a, spark_a] =
+        Layout::horizontal([Constraint::Length(9), Constraint::Min(0)]).areas(area);
     let peak = ring.max();
-    let mut lines = vec![Line::from(Span::styled(format!("{label:>8}"), Style::new().fg(color)))];
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{label:>8}"),
+        Style::new().fg(color),
+    ))];
     if area.height > 1 {
-        lines.push(Line::from(Span::styled(format!("{:>8}", format!("max {}", fmt_rate(peak))), dim())));
+        lines.push(Line::from(Span::styled(
+            format!("{:>8}", format!("max {}", fmt_rate(peak))),
+            dim(),
+        )));
     }
     f.render_widget(Paragraph::new(lines), label_a);
     if ring.is_empty() {
-        f.render_widget(Paragraph::new(Span::styled("waiting for samples", dim())), spark_a);
+        f.render_widget(
+            Paragraph::new(Span::styled("waiting for samples", dim())),
+            spark_a,
+        );
         return;
     }
-    let data: Vec<u64> =
-        ring.tail(spark_a.width as usize).map(|v| if v.is_finite() { (v * scale).round() as u64 } else { 0 }).collect();
+    let data: Vec<u64> = ring
+        .tail(spark_a.width as usize)
+        .map(|v| {
+            if v.is_finite() {
+                (v * scale).round() as u64
+            } else {
+                0
+            }
+        })
+        .collect();
     let max = ((peak * scale).round() as u64).max(1);
-    f.render_widget(Sparkline::default().data(&data).max(max).style(Style::new().fg(color)), spark_a);
+    f.render_widget(
+        Sparkline::default()
+            .data(&data)
+            .max(max)
+            .style(Style::new().fg(color)),
+        spark_a,
+    );
 }

@@ -11,16 +11,29 @@ use crate::console::app::{App, RunState, Screen, ServerState};
 pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let (badge, badge_style) = match app.is_unsafe() {
         Some(true) => (" UNSAFE ", danger()),
-        Some(false) => (" SAFE ", Style::new().fg(Color::Black).bg(Color::Green).add_modifier(Modifier::BOLD)),
+        Some(false) => (
+            " SAFE ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Green)
+                .add_modifier(Modifier::BOLD),
+        ),
         None => (" SAFE? ", Style::new().fg(Color::Black).bg(Color::Gray)),
     };
     let [left, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(badge.len() as u16)]).areas(area);
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(badge.len() as u16)])
+            .areas(area);
     let mode = format!(" mode {} ", app.mode.label());
-    let fixed = " midi-tui ".len() + mode.len() + 4;
+    let fixed = " midi-tui ".len() + " db ".len() + " │".len() + mode.len() + 1;
     let target = truncate_left(&app.target, (left.width as usize).saturating_sub(fixed));
     let line = Line::from(vec![
-        Span::styled(" midi-tui ", Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            " midi-tui ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ),
         Span::raw(" db "),
         Span::styled(target, bold()),
         Span::raw(" │"),
@@ -34,37 +47,64 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
 /// server, a running operation, or what to do next.
 pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
     let width = area.width as usize;
-    let key_hint = if app.offer_restore { "R: restore safety + rebuild indexes" } else { "r: restore safety" };
+    let key_hint = if app.offer_restore {
+        "R: restore safety + rebuild indexes"
+    } else {
+        "r: restore safety"
+    };
     let (text, style) = if let Some(lost) = app.safety().and_then(|s| s.data_lost.as_ref()) {
         (format!(" DATA LOST: {lost}"), danger())
     } else if let Some(st) = app.safety().filter(|s| s.is_unsafe()) {
         let more = st.unsafe_reasons.len().saturating_sub(1);
         let first = st.unsafe_reasons.first().cloned().unwrap_or_default();
-        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
         let hint = format!(" · {key_hint}");
         let room = width.saturating_sub(10 + more.len() + hint.chars().count());
-        (format!(" UNSAFE: {}{more}{hint}", truncate(&first, room)), danger())
+        (
+            format!(" UNSAFE: {}{more}{hint}", truncate(&first, room)),
+            danger(),
+        )
     } else if app.offer_restore && !app.run.is_active() && app.op.is_none() {
         (
             format!(" {} run ended · {key_hint}", app.mode.label()),
-            Style::new().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
         )
     } else if let ServerState::NotAnswering { seconds } = &app.server {
         (
-            format!(" database not answering ({seconds} s): showing the last known state, retrying"),
+            format!(
+                " database not answering ({seconds} s): showing the last known state, retrying"
+            ),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         )
     } else if let ServerState::Down { error } = &app.server {
-        (format!(" database unreachable: {error} (retrying)"), Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD))
+        (
+            format!(" database unreachable: {error} (retrying)"),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )
     } else if let Some(op) = app.op {
         (format!(" {}…", op.label()), Style::new().fg(Color::Cyan))
     } else {
         let text = match (app.screen, &app.run) {
             (Screen::Start, _) => " choose sources and a mode, then press Enter".to_string(),
             (_, RunState::Failed(e)) => format!(" failed: {e}"),
-            (_, run) => format!(" {} · {} import · {} source(s)", run.label(), app.mode.label(), app.sources.len()),
+            (_, run) => format!(
+                " {} · {} import · {} source(s)",
+                run.label(),
+                app.mode.label(),
+                app.sources.len()
+            ),
         };
         (text, Style::new().fg(Color::Gray))
     };
-    f.render_widget(Paragraph::new(Span::styled(truncate(&text, width), style)).style(style), area);
+    f.render_widget(
+        Paragraph::new(Span::styled(truncate(&text, width), style)).style(style),
+        area,
+    );
 }

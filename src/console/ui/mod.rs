@@ -9,6 +9,8 @@ mod log;
 mod phases;
 mod profile;
 mod rebuild;
+#[cfg(test)]
+mod snapshot_tests;
 mod start;
 mod system;
 
@@ -31,9 +33,13 @@ pub fn render(f: &mut Frame, app: &App) {
         render_too_small(f, area);
         return;
     }
-    let [head, banner, body, foot] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)])
-            .areas(area);
+    let [head, banner, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     header::render_header(f, head, app);
     header::render_banner(f, banner, app);
     footer::render_footer(f, foot, app);
@@ -50,32 +56,56 @@ pub fn render(f: &mut Frame, app: &App) {
 }
 
 fn render_too_small(f: &mut Frame, area: Rect) {
-    let text = format!("midi-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{})", area.width, area.height);
-    f.render_widget(Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }), area);
+    let text = format!(
+        "midi-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{})",
+        area.width, area.height
+    );
+    f.render_widget(
+        Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
 }
 
 /// The run screen: graph, phases (or the index rebuild), counters on the left; profile and system on the
 /// right; the log along the bottom.
 fn render_run(f: &mut Frame, area: Rect, app: &App) {
     let log_h = if area.height >= 30 { 8 } else { 5 };
-    let [top, bottom] = Layout::vertical([Constraint::Min(0), Constraint::Length(log_h)]).areas(area);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(log_h)]).areas(area);
     let right_w = (top.width * 2 / 5).clamp(30, 48);
-    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
-    let show_rebuild = app.rebuild.is_some() && (app.op == Some(Op::Rebuild) || !app.run.is_active());
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
+    let show_rebuild =
+        app.rebuild.is_some() && (app.op == Some(Op::Rebuild) || !app.run.is_active());
     if show_rebuild {
-        let [graph_a, rebuild_a, counters_a] =
-            Layout::vertical([Constraint::Length(4), Constraint::Min(4), Constraint::Length(3)]).areas(left);
+        let [graph_a, rebuild_a, counters_a] = Layout::vertical([
+            Constraint::Length(4),
+            Constraint::Min(4),
+            Constraint::Length(3),
+        ])
+        .areas(left);
         graph::render_graph(f, graph_a, app);
         rebuild::render_rebuild(f, rebuild_a, app);
         counters::render_counters(f, counters_a, app);
     } else {
-        let [graph_a, phases_a, counters_a] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(8), Constraint::Length(3)]).areas(left);
+        // A remedy wider than the column takes a second line.
+        let remedy_lines = app
+            .bottleneck
+            .as_ref()
+            .map_or(1, |b| wrap(&b.remedy, left.width as usize - 2).len().min(2));
+        let phases_h = 7 + remedy_lines as u16;
+        let [graph_a, phases_a, counters_a] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(phases_h),
+            Constraint::Length(3),
+        ])
+        .areas(left);
         graph::render_graph(f, graph_a, app);
         phases::render_phases(f, phases_a, app);
         counters::render_counters(f, counters_a, app);
     }
-    let [profile_a, system_a] = Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(right);
+    let [profile_a, system_a] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(right);
     profile::render_profile(f, profile_a, app);
     system::render_system(f, system_a, app);
     log::render_log(f, bottom, app);
@@ -83,11 +113,18 @@ fn render_run(f: &mut Frame, area: Rect, app: &App) {
 
 /// A panel: a top rule carrying the title, and a left rule when it is not in the first column.
 pub(crate) fn panel<'a>(title: &'a str, right: Option<Line<'a>>, left_rule: bool) -> Block<'a> {
-    let borders = if left_rule { Borders::TOP | Borders::LEFT } else { Borders::TOP };
+    let borders = if left_rule {
+        Borders::TOP | Borders::LEFT
+    } else {
+        Borders::TOP
+    };
     let mut b = Block::new()
         .borders(borders)
         .border_style(Style::new().fg(Color::DarkGray))
-        .title(Line::from(format!(" {title} ")).style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)));
+        .title(
+            Line::from(format!(" {title} "))
+                .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        );
     if let Some(r) = right {
         b = b.title_top(r.right_aligned());
     }
@@ -103,7 +140,10 @@ pub(crate) fn dim() -> Style {
 }
 
 pub(crate) fn danger() -> Style {
-    Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(Color::White)
+        .bg(Color::Red)
+        .add_modifier(Modifier::BOLD)
 }
 
 /// `1234567` -> `1,234,567`.
@@ -111,7 +151,7 @@ pub fn fmt_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -143,14 +183,26 @@ pub fn fmt_bytes(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Seconds as `m:ss` or `h:mm:ss`.
 pub fn fmt_secs(s: f64) -> String {
-    let s = if s.is_finite() && s > 0.0 { s.round() as u64 } else { 0 };
+    let s = if s.is_finite() && s > 0.0 {
+        s.round() as u64
+    } else {
+        0
+    };
     let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 { format!("{h}:{m:02}:{sec:02}") } else { format!("{m}:{sec:02}") }
+    if h > 0 {
+        format!("{h}:{m:02}:{sec:02}")
+    } else {
+        format!("{m}:{sec:02}")
+    }
 }
 
 /// Cut `s` to `width` characters, ending in `…` when cut.
@@ -205,7 +257,11 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 /// A horizontal bar of `width` cells filled to `ratio`, in eighths.
 pub fn bar(ratio: f64, width: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let ratio = if ratio.is_finite() { ratio.clamp(0.0, 1.0) } else { 0.0 };
+    let ratio = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let eighths = (ratio * width as f64 * 8.0).round() as usize;
     let (full, part) = (eighths / 8, eighths % 8);
     let mut s = "█".repeat(full.min(width));
@@ -244,7 +300,10 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate_left("/a/b/c/d", 5), "…/c/d");
-        assert_eq!(wrap("one two three four", 9), vec!["one two", "three", "four"]);
+        assert_eq!(
+            wrap("one two three four", 9),
+            vec!["one two", "three", "four"]
+        );
         assert_eq!(wrap("", 5), vec![""]);
         assert_eq!(wrap("abcdefghij", 4), vec!["abc…"]);
     }

@@ -10,37 +10,60 @@ use crate::console::app::App;
 use crate::engine::profile::{Level, Mode};
 
 pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
-    let src_rows = (app.sources.len().max(1) as u16 + 1).min(area.height / 3).max(2);
-    let [src_a, mode_a] = Layout::vertical([Constraint::Length(src_rows), Constraint::Min(0)]).areas(area);
+    let src_rows = (app.sources.len().max(1) as u16 + 1)
+        .min(area.height / 3)
+        .max(2);
+    let [src_a, mode_a] =
+        Layout::vertical([Constraint::Length(src_rows), Constraint::Min(0)]).areas(area);
     render_sources(f, src_a, app);
     render_modes(f, mode_a, app);
 }
 
 fn render_sources(f: &mut Frame, area: Rect, app: &App) {
-    let block = panel("Sources", Some(Line::from(" a: type a path · e: sample library · x: remove ").style(dim())), false);
+    let block = panel(
+        "Sources",
+        Some(Line::from(" a: type a path · e: sample library · x: remove ").style(dim())),
+        false,
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     if app.sources.is_empty() {
         let hint = match &app.sample_library {
-            Some(_) => "none yet: type a folder, MIDI file or archive (a), or take the sample library (e)",
+            Some(_) => {
+                "none yet: type a folder, MIDI file or archive (a), or take the sample library (e)"
+            }
             None => "none yet: type a folder, MIDI file or archive (a)",
         };
-        lines.push(Line::from(Span::styled(format!(" {hint}"), Style::new().fg(Color::Yellow))));
+        lines.push(Line::from(Span::styled(
+            format!(" {hint}"),
+            Style::new().fg(Color::Yellow),
+        )));
     }
     let room = inner.height as usize;
     let hidden = app.sources.len().saturating_sub(room);
     for (i, s) in app.sources.iter().enumerate().skip(hidden) {
         let text = truncate_left(&s.display().to_string(), w.saturating_sub(5));
-        let marker = if hidden > 0 && i == hidden { format!("+{hidden}") } else { format!("{:>2}", i + 1) };
-        lines.push(Line::from(vec![Span::styled(format!(" {marker} "), dim()), Span::raw(text)]));
+        let marker = if hidden > 0 && i == hidden {
+            format!("+{hidden}")
+        } else {
+            format!("{:>2}", i + 1)
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {marker} "), dim()),
+            Span::raw(text),
+        ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_modes(f: &mut Frame, area: Rect, app: &App) {
-    let block = panel("Mode", Some(Line::from(" ↑/↓ or n f l ").style(dim())), false);
+    let block = panel(
+        "Mode",
+        Some(Line::from(" ↑/↓ or n f l ").style(dim())),
+        false,
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
@@ -49,7 +72,11 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     for mode in Mode::ALL {
         let selected = mode == app.mode;
-        let name_style = if selected { bold().fg(Color::Black).bg(Color::Cyan) } else { bold() };
+        let name_style = if selected {
+            bold().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            bold()
+        };
         let marker = if selected { " ▶ " } else { "   " };
         let risk_style = match mode {
             Mode::Normal => Style::new().fg(Color::Green),
@@ -65,11 +92,17 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
                     Span::raw(l),
                 ]));
             } else {
-                lines.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::raw(l)]));
+                lines.push(Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::raw(l),
+                ]));
             }
         }
         for l in wrap(&format!("risks: {}", mode.risk()), text_w) {
-            lines.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(l, risk_style)]));
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(indent)),
+                Span::styled(l, risk_style),
+            ]));
         }
     }
     // With room to spare, what each level of the chosen mode does.
@@ -81,7 +114,11 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
             let head = format!(" level {} {}: ", l.number(), l.label());
             let body = wrap(l.describe(), w.saturating_sub(head.chars().count()));
             for (i, b) in body.into_iter().enumerate() {
-                let lead = if i == 0 { Span::styled(head.clone(), bold()) } else { Span::raw(" ".repeat(head.len())) };
+                let lead = if i == 0 {
+                    Span::styled(head.clone(), bold())
+                } else {
+                    Span::raw(" ".repeat(head.len()))
+                };
                 detail.push(Line::from(vec![lead, Span::styled(b, dim())]));
             }
         }
@@ -98,7 +135,10 @@ pub fn render_input(f: &mut Frame, area: Rect, text: &str) {
     let popup = area.centered(Constraint::Length(w), Constraint::Length(4));
     f.render_widget(Clear, popup);
     let block = Block::bordered()
-        .title(Line::from(" Add a source: a folder, MIDI file or archive ").style(bold().fg(Color::Cyan)))
+        .title(
+            Line::from(" Add a source: a folder, MIDI file or archive ")
+                .style(bold().fg(Color::Cyan)),
+        )
         .title_bottom(Line::from(" Enter add · Esc cancel ").style(dim()));
     let inner = block.inner(popup);
     f.render_widget(block, popup);

@@ -638,6 +638,27 @@ mod tests {
     }
 
     #[test]
+    fn a_million_file_layout_is_cheap_and_covers_every_index() {
+        let c = corpus(1_000_000, true);
+        assert_eq!(c.collections.len(), 250);
+        assert_eq!(c.collections.first().map(|x| x.start), Some(0));
+        assert_eq!(c.collections.last().map(|x| x.end), Some(1_000_000));
+        assert!(c.collections.windows(2).all(|w| w[0].end == w[1].start));
+        for i in (0..1_000_000).step_by(997).chain([999_999]) {
+            let p = c.plan(i);
+            let coll = c.collection_of(i);
+            assert!(coll.start <= i && i < coll.end);
+            assert!(p.path.starts_with(&coll.name));
+        }
+        let empty = Corpus::new(&GenOptions {
+            files: 0,
+            seed: 1,
+            archives: true,
+        });
+        assert!(empty.collections.iter().all(|x| x.start == x.end));
+    }
+
+    #[test]
     fn duplicate_names_carry_their_sources_bpm_and_key() {
         let c = corpus(5_000, false);
         let mut checked = 0;

@@ -8,7 +8,7 @@ const PURPOSE_PARAMS: u64 = 1;
 const PURPOSE_CONTENT: u64 = 2;
 
 /// Songs never run longer than this many bars; bigger targets get denser controller data instead.
-const MAX_BARS: u32 = 360;
+const MAX_BARS: u32 = 200;
 /// Estimated encoded bytes per channel event (delta + status or running status + data).
 const BYTES_PER_EVENT: usize = 4;
 
@@ -185,34 +185,29 @@ struct Builder {
 }
 
 impl Builder {
+    fn ev(&mut self, tick: u32, pri: u8, kind: EvKind) -> Ev {
+        Ev { tick, pri, kind }
+    }
+
     fn meta(&mut self, track: usize, tick: u32, ty: u8, data: &[u8]) {
         let off = self.arena.len() as u32;
         self.arena.extend_from_slice(data);
-        self.tracks[track].push(Ev {
-            tick,
-            pri: PRI_META,
-            kind: EvKind::Meta(ty, off, data.len() as u32),
-        });
+        let ev = self.ev(tick, PRI_META, EvKind::Meta(ty, off, data.len() as u32));
+        self.tracks[track].push(ev);
         self.est += 4 + data.len();
     }
 
     fn sysex(&mut self, track: usize, tick: u32, data: &[u8]) {
         let off = self.arena.len() as u32;
         self.arena.extend_from_slice(data);
-        self.tracks[track].push(Ev {
-            tick,
-            pri: PRI_META,
-            kind: EvKind::SysEx(off, data.len() as u32),
-        });
+        let ev = self.ev(tick, PRI_META, EvKind::SysEx(off, data.len() as u32));
+        self.tracks[track].push(ev);
         self.est += 3 + data.len();
     }
 
     fn chan(&mut self, track: usize, tick: u32, bytes: [u8; 3]) {
-        self.tracks[track].push(Ev {
-            tick,
-            pri: PRI_SETUP,
-            kind: EvKind::Chan(bytes),
-        });
+        let ev = self.ev(tick, PRI_SETUP, EvKind::Chan(bytes));
+        self.tracks[track].push(ev);
         self.est += BYTES_PER_EVENT;
     }
 
@@ -229,17 +224,15 @@ impl Builder {
             (tick, vel.clamp(1, 127))
         };
         let dur = dur.max(1);
+        let on = self.ev(tick, PRI_ON, EvKind::Chan([0x90 | ch, key & 0x7F, vel]));
+        let off = self.ev(
+            tick + dur,
+            PRI_OFF,
+            EvKind::Chan([0x80 | ch, key & 0x7F, 64]),
+        );
         let t = &mut self.tracks[track];
-        t.push(Ev {
-            tick,
-            pri: PRI_ON,
-            kind: EvKind::Chan([0x90 | ch, key & 0x7F, vel]),
-        });
-        t.push(Ev {
-            tick: tick + dur,
-            pri: PRI_OFF,
-            kind: EvKind::Chan([0x80 | ch, key & 0x7F, 64]),
-        });
+        t.push(on);
+        t.push(off);
         self.est += 2 * BYTES_PER_EVENT;
     }
 }
@@ -1000,7 +993,6 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         for t in &b.tracks {
             all.extend_from_slice(t);
         }
-        all.sort_by_key(|e| (e.tick, e.pri));
         smf::push_header(&mut out, 0, 1, division);
         smf::push_track(&mut out, &all, &b.arena, style, end);
     } else {
@@ -1012,10 +1004,9 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             b.tracks.remove(0);
         }
         smf::push_header(&mut out, 1, b.tracks.len() as u16, division);
-        for t in &mut b.tracks {
-            t.sort_by_key(|e| (e.tick, e.pri));
+        for t in &b.tracks {
             let track_end = if own_ends {
-                t.last().map_or(0, |e| e.tick)
+                t.iter().map(|e| e.tick).max().unwrap_or(0)
             } else {
                 end
             };

@@ -417,7 +417,14 @@ pub(crate) fn file_name(rng: &mut Rng, index: u64, f: &NameFacts<'_>) -> String 
         return match rng.weighted(&[50, 20, 20, 10]) {
             0 => format!("{}_{}bpm_{}_{i:05}.mid", f.key, f.bpm, f.part),
             1 => format!("{}bpm_{}_{}_{i}.mid", f.bpm, f.key, f.part),
-            2 => format!("{} Loop {i:03} {} BPM.mid", capitalize(f.part), f.bpm),
+            2 => {
+                let word = if f.part == "loop" {
+                    "Groove".to_string()
+                } else {
+                    capitalize(f.part)
+                };
+                format!("{word} Loop {i:03} {} BPM.mid", f.bpm)
+            }
             _ => format!("{}_{i:05}.MID", f.part.to_uppercase()),
         };
     }

@@ -120,8 +120,14 @@ struct Scratch {
     active: Box<[u16; 2048]>,
     /// Tick at which the sounding note at that index started.
     start: Box<[u64; 2048]>,
-    /// Note edges for polyphony: `tick << 1 | 1` for on, `tick << 1` for off.
-    edges: Vec<u64>,
+    /// Polyphony changes: (tick, net change of sounding notes at that tick), ascending tick within each track.
+    /// Collapsing a tick's ons and offs into one net change keeps each track a strictly sorted run, so merging
+    /// the tracks is a cheap run merge rather than a sort of every note edge.
+    edges: Vec<(u64, i32)>,
+    /// Where each track's run starts in `edges`.
+    runs: Vec<usize>,
+    /// Merge buffer for `edges`.
+    merged: Vec<(u64, i32)>,
     /// set_tempo events: (tick, µs per quarter, track index).
     tempos: Vec<(u64, u32, u32)>,
 }
@@ -132,6 +138,8 @@ impl Scratch {
             active: Box::new([0; 2048]),
             start: Box::new([0; 2048]),
             edges: Vec::new(),
+            runs: Vec::new(),
+            merged: Vec::new(),
             tempos: Vec::new(),
         }
     }
@@ -139,10 +147,13 @@ impl Scratch {
     fn reset(&mut self) {
         // active is all zero after every track; only the growable buffers need clearing.
         self.edges.clear();
+        self.runs.clear();
+        self.merged.clear();
         self.tempos.clear();
         // Do not let one huge file pin memory on a worker thread forever.
         if self.edges.capacity() > 1 << 22 {
             self.edges.shrink_to(1 << 16);
+            self.merged.shrink_to(1 << 16);
         }
         if self.tempos.capacity() > 1 << 16 {
             self.tempos.shrink_to(1 << 10);
@@ -229,6 +240,10 @@ struct Walker<'s> {
     track: u32,
     tick: u64,
     n_active: u32,
+    /// The polyphony change being accumulated for the current tick of the current track.
+    edge_tick: u64,
+    edge_delta: i32,
+    edge_pending: bool,
 
     max_tick: u64,
     track_ends: Vec<u64>,
@@ -259,6 +274,9 @@ impl<'s> Walker<'s> {
             track: 0,
             tick: 0,
             n_active: 0,
+            edge_tick: 0,
+            edge_delta: 0,
+            edge_pending: false,
             max_tick: 0,
             track_ends: Vec::new(),
             track_names: Vec::new(),
@@ -301,10 +319,31 @@ impl<'s> Walker<'s> {
             self.s.start[idx] = tick;
         }
         *a = a.saturating_add(1);
-        self.n_active += 1;
-        self.s.edges.push((tick << 1) | 1);
+        self.n_active = self.n_active.saturating_add(1);
+        self.edge(1);
         if ch != DRUM_CHANNEL {
             self.pc_count[usize::from(pitch % 12)] += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn edge(&mut self, d: i32) {
+        if self.edge_pending && self.edge_tick == self.tick {
+            self.edge_delta += d;
+        } else {
+            self.flush_edge();
+            self.edge_tick = self.tick;
+            self.edge_delta = d;
+            self.edge_pending = true;
+        }
+    }
+
+    fn flush_edge(&mut self) {
+        if self.edge_pending {
+            if self.edge_delta != 0 {
+                self.s.edges.push((self.edge_tick, self.edge_delta));
+            }
+            self.edge_pending = false;
         }
     }
 
@@ -319,10 +358,11 @@ impl<'s> Walker<'s> {
         *a -= 1;
         let now_silent = *a == 0;
         self.n_active = self.n_active.saturating_sub(1);
-        self.s.edges.push(tick << 1);
+        self.edge(-1);
         if now_silent && ch != DRUM_CHANNEL {
             let d = tick.saturating_sub(self.s.start[idx]);
-            self.pc_dur[usize::from(pitch % 12)] += d;
+            let pc = &mut self.pc_dur[usize::from(pitch % 12)];
+            *pc = pc.saturating_add(d);
         }
     }
 
@@ -339,11 +379,12 @@ impl<'s> Walker<'s> {
             }
             self.s.active[idx] = 0;
             for _ in 0..a {
-                self.s.edges.push(tick << 1);
+                self.edge(-1);
             }
             if idx >> 7 != usize::from(DRUM_CHANNEL) {
                 let d = tick.saturating_sub(self.s.start[idx]);
-                self.pc_dur[idx % 12] += d;
+                let pc = &mut self.pc_dur[(idx & 0x7F) % 12];
+                *pc = pc.saturating_add(d);
             }
         }
         self.n_active = 0;
@@ -437,7 +478,7 @@ impl<'s> Walker<'s> {
                 let ev_start = c.pos;
                 match self.event(&mut c, &mut running, track_name_seen) {
                     Ok(is_eot) => {
-                        events += 1;
+                        events = events.saturating_add(1);
                         if is_eot {
                             eot = true;
                             break;
@@ -479,6 +520,8 @@ impl<'s> Walker<'s> {
             next_pos = c.limit;
         }
         self.close_track_notes();
+        self.flush_edge();
+        self.s.runs.push(self.s.edges.len());
         self.max_tick = self.max_tick.max(self.tick);
         self.track_ends.push(self.tick);
         if let Some((k, _)) = failure {
@@ -660,6 +703,49 @@ fn looks_like_chunk_id(id: &[u8]) -> bool {
     id.len() == 4 && id.iter().all(|&b| (0x20..0x7F).contains(&b))
 }
 
+/// Merge the per-track sorted runs of `edges` (each run ends at an offset in `ends`) bottom-up, pairwise:
+/// O(n log tracks), where sorting every edge would be O(n log n).
+fn merge_runs<'a>(
+    edges: &'a mut Vec<(u64, i32)>,
+    ends: &[usize],
+    buf: &'a mut Vec<(u64, i32)>,
+) -> &'a [(u64, i32)] {
+    let mut bounds: Vec<usize> = Vec::with_capacity(ends.len() + 1);
+    bounds.push(0);
+    bounds.extend(ends.iter().copied().filter(|&e| e <= edges.len()));
+    if bounds.last() != Some(&edges.len()) {
+        bounds.push(edges.len());
+    }
+    bounds.dedup();
+    let (mut src, mut dst) = (edges, buf);
+    while bounds.len() > 2 {
+        dst.clear();
+        let mut next = vec![0usize];
+        let mut i = 0;
+        while i + 1 < bounds.len() {
+            let (a0, a1) = (bounds[i], bounds[i + 1]);
+            let b1 = if i + 2 < bounds.len() { bounds[i + 2] } else { a1 };
+            let (mut x, mut y) = (a0, a1);
+            while x < a1 && y < b1 {
+                if src[y].0 < src[x].0 {
+                    dst.push(src[y]);
+                    y += 1;
+                } else {
+                    dst.push(src[x]);
+                    x += 1;
+                }
+            }
+            dst.extend_from_slice(&src[x..a1]);
+            dst.extend_from_slice(&src[y..b1]);
+            next.push(dst.len());
+            i += 2;
+        }
+        bounds = next;
+        std::mem::swap(&mut src, &mut dst);
+    }
+    src
+}
+
 /// Seconds for `end` ticks through a tempo map sorted by tick.
 fn tempo_map_seconds(tempos: impl Iterator<Item = (u64, u32)>, end: u64, tpq: u16) -> f64 {
     if tpq == 0 {
@@ -808,7 +894,7 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
             let mut name_seen = false;
             let te = w.track(data, body, end, &mut name_seen);
             w.track = w.track.saturating_add(1);
-            tracks_found += 1;
+            tracks_found = tracks_found.saturating_add(1);
             if te.events > 0 || te.failure.is_none() {
                 readable += 1;
             } else if first_failure.is_none() {
@@ -939,16 +1025,14 @@ fn finish(
         }
     };
 
-    let edges = &mut w.s.edges;
-    edges.sort_unstable();
+    let edges = merge_runs(&mut w.s.edges, &w.s.runs, &mut w.s.merged);
+    // Offs and ons of one tick are already netted: the peak is the running sum after each tick.
     let mut cur: i64 = 0;
     let mut poly: i64 = 0;
-    for &e in edges.iter() {
-        if e & 1 == 1 {
-            cur += 1;
+    for (i, &(tick, d)) in edges.iter().enumerate() {
+        cur = (cur + i64::from(d)).max(0);
+        if edges.get(i + 1).is_none_or(|n| n.0 != tick) {
             poly = poly.max(cur);
-        } else {
-            cur = (cur - 1).max(0);
         }
     }
 
@@ -1014,4 +1098,19 @@ fn avg_bpm_of(first_tempo: Option<(u64, u32)>, end: u64, us_ticks: u128) -> Opti
         return Some(bpm_of(first));
     }
     Some(60_000_000.0 * end as f64 / us_ticks as f64)
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::merge_runs;
+
+    #[test]
+    fn merges_sorted_runs_into_one_sorted_sequence() {
+        let mut edges = vec![(0, 1), (5, -1), (9, 1), (1, 1), (5, 1), (2, 1), (3, -1), (8, 2)];
+        let mut buf = Vec::new();
+        let merged = merge_runs(&mut edges, &[3, 5, 8], &mut buf).to_vec();
+        let ticks: Vec<u64> = merged.iter().map(|e| e.0).collect();
+        assert_eq!(ticks, vec![0, 1, 2, 3, 5, 5, 8, 9]);
+        assert_eq!(merged.iter().map(|e| e.1).sum::<i32>(), 5);
+    }
 }

@@ -405,6 +405,27 @@ fn first_events_are_earliest_then_lowest_track() {
 }
 
 #[test]
+fn notes_left_sounding_end_with_their_track() {
+    // Channel 1, C4 C5 E4 G4 never released: they last until the track's end (tick 960)
+    // and weigh C twice, E and G once: C major. Drums on channel 10 are ignored for keys.
+    let t = track(&[
+        0x00, 0x91, 60, 90, 0x00, 0x91, 72, 90, 0x00, 0x91, 64, 90, 0x00, 0x91, 67, 90, //
+        0x00, 0x99, 37, 90, 0x00, 0x99, 39, 90, 0x00, 0x99, 42, 90, //
+        0x87, 0x40, 0xFF, 0x01, 0x00, // tick 960
+    ]);
+    let m = analyze(&smf(0, 480, &[&t])).expect("parse");
+    assert_eq!(m.detected_key.as_deref(), Some("C"));
+    assert_close(m.key_confidence, 0.8823097552238484, 1e-9);
+    assert_eq!((m.polyphony_max, m.duration_ticks), (7, 960));
+    assert_eq!(m.channels, vec![1, 9]);
+    // Polyphony is counted over the merged tracks: a second track's note at tick 0 sounds
+    // together with the seven.
+    let t2 = track(&[0x00, 0x92, 50, 90, 0x10, 0x82, 50, 0]);
+    let m = analyze(&smf(1, 480, &[&t, &t2])).expect("parse");
+    assert_eq!(m.polyphony_max, 8);
+}
+
+#[test]
 fn running_status_survives_meta_events() {
     let t = track(&[
         0x00, 0x90, 60, 100, // note on, sets running status

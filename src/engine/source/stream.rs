@@ -379,6 +379,30 @@ impl<R: Read> Read for TarMetaGuard<R> {
     }
 }
 
+/// A tar entry's data: an end of stream before the declared size is an error. (The tar reader just returns fewer
+/// bytes, so a plain tar cut inside a member would otherwise hand out a silently truncated file.)
+struct ExactLen<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for ExactLen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.remaining > 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "archive ends inside this member ({} bytes missing)",
+                    self.remaining
+                ),
+            ));
+        }
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
 /// Walk one archive on disk. Problems are reported to the visitor; returns `Err(Cancelled)` if it cancelled.
 pub(crate) fn walk_top(
     location: &str,
@@ -572,7 +596,11 @@ fn walk_tar<'c>(
             depth,
         };
         let d = v.decide(&meta);
-        match run(ctx, &meta, d, &mut entry, v) {
+        let mut exact = ExactLen {
+            inner: &mut entry,
+            remaining: meta.size.unwrap_or(0),
+        };
+        match run(ctx, &meta, d, &mut exact, v) {
             Ok(()) => {}
             Err(Fail::Halt(h)) => return Err(h),
             // A tar is one stream: once its data cannot be read, nothing after it can be trusted.

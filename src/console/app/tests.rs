@@ -1,0 +1,512 @@
+//! Tests of the pure state updates: keys to effects, dialogs, the run's life, polls and samples.
+use super::*;
+use crate::console::testkit::{self, keys};
+use crate::engine::profile::ApplyReport;
+
+fn applied(level: Level) -> Msg {
+    Msg::Applied {
+        level,
+        result: Ok(ApplyReport {
+            level,
+            lines: vec!["done".into()],
+            pending_restart: vec![],
+            restarted: false,
+        }),
+    }
+}
+
+fn polled(p: Polled) -> Msg {
+    Msg::Polled(PollOutcome::Ok(Box::new(p)))
+}
+
+fn summary(status: &str) -> RunSummary {
+    RunSummary {
+        run_id: Some(1),
+        status: status.into(),
+        mode: "ludicrous".into(),
+        seen: 300,
+        imported: 290,
+        duplicates: 8,
+        skipped: 0,
+        failed: 2,
+        bytes: 2_700_000,
+        seconds: 2.5,
+        files_per_s: 120.0,
+        mb_per_s: 1.08,
+        phase_busy_seconds: Default::default(),
+        errors_by_kind: Default::default(),
+        log_path: None,
+    }
+}
+
+#[test]
+fn normal_start_goes_straight_to_the_import() {
+    let mut a = testkit::app();
+    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert_eq!(a.screen, Screen::Run);
+    assert_eq!(a.run, RunState::Running);
+    assert!(
+        matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, sources } if sources.len() == 2)
+    );
+}
+
+#[test]
+fn start_needs_a_source() {
+    let mut a = testkit::app();
+    a.sources.clear();
+    assert!(update(&mut a, Msg::Key(Key::Enter)).is_empty());
+    assert_eq!(a.screen, Screen::Start);
+    assert!(a.notice.as_deref().is_some_and(|n| n.contains("no source")));
+}
+
+#[test]
+fn ludicrous_start_walks_both_dialogs_then_applies_each_level_then_imports() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('l')]);
+    assert_eq!(a.mode, Mode::Ludicrous);
+    assert!(
+        update(&mut a, Msg::Key(Key::Enter)).is_empty(),
+        "a dialog first, nothing run"
+    );
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Dialog(Dialog::Risk { index: 0, .. }))
+    ));
+    assert!(
+        update(&mut a, Msg::Key(Key::Enter)).is_empty(),
+        "second dialog"
+    );
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Dialog(Dialog::Risk { index: 1, .. }))
+    ));
+    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert_eq!(a.overlay, None);
+    assert_eq!(a.run, RunState::Preparing);
+    let both = vec![Confirmation::FsyncOff, Confirmation::Unlogged];
+    assert_eq!(
+        fx,
+        vec![Effect::ApplyLevel {
+            level: Level::Basic,
+            confirmed: both.clone()
+        }]
+    );
+    let fx = update(&mut a, applied(Level::Basic));
+    assert_eq!(
+        fx[0],
+        Effect::ApplyLevel {
+            level: Level::DropIndexes,
+            confirmed: both.clone()
+        }
+    );
+    let fx = update(&mut a, applied(Level::DropIndexes));
+    assert_eq!(
+        fx[0],
+        Effect::ApplyLevel {
+            level: Level::Ludicrous,
+            confirmed: both
+        }
+    );
+    assert_eq!(a.op, Some(Op::Apply(Level::Ludicrous)));
+    let fx = update(&mut a, applied(Level::Ludicrous));
+    assert!(matches!(
+        &fx[0],
+        Effect::StartImport {
+            mode: Mode::Ludicrous,
+            ..
+        }
+    ));
+    assert_eq!(a.run, RunState::Running);
+    assert_eq!(a.op, None);
+}
+
+#[test]
+fn esc_on_a_risk_dialog_changes_nothing() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('l'), Key::Enter]);
+    let fx = update(&mut a, Msg::Key(Key::Esc));
+    assert!(fx.is_empty());
+    assert_eq!(a.overlay, None);
+    assert_eq!(a.screen, Screen::Start);
+    assert_eq!(a.run, RunState::Idle);
+    assert!(
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("nothing was changed"))
+    );
+}
+
+#[test]
+fn a_failed_level_stops_the_start() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('f'), Key::Enter]);
+    let fx = update(
+        &mut a,
+        Msg::Applied {
+            level: Level::Basic,
+            result: Err("permission denied".into()),
+        },
+    );
+    assert_eq!(fx, vec![Effect::Poll]);
+    assert!(matches!(a.run, RunState::Failed(_)));
+    assert_eq!(a.plan, None);
+    assert!(a.errors > 0);
+}
+
+#[test]
+fn pause_resume_and_cancel_through_its_dialog() {
+    let mut a = testkit::running_app(3);
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('p'))),
+        vec![Effect::SetPaused(true)]
+    );
+    assert_eq!(a.run, RunState::Paused);
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('p'))),
+        vec![Effect::SetPaused(false)]
+    );
+    assert!(update(&mut a, Msg::Key(Key::Char('c'))).is_empty());
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Cancel)));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Enter)),
+        vec![Effect::CancelImport]
+    );
+    assert_eq!(a.run, RunState::Cancelling);
+    update(&mut a, Msg::ImportEnded(Ok(summary("interrupted"))));
+    assert_eq!(a.run, RunState::Finished);
+    assert!(a.offer_restore, "a fast run offers restore + rebuild");
+}
+
+#[test]
+fn profile_keys_wait_for_the_run() {
+    let mut a = testkit::running_app(2);
+    for k in ['r', 'i', 'R', '1', '3'] {
+        assert!(
+            update(&mut a, Msg::Key(Key::Char(k))).is_empty(),
+            "{k} during a run"
+        );
+        assert!(
+            a.notice
+                .as_deref()
+                .is_some_and(|n| n.starts_with("not while a run"))
+        );
+    }
+}
+
+#[test]
+fn finished_fast_run_restores_then_rebuilds_on_one_key() {
+    let mut a = testkit::running_app(2);
+    update(&mut a, Msg::ImportEnded(Ok(summary("done"))));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('R'))),
+        vec![Effect::RestoreSafety]
+    );
+    assert_eq!(a.op, Some(Op::Restore { then_rebuild: true }));
+    let report = RestoreReport {
+        lines: vec!["fsync back to on".into()],
+        checks: vec![],
+        ok: true,
+        pending_restart: vec![],
+    };
+    let fx = update(&mut a, Msg::Restored(Ok(report)));
+    assert!(fx.contains(&Effect::RebuildIndexes));
+    assert_eq!(a.op, Some(Op::Rebuild));
+    assert_eq!(
+        a.rebuild.as_ref().and_then(|r| r.todo),
+        Some(39),
+        "missing indexes known from the poll"
+    );
+    update(
+        &mut a,
+        Msg::Rebuild(RebuildEvent::Started {
+            name: "idx_a".into(),
+            table: "files".into(),
+        }),
+    );
+    update(
+        &mut a,
+        Msg::Rebuild(RebuildEvent::Started {
+            name: "idx_b".into(),
+            table: "files".into(),
+        }),
+    );
+    update(
+        &mut a,
+        Msg::Rebuild(RebuildEvent::Finished {
+            name: "idx_a".into(),
+            seconds: 1.5,
+        }),
+    );
+    update(
+        &mut a,
+        Msg::Rebuild(RebuildEvent::Failed {
+            name: "idx_b".into(),
+            error: "boom".into(),
+        }),
+    );
+    let v = a.rebuild.as_ref().expect("rebuild view");
+    assert_eq!((v.built(), v.failed(), v.building()), (1, 1, 0));
+    let fx = update(&mut a, Msg::RebuildEnded(Ok(RebuildReport::default())));
+    assert_eq!(fx, vec![Effect::Poll]);
+    assert_eq!(a.op, None);
+    assert!(!a.offer_restore);
+}
+
+#[test]
+fn level_toggles_apply_with_dialogs_and_revert_without() {
+    let mut a = testkit::app();
+    a.screen = Screen::Run;
+    assert!(
+        update(&mut a, Msg::Key(Key::Char('1'))).is_empty(),
+        "no state polled yet"
+    );
+    update(&mut a, polled(testkit::safe_polled()));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('1'))),
+        vec![Effect::ApplyLevel {
+            level: Level::Basic,
+            confirmed: vec![]
+        }]
+    );
+    update(&mut a, applied(Level::Basic));
+    assert!(update(&mut a, Msg::Key(Key::Char('2'))).is_empty());
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::DropIndexes)));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Enter)),
+        vec![Effect::ApplyLevel {
+            level: Level::DropIndexes,
+            confirmed: vec![]
+        }]
+    );
+    update(&mut a, applied(Level::DropIndexes));
+    keys(&mut a, &[Key::Char('3'), Key::Enter]);
+    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert_eq!(
+        fx,
+        vec![Effect::ApplyLevel {
+            level: Level::Ludicrous,
+            confirmed: vec![Confirmation::FsyncOff, Confirmation::Unlogged]
+        }]
+    );
+    update(&mut a, applied(Level::Ludicrous));
+    update(&mut a, polled(testkit::ludicrous_polled()));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('3'))),
+        vec![Effect::RevertLevel(Level::Ludicrous)]
+    );
+    update(
+        &mut a,
+        Msg::Reverted {
+            level: Level::Ludicrous,
+            result: Ok(RestoreReport::default()),
+        },
+    );
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('2'))),
+        vec![Effect::RebuildIndexes],
+        "level 2 off = rebuild"
+    );
+}
+
+#[test]
+fn one_operation_at_a_time() {
+    let mut a = testkit::app();
+    a.screen = Screen::Run;
+    update(&mut a, polled(testkit::safe_polled()));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('r'))),
+        vec![Effect::RestoreSafety]
+    );
+    assert!(update(&mut a, Msg::Key(Key::Char('i'))).is_empty());
+    assert!(
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("busy: restoring safety"))
+    );
+}
+
+#[test]
+fn quit_asks_while_running_or_unsafe() {
+    let mut a = testkit::app();
+    update(&mut a, polled(testkit::safe_polled()));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Char('q'))),
+        vec![Effect::Quit],
+        "safe and idle: no question"
+    );
+    assert!(a.should_quit);
+
+    let mut a = testkit::app();
+    update(&mut a, polled(testkit::ludicrous_polled()));
+    assert!(update(&mut a, Msg::Key(Key::Char('q'))).is_empty());
+    assert!(
+        matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { reasons })) if reasons[0].contains("UNSAFE"))
+    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::Quit]);
+
+    let mut a = testkit::running_app(2);
+    update(&mut a, Msg::Key(Key::CtrlC));
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Dialog(Dialog::Quit { .. }))
+    ));
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Enter)),
+        vec![Effect::CancelImport],
+        "cancel, then quit"
+    );
+    assert!(!a.should_quit);
+    assert_eq!(
+        update(&mut a, Msg::ImportEnded(Ok(summary("interrupted")))),
+        vec![Effect::Quit]
+    );
+    assert!(a.should_quit);
+}
+
+#[test]
+fn typing_a_path_adds_a_checked_source() {
+    let mut a = testkit::app();
+    keys(
+        &mut a,
+        &[
+            Key::Char('a'),
+            Key::Char('q'),
+            Key::Char('x'),
+            Key::Backspace,
+            Key::Char('/'),
+        ],
+    );
+    assert_eq!(
+        a.overlay,
+        Some(Overlay::Input("q/".into())),
+        "q and x are typed, not bound"
+    );
+    assert_eq!(
+        update(&mut a, Msg::Key(Key::Enter)),
+        vec![Effect::CheckSource("q/".into())]
+    );
+    update(
+        &mut a,
+        Msg::SourceChecked {
+            typed: "q/".into(),
+            path: "/abs/q".into(),
+            exists: true,
+        },
+    );
+    assert_eq!(a.sources.last(), Some(&PathBuf::from("/abs/q")));
+    update(
+        &mut a,
+        Msg::SourceChecked {
+            typed: "nope".into(),
+            path: "/abs/nope".into(),
+            exists: false,
+        },
+    );
+    assert_eq!(a.sources.len(), 3);
+    assert!(
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("no such file"))
+    );
+    keys(&mut a, &[Key::Char('x'), Key::Char('e')]);
+    assert_eq!(a.sources.last(), a.sample_library.as_ref());
+}
+
+#[test]
+fn mode_selection_wraps_around() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Up]);
+    assert_eq!(a.mode, Mode::Ludicrous);
+    keys(&mut a, &[Key::Down, Key::Down]);
+    assert_eq!(a.mode, Mode::Fast);
+}
+
+#[test]
+fn samples_fill_the_rings_and_pick_the_bottleneck() {
+    let a = testkit::running_app(10);
+    assert_eq!(a.files_per_s.len(), 10);
+    assert!(
+        a.files_per_s.iter().all(|v| (399.0..=481.0).contains(v)),
+        "{:?}",
+        a.files_per_s
+    );
+    let b = a.bottleneck.as_ref().expect("bottleneck");
+    assert_eq!(b.phase, Phase::Write);
+    // Indexes are already dropped in fast mode: the next remedy is level 1's, already on, so level 3.
+    assert!(b.remedy.contains("level 3"), "{}", b.remedy);
+    assert!(a.eta.is_some_and(|e| e > 0.0));
+}
+
+#[test]
+fn samples_poll_the_server_without_piling_up() {
+    let mut a = testkit::app();
+    assert_eq!(update(&mut a, Msg::Sample(None)), vec![Effect::Poll]);
+    assert!(a.poll_inflight);
+    assert!(update(&mut a, Msg::Sample(None)).is_empty());
+    assert!(
+        update(&mut a, Msg::Sample(None)).is_empty(),
+        "still in flight"
+    );
+    update(&mut a, Msg::Polled(PollOutcome::TimedOut { seconds: 5 }));
+    assert_eq!(a.server, ServerState::NotAnswering { seconds: 5 });
+    assert!(!a.poll_inflight);
+    update(&mut a, Msg::Sample(None));
+    update(
+        &mut a,
+        Msg::Polled(PollOutcome::Failed("connection refused".into())),
+    );
+    assert_eq!(
+        a.server,
+        ServerState::Down {
+            error: "connection refused".into()
+        }
+    );
+    update(&mut a, polled(testkit::safe_polled()));
+    assert_eq!(a.server, ServerState::Up { latency_ms: 3 });
+}
+
+#[test]
+fn unsafe_poll_warns_once_and_data_loss_is_an_error() {
+    let mut a = testkit::app();
+    update(&mut a, polled(testkit::ludicrous_polled()));
+    update(&mut a, polled(testkit::ludicrous_polled()));
+    assert_eq!(
+        a.log.iter().filter(|l| l.text.contains("UNSAFE")).count(),
+        1
+    );
+    assert_eq!(a.is_unsafe(), Some(true));
+    let mut lost = testkit::safe_polled();
+    lost.safety.data_lost = Some("tables came back empty".into());
+    update(&mut a, polled(lost));
+    assert_eq!(a.errors, 1);
+}
+
+#[test]
+fn engine_events_reach_the_log() {
+    let mut a = testkit::running_app(1);
+    let before = a.errors;
+    update(
+        &mut a,
+        Msg::Engine(EngineEvent::Log("batch 3 written".into())),
+    );
+    update(
+        &mut a,
+        Msg::Engine(EngineEvent::Error {
+            location: "a.mid".into(),
+            kind: "truncated".into(),
+            message: "eof".into(),
+        }),
+    );
+    assert_eq!(a.errors, before + 1);
+    assert_eq!(a.log.last().map(|l| l.kind), Some(LogKind::Error));
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('?')]);
+    assert_eq!(a.context(), Ctx::Help);
+    keys(&mut a, &[Key::Char('q')]);
+    assert_eq!(a.overlay, None);
+    assert!(!a.should_quit, "q closes the help, it does not quit");
+}

@@ -1,0 +1,173 @@
+//! The one `tokio::select!` loop: terminal events, the draw tick, the sampling tick, engine updates and the
+//! results of spawned tasks all become `Msg`s for `update`; the `Effect`s it returns are executed here.
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc::unbounded_channel;
+use tokio::time::MissedTickBehavior;
+
+use super::app::{App, Effect, Msg, update};
+use super::keymap;
+use super::tasks::{self, Incoming, Tx};
+use super::{system, ui};
+use crate::engine::pipeline::ImportHandle;
+use crate::engine::session::Engine;
+
+/// About 15 frames a second.
+const FRAME: Duration = Duration::from_millis(66);
+/// One sample a second feeds the ring buffers.
+const SAMPLE: Duration = Duration::from_secs(1);
+
+/// Executes effects; owns what `App` must not (the engine, the import handle, the channel).
+struct Runner {
+    engine: Engine,
+    poll: Engine,
+    tx: Tx,
+    import: Option<ImportHandle>,
+    /// Pause or cancel asked before the import's handle arrived.
+    pending_pause: Option<bool>,
+    pending_cancel: bool,
+}
+
+impl Runner {
+    fn dispatch(&mut self, app: &mut App, msg: Msg) {
+        for effect in update(app, msg) {
+            self.execute(effect);
+        }
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        match effect {
+            Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
+            Effect::ApplyLevel { level, confirmed } => {
+                tasks::spawn_apply(engine, level, confirmed, tx)
+            }
+            Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
+            Effect::RestoreSafety => tasks::spawn_restore(engine, tx),
+            Effect::RebuildIndexes => tasks::spawn_rebuild(engine, tx),
+            Effect::StartImport { sources, mode } => {
+                self.pending_pause = None;
+                self.pending_cancel = false;
+                tasks::spawn_import(engine, sources, mode, tx)
+            }
+            Effect::SetPaused(p) => match &self.import {
+                Some(h) => h.control.set_paused(p),
+                None => self.pending_pause = Some(p),
+            },
+            Effect::CancelImport => match &self.import {
+                Some(h) => {
+                    h.control.set_paused(false);
+                    h.control.cancel();
+                }
+                None => self.pending_cancel = true,
+            },
+            Effect::Poll => tasks::spawn_poll(self.poll.clone(), tx),
+            Effect::Quit => {}
+        }
+    }
+
+    fn adopt(&mut self, handle: ImportHandle) {
+        if let Some(p) = self.pending_pause.take() {
+            handle.control.set_paused(p);
+        }
+        if std::mem::take(&mut self.pending_cancel) {
+            handle.control.cancel();
+        }
+        self.import = Some(handle);
+    }
+
+    /// Once a frame: the counters, every queued engine event, and the end of the run.
+    fn drain_engine(&mut self, app: &mut App) {
+        let Some(h) = &self.import else { return };
+        let snapshot = h.metrics.snapshot();
+        let events: Vec<_> = h.events.try_iter().collect();
+        let finished = h.is_finished();
+        self.dispatch(app, Msg::Frame(snapshot));
+        for ev in events {
+            self.dispatch(app, Msg::Engine(ev));
+        }
+        if finished && let Some(h) = self.import.take() {
+            {
+                // The thread has ended, so every event it sent was drained above.
+                let rest: Vec<_> = h.events.try_iter().collect();
+                for ev in rest {
+                    self.dispatch(app, Msg::Engine(ev));
+                }
+                self.dispatch(app, Msg::Sample(Some(h.metrics.snapshot())));
+                tasks::spawn_join(h, self.tx.clone());
+            }
+        }
+    }
+}
+
+/// Run the console until the user quits.
+pub async fn run_loop(
+    terminal: &mut DefaultTerminal,
+    engine: Engine,
+    mut app: App,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = unbounded_channel::<Incoming>();
+    let mut runner = Runner {
+        poll: tasks::poll_engine(&engine),
+        engine,
+        tx: tx.clone(),
+        import: None,
+        pending_pause: None,
+        pending_cancel: false,
+    };
+    {
+        let tx = tx.clone();
+        system::spawn_sampler(runner.engine.data_dir.clone(), SAMPLE, move |s| {
+            tx.send(Incoming::Msg(Box::new(Msg::System(s)))).is_ok()
+        });
+    }
+    let mut events = EventStream::new();
+    let mut draw = tokio::time::interval(FRAME);
+    draw.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut sample = tokio::time::interval(SAMPLE);
+    sample.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    terminal.draw(|f| ui::render(f, &app))?;
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    if let Some(key) = keymap::key_of(&k) {
+                        runner.dispatch(&mut app, Msg::Key(key));
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => terminal.autoresize()?,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::error!("terminal input failed: {e}");
+                    return Err(e.into());
+                }
+                None => break,
+            },
+            _ = draw.tick() => {
+                runner.drain_engine(&mut app);
+                terminal.draw(|f| ui::render(f, &app))?;
+            }
+            _ = sample.tick() => {
+                let snapshot = runner.import.as_ref().map(|h| h.metrics.snapshot());
+                runner.dispatch(&mut app, Msg::Sample(snapshot));
+            }
+            Some(incoming) = rx.recv() => match incoming {
+                Incoming::Msg(m) => runner.dispatch(&mut app, *m),
+                Incoming::Import(h) => runner.adopt(h),
+            },
+        }
+        if app.should_quit {
+            break;
+        }
+    }
+    // A run cancelled on quit has been joined (ImportEnded) before should_quit was set; anything else that is
+    // still running (a profile operation) stops with the runtime, its journal entries intact.
+    if let Some(h) = runner.import.take() {
+        h.control.cancel();
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+    Ok(())
+}

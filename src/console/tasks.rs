@@ -1,0 +1,274 @@
+//! Spawned work for the event loop: every database call runs in a task with a timeout and comes back as a
+//! message, so a slow query, a restarting server or a stopped one never freezes the screen.
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::{Msg, PollOutcome, Polled};
+use crate::database::status::{IndexStatus, Status, TABLES, TableStatus};
+use crate::database::{DbResult, indexes, status};
+use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions};
+use crate::engine::profile::{Confirmation, Level, Mode};
+use crate::engine::session::Engine;
+
+/// A status poll that takes longer shows the server as not answering.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Applying or reverting a level (a table rewrite to LOGGED can take long on a big library).
+pub const OP_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+/// Rebuilding every index of a multi-million-file library.
+pub const REBUILD_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What spawned work sends back to the loop.
+pub enum Incoming {
+    Msg(Box<Msg>),
+    /// A started import, for the loop to drain and sample.
+    Import(ImportHandle),
+}
+
+pub type Tx = UnboundedSender<Incoming>;
+
+fn send(tx: &Tx, msg: Msg) {
+    // The loop has gone when this fails: nothing is left to tell.
+    let _ = tx.send(Incoming::Msg(Box::new(msg)));
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer after {} s", limit.as_secs())),
+    }
+}
+
+/// A copy of the engine whose pool is one connection of its own, so polls never queue behind the import.
+pub fn poll_engine(engine: &Engine) -> Engine {
+    let opts = (*engine.pool.connect_options()).clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(opts);
+    Engine {
+        target: engine.target.clone(),
+        pool,
+        data_dir: engine.data_dir.clone(),
+    }
+}
+
+/// Status without counting rows: counts come from the planner's estimates, so a poll stays cheap on a
+/// multi-million-row library.
+async fn light_status(engine: &Engine) -> DbResult<Status> {
+    let pool = &engine.pool;
+    let row = sqlx::query(
+        "SELECT current_setting('server_version'), \
+         (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), pg_database_size(current_database())",
+    )
+    .fetch_one(pool)
+    .await?;
+    let present = indexes::present(pool).await?;
+    let missing: Vec<String> = indexes::catalog()
+        .iter()
+        .filter(|i| !present.contains(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    let settings = status::settings(pool).await?;
+    Ok(Status {
+        target: engine.target.describe(),
+        managed: engine.target.is_managed(),
+        server_version: row.get(0),
+        superuser: row.get::<Option<bool>, _>(1).unwrap_or(false),
+        database_size_bytes: row.get(2),
+        tables: tables(pool).await?,
+        secondary_indexes: IndexStatus {
+            expected: indexes::catalog().len(),
+            present: present.len(),
+            missing,
+        },
+        pending_restart: settings.iter().any(|s| s.pending_restart),
+        settings,
+    })
+}
+
+async fn tables(pool: &PgPool) -> DbResult<Vec<TableStatus>> {
+    let names: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT c.relname::text, CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'logged' END, \
+         greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<TableStatus> = rows
+        .iter()
+        .map(|r| TableStatus {
+            name: r.get(0),
+            persistence: r.get(1),
+            rows: r.get(2),
+        })
+        .collect();
+    out.sort_by_key(|t| TABLES.iter().position(|n| *n == t.name));
+    Ok(out)
+}
+
+/// Bytes in pg_wal; `None` when the role may not list it.
+async fn wal_bytes(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+async fn poll_once(engine: &Engine) -> Result<Polled, String> {
+    let t0 = Instant::now();
+    let status = light_status(engine).await.map_err(|e| e.to_string())?;
+    let safety = engine.safety().await.map_err(|e| e.to_string())?;
+    let wal_bytes = wal_bytes(&engine.pool).await;
+    Ok(Polled {
+        status,
+        safety,
+        wal_bytes,
+        latency_ms: t0.elapsed().as_millis() as u64,
+    })
+}
+
+pub fn spawn_poll(engine: Engine, tx: Tx) {
+    tokio::spawn(async move {
+        let outcome = match tokio::time::timeout(POLL_TIMEOUT, poll_once(&engine)).await {
+            Ok(Ok(p)) => PollOutcome::Ok(Box::new(p)),
+            Ok(Err(e)) => PollOutcome::Failed(first_line(&e)),
+            Err(_) => PollOutcome::TimedOut {
+                seconds: POLL_TIMEOUT.as_secs(),
+            },
+        };
+        send(&tx, Msg::Polled(outcome));
+    });
+}
+
+fn first_line(e: &str) -> String {
+    e.lines().next().unwrap_or_default().to_string()
+}
+
+pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, tx: Tx) {
+    tokio::spawn(async move {
+        let result = timed(OP_TIMEOUT, engine.apply_level(level, &confirmed)).await;
+        send(&tx, Msg::Applied { level, result });
+    });
+}
+
+pub fn spawn_revert(engine: Engine, level: Level, tx: Tx) {
+    tokio::spawn(async move {
+        let result = timed(OP_TIMEOUT, engine.revert_level(level)).await;
+        send(&tx, Msg::Reverted { level, result });
+    });
+}
+
+pub fn spawn_restore(engine: Engine, tx: Tx) {
+    tokio::spawn(async move {
+        let result = timed(OP_TIMEOUT, engine.restore_safety()).await;
+        send(&tx, Msg::Restored(result));
+    });
+}
+
+/// Rebuild with per-index progress forwarded as messages.
+pub fn spawn_rebuild(engine: Engine, tx: Tx) {
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = prx.recv().await {
+            send(&forward, Msg::Rebuild(ev));
+        }
+    });
+    tokio::spawn(async move {
+        let jobs = crate::engine::machine::cores().max(2);
+        let result = timed(REBUILD_TIMEOUT, engine.rebuild_indexes(jobs, Some(ptx))).await;
+        send(&tx, Msg::RebuildEnded(result));
+    });
+}
+
+/// Acknowledge lost rows (a crash emptied UNLOGGED tables), then start the pipeline and hand its handle over.
+pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, tx: Tx) {
+    tokio::spawn(async move {
+        match timed(POLL_TIMEOUT, engine.acknowledge_data_loss()).await {
+            Ok(Some(lost)) => send(
+                &tx,
+                Msg::Engine(EngineEvent::Log(format!("re-importing everything: {lost}"))),
+            ),
+            Ok(None) => {}
+            Err(e) => send(
+                &tx,
+                Msg::Engine(EngineEvent::Log(format!(
+                    "could not check for lost rows: {e}"
+                ))),
+            ),
+        }
+        let mut opts = ImportOptions::new(sources, mode.label());
+        opts.async_commit = mode != Mode::Normal;
+        opts.log_path = Some(engine.run_log_path());
+        let _ = tx.send(Incoming::Import(engine.import(opts)));
+    });
+}
+
+/// Wait for a finished import's thread off the runtime's workers.
+pub fn spawn_join(handle: ImportHandle, tx: Tx) {
+    tokio::spawn(async move {
+        let result = match tokio::task::spawn_blocking(move || handle.join()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the import thread could not be joined: {e}")),
+        };
+        send(&tx, Msg::ImportEnded(result));
+    });
+}
+
+/// Expand `~`, make the path absolute and check it exists (with a timeout: a hung mount must not hang us).
+pub fn spawn_check_source(typed: String, tx: Tx) {
+    tokio::spawn(async move {
+        let path = expand(&typed);
+        let exists = matches!(
+            tokio::time::timeout(CHECK_TIMEOUT, tokio::fs::metadata(path.clone())).await,
+            Ok(Ok(_))
+        );
+        send(
+            &tx,
+            Msg::SourceChecked {
+                typed,
+                path,
+                exists,
+            },
+        );
+    });
+}
+
+/// `~/x` -> home/x; relative paths against the current directory.
+pub fn expand(typed: &str) -> PathBuf {
+    let p = match typed.strip_prefix("~/") {
+        Some(rest) => dirs::home_dir()
+            .map(|h| h.join(rest))
+            .unwrap_or_else(|| PathBuf::from(typed)),
+        None if typed == "~" => dirs::home_dir().unwrap_or_else(|| PathBuf::from(typed)),
+        None => PathBuf::from(typed),
+    };
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_expand() {
+        assert!(expand("relative/x").is_absolute());
+        assert_eq!(expand("/a/b"), PathBuf::from("/a/b"));
+        if let Some(home) = dirs::home_dir() {
+            assert_eq!(expand("~/music"), home.join("music"));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Confirmation dialogs: what is about to happen and what a crash would cost; Enter confirms, Esc cancels.
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::{bold, wrap};
+use crate::console::app::{App, Dialog};
+use crate::engine::profile::{Confirmation, Level};
+
+/// Title, body paragraphs, the confirm label, and whether the dialog is about losing data.
+fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
+    match d {
+        Dialog::Risk { needed, index, .. } => {
+            let c = needed.get(*index).copied().unwrap_or(Confirmation::FsyncOff);
+            let what = match c {
+                Confirmation::FsyncOff => "turn fsync off",
+                Confirmation::Unlogged => "make the library tables UNLOGGED",
+            };
+            let step = if needed.len() > 1 { format!(" ({} of {})", index + 1, needed.len()) } else { String::new() };
+            (
+                format!("Confirm{step}: {what}"),
+                vec![
+                    c.statement().to_string(),
+                    "r (restore safety) puts everything back and verifies it; the tool also offers it when the run \
+                     ends."
+                        .to_string(),
+                ],
+                "accept this risk",
+                true,
+            )
+        }
+        Dialog::DropIndexes => (
+            "Drop the secondary indexes?".into(),
+            vec![
+                format!("Level 2: {}.", Level::DropIndexes.describe()),
+                "Nothing is lost in a crash: the definitions are backed up in the database and in INDEX_BACKUP.sql. \
+                 Searches are slow until i (rebuild indexes) has run."
+                    .into(),
+            ],
+            "drop them",
+            false,
+        ),
+        Dialog::Cancel => (
+            "Cancel the run?".into(),
+            vec![
+                "Files in flight are written, the run is marked interrupted. Importing the same sources again \
+                 resumes where it stopped."
+                    .into(),
+            ],
+            "cancel the run",
+            false,
+        ),
+        Dialog::Quit { reasons } => {
+            let mut body: Vec<String> = reasons.iter().map(|r| format!("• {r}")).collect();
+            if app.is_unsafe() == Some(true) {
+                body.push("Quitting now leaves the database exposed to a crash until safety is restored.".into());
+            }
+            let confirm = if app.run.is_active() { "cancel the run and quit" } else { "quit" };
+            ("Quit midi-tui?".into(), body, confirm, app.is_unsafe() == Some(true))
+        }
+    }
+}
+
+pub fn render_dialog(f: &mut Frame, area: Rect, app: &App, d: &Dialog) {
+    let (title, paragraphs, confirm, risky) = content(app, d);
+    let width = area.width.saturating_sub(6).min(74);
+    let text_w = width.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, p) in paragraphs.iter().enumerate() {
+        if i > 0 {
+            lines.push(Line::from(""));
+        }
+        let style = if i == 0 && risky {
+            bold()
+        } else {
+            Style::new()
+        };
+        // A bullet keeps its continuation lines indented under the text.
+        let (lead, text) = match p.strip_prefix("• ") {
+            Some(rest) => ("• ", rest),
+            None => ("", p.as_str()),
+        };
+        for (j, l) in wrap(text, text_w.saturating_sub(lead.chars().count()))
+            .into_iter()
+            .enumerate()
+        {
+            let head = if j == 0 {
+                lead.to_string()
+            } else {
+                " ".repeat(lead.chars().count())
+            };
+            lines.push(Line::from(vec![Span::raw(head), Span::styled(l, style)]));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled("Enter", bold().fg(Color::Cyan)),
+        Span::raw(format!(" {confirm}    ")),
+        Span::styled("Esc", bold().fg(Color::Cyan)),
+        Span::raw(" cancel, nothing changes"),
+    ]));
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let popup = area.centered(Constraint::Length(width), Constraint::Length(height));
+    f.render_widget(Clear, popup);
+    let border = if risky {
+        Style::new().fg(Color::Red)
+    } else {
+        Style::new().fg(Color::Yellow)
+    };
+    let block = Block::bordered().border_style(border).title(
+        Line::from(format!(" {title} ")).style(bold().fg(if risky {
+            Color::Red
+        } else {
+            Color::Yellow
+        })),
+    );
+    let inner = block.inner(popup).inner(ratatui::layout::Margin {
+        horizontal: 1,
+        vertical: 0,
+    });
+    f.render_widget(block, popup);
+    f.render_widget(Paragraph::new(lines), inner);
+}

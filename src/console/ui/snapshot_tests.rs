@@ -1,0 +1,221 @@
+//! Snapshots of every screen at fixed sizes (ratatui TestBackend + insta). The states come from `testkit`, which
+//! holds no clock or machine path; what could still vary (poll latency) is masked.
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::render;
+use crate::console::app::{App, Dialog, Msg, Overlay, PollOutcome, RunState, update};
+use crate::console::keymap::Key;
+use crate::console::testkit::{self, keys};
+use crate::engine::pipeline::RunSummary;
+use crate::engine::profile::RebuildEvent;
+
+fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    t.draw(|f| render(f, app)).expect("draw");
+    t.backend().to_string()
+}
+
+/// Replace the digits after each `marker` with `#`, keeping the width (insta's regex filters are not enabled).
+fn mask(screen: &str, marker: &str) -> String {
+    let mut out = String::with_capacity(screen.len());
+    let mut rest = screen;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        rest = &rest[i + marker.len()..];
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        out.push_str(&"#".repeat(digits));
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+macro_rules! snap {
+    ($name:expr, $app:expr, $w:expr, $h:expr) => {
+        insta::assert_snapshot!($name, mask(&draw(&$app, $w, $h), "poll "))
+    };
+}
+
+fn summary() -> RunSummary {
+    RunSummary {
+        run_id: Some(7),
+        status: "done".into(),
+        mode: "ludicrous".into(),
+        seen: 12_000,
+        imported: 9_600,
+        duplicates: 2_280,
+        skipped: 0,
+        failed: 120,
+        bytes: 108_000_000,
+        seconds: 27.4,
+        files_per_s: 438.0,
+        mb_per_s: 3.9,
+        phase_busy_seconds: Default::default(),
+        errors_by_kind: Default::default(),
+        log_path: None,
+    }
+}
+
+fn ludicrous_run(seconds: u64) -> App {
+    let mut a = testkit::running_app(seconds);
+    a.mode = crate::engine::profile::Mode::Ludicrous;
+    update(
+        &mut a,
+        Msg::Polled(PollOutcome::Ok(Box::new(testkit::ludicrous_polled()))),
+    );
+    a
+}
+
+#[test]
+fn start_screen() {
+    let mut a = testkit::app();
+    update(
+        &mut a,
+        Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))),
+    );
+    snap!("start_80x24", a, 80, 24);
+    keys(&mut a, &[Key::Char('l')]);
+    snap!("start_ludicrous_120x32", a, 120, 32);
+}
+
+#[test]
+fn start_screen_typing_a_path() {
+    let mut a = testkit::app();
+    a.sources.clear();
+    keys(&mut a, &[Key::Char('a')]);
+    for c in "~/midi/packs".chars() {
+        keys(&mut a, &[Key::Char(c)]);
+    }
+    snap!("start_typing_path", a, 80, 24);
+}
+
+#[test]
+fn run_in_progress_with_graph_and_bottleneck() {
+    let a = testkit::running_app(90);
+    snap!("run_fast_120x36", a, 120, 36);
+    snap!("run_fast_80x24", a, 80, 24);
+}
+
+#[test]
+fn unsafe_banner() {
+    let a = ludicrous_run(40);
+    snap!("run_ludicrous_unsafe_100x30", a, 100, 30);
+}
+
+#[test]
+fn confirmation_dialogs() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('l'), Key::Enter]);
+    snap!("dialog_fsync_off", a, 80, 24);
+    keys(&mut a, &[Key::Enter]);
+    snap!("dialog_unlogged", a, 80, 24);
+
+    let mut a = testkit::app();
+    a.screen = crate::console::app::Screen::Run;
+    update(
+        &mut a,
+        Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))),
+    );
+    keys(&mut a, &[Key::Char('2')]);
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::DropIndexes)));
+    snap!("dialog_drop_indexes", a, 80, 24);
+
+    let mut a = testkit::running_app(5);
+    keys(&mut a, &[Key::Char('c')]);
+    snap!("dialog_cancel", a, 80, 24);
+
+    let mut a = ludicrous_run(5);
+    keys(&mut a, &[Key::Char('q')]);
+    snap!("dialog_quit_running_unsafe", a, 80, 24);
+}
+
+#[test]
+fn index_rebuild_in_progress() {
+    let mut a = ludicrous_run(30);
+    update(&mut a, Msg::ImportEnded(Ok(summary())));
+    keys(&mut a, &[Key::Char('i')]);
+    let names = [
+        "idx_files_track_names",
+        "idx_mm_programs",
+        "idx_files_filename_trgm",
+        "idx_mm_bpm",
+        "idx_files_collection",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        let table = if n.starts_with("idx_mm") {
+            "musical_metadata"
+        } else {
+            "files"
+        };
+        update(
+            &mut a,
+            Msg::Rebuild(RebuildEvent::Started {
+                name: n.to_string(),
+                table: table.into(),
+            }),
+        );
+        if i < 3 {
+            update(
+                &mut a,
+                Msg::Rebuild(RebuildEvent::Finished {
+                    name: n.to_string(),
+                    seconds: 1.5 + i as f64,
+                }),
+            );
+        }
+    }
+    snap!("rebuild_in_progress_80x24", a, 80, 24);
+    snap!("rebuild_in_progress_100x30", a, 100, 30);
+}
+
+#[test]
+fn finished_run_offers_restore_and_rebuild() {
+    let mut a = ludicrous_run(30);
+    update(&mut a, Msg::ImportEnded(Ok(summary())));
+    assert_eq!(a.run, RunState::Finished);
+    snap!("finished_ludicrous_unsafe", a, 100, 30);
+    // After restore the banner offers the rebuild part of the key.
+    let mut fast = testkit::running_app(30);
+    update(&mut fast, Msg::ImportEnded(Ok(summary())));
+    snap!("finished_fast_offer", fast, 80, 24);
+}
+
+#[test]
+fn help_screen() {
+    let mut a = testkit::running_app(3);
+    keys(&mut a, &[Key::Char('?')]);
+    snap!("help_80x24", a, 80, 24);
+}
+
+#[test]
+fn database_states_not_a_frozen_screen() {
+    let mut a = testkit::running_app(20);
+    update(&mut a, Msg::Polled(PollOutcome::TimedOut { seconds: 5 }));
+    snap!("server_not_answering", a, 80, 24);
+    update(
+        &mut a,
+        Msg::Polled(PollOutcome::Failed(
+            "connection refused (os error 111)".into(),
+        )),
+    );
+    snap!("server_down", a, 80, 24);
+}
+
+#[test]
+fn too_small_and_resizes() {
+    let a = testkit::running_app(10);
+    snap!("too_small", a, 50, 10);
+    // Every size from the minimum up draws without panicking.
+    for (w, h) in [
+        (60, 16),
+        (61, 17),
+        (79, 23),
+        (80, 24),
+        (132, 43),
+        (200, 60),
+        (300, 100),
+    ] {
+        let _ = draw(&a, w, h);
+    }
+}

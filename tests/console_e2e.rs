@@ -1,0 +1,209 @@
+//! End to end: the real binary in a pseudo-terminal against a throwaway cluster. A ludicrous import of a few
+//! hundred real files driven through the keys (both confirmation dialogs included), a resize to 80x24, then `r`
+//! and `i`; the screen and the database must agree that safety and all 39 indexes are back.
+mod common;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// The console under test; `MIDI_TUI_CONSOLE_BIN` may point at another build of it.
+fn binary() -> String {
+    std::env::var("MIDI_TUI_CONSOLE_BIN").unwrap_or_else(|_| common::BIN.to_string())
+}
+
+struct Console {
+    parser: Arc<Mutex<vt100::Parser>>,
+    master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+}
+
+impl Console {
+    fn start(args: &[String], rows: u16, cols: u16) -> Self {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .expect("open a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(binary());
+        cmd.args(args);
+        cmd.env_remove("DATABASE_URL");
+        cmd.env_remove("MIDI_TUI_DATA_DIR");
+        cmd.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(cmd).expect("spawn midi-tui in the pty");
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let feed = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock().unwrap_or_else(|e| e.into_inner()).process(&buf[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().expect("pty writer");
+        Console { parser, master: pair.master, writer, child }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap_or_else(|e| e.into_inner()).screen().contents()
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type into the pty");
+        self.writer.flush().expect("flush the pty");
+    }
+
+    /// Wait until the screen satisfies `pred`; fail with the screen when it does not in time.
+    fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("midi-tui exited ({status:?}) while waiting for {what}; last screen:\n{s}");
+            }
+            if t0.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("timed out after {timeout:?} waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn resize(&mut self, rows: u16, cols: u16) {
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("resize the pty");
+        self.parser.lock().unwrap_or_else(|e| e.into_inner()).screen_mut().set_size(rows, cols);
+    }
+}
+
+fn sources() -> Vec<PathBuf> {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
+    assert!(sample.is_dir(), "the sample library is missing: {}", sample.display());
+    let corpus = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or("/work/shared/corpus".into()));
+    let groove = corpus.join("groove/groove/drummer7");
+    assert!(groove.is_dir(), "the corpus is missing: {} (set MIDI_TUI_CORPUS)", groove.display());
+    vec![sample, groove]
+}
+
+#[test]
+fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let data_dir = common::temp_dir("console-e2e");
+    let mut args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    args.extend(sources().iter().map(|p| p.display().to_string()));
+    let mut c = Console::start(&args, 30, 100);
+    let long = Duration::from_secs(240);
+
+    // Start screen: both sources preselected; choose ludicrous.
+    let s = c.wait_for("the start screen", Duration::from_secs(60), |s| s.contains("choose sources and a mode"));
+    assert!(s.contains("sample-library") && s.contains("drummer7"), "{s}");
+    c.send("l");
+    c.wait_for("ludicrous selected", long, |s| s.contains("▶ ludicrous"));
+
+    // Enter: two confirmation dialogs, each saying what a crash would cost.
+    c.send("\r");
+    let s = c.wait_for("the fsync dialog", long, |s| s.contains("turn fsync off"));
+    assert!(s.contains("corrupted beyond repair"), "{s}");
+    c.send("\r");
+    let s = c.wait_for("the UNLOGGED dialog", long, |s| s.contains("make the library tables UNLOGGED"));
+    assert!(s.contains("EMPTY"), "{s}");
+    c.send("\r");
+
+    // The run: unsafe while it goes, then finished with the restore offer.
+    c.wait_for("the UNSAFE badge", long, |s| s.contains("UNSAFE"));
+    let s = c.wait_for("the end of the run", long, |s| s.contains("run done"));
+    let fsync: String =
+        rt.block_on(sqlx::query_scalar("SELECT current_setting('fsync')").fetch_one(&db.pool)).expect("fsync");
+    assert_eq!(fsync, "off", "ludicrous was applied; screen:\n{s}");
+    c.wait_for("the restore offer", long, |s| s.contains("R: restore safety + rebuild indexes"));
+
+    // Resize to the smallest supported screen: it redraws cleanly.
+    c.resize(24, 80);
+    let s = c.wait_for("the 80x24 redraw", long, |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.first().is_some_and(|l| l.contains("midi-tui") && l.trim_end().ends_with("UNSAFE"))
+            && lines.iter().any(|l| l.contains("Counters"))
+    });
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
+
+    // r restores safety.
+    c.send("r");
+    c.wait_for("safety restored", long, |s| s.contains("safety restored"));
+    let s = c.wait_for("the SAFE badge", long, |s| s.lines().next().is_some_and(|l| l.trim_end().ends_with("SAFE") && !l.contains("UNSAFE")));
+    assert!(!s.contains("NOT restored"), "{s}");
+
+    // i rebuilds the indexes, with per-index progress.
+    c.send("i");
+    let s = c.wait_for("the rebuild", long, |s| s.contains("indexes rebuilt"));
+    assert!(s.contains("Index rebuild"), "{s}");
+    c.wait_for("39/39 in the profile panel", long, |s| s.contains("indexes 39/39"));
+
+    // q quits (asking only if the poll still saw a level on), and the terminal is put back.
+    c.send("q");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(Some(st)) = c.child.try_wait() {
+            break st;
+        }
+        if c.screen().contains("Quit midi-tui?") {
+            c.send("\r");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "did not quit; screen:\n{}", c.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        let p = c.parser.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(!p.screen().alternate_screen(), "the alternate screen was left");
+        assert!(!p.screen().hide_cursor(), "the cursor was left hidden");
+    }
+
+    // The database: settings back, tables logged, every index present, the run recorded.
+    rt.block_on(async {
+        let fsync: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'fsync'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("pg_settings");
+        assert_eq!(fsync, "on");
+        let fpw: String = sqlx::query_scalar("SELECT current_setting('full_page_writes')")
+            .fetch_one(&db.pool)
+            .await
+            .expect("full_page_writes");
+        assert_eq!(fpw, "on");
+        let unlogged: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind = 'r' \
+             AND relnamespace = 'public'::regnamespace",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("persistence");
+        assert_eq!(unlogged, 0, "every table LOGGED again");
+        let present = midi_tui::database::indexes::present(&db.pool).await.expect("indexes");
+        assert_eq!(present.len(), 39);
+        let (status, mode, imported): (String, String, i64) = sqlx::query_as(
+            "SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("the run");
+        assert_eq!((status.as_str(), mode.as_str()), ("done", "ludicrous"));
+        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&db.pool).await.expect("files");
+        assert!(files >= 300 && files == imported, "{files} files, run says {imported}");
+    });
+}
