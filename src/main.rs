@@ -62,9 +62,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (dir, files, seed, archives) = (dir.clone(), *files, *seed, *archives);
             tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, files, seed, archives)).await??;
         }
-        Some(other) => anyhow::bail!("`{other:?}` is not available in this build yet"),
+        Some(Command::Bench { files, corpus, repeat, json, out }) => {
+            cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref()).await?
+        }
         None => {
-            anyhow::bail!("the console is not available in this build yet; use `midi-tui import`")
+            let sources = if cli.sources.is_empty() { vec![cli::sample_library()] } else { cli.sources.clone() };
+            if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+                let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir()).await?;
+                midi_tui::console::run(engine, cli.sources.clone()).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            // No terminal: the headless import of the same sources.
+            let args = cli::ImportArgs {
+                mode: cli::ModeArg::Normal,
+                yes: false,
+                dry_run: false,
+                keep_profile: false,
+                json: false,
+                limit: cli::LimitArg::Full,
+                console_bench: false,
+                sources,
+            };
+            let report = cli::import::run(g, &args).await?;
+            if report.run.status != "done" {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -471,12 +471,13 @@ fn generation_speed() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
+    let archives = std::env::var("MIDI_TUI_GEN_BENCH_ARCHIVES").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().expect("tempdir");
     let t0 = Instant::now();
-    let report = generate_into(dir.path(), n, 1, false);
+    let report = generate_into(dir.path(), n, 1, archives);
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "generated {} files ({:.1} MB) in {secs:.2}s: {:.0} files/s, {:.1} MB/s",
+        "generated {} files ({:.1} MB, archives: {archives}) in {secs:.2}s: {:.0} files/s, {:.1} MB/s",
         report.files_written,
         report.bytes as f64 / 1e6,
         n as f64 / secs,

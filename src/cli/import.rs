@@ -48,6 +48,11 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     let mut opts = ImportOptions::new(args.sources.clone(), if args.dry_run { "dry-run" } else { mode.label() });
     opts.dry_run = args.dry_run;
     opts.async_commit = mode != Mode::Normal;
+    opts.limit = match args.limit {
+        super::LimitArg::Full => crate::engine::pipeline::Limit::Full,
+        super::LimitArg::ReadHash => crate::engine::pipeline::Limit::ReadHash,
+        super::LimitArg::WriteOnly => crate::engine::pipeline::Limit::WriteOnly,
+    };
     let data_dir = global.data_dir();
     opts.log_path = Some(
         global.log.clone().map(|l| l.with_extension("import.log")).unwrap_or_else(|| default_run_log(&data_dir)),

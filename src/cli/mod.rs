@@ -2,6 +2,7 @@
 pub mod db;
 pub mod extract;
 pub mod gen_corpus;
+pub mod bench;
 pub mod import;
 pub mod profile;
 pub mod status;
@@ -114,10 +115,20 @@ pub enum Command {
     },
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
+        /// Files in the generated corpus.
         #[arg(long, default_value_t = 100_000)]
         files: u64,
+        /// Also benchmark an existing library (repeatable).
+        #[arg(long)]
+        corpus: Vec<PathBuf>,
+        /// Runs per measurement; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
         #[arg(long)]
         json: bool,
+        /// Write the tables as Markdown to this file (BENCHMARKS.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -137,8 +148,21 @@ pub struct ImportArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Benchmarks: run only part of the pipeline (read-hash, write-only).
+    #[arg(long, hide = true, value_enum, default_value_t = LimitArg::Full)]
+    pub limit: LimitArg,
+    /// Benchmarks: drive the console's state and drawing (off screen) while importing.
+    #[arg(long, hide = true)]
+    pub console_bench: bool,
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LimitArg {
+    Full,
+    ReadHash,
+    WriteOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,6 +9,7 @@ use crate::database::status::{
     IndexStatus, PROFILE_SETTINGS, SettingStatus, Status, TABLES, TableStatus,
 };
 use crate::engine::metrics::{Phase, PhaseSnapshot, Snapshot};
+use crate::engine::pipeline::RunSummary;
 use crate::engine::profile::SafetyState;
 
 pub fn app() -> App {
@@ -218,4 +219,26 @@ pub fn running_app(seconds: u64) -> App {
     }
     a.poll_inflight = false;
     a
+}
+
+/// The end of a 12,000-file run.
+pub fn summary(status: &str) -> RunSummary {
+    RunSummary {
+        run_id: Some(7),
+        status: status.into(),
+        mode: "ludicrous".into(),
+        seen: 12_000,
+        imported: 9_600,
+        duplicates: 2_280,
+        skipped: 0,
+        failed: 120,
+        bytes: 108_000_000,
+        seconds: 27.4,
+        files_per_s: 438.0,
+        mb_per_s: 3.9,
+        phase_busy_seconds: Default::default(),
+        errors_by_kind: Default::default(),
+        log_path: None,
+        write_seconds: None,
+    }
 }

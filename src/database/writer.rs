@@ -318,7 +318,7 @@ mod tests {
     fn text_arrays_quote_each_element() {
         let mut b = String::new();
         text_array(&mut b, &["Bass \"1\"".into(), "a,b".into(), "x\\y".into()]);
-        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\\\\\y"}"#);
+        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\y"}"#);
     }
 
     #[test]

@@ -42,6 +42,20 @@ pub struct ImportOptions {
     pub max_inflight_bytes: u64,
     /// Commit the writer's transactions asynchronously (fast modes; works without superuser rights).
     pub async_commit: bool,
+    /// Benchmarks: stop after a phase, or time the write phase alone.
+    pub limit: Limit,
+}
+
+/// Which part of the pipeline runs (benchmarks measure each part's ceiling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    #[default]
+    Full,
+    /// Read and hash only: no dedup, no parse, no write.
+    ReadHash,
+    /// Everything is parsed into memory first; then the write phase runs alone and is timed.
+    WriteOnly,
 }
 
 impl ImportOptions {
@@ -58,6 +72,7 @@ impl ImportOptions {
             log_path: None,
             max_inflight_bytes: 128 << 20,
             async_commit: false,
+            limit: Limit::Full,
         }
     }
 }
@@ -117,6 +132,8 @@ pub struct RunSummary {
     pub phase_busy_seconds: HashMap<String, f64>,
     pub errors_by_kind: HashMap<String, u64>,
     pub log_path: Option<PathBuf>,
+    /// With `Limit::WriteOnly`: seconds of the write phase alone.
+    pub write_seconds: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -365,6 +382,7 @@ fn run(
     drop(item_tx);
 
     // Hash + parse workers.
+    let limit = opts.limit;
     for w in 0..workers {
         let (m, item_rx, rec_tx, budget, dedup) =
             (metrics.clone(), item_rx.clone(), rec_tx.clone(), budget.clone(), dedup.clone());
@@ -373,7 +391,7 @@ fn run(
                 m.phase(Phase::Hash).queued.store(item_rx.len(), Relaxed);
                 m.phase(Phase::Parse).queued.store(item_rx.len(), Relaxed);
                 let n = item.data.len() as u64;
-                let rec = process(item, &m, &dedup);
+                let rec = process(item, &m, &dedup, limit);
                 budget.release(n);
                 m.phase(Phase::Write).queued.store(rec_tx.len(), Relaxed);
                 if rec_tx.send(rec).is_err() {
@@ -417,6 +435,18 @@ fn run(
 
     // The writer runs here, on the coordinating thread.
     let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
+    let mut write_seconds = None;
+    let rec_rx = if opts.limit == Limit::WriteOnly {
+        // Hold every record first, so that what follows times the write phase alone.
+        let (all_tx, all_rx) = unbounded();
+        for r in rec_rx.iter() {
+            let _ = all_tx.send(r);
+        }
+        all_rx
+    } else {
+        rec_rx
+    };
+    let write_started = Instant::now();
     let write_result = write_loop(
         &opts,
         pool.as_ref(),
@@ -429,6 +459,9 @@ fn run(
         &log,
         &mut errors_by_kind,
     );
+    if opts.limit == Limit::WriteOnly {
+        write_seconds = Some(write_started.elapsed().as_secs_f64());
+    }
     if write_result.is_err() {
         // The writer is gone: stop producing, and let the producers drain into nothing.
         control.cancel();
@@ -454,7 +487,8 @@ fn run(
         // Best effort: the database may be what failed.
         let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status)));
     }
-    let summary = summary(&opts, run_id, status, &snap, errors_by_kind);
+    let mut summary = summary(&opts, run_id, status, &snap, errors_by_kind);
+    summary.write_seconds = write_seconds;
     log.line(&format!(
         "run finished: {status}; {} files in {:.1} s ({:.0} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
         summary.seen, summary.seconds, summary.files_per_s, summary.mb_per_s, summary.imported, summary.duplicates,
@@ -507,6 +541,7 @@ fn summary(
         phase_busy_seconds: s.phases.iter().map(|p| (p.phase.label().to_string(), p.busy_ns as f64 / 1e9)).collect(),
         errors_by_kind,
         log_path: opts.log_path.clone(),
+        write_seconds: None,
     }
 }
 
@@ -688,7 +723,7 @@ fn read_unit(
 }
 
 /// Hash, dedup, and parse one payload.
-fn process(item: Item, m: &RunMetrics, dedup: &Dedup) -> Record {
+fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
     let t = Instant::now();
     let hash: [u8; 32] = *blake3::hash(&item.data).as_bytes();
     m.phase(Phase::Hash).add(1, item.data.len() as u64, t.elapsed());
@@ -696,6 +731,9 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup) -> Record {
     let k = key(&hash);
     let location =
         LocationRecord { hash, location: item.location, size: item.size, mtime: item.mtime, archive: item.archive };
+    if limit == Limit::ReadHash {
+        return Record::Location(location);
+    }
     let first = dedup.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(k);
     if !first {
         if let Some((kind, message)) = dedup.failed.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {

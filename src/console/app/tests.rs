@@ -19,25 +19,6 @@ fn polled(p: Polled) -> Msg {
     Msg::Polled(PollOutcome::Ok(Box::new(p)))
 }
 
-fn summary(status: &str) -> RunSummary {
-    RunSummary {
-        run_id: Some(1),
-        status: status.into(),
-        mode: "ludicrous".into(),
-        seen: 300,
-        imported: 290,
-        duplicates: 8,
-        skipped: 0,
-        failed: 2,
-        bytes: 2_700_000,
-        seconds: 2.5,
-        files_per_s: 120.0,
-        mb_per_s: 1.08,
-        phase_busy_seconds: Default::default(),
-        errors_by_kind: Default::default(),
-        log_path: None,
-    }
-}
 
 #[test]
 fn normal_start_goes_straight_to_the_import() {
@@ -172,7 +153,7 @@ fn pause_resume_and_cancel_through_its_dialog() {
         vec![Effect::CancelImport]
     );
     assert_eq!(a.run, RunState::Cancelling);
-    update(&mut a, Msg::ImportEnded(Ok(summary("interrupted"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("interrupted"))));
     assert_eq!(a.run, RunState::Finished);
     assert!(a.offer_restore, "a fast run offers restore + rebuild");
 }
@@ -196,7 +177,7 @@ fn profile_keys_wait_for_the_run() {
 #[test]
 fn finished_fast_run_restores_then_rebuilds_on_one_key() {
     let mut a = testkit::running_app(2);
-    update(&mut a, Msg::ImportEnded(Ok(summary("done"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
     assert_eq!(
         update(&mut a, Msg::Key(Key::Char('R'))),
         vec![Effect::RestoreSafety]
@@ -357,7 +338,7 @@ fn quit_asks_while_running_or_unsafe() {
     );
     assert!(!a.should_quit);
     assert_eq!(
-        update(&mut a, Msg::ImportEnded(Ok(summary("interrupted")))),
+        update(&mut a, Msg::ImportEnded(Ok(testkit::summary("interrupted")))),
         vec![Effect::Quit]
     );
     assert!(a.should_quit);
@@ -509,4 +490,13 @@ fn help_opens_and_closes() {
     keys(&mut a, &[Key::Char('q')]);
     assert_eq!(a.overlay, None);
     assert!(!a.should_quit, "q closes the help, it does not quit");
+}
+
+#[test]
+fn a_run_shorter_than_a_sample_still_gets_a_rate() {
+    let mut a = testkit::app();
+    update(&mut a, Msg::Key(Key::Enter));
+    update(&mut a, Msg::ImportStarted(testkit::snapshot(0)));
+    update(&mut a, Msg::Sample(Some(testkit::snapshot(1))));
+    assert_eq!(a.files_per_s.len(), 1);
 }

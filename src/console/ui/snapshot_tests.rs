@@ -7,7 +7,6 @@ use super::render;
 use crate::console::app::{App, Dialog, Msg, Overlay, PollOutcome, RunState, update};
 use crate::console::keymap::Key;
 use crate::console::testkit::{self, keys};
-use crate::engine::pipeline::RunSummary;
 use crate::engine::profile::RebuildEvent;
 
 fn draw(app: &App, width: u16, height: u16) -> String {
@@ -37,25 +36,6 @@ macro_rules! snap {
     };
 }
 
-fn summary() -> RunSummary {
-    RunSummary {
-        run_id: Some(7),
-        status: "done".into(),
-        mode: "ludicrous".into(),
-        seen: 12_000,
-        imported: 9_600,
-        duplicates: 2_280,
-        skipped: 0,
-        failed: 120,
-        bytes: 108_000_000,
-        seconds: 27.4,
-        files_per_s: 438.0,
-        mb_per_s: 3.9,
-        phase_busy_seconds: Default::default(),
-        errors_by_kind: Default::default(),
-        log_path: None,
-    }
-}
 
 fn ludicrous_run(seconds: u64) -> App {
     let mut a = testkit::running_app(seconds);
@@ -133,7 +113,7 @@ fn confirmation_dialogs() {
 #[test]
 fn index_rebuild_in_progress() {
     let mut a = ludicrous_run(30);
-    update(&mut a, Msg::ImportEnded(Ok(summary())));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
     keys(&mut a, &[Key::Char('i')]);
     let names = [
         "idx_files_track_names",
@@ -172,12 +152,12 @@ fn index_rebuild_in_progress() {
 #[test]
 fn finished_run_offers_restore_and_rebuild() {
     let mut a = ludicrous_run(30);
-    update(&mut a, Msg::ImportEnded(Ok(summary())));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
     assert_eq!(a.run, RunState::Finished);
     snap!("finished_ludicrous_unsafe", a, 100, 30);
     // After restore the banner offers the rebuild part of the key.
     let mut fast = testkit::running_app(30);
-    update(&mut fast, Msg::ImportEnded(Ok(summary())));
+    update(&mut fast, Msg::ImportEnded(Ok(testkit::summary("done"))));
     snap!("finished_fast_offer", fast, 80, 24);
 }
 

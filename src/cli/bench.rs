@@ -1,0 +1,280 @@
+//! `midi-tui bench`: every mode side by side on one corpus, plus the limits, on a throwaway managed cluster.
+//!
+//! Each measurement runs this same binary as a child process (`import --json ...`), so that peak memory is the
+//! child's own (`wait4` rusage) and nothing of one run lingers in the next. Each run imports into an empty
+//! database. Medians over `--repeat` runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::GlobalArgs;
+use crate::database::{self, Cluster, cluster};
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub files_per_s: f64,
+    pub mb_per_s: f64,
+    /// files/s as a share of the parse limit (`--dry-run`) measured in the same bench.
+    pub share_of_parse_limit: f64,
+    /// Wall seconds, including applying the profile, restoring safety and rebuilding indexes.
+    pub wall_seconds: f64,
+    /// Seconds of the restore + rebuild steps alone.
+    pub restore_rebuild_seconds: f64,
+    pub peak_mb: f64,
+    pub runs: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CorpusResult {
+    pub corpus: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: Machine,
+    pub corpora: Vec<CorpusResult>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_gb: f64,
+    pub cpu: String,
+    pub disk: String,
+    pub postgres: String,
+}
+
+struct Measured {
+    json: serde_json::Value,
+    peak_mb: f64,
+    wall: f64,
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    files: u64,
+    corpora: &[PathBuf],
+    repeat: usize,
+    json: bool,
+    out: Option<&Path>,
+) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let work = global.data_dir().join("bench");
+    std::fs::create_dir_all(&work)?;
+    let mut list: Vec<PathBuf> = Vec::new();
+    if files > 0 {
+        let dir = work.join(format!("corpus-{files}"));
+        if !dir.join(".complete").exists() {
+            eprintln!("bench: generating {files} files in {}", dir.display());
+            let _ = std::fs::remove_dir_all(&dir);
+            crate::engine::gencorpus::generate(
+                &dir,
+                &crate::engine::gencorpus::GenOptions { files, seed: 1, archives: false },
+                &mut |_| {},
+            )?;
+            std::fs::write(dir.join(".complete"), b"")?;
+        }
+        list.push(dir);
+    }
+    list.extend(corpora.iter().cloned());
+    // One throwaway cluster for every run; removed at the end.
+    let data_dir = work.join("cluster");
+    let _ = Cluster::new(&data_dir).stop();
+    cluster::remove_cluster_files(&data_dir);
+    let mut c = Cluster::new(&data_dir);
+    tokio::task::spawn_blocking({
+        let mut c = c.clone();
+        move || c.ensure_started()
+    })
+    .await??;
+    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
+    let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+    cluster::remove_cluster_files(&data_dir);
+    let report = BenchReport { machine: machine(&work), corpora: result? };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", markdown(&report));
+    }
+    if let Some(out) = out {
+        std::fs::write(out, markdown_document(&report))?;
+        eprintln!("bench: wrote {}", out.display());
+    }
+    Ok(())
+}
+
+async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], repeat: usize) -> Result<Vec<CorpusResult>> {
+    let mut out = Vec::new();
+    for corpus in corpora {
+        let src = corpus.to_str().context("corpus path is not UTF-8")?;
+        let mut rows = Vec::new();
+        let mut files = 0u64;
+        let mut bytes = 0u64;
+        let plans: Vec<(&str, Vec<&str>)> = vec![
+            ("limit: read + hash", vec!["--dry-run", "--limit", "read-hash"]),
+            ("limit: parse (--dry-run)", vec!["--dry-run"]),
+            ("limit: raw write (ludicrous, pre-built rows)", vec!["--mode", "ludicrous", "--yes", "--limit", "write-only"]),
+            ("normal", vec!["--mode", "normal"]),
+            ("fast (+ restore, rebuild)", vec!["--mode", "fast"]),
+            ("ludicrous (+ restore, rebuild)", vec!["--mode", "ludicrous", "--yes"]),
+            ("ludicrous, console drawing", vec!["--mode", "ludicrous", "--yes", "--console-bench"]),
+        ];
+        let mut parse_limit = 0.0;
+        for (name, args) in plans {
+            let mut runs = Vec::new();
+            for _ in 0..repeat {
+                reset_database(url).await?;
+                let m = measure(exe, data_dir, &args, src)?;
+                runs.push(m);
+            }
+            let pick = |f: &dyn Fn(&Measured) -> f64| median(runs.iter().map(f).collect());
+            let first = &runs[0].json;
+            files = files.max(first["seen"].as_u64().unwrap_or(0));
+            bytes = bytes.max(first["bytes"].as_u64().unwrap_or(0));
+            let fps = if name.starts_with("limit: raw write") {
+                pick(&|m| m.json["seen"].as_f64().unwrap_or(0.0) / m.json["write_seconds"].as_f64().unwrap_or(f64::MAX))
+            } else {
+                pick(&|m| m.json["seen"].as_f64().unwrap_or(0.0) / m.json["seconds"].as_f64().unwrap_or(f64::MAX))
+            };
+            let mbs = pick(&|m| m.json["mb_per_s"].as_f64().unwrap_or(0.0));
+            if name.starts_with("limit: parse") {
+                parse_limit = fps;
+            }
+            let restore = pick(&|m| {
+                m.json["steps"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .filter(|x| x["name"].as_str().is_some_and(|n| n.starts_with("restore") || n.starts_with("rebuild")))
+                            .map(|x| x["seconds"].as_f64().unwrap_or(0.0))
+                            .sum()
+                    })
+                    .unwrap_or(0.0)
+            });
+            let row = Row {
+                name: name.into(),
+                files_per_s: fps,
+                mb_per_s: mbs,
+                share_of_parse_limit: if parse_limit > 0.0 { fps / parse_limit } else { 0.0 },
+                wall_seconds: pick(&|m| m.wall),
+                restore_rebuild_seconds: restore,
+                peak_mb: pick(&|m| m.peak_mb),
+                runs: runs.len(),
+            };
+            eprintln!("bench: {:<45} {:>9.0} files/s  wall {:>7.1} s  peak {:>6.0} MB", row.name, row.files_per_s, row.wall_seconds, row.peak_mb);
+            rows.push(row);
+        }
+        out.push(CorpusResult { corpus: corpus.display().to_string(), files, bytes, rows });
+    }
+    Ok(out)
+}
+
+/// An empty library for the next run: the database is dropped and created again.
+async fn reset_database(url: &str) -> Result<()> {
+    let admin_url = url.replacen(&format!("/{}?", cluster::DATABASE), "/postgres?", 1);
+    let admin = database::connect(&admin_url, 1).await?;
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database::quote_ident(cluster::DATABASE));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
+    let sql = format!("CREATE DATABASE {}", database::quote_ident(cluster::DATABASE));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
+    admin.close().await;
+    Ok(())
+}
+
+fn measure(exe: &Path, data_dir: &Path, args: &[&str], src: &str) -> Result<Measured> {
+    let t = std::time::Instant::now();
+    let mut cmd = Command::new(exe);
+    cmd.arg("--data-dir").arg(data_dir).arg("import").arg("--json").args(args).arg(src);
+    cmd.env_remove("DATABASE_URL").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn()?;
+    let mut stdout = child.stdout.take().context("child stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let (status, rusage) = wait4(child.id() as i32)?;
+    let wall = t.elapsed().as_secs_f64();
+    let text = reader.join().unwrap_or_default();
+    if status != 0 {
+        bail!("bench run {args:?} failed (exit status {status}): {text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(text.trim()).with_context(|| format!("bench run {args:?} printed no JSON: {text}"))?;
+    Ok(Measured { json, peak_mb: rusage.ru_maxrss as f64 / 1024.0, wall })
+}
+
+fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r < 0 {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    Ok((code, usage))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn machine(work: &Path) -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    let disk = Command::new("df")
+        .arg("-h")
+        .arg(work)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let postgres = Command::new("postgres").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    Machine {
+        cores: crate::engine::machine::cores(),
+        memory_gb: crate::engine::machine::total_memory_bytes() as f64 / (1u64 << 30) as f64,
+        cpu,
+        disk,
+        postgres,
+    }
+}
+
+pub fn markdown(r: &BenchReport) -> String {
+    let mut s = String::new();
+    for c in &r.corpora {
+        s.push_str(&format!(
+            "\n### {} ({} files, {:.0} MB)\n\n| run | files/s | MB/s | share of parse limit | wall s (incl. restore + rebuild) | restore + rebuild s | peak MB |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            c.corpus, c.files, c.bytes as f64 / 1e6
+        ));
+        for row in &c.rows {
+            s.push_str(&format!(
+                "| {} | {:.0} | {:.1} | {:.0}% | {:.1} | {:.1} | {:.0} |\n",
+                row.name, row.files_per_s, row.mb_per_s, row.share_of_parse_limit * 100.0, row.wall_seconds,
+                row.restore_rebuild_seconds, row.peak_mb
+            ));
+        }
+    }
+    s
+}
+
+fn markdown_document(r: &BenchReport) -> String {
+    let m = &r.machine;
+    format!(
+        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --out BENCHMARKS.md\n```\n\n\
+         Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\nEvery figure is the median of the runs shown, measured in one bench run; \
+         each run imports into an empty database on a throwaway managed cluster, hot cache.\n{}",
+        m.cores, m.cpu, m.memory_gb, m.disk, m.postgres, markdown(r)
+    )
+}
