@@ -145,7 +145,10 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     c.send("r");
     c.wait_for("safety restored", long, |s| s.contains("safety restored"));
     let s = c.wait_for("the SAFE badge", long, |s| s.lines().next().is_some_and(|l| l.trim_end().ends_with("SAFE") && !l.contains("UNSAFE")));
-    assert!(!s.contains("NOT restored"), "{s}");
+    // Restart-only settings of an external server may stay marked pending; what a crash costs must be back.
+    for what in ["setting fsync", "setting full_page_writes", "setting synchronous_commit", "table"] {
+        assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
+    }
 
     // i rebuilds the indexes, with per-index progress.
     c.send("i");

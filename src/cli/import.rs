@@ -61,7 +61,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     if args.dry_run {
         // A dry run needs no database at all.
         let handle = crate::engine::pipeline::start(opts, None, tokio::runtime::Handle::current());
-        let run = watch(handle, args.json).await?;
+        let run = watch(handle, args.json, args.console_bench).await?;
         return Ok(finish(args, ImportReport { run, steps, wall_seconds: wall.elapsed().as_secs_f64() }));
     }
     let levels = mode.levels();
@@ -81,7 +81,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         steps.push(Step { name: format!("apply level {} ({})", level.number(), level.label()), seconds: t.elapsed().as_secs_f64(), lines: r.lines });
     }
     let handle = engine.import(opts);
-    let run = watch(handle, args.json).await;
+    let run = watch(handle, args.json, args.console_bench).await;
     if !levels.is_empty() && !args.keep_profile {
         // Safety comes back whatever happened to the run.
         let t = Instant::now();
@@ -118,7 +118,10 @@ fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
 }
 
 /// Follow a run to its end: progress on stderr, Ctrl-C / SIGTERM cancel (flush, mark interrupted).
-async fn watch(handle: ImportHandle, quiet: bool) -> Result<RunSummary> {
+async fn watch(handle: ImportHandle, quiet: bool, console_bench: bool) -> Result<RunSummary> {
+    if console_bench {
+        return console_bench_watch(handle).await;
+    }
     let control = handle.control.clone();
     let metrics = handle.metrics.clone();
     let tty = std::io::stderr().is_terminal() && !quiet;
@@ -202,4 +205,33 @@ fn print_summary(r: &ImportReport) {
     if let Some(p) = &s.log_path {
         println!("  log: {}", p.display());
     }
+}
+
+/// Benchmarks: follow the run exactly as the console does (state updates every frame, a full draw at the
+/// console's frame rate, samples every second), drawing into an off-screen 120x40 buffer.
+async fn console_bench_watch(handle: ImportHandle) -> Result<RunSummary> {
+    use crate::console::app::{App, Msg, RunState, Screen, update};
+    let metrics = handle.metrics.clone();
+    let mut app = App::new("bench".into(), String::new(), Vec::new(), None);
+    app.screen = Screen::Run;
+    app.run = RunState::Running;
+    update(&mut app, Msg::ImportStarted(metrics.snapshot()));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40))?;
+    let mut draw = tokio::time::interval(Duration::from_millis(50));
+    let mut sample = tokio::time::interval(Duration::from_secs(1));
+    while !handle.is_finished() {
+        tokio::select! {
+            _ = draw.tick() => {
+                while let Ok(ev) = handle.events.try_recv() {
+                    update(&mut app, Msg::Engine(ev));
+                }
+                update(&mut app, Msg::Frame(metrics.snapshot()));
+                terminal.draw(|f| crate::console::ui::render(f, &app))?;
+            }
+            _ = sample.tick() => {
+                update(&mut app, Msg::Sample(Some(metrics.snapshot())));
+            }
+        }
+    }
+    Ok(tokio::task::spawn_blocking(move || handle.join()).await??)
 }

@@ -359,7 +359,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(Key),
-    /// The import's handle arrived: its first counters, so even a run shorter than a sample gets a rate.
+    /// The import's handle arrived, with its counters now. They started at zero, so the first rate is taken
+    /// from zero: even a run shorter than a sample (over before its handle arrived) gets one.
     ImportStarted(Snapshot),
     /// Counters read on a draw tick.
     Frame(Snapshot),
@@ -414,7 +415,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(app, key),
         Msg::ImportStarted(s) => {
-            app.prev_sample = Some(s);
+            app.prev_sample = Some(Snapshot { elapsed: std::time::Duration::ZERO, ..Snapshot::default() });
             app.snapshot = s;
             vec![]
         }
