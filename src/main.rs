@@ -8,10 +8,7 @@ use midi_tui::cli::{self, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -39,9 +36,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Some(Command::Profile { action: cli::ProfileAction::Apply { level, yes } }) => {
-            cli::profile::apply(g, *level, *yes).await?
-        }
+        Some(Command::Profile {
+            action: cli::ProfileAction::Apply { level, yes },
+        }) => cli::profile::apply(g, *level, *yes).await?,
         Some(Command::RestoreSafety { json }) => {
             if !cli::profile::restore(g, *json).await? {
                 return Ok(ExitCode::from(1));
@@ -58,15 +55,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Some(Command::GenCorpus { dir, files, seed, archives }) => {
+        Some(Command::GenCorpus {
+            dir,
+            files,
+            seed,
+            archives,
+        }) => {
             let (dir, files, seed, archives) = (dir.clone(), *files, *seed, *archives);
             tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, files, seed, archives)).await??;
         }
-        Some(Command::Bench { files, corpus, repeat, json, out }) => {
-            cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref()).await?
-        }
+        Some(Command::Bench {
+            files,
+            corpus,
+            repeat,
+            json,
+            out,
+        }) => cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref()).await?,
         None => {
-            let sources = if cli.sources.is_empty() { vec![cli::sample_library()] } else { cli.sources.clone() };
+            let sources = if cli.sources.is_empty() {
+                vec![cli::sample_library()]
+            } else {
+                cli.sources.clone()
+            };
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir()).await?;
                 midi_tui::console::run(engine, cli.sources.clone()).await?;
@@ -104,11 +114,7 @@ fn init_logging(g: &cli::GlobalArgs) -> Option<tracing_appender::non_blocking::W
     });
     let dir = path.parent()?.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIDI_TUI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));

@@ -26,7 +26,12 @@ impl Console {
     fn start(args: &[String], rows: u16, cols: u16) -> Self {
         let pty = native_pty_system();
         let pair = pty
-            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .expect("open a pseudo-terminal");
         let mut cmd = CommandBuilder::new(binary());
         cmd.args(args);
@@ -48,11 +53,20 @@ impl Console {
             }
         });
         let writer = pair.master.take_writer().expect("pty writer");
-        Console { parser, master: pair.master, writer, child }
+        Console {
+            parser,
+            master: pair.master,
+            writer,
+            child,
+        }
     }
 
     fn screen(&self) -> String {
-        self.parser.lock().unwrap_or_else(|e| e.into_inner()).screen().contents()
+        self.parser
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .screen()
+            .contents()
     }
 
     fn send(&mut self, keys: &str) {
@@ -80,8 +94,19 @@ impl Console {
     }
 
     fn resize(&mut self, rows: u16, cols: u16) {
-        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("resize the pty");
-        self.parser.lock().unwrap_or_else(|e| e.into_inner()).screen_mut().set_size(rows, cols);
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("resize the pty");
+        self.parser
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .screen_mut()
+            .set_size(rows, cols);
     }
 }
 
@@ -90,7 +115,11 @@ fn sources() -> Vec<PathBuf> {
     assert!(sample.is_dir(), "the sample library is missing: {}", sample.display());
     let corpus = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or("/work/shared/corpus".into()));
     let groove = corpus.join("groove/groove/drummer7");
-    assert!(groove.is_dir(), "the corpus is missing: {} (set MIDI_TUI_CORPUS)", groove.display());
+    assert!(
+        groove.is_dir(),
+        "the corpus is missing: {} (set MIDI_TUI_CORPUS)",
+        groove.display()
+    );
     vec![sample, groove]
 }
 
@@ -110,7 +139,9 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     let long = Duration::from_secs(240);
 
     // Start screen: both sources preselected; choose ludicrous.
-    let s = c.wait_for("the start screen", Duration::from_secs(60), |s| s.contains("choose sources and a mode"));
+    let s = c.wait_for("the start screen", Duration::from_secs(60), |s| {
+        s.contains("choose sources and a mode")
+    });
     assert!(s.contains("sample-library") && s.contains("drummer7"), "{s}");
     c.send("l");
     c.wait_for("ludicrous selected", long, |s| s.contains("▶ ludicrous"));
@@ -120,23 +151,30 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     let s = c.wait_for("the fsync dialog", long, |s| s.contains("turn fsync off"));
     assert!(s.contains("corrupted beyond repair"), "{s}");
     c.send("\r");
-    let s = c.wait_for("the UNLOGGED dialog", long, |s| s.contains("make the library tables UNLOGGED"));
+    let s = c.wait_for("the UNLOGGED dialog", long, |s| {
+        s.contains("make the library tables UNLOGGED")
+    });
     assert!(s.contains("EMPTY"), "{s}");
     c.send("\r");
 
     // The run: unsafe while it goes, then finished with the restore offer.
     c.wait_for("the UNSAFE badge", long, |s| s.contains("UNSAFE"));
     let s = c.wait_for("the end of the run", long, |s| s.contains("run done"));
-    let fsync: String =
-        rt.block_on(sqlx::query_scalar("SELECT current_setting('fsync')").fetch_one(&db.pool)).expect("fsync");
+    let fsync: String = rt
+        .block_on(sqlx::query_scalar("SELECT current_setting('fsync')").fetch_one(&db.pool))
+        .expect("fsync");
     assert_eq!(fsync, "off", "ludicrous was applied; screen:\n{s}");
-    c.wait_for("the restore offer", long, |s| s.contains("R: restore safety + rebuild indexes"));
+    c.wait_for("the restore offer", long, |s| {
+        s.contains("R: restore safety + rebuild indexes")
+    });
 
     // Resize to the smallest supported screen: it redraws cleanly.
     c.resize(24, 80);
     let s = c.wait_for("the 80x24 redraw", long, |s| {
         let lines: Vec<&str> = s.lines().collect();
-        lines.first().is_some_and(|l| l.contains("midi-tui") && l.trim_end().ends_with("UNSAFE"))
+        lines
+            .first()
+            .is_some_and(|l| l.contains("midi-tui") && l.trim_end().ends_with("UNSAFE"))
             && lines.iter().any(|l| l.contains("Counters"))
     });
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
@@ -144,9 +182,18 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     // r restores safety.
     c.send("r");
     c.wait_for("safety restored", long, |s| s.contains("safety restored"));
-    let s = c.wait_for("the SAFE badge", long, |s| s.lines().next().is_some_and(|l| l.trim_end().ends_with("SAFE") && !l.contains("UNSAFE")));
+    let s = c.wait_for("the SAFE badge", long, |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.trim_end().ends_with("SAFE") && !l.contains("UNSAFE"))
+    });
     // Restart-only settings of an external server may stay marked pending; what a crash costs must be back.
-    for what in ["setting fsync", "setting full_page_writes", "setting synchronous_commit", "table"] {
+    for what in [
+        "setting fsync",
+        "setting full_page_writes",
+        "setting synchronous_commit",
+        "table",
+    ] {
         assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
     }
 
@@ -166,7 +213,11 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         if c.screen().contains("Quit midi-tui?") {
             c.send("\r");
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "did not quit; screen:\n{}", c.screen());
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "did not quit; screen:\n{}",
+            c.screen()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit status {status:?}");
@@ -199,14 +250,16 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         assert_eq!(unlogged, 0, "every table LOGGED again");
         let present = midi_tui::database::indexes::present(&db.pool).await.expect("indexes");
         assert_eq!(present.len(), 39);
-        let (status, mode, imported): (String, String, i64) = sqlx::query_as(
-            "SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .expect("the run");
+        let (status, mode, imported): (String, String, i64) =
+            sqlx::query_as("SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the run");
         assert_eq!((status.as_str(), mode.as_str()), ("done", "ludicrous"));
-        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&db.pool).await.expect("files");
+        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+            .fetch_one(&db.pool)
+            .await
+            .expect("files");
         assert!(files >= 300 && files == imported, "{files} files, run says {imported}");
     });
 }

@@ -10,11 +10,7 @@ use midi_tui::engine::source::Limits;
 
 fn corpus() -> PathBuf {
     let c = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or("/work/shared/corpus".into()));
-    assert!(
-        c.is_dir(),
-        "corpus folder {} missing: set MIDI_TUI_CORPUS",
-        c.display()
-    );
+    assert!(c.is_dir(), "corpus folder {} missing: set MIDI_TUI_CORPUS", c.display());
     c
 }
 
@@ -28,13 +24,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A tar entry with an arbitrary raw name (tar's own path setters refuse `..` and absolute names).
-fn tar_entry(
-    b: &mut tar::Builder<impl Write>,
-    name: &[u8],
-    kind: tar::EntryType,
-    link: &[u8],
-    data: &[u8],
-) {
+fn tar_entry(b: &mut tar::Builder<impl Write>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
     let mut h = tar::Header::new_gnu();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
@@ -49,8 +39,7 @@ fn tar_entry(
 fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in entries {
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         w.start_file(*name, opts).expect("start zip entry");
         w.write_all(data).expect("write zip entry");
     }
@@ -114,20 +103,8 @@ fn hostile_tar(dir: &Path) -> PathBuf {
     tar_entry(&mut t, b"../evil.mid", reg, b"", &a);
     tar_entry(&mut t, b"/abs.mid", reg, b"", &a);
     tar_entry(&mut t, b"a/../../evil2.mid", reg, b"", &a);
-    tar_entry(
-        &mut t,
-        b"link.mid",
-        tar::EntryType::Symlink,
-        b"/etc/passwd",
-        b"",
-    );
-    tar_entry(
-        &mut t,
-        b"hard.mid",
-        tar::EntryType::Link,
-        b"../../etc/passwd",
-        b"",
-    );
+    tar_entry(&mut t, b"link.mid", tar::EntryType::Symlink, b"/etc/passwd", b"");
+    tar_entry(&mut t, b"hard.mid", tar::EntryType::Link, b"../../etc/passwd", b"");
     tar_entry(&mut t, b"a/song.mid", reg, b"", &a);
     tar_entry(&mut t, b"b/song.mid", reg, b"", &b);
     tar_entry(&mut t, b"a/song.mid", reg, b"", &c);
@@ -183,20 +160,10 @@ fn hostile_tar_is_extracted_safely_without_overwrites() {
         "non-UTF-8 names are written byte for byte"
     );
     assert_eq!(file(b"evil/single.mid.gz.d/single.mid"), a);
-    assert_eq!(
-        got.get(&b"evil/empty"[..]),
-        Some(&None),
-        "folder entries are created"
-    );
-    assert!(
-        !got.values().any(|v| v.as_deref() == Some(b"->")),
-        "no links created"
-    );
+    assert_eq!(got.get(&b"evil/empty"[..]), Some(&None), "folder entries are created");
+    assert!(!got.values().any(|v| v.as_deref() == Some(b"->")), "no links created");
     for escaped in ["evil.mid", "evil2.mid", "zipevil.mid", "src/evil.mid"] {
-        assert!(
-            !t.path().join(escaped).exists(),
-            "{escaped} escaped the output folder"
-        );
+        assert!(!t.path().join(escaped).exists(), "{escaped} escaped the output folder");
     }
     assert!(!Path::new("/abs.mid").exists() && !Path::new("/zipabs.mid").exists());
 
@@ -231,10 +198,7 @@ fn hostile_tar_is_extracted_safely_without_overwrites() {
 
     // A second run writes nothing: every member is already there with the same content.
     let again = extract(std::slice::from_ref(&archive), &out, 1).expect("extract again");
-    assert_eq!(
-        (again.files_written, again.files_unchanged, again.renamed),
-        (0, 9, 0)
-    );
+    assert_eq!((again.files_written, again.files_unchanged, again.renamed), (0, 9, 0));
     assert_eq!(tree(&out), got);
 }
 
@@ -243,8 +207,7 @@ fn zip_links_and_traversal_names_are_refused() {
     let t = tempfile::tempdir().expect("tempdir");
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default();
-    w.add_symlink("passwd.mid", "/etc/passwd", opts)
-        .expect("symlink entry");
+    w.add_symlink("passwd.mid", "/etc/passwd", opts).expect("symlink entry");
     for name in ["../up.mid", "ok/fine.mid", "__MACOSX/ok/._fine.mid"] {
         w.start_file(name, opts).expect("entry");
         w.write_all(b"MThd").expect("write");
@@ -294,11 +257,7 @@ fn corpus_archives_extract_in_parallel_into_one_folder_each() {
         assert_eq!(names.len(), expected, "{folder}");
         for n in names {
             let data = got[n.as_bytes()].clone().expect("file");
-            assert_eq!(
-                data,
-                std::fs::read(c.join(&n)).expect("corpus file"),
-                "{folder}/{n}"
-            );
+            assert_eq!(data, std::fs::read(c.join(&n)).expect("corpus file"), "{folder}/{n}");
         }
     };
     check("groove", 1150);
@@ -307,17 +266,12 @@ fn corpus_archives_extract_in_parallel_into_one_folder_each() {
     check("midly", 9);
     check("midly (2)", 9);
     check("nested/inner.zip.d/midly.tar.xz.d", 9);
-    assert_eq!(
-        files(&tree(&out.join("nested/inner.zip.d/truncated"))).len(),
-        98
-    );
+    assert_eq!(files(&tree(&out.join("nested/inner.zip.d/truncated"))).len(), 98);
     let single = std::fs::read(out.join("single/single.mid")).expect("single.mid");
     assert!(single.starts_with(b"MThd"));
     // Member times are kept (zip DOS time read as UTC).
-    let md = std::fs::metadata(
-        out.join("groove/groove/groove/drummer7/session1/20_hiphop_100_fill_4-4.mid"),
-    )
-    .expect("groove file");
+    let md = std::fs::metadata(out.join("groove/groove/groove/drummer7/session1/20_hiphop_100_fill_4-4.mid"))
+        .expect("groove file");
     let mtime = md
         .modified()
         .expect("mtime")
@@ -348,42 +302,22 @@ fn bombs_and_broken_archives_are_reported_and_others_still_extracted() {
         max_ratio: 100,
         ..Limits::default()
     };
-    let report: ExtractReport = extract_with_limits(
-        &[bomb.clone(), junk, not_archive, missing],
-        &out,
-        2,
-        &limits,
-    )
-    .expect("extract");
+    let report: ExtractReport =
+        extract_with_limits(&[bomb.clone(), junk, not_archive, missing], &out, 2, &limits).expect("extract");
     assert_eq!(report.errors.len(), 4, "{:?}", report.errors);
-    assert!(
-        report.errors[0].0.ends_with("bomb.zip!/x.mid"),
-        "{:?}",
-        report.errors
-    );
+    assert!(report.errors[0].0.ends_with("bomb.zip!/x.mid"), "{:?}", report.errors);
     assert!(
         report.errors[0].1.starts_with("compression_bomb"),
         "{:?}",
         report.errors
     );
-    assert!(
-        report.errors[1].1.starts_with("archive_corrupt"),
-        "{:?}",
-        report.errors
-    );
-    assert!(
-        report.errors[2].1.starts_with("not an archive"),
-        "{:?}",
-        report.errors
-    );
+    assert!(report.errors[1].1.starts_with("archive_corrupt"), "{:?}", report.errors);
+    assert!(report.errors[2].1.starts_with("not an archive"), "{:?}", report.errors);
     assert!(report.errors[3].1.starts_with("io"), "{:?}", report.errors);
     // What came before the bomb is kept; no temporary files are left behind.
     let got = tree(&out);
     assert_eq!(files(&got), ["bomb/first.mid"]);
-    assert!(
-        !got.keys()
-            .any(|k| String::from_utf8_lossy(k).contains(".part"))
-    );
+    assert!(!got.keys().any(|k| String::from_utf8_lossy(k).contains(".part")));
 }
 
 #[test]

@@ -14,18 +14,12 @@ fn cluster_start_stop_reuse_and_crash_recovery() {
     let out = run_bin(&["--data-dir", d, "db", "start"], &[]);
     assert!(out.status.success(), "db start: {}", stderr(&out));
     assert!(stdout(&out).starts_with("started:"), "{}", stdout(&out));
-    let first_pid = Cluster::new(&dir)
-        .running_pid()
-        .expect("running after start");
+    let first_pid = Cluster::new(&dir).running_pid().expect("running after start");
 
     // A second start reuses the running server.
     let out = run_bin(&["--data-dir", d, "db", "start"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).starts_with("already running"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).starts_with("already running"), "{}", stdout(&out));
     assert_eq!(Cluster::new(&dir).running_pid(), Some(first_pid));
 
     // Data written before a SIGKILL is there after the next start.
@@ -37,11 +31,7 @@ fn cluster_start_stop_reuse_and_crash_recovery() {
             .args([&url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
     psql("INSERT INTO import_runs (sources, mode, status) VALUES ('{x}', 'normal', 'done')");
@@ -52,20 +42,13 @@ fn cluster_start_stop_reuse_and_crash_recovery() {
         "a SIGKILL leaves the pid file behind"
     );
     let out = run_bin(&["--data-dir", d, "db", "start"], &[]);
-    assert!(
-        out.status.success(),
-        "restart after SIGKILL: {}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "restart after SIGKILL: {}", stderr(&out));
     assert_eq!(psql("SELECT count(*) FROM import_runs"), "1");
 
     // A stale pid file naming a live process that is not postgres is recognised as stale.
     let out = run_bin(&["--data-dir", d, "db", "stop"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        server_processes(&dir).is_empty(),
-        "db stop leaves no postgres process"
-    );
+    assert!(server_processes(&dir).is_empty(), "db stop leaves no postgres process");
     let pidfile = dir.join("pg/postmaster.pid");
     std::fs::write(
         &pidfile,
@@ -73,11 +56,7 @@ fn cluster_start_stop_reuse_and_crash_recovery() {
     )
     .unwrap();
     let out = run_bin(&["--data-dir", d, "db", "start"], &[]);
-    assert!(
-        out.status.success(),
-        "start over a stale pid file: {}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "start over a stale pid file: {}", stderr(&out));
     let status = run_bin(&["--data-dir", d, "db", "status", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["running"], true);
@@ -85,10 +64,7 @@ fn cluster_start_stop_reuse_and_crash_recovery() {
 
     let out = run_bin(&["--data-dir", d, "db", "stop"], &[]);
     assert!(out.status.success());
-    assert!(
-        server_processes(&dir).is_empty(),
-        "db stop leaves no postgres process"
-    );
+    assert!(server_processes(&dir).is_empty(), "db stop leaves no postgres process");
     assert!(!dir.join("pg/postmaster.pid").exists());
     cluster::remove_cluster_files(&dir);
 }
@@ -104,13 +80,8 @@ fn cluster_listens_on_its_socket_only_with_a_private_data_folder() {
     let conf = std::fs::read_to_string(pg.join("postgresql.auto.conf")).unwrap();
     assert!(conf.contains("listen_addresses = ''"), "{conf}");
     let hba = std::fs::read_to_string(pg.join("pg_hba.conf")).unwrap();
-    assert!(
-        !hba.lines().any(|l| l.starts_with("host")),
-        "no TCP auth lines: {hba}"
-    );
-    let sock = std::fs::canonicalize(data.join("run"))
-        .unwrap()
-        .join(".s.PGSQL.5432");
+    assert!(!hba.lines().any(|l| l.starts_with("host")), "no TCP auth lines: {hba}");
+    let sock = std::fs::canonicalize(data.join("run")).unwrap().join(".s.PGSQL.5432");
     assert!(sock.exists(), "socket at {}", sock.display());
     assert!(sock.as_os_str().len() <= 107);
 }
@@ -122,13 +93,7 @@ fn long_data_dir_paths_keep_the_socket_under_the_limit() {
     let mut c = Cluster::new(&deep);
     c.ensure_started().expect("start with a long data dir");
     let url = c.url();
-    let host = url
-        .split("host=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let host = url.split("host=").nth(1).unwrap().split('&').next().unwrap();
     assert!(host.len() + "/.s.PGSQL.5432".len() <= 107, "{host}");
     assert!(c.running_pid().is_some());
     c.stop().unwrap();
@@ -139,27 +104,17 @@ fn long_data_dir_paths_keep_the_socket_under_the_limit() {
 
 #[test]
 fn missing_server_binaries_give_an_error_naming_the_package() {
-    let err = midi_tui::database::cluster::ServerBinaries::search(
-        Some("/nonexistent".into()),
-        "/nonexistent".as_ref(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = midi_tui::database::cluster::ServerBinaries::search(Some("/nonexistent".into()), "/nonexistent".as_ref())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("apt-get install postgresql"), "{err}");
     let dir = temp_dir("nobins");
     let out = run_bin(
         &["--data-dir", dir.to_str().unwrap(), "db", "start"],
-        &[
-            ("PATH", "/nonexistent"),
-            ("MIDI_TUI_PG_LIB_ROOT", "/nonexistent"),
-        ],
+        &[("PATH", "/nonexistent"), ("MIDI_TUI_PG_LIB_ROOT", "/nonexistent")],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("PostgreSQL server binaries"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("PostgreSQL server binaries"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--database-url"), "{}", stderr(&out));
 }
 
@@ -173,12 +128,11 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .await
         .unwrap();
     assert_eq!(versions, vec![1, 2]);
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     for t in status::TABLES {
         assert!(tables.iter().any(|x| x == t), "{t} in {tables:?}");
     }
@@ -237,11 +191,7 @@ fn status_json_reports_tables_indexes_and_settings_over_an_external_url() {
     assert!(v["database_size_bytes"].as_i64().unwrap() > 0);
     let tables = v["tables"].as_array().unwrap();
     assert_eq!(tables.len(), 5);
-    assert!(
-        tables
-            .iter()
-            .all(|t| t["persistence"] == "logged" && t["rows"] == 0)
-    );
+    assert!(tables.iter().all(|t| t["persistence"] == "logged" && t["rows"] == 0));
     let settings = v["settings"].as_array().unwrap();
     for name in [
         "synchronous_commit",
@@ -258,10 +208,7 @@ fn status_json_reports_tables_indexes_and_settings_over_an_external_url() {
             .iter()
             .find(|s| s["name"] == name)
             .unwrap_or_else(|| panic!("{name} reported"));
-        assert!(
-            s["value"].is_string() && s["pending_restart"].is_boolean(),
-            "{s}"
-        );
+        assert!(s["value"].is_string() && s["pending_restart"].is_boolean(), "{s}");
     }
     assert_eq!(v["pending_restart"], false);
     // The external server's data is untouched by the managed cluster: no cluster was created in the data dir.

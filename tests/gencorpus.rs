@@ -12,8 +12,7 @@ use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 /// Every regular file under `dir` as (relative path with `/`, absolute path), sorted by relative path.
 fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
     fn rec(root: &Path, d: &Path, out: &mut Vec<(String, PathBuf)>) {
-        let entries =
-            std::fs::read_dir(d).unwrap_or_else(|e| panic!("read_dir {}: {e}", d.display()));
+        let entries = std::fs::read_dir(d).unwrap_or_else(|e| panic!("read_dir {}: {e}", d.display()));
         for e in entries {
             let e = e.expect("dir entry");
             let p = e.path();
@@ -50,25 +49,12 @@ fn tree_hash(dir: &Path) -> blake3::Hash {
 
 fn generate_into(dir: &Path, files: u64, seed: u64, archives: bool) -> GenReport {
     let mut calls = Vec::new();
-    let report = generate(
-        dir,
-        &GenOptions {
-            files,
-            seed,
-            archives,
-        },
-        &mut |n| calls.push(n),
-    )
-    .expect("generate");
+    let report = generate(dir, &GenOptions { files, seed, archives }, &mut |n| calls.push(n)).expect("generate");
     assert!(
         calls.windows(2).all(|w| w[0] <= w[1]),
         "progress went backwards: {calls:?}"
     );
-    assert_eq!(
-        calls.last(),
-        Some(&files),
-        "last progress call must be the total"
-    );
+    assert_eq!(calls.last(), Some(&files), "last progress call must be the total");
     report
 }
 
@@ -136,8 +122,7 @@ fn features_of(data: &[u8], f: &mut Features, name: &str) {
         _ => f.format1 += 1,
     }
     let (mut notes, mut drum_notes, mut tempos, mut keys) = (0, 0, 0, 0);
-    let (mut bad_text, mut lyric, mut program, mut odd, mut copyright) =
-        (false, false, false, false, false);
+    let (mut bad_text, mut lyric, mut program, mut odd, mut copyright) = (false, false, false, false, false);
     for ev in smf.tracks.iter().flatten() {
         match ev.kind {
             TrackEventKind::Midi {
@@ -164,9 +149,7 @@ fn features_of(data: &[u8], f: &mut Features, name: &str) {
                 copyright = true;
                 bad_text |= std::str::from_utf8(t).is_err();
             }
-            TrackEventKind::Meta(
-                MetaMessage::TrackName(t) | MetaMessage::Text(t) | MetaMessage::InstrumentName(t),
-            ) => {
+            TrackEventKind::Meta(MetaMessage::TrackName(t) | MetaMessage::Text(t) | MetaMessage::InstrumentName(t)) => {
                 bad_text |= std::str::from_utf8(t).is_err();
                 lyric |= t.starts_with(b"@KMIDI");
             }
@@ -198,10 +181,7 @@ fn a_generated_library_looks_like_a_real_one() {
     let secs = t0.elapsed().as_secs_f64();
     let files = walk(dir.path());
     assert_eq!(files.len() as u64, n, "files on disk");
-    assert!(
-        files.iter().all(|(rel, _)| is_midi_name(rel)),
-        "non-MIDI names"
-    );
+    assert!(files.iter().all(|(rel, _)| is_midi_name(rel)), "non-MIDI names");
     assert_eq!(report.files_written, n);
     assert!(report.archives.is_empty());
 
@@ -300,19 +280,13 @@ fn a_generated_library_looks_like_a_real_one() {
     assert!((8_000..=25_000).contains(&median), "median size {median}");
     assert!(max > 100_000, "largest file {max}");
     let dup_share = dups as f64 / n as f64;
-    assert!(
-        (0.25..=0.35).contains(&dup_share),
-        "duplicate share {dup_share}"
-    );
+    assert!((0.25..=0.35).contains(&dup_share), "duplicate share {dup_share}");
     assert!(
         dups_elsewhere * 4 >= dups * 3,
         "duplicates should live in other folders: {dups_elsewhere}/{dups}"
     );
     let broken_share = broken as f64 / n as f64;
-    assert!(
-        (0.005..=0.02).contains(&broken_share),
-        "broken share {broken_share}"
-    );
+    assert!((0.005..=0.02).contains(&broken_share), "broken share {broken_share}");
 
     let v = f.valid;
     let share = |x: usize| x as f64 / v as f64;
@@ -324,22 +298,14 @@ fn a_generated_library_looks_like_a_real_one() {
     );
     assert!(share(f.drums) > 0.4, "drums in {}", f.drums);
     assert!(f.drums < v, "every file has drums");
-    assert!(
-        share(f.tempo_changes) > 0.05,
-        "tempo changes in {}",
-        f.tempo_changes
-    );
+    assert!(share(f.tempo_changes) > 0.05, "tempo changes in {}", f.tempo_changes);
     assert!(
         share(f.key_sigs) > 0.3 && f.key_sigs < v,
         "key signatures in {}",
         f.key_sigs
     );
     assert!(f.key_changes > 0, "no key changes");
-    assert!(
-        share(f.non_utf8_text) > 0.03,
-        "non-UTF-8 text in {}",
-        f.non_utf8_text
-    );
+    assert!(share(f.non_utf8_text) > 0.03, "non-UTF-8 text in {}", f.non_utf8_text);
     assert!(f.lyrics > 10, "lyrics in {}", f.lyrics);
     assert!(share(f.programs) > 0.8, "program changes in {}", f.programs);
     assert!(f.odd_meters > 10, "non-4/4 meters in {}", f.odd_meters);
@@ -348,10 +314,7 @@ fn a_generated_library_looks_like_a_real_one() {
         bpm_checked > 100 && key_checked > 50,
         "names with BPM {bpm_checked}, with key {key_checked}"
     );
-    assert!(
-        depths.len() >= 3 && depths.contains(&3),
-        "folder depths {depths:?}"
-    );
+    assert!(depths.len() >= 3 && depths.contains(&3), "folder depths {depths:?}");
     assert!(collections.len() > 5, "collections {collections:?}");
 }
 
@@ -420,11 +383,7 @@ fn archives_mode_packs_collections_into_zip_tar_gz_and_tar_xz() {
     let mut bytes = 0u64;
     let mut hashes = HashSet::new();
     for a in &report.archives {
-        assert!(
-            a.starts_with(dir.path()),
-            "{} outside the output folder",
-            a.display()
-        );
+        assert!(a.starts_with(dir.path()), "{} outside the output folder", a.display());
         let collection = a
             .file_name()
             .and_then(|x| x.to_str())
@@ -444,10 +403,7 @@ fn archives_mode_packs_collections_into_zip_tar_gz_and_tar_xz() {
             hashes.insert(blake3::hash(&data));
         }
     }
-    let plain: Vec<(String, PathBuf)> = walk(dir.path())
-        .into_iter()
-        .filter(|(r, _)| r.contains('/'))
-        .collect();
+    let plain: Vec<(String, PathBuf)> = walk(dir.path()).into_iter().filter(|(r, _)| r.contains('/')).collect();
     assert!(!plain.is_empty(), "some collections stay plain folders");
     for (_, p) in &plain {
         let data = std::fs::read(p).expect("read");

@@ -21,7 +21,7 @@ struct Expected {
 fn expected_for(sources: &[PathBuf]) -> Expected {
     let mut e = Expected::default();
     let limits = Limits::default();
-    let mut take = |data: &[u8], e: &mut Expected| {
+    let take = |data: &[u8], e: &mut Expected| {
         if midi::analyze(data).is_ok() {
             e.locations += 1;
             e.contents.insert(*blake3::hash(data).as_bytes());
@@ -68,13 +68,20 @@ async fn every_archive_kind_and_the_nested_archive() {
     let archives = corpus().join("archives");
     let v = import_json(&db.url, &[archives.to_str().unwrap()]);
     assert_eq!(v["status"], "done", "{v}");
-    let expected = expected_for(&[archives.clone()]);
+    let expected = expected_for(std::slice::from_ref(&archives));
     let (files, locations, errors) = db_counts(&db.pool).await;
     assert_eq!(files as usize, expected.contents.len());
     assert_eq!(locations as u64, expected.locations);
     assert_eq!(errors as u64, expected.errors);
     // Every kind contributed members, addressed as ARCHIVE!/member.
-    for name in ["groove.zip", "drywetmidi-valid.tar.gz", "tonejs.tar.bz2", "midly.tar.xz", "single.mid.gz", "nested.tar.gz"] {
+    for name in [
+        "groove.zip",
+        "drywetmidi-valid.tar.gz",
+        "tonejs.tar.bz2",
+        "midly.tar.xz",
+        "single.mid.gz",
+        "nested.tar.gz",
+    ] {
         let n = scalar(
             &db.pool,
             &format!(
@@ -86,8 +93,16 @@ async fn every_archive_kind_and_the_nested_archive() {
         assert!(n > 0, "{name} contributed no location");
     }
     // The nested archive is opened at every level: tar.gz -> zip -> tar.xz.
-    let deep = scalar(&db.pool, "SELECT count(*) FROM file_locations WHERE path LIKE '%nested.tar.gz!/%!/%!/%'").await
-        + scalar(&db.pool, "SELECT count(*) FROM import_errors WHERE path LIKE '%nested.tar.gz!/%!/%!/%'").await;
+    let deep = scalar(
+        &db.pool,
+        "SELECT count(*) FROM file_locations WHERE path LIKE '%nested.tar.gz!/%!/%!/%'",
+    )
+    .await
+        + scalar(
+            &db.pool,
+            "SELECT count(*) FROM import_errors WHERE path LIKE '%nested.tar.gz!/%!/%!/%'",
+        )
+        .await;
     assert!(deep > 0, "members three archives deep");
     let single: String = sqlx::query_scalar("SELECT path FROM file_locations WHERE path LIKE '%single.mid.gz!/%'")
         .fetch_one(&db.pool)
@@ -100,22 +115,43 @@ async fn every_archive_kind_and_the_nested_archive() {
 async fn whole_corpus_counts_then_reimport_reads_nothing() {
     let db = fresh_db().await;
     let corpus = corpus();
-    let expected = expected_for(&[corpus.clone()]);
+    let expected = expected_for(std::slice::from_ref(&corpus));
     let v = import_json(&db.url, &[corpus.to_str().unwrap()]);
     assert_eq!(v["status"], "done", "{v}");
     let (files, locations, errors) = db_counts(&db.pool).await;
-    assert_eq!(files as usize, expected.contents.len(), "one files row per unique content");
-    assert_eq!(locations as u64, expected.locations, "one location per parsed file or member");
+    assert_eq!(
+        files as usize,
+        expected.contents.len(),
+        "one files row per unique content"
+    );
+    assert_eq!(
+        locations as u64, expected.locations,
+        "one location per parsed file or member"
+    );
     assert_eq!(errors as u64, expected.errors, "one error row per broken file");
     assert_eq!(v["imported"].as_u64().unwrap(), files as u64);
     assert_eq!(v["duplicates"].as_u64().unwrap(), (locations - files) as u64);
     assert_eq!(v["failed"].as_u64().unwrap(), expected.errors);
     assert_eq!(v["skipped"].as_u64().unwrap(), expected.skipped);
-    assert!(locations > 1500 && files < locations, "the corpus holds duplicates across folders and archives");
+    assert!(
+        locations > 1500 && files < locations,
+        "the corpus holds duplicates across folders and archives"
+    );
     // Every files row has its metadata row, and every content is reachable from a location.
     assert_eq!(scalar(&db.pool, "SELECT count(*) FROM musical_metadata").await, files);
-    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM files f WHERE NOT EXISTS (SELECT 1 FROM file_locations l WHERE l.file_id = f.id)").await, 0);
-    let run = scalar(&db.pool, "SELECT count(*) FROM import_runs WHERE status = 'done' AND files_imported = (SELECT count(*) FROM files)").await;
+    assert_eq!(
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM files f WHERE NOT EXISTS (SELECT 1 FROM file_locations l WHERE l.file_id = f.id)"
+        )
+        .await,
+        0
+    );
+    let run = scalar(
+        &db.pool,
+        "SELECT count(*) FROM import_runs WHERE status = 'done' AND files_imported = (SELECT count(*) FROM files)",
+    )
+    .await;
     assert_eq!(run, 1);
 
     let again = import_json(&db.url, &[corpus.to_str().unwrap()]);
@@ -124,8 +160,12 @@ async fn whole_corpus_counts_then_reimport_reads_nothing() {
     assert_eq!(again["duplicates"], 0, "{again}");
     assert_eq!(again["failed"], 0, "{again}");
     assert_eq!(again["bytes"], 0, "a re-import reads no file: {again}");
-    assert_eq!(again["skipped"], v["seen"].as_u64().unwrap() , "{again}");
-    assert_eq!(db_counts(&db.pool).await, (files, locations, errors), "re-import adds nothing");
+    assert_eq!(again["skipped"], v["seen"].as_u64().unwrap(), "{again}");
+    assert_eq!(
+        db_counts(&db.pool).await,
+        (files, locations, errors),
+        "re-import adds nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,23 +174,60 @@ async fn broken_files_each_get_one_error_with_a_sensible_kind() {
     let invalid = corpus().join("drywetmidi/Resources/MIDI files/Invalid");
     let v = import_json(&db.url, &[invalid.to_str().unwrap()]);
     assert_eq!(v["status"], "done", "{v}");
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT path, kind FROM import_errors").fetch_all(&db.pool).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT path, kind FROM import_errors")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
     let allowed: HashSet<&str> = [
-        "no_header", "truncated", "bad_header", "bad_running_status", "no_tracks", "unknown_chunk", "bad_format",
-        "bad_division", "bad_chunk_size", "bad_event", "empty", "io", "too_large",
+        "no_header",
+        "truncated",
+        "bad_header",
+        "bad_running_status",
+        "no_tracks",
+        "unknown_chunk",
+        "bad_format",
+        "bad_division",
+        "bad_chunk_size",
+        "bad_event",
+        "empty",
+        "io",
+        "too_large",
     ]
     .into();
     let mut by_folder: HashMap<String, HashSet<String>> = HashMap::new();
     for (path, kind) in &rows {
-        assert!(allowed.contains(kind.as_str()) || kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{kind}");
-        let folder = path.split("/Invalid/").nth(1).unwrap().split('/').next().unwrap().to_string();
+        assert!(
+            allowed.contains(kind.as_str()) || kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{kind}"
+        );
+        let folder = path
+            .split("/Invalid/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
         by_folder.entry(folder).or_default().insert(kind.clone());
     }
     // Files without a header are never imported.
-    assert_eq!(by_folder.get("No Header Chunk").map(|k| k.iter().cloned().collect::<Vec<_>>()), Some(vec!["no_header".to_string()]));
-    let total = std::fs::read_dir(&invalid).unwrap().flatten().map(|d| std::fs::read_dir(d.path()).unwrap().count()).sum::<usize>();
+    assert_eq!(
+        by_folder
+            .get("No Header Chunk")
+            .map(|k| k.iter().cloned().collect::<Vec<_>>()),
+        Some(vec!["no_header".to_string()])
+    );
+    let total = std::fs::read_dir(&invalid)
+        .unwrap()
+        .flatten()
+        .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+        .sum::<usize>();
     let (_, locations, errors) = db_counts(&db.pool).await;
-    assert_eq!((locations + errors) as usize, total, "every broken file is either imported leniently or recorded");
+    assert_eq!(
+        (locations + errors) as usize,
+        total,
+        "every broken file is either imported leniently or recorded"
+    );
     assert!(errors > 0);
 }
 
@@ -160,15 +237,27 @@ async fn sigkill_mid_run_then_rerun_gives_exactly_the_right_rows() {
     let clean = fresh_db().await;
     let killed = fresh_db().await;
     let corpus = corpus();
-    let sources = [corpus.join("groove"), corpus.join("archives"), corpus.join("tonejs-tests")];
+    let sources = [
+        corpus.join("groove"),
+        corpus.join("archives"),
+        corpus.join("tonejs-tests"),
+    ];
     let args: Vec<&str> = sources.iter().map(|p| p.to_str().unwrap()).collect();
     let v = import_json(&clean.url, &args);
     assert_eq!(v["status"], "done");
 
     let logs = temp_dir("killed");
     let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["--data-dir", logs.to_str().unwrap(), "--database-url", &killed.url, "import"]).args(&args);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.args([
+        "--data-dir",
+        logs.to_str().unwrap(),
+        "--database-url",
+        &killed.url,
+        "import",
+    ])
+    .args(&args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let t0 = Instant::now();
     loop {
@@ -185,17 +274,34 @@ async fn sigkill_mid_run_then_rerun_gives_exactly_the_right_rows() {
 
     let v2 = import_json(&killed.url, &args);
     assert_eq!(v2["status"], "done", "{v2}");
-    assert_eq!(db_counts(&killed.pool).await, db_counts(&clean.pool).await, "no loss, no duplicate");
+    assert_eq!(
+        db_counts(&killed.pool).await,
+        db_counts(&clean.pool).await,
+        "no loss, no duplicate"
+    );
     let hashes = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, Vec<u8>>("SELECT content_hash FROM files ORDER BY 1").fetch_all(&pool).await.unwrap()
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT content_hash FROM files ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
     };
     assert_eq!(hashes(killed.pool.clone()).await, hashes(clean.pool.clone()).await);
     let paths = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, String>("SELECT path FROM file_locations ORDER BY 1").fetch_all(&pool).await.unwrap()
+        sqlx::query_scalar::<_, String>("SELECT path FROM file_locations ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
     };
     assert_eq!(paths(killed.pool.clone()).await, paths(clean.pool.clone()).await);
     // The killed run is recognised as interrupted.
-    assert_eq!(scalar(&killed.pool, "SELECT count(*) FROM import_runs WHERE status = 'interrupted'").await, 1);
+    assert_eq!(
+        scalar(
+            &killed.pool,
+            "SELECT count(*) FROM import_runs WHERE status = 'interrupted'"
+        )
+        .await,
+        1
+    );
     let _ = std::fs::remove_dir_all(&logs);
 }
 
@@ -206,8 +312,16 @@ async fn sigterm_marks_interrupted_and_the_next_run_completes() {
     let corpus = corpus();
     let logs = temp_dir("term");
     let src = corpus.join("groove");
-    let mut child = std::process::Command::new(BIN)
-        .args(["--data-dir", logs.to_str().unwrap(), "--database-url", &db.url, "import", "--json", src.to_str().unwrap()])
+    let child = std::process::Command::new(BIN)
+        .args([
+            "--data-dir",
+            logs.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+            "import",
+            "--json",
+            src.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -223,13 +337,22 @@ async fn sigterm_marks_interrupted_and_the_next_run_completes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let status = v["status"].as_str().unwrap().to_string();
     assert!(status == "interrupted" || status == "done", "{v}");
-    let stored: String = sqlx::query_scalar("SELECT status FROM import_runs ORDER BY id LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    let stored: String = sqlx::query_scalar("SELECT status FROM import_runs ORDER BY id LIMIT 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(stored, status);
     let v2 = import_json(&db.url, &[src.to_str().unwrap()]);
     assert_eq!(v2["status"], "done");
     let expected = expected_for(&[src]);
-    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM file_locations").await as u64, expected.locations);
-    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM files").await as usize, expected.contents.len());
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM file_locations").await as u64,
+        expected.locations
+    );
+    assert_eq!(
+        scalar(&db.pool, "SELECT count(*) FROM files").await as usize,
+        expected.contents.len()
+    );
     let _ = std::fs::remove_dir_all(&logs);
 }
 
@@ -239,7 +362,8 @@ async fn metadata_lands_in_every_column() {
     let src = corpus().join("tonejs-tests");
     let v = import_json(&db.url, &[src.to_str().unwrap()]);
     assert_eq!(v["status"], "done");
-    let row: (String, String, i16, i32, Option<i32>, f64, i32, Vec<i16>, Option<f64>) = sqlx::query_as(
+    type Row = (String, String, i16, i32, Option<i32>, f64, i32, Vec<i16>, Option<f64>);
+    let row: Row = sqlx::query_as(
         "SELECT f.filename, f.collection, f.format, f.num_tracks, f.ticks_per_quarter_note, f.duration_seconds, \
          m.total_notes, m.programs, m.bpm FROM files f JOIN musical_metadata m ON m.file_id = f.id \
          JOIN file_locations l ON l.file_id = f.id WHERE l.path LIKE '%/test/midi/bach/bach_846.mid'",

@@ -89,12 +89,7 @@ fn compare(ours: &MidiMetadata, r: &Value) -> Vec<(&'static str, String, String,
     }
     if let Some(t) = int("ticks_per_quarter") {
         let o = ours.ticks_per_quarter_note.map(i64::from);
-        push(
-            "ticks_per_quarter",
-            fmt_opt(&o),
-            t.to_string(),
-            o == Some(t),
-        );
+        push("ticks_per_quarter", fmt_opt(&o), t.to_string(), o == Some(t));
     }
     if let Some(t) = int("note_on_count") {
         push(
@@ -104,10 +99,7 @@ fn compare(ours: &MidiMetadata, r: &Value) -> Vec<(&'static str, String, String,
             i64::from(ours.total_notes) == t,
         );
     }
-    for (f, o) in [
-        ("min_pitch", ours.pitch_range_min),
-        ("max_pitch", ours.pitch_range_max),
-    ] {
+    for (f, o) in [("min_pitch", ours.pitch_range_min), ("max_pitch", ours.pitch_range_max)] {
         let t = int(f);
         push(f, fmt_opt(&o), fmt_opt(&t), o.map(i64::from) == t);
     }
@@ -119,20 +111,14 @@ fn compare(ours: &MidiMetadata, r: &Value) -> Vec<(&'static str, String, String,
     };
     push("first_tempo_bpm", fmt_opt(&ours.bpm), fmt_opt(&t), ok);
 
-    let t = r
-        .get("first_time_signature")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let t = r.get("first_time_signature").and_then(Value::as_str).map(str::to_owned);
     let o = ours
         .time_signature_numerator
         .zip(ours.time_signature_denominator)
         .map(|(n, d)| format!("{n}/{d}"));
     push("first_time_signature", fmt_opt(&o), fmt_opt(&t), o == t);
 
-    let t = r
-        .get("first_key_signature")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let t = r.get("first_key_signature").and_then(Value::as_str).map(str::to_owned);
     push(
         "first_key_signature",
         fmt_opt(&ours.key_signature),
@@ -177,11 +163,7 @@ fn invalid_folder(path: &str) -> Option<&str> {
 fn corpus_agrees_with_peer() {
     let dir = corpus_dir();
     let refs = load_reference(&dir);
-    assert!(
-        refs.len() > 1000,
-        "reference.jsonl has only {} records",
-        refs.len()
-    );
+    assert!(refs.len() > 1000, "reference.jsonl has only {} records", refs.len());
 
     let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut disagreements: Vec<(String, &'static str, String, String)> = Vec::new();
@@ -205,10 +187,7 @@ fn corpus_agrees_with_peer() {
         let _ = path_meta(path);
         let outcome = match &res {
             Ok(m) if m.warnings > 0 => {
-                format!(
-                    "ok, warned ({})",
-                    m.first_warning.map(|k| k.code()).unwrap_or("?")
-                )
+                format!("ok, warned ({})", m.first_warning.map(|k| k.code()).unwrap_or("?"))
             }
             Ok(_) => "ok".to_owned(),
             Err(e) => e.kind.code().to_owned(),
@@ -268,11 +247,7 @@ fn corpus_agrees_with_peer() {
         let t = tallies.get(field);
         let (a, n) = t.map(|t| (t.agree, t.total)).unwrap_or((0, 0));
         let rate = if n > 0 { a as f64 / n as f64 } else { 0.0 };
-        println!(
-            "{field:<22} {a:>7} {n:>7} {:>8.3}% {:>8.1}%",
-            rate * 100.0,
-            min * 100.0
-        );
+        println!("{field:<22} {a:>7} {n:>7} {:>8.3}% {:>8.1}%", rate * 100.0, min * 100.0);
         if n == 0 || rate < min {
             below.push(format!("{field}: {rate:.4} < {min}"));
         }
@@ -299,10 +274,7 @@ fn corpus_agrees_with_peer() {
         peer_parsed_we_failed.is_empty(),
         "files the peer parsed but we rejected: {peer_parsed_we_failed:#?}"
     );
-    assert!(
-        below.is_empty(),
-        "fields below their agreement threshold: {below:?}"
-    );
+    assert!(below.is_empty(), "fields below their agreement threshold: {below:?}");
 }
 
 /// Error kinds per drywetmidi Invalid/ folder must fit the folder's name: a folder of files
@@ -340,11 +312,7 @@ fn invalid_folders_get_sensible_kinds() {
     };
     let mut bad = Vec::new();
     for folder in folders {
-        let name = folder
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_owned();
+        let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
         let mut files: Vec<_> = std::fs::read_dir(&folder)
             .expect("list folder")
             .filter_map(Result::ok)
@@ -355,9 +323,7 @@ fn invalid_folders_get_sensible_kinds() {
             let bytes = std::fs::read(&f).expect("read file");
             match std::panic::catch_unwind(|| analyze(&bytes)) {
                 Err(_) => bad.push(format!("{}: panicked", f.display())),
-                Ok(Err(e)) if !allowed(&name, e.kind.code()) => {
-                    bad.push(format!("{}: {e}", f.display()))
-                }
+                Ok(Err(e)) if !allowed(&name, e.kind.code()) => bad.push(format!("{}: {e}", f.display())),
                 Ok(_) => {}
             }
         }
@@ -373,10 +339,7 @@ fn groove_throughput() {
     let mut files = Vec::new();
     let mut stack = vec![dir];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)
-            .expect("list groove")
-            .filter_map(Result::ok)
-        {
+        for e in std::fs::read_dir(&d).expect("list groove").filter_map(Result::ok) {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
@@ -385,11 +348,7 @@ fn groove_throughput() {
             }
         }
     }
-    assert!(
-        files.len() > 1000,
-        "groove corpus has {} files",
-        files.len()
-    );
+    assert!(files.len() > 1000, "groove corpus has {} files", files.len());
     let bytes: usize = files.iter().map(Vec::len).sum();
     let rounds = 5;
     let t0 = Instant::now();
@@ -409,9 +368,5 @@ fn groove_throughput() {
         bytes / files.len(),
         notes / rounds as i64
     );
-    assert!(
-        n / secs > 300.0,
-        "throughput collapsed: {:.0} files/s",
-        n / secs
-    );
+    assert!(n / secs > 300.0, "throughput collapsed: {:.0} files/s", n / secs);
 }

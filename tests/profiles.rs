@@ -29,7 +29,12 @@ impl Own {
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}", stderr(&out), stdout(&out));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}",
+            stderr(&out),
+            stdout(&out)
+        );
         stdout(&out)
     }
     fn status(&self) -> serde_json::Value {
@@ -51,12 +56,28 @@ impl Drop for Own {
 }
 
 fn setting(st: &serde_json::Value, name: &str) -> (String, bool) {
-    let s = st["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
-    (s["value"].as_str().unwrap().to_string(), s["pending_restart"].as_bool().unwrap())
+    let s = st["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap();
+    (
+        s["value"].as_str().unwrap().to_string(),
+        s["pending_restart"].as_bool().unwrap(),
+    )
 }
 
 fn persistence(st: &serde_json::Value, table: &str) -> String {
-    st["tables"].as_array().unwrap().iter().find(|t| t["name"] == table).unwrap()["persistence"].as_str().unwrap().into()
+    st["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == table)
+        .unwrap()["persistence"]
+        .as_str()
+        .unwrap()
+        .into()
 }
 
 fn indexes_present(st: &serde_json::Value) -> u64 {
@@ -98,7 +119,11 @@ fn each_level_applied_twice_and_restored_twice() {
     let st = c.status();
     assert_eq!(indexes_present(&st), 0);
     let backup = std::fs::read_to_string(c.dir.join("INDEX_BACKUP.sql")).unwrap();
-    assert_eq!(backup.matches("CREATE INDEX IF NOT EXISTS").count(), 39, "INDEX_BACKUP.sql holds all 39");
+    assert_eq!(
+        backup.matches("CREATE INDEX IF NOT EXISTS").count(),
+        39,
+        "INDEX_BACKUP.sql holds all 39"
+    );
 
     // Ludicrous refuses without its confirmations, and says what a crash would cost.
     let out = c.run(&["profile", "apply", "ludicrous"]);
@@ -113,14 +138,24 @@ fn each_level_applied_twice_and_restored_twice() {
     let st = c.status();
     assert_eq!(setting(&st, "fsync").0, "off");
     assert_eq!(setting(&st, "full_page_writes").0, "off");
-    assert_eq!(setting(&st, "wal_level"), ("minimal".to_string(), false), "restarted: active, not pending");
+    assert_eq!(
+        setting(&st, "wal_level"),
+        ("minimal".to_string(), false),
+        "restarted: active, not pending"
+    );
     assert_eq!(setting(&st, "max_wal_senders").0, "0");
     assert_eq!(setting(&st, "autovacuum").0, "off");
     for t in ["files", "musical_metadata", "file_locations"] {
         assert_eq!(persistence(&st, t), "unlogged", "{t}");
     }
     assert_eq!(st["safe"], false);
-    let files_before = st["tables"].as_array().unwrap().iter().find(|t| t["name"] == "files").unwrap()["rows"].clone();
+    let files_before = st["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "files")
+        .unwrap()["rows"]
+        .clone();
 
     for _ in 0..2 {
         let out = c.ok(&["restore-safety"]);
@@ -132,7 +167,13 @@ fn each_level_applied_twice_and_restored_twice() {
     let st = c.status();
     assert_all_safe(&st);
     assert_eq!(indexes_present(&st), 39);
-    let files_after = st["tables"].as_array().unwrap().iter().find(|t| t["name"] == "files").unwrap()["rows"].clone();
+    let files_after = st["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "files")
+        .unwrap()["rows"]
+        .clone();
     assert_eq!(files_before, files_after, "no row lost through the profile round trip");
     // Twice is harmless.
     let out = c.ok(&["rebuild-indexes"]);
@@ -154,7 +195,10 @@ async fn tool_killed_while_ludicrous_then_status_unsafe_and_restore_restores_all
     let pool = c.pool().await;
     let t0 = Instant::now();
     loop {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM import_runs").fetch_one(&pool).await.unwrap_or(0);
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM import_runs")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
         if n > 0 || t0.elapsed() > Duration::from_secs(60) {
             break;
         }
@@ -185,7 +229,15 @@ async fn server_killed_during_ludicrous_import_is_detected_and_reimported() {
     let corpus = corpus();
     let src = corpus.join("groove");
     let mut child = std::process::Command::new(BIN)
-        .args(["--data-dir", c.d(), "import", "--mode", "ludicrous", "--yes", "--keep-profile"])
+        .args([
+            "--data-dir",
+            c.d(),
+            "import",
+            "--mode",
+            "ludicrous",
+            "--yes",
+            "--keep-profile",
+        ])
         .arg(&src)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -215,8 +267,14 @@ async fn server_killed_during_ludicrous_import_is_detected_and_reimported() {
     let v: serde_json::Value = serde_json::from_str(c.ok(&["import", "--json", src.to_str().unwrap()]).trim()).unwrap();
     assert_eq!(v["status"], "done");
     let pool = c.pool().await;
-    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&pool).await.unwrap();
-    let locations: i64 = sqlx::query_scalar("SELECT count(*) FROM file_locations").fetch_one(&pool).await.unwrap();
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let locations: i64 = sqlx::query_scalar("SELECT count(*) FROM file_locations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let on_disk = walk_mid(&src);
     assert_eq!(locations as usize, on_disk, "every file imported again");
     assert!(files > 0);
@@ -245,9 +303,15 @@ async fn non_superuser_gets_a_clear_message_and_the_import_still_runs() {
     let c = Own::new("nosuper");
     let pool = c.pool().await;
     sqlx::raw_sql("CREATE ROLE plain LOGIN").execute(&pool).await.unwrap();
-    sqlx::raw_sql("CREATE DATABASE plaindb OWNER plain").execute(&pool).await.unwrap();
+    sqlx::raw_sql("CREATE DATABASE plaindb OWNER plain")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
-    let url = c.url().replacen("/midi_tui?", "/plaindb?", 1).replace("user=midi_tui", "user=plain");
+    let url = c
+        .url()
+        .replacen("/midi_tui?", "/plaindb?", 1)
+        .replace("user=midi_tui", "user=plain");
     let logs = temp_dir("nosuper-logs");
     let run = |args: &[&str]| {
         let mut all = vec!["--data-dir", logs.to_str().unwrap(), "--database-url", url.as_str()];

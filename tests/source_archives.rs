@@ -6,17 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use midi_tui::engine::source::{
-    self, ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, ScanItem, decode_location,
-    list_archive, read_archive, read_archive_metered, read_file, scan_counted,
+    self, ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, ScanItem, decode_location, list_archive,
+    read_archive, read_archive_metered, read_file, scan_counted,
 };
 
 fn corpus() -> PathBuf {
     let c = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or("/work/shared/corpus".into()));
-    assert!(
-        c.is_dir(),
-        "corpus folder {} missing: set MIDI_TUI_CORPUS",
-        c.display()
-    );
+    assert!(c.is_dir(), "corpus folder {} missing: set MIDI_TUI_CORPUS", c.display());
     c
 }
 
@@ -84,13 +80,7 @@ fn zip_bytes(entries: &[(&str, &[u8], zip::CompressionMethod)]) -> Vec<u8> {
 }
 
 /// A tar entry with an arbitrary raw name (tar's own path setters refuse `..` and absolute names).
-fn tar_entry(
-    b: &mut tar::Builder<impl Write>,
-    name: &[u8],
-    kind: tar::EntryType,
-    link: &[u8],
-    data: &[u8],
-) {
+fn tar_entry(b: &mut tar::Builder<impl Write>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
     let mut h = tar::Header::new_gnu();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
@@ -137,22 +127,14 @@ fn check_against_corpus(name: &str, expected: usize) {
     }
     // Listing names the same members without reading them.
     let mut listed = Vec::new();
-    list_archive(
-        name,
-        &c.join("archives").join(name),
-        &Limits::default(),
-        &mut |ev| {
-            if let ListEvent::Member { location, size, .. } = ev {
-                listed.push((location, size));
-            }
-            true
-        },
-    );
-    let read_names: Vec<(String, Option<u64>)> = out
-        .members
-        .iter()
-        .map(|m| (m.location.clone(), Some(m.size)))
-        .collect();
+    list_archive(name, &c.join("archives").join(name), &Limits::default(), &mut |ev| {
+        if let ListEvent::Member { location, size, .. } = ev {
+            listed.push((location, size));
+        }
+        true
+    });
+    let read_names: Vec<(String, Option<u64>)> =
+        out.members.iter().map(|m| (m.location.clone(), Some(m.size))).collect();
     assert_eq!(listed, read_names, "{name}: list_archive vs read_archive");
 }
 
@@ -160,17 +142,11 @@ fn check_against_corpus(name: &str, expected: usize) {
 fn groove_zip_has_1150_members_equal_to_the_corpus() {
     check_against_corpus("groove.zip", 1150);
     let c = corpus();
-    let out = read(
-        "groove.zip",
-        &c.join("archives/groove.zip"),
-        &Limits::default(),
-    );
+    let out = read("groove.zip", &c.join("archives/groove.zip"), &Limits::default());
     let m = out
         .members
         .iter()
-        .find(|m| {
-            m.location == "groove.zip!/groove/groove/drummer7/session1/20_hiphop_100_fill_4-4.mid"
-        })
+        .find(|m| m.location == "groove.zip!/groove/groove/drummer7/session1/20_hiphop_100_fill_4-4.mid")
         .expect("known member");
     // Zip DOS time 2026-11-25 11:46:54, read as UTC.
     assert_eq!(m.mtime, 1_795_607_214);
@@ -201,11 +177,7 @@ fn midly_tar_xz_has_9_members() {
         .find(|m| m.location.ends_with("/Levels.mid"))
         .expect("Levels.mid");
     assert_eq!(lv.mtime, 1_795_607_215);
-    assert!(
-        out.members
-            .iter()
-            .any(|m| m.location.ends_with("/Beethoven.rmi"))
-    );
+    assert!(out.members.iter().any(|m| m.location.ends_with("/Beethoven.rmi")));
 }
 
 #[test]
@@ -230,10 +202,7 @@ fn nested_tar_gz_zip_tar_xz_has_107_members() {
     let trunc: Vec<&Member> = out
         .members
         .iter()
-        .filter(|m| {
-            m.location
-                .starts_with("nested.tar.gz!/inner.zip!/truncated/")
-        })
+        .filter(|m| m.location.starts_with("nested.tar.gz!/inner.zip!/truncated/"))
         .collect();
     assert_eq!(trunc.len(), 98);
     assert_eq!(trunc.iter().map(|m| m.size).sum::<u64>(), 9_108_218);
@@ -266,10 +235,7 @@ fn nested_tar_gz_zip_tar_xz_has_107_members() {
     );
     assert_eq!(two.members.len(), 98);
     assert_eq!(
-        two.order
-            .iter()
-            .filter(|o| o.starts_with("E "))
-            .collect::<Vec<_>>(),
+        two.order.iter().filter(|o| o.starts_with("E ")).collect::<Vec<_>>(),
         ["E nested.tar.gz!/inner.zip!/midly.tar.xz nesting_too_deep"]
     );
     let one = read(
@@ -287,11 +253,7 @@ fn nested_tar_gz_zip_tar_xz_has_107_members() {
 
 #[test]
 fn python_zip_with_junk_cp437_name_and_nesting() {
-    let out = read(
-        "mixed.zip",
-        &fixtures().join("mixed.zip"),
-        &Limits::default(),
-    );
+    let out = read("mixed.zip", &fixtures().join("mixed.zip"), &Limits::default());
     assert_eq!(
         out.order,
         [
@@ -312,10 +274,7 @@ fn python_zip_with_junk_cp437_name_and_nesting() {
     );
     assert_eq!(data, [&lv[..], &sx[..], &hh[..], &hh[..], &lv[..]]);
     // The raw CP437 name survives: the location decodes to the stored bytes.
-    assert_eq!(
-        decode_location(&out.members[2].location),
-        b"mixed.zip!/caf\x82.mid"
-    );
+    assert_eq!(decode_location(&out.members[2].location), b"mixed.zip!/caf\x82.mid");
     assert_eq!(out.members[0].mtime, 1_589_710_830);
     assert_eq!(out.members[3].mtime, 1_600_000_000);
     assert_eq!(
@@ -331,11 +290,7 @@ fn python_zip_with_junk_cp437_name_and_nesting() {
 
 #[test]
 fn python_tar_gz_with_long_names_symlink_and_junk() {
-    let out = read(
-        "mixed.tar.gz",
-        &fixtures().join("mixed.tar.gz"),
-        &Limits::default(),
-    );
+    let out = read("mixed.tar.gz", &fixtures().join("mixed.tar.gz"), &Limits::default());
     let long = "a_very_long_folder_name_".repeat(5);
     assert_eq!(
         out.order,
@@ -382,10 +337,7 @@ fn scan_of_the_fixture_folder_is_sorted_and_typed() {
         ]
     );
     assert_eq!((stats.files, stats.archives, stats.errors), (3, 2, 0));
-    let ScanItem::File {
-        location, fs_path, ..
-    } = &items[0]
-    else {
+    let ScanItem::File { location, fs_path, .. } = &items[0] else {
         panic!("a file first")
     };
     let ev = read_file(location, fs_path, &Limits::default(), &Meter::default());
@@ -398,16 +350,7 @@ fn scan_of_the_fixture_folder_is_sorted_and_typed() {
         ..Limits::default()
     };
     let ev = read_file(location, fs_path, &small, &Meter::default());
-    assert!(
-        matches!(
-            ev,
-            ReadEvent::Error {
-                kind: "too_large",
-                ..
-            }
-        ),
-        "{ev:?}"
-    );
+    assert!(matches!(ev, ReadEvent::Error { kind: "too_large", .. }), "{ev:?}");
 }
 
 // ---------------------------------------------------------------- hostile archives
@@ -432,10 +375,7 @@ fn zip_bomb_member_stops_the_archive_with_one_error() {
     let out = read("bomb.zip", &path, &strict);
     assert_eq!(
         out.order,
-        [
-            "M bomb.zip!/first.mid",
-            "E bomb.zip!/x.mid compression_bomb"
-        ]
+        ["M bomb.zip!/first.mid", "E bomb.zip!/x.mid compression_bomb"]
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     // With default limits a 10 MB member at ~1000:1 is still allowed (deflate's own ceiling is ~1032:1).
@@ -472,13 +412,7 @@ fn zeros_tar_gz(gib: usize) -> Vec<u8> {
         out.extend_from_slice(&mib);
     }
     let mut tail = tar::Builder::new(Vec::new());
-    tar_entry(
-        &mut tail,
-        b"after.mid",
-        tar::EntryType::Regular,
-        b"",
-        b"MThd",
-    );
+    tar_entry(&mut tail, b"after.mid", tar::EntryType::Regular, b"", b"MThd");
     out.extend_from_slice(&gz(&tail.into_inner().expect("tar")));
     out
 }
@@ -494,9 +428,7 @@ fn metered(location: &str, path: &Path, limits: &Limits) -> (Vec<ReadEvent>, u64
     });
     (
         events,
-        meter
-            .inflated_bytes
-            .load(std::sync::atomic::Ordering::Relaxed),
+        meter.inflated_bytes.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed(),
     )
 }
@@ -510,10 +442,7 @@ fn gigabyte_of_zeros_in_a_tar_gz_streams_in_bounded_memory_or_trips_lowered_guar
     let t = tempfile::tempdir().expect("tempdir");
     let path = write_file(t.path(), "giga.tar.gz", &zeros_tar_gz(1));
     let compressed = std::fs::metadata(&path).expect("meta").len();
-    assert!(
-        compressed < 2 << 20,
-        "the bomb itself is small: {compressed}"
-    );
+    assert!(compressed < 2 << 20, "the bomb itself is small: {compressed}");
 
     // Default limits: 1 GiB is under the 16 GiB budget and gzip of zeros (just under 1000:1 with framing) is within
     // the ratio bound, so it streams through; memory stays flat and the member after it is read.
@@ -595,20 +524,14 @@ fn huge_gnu_long_name_is_refused_before_it_is_buffered() {
         &vec![b'a'; 80 << 20],
     );
     tar_entry(&mut b, b"x.mid", tar::EntryType::Regular, b"", b"MThd");
-    let path = write_file(
-        t.path(),
-        "longname.tar.gz",
-        &gz(&b.into_inner().expect("tar")),
-    );
+    let path = write_file(t.path(), "longname.tar.gz", &gz(&b.into_inner().expect("tar")));
     let before = peak_rss_mib();
     let (events, inflated, took) = metered("longname.tar.gz", &path, &Limits::default());
     eprintln!(
         "long-name bomb: {took:?}, inflated {inflated}, peak RSS {before} -> {} MiB",
         peak_rss_mib()
     );
-    assert!(
-        matches!(&events[0], ReadEvent::Member(m) if m.location == "longname.tar.gz!/first.mid")
-    );
+    assert!(matches!(&events[0], ReadEvent::Member(m) if m.location == "longname.tar.gz!/first.mid"));
     assert!(
         matches!(&events[1..], [ReadEvent::Error { kind: "archive_corrupt", message, .. }] if message.contains("metadata entry")),
         "{events:?}"
@@ -663,8 +586,7 @@ fn truncated_tar_gz_yields_what_precedes_the_damage_then_one_error() {
         "the error comes last"
     );
     for m in &out.members {
-        let on_disk =
-            std::fs::read(c.join(&m.location["cut.tar.gz!/".len()..])).expect("corpus file");
+        let on_disk = std::fs::read(c.join(&m.location["cut.tar.gz!/".len()..])).expect("corpus file");
         assert_eq!(m.data, on_disk, "only complete members are handed out");
     }
 }
@@ -680,19 +602,11 @@ fn plain_tar_cut_inside_a_member_is_an_error_not_a_short_file() {
     // a.mid: header 512 + data padded to 512; b.mid's header at 1024, its data from 1536.
     let path = write_file(t.path(), "cut.tar", &full[..1536 + 1000]);
     let out = read("cut.tar", &path, &Limits::default());
-    assert_eq!(
-        out.order,
-        ["M cut.tar!/a.mid", "E cut.tar!/b.mid archive_corrupt"]
-    );
-    assert!(
-        out.errors[0].2.contains("1675 bytes missing"),
-        "{:?}",
-        out.errors
-    );
+    assert_eq!(out.order, ["M cut.tar!/a.mid", "E cut.tar!/b.mid archive_corrupt"]);
+    assert!(out.errors[0].2.contains("1675 bytes missing"), "{:?}", out.errors);
     // extract keeps what is whole and leaves no partial file.
     let dest = t.path().join("out");
-    let report =
-        midi_tui::engine::extract::extract(std::slice::from_ref(&path), &dest, 1).expect("extract");
+    let report = midi_tui::engine::extract::extract(std::slice::from_ref(&path), &dest, 1).expect("extract");
     assert_eq!((report.files_written, report.errors.len()), (1, 1));
     assert!(dest.join("cut/a.mid").is_file() && !dest.join("cut/b.mid").exists());
 }
@@ -726,11 +640,7 @@ fn truncated_zip_and_garbage_archives_are_corrupt_not_panics() {
             out.errors
         );
     }
-    let out = read(
-        "missing.zip",
-        &t.path().join("missing.zip"),
-        &Limits::default(),
-    );
+    let out = read("missing.zip", &t.path().join("missing.zip"), &Limits::default());
     assert_eq!(out.order, ["E missing.zip io"]);
 }
 
@@ -769,28 +679,10 @@ fn non_utf8_names_uppercase_and_single_compressed_members() {
     let t = tempfile::tempdir().expect("tempdir");
     let (lv, sx) = (fixture("Levels.mid"), fixture("SysExTest.mid"));
     let mut b = tar::Builder::new(Vec::new());
-    tar_entry(
-        &mut b,
-        b"dir/\xff\xfe 100%41.mid",
-        tar::EntryType::Regular,
-        b"",
-        &lv,
-    );
-    tar_entry(
-        &mut b,
-        b"dir/Song.MID.gz",
-        tar::EntryType::Regular,
-        b"",
-        &gz(&sx),
-    );
+    tar_entry(&mut b, b"dir/\xff\xfe 100%41.mid", tar::EntryType::Regular, b"", &lv);
+    tar_entry(&mut b, b"dir/Song.MID.gz", tar::EntryType::Regular, b"", &gz(&sx));
     tar_entry(&mut b, b"UP.MIDI", tar::EntryType::Regular, b"", &sx);
-    tar_entry(
-        &mut b,
-        b"dir/big.mid",
-        tar::EntryType::Regular,
-        b"",
-        &vec![7u8; 5000],
-    );
+    tar_entry(&mut b, b"dir/big.mid", tar::EntryType::Regular, b"", &vec![7u8; 5000]);
     tar_entry(&mut b, b"last.rmi", tar::EntryType::Regular, b"", &sx);
     let tar_bytes = b.into_inner().expect("tar");
     let path = write_file(t.path(), "names.tar", &tar_bytes);
@@ -819,10 +711,7 @@ fn non_utf8_names_uppercase_and_single_compressed_members() {
     let mut x = xz2::write::XzEncoder::new(Vec::new(), 1);
     x.write_all(&lv).expect("xz");
     let xz_path = write_file(t.path(), "A.KAR.XZ", &x.finish().expect("xz"));
-    assert_eq!(
-        read("A.KAR.XZ", &xz_path, &small).order,
-        ["M A.KAR.XZ!/A.KAR"]
-    );
+    assert_eq!(read("A.KAR.XZ", &xz_path, &small).order, ["M A.KAR.XZ!/A.KAR"]);
     // A truncated single compressed file is an error, not a short member.
     let whole = gz(&lv);
     let cut_gz = write_file(t.path(), "cut.mid.gz", &whole[..whole.len() - 10]);
@@ -863,13 +752,9 @@ fn stopping_from_the_callback_ends_the_walk() {
         n < 5
     });
     assert_eq!(n, 5);
-    let stats = read_archive_metered(
-        "groove.zip",
-        &path,
-        &Limits::default(),
-        &Meter::default(),
-        &mut |_| false,
-    );
+    let stats = read_archive_metered("groove.zip", &path, &Limits::default(), &Meter::default(), &mut |_| {
+        false
+    });
     assert!(stats.cancelled);
     assert_eq!(stats.members, 1);
 }
@@ -935,8 +820,7 @@ fn mutated_archives_never_panic_or_hang() {
                 true
             });
             if round % 4 == 0 {
-                midi_tui::engine::extract::extract(std::slice::from_ref(&path), &out, 1)
-                    .expect("extract runs");
+                midi_tui::engine::extract::extract(std::slice::from_ref(&path), &out, 1).expect("extract runs");
             }
         }
     }

@@ -77,7 +77,11 @@ pub async fn run(
             let _ = std::fs::remove_dir_all(&dir);
             crate::engine::gencorpus::generate(
                 &dir,
-                &crate::engine::gencorpus::GenOptions { files, seed: 1, archives: false },
+                &crate::engine::gencorpus::GenOptions {
+                    files,
+                    seed: 1,
+                    archives: false,
+                },
                 &mut |_| {},
             )?;
             std::fs::write(dir.join(".complete"), b"")?;
@@ -98,7 +102,10 @@ pub async fn run(
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
     let _ = tokio::task::spawn_blocking(move || c.stop()).await;
     cluster::remove_cluster_files(&data_dir);
-    let report = BenchReport { machine: machine(&work), corpora: result? };
+    let report = BenchReport {
+        machine: machine(&work),
+        corpora: result?,
+    };
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -111,7 +118,13 @@ pub async fn run(
     Ok(())
 }
 
-async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], repeat: usize) -> Result<Vec<CorpusResult>> {
+async fn bench_all(
+    exe: &Path,
+    data_dir: &Path,
+    url: &str,
+    corpora: &[PathBuf],
+    repeat: usize,
+) -> Result<Vec<CorpusResult>> {
     let mut out = Vec::new();
     for corpus in corpora {
         let src = corpus.to_str().context("corpus path is not UTF-8")?;
@@ -121,11 +134,17 @@ async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], 
         let plans: Vec<(&str, Vec<&str>)> = vec![
             ("limit: read + hash", vec!["--dry-run", "--limit", "read-hash"]),
             ("limit: parse (--dry-run)", vec!["--dry-run"]),
-            ("limit: raw write (ludicrous, pre-built rows)", vec!["--mode", "ludicrous", "--yes", "--limit", "write-only"]),
+            (
+                "limit: raw write (ludicrous, pre-built rows)",
+                vec!["--mode", "ludicrous", "--yes", "--limit", "write-only"],
+            ),
             ("normal", vec!["--mode", "normal"]),
             ("fast (+ restore, rebuild)", vec!["--mode", "fast"]),
             ("ludicrous (+ restore, rebuild)", vec!["--mode", "ludicrous", "--yes"]),
-            ("ludicrous, console drawing", vec!["--mode", "ludicrous", "--yes", "--console-bench"]),
+            (
+                "ludicrous, console drawing",
+                vec!["--mode", "ludicrous", "--yes", "--console-bench"],
+            ),
         ];
         let mut parse_limit = 0.0;
         for (name, args) in plans {
@@ -153,7 +172,11 @@ async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], 
                     .as_array()
                     .map(|s| {
                         s.iter()
-                            .filter(|x| x["name"].as_str().is_some_and(|n| n.starts_with("restore") || n.starts_with("rebuild")))
+                            .filter(|x| {
+                                x["name"]
+                                    .as_str()
+                                    .is_some_and(|n| n.starts_with("restore") || n.starts_with("rebuild"))
+                            })
                             .map(|x| x["seconds"].as_f64().unwrap_or(0.0))
                             .sum()
                     })
@@ -169,10 +192,18 @@ async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], 
                 peak_mb: pick(&|m| m.peak_mb),
                 runs: runs.len(),
             };
-            eprintln!("bench: {:<45} {:>9.0} files/s  wall {:>7.1} s  peak {:>6.0} MB", row.name, row.files_per_s, row.wall_seconds, row.peak_mb);
+            eprintln!(
+                "bench: {:<45} {:>9.0} files/s  wall {:>7.1} s  peak {:>6.0} MB",
+                row.name, row.files_per_s, row.wall_seconds, row.peak_mb
+            );
             rows.push(row);
         }
-        out.push(CorpusResult { corpus: corpus.display().to_string(), files, bytes, rows });
+        out.push(CorpusResult {
+            corpus: corpus.display().to_string(),
+            files,
+            bytes,
+            rows,
+        });
     }
     Ok(out)
 }
@@ -181,7 +212,10 @@ async fn bench_all(exe: &Path, data_dir: &Path, url: &str, corpora: &[PathBuf], 
 async fn reset_database(url: &str) -> Result<()> {
     let admin_url = url.replacen(&format!("/{}?", cluster::DATABASE), "/postgres?", 1);
     let admin = database::connect(&admin_url, 1).await?;
-    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database::quote_ident(cluster::DATABASE));
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        database::quote_ident(cluster::DATABASE)
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
     let sql = format!("CREATE DATABASE {}", database::quote_ident(cluster::DATABASE));
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
@@ -192,8 +226,16 @@ async fn reset_database(url: &str) -> Result<()> {
 fn measure(exe: &Path, data_dir: &Path, args: &[&str], src: &str) -> Result<Measured> {
     let t = std::time::Instant::now();
     let mut cmd = Command::new(exe);
-    cmd.arg("--data-dir").arg(data_dir).arg("import").arg("--json").args(args).arg(src);
-    cmd.env_remove("DATABASE_URL").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .arg("import")
+        .arg("--json")
+        .args(args)
+        .arg(src);
+    cmd.env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn()?;
     let mut stdout = child.stdout.take().context("child stdout")?;
     let reader = std::thread::spawn(move || {
@@ -209,7 +251,11 @@ fn measure(exe: &Path, data_dir: &Path, args: &[&str], src: &str) -> Result<Meas
     }
     let json: serde_json::Value =
         serde_json::from_str(text.trim()).with_context(|| format!("bench run {args:?} printed no JSON: {text}"))?;
-    Ok(Measured { json, peak_mb: rusage.ru_maxrss as f64 / 1024.0, wall })
+    Ok(Measured {
+        json,
+        peak_mb: rusage.ru_maxrss as f64 / 1024.0,
+        wall,
+    })
 }
 
 fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
@@ -220,7 +266,11 @@ fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
     if r < 0 {
         bail!("wait4: {}", std::io::Error::last_os_error());
     }
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
     Ok((code, usage))
 }
 
@@ -232,16 +282,33 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn machine(work: &Path) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let disk = Command::new("df")
         .arg("-h")
         .arg(work)
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
-    let postgres = Command::new("postgres").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let postgres = Command::new("postgres")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     Machine {
         cores: crate::engine::machine::cores(),
         memory_gb: crate::engine::machine::total_memory_bytes() as f64 / (1u64 << 30) as f64,
@@ -261,8 +328,13 @@ pub fn markdown(r: &BenchReport) -> String {
         for row in &c.rows {
             s.push_str(&format!(
                 "| {} | {:.0} | {:.1} | {:.0}% | {:.1} | {:.1} | {:.0} |\n",
-                row.name, row.files_per_s, row.mb_per_s, row.share_of_parse_limit * 100.0, row.wall_seconds,
-                row.restore_rebuild_seconds, row.peak_mb
+                row.name,
+                row.files_per_s,
+                row.mb_per_s,
+                row.share_of_parse_limit * 100.0,
+                row.wall_seconds,
+                row.restore_rebuild_seconds,
+                row.peak_mb
             ));
         }
     }
@@ -275,6 +347,11 @@ fn markdown_document(r: &BenchReport) -> String {
         "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --out BENCHMARKS.md\n```\n\n\
          Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\nEvery figure is the median of the runs shown, measured in one bench run; \
          each run imports into an empty database on a throwaway managed cluster, hot cache.\n{}",
-        m.cores, m.cpu, m.memory_gb, m.disk, m.postgres, markdown(r)
+        m.cores,
+        m.cpu,
+        m.memory_gb,
+        m.disk,
+        m.postgres,
+        markdown(r)
     )
 }

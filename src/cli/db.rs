@@ -43,7 +43,10 @@ pub async fn run(global: &GlobalArgs, action: &DbAction) -> Result<()> {
         }
         DbAction::Url => {
             if !cluster.is_initialised() {
-                bail!("no managed cluster in {} yet: run `midi-tui db start`", cluster.data_dir.display());
+                bail!(
+                    "no managed cluster in {} yet: run `midi-tui db start`",
+                    cluster.data_dir.display()
+                );
             }
             println!("{}", cluster.url());
         }

@@ -11,19 +11,11 @@ pub fn run(dir: &Path, files: u64, seed: u64, archives: bool) -> Result<()> {
     let bar = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(files));
-    let report = generate(
-        dir,
-        &GenOptions {
-            files,
-            seed,
-            archives,
-        },
-        &mut |n| {
-            if let Some(b) = &bar {
-                b.set_position(n);
-            }
-        },
-    )?;
+    let report = generate(dir, &GenOptions { files, seed, archives }, &mut |n| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -45,7 +45,10 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         }
     }
     let mode = mode_of(args.mode);
-    let mut opts = ImportOptions::new(args.sources.clone(), if args.dry_run { "dry-run" } else { mode.label() });
+    let mut opts = ImportOptions::new(
+        args.sources.clone(),
+        if args.dry_run { "dry-run" } else { mode.label() },
+    );
     opts.dry_run = args.dry_run;
     opts.async_commit = mode != Mode::Normal;
     opts.limit = match args.limit {
@@ -55,14 +58,25 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     };
     let data_dir = global.data_dir();
     opts.log_path = Some(
-        global.log.clone().map(|l| l.with_extension("import.log")).unwrap_or_else(|| default_run_log(&data_dir)),
+        global
+            .log
+            .clone()
+            .map(|l| l.with_extension("import.log"))
+            .unwrap_or_else(|| default_run_log(&data_dir)),
     );
     let mut steps = Vec::new();
     if args.dry_run {
         // A dry run needs no database at all.
         let handle = crate::engine::pipeline::start(opts, None, tokio::runtime::Handle::current());
         let run = watch(handle, args.json, args.console_bench).await?;
-        return Ok(finish(args, ImportReport { run, steps, wall_seconds: wall.elapsed().as_secs_f64() }));
+        return Ok(finish(
+            args,
+            ImportReport {
+                run,
+                steps,
+                wall_seconds: wall.elapsed().as_secs_f64(),
+            },
+        ));
     }
     let levels = mode.levels();
     let needed: Vec<_> = levels.iter().flat_map(|l| l.confirmations().iter().copied()).collect();
@@ -78,7 +92,11 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     for level in levels {
         let t = Instant::now();
         let r = engine.apply_level(*level, &confirmed).await?;
-        steps.push(Step { name: format!("apply level {} ({})", level.number(), level.label()), seconds: t.elapsed().as_secs_f64(), lines: r.lines });
+        steps.push(Step {
+            name: format!("apply level {} ({})", level.number(), level.label()),
+            seconds: t.elapsed().as_secs_f64(),
+            lines: r.lines,
+        });
     }
     let handle = engine.import(opts);
     let run = watch(handle, args.json, args.console_bench).await;
@@ -87,8 +105,17 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         let t = Instant::now();
         let r = engine.restore_safety().await?;
         let mut lines = r.lines.clone();
-        lines.extend(r.checks.iter().filter(|c| !c.ok).map(|c| format!("NOT restored: {} is {}", c.what, c.actual)));
-        steps.push(Step { name: "restore safety".into(), seconds: t.elapsed().as_secs_f64(), lines });
+        lines.extend(
+            r.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("NOT restored: {} is {}", c.what, c.actual)),
+        );
+        steps.push(Step {
+            name: "restore safety".into(),
+            seconds: t.elapsed().as_secs_f64(),
+            lines,
+        });
         if levels.contains(&Level::DropIndexes) {
             let t = Instant::now();
             let r = engine.rebuild_indexes(crate::engine::machine::cores(), None).await?;
@@ -99,10 +126,19 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
             });
         }
     } else if !levels.is_empty() && !args.json {
-        eprintln!("profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done");
+        eprintln!(
+            "profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done"
+        );
     }
     let run = run?;
-    Ok(finish(args, ImportReport { run, steps, wall_seconds: wall.elapsed().as_secs_f64() }))
+    Ok(finish(
+        args,
+        ImportReport {
+            run,
+            steps,
+            wall_seconds: wall.elapsed().as_secs_f64(),
+        },
+    ))
 }
 
 fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
@@ -186,7 +222,10 @@ fn print_summary(r: &ImportReport) {
         "import {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s)",
         s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s
     );
-    println!("  imported {}  duplicates {}  skipped {}  failed {}", s.imported, s.duplicates, s.skipped, s.failed);
+    println!(
+        "  imported {}  duplicates {}  skipped {}  failed {}",
+        s.imported, s.duplicates, s.skipped, s.failed
+    );
     if !s.errors_by_kind.is_empty() {
         let mut kinds: Vec<_> = s.errors_by_kind.iter().collect();
         kinds.sort();

@@ -1,8 +1,8 @@
 //! The headless command line: argument definitions here, one module per subcommand.
+pub mod bench;
 pub mod db;
 pub mod extract;
 pub mod gen_corpus;
-pub mod bench;
 pub mod import;
 pub mod profile;
 pub mod status;
@@ -14,7 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::database::{Cluster, Target};
 
 #[derive(Debug, Parser)]
-#[command(name = "midi-tui", version, about = "Import huge MIDI libraries into PostgreSQL, fast and knowingly safe")]
+#[command(
+    name = "midi-tui",
+    version,
+    about = "Import huge MIDI libraries into PostgreSQL, fast and knowingly safe"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -33,7 +33,10 @@ pub fn warn_if_unsafe(st: &SafetyState) {
         eprintln!("  run `midi-tui restore-safety` to put safety back");
     }
     if !st.pending_restart.is_empty() {
-        eprintln!("note: settings pending a server restart (not active yet): {}", st.pending_restart.join(", "));
+        eprintln!(
+            "note: settings pending a server restart (not active yet): {}",
+            st.pending_restart.join(", ")
+        );
     }
 }
 
@@ -80,7 +83,13 @@ pub fn print_restore(report: &RestoreReport) {
     }
     println!("check list:");
     for c in &report.checks {
-        println!("  [{}] {:<40} expected {:<10} actual {}", if c.ok { "ok" } else { "!!" }, c.what, c.expected, c.actual);
+        println!(
+            "  [{}] {:<40} expected {:<10} actual {}",
+            if c.ok { "ok" } else { "!!" },
+            c.what,
+            c.expected,
+            c.actual
+        );
     }
 }
 
@@ -92,7 +101,14 @@ pub async fn restore(global: &GlobalArgs, json: bool) -> Result<bool> {
     } else {
         println!("restore-safety:");
         print_restore(&report);
-        println!("{}", if report.ok { "safety restored" } else { "NOT everything could be restored: see above" });
+        println!(
+            "{}",
+            if report.ok {
+                "safety restored"
+            } else {
+                "NOT everything could be restored: see above"
+            }
+        );
     }
     Ok(report.ok)
 }
@@ -124,7 +140,11 @@ pub async fn rebuild_with(engine: &Engine, jobs: usize) -> Result<bool> {
         r.seconds,
         r.present,
         r.expected,
-        if r.failed.is_empty() { String::new() } else { format!("; {} failed", r.failed.len()) }
+        if r.failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} failed", r.failed.len())
+        }
     );
     Ok(r.present == r.expected && r.failed.is_empty())
 }

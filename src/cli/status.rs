@@ -20,13 +20,22 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let status = engine.status().await?;
     let safety = engine.safety().await?;
-    let report = StatusReport { safe: !safety.is_unsafe(), status, safety };
+    let report = StatusReport {
+        safe: !safety.is_unsafe(),
+        status,
+        safety,
+    };
     if json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     let st = &report.status;
-    println!("database: {} (PostgreSQL {}, {:.1} MB)", st.target, st.server_version, st.database_size_bytes as f64 / 1e6);
+    println!(
+        "database: {} (PostgreSQL {}, {:.1} MB)",
+        st.target,
+        st.server_version,
+        st.database_size_bytes as f64 / 1e6
+    );
     println!("superuser: {}", if st.superuser { "yes" } else { "no" });
     println!("\ntables:");
     for t in &st.tables {
@@ -37,11 +46,24 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
         "\nsecondary indexes: {}/{} present{}",
         st.secondary_indexes.present,
         st.secondary_indexes.expected,
-        if missing.is_empty() { String::new() } else { format!(" ({} missing)", missing.len()) }
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} missing)", missing.len())
+        }
     );
     println!("\nsettings:");
     for s in &st.settings {
-        println!("  {:<34} {:<10}{}", s.name, s.value, if s.pending_restart { "  (change pending restart)" } else { "" });
+        println!(
+            "  {:<34} {:<10}{}",
+            s.name,
+            s.value,
+            if s.pending_restart {
+                "  (change pending restart)"
+            } else {
+                ""
+            }
+        );
     }
     println!("\nsafety: {}", if report.safe { "SAFE" } else { "UNSAFE" });
     for r in &report.safety.relaxed {

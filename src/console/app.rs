@@ -206,10 +206,7 @@ impl RebuildView {
             .count()
     }
     pub fn building(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| e.state == IndexState::Building)
-            .count()
+        self.entries.iter().filter(|e| e.state == IndexState::Building).count()
     }
 }
 
@@ -262,12 +259,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
-        target: String,
-        data_dir: String,
-        sources: Vec<PathBuf>,
-        sample_library: Option<PathBuf>,
-    ) -> Self {
+    pub fn new(target: String, data_dir: String, sources: Vec<PathBuf>, sample_library: Option<PathBuf>) -> Self {
         Self {
             target,
             data_dir,
@@ -415,7 +407,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(app, key),
         Msg::ImportStarted(s) => {
-            app.prev_sample = Some(Snapshot { elapsed: std::time::Duration::ZERO, ..Snapshot::default() });
+            app.prev_sample = Some(Snapshot {
+                elapsed: std::time::Duration::ZERO,
+                ..Snapshot::default()
+            });
             app.snapshot = s;
             vec![]
         }
@@ -437,11 +432,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.system = Some(s);
             vec![]
         }
-        Msg::SourceChecked {
-            typed,
-            path,
-            exists,
-        } => {
+        Msg::SourceChecked { typed, path, exists } => {
             if exists {
                 if !app.sources.contains(&path) {
                     app.sources.push(path);
@@ -503,9 +494,7 @@ fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
     let ctx = app.context();
     let action = keymap::lookup(ctx, key);
     // Typing a path: every key the table does not bind is text.
-    if let (Ctx::Input, None, Key::Char(c), Some(Overlay::Input(text))) =
-        (ctx, action, key, app.overlay.as_mut())
-    {
+    if let (Ctx::Input, None, Key::Char(c), Some(Overlay::Input(text))) = (ctx, action, key, app.overlay.as_mut()) {
         text.push(c);
         return vec![];
     }
@@ -526,9 +515,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Dismiss => {
             if let Some(Overlay::Dialog(d)) = &app.overlay {
                 let what = match d {
-                    Dialog::Risk { .. } | Dialog::DropIndexes => {
-                        "not confirmed: nothing was changed"
-                    }
+                    Dialog::Risk { .. } | Dialog::DropIndexes => "not confirmed: nothing was changed",
                     Dialog::Cancel => "the run goes on",
                     Dialog::Quit { .. } => "not quitting",
                 };
@@ -630,9 +617,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.notice = Some(why);
                 return vec![];
             }
-            app.op = Some(Op::Restore {
-                then_rebuild: false,
-            });
+            app.op = Some(Op::Restore { then_rebuild: false });
             vec![Effect::RestoreSafety]
         }
         Action::Rebuild => {
@@ -666,19 +651,14 @@ pub fn available(app: &App, action: Action) -> bool {
     let idle = !app.run.is_active() && app.op.is_none();
     match action {
         Action::Start => {
-            !app.run.is_active()
-                && app.op.is_none()
-                && (app.screen == Screen::Run || !app.sources.is_empty())
+            !app.run.is_active() && app.op.is_none() && (app.screen == Screen::Run || !app.sources.is_empty())
         }
         Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
         Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
         Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle,
         Action::RestoreAndRebuild => idle && app.offer_restore,
         Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
-        Action::AddSample => app
-            .sample_library
-            .as_ref()
-            .is_some_and(|p| !app.sources.contains(p)),
+        Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
         Action::RemoveSource => !app.sources.is_empty(),
         _ => true,
     }
@@ -692,9 +672,7 @@ fn set_mode(app: &mut App, mode: Mode) -> Vec<Effect> {
 /// Why a profile operation cannot start now.
 fn busy(app: &App) -> Option<String> {
     if app.run.is_active() {
-        return Some(
-            "not while a run is going: the server may restart under it; cancel or wait".into(),
-        );
+        return Some("not while a run is going: the server may restart under it; cancel or wait".into());
     }
     app.op.map(|op| format!("busy: {}", op.label()))
 }
@@ -702,16 +680,16 @@ fn busy(app: &App) -> Option<String> {
 fn quit_reasons(app: &App) -> Vec<String> {
     let mut out = Vec::new();
     if app.run.is_active() {
-        out.push("an import is running: it will be cancelled (flushed, marked interrupted; the next run resumes)".into());
+        out.push(
+            "an import is running: it will be cancelled (flushed, marked interrupted; the next run resumes)".into(),
+        );
     }
     if let Some(op) = app.op {
         out.push(format!("{} is under way and stops half done", op.label()));
     }
     if let Some(st) = app.safety() {
         if st.is_unsafe() {
-            out.push(
-                "the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into(),
-            );
+            out.push("the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into());
         } else if st.levels_applied.iter().any(|l| *l) {
             out.push("speed levels are left on (indexes dropped or settings relaxed)".into());
         }
@@ -766,11 +744,7 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.phase_history.clear();
     app.run = RunState::Preparing;
     app.plan = Some((app.mode.levels().to_vec(), confirmed));
-    app.info(format!(
-        "{} run: {} source(s)",
-        app.mode.label(),
-        app.sources.len()
-    ));
+    app.info(format!("{} run: {} source(s)", app.mode.label(), app.sources.len()));
     next_plan_step(app)
 }
 
@@ -801,11 +775,7 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
         return vec![];
     };
     match d {
-        Dialog::Risk {
-            needed,
-            index,
-            then,
-        } => {
+        Dialog::Risk { needed, index, then } => {
             if index + 1 < needed.len() {
                 app.overlay = Some(Overlay::Dialog(Dialog::Risk {
                     needed,
@@ -842,10 +812,7 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
             }
         }
         Dialog::Quit { .. } => {
-            if matches!(
-                app.run,
-                RunState::Running | RunState::Paused | RunState::Cancelling
-            ) {
+            if matches!(app.run, RunState::Running | RunState::Paused | RunState::Cancelling) {
                 app.quitting = true;
                 let was_cancelling = app.run == RunState::Cancelling;
                 app.run = RunState::Cancelling;
@@ -1040,11 +1007,7 @@ fn on_polled(app: &mut App, p: PollOutcome) {
 fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) -> Vec<Effect> {
     match result {
         Ok(r) => {
-            app.info(format!(
-                "level {} ({}) applied",
-                level.number(),
-                level.label()
-            ));
+            app.info(format!("level {} ({}) applied", level.number(), level.label()));
             for l in r.lines {
                 app.info(format!("  {l}"));
             }
@@ -1065,16 +1028,9 @@ fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) 
         }
         Err(e) => {
             app.op = None;
-            app.error(format!(
-                "level {} ({}) failed: {e}",
-                level.number(),
-                level.label()
-            ));
+            app.error(format!("level {} ({}) failed: {e}", level.number(), level.label()));
             if app.plan.take().is_some() {
-                app.run = RunState::Failed(format!(
-                    "the {} profile could not be applied",
-                    app.mode.label()
-                ));
+                app.run = RunState::Failed(format!("the {} profile could not be applied", app.mode.label()));
                 app.warn("the import did not start; r restores whatever was changed");
                 app.offer_restore = true;
             }
@@ -1094,10 +1050,7 @@ fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
         ));
     }
     if !r.pending_restart.is_empty() {
-        app.warn(format!(
-            "pending a server restart: {}",
-            r.pending_restart.join(", ")
-        ));
+        app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
     }
     if r.ok {
         app.info(format!("{what}: {} checks passed", r.checks.len()));

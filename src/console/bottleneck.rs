@@ -75,10 +75,7 @@ mod tests {
     fn idle_pipeline_has_no_bottleneck() {
         assert_eq!(choose(&rates([0.0; 6], [0.0; 6]), [false; 3]), None);
         assert_eq!(
-            choose(
-                &rates([0.3, 0.2, 0.1, 0.4, 0.45, 0.0], [1.0; 6]),
-                [false; 3]
-            ),
+            choose(&rates([0.3, 0.2, 0.1, 0.4, 0.45, 0.0], [1.0; 6]), [false; 3]),
             None
         );
         assert_eq!(choose(&[], [false; 3]), None);
@@ -87,10 +84,7 @@ mod tests {
     #[test]
     fn saturated_writer_with_full_queue_is_write_bound() {
         let b = choose(
-            &rates(
-                [0.05, 0.3, 0.1, 0.5, 0.97, 0.0],
-                [0.0, 0.0, 0.2, 0.2, 1.0, 0.0],
-            ),
+            &rates([0.05, 0.3, 0.1, 0.5, 0.97, 0.0], [0.0, 0.0, 0.2, 0.2, 1.0, 0.0]),
             [false; 3],
         );
         let b = b.expect("a bottleneck");
@@ -111,10 +105,7 @@ mod tests {
     #[test]
     fn busy_workers_are_parse_bound() {
         let b = choose(
-            &rates(
-                [0.02, 0.4, 0.2, 0.78, 0.3, 0.0],
-                [0.0, 0.1, 0.9, 0.9, 0.05, 0.0],
-            ),
+            &rates([0.02, 0.4, 0.2, 0.78, 0.3, 0.0], [0.0, 0.1, 0.9, 0.9, 0.05, 0.0]),
             [true; 3],
         );
         let b = b.expect("a bottleneck");
@@ -125,28 +116,19 @@ mod tests {
     #[test]
     fn readers_inflating_archives_are_extract_bound() {
         let b = choose(
-            &rates(
-                [0.1, 0.95, 0.1, 0.2, 0.1, 0.0],
-                [0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
-            ),
+            &rates([0.1, 0.95, 0.1, 0.2, 0.1, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
             [false; 3],
         );
         let b = b.expect("a bottleneck");
         assert_eq!(b.phase, Phase::Read);
-        assert_eq!(
-            b.remedy,
-            "extract-bound: xz/bzip2 archives are slow to inflate"
-        );
+        assert_eq!(b.remedy, "extract-bound: xz/bzip2 archives are slow to inflate");
     }
 
     #[test]
     fn a_full_queue_breaks_near_ties_and_equal_scores_go_downstream() {
         // Parse is slightly busier, but the writer's queue is full: the writer holds the pipeline back.
         let b = choose(
-            &rates(
-                [0.0, 0.0, 0.0, 0.82, 0.8, 0.0],
-                [0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
-            ),
+            &rates([0.0, 0.0, 0.0, 0.82, 0.8, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
             [false; 3],
         );
         assert_eq!(b.map(|b| b.phase), Some(Phase::Write));
@@ -157,10 +139,7 @@ mod tests {
     #[test]
     fn nan_shares_are_ignored() {
         assert_eq!(
-            choose(
-                &rates([f64::NAN, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0; 6]),
-                [false; 3]
-            ),
+            choose(&rates([f64::NAN, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0; 6]), [false; 3]),
             None
         );
     }

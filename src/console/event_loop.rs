@@ -42,9 +42,7 @@ impl Runner {
         let (engine, tx) = (self.engine.clone(), self.tx.clone());
         match effect {
             Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
-            Effect::ApplyLevel { level, confirmed } => {
-                tasks::spawn_apply(engine, level, confirmed, tx)
-            }
+            Effect::ApplyLevel { level, confirmed } => tasks::spawn_apply(engine, level, confirmed, tx),
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
             Effect::RestoreSafety => tasks::spawn_restore(engine, tx),
             Effect::RebuildIndexes => tasks::spawn_rebuild(engine, tx),
@@ -104,11 +102,7 @@ impl Runner {
 }
 
 /// Run the console until the user quits.
-pub async fn run_loop(
-    terminal: &mut DefaultTerminal,
-    engine: Engine,
-    mut app: App,
-) -> anyhow::Result<()> {
+pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: App) -> anyhow::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Incoming>();
     let mut runner = Runner {
         poll: tasks::poll_engine(&engine),

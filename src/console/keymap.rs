@@ -144,13 +144,7 @@ pub fn key_of(ev: &KeyEvent) -> Option<Key> {
     }
     match ev.code {
         KeyCode::Char('c') if ev.modifiers.contains(KeyModifiers::CONTROL) => Some(Key::CtrlC),
-        KeyCode::Char(_)
-            if ev
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-        {
-            None
-        }
+        KeyCode::Char(_) if ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => None,
         KeyCode::Char(c) => Some(Key::Char(c)),
         KeyCode::Enter => Some(Key::Enter),
         KeyCode::Esc => Some(Key::Esc),
@@ -217,10 +211,7 @@ mod tests {
             key_of(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Key::CtrlC)
         );
-        assert_eq!(
-            key_of(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)),
-            None
-        );
+        assert_eq!(key_of(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)), None);
         assert_eq!(key_of(&press(KeyCode::F(1))), None);
         let mut release = press(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
@@ -232,18 +223,9 @@ mod tests {
         assert_eq!(lookup(Ctx::Run, Key::Char('q')), Some(Action::Quit));
         assert_eq!(lookup(Ctx::Start, Key::Char('?')), Some(Action::Help));
         assert_eq!(lookup(Ctx::Run, Key::Char('p')), Some(Action::PauseResume));
-        assert_eq!(
-            lookup(Ctx::Run, Key::Char('3')),
-            Some(Action::ToggleLevel(3))
-        );
-        assert_eq!(
-            lookup(Ctx::Run, Key::Char('R')),
-            Some(Action::RestoreAndRebuild)
-        );
-        assert_eq!(
-            lookup(Ctx::Start, Key::Char('l')),
-            Some(Action::ModeLudicrous)
-        );
+        assert_eq!(lookup(Ctx::Run, Key::Char('3')), Some(Action::ToggleLevel(3)));
+        assert_eq!(lookup(Ctx::Run, Key::Char('R')), Some(Action::RestoreAndRebuild));
+        assert_eq!(lookup(Ctx::Start, Key::Char('l')), Some(Action::ModeLudicrous));
         assert_eq!(lookup(Ctx::Start, Key::Enter), Some(Action::Start));
         assert_eq!(lookup(Ctx::Start, Key::Char('p')), None);
     }
@@ -257,11 +239,7 @@ mod tests {
         );
         assert_eq!(lookup(Ctx::Dialog, Key::Enter), Some(Action::Confirm));
         assert_eq!(lookup(Ctx::Dialog, Key::Esc), Some(Action::Dismiss));
-        assert_eq!(
-            lookup(Ctx::Input, Key::Char('q')),
-            None,
-            "q is typed into the path"
-        );
+        assert_eq!(lookup(Ctx::Input, Key::Char('q')), None, "q is typed into the path");
         assert_eq!(lookup(Ctx::Help, Key::Char('q')), Some(Action::Dismiss));
     }
 

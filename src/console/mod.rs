@@ -18,9 +18,7 @@ use std::io::stdout;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -61,12 +59,7 @@ pub fn find_sample_library() -> Option<PathBuf> {
         candidates.push(cwd.join(SAMPLE_LIBRARY));
     }
     if let Ok(exe) = std::env::current_exe() {
-        candidates.extend(
-            exe.ancestors()
-                .skip(1)
-                .take(4)
-                .map(|d| d.join(SAMPLE_LIBRARY)),
-        );
+        candidates.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(SAMPLE_LIBRARY)));
     }
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_LIBRARY));
     candidates.into_iter().find(|p| p.is_dir())

@@ -37,10 +37,7 @@ fn send(tx: &Tx, msg: Msg) {
     let _ = tx.send(Incoming::Msg(Box::new(msg)));
 }
 
-async fn timed<T, E: std::fmt::Display>(
-    limit: Duration,
-    fut: impl Future<Output = Result<T, E>>,
-) -> Result<T, String> {
+async fn timed<T, E: std::fmt::Display>(limit: Duration, fut: impl Future<Output = Result<T, E>>) -> Result<T, String> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
@@ -205,9 +202,7 @@ pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, tx: Tx) {
             Ok(None) => {}
             Err(e) => send(
                 &tx,
-                Msg::Engine(EngineEvent::Log(format!(
-                    "could not check for lost rows: {e}"
-                ))),
+                Msg::Engine(EngineEvent::Log(format!("could not check for lost rows: {e}"))),
             ),
         }
         let mut opts = ImportOptions::new(sources, mode.label());
@@ -236,14 +231,7 @@ pub fn spawn_check_source(typed: String, tx: Tx) {
             tokio::time::timeout(CHECK_TIMEOUT, tokio::fs::metadata(path.clone())).await,
             Ok(Ok(_))
         );
-        send(
-            &tx,
-            Msg::SourceChecked {
-                typed,
-                path,
-                exists,
-            },
-        );
+        send(&tx, Msg::SourceChecked { typed, path, exists });
     });
 }
 

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use super::app::{App, Msg, PollOutcome, Polled, SystemSample, update};
 use super::keymap::Key;
-use crate::database::status::{
-    IndexStatus, PROFILE_SETTINGS, SettingStatus, Status, TABLES, TableStatus,
-};
+use crate::database::status::{IndexStatus, PROFILE_SETTINGS, SettingStatus, Status, TABLES, TableStatus};
 use crate::engine::metrics::{Phase, PhaseSnapshot, Snapshot};
 use crate::engine::pipeline::RunSummary;
 use crate::engine::profile::SafetyState;
@@ -73,9 +71,7 @@ pub fn status(present: usize, unlogged: bool, settings: Vec<SettingStatus>) -> S
         secondary_indexes: IndexStatus {
             expected,
             present,
-            missing: (present..expected)
-                .map(|i| format!("idx_missing_{i:02}"))
-                .collect(),
+            missing: (present..expected).map(|i| format!("idx_missing_{i:02}")).collect(),
         },
         pending_restart: settings.iter().any(|s| s.pending_restart),
         settings,
@@ -182,10 +178,7 @@ pub fn keys(app: &mut App, keys: &[Key]) {
 /// A Fast run `seconds` in, with samples for the graph and the bottleneck.
 pub fn running_app(seconds: u64) -> App {
     let mut a = app();
-    update(
-        &mut a,
-        Msg::Polled(PollOutcome::Ok(Box::new(safe_polled()))),
-    );
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(safe_polled()))));
     keys(&mut a, &[Key::Char('f'), Key::Enter]);
     for level in crate::engine::profile::Mode::Fast.levels() {
         update(
@@ -205,10 +198,7 @@ pub fn running_app(seconds: u64) -> App {
     fast.status = status(
         0,
         false,
-        settings(&[
-            ("synchronous_commit", "off", false),
-            ("max_wal_size", "4GB", false),
-        ]),
+        settings(&[("synchronous_commit", "off", false), ("max_wal_size", "4GB", false)]),
     );
     fast.safety.levels_applied = [true, true, false];
     fast.safety.relaxed = vec!["39 of 39 secondary indexes dropped: searches are slow".into()];

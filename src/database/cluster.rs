@@ -43,7 +43,10 @@ pub enum ClusterError {
 type Result<T> = std::result::Result<T, ClusterError>;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
-    move |source| ClusterError::Io { path: path.to_path_buf(), source }
+    move |source| ClusterError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where the PostgreSQL server programs are.
@@ -61,7 +64,9 @@ impl ServerBinaries {
             return if has_server(&dir) {
                 Ok(Self { bindir: dir })
             } else {
-                Err(ClusterError::BinariesNotFound { lib_root: dir.display().to_string() })
+                Err(ClusterError::BinariesNotFound {
+                    lib_root: dir.display().to_string(),
+                })
             };
         }
         let lib_root = std::env::var_os("MIDI_TUI_PG_LIB_ROOT")
@@ -110,7 +115,9 @@ impl ServerBinaries {
         versions.sort();
         match versions.pop() {
             Some((_, bindir)) => Ok(Self { bindir }),
-            None => Err(ClusterError::BinariesNotFound { lib_root: lib_root.display().to_string() }),
+            None => Err(ClusterError::BinariesNotFound {
+                lib_root: lib_root.display().to_string(),
+            }),
         }
     }
 
@@ -138,7 +145,10 @@ fn lookup_user(name: &str) -> Option<ServerUser> {
         if pw.is_null() {
             None
         } else {
-            Some(ServerUser { uid: (*pw).pw_uid, gid: (*pw).pw_gid })
+            Some(ServerUser {
+                uid: (*pw).pw_uid,
+                gid: (*pw).pw_gid,
+            })
         }
     }
 }
@@ -204,7 +214,10 @@ pub struct Cluster {
 impl Cluster {
     /// A handle; nothing touches the disk until `ensure_started`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), bins: None }
+        Self {
+            data_dir: data_dir.into(),
+            bins: None,
+        }
     }
 
     /// The default data directory: `MIDI_TUI_DATA_DIR`, else the user's data directory + `midi-tui`.
@@ -225,7 +238,10 @@ impl Cluster {
     /// Connection URL over the unix socket (no TCP listener exists).
     pub fn url(&self) -> String {
         let sock = fs::canonicalize(self.socket_dir()).unwrap_or_else(|_| self.socket_dir());
-        format!("postgresql:///{DATABASE}?host={}&port={PORT}&user={ROLE}", sock.display())
+        format!(
+            "postgresql:///{DATABASE}?host={}&port={PORT}&user={ROLE}",
+            sock.display()
+        )
     }
 
     fn binaries(&mut self) -> Result<ServerBinaries> {
@@ -293,8 +309,7 @@ impl Cluster {
         let pgdata = home.join("pg");
         let run = home.join("run");
         for dir in [&pgdata, &run] {
-            if dir.exists() && fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) && dir == &pgdata
-            {
+            if dir.exists() && fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) && dir == &pgdata {
                 return Err(ClusterError::Command {
                     action: "initdb".into(),
                     detail: format!("{} exists, is not empty and holds no cluster", dir.display()),
@@ -307,17 +322,24 @@ impl Cluster {
             }
         }
         let out = run_as(
-            Command::new(bins.program("initdb"))
-                .arg("-D")
-                .arg(&pgdata)
-                .args(["-U", ROLE, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"]),
+            Command::new(bins.program("initdb")).arg("-D").arg(&pgdata).args([
+                "-U",
+                ROLE,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ]),
             user,
         )?;
         check(&out, "initdb")?;
         // The database is created in single-user mode: no server, socket or client program needed yet.
         let mut single = Command::new(bins.program("postgres"));
         single.args(["--single", "-j", "-D"]).arg(&pgdata).arg("postgres");
-        single.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        single
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let out = run_with_input(&mut single, user, &format!("CREATE DATABASE {DATABASE};\n"))?;
         check(&out, "create database")?;
         let conf = base_config(&run);
@@ -327,7 +349,11 @@ impl Cluster {
         fs::write(&conf_path, existing).map_err(io_err(&conf_path))?;
         // Trust, but only over the socket: there is no host line at all.
         let hba = pgdata.join("pg_hba.conf");
-        fs::write(&hba, "# midi-tui managed cluster: unix socket only\nlocal all all trust\n").map_err(io_err(&hba))?;
+        fs::write(
+            &hba,
+            "# midi-tui managed cluster: unix socket only\nlocal all all trust\n",
+        )
+        .map_err(io_err(&hba))?;
         if let Some(u) = user {
             chown(&conf_path, u)?;
             chown(&hba, u)?;
@@ -368,7 +394,10 @@ impl Cluster {
             self.clear_stale_pid();
             std::thread::sleep(Duration::from_millis(500));
         }
-        Err(ClusterError::Command { action: "pg_ctl start".into(), detail: last })
+        Err(ClusterError::Command {
+            action: "pg_ctl start".into(),
+            detail: last,
+        })
     }
 
     /// Stop the server (fast shutdown) and wait until no process of it is left.
@@ -389,7 +418,10 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(ClusterError::Command { action: "pg_ctl stop".into(), detail: self.log_tail() })
+        Err(ClusterError::Command {
+            action: "pg_ctl stop".into(),
+            detail: self.log_tail(),
+        })
     }
 
     /// Restart (for settings that only take effect at server start).
@@ -445,12 +477,18 @@ fn relocated_home(data_dir: &Path, user: Option<ServerUser>) -> Result<PathBuf> 
         std::env::temp_dir().join(format!("midi-tui-{}", unsafe { libc::getuid() }))
     };
     fs::create_dir_all(&base).map_err(io_err(&base))?;
-    fs::set_permissions(&base, fs::Permissions::from_mode(if user.is_some() { 0o711 } else { 0o700 }))
-        .map_err(io_err(&base))?;
+    fs::set_permissions(
+        &base,
+        fs::Permissions::from_mode(if user.is_some() { 0o711 } else { 0o700 }),
+    )
+    .map_err(io_err(&base))?;
     let home = base.join(tag);
     fs::create_dir_all(&home).map_err(io_err(&home))?;
-    fs::set_permissions(&home, fs::Permissions::from_mode(if user.is_some() { 0o711 } else { 0o700 }))
-        .map_err(io_err(&home))?;
+    fs::set_permissions(
+        &home,
+        fs::Permissions::from_mode(if user.is_some() { 0o711 } else { 0o700 }),
+    )
+    .map_err(io_err(&home))?;
     // The relocated folder points back at its data directory, so removing a data directory can find it.
     let _ = fs::write(home.join("DATA_DIR"), data_dir.as_os_str().as_encoded_bytes());
     Ok(home)
@@ -460,10 +498,11 @@ fn relocated_home(data_dir: &Path, user: Option<ServerUser>) -> Result<PathBuf> 
 pub fn remove_cluster_files(data_dir: &Path) {
     for name in ["pg", "run"] {
         let link = data_dir.join(name);
-        if let Ok(target) = fs::read_link(&link) {
-            if let Some(home) = target.parent() {
-                let _ = fs::remove_dir_all(home);
-            }
+        if let Some(home) = fs::read_link(&link)
+            .ok()
+            .and_then(|t| t.parent().map(Path::to_path_buf))
+        {
+            let _ = fs::remove_dir_all(home);
         }
     }
     let _ = fs::remove_dir_all(data_dir);
@@ -476,7 +515,10 @@ fn chown(path: &Path, user: ServerUser) -> Result<()> {
     })?;
     // SAFETY: c is a valid NUL-terminated path.
     if unsafe { libc::chown(c.as_ptr(), user.uid, user.gid) } != 0 {
-        return Err(ClusterError::Io { path: path.to_path_buf(), source: std::io::Error::last_os_error() });
+        return Err(ClusterError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }
@@ -487,7 +529,10 @@ fn run_as(cmd: &mut Command, user: Option<ServerUser>) -> Result<Output> {
         // std drops root's supplementary groups itself when uid is set without groups.
         cmd.uid(u.uid).gid(u.gid).current_dir("/");
     }
-    cmd.output().map_err(|e| ClusterError::Command { action: program, detail: e.to_string() })
+    cmd.output().map_err(|e| ClusterError::Command {
+        action: program,
+        detail: e.to_string(),
+    })
 }
 
 fn run_with_input(cmd: &mut Command, user: Option<ServerUser>, input: &str) -> Result<Output> {
@@ -496,7 +541,10 @@ fn run_with_input(cmd: &mut Command, user: Option<ServerUser>, input: &str) -> R
     if let Some(u) = user {
         cmd.uid(u.uid).gid(u.gid).current_dir("/");
     }
-    let fail = |e: std::io::Error| ClusterError::Command { action: program.clone(), detail: e.to_string() };
+    let fail = |e: std::io::Error| ClusterError::Command {
+        action: program.clone(),
+        detail: e.to_string(),
+    };
     let mut child = cmd.spawn().map_err(fail)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input.as_bytes()).map_err(fail)?;
@@ -510,7 +558,11 @@ fn check(out: &Output, action: &str) -> Result<()> {
     } else {
         Err(ClusterError::Command {
             action: action.into(),
-            detail: format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout)),
+            detail: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            ),
         })
     }
 }
@@ -534,7 +586,9 @@ fn is_postgres_process(pid: i32, pgdata: &Path) -> bool {
         return false;
     }
     let want = fs::canonicalize(pgdata).unwrap_or_else(|_| pgdata.to_path_buf());
-    fs::read_link(format!("/proc/{pid}/cwd")).map(|cwd| cwd == want).unwrap_or(true)
+    fs::read_link(format!("/proc/{pid}/cwd"))
+        .map(|cwd| cwd == want)
+        .unwrap_or(true)
 }
 
 /// Every live postgres process whose working directory is this cluster's data folder.
@@ -547,8 +601,7 @@ pub fn cluster_processes(pgdata: &Path) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| process_alive(pid))
         .filter(|&pid| {
-            fs::read_link(format!("/proc/{pid}/exe"))
-                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "postgres"))
+            fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "postgres"))
                 && fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == want)
         })
         .collect()

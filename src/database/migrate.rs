@@ -6,7 +6,11 @@ use super::{DbError, DbResult};
 /// (version, name, SQL), in order.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "schema", include_str!("../../database/migrations/0001_schema.sql")),
-    (2, "secondary_indexes", include_str!("../../database/migrations/0002_secondary_indexes.sql")),
+    (
+        2,
+        "secondary_indexes",
+        include_str!("../../database/migrations/0002_secondary_indexes.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
@@ -15,9 +19,15 @@ const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
 /// Apply every migration not yet recorded in `schema_migrations`; running it again changes nothing.
 pub async fn run(pool: &PgPool) -> DbResult<Vec<i32>> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
     let result = apply(&mut conn).await;
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
     result
 }
 
@@ -28,7 +38,9 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
     )
     .execute(&mut *conn)
     .await?;
-    let done: Vec<i32> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
+    let done: Vec<i32> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
     let mut applied = Vec::new();
     for &(version, name, sql) in MIGRATIONS {
         if done.contains(&version) {
@@ -38,7 +50,11 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
         sqlx::raw_sql(sql)
             .execute(&mut *tx)
             .await
-            .map_err(|source| DbError::Migration { version, name: name.into(), source })?;
+            .map_err(|source| DbError::Migration {
+                version,
+                name: name.into(),
+                source,
+            })?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(version)
             .bind(name)

@@ -24,7 +24,11 @@ pub enum DbError {
     #[error("invalid database URL: {0}")]
     Url(String),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration { version: i32, name: String, source: sqlx::Error },
+    Migration {
+        version: i32,
+        name: String,
+        source: sqlx::Error,
+    },
 }
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -73,10 +77,9 @@ impl Target {
         let url = match self {
             Target::Managed(c) => {
                 let mut c2 = c.clone();
-                let url = tokio::task::spawn_blocking(move || c2.ensure_started().map(|_| c2.url()))
+                tokio::task::spawn_blocking(move || c2.ensure_started().map(|_| c2.url()))
                     .await
-                    .map_err(|e| DbError::Url(e.to_string()))??;
-                url
+                    .map_err(|e| DbError::Url(e.to_string()))??
             }
             Target::External(url) => url.clone(),
         };
@@ -88,14 +91,14 @@ impl Target {
 
 /// Hide the password of a URL such as postgres://user:secret@host/db.
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
-            if let Some((user, _)) = cred.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
+    let parts = url
+        .split_once("://")
+        .and_then(|(scheme, rest)| rest.split_once('@').map(|(cred, host)| (scheme, cred, host)))
+        .and_then(|(scheme, cred, host)| cred.split_once(':').map(|(user, _)| (scheme, user, host)));
+    match parts {
+        Some((scheme, user, host)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
     }
-    url.to_string()
 }
 
 pub fn connect_options(url: &str) -> DbResult<PgConnectOptions> {

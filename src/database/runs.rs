@@ -17,7 +17,9 @@ pub struct RunCounts {
 /// Mark runs left `running` by a process that no longer exists as `interrupted`.
 pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
     let host = hostname();
-    let rows = sqlx::query("SELECT id, pid, host FROM import_runs WHERE status = 'running'").fetch_all(pool).await?;
+    let rows = sqlx::query("SELECT id, pid, host FROM import_runs WHERE status = 'running'")
+        .fetch_all(pool)
+        .await?;
     let mut closed = 0;
     for r in rows {
         let id: i64 = r.get(0);
@@ -53,7 +55,9 @@ pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i6
 /// the data-loss check) how much had been imported.
 pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>) -> DbResult<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = on").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "UPDATE import_runs SET files_seen = $2, files_imported = $3, duplicates = $4, skipped = $5, failed = $6, \
          bytes = $7, status = coalesce($8, status), finished_at = CASE WHEN $8 IS NULL THEN finished_at ELSE now() END \
@@ -84,12 +88,17 @@ pub async fn known_locations(pool: &PgPool, candidates: &[(String, i64, i64)]) -
         "SELECT path, size, mtime FROM file_locations WHERE path = ANY($1) \
          UNION ALL SELECT path, size, mtime FROM import_errors WHERE path = ANY($1) AND size IS NOT NULL",
     )
-        .bind(&paths)
-        .fetch_all(pool)
-        .await?;
-    let found: std::collections::HashMap<String, (i64, i64)> =
-        rows.iter().map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2)))).collect();
-    Ok(candidates.iter().map(|(p, s, m)| found.get(p) == Some(&(*s, *m))).collect())
+    .bind(&paths)
+    .fetch_all(pool)
+    .await?;
+    let found: std::collections::HashMap<String, (i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2))))
+        .collect();
+    Ok(candidates
+        .iter()
+        .map(|(p, s, m)| found.get(p) == Some(&(*s, *m)))
+        .collect())
 }
 
 /// Of these archives, which were read to the end before with the same size and mtime? (Their member count.)
@@ -102,8 +111,10 @@ pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)])
         .bind(&paths)
         .fetch_all(pool)
         .await?;
-    let found: std::collections::HashMap<String, (i64, i64, i64)> =
-        rows.iter().map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2), r.get(3)))).collect();
+    let found: std::collections::HashMap<String, (i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
     Ok(candidates
         .iter()
         .map(|(p, s, m)| found.get(p).filter(|f| (f.0, f.1) == (*s, *m)).map(|f| f.2))
@@ -111,5 +122,7 @@ pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)])
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

@@ -17,7 +17,9 @@ pub struct JournalEntry {
 /// right after the change still finds the entry.
 pub async fn journal(pool: &PgPool, kind: &str, target: &str, old: Option<&str>, new: Option<&str>) -> DbResult<i64> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = on").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO safety_journal (kind, target, old_value, new_value) VALUES ($1, $2, $3, $4) RETURNING id",
     )
@@ -50,7 +52,10 @@ pub async fn unrestored(pool: &PgPool) -> DbResult<Vec<JournalEntry>> {
 }
 
 pub async fn mark_restored(pool: &PgPool, id: i64) -> DbResult<()> {
-    sqlx::query("UPDATE safety_journal SET restored_at = now() WHERE id = $1").bind(id).execute(pool).await?;
+    sqlx::query("UPDATE safety_journal SET restored_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -72,7 +77,12 @@ pub async fn live_setting(pool: &PgPool, name: &str) -> DbResult<Option<LiveSett
     .bind(name)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| LiveSetting { value: r.get(0), from_auto_conf: r.get(1), context: r.get(2), pending_restart: r.get(3) }))
+    Ok(row.map(|r| LiveSetting {
+        value: r.get(0),
+        from_auto_conf: r.get(1),
+        context: r.get(2),
+        pending_restart: r.get(3),
+    }))
 }
 
 /// The value ALTER SYSTEM has written for a setting (what will be in force after a reload or restart).
@@ -125,11 +135,17 @@ pub async fn wal_minimal_blocker(pool: &PgPool) -> DbResult<Option<String>> {
     let slots: i64 = row.get(1);
     let replicas: i64 = row.get(2);
     Ok(if archive_mode != "off" {
-        Some(format!("archive_mode is {archive_mode}: WAL archiving needs wal_level replica or higher"))
+        Some(format!(
+            "archive_mode is {archive_mode}: WAL archiving needs wal_level replica or higher"
+        ))
     } else if slots > 0 {
-        Some(format!("{slots} replication slot(s) exist: they need wal_level replica or higher"))
+        Some(format!(
+            "{slots} replication slot(s) exist: they need wal_level replica or higher"
+        ))
     } else if replicas > 0 {
-        Some(format!("{replicas} standby server(s) stream from this one: they need wal_level replica or higher"))
+        Some(format!(
+            "{replicas} standby server(s) stream from this one: they need wal_level replica or higher"
+        ))
     } else {
         None
     })
@@ -149,7 +165,11 @@ pub async fn persistence(pool: &PgPool, table: &str) -> DbResult<Option<String>>
 }
 
 pub async fn set_persistence(pool: &PgPool, table: &str, logged: bool) -> DbResult<()> {
-    let sql = format!("ALTER TABLE {} SET {}", quote_ident(table), if logged { "LOGGED" } else { "UNLOGGED" });
+    let sql = format!(
+        "ALTER TABLE {} SET {}",
+        quote_ident(table),
+        if logged { "LOGGED" } else { "UNLOGGED" }
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
     Ok(())
 }
@@ -212,13 +232,17 @@ pub async fn forget_lost_imports(pool: &PgPool) -> DbResult<()> {
     sqlx::query("UPDATE import_runs SET rows_lost = true WHERE NOT rows_lost")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE import_errors SET size = NULL, mtime = NULL").execute(&mut *tx).await?;
+    sqlx::query("UPDATE import_errors SET size = NULL, mtime = NULL")
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn analyze(pool: &PgPool) -> DbResult<()> {
-    sqlx::raw_sql("ANALYZE files; ANALYZE musical_metadata; ANALYZE file_locations").execute(pool).await?;
+    sqlx::raw_sql("ANALYZE files; ANALYZE musical_metadata; ANALYZE file_locations")
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

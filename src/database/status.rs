@@ -5,7 +5,13 @@ use sqlx::{PgPool, Row};
 use super::{DbResult, indexes};
 
 /// Tables of the data model, in foreign-key order (referenced first).
-pub const TABLES: &[&str] = &["import_runs", "files", "musical_metadata", "file_locations", "import_errors"];
+pub const TABLES: &[&str] = &[
+    "import_runs",
+    "files",
+    "musical_metadata",
+    "file_locations",
+    "import_errors",
+];
 
 /// The settings the profile levels touch, reported live from `pg_settings`.
 pub const PROFILE_SETTINGS: &[&str] = &[
@@ -112,7 +118,11 @@ pub async fn tables(pool: &PgPool) -> DbResult<Vec<TableStatus>> {
         )))
         .fetch_one(pool)
         .await?;
-        out.push(TableStatus { name: name.into(), rows, persistence: persistence.unwrap_or_else(|| "missing".into()) });
+        out.push(TableStatus {
+            name: name.into(),
+            rows,
+            persistence: persistence.unwrap_or_else(|| "missing".into()),
+        });
     }
     Ok(out)
 }
@@ -138,7 +148,11 @@ pub async fn collect(pool: &PgPool, target: &str, managed: bool) -> DbResult<Sta
         superuser: row.get::<Option<bool>, _>(1).unwrap_or(false),
         database_size_bytes: row.get(2),
         tables: tables(pool).await?,
-        secondary_indexes: IndexStatus { expected: indexes::catalog().len(), present: present.len(), missing },
+        secondary_indexes: IndexStatus {
+            expected: indexes::catalog().len(),
+            present: present.len(),
+            missing,
+        },
         pending_restart: settings.iter().any(|s| s.pending_restart),
         settings,
     })

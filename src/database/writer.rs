@@ -78,7 +78,9 @@ pub struct BatchOutcome {
 pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()> {
     sqlx::raw_sql(STAGING).execute(&mut *conn).await?;
     if async_commit {
-        sqlx::raw_sql("SET synchronous_commit = off").execute(&mut *conn).await?;
+        sqlx::raw_sql("SET synchronous_commit = off")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -106,7 +108,11 @@ pub async fn write_batch(
         let mut copy = tx.copy_in_raw("COPY stage_files FROM STDIN").await?;
         copy.send(buf.into_bytes()).await?;
         copy.finish().await?;
-        out.new_files = sqlx::query(INSERT_FILES).bind(run_id).execute(&mut *tx).await?.rows_affected();
+        out.new_files = sqlx::query(INSERT_FILES)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     if !locations.is_empty() {
         let mut seen = HashSet::with_capacity(locations.len());
@@ -122,7 +128,11 @@ pub async fn write_batch(
         let mut copy = tx.copy_in_raw("COPY stage_locations FROM STDIN").await?;
         copy.send(buf.into_bytes()).await?;
         copy.finish().await?;
-        out.locations = sqlx::query(INSERT_LOCATIONS).bind(run_id).execute(&mut *tx).await?.rows_affected();
+        out.locations = sqlx::query(INSERT_LOCATIONS)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         out.orphans = sqlx::query(ORPHAN_LOCATIONS)
             .fetch_all(&mut *tx)
             .await?
@@ -145,8 +155,9 @@ pub async fn write_batch(
             opt(&mut buf, e.mtime);
             buf.push('\n');
         }
-        let mut copy =
-            tx.copy_in_raw("COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN").await?;
+        let mut copy = tx
+            .copy_in_raw("COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN")
+            .await?;
         copy.send(buf.into_bytes()).await?;
         copy.finish().await?;
     }

@@ -73,11 +73,7 @@ pub fn extract_limits() -> Limits {
 }
 
 /// Extract `archives` under `out`, `jobs` archives at a time (0 = one per core).
-pub fn extract(
-    archives: &[PathBuf],
-    out: &Path,
-    jobs: usize,
-) -> Result<ExtractReport, ExtractError> {
+pub fn extract(archives: &[PathBuf], out: &Path, jobs: usize) -> Result<ExtractReport, ExtractError> {
     extract_with_limits(archives, out, jobs, &extract_limits())
 }
 
@@ -183,27 +179,23 @@ fn extract_one(archive: &Path, out: &Path, folder: &[u8], limits: &Limits) -> Ex
         .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
         .unwrap_or_default();
     let Some(k) = archive_kind(&name) else {
-        v.report.errors.push((
-            location,
-            "not an archive (zip, tar, tar.gz/bz2/xz, gz, bz2, xz)".into(),
-        ));
+        v.report
+            .errors
+            .push((location, "not an archive (zip, tar, tar.gz/bz2/xz, gz, bz2, xz)".into()));
         return v.report;
     };
     // Check the archive first so a missing one leaves no empty folder behind.
     if let Err(e) = File::open(archive) {
-        v.report
-            .errors
-            .push((location, format!("{}: {e}", kind::IO)));
+        v.report.errors.push((location, format!("{}: {e}", kind::IO)));
         return v.report;
     }
     let folder_os = path_from_bytes(folder.to_vec());
     match ensure_dirs(out, &[folder_os.as_os_str()]) {
         Ok(root) => v.stack.push(root),
         Err(e) => {
-            v.report.errors.push((
-                location,
-                format!("{}: cannot create output folder: {e}", kind::IO),
-            ));
+            v.report
+                .errors
+                .push((location, format!("{}: cannot create output folder: {e}", kind::IO)));
             return v.report;
         }
     }
@@ -255,10 +247,7 @@ fn ensure_dirs(base: &Path, comps: &[&OsStr]) -> io::Result<PathBuf> {
                 )));
             }
             Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "{} exists and is not a folder",
-                    p.display()
-                )));
+                return Err(io::Error::other(format!("{} exists and is not a folder", p.display())));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&p) {
                 Ok(()) => {}
@@ -316,35 +305,23 @@ impl ExtractVisitor<'_> {
     }
 
     fn error(&mut self, location: &str, kind: &str, e: impl std::fmt::Display) {
-        self.report
-            .errors
-            .push((location.to_string(), format!("{kind}: {e}")));
+        self.report.errors.push((location.to_string(), format!("{kind}: {e}")));
     }
 
     /// The folder and file name a member goes to (folders created).
     fn target(&self, comps: &[&[u8]]) -> io::Result<(PathBuf, Vec<u8>)> {
-        let (name, dirs) = comps
-            .split_last()
-            .ok_or_else(|| io::Error::other("empty name"))?;
+        let (name, dirs) = comps.split_last().ok_or_else(|| io::Error::other("empty name"))?;
         let dirs: Vec<PathBuf> = dirs.iter().map(|d| path_from_bytes(d.to_vec())).collect();
         let dirs: Vec<&OsStr> = dirs.iter().map(|d| d.as_os_str()).collect();
         Ok((ensure_dirs(self.base(), &dirs)?, name.to_vec()))
     }
 
     /// Stream `r` into a temporary file in `dir`. Read errors come back as `Err(Ok(e))`, write errors as `Err(Err)`.
-    fn write_temp(
-        &self,
-        dir: &Path,
-        r: &mut dyn Read,
-    ) -> Result<(PathBuf, u64), Result<io::Error, io::Error>> {
+    fn write_temp(&self, dir: &Path, r: &mut dyn Read) -> Result<(PathBuf, u64), Result<io::Error, io::Error>> {
         let (tmp, mut f) = loop {
             let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
             let tmp = dir.join(format!(".midi-tui-extract-{}-{n}.part", std::process::id()));
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-            {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 Ok(f) => break (tmp, f),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Err(e)),
@@ -377,11 +354,7 @@ impl ExtractVisitor<'_> {
     /// Move `tmp` to `dir/name`, or `name (N)` if taken by different content; drop it if identical content is there.
     fn place(&self, tmp: &Path, dir: &Path, name: &[u8]) -> io::Result<Placed> {
         for n in 1..=10_000u32 {
-            let cand_name = if n == 1 {
-                name.to_vec()
-            } else {
-                numbered(name, n, true)
-            };
+            let cand_name = if n == 1 { name.to_vec() } else { numbered(name, n, true) };
             let cand = dir.join(path_from_bytes(cand_name));
             match fs::symlink_metadata(&cand) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -397,9 +370,7 @@ impl ExtractVisitor<'_> {
                 Ok(_) => {}
             }
         }
-        Err(io::Error::other(
-            "10,000 files with this name already exist",
-        ))
+        Err(io::Error::other("10,000 files with this name already exist"))
     }
 }
 
@@ -425,8 +396,7 @@ impl Visitor for ExtractVisitor<'_> {
         };
         match &e.kind {
             EntryKind::Dir => {
-                let dirs: Vec<PathBuf> =
-                    comps.iter().map(|d| path_from_bytes(d.to_vec())).collect();
+                let dirs: Vec<PathBuf> = comps.iter().map(|d| path_from_bytes(d.to_vec())).collect();
                 let dirs: Vec<&OsStr> = dirs.iter().map(|d| d.as_os_str()).collect();
                 if let Err(err) = ensure_dirs(self.base(), &dirs) {
                     self.error(&e.location, kind::IO, err);
@@ -434,10 +404,7 @@ impl Visitor for ExtractVisitor<'_> {
                 return Decision::Ignore;
             }
             EntryKind::Symlink(t) => {
-                let why = format!(
-                    "symbolic link to {} not extracted",
-                    String::from_utf8_lossy(t)
-                );
+                let why = format!("symbolic link to {} not extracted", String::from_utf8_lossy(t));
                 self.skip(&e.location, why);
                 return Decision::Ignore;
             }
@@ -447,19 +414,12 @@ impl Visitor for ExtractVisitor<'_> {
                 return Decision::Ignore;
             }
             EntryKind::Special => {
-                self.skip(
-                    &e.location,
-                    "special file (device, fifo) not extracted".into(),
-                );
+                self.skip(&e.location, "special file (device, fifo) not extracted".into());
                 return Decision::Ignore;
             }
             EntryKind::File | EntryKind::Meta => {}
         }
-        let nested = if is_midi_name(&name) {
-            None
-        } else {
-            archive_kind(&name)
-        };
+        let nested = if is_midi_name(&name) { None } else { archive_kind(&name) };
         let Some(k) = nested else {
             return Decision::Consume;
         };
@@ -547,10 +507,7 @@ impl Visitor for ExtractVisitor<'_> {
     }
 
     fn enter(&mut self, _e: &EntryMeta) -> bool {
-        let p = self
-            .pending
-            .take()
-            .unwrap_or_else(|| self.base().to_path_buf());
+        let p = self.pending.take().unwrap_or_else(|| self.base().to_path_buf());
         self.stack.push(p);
         self.report.archives += 1;
         true
@@ -572,10 +529,7 @@ mod tests {
 
     #[test]
     fn components() {
-        assert_eq!(
-            safe_components(b"./a//b/./c.mid"),
-            Ok(vec![&b"a"[..], b"b", b"c.mid"])
-        );
+        assert_eq!(safe_components(b"./a//b/./c.mid"), Ok(vec![&b"a"[..], b"b", b"c.mid"]));
         assert!(safe_components(b"/etc/passwd").is_err());
         assert!(safe_components(b"a/../../x").is_err());
         assert!(safe_components(b"..").is_err());
@@ -599,13 +553,7 @@ mod tests {
             PathBuf::from("GROOVE.ZIP"),
             PathBuf::from("groove.tgz"),
         ]);
-        let names: Vec<String> = names
-            .iter()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .collect();
-        assert_eq!(
-            names,
-            ["groove", "groove (2)", "single", "GROOVE", "groove (3)"]
-        );
+        let names: Vec<String> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+        assert_eq!(names, ["groove", "groove (2)", "single", "GROOVE", "groove (3)"]);
     }
 }

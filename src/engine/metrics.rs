@@ -21,7 +21,14 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [Phase::Scan, Phase::Read, Phase::Hash, Phase::Parse, Phase::Write, Phase::Index];
+    pub const ALL: [Phase; 6] = [
+        Phase::Scan,
+        Phase::Read,
+        Phase::Hash,
+        Phase::Parse,
+        Phase::Write,
+        Phase::Index,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -96,7 +103,11 @@ pub struct RunMetrics {
 
 impl Default for RunMetrics {
     fn default() -> Self {
-        Self { started: Instant::now(), phases: Default::default(), totals: Totals::default() }
+        Self {
+            started: Instant::now(),
+            phases: Default::default(),
+            totals: Totals::default(),
+        }
     }
 }
 
@@ -149,7 +160,11 @@ pub struct PhaseSnapshot {
 
 impl PhaseSnapshot {
     pub fn queue_fill(&self) -> f64 {
-        if self.capacity == 0 { 0.0 } else { (self.queued as f64 / self.capacity as f64).min(1.0) }
+        if self.capacity == 0 {
+            0.0
+        } else {
+            (self.queued as f64 / self.capacity as f64).min(1.0)
+        }
     }
 }
 
@@ -229,7 +244,10 @@ pub struct BusyTimer<'a> {
 
 impl<'a> BusyTimer<'a> {
     pub fn new(counters: &'a PhaseCounters) -> Self {
-        Self { counters, start: Instant::now() }
+        Self {
+            counters,
+            start: Instant::now(),
+        }
     }
 }
 
@@ -260,7 +278,11 @@ mod tests {
 
     #[test]
     fn eta_needs_a_finished_scan() {
-        let mut s = Snapshot { discovered: 1000, imported: 400, ..Default::default() };
+        let mut s = Snapshot {
+            discovered: 1000,
+            imported: 400,
+            ..Default::default()
+        };
         assert_eq!(eta_seconds(&s, 100.0), None);
         s.scan_done = true;
         assert_eq!(eta_seconds(&s, 100.0), Some(6.0));

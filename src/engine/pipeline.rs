@@ -110,7 +110,11 @@ impl Control {
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Log(String),
-    Error { location: String, kind: String, message: String },
+    Error {
+        location: String,
+        kind: String,
+        message: String,
+    },
     Finished(Box<RunSummary>),
 }
 
@@ -168,7 +172,9 @@ impl ImportHandle {
     /// Wait for the end of the run.
     pub fn join(mut self) -> Result<RunSummary, ImportError> {
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| ImportError::Thread("import coordinator panicked".into()))?,
+            Some(t) => t
+                .join()
+                .map_err(|_| ImportError::Thread("import coordinator panicked".into()))?,
             None => Err(ImportError::Thread("already joined".into())),
         }
     }
@@ -184,13 +190,26 @@ pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Hand
         .name("import".into())
         .spawn(move || run(opts, pool, rt, m, c, ev_tx))
         .ok();
-    ImportHandle { metrics, control, events: ev_rx, thread }
+    ImportHandle {
+        metrics,
+        control,
+        events: ev_rx,
+        thread,
+    }
 }
 
 /// Items between the resume filter and the readers.
 enum Unit {
-    File { location: String, fs_path: PathBuf, size: u64, mtime: i64 },
-    Archive { fs_path: PathBuf, tracker: Arc<ArchiveTracker> },
+    File {
+        location: String,
+        fs_path: PathBuf,
+        size: u64,
+        mtime: i64,
+    },
+    Archive {
+        fs_path: PathBuf,
+        tracker: Arc<ArchiveTracker>,
+    },
 }
 
 /// A payload on its way to a worker.
@@ -214,7 +233,11 @@ impl ByteBudget {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         // One item larger than the whole budget still passes when nothing else is in flight.
         while *used > 0 && *used + n > self.max && !control.is_cancelled() {
-            used = self.freed.wait_timeout(used, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         *used += n;
     }
@@ -269,7 +292,10 @@ fn run(
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| ImportError::Log { path: path.clone(), source })?;
+                .map_err(|source| ImportError::Log {
+                    path: path.clone(),
+                    source,
+                })?;
             RunLog(Some(Mutex::new(f)))
         }
         None => RunLog(None),
@@ -302,12 +328,28 @@ fn run(
     metrics.phase(Phase::Hash).threads.store(workers, Relaxed);
     metrics.phase(Phase::Parse).threads.store(workers, Relaxed);
     metrics.phase(Phase::Write).threads.store(1, Relaxed);
-    metrics.phase(Phase::Read).capacity.store(unit_rx.capacity().unwrap_or(0), Relaxed);
-    metrics.phase(Phase::Hash).capacity.store(item_rx.capacity().unwrap_or(0), Relaxed);
-    metrics.phase(Phase::Parse).capacity.store(item_rx.capacity().unwrap_or(0), Relaxed);
-    metrics.phase(Phase::Write).capacity.store(rec_rx.capacity().unwrap_or(0), Relaxed);
+    metrics
+        .phase(Phase::Read)
+        .capacity
+        .store(unit_rx.capacity().unwrap_or(0), Relaxed);
+    metrics
+        .phase(Phase::Hash)
+        .capacity
+        .store(item_rx.capacity().unwrap_or(0), Relaxed);
+    metrics
+        .phase(Phase::Parse)
+        .capacity
+        .store(item_rx.capacity().unwrap_or(0), Relaxed);
+    metrics
+        .phase(Phase::Write)
+        .capacity
+        .store(rec_rx.capacity().unwrap_or(0), Relaxed);
 
-    let budget = Arc::new(ByteBudget { used: Mutex::new(0), freed: Condvar::new(), max: opts.max_inflight_bytes });
+    let budget = Arc::new(ByteBudget {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+        max: opts.max_inflight_bytes,
+    });
     let dedup = Arc::new(Dedup::default());
     let log = Arc::new(log);
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
@@ -340,7 +382,13 @@ fn run(
 
     // Resume filter: known locations (same size and mtime) and completed archives are not read again.
     {
-        let (m, c, pool, rt, rec_tx) = (metrics.clone(), control.clone(), pool.clone(), rt.clone(), rec_tx.clone());
+        let (m, c, pool, rt, rec_tx) = (
+            metrics.clone(),
+            control.clone(),
+            pool.clone(),
+            rt.clone(),
+            rec_tx.clone(),
+        );
         threads.push(spawn("resume-filter", move || {
             let mut batch: Vec<ScanItem> = Vec::with_capacity(512);
             loop {
@@ -365,8 +413,14 @@ fn run(
 
     // Readers.
     for r in 0..readers {
-        let (m, c, unit_rx, item_tx, rec_tx, budget) =
-            (metrics.clone(), control.clone(), unit_rx.clone(), item_tx.clone(), rec_tx.clone(), budget.clone());
+        let (m, c, unit_rx, item_tx, rec_tx, budget) = (
+            metrics.clone(),
+            control.clone(),
+            unit_rx.clone(),
+            item_tx.clone(),
+            rec_tx.clone(),
+            budget.clone(),
+        );
         let limits = opts.limits.clone();
         threads.push(spawn(&format!("read-{r}"), move || {
             let meter = Meter::default();
@@ -384,8 +438,13 @@ fn run(
     // Hash + parse workers.
     let limit = opts.limit;
     for w in 0..workers {
-        let (m, item_rx, rec_tx, budget, dedup) =
-            (metrics.clone(), item_rx.clone(), rec_tx.clone(), budget.clone(), dedup.clone());
+        let (m, item_rx, rec_tx, budget, dedup) = (
+            metrics.clone(),
+            item_rx.clone(),
+            rec_tx.clone(),
+            budget.clone(),
+            dedup.clone(),
+        );
         threads.push(spawn(&format!("parse-{w}"), move || {
             for item in item_rx.iter() {
                 m.phase(Phase::Hash).queued.store(item_rx.len(), Relaxed);
@@ -503,7 +562,10 @@ fn run(
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn a pipeline thread")
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .expect("spawn a pipeline thread")
 }
 
 fn counts(s: &Snapshot) -> runs::RunCounts {
@@ -538,7 +600,11 @@ fn summary(
         seconds: secs,
         files_per_s: s.seen as f64 / secs,
         mb_per_s: s.bytes as f64 / secs / 1e6,
-        phase_busy_seconds: s.phases.iter().map(|p| (p.phase.label().to_string(), p.busy_ns as f64 / 1e9)).collect(),
+        phase_busy_seconds: s
+            .phases
+            .iter()
+            .map(|p| (p.phase.label().to_string(), p.busy_ns as f64 / 1e9))
+            .collect(),
         errors_by_kind,
         log_path: opts.log_path.clone(),
         write_seconds: None,
@@ -559,8 +625,12 @@ fn filter_batch(
     let mut archives = Vec::new();
     for item in batch.iter() {
         match item {
-            ScanItem::File { location, size, mtime, .. } => files.push((location.clone(), *size as i64, *mtime)),
-            ScanItem::Archive { location, size, mtime, .. } => archives.push((location.clone(), *size as i64, *mtime)),
+            ScanItem::File {
+                location, size, mtime, ..
+            } => files.push((location.clone(), *size as i64, *mtime)),
+            ScanItem::Archive {
+                location, size, mtime, ..
+            } => archives.push((location.clone(), *size as i64, *mtime)),
             _ => {}
         }
     }
@@ -582,17 +652,34 @@ fn filter_batch(
     let (mut fi, mut ai) = (0, 0);
     for item in batch.drain(..) {
         let sent = match item {
-            ScanItem::File { location, fs_path, size, mtime } => {
+            ScanItem::File {
+                location,
+                fs_path,
+                size,
+                mtime,
+            } => {
                 fi += 1;
                 m.totals.seen.fetch_add(1, Relaxed);
                 if known_files[fi - 1] {
                     m.totals.skipped.fetch_add(1, Relaxed);
                     true
                 } else {
-                    unit_tx.send(Unit::File { location, fs_path, size, mtime }).is_ok()
+                    unit_tx
+                        .send(Unit::File {
+                            location,
+                            fs_path,
+                            size,
+                            mtime,
+                        })
+                        .is_ok()
                 }
             }
-            ScanItem::Archive { location, fs_path, size, mtime } => {
+            ScanItem::Archive {
+                location,
+                fs_path,
+                size,
+                mtime,
+            } => {
                 ai += 1;
                 if let Some(members) = known_archives[ai - 1] {
                     m.totals.seen.fetch_add(members as u64, Relaxed);
@@ -607,9 +694,20 @@ fn filter_batch(
                 m.totals.skipped.fetch_add(1, Relaxed);
                 true
             }
-            ScanItem::Error { location, kind, message } => {
+            ScanItem::Error {
+                location,
+                kind,
+                message,
+            } => {
                 m.totals.seen.fetch_add(1, Relaxed);
-                let e = ErrorRecord { location, kind: kind.into(), message, size: None, mtime: None, archive: None };
+                let e = ErrorRecord {
+                    location,
+                    kind: kind.into(),
+                    message,
+                    size: None,
+                    mtime: None,
+                    archive: None,
+                };
                 rec_tx.send(Record::Error(e)).is_ok()
             }
         };
@@ -633,7 +731,12 @@ fn read_unit(
 ) {
     let counters = m.phase(Phase::Read);
     match unit {
-        Unit::File { location, fs_path, size, mtime } => {
+        Unit::File {
+            location,
+            fs_path,
+            size,
+            mtime,
+        } => {
             let t = Instant::now();
             let ev = source::read_file(&location, &fs_path, limits, meter);
             let busy = t.elapsed();
@@ -641,20 +744,36 @@ fn read_unit(
                 ReadEvent::Member(mem) => {
                     counters.add(1, mem.data.len() as u64, busy);
                     budget.acquire(mem.data.len() as u64, c);
-                    let item =
-                        Item { location: mem.location, size: mem.size, mtime, data: mem.data, archive: None };
+                    let item = Item {
+                        location: mem.location,
+                        size: mem.size,
+                        mtime,
+                        data: mem.data,
+                        archive: None,
+                    };
                     let _ = item_tx.send(item);
                 }
                 ReadEvent::Skipped { .. } => {
                     counters.add_busy(busy);
                     m.totals.skipped.fetch_add(1, Relaxed);
                 }
-                ReadEvent::Error { location, kind, message } => {
+                ReadEvent::Error {
+                    location,
+                    kind,
+                    message,
+                } => {
                     counters.add_busy(busy);
                     // An unreadable file may be readable next time; anything else fails the same way again.
                     let known = kind != source::kind::IO;
                     let (size, mtime) = (known.then_some(size), known.then_some(mtime));
-                    let e = ErrorRecord { location, kind: kind.into(), message, size, mtime, archive: None };
+                    let e = ErrorRecord {
+                        location,
+                        kind: kind.into(),
+                        message,
+                        size,
+                        mtime,
+                        archive: None,
+                    };
                     let _ = rec_tx.send(Record::Error(e));
                 }
             }
@@ -691,7 +810,11 @@ fn read_unit(
                         m.totals.skipped.fetch_add(1, Relaxed);
                         true
                     }
-                    ReadEvent::Error { location, kind, message } => {
+                    ReadEvent::Error {
+                        location,
+                        kind,
+                        message,
+                    } => {
                         counters.add_busy(busy);
                         m.totals.seen.fetch_add(1, Relaxed);
                         tracker.members.fetch_add(1, Relaxed);
@@ -729,8 +852,13 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
     m.phase(Phase::Hash).add(1, item.data.len() as u64, t.elapsed());
     m.totals.bytes.fetch_add(item.data.len() as u64, Relaxed);
     let k = key(&hash);
-    let location =
-        LocationRecord { hash, location: item.location, size: item.size, mtime: item.mtime, archive: item.archive };
+    let location = LocationRecord {
+        hash,
+        location: item.location,
+        size: item.size,
+        mtime: item.mtime,
+        archive: item.archive,
+    };
     if limit == Limit::ReadHash {
         return Record::Location(location);
     }
@@ -765,7 +893,11 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
         }
         Err(e) => {
             let (kind, message) = (e.kind.code().to_string(), e.message.clone());
-            dedup.failed.lock().unwrap_or_else(|e| e.into_inner()).insert(k, (kind.clone(), message.clone()));
+            dedup
+                .failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(k, (kind.clone(), message.clone()));
             Record::Error(ErrorRecord {
                 size: Some(location.size),
                 mtime: Some(location.mtime),
@@ -863,7 +995,14 @@ fn write_loop(
             .unwrap_or_else(|| ("internal".into(), "content row missing after the run".into()));
         *errors_by_kind.entry(kind.clone()).or_default() += 1;
         let (size, mtime) = (Some(l.size), Some(l.mtime));
-        batch.errors.push(ErrorRecord { location: l.location, kind, message, size, mtime, archive: l.archive });
+        batch.errors.push(ErrorRecord {
+            location: l.location,
+            kind,
+            message,
+            size,
+            mtime,
+            archive: l.archive,
+        });
     }
     if !batch.is_empty() || !pending_archives.is_empty() {
         batch.flush(conn.as_mut(), rt, run_id, m, &mut pending_archives, true)?;
@@ -919,13 +1058,21 @@ impl Batch {
                 let c: Vec<&ContentRecord> = contents.iter().collect();
                 let l: Vec<&LocationRecord> = locations.iter().collect();
                 let e: Vec<&ErrorRecord> = errors.iter().collect();
-                let ready: Vec<(String, u64, i64, u64)> = if last { complete } else { self.ready_archives(pending_archives) };
+                let ready: Vec<(String, u64, i64, u64)> = if last {
+                    complete
+                } else {
+                    self.ready_archives(pending_archives)
+                };
                 rt.block_on(writer::write_batch(conn, run_id, &c, &l, &e, &ready))?
             }
             None => {
                 // Dry run: the write phase accepts everything as written.
                 let unique: HashSet<[u8; 32]> = contents.iter().map(|c| c.hash).collect();
-                writer::BatchOutcome { new_files: unique.len() as u64, locations: locations.len() as u64, orphans: vec![] }
+                writer::BatchOutcome {
+                    new_files: unique.len() as u64,
+                    locations: locations.len() as u64,
+                    orphans: vec![],
+                }
             }
         };
         let orphans: HashSet<&str> = outcome.orphans.iter().map(String::as_str).collect();
@@ -948,10 +1095,14 @@ impl Batch {
             }
         }
         m.totals.imported.fetch_add(outcome.new_files, Relaxed);
-        m.totals.duplicates.fetch_add(written.saturating_sub(outcome.new_files), Relaxed);
+        m.totals
+            .duplicates
+            .fetch_add(written.saturating_sub(outcome.new_files), Relaxed);
         m.totals.failed.fetch_add(errors.len() as u64, Relaxed);
         m.totals.written.fetch_add(written, Relaxed);
-        m.phase(Phase::Write).items.fetch_add(written + errors.len() as u64, Relaxed);
+        m.phase(Phase::Write)
+            .items
+            .fetch_add(written + errors.len() as u64, Relaxed);
         if last {
             pending_archives.clear();
         }

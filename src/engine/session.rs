@@ -39,6 +39,10 @@ impl Engine {
 
 /// `<data-dir>/logs/import-<timestamp>-<pid>.log`.
 pub fn default_run_log(data_dir: &std::path::Path) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "-");
-    data_dir.join("logs").join(format!("import-{stamp}-{}.log", std::process::id()))
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    data_dir
+        .join("logs")
+        .join(format!("import-{stamp}-{}.log", std::process::id()))
 }

@@ -44,10 +44,7 @@ fn shared() -> &'static Shared {
         c.ensure_started().expect("start the throwaway cluster");
         // SAFETY: registering a plain extern "C" function; it runs at process exit, failing tests included.
         unsafe { libc::atexit(remove_shared_cluster) };
-        Shared {
-            url: c.url(),
-            data_dir,
-        }
+        Shared { url: c.url(), data_dir }
     })
 }
 
@@ -72,11 +69,7 @@ pub async fn fresh_db() -> TestDb {
     let admin = database::connect(&base, 1)
         .await
         .expect("connect to the throwaway cluster");
-    let name = format!(
-        "t_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = format!("t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {}",
         database::quote_ident(&name)
@@ -86,9 +79,7 @@ pub async fn fresh_db() -> TestDb {
     .expect("create test database");
     admin.close().await;
     let url = base.replacen("/midi_tui?", &format!("/{name}?"), 1);
-    let pool = database::connect(&url, 8)
-        .await
-        .expect("connect to test database");
+    let pool = database::connect(&url, 8).await.expect("connect to test database");
     database::migrate::run(&pool).await.expect("migrate");
     TestDb { name, url, pool }
 }
@@ -121,24 +112,42 @@ pub fn server_processes(data_dir: &Path) -> Vec<i32> {
 /// The shared corpus (MIDI_TUI_CORPUS, set by .ci/run); a test that needs it fails loudly without it.
 pub fn corpus() -> PathBuf {
     let p = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or_else(|_| "/work/shared/corpus".into()));
-    assert!(p.join("reference.jsonl").is_file(), "the shared corpus is not at {} (set MIDI_TUI_CORPUS)", p.display());
+    assert!(
+        p.join("reference.jsonl").is_file(),
+        "the shared corpus is not at {} (set MIDI_TUI_CORPUS)",
+        p.display()
+    );
     p
 }
 
 /// `midi-tui import --json` against a database URL; returns the parsed summary (asserts one JSON object).
 pub fn import_json(url: &str, args: &[&str]) -> serde_json::Value {
     let logs = temp_dir("logs");
-    let mut all = vec!["--data-dir", logs.to_str().unwrap(), "--database-url", url, "import", "--json"];
+    let mut all = vec![
+        "--data-dir",
+        logs.to_str().unwrap(),
+        "--database-url",
+        url,
+        "import",
+        "--json",
+    ];
     all.extend_from_slice(args);
     let out = run_bin(&all, &[]);
     let text = stdout(&out);
-    let v: serde_json::Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("import --json printed no JSON object ({e}): {text}\nstderr: {}", stderr(&out)));
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "import --json printed no JSON object ({e}): {text}\nstderr: {}",
+            stderr(&out)
+        )
+    });
     let _ = std::fs::remove_dir_all(&logs);
     v
 }
 
 /// One number from a query.
 pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }

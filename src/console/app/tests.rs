@@ -19,16 +19,13 @@ fn polled(p: Polled) -> Msg {
     Msg::Polled(PollOutcome::Ok(Box::new(p)))
 }
 
-
 #[test]
 fn normal_start_goes_straight_to_the_import() {
     let mut a = testkit::app();
     let fx = update(&mut a, Msg::Key(Key::Enter));
     assert_eq!(a.screen, Screen::Run);
     assert_eq!(a.run, RunState::Running);
-    assert!(
-        matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, sources } if sources.len() == 2)
-    );
+    assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, sources } if sources.len() == 2));
 }
 
 #[test]
@@ -53,10 +50,7 @@ fn ludicrous_start_walks_both_dialogs_then_applies_each_level_then_imports() {
         &a.overlay,
         Some(Overlay::Dialog(Dialog::Risk { index: 0, .. }))
     ));
-    assert!(
-        update(&mut a, Msg::Key(Key::Enter)).is_empty(),
-        "second dialog"
-    );
+    assert!(update(&mut a, Msg::Key(Key::Enter)).is_empty(), "second dialog");
     assert!(matches!(
         &a.overlay,
         Some(Overlay::Dialog(Dialog::Risk { index: 1, .. }))
@@ -110,11 +104,7 @@ fn esc_on_a_risk_dialog_changes_nothing() {
     assert_eq!(a.overlay, None);
     assert_eq!(a.screen, Screen::Start);
     assert_eq!(a.run, RunState::Idle);
-    assert!(
-        a.notice
-            .as_deref()
-            .is_some_and(|n| n.contains("nothing was changed"))
-    );
+    assert!(a.notice.as_deref().is_some_and(|n| n.contains("nothing was changed")));
 }
 
 #[test]
@@ -137,21 +127,12 @@ fn a_failed_level_stops_the_start() {
 #[test]
 fn pause_resume_and_cancel_through_its_dialog() {
     let mut a = testkit::running_app(3);
-    assert_eq!(
-        update(&mut a, Msg::Key(Key::Char('p'))),
-        vec![Effect::SetPaused(true)]
-    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Char('p'))), vec![Effect::SetPaused(true)]);
     assert_eq!(a.run, RunState::Paused);
-    assert_eq!(
-        update(&mut a, Msg::Key(Key::Char('p'))),
-        vec![Effect::SetPaused(false)]
-    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Char('p'))), vec![Effect::SetPaused(false)]);
     assert!(update(&mut a, Msg::Key(Key::Char('c'))).is_empty());
     assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Cancel)));
-    assert_eq!(
-        update(&mut a, Msg::Key(Key::Enter)),
-        vec![Effect::CancelImport]
-    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CancelImport]);
     assert_eq!(a.run, RunState::Cancelling);
     update(&mut a, Msg::ImportEnded(Ok(testkit::summary("interrupted"))));
     assert_eq!(a.run, RunState::Finished);
@@ -162,15 +143,8 @@ fn pause_resume_and_cancel_through_its_dialog() {
 fn profile_keys_wait_for_the_run() {
     let mut a = testkit::running_app(2);
     for k in ['r', 'i', 'R', '1', '3'] {
-        assert!(
-            update(&mut a, Msg::Key(Key::Char(k))).is_empty(),
-            "{k} during a run"
-        );
-        assert!(
-            a.notice
-                .as_deref()
-                .is_some_and(|n| n.starts_with("not while a run"))
-        );
+        assert!(update(&mut a, Msg::Key(Key::Char(k))).is_empty(), "{k} during a run");
+        assert!(a.notice.as_deref().is_some_and(|n| n.starts_with("not while a run")));
     }
 }
 
@@ -178,10 +152,7 @@ fn profile_keys_wait_for_the_run() {
 fn finished_fast_run_restores_then_rebuilds_on_one_key() {
     let mut a = testkit::running_app(2);
     update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
-    assert_eq!(
-        update(&mut a, Msg::Key(Key::Char('R'))),
-        vec![Effect::RestoreSafety]
-    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Char('R'))), vec![Effect::RestoreSafety]);
     assert_eq!(a.op, Some(Op::Restore { then_rebuild: true }));
     let report = RestoreReport {
         lines: vec!["fsync back to on".into()],
@@ -294,10 +265,7 @@ fn one_operation_at_a_time() {
     let mut a = testkit::app();
     a.screen = Screen::Run;
     update(&mut a, polled(testkit::safe_polled()));
-    assert_eq!(
-        update(&mut a, Msg::Key(Key::Char('r'))),
-        vec![Effect::RestoreSafety]
-    );
+    assert_eq!(update(&mut a, Msg::Key(Key::Char('r'))), vec![Effect::RestoreSafety]);
     assert!(update(&mut a, Msg::Key(Key::Char('i'))).is_empty());
     assert!(
         a.notice
@@ -320,17 +288,12 @@ fn quit_asks_while_running_or_unsafe() {
     let mut a = testkit::app();
     update(&mut a, polled(testkit::ludicrous_polled()));
     assert!(update(&mut a, Msg::Key(Key::Char('q'))).is_empty());
-    assert!(
-        matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { reasons })) if reasons[0].contains("UNSAFE"))
-    );
+    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { reasons })) if reasons[0].contains("UNSAFE")));
     assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::Quit]);
 
     let mut a = testkit::running_app(2);
     update(&mut a, Msg::Key(Key::CtrlC));
-    assert!(matches!(
-        &a.overlay,
-        Some(Overlay::Dialog(Dialog::Quit { .. }))
-    ));
+    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { .. }))));
     assert_eq!(
         update(&mut a, Msg::Key(Key::Enter)),
         vec![Effect::CancelImport],
@@ -384,11 +347,7 @@ fn typing_a_path_adds_a_checked_source() {
         },
     );
     assert_eq!(a.sources.len(), 3);
-    assert!(
-        a.notice
-            .as_deref()
-            .is_some_and(|n| n.contains("no such file"))
-    );
+    assert!(a.notice.as_deref().is_some_and(|n| n.contains("no such file")));
     keys(&mut a, &[Key::Char('x'), Key::Char('e')]);
     assert_eq!(a.sources.last(), a.sample_library.as_ref());
 }
@@ -424,18 +383,12 @@ fn samples_poll_the_server_without_piling_up() {
     assert_eq!(update(&mut a, Msg::Sample(None)), vec![Effect::Poll]);
     assert!(a.poll_inflight);
     assert!(update(&mut a, Msg::Sample(None)).is_empty());
-    assert!(
-        update(&mut a, Msg::Sample(None)).is_empty(),
-        "still in flight"
-    );
+    assert!(update(&mut a, Msg::Sample(None)).is_empty(), "still in flight");
     update(&mut a, Msg::Polled(PollOutcome::TimedOut { seconds: 5 }));
     assert_eq!(a.server, ServerState::NotAnswering { seconds: 5 });
     assert!(!a.poll_inflight);
     update(&mut a, Msg::Sample(None));
-    update(
-        &mut a,
-        Msg::Polled(PollOutcome::Failed("connection refused".into())),
-    );
+    update(&mut a, Msg::Polled(PollOutcome::Failed("connection refused".into())));
     assert_eq!(
         a.server,
         ServerState::Down {
@@ -451,10 +404,7 @@ fn unsafe_poll_warns_once_and_data_loss_is_an_error() {
     let mut a = testkit::app();
     update(&mut a, polled(testkit::ludicrous_polled()));
     update(&mut a, polled(testkit::ludicrous_polled()));
-    assert_eq!(
-        a.log.iter().filter(|l| l.text.contains("UNSAFE")).count(),
-        1
-    );
+    assert_eq!(a.log.iter().filter(|l| l.text.contains("UNSAFE")).count(), 1);
     assert_eq!(a.is_unsafe(), Some(true));
     let mut lost = testkit::safe_polled();
     lost.safety.data_lost = Some("tables came back empty".into());
@@ -466,10 +416,7 @@ fn unsafe_poll_warns_once_and_data_loss_is_an_error() {
 fn engine_events_reach_the_log() {
     let mut a = testkit::running_app(1);
     let before = a.errors;
-    update(
-        &mut a,
-        Msg::Engine(EngineEvent::Log("batch 3 written".into())),
-    );
+    update(&mut a, Msg::Engine(EngineEvent::Log("batch 3 written".into())));
     update(
         &mut a,
         Msg::Engine(EngineEvent::Error {

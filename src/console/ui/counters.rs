@@ -21,9 +21,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
     let s = &app.snapshot;
     let state_style = match app.run {
         RunState::Running => Style::new().fg(Color::Green),
-        RunState::Paused | RunState::Cancelling | RunState::Preparing => {
-            Style::new().fg(Color::Yellow)
-        }
+        RunState::Paused | RunState::Cancelling | RunState::Preparing => Style::new().fg(Color::Yellow),
         RunState::Failed(_) => Style::new().fg(Color::Red),
         _ => Style::new().fg(Color::Gray),
     };
@@ -34,19 +32,13 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
     let block = panel("Counters", Some(right), false);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let kv = |k: &str, v: String, style: Style| {
-        vec![Span::styled(format!("{k} "), dim()), Span::styled(v, style)]
-    };
+    let kv = |k: &str, v: String, style: Style| vec![Span::styled(format!("{k} "), dim()), Span::styled(v, style)];
     let mut first = Vec::new();
     first.extend(kv("seen", count(s.seen), bold()));
     first.extend(kv(" new", count(s.imported), bold().fg(Color::Green)));
     first.extend(kv(" dup", count(s.duplicates), bold()));
     first.extend(kv(" skip", count(s.skipped), bold()));
-    let fail_style = if s.failed > 0 {
-        bold().fg(Color::Red)
-    } else {
-        bold()
-    };
+    let fail_style = if s.failed > 0 { bold().fg(Color::Red) } else { bold() };
     first.extend(kv(" fail", count(s.failed), fail_style));
     let second = match (&app.run, &app.summary) {
         (RunState::Finished, Some(sum)) => vec![Span::styled(
@@ -63,11 +55,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
         _ => {
             // Until the scan ends, the total is a lower bound.
             let more = if s.scan_done { "" } else { "+" };
-            let mut v = kv(
-                "found",
-                format!("{}{more}", count(s.discovered)),
-                Style::new(),
-            );
+            let mut v = kv("found", format!("{}{more}", count(s.discovered)), Style::new());
             v.extend(kv(" read", fmt_bytes(s.bytes), Style::new()));
             let eta = match (app.eta, &app.run) {
                 (Some(e), RunState::Running) => fmt_secs(e),
@@ -77,8 +65,5 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
             v
         }
     };
-    f.render_widget(
-        Paragraph::new(vec![Line::from(first), Line::from(second)]),
-        inner,
-    );
+    f.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), inner);
 }

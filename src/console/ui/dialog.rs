@@ -18,7 +18,11 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
                 Confirmation::FsyncOff => "turn fsync off",
                 Confirmation::Unlogged => "make the library tables UNLOGGED",
             };
-            let step = if needed.len() > 1 { format!(" ({} of {})", index + 1, needed.len()) } else { String::new() };
+            let step = if needed.len() > 1 {
+                format!(" ({} of {})", index + 1, needed.len())
+            } else {
+                String::new()
+            };
             (
                 format!("Confirm{step}: {what}"),
                 vec![
@@ -57,7 +61,11 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             if app.is_unsafe() == Some(true) {
                 body.push("Quitting now leaves the database exposed to a crash until safety is restored.".into());
             }
-            let confirm = if app.run.is_active() { "cancel the run and quit" } else { "quit" };
+            let confirm = if app.run.is_active() {
+                "cancel the run and quit"
+            } else {
+                "quit"
+            };
             ("Quit midi-tui?".into(), body, confirm, app.is_unsafe() == Some(true))
         }
     }
@@ -72,11 +80,7 @@ pub fn render_dialog(f: &mut Frame, area: Rect, app: &App, d: &Dialog) {
         if i > 0 {
             lines.push(Line::from(""));
         }
-        let style = if i == 0 && risky {
-            bold()
-        } else {
-            Style::new()
-        };
+        let style = if i == 0 && risky { bold() } else { Style::new() };
         // A bullet keeps its continuation lines indented under the text.
         let (lead, text) = match p.strip_prefix("• ") {
             Some(rest) => ("• ", rest),
@@ -109,13 +113,9 @@ pub fn render_dialog(f: &mut Frame, area: Rect, app: &App, d: &Dialog) {
     } else {
         Style::new().fg(Color::Yellow)
     };
-    let block = Block::bordered().border_style(border).title(
-        Line::from(format!(" {title} ")).style(bold().fg(if risky {
-            Color::Red
-        } else {
-            Color::Yellow
-        })),
-    );
+    let block = Block::bordered()
+        .border_style(border)
+        .title(Line::from(format!(" {title} ")).style(bold().fg(if risky { Color::Red } else { Color::Yellow })));
     let inner = block.inner(popup).inner(ratatui::layout::Margin {
         horizontal: 1,
         vertical: 0,

@@ -12,10 +12,7 @@ use crate::console::keymap;
 pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     if let Some(n) = &app.notice {
         let text = truncate(&format!(" {n}"), area.width as usize);
-        f.render_widget(
-            Paragraph::new(Span::styled(text, Style::new().fg(Color::Yellow))),
-            area,
-        );
+        f.render_widget(Paragraph::new(Span::styled(text, Style::new().fg(Color::Yellow))), area);
         return;
     }
     let mut spans = vec![Span::raw(" ")];

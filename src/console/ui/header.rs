@@ -20,9 +20,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         ),
         None => (" SAFE? ", Style::new().fg(Color::Black).bg(Color::Gray)),
     };
-    let [left, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(badge.len() as u16)])
-            .areas(area);
+    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(badge.len() as u16)]).areas(area);
     let mode = format!(" mode {} ", app.mode.label());
     let fixed = " midi-tui ".len() + " db ".len() + " │".len() + mode.len() + 1;
     let target = truncate_left(&app.target, (left.width as usize).saturating_sub(fixed));
@@ -64,10 +62,7 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
         };
         let hint = format!(" · {key_hint}");
         let room = width.saturating_sub(10 + more.len() + hint.chars().count());
-        (
-            format!(" UNSAFE: {}{more}{hint}", truncate(&first, room)),
-            danger(),
-        )
+        (format!(" UNSAFE: {}{more}{hint}", truncate(&first, room)), danger())
     } else if app.offer_restore && !app.run.is_active() && app.op.is_none() {
         (
             format!(" {} run ended · {key_hint}", app.mode.label()),
@@ -78,9 +73,7 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
         )
     } else if let ServerState::NotAnswering { seconds } = &app.server {
         (
-            format!(
-                " database not answering ({seconds} s): showing the last known state, retrying"
-            ),
+            format!(" database not answering ({seconds} s): showing the last known state, retrying"),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         )
     } else if let ServerState::Down { error } = &app.server {

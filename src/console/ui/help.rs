@@ -10,10 +10,7 @@ use crate::console::keymap::{self, Action, Ctx};
 
 /// One context's bindings, keys of the same action merged (`q, Ctrl-C  quit`).
 fn section(ctx: Ctx) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(Span::styled(
-        ctx.title(),
-        bold().fg(Color::Cyan),
-    ))];
+    let mut lines = vec![Line::from(Span::styled(ctx.title(), bold().fg(Color::Cyan)))];
     let mut seen: Vec<Action> = Vec::new();
     for b in keymap::bindings_of(ctx) {
         if seen.contains(&b.action) {
@@ -40,8 +37,7 @@ pub fn render_help(f: &mut Frame, area: Rect) {
         .title_bottom(Line::from(" Esc or ? closes ").style(dim()).right_aligned());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
     let column = |ctxs: &[Ctx]| {
         let mut lines = Vec::new();
         for (i, c) in ctxs.iter().enumerate() {
@@ -52,15 +48,9 @@ pub fn render_help(f: &mut Frame, area: Rect) {
         }
         lines
     };
-    f.render_widget(
-        Paragraph::new(column(&[Ctx::Global, Ctx::Start, Ctx::Input])),
-        left,
-    );
+    f.render_widget(Paragraph::new(column(&[Ctx::Global, Ctx::Start, Ctx::Input])), left);
     let mut right_lines = column(&[Ctx::Run, Ctx::Dialog, Ctx::Help]);
     right_lines.push(Line::from(""));
-    right_lines.push(Line::from(Span::styled(
-        "fast = levels 1+2, ludicrous = 1+2+3",
-        dim(),
-    )));
+    right_lines.push(Line::from(Span::styled("fast = levels 1+2, ludicrous = 1+2+3", dim())));
     f.render_widget(Paragraph::new(right_lines), right);
 }

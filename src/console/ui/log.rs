@@ -9,9 +9,8 @@ use super::{dim, fmt_count, panel, truncate};
 use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
-    let right = (app.errors > 0).then(|| {
-        Line::from(format!(" {} errors ", fmt_count(app.errors))).style(Style::new().fg(Color::Red))
-    });
+    let right = (app.errors > 0)
+        .then(|| Line::from(format!(" {} errors ", fmt_count(app.errors))).style(Style::new().fg(Color::Red)));
     let block = panel("Log", right, false);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -26,14 +25,7 @@ pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
                 LogKind::Error => ("✗ ", Style::new().fg(Color::Red)),
             };
             Line::from(vec![
-                Span::styled(
-                    mark,
-                    if l.kind == LogKind::Info {
-                        dim()
-                    } else {
-                        style
-                    },
-                ),
+                Span::styled(mark, if l.kind == LogKind::Info { dim() } else { style }),
                 Span::styled(truncate(&l.text, w.saturating_sub(2)), style),
             ])
         })

@@ -60,30 +60,20 @@ fn render_too_small(f: &mut Frame, area: Rect) {
         "midi-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT} (now {}x{})",
         area.width, area.height
     );
-    f.render_widget(
-        Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
-        area,
-    );
+    f.render_widget(Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }), area);
 }
 
 /// The run screen: graph, phases (or the index rebuild), counters on the left; profile and system on the
 /// right; the log along the bottom.
 fn render_run(f: &mut Frame, area: Rect, app: &App) {
     let log_h = if area.height >= 30 { 8 } else { 5 };
-    let [top, bottom] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(log_h)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Min(0), Constraint::Length(log_h)]).areas(area);
     let right_w = (top.width * 2 / 5).clamp(30, 48);
-    let [left, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
-    let show_rebuild =
-        app.rebuild.is_some() && (app.op == Some(Op::Rebuild) || !app.run.is_active());
+    let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
+    let show_rebuild = app.rebuild.is_some() && (app.op == Some(Op::Rebuild) || !app.run.is_active());
     if show_rebuild {
-        let [graph_a, rebuild_a, counters_a] = Layout::vertical([
-            Constraint::Length(4),
-            Constraint::Min(4),
-            Constraint::Length(3),
-        ])
-        .areas(left);
+        let [graph_a, rebuild_a, counters_a] =
+            Layout::vertical([Constraint::Length(4), Constraint::Min(4), Constraint::Length(3)]).areas(left);
         graph::render_graph(f, graph_a, app);
         rebuild::render_rebuild(f, rebuild_a, app);
         counters::render_counters(f, counters_a, app);
@@ -94,18 +84,13 @@ fn render_run(f: &mut Frame, area: Rect, app: &App) {
             .as_ref()
             .map_or(1, |b| wrap(&b.remedy, left.width as usize - 2).len().min(2));
         let phases_h = 7 + remedy_lines as u16;
-        let [graph_a, phases_a, counters_a] = Layout::vertical([
-            Constraint::Min(3),
-            Constraint::Length(phases_h),
-            Constraint::Length(3),
-        ])
-        .areas(left);
+        let [graph_a, phases_a, counters_a] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(phases_h), Constraint::Length(3)]).areas(left);
         graph::render_graph(f, graph_a, app);
         phases::render_phases(f, phases_a, app);
         counters::render_counters(f, counters_a, app);
     }
-    let [profile_a, system_a] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(right);
+    let [profile_a, system_a] = Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(right);
     profile::render_profile(f, profile_a, app);
     system::render_system(f, system_a, app);
     log::render_log(f, bottom, app);
@@ -121,10 +106,7 @@ pub(crate) fn panel<'a>(title: &'a str, right: Option<Line<'a>>, left_rule: bool
     let mut b = Block::new()
         .borders(borders)
         .border_style(Style::new().fg(Color::DarkGray))
-        .title(
-            Line::from(format!(" {title} "))
-                .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
-        );
+        .title(Line::from(format!(" {title} ")).style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)));
     if let Some(r) = right {
         b = b.title_top(r.right_aligned());
     }
@@ -192,11 +174,7 @@ pub fn fmt_bytes(n: u64) -> String {
 
 /// Seconds as `m:ss` or `h:mm:ss`.
 pub fn fmt_secs(s: f64) -> String {
-    let s = if s.is_finite() && s > 0.0 {
-        s.round() as u64
-    } else {
-        0
-    };
+    let s = if s.is_finite() && s > 0.0 { s.round() as u64 } else { 0 };
     let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
     if h > 0 {
         format!("{h}:{m:02}:{sec:02}")
@@ -257,11 +235,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 /// A horizontal bar of `width` cells filled to `ratio`, in eighths.
 pub fn bar(ratio: f64, width: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let ratio = if ratio.is_finite() {
-        ratio.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let ratio = if ratio.is_finite() { ratio.clamp(0.0, 1.0) } else { 0.0 };
     let eighths = (ratio * width as f64 * 8.0).round() as usize;
     let (full, part) = (eighths / 8, eighths % 8);
     let mut s = "█".repeat(full.min(width));
@@ -300,10 +274,7 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate_left("/a/b/c/d", 5), "…/c/d");
-        assert_eq!(
-            wrap("one two three four", 9),
-            vec!["one two", "three", "four"]
-        );
+        assert_eq!(wrap("one two three four", 9), vec!["one two", "three", "four"]);
         assert_eq!(wrap("", 5), vec![""]);
         assert_eq!(wrap("abcdefghij", 4), vec!["abc…"]);
     }

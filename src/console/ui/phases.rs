@@ -23,22 +23,14 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     for phase in Phase::ALL {
         let rate = app.rates.as_ref().map(|r| r.phases[phase as usize]);
-        let (busy, items, fill) =
-            rate.map_or((0.0, 0.0, 0.0), |r| (r.busy, r.items_per_s, r.queue_fill));
+        let (busy, items, fill) = rate.map_or((0.0, 0.0, 0.0), |r| (r.busy, r.items_per_s, r.queue_fill));
         let is_hot = hot == Some(phase);
         let (marker, style) = if is_hot {
-            (
-                "▶ ",
-                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-            )
+            ("▶ ", Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD))
         } else {
             ("  ", Style::new())
         };
-        let bar_style = if is_hot {
-            style
-        } else {
-            Style::new().fg(Color::Blue)
-        };
+        let bar_style = if is_hot { style } else { Style::new().fg(Color::Blue) };
         let (rate_text, queue_text) = if phase == Phase::Index {
             index_columns(app)
         } else {
@@ -62,11 +54,7 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
                 .fg(Color::Black)
                 .bg(Color::Yellow)
                 .add_modifier(Modifier::BOLD);
-            for (i, l) in wrap(&b.remedy, w.saturating_sub(2))
-                .into_iter()
-                .take(2)
-                .enumerate()
-            {
+            for (i, l) in wrap(&b.remedy, w.saturating_sub(2)).into_iter().take(2).enumerate() {
                 let lead = if i == 0 { "▶ " } else { "  " };
                 lines.push(Line::from(vec![
                     Span::styled(lead, style),
@@ -74,10 +62,9 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
                 ]));
             }
         }
-        None if app.rates.is_some() => lines.push(Line::from(Span::styled(
-            "no bottleneck: no phase is saturated",
-            dim(),
-        ))),
+        None if app.rates.is_some() => {
+            lines.push(Line::from(Span::styled("no bottleneck: no phase is saturated", dim())))
+        }
         None => lines.push(Line::from(Span::styled(
             "bottleneck: shown once the run has samples",
             dim(),
@@ -100,10 +87,6 @@ fn index_columns(app: &App) -> (String, String) {
 /// A one-cell picture of a queue's fill.
 fn queue_glyph(fill: f64) -> char {
     const GLYPHS: [char; 5] = ['○', '◔', '◑', '◕', '●'];
-    let f = if fill.is_finite() {
-        fill.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let f = if fill.is_finite() { fill.clamp(0.0, 1.0) } else { 0.0 };
     GLYPHS[(f * 4.0).round() as usize]
 }

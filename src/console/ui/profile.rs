@@ -24,14 +24,8 @@ pub fn render_profile(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     let (server, style) = match &app.server {
         ServerState::Unknown => ("connecting…".to_string(), dim()),
-        ServerState::Up { latency_ms } => (
-            format!("up · poll {latency_ms} ms"),
-            Style::new().fg(Color::Green),
-        ),
-        ServerState::NotAnswering { seconds } => (
-            format!("NOT ANSWERING ({seconds} s)"),
-            bold().fg(Color::Yellow),
-        ),
+        ServerState::Up { latency_ms } => (format!("up · poll {latency_ms} ms"), Style::new().fg(Color::Green)),
+        ServerState::NotAnswering { seconds } => (format!("NOT ANSWERING ({seconds} s)"), bold().fg(Color::Yellow)),
         ServerState::Down { error } => (format!("DOWN: {error}"), bold().fg(Color::Red)),
     };
     lines.push(Line::from(vec![
@@ -67,11 +61,7 @@ pub fn render_profile(f: &mut Frame, area: Rect, app: &App) {
             Span::styled("indexes ", dim()),
             Span::styled(format!("{}/{}", idx.present, idx.expected), idx_style),
         ]));
-        let unlogged = st
-            .tables
-            .iter()
-            .filter(|t| t.persistence == "unlogged")
-            .count();
+        let unlogged = st.tables.iter().filter(|t| t.persistence == "unlogged").count();
         let (tables, t_style) = if unlogged > 0 {
             (format!("{unlogged} UNLOGGED"), bold().fg(Color::Red))
         } else {

@@ -16,11 +16,7 @@ pub fn render_rebuild(f: &mut Frame, area: Rect, app: &App) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
-    let ratio = if todo == 0 {
-        1.0
-    } else {
-        v.built() as f64 / todo as f64
-    };
+    let ratio = if todo == 0 { 1.0 } else { v.built() as f64 / todo as f64 };
     let status = match (&v.report, v.analyzing) {
         (Some(r), _) => format!(
             "done: {}/{} present, {} failed, {:.1} s",
@@ -41,11 +37,7 @@ pub fn render_rebuild(f: &mut Frame, area: Rect, app: &App) {
     // Building first, then the most recent results.
     let rows = (inner.height as usize).saturating_sub(1);
     let building = v.entries.iter().filter(|e| e.state == IndexState::Building);
-    let ended = v
-        .entries
-        .iter()
-        .rev()
-        .filter(|e| e.state != IndexState::Building);
+    let ended = v.entries.iter().rev().filter(|e| e.state != IndexState::Building);
     for e in building.chain(ended).take(rows) {
         let (mark, tail, style) = match &e.state {
             IndexState::Building => ("⟳", "building".to_string(), Style::new().fg(Color::Cyan)),

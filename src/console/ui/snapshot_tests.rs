@@ -36,7 +36,6 @@ macro_rules! snap {
     };
 }
 
-
 fn ludicrous_run(seconds: u64) -> App {
     let mut a = testkit::running_app(seconds);
     a.mode = crate::engine::profile::Mode::Ludicrous;
@@ -50,10 +49,7 @@ fn ludicrous_run(seconds: u64) -> App {
 #[test]
 fn start_screen() {
     let mut a = testkit::app();
-    update(
-        &mut a,
-        Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))),
-    );
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))));
     snap!("start_80x24", a, 80, 24);
     keys(&mut a, &[Key::Char('l')]);
     snap!("start_ludicrous_120x32", a, 120, 32);
@@ -93,10 +89,7 @@ fn confirmation_dialogs() {
 
     let mut a = testkit::app();
     a.screen = crate::console::app::Screen::Run;
-    update(
-        &mut a,
-        Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))),
-    );
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))));
     keys(&mut a, &[Key::Char('2')]);
     assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::DropIndexes)));
     snap!("dialog_drop_indexes", a, 80, 24);
@@ -175,9 +168,7 @@ fn database_states_not_a_frozen_screen() {
     snap!("server_not_answering", a, 80, 24);
     update(
         &mut a,
-        Msg::Polled(PollOutcome::Failed(
-            "connection refused (os error 111)".into(),
-        )),
+        Msg::Polled(PollOutcome::Failed("connection refused (os error 111)".into())),
     );
     snap!("server_down", a, 80, 24);
 }
@@ -187,15 +178,7 @@ fn too_small_and_resizes() {
     let a = testkit::running_app(10);
     snap!("too_small", a, 50, 10);
     // Every size from the minimum up draws without panicking.
-    for (w, h) in [
-        (60, 16),
-        (61, 17),
-        (79, 23),
-        (80, 24),
-        (132, 43),
-        (200, 60),
-        (300, 100),
-    ] {
+    for (w, h) in [(60, 16), (61, 17), (79, 23), (80, 24), (132, 43), (200, 60), (300, 100)] {
         let _ = draw(&a, w, h);
     }
 }

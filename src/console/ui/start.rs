@@ -10,11 +10,8 @@ use crate::console::app::App;
 use crate::engine::profile::{Level, Mode};
 
 pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
-    let src_rows = (app.sources.len().max(1) as u16 + 1)
-        .min(area.height / 3)
-        .max(2);
-    let [src_a, mode_a] =
-        Layout::vertical([Constraint::Length(src_rows), Constraint::Min(0)]).areas(area);
+    let src_rows = (app.sources.len().max(1) as u16 + 1).min(area.height / 3).max(2);
+    let [src_a, mode_a] = Layout::vertical([Constraint::Length(src_rows), Constraint::Min(0)]).areas(area);
     render_sources(f, src_a, app);
     render_modes(f, mode_a, app);
 }
@@ -31,9 +28,7 @@ fn render_sources(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     if app.sources.is_empty() {
         let hint = match &app.sample_library {
-            Some(_) => {
-                "none yet: type a folder, MIDI file or archive (a), or take the sample library (e)"
-            }
+            Some(_) => "none yet: type a folder, MIDI file or archive (a), or take the sample library (e)",
             None => "none yet: type a folder, MIDI file or archive (a)",
         };
         lines.push(Line::from(Span::styled(
@@ -59,11 +54,7 @@ fn render_sources(f: &mut Frame, area: Rect, app: &App) {
 }
 
 fn render_modes(f: &mut Frame, area: Rect, app: &App) {
-    let block = panel(
-        "Mode",
-        Some(Line::from(" ↑/↓ or n f l ").style(dim())),
-        false,
-    );
+    let block = panel("Mode", Some(Line::from(" ↑/↓ or n f l ").style(dim())), false);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
@@ -92,10 +83,7 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
                     Span::raw(l),
                 ]));
             } else {
-                lines.push(Line::from(vec![
-                    Span::raw(" ".repeat(indent)),
-                    Span::raw(l),
-                ]));
+                lines.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::raw(l)]));
             }
         }
         for l in wrap(&format!("risks: {}", mode.risk()), text_w) {
@@ -135,10 +123,7 @@ pub fn render_input(f: &mut Frame, area: Rect, text: &str) {
     let popup = area.centered(Constraint::Length(w), Constraint::Length(4));
     f.render_widget(Clear, popup);
     let block = Block::bordered()
-        .title(
-            Line::from(" Add a source: a folder, MIDI file or archive ")
-                .style(bold().fg(Color::Cyan)),
-        )
+        .title(Line::from(" Add a source: a folder, MIDI file or archive ").style(bold().fg(Color::Cyan)))
         .title_bottom(Line::from(" Enter add · Esc cancel ").style(dim()));
     let inner = block.inner(popup);
     f.render_widget(block, popup);

@@ -42,11 +42,7 @@ pub fn render_system(f: &mut Frame, area: Rect, app: &App) {
             ]));
             lines.push(Line::from(vec![
                 label("mem  "),
-                Span::raw(format!(
-                    "{} / {}",
-                    fmt_bytes(sys.mem_used),
-                    fmt_bytes(sys.mem_total)
-                )),
+                Span::raw(format!("{} / {}", fmt_bytes(sys.mem_used), fmt_bytes(sys.mem_total))),
             ]));
             let disk = match (sys.disk_free, sys.disk_total) {
                 (Some(free), Some(total)) => {
@@ -57,14 +53,7 @@ pub fn render_system(f: &mut Frame, area: Rect, app: &App) {
             let low = sys.disk_free.is_some_and(|f| f < 2_000_000_000);
             lines.push(Line::from(vec![
                 label("disk "),
-                Span::styled(
-                    disk,
-                    if low {
-                        Style::new().fg(Color::Red)
-                    } else {
-                        Style::new()
-                    },
-                ),
+                Span::styled(disk, if low { Style::new().fg(Color::Red) } else { Style::new() }),
             ]));
         }
         None => lines.push(Line::from(Span::styled("sampling…", dim()))),

@@ -241,11 +241,7 @@ impl Corpus {
         let coll = self.collection_of(index);
         let mut r = Rng::derive(self.seed, index, PURPOSE_PATH);
         let key = params.key_name();
-        let part = if params.is_loop {
-            params.loop_part
-        } else {
-            "song"
-        };
+        let part = if params.is_loop { params.loop_part } else { "song" };
         let facts = NameFacts {
             title: &params.title.display,
             artist: &params.artist,
@@ -258,11 +254,7 @@ impl Corpus {
         let file = names::file_name(&mut r, index, &facts);
         let genre = *r.pick(&coll.genres);
         let path = match coll.style {
-            0 => format!(
-                "{}/{genre}/{}/{file}",
-                coll.name,
-                names::artist_name(&mut r)
-            ),
+            0 => format!("{}/{genre}/{}/{file}", coll.name, names::artist_name(&mut r)),
             1 => format!("{}/{genre}/{file}", coll.name),
             2 => format!("{}/{file}", coll.name),
             3 => {
@@ -271,11 +263,7 @@ impl Corpus {
                     1 => format!("Vol. {}", r.range(1, 12)),
                     _ => names::song_title(&mut r, Enc::Ascii).display,
                 };
-                format!(
-                    "{}/{genre}/{}/{album}/{file}",
-                    coll.name,
-                    names::artist_name(&mut r)
-                )
+                format!("{}/{genre}/{}/{album}/{file}", coll.name, names::artist_name(&mut r))
             }
             _ => {
                 let sub = match part {
@@ -289,9 +277,7 @@ impl Corpus {
                 format!("{}/Pack {:02}/{sub}/{file}", coll.name, r.range(1, 12))
             }
         };
-        let archive = coll
-            .archive
-            .map(|k| format!("{}.{}", coll.name, k.extension()));
+        let archive = coll.archive.map(|k| format!("{}.{}", coll.name, k.extension()));
         FilePlan {
             index,
             path,
@@ -326,13 +312,7 @@ impl Corpus {
             .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
     }
 
-    fn write_archive(
-        &self,
-        dir: &Path,
-        coll: &Collection,
-        kind: ArchiveKind,
-        done: &AtomicU64,
-    ) -> io::Result<Tally> {
+    fn write_archive(&self, dir: &Path, coll: &Collection, kind: ArchiveKind, done: &AtomicU64) -> io::Result<Tally> {
         let path = dir.join(format!("{}.{}", coll.name, kind.extension()));
         let mut sink = archive::create(&path, kind)?;
         let mut dirs: BTreeSet<String> = BTreeSet::new();
@@ -448,9 +428,7 @@ pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
         BrokenKind::Garbage => {
             if r.chance(0.5) {
                 let n = r.range(64, 16_384) as usize;
-                let mut v: Vec<u8> = (0..n.div_ceil(8))
-                    .flat_map(|_| r.next_u64().to_le_bytes())
-                    .collect();
+                let mut v: Vec<u8> = (0..n.div_ceil(8)).flat_map(|_| r.next_u64().to_le_bytes()).collect();
                 v.truncate(n);
                 // A random "MThd" could turn garbage into a header; make sure it never does.
                 for w in 0..v.len().saturating_sub(3) {
@@ -474,8 +452,7 @@ pub fn broken_midi(seed: u64, index: u64, kind: BrokenKind) -> Vec<u8> {
             out.extend_from_slice(&v[..14]);
             let mut pos = 14;
             while pos + 8 <= v.len() {
-                let len =
-                    u32::from_be_bytes([v[pos + 4], v[pos + 5], v[pos + 6], v[pos + 7]]) as usize;
+                let len = u32::from_be_bytes([v[pos + 4], v[pos + 5], v[pos + 6], v[pos + 7]]) as usize;
                 let end = (pos + 8 + len).min(v.len());
                 out.extend_from_slice(&v[pos..pos + 4]);
                 out.extend_from_slice(&(len as u32 + 3).to_be_bytes());
@@ -519,11 +496,7 @@ fn first_event_len(v: &[u8]) -> usize {
 
 /// Writes the corpus under `dir` (created if missing). `progress` receives the number of files written so
 /// far, from the calling thread, a few times a second and once at the end.
-pub fn generate(
-    dir: &Path,
-    opts: &GenOptions,
-    progress: &mut dyn FnMut(u64),
-) -> io::Result<GenReport> {
+pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) -> io::Result<GenReport> {
     std::fs::create_dir_all(dir)?;
     let corpus = Corpus::new(opts);
     let done = AtomicU64::new(0);
@@ -547,10 +520,7 @@ pub fn generate(
         .collections
         .iter()
         .filter(|c| c.end > c.start)
-        .filter_map(|c| {
-            c.archive
-                .map(|k| dir.join(format!("{}.{}", c.name, k.extension())))
-        })
+        .filter_map(|c| c.archive.map(|k| dir.join(format!("{}.{}", c.name, k.extension()))))
         .collect();
     Ok(GenReport {
         files_written: tally.files,
@@ -619,21 +589,12 @@ mod tests {
         let mut depths = [0u32; 8];
         for i in 0..c.files() {
             let p = c.plan(i);
-            assert!(
-                seen.insert(p.path.to_lowercase()),
-                "duplicate path {}",
-                p.path
-            );
+            assert!(seen.insert(p.path.to_lowercase()), "duplicate path {}", p.path);
             depths[p.path.matches('/').count().min(7)] += 1;
             assert!(!p.path.contains("//") && !p.path.starts_with('/'));
         }
-        assert!(
-            depths[1] > 0 && depths[2] > 0 && depths[3] > 0,
-            "{depths:?}"
-        );
-        let archived = (0..c.files())
-            .filter(|&i| c.plan(i).archive.is_some())
-            .count();
+        assert!(depths[1] > 0 && depths[2] > 0 && depths[3] > 0, "{depths:?}");
+        let archived = (0..c.files()).filter(|&i| c.plan(i).archive.is_some()).count();
         assert!(archived > 0 && archived < 20_000, "archived {archived}");
     }
 
@@ -679,23 +640,9 @@ mod tests {
                 _ => None,
             });
             let Some(us) = tempo else { continue };
-            let digits: String = name[..pos]
-                .chars()
-                .rev()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            let bpm: u32 = digits
-                .chars()
-                .rev()
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0);
-            assert_eq!(
-                (60_000_000.0 / f64::from(us)).round() as u32,
-                bpm,
-                "{}",
-                p.path
-            );
+            let digits: String = name[..pos].chars().rev().take_while(char::is_ascii_digit).collect();
+            let bpm: u32 = digits.chars().rev().collect::<String>().parse().unwrap_or(0);
+            assert_eq!((60_000_000.0 / f64::from(us)).round() as u32, bpm, "{}", p.path);
             checked += 1;
         }
         assert!(checked > 50, "only {checked} names with bpm");

@@ -41,12 +41,9 @@ pub(crate) struct SongParams {
     pub loop_part: &'static str,
 }
 
-const LOOP_PARTS: &[&str] = &[
-    "loop", "drums", "bass", "chords", "melody", "arp", "keys", "perc",
-];
+const LOOP_PARTS: &[&str] = &["loop", "drums", "bass", "chords", "melody", "arp", "keys", "perc"];
 const LOOP_BPMS: &[u16] = &[
-    70, 75, 80, 85, 87, 90, 92, 95, 100, 110, 120, 122, 124, 125, 126, 128, 130, 135, 140, 145,
-    150, 160, 170, 174,
+    70, 75, 80, 85, 87, 90, 92, 95, 100, 110, 120, 122, 124, 125, 126, 128, 130, 135, 140, 145, 150, 160, 170, 174,
 ];
 
 fn lognormal(rng: &mut Rng, median: f64, sigma: f64) -> f64 {
@@ -78,11 +75,7 @@ impl SongParams {
         let title = names::song_title(&mut r, enc);
         let artist = names::artist_name(&mut r);
         let lyrics = if !is_loop && r.chance(0.10) {
-            if r.chance(0.5) {
-                Lyrics::Kar
-            } else {
-                Lyrics::Meta
-            }
+            if r.chance(0.5) { Lyrics::Kar } else { Lyrics::Meta }
         } else {
             Lyrics::None
         };
@@ -225,11 +218,7 @@ impl Builder {
         };
         let dur = dur.max(1);
         let on = self.ev(tick, PRI_ON, EvKind::Chan([0x90 | ch, key & 0x7F, vel]));
-        let off = self.ev(
-            tick + dur,
-            PRI_OFF,
-            EvKind::Chan([0x80 | ch, key & 0x7F, 64]),
-        );
+        let off = self.ev(tick + dur, PRI_OFF, EvKind::Chan([0x80 | ch, key & 0x7F, 64]));
         let t = &mut self.tracks[track];
         t.push(on);
         t.push(off);
@@ -389,12 +378,7 @@ fn chord_pcs(c: &BarCtx, seventh: bool) -> Vec<i32> {
         .map(|d| i32::from(degree_pitch(c.tonic, c.minor, 0, c.chord_degree + d)))
         .collect();
     if seventh {
-        v.push(i32::from(degree_pitch(
-            c.tonic,
-            c.minor,
-            0,
-            c.chord_degree + 6,
-        )));
+        v.push(i32::from(degree_pitch(c.tonic, c.minor, 0, c.chord_degree + 6)));
     }
     v
 }
@@ -411,14 +395,7 @@ fn drums_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
         let in_fill = c.fill && s + per_beat >= steps;
         if in_fill {
             let toms = [50u8, 48, 47, 45, 43, 41];
-            b.note(
-                r,
-                p,
-                t,
-                dur,
-                toms[(s % 6) as usize],
-                90 + (s % 3) as u8 * 10,
-            );
+            b.note(r, p, t, dur, toms[(s % 6) as usize], 90 + (s % 3) as u8 * 10);
             continue;
         }
         if s == 0
@@ -459,30 +436,15 @@ fn bass_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx) {
     match p.variant {
         0 => {
             for beat in 0..steps / per_beat {
-                let key = if beat % 2 == 1 && r.chance(0.4) {
-                    fifth
-                } else {
-                    root
-                };
+                let key = if beat % 2 == 1 && r.chance(0.4) { fifth } else { root };
                 let len = per_beat * c.step;
-                b.note(
-                    r,
-                    p,
-                    c.start + beat * len,
-                    (len as f64 * p.legato) as u32,
-                    key,
-                    p.vel,
-                );
+                b.note(r, p, c.start + beat * len, (len as f64 * p.legato) as u32, key, p.vel);
             }
         }
         1 => b.note(r, p, c.start, steps * c.step - c.step / 2, root, p.vel),
         2 => {
             for s in (0..steps).step_by(2) {
-                let key = if s % 4 == 2 {
-                    root.saturating_add(12)
-                } else {
-                    root
-                };
+                let key = if s % 4 == 2 { root.saturating_add(12) } else { root };
                 b.note(
                     r,
                     p,
@@ -590,14 +552,7 @@ fn melodic_bar(b: &mut Builder, r: &mut Rng, p: &Part, c: &BarCtx, onsets: &mut 
         let key = degree_pitch(c.tonic, c.minor, p.base, deg);
         let len = len.min(steps - local);
         let tick = c.start + local * c.step;
-        b.note(
-            r,
-            p,
-            tick,
-            ((len * c.step) as f64 * p.legato) as u32,
-            key,
-            p.vel,
-        );
+        b.note(r, p, tick, ((len * c.step) as f64 * p.legato) as u32, key, p.vel);
         onsets.push(tick);
     }
 }
@@ -615,19 +570,13 @@ fn automation_bar(b: &mut Builder, p: &Part, c: &BarCtx) {
             let v = (8192 + (tri - 512) * 6).clamp(0, 16383) as u16;
             b.chan(p.track, t, [0xE0 | p.ch, (v & 0x7F) as u8, (v >> 7) as u8]);
         } else {
-            b.chan(
-                p.track,
-                t,
-                [0xB0 | p.ch, 11, (64 + tri / 16).clamp(0, 127) as u8],
-            );
+            b.chan(p.track, t, [0xB0 | p.ch, 11, (64 + tri / 16).clamp(0, 127) as u8]);
         }
     }
 }
 
 fn tempo_bytes(bpm: f64) -> [u8; 3] {
-    let us = (60_000_000.0 / bpm.max(1.0))
-        .round()
-        .clamp(1.0, 16_777_215.0) as u32;
+    let us = (60_000_000.0 / bpm.max(1.0)).round().clamp(1.0, 16_777_215.0) as u32;
     [(us >> 16) as u8, (us >> 8) as u8, us as u8]
 }
 
@@ -649,8 +598,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     let base_meter = if p.is_loop && r.chance(0.8) {
         Meter { num: 4, den: 4 }
     } else {
-        let (num, den) = [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)]
-            [r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
+        let (num, den) = [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)][r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
         Meter { num, den }
     };
     let meter_changes = !p.is_loop && r.chance(0.06);
@@ -701,10 +649,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     } else {
         None
     };
-    let melody_track = parts
-        .iter()
-        .find(|x| x.role == Role::Melody)
-        .map(|x| x.track);
+    let melody_track = parts.iter().find(|x| x.role == Role::Melody).map(|x| x.track);
 
     // Conductor: title, copyright, tempo, meter, key and friends.
     if r.chance(0.85) || p.enc != Enc::Ascii {
@@ -725,12 +670,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     }
     let (mut tonic, mut minor) = (p.tonic, p.minor);
     if key_meta {
-        b.meta(
-            0,
-            0,
-            0x59,
-            &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
-        );
+        b.meta(0, 0, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
     }
     if p.tempo_meta {
         b.meta(0, 0, 0x51, &tempo_bytes(f64::from(p.bpm)));
@@ -827,25 +767,11 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         meter = this_meter;
         if key_change && bar == 32 {
             tonic = (tonic + 2) % 12;
-            b.meta(
-                0,
-                tick,
-                0x59,
-                &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
-            );
+            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
         } else if key_change && bar == 48 && r.chance(0.5) {
             minor = !minor;
-            tonic = if minor {
-                (tonic + 9) % 12
-            } else {
-                (tonic + 3) % 12
-            };
-            b.meta(
-                0,
-                tick,
-                0x59,
-                &[names::key_sf(tonic, minor) as u8, u8::from(minor)],
-            );
+            tonic = if minor { (tonic + 9) % 12 } else { (tonic + 3) % 12 };
+            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
         }
         if tempo_mode == 1 && bar > 0 && bar.is_multiple_of(16) {
             bpm = (bpm * (0.85 + 0.3 * r.unit())).clamp(40.0, 240.0);
@@ -865,12 +791,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             ((bar / 8) % 4) as usize
         };
         if markers && bar.is_multiple_of(8) {
-            b.meta(
-                0,
-                tick,
-                0x06,
-                SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes(),
-            );
+            b.meta(0, tick, 0x06, SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes());
         }
         let ctx = BarCtx {
             index: bar,
@@ -884,8 +805,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             crash: !p.is_loop && bar > 0 && bar.is_multiple_of(8),
         };
         for part in &parts {
-            let playing =
-                p.is_loop || part.active[section] || (bar < 4 && part.role == Role::Drums);
+            let playing = p.is_loop || part.active[section] || (bar < 4 && part.role == Role::Drums);
             if !playing {
                 continue;
             }
@@ -907,11 +827,7 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
                             match (p.lyrics, words_track) {
                                 (Lyrics::Kar, Some(w)) => {
                                     if n == 0 {
-                                        lyric.push(if bar.is_multiple_of(8) {
-                                            b'\\'
-                                        } else {
-                                            b'/'
-                                        });
+                                        lyric.push(if bar.is_multiple_of(8) { b'\\' } else { b'/' });
                                     }
                                     names::syllable(&mut r, p.enc, &mut lyric);
                                     b.meta(w, t, 0x01, &lyric);
@@ -946,13 +862,8 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
                 let reachable = per_bar * (MAX_BARS as usize - 40);
                 if reachable < p.target as usize {
                     // Too big to reach with notes alone: thicken with controller data, as performed files do.
-                    let need =
-                        (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
-                    let carriers = parts
-                        .iter()
-                        .filter(|x| x.role != Role::Drums)
-                        .count()
-                        .max(1);
+                    let need = (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
+                    let carriers = parts.iter().filter(|x| x.role != Role::Drums).count().max(1);
                     let each = (need / BYTES_PER_EVENT / carriers) as u32;
                     for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
                         part.auto += each;

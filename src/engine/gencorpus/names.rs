@@ -115,8 +115,8 @@ pub(crate) const GENRES: &[&str] = &[
 ];
 
 const BAND_WORDS: &[&str] = &[
-    "Velvet", "Neon", "Midnight", "Crimson", "Electric", "Silver", "Golden", "Lunar", "Static",
-    "Paper", "Iron", "Glass", "Wild", "Quiet", "Cosmic",
+    "Velvet", "Neon", "Midnight", "Crimson", "Electric", "Silver", "Golden", "Lunar", "Static", "Paper", "Iron",
+    "Glass", "Wild", "Quiet", "Cosmic",
 ];
 const BAND_NOUNS: &[&str] = &[
     "Owls",
@@ -169,9 +169,7 @@ impl Text {
 
 /// Latin-1 bytes of a string whose characters are all below U+0100 (others become `?`, as old tools did).
 pub(crate) fn latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
+    s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
 }
 
 pub(crate) fn song_title(rng: &mut Rng, enc: Enc) -> Text {
@@ -217,12 +215,8 @@ pub(crate) fn artist_name(rng: &mut Rng) -> String {
     }
 }
 
-const NOTE_SHARP: [&str; 12] = [
-    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-];
-const NOTE_FLAT: [&str; 12] = [
-    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
-];
+const NOTE_SHARP: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+const NOTE_FLAT: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"];
 /// Sharps (+) or flats (-) of the major key on each pitch class, as a key-signature meta event stores them.
 const MAJOR_SF: [i8; 12] = [0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5];
 
@@ -261,14 +255,7 @@ pub(crate) enum Role {
 pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
     let (ascii, sjis, latin): (&[&str], (&str, &[u8]), &str) = match role {
         Role::Drums => (
-            &[
-                "Drums",
-                "Drum Kit",
-                "DRUMS",
-                "Percussion",
-                "Kick & Snare",
-                "Beat",
-            ],
+            &["Drums", "Drum Kit", "DRUMS", "Percussion", "Kick & Snare", "Beat"],
             ("ドラム", &[0x83, 0x68, 0x83, 0x89, 0x83, 0x80]),
             "Batterie",
         ),
@@ -278,14 +265,7 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
             "Basse électrique",
         ),
         Role::Chords => (
-            &[
-                "Piano",
-                "Keys",
-                "Rhythm Guitar",
-                "E.Piano",
-                "Organ",
-                "Chords",
-            ],
+            &["Piano", "Keys", "Rhythm Guitar", "E.Piano", "Organ", "Chords"],
             ("ピアノ", &[0x83, 0x73, 0x83, 0x41, 0x83, 0x6d]),
             "Klavier (Begleitung)",
         ),
@@ -293,26 +273,13 @@ pub(crate) fn track_name(rng: &mut Rng, role: Role, enc: Enc) -> Text {
             &["Strings", "Pad", "Warm Pad", "Choir", "Str Ensemble"],
             (
                 "ストリングス",
-                &[
-                    0x83, 0x58, 0x83, 0x67, 0x83, 0x8a, 0x83, 0x93, 0x83, 0x4f, 0x83, 0x58,
-                ],
+                &[0x83, 0x58, 0x83, 0x67, 0x83, 0x8a, 0x83, 0x93, 0x83, 0x4f, 0x83, 0x58],
             ),
             "Cordes",
         ),
         Role::Melody => (
-            &[
-                "Melody",
-                "Lead",
-                "Vocal",
-                "Lead Synth",
-                "Flute",
-                "Sax Solo",
-                "MELODY",
-            ],
-            (
-                "メロディ",
-                &[0x83, 0x81, 0x83, 0x8d, 0x83, 0x66, 0x83, 0x42],
-            ),
+            &["Melody", "Lead", "Vocal", "Lead Synth", "Flute", "Sax Solo", "MELODY"],
+            ("メロディ", &[0x83, 0x81, 0x83, 0x8d, 0x83, 0x66, 0x83, 0x42]),
             "Mélodie",
         ),
         Role::Arp => (
@@ -360,13 +327,11 @@ pub(crate) fn copyright(rng: &mut Rng, enc: Enc, artist: &str) -> Vec<u8> {
 }
 
 const LYRIC_EN: &[&str] = &[
-    "Oh ", "ba", "by ", "I ", "love ", "you ", "to", "night ", "la ", "we ", "are ", "dan",
-    "cing ", "in ", "the ", "rain ", "hold ", "me ", "close ", "for", "ev", "er ", "yeah ",
-    "shine ", "on ",
+    "Oh ", "ba", "by ", "I ", "love ", "you ", "to", "night ", "la ", "we ", "are ", "dan", "cing ", "in ", "the ",
+    "rain ", "hold ", "me ", "close ", "for", "ev", "er ", "yeah ", "shine ", "on ",
 ];
 const LYRIC_LATIN1: &[&str] = &[
-    "co", "ra", "zón ", "ma", "ña", "na ", "é", "té ", "mi ", "a", "mor ", "fü", "r ", "dich ",
-    "ça ", "va ",
+    "co", "ra", "zón ", "ma", "ña", "na ", "é", "té ", "mi ", "a", "mor ", "fü", "r ", "dich ", "ça ", "va ",
 ];
 const LYRIC_SJIS: &[&[u8]] = &[
     &[0x82, 0xa0],

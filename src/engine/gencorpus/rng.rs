@@ -21,9 +21,7 @@ impl Rng {
     /// An independent stream for (seed, index, purpose): each aspect of a file gets its own stream so that
     /// changing how one aspect is drawn does not shift every other aspect.
     pub(crate) const fn derive(seed: u64, index: u64, purpose: u64) -> Self {
-        Rng::new(mix(
-            seed ^ mix(index.wrapping_add(mix(purpose ^ 0x5EED_C0DE_0000_0000)))
-        ))
+        Rng::new(mix(seed ^ mix(index.wrapping_add(mix(purpose ^ 0x5EED_C0DE_0000_0000)))))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
@@ -87,14 +85,8 @@ mod tests {
     fn streams_are_deterministic_and_distinct() {
         let a: Vec<u64> = (0..4).map(|_| Rng::derive(1, 2, 3).next_u64()).collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(
-            Rng::derive(1, 2, 3).next_u64(),
-            Rng::derive(1, 3, 3).next_u64()
-        );
-        assert_ne!(
-            Rng::derive(1, 2, 3).next_u64(),
-            Rng::derive(1, 2, 4).next_u64()
-        );
+        assert_ne!(Rng::derive(1, 2, 3).next_u64(), Rng::derive(1, 3, 3).next_u64());
+        assert_ne!(Rng::derive(1, 2, 3).next_u64(), Rng::derive(1, 2, 4).next_u64());
     }
 
     #[test]

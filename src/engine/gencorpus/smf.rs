@@ -71,13 +71,7 @@ pub(crate) fn push_header(out: &mut Vec<u8>, format: u16, ntracks: u16, division
 }
 
 /// Writes one `MTrk` chunk (events in any order; they are sorted here); `end_tick` places End of Track.
-pub(crate) fn push_track(
-    out: &mut Vec<u8>,
-    evs: &[Ev],
-    arena: &[u8],
-    style: WriteStyle,
-    end_tick: u32,
-) {
+pub(crate) fn push_track(out: &mut Vec<u8>, evs: &[Ev], arena: &[u8], style: WriteStyle, end_tick: u32) {
     out.extend_from_slice(b"MTrk");
     let len_at = out.len();
     out.extend_from_slice(&[0, 0, 0, 0]);
@@ -191,8 +185,7 @@ mod tests {
             [
                 0x00, 0x90, 60, 100, // first note-on carries its status
                 0x0A, 0xFF, 0x05, 0x02, b'H', b'i', // lyric: meta sorts first at a tick
-                0x00, 0x90, 60,
-                0, // note-off as note-on velocity 0; status repeated after meta
+                0x00, 0x90, 60, 0, // note-off as note-on velocity 0; status repeated after meta
                 0x00, 62, 90, // running status
                 0x0A, 0xFF, 0x2F, 0x00
             ]

@@ -455,13 +455,7 @@ impl<'s> Walker<'s> {
     /// was read before it. Bytes left after an end-of-track are read on (as mido does) only
     /// when they parse cleanly: real files carry a stray end-of-track mid-song, and broken
     /// ones carry stale buffer contents after a genuine one.
-    fn track(
-        &mut self,
-        d: &[u8],
-        start: usize,
-        end: usize,
-        track_name_seen: &mut bool,
-    ) -> TrackEnd {
+    fn track(&mut self, d: &[u8], start: usize, end: usize, track_name_seen: &mut bool) -> TrackEnd {
         self.tick = 0;
         let mut c = Cur {
             d,
@@ -538,12 +532,7 @@ impl<'s> Walker<'s> {
 
     /// Reads one event; `Ok(true)` for end-of-track.
     #[inline(always)]
-    fn event(
-        &mut self,
-        c: &mut Cur<'_>,
-        running: &mut u8,
-        name_seen: &mut bool,
-    ) -> Result<bool, K> {
+    fn event(&mut self, c: &mut Cur<'_>, running: &mut u8, name_seen: &mut bool) -> Result<bool, K> {
         let delta = c.vlq().ok_or(K::Truncated)?;
         let b = c.byte().ok_or(K::Truncated)?;
         let (status, first) = if b < 0x80 {
@@ -562,11 +551,7 @@ impl<'s> Walker<'s> {
                     None => c.byte().ok_or(K::Truncated)?,
                 };
                 let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
-                let d2 = if two {
-                    c.byte().ok_or(K::Truncated)?
-                } else {
-                    0
-                };
+                let d2 = if two { c.byte().ok_or(K::Truncated)? } else { 0 };
                 // Data bytes above 127: clip like mido's clip=True, so the event keeps its size.
                 let (d1, d2) = if (d1 | d2) & 0x80 != 0 {
                     self.warn(K::BadData);
@@ -654,11 +639,7 @@ fn skim(d: &[u8], start: usize, end: usize, mut running: u8) -> Option<usize> {
         match status {
             0x80..=0xEF => {
                 running = status;
-                let n = if matches!(status & 0xF0, 0xC0 | 0xD0) {
-                    1
-                } else {
-                    2
-                };
+                let n = if matches!(status & 0xF0, 0xC0 | 0xD0) { 1 } else { 2 };
                 c.take(n - u64::from(has_first))?;
             }
             0xFF => {
@@ -705,11 +686,7 @@ fn looks_like_chunk_id(id: &[u8]) -> bool {
 
 /// Merge the per-track sorted runs of `edges` (each run ends at an offset in `ends`) bottom-up, pairwise:
 /// O(n log tracks), where sorting every edge would be O(n log n).
-fn merge_runs<'a>(
-    edges: &'a mut Vec<(u64, i32)>,
-    ends: &[usize],
-    buf: &'a mut Vec<(u64, i32)>,
-) -> &'a [(u64, i32)] {
+fn merge_runs<'a>(edges: &'a mut Vec<(u64, i32)>, ends: &[usize], buf: &'a mut Vec<(u64, i32)>) -> &'a [(u64, i32)] {
     let mut bounds: Vec<usize> = Vec::with_capacity(ends.len() + 1);
     bounds.push(0);
     bounds.extend(ends.iter().copied().filter(|&e| e <= edges.len()));
@@ -784,10 +761,7 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     let data = match unwrap_rmid(input) {
         Some(inner) => inner,
         None if input.starts_with(b"RIFF") && input.get(8..12) == Some(b"RMID") => {
-            return Err(MidiError::new(
-                K::NoHeader,
-                "RIFF RMID file without a 'data' chunk",
-            ));
+            return Err(MidiError::new(K::NoHeader, "RIFF RMID file without a 'data' chunk"));
         }
         None => input,
     };
@@ -822,10 +796,7 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     ) else {
         return Err(MidiError::new(
             K::Truncated,
-            format!(
-                "header chunk cut short: file ends after {} bytes",
-                data.len()
-            ),
+            format!("header chunk cut short: file ends after {} bytes", data.len()),
         ));
     };
     let mut pos = h + 14;
@@ -906,8 +877,8 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
         }
         if looks_like_chunk_id(id) {
             let next = body.saturating_add(clen);
-            let next_ok = next == data.len()
-                || (next < data.len() && data.get(next..next + 4).is_some_and(looks_like_chunk_id));
+            let next_ok =
+                next == data.len() || (next < data.len() && data.get(next..next + 4).is_some_and(looks_like_chunk_id));
             if next_ok {
                 unknown_chunks += 1;
                 w.warn(K::UnknownChunk);
@@ -976,12 +947,7 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     finish(w, format, tracks_found, timing)
 }
 
-fn finish(
-    w: Walker<'_>,
-    format: u16,
-    tracks: u32,
-    timing: Timing,
-) -> Result<MidiMetadata, MidiError> {
+fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
     let mut w = w;
     let max_tick = w.max_tick;
 

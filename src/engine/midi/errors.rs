@@ -121,10 +121,7 @@ mod tests {
         for k in MidiErrorKind::ALL {
             let c = k.code();
             assert!(seen.insert(c), "duplicate code {c}");
-            assert!(
-                c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
-                "{c}"
-            );
+            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'), "{c}");
         }
         assert_eq!(MidiErrorKind::NoHeader.code(), "no_header");
         assert_eq!(MidiErrorKind::BadRunningStatus.code(), "bad_running_status");

@@ -4,8 +4,7 @@ const MAJOR_BY_SHARPS: [&str; 15] = [
     "Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#",
 ];
 const MINOR_BY_SHARPS: [&str; 15] = [
-    "Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m",
-    "A#m",
+    "Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m",
 ];
 
 /// Name of a key signature meta event (`sf` = sharps if positive, flats if negative; `mi` =
@@ -23,20 +22,14 @@ pub fn key_signature_name(sf: i8, mi: u8) -> Option<&'static str> {
 }
 
 /// Key names by tonic pitch class, with the conventional (fewest accidentals) spelling.
-const MAJOR_BY_PC: [&str; 12] = [
-    "C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
-];
+const MAJOR_BY_PC: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
 const MINOR_BY_PC: [&str; 12] = [
     "Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm",
 ];
 
 /// Krumhansl-Kessler probe-tone profiles, tonic first.
-const KK_MAJOR: [f64; 12] = [
-    6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
-];
-const KK_MINOR: [f64; 12] = [
-    6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
-];
+const KK_MAJOR: [f64; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+const KK_MINOR: [f64; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
 
 fn pearson(x: &[f64; 12], y: &[f64; 12], rot: usize) -> f64 {
     let mx = x.iter().sum::<f64>() / 12.0;

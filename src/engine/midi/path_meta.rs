@@ -19,8 +19,8 @@ pub struct PathMeta {
 
 /// Archive suffixes that may precede `!/` in a location, longest first so `.tar.gz` wins over `.gz`.
 const ARCHIVE_SUFFIXES: [&str; 17] = [
-    ".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tbz2", ".tar", ".tgz", ".tbz", ".txz", ".zip",
-    ".rar", ".bz2", ".zst", ".7z", ".gz", ".xz", ".lzh",
+    ".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tbz2", ".tar", ".tgz", ".tbz", ".txz", ".zip", ".rar", ".bz2",
+    ".zst", ".7z", ".gz", ".xz", ".lzh",
 ];
 
 /// The name without its archive suffix, if it has one.
@@ -33,9 +33,7 @@ fn archive_stem(name: &str) -> Option<&str> {
 }
 
 fn components(path: &str) -> Vec<&str> {
-    path.split(['/', '\\'])
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect()
+    path.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".").collect()
 }
 
 /// Derives browser fields from a stored location: a path relative to the import source root
@@ -62,11 +60,7 @@ pub fn path_meta(location: &str) -> PathMeta {
 
     let (parent_folder, collection) = match levels.first() {
         None => {
-            let parent = if comps.len() >= 2 {
-                comps[comps.len() - 2]
-            } else {
-                ""
-            };
+            let parent = if comps.len() >= 2 { comps[comps.len() - 2] } else { "" };
             let top = if comps.len() >= 2 { comps[0] } else { "" };
             (parent.to_owned(), top.to_owned())
         }
@@ -149,11 +143,7 @@ fn filename_bpm(stem: &str) -> Option<f64> {
     let s = stem.as_bytes();
     let lower = stem.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(i) = lower
-        .get(from..)
-        .and_then(|r| r.find("bpm"))
-        .map(|i| from + i)
-    {
+    while let Some(i) = lower.get(from..).and_then(|r| r.find("bpm")).map(|i| from + i) {
         from = i + 3;
         // The marker must not be the middle of a word ("bpms" is fine to skip).
         if s.get(i + 3).is_some_and(|b| b.is_ascii_alphabetic()) {
@@ -225,8 +215,7 @@ fn key_token(t: &str) -> Option<(String, Quality, bool)> {
         acc != "#" && !long_suffix
     } else {
         acc.is_empty()
-            && (quality == Quality::Unspecified
-                || (upper == 'A' && quality == Quality::Minor && !long_suffix))
+            && (quality == Quality::Unspecified || (upper == 'A' && quality == Quality::Minor && !long_suffix))
     };
     Some((format!("{upper}{acc}"), quality, ambiguous))
 }
@@ -281,31 +270,17 @@ mod tests {
         assert_eq!(m.collection, "groove");
         assert_eq!(m.filename_bpm, None, "a bare 80 is no BPM");
         let m = pm("Top/file.mid");
-        assert_eq!(
-            (m.parent_folder.as_str(), m.collection.as_str()),
-            ("Top", "Top")
-        );
+        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("Top", "Top"));
         let m = pm("file.mid");
         assert_eq!(
-            (
-                m.filename.as_str(),
-                m.parent_folder.as_str(),
-                m.collection.as_str()
-            ),
+            (m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()),
             ("file.mid", "", "")
         );
         let m = pm("./A/B/c.mid");
-        assert_eq!(
-            (m.parent_folder.as_str(), m.collection.as_str()),
-            ("B", "A")
-        );
+        assert_eq!((m.parent_folder.as_str(), m.collection.as_str()), ("B", "A"));
         let m = pm("Hits!/Best!/x.mid");
         assert_eq!(
-            (
-                m.filename.as_str(),
-                m.parent_folder.as_str(),
-                m.collection.as_str()
-            ),
+            (m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()),
             ("x.mid", "Best!", "Hits!")
         );
     }
@@ -318,20 +293,12 @@ mod tests {
         assert_eq!(m.collection, "Loops");
         let m = pm("a.zip!/b.tar.gz!/c.mid");
         assert_eq!(
-            (
-                m.filename.as_str(),
-                m.parent_folder.as_str(),
-                m.collection.as_str()
-            ),
+            (m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()),
             ("c.mid", "b", "a")
         );
         let m = pm("nested.tar.gz!/inner.zip!/deep/x.tar.xz!/dir/y.MID");
         assert_eq!(
-            (
-                m.filename.as_str(),
-                m.parent_folder.as_str(),
-                m.collection.as_str()
-            ),
+            (m.filename.as_str(), m.parent_folder.as_str(), m.collection.as_str()),
             ("y.MID", "dir", "nested")
         );
         let m = pm("Single.MID.GZ!/single.mid");

@@ -30,10 +30,7 @@ fn assert_close(a: Option<f64>, b: f64, tol: f64) {
 #[test]
 fn groove_format0_drums() {
     let m = ok("76_jazz-mediumfast_180_beat_4-4.mid");
-    assert_eq!(
-        (m.format, m.num_tracks, m.ticks_per_quarter_note),
-        (0, 1, Some(480))
-    );
+    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (0, 1, Some(480)));
     assert_eq!(m.duration_ticks, 25919);
     assert!(close(m.duration_seconds, 17.99928755625, 1e-9));
     assert_close(m.bpm, 180.00018000018, 1e-9);
@@ -63,10 +60,7 @@ fn groove_format0_drums() {
 #[test]
 fn format1_with_tempo_changes() {
     let m = ok("RiverFlowsInYou.mid");
-    assert_eq!(
-        (m.format, m.num_tracks, m.ticks_per_quarter_note),
-        (1, 2, Some(256))
-    );
+    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 2, Some(256)));
     assert_eq!(m.duration_ticks, 44801);
     assert!(close(m.duration_seconds, 164.773945, 1e-5));
     assert_eq!(m.tempo_changes, 14);
@@ -90,10 +84,7 @@ fn format1_with_tempo_changes() {
     assert_eq!(m.warnings, 0);
 
     let m = ok("childrens_corner_2.mid");
-    assert_eq!(
-        (m.format, m.num_tracks, m.ticks_per_quarter_note),
-        (1, 17, Some(480))
-    );
+    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 17, Some(480)));
     assert_eq!((m.tempo_changes, m.duration_ticks), (287, 153840));
     assert_close(m.bpm, 92.6300448638184, 1e-9);
     assert!(close(m.duration_seconds, 188.834727, 1e-5));
@@ -112,10 +103,7 @@ fn format1_with_tempo_changes() {
     );
     assert_eq!(m.polyphony_max, 6);
     // Latin-1 © in both the copyright and a track name.
-    assert_eq!(
-        m.copyright.as_deref(),
-        Some("Copyright © 2011 by Bernd Krueger")
-    );
+    assert_eq!(m.copyright.as_deref(), Some("Copyright © 2011 by Bernd Krueger"));
     assert_eq!(m.track_names.len(), 17);
     assert_eq!(m.track_names[0], "Debussy: Childrens Corner 2");
     assert_eq!(m.track_names[5], "Copyright © 2010 by Bernd Krueger");
@@ -125,10 +113,7 @@ fn format1_with_tempo_changes() {
 #[test]
 fn format2_uses_its_own_track_tempo() {
     let m = ok("gromas.mid");
-    assert_eq!(
-        (m.format, m.num_tracks, m.ticks_per_quarter_note),
-        (2, 1, Some(480))
-    );
+    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (2, 1, Some(480)));
     assert_eq!(m.duration_ticks, 10540);
     // mido refuses format 2 lengths; the single sequence's own tempo map gives this.
     assert!(close(m.duration_seconds, 12.19906187499998, 1e-6));
@@ -136,10 +121,7 @@ fn format2_uses_its_own_track_tempo() {
     assert_eq!(m.total_notes, 80);
     assert_eq!(m.polyphony_max, 13);
     assert_eq!(m.channels, vec![2, 3, 4, 5, 6, 10, 11, 14, 15]);
-    assert_eq!(
-        m.programs,
-        vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]
-    );
+    assert_eq!(m.programs, vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]);
     assert_eq!(m.track_names, vec!["A".to_owned()]);
 }
 
@@ -151,20 +133,14 @@ fn riff_rmid_is_unwrapped() {
     assert!(inner.starts_with(b"MThd"));
     assert_eq!(unwrap_rmid(inner), None);
     let m = ok("Feuerradder.mid");
-    assert_eq!(
-        (m.format, m.num_tracks, m.ticks_per_quarter_note),
-        (1, 9, Some(192))
-    );
+    assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 9, Some(192)));
     assert_eq!((m.total_notes, m.duration_ticks), (6348, 126336));
     assert!(close(m.duration_seconds, 292.444152, 1e-5));
     assert_close(m.bpm, 135.000135000135, 1e-9);
     assert_eq!(m.channels, vec![0, 9, 10, 11, 12, 14, 15]);
     assert_eq!(m.programs, vec![30, 48, 100, 120]);
     assert_eq!(m.copyright.as_deref(), Some("Copyright © <Year> by <Name>"));
-    assert_eq!(
-        m.track_names.first().map(String::as_str),
-        Some("Feuerradder")
-    );
+    assert_eq!(m.track_names.first().map(String::as_str), Some("Feuerradder"));
     assert_eq!(m.polyphony_max, 8);
     assert_eq!(m.warnings, 0);
 }
@@ -175,19 +151,13 @@ fn karaoke_without_end_of_track() {
     assert!(m.is_karaoke, "@KMIDI text event");
     // 279 syllable text events in the Words track (no lyrics meta events in this file).
     assert_eq!(m.lyrics_count, 279);
-    assert_eq!(
-        (m.num_tracks, m.total_notes, m.duration_ticks),
-        (12, 4160, 46807)
-    );
+    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (12, 4160, 46807));
     assert!(close(m.duration_seconds, 254.385806, 1e-5));
     assert_eq!(m.key_signature.as_deref(), Some("F"));
     assert_eq!(m.detected_key.as_deref(), Some("F"));
     assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(0), Some(89)));
     assert_eq!(m.polyphony_max, 173);
-    assert_eq!(
-        &m.track_names[..2],
-        &["Soft Karaoke".to_owned(), "Words".to_owned()]
-    );
+    assert_eq!(&m.track_names[..2], &["Soft Karaoke".to_owned(), "Words".to_owned()]);
     assert_eq!(m.first_warning, Some(MidiErrorKind::MissingEndOfTrack));
     assert_eq!(m.warnings, 1);
 }
@@ -195,10 +165,7 @@ fn karaoke_without_end_of_track() {
 #[test]
 fn lyrics_and_latin1_copyright() {
     let m = ok("kahless.mid");
-    assert_eq!(
-        m.copyright.as_deref(),
-        Some("Copyright © 1997 by Viacom/Paramount")
-    );
+    assert_eq!(m.copyright.as_deref(), Some("Copyright © 1997 by Viacom/Paramount"));
     assert_eq!((m.lyrics_count, m.is_karaoke), (64, true));
     assert_eq!(m.track_names[0], "bomwI' wa'");
     assert_eq!(m.key_signature.as_deref(), Some("Ab"));
@@ -217,10 +184,7 @@ fn invalid_key_signature_is_skipped() {
     let m = ok("locket3.mid");
     assert_eq!(m.key_signature.as_deref(), Some("C"));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadKeySignature));
-    assert_eq!(
-        (m.num_tracks, m.total_notes, m.duration_ticks),
-        (17, 77, 11712)
-    );
+    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (17, 77, 11712));
     assert!(close(m.duration_seconds, 21.180542, 1e-5));
     assert_eq!(m.programs, vec![10]);
     assert_close(m.bpm, 86.40005529603539, 1e-9);
@@ -269,10 +233,7 @@ fn unknown_format_and_padding() {
     assert_eq!(m.format, 28673);
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadHeader));
     assert_eq!((m.num_tracks, m.total_notes), (9, 444));
-    assert!(
-        close(m.duration_seconds, 108.084375, 1e-6),
-        "read like format 1"
-    );
+    assert!(close(m.duration_seconds, 108.084375, 1e-6), "read like format 1");
     assert_eq!(m.warnings, 2, "bad header + 0x1A (XMODEM) padding");
 }
 
@@ -338,9 +299,7 @@ fn tempo_map_merges_tracks() {
 #[test]
 fn format2_takes_the_longest_sequence() {
     // Sequence 0: 100 ticks at 1 s/qn = 1 s. Sequence 1: 300 ticks at default 0.5 s = 1.5 s.
-    let t0 = track(&[
-        0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x64, 0xFF, 0x01, 0x00,
-    ]);
+    let t0 = track(&[0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x64, 0xFF, 0x01, 0x00]);
     let t1 = track(&[0x82, 0x2C, 0xFF, 0x01, 0x00]);
     let m = analyze(&smf(2, 100, &[&t0, &t1])).expect("parse");
     assert_eq!(m.duration_ticks, 300);
@@ -353,9 +312,7 @@ fn format2_takes_the_longest_sequence() {
 #[test]
 fn smpte_timing_counts_frames() {
     // -25 fps, 40 ticks per frame = 1000 ticks per second; tempo events do not matter.
-    let t = track(&[
-        0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x93, 0x44, 0xFF, 0x01, 0x00,
-    ]); // +2500
+    let t = track(&[0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, 0x93, 0x44, 0xFF, 0x01, 0x00]); // +2500
     let m = analyze(&smf(0, 0xE728, &[&t])).expect("parse");
     assert_eq!(m.ticks_per_quarter_note, None);
     assert_eq!(m.duration_ticks, 2500);
@@ -364,11 +321,7 @@ fn smpte_timing_counts_frames() {
     assert_eq!(m.avg_bpm, None);
     // 29.97 drop-frame, 100 ticks per frame.
     let m = analyze(&smf(0, 0xE364, &[&t])).expect("parse");
-    assert!(close(
-        m.duration_seconds,
-        2500.0 / (100.0 * 30000.0 / 1001.0),
-        1e-12
-    ));
+    assert!(close(m.duration_seconds, 2500.0 / (100.0 * 30000.0 / 1001.0), 1e-12));
     // An impossible frame rate keeps the file but gives no seconds.
     let m = analyze(&smf(0, 0xF028, &[&t])).expect("parse");
     assert_eq!(
@@ -465,19 +418,13 @@ fn structural_leniency() {
     v.extend(chunk(b"XFIH", b"some vendor data"));
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!(
-        (m.total_notes, m.first_warning),
-        (1, Some(MidiErrorKind::UnknownChunk))
-    );
+    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::UnknownChunk)));
 
     // Junk after the last track.
     let mut v = plain.clone();
     v.extend_from_slice(b"\x13\x37junkjunkjunk");
     let m = analyze(&v).expect("parse");
-    assert_eq!(
-        (m.total_notes, m.first_warning),
-        (1, Some(MidiErrorKind::StrayBytes))
-    );
+    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
 
     // Zero padding after the last track is not worth a warning.
     let mut v = plain.clone();
@@ -487,10 +434,7 @@ fn structural_leniency() {
     // Track length beyond the end of the file, track cut inside an event.
     let cut = &plain[..plain.len() - 5];
     let m = analyze(cut).expect("parse");
-    assert_eq!(
-        (m.total_notes, m.first_warning),
-        (1, Some(MidiErrorKind::Truncated))
-    );
+    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::Truncated)));
 
     // Missing end-of-track.
     let m = analyze(&smf(0, 96, &[&t[..t.len() - 4]])).expect("parse");
@@ -512,10 +456,7 @@ fn structural_leniency() {
     let mut v = header(1, 3, 96);
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!(
-        (m.num_tracks, m.first_warning),
-        (1, Some(MidiErrorKind::TrackCount))
-    );
+    assert_eq!((m.num_tracks, m.first_warning), (1, Some(MidiErrorKind::TrackCount)));
 
     // MacBinary: 128 bytes of Mac file header in front.
     let mut v = vec![0u8; 128];
@@ -523,24 +464,13 @@ fn structural_leniency() {
     v[2..7].copy_from_slice(b"song1");
     v.extend_from_slice(&plain);
     let m = analyze(&v).expect("parse");
-    assert_eq!(
-        (m.total_notes, m.first_warning),
-        (1, Some(MidiErrorKind::StrayBytes))
-    );
+    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
 
     // Zero tempo and a short time signature are ignored with warnings.
-    let t2 = track(&[
-        0x00, 0xFF, 0x51, 0x03, 0, 0, 0, 0x00, 0xFF, 0x58, 0x01, 0x04,
-    ]);
+    let t2 = track(&[0x00, 0xFF, 0x51, 0x03, 0, 0, 0, 0x00, 0xFF, 0x58, 0x01, 0x04]);
     let m = analyze(&smf(0, 96, &[&t2])).expect("parse");
-    assert_eq!(
-        (m.bpm, m.tempo_changes, m.time_signature_numerator),
-        (None, 0, None)
-    );
-    assert_eq!(
-        (m.warnings, m.first_warning),
-        (2, Some(MidiErrorKind::BadMeta))
-    );
+    assert_eq!((m.bpm, m.tempo_changes, m.time_signature_numerator), (None, 0, None));
+    assert_eq!((m.warnings, m.first_warning), (2, Some(MidiErrorKind::BadMeta)));
 }
 
 #[test]
@@ -550,10 +480,7 @@ fn header_errors() {
     assert_eq!(kind(b"MTh"), Err(MidiErrorKind::Truncated));
     assert_eq!(kind(b"MThd\0\0\0\x06\0\x01"), Err(MidiErrorKind::Truncated));
     assert_eq!(kind(b"RIFF\x04\0\0\0RMID"), Err(MidiErrorKind::NoHeader));
-    assert_eq!(
-        kind(b"<html><body>404</body></html>"),
-        Err(MidiErrorKind::NoHeader)
-    );
+    assert_eq!(kind(b"<html><body>404</body></html>"), Err(MidiErrorKind::NoHeader));
     // Header declaring one track, then nothing.
     assert_eq!(kind(&header(0, 1, 96)), Err(MidiErrorKind::Truncated));
     // Header then junk without any track chunk.
@@ -566,10 +493,7 @@ fn header_errors() {
     assert_eq!(kind(&v), Err(MidiErrorKind::UnknownChunk));
     // A header that declares no tracks and has none is an empty but valid file.
     let m = analyze(&header(1, 0, 480)).expect("empty file");
-    assert_eq!(
-        (m.num_tracks, m.total_notes, m.duration_seconds),
-        (0, 0, 0.0)
-    );
+    assert_eq!((m.num_tracks, m.total_notes, m.duration_seconds), (0, 0, 0.0));
 }
 
 #[test]

@@ -41,7 +41,9 @@ impl Level {
 
     pub fn describe(&self) -> &'static str {
         match self {
-            Level::Basic => "synchronous_commit off; more memory for sorts, maintenance and WAL (scaled to this machine)",
+            Level::Basic => {
+                "synchronous_commit off; more memory for sorts, maintenance and WAL (scaled to this machine)"
+            }
             Level::DropIndexes => "back up and drop the 39 secondary indexes; rebuilt in parallel afterwards",
             Level::Ludicrous => {
                 "fsync and full_page_writes off, wal_level minimal, autovacuum off, library tables UNLOGGED"
@@ -144,7 +146,10 @@ pub enum ProfileError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error("cannot write {path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<sqlx::Error> for ProfileError {

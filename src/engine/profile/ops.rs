@@ -21,8 +21,13 @@ const DEFAULT_PREFIX: &str = "default:";
 const RESTART_ONLY: &[&str] = &["wal_level", "max_wal_senders", "wal_buffers"];
 
 fn level_of_setting(name: &str) -> Option<Level> {
-    let m = Machine { memory_bytes: 1 << 30, cores: 1 };
-    Level::ALL.into_iter().find(|l| plan::settings(*l, m).iter().any(|t| t.name == name))
+    let m = Machine {
+        memory_bytes: 1 << 30,
+        cores: 1,
+    };
+    Level::ALL
+        .into_iter()
+        .find(|l| plan::settings(*l, m).iter().any(|t| t.name == name))
 }
 
 fn old_value_of(entry_old: &Option<String>) -> (bool, String) {
@@ -39,42 +44,57 @@ impl Engine {
         let pool = &self.pool;
         let mut st = SafetyState::default();
         let live = crate::database::status::settings(pool).await?;
-        let get = |n: &str| live.iter().find(|s| s.name == n).map(|s| s.value.clone()).unwrap_or_default();
+        let get = |n: &str| {
+            live.iter()
+                .find(|s| s.name == n)
+                .map(|s| s.value.clone())
+                .unwrap_or_default()
+        };
         if get("fsync") == "off" {
-            st.unsafe_reasons.push("fsync is off: a machine crash can corrupt the database".into());
+            st.unsafe_reasons
+                .push("fsync is off: a machine crash can corrupt the database".into());
         }
         if get("full_page_writes") == "off" {
-            st.unsafe_reasons.push("full_page_writes is off: a crash can leave torn pages".into());
+            st.unsafe_reasons
+                .push("full_page_writes is off: a crash can leave torn pages".into());
         }
         for t in UNLOGGED_ORDER {
             if safety::persistence(pool, t).await?.as_deref() == Some("unlogged") {
-                st.unsafe_reasons.push(format!("table {t} is UNLOGGED: a server crash empties it"));
+                st.unsafe_reasons
+                    .push(format!("table {t} is UNLOGGED: a server crash empties it"));
                 st.levels_applied[2] = true;
             }
         }
         if get("synchronous_commit") == "off" {
-            st.relaxed.push("synchronous_commit is off: a crash loses the last moments of commits".into());
+            st.relaxed
+                .push("synchronous_commit is off: a crash loses the last moments of commits".into());
         }
         if get("autovacuum") == "off" {
             st.relaxed.push("autovacuum is off".into());
         }
         if get("wal_level") == "minimal" {
-            st.relaxed.push("wal_level is minimal: no point-in-time recovery or replication".into());
+            st.relaxed
+                .push("wal_level is minimal: no point-in-time recovery or replication".into());
         }
         let present = indexes::present(pool).await?.len();
         let expected = indexes::catalog().len();
         if present < expected {
-            st.relaxed.push(format!("{} of {expected} secondary indexes dropped: searches are slow", expected - present));
+            st.relaxed.push(format!(
+                "{} of {expected} secondary indexes dropped: searches are slow",
+                expected - present
+            ));
             st.levels_applied[1] = true;
         }
         for e in safety::unrestored(pool).await? {
-            if e.kind == "setting" {
-                if let Some(l) = level_of_setting(&e.target) {
-                    st.levels_applied[(l.number() - 1) as usize] = true;
-                }
+            if let Some(l) = (e.kind == "setting").then(|| level_of_setting(&e.target)).flatten() {
+                st.levels_applied[(l.number() - 1) as usize] = true;
             }
         }
-        st.pending_restart = live.iter().filter(|s| s.pending_restart).map(|s| s.name.clone()).collect();
+        st.pending_restart = live
+            .iter()
+            .filter(|s| s.pending_restart)
+            .map(|s| s.name.clone())
+            .collect();
         let (imported, rows) = safety::imported_vs_present(pool).await?;
         if imported > 0 && rows == 0 {
             st.data_lost = Some(format!(
@@ -98,13 +118,22 @@ impl Engine {
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
     /// (and said so) while what a table owner may do still happens.
     pub async fn apply_level(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
-        let missing: Vec<Confirmation> =
-            level.confirmations().iter().copied().filter(|c| !confirmed.contains(c)).collect();
+        let missing: Vec<Confirmation> = level
+            .confirmations()
+            .iter()
+            .copied()
+            .filter(|c| !confirmed.contains(c))
+            .collect();
         if !missing.is_empty() {
             return Err(ProfileError::NeedsConfirmation(missing));
         }
         let pool = &self.pool;
-        let mut report = ApplyReport { level, lines: Vec::new(), pending_restart: Vec::new(), restarted: false };
+        let mut report = ApplyReport {
+            level,
+            lines: Vec::new(),
+            pending_restart: Vec::new(),
+            restarted: false,
+        };
         let targets = plan::settings(level, Machine::this());
         if !targets.is_empty() {
             let (role, superuser) = safety::is_superuser(pool).await?;
@@ -126,29 +155,38 @@ impl Engine {
                         safety::journal(pool, "table", t, Some("logged"), Some("unlogged")).await?;
                         let t0 = Instant::now();
                         safety::set_persistence(pool, t, false).await?;
-                        report.lines.push(format!("{t}: UNLOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+                        report
+                            .lines
+                            .push(format!("{t}: UNLOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
                     }
                 }
             }
             Level::Basic => {}
         }
         if report.lines.is_empty() {
-            report.lines.push(format!("level {} ({}) already applied", level.number(), level.label()));
+            report
+                .lines
+                .push(format!("level {} ({}) already applied", level.number(), level.label()));
         }
         Ok(report)
     }
 
     async fn apply_settings(&self, level: Level, targets: &[plan::Target], report: &mut ApplyReport) -> Result<()> {
         let pool = &self.pool;
-        let wal_blocker =
-            if level == Level::Ludicrous { safety::wal_minimal_blocker(pool).await? } else { None };
+        let wal_blocker = if level == Level::Ludicrous {
+            safety::wal_minimal_blocker(pool).await?
+        } else {
+            None
+        };
         let mut changed_restart_only = false;
         for t in targets {
             if let (Some(why), "wal_level" | "max_wal_senders") = (&wal_blocker, t.name) {
                 report.lines.push(format!("{} not changed: {why}", t.name));
                 continue;
             }
-            let Some(live) = safety::live_setting(pool, t.name).await? else { continue };
+            let Some(live) = safety::live_setting(pool, t.name).await? else {
+                continue;
+            };
             let configured = safety::configured_value(pool, t.name).await?;
             if plan::same_value(&live.value, &t.value) && !live.pending_restart {
                 continue;
@@ -157,11 +195,16 @@ impl Engine {
                 report.pending_restart.push(t.name.to_string());
                 continue;
             }
-            let old =
-                if live.from_auto_conf { live.value.clone() } else { format!("{DEFAULT_PREFIX}{}", live.value) };
+            let old = if live.from_auto_conf {
+                live.value.clone()
+            } else {
+                format!("{DEFAULT_PREFIX}{}", live.value)
+            };
             safety::journal(pool, "setting", t.name, Some(&old), Some(&t.value)).await?;
             safety::alter_system_set(pool, t.name, &t.value).await?;
-            report.lines.push(format!("{} = {} (was {})", t.name, t.value, live.value));
+            report
+                .lines
+                .push(format!("{} = {} (was {})", t.name, t.value, live.value));
             if live.context == "postmaster" {
                 changed_restart_only = true;
             }
@@ -189,9 +232,14 @@ impl Engine {
                 let mut c = c.clone();
                 tokio::task::spawn_blocking(move || c.restart())
                     .await
-                    .map_err(|e| ProfileError::Io { path: self.data_dir.clone(), source: std::io::Error::other(e) })??;
+                    .map_err(|e| ProfileError::Io {
+                        path: self.data_dir.clone(),
+                        source: std::io::Error::other(e),
+                    })??;
                 report.restarted = true;
-                report.lines.push(format!("restarted the managed server for {}", pending.join(", ")));
+                report
+                    .lines
+                    .push(format!("restarted the managed server for {}", pending.join(", ")));
             }
             Target::External(_) => {
                 report.lines.push(format!(
@@ -206,8 +254,11 @@ impl Engine {
     }
 
     async fn restart_command(&self) -> String {
-        let dir: Option<String> =
-            sqlx::query_scalar("SELECT current_setting('data_directory')").fetch_optional(&self.pool).await.ok().flatten();
+        let dir: Option<String> = sqlx::query_scalar("SELECT current_setting('data_directory')")
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten();
         match dir {
             Some(d) => format!("pg_ctl restart -D {d}   (or: sudo systemctl restart postgresql)"),
             None => "sudo systemctl restart postgresql".into(),
@@ -243,14 +294,24 @@ impl Engine {
     async fn write_index_backup_file(&self) -> Result<()> {
         let all = safety::backed_up_indexes(&self.pool).await?;
         let path = self.data_dir.join("INDEX_BACKUP.sql");
-        let io = |source| ProfileError::Io { path: path.clone(), source };
+        let io = |source| ProfileError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(&self.data_dir).map_err(io)?;
         let mut f = std::fs::File::create(&path).map_err(io)?;
-        writeln!(f, "-- midi-tui secondary index backup; run with psql -v ON_ERROR_STOP=1 -f INDEX_BACKUP.sql")
-            .map_err(io)?;
+        writeln!(
+            f,
+            "-- midi-tui secondary index backup; run with psql -v ON_ERROR_STOP=1 -f INDEX_BACKUP.sql"
+        )
+        .map_err(io)?;
         for (name, table, def) in &all {
-            writeln!(f, "-- {name} on {table}\n{};", def.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
-                .map_err(io)?;
+            writeln!(
+                f,
+                "-- {name} on {table}\n{};",
+                def.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+            )
+            .map_err(io)?;
         }
         f.sync_all().map_err(io)?;
         Ok(())
@@ -297,7 +358,10 @@ impl Engine {
         let mut restart_needed = false;
         for e in selected.iter().rev().filter(|e| e.kind == "setting") {
             if !superuser {
-                report.lines.push(format!("{}: cannot restore, role {superuser_role} is not a superuser", e.target));
+                report.lines.push(format!(
+                    "{}: cannot restore, role {superuser_role} is not a superuser",
+                    e.target
+                ));
                 continue;
             }
             let (reset, value) = old_value_of(&e.old_value);
@@ -315,13 +379,17 @@ impl Engine {
         }
         // 2. Tables LOGGED, referenced table first. With fsync back on, the rewrite is made durable at commit.
         for t in UNLOGGED_ORDER.iter().rev() {
-            let journaled: Vec<&&safety::JournalEntry> =
-                selected.iter().filter(|e| e.kind == "table" && e.target == *t).collect();
+            let journaled: Vec<&&safety::JournalEntry> = selected
+                .iter()
+                .filter(|e| e.kind == "table" && e.target == *t)
+                .collect();
             let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
             if unlogged && (!journaled.is_empty() || only.is_none()) {
                 let t0 = Instant::now();
                 safety::set_persistence(pool, t, true).await?;
-                report.lines.push(format!("{t}: LOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+                report
+                    .lines
+                    .push(format!("{t}: LOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
             }
             for e in journaled {
                 safety::mark_restored(pool, e.id).await?;
@@ -329,7 +397,12 @@ impl Engine {
         }
         // 3. Restart-only settings.
         if restart_needed {
-            let mut ar = ApplyReport { level: Level::Ludicrous, lines: Vec::new(), pending_restart: Vec::new(), restarted: false };
+            let mut ar = ApplyReport {
+                level: Level::Ludicrous,
+                lines: Vec::new(),
+                pending_restart: Vec::new(),
+                restarted: false,
+            };
             self.restart_for(&mut ar).await?;
             report.lines.append(&mut ar.lines);
             report.pending_restart = ar.pending_restart;
@@ -343,7 +416,9 @@ impl Engine {
             }
         }
         if selected.is_empty() {
-            report.lines.push("nothing to restore: the journal holds no unrestored change".into());
+            report
+                .lines
+                .push("nothing to restore: the journal holds no unrestored change".into());
         }
         report.checks = self.verify(only).await?;
         report.ok = report.checks.iter().all(|c| c.ok);
@@ -374,25 +449,41 @@ impl Engine {
                 what: format!("setting {name}"),
                 ok: plan::same_value(&actual, &expected) && !pending,
                 expected,
-                actual: if pending { format!("{actual} (pending restart)") } else { actual },
+                actual: if pending {
+                    format!("{actual} (pending restart)")
+                } else {
+                    actual
+                },
             });
         }
         if only.is_none() || only == Some(Level::Ludicrous) {
             for t in UNLOGGED_ORDER {
                 let actual = safety::persistence(pool, t).await?.unwrap_or_else(|| "missing".into());
-                checks.push(Check { what: format!("table {t}"), expected: "logged".into(), ok: actual == "logged", actual });
+                checks.push(Check {
+                    what: format!("table {t}"),
+                    expected: "logged".into(),
+                    ok: actual == "logged",
+                    actual,
+                });
             }
         }
         Ok(checks)
     }
 
     /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify.
-    pub async fn rebuild_indexes(&self, jobs: usize, progress: Option<UnboundedSender<RebuildEvent>>) -> Result<RebuildReport> {
+    pub async fn rebuild_indexes(
+        &self,
+        jobs: usize,
+        progress: Option<UnboundedSender<RebuildEvent>>,
+    ) -> Result<RebuildReport> {
         let pool = &self.pool;
         let t0 = Instant::now();
         let present = indexes::present(pool).await?;
-        let backups: HashMap<String, (String, String)> =
-            safety::backed_up_indexes(pool).await?.into_iter().map(|(n, t, d)| (n, (t, d))).collect();
+        let backups: HashMap<String, (String, String)> = safety::backed_up_indexes(pool)
+            .await?
+            .into_iter()
+            .map(|(n, t, d)| (n, (t, d)))
+            .collect();
         // The catalog is the source of truth; a backup only stands in for an index the catalog no longer names.
         let mut todo: Vec<(String, String, String)> = indexes::catalog()
             .iter()
@@ -429,20 +520,29 @@ impl Engine {
                     let next = queue.lock().await.next();
                     let Some((name, table, def)) = next else { break };
                     if let Some(p) = &progress {
-                        let _ = p.send(RebuildEvent::Started { name: name.clone(), table });
+                        let _ = p.send(RebuildEvent::Started {
+                            name: name.clone(),
+                            table,
+                        });
                     }
                     let t = Instant::now();
                     match sqlx::raw_sql(sqlx::AssertSqlSafe(def)).execute(&mut conn).await {
                         Ok(_) => {
                             let secs = t.elapsed().as_secs_f64();
                             if let Some(p) = &progress {
-                                let _ = p.send(RebuildEvent::Finished { name: name.clone(), seconds: secs });
+                                let _ = p.send(RebuildEvent::Finished {
+                                    name: name.clone(),
+                                    seconds: secs,
+                                });
                             }
                             built.push((name, secs));
                         }
                         Err(e) => {
                             if let Some(p) = &progress {
-                                let _ = p.send(RebuildEvent::Failed { name: name.clone(), error: e.to_string() });
+                                let _ = p.send(RebuildEvent::Failed {
+                                    name: name.clone(),
+                                    error: e.to_string(),
+                                });
                             }
                             failed.push((name, e.to_string()));
                         }
@@ -452,7 +552,10 @@ impl Engine {
                 (built, failed)
             }));
         }
-        let mut report = RebuildReport { expected: indexes::catalog().len(), ..Default::default() };
+        let mut report = RebuildReport {
+            expected: indexes::catalog().len(),
+            ..Default::default()
+        };
         for t in tasks {
             if let Ok((mut b, mut f)) = t.await {
                 report.built.append(&mut b);

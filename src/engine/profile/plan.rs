@@ -11,7 +11,10 @@ pub struct Machine {
 
 impl Machine {
     pub fn this() -> Self {
-        Self { memory_bytes: crate::engine::machine::total_memory_bytes(), cores: crate::engine::machine::cores() }
+        Self {
+            memory_bytes: crate::engine::machine::total_memory_bytes(),
+            cores: crate::engine::machine::cores(),
+        }
     }
 }
 
@@ -56,7 +59,10 @@ pub fn settings(level: Level, m: Machine) -> Vec<Target> {
                 t("max_wal_senders", "0".into()),
                 t("autovacuum", "off".into()),
                 t("max_parallel_workers", workers.clone()),
-                t("max_parallel_maintenance_workers", (m.cores / 2).clamp(1, 32).to_string()),
+                t(
+                    "max_parallel_maintenance_workers",
+                    (m.cores / 2).clamp(1, 32).to_string(),
+                ),
             ]
         }
     }
@@ -105,12 +111,25 @@ mod tests {
 
     #[test]
     fn basic_scales_with_memory() {
-        let small = Machine { memory_bytes: 4 * GB, cores: 2 };
-        let ours = Machine { memory_bytes: 24 * GB, cores: 2 };
-        let big = Machine { memory_bytes: 256 * GB, cores: 64 };
+        let small = Machine {
+            memory_bytes: 4 * GB,
+            cores: 2,
+        };
+        let ours = Machine {
+            memory_bytes: 24 * GB,
+            cores: 2,
+        };
+        let big = Machine {
+            memory_bytes: 256 * GB,
+            cores: 64,
+        };
         assert_eq!(value(Level::Basic, small, "maintenance_work_mem"), "256MB");
         assert_eq!(value(Level::Basic, ours, "maintenance_work_mem"), "1536MB");
-        assert_eq!(value(Level::Basic, big, "maintenance_work_mem"), "2048MB", "capped like the reference");
+        assert_eq!(
+            value(Level::Basic, big, "maintenance_work_mem"),
+            "2048MB",
+            "capped like the reference"
+        );
         assert_eq!(value(Level::Basic, small, "work_mem"), "16MB");
         assert_eq!(value(Level::Basic, ours, "work_mem"), "96MB");
         assert_eq!(value(Level::Basic, big, "work_mem"), "256MB");
@@ -122,12 +141,19 @@ mod tests {
 
     #[test]
     fn ludicrous_sizes_parallel_workers_to_cores_and_turns_safety_off() {
-        let m = Machine { memory_bytes: 24 * GB, cores: 2 };
+        let m = Machine {
+            memory_bytes: 24 * GB,
+            cores: 2,
+        };
         assert_eq!(value(Level::Ludicrous, m, "max_parallel_workers"), "2");
         assert_eq!(value(Level::Ludicrous, m, "max_parallel_maintenance_workers"), "1");
         assert_eq!(value(Level::Ludicrous, m, "fsync"), "off");
         assert_eq!(value(Level::Ludicrous, m, "wal_level"), "minimal");
-        assert_eq!(value(Level::Ludicrous, m, "max_wal_senders"), "0", "minimal WAL needs no WAL senders");
+        assert_eq!(
+            value(Level::Ludicrous, m, "max_wal_senders"),
+            "0",
+            "minimal WAL needs no WAL senders"
+        );
         assert!(settings(Level::DropIndexes, m).is_empty());
     }
 

@@ -84,12 +84,7 @@ pub struct ArchiveStats {
 
 /// Stream every MIDI member of an archive (recursively into nested archives), calling `f` per event, in archive
 /// order. Never panics; problems become `ReadEvent::Error`. Returns early if `f` returns false.
-pub fn read_archive(
-    location: &str,
-    fs_path: &Path,
-    limits: &Limits,
-    f: &mut dyn FnMut(ReadEvent) -> bool,
-) {
+pub fn read_archive(location: &str, fs_path: &Path, limits: &Limits, f: &mut dyn FnMut(ReadEvent) -> bool) {
     read_archive_metered(location, fs_path, limits, &Meter::default(), f);
 }
 
@@ -173,11 +168,7 @@ fn walk(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter, v: &mut 
         .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
         .unwrap_or_default();
     let Some(k) = archive_kind(&name) else {
-        v.problem(
-            location,
-            kind::ARCHIVE_CORRUPT,
-            format!("not an archive name: {name}"),
-        );
+        v.problem(location, kind::ARCHIVE_CORRUPT, format!("not an archive name: {name}"));
         return;
     };
     if stream::walk_top(location, fs_path, k, limits, meter, v).is_err() {
@@ -203,9 +194,7 @@ pub fn read_file(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter)
     let mtime = md.modified().map_or(0, unix_secs);
     match read_bounded(&mut file, limits.max_member_bytes, Some(md.len())) {
         Ok(Some(data)) => {
-            meter
-                .disk_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            meter.disk_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
             ReadEvent::Member(Member {
                 location: location.to_string(),
                 size: data.len() as u64,
@@ -213,10 +202,7 @@ pub fn read_file(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter)
                 data,
             })
         }
-        Ok(None) => err(
-            kind::TOO_LARGE,
-            too_large_msg(Some(md.len()), limits.max_member_bytes),
-        ),
+        Ok(None) => err(kind::TOO_LARGE, too_large_msg(Some(md.len()), limits.max_member_bytes)),
         Err(e) => err(kind::IO, e.to_string()),
     }
 }

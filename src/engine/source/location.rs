@@ -61,10 +61,7 @@ pub fn decode_location(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(hex_val),
-                b.get(i + 2).and_then(hex_val),
-            )
+            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(hex_val), b.get(i + 2).and_then(hex_val))
         {
             out.push(h << 4 | l);
             i += 3;

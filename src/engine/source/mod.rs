@@ -14,12 +14,10 @@ pub(crate) mod stream;
 pub mod walk;
 
 pub use archive::{
-    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive,
-    read_archive_metered, read_file,
+    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive, read_archive_metered,
+    read_file,
 };
-pub use location::{
-    decode_location, encode_bytes, encode_os_path, location_to_path, member_location,
-};
+pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted};
 
 /// Stable short codes for `ReadEvent::Error` / `ScanItem::Error` kinds (they land in `import_errors`).
@@ -69,8 +67,7 @@ impl ArchiveKind {
     /// The suffix length (in bytes) that the archive name carries for this kind, e.g. 7 for `.tar.gz`.
     fn suffix_len(self, lower_name: &str) -> usize {
         const SUFFIXES: &[&str] = &[
-            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip",
-            ".gz", ".bz2", ".xz",
+            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip", ".gz", ".bz2", ".xz",
         ];
         SUFFIXES
             .iter()

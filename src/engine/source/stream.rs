@@ -186,10 +186,7 @@ impl Read for CountSeek<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.file.read(buf) {
             Ok(n) => {
-                self.ctx
-                    .meter
-                    .disk_bytes
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.ctx.meter.disk_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(n)
             }
             Err(e) => {
@@ -242,12 +239,7 @@ impl<R: Read> Read for Guard<'_, R> {
             Input::Fixed(v) => *v,
             Input::Counted(c) => c.get(),
         };
-        if lim.max_ratio > 0
-            && self.out
-                > input
-                    .saturating_mul(lim.max_ratio)
-                    .saturating_add(RATIO_SLACK)
-        {
+        if lim.max_ratio > 0 && self.out > input.saturating_mul(lim.max_ratio).saturating_add(RATIO_SLACK) {
             return Err(ctx.trip(format!(
                 "stream inflates {} bytes from {} compressed (ratio limit {})",
                 self.out, input, lim.max_ratio
@@ -392,10 +384,7 @@ impl<R: Read> Read for ExactLen<R> {
         if n == 0 && self.remaining > 0 && !buf.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!(
-                    "archive ends inside this member ({} bytes missing)",
-                    self.remaining
-                ),
+                format!("archive ends inside this member ({} bytes missing)", self.remaining),
             ));
         }
         self.remaining = self.remaining.saturating_sub(n as u64);
@@ -428,11 +417,7 @@ pub(crate) fn walk_top(
         .ok()
         .and_then(|m| m.modified().ok())
         .map_or(0, unix_secs);
-    let name = fs_path
-        .file_name()
-        .map(os_bytes)
-        .unwrap_or_default()
-        .to_vec();
+    let name = fs_path.file_name().map(os_bytes).unwrap_or_default().to_vec();
     let r = match kind {
         ArchiveKind::Zip => match zip::ZipArchive::new(CountSeek { file, ctx: &ctx }) {
             Ok(z) => walk_zip(&ctx, location, z, 1, mtime, v),
@@ -564,19 +549,9 @@ fn walk_tar<'c>(
         } else if et.is_dir() {
             EntryKind::Dir
         } else if et.is_symlink() {
-            EntryKind::Symlink(
-                entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default(),
-            )
+            EntryKind::Symlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
         } else if et.is_hard_link() {
-            EntryKind::Hardlink(
-                entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default(),
-            )
+            EntryKind::Hardlink(entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default())
         } else if et.is_character_special() || et.is_block_special() || et.is_fifo() {
             EntryKind::Special
         } else {
@@ -638,10 +613,7 @@ fn walk_zip<'c, R: Read + Seek>(
                 } else {
                     EntryKind::File
                 };
-                let mtime = e
-                    .last_modified()
-                    .and_then(dos_to_unix)
-                    .unwrap_or(container_mtime);
+                let mtime = e.last_modified().and_then(dos_to_unix).unwrap_or(container_mtime);
                 EntryMeta {
                     location: member_location(location, &raw_path),
                     raw_path,
@@ -703,13 +675,7 @@ fn zip_link_target<R: Read + Seek>(z: &mut zip::ZipArchive<R>, i: usize) -> Vec<
 }
 
 /// Carry out the visitor's decision for one entry whose bytes `r` yields.
-fn run<'c>(
-    ctx: &'c Ctx<'c>,
-    meta: &EntryMeta,
-    d: Decision,
-    r: &mut dyn Read,
-    v: &mut dyn Visitor,
-) -> Result<(), Fail> {
+fn run<'c>(ctx: &'c Ctx<'c>, meta: &EntryMeta, d: Decision, r: &mut dyn Read, v: &mut dyn Visitor) -> Result<(), Fail> {
     match d {
         Decision::Ignore => Ok(()),
         Decision::Stop => Err(Fail::Halt(Halt::Cancelled)),
@@ -751,9 +717,7 @@ fn descend<'c>(
             let buf = match read_bounded(r, max, meta.size) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
-                    let msg = format!(
-                        "nested zip larger than {max} bytes (max_member_bytes); not opened"
-                    );
+                    let msg = format!("nested zip larger than {max} bytes (max_member_bytes); not opened");
                     return if v.problem(&meta.location, kind::TOO_LARGE, msg) {
                         Ok(())
                     } else {
@@ -772,27 +736,13 @@ fn descend<'c>(
         }
         ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
             let name = normalize_member_path(&meta.raw_path);
-            walk_stream(
-                ctx,
-                &meta.location,
-                name,
-                k,
-                Box::new(r),
-                depth,
-                meta.mtime,
-                v,
-            )
-            .map_err(Fail::Halt)
+            walk_stream(ctx, &meta.location, name, k, Box::new(r), depth, meta.mtime, v).map_err(Fail::Halt)
         }
     }
 }
 
 /// Read all of `r` if it holds at most `max` bytes (`Ok(None)` otherwise, after reading `max + 1` bytes at most).
-pub(crate) fn read_bounded(
-    r: &mut dyn Read,
-    max: u64,
-    size_hint: Option<u64>,
-) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_bounded(r: &mut dyn Read, max: u64, size_hint: Option<u64>) -> io::Result<Option<Vec<u8>>> {
     if size_hint.is_some_and(|s| s > max) {
         return Ok(None);
     }
@@ -811,9 +761,7 @@ pub(crate) fn read_bounded(
 fn single_inner_name(name: &[u8]) -> Vec<u8> {
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
     for suffix in [&b".gz"[..], b".bz2", b".xz"] {
-        if base.len() > suffix.len()
-            && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-        {
+        if base.len() > suffix.len() && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
             return base[..base.len() - suffix.len()].to_vec();
         }
     }
@@ -833,17 +781,8 @@ fn dos_to_unix(t: zip::DateTime) -> Option<i64> {
     if !t.is_valid() {
         return None;
     }
-    let days = days_from_civil(
-        i64::from(t.year()),
-        i64::from(t.month()),
-        i64::from(t.day()),
-    );
-    Some(
-        days * 86_400
-            + i64::from(t.hour()) * 3600
-            + i64::from(t.minute()) * 60
-            + i64::from(t.second()),
-    )
+    let days = days_from_civil(i64::from(t.year()), i64::from(t.month()), i64::from(t.day()));
+    Some(days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second()))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -869,16 +808,14 @@ mod tests {
             let mut h = tar::Header::new_gnu();
             h.set_size(700 * i as u64);
             h.set_mode(0o644);
-            b.append_data(&mut h, path, &vec![b'x'; 700 * i][..])
-                .expect("append");
+            b.append_data(&mut h, path, &vec![b'x'; 700 * i][..]).expect("append");
         }
         let mut h = tar::Header::new_gnu();
         h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
         h.set_entry_type(tar::EntryType::GNULongName);
         h.set_size(final_meta_size as u64);
         h.set_cksum();
-        b.append(&h, &vec![b'a'; final_meta_size][..])
-            .expect("append");
+        b.append(&h, &vec![b'a'; final_meta_size][..]).expect("append");
         b.into_inner().expect("tar")
     }
 
@@ -924,13 +861,7 @@ mod tests {
     #[test]
     fn bounded_reads() {
         let mut r: &[u8] = b"0123456789";
-        assert_eq!(
-            read_bounded(&mut r, 10, None)
-                .ok()
-                .flatten()
-                .map(|v| v.len()),
-            Some(10)
-        );
+        assert_eq!(read_bounded(&mut r, 10, None).ok().flatten().map(|v| v.len()), Some(10));
         let mut r: &[u8] = b"0123456789";
         assert!(matches!(read_bounded(&mut r, 9, None), Ok(None)));
         let mut r: &[u8] = b"0123456789";

@@ -170,11 +170,7 @@ impl Walker<'_> {
                 reason: reason::NOT_REGULAR,
             });
         }
-        let (size, mtime, fs_path) = (
-            md.len(),
-            md.modified().map_or(0, unix_secs),
-            path.to_path_buf(),
-        );
+        let (size, mtime, fs_path) = (md.len(), md.modified().map_or(0, unix_secs), path.to_path_buf());
         match class {
             Class::Midi => self.emit(ScanItem::File {
                 location,
@@ -314,11 +310,7 @@ mod tests {
         let (items, stats) = collect(&[root.to_path_buf()]);
         let rel: Vec<String> = items
             .iter()
-            .map(|i| {
-                loc(i)
-                    .trim_start_matches(&*encode_os_path(root))
-                    .to_string()
-            })
+            .map(|i| loc(i).trim_start_matches(&*encode_os_path(root)).to_string())
             .collect();
         assert_eq!(
             rel,
@@ -332,13 +324,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            (
-                stats.files,
-                stats.archives,
-                stats.skipped,
-                stats.ignored,
-                stats.errors
-            ),
+            (stats.files, stats.archives, stats.skipped, stats.ignored, stats.errors),
             (3, 1, 2, 1, 0)
         );
         assert!(matches!(
@@ -361,13 +347,7 @@ mod tests {
         fs::write(&mid, b"MThd")?;
         let (items, stats) = collect(&[t.path().join("missing"), txt, mid]);
         assert!(matches!(items[0], ScanItem::Error { kind: "io", .. }));
-        assert!(matches!(
-            items[1],
-            ScanItem::Skipped {
-                reason: "not_midi",
-                ..
-            }
-        ));
+        assert!(matches!(items[1], ScanItem::Skipped { reason: "not_midi", .. }));
         assert!(matches!(items[2], ScanItem::File { .. }));
         assert_eq!(stats.errors, 1);
         Ok(())
