@@ -385,3 +385,31 @@ async fn metadata_lands_in_every_column() {
     assert_eq!(row.6 as u64, peer["note_on_count"].as_u64().unwrap());
     assert_eq!(row.3 as u64, peer["n_tracks"].as_u64().unwrap());
 }
+
+/// A file changed in place is read again; its location moves to the new content (the staging path's upsert).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_file_moves_its_location_to_the_new_content() {
+    let db = fresh_db().await;
+    let dir = temp_dir("changed");
+    let a = corpus().join("tonejs-tests/test/midi/bach/bach_846.mid");
+    let b = corpus().join("tonejs-tests/test/midi/joplin/TheEntertainer.mid");
+    let target = dir.join("lib/song.mid");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(&a, &target).unwrap();
+    let v = import_json(&db.url, &[dir.to_str().unwrap()]);
+    assert_eq!(v["imported"], 1);
+    // A different content, and a different size, at the same path.
+    std::fs::copy(&b, &target).unwrap();
+    let v = import_json(&db.url, &[dir.to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["imported"], 1, "{v}");
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM files").await, 2);
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM file_locations").await, 1);
+    let size: i64 =
+        sqlx::query_scalar("SELECT f.file_size_bytes FROM file_locations l JOIN files f ON f.id = l.file_id")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(size as u64, std::fs::metadata(&b).unwrap().len());
+    let _ = std::fs::remove_dir_all(&dir);
+}

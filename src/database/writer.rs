@@ -85,6 +85,128 @@ pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()
     Ok(())
 }
 
+/// Write one batch straight into the tables: ids come from the sequence, known contents from one look-up, and
+/// three COPYs do the rest. Returns `None` (nothing written) when a row collides with one written concurrently
+/// or a path is already stored: the caller then takes the staging path, which handles those set-based.
+pub async fn write_batch_direct(
+    conn: &mut PgConnection,
+    run_id: i64,
+    contents: &[&ContentRecord],
+    locations: &[&LocationRecord],
+    errors: &[&ErrorRecord],
+    complete_archives: &[(String, u64, i64, u64)],
+) -> DbResult<Option<BatchOutcome>> {
+    let mut tx = conn.begin().await?;
+    let result = direct(&mut tx, run_id, contents, locations, errors, complete_archives).await;
+    match result {
+        Ok(out) => {
+            tx.commit().await?;
+            Ok(Some(out))
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            tx.rollback().await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn direct(
+    tx: &mut PgConnection,
+    run_id: i64,
+    contents: &[&ContentRecord],
+    locations: &[&LocationRecord],
+    errors: &[&ErrorRecord],
+    complete_archives: &[(String, u64, i64, u64)],
+) -> Result<BatchOutcome, sqlx::Error> {
+    let mut out = BatchOutcome::default();
+    let mut hashes: Vec<Vec<u8>> = contents.iter().map(|c| c.hash.to_vec()).collect();
+    hashes.extend(locations.iter().map(|l| l.hash.to_vec()));
+    hashes.sort_unstable();
+    hashes.dedup();
+    let mut ids: std::collections::HashMap<[u8; 32], i64> = std::collections::HashMap::with_capacity(hashes.len());
+    for r in sqlx::query("SELECT content_hash, id FROM files WHERE content_hash = ANY($1)")
+        .bind(&hashes)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let h: Vec<u8> = r.get(0);
+        if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
+            ids.insert(h, r.get(1));
+        }
+    }
+    let mut fresh: Vec<&ContentRecord> = Vec::with_capacity(contents.len());
+    let mut seen = HashSet::with_capacity(contents.len());
+    for c in contents {
+        if !ids.contains_key(&c.hash) && seen.insert(c.hash) {
+            fresh.push(c);
+        }
+    }
+    if !fresh.is_empty() {
+        let new_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('files', 'id')) FROM generate_series(1, $1)")
+                .bind(fresh.len() as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut files = String::with_capacity(fresh.len() * 256);
+        let mut meta = String::with_capacity(fresh.len() * 192);
+        for (c, id) in fresh.iter().zip(&new_ids) {
+            ids.insert(c.hash, *id);
+            let _ = write!(files, "{id}\t");
+            file_fields(&mut files, c);
+            let _ = writeln!(files, "\t{run_id}");
+            let _ = write!(meta, "{id}\t");
+            metadata_fields(&mut meta, c);
+            meta.push('\n');
+        }
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY files (id, content_hash, filename, filepath, parent_folder, collection, filename_bpm, \
+                 filename_key, file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, \
+                 duration_seconds, track_names, copyright, import_run_id) FROM STDIN",
+            )
+            .await?;
+        copy.send(files.into_bytes()).await?;
+        copy.finish().await?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
+                 time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, \
+                 unique_pitches, pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, \
+                 channels, programs, has_drums, is_karaoke, lyrics_count) FROM STDIN",
+            )
+            .await?;
+        copy.send(meta.into_bytes()).await?;
+        copy.finish().await?;
+        out.new_files = fresh.len() as u64;
+    }
+    if !locations.is_empty() {
+        let mut seen = HashSet::with_capacity(locations.len());
+        let mut buf = String::with_capacity(locations.len() * 128);
+        for l in locations {
+            if !seen.insert(l.location.as_str()) {
+                continue;
+            }
+            match ids.get(&l.hash) {
+                Some(id) => {
+                    let _ = write!(buf, "{id}\t");
+                    text(&mut buf, &l.location);
+                    let _ = writeln!(buf, "\t{}\t{}\t{run_id}", l.size, l.mtime);
+                    out.locations += 1;
+                }
+                None => out.orphans.push(l.location.clone()),
+            }
+        }
+        let mut copy = tx
+            .copy_in_raw("COPY file_locations (file_id, path, size, mtime, import_run_id) FROM STDIN")
+            .await?;
+        copy.send(buf.into_bytes()).await?;
+        copy.finish().await?;
+    }
+    write_errors_and_archives(tx, run_id, errors, complete_archives).await?;
+    Ok(out)
+}
+
 /// Write one batch in one transaction. Rows are sorted (by hash, by path) so that concurrent writers take row
 /// locks in the same order and cannot deadlock.
 pub async fn write_batch(
@@ -140,6 +262,17 @@ pub async fn write_batch(
             .map(|r| r.get::<String, _>(0))
             .collect();
     }
+    write_errors_and_archives(&mut tx, run_id, errors, complete_archives).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn write_errors_and_archives(
+    tx: &mut PgConnection,
+    run_id: i64,
+    errors: &[&ErrorRecord],
+    complete_archives: &[(String, u64, i64, u64)],
+) -> Result<(), sqlx::Error> {
     if !errors.is_empty() {
         let mut buf = String::new();
         for e in errors {
@@ -175,11 +308,18 @@ pub async fn write_batch(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok(out)
+    Ok(())
 }
 
 fn content_line(buf: &mut String, c: &ContentRecord) {
+    file_fields(buf, c);
+    buf.push('\t');
+    metadata_fields(buf, c);
+    buf.push('\n');
+}
+
+/// The `files` columns from content_hash to copyright, as staged and as copied.
+fn file_fields(buf: &mut String, c: &ContentRecord) {
     let m = &c.midi;
     let p = &c.path;
     bytea(buf, &c.hash);
@@ -199,7 +339,11 @@ fn content_line(buf: &mut String, c: &ContentRecord) {
     text_array(buf, &m.track_names);
     buf.push('\t');
     opt_text(buf, m.copyright.as_deref());
-    buf.push('\t');
+}
+
+/// The `musical_metadata` columns after file_id.
+fn metadata_fields(buf: &mut String, c: &ContentRecord) {
+    let m = &c.midi;
     opt_float(buf, m.bpm);
     buf.push('\t');
     opt_float(buf, m.avg_bpm);
@@ -225,7 +369,7 @@ fn content_line(buf: &mut String, c: &ContentRecord) {
     int_array(buf, &m.channels);
     buf.push('\t');
     int_array(buf, &m.programs);
-    let _ = writeln!(buf, "\t{}\t{}\t{}", m.has_drums, m.is_karaoke, m.lyrics_count);
+    let _ = write!(buf, "\t{}\t{}\t{}", m.has_drums, m.is_karaoke, m.lyrics_count);
 }
 
 /// COPY text format: backslash escapes; NUL cannot be stored in PostgreSQL text, so it is dropped.

@@ -1063,7 +1063,11 @@ impl Batch {
                 } else {
                     self.ready_archives(pending_archives)
                 };
-                rt.block_on(writer::write_batch(conn, run_id, &c, &l, &e, &ready))?
+                let direct = rt.block_on(writer::write_batch_direct(conn, run_id, &c, &l, &e, &ready))?;
+                match direct {
+                    Some(out) => out,
+                    None => rt.block_on(writer::write_batch(conn, run_id, &c, &l, &e, &ready))?,
+                }
             }
             None => {
                 // Dry run: the write phase accepts everything as written.
