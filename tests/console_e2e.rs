@@ -10,11 +10,6 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
-/// The console under test; `MIDI_TUI_CONSOLE_BIN` may point at another build of it.
-fn binary() -> String {
-    std::env::var("MIDI_TUI_CONSOLE_BIN").unwrap_or_else(|_| common::BIN.to_string())
-}
-
 struct Console {
     parser: Arc<Mutex<vt100::Parser>>,
     master: Box<dyn MasterPty + Send>,
@@ -33,7 +28,7 @@ impl Console {
                 pixel_height: 0,
             })
             .expect("open a pseudo-terminal");
-        let mut cmd = CommandBuilder::new(binary());
+        let mut cmd = CommandBuilder::new(common::BIN);
         cmd.args(args);
         cmd.env_remove("DATABASE_URL");
         cmd.env_remove("MIDI_TUI_DATA_DIR");

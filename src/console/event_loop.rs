@@ -1,10 +1,12 @@
 //! The one `tokio::select!` loop: terminal events, the draw tick, the sampling tick, engine updates and the
 //! results of spawned tasks all become `Msg`s for `update`; the `Effect`s it returns are executed here.
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::time::MissedTickBehavior;
 
@@ -29,6 +31,7 @@ struct Runner {
     /// Pause or cancel asked before the import's handle arrived.
     pending_pause: Option<bool>,
     pending_cancel: bool,
+    disk_path: system::DiskPath,
 }
 
 impl Runner {
@@ -62,12 +65,13 @@ impl Runner {
                 }
                 None => self.pending_cancel = true,
             },
-            Effect::Poll => tasks::spawn_poll(self.poll.clone(), tx),
+            Effect::Poll => tasks::spawn_poll(self.poll.clone(), self.disk_path.clone(), tx),
             Effect::Quit => {}
         }
     }
 
-    fn adopt(&mut self, handle: ImportHandle) {
+    fn adopt(&mut self, app: &mut App, handle: ImportHandle) {
+        self.dispatch(app, Msg::ImportStarted(handle.metrics.snapshot()));
         if let Some(p) = self.pending_pause.take() {
             handle.control.set_paused(p);
         }
@@ -104,6 +108,10 @@ impl Runner {
 /// Run the console until the user quits.
 pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: App) -> anyhow::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Incoming>();
+    let engine_dir = engine.data_dir.clone();
+    // Without a terminal's keys, these are how a console is told to stop: cancel the run cleanly and quit.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut runner = Runner {
         poll: tasks::poll_engine(&engine),
         engine,
@@ -111,10 +119,11 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
         import: None,
         pending_pause: None,
         pending_cancel: false,
+        disk_path: Arc::new(Mutex::new(engine_dir)),
     };
     {
         let tx = tx.clone();
-        system::spawn_sampler(runner.engine.data_dir.clone(), SAMPLE, move |s| {
+        system::spawn_sampler(runner.disk_path.clone(), SAMPLE, move |s| {
             tx.send(Incoming::Msg(Box::new(Msg::System(s)))).is_ok()
         });
     }
@@ -148,17 +157,26 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
                 let snapshot = runner.import.as_ref().map(|h| h.metrics.snapshot());
                 runner.dispatch(&mut app, Msg::Sample(snapshot));
             }
+            _ = sigterm.recv() => {
+                tracing::warn!("SIGTERM: cancelling the run (if any) and quitting");
+                break;
+            }
+            _ = sighup.recv() => {
+                tracing::warn!("SIGHUP (terminal gone): cancelling the run (if any) and quitting");
+                break;
+            }
             Some(incoming) = rx.recv() => match incoming {
                 Incoming::Msg(m) => runner.dispatch(&mut app, *m),
-                Incoming::Import(h) => runner.adopt(h),
+                Incoming::Import(h) => runner.adopt(&mut app, h),
             },
         }
         if app.should_quit {
             break;
         }
     }
-    // A run cancelled on quit has been joined (ImportEnded) before should_quit was set; anything else that is
-    // still running (a profile operation) stops with the runtime, its journal entries intact.
+    // A run cancelled on quit has been joined (ImportEnded) before should_quit was set; after a signal it is
+    // cancelled here (flushed, marked interrupted). A profile operation still running stops with the runtime,
+    // its journal entries intact, so restore-safety can finish the job.
     if let Some(h) = runner.import.take() {
         h.control.cancel();
         let _ = tokio::task::spawn_blocking(move || h.join()).await;

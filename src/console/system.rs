@@ -3,6 +3,7 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::app::SystemSample;
@@ -29,9 +30,13 @@ pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
     Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
 }
 
+/// The folder whose file system the disk line reports: the tool's data directory at first, the server's own
+/// data directory once a poll has found it on this machine.
+pub type DiskPath = Arc<Mutex<PathBuf>>;
+
 /// Sample every `every` and hand each sample to `send` until it returns false (the console has gone).
 pub fn spawn_sampler(
-    data_dir: PathBuf,
+    disk_path: DiskPath,
     every: Duration,
     send: impl Fn(SystemSample) -> bool + Send + 'static,
 ) -> Option<std::thread::JoinHandle<()>> {
@@ -58,7 +63,8 @@ pub fn spawn_sampler(
                     sample.mem_total = s.total_memory();
                     sample.mem_used = s.used_memory();
                 }
-                if let Some((free, total)) = disk_space(&data_dir) {
+                let path = disk_path.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some((free, total)) = disk_space(&path) {
                     sample.disk_free = Some(free);
                     sample.disk_total = Some(total);
                 }

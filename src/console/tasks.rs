@@ -137,8 +137,21 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     })
 }
 
-pub fn spawn_poll(engine: Engine, tx: Tx) {
+/// Poll the server; also point the disk line at the server's data directory when it is on this machine.
+pub fn spawn_poll(engine: Engine, disk_path: super::system::DiskPath, tx: Tx) {
     tokio::spawn(async move {
+        // Needs superuser or pg_read_all_settings; without it the tool's data directory stays the reference.
+        let dir = tokio::time::timeout(
+            POLL_TIMEOUT,
+            sqlx::query_scalar::<_, String>("SELECT current_setting('data_directory')").fetch_one(&engine.pool),
+        )
+        .await;
+        if let Ok(Ok(dir)) = dir {
+            let dir = PathBuf::from(dir);
+            if dir.is_dir() {
+                *disk_path.lock().unwrap_or_else(|e| e.into_inner()) = dir;
+            }
+        }
         let outcome = match tokio::time::timeout(POLL_TIMEOUT, poll_once(&engine)).await {
             Ok(Ok(p)) => PollOutcome::Ok(Box::new(p)),
             Ok(Err(e)) => PollOutcome::Failed(first_line(&e)),
@@ -150,8 +163,10 @@ pub fn spawn_poll(engine: Engine, tx: Tx) {
     });
 }
 
+/// The first line of an error, without the wrapper prefix every database error carries.
 fn first_line(e: &str) -> String {
-    e.lines().next().unwrap_or_default().to_string()
+    let line = e.lines().next().unwrap_or_default();
+    line.strip_prefix("database error: ").unwrap_or(line).to_string()
 }
 
 pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, tx: Tx) {

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bold, dim, truncate};
-use crate::console::app::App;
+use crate::console::app::{App, available};
 use crate::console::keymap;
 
 pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
@@ -17,7 +17,10 @@ pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     }
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    for b in keymap::footer(app.context()) {
+    for b in keymap::footer(app.context())
+        .into_iter()
+        .filter(|b| available(app, b.action))
+    {
         let key = b.key.label();
         let len = key.chars().count() + b.label.chars().count() + 3;
         if used + len > area.width as usize {

@@ -44,7 +44,12 @@ pub fn render_rebuild(f: &mut Frame, area: Rect, app: &App) {
             IndexState::Built(s) => ("✓", format!("{s:.1} s"), Style::new().fg(Color::Green)),
             IndexState::Failed(err) => ("✗", err.clone(), Style::new().fg(Color::Red)),
         };
-        let name = format!("{} ({})", e.name, e.table);
+        // Most index names start with their table; name the table only when they do not.
+        let name = if e.name.starts_with(&e.table) {
+            e.name.clone()
+        } else {
+            format!("{} ({})", e.name, e.table)
+        };
         let name_w = w.saturating_sub(14).max(10);
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} "), style),

@@ -109,14 +109,14 @@ fn index_rebuild_in_progress() {
     update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
     keys(&mut a, &[Key::Char('i')]);
     let names = [
-        "idx_files_track_names",
-        "idx_mm_programs",
-        "idx_files_filename_trgm",
-        "idx_mm_bpm",
-        "idx_files_collection",
+        "files_track_names_idx",
+        "musical_metadata_programs_idx",
+        "files_filename_trgm_idx",
+        "musical_metadata_bpm_idx",
+        "library_collection_idx",
     ];
     for (i, n) in names.iter().enumerate() {
-        let table = if n.starts_with("idx_mm") {
+        let table = if n.starts_with("musical_metadata") {
             "musical_metadata"
         } else {
             "files"
