@@ -258,7 +258,12 @@ fn measure(exe: &Path, data_dir: &Path, args: &[&str], src: &str) -> Result<Meas
         serde_json::from_str(text.trim()).with_context(|| format!("bench run {args:?} printed no JSON: {text}"))?;
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = secs(rusage.ru_utime) + secs(rusage.ru_stime);
-    Ok(Measured { json, peak_mb: rusage.ru_maxrss as f64 / 1024.0, cpu, wall })
+    Ok(Measured {
+        json,
+        peak_mb: rusage.ru_maxrss as f64 / 1024.0,
+        cpu,
+        wall,
+    })
 }
 
 fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
