@@ -95,8 +95,8 @@ impl Engine {
             .filter(|s| s.pending_restart)
             .map(|s| s.name.clone())
             .collect();
-        let (imported, rows) = safety::imported_vs_present(pool).await?;
-        if imported > 0 && rows == 0 {
+        let (imported, any_rows) = safety::imported_vs_present(pool).await?;
+        if imported > 0 && !any_rows {
             st.data_lost = Some(format!(
                 "the runs recorded {imported} imported files but the files table is empty: UNLOGGED tables were \
                  emptied by a server crash; the next import reads everything again"
@@ -444,7 +444,17 @@ impl Engine {
             }
             let (_, expected) = old_value_of(&first_old[name]);
             let live = safety::live_setting(pool, name).await?;
-            let (actual, pending) = live.map(|l| (l.value, l.pending_restart)).unwrap_or_default();
+            let (actual, mut pending) = live.map(|l| (l.value, l.pending_restart)).unwrap_or_default();
+            // PostgreSQL may keep the pending flag of a restart-only setting whose file value went back to the
+            // value in force; what is configured then matches what is active, and nothing waits.
+            let configured = if pending {
+                safety::configured_value(pool, name).await.ok().flatten()
+            } else {
+                None
+            };
+            if pending && configured.is_none_or(|c| plan::same_value(&c, &expected)) {
+                pending = false;
+            }
             checks.push(Check {
                 what: format!("setting {name}"),
                 ok: plan::same_value(&actual, &expected) && !pending,
