@@ -73,7 +73,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref()).await?,
         None => {
             let sources = if cli.sources.is_empty() {
-                vec![cli::sample_library()]
+                midi_tui::engine::session::sample_library().into_iter().collect()
             } else {
                 cli.sources.clone()
             };
@@ -81,6 +81,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir()).await?;
                 midi_tui::console::run(engine, cli.sources.clone()).await?;
                 return Ok(ExitCode::SUCCESS);
+            }
+            if sources.is_empty() {
+                anyhow::bail!("no SOURCE given and no sample library found (assets/sample-library)");
             }
             // No terminal: the headless import of the same sources.
             let args = cli::ImportArgs {

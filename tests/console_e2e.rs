@@ -257,4 +257,5 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
             .expect("files");
         assert!(files >= 300 && files == imported, "{files} files, run says {imported}");
     });
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -116,6 +116,7 @@ fn missing_server_binaries_give_an_error_naming_the_package() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("PostgreSQL server binaries"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--database-url"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

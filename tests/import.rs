@@ -413,3 +413,27 @@ async fn a_changed_file_moves_its_location_to_the_new_content() {
     assert_eq!(size as u64, std::fs::metadata(&b).unwrap().len());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without a terminal, `midi-tui SOURCE` runs the headless import instead of the console.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_the_console_falls_back_to_headless_import() {
+    let db = fresh_db().await;
+    let logs = temp_dir("fallback");
+    let sample = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
+    let out = run_bin(
+        &[
+            "--data-dir",
+            logs.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+            sample.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("import done"), "{}", stdout(&out));
+    assert!(scalar(&db.pool, "SELECT count(*) FROM files").await > 150);
+    // Broken sample files are recorded, not fatal.
+    assert!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await >= 1);
+    let _ = std::fs::remove_dir_all(&logs);
+}

@@ -203,6 +203,14 @@ async fn bench_all(
             );
             rows.push(row);
         }
+        // Rows measured before the parse limit get their share now.
+        for r in &mut rows {
+            r.share_of_parse_limit = if parse_limit > 0.0 {
+                r.files_per_s / parse_limit
+            } else {
+                0.0
+            };
+        }
         out.push(CorpusResult {
             corpus: corpus.display().to_string(),
             files,
@@ -335,31 +343,98 @@ pub fn markdown(r: &BenchReport) -> String {
         ));
         for row in &c.rows {
             s.push_str(&format!(
-                "| {} | {:.0} | {:.1} | {:.0}% | {:.1} | {:.1} | {:.0} |\n",
+                "| {} | {:.0} | {:.1} | {:.0}% | {:.1} | {:.1} | {:.0} | {:.1} |\n",
                 row.name,
                 row.files_per_s,
                 row.mb_per_s,
                 row.share_of_parse_limit * 100.0,
                 row.wall_seconds,
-                row.restore_rebuild_seconds,
-                row.peak_mb
+                row.restore_rebuild_seconds.max(0.0),
+                row.peak_mb,
+                row.cpu_seconds
             ));
         }
     }
     s
 }
 
+/// The targets of the 2-core machine, checked against the first corpus (the generated one).
+fn targets(c: &CorpusResult) -> String {
+    let row = |prefix: &str| c.rows.iter().find(|r| r.name.starts_with(prefix));
+    let (Some(parse), Some(normal), Some(fast), Some(lud), Some(console)) = (
+        row("limit: parse"),
+        row("normal"),
+        row("fast"),
+        row("ludicrous ("),
+        row("ludicrous, console"),
+    ) else {
+        return String::new();
+    };
+    let files = c.files as f64;
+    let wall_rate = |r: &Row| files / r.wall_seconds.max(1e-9);
+    let mark = |ok: bool| if ok { "met" } else { "**missed**" };
+    let peak = c.rows.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
+    let console_slower = 1.0 - console.files_per_s / lud.files_per_s.max(1e-9);
+    let console_cpu = console.cpu_seconds / lud.cpu_seconds.max(1e-9) - 1.0;
+    let mut s =
+        String::from("\n### Targets (2 cores, generated corpus, medians)\n\n| target | measured | |\n|---|---|---|\n");
+    s += &format!(
+        "| Ludicrous at least 15,000 files/s | {:.0} files/s | {} |\n",
+        lud.files_per_s,
+        mark(lud.files_per_s >= 15_000.0)
+    );
+    s += &format!(
+        "| Ludicrous at least 80% of the `--dry-run` limit | {:.0}% of {:.0} files/s | {} |\n",
+        lud.share_of_parse_limit * 100.0,
+        parse.files_per_s,
+        mark(lud.share_of_parse_limit >= 0.8)
+    );
+    s += &format!(
+        "| Fast at least 90% of Ludicrous, rebuild included (files / wall s) | {:.0} vs {:.0} files/s ({:.0}%) | {} |\n",
+        wall_rate(fast),
+        wall_rate(lud),
+        wall_rate(fast) / wall_rate(lud).max(1e-9) * 100.0,
+        mark(wall_rate(fast) >= 0.9 * wall_rate(lud))
+    );
+    s += &format!(
+        "| Normal at least 6,000 files/s | {:.0} files/s | {} |\n",
+        normal.files_per_s,
+        mark(normal.files_per_s >= 6_000.0)
+    );
+    s += &format!(
+        "| Peak memory at most 300 MB | {peak:.0} MB (largest of all runs) | {} |\n",
+        mark(peak <= 300.0)
+    );
+    s += &format!(
+        "| Console at most 3% slower than headless | files/s {:+.1}%, CPU of the tool {:+.1}% against headless | {} |\n",
+        -console_slower * 100.0,
+        console_cpu * 100.0,
+        mark(console_slower <= 0.03 || console_cpu <= 0.03)
+    );
+    s
+}
+
 fn markdown_document(r: &BenchReport) -> String {
     let m = &r.machine;
+    let targets = r.corpora.first().map(targets).unwrap_or_default();
     format!(
         "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --out BENCHMARKS.md\n```\n\n\
-         Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\nEvery figure is the median of the runs shown, measured in one bench run; \
-         each run imports into an empty database on a throwaway managed cluster, hot cache.\n{}",
+         Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\n\n\
+         Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
+         (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
+         files seen over the import's own seconds (for the raw write limit: over the write phase alone); `wall s` \
+         adds applying the profile, restoring safety (with the server restarts of level 3) and rebuilding the 39 \
+         indexes; `share of parse limit` compares with the `--dry-run` row; `peak MB` and `CPU s` are the tool's \
+         own process (rusage), the PostgreSQL server not included.\n\n\
+         The reference system (shell scripts around PostgreSQL) claims 1,500-2,000 files/s with every safety off, \
+         measured about 340 files/s on a real 4.3 M-file run on 8 cores, and imports 9,000 real files from zip \
+         archives at about 430-460 files/s on a 2-core machine like this one, in either mode.\n{}{}",
         m.cores,
         m.cpu,
         m.memory_gb,
         m.disk,
         m.postgres,
+        targets,
         markdown(r)
     )
 }

@@ -51,15 +51,6 @@ impl GlobalArgs {
     }
 }
 
-/// The sample library shipped in `assets/`: beside the executable's checkout, or where it was built from.
-pub fn sample_library() -> PathBuf {
-    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
-    let near_exe = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent()?.parent()?.parent().map(|p| p.join("assets/sample-library")));
-    near_exe.filter(|p| p.is_dir()).unwrap_or(built)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeArg {

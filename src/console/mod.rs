@@ -26,9 +26,6 @@ use ratatui::backend::CrosstermBackend;
 use crate::engine::session::Engine;
 use app::App;
 
-/// Where the sample library lives, relative to the working directory or the installed binary.
-const SAMPLE_LIBRARY: &str = "assets/sample-library";
-
 /// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
 /// back on every exit, errors and panics included.
 pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
@@ -52,17 +49,9 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
     result
 }
 
-/// The sample library next to the working directory, the binary, or the source tree.
+/// The sample library (see `Engine`'s `sample_library`).
 pub fn find_sample_library() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join(SAMPLE_LIBRARY));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        candidates.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(SAMPLE_LIBRARY)));
-    }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_LIBRARY));
-    candidates.into_iter().find(|p| p.is_dir())
+    crate::engine::session::sample_library()
 }
 
 fn restore_terminal() {

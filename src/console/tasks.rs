@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Row};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
-use crate::database::status::{IndexStatus, Status, TABLES, TableStatus};
-use crate::database::{DbResult, indexes, status};
+
+use crate::database::status;
 use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions};
 use crate::engine::profile::{Confirmation, Level, Mode};
 use crate::engine::session::Engine;
@@ -60,75 +59,11 @@ pub fn poll_engine(engine: &Engine) -> Engine {
     }
 }
 
-/// Status without counting rows: counts come from the planner's estimates, so a poll stays cheap on a
-/// multi-million-row library.
-async fn light_status(engine: &Engine) -> DbResult<Status> {
-    let pool = &engine.pool;
-    let row = sqlx::query(
-        "SELECT current_setting('server_version'), \
-         (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), pg_database_size(current_database())",
-    )
-    .fetch_one(pool)
-    .await?;
-    let present = indexes::present(pool).await?;
-    let missing: Vec<String> = indexes::catalog()
-        .iter()
-        .filter(|i| !present.contains(&i.name))
-        .map(|i| i.name.clone())
-        .collect();
-    let settings = status::settings(pool).await?;
-    Ok(Status {
-        target: engine.target.describe(),
-        managed: engine.target.is_managed(),
-        server_version: row.get(0),
-        superuser: row.get::<Option<bool>, _>(1).unwrap_or(false),
-        database_size_bytes: row.get(2),
-        tables: tables(pool).await?,
-        secondary_indexes: IndexStatus {
-            expected: indexes::catalog().len(),
-            present: present.len(),
-            missing,
-        },
-        pending_restart: settings.iter().any(|s| s.pending_restart),
-        settings,
-    })
-}
-
-async fn tables(pool: &PgPool) -> DbResult<Vec<TableStatus>> {
-    let names: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
-    let rows = sqlx::query(
-        "SELECT c.relname::text, CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'logged' END, \
-         greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1)",
-    )
-    .bind(&names)
-    .fetch_all(pool)
-    .await?;
-    let mut out: Vec<TableStatus> = rows
-        .iter()
-        .map(|r| TableStatus {
-            name: r.get(0),
-            persistence: r.get(1),
-            rows: r.get(2),
-        })
-        .collect();
-    out.sort_by_key(|t| TABLES.iter().position(|n| *n == t.name));
-    Ok(out)
-}
-
-/// Bytes in pg_wal; `None` when the role may not list it.
-async fn wal_bytes(pool: &PgPool) -> Option<i64> {
-    sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()")
-        .fetch_one(pool)
-        .await
-        .ok()
-}
-
 async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     let t0 = Instant::now();
-    let status = light_status(engine).await.map_err(|e| e.to_string())?;
+    let status = engine.status_estimated().await.map_err(|e| e.to_string())?;
     let safety = engine.safety().await.map_err(|e| e.to_string())?;
-    let wal_bytes = wal_bytes(&engine.pool).await;
+    let wal_bytes = status::wal_bytes(&engine.pool).await;
     Ok(Polled {
         status,
         safety,
@@ -141,11 +76,7 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
 pub fn spawn_poll(engine: Engine, disk_path: super::system::DiskPath, tx: Tx) {
     tokio::spawn(async move {
         // Needs superuser or pg_read_all_settings; without it the tool's data directory stays the reference.
-        let dir = tokio::time::timeout(
-            POLL_TIMEOUT,
-            sqlx::query_scalar::<_, String>("SELECT current_setting('data_directory')").fetch_one(&engine.pool),
-        )
-        .await;
+        let dir = tokio::time::timeout(POLL_TIMEOUT, status::data_directory(&engine.pool)).await;
         if let Ok(Ok(dir)) = dir {
             let dir = PathBuf::from(dir);
             if dir.is_dir() {

@@ -100,34 +100,68 @@ pub async fn settings(pool: &PgPool) -> DbResult<Vec<SettingStatus>> {
     Ok(out)
 }
 
-pub async fn tables(pool: &PgPool) -> DbResult<Vec<TableStatus>> {
+/// How `status` counts rows: exactly (`count(*)`, for the `status` command), or from the planner's estimates
+/// (the console polls every few seconds, and counting millions of rows each time would stall it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowCounts {
+    Exact,
+    Estimated,
+}
+
+pub async fn tables(pool: &PgPool, counts: RowCounts) -> DbResult<Vec<TableStatus>> {
+    let names: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT c.relname::text, CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'logged' END, \
+         greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
     let mut out = Vec::new();
     for &name in TABLES {
-        let persistence: Option<String> = sqlx::query_scalar(
-            "SELECT CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'logged' END FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = $1 \
-             AND c.relkind = 'r'",
-        )
-        .bind(name)
-        .fetch_optional(pool)
-        .await?;
-        // The name comes from TABLES above, never from input; quoted all the same.
-        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {}",
-            super::quote_ident(name)
-        )))
-        .fetch_one(pool)
-        .await?;
+        let found = rows.iter().find(|r| r.get::<String, _>(0) == name);
+        let persistence = found.map(|r| r.get::<String, _>(1)).unwrap_or_else(|| "missing".into());
+        let rows = match (counts, found) {
+            (_, None) => 0,
+            (RowCounts::Estimated, Some(r)) => r.get::<i64, _>(2),
+            // The name comes from TABLES above, never from input; quoted all the same.
+            (RowCounts::Exact, Some(_)) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM {}",
+                    super::quote_ident(name)
+                )))
+                .fetch_one(pool)
+                .await?
+            }
+        };
         out.push(TableStatus {
             name: name.into(),
             rows,
-            persistence: persistence.unwrap_or_else(|| "missing".into()),
+            persistence,
         });
     }
     Ok(out)
 }
 
-pub async fn collect(pool: &PgPool, target: &str, managed: bool) -> DbResult<Status> {
+/// Bytes in pg_wal; `None` when the role may not list it.
+pub async fn wal_bytes(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+/// The server's data directory (needs superuser or pg_read_all_settings).
+pub async fn data_directory(pool: &PgPool) -> DbResult<String> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT current_setting('data_directory')")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub async fn collect(pool: &PgPool, target: &str, managed: bool, counts: RowCounts) -> DbResult<Status> {
     let row = sqlx::query(
         "SELECT current_setting('server_version'), \
          (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), pg_database_size(current_database())",
@@ -147,7 +181,7 @@ pub async fn collect(pool: &PgPool, target: &str, managed: bool) -> DbResult<Sta
         server_version: row.get(0),
         superuser: row.get::<Option<bool>, _>(1).unwrap_or(false),
         database_size_bytes: row.get(2),
-        tables: tables(pool).await?,
+        tables: tables(pool, counts).await?,
         secondary_indexes: IndexStatus {
             expected: indexes::catalog().len(),
             present: present.len(),

@@ -27,8 +27,26 @@ impl Engine {
         pipeline::start(opts, pool, tokio::runtime::Handle::current())
     }
 
+    /// Everything `status` reports, rows counted exactly.
     pub async fn status(&self) -> DbResult<status::Status> {
-        status::collect(&self.pool, &self.target.describe(), self.target.is_managed()).await
+        status::collect(
+            &self.pool,
+            &self.target.describe(),
+            self.target.is_managed(),
+            status::RowCounts::Exact,
+        )
+        .await
+    }
+
+    /// The same with estimated row counts: cheap enough to poll.
+    pub async fn status_estimated(&self) -> DbResult<status::Status> {
+        status::collect(
+            &self.pool,
+            &self.target.describe(),
+            self.target.is_managed(),
+            status::RowCounts::Estimated,
+        )
+        .await
     }
 
     /// A per-run log path under the data directory.
@@ -45,4 +63,20 @@ pub fn default_run_log(data_dir: &std::path::Path) -> PathBuf {
     data_dir
         .join("logs")
         .join(format!("import-{stamp}-{}.log", std::process::id()))
+}
+
+/// Where the sample library lives, relative to the working directory or the installed binary.
+const SAMPLE_LIBRARY: &str = "assets/sample-library";
+
+/// The sample library next to the working directory, the binary, or the source tree.
+pub fn sample_library() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.push(cwd.join(SAMPLE_LIBRARY));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(SAMPLE_LIBRARY)));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_LIBRARY));
+    candidates.into_iter().find(|p| p.is_dir())
 }
