@@ -78,7 +78,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.sources.clone()
             };
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir()).await?;
+                let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
+                    .await?
+                    .with_run_log(g.log.clone());
                 midi_tui::console::run(engine, cli.sources.clone()).await?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -107,14 +109,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Logs go to a file, never to the terminal the console draws on.
 fn init_logging(g: &cli::GlobalArgs) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let path = g.log.clone().unwrap_or_else(|| {
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-            .to_string()
-            .replace(':', "-");
-        g.data_dir()
-            .join("logs")
-            .join(format!("midi-tui-{stamp}-{}.log", std::process::id()))
-    });
+    // Diagnostics; `--log` names the import log, which the engine writes.
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let path = g
+        .data_dir()
+        .join("logs")
+        .join(format!("midi-tui-{stamp}-{}.log", std::process::id()));
     let dir = path.parent()?.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;

@@ -437,3 +437,36 @@ async fn without_a_terminal_the_console_falls_back_to_headless_import() {
     assert!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await >= 1);
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// `--log FILE` is the import log: progress and each error, one line each.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_import_log_names_each_error() {
+    let db = fresh_db().await;
+    let dir = temp_dir("runlog");
+    let log = dir.join("import.log");
+    let src = corpus().join("drywetmidi/Resources/MIDI files/Invalid/No Header Chunk");
+    let out = run_bin(
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+            "--log",
+            log.to_str().unwrap(),
+            "import",
+            src.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).expect("the import log exists");
+    let errors = scalar(&db.pool, "SELECT count(*) FROM import_errors").await;
+    assert!(errors > 0);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" error no_header: ")).count() as i64,
+        errors,
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains("run finished: done")), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -57,13 +57,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         super::LimitArg::WriteOnly => crate::engine::pipeline::Limit::WriteOnly,
     };
     let data_dir = global.data_dir();
-    opts.log_path = Some(
-        global
-            .log
-            .clone()
-            .map(|l| l.with_extension("import.log"))
-            .unwrap_or_else(|| default_run_log(&data_dir)),
-    );
+    opts.log_path = Some(global.log.clone().unwrap_or_else(|| default_run_log(&data_dir)));
     let mut steps = Vec::new();
     if args.dry_run {
         // A dry run needs no database at all.

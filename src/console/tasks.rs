@@ -56,6 +56,7 @@ pub fn poll_engine(engine: &Engine) -> Engine {
         target: engine.target.clone(),
         pool,
         data_dir: engine.data_dir.clone(),
+        run_log: engine.run_log.clone(),
     }
 }
 

@@ -12,13 +12,20 @@ pub struct Engine {
     pub target: Target,
     pub pool: PgPool,
     pub data_dir: PathBuf,
+    /// `--log FILE`: the import log; without it, one file per run under `<data-dir>/logs`.
+    pub run_log: Option<PathBuf>,
 }
 
 impl Engine {
     /// Start the managed cluster if needed, connect and migrate.
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
         let pool = target.open(8).await?;
-        Ok(Self { target, pool, data_dir })
+        Ok(Self {
+            target,
+            pool,
+            data_dir,
+            run_log: None,
+        })
     }
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
@@ -49,9 +56,15 @@ impl Engine {
         .await
     }
 
-    /// A per-run log path under the data directory.
+    /// Use this file as the import log of every run.
+    pub fn with_run_log(mut self, path: Option<PathBuf>) -> Self {
+        self.run_log = path;
+        self
+    }
+
+    /// The import log of the next run: `--log FILE`, or a new file under the data directory.
     pub fn run_log_path(&self) -> PathBuf {
-        default_run_log(&self.data_dir)
+        self.run_log.clone().unwrap_or_else(|| default_run_log(&self.data_dir))
     }
 }
 
