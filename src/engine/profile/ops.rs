@@ -489,12 +489,7 @@ impl Engine {
         let pool = &self.pool;
         let t0 = Instant::now();
         let present = indexes::present(pool).await?;
-        let backups: HashMap<String, (String, String)> = safety::backed_up_indexes(pool)
-            .await?
-            .into_iter()
-            .map(|(n, t, d)| (n, (t, d)))
-            .collect();
-        // The catalog is the source of truth; a backup only stands in for an index the catalog no longer names.
+        // The catalog is the source of truth (the backups hold the same definitions, for a by-hand restore).
         let mut todo: Vec<(String, String, String)> = indexes::catalog()
             .iter()
             .filter(|i| !present.contains(&i.name))
@@ -502,7 +497,6 @@ impl Engine {
             .collect();
         // Slowest first (GIN), so the parallel jobs finish together.
         todo.sort_by_key(|(_, _, d)| if d.contains("gin") { 0 } else { 1 });
-        let _ = &backups;
         let jobs = jobs.clamp(1, 16).min(todo.len().max(1));
         let per_job_mem = self.maintenance_mem_per_job(jobs).await?;
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(todo.into_iter()));
