@@ -159,25 +159,23 @@ async fn direct(
             metadata_fields(&mut meta, c);
             meta.push('\n');
         }
-        let mut copy = tx
-            .copy_in_raw(
-                "COPY files (id, content_hash, filename, filepath, parent_folder, collection, filename_bpm, \
+        copy_in(
+            &mut *tx,
+            "COPY files (id, content_hash, filename, filepath, parent_folder, collection, filename_bpm, \
                  filename_key, file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, \
                  duration_seconds, track_names, copyright, import_run_id) FROM STDIN",
-            )
-            .await?;
-        copy.send(files.into_bytes()).await?;
-        copy.finish().await?;
-        let mut copy = tx
-            .copy_in_raw(
-                "COPY musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
+            files.into_bytes(),
+        )
+        .await?;
+        copy_in(
+            &mut *tx,
+            "COPY musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
                  time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, \
                  unique_pitches, pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, \
                  channels, programs, has_drums, is_karaoke, lyrics_count) FROM STDIN",
-            )
-            .await?;
-        copy.send(meta.into_bytes()).await?;
-        copy.finish().await?;
+            meta.into_bytes(),
+        )
+        .await?;
         out.new_files = fresh.len() as u64;
     }
     if !locations.is_empty() {
@@ -197,11 +195,12 @@ async fn direct(
                 None => out.orphans.push(l.location.clone()),
             }
         }
-        let mut copy = tx
-            .copy_in_raw("COPY file_locations (file_id, path, size, mtime, import_run_id) FROM STDIN")
-            .await?;
-        copy.send(buf.into_bytes()).await?;
-        copy.finish().await?;
+        copy_in(
+            &mut *tx,
+            "COPY file_locations (file_id, path, size, mtime, import_run_id) FROM STDIN",
+            buf.into_bytes(),
+        )
+        .await?;
     }
     write_errors_and_archives(tx, run_id, errors, complete_archives).await?;
     Ok(out)
@@ -227,9 +226,7 @@ pub async fn write_batch(
         for c in sorted {
             content_line(&mut buf, c);
         }
-        let mut copy = tx.copy_in_raw("COPY stage_files FROM STDIN").await?;
-        copy.send(buf.into_bytes()).await?;
-        copy.finish().await?;
+        copy_in(&mut tx, "COPY stage_files FROM STDIN", buf.into_bytes()).await?;
         out.new_files = sqlx::query(INSERT_FILES)
             .bind(run_id)
             .execute(&mut *tx)
@@ -247,9 +244,7 @@ pub async fn write_batch(
             bytea(&mut buf, &l.hash);
             let _ = writeln!(buf, "\t{}\t{}", l.size, l.mtime);
         }
-        let mut copy = tx.copy_in_raw("COPY stage_locations FROM STDIN").await?;
-        copy.send(buf.into_bytes()).await?;
-        copy.finish().await?;
+        copy_in(&mut tx, "COPY stage_locations FROM STDIN", buf.into_bytes()).await?;
         out.locations = sqlx::query(INSERT_LOCATIONS)
             .bind(run_id)
             .execute(&mut *tx)
@@ -288,11 +283,12 @@ async fn write_errors_and_archives(
             opt(&mut buf, e.mtime);
             buf.push('\n');
         }
-        let mut copy = tx
-            .copy_in_raw("COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN")
-            .await?;
-        copy.send(buf.into_bytes()).await?;
-        copy.finish().await?;
+        copy_in(
+            &mut *tx,
+            "COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN",
+            buf.into_bytes(),
+        )
+        .await?;
     }
     for (path, size, mtime, members) in complete_archives {
         sqlx::query(
@@ -309,6 +305,13 @@ async fn write_errors_and_archives(
         .await?;
     }
     Ok(())
+}
+
+/// One COPY ... FROM STDIN of a prepared text buffer.
+async fn copy_in(conn: &mut PgConnection, statement: &str, data: Vec<u8>) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(data).await?;
+    copy.finish().await
 }
 
 fn content_line(buf: &mut String, c: &ContentRecord) {

@@ -328,22 +328,14 @@ fn run(
     metrics.phase(Phase::Hash).threads.store(workers, Relaxed);
     metrics.phase(Phase::Parse).threads.store(workers, Relaxed);
     metrics.phase(Phase::Write).threads.store(1, Relaxed);
-    metrics
-        .phase(Phase::Read)
-        .capacity
-        .store(unit_rx.capacity().unwrap_or(0), Relaxed);
-    metrics
-        .phase(Phase::Hash)
-        .capacity
-        .store(item_rx.capacity().unwrap_or(0), Relaxed);
-    metrics
-        .phase(Phase::Parse)
-        .capacity
-        .store(item_rx.capacity().unwrap_or(0), Relaxed);
-    metrics
-        .phase(Phase::Write)
-        .capacity
-        .store(rec_rx.capacity().unwrap_or(0), Relaxed);
+    for (phase, capacity) in [
+        (Phase::Read, unit_rx.capacity()),
+        (Phase::Hash, item_rx.capacity()),
+        (Phase::Parse, item_rx.capacity()),
+        (Phase::Write, rec_rx.capacity()),
+    ] {
+        metrics.phase(phase).capacity.store(capacity.unwrap_or(0), Relaxed);
+    }
 
     let budget = Arc::new(ByteBudget {
         used: Mutex::new(0),
