@@ -81,7 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
                     .await?
                     .with_run_log(g.log.clone());
-                midi_tui::console::run(engine, cli.sources.clone()).await?;
+                midi_tui::console::run(engine, sources).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             if sources.is_empty() {
