@@ -193,17 +193,7 @@ async fn tool_killed_while_ludicrous_then_status_unsafe_and_restore_restores_all
         .spawn()
         .unwrap();
     let pool = c.pool().await;
-    let t0 = Instant::now();
-    loop {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM import_runs")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0);
-        if n > 0 || t0.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_positive(&pool, "SELECT count(*) FROM import_runs").await;
     child.kill().unwrap();
     child.wait().unwrap();
     pool.close().await;
@@ -244,17 +234,11 @@ async fn server_killed_during_ludicrous_import_is_detected_and_reimported() {
         .spawn()
         .unwrap();
     let pool = c.pool().await;
-    let t0 = Instant::now();
-    loop {
-        let n: i64 = sqlx::query_scalar("SELECT coalesce(sum(files_imported), 0)::bigint FROM import_runs")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0);
-        if n > 0 || t0.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_positive(
+        &pool,
+        "SELECT coalesce(sum(files_imported), 0)::bigint FROM import_runs",
+    )
+    .await;
     pool.close().await;
     Cluster::new(&c.dir).kill_server().expect("server running");
     let _ = child.wait();
@@ -283,6 +267,18 @@ async fn server_killed_during_ludicrous_import_is_detected_and_reimported() {
     let st = c.status();
     assert_all_safe(&st);
     assert!(st["safety"]["data_lost"].is_null());
+}
+
+/// Poll a count until it is above zero (at most a minute): the moment to pull the plug on a running import.
+async fn wait_until_positive(pool: &sqlx::PgPool, sql: &'static str) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap_or(0);
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn walk_mid(dir: &Path) -> usize {
