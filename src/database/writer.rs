@@ -6,11 +6,13 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use sqlx::{Connection, PgConnection, Row};
 
 use super::DbResult;
-use crate::engine::record::{ContentRecord, ErrorRecord, LocationRecord};
+use crate::engine::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
 const STAGING: &str = "
 CREATE TEMP TABLE IF NOT EXISTS stage_files (
@@ -94,7 +96,7 @@ pub async fn write_batch_direct(
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
-    complete_archives: &[(String, u64, i64, u64)],
+    complete_archives: &[Arc<ArchiveTracker>],
 ) -> DbResult<Option<BatchOutcome>> {
     let mut tx = conn.begin().await?;
     let result = direct(&mut tx, run_id, contents, locations, errors, complete_archives).await;
@@ -117,7 +119,7 @@ async fn direct(
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
-    complete_archives: &[(String, u64, i64, u64)],
+    complete_archives: &[Arc<ArchiveTracker>],
 ) -> Result<BatchOutcome, sqlx::Error> {
     let mut out = BatchOutcome::default();
     let mut hashes: Vec<Vec<u8>> = contents.iter().map(|c| c.hash.to_vec()).collect();
@@ -214,7 +216,7 @@ pub async fn write_batch(
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
-    complete_archives: &[(String, u64, i64, u64)],
+    complete_archives: &[Arc<ArchiveTracker>],
 ) -> DbResult<BatchOutcome> {
     let mut tx = conn.begin().await?;
     let mut out = BatchOutcome::default();
@@ -266,7 +268,7 @@ async fn write_errors_and_archives(
     tx: &mut PgConnection,
     run_id: i64,
     errors: &[&ErrorRecord],
-    complete_archives: &[(String, u64, i64, u64)],
+    complete_archives: &[Arc<ArchiveTracker>],
 ) -> Result<(), sqlx::Error> {
     if !errors.is_empty() {
         let mut buf = String::new();
@@ -290,16 +292,16 @@ async fn write_errors_and_archives(
         )
         .await?;
     }
-    for (path, size, mtime, members) in complete_archives {
+    for a in complete_archives {
         sqlx::query(
             "INSERT INTO archive_progress (path, size, mtime, members, import_run_id) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime = EXCLUDED.mtime, \
              members = EXCLUDED.members, import_run_id = EXCLUDED.import_run_id, completed_at = now()",
         )
-        .bind(path)
-        .bind(*size as i64)
-        .bind(*mtime)
-        .bind(*members as i64)
+        .bind(&a.location)
+        .bind(a.size as i64)
+        .bind(a.mtime)
+        .bind(a.members.load(Relaxed) as i64)
         .bind(run_id)
         .execute(&mut *tx)
         .await?;

@@ -1036,25 +1036,12 @@ impl Batch {
         locations.append(&mut self.deferred);
         let contents = std::mem::take(&mut self.contents);
         let errors = std::mem::take(&mut self.errors);
-        let complete: Vec<(String, u64, i64, u64)> = if last {
-            pending_archives
-                .iter()
-                .filter(|t| t.read_complete.load(Relaxed))
-                .map(|t| (t.location.clone(), t.size, t.mtime, t.members.load(Relaxed)))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let outcome = match conn {
             Some(conn) => {
                 let c: Vec<&ContentRecord> = contents.iter().collect();
                 let l: Vec<&LocationRecord> = locations.iter().collect();
                 let e: Vec<&ErrorRecord> = errors.iter().collect();
-                let ready: Vec<(String, u64, i64, u64)> = if last {
-                    complete
-                } else {
-                    self.ready_archives(pending_archives)
-                };
+                let ready = ready_archives(pending_archives, last);
                 let direct = rt.block_on(writer::write_batch_direct(conn, run_id, &c, &l, &e, &ready))?;
                 match direct {
                     Some(out) => out,
@@ -1104,18 +1091,22 @@ impl Batch {
         }
         Ok(())
     }
+}
 
-    /// Archives whose every member is committed: recorded with the next batch.
-    fn ready_archives(&self, pending: &mut Vec<Arc<ArchiveTracker>>) -> Vec<(String, u64, i64, u64)> {
-        let mut ready = Vec::new();
-        pending.retain(|t| {
-            if t.is_complete() {
-                ready.push((t.location.clone(), t.size, t.mtime, t.members.load(Relaxed)));
-                false
-            } else {
-                true
-            }
-        });
-        ready
-    }
+/// Archives to record as complete with this batch: those whose every member is committed, or on the last batch
+/// every archive read to the end (all its members are in this batch or earlier ones).
+fn ready_archives(pending: &mut Vec<Arc<ArchiveTracker>>, last: bool) -> Vec<Arc<ArchiveTracker>> {
+    let mut ready = Vec::new();
+    pending.retain(|t| {
+        let done = if last {
+            t.read_complete.load(Relaxed)
+        } else {
+            t.is_complete()
+        };
+        if done {
+            ready.push(t.clone());
+        }
+        !done && !last
+    });
+    ready
 }

@@ -95,24 +95,29 @@ impl Engine {
             .filter(|s| s.pending_restart)
             .map(|s| s.name.clone())
             .collect();
-        let (imported, any_rows) = safety::imported_vs_present(pool).await?;
-        if imported > 0 && !any_rows {
-            st.data_lost = Some(format!(
-                "the runs recorded {imported} imported files but the files table is empty: UNLOGGED tables were \
-                 emptied by a server crash; the next import reads everything again"
-            ));
-        }
+        st.data_lost = self.data_lost().await?;
         Ok(st)
     }
 
     /// If a crash emptied the UNLOGGED tables, say so and make the next import re-import everything.
     pub async fn acknowledge_data_loss(&self) -> Result<Option<String>> {
-        let st = self.safety().await?;
-        if let Some(msg) = &st.data_lost {
+        let lost = self.data_lost().await?;
+        if let Some(msg) = &lost {
             tracing::warn!("{msg}");
             safety::forget_lost_imports(&self.pool).await?;
         }
-        Ok(st.data_lost)
+        Ok(lost)
+    }
+
+    /// Runs that say rows were imported, and a library with no row: UNLOGGED tables emptied by a crash.
+    async fn data_lost(&self) -> Result<Option<String>> {
+        let (imported, any_rows) = safety::imported_vs_present(&self.pool).await?;
+        Ok((imported > 0 && !any_rows).then(|| {
+            format!(
+                "the runs recorded {imported} imported files but the files table is empty: UNLOGGED tables were \
+                 emptied by a server crash; the next import reads everything again"
+            )
+        }))
     }
 
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
