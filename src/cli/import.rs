@@ -50,6 +50,9 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         if args.dry_run { "dry-run" } else { mode.label() },
     );
     opts.dry_run = args.dry_run;
+    if let Some(n) = args.batch_rows {
+        opts.batch_rows = n.max(1);
+    }
     opts.async_commit = mode != Mode::Normal;
     opts.limit = match args.limit {
         super::LimitArg::Full => crate::engine::pipeline::Limit::Full,
