@@ -84,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         super::profile::warn_if_unsafe(&st);
     }
     if let Some(lost) = engine.acknowledge_data_loss().await? {
-        eprintln!("re-importing: {lost}");
+        eprintln!("repairing: {lost}");
     }
     for level in levels {
         let t = Instant::now();
