@@ -37,8 +37,20 @@ impl Own {
         );
         stdout(&out)
     }
+    /// `status --json`; its exit code must agree with what it says (0 safe, 3 not safe, 4 data lost).
     fn status(&self) -> serde_json::Value {
-        serde_json::from_str(self.ok(&["status", "--json"]).trim()).unwrap()
+        let out = self.run(&["status", "--json"]);
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json: {e}: {}", stderr(&out)));
+        let expected = if st["safety"]["data_lost"].is_string() {
+            4
+        } else if st["safe"] == true {
+            0
+        } else {
+            3
+        };
+        assert_eq!(out.status.code(), Some(expected), "{}", st["safety"]);
+        st
     }
     fn url(&self) -> String {
         Cluster::new(&self.dir).url()
@@ -111,7 +123,7 @@ fn each_level_applied_twice_and_restored_twice() {
     let st = c.status();
     assert_eq!(setting(&st, "synchronous_commit").0, "off");
     assert_ne!(setting(&st, "maintenance_work_mem").0, "64MB");
-    assert_eq!(st["safe"], true, "level 1 relaxes, it is not unsafe");
+    assert_eq!(st["badge"], "RELAXED", "level 1 relaxes, it is not unsafe");
 
     for _ in 0..2 {
         c.ok(&["profile", "apply", "drop-indexes"]);
@@ -199,7 +211,7 @@ async fn tool_killed_while_ludicrous_then_status_unsafe_and_restore_restores_all
     pool.close().await;
 
     let out = c.run(&["status"]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("UNSAFE"), "status warns loudly: {}", stderr(&out));
     let st = c.status();
     assert_eq!(st["safe"], false);

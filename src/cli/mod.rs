@@ -240,3 +240,59 @@ pub enum DbAction {
     /// Print the connection URL (for psql).
     Url,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(arg: &str) -> Result<LevelArg, clap::Error> {
+        match Cli::try_parse_from(["midi-tui", "profile", "apply", arg, "--yes"])?.command {
+            Some(Command::Profile {
+                action: ProfileAction::Apply { level, yes },
+            }) => {
+                assert!(yes);
+                Ok(level)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn profile_apply_takes_levels_by_name_and_number_and_modes() {
+        let cases: [(&str, &[Level]); 8] = [
+            ("basic", &[Level::Basic]),
+            ("1", &[Level::Basic]),
+            ("drop-indexes", &[Level::DropIndexes]),
+            ("2", &[Level::DropIndexes]),
+            ("unsafe-storage", &[Level::Ludicrous]),
+            ("3", &[Level::Ludicrous]),
+            ("fast", &[Level::Basic, Level::DropIndexes]),
+            ("ludicrous", &[Level::Basic, Level::DropIndexes, Level::Ludicrous]),
+        ];
+        for (arg, levels) in cases {
+            assert_eq!(apply(arg).unwrap().levels(), levels, "{arg}");
+        }
+        // The same as `import --mode ludicrous`.
+        assert_eq!(apply("ludicrous").unwrap().levels(), Mode::Ludicrous.levels());
+        let err = apply("4").unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn data_dir_follows_the_target() {
+        let global = |url: Option<&str>, dir: Option<&str>| GlobalArgs {
+            database_url: url.map(String::from),
+            data_dir: dir.map(PathBuf::from),
+            log: None,
+        };
+        let url = "postgres://u:secret@db.example.org:5433/music";
+        assert_eq!(
+            global(Some(url), None).data_dir(),
+            Cluster::default_data_dir().join("targets/db.example.org-5433-music")
+        );
+        assert_eq!(global(Some(url), Some("/x")).data_dir(), PathBuf::from("/x"));
+        assert_eq!(global(Some(" "), None).data_dir(), Cluster::default_data_dir());
+        assert_eq!(global(None, None).data_dir(), Cluster::default_data_dir());
+    }
+}
