@@ -40,8 +40,8 @@ impl Own {
     /// `status --json`; its exit code must agree with what it says (0 safe, 3 not safe, 4 data lost).
     fn status(&self) -> serde_json::Value {
         let out = self.run(&["status", "--json"]);
-        let st: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}: {}", stderr(&out)));
+        let st: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status --json: {e}: {}", stderr(&out)));
         let expected = if st["safety"]["data_lost"].is_string() {
             4
         } else if st["safe"] == true {

@@ -5,20 +5,17 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use common::*;
 use midi_tui::database::{Cluster, cluster};
 
 /// Level 1 changes settings of the whole shared cluster: tests that apply it, or expect SAFE, take turns.
-static CLUSTER_SETTINGS: Mutex<()> = Mutex::new(());
-
-fn settings_lock() -> std::sync::MutexGuard<'static, ()> {
-    CLUSTER_SETTINGS.lock().unwrap_or_else(|e| e.into_inner())
-}
+static CLUSTER_SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn sample(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library").join(sub)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/sample-library")
+        .join(sub)
 }
 
 /// The tool against a test database, with a data directory of the test's own.
@@ -56,12 +53,7 @@ impl External {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}\n{}",
-            stderr(&out),
-            stdout(&out)
-        );
+        assert!(out.status.success(), "{args:?}: {}\n{}", stderr(&out), stdout(&out));
         stdout(&out)
     }
 }
@@ -147,13 +139,16 @@ fn extract_into_a_closed_pipe_ends_quietly() {
     let err = stderr(&done);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(done.status.code(), Some(0), "{err}");
-    assert!(std::fs::read_dir(&out).unwrap().count() > 1, "the archive was extracted all the same");
+    assert!(
+        std::fs::read_dir(&out).unwrap().count() > 1,
+        "the archive was extracted all the same"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_exit_codes_and_badges_follow_the_contract() {
-    let _turn = settings_lock();
+    let _turn = CLUSTER_SETTINGS.lock().await;
     let db = fresh_db().await;
     let t = External::new(&db.url, "status-codes");
     let (code, text) = t.status_text();
@@ -202,7 +197,7 @@ async fn status_exit_codes_and_badges_follow_the_contract() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn profile_apply_fast_then_restore_and_rebuild() {
-    let _turn = settings_lock();
+    let _turn = CLUSTER_SETTINGS.lock().await;
     let db = fresh_db().await;
     let t = External::new(&db.url, "apply-fast");
     let out = t.ok(&["profile", "apply", "fast"]);
@@ -215,7 +210,10 @@ async fn profile_apply_fast_then_restore_and_rebuild() {
     assert_eq!(v["safety"]["levels_applied"], serde_json::json!([true, true, false]));
     let (code, text) = t.status_text();
     assert_eq!(code, 3, "{text}");
-    assert!(text.contains("safety: RELAXED"), "the fast-mode leftover is not SAFE: {text}");
+    assert!(
+        text.contains("safety: RELAXED"),
+        "the fast-mode leftover is not SAFE: {text}"
+    );
 
     let out = t.ok(&["restore-safety"]);
     assert!(out.contains("safety restored"), "{out}");
@@ -241,7 +239,12 @@ async fn logs_are_readable_by_their_owner_only() {
     }
     // A log named with --log is private too.
     let own = t.data.join("mine/run.log");
-    t.ok(&["--log", own.to_str().unwrap(), "import", sample("tonejs").to_str().unwrap()]);
+    t.ok(&[
+        "--log",
+        own.to_str().unwrap(),
+        "import",
+        sample("tonejs").to_str().unwrap(),
+    ]);
     assert_eq!(mode(&own), 0o600);
 }
 
@@ -251,7 +254,10 @@ async fn database_url_without_data_dir_keeps_logs_and_backups_apart_per_target()
     let home = temp_dir("xdg");
     let out = run_bin(
         &["--database-url", &db.url, "profile", "apply", "drop-indexes"],
-        &[("XDG_DATA_HOME", home.to_str().unwrap()), ("HOME", home.to_str().unwrap())],
+        &[
+            ("XDG_DATA_HOME", home.to_str().unwrap()),
+            ("HOME", home.to_str().unwrap()),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let default = home.join("midi-tui");

@@ -286,9 +286,9 @@ fn run(
     let log = match &opts.log_path {
         Some(path) => {
             let f = super::logfile::open_private(path).map_err(|source| ImportError::Log {
-                    path: path.clone(),
-                    source,
-                })?;
+                path: path.clone(),
+                source,
+            })?;
             RunLog(Some(Mutex::new(f)))
         }
         None => RunLog(None),

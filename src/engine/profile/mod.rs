@@ -273,7 +273,10 @@ mod tests {
         assert!(safe.is_safe());
         // The fast-mode leftover: indexes dropped and asynchronous commit.
         let fast = SafetyState {
-            relaxed: vec!["39 of 39 secondary indexes dropped".into(), "synchronous_commit is off".into()],
+            relaxed: vec![
+                "39 of 39 secondary indexes dropped".into(),
+                "synchronous_commit is off".into(),
+            ],
             levels_applied: [true, true, false],
             ..Default::default()
         };

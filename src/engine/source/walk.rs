@@ -423,7 +423,10 @@ mod tests {
         assert_eq!(messages.len(), 3, "{items:?}");
         assert!(messages[0].starts_with("symbolic link loop"), "{messages:?}");
         assert!(messages[1].starts_with("symbolic link loop"), "{messages:?}");
-        assert!(!messages[2].contains("loop"), "a dangling link is no loop: {messages:?}");
+        assert!(
+            !messages[2].contains("loop"),
+            "a dangling link is no loop: {messages:?}"
+        );
 
         let problem = |p: &Path| source_problem(p).unwrap_or_default();
         assert!(problem(&d.join("a.mid")).contains("is a symbolic link loop"));
