@@ -68,22 +68,18 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Postmasters of a data directory: cluster processes whose parent is not one.
+/// Postmasters of a data directory: cluster processes whose parent is not one (a process that ended meanwhile is
+/// left out).
 fn postmasters(data_dir: &Path) -> Vec<i32> {
     let procs = server_processes(data_dir);
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+    };
     procs
         .iter()
         .copied()
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid: i32 = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            !procs.contains(&ppid)
-        })
+        .filter(|&pid| parent(pid).is_some_and(|ppid| !procs.contains(&ppid)))
         .collect()
 }
 
