@@ -22,13 +22,14 @@ use super::midi;
 use super::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
 use super::source::{self, Limits, Meter, ReadEvent, ScanItem};
 use crate::database::{DbError, integrity, runs, writer};
+pub use crate::kinds::{RunMode, RunStatus};
 
 /// How an import runs.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub sources: Vec<PathBuf>,
-    /// "normal", "fast", "ludicrous" or "dry-run": stored with the run.
-    pub mode: String,
+    /// Stored with the run.
+    pub mode: RunMode,
     /// Every phase but the database write.
     pub dry_run: bool,
     pub workers: usize,
@@ -59,11 +60,11 @@ pub enum Limit {
 }
 
 impl ImportOptions {
-    pub fn new(sources: Vec<PathBuf>, mode: &str) -> Self {
+    pub fn new(sources: Vec<PathBuf>, mode: RunMode) -> Self {
         let cores = super::machine::cores();
         Self {
             sources,
-            mode: mode.into(),
+            mode,
             dry_run: false,
             workers: cores.max(1),
             readers: cores.max(1),
@@ -122,8 +123,8 @@ pub enum EngineEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub run_id: Option<i64>,
-    pub status: String,
-    pub mode: String,
+    pub status: RunStatus,
+    pub mode: RunMode,
     pub seen: u64,
     pub imported: u64,
     pub duplicates: u64,
@@ -169,6 +170,11 @@ impl ImportHandle {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
+    /// The events and the thread, for a caller that drains one while it waits for the other.
+    pub fn into_parts(mut self) -> (Receiver<EngineEvent>, ImportJoin) {
+        (self.events.clone(), ImportJoin(self.thread.take()))
+    }
+
     /// Wait for the end of the run.
     pub fn join(mut self) -> Result<RunSummary, ImportError> {
         match self.thread.take() {
@@ -182,8 +188,17 @@ impl ImportHandle {
 
 /// Start an import. `pool` is `None` only for a dry run. DB calls from pipeline threads go through `rt`.
 pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Handle) -> ImportHandle {
-    let metrics = Arc::new(RunMetrics::default());
-    let control = Arc::new(Control::default());
+    start_with(opts, pool, rt, Arc::default(), Arc::default())
+}
+
+/// [`start`] with counters and controls the caller made before (a plan hands them out before its run starts).
+pub fn start_with(
+    opts: ImportOptions,
+    pool: Option<PgPool>,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<RunMetrics>,
+    control: Arc<Control>,
+) -> ImportHandle {
     let (ev_tx, ev_rx) = unbounded();
     let (m, c) = (metrics.clone(), control.clone());
     let thread = std::thread::Builder::new()
@@ -195,6 +210,20 @@ pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Hand
         control,
         events: ev_rx,
         thread,
+    }
+}
+
+/// The end of a run, apart from its events.
+pub struct ImportJoin(Option<JoinHandle<Result<RunSummary, ImportError>>>);
+
+impl ImportJoin {
+    pub fn join(self) -> Result<RunSummary, ImportError> {
+        match self.0 {
+            Some(t) => t
+                .join()
+                .map_err(|_| ImportError::Thread("import coordinator panicked".into()))?,
+            None => Err(ImportError::Thread("already joined".into())),
+        }
     }
 }
 
@@ -305,7 +334,7 @@ fn run(
     let run_id = match &pool {
         Some(pool) => {
             rt.block_on(runs::close_abandoned(pool))?;
-            Some(rt.block_on(runs::start(pool, &sources, &opts.mode))?)
+            Some(rt.block_on(runs::start(pool, &sources, opts.mode.as_str()))?)
         }
         None => None,
     };
@@ -540,16 +569,16 @@ fn run(
     }
     let snap = metrics.snapshot();
     let status = if write_result.is_err() || !panicked.is_empty() {
-        "failed"
+        RunStatus::Failed
     } else if control.is_cancelled() {
-        "interrupted"
+        RunStatus::Interrupted
     } else {
-        "done"
+        RunStatus::Done
     };
     if let (Some(pool), Some(id)) = (&pool, run_id) {
         // Best effort: the database may be what failed.
-        let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status)));
-        if status == "done" && repair.is_active() {
+        let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status.as_str())));
+        if status == RunStatus::Done && repair.is_active() {
             match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => log.line("repair complete: every lost row is back"),
                 Ok(left) => log.line(&format!(
@@ -595,15 +624,15 @@ fn counts(s: &Snapshot) -> runs::RunCounts {
 fn summary(
     opts: &ImportOptions,
     run_id: Option<i64>,
-    status: &str,
+    status: RunStatus,
     s: &Snapshot,
     errors_by_kind: HashMap<String, u64>,
 ) -> RunSummary {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     RunSummary {
         run_id,
-        status: status.into(),
-        mode: opts.mode.clone(),
+        status,
+        mode: opts.mode,
         seen: s.seen,
         imported: s.imported,
         duplicates: s.duplicates,

@@ -61,6 +61,12 @@ impl Engine {
         .await
     }
 
+    /// Does the server answer now (within a few seconds)?
+    pub async fn reachable(&self) -> bool {
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(std::time::Duration::from_secs(3), ping).await, Ok(Ok(_)))
+    }
+
     /// Use this file as the import log of every run.
     pub fn with_run_log(mut self, path: Option<PathBuf>) -> Self {
         self.run_log = path;
@@ -81,6 +87,11 @@ pub fn default_run_log(data_dir: &std::path::Path) -> PathBuf {
     data_dir
         .join("logs")
         .join(format!("import-{stamp}-{}.log", std::process::id()))
+}
+
+/// The log of a run with no data directory to hold it (a dry run without a database).
+pub fn temp_run_log() -> PathBuf {
+    default_run_log(&std::env::temp_dir().join("midi-tui"))
 }
 
 /// Where the sample library lives, relative to the working directory or the installed binary.
