@@ -15,11 +15,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json = cli.wants_json();
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            let text = cli::error_text(&e);
+            tracing::error!("{text}");
+            if json {
+                println!("{}", cli::failure_json(&text));
+            }
+            eprintln!("error: {text}");
             ExitCode::from(1)
         }
     }

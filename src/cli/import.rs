@@ -2,12 +2,12 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
 use crate::engine::metrics::{self, Phase, Snapshot};
-use crate::engine::pipeline::{ImportHandle, ImportOptions, RunSummary};
+use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions, RunSummary};
 use crate::engine::profile::{Level, Mode};
 use crate::engine::session::{Engine, default_run_log};
 
@@ -20,6 +20,14 @@ pub struct ImportReport {
     pub steps: Vec<Step>,
     /// Wall time including the profile steps.
     pub wall_seconds: f64,
+    /// Why the command failed (the run, or a profile step after it); `status` is then `failed`.
+    pub error: Option<String>,
+}
+
+/// How a followed run ended: its summary (the engine sends one with a failure too) and the error, if any.
+struct Ended {
+    summary: Option<RunSummary>,
+    error: Option<anyhow::Error>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,15 +70,8 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     if args.dry_run {
         // A dry run needs no database at all.
         let handle = crate::engine::pipeline::start(opts, None, tokio::runtime::Handle::current());
-        let run = watch(handle, args.json, args.console_bench).await?;
-        return Ok(finish(
-            args,
-            ImportReport {
-                run,
-                steps,
-                wall_seconds: wall.elapsed().as_secs_f64(),
-            },
-        ));
+        let ended = watch(handle, args.json, args.console_bench).await?;
+        return report(args, ended, steps, wall);
     }
     let levels = mode.levels();
     let needed: Vec<_> = levels.iter().flat_map(|l| l.confirmations().iter().copied()).collect();
@@ -93,46 +94,81 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         });
     }
     let handle = engine.import(opts);
-    let run = watch(handle, args.json, args.console_bench).await;
+    let mut ended = watch(handle, args.json, args.console_bench).await?;
     if !levels.is_empty() && !args.keep_profile {
-        // Safety comes back whatever happened to the run.
-        let t = Instant::now();
-        let r = engine.restore_safety().await?;
-        let mut lines = r.lines.clone();
-        lines.extend(
-            r.checks
-                .iter()
-                .filter(|c| !c.ok)
-                .map(|c| format!("NOT restored: {} is {}", c.what, c.actual)),
-        );
-        steps.push(Step {
-            name: "restore safety".into(),
-            seconds: t.elapsed().as_secs_f64(),
-            lines,
-        });
-        if levels.contains(&Level::DropIndexes) {
-            let t = Instant::now();
-            let r = engine.rebuild_indexes(crate::engine::machine::cores(), None).await?;
-            steps.push(Step {
-                name: "rebuild indexes".into(),
-                seconds: t.elapsed().as_secs_f64(),
-                lines: vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
-            });
+        // Safety comes back whatever happened to the run; a step that fails after it fails the command.
+        if let Err(e) = put_back(&engine, levels, &mut steps).await {
+            ended.error.get_or_insert(e);
         }
     } else if !levels.is_empty() && !args.json {
         eprintln!(
             "profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done"
         );
     }
-    let run = run?;
+    report(args, ended, steps, wall)
+}
+
+/// The report of a run that ended (failed or not); an error only when there is no run summary to report.
+fn report(args: &ImportArgs, ended: Ended, steps: Vec<Step>, wall: Instant) -> Result<ImportReport> {
+    let Some(mut run) = ended.summary else {
+        return Err(ended
+            .error
+            .unwrap_or_else(|| anyhow::anyhow!("the import ended without a summary")));
+    };
+    let error = ended.error.map(|e| super::error_text(&e));
+    if error.is_some() {
+        run.status = "failed".into();
+    }
     Ok(finish(
         args,
         ImportReport {
             run,
             steps,
             wall_seconds: wall.elapsed().as_secs_f64(),
+            error,
         },
     ))
+}
+
+/// Restore safety after a run, and rebuild the indexes the mode dropped.
+async fn put_back(engine: &Engine, levels: &[Level], steps: &mut Vec<Step>) -> Result<()> {
+    let t = Instant::now();
+    let r = engine.restore_safety().await.context("restore safety")?;
+    let mut lines = r.lines.clone();
+    // Left as the run's lines, not a failure: a restart-only setting on an external server waits for its admin.
+    lines.extend(
+        r.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("NOT restored: {} is {}", c.what, c.actual)),
+    );
+    steps.push(Step {
+        name: "restore safety".into(),
+        seconds: t.elapsed().as_secs_f64(),
+        lines,
+    });
+    if levels.contains(&Level::DropIndexes) {
+        let t = Instant::now();
+        let r = engine
+            .rebuild_indexes(crate::engine::machine::cores(), None)
+            .await
+            .context("rebuild indexes")?;
+        steps.push(Step {
+            name: "rebuild indexes".into(),
+            seconds: t.elapsed().as_secs_f64(),
+            lines: vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
+        });
+        if !r.failed.is_empty() || r.present != r.expected {
+            let failed: Vec<String> = r.failed.iter().map(|(name, e)| format!("{name}: {e}")).collect();
+            anyhow::bail!(
+                "rebuild indexes: {}/{} present; failed: {}",
+                r.present,
+                r.expected,
+                failed.join("; ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
@@ -143,17 +179,25 @@ fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
         }
     } else {
         print_summary(&report);
+        if let Some(e) = &report.error {
+            eprintln!("error: {e}");
+        }
     }
     report
 }
 
 /// Follow a run to its end: progress on stderr, Ctrl-C / SIGTERM cancel (flush, mark interrupted).
-async fn watch(handle: ImportHandle, quiet: bool, console_bench: bool) -> Result<RunSummary> {
+async fn watch(handle: ImportHandle, quiet: bool, console_bench: bool) -> Result<Ended> {
     if console_bench {
-        return console_bench_watch(handle).await;
+        let (summary, error) = match console_bench_watch(handle).await {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        };
+        return Ok(Ended { summary, error });
     }
     let control = handle.control.clone();
     let metrics = handle.metrics.clone();
+    let events = handle.events.clone();
     let tty = std::io::stderr().is_terminal() && !quiet;
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -165,8 +209,12 @@ async fn watch(handle: ImportHandle, quiet: bool, console_bench: bool) -> Result
     let mut prev = metrics.snapshot();
     let mut rate = 0.0;
     let mut cancelled = false;
-    while !handle.is_finished() {
+    let mut finished = None;
+    // Awaited in the loop: the command ends the moment the run does, not at the next progress tick.
+    let mut join = tokio::task::spawn_blocking(move || handle.join());
+    let joined = loop {
         tokio::select! {
+            r = &mut join => break r,
             _ = tokio::signal::ctrl_c(), if !cancelled => {
                 cancelled = true;
                 control.cancel();
@@ -192,12 +240,37 @@ async fn watch(handle: ImportHandle, quiet: bool, console_bench: bool) -> Result
                 prev = now;
             }
         }
-        while handle.events.try_recv().is_ok() {}
-    }
+        finished = last_summary(&events).or(finished);
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(tokio::task::spawn_blocking(move || handle.join()).await??)
+    finished = last_summary(&events).or(finished);
+    Ok(match joined {
+        Ok(Ok(summary)) => Ended {
+            summary: Some(summary),
+            error: None,
+        },
+        Ok(Err(e)) => Ended {
+            summary: finished,
+            error: Some(e.into()),
+        },
+        Err(e) => Ended {
+            summary: finished,
+            error: Some(e.into()),
+        },
+    })
+}
+
+/// Drain the engine's events; the summary it sent when the run ended, if it did.
+fn last_summary(events: &crossbeam_channel::Receiver<EngineEvent>) -> Option<RunSummary> {
+    events
+        .try_iter()
+        .filter_map(|ev| match ev {
+            EngineEvent::Finished(s) => Some(*s),
+            _ => None,
+        })
+        .last()
 }
 
 fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {

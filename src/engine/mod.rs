@@ -4,6 +4,7 @@ pub mod gencorpus;
 pub mod machine;
 pub mod metrics;
 pub mod midi;
+pub mod pending;
 pub mod pipeline;
 pub mod profile;
 pub mod record;

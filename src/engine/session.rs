@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use sqlx::PgPool;
 
+use super::pending::PendingRuns;
 use super::pipeline::{self, ImportHandle, ImportOptions};
 use crate::database::{DbResult, Target, status};
 
@@ -20,6 +21,8 @@ impl Engine {
     /// Start the managed cluster if needed, connect and migrate.
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
         let pool = target.open(8).await?;
+        // Runs a dead server left `running` get the status their importer could not store.
+        PendingRuns::new(&data_dir, &target.describe()).apply(&pool).await;
         Ok(Self {
             target,
             pool,
@@ -29,7 +32,9 @@ impl Engine {
     }
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
-    pub fn import(&self, opts: ImportOptions) -> ImportHandle {
+    pub fn import(&self, mut opts: ImportOptions) -> ImportHandle {
+        opts.pending_runs
+            .get_or_insert_with(|| PendingRuns::new(&self.data_dir, &self.target.describe()));
         let pool = (!opts.dry_run).then(|| self.pool.clone());
         pipeline::start(opts, pool, tokio::runtime::Handle::current())
     }
