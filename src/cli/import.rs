@@ -159,13 +159,14 @@ async fn put_back(engine: &Engine, levels: &[Level], steps: &mut Vec<Step>) -> R
             lines: vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
         });
         if !r.failed.is_empty() || r.present != r.expected {
-            let failed: Vec<String> = r.failed.iter().map(|(name, e)| format!("{name}: {e}")).collect();
-            anyhow::bail!(
-                "rebuild indexes: {}/{} present; failed: {}",
-                r.present,
-                r.expected,
-                failed.join("; ")
+            let mut text = format!(
+                "rebuild indexes: {} of {} secondary indexes present",
+                r.present, r.expected
             );
+            for (name, e) in &r.failed {
+                text.push_str(&format!("; {name}: {e}"));
+            }
+            anyhow::bail!("{text} (run `midi-tui rebuild-indexes`)");
         }
     }
     Ok(())
