@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
+use crate::database;
 use crate::engine::metrics::{self, Phase, Snapshot};
 use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions, RunSummary};
 use crate::engine::profile::{Level, Mode};
@@ -96,8 +97,18 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     let handle = engine.import(opts);
     let mut ended = watch(handle, args.json, args.console_bench).await?;
     if !levels.is_empty() && !args.keep_profile {
-        // Safety comes back whatever happened to the run; a step that fails after it fails the command.
-        if let Err(e) = put_back(&engine, levels, &mut steps).await {
+        // Safety comes back whatever happened to the run (a step that fails after it fails the command), unless
+        // the server is gone: then every step would only wait for the pool's timeout.
+        let reachable = ended.error.is_none() || database::reachable(&engine.pool.connect_options()).await;
+        if !reachable {
+            steps.push(Step {
+                name: "restore safety".into(),
+                seconds: 0.0,
+                lines: vec![
+                    "skipped: the server cannot be reached; run `midi-tui restore-safety` once it is back".into(),
+                ],
+            });
+        } else if let Err(e) = put_back(&engine, levels, &mut steps).await {
             ended.error.get_or_insert(e);
         }
     } else if !levels.is_empty() && !args.json {
