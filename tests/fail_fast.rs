@@ -1,5 +1,4 @@
-//! Failing fast and saying why: refused and missing servers, a server killed mid-import, a failed resume look-up,
-//! a failed step after the run, and no idle wait at the end of a run.
+//! Failing fast and saying why: unreachable or killed servers, failed look-ups and rebuilds, no idle wait at the end.
 mod common;
 
 use std::path::{Path, PathBuf};
