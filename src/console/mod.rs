@@ -4,6 +4,7 @@
 //! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
 //! bottleneck choice; `system` samples the machine.
 pub mod app;
+pub mod bench;
 pub mod bottleneck;
 pub mod event_loop;
 pub mod history;

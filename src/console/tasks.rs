@@ -10,7 +10,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::app::{Msg, PollOutcome, Polled};
 
 use crate::database::status;
-use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions};
+use crate::engine::pipeline::EngineEvent;
+use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
 use crate::engine::session::Engine;
 
@@ -25,8 +26,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// What spawned work sends back to the loop.
 pub enum Incoming {
     Msg(Box<Msg>),
-    /// A started import, for the loop to drain and sample.
-    Import(ImportHandle),
+    /// A started import plan, for the loop to drain and sample.
+    Plan(PlanHandle),
 }
 
 pub type Tx = UnboundedSender<Incoming>;
@@ -138,30 +139,28 @@ pub fn spawn_rebuild(engine: Engine, tx: Tx) {
     });
 }
 
-/// Check for rows a crash took (the run then reads them again), then start the pipeline and hand its handle over.
-pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, tx: Tx) {
-    tokio::spawn(async move {
-        match timed(POLL_TIMEOUT, engine.acknowledge_data_loss()).await {
-            Ok(Some(lost)) => send(&tx, Msg::Engine(EngineEvent::Log(format!("repairing: {lost}")))),
-            Ok(None) => {}
-            Err(e) => send(
-                &tx,
-                Msg::Engine(EngineEvent::Log(format!("could not check for lost rows: {e}"))),
-            ),
-        }
-        let mut opts = ImportOptions::new(sources, mode.label());
-        opts.async_commit = mode != Mode::Normal;
-        opts.log_path = Some(engine.run_log_path());
-        let _ = tx.send(Incoming::Import(engine.import(opts)));
-    });
+/// Start the engine's import plan (levels, the crash check, the import) and hand its handle to the loop. The
+/// console keeps the profile afterwards: `r` restores safety and rebuilds, on the user's word.
+pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, confirmed: Vec<Confirmation>, tx: Tx) {
+    let mut plan = ImportPlan::new(sources, mode);
+    plan.confirmed = confirmed;
+    plan.keep_profile = true;
+    plan.log_path = Some(engine.run_log_path());
+    let _ = tx.send(Incoming::Plan(engine.start_plan(plan)));
 }
 
-/// Wait for a finished import's thread off the runtime's workers.
-pub fn spawn_join(handle: ImportHandle, tx: Tx) {
+/// Wait for the plan's end and report it as the import's end.
+pub fn spawn_join(task: tokio::task::JoinHandle<Result<ImportReport, PlanError>>, tx: Tx) {
     tokio::spawn(async move {
-        let result = match tokio::task::spawn_blocking(move || handle.join()).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the import thread could not be joined: {e}")),
+        let result = match task.await {
+            Ok(Ok(report)) => {
+                if let Some(e) = &report.error {
+                    send(&tx, Msg::Engine(EngineEvent::Log(format!("the run failed: {e}"))));
+                }
+                Ok(report.run)
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the import task could not be joined: {e}")),
         };
         send(&tx, Msg::ImportEnded(result));
     });

@@ -79,7 +79,12 @@ mod tests {
             assert!(schema.contains(&format!("'{}'", m.as_str())), "{m}");
             assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
         }
-        for s in [RunStatus::Running, RunStatus::Done, RunStatus::Interrupted, RunStatus::Failed] {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Done,
+            RunStatus::Interrupted,
+            RunStatus::Failed,
+        ] {
             assert!(schema.contains(&format!("'{}'", s.as_str())), "{s}");
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }

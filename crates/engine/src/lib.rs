@@ -10,6 +10,7 @@ pub mod logfile;
 pub mod machine;
 pub mod metrics;
 pub mod midi;
+pub mod pending;
 pub mod pipeline;
 pub mod plan;
 pub mod profile;

@@ -57,7 +57,12 @@ impl ImportPlan {
             return Vec::new();
         }
         let mut missing: Vec<Confirmation> = Vec::new();
-        for c in self.mode.levels().iter().flat_map(|l| l.confirmations().iter().copied()) {
+        for c in self
+            .mode
+            .levels()
+            .iter()
+            .flat_map(|l| l.confirmations().iter().copied())
+        {
             if !self.confirmed.contains(&c) && !missing.contains(&c) {
                 missing.push(c);
             }
@@ -68,7 +73,11 @@ impl ImportPlan {
     fn import_options(&self, log_path: PathBuf) -> ImportOptions {
         let mut opts = ImportOptions::new(
             self.sources.clone(),
-            if self.dry_run { pipeline::RunMode::DryRun } else { self.mode.into() },
+            if self.dry_run {
+                pipeline::RunMode::DryRun
+            } else {
+                self.mode.into()
+            },
         );
         opts.dry_run = self.dry_run;
         opts.async_commit = self.mode != Mode::Normal;
@@ -242,10 +251,11 @@ impl Runner {
             summary = s;
             error = e;
         }
-        if !levels.is_empty() && !plan.keep_profile {
-            if let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
-                error.get_or_insert(e);
-            }
+        if !levels.is_empty()
+            && !plan.keep_profile
+            && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await
+        {
+            error.get_or_insert(e);
         }
         self.report(summary, error)
     }
@@ -259,12 +269,20 @@ impl Runner {
         }
     }
 
-    async fn apply_levels(&mut self, engine: &Engine, levels: &[Level], confirmed: &[Confirmation]) -> Result<(), String> {
+    async fn apply_levels(
+        &mut self,
+        engine: &Engine,
+        levels: &[Level],
+        confirmed: &[Confirmation],
+    ) -> Result<(), String> {
         for level in levels {
             let kind = StepKind::Apply(*level);
             self.send(PlanEvent::StepStarted(kind));
             let t = Instant::now();
-            let r = engine.apply_level(*level, confirmed).await.map_err(|e| chain_text(&e))?;
+            let r = engine
+                .apply_level(*level, confirmed)
+                .await
+                .map_err(|e| chain_text(&e))?;
             self.finish_step(kind, t, r.lines);
         }
         Ok(())
@@ -282,14 +300,11 @@ impl Runner {
     }
 
     fn start_pipeline(&self, engine: Option<&Engine>, opts: ImportOptions) -> ImportHandle {
-        let pool = engine.filter(|_| !opts.dry_run).map(|e| e.pool.clone());
-        let handle = pipeline::start_with(
-            opts,
-            pool,
-            tokio::runtime::Handle::current(),
-            self.metrics.clone(),
-            self.control.clone(),
-        );
+        let (metrics, control) = (self.metrics.clone(), self.control.clone());
+        let handle = match engine {
+            Some(e) => e.import_with(opts, metrics, control),
+            None => pipeline::start_with(opts, None, tokio::runtime::Handle::current(), metrics, control),
+        };
         self.send(PlanEvent::ImportStarted);
         handle
     }
@@ -322,13 +337,21 @@ impl Runner {
 
     /// Safety back and indexes rebuilt, whatever happened to the run, unless the server is gone: then every step
     /// would only wait for the pool's timeout, and the user is told the command to run once it is back.
-    async fn put_back(&mut self, engine: &Engine, levels: &[Level], jobs: usize, run_failed: bool) -> Result<(), String> {
+    async fn put_back(
+        &mut self,
+        engine: &Engine,
+        levels: &[Level],
+        jobs: usize,
+        run_failed: bool,
+    ) -> Result<(), String> {
         if run_failed && !engine.reachable().await {
             self.steps.push(StepReport {
                 kind: StepKind::Restore,
                 name: StepKind::Restore.label(),
                 seconds: 0.0,
-                lines: vec!["skipped: the server cannot be reached; run `midi-tui restore-safety` once it is back".into()],
+                lines: vec![
+                    "skipped: the server cannot be reached; run `midi-tui restore-safety` once it is back".into(),
+                ],
             });
             return Ok(());
         }
@@ -372,7 +395,10 @@ impl Runner {
             vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
         );
         if !r.failed.is_empty() || r.present != r.expected {
-            let mut text = format!("rebuild indexes: {} of {} secondary indexes present", r.present, r.expected);
+            let mut text = format!(
+                "rebuild indexes: {} of {} secondary indexes present",
+                r.present, r.expected
+            );
             for (name, e) in &r.failed {
                 text.push_str(&format!("; {name}: {e}"));
             }
@@ -423,7 +449,10 @@ mod tests {
     #[test]
     fn ludicrous_needs_both_confirmations_once_and_a_dry_run_none() {
         let mut p = ImportPlan::new(vec![], Mode::Ludicrous);
-        assert_eq!(p.missing_confirmations(), vec![Confirmation::FsyncOff, Confirmation::Unlogged]);
+        assert_eq!(
+            p.missing_confirmations(),
+            vec![Confirmation::FsyncOff, Confirmation::Unlogged]
+        );
         p.confirmed = vec![Confirmation::Unlogged];
         assert_eq!(p.missing_confirmations(), vec![Confirmation::FsyncOff]);
         p.dry_run = true;

@@ -3,7 +3,11 @@ use std::path::PathBuf;
 
 use sqlx::PgPool;
 
-use super::pipeline::{self, ImportHandle, ImportOptions};
+use super::pending::PendingRuns;
+use std::sync::Arc;
+
+use super::metrics::RunMetrics;
+use super::pipeline::{self, Control, ImportHandle, ImportOptions};
 use crate::database::{DbResult, Target, status};
 
 /// An open engine: the database is reachable and migrated.
@@ -21,6 +25,8 @@ impl Engine {
     /// loss is recorded, so the next import repairs it whichever front end runs it).
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
         let pool = target.open(8).await?;
+        // Runs a dead server left `running` get the status their importer could not store.
+        PendingRuns::new(&data_dir, &target.describe()).apply(&pool).await;
         let engine = Self {
             target,
             pool,
@@ -35,8 +41,20 @@ impl Engine {
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
     pub fn import(&self, opts: ImportOptions) -> ImportHandle {
+        self.import_with(opts, Arc::default(), Arc::default())
+    }
+
+    /// [`Engine::import`] with counters and controls made before the run (a plan hands them out first).
+    pub fn import_with(
+        &self,
+        mut opts: ImportOptions,
+        metrics: Arc<RunMetrics>,
+        control: Arc<Control>,
+    ) -> ImportHandle {
+        opts.pending_runs
+            .get_or_insert_with(|| PendingRuns::new(&self.data_dir, &self.target.describe()));
         let pool = (!opts.dry_run).then(|| self.pool.clone());
-        pipeline::start(opts, pool, tokio::runtime::Handle::current())
+        pipeline::start_with(opts, pool, tokio::runtime::Handle::current(), metrics, control)
     }
 
     /// Everything `status` reports, rows counted exactly.
@@ -63,8 +81,7 @@ impl Engine {
 
     /// Does the server answer now (within a few seconds)?
     pub async fn reachable(&self) -> bool {
-        let ping = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(tokio::time::timeout(std::time::Duration::from_secs(3), ping).await, Ok(Ok(_)))
+        crate::database::reachable(&self.pool.connect_options()).await
     }
 
     /// Use this file as the import log of every run.
