@@ -123,7 +123,7 @@ impl Runner {
 /// Run the console until the user quits.
 pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: App) -> anyhow::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Incoming>();
-    let engine_dir = engine.data_dir.clone();
+    let engine_dir = engine.data_dir().to_path_buf();
     // Without a terminal's keys, these are how a console is told to stop: cancel the run cleanly and quit.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;

@@ -35,12 +35,12 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
     let mut app = App::new(
-        engine.target.describe(),
-        engine.data_dir.display().to_string(),
+        engine.target().describe(),
+        engine.data_dir().display().to_string(),
         sources,
         find_sample_library(),
     );
-    app.info(format!("database: {}", engine.target.describe()));
+    app.info(format!("database: {}", engine.target().describe()));
     let _restore = TerminalGuard::enter()?;
     // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
     // the alternate screen starts blank and the first draw paints every cell.

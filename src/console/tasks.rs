@@ -4,12 +4,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
 
-use crate::database::status;
 use crate::engine::pipeline::EngineEvent;
 use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
@@ -47,25 +45,14 @@ async fn timed<T, E: std::fmt::Display>(limit: Duration, fut: impl Future<Output
 
 /// A copy of the engine whose pool is one connection of its own, so polls never queue behind the import.
 pub fn poll_engine(engine: &Engine) -> Engine {
-    let opts = (*engine.pool.connect_options()).clone();
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect_lazy_with(opts);
-    Engine {
-        target: engine.target.clone(),
-        pool,
-        data_dir: engine.data_dir.clone(),
-        run_log: engine.run_log.clone(),
-    }
+    engine.poll_copy(Duration::from_secs(3))
 }
 
 async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     let t0 = Instant::now();
     let status = engine.status_estimated().await.map_err(|e| e.to_string())?;
     let safety = engine.safety().await.map_err(|e| e.to_string())?;
-    let wal_bytes = status::wal_bytes(&engine.pool).await;
+    let wal_bytes = engine.wal_bytes().await;
     Ok(Polled {
         status,
         safety,
@@ -78,7 +65,7 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
 pub fn spawn_poll(engine: Engine, disk_path: super::system::DiskPath, tx: Tx) {
     tokio::spawn(async move {
         // Needs superuser or pg_read_all_settings; without it the tool's data directory stays the reference.
-        let dir = tokio::time::timeout(POLL_TIMEOUT, status::data_directory(&engine.pool)).await;
+        let dir = tokio::time::timeout(POLL_TIMEOUT, engine.server_data_directory()).await;
         if let Ok(Ok(dir)) = dir {
             let dir = PathBuf::from(dir);
             if dir.is_dir() {

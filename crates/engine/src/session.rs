@@ -13,11 +13,11 @@ use crate::database::{DbResult, Target, status};
 /// An open engine: the database is reachable and migrated.
 #[derive(Clone)]
 pub struct Engine {
-    pub target: Target,
-    pub pool: PgPool,
-    pub data_dir: PathBuf,
+    pub(crate) target: Target,
+    pub(crate) pool: PgPool,
+    pub(crate) data_dir: PathBuf,
     /// `--log FILE`: the import log; without it, one file per run under `<data-dir>/logs`.
-    pub run_log: Option<PathBuf>,
+    pub(crate) run_log: Option<PathBuf>,
 }
 
 impl Engine {
@@ -77,6 +77,43 @@ impl Engine {
             status::RowCounts::Estimated,
         )
         .await
+    }
+
+    /// The database this engine works on.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Where logs, backups and (for the managed cluster) the server live.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// A copy whose pool is one connection of its own, opened when first needed: polls on it never queue behind
+    /// an import, and a slow server answers them within `acquire` or not at all.
+    pub fn poll_copy(&self, acquire: std::time::Duration) -> Engine {
+        let opts = (*self.pool.connect_options()).clone();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(acquire)
+            .connect_lazy_with(opts);
+        Engine {
+            target: self.target.clone(),
+            pool,
+            data_dir: self.data_dir.clone(),
+            run_log: self.run_log.clone(),
+        }
+    }
+
+    /// Bytes of WAL the server keeps now (None without the rights to ask).
+    pub async fn wal_bytes(&self) -> Option<i64> {
+        status::wal_bytes(&self.pool).await
+    }
+
+    /// The server's data directory, when the role may read it.
+    pub async fn server_data_directory(&self) -> DbResult<String> {
+        status::data_directory(&self.pool).await
     }
 
     /// Does the server answer now (within a few seconds)?
