@@ -1,5 +1,6 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
 pub mod cluster;
+pub mod columns;
 pub mod indexes;
 pub mod integrity;
 pub mod migrate;
