@@ -4,7 +4,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use midi_tui::database::{Cluster, cluster, indexes, migrate, status};
+use midi_tui::database::{Cluster, cluster, indexes, migrate, safety, status};
 
 #[test]
 fn cluster_start_stop_reuse_and_crash_recovery() {
@@ -128,7 +128,7 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .fetch_all(&db.pool)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
             .fetch_all(&db.pool)
@@ -218,4 +218,21 @@ fn status_json_reports_tables_indexes_and_settings_over_an_external_url() {
         "--database-url must not create a managed cluster"
     );
     let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test]
+async fn a_build_connection_recreates_a_dropped_catalog_index() {
+    let db = fresh_db().await;
+    let gin = indexes::catalog()
+        .iter()
+        .find(|i| i.definition.contains("gin"))
+        .expect("a GIN index in the catalog");
+    safety::drop_index(&db.pool, &gin.name).await.unwrap();
+    assert!(!indexes::present(&db.pool).await.unwrap().contains(&gin.name));
+    let mut conn = indexes::BuildConnection::open(&db.pool, "64MB").await.unwrap();
+    conn.build(gin).await.unwrap();
+    // A second build of a present index is harmless: the catalog's statements say IF NOT EXISTS.
+    conn.build(gin).await.unwrap();
+    conn.close().await;
+    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 39);
 }

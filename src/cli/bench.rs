@@ -72,31 +72,22 @@ pub async fn run(
 ) -> Result<()> {
     let exe = std::env::current_exe()?;
     let work = global.data_dir().join("bench");
-    std::fs::create_dir_all(&work)?;
-    let mut list: Vec<PathBuf> = Vec::new();
-    if files > 0 {
-        let dir = work.join(format!("corpus-{files}"));
-        if !dir.join(".complete").exists() {
-            eprintln!("bench: generating {files} files in {}", dir.display());
-            let _ = std::fs::remove_dir_all(&dir);
-            crate::engine::gencorpus::generate(
-                &dir,
-                &crate::engine::gencorpus::GenOptions {
-                    files,
-                    seed: 1,
-                    archives: false,
-                },
-                &mut |_| {},
-            )?;
-            std::fs::write(dir.join(".complete"), b"")?;
-        }
-        list.push(dir);
-    }
+    // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
+    let (work, mut list, data_dir) = tokio::task::spawn_blocking(move || -> Result<_> {
+        std::fs::create_dir_all(&work)?;
+        let list = if files > 0 {
+            vec![generated_corpus(&work, files)?]
+        } else {
+            Vec::new()
+        };
+        // One throwaway cluster for every run; removed at the end.
+        let data_dir = work.join("cluster");
+        let _ = Cluster::new(&data_dir).stop();
+        cluster::remove_cluster_files(&data_dir);
+        Ok((work, list, data_dir))
+    })
+    .await??;
     list.extend(corpora.iter().cloned());
-    // One throwaway cluster for every run; removed at the end.
-    let data_dir = work.join("cluster");
-    let _ = Cluster::new(&data_dir).stop();
-    cluster::remove_cluster_files(&data_dir);
     let mut c = Cluster::new(&data_dir);
     tokio::task::spawn_blocking({
         let mut c = c.clone();
@@ -104,10 +95,14 @@ pub async fn run(
     })
     .await??;
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
-    let _ = tokio::task::spawn_blocking(move || c.stop()).await;
-    cluster::remove_cluster_files(&data_dir);
+    let machine = tokio::task::spawn_blocking(move || {
+        let _ = c.stop();
+        cluster::remove_cluster_files(&data_dir);
+        machine(&work)
+    })
+    .await?;
     let report = BenchReport {
-        machine: machine(&work),
+        machine,
         corpora: result?,
     };
     if json {
@@ -120,6 +115,26 @@ pub async fn run(
         eprintln!("bench: wrote {}", out.display());
     }
     Ok(())
+}
+
+/// The generated corpus of `files` files under `work`, made once and reused by later benches.
+fn generated_corpus(work: &Path, files: u64) -> Result<PathBuf> {
+    let dir = work.join(format!("corpus-{files}"));
+    if !dir.join(".complete").exists() {
+        eprintln!("bench: generating {files} files in {}", dir.display());
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::engine::gencorpus::generate(
+            &dir,
+            &crate::engine::gencorpus::GenOptions {
+                files,
+                seed: 1,
+                archives: false,
+            },
+            &mut |_| {},
+        )?;
+        std::fs::write(dir.join(".complete"), b"")?;
+    }
+    Ok(dir)
 }
 
 async fn bench_all(
@@ -154,8 +169,11 @@ async fn bench_all(
         for (name, args) in plans {
             let mut runs = Vec::new();
             for _ in 0..repeat {
-                reset_database(url).await?;
-                let m = measure(exe, data_dir, &args, src)?;
+                database::bench::recreate_library(url).await?;
+                // The child runs for seconds to minutes; waiting for it blocks, so not on an async worker.
+                let (exe, data_dir, src) = (exe.to_path_buf(), data_dir.to_path_buf(), src.to_string());
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let m = tokio::task::spawn_blocking(move || measure(&exe, &data_dir, &args, &src)).await??;
                 runs.push(m);
             }
             let pick = |f: &dyn Fn(&Measured) -> f64| median(runs.iter().map(f).collect());
@@ -221,22 +239,7 @@ async fn bench_all(
     Ok(out)
 }
 
-/// An empty library for the next run: the database is dropped and created again.
-async fn reset_database(url: &str) -> Result<()> {
-    let admin_url = url.replacen(&format!("/{}?", cluster::DATABASE), "/postgres?", 1);
-    let admin = database::connect(&admin_url, 1).await?;
-    let sql = format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        database::quote_ident(cluster::DATABASE)
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
-    let sql = format!("CREATE DATABASE {}", database::quote_ident(cluster::DATABASE));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&admin).await?;
-    admin.close().await;
-    Ok(())
-}
-
-fn measure(exe: &Path, data_dir: &Path, args: &[&str], src: &str) -> Result<Measured> {
+fn measure(exe: &Path, data_dir: &Path, args: &[String], src: &str) -> Result<Measured> {
     let t = std::time::Instant::now();
     let mut cmd = Command::new(exe);
     cmd.arg("--data-dir")

@@ -1,4 +1,7 @@
-//! Facts about this machine (memory, cores) that size the pipeline and the profile levels.
+//! Facts about this machine: memory and cores (which size the pipeline and the profile levels), free disk space.
+use std::path::Path;
+
+use sysinfo::{DiskRefreshKind, Disks};
 
 /// Total RAM in bytes (4 GiB if it cannot be read).
 pub fn total_memory_bytes() -> u64 {
@@ -14,4 +17,68 @@ pub fn total_memory_bytes() -> u64 {
 /// Logical cores available to this process.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Space on the file system that holds a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes an unprivileged writer may still use.
+    pub free: u64,
+    pub total: u64,
+}
+
+/// Space on the file system holding `path` (or its nearest existing ancestor). Blocks on a slow mount: call it
+/// from a thread of its own or through `spawn_blocking`.
+pub fn disk_space(path: &Path) -> Option<DiskSpace> {
+    let mut p = path;
+    while !p.exists() {
+        p = p.parent()?;
+    }
+    let p = std::fs::canonicalize(p).ok()?;
+    // The list alone first: space is read for the one disk that holds the path, not for every mount.
+    let mut disks = Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing()).ok()?;
+    let i = holding_mount(&p, disks.iter().map(|d| d.mount_point()))?;
+    let disk = &mut disks[i];
+    disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
+    (disk.total_space() > 0).then(|| DiskSpace {
+        free: disk.available_space(),
+        total: disk.total_space(),
+    })
+}
+
+/// Which of `mounts` holds `path`: the deepest mount point it lies under (of two at the same place, the later
+/// one, which hides the other).
+fn holding_mount<'a>(path: &Path, mounts: impl Iterator<Item = &'a Path>) -> Option<usize> {
+    mounts
+        .enumerate()
+        .filter(|(_, m)| path.starts_with(m))
+        .max_by_key(|(_, m)| m.components().count())
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_space_of_an_existing_and_a_missing_path() {
+        let space = disk_space(Path::new("/tmp")).expect("space of /tmp");
+        assert!(space.total > 0 && space.free <= space.total);
+        assert!(
+            disk_space(Path::new("/tmp/does/not/exist/yet")).is_some(),
+            "falls back to an ancestor"
+        );
+    }
+
+    #[test]
+    fn the_deepest_mount_point_holds_a_path() {
+        let mounts = ["/", "/data", "/dat", "/data/pg/run", "/data"].map(Path::new);
+        let at = |p: &str| holding_mount(Path::new(p), mounts.iter().copied());
+        // Whole components, not string prefixes: /dat does not hold /data.
+        assert_eq!(at("/data/pg/base"), Some(4), "the later of two mounts at /data");
+        assert_eq!(at("/data/pg/run/x"), Some(3));
+        assert_eq!(at("/datastore"), Some(0));
+        assert_eq!(at("/"), Some(0));
+        assert_eq!(holding_mount(Path::new("/x"), std::iter::empty()), None);
+    }
 }

@@ -347,7 +347,7 @@ fn run(
     };
     let repair = match &pool {
         Some(pool) => Repair::plan(rt.block_on(integrity::repair_work(pool))?, &opts.sources),
-        None => Repair::default(),
+        None => Repair::plan(integrity::RepairWork::default(), &opts.sources),
     };
     if let Some(text) = repair.describe() {
         log.line(&text);

@@ -137,6 +137,8 @@ struct ServerUser {
     gid: u32,
 }
 
+/// Through getpwnam(3), not `sysinfo::Users`: that list reads /etc/passwd alone (no NSS, so no LDAP or sssd
+/// accounts) and leaves out accounts whose shell is /bin/false, which is how many systems set up `postgres`.
 fn lookup_user(name: &str) -> Option<ServerUser> {
     let cname = CString::new(name).ok()?;
     // SAFETY: getpwnam returns a pointer into static storage or NULL; we copy the two ids out at once.
@@ -542,18 +544,7 @@ pub fn remove_cluster_files(data_dir: &Path) {
 }
 
 fn chown(path: &Path, user: ServerUser) -> Result<()> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| ClusterError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-    })?;
-    // SAFETY: c is a valid NUL-terminated path.
-    if unsafe { libc::chown(c.as_ptr(), user.uid, user.gid) } != 0 {
-        return Err(ClusterError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).map_err(io_err(path))
 }
 
 fn run_as(cmd: &mut Command, user: Option<ServerUser>) -> Result<Output> {

@@ -1,7 +1,7 @@
 //! The catalog of secondary indexes, parsed from the migration that creates them (one place to declare them).
 use std::sync::OnceLock;
 
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::DbResult;
 
@@ -56,6 +56,37 @@ pub async fn present(pool: &PgPool) -> DbResult<Vec<String>> {
     .fetch_all(pool)
     .await?;
     Ok(rows)
+}
+
+/// A connection of its own for one parallel index-build job, with its share of the maintenance memory.
+pub struct BuildConnection {
+    conn: PgConnection,
+}
+
+impl BuildConnection {
+    /// Connect like `pool` does and give the session `maintenance_mem` (e.g. "256MB") for its builds.
+    pub async fn open(pool: &PgPool, maintenance_mem: &str) -> DbResult<Self> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        // A refused value leaves the server's default in force: slower, still correct, so not an error.
+        let _ = sqlx::query("SELECT set_config('maintenance_work_mem', $1, false)")
+            .bind(maintenance_mem)
+            .execute(&mut conn)
+            .await;
+        Ok(BuildConnection { conn })
+    }
+
+    /// Create one catalog index. Only catalog entries are accepted: their statements come from the migration
+    /// compiled into the binary, never from input.
+    pub async fn build(&mut self, index: &'static SecondaryIndex) -> DbResult<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(index.definition.as_str()))
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
 }
 
 #[cfg(test)]

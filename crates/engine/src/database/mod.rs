@@ -1,4 +1,5 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
+pub mod bench;
 pub mod cause;
 pub mod cluster;
 pub mod columns;

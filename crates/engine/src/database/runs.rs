@@ -136,8 +136,7 @@ pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)])
         .collect())
 }
 
+/// gethostname(2): the same name /proc/sys/kernel/hostname holds, without a file read on an async worker.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    sysinfo::System::host_name().unwrap_or_default()
 }

@@ -59,6 +59,17 @@ pub async fn mark_restored(pool: &PgPool, id: i64) -> DbResult<()> {
     Ok(())
 }
 
+/// Each journaled setting with the value it had before its first journaled change (what restoring leads back to).
+pub async fn first_setting_values(pool: &PgPool) -> DbResult<Vec<(String, Option<String>)>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (target) target, old_value FROM safety_journal WHERE kind = 'setting' \
+         ORDER BY target, id ASC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
 /// A setting as the server reports it.
 #[derive(Debug, Clone)]
 pub struct LiveSetting {

@@ -152,12 +152,6 @@ pub enum ProfileError {
     },
 }
 
-impl From<sqlx::Error> for ProfileError {
-    fn from(e: sqlx::Error) -> Self {
-        ProfileError::Db(DbError::Sql(e))
-    }
-}
-
 /// How safe the database is now.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SafetyState {

@@ -1,16 +1,17 @@
 //! Applying, reverting and verifying profile levels, and the parallel index rebuild: every change journaled first.
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::path::Path;
 use std::time::Instant;
 
-use sqlx::Connection;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::plan::{self, Machine, UNLOGGED_ORDER};
 use super::{
     ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
-use crate::database::{Target, indexes, safety};
+use crate::database::indexes::{BuildConnection, SecondaryIndex};
+use crate::database::{DbError, Target, indexes, safety, status};
 use crate::session::Engine;
 
 type Result<T> = std::result::Result<T, ProfileError>;
@@ -254,12 +255,7 @@ impl Engine {
     }
 
     async fn restart_command(&self) -> String {
-        let dir: Option<String> = sqlx::query_scalar("SELECT current_setting('data_directory')")
-            .fetch_optional(&self.pool)
-            .await
-            .ok()
-            .flatten();
-        match dir {
+        match status::data_directory(&self.pool).await.ok() {
             Some(d) => format!("pg_ctl restart -D {d}   (or: sudo systemctl restart postgresql)"),
             None => "sudo systemctl restart postgresql".into(),
         }
@@ -293,28 +289,17 @@ impl Engine {
 
     async fn write_index_backup_file(&self) -> Result<()> {
         let all = safety::backed_up_indexes(&self.pool).await?;
-        let path = self.data_dir.join("INDEX_BACKUP.sql");
-        let io = |source| ProfileError::Io {
+        let (dir, path) = (self.data_dir.clone(), self.data_dir.join("INDEX_BACKUP.sql"));
+        let io = |source: std::io::Error| ProfileError::Io {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.data_dir).map_err(io)?;
-        let mut f = std::fs::File::create(&path).map_err(io)?;
-        writeln!(
-            f,
-            "-- midi-tui secondary index backup; run with psql -v ON_ERROR_STOP=1 -f INDEX_BACKUP.sql"
-        )
-        .map_err(io)?;
-        for (name, table, def) in &all {
-            writeln!(
-                f,
-                "-- {name} on {table}\n{};",
-                def.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-            )
-            .map_err(io)?;
-        }
-        f.sync_all().map_err(io)?;
-        Ok(())
+        // Writing and syncing the file blocks: on a thread of its own, not on an async worker.
+        let written = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || write_index_backup(&dir, &path, &all)).await
+        };
+        written.map_err(|e| io(std::io::Error::other(e)))?.map_err(io)
     }
 
     /// Turn one level off: its settings back, its tables LOGGED, or (level 2) its indexes rebuilt.
@@ -422,8 +407,13 @@ impl Engine {
         if !selected.is_empty() {
             safety::checkpoint(pool).await?;
             if self.target.is_managed() {
+                // sync(2) can take seconds on a busy disk: on a thread of its own, not on an async worker.
                 // SAFETY: sync(2) has no preconditions; it flushes files the server wrote without fsync.
-                unsafe { libc::sync() };
+                let synced = tokio::task::spawn_blocking(|| unsafe { libc::sync() }).await;
+                synced.map_err(|e| ProfileError::Io {
+                    path: self.data_dir.clone(),
+                    source: std::io::Error::other(e),
+                })?;
             }
         }
         if selected.is_empty() {
@@ -440,13 +430,8 @@ impl Engine {
     async fn verify(&self, only: Option<Level>) -> Result<Vec<Check>> {
         let pool = &self.pool;
         let mut checks = Vec::new();
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT DISTINCT ON (target) target, old_value FROM safety_journal WHERE kind = 'setting' \
-             ORDER BY target, id ASC",
-        )
-        .fetch_all(pool)
-        .await?;
-        let first_old: HashMap<String, Option<String>> = rows.into_iter().collect();
+        let first_old: HashMap<String, Option<String>> =
+            safety::first_setting_values(pool).await?.into_iter().collect();
         let mut names: Vec<&String> = first_old.keys().collect();
         names.sort();
         for name in names {
@@ -501,70 +486,23 @@ impl Engine {
         let t0 = Instant::now();
         let present = indexes::present(pool).await?;
         // The catalog is the source of truth (the backups hold the same definitions, for a by-hand restore).
-        let mut todo: Vec<(String, String, String)> = indexes::catalog()
+        let mut todo: Vec<&'static SecondaryIndex> = indexes::catalog()
             .iter()
             .filter(|i| !present.contains(&i.name))
-            .map(|i| (i.name.clone(), i.table.clone(), i.definition.clone()))
             .collect();
         // Slowest first (GIN), so the parallel jobs finish together.
-        todo.sort_by_key(|(_, _, d)| if d.contains("gin") { 0 } else { 1 });
+        todo.sort_by_key(|i| if i.definition.contains("gin") { 0 } else { 1 });
         let jobs = jobs.clamp(1, 16).min(todo.len().max(1));
         let per_job_mem = self.maintenance_mem_per_job(jobs).await?;
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(todo.into_iter()));
-        let opts = pool.connect_options();
         let mut tasks = Vec::new();
         for _ in 0..jobs {
-            let (queue, opts, progress, mem) = (queue.clone(), opts.clone(), progress.clone(), per_job_mem.clone());
+            let (pool, queue, progress, mem) = (pool.clone(), queue.clone(), progress.clone(), per_job_mem.clone());
             tasks.push(tokio::spawn(async move {
-                let mut built = Vec::new();
-                let mut failed = Vec::new();
-                let mut conn = match sqlx::PgConnection::connect_with(&opts).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        failed.push(("(connection)".to_string(), e.to_string()));
-                        return (built, failed);
-                    }
-                };
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "SET maintenance_work_mem = {}",
-                    safety::quote_literal(&mem)
-                )))
-                .execute(&mut conn)
-                .await;
-                loop {
-                    let next = queue.lock().await.next();
-                    let Some((name, table, def)) = next else { break };
-                    if let Some(p) = &progress {
-                        let _ = p.send(RebuildEvent::Started {
-                            name: name.clone(),
-                            table,
-                        });
-                    }
-                    let t = Instant::now();
-                    match sqlx::raw_sql(sqlx::AssertSqlSafe(def)).execute(&mut conn).await {
-                        Ok(_) => {
-                            let secs = t.elapsed().as_secs_f64();
-                            if let Some(p) = &progress {
-                                let _ = p.send(RebuildEvent::Finished {
-                                    name: name.clone(),
-                                    seconds: secs,
-                                });
-                            }
-                            built.push((name, secs));
-                        }
-                        Err(e) => {
-                            if let Some(p) = &progress {
-                                let _ = p.send(RebuildEvent::Failed {
-                                    name: name.clone(),
-                                    error: e.to_string(),
-                                });
-                            }
-                            failed.push((name, e.to_string()));
-                        }
-                    }
+                match BuildConnection::open(&pool, &mem).await {
+                    Ok(conn) => build_job(conn, &queue, progress.as_ref()).await,
+                    Err(e) => (Vec::new(), vec![("(connection)".to_string(), sql_message(&e))]),
                 }
-                let _ = conn.close().await;
-                (built, failed)
             }));
         }
         let mut report = RebuildReport {
@@ -604,4 +542,79 @@ impl Engine {
             .unwrap_or(256 << 20);
         Ok(format!("{}MB", (total / jobs as u64 / (1 << 20)).max(64)))
     }
+}
+
+type BuildQueue = tokio::sync::Mutex<std::vec::IntoIter<&'static SecondaryIndex>>;
+/// Indexes built (name, seconds) and failed (name, error) by one job.
+type JobOutcome = (Vec<(String, f64)>, Vec<(String, String)>);
+
+/// One parallel rebuild job: on its own connection, it takes indexes from the shared queue until it is empty.
+async fn build_job(
+    mut conn: BuildConnection,
+    queue: &BuildQueue,
+    progress: Option<&UnboundedSender<RebuildEvent>>,
+) -> JobOutcome {
+    let send = |e: RebuildEvent| {
+        if let Some(p) = progress {
+            let _ = p.send(e);
+        }
+    };
+    let mut built = Vec::new();
+    let mut failed = Vec::new();
+    loop {
+        let next = queue.lock().await.next();
+        let Some(index) = next else { break };
+        send(RebuildEvent::Started {
+            name: index.name.clone(),
+            table: index.table.clone(),
+        });
+        let t = Instant::now();
+        match conn.build(index).await {
+            Ok(()) => {
+                let seconds = t.elapsed().as_secs_f64();
+                send(RebuildEvent::Finished {
+                    name: index.name.clone(),
+                    seconds,
+                });
+                built.push((index.name.clone(), seconds));
+            }
+            Err(e) => {
+                let error = sql_message(&e);
+                send(RebuildEvent::Failed {
+                    name: index.name.clone(),
+                    error: error.clone(),
+                });
+                failed.push((index.name.clone(), error));
+            }
+        }
+    }
+    conn.close().await;
+    (built, failed)
+}
+
+/// The server's own words for a failed statement, without the "database error:" wrapper the rebuild report
+/// never carried.
+fn sql_message(e: &DbError) -> String {
+    match e {
+        DbError::Sql(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The backed-up definitions as a psql script, on disk (synced) before the first index is dropped.
+fn write_index_backup(dir: &Path, path: &Path, all: &[(String, String, String)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut f = std::fs::File::create(path)?;
+    writeln!(
+        f,
+        "-- midi-tui secondary index backup; run with psql -v ON_ERROR_STOP=1 -f INDEX_BACKUP.sql"
+    )?;
+    for (name, table, def) in all {
+        writeln!(
+            f,
+            "-- {name} on {table}\n{};",
+            def.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+        )?;
+    }
+    f.sync_all()
 }
