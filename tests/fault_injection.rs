@@ -16,12 +16,12 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 /// Files in the generated library: enough for a kill to land mid-import, few enough for a 2-core machine.
-const GEN_FILES: &str = "5000";
+const GEN_FILES: &str = "12000";
 /// The tables a level-3 transition turns UNLOGGED and back.
 const LIBRARY_TABLES: [&str; 4] = ["musical_metadata", "file_locations", "archive_progress", "files"];
 const SECONDARY_INDEXES: u64 = 39;
 /// How long the tool may take to give up once its server is dead (issue 9: a few seconds).
-const TOOL_GIVES_UP: Duration = Duration::from_secs(20);
+const TOOL_GIVES_UP: Duration = Duration::from_secs(10);
 const COMMAND: Duration = Duration::from_secs(90);
 const IMPORT: Duration = Duration::from_secs(150);
 const POLL: Duration = Duration::from_millis(20);
@@ -378,9 +378,9 @@ impl Out {
 
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tail = |s: &str| {
+        let tail = |s: &str, keep: usize| {
             let s = s.trim();
-            let cut = s.len().saturating_sub(1200);
+            let cut = s.len().saturating_sub(keep);
             let cut = (cut..=s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(s.len());
             s[cut..].to_string()
         };
@@ -393,8 +393,8 @@ impl std::fmt::Display for Out {
             f,
             "`midi-tui {}` {how}; stdout: {}; stderr: {}",
             self.args,
-            tail(&self.stdout),
-            tail(&self.stderr)
+            tail(&self.stdout, 300),
+            tail(&self.stderr, 600)
         )
     }
 }
