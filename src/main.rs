@@ -96,6 +96,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 json: false,
                 limit: cli::LimitArg::Full,
                 console_bench: false,
+                batch_rows: None,
                 sources,
             };
             let report = cli::import::run(g, &args).await?;

@@ -4,56 +4,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::own::Own;
 use common::*;
-use midi_tui::database::{Cluster, cluster};
-
-/// A managed cluster of the test's own, removed when dropped.
-struct Own {
-    dir: PathBuf,
-}
-
-impl Own {
-    fn new(tag: &str) -> Self {
-        let dir = temp_dir(tag);
-        let out = run_bin(&["--data-dir", dir.to_str().unwrap(), "db", "start"], &[]);
-        assert!(out.status.success(), "db start: {}", stderr(&out));
-        Self { dir }
-    }
-    fn d(&self) -> &str {
-        self.dir.to_str().unwrap()
-    }
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let mut all = vec!["--data-dir", self.d()];
-        all.extend_from_slice(args);
-        run_bin(&all, &[])
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            stderr(&out),
-            stdout(&out)
-        );
-        stdout(&out)
-    }
-    fn status(&self) -> serde_json::Value {
-        serde_json::from_str(self.ok(&["status", "--json"]).trim()).unwrap()
-    }
-    fn url(&self) -> String {
-        Cluster::new(&self.dir).url()
-    }
-    async fn pool(&self) -> sqlx::PgPool {
-        midi_tui::database::connect(&self.url(), 2).await.unwrap()
-    }
-}
-
-impl Drop for Own {
-    fn drop(&mut self) {
-        let _ = Cluster::new(&self.dir).stop();
-        cluster::remove_cluster_files(&self.dir);
-    }
-}
 
 fn setting(st: &serde_json::Value, name: &str) -> (String, bool) {
     let s = st["settings"]
@@ -240,7 +192,7 @@ async fn server_killed_during_ludicrous_import_is_detected_and_reimported() {
     )
     .await;
     pool.close().await;
-    Cluster::new(&c.dir).kill_server().expect("server running");
+    c.kill_server();
     let _ = child.wait();
     // The next start runs crash recovery: UNLOGGED tables come back empty.
     let out = c.run(&["status"]);

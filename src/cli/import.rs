@@ -50,6 +50,9 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         if args.dry_run { "dry-run" } else { mode.label() },
     );
     opts.dry_run = args.dry_run;
+    if let Some(n) = args.batch_rows {
+        opts.batch_rows = n.max(1);
+    }
     opts.async_commit = mode != Mode::Normal;
     opts.limit = match args.limit {
         super::LimitArg::Full => crate::engine::pipeline::Limit::Full,
@@ -81,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         super::profile::warn_if_unsafe(&st);
     }
     if let Some(lost) = engine.acknowledge_data_loss().await? {
-        eprintln!("re-importing: {lost}");
+        eprintln!("repairing: {lost}");
     }
     for level in levels {
         let t = Instant::now();

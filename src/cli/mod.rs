@@ -149,6 +149,9 @@ pub struct ImportArgs {
     /// Benchmarks: drive the console's state and drawing (off screen) while importing.
     #[arg(long, hide = true)]
     pub console_bench: bool,
+    /// Tests: locations per write transaction (small batches interleave concurrent importers more).
+    #[arg(long, hide = true)]
+    pub batch_rows: Option<usize>,
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
 }

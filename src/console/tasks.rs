@@ -138,14 +138,11 @@ pub fn spawn_rebuild(engine: Engine, tx: Tx) {
     });
 }
 
-/// Acknowledge lost rows (a crash emptied UNLOGGED tables), then start the pipeline and hand its handle over.
+/// Check for rows a crash took (the run then reads them again), then start the pipeline and hand its handle over.
 pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, tx: Tx) {
     tokio::spawn(async move {
         match timed(POLL_TIMEOUT, engine.acknowledge_data_loss()).await {
-            Ok(Some(lost)) => send(
-                &tx,
-                Msg::Engine(EngineEvent::Log(format!("re-importing everything: {lost}"))),
-            ),
+            Ok(Some(lost)) => send(&tx, Msg::Engine(EngineEvent::Log(format!("repairing: {lost}")))),
             Ok(None) => {}
             Err(e) => send(
                 &tx,

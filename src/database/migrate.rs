@@ -11,6 +11,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "secondary_indexes",
         include_str!("../../database/migrations/0002_secondary_indexes.sql"),
     ),
+    (
+        3,
+        "integrity",
+        include_str!("../../database/migrations/0003_integrity.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

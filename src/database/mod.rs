@@ -1,6 +1,7 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
 pub mod cluster;
 pub mod indexes;
+pub mod integrity;
 pub mod migrate;
 pub mod runs;
 pub mod safety;

@@ -164,13 +164,23 @@ pub async fn persistence(pool: &PgPool, table: &str) -> DbResult<Option<String>>
     Ok(v)
 }
 
-pub async fn set_persistence(pool: &PgPool, table: &str, logged: bool) -> DbResult<()> {
-    let sql = format!(
-        "ALTER TABLE {} SET {}",
-        quote_ident(table),
-        if logged { "LOGGED" } else { "UNLOGGED" }
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+/// Change the persistence of several tables in one transaction, in the order given (a logged table may not
+/// reference an unlogged one, so the order matters inside it too). A crash before the commit leaves every table as
+/// it was and one after it every table changed: never a LOGGED `files` beside children that recovery empties.
+pub async fn set_persistence_all(pool: &PgPool, tables: &[&str], logged: bool) -> DbResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
+    for table in tables {
+        let sql = format!(
+            "ALTER TABLE {} SET {}",
+            quote_ident(table),
+            if logged { "LOGGED" } else { "UNLOGGED" }
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -210,33 +220,6 @@ pub async fn backed_up_indexes(pool: &PgPool) -> DbResult<Vec<(String, String, S
 pub async fn drop_index(pool: &PgPool, name: &str) -> DbResult<()> {
     let sql = format!("DROP INDEX IF EXISTS {}", quote_ident(name));
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
-    Ok(())
-}
-
-/// Rows the runs say were imported, and whether the library holds any row now (not a count: the console asks
-/// this every few seconds of libraries with millions of rows).
-pub async fn imported_vs_present(pool: &PgPool) -> DbResult<(i64, bool)> {
-    let row = sqlx::query(
-        "SELECT (SELECT coalesce(sum(files_imported), 0)::bigint FROM import_runs WHERE NOT rows_lost), \
-         EXISTS (SELECT 1 FROM files)",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok((row.get(0), row.get(1)))
-}
-
-/// After UNLOGGED tables were emptied by crash recovery: forget what the lost rows vouched for, so the next
-/// import reads everything again instead of trusting archives or failures recorded against lost data.
-pub async fn forget_lost_imports(pool: &PgPool) -> DbResult<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM archive_progress").execute(&mut *tx).await?;
-    sqlx::query("UPDATE import_runs SET rows_lost = true WHERE NOT rows_lost")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE import_errors SET size = NULL, mtime = NULL")
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(())
 }
 

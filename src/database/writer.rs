@@ -67,6 +67,52 @@ const ORPHAN_LOCATIONS: &str = "
 SELECT s.path FROM stage_locations s WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = s.content_hash)
 ";
 
+/// Repair runs: files kept in `files` whose metadata row a crash emptied get it back from the re-read content.
+const BACKFILL_METADATA: &str = "
+INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator,
+    time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches,
+    pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, has_drums,
+    is_karaoke, lyrics_count)
+SELECT f.id, s.bpm, s.avg_bpm, s.tempo_changes, s.time_signature_numerator, s.time_signature_denominator,
+    s.key_signature, s.detected_key, s.key_confidence, s.total_notes, s.unique_pitches, s.pitch_range_min,
+    s.pitch_range_max, s.avg_velocity, s.polyphony_max, s.note_density, s.channels, s.programs, s.has_drums,
+    s.is_karaoke, s.lyrics_count
+FROM stage_files s JOIN files f USING (content_hash)
+ORDER BY f.id
+ON CONFLICT (file_id) DO NOTHING
+";
+
+/// One error row per path: a path that fails again replaces its row (re-reads after a loss, concurrent importers).
+const UPSERT_ERRORS: &str = "
+INSERT INTO import_errors (import_run_id, path, kind, message, size, mtime)
+SELECT $1, e.path, e.kind, e.message, e.size, e.mtime
+FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS e (path, kind, message, size, mtime)
+ON CONFLICT (path) DO UPDATE SET import_run_id = EXCLUDED.import_run_id, kind = EXCLUDED.kind,
+    message = EXCLUDED.message, size = EXCLUDED.size, mtime = EXCLUDED.mtime, created_at = now()
+";
+
+/// The run's counters move with the rows they count, in the same transaction.
+const COUNT_BATCH: &str = "
+UPDATE import_runs SET files_imported = files_imported + $2, duplicates = duplicates + $3, failed = failed + $4
+WHERE id = $1
+";
+
+/// What one batch is written for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchContext {
+    pub run_id: i64,
+    /// A repair run: contents already in `files` may lack their metadata row; fill it in.
+    pub repair: bool,
+}
+
+/// True when a batch failed only because of its interleaving with another importer: worth trying again.
+pub fn is_retryable(e: &super::DbError) -> bool {
+    match e {
+        super::DbError::Sql(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
 /// What one committed batch changed.
 #[derive(Debug, Default, Clone)]
 pub struct BatchOutcome {
@@ -92,14 +138,15 @@ pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()
 /// or a path is already stored: the caller then takes the staging path, which handles those set-based.
 pub async fn write_batch_direct(
     conn: &mut PgConnection,
-    run_id: i64,
+    ctx: BatchContext,
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> DbResult<Option<BatchOutcome>> {
     let mut tx = conn.begin().await?;
-    let result = direct(&mut tx, run_id, contents, locations, errors, complete_archives).await;
+    durable_if_unlogged(&mut tx).await?;
+    let result = direct(&mut tx, ctx.run_id, contents, locations, errors, complete_archives).await;
     match result {
         Ok(out) => {
             tx.commit().await?;
@@ -144,6 +191,8 @@ async fn direct(
             fresh.push(c);
         }
     }
+    // Keys in one order for every importer (hashes, then paths): concurrent writers wait, never deadlock.
+    fresh.sort_unstable_by_key(|c| c.hash);
     if !fresh.is_empty() {
         let new_ids: Vec<i64> =
             sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('files', 'id')) FROM generate_series(1, $1)")
@@ -183,7 +232,9 @@ async fn direct(
     if !locations.is_empty() {
         let mut seen = HashSet::with_capacity(locations.len());
         let mut buf = String::with_capacity(locations.len() * 128);
-        for l in locations {
+        let mut sorted: Vec<&&LocationRecord> = locations.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.location.cmp(&b.location));
+        for l in sorted {
             if !seen.insert(l.location.as_str()) {
                 continue;
             }
@@ -204,7 +255,7 @@ async fn direct(
         )
         .await?;
     }
-    write_errors_and_archives(tx, run_id, errors, complete_archives).await?;
+    write_tail(tx, run_id, &out, errors, complete_archives).await?;
     Ok(out)
 }
 
@@ -212,13 +263,15 @@ async fn direct(
 /// locks in the same order and cannot deadlock.
 pub async fn write_batch(
     conn: &mut PgConnection,
-    run_id: i64,
+    ctx: BatchContext,
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> DbResult<BatchOutcome> {
+    let run_id = ctx.run_id;
     let mut tx = conn.begin().await?;
+    durable_if_unlogged(&mut tx).await?;
     let mut out = BatchOutcome::default();
     if !contents.is_empty() {
         let mut seen = HashSet::with_capacity(contents.len());
@@ -234,6 +287,9 @@ pub async fn write_batch(
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if ctx.repair {
+            sqlx::query(BACKFILL_METADATA).execute(&mut *tx).await?;
+        }
     }
     if !locations.is_empty() {
         let mut seen = HashSet::with_capacity(locations.len());
@@ -259,40 +315,63 @@ pub async fn write_batch(
             .map(|r| r.get::<String, _>(0))
             .collect();
     }
-    write_errors_and_archives(&mut tx, run_id, errors, complete_archives).await?;
+    write_tail(&mut tx, run_id, &out, errors, complete_archives).await?;
     tx.commit().await?;
     Ok(out)
 }
 
-async fn write_errors_and_archives(
+/// While the library tables are UNLOGGED a crash empties them, and only the run row can say what was there: commit
+/// this batch (and its counts) synchronously then. With fsync off that costs a write, not a flush.
+async fn durable_if_unlogged(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let unlogged: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT relpersistence = 'u' FROM pg_class WHERE oid = 'files'::regclass), false)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if unlogged {
+        sqlx::query("SET LOCAL synchronous_commit = on")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Errors, completed archives and the run's counters: the end of every batch transaction.
+async fn write_tail(
     tx: &mut PgConnection,
     run_id: i64,
+    out: &BatchOutcome,
     errors: &[&ErrorRecord],
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> Result<(), sqlx::Error> {
     if !errors.is_empty() {
-        let mut buf = String::new();
+        // The last word on a path wins; sorted, so concurrent importers lock rows in one order.
+        let mut by_path: std::collections::BTreeMap<String, &ErrorRecord> = std::collections::BTreeMap::new();
         for e in errors {
-            let _ = write!(buf, "{run_id}\t");
-            text(&mut buf, &e.location);
-            buf.push('\t');
-            text(&mut buf, &e.kind);
-            buf.push('\t');
-            text(&mut buf, &e.message);
-            buf.push('\t');
-            opt(&mut buf, e.size);
-            buf.push('\t');
-            opt(&mut buf, e.mtime);
-            buf.push('\n');
+            by_path.insert(no_nul(&e.location), e);
         }
-        copy_in(
-            &mut *tx,
-            "COPY import_errors (import_run_id, path, kind, message, size, mtime) FROM STDIN",
-            buf.into_bytes(),
-        )
-        .await?;
+        let mut paths = Vec::with_capacity(by_path.len());
+        let (mut kinds, mut messages, mut sizes, mut mtimes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (path, e) in by_path {
+            paths.push(path);
+            kinds.push(no_nul(&e.kind));
+            messages.push(no_nul(&e.message));
+            sizes.push(e.size.map(|s| s as i64));
+            mtimes.push(e.mtime);
+        }
+        sqlx::query(UPSERT_ERRORS)
+            .bind(run_id)
+            .bind(&paths)
+            .bind(&kinds)
+            .bind(&messages)
+            .bind(&sizes)
+            .bind(&mtimes)
+            .execute(&mut *tx)
+            .await?;
     }
-    for a in complete_archives {
+    let mut archives: Vec<&Arc<ArchiveTracker>> = complete_archives.iter().collect();
+    archives.sort_unstable_by(|a, b| a.location.cmp(&b.location));
+    for a in archives {
         sqlx::query(
             "INSERT INTO archive_progress (path, size, mtime, members, import_run_id) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime = EXCLUDED.mtime, \
@@ -306,7 +385,21 @@ async fn write_errors_and_archives(
         .execute(&mut *tx)
         .await?;
     }
+    if run_id > 0 {
+        sqlx::query(COUNT_BATCH)
+            .bind(run_id)
+            .bind(out.new_files as i64)
+            .bind(out.locations.saturating_sub(out.new_files) as i64)
+            .bind(errors.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
+}
+
+/// PostgreSQL text cannot hold NUL.
+fn no_nul(s: &str) -> String {
+    s.replace('\0', "")
 }
 
 /// One COPY ... FROM STDIN of a prepared text buffer.

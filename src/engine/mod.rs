@@ -1,6 +1,7 @@
 //! The import engine: scan, extract, hash, parse, write, profiles and metrics. Never imports ratatui.
 pub mod extract;
 pub mod gencorpus;
+pub mod integrity;
 pub mod machine;
 pub mod metrics;
 pub mod midi;

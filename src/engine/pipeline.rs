@@ -21,7 +21,7 @@ use super::metrics::{BusyTimer, Phase, RunMetrics, Snapshot};
 use super::midi;
 use super::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
 use super::source::{self, Limits, Meter, ReadEvent, ScanItem};
-use crate::database::{DbError, runs, writer};
+use crate::database::{DbError, integrity, runs, writer};
 
 /// How an import runs.
 #[derive(Debug, Clone)]
@@ -300,6 +300,13 @@ fn run(
         }
         None => RunLog(None),
     };
+    // Locations are stored absolute: a re-run from another folder, or a repair, finds the same paths.
+    let mut opts = opts;
+    opts.sources = opts
+        .sources
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
     let sources: Vec<String> = opts.sources.iter().map(|p| source::encode_os_path(p)).collect();
     let pool = if opts.dry_run { None } else { pool };
     let run_id = match &pool {
@@ -309,6 +316,14 @@ fn run(
         }
         None => None,
     };
+    let repair = match &pool {
+        Some(pool) => Repair::plan(rt.block_on(integrity::repair_work(pool))?, &opts.sources),
+        None => Repair::default(),
+    };
+    if let Some(text) = repair.describe() {
+        log.line(&text);
+        let _ = events.send(EngineEvent::Log(text));
+    }
     log.line(&format!(
         "run {} started: mode {}, sources {}",
         run_id.map_or("dry-run".to_string(), |i| i.to_string()),
@@ -348,7 +363,7 @@ fn run(
 
     // Scan.
     {
-        let (m, c, srcs) = (metrics.clone(), control.clone(), opts.sources.clone());
+        let (m, c, srcs) = (metrics.clone(), control.clone(), repair.scan_sources.clone());
         threads.push(spawn("scan", move || {
             let counters = m.phase(Phase::Scan);
             let mut t = Instant::now();
@@ -374,12 +389,13 @@ fn run(
 
     // Resume filter: known locations (same size and mtime) and completed archives are not read again.
     {
-        let (m, c, pool, rt, rec_tx) = (
+        let (m, c, pool, rt, rec_tx, forced) = (
             metrics.clone(),
             control.clone(),
             pool.clone(),
             rt.clone(),
             rec_tx.clone(),
+            repair.forced.clone(),
         );
         threads.push(spawn("resume-filter", move || {
             let mut batch: Vec<ScanItem> = Vec::with_capacity(512);
@@ -396,7 +412,7 @@ fn run(
                     }
                 }
                 m.phase(Phase::Read).queued.store(unit_tx.len(), Relaxed);
-                if !filter_batch(&mut batch, pool.as_ref(), &rt, &m, &unit_tx, &rec_tx) || c.is_cancelled() {
+                if !filter_batch(&mut batch, pool.as_ref(), &rt, &m, &forced, &unit_tx, &rec_tx) || c.is_cancelled() {
                     break;
                 }
             }
@@ -502,7 +518,10 @@ fn run(
         &opts,
         pool.as_ref(),
         &rt,
-        run_id,
+        writer::BatchContext {
+            run_id: run_id.unwrap_or(0),
+            repair: repair.is_active(),
+        },
         &metrics,
         &rec_rx,
         &dedup,
@@ -537,6 +556,15 @@ fn run(
     if let (Some(pool), Some(id)) = (&pool, run_id) {
         // Best effort: the database may be what failed.
         let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status)));
+        if status == "done" && repair.is_active() {
+            match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
+                Ok(0) => log.line("repair complete: every lost row is back"),
+                Ok(left) => log.line(&format!(
+                    "repair: {left} damaged files could not be read again from their stored location"
+                )),
+                Err(e) => log.line(&format!("repair bookkeeping failed: {e}")),
+            }
+        }
     }
     let mut summary = summary(&opts, run_id, status, &snap, errors_by_kind);
     summary.write_seconds = write_seconds;
@@ -604,11 +632,13 @@ fn summary(
 }
 
 /// Send scan items on, dropping those already imported. False when the pipeline must stop.
+#[allow(clippy::too_many_arguments)]
 fn filter_batch(
     batch: &mut Vec<ScanItem>,
     pool: Option<&PgPool>,
     rt: &tokio::runtime::Handle,
     m: &RunMetrics,
+    forced: &HashSet<String>,
     unit_tx: &Sender<Unit>,
     rec_tx: &Sender<Record>,
 ) -> bool {
@@ -652,7 +682,7 @@ fn filter_batch(
             } => {
                 fi += 1;
                 m.totals.seen.fetch_add(1, Relaxed);
-                if known_files[fi - 1] {
+                if known_files[fi - 1] && !forced.contains(&location) {
                     m.totals.skipped.fetch_add(1, Relaxed);
                     true
                 } else {
@@ -673,7 +703,7 @@ fn filter_batch(
                 mtime,
             } => {
                 ai += 1;
-                if let Some(members) = known_archives[ai - 1] {
+                if let Some(members) = known_archives[ai - 1].filter(|_| !forced.contains(&location)) {
                     m.totals.seen.fetch_add(members as u64, Relaxed);
                     m.totals.skipped.fetch_add(members as u64, Relaxed);
                     true
@@ -908,7 +938,7 @@ fn write_loop(
     opts: &ImportOptions,
     pool: Option<&PgPool>,
     rt: &tokio::runtime::Handle,
-    run_id: Option<i64>,
+    ctx: writer::BatchContext,
     m: &RunMetrics,
     rec_rx: &Receiver<Record>,
     dedup: &Dedup,
@@ -925,7 +955,7 @@ fn write_loop(
         }
         None => None,
     };
-    let run_id = run_id.unwrap_or(0);
+    let run_id = ctx.run_id;
     let mut batch = Batch::default();
     let mut pending_archives: Vec<Arc<ArchiveTracker>> = Vec::new();
     let mut errors_sent = 0u64;
@@ -964,7 +994,7 @@ fn write_loop(
             || (closed && (!batch.is_empty() || !batch.deferred.is_empty()));
         if due {
             let t = Instant::now();
-            batch.flush(conn.as_mut(), rt, run_id, m, &mut pending_archives, closed)?;
+            batch.flush(conn.as_mut(), rt, ctx, m, &mut pending_archives, closed)?;
             counters.add(0, 0, t.elapsed());
             last_flush = Instant::now();
         }
@@ -997,7 +1027,7 @@ fn write_loop(
         });
     }
     if !batch.is_empty() || !pending_archives.is_empty() {
-        batch.flush(conn.as_mut(), rt, run_id, m, &mut pending_archives, true)?;
+        batch.flush(conn.as_mut(), rt, ctx, m, &mut pending_archives, true)?;
     }
     if let Some(conn) = conn {
         let _ = rt.block_on(conn.close());
@@ -1026,7 +1056,7 @@ impl Batch {
         &mut self,
         conn: Option<&mut sqlx::PgConnection>,
         rt: &tokio::runtime::Handle,
-        run_id: i64,
+        ctx: writer::BatchContext,
         m: &RunMetrics,
         pending_archives: &mut Vec<Arc<ArchiveTracker>>,
         last: bool,
@@ -1042,11 +1072,7 @@ impl Batch {
                 let l: Vec<&LocationRecord> = locations.iter().collect();
                 let e: Vec<&ErrorRecord> = errors.iter().collect();
                 let ready = ready_archives(pending_archives, last);
-                let direct = rt.block_on(writer::write_batch_direct(conn, run_id, &c, &l, &e, &ready))?;
-                match direct {
-                    Some(out) => out,
-                    None => rt.block_on(writer::write_batch(conn, run_id, &c, &l, &e, &ready))?,
-                }
+                write_with_retry(conn, rt, ctx, &c, &l, &e, &ready)?
             }
             None => {
                 // Dry run: the write phase accepts everything as written.
@@ -1090,6 +1116,101 @@ impl Batch {
             pending_archives.clear();
         }
         Ok(())
+    }
+}
+
+/// One batch through the direct path (the staging path when rows collide or a repair runs), tried again from the
+/// start when the server chose it as a deadlock victim or it lost a serialization race with another importer.
+#[allow(clippy::too_many_arguments)]
+fn write_with_retry(
+    conn: &mut sqlx::PgConnection,
+    rt: &tokio::runtime::Handle,
+    ctx: writer::BatchContext,
+    c: &[&ContentRecord],
+    l: &[&LocationRecord],
+    e: &[&ErrorRecord],
+    ready: &[Arc<ArchiveTracker>],
+) -> Result<writer::BatchOutcome, ImportError> {
+    const TRIES: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = rt.block_on(async {
+            if !ctx.repair
+                && attempt == 1
+                && let Some(out) = writer::write_batch_direct(conn, ctx, c, l, e, ready).await?
+            {
+                return Ok(out);
+            }
+            writer::write_batch(conn, ctx, c, l, e, ready).await
+        });
+        match result {
+            Err(err) if attempt < TRIES && writer::is_retryable(&err) => {
+                tracing::warn!("batch retried ({attempt}/{TRIES}): {err}");
+                std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Rows a crash took, read again by this run: the lost runs' sources join the scan, and the stored locations of
+/// damaged files are read even though they look imported.
+#[derive(Debug, Default)]
+struct Repair {
+    runs: Vec<i64>,
+    damaged: usize,
+    extra_sources: usize,
+    scan_sources: Vec<PathBuf>,
+    forced: Arc<HashSet<String>>,
+}
+
+impl Repair {
+    fn plan(work: integrity::RepairWork, sources: &[PathBuf]) -> Self {
+        let mut scan_sources = sources.to_vec();
+        let mut forced = HashSet::new();
+        let mut extra = Vec::new();
+        for s in &work.sources {
+            extra.push(source::location_to_path(s));
+        }
+        for loc in &work.locations {
+            let outer = loc
+                .split_once(source::location::MEMBER_SEPARATOR)
+                .map_or(loc.as_str(), |(a, _)| a);
+            forced.insert(outer.to_string());
+            extra.push(source::location_to_path(outer));
+        }
+        let mut extra_sources = 0;
+        for p in extra {
+            // A path inside one already scanned would be read twice.
+            if !scan_sources.iter().any(|q| p.starts_with(q)) {
+                scan_sources.push(p);
+                extra_sources += 1;
+            }
+        }
+        Self {
+            runs: work.runs,
+            damaged: work.locations.len(),
+            extra_sources,
+            scan_sources,
+            forced: Arc::new(forced),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        !self.runs.is_empty() || self.damaged > 0
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.is_active().then(|| {
+            let runs: Vec<String> = self.runs.iter().map(|r| format!("#{r}")).collect();
+            format!(
+                "repairing rows lost in a crash: reading again the sources of run(s) {} and {} damaged files                  ({} paths added to the scan)",
+                if runs.is_empty() { "-".to_string() } else { runs.join(", ") },
+                self.damaged,
+                self.extra_sources
+            )
+        })
     }
 }
 

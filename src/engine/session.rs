@@ -17,15 +17,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Start the managed cluster if needed, connect and migrate.
+    /// Start the managed cluster if needed, connect, migrate, and check the library for rows a crash took (the
+    /// loss is recorded, so the next import repairs it whichever front end runs it).
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
         let pool = target.open(8).await?;
-        Ok(Self {
+        let engine = Self {
             target,
             pool,
             data_dir,
             run_log: None,
-        })
+        };
+        if let Some(lost) = engine.check_integrity().await? {
+            tracing::warn!("{lost}");
+        }
+        Ok(engine)
     }
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.

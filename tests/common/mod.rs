@@ -8,6 +8,8 @@ use std::sync::{Mutex, OnceLock};
 use midi_tui::database::{self, Cluster, cluster};
 use sqlx::PgPool;
 
+pub mod own;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_midi-tui");
 
 struct Shared {

@@ -95,29 +95,17 @@ impl Engine {
             .filter(|s| s.pending_restart)
             .map(|s| s.name.clone())
             .collect();
-        st.data_lost = self.data_lost().await?;
+        st.data_lost = self.check_integrity().await?;
         Ok(st)
     }
 
-    /// If a crash emptied the UNLOGGED tables, say so and make the next import re-import everything.
+    /// If a crash emptied UNLOGGED tables, say so; the loss is recorded and the next import repairs it.
     pub async fn acknowledge_data_loss(&self) -> Result<Option<String>> {
-        let lost = self.data_lost().await?;
+        let lost = self.check_integrity().await?;
         if let Some(msg) = &lost {
             tracing::warn!("{msg}");
-            safety::forget_lost_imports(&self.pool).await?;
         }
         Ok(lost)
-    }
-
-    /// Runs that say rows were imported, and a library with no row: UNLOGGED tables emptied by a crash.
-    async fn data_lost(&self) -> Result<Option<String>> {
-        let (imported, any_rows) = safety::imported_vs_present(&self.pool).await?;
-        Ok((imported > 0 && !any_rows).then(|| {
-            format!(
-                "the runs recorded {imported} imported files but the files table is empty: UNLOGGED tables were \
-                 emptied by a server crash; the next import reads everything again"
-            )
-        }))
     }
 
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
@@ -155,15 +143,22 @@ impl Engine {
         match level {
             Level::DropIndexes => self.drop_indexes(&mut report).await?,
             Level::Ludicrous => {
+                let mut logged = Vec::new();
                 for t in UNLOGGED_ORDER {
                     if safety::persistence(pool, t).await?.as_deref() == Some("logged") {
                         safety::journal(pool, "table", t, Some("logged"), Some("unlogged")).await?;
-                        let t0 = Instant::now();
-                        safety::set_persistence(pool, t, false).await?;
-                        report
-                            .lines
-                            .push(format!("{t}: UNLOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+                        logged.push(*t);
                     }
+                }
+                if !logged.is_empty() {
+                    // One transaction: a crash halfway cannot leave children UNLOGGED beside a LOGGED files.
+                    let t0 = Instant::now();
+                    safety::set_persistence_all(pool, &logged, false).await?;
+                    report.lines.push(format!(
+                        "{}: UNLOGGED ({:.1} s, one transaction)",
+                        logged.join(", "),
+                        t0.elapsed().as_secs_f64()
+                    ));
                 }
             }
             Level::Basic => {}
@@ -382,23 +377,34 @@ impl Engine {
         if selected.iter().any(|e| e.kind == "setting") {
             safety::reload(pool).await?;
         }
-        // 2. Tables LOGGED, referenced table first. With fsync back on, the rewrite is made durable at commit.
+        // 2. Tables LOGGED, referenced table first, all in one transaction: a crash before its commit leaves every
+        // table UNLOGGED (emptied together, which the next start detects and the next import repairs), never a
+        // LOGGED files beside emptied children. With fsync back on, the rewrite is durable at commit.
+        let mut to_log = Vec::new();
+        let mut done_entries = Vec::new();
         for t in UNLOGGED_ORDER.iter().rev() {
-            let journaled: Vec<&&safety::JournalEntry> = selected
+            let journaled: Vec<i64> = selected
                 .iter()
                 .filter(|e| e.kind == "table" && e.target == *t)
+                .map(|e| e.id)
                 .collect();
             let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
             if unlogged && (!journaled.is_empty() || only.is_none()) {
-                let t0 = Instant::now();
-                safety::set_persistence(pool, t, true).await?;
-                report
-                    .lines
-                    .push(format!("{t}: LOGGED ({:.1} s)", t0.elapsed().as_secs_f64()));
+                to_log.push(*t);
             }
-            for e in journaled {
-                safety::mark_restored(pool, e.id).await?;
-            }
+            done_entries.extend(journaled);
+        }
+        if !to_log.is_empty() {
+            let t0 = Instant::now();
+            safety::set_persistence_all(pool, &to_log, true).await?;
+            report.lines.push(format!(
+                "{}: LOGGED ({:.1} s, one transaction)",
+                to_log.join(", "),
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        for id in done_entries {
+            safety::mark_restored(pool, id).await?;
         }
         // 3. Restart-only settings.
         if restart_needed {
