@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::own::Own;
 use common::{BIN, temp_dir};
-use midi_tui::database::{Cluster, cluster, indexes, quote_ident};
+use midi_tui::database::{indexes, quote_ident};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
@@ -132,7 +133,7 @@ static BASELINE: tokio::sync::OnceCell<Library> = tokio::sync::OnceCell::const_n
 async fn baseline() -> &'static Library {
     BASELINE
         .get_or_init(|| async {
-            let c = Own::new("clean").await;
+            let c = Lab::new("clean");
             let out = c.run(&import_args("normal", &["--json"]), IMPORT).await;
             let v = import_summary(&out);
             assert_eq!(v.as_ref().map(|v| v["status"].clone()), Some("done".into()), "{out}");
@@ -164,40 +165,31 @@ fn import_summary(out: &Out) -> Option<serde_json::Value> {
 // ---------------------------------------------------------------------------------------------------------------
 // A managed cluster of the test's own, and the tool run against it.
 
-struct Own {
-    dir: PathBuf,
+/// A scenario's own managed cluster (removed when dropped) and the tool run against it.
+struct Lab {
+    own: Own,
     url: String,
     seq: AtomicU32,
 }
 
-impl Drop for Own {
-    fn drop(&mut self) {
-        let _ = Cluster::new(&self.dir).stop();
-        cluster::remove_cluster_files(&self.dir);
-    }
-}
-
-impl Own {
-    async fn new(tag: &str) -> Own {
-        let mut c = Own {
-            dir: temp_dir(tag),
-            url: String::new(),
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        let own = Own::new(tag);
+        Lab {
+            url: own.url(),
+            own,
             seq: AtomicU32::new(0),
-        };
-        let out = c.run(&["db", "start"], COMMAND).await;
-        assert!(out.ok(), "{out}");
-        c.url = Cluster::new(&c.dir).url();
-        c
+        }
     }
 
     fn spawn(&self, args: &[&str]) -> Bg {
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
-        let outdir = self.dir.join("fault-out");
+        let outdir = self.own.dir.join("fault-out");
         std::fs::create_dir_all(&outdir).expect("output folder");
         let (out, err) = (outdir.join(format!("{n}.out")), outdir.join(format!("{n}.err")));
         let child = Command::new(BIN)
             .arg("--data-dir")
-            .arg(&self.dir)
+            .arg(&self.own.dir)
             .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("MIDI_TUI_DATA_DIR")
@@ -245,22 +237,10 @@ impl Own {
             .unwrap_or_else(|| panic!("no connection to {} within 30 s", self.url))
     }
 
-    /// The postmaster's pid: the first line of `<data-dir>/pg/postmaster.pid`.
-    fn postmaster_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.dir.join("pg/postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
-    }
-
-    /// SIGKILL the postmaster and wait until it is gone; its backends die on their own moments later.
-    async fn kill_server(&self) {
-        let pid = self.postmaster_pid().expect("the server runs");
-        // SAFETY: a plain signal to this cluster's postmaster.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let t0 = Instant::now();
-        while alive(pid) {
-            assert!(t0.elapsed() < Duration::from_secs(10), "the postmaster {pid} outlived SIGKILL");
-            tokio::time::sleep(POLL).await;
-        }
+    /// kill -9 the postmaster (the first line of `<data-dir>/pg/postmaster.pid`) and wait until its children are
+    /// gone too.
+    fn kill_server(&self) {
+        self.own.kill_server();
     }
 
     /// Prepared transactions hold a lock across a server restart, which the level-3 transitions do.
@@ -297,11 +277,10 @@ impl Own {
 
     /// The test's locks still held (they survive a crash).
     async fn release_all(&self, conn: &mut PgConnection) {
-        let gids: Vec<String> =
-            sqlx::query_scalar("SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'fault\\_%'")
-                .fetch_all(&mut *conn)
-                .await
-                .expect("prepared transactions");
+        let gids: Vec<String> = sqlx::query_scalar("SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'fault\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("prepared transactions");
         for gid in gids {
             release(conn, &gid).await;
         }
@@ -334,7 +313,9 @@ impl Own {
                 return;
             }
             if t0.elapsed() > Duration::from_secs(30) {
-                r.check(false, || format!("{n} session(s) of the killed tool still busy after 30 s"));
+                r.check(false, || {
+                    format!("{n} session(s) of the killed tool still busy after 30 s")
+                });
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -349,13 +330,6 @@ async fn release(conn: &mut PgConnection, gid: &str) {
         .execute(conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// Alive and not a zombie (a SIGKILLed postmaster may wait for a reaper).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-        .unwrap_or(false)
 }
 
 /// A finished command.
@@ -393,7 +367,13 @@ impl std::fmt::Display for Out {
             f,
             "`midi-tui {}` {how}; stdout: {}; stderr: {}",
             self.args,
-            tail(&self.stdout, 300),
+            // status: its verdict, not the table of settings above it.
+            tail(
+                self.stdout
+                    .rfind("\nsafety:")
+                    .map_or(&self.stdout, |i| &self.stdout[i..]),
+                300
+            ),
             tail(&self.stderr, 600)
         )
     }
@@ -560,7 +540,7 @@ async fn scalar(conn: &mut PgConnection, sql: &'static str) -> i64 {
 /// The documented recovery after a crash: `status` (which starts the server when it is down) tells the truth, then
 /// `restore-safety` where it said 3 or 4, `import SOURCE`, `rebuild-indexes` where indexes are missing. Returns
 /// whether the crash lost rows (as the test measured it).
-async fn recover(c: &Own, before: Counts, expect: Expect, r: &mut Report) -> bool {
+async fn recover(c: &Lab, before: Counts, expect: Expect, r: &mut Report) -> bool {
     let st = c.run(&["status"], COMMAND).await;
     let Some(mut conn) = c.conn_within(Duration::from_secs(30)).await else {
         r.fatal(&format!("no connection after `status`: {st}"))
@@ -588,14 +568,13 @@ async fn recover(c: &Own, before: Counts, expect: Expect, r: &mut Report) -> boo
     }
     let out = c.run(&import_args("normal", &["--json"]), IMPORT).await;
     let v = import_summary(&out);
-    r.check(
-        out.ok() && v.as_ref().is_some_and(|v| v["status"] == "done"),
-        || format!("the repairing import: {out}"),
-    );
-    let st = status_json(c).await;
-    let missing = st.as_ref().map_or(0, |s| {
-        s["secondary_indexes"]["missing"].as_array().map_or(0, Vec::len)
+    r.check(out.ok() && v.as_ref().is_some_and(|v| v["status"] == "done"), || {
+        format!("the repairing import: {out}")
     });
+    let st = status_json(c).await;
+    let missing = st
+        .as_ref()
+        .map_or(0, |s| s["secondary_indexes"]["missing"].as_array().map_or(0, Vec::len));
     if missing > 0 {
         let out = c.run(&["rebuild-indexes"], COMMAND).await;
         r.check(out.ok(), || format!("rebuild-indexes: {out}"));
@@ -604,23 +583,26 @@ async fn recover(c: &Own, before: Counts, expect: Expect, r: &mut Report) -> boo
     lost
 }
 
-async fn status_json(c: &Own) -> Option<serde_json::Value> {
+async fn status_json(c: &Lab) -> Option<serde_json::Value> {
     serde_json::from_str(c.run(&["status", "--json"], COMMAND).await.stdout.trim()).ok()
 }
 
 /// Safe again: status exits 0, every index present, every table LOGGED, nothing lost; then the library itself.
-async fn final_state(c: &Own, r: &mut Report) {
+async fn final_state(c: &Lab, r: &mut Report) {
     let out = c.run(&["status"], COMMAND).await;
     r.check(out.code == Some(0), || format!("status after the recovery: {out}"));
     match status_json(c).await {
         Some(st) => {
-            r.check(st["safe"] == true, || format!("safe after the recovery: {}", st["safety"]));
+            r.check(st["safe"] == true, || {
+                format!("safe after the recovery: {}", st["safety"])
+            });
             r.check(st["safety"]["data_lost"].is_null(), || {
                 format!("no loss reported after the repair: {}", st["safety"]["data_lost"])
             });
             let idx = &st["secondary_indexes"];
             r.check(
-                idx["present"].as_u64() == Some(SECONDARY_INDEXES) && idx["expected"].as_u64() == Some(SECONDARY_INDEXES),
+                idx["present"].as_u64() == Some(SECONDARY_INDEXES)
+                    && idx["expected"].as_u64() == Some(SECONDARY_INDEXES),
                 || format!("all {SECONDARY_INDEXES} secondary indexes present: {idx}"),
             );
         }
@@ -636,9 +618,13 @@ async fn final_state(c: &Own, r: &mut Report) {
     .fetch_all(&mut conn)
     .await
     .expect("relpersistence");
-    r.check(unlogged.is_empty(), || format!("every table LOGGED, still UNLOGGED: {unlogged:?}"));
+    r.check(unlogged.is_empty(), || {
+        format!("every table LOGGED, still UNLOGGED: {unlogged:?}")
+    });
     let running = scalar(&mut conn, "SELECT count(*) FROM import_runs WHERE status = 'running'").await;
-    r.check(running == 0, || format!("{running} run(s) still marked running after the recovery"));
+    r.check(running == 0, || {
+        format!("{running} run(s) still marked running after the recovery")
+    });
     same_as_clean(&mut conn, r).await;
 }
 
@@ -692,7 +678,7 @@ async fn same_as_clean(conn: &mut PgConnection, r: &mut Report) {
 // Moments to kill at.
 
 /// Poll until the import has committed rows; fails if it ends first (the source would be too small).
-async fn wait_for_committed_rows(c: &Own, tool: &mut Bg) -> Counts {
+async fn wait_for_committed_rows(c: &Lab, tool: &mut Bg) -> Counts {
     let t0 = Instant::now();
     let mut conn: Option<PgConnection> = None;
     loop {
@@ -748,7 +734,7 @@ async fn persistence(conn: &mut PgConnection) -> String {
 
 /// With every library table locked, let a level-3 transition take exactly one step (release the first table it
 /// waits for), then return once it waits for another: mid-transition. Says which tables were UNLOGGED then.
-async fn one_step_then_blocked(c: &Own, tool: &mut Bg) -> String {
+async fn one_step_then_blocked(c: &Lab, tool: &mut Bg) -> String {
     let t0 = Instant::now();
     let mut released: Option<String> = None;
     let mut conn: Option<PgConnection> = None;
@@ -785,7 +771,7 @@ async fn one_step_then_blocked(c: &Own, tool: &mut Bg) -> String {
 }
 
 /// Until the rebuild has built some index and waits for the locked table.
-async fn rebuild_half_done(c: &Own, tool: &mut Bg) -> String {
+async fn rebuild_half_done(c: &Lab, tool: &mut Bg) -> String {
     let names: Vec<String> = indexes::catalog().iter().map(|i| i.name.clone()).collect();
     let t0 = Instant::now();
     let mut conn = c.conn().await;
@@ -834,7 +820,7 @@ impl Victim {
 
 async fn killed_mid_import(victim: Victim, mode: &str, expect: Expect) {
     let clean = baseline().await;
-    let c = Own::new(&format!("{}-{mode}", victim.name())).await;
+    let c = Lab::new(&format!("{}-{mode}", victim.name()));
     let mut r = Report::new(format!("{} killed mid-import ({mode})", victim.name()));
     let mut tool = c.spawn(&import_args(mode, &[]));
     let before = wait_for_committed_rows(&c, &mut tool).await;
@@ -844,7 +830,7 @@ async fn killed_mid_import(victim: Victim, mode: &str, expect: Expect) {
             c.wait_for_orphans(&mut r).await;
         }
         Victim::Server => {
-            c.kill_server().await;
+            c.kill_server();
             tool.gives_up(&mut r).await;
         }
     }
@@ -856,7 +842,9 @@ async fn killed_mid_import(victim: Victim, mode: &str, expect: Expect) {
     });
     let lost = recover(&c, before, expect, &mut r).await;
     if victim == Victim::Server && mode == "ludicrous" {
-        r.check(lost, || "the crash emptied the UNLOGGED tables (the scenario's premise)".into());
+        r.check(lost, || {
+            "the crash emptied the UNLOGGED tables (the scenario's premise)".into()
+        });
     }
     r.finish();
 }
@@ -896,7 +884,7 @@ async fn server_killed_mid_import_ludicrous() {
 }
 
 /// A full import, checked complete: the counts the crash is measured against.
-async fn imported(c: &Own, args: &[&str], r: &mut Report) -> Counts {
+async fn imported(c: &Lab, args: &[&str], r: &mut Report) -> Counts {
     let out = c.run(args, IMPORT).await;
     assert!(out.ok(), "{out}");
     let counts = Counts::read(&mut c.conn().await).await.expect("counts");
@@ -909,7 +897,7 @@ async fn imported(c: &Own, args: &[&str], r: &mut Report) -> Counts {
 /// The server killed mid level-3 transition, one table changed and the next waiting (on a lock the test holds).
 async fn server_killed_mid_transition(apply: bool) {
     baseline().await;
-    let c = Own::new(if apply { "apply" } else { "restore" }).await;
+    let c = Lab::new(if apply { "apply" } else { "restore" });
     c.enable_prepared_transactions().await;
     let mut r = Report::new(if apply {
         "server killed mid `profile apply ludicrous --yes` (level 3)"
@@ -932,7 +920,7 @@ async fn server_killed_mid_transition(apply: bool) {
     let mut tool = c.spawn(&args);
     let moment = one_step_then_blocked(&c, &mut tool).await;
     r.note(moment);
-    c.kill_server().await;
+    c.kill_server();
     tool.gives_up(&mut r).await;
     c.start_and_release(&mut r).await;
     recover(&c, before, Expect::applied(), &mut r).await;
@@ -953,7 +941,7 @@ async fn server_killed_mid_restore_safety() {
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_loss_is_reported_and_repaired() {
     baseline().await;
-    let c = Own::new("partial").await;
+    let c = Lab::new("partial");
     let mut r = Report::new("partial loss: musical_metadata UNLOGGED by hand, server killed");
     let before = imported(&c, &import_args("normal", &[]), &mut r).await;
     let mut conn = c.conn().await;
@@ -962,15 +950,17 @@ async fn partial_loss_is_reported_and_repaired() {
         .await
         .expect("SET UNLOGGED");
     let _ = conn.close().await;
-    c.kill_server().await;
+    c.kill_server();
     let lost = recover(&c, before, Expect::applied(), &mut r).await;
-    r.check(lost, || "crash recovery emptied musical_metadata (the scenario's premise)".into());
+    r.check(lost, || {
+        "crash recovery emptied musical_metadata (the scenario's premise)".into()
+    });
     r.finish();
 }
 
 async fn killed_mid_rebuild(victim: Victim) {
     baseline().await;
-    let c = Own::new(&format!("rebuild-{}", victim.name())).await;
+    let c = Lab::new(&format!("rebuild-{}", victim.name()));
     c.enable_prepared_transactions().await;
     let mut r = Report::new(format!("{} killed mid `rebuild-indexes`", victim.name()));
     let before = imported(&c, &import_args("fast", &["--keep-profile"]), &mut r).await;
@@ -987,7 +977,7 @@ async fn killed_mid_rebuild(victim: Victim) {
             c.wait_for_orphans(&mut r).await;
         }
         Victim::Server => {
-            c.kill_server().await;
+            c.kill_server();
             tool.gives_up(&mut r).await;
             c.start_and_release(&mut r).await;
         }
