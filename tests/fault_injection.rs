@@ -211,7 +211,11 @@ impl Lab {
     }
 
     async fn try_conn(&self) -> Option<PgConnection> {
-        let opts = PgConnectOptions::from_str(&self.url).ok()?.application_name(APP_NAME);
+        // Bounded statements too: a poll never hangs behind a lock.
+        let opts = PgConnectOptions::from_str(&self.url)
+            .ok()?
+            .application_name(APP_NAME)
+            .options([("statement_timeout", "30s")]);
         tokio::time::timeout(Duration::from_secs(3), opts.connect())
             .await
             .ok()?
