@@ -29,7 +29,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
         Some(Command::Db { action }) => cli::db::run(g, action).await?,
-        Some(Command::Status { json }) => cli::status::run(g, *json).await?,
+        Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
         Some(Command::Import(args)) => {
             let report = cli::import::run(g, args).await?;
             if report.run.status != "done" {
@@ -118,9 +118,9 @@ fn init_logging(g: &cli::GlobalArgs) -> Option<tracing_appender::non_blocking::W
         .data_dir()
         .join("logs")
         .join(format!("midi-tui-{stamp}-{}.log", std::process::id()));
-    let dir = path.parent()?.to_path_buf();
-    std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+    // The run logs share this folder: owner only, like the files in it.
+    midi_tui::engine::logfile::private_dir(path.parent()?).ok()?;
+    let file = midi_tui::engine::logfile::open_private(&path).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIDI_TUI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));

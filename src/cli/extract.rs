@@ -14,28 +14,28 @@ pub fn run(archives: &[PathBuf], out: &Path, jobs: Option<usize>) -> Result<bool
     let jobs = jobs.unwrap_or_else(crate::engine::machine::cores).max(1);
     let t = std::time::Instant::now();
     let r = extract::extract(archives, out, jobs)?;
-    println!(
-        "extracted {} archive(s) into {} in {:.1} s: {} files written ({:.1} MB), {} unchanged, {} renamed to avoid \
-         overwriting",
-        r.archives,
-        out.display(),
-        t.elapsed().as_secs_f64(),
-        r.files_written,
-        r.bytes as f64 / 1e6,
-        r.files_unchanged,
-        r.renamed
-    );
-    if !r.skipped.is_empty() {
-        println!("skipped {}:", r.skipped.len());
-        for (what, why) in &r.skipped {
-            println!("  {what}: {why}");
+    let seconds = t.elapsed().as_secs_f64();
+    super::print_report(|w| {
+        writeln!(
+            w,
+            "extracted {} archive(s) into {} in {seconds:.1} s: {} files written ({:.1} MB), {} unchanged, {} renamed \
+             to avoid overwriting",
+            r.archives,
+            out.display(),
+            r.files_written,
+            r.bytes as f64 / 1e6,
+            r.files_unchanged,
+            r.renamed
+        )?;
+        for (title, list) in [("skipped", &r.skipped), ("errors", &r.errors)] {
+            if !list.is_empty() {
+                writeln!(w, "{title} {}:", list.len())?;
+                for (what, why) in list {
+                    writeln!(w, "  {what}: {why}")?;
+                }
+            }
         }
-    }
-    if !r.errors.is_empty() {
-        println!("errors {}:", r.errors.len());
-        for (what, why) in &r.errors {
-            println!("  {what}: {why}");
-        }
-    }
+        Ok(())
+    })?;
     Ok(r.errors.is_empty())
 }

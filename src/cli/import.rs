@@ -40,8 +40,8 @@ pub fn mode_of(m: ModeArg) -> Mode {
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport> {
     let wall = Instant::now();
     for s in &args.sources {
-        if !s.exists() {
-            anyhow::bail!("source {} does not exist", s.display());
+        if let Some(problem) = crate::engine::source::source_problem(s) {
+            anyhow::bail!(problem);
         }
     }
     let mode = mode_of(args.mode);

@@ -7,11 +7,13 @@ pub mod import;
 pub mod profile;
 pub mod status;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::database::{Cluster, Target};
+use crate::engine::profile::{Level, Mode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +35,8 @@ pub struct GlobalArgs {
     /// An existing PostgreSQL server; without it, the managed cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Where the managed cluster, logs and backups live.
+    /// Where the managed cluster, logs and backups live (default with --database-url: a folder of that target's
+    /// own under the default data directory, `targets/<host>-<port>-<database>`).
     #[arg(long, env = "MIDI_TUI_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// The log file (default: one per run under <data-dir>/logs).
@@ -42,12 +45,30 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// `--data-dir`; else, for an external server, a folder of its own so that two servers never share logs or
+    /// index backups; else the default data directory.
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(Cluster::default_data_dir)
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let base = Cluster::default_data_dir();
+        match self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => base.join("targets").join(crate::database::target_dir_name(url)),
+            None => base,
+        }
     }
 
     pub fn target(&self) -> Target {
         Target::choose(self.database_url.clone(), self.data_dir())
+    }
+}
+
+/// Write a command's report to stdout; a reader that went away (`| head -1`) ends the output quietly.
+pub fn print_report(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -68,7 +89,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Apply a speed level: basic, drop-indexes or ludicrous.
+    /// Apply a speed level (basic|1, drop-indexes|2, unsafe-storage|3) or a mode's levels (fast, ludicrous).
     Profile {
         #[command(subcommand)]
         action: ProfileAction,
@@ -163,18 +184,46 @@ pub enum LimitArg {
     WriteOnly,
 }
 
+/// What `profile apply` takes: one level by name or number, or a mode (its levels in order), the same names as
+/// `import --mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LevelArg {
+    /// Level 1: synchronous_commit off, more memory.
+    #[value(alias = "1")]
     Basic,
+    /// Level 2: back up and drop the secondary indexes.
+    #[value(alias = "2")]
     DropIndexes,
+    /// Level 3 alone: fsync and full_page_writes off, minimal WAL, UNLOGGED tables.
+    #[value(alias = "3")]
+    UnsafeStorage,
+    /// Mode fast: levels 1 and 2.
+    Fast,
+    /// Mode ludicrous: levels 1, 2 and 3.
     Ludicrous,
+}
+
+impl LevelArg {
+    /// The levels to apply, in order.
+    pub fn levels(self) -> &'static [Level] {
+        match self {
+            LevelArg::Basic => &[Level::Basic],
+            LevelArg::DropIndexes => &[Level::DropIndexes],
+            LevelArg::UnsafeStorage => &[Level::Ludicrous],
+            LevelArg::Fast => Mode::Fast.levels(),
+            LevelArg::Ludicrous => Mode::Ludicrous.levels(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileAction {
+    /// Apply a level (basic|1, drop-indexes|2, unsafe-storage|3) or a mode's levels (fast = 1+2,
+    /// ludicrous = 1+2+3).
     Apply {
         #[arg(value_enum)]
         level: LevelArg,
+        /// Confirm fsync=off and UNLOGGED tables without asking.
         #[arg(long)]
         yes: bool,
     },
@@ -193,4 +242,60 @@ pub enum DbAction {
     },
     /// Print the connection URL (for psql).
     Url,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(arg: &str) -> Result<LevelArg, clap::Error> {
+        match Cli::try_parse_from(["midi-tui", "profile", "apply", arg, "--yes"])?.command {
+            Some(Command::Profile {
+                action: ProfileAction::Apply { level, yes },
+            }) => {
+                assert!(yes);
+                Ok(level)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn profile_apply_takes_levels_by_name_and_number_and_modes() {
+        let cases: [(&str, &[Level]); 8] = [
+            ("basic", &[Level::Basic]),
+            ("1", &[Level::Basic]),
+            ("drop-indexes", &[Level::DropIndexes]),
+            ("2", &[Level::DropIndexes]),
+            ("unsafe-storage", &[Level::Ludicrous]),
+            ("3", &[Level::Ludicrous]),
+            ("fast", &[Level::Basic, Level::DropIndexes]),
+            ("ludicrous", &[Level::Basic, Level::DropIndexes, Level::Ludicrous]),
+        ];
+        for (arg, levels) in cases {
+            assert_eq!(apply(arg).unwrap().levels(), levels, "{arg}");
+        }
+        // The same as `import --mode ludicrous`.
+        assert_eq!(apply("ludicrous").unwrap().levels(), Mode::Ludicrous.levels());
+        let err = apply("4").unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn data_dir_follows_the_target() {
+        let global = |url: Option<&str>, dir: Option<&str>| GlobalArgs {
+            database_url: url.map(String::from),
+            data_dir: dir.map(PathBuf::from),
+            log: None,
+        };
+        let url = "postgres://u:secret@db.example.org:5433/music";
+        assert_eq!(
+            global(Some(url), None).data_dir(),
+            Cluster::default_data_dir().join("targets/db.example.org-5433-music")
+        );
+        assert_eq!(global(Some(url), Some("/x")).data_dir(), PathBuf::from("/x"));
+        assert_eq!(global(Some(" "), None).data_dir(), Cluster::default_data_dir());
+        assert_eq!(global(None, None).data_dir(), Cluster::default_data_dir());
+    }
 }

@@ -4,16 +4,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Result, bail};
 
 use super::{GlobalArgs, LevelArg};
-use crate::engine::profile::{Confirmation, Level, RebuildEvent, RestoreReport, SafetyState};
+use crate::engine::profile::{Confirmation, RebuildEvent, RestoreReport, SafetyState};
 use crate::engine::session::Engine;
-
-pub fn level_of(arg: LevelArg) -> Level {
-    match arg {
-        LevelArg::Basic => Level::Basic,
-        LevelArg::DropIndexes => Level::DropIndexes,
-        LevelArg::Ludicrous => Level::Ludicrous,
-    }
-}
 
 pub async fn open(global: &GlobalArgs) -> Result<Engine> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;
@@ -64,14 +56,23 @@ pub fn confirm(needed: &[Confirmation], yes: bool) -> Result<Vec<Confirmation>> 
     Ok(given)
 }
 
-pub async fn apply(global: &GlobalArgs, level: LevelArg, yes: bool) -> Result<()> {
+/// Apply one level, or a mode's levels in order; every confirmation they need is asked for before anything changes.
+pub async fn apply(global: &GlobalArgs, arg: LevelArg, yes: bool) -> Result<()> {
+    let levels = arg.levels();
+    let mut needed: Vec<Confirmation> = Vec::new();
+    for c in levels.iter().flat_map(|l| l.confirmations()) {
+        if !needed.contains(c) {
+            needed.push(*c);
+        }
+    }
+    let confirmed = confirm(&needed, yes)?;
     let engine = open(global).await?;
-    let level = level_of(level);
-    let confirmed = confirm(level.confirmations(), yes)?;
-    let report = engine.apply_level(level, &confirmed).await?;
-    println!("level {} ({}):", level.number(), level.label());
-    for l in &report.lines {
-        println!("  {l}");
+    for &level in levels {
+        let report = engine.apply_level(level, &confirmed).await?;
+        println!("level {} ({}):", level.number(), level.label());
+        for l in &report.lines {
+            println!("  {l}");
+        }
     }
     warn_if_unsafe(&engine.safety().await?);
     Ok(())

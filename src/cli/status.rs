@@ -1,11 +1,18 @@
-//! `midi-tui status [--json]`: what the database holds and how safe it is now.
+//! `midi-tui status [--json]`: what the database holds and how safe it is now; the exit code says it too.
+use std::io::Write;
+
 use anyhow::Result;
 use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::database::status::Status;
-use crate::engine::profile::SafetyState;
+use crate::engine::profile::{Badge, SafetyState};
 use crate::engine::session::Engine;
+
+/// Exit codes of `status` (1 failure and 2 usage error come from `main` and clap).
+pub const EXIT_SAFE: u8 = 0;
+pub const EXIT_NOT_SAFE: u8 = 3;
+pub const EXIT_DATA_LOST: u8 = 4;
 
 /// The JSON object `status --json` prints (keys listed in README.md).
 #[derive(Debug, Serialize)]
@@ -13,36 +20,61 @@ pub struct StatusReport {
     #[serde(flatten)]
     pub status: Status,
     pub safety: SafetyState,
+    /// Nothing at all relaxed (exit code 0).
     pub safe: bool,
+    pub badge: Badge,
 }
 
-pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
+/// The exit code for a safety state: lost data wins over anything merely not safe.
+pub fn exit_code(safety: &SafetyState) -> u8 {
+    if safety.data_lost.is_some() {
+        EXIT_DATA_LOST
+    } else if !safety.is_safe() {
+        EXIT_NOT_SAFE
+    } else {
+        EXIT_SAFE
+    }
+}
+
+/// Print the report; returns the exit code.
+pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let status = engine.status().await?;
     let safety = engine.safety().await?;
     let report = StatusReport {
-        safe: !safety.is_unsafe(),
+        safe: safety.is_safe(),
+        badge: safety.badge(),
         status,
         safety,
     };
+    let code = exit_code(&report.safety);
     if json {
-        println!("{}", serde_json::to_string(&report)?);
-        return Ok(());
+        super::print_report(|out| writeln!(out, "{}", serde_json::to_string(&report)?))?;
+        return Ok(code);
     }
+    super::print_report(|out| print_text(out, &report))?;
+    // The loud part goes to stderr, once, so that it shows even when stdout is piped away.
+    super::profile::warn_if_unsafe(&report.safety);
+    Ok(code)
+}
+
+fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()> {
     let st = &report.status;
-    println!(
+    writeln!(
+        out,
         "database: {} (PostgreSQL {}, {:.1} MB)",
         st.target,
         st.server_version,
         st.database_size_bytes as f64 / 1e6
-    );
-    println!("superuser: {}", if st.superuser { "yes" } else { "no" });
-    println!("\ntables:");
+    )?;
+    writeln!(out, "superuser: {}", if st.superuser { "yes" } else { "no" })?;
+    writeln!(out, "\ntables:")?;
     for t in &st.tables {
-        println!("  {:<18} {:>12} rows  {}", t.name, t.rows, t.persistence);
+        writeln!(out, "  {:<18} {:>12} rows  {}", t.name, t.rows, t.persistence)?;
     }
     let missing = &st.secondary_indexes.missing;
-    println!(
+    writeln!(
+        out,
         "\nsecondary indexes: {}/{} present{}",
         st.secondary_indexes.present,
         st.secondary_indexes.expected,
@@ -51,24 +83,36 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
         } else {
             format!(" ({} missing)", missing.len())
         }
-    );
-    println!("\nsettings:");
+    )?;
+    writeln!(out, "\nsettings:")?;
     for s in &st.settings {
-        println!(
-            "  {:<34} {:<10}{}",
-            s.name,
-            s.value,
-            if s.pending_restart {
-                "  (change pending restart)"
-            } else {
-                ""
-            }
-        );
+        let pending = if s.pending_restart {
+            "  (change pending restart)"
+        } else {
+            ""
+        };
+        writeln!(out, "  {:<34} {:<10}{pending}", s.name, s.value)?;
     }
-    println!("\nsafety: {}", if report.safe { "SAFE" } else { "UNSAFE" });
-    for r in &report.safety.relaxed {
-        println!("  relaxed: {r}");
+    let safety = &report.safety;
+    writeln!(out, "\nsafety: {}", report.badge.label())?;
+    for r in &safety.relaxed {
+        writeln!(out, "  relaxed: {r}")?;
     }
-    super::profile::warn_if_unsafe(&report.safety);
+    let left: Vec<String> = (1..=3)
+        .zip(safety.levels_applied)
+        .filter(|&(_, applied)| applied)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    if !left.is_empty() {
+        writeln!(out, "  profile level(s) {} still applied", left.join(", "))?;
+    }
+    if report.badge == Badge::Relaxed && (!safety.relaxed.is_empty() || !left.is_empty()) {
+        let rebuild = if safety.levels_applied[1] {
+            " and `midi-tui rebuild-indexes`"
+        } else {
+            ""
+        };
+        writeln!(out, "  run `midi-tui restore-safety`{rebuild} to make it SAFE")?;
+    }
     Ok(())
 }

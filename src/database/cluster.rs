@@ -277,14 +277,33 @@ impl Cluster {
     }
 
     /// Create the cluster if needed and start it if it is not running; reuse a running one.
+    ///
+    /// Safe when several processes do it at once on one data directory: the first creates and starts the cluster
+    /// under an exclusive lock, the others wait for it and reuse the running server.
     pub fn ensure_started(&mut self) -> Result<()> {
+        let _lock = self.lock()?;
         if !self.is_initialised() {
             self.init()?;
         }
         if self.running_pid().is_some() && self.socket_dir().join(format!(".s.PGSQL.{PORT}")).exists() {
             return Ok(());
         }
-        self.start()
+        self.start_locked()
+    }
+
+    /// An exclusive lock on `<data-dir>/cluster.lock`, held until the returned file is dropped; it serialises
+    /// initdb, start and stop between processes (the kernel releases it when a holder dies).
+    fn lock(&self) -> Result<fs::File> {
+        fs::create_dir_all(&self.data_dir).map_err(io_err(&self.data_dir))?;
+        let path = self.data_dir.join("cluster.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(file)
     }
 
     fn init(&mut self) -> Result<()> {
@@ -376,6 +395,11 @@ impl Cluster {
 
     /// Start the server, recovering from a stale `postmaster.pid` or from orphans of a killed postmaster.
     pub fn start(&mut self) -> Result<()> {
+        let _lock = self.lock()?;
+        self.start_locked()
+    }
+
+    fn start_locked(&mut self) -> Result<()> {
         if !self.is_initialised() {
             return Err(ClusterError::NotInitialised(self.data_dir.clone()));
         }
@@ -402,6 +426,14 @@ impl Cluster {
 
     /// Stop the server (fast shutdown) and wait until no process of it is left.
     pub fn stop(&mut self) -> Result<()> {
+        if !self.data_dir.is_dir() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        self.stop_locked()
+    }
+
+    fn stop_locked(&mut self) -> Result<()> {
         let Some(pid) = self.running_pid() else {
             self.clear_stale_pid();
             return Ok(());
@@ -426,8 +458,9 @@ impl Cluster {
 
     /// Restart (for settings that only take effect at server start).
     pub fn restart(&mut self) -> Result<()> {
-        self.stop()?;
-        self.start()
+        let _lock = self.lock()?;
+        self.stop_locked()?;
+        self.start_locked()
     }
 
     /// SIGKILL the postmaster (tests use this to simulate a crash).

@@ -102,6 +102,39 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A readable folder name for an external server, `<host>-<port>-<database>` (a socket folder stands for the host):
+/// its logs and index backups live there. Characters unfit for a file name become `_`; when that or the length
+/// limit changed the name, a short hash of the redacted URL keeps two targets apart.
+pub fn target_dir_name(url: &str) -> String {
+    let (host, port, db) = match PgConnectOptions::from_str(url) {
+        Ok(o) => (
+            o.get_socket()
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| o.get_host().to_string()),
+            o.get_port().to_string(),
+            o.get_database().unwrap_or(o.get_username()).to_string(),
+        ),
+        Err(_) => ("unparsed".into(), "url".into(), String::new()),
+    };
+    let raw = format!("{}-{port}-{db}", host.trim_matches('/'));
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if name != raw || name.starts_with('.') {
+        let tag = blake3::hash(redact_url(url).as_bytes()).to_hex();
+        name = format!("{name}-{}", &tag[..8]);
+    }
+    name
+}
+
 pub fn connect_options(url: &str) -> DbResult<PgConnectOptions> {
     let opts = PgConnectOptions::from_str(url).map_err(|e| DbError::Url(format!("{}: {e}", redact_url(url))))?;
     Ok(opts.application_name("midi-tui"))
@@ -119,4 +152,25 @@ pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgPool> {
 /// Quote an SQL identifier (identifiers are never formatted from user input, but quote them all the same).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_dir_names_are_readable_and_distinct() {
+        assert_eq!(
+            target_dir_name("postgres://me:secret@db.example.org:5433/music"),
+            "db.example.org-5433-music"
+        );
+        assert_eq!(target_dir_name("postgresql://localhost/music"), "localhost-5432-music");
+        let socket = target_dir_name("postgresql:///lib?host=/var/run/postgresql&port=5432&user=u");
+        assert!(socket.starts_with("var_run_postgresql-5432-lib-"), "{socket}");
+        let other = target_dir_name("postgresql:///lib?host=/var/run/postgresql2&port=5432&user=u");
+        assert_ne!(socket, other);
+        let garbage = target_dir_name("not a url");
+        assert!(!garbage.contains('/') && !garbage.is_empty(), "{garbage}");
+        assert!(!target_dir_name("postgres://h/x%2F..%2F..").contains('/'));
+    }
 }

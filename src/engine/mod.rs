@@ -2,6 +2,7 @@
 pub mod extract;
 pub mod gencorpus;
 pub mod integrity;
+pub mod logfile;
 pub mod machine;
 pub mod metrics;
 pub mod midi;

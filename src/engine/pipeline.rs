@@ -285,17 +285,10 @@ fn run(
 ) -> Result<RunSummary, ImportError> {
     let log = match &opts.log_path {
         Some(path) => {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ImportError::Log {
-                    path: path.clone(),
-                    source,
-                })?;
+            let f = super::logfile::open_private(path).map_err(|source| ImportError::Log {
+                path: path.clone(),
+                source,
+            })?;
             RunLog(Some(Mutex::new(f)))
         }
         None => RunLog(None),

@@ -34,11 +34,20 @@ impl Own {
         );
         stdout(&out)
     }
-    /// `status --json`, whatever its exit code (non-zero says unsafe or lost).
+    /// `status --json`; its exit code must agree with what it says (0 safe, 3 not safe, 4 data lost).
     pub fn status(&self) -> serde_json::Value {
         let out = self.run(&["status", "--json"]);
-        serde_json::from_str(stdout(&out).trim())
-            .unwrap_or_else(|e| panic!("status --json: {e}: {}\n{}", stdout(&out), stderr(&out)))
+        let st: serde_json::Value = serde_json::from_str(stdout(&out).trim())
+            .unwrap_or_else(|e| panic!("status --json: {e}: {}\n{}", stdout(&out), stderr(&out)));
+        let expected = if st["safety"]["data_lost"].is_string() {
+            4
+        } else if st["safe"] == true {
+            0
+        } else {
+            3
+        };
+        assert_eq!(out.status.code(), Some(expected), "{}", st["safety"]);
+        st
     }
     pub fn url(&self) -> String {
         Cluster::new(&self.dir).url()

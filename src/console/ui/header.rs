@@ -1,4 +1,4 @@
-//! The header (database target, mode, SAFE / UNSAFE badge) and the banner line under it.
+//! The header (database target, mode, SAFE / RELAXED / UNSAFE badge) and the banner line under it.
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -7,11 +7,20 @@ use ratatui::widgets::Paragraph;
 
 use super::{bold, danger, truncate, truncate_left};
 use crate::console::app::{App, RunState, Screen, ServerState};
+use crate::engine::profile::{Badge, SafetyState};
 
 pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
-    let (badge, badge_style) = match app.is_unsafe() {
-        Some(true) => (" UNSAFE ", danger()),
-        Some(false) => (
+    // The same rule as `status`: SAFE only when nothing at all is relaxed.
+    let (badge, badge_style) = match app.safety().map(SafetyState::badge) {
+        Some(Badge::Unsafe) => (" UNSAFE ", danger()),
+        Some(Badge::Relaxed) => (
+            " RELAXED ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Some(Badge::Safe) => (
             " SAFE ",
             Style::new()
                 .fg(Color::Black)

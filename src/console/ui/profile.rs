@@ -46,7 +46,7 @@ pub fn render_profile(f: &mut Frame, area: Rect, app: &App) {
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", level.number()), bold().fg(Color::Cyan)),
-            Span::raw(format!("{:<14}", level.label())),
+            Span::raw(format!("{:<15}", level.label())),
             Span::styled(state, style),
         ]));
     }

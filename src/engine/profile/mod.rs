@@ -35,7 +35,7 @@ impl Level {
         match self {
             Level::Basic => "basic",
             Level::DropIndexes => "drop indexes",
-            Level::Ludicrous => "ludicrous",
+            Level::Ludicrous => "unsafe storage",
         }
     }
 
@@ -174,8 +174,49 @@ pub struct SafetyState {
 }
 
 impl SafetyState {
+    /// Something can lose or corrupt data on a crash, or already did.
     pub fn is_unsafe(&self) -> bool {
         !self.unsafe_reasons.is_empty() || self.data_lost.is_some()
+    }
+
+    /// Nothing at all relaxed: no level left applied, no setting waiting for a restart, nothing lost.
+    pub fn is_safe(&self) -> bool {
+        !self.is_unsafe()
+            && self.relaxed.is_empty()
+            && self.pending_restart.is_empty()
+            && !self.levels_applied.contains(&true)
+    }
+
+    /// The one word `status` and the console header show.
+    pub fn badge(&self) -> Badge {
+        if self.is_unsafe() {
+            Badge::Unsafe
+        } else if self.is_safe() {
+            Badge::Safe
+        } else {
+            Badge::Relaxed
+        }
+    }
+}
+
+/// How safe the database is, in one word: SAFE only when nothing is relaxed; UNSAFE when a crash can lose or
+/// corrupt data (fsync, full_page_writes, UNLOGGED tables) or already did; RELAXED otherwise (dropped indexes,
+/// asynchronous commit, a level left applied, a setting pending restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Badge {
+    Safe,
+    Relaxed,
+    Unsafe,
+}
+
+impl Badge {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Badge::Safe => "SAFE",
+            Badge::Relaxed => "RELAXED",
+            Badge::Unsafe => "UNSAFE",
+        }
     }
 }
 
@@ -219,4 +260,52 @@ pub struct RebuildReport {
     pub present: usize,
     pub expected: usize,
     pub seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badge_is_safe_only_when_nothing_is_relaxed() {
+        let safe = SafetyState::default();
+        assert_eq!(safe.badge(), Badge::Safe);
+        assert!(safe.is_safe());
+        // The fast-mode leftover: indexes dropped and asynchronous commit.
+        let fast = SafetyState {
+            relaxed: vec![
+                "39 of 39 secondary indexes dropped".into(),
+                "synchronous_commit is off".into(),
+            ],
+            levels_applied: [true, true, false],
+            ..Default::default()
+        };
+        assert_eq!(fast.badge(), Badge::Relaxed);
+        assert!(!fast.is_safe() && !fast.is_unsafe());
+        let journal_only = SafetyState {
+            levels_applied: [true, false, false],
+            ..Default::default()
+        };
+        assert_eq!(journal_only.badge(), Badge::Relaxed);
+        let pending = SafetyState {
+            pending_restart: vec!["wal_level".into()],
+            ..Default::default()
+        };
+        assert_eq!(pending.badge(), Badge::Relaxed);
+        let unsafe_ = SafetyState {
+            unsafe_reasons: vec!["fsync is off".into()],
+            relaxed: vec!["synchronous_commit is off".into()],
+            ..Default::default()
+        };
+        assert_eq!(unsafe_.badge(), Badge::Unsafe);
+        let lost = SafetyState {
+            data_lost: Some("rows lost".into()),
+            ..Default::default()
+        };
+        assert_eq!(lost.badge(), Badge::Unsafe);
+        assert_eq!(
+            serde_json::to_string(&[Badge::Safe, Badge::Relaxed, Badge::Unsafe]).unwrap(),
+            r#"["SAFE","RELAXED","UNSAFE"]"#
+        );
+    }
 }

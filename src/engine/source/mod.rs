@@ -18,7 +18,7 @@ pub use archive::{
     read_file,
 };
 pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
-pub use walk::{ScanItem, ScanStats, scan, scan_counted};
+pub use walk::{ScanItem, ScanStats, scan, scan_counted, source_problem};
 
 /// Stable short codes for `ReadEvent::Error` / `ScanItem::Error` kinds (they land in `import_errors`).
 pub mod kind {

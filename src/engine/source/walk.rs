@@ -127,7 +127,7 @@ impl Walker<'_> {
         self.emit(ScanItem::Error {
             location: encode_os_path(path),
             kind: kind::IO,
-            message: e.to_string(),
+            message: io_message(e),
         })
     }
 
@@ -258,6 +258,35 @@ impl Walker<'_> {
     }
 }
 
+/// The text of an I/O error on a path, naming a symbolic link loop as one.
+pub fn io_message(e: &std::io::Error) -> String {
+    if is_symlink_loop(e) {
+        format!("symbolic link loop ({e})")
+    } else {
+        e.to_string()
+    }
+}
+
+fn is_symlink_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Why a source named on the command line cannot be read, or `None` when it can be: a symbolic link loop and a
+/// dangling link are told apart from a path that does not exist.
+pub fn source_problem(src: &Path) -> Option<String> {
+    let e = fs::metadata(src).err()?;
+    let shown = src.display();
+    Some(if is_symlink_loop(&e) {
+        format!("source {shown} is a symbolic link loop ({e})")
+    } else if e.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(src).is_ok() {
+        format!("source {shown} is a symbolic link to nothing ({e})")
+    } else if e.kind() == std::io::ErrorKind::NotFound {
+        format!("source {shown} does not exist")
+    } else {
+        format!("source {shown}: {e}")
+    })
+}
+
 #[cfg(unix)]
 fn dir_key(md: &Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -371,6 +400,39 @@ mod tests {
         assert!(matches!(items[1], ScanItem::Error { kind: "io", .. }));
         assert_eq!(super::super::location_to_path(locs[0]), odd);
         assert_eq!(stats.folders, 1);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loop_is_named_as_one() -> std::io::Result<()> {
+        let t = tempfile::tempdir()?;
+        let d = t.path().join("d");
+        fs::create_dir(&d)?;
+        std::os::unix::fs::symlink(d.join("b.mid"), d.join("a.mid"))?;
+        std::os::unix::fs::symlink(d.join("a.mid"), d.join("b.mid"))?;
+        std::os::unix::fs::symlink(t.path().join("gone.mid"), d.join("dangling.mid"))?;
+        let (items, _) = collect(std::slice::from_ref(&d));
+        let messages: Vec<&str> = items
+            .iter()
+            .map(|i| match i {
+                ScanItem::Error { message, .. } => message.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(messages.len(), 3, "{items:?}");
+        assert!(messages[0].starts_with("symbolic link loop"), "{messages:?}");
+        assert!(messages[1].starts_with("symbolic link loop"), "{messages:?}");
+        assert!(
+            !messages[2].contains("loop"),
+            "a dangling link is no loop: {messages:?}"
+        );
+
+        let problem = |p: &Path| source_problem(p).unwrap_or_default();
+        assert!(problem(&d.join("a.mid")).contains("is a symbolic link loop"));
+        assert!(problem(&d.join("dangling.mid")).contains("symbolic link to nothing"));
+        assert!(problem(&t.path().join("missing")).ends_with("does not exist"));
+        assert_eq!(source_problem(&d), None);
         Ok(())
     }
 
