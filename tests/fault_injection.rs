@@ -279,7 +279,7 @@ impl Lab {
         let _ = conn.close().await;
     }
 
-    /// The test's locks still held (they survive a crash).
+    /// Let go of every lock the test still holds (prepared transactions outlive a crash).
     async fn release_all(&self, conn: &mut PgConnection) {
         let gids: Vec<String> = sqlx::query_scalar("SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'fault\\_%'")
             .fetch_all(&mut *conn)
