@@ -8,7 +8,7 @@ cargo build --quiet --bins
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --no-fail-fast --tests "$@" 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary.

@@ -1,5 +1,7 @@
-//! midi-tui: the engine (no UI) and the two front ends, console and headless CLI.
+//! midi-tui: the two front ends, the console and the headless command line, over the engine crate.
 pub mod cli;
 pub mod console;
-pub mod database;
-pub mod engine;
+
+/// The engine under the names the front ends and tests have always used.
+pub use midi_tui_engine as engine;
+pub use midi_tui_engine::database;

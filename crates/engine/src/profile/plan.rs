@@ -12,8 +12,8 @@ pub struct Machine {
 impl Machine {
     pub fn this() -> Self {
         Self {
-            memory_bytes: crate::engine::machine::total_memory_bytes(),
-            cores: crate::engine::machine::cores(),
+            memory_bytes: crate::machine::total_memory_bytes(),
+            cores: crate::machine::cores(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Crash checks at every start: what the runs vouch for against what the tables hold, and the repair they lead to.
 use crate::database::DbResult;
 use crate::database::integrity::{self, Outstanding};
-use crate::engine::session::Engine;
+use crate::session::Engine;
 
 impl Engine {
     /// Compare the library tables with each other and with the runs (a few `EXISTS`, cheap at any size); record any

@@ -489,7 +489,7 @@ impl Cluster {
 
 /// Settings every managed cluster starts with; profile levels change more at run time.
 fn base_config(socket_dir: &Path) -> String {
-    let mem = crate::engine::machine::total_memory_bytes();
+    let mem = crate::machine::total_memory_bytes();
     // A quarter of a small machine's memory would starve the import workers: an eighth, within 128 MB..2 GB.
     let shared_mb = (mem / 8 / (1024 * 1024)).clamp(128, 2048);
     format!(

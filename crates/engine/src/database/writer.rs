@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use sqlx::{Connection, PgConnection, Row};
 
 use super::DbResult;
-use crate::engine::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
+use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
 const STAGING: &str = "
 CREATE TEMP TABLE IF NOT EXISTS stage_files (

@@ -11,7 +11,7 @@ use super::{
     ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
 use crate::database::{Target, indexes, safety};
-use crate::engine::session::Engine;
+use crate::session::Engine;
 
 type Result<T> = std::result::Result<T, ProfileError>;
 
@@ -320,7 +320,7 @@ impl Engine {
     /// Turn one level off: its settings back, its tables LOGGED, or (level 2) its indexes rebuilt.
     pub async fn revert_level(&self, level: Level) -> Result<RestoreReport> {
         if level == Level::DropIndexes {
-            let r = self.rebuild_indexes(crate::engine::machine::cores(), None).await?;
+            let r = self.rebuild_indexes(crate::machine::cores(), None).await?;
             let ok = r.present == r.expected;
             return Ok(RestoreReport {
                 lines: vec![format!("rebuilt {} indexes in {:.1} s", r.built.len(), r.seconds)],

@@ -95,6 +95,10 @@ pub fn sample_library() -> Option<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         candidates.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(SAMPLE_LIBRARY)));
     }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_LIBRARY));
+    candidates.push(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(SAMPLE_LIBRARY),
+    );
     candidates.into_iter().find(|p| p.is_dir())
 }

@@ -5,16 +5,20 @@ use super::{DbError, DbResult};
 
 /// (version, name, SQL), in order.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "schema", include_str!("../../database/migrations/0001_schema.sql")),
+    (
+        1,
+        "schema",
+        include_str!("../../../../database/migrations/0001_schema.sql"),
+    ),
     (
         2,
         "secondary_indexes",
-        include_str!("../../database/migrations/0002_secondary_indexes.sql"),
+        include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     ),
     (
         3,
         "integrity",
-        include_str!("../../database/migrations/0003_integrity.sql"),
+        include_str!("../../../../database/migrations/0003_integrity.sql"),
     ),
 ];
 

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 
 use super::DbResult;
 
-const SOURCE: &str = include_str!("../../database/migrations/0002_secondary_indexes.sql");
+const SOURCE: &str = include_str!("../../../../database/migrations/0002_secondary_indexes.sql");
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
