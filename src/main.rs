@@ -15,11 +15,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json = cli.wants_json();
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            let text = cli::error_text(&e);
+            tracing::error!("{text}");
+            if json {
+                println!("{}", cli::failure_json(&text));
+            }
+            eprintln!("error: {text}");
             ExitCode::from(1)
         }
     }
@@ -32,7 +37,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
         Some(Command::Import(args)) => {
             let report = cli::import::run(g, args).await?;
-            if report.run.status != "done" {
+            if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -100,7 +105,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 sources,
             };
             let report = cli::import::run(g, &args).await?;
-            if report.run.status != "done" {
+            if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
                 return Ok(ExitCode::from(1));
             }
         }

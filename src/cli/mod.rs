@@ -44,6 +44,42 @@ pub struct GlobalArgs {
     pub log: Option<PathBuf>,
 }
 
+impl Cli {
+    /// The command promised one JSON object on stdout, also when it fails.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Some(Command::Import(a)) => a.json,
+            Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
+            Some(Command::Db {
+                action: DbAction::Status { json },
+            }) => *json,
+            _ => false,
+        }
+    }
+}
+
+/// An error and its causes on one line, each text once: a message that already quotes its cause (`{source}` in a
+/// format) does not get that cause appended again.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// What a `--json` command prints when it fails.
+pub fn failure_json(error: &str) -> String {
+    serde_json::json!({ "status": "failed", "error": error }).to_string()
+}
+
 impl GlobalArgs {
     /// `--data-dir`; else, for an external server, a folder of its own so that two servers never share logs or
     /// index backups; else the default data directory.
@@ -297,5 +333,28 @@ mod tests {
         assert_eq!(global(Some(url), Some("/x")).data_dir(), PathBuf::from("/x"));
         assert_eq!(global(Some(" "), None).data_dir(), Cluster::default_data_dir());
         assert_eq!(global(None, None).data_dir(), Cluster::default_data_dir());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write /x: {source}")]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn error_text_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "Broken pipe (os error 32)");
+        let e = anyhow::Error::new(Quoting { source: io }).context("restore safety");
+        assert_eq!(
+            error_text(&e),
+            "restore safety: cannot write /x: Broken pipe (os error 32)"
+        );
+    }
+
+    #[test]
+    fn failure_json_has_status_and_error() {
+        let v: serde_json::Value = serde_json::from_str(&failure_json("connection refused")).unwrap();
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["error"], "connection refused");
     }
 }

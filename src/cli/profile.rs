@@ -98,7 +98,13 @@ pub async fn restore(global: &GlobalArgs, json: bool) -> Result<bool> {
     let engine = open(global).await?;
     let report = engine.restore_safety().await?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        // The report, with the `status` and `error` every `--json` command prints.
+        let mut v = serde_json::to_value(&report)?;
+        v["status"] = (if report.ok { "restored" } else { "failed" }).into();
+        v["error"] = (!report.ok)
+            .then(|| "NOT everything could be restored: see checks".to_string())
+            .into();
+        println!("{v}");
     } else {
         println!("restore-safety:");
         print_restore(&report);

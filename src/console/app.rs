@@ -10,6 +10,7 @@ use super::keymap::{self, Action, Ctx, Key};
 use crate::database::status::Status;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
+use crate::engine::plan::{PlanEvent, StepKind};
 use crate::engine::profile::{
     ApplyReport, Confirmation, Level, Mode, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
@@ -230,8 +231,6 @@ pub struct App {
     /// The mode chosen on the start screen (and used for the run).
     pub mode: Mode,
     pub run: RunState,
-    /// Levels still to apply before the import starts, with the confirmations given.
-    pub plan: Option<(Vec<Level>, Vec<Confirmation>)>,
     pub op: Option<Op>,
     pub snapshot: Snapshot,
     prev_sample: Option<Snapshot>,
@@ -269,7 +268,6 @@ impl App {
             sample_library,
             mode: Mode::Normal,
             run: RunState::Idle,
-            plan: None,
             op: None,
             snapshot: Snapshot::default(),
             prev_sample: None,
@@ -359,6 +357,8 @@ pub enum Msg {
     /// The sampling tick: counters of the running import, if any.
     Sample(Option<Snapshot>),
     Engine(EngineEvent),
+    /// A step of the running plan (levels applied, the import started, notices).
+    Plan(PlanEvent),
     ImportEnded(Result<RunSummary, String>),
     Polled(PollOutcome),
     System(SystemSample),
@@ -392,9 +392,11 @@ pub enum Effect {
     RevertLevel(Level),
     RestoreSafety,
     RebuildIndexes,
+    /// Run the engine's import plan: the mode's levels, the import; the profile stays for `r` to restore.
     StartImport {
         sources: Vec<PathBuf>,
         mode: Mode,
+        confirmed: Vec<Confirmation>,
     },
     SetPaused(bool),
     CancelImport,
@@ -423,6 +425,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             on_engine(app, ev);
             vec![]
         }
+        Msg::Plan(ev) => on_plan(app, ev),
         Msg::ImportEnded(r) => on_import_ended(app, r),
         Msg::Polled(p) => {
             on_polled(app, p);
@@ -742,32 +745,50 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.files_per_s.clear();
     app.mb_per_s.clear();
     app.phase_history.clear();
-    app.run = RunState::Preparing;
-    app.plan = Some((app.mode.levels().to_vec(), confirmed));
+    app.run = if app.mode.levels().is_empty() {
+        RunState::Running
+    } else {
+        RunState::Preparing
+    };
     app.info(format!("{} run: {} source(s)", app.mode.label(), app.sources.len()));
-    next_plan_step(app)
+    vec![
+        Effect::StartImport {
+            sources: app.sources.clone(),
+            mode: app.mode,
+            confirmed,
+        },
+        Effect::Poll,
+    ]
 }
 
-fn next_plan_step(app: &mut App) -> Vec<Effect> {
-    let Some((levels, confirmed)) = app.plan.as_mut() else {
-        return vec![];
-    };
-    if levels.is_empty() {
-        app.plan = None;
-        app.op = None;
-        app.run = RunState::Running;
-        return vec![
-            Effect::StartImport {
-                sources: app.sources.clone(),
-                mode: app.mode,
-            },
-            Effect::Poll,
-        ];
+/// The plan's steps as they happen: a level applied, the import under way, a notice to read.
+fn on_plan(app: &mut App, ev: PlanEvent) -> Vec<Effect> {
+    match ev {
+        PlanEvent::Notice(text) => app.warn(text),
+        PlanEvent::StepStarted(StepKind::Apply(level)) => app.op = Some(Op::Apply(level)),
+        PlanEvent::StepStarted(StepKind::Restore) => app.op = Some(Op::Restore { then_rebuild: false }),
+        PlanEvent::StepStarted(StepKind::Rebuild) => app.op = Some(Op::Rebuild),
+        PlanEvent::StepFinished(step) => {
+            app.op = None;
+            match step.kind {
+                StepKind::Apply(level) => app.info(format!("level {} ({}) applied", level.number(), level.label())),
+                _ => app.info(format!("{}: done in {:.1} s", step.name, step.seconds)),
+            }
+            for l in step.lines {
+                app.info(format!("  {l}"));
+            }
+            return vec![Effect::Poll];
+        }
+        PlanEvent::ImportStarted => {
+            app.op = None;
+            if app.run == RunState::Preparing {
+                app.run = RunState::Running;
+            }
+        }
+        PlanEvent::Import(ev) => on_engine(app, ev),
+        PlanEvent::Rebuild(ev) => on_rebuild_event(app, ev),
     }
-    let level = levels.remove(0);
-    let confirmed = confirmed.clone();
-    app.op = Some(Op::Apply(level));
-    vec![Effect::ApplyLevel { level, confirmed }]
+    vec![]
 }
 
 fn on_confirm(app: &mut App) -> Vec<Effect> {
@@ -1017,23 +1038,12 @@ fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) 
                     r.pending_restart.join(", ")
                 ));
             }
-            let mut out = if app.plan.is_some() {
-                next_plan_step(app)
-            } else {
-                app.op = None;
-                vec![]
-            };
-            out.push(Effect::Poll);
-            out
+            app.op = None;
+            vec![Effect::Poll]
         }
         Err(e) => {
             app.op = None;
             app.error(format!("level {} ({}) failed: {e}", level.number(), level.label()));
-            if app.plan.take().is_some() {
-                app.run = RunState::Failed(format!("the {} profile could not be applied", app.mode.label()));
-                app.warn("the import did not start; r restores whatever was changed");
-                app.offer_restore = true;
-            }
             vec![Effect::Poll]
         }
     }

@@ -14,7 +14,7 @@ use super::app::{App, Effect, Msg, update};
 use super::keymap;
 use super::tasks::{self, Incoming, Tx};
 use super::{system, ui};
-use crate::engine::pipeline::ImportHandle;
+use crate::engine::plan::{PlanEvent, PlanHandle};
 use crate::engine::session::Engine;
 
 /// About 15 frames a second.
@@ -27,7 +27,7 @@ struct Runner {
     engine: Engine,
     poll: Engine,
     tx: Tx,
-    import: Option<ImportHandle>,
+    import: Option<PlanHandle>,
     /// Pause or cancel asked before the import's handle arrived.
     pending_pause: Option<bool>,
     pending_cancel: bool,
@@ -49,10 +49,14 @@ impl Runner {
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
             Effect::RestoreSafety => tasks::spawn_restore(engine, tx),
             Effect::RebuildIndexes => tasks::spawn_rebuild(engine, tx),
-            Effect::StartImport { sources, mode } => {
+            Effect::StartImport {
+                sources,
+                mode,
+                confirmed,
+            } => {
                 self.pending_pause = None;
                 self.pending_cancel = false;
-                tasks::spawn_import(engine, sources, mode, tx)
+                tasks::spawn_import(engine, sources, mode, confirmed, tx)
             }
             Effect::SetPaused(p) => match &self.import {
                 Some(h) => h.control.set_paused(p),
@@ -70,8 +74,7 @@ impl Runner {
         }
     }
 
-    fn adopt(&mut self, app: &mut App, handle: ImportHandle) {
-        self.dispatch(app, Msg::ImportStarted(handle.metrics.snapshot()));
+    fn adopt(&mut self, handle: PlanHandle) {
         if let Some(p) = self.pending_pause.take() {
             handle.control.set_paused(p);
         }
@@ -81,26 +84,38 @@ impl Runner {
         self.import = Some(handle);
     }
 
-    /// Once a frame: the counters, every queued engine event, and the end of the run.
+    /// Once a frame: the counters, every queued plan event, and the end of the run.
     fn drain_engine(&mut self, app: &mut App) {
-        let Some(h) = &self.import else { return };
+        let Some(h) = self.import.as_mut() else { return };
         let snapshot = h.metrics.snapshot();
-        let events: Vec<_> = h.events.try_iter().collect();
-        let finished = h.is_finished();
-        self.dispatch(app, Msg::Frame(snapshot));
-        for ev in events {
-            self.dispatch(app, Msg::Engine(ev));
+        let mut events = Vec::new();
+        while let Ok(ev) = h.events.try_recv() {
+            events.push(ev);
         }
+        let finished = h.is_finished();
+        let metrics = h.metrics.clone();
+        self.dispatch(app, Msg::Frame(snapshot));
+        self.plan_events(app, events, &metrics);
         if finished && let Some(h) = self.import.take() {
-            {
-                // The thread has ended, so every event it sent was drained above.
-                let rest: Vec<_> = h.events.try_iter().collect();
-                for ev in rest {
-                    self.dispatch(app, Msg::Engine(ev));
-                }
-                self.dispatch(app, Msg::Sample(Some(h.metrics.snapshot())));
-                tasks::spawn_join(h, self.tx.clone());
+            // The task has ended, so every event it sent is queued: drain them before its end.
+            let (mut rest, task) = h.into_parts();
+            let mut tail = Vec::new();
+            while let Ok(ev) = rest.try_recv() {
+                tail.push(ev);
             }
+            self.plan_events(app, tail, &metrics);
+            self.dispatch(app, Msg::Sample(Some(metrics.snapshot())));
+            tasks::spawn_join(task, self.tx.clone());
+        }
+    }
+
+    fn plan_events(&mut self, app: &mut App, events: Vec<PlanEvent>, metrics: &crate::engine::metrics::RunMetrics) {
+        for ev in events {
+            if matches!(ev, PlanEvent::ImportStarted) {
+                // Counters start at zero now: even a run shorter than a sample gets its first rate from zero.
+                self.dispatch(app, Msg::ImportStarted(metrics.snapshot()));
+            }
+            self.dispatch(app, Msg::Plan(ev));
         }
     }
 }
@@ -108,7 +123,7 @@ impl Runner {
 /// Run the console until the user quits.
 pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: App) -> anyhow::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Incoming>();
-    let engine_dir = engine.data_dir.clone();
+    let engine_dir = engine.data_dir().to_path_buf();
     // Without a terminal's keys, these are how a console is told to stop: cancel the run cleanly and quit.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -167,7 +182,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
             }
             Some(incoming) = rx.recv() => match incoming {
                 Incoming::Msg(m) => runner.dispatch(&mut app, *m),
-                Incoming::Import(h) => runner.adopt(&mut app, h),
+                Incoming::Plan(h) => runner.adopt(h),
             },
         }
         if app.should_quit {
@@ -179,7 +194,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
     // its journal entries intact, so restore-safety can finish the job.
     if let Some(h) = runner.import.take() {
         h.control.cancel();
-        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        let _ = h.join().await;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
 //! bottleneck choice; `system` samples the machine.
 pub mod app;
+pub mod bench;
 pub mod bottleneck;
 pub mod event_loop;
 pub mod history;
@@ -34,12 +35,12 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
     let mut app = App::new(
-        engine.target.describe(),
-        engine.data_dir.display().to_string(),
+        engine.target().describe(),
+        engine.data_dir().display().to_string(),
         sources,
         find_sample_library(),
     );
-    app.info(format!("database: {}", engine.target.describe()));
+    app.info(format!("database: {}", engine.target().describe()));
     let _restore = TerminalGuard::enter()?;
     // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
     // the alternate screen starts blank and the first draw paints every cell.

@@ -4,13 +4,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
 
-use crate::database::status;
-use crate::engine::pipeline::{EngineEvent, ImportHandle, ImportOptions};
+use crate::engine::pipeline::EngineEvent;
+use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
 use crate::engine::session::Engine;
 
@@ -25,8 +24,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// What spawned work sends back to the loop.
 pub enum Incoming {
     Msg(Box<Msg>),
-    /// A started import, for the loop to drain and sample.
-    Import(ImportHandle),
+    /// A started import plan, for the loop to drain and sample.
+    Plan(PlanHandle),
 }
 
 pub type Tx = UnboundedSender<Incoming>;
@@ -46,25 +45,14 @@ async fn timed<T, E: std::fmt::Display>(limit: Duration, fut: impl Future<Output
 
 /// A copy of the engine whose pool is one connection of its own, so polls never queue behind the import.
 pub fn poll_engine(engine: &Engine) -> Engine {
-    let opts = (*engine.pool.connect_options()).clone();
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect_lazy_with(opts);
-    Engine {
-        target: engine.target.clone(),
-        pool,
-        data_dir: engine.data_dir.clone(),
-        run_log: engine.run_log.clone(),
-    }
+    engine.poll_copy(Duration::from_secs(3))
 }
 
 async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     let t0 = Instant::now();
     let status = engine.status_estimated().await.map_err(|e| e.to_string())?;
     let safety = engine.safety().await.map_err(|e| e.to_string())?;
-    let wal_bytes = status::wal_bytes(&engine.pool).await;
+    let wal_bytes = engine.wal_bytes().await;
     Ok(Polled {
         status,
         safety,
@@ -77,7 +65,7 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
 pub fn spawn_poll(engine: Engine, disk_path: super::system::DiskPath, tx: Tx) {
     tokio::spawn(async move {
         // Needs superuser or pg_read_all_settings; without it the tool's data directory stays the reference.
-        let dir = tokio::time::timeout(POLL_TIMEOUT, status::data_directory(&engine.pool)).await;
+        let dir = tokio::time::timeout(POLL_TIMEOUT, engine.server_data_directory()).await;
         if let Ok(Ok(dir)) = dir {
             let dir = PathBuf::from(dir);
             if dir.is_dir() {
@@ -138,30 +126,28 @@ pub fn spawn_rebuild(engine: Engine, tx: Tx) {
     });
 }
 
-/// Check for rows a crash took (the run then reads them again), then start the pipeline and hand its handle over.
-pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, tx: Tx) {
-    tokio::spawn(async move {
-        match timed(POLL_TIMEOUT, engine.acknowledge_data_loss()).await {
-            Ok(Some(lost)) => send(&tx, Msg::Engine(EngineEvent::Log(format!("repairing: {lost}")))),
-            Ok(None) => {}
-            Err(e) => send(
-                &tx,
-                Msg::Engine(EngineEvent::Log(format!("could not check for lost rows: {e}"))),
-            ),
-        }
-        let mut opts = ImportOptions::new(sources, mode.label());
-        opts.async_commit = mode != Mode::Normal;
-        opts.log_path = Some(engine.run_log_path());
-        let _ = tx.send(Incoming::Import(engine.import(opts)));
-    });
+/// Start the engine's import plan (levels, the crash check, the import) and hand its handle to the loop. The
+/// console keeps the profile afterwards: `r` restores safety and rebuilds, on the user's word.
+pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, confirmed: Vec<Confirmation>, tx: Tx) {
+    let mut plan = ImportPlan::new(sources, mode);
+    plan.confirmed = confirmed;
+    plan.keep_profile = true;
+    plan.log_path = Some(engine.run_log_path());
+    let _ = tx.send(Incoming::Plan(engine.start_plan(plan)));
 }
 
-/// Wait for a finished import's thread off the runtime's workers.
-pub fn spawn_join(handle: ImportHandle, tx: Tx) {
+/// Wait for the plan's end and report it as the import's end.
+pub fn spawn_join(task: tokio::task::JoinHandle<Result<ImportReport, PlanError>>, tx: Tx) {
     tokio::spawn(async move {
-        let result = match tokio::task::spawn_blocking(move || handle.join()).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the import thread could not be joined: {e}")),
+        let result = match task.await {
+            Ok(Ok(report)) => {
+                if let Some(e) = &report.error {
+                    send(&tx, Msg::Engine(EngineEvent::Log(format!("the run failed: {e}"))));
+                }
+                Ok(report.run)
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the import task could not be joined: {e}")),
         };
         send(&tx, Msg::ImportEnded(result));
     });

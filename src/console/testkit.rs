@@ -7,7 +7,8 @@ use super::app::{App, Msg, PollOutcome, Polled, SystemSample, update};
 use super::keymap::Key;
 use crate::database::status::{IndexStatus, PROFILE_SETTINGS, SettingStatus, Status, TABLES, TableStatus};
 use crate::engine::metrics::{Phase, PhaseSnapshot, Snapshot};
-use crate::engine::pipeline::RunSummary;
+use crate::engine::pipeline::{RunMode, RunStatus, RunSummary};
+use crate::engine::plan::{PlanEvent, StepKind, StepReport};
 use crate::engine::profile::SafetyState;
 
 pub fn app() -> App {
@@ -181,19 +182,9 @@ pub fn running_app(seconds: u64) -> App {
     update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(safe_polled()))));
     keys(&mut a, &[Key::Char('f'), Key::Enter]);
     for level in crate::engine::profile::Mode::Fast.levels() {
-        update(
-            &mut a,
-            Msg::Applied {
-                level: *level,
-                result: Ok(crate::engine::profile::ApplyReport {
-                    level: *level,
-                    lines: vec![format!("level {} applied", level.number())],
-                    pending_restart: vec![],
-                    restarted: false,
-                }),
-            },
-        );
+        update(&mut a, Msg::Plan(applied_step(*level)));
     }
+    update(&mut a, Msg::Plan(PlanEvent::ImportStarted));
     let mut fast = safe_polled();
     fast.status = status(
         0,
@@ -211,12 +202,22 @@ pub fn running_app(seconds: u64) -> App {
     a
 }
 
+/// The plan's report of one applied level.
+pub fn applied_step(level: crate::engine::profile::Level) -> PlanEvent {
+    PlanEvent::StepFinished(StepReport {
+        kind: StepKind::Apply(level),
+        name: StepKind::Apply(level).label(),
+        seconds: 0.1,
+        lines: vec![format!("level {} applied", level.number())],
+    })
+}
+
 /// The end of a 12,000-file run.
-pub fn summary(status: &str) -> RunSummary {
+pub fn summary(status: RunStatus) -> RunSummary {
     RunSummary {
         run_id: Some(7),
-        status: status.into(),
-        mode: "ludicrous".into(),
+        status,
+        mode: RunMode::Ludicrous,
         seen: 12_000,
         imported: 9_600,
         duplicates: 2_280,

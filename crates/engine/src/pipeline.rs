@@ -19,16 +19,18 @@ use sqlx::{Connection, PgPool};
 
 use super::metrics::{BusyTimer, Phase, RunMetrics, Snapshot};
 use super::midi;
+use super::pending::PendingRuns;
 use super::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
 use super::source::{self, Limits, Meter, ReadEvent, ScanItem};
-use crate::database::{DbError, integrity, runs, writer};
+use crate::database::{self, DbError, integrity, runs, writer};
+pub use crate::kinds::{RunMode, RunStatus};
 
 /// How an import runs.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub sources: Vec<PathBuf>,
-    /// "normal", "fast", "ludicrous" or "dry-run": stored with the run.
-    pub mode: String,
+    /// Stored with the run.
+    pub mode: RunMode,
     /// Every phase but the database write.
     pub dry_run: bool,
     pub workers: usize,
@@ -44,6 +46,8 @@ pub struct ImportOptions {
     pub async_commit: bool,
     /// Benchmarks: stop after a phase, or time the write phase alone.
     pub limit: Limit,
+    /// Where the final status goes when the server is gone at the end of the run.
+    pub pending_runs: Option<PendingRuns>,
 }
 
 /// Which part of the pipeline runs (benchmarks measure each part's ceiling).
@@ -59,11 +63,11 @@ pub enum Limit {
 }
 
 impl ImportOptions {
-    pub fn new(sources: Vec<PathBuf>, mode: &str) -> Self {
+    pub fn new(sources: Vec<PathBuf>, mode: RunMode) -> Self {
         let cores = super::machine::cores();
         Self {
             sources,
-            mode: mode.into(),
+            mode,
             dry_run: false,
             workers: cores.max(1),
             readers: cores.max(1),
@@ -73,6 +77,7 @@ impl ImportOptions {
             max_inflight_bytes: 128 << 20,
             async_commit: false,
             limit: Limit::Full,
+            pending_runs: None,
         }
     }
 }
@@ -122,8 +127,8 @@ pub enum EngineEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub run_id: Option<i64>,
-    pub status: String,
-    pub mode: String,
+    pub status: RunStatus,
+    pub mode: RunMode,
     pub seen: u64,
     pub imported: u64,
     pub duplicates: u64,
@@ -144,8 +149,11 @@ pub struct RunSummary {
 pub enum ImportError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("cannot write the run log {path}: {source}")]
-    Log { path: PathBuf, source: std::io::Error },
+    #[error("cannot write the run log {path}: {error}")]
+    Log { path: PathBuf, error: std::io::Error },
+    /// Not a `source`: the message already names the cause.
+    #[error("resume look-up of known files failed: {0}")]
+    Lookup(DbError),
     #[error("a pipeline thread stopped unexpectedly: {0}")]
     Thread(String),
 }
@@ -169,6 +177,11 @@ impl ImportHandle {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
+    /// The events and the thread, for a caller that drains one while it waits for the other.
+    pub fn into_parts(mut self) -> (Receiver<EngineEvent>, ImportJoin) {
+        (self.events.clone(), ImportJoin(self.thread.take()))
+    }
+
     /// Wait for the end of the run.
     pub fn join(mut self) -> Result<RunSummary, ImportError> {
         match self.thread.take() {
@@ -182,8 +195,17 @@ impl ImportHandle {
 
 /// Start an import. `pool` is `None` only for a dry run. DB calls from pipeline threads go through `rt`.
 pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Handle) -> ImportHandle {
-    let metrics = Arc::new(RunMetrics::default());
-    let control = Arc::new(Control::default());
+    start_with(opts, pool, rt, Arc::default(), Arc::default())
+}
+
+/// [`start`] with counters and controls the caller made before (a plan hands them out before its run starts).
+pub fn start_with(
+    opts: ImportOptions,
+    pool: Option<PgPool>,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<RunMetrics>,
+    control: Arc<Control>,
+) -> ImportHandle {
     let (ev_tx, ev_rx) = unbounded();
     let (m, c) = (metrics.clone(), control.clone());
     let thread = std::thread::Builder::new()
@@ -195,6 +217,20 @@ pub fn start(opts: ImportOptions, pool: Option<PgPool>, rt: tokio::runtime::Hand
         control,
         events: ev_rx,
         thread,
+    }
+}
+
+/// The end of a run, apart from its events.
+pub struct ImportJoin(Option<JoinHandle<Result<RunSummary, ImportError>>>);
+
+impl ImportJoin {
+    pub fn join(self) -> Result<RunSummary, ImportError> {
+        match self.0 {
+            Some(t) => t
+                .join()
+                .map_err(|_| ImportError::Thread("import coordinator panicked".into()))?,
+            None => Err(ImportError::Thread("already joined".into())),
+        }
     }
 }
 
@@ -285,9 +321,9 @@ fn run(
 ) -> Result<RunSummary, ImportError> {
     let log = match &opts.log_path {
         Some(path) => {
-            let f = super::logfile::open_private(path).map_err(|source| ImportError::Log {
+            let f = super::logfile::open_private(path).map_err(|error| ImportError::Log {
                 path: path.clone(),
-                source,
+                error,
             })?;
             RunLog(Some(Mutex::new(f)))
         }
@@ -305,7 +341,7 @@ fn run(
     let run_id = match &pool {
         Some(pool) => {
             rt.block_on(runs::close_abandoned(pool))?;
-            Some(rt.block_on(runs::start(pool, &sources, &opts.mode))?)
+            Some(rt.block_on(runs::start(pool, &sources, opts.mode.as_str()))?)
         }
         None => None,
     };
@@ -381,14 +417,16 @@ fn run(
     }
 
     // Resume filter: known locations (same size and mtime) and completed archives are not read again.
+    let lookup_failure: Arc<Mutex<Option<DbError>>> = Arc::default();
     {
-        let (m, c, pool, rt, rec_tx, forced) = (
+        let (m, c, pool, rt, rec_tx, forced, failure) = (
             metrics.clone(),
             control.clone(),
             pool.clone(),
             rt.clone(),
             rec_tx.clone(),
             repair.forced.clone(),
+            lookup_failure.clone(),
         );
         threads.push(spawn("resume-filter", move || {
             let mut batch: Vec<ScanItem> = Vec::with_capacity(512);
@@ -405,8 +443,16 @@ fn run(
                     }
                 }
                 m.phase(Phase::Read).queued.store(unit_tx.len(), Relaxed);
-                if !filter_batch(&mut batch, pool.as_ref(), &rt, &m, &forced, &unit_tx, &rec_tx) || c.is_cancelled() {
-                    break;
+                match filter_batch(&mut batch, pool.as_ref(), &rt, &m, &c, &forced, &unit_tx, &rec_tx) {
+                    Ok(true) if !c.is_cancelled() => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        // Part of the source would go unread: the run fails, it does not end `done`.
+                        tracing::error!("resume look-up failed: {e}");
+                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                        c.cancel();
+                        break;
+                    }
                 }
             }
         }));
@@ -539,17 +585,25 @@ fn run(
         }
     }
     let snap = metrics.snapshot();
-    let status = if write_result.is_err() || !panicked.is_empty() {
-        "failed"
+    let lookup_failure = lookup_failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .map(ImportError::Lookup);
+    let error = match (&write_result, &lookup_failure) {
+        (Err(e), _) | (Ok(()), Some(e)) => Some(e.to_string()),
+        (Ok(()), None) => None,
+    };
+    let status = if error.is_some() || !panicked.is_empty() {
+        RunStatus::Failed
     } else if control.is_cancelled() {
-        "interrupted"
+        RunStatus::Interrupted
     } else {
-        "done"
+        RunStatus::Done
     };
     if let (Some(pool), Some(id)) = (&pool, run_id) {
-        // Best effort: the database may be what failed.
-        let _ = rt.block_on(runs::update(pool, id, &counts(&snap), Some(status)));
-        if status == "done" && repair.is_active() {
+        store_status(&opts, pool, &rt, id, &snap, status, error.as_deref());
+        if status == RunStatus::Done && repair.is_active() {
             match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => log.line("repair complete: every lost row is back"),
                 Ok(left) => log.line(&format!(
@@ -568,10 +622,63 @@ fn run(
     ));
     let _ = events.send(EngineEvent::Finished(Box::new(summary.clone())));
     write_result?;
+    if let Some(e) = lookup_failure {
+        return Err(e);
+    }
     if !panicked.is_empty() {
         return Err(ImportError::Thread(panicked.join(", ")));
     }
     Ok(summary)
+}
+
+/// The run's final row. When that fails (the server is gone), a note that the next start applies: a run whose
+/// server died is `failed` for good, not taken for a killed tool's `interrupted` run.
+fn store_status(
+    opts: &ImportOptions,
+    pool: &PgPool,
+    rt: &tokio::runtime::Handle,
+    id: i64,
+    snap: &Snapshot,
+    status: RunStatus,
+    error: Option<&str>,
+) {
+    // After a failure the server may be gone: one quick connection attempt, not the pool's retries.
+    let reachable = status != RunStatus::Failed || rt.block_on(database::reachable(&pool.connect_options()));
+    let counts = counts(snap);
+    let update = async {
+        tokio::time::timeout(
+            database::ACQUIRE_TIMEOUT * 2,
+            runs::update(pool, id, &counts, Some(status.as_str())),
+        )
+        .await
+    };
+    if reachable && matches!(rt.block_on(update), Ok(Ok(()))) {
+        return;
+    }
+    match opts
+        .pending_runs
+        .as_ref()
+        .map(|p| p.remember(id, status.as_str(), error))
+    {
+        Some(Ok(path)) => tracing::warn!("run {id} is {status}; stored at the next start ({})", path.display()),
+        Some(Err(e)) => tracing::error!("run {id} is {status}, but neither the database nor a note could keep it: {e}"),
+        None => tracing::error!("run {id} is {status}, but the database could not store it"),
+    }
+}
+
+/// A database call from a pipeline thread that gives up (None) once the run is cancelled: a call waiting on a
+/// dead server must not hold up the end of a run that already failed.
+fn until_cancelled<T>(rt: &tokio::runtime::Handle, c: &Control, call: impl Future<Output = T>) -> Option<T> {
+    rt.block_on(async {
+        tokio::select! {
+            r = call => Some(r),
+            _ = async {
+                while !c.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => None,
+        }
+    })
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
@@ -595,15 +702,15 @@ fn counts(s: &Snapshot) -> runs::RunCounts {
 fn summary(
     opts: &ImportOptions,
     run_id: Option<i64>,
-    status: &str,
+    status: RunStatus,
     s: &Snapshot,
     errors_by_kind: HashMap<String, u64>,
 ) -> RunSummary {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     RunSummary {
         run_id,
-        status: status.into(),
-        mode: opts.mode.clone(),
+        status,
+        mode: opts.mode,
         seen: s.seen,
         imported: s.imported,
         duplicates: s.duplicates,
@@ -624,17 +731,19 @@ fn summary(
     }
 }
 
-/// Send scan items on, dropping those already imported. False when the pipeline must stop.
+/// Send scan items on, dropping those already imported. False when the pipeline must stop; an error when the
+/// look-up failed.
 #[allow(clippy::too_many_arguments)]
 fn filter_batch(
     batch: &mut Vec<ScanItem>,
     pool: Option<&PgPool>,
     rt: &tokio::runtime::Handle,
     m: &RunMetrics,
+    c: &Control,
     forced: &HashSet<String>,
     unit_tx: &Sender<Unit>,
     rec_tx: &Sender<Record>,
-) -> bool {
+) -> Result<bool, DbError> {
     let t = Instant::now();
     let mut files = Vec::new();
     let mut archives = Vec::new();
@@ -651,14 +760,13 @@ fn filter_batch(
     }
     let (known_files, known_archives) = match pool {
         Some(pool) => {
-            let f = rt.block_on(runs::known_locations(pool, &files));
-            let a = rt.block_on(runs::complete_archives(pool, &archives));
-            match (f, a) {
-                (Ok(f), Ok(a)) => (f, a),
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::error!("resume look-up failed: {e}");
-                    return false;
-                }
+            let lookup = async {
+                let f = runs::known_locations(pool, &files).await?;
+                Ok::<_, DbError>((f, runs::complete_archives(pool, &archives).await?))
+            };
+            match until_cancelled(rt, c, lookup) {
+                Some(found) => found?,
+                None => return Ok(false),
             }
         }
         None => (vec![false; files.len()], vec![None; archives.len()]),
@@ -727,10 +835,10 @@ fn filter_batch(
             }
         };
         if !sent {
-            return false;
+            return Ok(false);
         }
     }
-    true
+    Ok(true)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -925,6 +1033,9 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
     }
 }
 
+/// How long the writer may sit idle before it checks that its server is still there.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
 /// Batches records into transactions until every producer is done.
 #[allow(clippy::too_many_arguments)]
 fn write_loop(
@@ -941,8 +1052,7 @@ fn write_loop(
 ) -> Result<(), ImportError> {
     let mut conn = match pool {
         Some(pool) => {
-            let connect = pool.connect_options();
-            let mut conn = rt.block_on(sqlx::PgConnection::connect_with(&connect))?;
+            let mut conn = rt.block_on(database::connect_one(&pool.connect_options()))?;
             rt.block_on(writer::prepare(&mut conn, opts.async_commit))?;
             Some(conn)
         }
@@ -989,6 +1099,11 @@ fn write_loop(
             let t = Instant::now();
             batch.flush(conn.as_mut(), rt, ctx, m, &mut pending_archives, closed)?;
             counters.add(0, 0, t.elapsed());
+            last_flush = Instant::now();
+        }
+        if let Some(c) = conn.as_mut().filter(|_| last_flush.elapsed() >= IDLE_CHECK) {
+            // An idle writer would notice a dead server only at its next batch, maybe minutes away: ask now.
+            rt.block_on(database::ping(c))?;
             last_flush = Instant::now();
         }
         if let (Some(pool), true) = (pool, last_counts.elapsed() >= Duration::from_secs(5)) {

@@ -3,17 +3,21 @@ use std::path::PathBuf;
 
 use sqlx::PgPool;
 
-use super::pipeline::{self, ImportHandle, ImportOptions};
+use super::pending::PendingRuns;
+use std::sync::Arc;
+
+use super::metrics::RunMetrics;
+use super::pipeline::{self, Control, ImportHandle, ImportOptions};
 use crate::database::{DbResult, Target, status};
 
 /// An open engine: the database is reachable and migrated.
 #[derive(Clone)]
 pub struct Engine {
-    pub target: Target,
-    pub pool: PgPool,
-    pub data_dir: PathBuf,
+    pub(crate) target: Target,
+    pub(crate) pool: PgPool,
+    pub(crate) data_dir: PathBuf,
     /// `--log FILE`: the import log; without it, one file per run under `<data-dir>/logs`.
-    pub run_log: Option<PathBuf>,
+    pub(crate) run_log: Option<PathBuf>,
 }
 
 impl Engine {
@@ -21,6 +25,8 @@ impl Engine {
     /// loss is recorded, so the next import repairs it whichever front end runs it).
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
         let pool = target.open(8).await?;
+        // Runs a dead server left `running` get the status their importer could not store.
+        PendingRuns::new(&data_dir, &target.describe()).apply(&pool).await;
         let engine = Self {
             target,
             pool,
@@ -35,8 +41,20 @@ impl Engine {
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
     pub fn import(&self, opts: ImportOptions) -> ImportHandle {
+        self.import_with(opts, Arc::default(), Arc::default())
+    }
+
+    /// [`Engine::import`] with counters and controls made before the run (a plan hands them out first).
+    pub fn import_with(
+        &self,
+        mut opts: ImportOptions,
+        metrics: Arc<RunMetrics>,
+        control: Arc<Control>,
+    ) -> ImportHandle {
+        opts.pending_runs
+            .get_or_insert_with(|| PendingRuns::new(&self.data_dir, &self.target.describe()));
         let pool = (!opts.dry_run).then(|| self.pool.clone());
-        pipeline::start(opts, pool, tokio::runtime::Handle::current())
+        pipeline::start_with(opts, pool, tokio::runtime::Handle::current(), metrics, control)
     }
 
     /// Everything `status` reports, rows counted exactly.
@@ -61,6 +79,48 @@ impl Engine {
         .await
     }
 
+    /// The database this engine works on.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Where logs, backups and (for the managed cluster) the server live.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// A copy whose pool is one connection of its own, opened when first needed: polls on it never queue behind
+    /// an import, and a slow server answers them within `acquire` or not at all.
+    pub fn poll_copy(&self, acquire: std::time::Duration) -> Engine {
+        let opts = (*self.pool.connect_options()).clone();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(acquire)
+            .connect_lazy_with(opts);
+        Engine {
+            target: self.target.clone(),
+            pool,
+            data_dir: self.data_dir.clone(),
+            run_log: self.run_log.clone(),
+        }
+    }
+
+    /// Bytes of WAL the server keeps now (None without the rights to ask).
+    pub async fn wal_bytes(&self) -> Option<i64> {
+        status::wal_bytes(&self.pool).await
+    }
+
+    /// The server's data directory, when the role may read it.
+    pub async fn server_data_directory(&self) -> DbResult<String> {
+        status::data_directory(&self.pool).await
+    }
+
+    /// Does the server answer now (within a few seconds)?
+    pub async fn reachable(&self) -> bool {
+        crate::database::reachable(&self.pool.connect_options()).await
+    }
+
     /// Use this file as the import log of every run.
     pub fn with_run_log(mut self, path: Option<PathBuf>) -> Self {
         self.run_log = path;
@@ -81,6 +141,11 @@ pub fn default_run_log(data_dir: &std::path::Path) -> PathBuf {
     data_dir
         .join("logs")
         .join(format!("import-{stamp}-{}.log", std::process::id()))
+}
+
+/// The log of a run with no data directory to hold it (a dry run without a database).
+pub fn temp_run_log() -> PathBuf {
+    default_run_log(&std::env::temp_dir().join("midi-tui"))
 }
 
 /// Where the sample library lives, relative to the working directory or the installed binary.

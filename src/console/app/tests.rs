@@ -1,6 +1,7 @@
 //! Tests of the pure state updates: keys to effects, dialogs, the run's life, polls and samples.
 use super::*;
 use crate::console::testkit::{self, keys};
+use crate::engine::pipeline::RunStatus;
 use crate::engine::profile::ApplyReport;
 
 fn applied(level: Level) -> Msg {
@@ -25,7 +26,7 @@ fn normal_start_goes_straight_to_the_import() {
     let fx = update(&mut a, Msg::Key(Key::Enter));
     assert_eq!(a.screen, Screen::Run);
     assert_eq!(a.run, RunState::Running);
-    assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, sources } if sources.len() == 2));
+    assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, sources, .. } if sources.len() == 2));
 }
 
 #[test]
@@ -60,39 +61,26 @@ fn ludicrous_start_walks_both_dialogs_then_applies_each_level_then_imports() {
     assert_eq!(a.run, RunState::Preparing);
     let both = vec![Confirmation::FsyncOff, Confirmation::Unlogged];
     assert_eq!(
-        fx,
-        vec![Effect::ApplyLevel {
-            level: Level::Basic,
-            confirmed: both.clone()
-        }]
-    );
-    let fx = update(&mut a, applied(Level::Basic));
-    assert_eq!(
         fx[0],
-        Effect::ApplyLevel {
-            level: Level::DropIndexes,
-            confirmed: both.clone()
-        }
-    );
-    let fx = update(&mut a, applied(Level::DropIndexes));
-    assert_eq!(
-        fx[0],
-        Effect::ApplyLevel {
-            level: Level::Ludicrous,
-            confirmed: both
-        }
-    );
-    assert_eq!(a.op, Some(Op::Apply(Level::Ludicrous)));
-    let fx = update(&mut a, applied(Level::Ludicrous));
-    assert!(matches!(
-        &fx[0],
         Effect::StartImport {
+            sources: a.sources.clone(),
             mode: Mode::Ludicrous,
-            ..
-        }
-    ));
+            confirmed: both
+        },
+        "the engine's plan applies the levels, with both confirmations"
+    );
+    for level in Mode::Ludicrous.levels() {
+        update(&mut a, Msg::Plan(PlanEvent::StepStarted(StepKind::Apply(*level))));
+        assert_eq!(a.op, Some(Op::Apply(*level)));
+        assert_eq!(
+            update(&mut a, Msg::Plan(testkit::applied_step(*level))),
+            vec![Effect::Poll]
+        );
+        assert_eq!(a.op, None);
+        assert_eq!(a.run, RunState::Preparing);
+    }
+    update(&mut a, Msg::Plan(PlanEvent::ImportStarted));
     assert_eq!(a.run, RunState::Running);
-    assert_eq!(a.op, None);
 }
 
 #[test]
@@ -113,14 +101,11 @@ fn a_failed_level_stops_the_start() {
     keys(&mut a, &[Key::Char('f'), Key::Enter]);
     let fx = update(
         &mut a,
-        Msg::Applied {
-            level: Level::Basic,
-            result: Err("permission denied".into()),
-        },
+        Msg::ImportEnded(Err("apply level 1 (basic): permission denied".into())),
     );
     assert_eq!(fx, vec![Effect::Poll]);
     assert!(matches!(a.run, RunState::Failed(_)));
-    assert_eq!(a.plan, None);
+    assert!(a.offer_restore, "r restores whatever was changed");
     assert!(a.errors > 0);
 }
 
@@ -134,7 +119,7 @@ fn pause_resume_and_cancel_through_its_dialog() {
     assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Cancel)));
     assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CancelImport]);
     assert_eq!(a.run, RunState::Cancelling);
-    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("interrupted"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Interrupted))));
     assert_eq!(a.run, RunState::Finished);
     assert!(a.offer_restore, "a fast run offers restore + rebuild");
 }
@@ -151,7 +136,7 @@ fn profile_keys_wait_for_the_run() {
 #[test]
 fn finished_fast_run_restores_then_rebuilds_on_one_key() {
     let mut a = testkit::running_app(2);
-    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Done))));
     assert_eq!(update(&mut a, Msg::Key(Key::Char('R'))), vec![Effect::RestoreSafety]);
     assert_eq!(a.op, Some(Op::Restore { then_rebuild: true }));
     let report = RestoreReport {
@@ -301,7 +286,7 @@ fn quit_asks_while_running_or_unsafe() {
     );
     assert!(!a.should_quit);
     assert_eq!(
-        update(&mut a, Msg::ImportEnded(Ok(testkit::summary("interrupted")))),
+        update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Interrupted)))),
         vec![Effect::Quit]
     );
     assert!(a.should_quit);

@@ -1,5 +1,6 @@
 //! Snapshots of every screen at fixed sizes (ratatui TestBackend + insta). The states come from `testkit`, which
 //! holds no clock or machine path; what could still vary (poll latency) is masked.
+use crate::engine::pipeline::RunStatus;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -106,7 +107,7 @@ fn confirmation_dialogs() {
 #[test]
 fn index_rebuild_in_progress() {
     let mut a = ludicrous_run(30);
-    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Done))));
     keys(&mut a, &[Key::Char('i')]);
     let names = [
         "files_track_names_idx",
@@ -145,12 +146,12 @@ fn index_rebuild_in_progress() {
 #[test]
 fn finished_run_offers_restore_and_rebuild() {
     let mut a = ludicrous_run(30);
-    update(&mut a, Msg::ImportEnded(Ok(testkit::summary("done"))));
+    update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Done))));
     assert_eq!(a.run, RunState::Finished);
     snap!("finished_ludicrous_unsafe", a, 100, 30);
     // After restore the banner offers the rebuild part of the key.
     let mut fast = testkit::running_app(30);
-    update(&mut fast, Msg::ImportEnded(Ok(testkit::summary("done"))));
+    update(&mut fast, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Done))));
     snap!("finished_fast_offer", fast, 80, 24);
 }
 

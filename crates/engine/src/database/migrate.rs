@@ -59,10 +59,10 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
         sqlx::raw_sql(sql)
             .execute(&mut *tx)
             .await
-            .map_err(|source| DbError::Migration {
+            .map_err(|error| DbError::Migration {
                 version,
                 name: name.into(),
-                source,
+                error,
             })?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(version)

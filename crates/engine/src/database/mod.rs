@@ -1,5 +1,7 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
+pub mod cause;
 pub mod cluster;
+pub mod columns;
 pub mod indexes;
 pub mod integrity;
 pub mod migrate;
@@ -12,7 +14,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub use cluster::Cluster;
 
@@ -20,16 +23,37 @@ pub use cluster::Cluster;
 pub enum DbError {
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
-    #[error("database error: {0}")]
-    Sql(#[from] sqlx::Error),
+    // Not a `source`: the message already names the cause, and a chain would print it again.
+    #[error("database error: {}", cause::describe(.0))]
+    Sql(sqlx::Error),
+    /// The server cannot be reached: the message says where and why ("connection refused", no socket, ...).
+    #[error("{0}")]
+    Connect(String),
     #[error("invalid database URL: {0}")]
     Url(String),
-    #[error("migration {version} ({name}) failed: {source}")]
+    #[error("migration {version} ({name}) failed: {}", cause::describe(.error))]
     Migration {
         version: i32,
         name: String,
-        source: sqlx::Error,
+        error: sqlx::Error,
     },
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError::Sql(e)
+    }
+}
+
+impl DbError {
+    /// The server is gone or unreachable (as opposed to a statement that failed on a live connection).
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DbError::Sql(e) => cause::is_connection_lost(e),
+            DbError::Connect(_) => true,
+            _ => false,
+        }
+    }
 }
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -140,11 +164,60 @@ pub fn connect_options(url: &str) -> DbResult<PgConnectOptions> {
     Ok(opts.application_name("midi-tui"))
 }
 
+/// How long one connection attempt may take: a refused or missing server answers at once, a silent one must not
+/// hold the tool for the operating system's TCP timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement may wait for a pooled connection: a pool that cannot open one (server gone) fails in
+/// seconds instead of retrying for half a minute.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection, with the real cause when it fails (the pool would only report that it timed out).
+pub async fn connect_one(opts: &PgConnectOptions) -> DbResult<PgConnection> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(DbError::Connect(cause::describe_connect(&e, opts))),
+        Err(_) => Err(DbError::Connect(format!(
+            "cannot connect to {}: no answer within {} s",
+            cause::endpoint(opts),
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long a liveness check may wait: a dead server answers at once (its socket closes), a hung one does not.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Is this connection's server still there?
+pub async fn ping(conn: &mut PgConnection) -> DbResult<()> {
+    match tokio::time::timeout(PING_TIMEOUT, conn.ping()).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(DbError::Connect(format!(
+            "the server did not answer within {} s",
+            PING_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Is the server reachable now? One short connection attempt.
+pub async fn reachable(opts: &PgConnectOptions) -> bool {
+    match connect_one(opts).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgPool> {
+    let opts = connect_options(url)?;
+    // A first real connection surfaces why the server cannot be reached, before any pool hides it.
+    let probe = connect_one(&opts).await?;
+    let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(connect_options(url)?)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(opts)
         .await?;
     Ok(pool)
 }

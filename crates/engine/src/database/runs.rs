@@ -38,6 +38,21 @@ pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
     Ok(closed)
 }
 
+/// Give a run the status its importer could not store (the server was gone then). Only a run still `running` and
+/// started by that process: a row of another database that happens to have the same id is left alone.
+pub async fn settle(pool: &PgPool, id: i64, pid: i32, status: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE import_runs SET status = $3, finished_at = coalesce(finished_at, now()) \
+         WHERE id = $1 AND pid = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(pid)
+    .bind(status)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i64> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO import_runs (sources, mode, status, pid, host) VALUES ($1, $2, 'running', $3, $4) RETURNING id",

@@ -5,81 +5,58 @@
 //! workaround. The staging step is what lets deduplication (`ON CONFLICT (content_hash)`) stay set-based.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::{Connection, PgConnection, Row};
 
 use super::DbResult;
+use super::columns::{self, FILE_LOCATIONS, FILES, LOCATION_CONTENT, MUSICAL_METADATA};
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
-const STAGING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS stage_files (
-    content_hash bytea, filename text, filepath text, parent_folder text, collection text, filename_bpm real,
-    filename_key text, file_size_bytes bigint, format smallint, num_tracks integer, ticks_per_quarter_note integer,
-    duration_ticks bigint, duration_seconds double precision, track_names text[], copyright text,
-    bpm double precision, avg_bpm double precision, tempo_changes integer, time_signature_numerator smallint,
-    time_signature_denominator smallint, key_signature text, detected_key text, key_confidence double precision,
-    total_notes integer, unique_pitches smallint, pitch_range_min smallint, pitch_range_max smallint,
-    avg_velocity double precision, polyphony_max integer, note_density double precision, channels smallint[],
-    programs smallint[], has_drums boolean, is_karaoke boolean, lyrics_count integer
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_locations (
-    path text, content_hash bytea, size bigint, mtime bigint
-) ON COMMIT DELETE ROWS;
-";
+/// The statements the declared layout ([`columns`]) yields, built once.
+struct Statements {
+    staging: String,
+    insert_files: String,
+    backfill_metadata: String,
+    insert_locations: String,
+    copy_files: String,
+    copy_metadata: String,
+    copy_locations: String,
+}
 
-const INSERT_FILES: &str = "
-WITH ins AS (
-    INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key,
-        file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names,
-        copyright, import_run_id)
-    SELECT content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key,
-        file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names,
-        copyright, $1
-    FROM stage_files ORDER BY content_hash
-    ON CONFLICT (content_hash) DO NOTHING
-    RETURNING id, content_hash
-)
-INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator,
-    time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches,
-    pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, has_drums,
-    is_karaoke, lyrics_count)
-SELECT ins.id, s.bpm, s.avg_bpm, s.tempo_changes, s.time_signature_numerator, s.time_signature_denominator,
-    s.key_signature, s.detected_key, s.key_confidence, s.total_notes, s.unique_pitches, s.pitch_range_min,
-    s.pitch_range_max, s.avg_velocity, s.polyphony_max, s.note_density, s.channels, s.programs, s.has_drums,
-    s.is_karaoke, s.lyrics_count
-FROM ins JOIN stage_files s USING (content_hash)
-";
-
-const INSERT_LOCATIONS: &str = "
-INSERT INTO file_locations (file_id, path, size, mtime, import_run_id)
-SELECT f.id, s.path, s.size, s.mtime, $1
-FROM stage_locations s JOIN files f ON f.content_hash = s.content_hash
-ORDER BY s.path
-ON CONFLICT (path) DO UPDATE SET file_id = EXCLUDED.file_id, size = EXCLUDED.size, mtime = EXCLUDED.mtime,
-    import_run_id = EXCLUDED.import_run_id
-";
+static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
+    staging: format!(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_files ({}) ON COMMIT DELETE ROWS;\n\
+         CREATE TEMP TABLE IF NOT EXISTS stage_locations ({}) ON COMMIT DELETE ROWS;",
+        columns::definitions(FILES.fields().chain(MUSICAL_METADATA.fields())),
+        columns::definitions(std::iter::once(&LOCATION_CONTENT).chain(FILE_LOCATIONS.fields())),
+    ),
+    insert_files: format!(
+        "WITH ins AS ({} FROM stage_files s ORDER BY content_hash ON CONFLICT (content_hash) DO NOTHING \
+         RETURNING id, content_hash)\n{} FROM ins JOIN stage_files s USING (content_hash)",
+        FILES.insert_select(None),
+        MUSICAL_METADATA.insert_select(Some("ins.id")),
+    ),
+    // Repair runs: files kept in `files` whose metadata row a crash emptied get it back from the re-read content.
+    backfill_metadata: format!(
+        "{} FROM stage_files s JOIN files f USING (content_hash) ORDER BY f.id ON CONFLICT (file_id) DO NOTHING",
+        MUSICAL_METADATA.insert_select(Some("f.id")),
+    ),
+    insert_locations: format!(
+        "{} FROM stage_locations s JOIN files f ON f.content_hash = s.content_hash ORDER BY s.path \
+         ON CONFLICT (path) DO UPDATE SET {}",
+        FILE_LOCATIONS.insert_select(Some("f.id")),
+        FILE_LOCATIONS.update_from_excluded("path"),
+    ),
+    copy_files: FILES.copy_statement(),
+    copy_metadata: MUSICAL_METADATA.copy_statement(),
+    copy_locations: FILE_LOCATIONS.copy_statement(),
+});
 
 /// Locations whose content row is not there (yet): its first-seen copy is still being parsed, or it failed.
 const ORPHAN_LOCATIONS: &str = "
 SELECT s.path FROM stage_locations s WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_hash = s.content_hash)
-";
-
-/// Repair runs: files kept in `files` whose metadata row a crash emptied get it back from the re-read content.
-const BACKFILL_METADATA: &str = "
-INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator,
-    time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches,
-    pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, has_drums,
-    is_karaoke, lyrics_count)
-SELECT f.id, s.bpm, s.avg_bpm, s.tempo_changes, s.time_signature_numerator, s.time_signature_denominator,
-    s.key_signature, s.detected_key, s.key_confidence, s.total_notes, s.unique_pitches, s.pitch_range_min,
-    s.pitch_range_max, s.avg_velocity, s.polyphony_max, s.note_density, s.channels, s.programs, s.has_drums,
-    s.is_karaoke, s.lyrics_count
-FROM stage_files s JOIN files f USING (content_hash)
-ORDER BY f.id
-ON CONFLICT (file_id) DO NOTHING
 ";
 
 /// One error row per path: a path that fails again replaces its row (re-reads after a loss, concurrent importers).
@@ -124,7 +101,7 @@ pub struct BatchOutcome {
 
 /// Prepare a writer connection (staging tables live per session).
 pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()> {
-    sqlx::raw_sql(STAGING).execute(&mut *conn).await?;
+    sqlx::raw_sql(SQL.staging.as_str()).execute(&mut *conn).await?;
     if async_commit {
         sqlx::raw_sql("SET synchronous_commit = off")
             .execute(&mut *conn)
@@ -203,30 +180,11 @@ async fn direct(
         let mut meta = String::with_capacity(fresh.len() * 192);
         for (c, id) in fresh.iter().zip(&new_ids) {
             ids.insert(c.hash, *id);
-            let _ = write!(files, "{id}\t");
-            file_fields(&mut files, c);
-            let _ = writeln!(files, "\t{run_id}");
-            let _ = write!(meta, "{id}\t");
-            metadata_fields(&mut meta, c);
-            meta.push('\n');
+            FILES.encode_row(&mut files, c, *id, run_id);
+            MUSICAL_METADATA.encode_row(&mut meta, c, *id, run_id);
         }
-        copy_in(
-            &mut *tx,
-            "COPY files (id, content_hash, filename, filepath, parent_folder, collection, filename_bpm, \
-                 filename_key, file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, \
-                 duration_seconds, track_names, copyright, import_run_id) FROM STDIN",
-            files.into_bytes(),
-        )
-        .await?;
-        copy_in(
-            &mut *tx,
-            "COPY musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
-                 time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, \
-                 unique_pitches, pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, \
-                 channels, programs, has_drums, is_karaoke, lyrics_count) FROM STDIN",
-            meta.into_bytes(),
-        )
-        .await?;
+        copy_in(&mut *tx, &SQL.copy_files, files.into_bytes()).await?;
+        copy_in(&mut *tx, &SQL.copy_metadata, meta.into_bytes()).await?;
         out.new_files = fresh.len() as u64;
     }
     if !locations.is_empty() {
@@ -240,20 +198,13 @@ async fn direct(
             }
             match ids.get(&l.hash) {
                 Some(id) => {
-                    let _ = write!(buf, "{id}\t");
-                    text(&mut buf, &l.location);
-                    let _ = writeln!(buf, "\t{}\t{}\t{run_id}", l.size, l.mtime);
+                    FILE_LOCATIONS.encode_row(&mut buf, l, *id, run_id);
                     out.locations += 1;
                 }
                 None => out.orphans.push(l.location.clone()),
             }
         }
-        copy_in(
-            &mut *tx,
-            "COPY file_locations (file_id, path, size, mtime, import_run_id) FROM STDIN",
-            buf.into_bytes(),
-        )
-        .await?;
+        copy_in(&mut *tx, &SQL.copy_locations, buf.into_bytes()).await?;
     }
     write_tail(tx, run_id, &out, errors, complete_archives).await?;
     Ok(out)
@@ -282,13 +233,13 @@ pub async fn write_batch(
             content_line(&mut buf, c);
         }
         copy_in(&mut tx, "COPY stage_files FROM STDIN", buf.into_bytes()).await?;
-        out.new_files = sqlx::query(INSERT_FILES)
+        out.new_files = sqlx::query(SQL.insert_files.as_str())
             .bind(run_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
         if ctx.repair {
-            sqlx::query(BACKFILL_METADATA).execute(&mut *tx).await?;
+            sqlx::query(SQL.backfill_metadata.as_str()).execute(&mut *tx).await?;
         }
     }
     if !locations.is_empty() {
@@ -297,13 +248,13 @@ pub async fn write_batch(
         sorted.sort_by(|a, b| a.location.cmp(&b.location));
         let mut buf = String::with_capacity(sorted.len() * 160);
         for l in sorted {
-            text(&mut buf, &l.location);
+            LOCATION_CONTENT.encode_field(&mut buf, l);
             buf.push('\t');
-            bytea(&mut buf, &l.hash);
-            let _ = writeln!(buf, "\t{}\t{}", l.size, l.mtime);
+            FILE_LOCATIONS.encode_fields(&mut buf, l);
+            buf.push('\n');
         }
         copy_in(&mut tx, "COPY stage_locations FROM STDIN", buf.into_bytes()).await?;
-        out.locations = sqlx::query(INSERT_LOCATIONS)
+        out.locations = sqlx::query(SQL.insert_locations.as_str())
             .bind(run_id)
             .execute(&mut *tx)
             .await?
@@ -409,176 +360,10 @@ async fn copy_in(conn: &mut PgConnection, statement: &str, data: Vec<u8>) -> Res
     copy.finish().await
 }
 
+/// One staged content: the `files` columns, then the `musical_metadata` ones, as `stage_files` declares them.
 fn content_line(buf: &mut String, c: &ContentRecord) {
-    file_fields(buf, c);
+    FILES.encode_fields(buf, c);
     buf.push('\t');
-    metadata_fields(buf, c);
+    MUSICAL_METADATA.encode_fields(buf, c);
     buf.push('\n');
-}
-
-/// The `files` columns from content_hash to copyright, as staged and as copied.
-fn file_fields(buf: &mut String, c: &ContentRecord) {
-    let m = &c.midi;
-    let p = &c.path;
-    bytea(buf, &c.hash);
-    for s in [&p.filename, &c.location, &p.parent_folder, &p.collection] {
-        buf.push('\t');
-        text(buf, s);
-    }
-    buf.push('\t');
-    opt(buf, p.filename_bpm.map(|b| b as f32));
-    buf.push('\t');
-    opt_text(buf, p.filename_key.as_deref());
-    let _ = write!(buf, "\t{}\t{}\t{}\t", c.size, m.format, m.num_tracks);
-    opt(buf, m.ticks_per_quarter_note);
-    let _ = write!(buf, "\t{}\t", m.duration_ticks);
-    float(buf, m.duration_seconds);
-    buf.push('\t');
-    text_array(buf, &m.track_names);
-    buf.push('\t');
-    opt_text(buf, m.copyright.as_deref());
-}
-
-/// The `musical_metadata` columns after file_id.
-fn metadata_fields(buf: &mut String, c: &ContentRecord) {
-    let m = &c.midi;
-    opt_float(buf, m.bpm);
-    buf.push('\t');
-    opt_float(buf, m.avg_bpm);
-    let _ = write!(buf, "\t{}\t", m.tempo_changes);
-    opt(buf, m.time_signature_numerator);
-    buf.push('\t');
-    opt(buf, m.time_signature_denominator);
-    buf.push('\t');
-    opt_text(buf, m.key_signature.as_deref());
-    buf.push('\t');
-    opt_text(buf, m.detected_key.as_deref());
-    buf.push('\t');
-    opt_float(buf, m.key_confidence);
-    let _ = write!(buf, "\t{}\t{}\t", m.total_notes, m.unique_pitches);
-    opt(buf, m.pitch_range_min);
-    buf.push('\t');
-    opt(buf, m.pitch_range_max);
-    buf.push('\t');
-    opt_float(buf, m.avg_velocity);
-    let _ = write!(buf, "\t{}\t", m.polyphony_max);
-    float(buf, m.note_density);
-    buf.push('\t');
-    int_array(buf, &m.channels);
-    buf.push('\t');
-    int_array(buf, &m.programs);
-    let _ = write!(buf, "\t{}\t{}\t{}", m.has_drums, m.is_karaoke, m.lyrics_count);
-}
-
-/// COPY text format: backslash escapes; NUL cannot be stored in PostgreSQL text, so it is dropped.
-fn text(buf: &mut String, s: &str) {
-    for ch in s.chars() {
-        match ch {
-            '\\' => buf.push_str("\\\\"),
-            '\t' => buf.push_str("\\t"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\0' => {}
-            c => buf.push(c),
-        }
-    }
-}
-
-fn opt_text(buf: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => text(buf, s),
-        None => buf.push_str("\\N"),
-    }
-}
-
-fn opt<T: std::fmt::Display>(buf: &mut String, v: Option<T>) {
-    match v {
-        Some(v) => {
-            let _ = write!(buf, "{v}");
-        }
-        None => buf.push_str("\\N"),
-    }
-}
-
-/// NaN and infinities are not values a browser can filter on: stored as NULL.
-fn float(buf: &mut String, v: f64) {
-    if v.is_finite() {
-        let _ = write!(buf, "{v}");
-    } else {
-        buf.push_str("\\N");
-    }
-}
-
-fn opt_float(buf: &mut String, v: Option<f64>) {
-    match v {
-        Some(v) => float(buf, v),
-        None => buf.push_str("\\N"),
-    }
-}
-
-fn bytea(buf: &mut String, bytes: &[u8]) {
-    // `\\x` in COPY text is the bytea hex form `\x` after COPY's own unescaping.
-    buf.push_str("\\\\x");
-    for b in bytes {
-        let _ = write!(buf, "{b:02x}");
-    }
-}
-
-fn int_array<T: std::fmt::Display>(buf: &mut String, v: &[T]) {
-    buf.push('{');
-    for (i, x) in v.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        let _ = write!(buf, "{x}");
-    }
-    buf.push('}');
-}
-
-/// A text[] literal inside COPY text: array quoting first, then COPY escaping of the result.
-fn text_array(buf: &mut String, v: &[String]) {
-    let mut lit = String::from("{");
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            lit.push(',');
-        }
-        lit.push('"');
-        for ch in s.chars() {
-            match ch {
-                '"' => lit.push_str("\\\""),
-                '\\' => lit.push_str("\\\\"),
-                c => lit.push(c),
-            }
-        }
-        lit.push('"');
-    }
-    lit.push('}');
-    text(buf, &lit);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_text_escapes_separators_and_drops_nul() {
-        let mut b = String::new();
-        text(&mut b, "a\tb\nc\\d\0e");
-        assert_eq!(b, "a\\tb\\nc\\\\de");
-    }
-
-    #[test]
-    fn text_arrays_quote_each_element() {
-        let mut b = String::new();
-        text_array(&mut b, &["Bass \"1\"".into(), "a,b".into(), "x\\y".into()]);
-        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\y"}"#);
-    }
-
-    #[test]
-    fn non_finite_floats_become_null() {
-        let mut b = String::new();
-        float(&mut b, f64::NAN);
-        opt_float(&mut b, None);
-        assert_eq!(b, "\\N\\N");
-    }
 }

@@ -1,0 +1,723 @@
+//! The write layout, declared once: each written table's columns in COPY order, with type and COPY text encoder.
+//!
+//! The writer builds its COPY column lists, its staging tables and its `INSERT ... SELECT` lists from these tables,
+//! and encodes rows by walking them, so a column's name, type and value sit on one line and cannot drift apart.
+//! [`check`] compares the declarations with the migrated schema (the `write_layout` test runs it).
+
+use std::fmt::Write as _;
+
+use sqlx::PgPool;
+
+use super::{DbResult, quote_ident};
+use crate::record::{ContentRecord, LocationRecord};
+
+/// Where a column's value comes from.
+pub enum Value<R> {
+    /// The file id: `files.id` drawn from its sequence, or the id of the content the row belongs to.
+    FileId,
+    /// The import run writing the row.
+    RunId,
+    /// A value of the record, written as COPY text.
+    Field(fn(&mut String, &R)),
+}
+
+/// One written column.
+pub struct Column<R> {
+    pub name: &'static str,
+    /// The PostgreSQL type as `information_schema` spells it (`bigint`, `double precision`), arrays as `smallint[]`.
+    pub sql_type: &'static str,
+    pub value: Value<R>,
+}
+
+impl<R> Column<R> {
+    /// The record's value as COPY text; nothing for the ids, which only a whole row ([`Table::encode_row`]) has.
+    pub fn encode_field(&self, buf: &mut String, rec: &R) {
+        if let Value::Field(encode) = self.value {
+            encode(buf, rec);
+        }
+    }
+}
+
+/// One written table: the columns the writer fills, in COPY order.
+pub struct Table<R: 'static> {
+    pub name: &'static str,
+    pub columns: &'static [Column<R>],
+}
+
+const fn field<R>(name: &'static str, sql_type: &'static str, encode: fn(&mut String, &R)) -> Column<R> {
+    Column {
+        name,
+        sql_type,
+        value: Value::Field(encode),
+    }
+}
+
+pub const FILES: Table<ContentRecord> = Table {
+    name: "files",
+    columns: &[
+        Column {
+            name: "id",
+            sql_type: "bigint",
+            value: Value::FileId,
+        },
+        field("content_hash", "bytea", |b, c| bytea(b, &c.hash)),
+        field("filename", "text", |b, c| text(b, &c.path.filename)),
+        field("filepath", "text", |b, c| text(b, &c.location)),
+        field("parent_folder", "text", |b, c| text(b, &c.path.parent_folder)),
+        field("collection", "text", |b, c| text(b, &c.path.collection)),
+        field("filename_bpm", "real", |b, c| {
+            opt(b, c.path.filename_bpm.map(|v| v as f32))
+        }),
+        field("filename_key", "text", |b, c| {
+            opt_text(b, c.path.filename_key.as_deref())
+        }),
+        field("file_size_bytes", "bigint", |b, c| num(b, c.size)),
+        field("format", "smallint", |b, c| num(b, c.midi.format)),
+        field("num_tracks", "integer", |b, c| num(b, c.midi.num_tracks)),
+        field("ticks_per_quarter_note", "integer", |b, c| {
+            opt(b, c.midi.ticks_per_quarter_note)
+        }),
+        field("duration_ticks", "bigint", |b, c| num(b, c.midi.duration_ticks)),
+        field("duration_seconds", "double precision", |b, c| {
+            float(b, c.midi.duration_seconds)
+        }),
+        field("track_names", "text[]", |b, c| text_array(b, &c.midi.track_names)),
+        field("copyright", "text", |b, c| opt_text(b, c.midi.copyright.as_deref())),
+        Column {
+            name: "import_run_id",
+            sql_type: "bigint",
+            value: Value::RunId,
+        },
+    ],
+};
+
+pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
+    name: "musical_metadata",
+    columns: &[
+        Column {
+            name: "file_id",
+            sql_type: "bigint",
+            value: Value::FileId,
+        },
+        field("bpm", "double precision", |b, c| opt_float(b, c.midi.bpm)),
+        field("avg_bpm", "double precision", |b, c| opt_float(b, c.midi.avg_bpm)),
+        field("tempo_changes", "integer", |b, c| num(b, c.midi.tempo_changes)),
+        field("time_signature_numerator", "smallint", |b, c| {
+            opt(b, c.midi.time_signature_numerator)
+        }),
+        field("time_signature_denominator", "smallint", |b, c| {
+            opt(b, c.midi.time_signature_denominator)
+        }),
+        field("key_signature", "text", |b, c| {
+            opt_text(b, c.midi.key_signature.as_deref())
+        }),
+        field("detected_key", "text", |b, c| {
+            opt_text(b, c.midi.detected_key.as_deref())
+        }),
+        field("key_confidence", "double precision", |b, c| {
+            opt_float(b, c.midi.key_confidence)
+        }),
+        field("total_notes", "integer", |b, c| num(b, c.midi.total_notes)),
+        field("unique_pitches", "smallint", |b, c| num(b, c.midi.unique_pitches)),
+        field("pitch_range_min", "smallint", |b, c| opt(b, c.midi.pitch_range_min)),
+        field("pitch_range_max", "smallint", |b, c| opt(b, c.midi.pitch_range_max)),
+        field("avg_velocity", "double precision", |b, c| {
+            opt_float(b, c.midi.avg_velocity)
+        }),
+        field("polyphony_max", "integer", |b, c| num(b, c.midi.polyphony_max)),
+        field("note_density", "double precision", |b, c| float(b, c.midi.note_density)),
+        field("channels", "smallint[]", |b, c| int_array(b, &c.midi.channels)),
+        field("programs", "smallint[]", |b, c| int_array(b, &c.midi.programs)),
+        field("has_drums", "boolean", |b, c| num(b, c.midi.has_drums)),
+        field("is_karaoke", "boolean", |b, c| num(b, c.midi.is_karaoke)),
+        field("lyrics_count", "integer", |b, c| num(b, c.midi.lyrics_count)),
+    ],
+};
+
+pub const FILE_LOCATIONS: Table<LocationRecord> = Table {
+    name: "file_locations",
+    columns: &[
+        Column {
+            name: "file_id",
+            sql_type: "bigint",
+            value: Value::FileId,
+        },
+        field("path", "text", |b, l| text(b, &l.location)),
+        field("size", "bigint", |b, l| num(b, l.size)),
+        field("mtime", "bigint", |b, l| num(b, l.mtime)),
+        Column {
+            name: "import_run_id",
+            sql_type: "bigint",
+            value: Value::RunId,
+        },
+    ],
+};
+
+/// Staged with each location in place of its file id: the content it holds, to look the id up by. Typed like
+/// `files.content_hash`, which it is joined with.
+pub const LOCATION_CONTENT: Column<LocationRecord> = field("content_hash", "bytea", |b, l| bytea(b, &l.hash));
+
+/// Every written table with its declared (name, type) pairs, for [`check`].
+pub fn written_tables() -> [(&'static str, Vec<(&'static str, &'static str)>); 3] {
+    [
+        (FILES.name, FILES.declared()),
+        (MUSICAL_METADATA.name, MUSICAL_METADATA.declared()),
+        (FILE_LOCATIONS.name, FILE_LOCATIONS.declared()),
+    ]
+}
+
+impl<R> Table<R> {
+    /// The columns taken from the record: what a staging table holds.
+    pub fn fields(&self) -> impl Iterator<Item = &'static Column<R>> + Clone {
+        self.columns.iter().filter(|c| matches!(c.value, Value::Field(_)))
+    }
+
+    pub fn declared(&self) -> Vec<(&'static str, &'static str)> {
+        self.columns.iter().map(|c| (c.name, c.sql_type)).collect()
+    }
+
+    /// `COPY "table" ("a", "b", ...) FROM STDIN`: every column, in encoding order.
+    pub fn copy_statement(&self) -> String {
+        let names = self.columns.iter().map(|c| quote_ident(c.name)).collect::<Vec<_>>();
+        format!("COPY {} ({}) FROM STDIN", quote_ident(self.name), names.join(", "))
+    }
+
+    /// `INSERT INTO "table" (...) SELECT ...` from staging alias `s`: record columns read from `s`, the run id from
+    /// `$1`, the file id from `file_id` (left out when `None`: the column's default draws it).
+    pub fn insert_select(&self, file_id: Option<&str>) -> String {
+        let (mut names, mut exprs) = (Vec::new(), Vec::new());
+        for c in self.columns {
+            let expr = match (&c.value, file_id) {
+                (Value::FileId, None) => continue,
+                (Value::FileId, Some(id)) => id.to_string(),
+                (Value::RunId, _) => "$1".to_string(),
+                (Value::Field(_), _) => format!("s.{}", quote_ident(c.name)),
+            };
+            names.push(quote_ident(c.name));
+            exprs.push(expr);
+        }
+        format!(
+            "INSERT INTO {} ({}) SELECT {}",
+            quote_ident(self.name),
+            names.join(", "),
+            exprs.join(", ")
+        )
+    }
+
+    /// `"a" = EXCLUDED."a", ...` for every column but `key`: an upsert that takes the new row whole.
+    pub fn update_from_excluded(&self, key: &str) -> String {
+        let sets = self
+            .columns
+            .iter()
+            .filter(|c| c.name != key)
+            .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c.name)))
+            .collect::<Vec<_>>();
+        sets.join(", ")
+    }
+
+    /// One row as a COPY text line: every column, then the line end.
+    pub fn encode_row(&self, buf: &mut String, rec: &R, file_id: i64, run_id: i64) {
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                buf.push('\t');
+            }
+            match c.value {
+                Value::FileId => num(buf, file_id),
+                Value::RunId => num(buf, run_id),
+                Value::Field(encode) => encode(buf, rec),
+            }
+        }
+        buf.push('\n');
+    }
+
+    /// The record's columns tab-separated, without a line end: one table's part of a staged line.
+    pub fn encode_fields(&self, buf: &mut String, rec: &R) {
+        let mut first = true;
+        for c in self.columns {
+            if let Value::Field(encode) = c.value {
+                if !first {
+                    buf.push('\t');
+                }
+                first = false;
+                encode(buf, rec);
+            }
+        }
+    }
+}
+
+/// `"a" bytea, "b" text, ...`: column definitions for a staging table.
+pub fn definitions<'a, R: 'static>(columns: impl Iterator<Item = &'a Column<R>>) -> String {
+    let defs = columns
+        .map(|c| format!("{} {}", quote_ident(c.name), c.sql_type))
+        .collect::<Vec<_>>();
+    defs.join(", ")
+}
+
+/// A column as the migrated schema has it (`information_schema.columns`).
+#[derive(Debug, Clone)]
+pub struct SchemaColumn {
+    pub name: String,
+    pub data_type: String,
+    pub udt_name: String,
+    pub not_null: bool,
+    pub has_default: bool,
+}
+
+/// A disagreement between a declared table and the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    NoTable {
+        table: String,
+    },
+    NoColumn {
+        table: String,
+        column: String,
+    },
+    Type {
+        table: String,
+        column: String,
+        declared: String,
+        schema: String,
+    },
+    /// NOT NULL without a default in the schema but not written: every row would fail.
+    Undeclared {
+        table: String,
+        column: String,
+    },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::NoTable { table } => write!(f, "{table}: no such table"),
+            Mismatch::NoColumn { table, column } => write!(f, "{table}.{column}: no such column"),
+            Mismatch::Type {
+                table,
+                column,
+                declared,
+                schema,
+            } => {
+                write!(f, "{table}.{column}: declared {declared}, schema has {schema}")
+            }
+            Mismatch::Undeclared { table, column } => {
+                write!(f, "{table}.{column}: NOT NULL without a default, but not written")
+            }
+        }
+    }
+}
+
+/// The schema's type in the spelling of the declarations: `ARRAY` + `_int2` is `smallint[]`.
+pub fn schema_type(data_type: &str, udt_name: &str) -> String {
+    if data_type != "ARRAY" {
+        return data_type.to_string();
+    }
+    let element = udt_name.strip_prefix('_').unwrap_or(udt_name);
+    let element = match element {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bool" => "boolean",
+        other => other,
+    };
+    format!("{element}[]")
+}
+
+/// Everything wrong with one declared table against its schema columns; empty when they agree.
+pub fn mismatches(table: &str, declared: &[(&str, &str)], schema: &[SchemaColumn]) -> Vec<Mismatch> {
+    let table = table.to_string();
+    if schema.is_empty() {
+        return vec![Mismatch::NoTable { table }];
+    }
+    let mut out = Vec::new();
+    for (name, sql_type) in declared {
+        match schema.iter().find(|s| s.name == *name) {
+            None => out.push(Mismatch::NoColumn {
+                table: table.clone(),
+                column: name.to_string(),
+            }),
+            Some(s) => {
+                let have = schema_type(&s.data_type, &s.udt_name);
+                if have != *sql_type {
+                    out.push(Mismatch::Type {
+                        table: table.clone(),
+                        column: name.to_string(),
+                        declared: sql_type.to_string(),
+                        schema: have,
+                    });
+                }
+            }
+        }
+    }
+    for s in schema.iter().filter(|s| s.not_null && !s.has_default) {
+        if !declared.iter().any(|(name, _)| *name == s.name) {
+            out.push(Mismatch::Undeclared {
+                table: table.clone(),
+                column: s.name.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// One table's columns as the connected database has them (empty when there is no such table).
+pub async fn schema_columns(pool: &PgPool, table: &str) -> DbResult<Vec<SchemaColumn>> {
+    let rows: Vec<(String, String, String, bool, bool)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text, udt_name::text, is_nullable = 'NO', column_default IS NOT NULL \
+         FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 \
+         ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, data_type, udt_name, not_null, has_default)| SchemaColumn {
+            name,
+            data_type,
+            udt_name,
+            not_null,
+            has_default,
+        })
+        .collect())
+}
+
+/// Every disagreement between the declared write layout and the connected database's schema.
+pub async fn check(pool: &PgPool) -> DbResult<Vec<Mismatch>> {
+    let mut out = Vec::new();
+    for (table, declared) in written_tables() {
+        out.extend(mismatches(table, &declared, &schema_columns(pool, table).await?));
+    }
+    Ok(out)
+}
+
+fn num<T: std::fmt::Display>(buf: &mut String, v: T) {
+    let _ = write!(buf, "{v}");
+}
+
+/// COPY text format: backslash escapes; NUL cannot be stored in PostgreSQL text, so it is dropped.
+fn text(buf: &mut String, s: &str) {
+    for ch in s.chars() {
+        match ch {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            '\0' => {}
+            c => buf.push(c),
+        }
+    }
+}
+
+fn opt_text(buf: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => text(buf, s),
+        None => buf.push_str("\\N"),
+    }
+}
+
+fn opt<T: std::fmt::Display>(buf: &mut String, v: Option<T>) {
+    match v {
+        Some(v) => num(buf, v),
+        None => buf.push_str("\\N"),
+    }
+}
+
+/// NaN and infinities are not values a browser can filter on: stored as NULL.
+fn float(buf: &mut String, v: f64) {
+    if v.is_finite() {
+        num(buf, v);
+    } else {
+        buf.push_str("\\N");
+    }
+}
+
+fn opt_float(buf: &mut String, v: Option<f64>) {
+    match v {
+        Some(v) => float(buf, v),
+        None => buf.push_str("\\N"),
+    }
+}
+
+fn bytea(buf: &mut String, bytes: &[u8]) {
+    // `\\x` in COPY text is the bytea hex form `\x` after COPY's own unescaping.
+    buf.push_str("\\\\x");
+    for b in bytes {
+        let _ = write!(buf, "{b:02x}");
+    }
+}
+
+fn int_array<T: std::fmt::Display>(buf: &mut String, v: &[T]) {
+    buf.push('{');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        num(buf, x);
+    }
+    buf.push('}');
+}
+
+/// A text[] literal inside COPY text: array quoting first, then COPY escaping of the result.
+fn text_array(buf: &mut String, v: &[String]) {
+    let mut lit = String::from("{");
+    for (i, s) in v.iter().enumerate() {
+        if i > 0 {
+            lit.push(',');
+        }
+        lit.push('"');
+        for ch in s.chars() {
+            match ch {
+                '"' => lit.push_str("\\\""),
+                '\\' => lit.push_str("\\\\"),
+                c => lit.push(c),
+            }
+        }
+        lit.push('"');
+    }
+    lit.push('}');
+    text(buf, &lit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_separators_and_drops_nul() {
+        let mut b = String::new();
+        text(&mut b, "a\tb\nc\\d\0e");
+        assert_eq!(b, "a\\tb\\nc\\\\de");
+    }
+
+    #[test]
+    fn text_arrays_quote_each_element() {
+        let mut b = String::new();
+        text_array(&mut b, &["Bass \"1\"".into(), "a,b".into(), "x\\y".into()]);
+        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\y"}"#);
+    }
+
+    #[test]
+    fn non_finite_floats_become_null() {
+        let mut b = String::new();
+        float(&mut b, f64::NAN);
+        opt_float(&mut b, None);
+        assert_eq!(b, "\\N\\N");
+    }
+
+    fn col(name: &str, data_type: &str, udt_name: &str, not_null: bool, has_default: bool) -> SchemaColumn {
+        SchemaColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            udt_name: udt_name.into(),
+            not_null,
+            has_default,
+        }
+    }
+
+    fn schema() -> Vec<SchemaColumn> {
+        vec![
+            col("id", "bigint", "int8", true, true),
+            col("format", "smallint", "int2", false, false),
+            col("num_tracks", "integer", "int4", false, false),
+            col("channels", "ARRAY", "_int2", true, true),
+            col("file_size_bytes", "bigint", "int8", true, false),
+        ]
+    }
+
+    #[test]
+    fn checker_accepts_a_matching_declaration() {
+        let declared = [
+            ("format", "smallint"),
+            ("num_tracks", "integer"),
+            ("channels", "smallint[]"),
+            ("file_size_bytes", "bigint"),
+        ];
+        assert_eq!(mismatches("files", &declared, &schema()), vec![]);
+    }
+
+    #[test]
+    fn checker_flags_swapped_unknown_and_missing_columns() {
+        // Two integer columns swapped in the declaration, an array declared as its element, a typo, and the one
+        // required column left out.
+        let declared = [
+            ("num_tracks", "smallint"),
+            ("format", "integer"),
+            ("channels", "smallint"),
+            ("fromat", "smallint"),
+        ];
+        let found = mismatches("files", &declared, &schema());
+        let text: Vec<String> = found.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "files.num_tracks: declared smallint, schema has integer",
+                "files.format: declared integer, schema has smallint",
+                "files.channels: declared smallint, schema has smallint[]",
+                "files.fromat: no such column",
+                "files.file_size_bytes: NOT NULL without a default, but not written",
+            ]
+        );
+        assert_eq!(
+            mismatches("nope", &declared, &[]),
+            vec![Mismatch::NoTable { table: "nope".into() }]
+        );
+    }
+
+    #[test]
+    fn staged_location_content_is_typed_like_the_files_column() {
+        let files_hash = FILES.columns.iter().find(|c| c.name == LOCATION_CONTENT.name);
+        assert_eq!(files_hash.map(|c| c.sql_type), Some(LOCATION_CONTENT.sql_type));
+    }
+
+    #[test]
+    fn array_types_are_spelled_like_declarations() {
+        assert_eq!(schema_type("ARRAY", "_int2"), "smallint[]");
+        assert_eq!(schema_type("ARRAY", "_text"), "text[]");
+        assert_eq!(schema_type("double precision", "float8"), "double precision");
+    }
+
+    #[test]
+    fn generated_statements_name_every_column_in_order() {
+        assert_eq!(
+            FILE_LOCATIONS.copy_statement(),
+            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") FROM STDIN"#
+        );
+        assert_eq!(
+            FILE_LOCATIONS.insert_select(Some("f.id")),
+            r#"INSERT INTO "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") SELECT f.id, s."path", s."size", s."mtime", $1"#
+        );
+        assert!(
+            FILES
+                .insert_select(None)
+                .starts_with(r#"INSERT INTO "files" ("content_hash", "#)
+        );
+        assert_eq!(
+            FILE_LOCATIONS.update_from_excluded("path"),
+            r#""file_id" = EXCLUDED."file_id", "size" = EXCLUDED."size", "mtime" = EXCLUDED."mtime", "import_run_id" = EXCLUDED."import_run_id""#
+        );
+    }
+
+    #[test]
+    fn a_location_line_follows_the_declared_order() {
+        let l = LocationRecord {
+            hash: [0xab; 32],
+            location: "a\tb.mid".into(),
+            size: 10,
+            mtime: -5,
+            archive: None,
+        };
+        let mut b = String::new();
+        FILE_LOCATIONS.encode_row(&mut b, &l, 7, 3);
+        assert_eq!(b, "7\ta\\tb.mid\t10\t-5\t3\n");
+        b.clear();
+        FILE_LOCATIONS.encode_fields(&mut b, &l);
+        assert_eq!(b, "a\\tb.mid\t10\t-5");
+    }
+
+    fn sample(blank: bool) -> ContentRecord {
+        use crate::midi::{MidiMetadata, PathMeta};
+        let mut c = ContentRecord {
+            hash: [0x5a; 32],
+            location: "/lib/a\\b\tc\n.mid".into(),
+            size: 1234,
+            path: PathMeta {
+                filename: "c\0.mid".into(),
+                parent_folder: "a".into(),
+                collection: "col".into(),
+                filename_bpm: Some(120.3),
+                filename_key: Some("Am".into()),
+            },
+            midi: MidiMetadata {
+                format: 1,
+                num_tracks: 3,
+                ticks_per_quarter_note: Some(480),
+                duration_ticks: 9600,
+                duration_seconds: 12.345678901234,
+                track_names: vec!["Bass \"1\"".into(), "a,b\\c\t".into()],
+                copyright: Some("(c)".into()),
+                bpm: Some(121.25),
+                avg_bpm: Some(119.5),
+                tempo_changes: 4,
+                time_signature_numerator: Some(6),
+                time_signature_denominator: Some(8),
+                key_signature: Some("Eb".into()),
+                detected_key: Some("G".into()),
+                key_confidence: Some(0.75),
+                total_notes: 500,
+                unique_pitches: 25,
+                pitch_range_min: Some(30),
+                pitch_range_max: Some(90),
+                avg_velocity: Some(88.5),
+                polyphony_max: 7,
+                note_density: 7.25,
+                channels: vec![0, 9],
+                programs: vec![1, 33],
+                has_drums: true,
+                is_karaoke: false,
+                lyrics_count: 11,
+                ..Default::default()
+            },
+        };
+        if blank {
+            c.path.filename_bpm = None;
+            c.path.filename_key = None;
+            c.midi.ticks_per_quarter_note = None;
+            c.midi.duration_seconds = f64::NAN;
+            c.midi.bpm = Some(f64::INFINITY);
+            c.midi.avg_bpm = None;
+            c.midi.key_confidence = Some(f64::NAN);
+            c.midi.copyright = None;
+            c.midi.track_names = vec![];
+            c.midi.channels = vec![];
+            c.midi.note_density = f64::NEG_INFINITY;
+            c.midi.pitch_range_min = None;
+        }
+        c
+    }
+
+    /// The lines the positional encoders wrote before the layout was declared, byte for byte: escapes, `\N` for
+    /// absent and non-finite values, array literals, column order.
+    #[test]
+    fn rows_encode_as_the_positional_writer_did() {
+        let rich = sample(false);
+        let blank = sample(true);
+        let line = |t: &Table<ContentRecord>, c: &ContentRecord| {
+            let mut b = String::new();
+            t.encode_row(&mut b, c, 77, 5);
+            b
+        };
+        let staged = |c: &ContentRecord| {
+            let mut b = String::new();
+            FILES.encode_fields(&mut b, c);
+            b.push('\t');
+            MUSICAL_METADATA.encode_fields(&mut b, c);
+            b
+        };
+        assert_eq!(
+            line(&FILES, &rich),
+            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t5\n"
+        );
+        assert_eq!(
+            line(&MUSICAL_METADATA, &rich),
+            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\n"
+        );
+        assert_eq!(
+            staged(&rich),
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11"
+        );
+        assert_eq!(
+            line(&FILES, &blank),
+            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t5\n"
+        );
+        assert_eq!(
+            line(&MUSICAL_METADATA, &blank),
+            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\n"
+        );
+        assert_eq!(
+            staged(&blank),
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11"
+        );
+    }
+}

@@ -1,0 +1,498 @@
+//! One import end to end for both front ends: the crash check, the mode's levels, the run, restore and rebuild.
+//!
+//! A front end builds an [`ImportPlan`], starts it, and renders what comes back: counters through `metrics`, pause
+//! and cancel through `control`, and one stream of typed [`PlanEvent`]s; the [`ImportReport`] ends it. What the
+//! console can do the command line can, because both run this and nothing else.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::metrics::RunMetrics;
+use crate::pipeline::{self, Control, EngineEvent, ImportHandle, ImportOptions, Limit, RunStatus, RunSummary};
+use crate::profile::{Confirmation, Level, Mode, RebuildEvent};
+use crate::session::Engine;
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportPlan {
+    pub sources: Vec<PathBuf>,
+    pub mode: Mode,
+    /// Every phase but the database write; needs no database.
+    pub dry_run: bool,
+    /// Leave the mode's levels applied after the run (the console offers restore and rebuild on one key).
+    pub keep_profile: bool,
+    /// The risks the user accepted (fsync off, UNLOGGED tables).
+    pub confirmed: Vec<Confirmation>,
+    /// Benchmarks: run part of the pipeline only.
+    pub limit: Limit,
+    /// Locations per write transaction (tests make it small to interleave importers).
+    pub batch_rows: Option<usize>,
+    /// The import log; without it, a new file under the data directory.
+    pub log_path: Option<PathBuf>,
+    /// Parallel index builds after the run.
+    pub rebuild_jobs: usize,
+}
+
+impl ImportPlan {
+    pub fn new(sources: Vec<PathBuf>, mode: Mode) -> Self {
+        Self {
+            sources,
+            mode,
+            dry_run: false,
+            keep_profile: false,
+            confirmed: Vec::new(),
+            limit: Limit::Full,
+            batch_rows: None,
+            log_path: None,
+            rebuild_jobs: crate::machine::cores(),
+        }
+    }
+
+    /// The confirmations the mode's levels need and the plan does not carry yet.
+    pub fn missing_confirmations(&self) -> Vec<Confirmation> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        let mut missing: Vec<Confirmation> = Vec::new();
+        for c in self
+            .mode
+            .levels()
+            .iter()
+            .flat_map(|l| l.confirmations().iter().copied())
+        {
+            if !self.confirmed.contains(&c) && !missing.contains(&c) {
+                missing.push(c);
+            }
+        }
+        missing
+    }
+
+    fn import_options(&self, log_path: PathBuf) -> ImportOptions {
+        let mut opts = ImportOptions::new(
+            self.sources.clone(),
+            if self.dry_run {
+                pipeline::RunMode::DryRun
+            } else {
+                self.mode.into()
+            },
+        );
+        opts.dry_run = self.dry_run;
+        opts.async_commit = self.mode != Mode::Normal;
+        opts.limit = self.limit;
+        if let Some(n) = self.batch_rows {
+            opts.batch_rows = n.max(1);
+        }
+        opts.log_path = Some(log_path);
+        opts
+    }
+}
+
+/// A profile step around the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Apply(Level),
+    Restore,
+    Rebuild,
+}
+
+impl StepKind {
+    pub fn label(&self) -> String {
+        match self {
+            StepKind::Apply(l) => format!("apply level {} ({})", l.number(), l.label()),
+            StepKind::Restore => "restore safety".into(),
+            StepKind::Rebuild => "rebuild indexes".into(),
+        }
+    }
+}
+
+/// A finished profile step, as `import --json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    #[serde(skip)]
+    pub kind: StepKind,
+    pub name: String,
+    pub seconds: f64,
+    pub lines: Vec<String>,
+}
+
+/// What a running plan tells its front end, in order.
+#[derive(Debug, Clone)]
+pub enum PlanEvent {
+    /// Something the user should read before the run: lost rows being repaired, a database left unsafe.
+    Notice(String),
+    StepStarted(StepKind),
+    StepFinished(StepReport),
+    /// The pipeline runs: `metrics` move from now on.
+    ImportStarted,
+    /// A log line or a failed file of the pipeline.
+    Import(EngineEvent),
+    Rebuild(RebuildEvent),
+}
+
+/// The end of a plan: the run, each profile step, the wall time, and why it failed if it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub steps: Vec<StepReport>,
+    /// Wall time including the profile steps.
+    pub wall_seconds: f64,
+    /// Why the plan failed (the run, or a profile step around it); `status` is then `failed`.
+    pub error: Option<String>,
+}
+
+/// A plan that could not even produce a run (nothing was imported).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("the plan's task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// A started plan.
+pub struct PlanHandle {
+    pub metrics: Arc<RunMetrics>,
+    pub control: Arc<Control>,
+    pub events: UnboundedReceiver<PlanEvent>,
+    task: tokio::task::JoinHandle<Result<ImportReport, PlanError>>,
+}
+
+impl PlanHandle {
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Wait for the end; the report says `failed` (with `error`) when a run happened and failed.
+    pub async fn join(self) -> Result<ImportReport, PlanError> {
+        self.task.await.map_err(|e| PlanError::Task(e.to_string()))?
+    }
+
+    /// Split into the events and the end, for front ends that drain one and await the other.
+    pub fn into_parts(
+        self,
+    ) -> (
+        UnboundedReceiver<PlanEvent>,
+        tokio::task::JoinHandle<Result<ImportReport, PlanError>>,
+    ) {
+        (self.events, self.task)
+    }
+}
+
+/// Start a plan on the current runtime. `engine` may be `None` only for a dry run.
+pub fn start(engine: Option<Engine>, plan: ImportPlan) -> PlanHandle {
+    let metrics = Arc::new(RunMetrics::default());
+    let control = Arc::new(Control::default());
+    let (tx, events) = unbounded_channel();
+    let runner = Runner {
+        tx,
+        metrics: metrics.clone(),
+        control: control.clone(),
+        steps: Vec::new(),
+        wall: Instant::now(),
+    };
+    let task = tokio::spawn(runner.execute(engine, plan));
+    PlanHandle {
+        metrics,
+        control,
+        events,
+        task,
+    }
+}
+
+impl Engine {
+    /// Run `plan` end to end on this database.
+    pub fn start_plan(&self, plan: ImportPlan) -> PlanHandle {
+        start(Some(self.clone()), plan)
+    }
+}
+
+struct Runner {
+    tx: UnboundedSender<PlanEvent>,
+    metrics: Arc<RunMetrics>,
+    control: Arc<Control>,
+    steps: Vec<StepReport>,
+    wall: Instant,
+}
+
+impl Runner {
+    fn send(&self, ev: PlanEvent) {
+        // A front end that stopped listening still gets the report from `join`.
+        let _ = self.tx.send(ev);
+    }
+
+    async fn execute(mut self, engine: Option<Engine>, plan: ImportPlan) -> Result<ImportReport, PlanError> {
+        let missing = plan.missing_confirmations();
+        if !missing.is_empty() {
+            let text: Vec<&str> = missing.iter().map(|c| c.statement()).collect();
+            return Err(PlanError::Failed(format!("confirmation needed: {}", text.join(" "))));
+        }
+        let engine = match engine {
+            Some(e) if !plan.dry_run => e,
+            _ => {
+                let log = plan.log_path.clone().unwrap_or_else(crate::session::temp_run_log);
+                let handle = self.start_pipeline(None, plan.import_options(log));
+                let (summary, error) = self.follow(handle).await;
+                return self.report(summary, error);
+            }
+        };
+        self.notices(&engine).await;
+        let levels = plan.mode.levels();
+        let mut error = self.apply_levels(&engine, levels, &plan.confirmed).await.err();
+        let mut summary = None;
+        if error.is_none() {
+            let log = plan.log_path.clone().unwrap_or_else(|| engine.run_log_path());
+            let handle = self.start_pipeline(Some(&engine), plan.import_options(log));
+            let (s, e) = self.follow(handle).await;
+            summary = s;
+            error = e;
+        }
+        if !levels.is_empty()
+            && !plan.keep_profile
+            && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await
+        {
+            error.get_or_insert(e);
+        }
+        self.report(summary, error)
+    }
+
+    /// Lost rows found at the start (this run reads them again) and a database left unsafe by an earlier run.
+    async fn notices(&self, engine: &Engine) {
+        match engine.check_integrity().await {
+            Ok(Some(lost)) => self.send(PlanEvent::Notice(format!("repairing: {lost}"))),
+            Ok(None) => {}
+            Err(e) => self.send(PlanEvent::Notice(format!("could not check for lost rows: {e}"))),
+        }
+    }
+
+    async fn apply_levels(
+        &mut self,
+        engine: &Engine,
+        levels: &[Level],
+        confirmed: &[Confirmation],
+    ) -> Result<(), String> {
+        for level in levels {
+            let kind = StepKind::Apply(*level);
+            self.send(PlanEvent::StepStarted(kind));
+            let t = Instant::now();
+            let r = engine
+                .apply_level(*level, confirmed)
+                .await
+                .map_err(|e| chain_text(&e))?;
+            self.finish_step(kind, t, r.lines);
+        }
+        Ok(())
+    }
+
+    fn finish_step(&mut self, kind: StepKind, started: Instant, lines: Vec<String>) {
+        let step = StepReport {
+            kind,
+            name: kind.label(),
+            seconds: started.elapsed().as_secs_f64(),
+            lines,
+        };
+        self.send(PlanEvent::StepFinished(step.clone()));
+        self.steps.push(step);
+    }
+
+    fn start_pipeline(&self, engine: Option<&Engine>, opts: ImportOptions) -> ImportHandle {
+        let (metrics, control) = (self.metrics.clone(), self.control.clone());
+        let handle = match engine {
+            Some(e) => e.import_with(opts, metrics, control),
+            None => pipeline::start_with(opts, None, tokio::runtime::Handle::current(), metrics, control),
+        };
+        self.send(PlanEvent::ImportStarted);
+        handle
+    }
+
+    /// Forward the pipeline's events until it ends; its summary comes with a failure too.
+    async fn follow(&self, handle: ImportHandle) -> (Option<RunSummary>, Option<String>) {
+        let (events, thread) = handle.into_parts();
+        let tx = self.tx.clone();
+        let forward = tokio::task::spawn_blocking(move || {
+            let mut summary = None;
+            for ev in events.iter() {
+                match ev {
+                    EngineEvent::Finished(s) => summary = Some(*s),
+                    other => {
+                        let _ = tx.send(PlanEvent::Import(other));
+                    }
+                }
+            }
+            summary
+        });
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        let summary = forward.await.ok().flatten();
+        let error = match joined {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(chain_text(&e)),
+            Err(e) => Some(format!("the import stopped unexpectedly: {e}")),
+        };
+        (summary, error)
+    }
+
+    /// Safety back and indexes rebuilt, whatever happened to the run, unless the server is gone: then every step
+    /// would only wait for the pool's timeout, and the user is told the command to run once it is back.
+    async fn put_back(
+        &mut self,
+        engine: &Engine,
+        levels: &[Level],
+        jobs: usize,
+        run_failed: bool,
+    ) -> Result<(), String> {
+        if run_failed && !engine.reachable().await {
+            self.steps.push(StepReport {
+                kind: StepKind::Restore,
+                name: StepKind::Restore.label(),
+                seconds: 0.0,
+                lines: vec![
+                    "skipped: the server cannot be reached; run `midi-tui restore-safety` once it is back".into(),
+                ],
+            });
+            return Ok(());
+        }
+        self.send(PlanEvent::StepStarted(StepKind::Restore));
+        let t = Instant::now();
+        let r = engine
+            .restore_safety()
+            .await
+            .map_err(|e| format!("restore safety: {}", chain_text(&e)))?;
+        let mut lines = r.lines.clone();
+        // Left as lines, not a failure: a restart-only setting on an external server waits for its admin.
+        lines.extend(
+            r.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("NOT restored: {} is {}", c.what, c.actual)),
+        );
+        self.finish_step(StepKind::Restore, t, lines);
+        if levels.contains(&Level::DropIndexes) {
+            self.rebuild(engine, jobs).await?;
+        }
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, jobs: usize) -> Result<(), String> {
+        self.send(PlanEvent::StepStarted(StepKind::Rebuild));
+        let t = Instant::now();
+        let (ptx, mut prx) = unbounded_channel();
+        let tx = self.tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = prx.recv().await {
+                let _ = tx.send(PlanEvent::Rebuild(ev));
+            }
+        });
+        let r = engine.rebuild_indexes(jobs, Some(ptx)).await;
+        let _ = forward.await;
+        let r = r.map_err(|e| format!("rebuild indexes: {}", chain_text(&e)))?;
+        self.finish_step(
+            StepKind::Rebuild,
+            t,
+            vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
+        );
+        if !r.failed.is_empty() || r.present != r.expected {
+            let mut text = format!(
+                "rebuild indexes: {} of {} secondary indexes present",
+                r.present, r.expected
+            );
+            for (name, e) in &r.failed {
+                text.push_str(&format!("; {name}: {e}"));
+            }
+            return Err(format!("{text} (run `midi-tui rebuild-indexes`)"));
+        }
+        Ok(())
+    }
+
+    fn report(self, summary: Option<RunSummary>, error: Option<String>) -> Result<ImportReport, PlanError> {
+        let Some(mut run) = summary else {
+            return Err(PlanError::Failed(
+                error.unwrap_or_else(|| "the import ended without a summary".into()),
+            ));
+        };
+        if error.is_some() {
+            run.status = RunStatus::Failed;
+        }
+        Ok(ImportReport {
+            run,
+            steps: self.steps,
+            wall_seconds: self.wall.elapsed().as_secs_f64(),
+            error,
+        })
+    }
+}
+
+/// An error and its causes, each said once (wrappers often repeat their source's text).
+pub fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ludicrous_needs_both_confirmations_once_and_a_dry_run_none() {
+        let mut p = ImportPlan::new(vec![], Mode::Ludicrous);
+        assert_eq!(
+            p.missing_confirmations(),
+            vec![Confirmation::FsyncOff, Confirmation::Unlogged]
+        );
+        p.confirmed = vec![Confirmation::Unlogged];
+        assert_eq!(p.missing_confirmations(), vec![Confirmation::FsyncOff]);
+        p.dry_run = true;
+        assert!(p.missing_confirmations().is_empty());
+        assert!(ImportPlan::new(vec![], Mode::Fast).missing_confirmations().is_empty());
+    }
+
+    #[test]
+    fn chain_text_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("database error: {0}")]
+        struct Wrap(#[source] std::io::Error);
+        let e = Wrap(std::io::Error::other("connection refused"));
+        assert_eq!(chain_text(&e), "database error: connection refused");
+    }
+
+    #[test]
+    fn a_dry_run_plan_runs_without_a_database() {
+        let dir = std::env::temp_dir().join(format!("plan-dry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/midi/addams.mid");
+        std::fs::copy(fixture, dir.join("a.mid")).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let report = rt.block_on(async {
+            let mut plan = ImportPlan::new(vec![dir.clone()], Mode::Ludicrous);
+            plan.dry_run = true;
+            plan.log_path = Some(dir.join("run.log"));
+            let h = start(None, plan);
+            let (mut events, task) = h.into_parts();
+            let report = task.await.unwrap().unwrap();
+            let mut started = false;
+            while let Ok(ev) = events.try_recv() {
+                started |= matches!(ev, PlanEvent::ImportStarted);
+            }
+            assert!(started);
+            report
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(report.run.status, RunStatus::Done);
+        assert_eq!((report.run.seen, report.run.imported), (1, 1));
+        assert!(report.steps.is_empty(), "a dry run changes no setting");
+    }
+}
