@@ -254,6 +254,9 @@ async fn sigkill_mid_run_then_rerun_gives_exactly_the_right_rows() {
         "--database-url",
         &killed.url,
         "import",
+        // Small batches: many commits, so the kill after the first one lands mid-run, not after the end.
+        "--batch-rows",
+        "20",
     ])
     .args(&args);
     cmd.stdout(std::process::Stdio::null())

@@ -3,11 +3,38 @@ use sqlx::{PgPool, Row};
 
 use super::{DbResult, quote_ident};
 
+/// What a journal entry changed, as stored in `safety_journal.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JournalKind {
+    /// A server setting (ALTER SYSTEM): the old value comes back.
+    Setting,
+    /// A table's persistence (LOGGED/UNLOGGED).
+    Table,
+    /// A dropped secondary index: rebuilt from the catalog.
+    Index,
+}
+
+impl JournalKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JournalKind::Setting => "setting",
+            JournalKind::Table => "table",
+            JournalKind::Index => "index",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [JournalKind::Setting, JournalKind::Table, JournalKind::Index]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// One unrestored journal entry.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {
     pub id: i64,
-    pub kind: String,
+    pub kind: JournalKind,
     pub target: String,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
@@ -15,7 +42,13 @@ pub struct JournalEntry {
 
 /// Record a change before making it. Committed synchronously whatever synchronous_commit says, so that a crash
 /// right after the change still finds the entry.
-pub async fn journal(pool: &PgPool, kind: &str, target: &str, old: Option<&str>, new: Option<&str>) -> DbResult<i64> {
+pub async fn journal(
+    pool: &PgPool,
+    kind: JournalKind,
+    target: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> DbResult<i64> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = on")
         .execute(&mut *tx)
@@ -23,7 +56,7 @@ pub async fn journal(pool: &PgPool, kind: &str, target: &str, old: Option<&str>,
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO safety_journal (kind, target, old_value, new_value) VALUES ($1, $2, $3, $4) RETURNING id",
     )
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(target)
     .bind(old)
     .bind(new)
@@ -39,14 +72,17 @@ pub async fn unrestored(pool: &PgPool) -> DbResult<Vec<JournalEntry>> {
     )
     .fetch_all(pool)
     .await?;
+    // The schema's CHECK admits only the three kinds; anything else would be a newer tool's entry: left alone.
     Ok(rows
         .iter()
-        .map(|r| JournalEntry {
-            id: r.get(0),
-            kind: r.get(1),
-            target: r.get(2),
-            old_value: r.get(3),
-            new_value: r.get(4),
+        .filter_map(|r| {
+            Some(JournalEntry {
+                id: r.get(0),
+                kind: JournalKind::parse(r.get::<&str, _>(1))?,
+                target: r.get(2),
+                old_value: r.get(3),
+                new_value: r.get(4),
+            })
         })
         .collect())
 }

@@ -11,6 +11,7 @@ use super::{
     ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
 use crate::database::indexes::{BuildConnection, SecondaryIndex};
+use crate::database::safety::JournalKind;
 use crate::database::{DbError, Target, indexes, safety, status};
 use crate::session::Engine;
 
@@ -87,7 +88,10 @@ impl Engine {
             st.levels_applied[1] = true;
         }
         for e in safety::unrestored(pool).await? {
-            if let Some(l) = (e.kind == "setting").then(|| level_of_setting(&e.target)).flatten() {
+            if let Some(l) = (e.kind == JournalKind::Setting)
+                .then(|| level_of_setting(&e.target))
+                .flatten()
+            {
                 st.levels_applied[(l.number() - 1) as usize] = true;
             }
         }
@@ -147,7 +151,7 @@ impl Engine {
                 let mut logged = Vec::new();
                 for t in UNLOGGED_ORDER {
                     if safety::persistence(pool, t).await?.as_deref() == Some("logged") {
-                        safety::journal(pool, "table", t, Some("logged"), Some("unlogged")).await?;
+                        safety::journal(pool, JournalKind::Table, t, Some("logged"), Some("unlogged")).await?;
                         logged.push(*t);
                     }
                 }
@@ -201,7 +205,7 @@ impl Engine {
             } else {
                 format!("{DEFAULT_PREFIX}{}", live.value)
             };
-            safety::journal(pool, "setting", t.name, Some(&old), Some(&t.value)).await?;
+            safety::journal(pool, JournalKind::Setting, t.name, Some(&old), Some(&t.value)).await?;
             safety::alter_system_set(pool, t.name, &t.value).await?;
             report
                 .lines
@@ -275,7 +279,7 @@ impl Engine {
         self.write_index_backup_file().await?;
         let t0 = Instant::now();
         for (name, _table, def) in &defs {
-            safety::journal(pool, "index", name, Some(def), None).await?;
+            safety::journal(pool, JournalKind::Index, name, Some(def), None).await?;
             safety::drop_index(pool, name).await?;
         }
         report.lines.push(format!(
@@ -331,17 +335,17 @@ impl Engine {
         let pool = &self.pool;
         let mut report = RestoreReport::default();
         let entries = safety::unrestored(pool).await?;
-        let wanted = |e: &safety::JournalEntry| match (only, e.kind.as_str()) {
-            (None, "setting" | "table") => true,
-            (Some(l), "setting") => level_of_setting(&e.target) == Some(l),
-            (Some(Level::Ludicrous), "table") => true,
+        let wanted = |e: &safety::JournalEntry| match (only, e.kind) {
+            (None, JournalKind::Setting | JournalKind::Table) => true,
+            (Some(l), JournalKind::Setting) => level_of_setting(&e.target) == Some(l),
+            (Some(Level::Ludicrous), JournalKind::Table) => true,
             _ => false,
         };
         let selected: Vec<&safety::JournalEntry> = entries.iter().filter(|e| wanted(e)).collect();
         let (superuser_role, superuser) = safety::is_superuser(pool).await?;
         // 1. Settings a reload applies (fsync and full_page_writes first of all), newest change first.
         let mut restart_needed = false;
-        for e in selected.iter().rev().filter(|e| e.kind == "setting") {
+        for e in selected.iter().rev().filter(|e| e.kind == JournalKind::Setting) {
             if !superuser {
                 report.lines.push(format!(
                     "{}: cannot restore, role {superuser_role} is not a superuser",
@@ -359,7 +363,7 @@ impl Engine {
             report.lines.push(format!("{} back to {value}", e.target));
             restart_needed |= RESTART_ONLY.contains(&e.target.as_str());
         }
-        if selected.iter().any(|e| e.kind == "setting") {
+        if selected.iter().any(|e| e.kind == JournalKind::Setting) {
             safety::reload(pool).await?;
         }
         // 2. Tables LOGGED, referenced table first, all in one transaction: a crash before its commit leaves every
@@ -370,7 +374,7 @@ impl Engine {
         for t in UNLOGGED_ORDER.iter().rev() {
             let journaled: Vec<i64> = selected
                 .iter()
-                .filter(|e| e.kind == "table" && e.target == *t)
+                .filter(|e| e.kind == JournalKind::Table && e.target == *t)
                 .map(|e| e.id)
                 .collect();
             let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
@@ -522,7 +526,7 @@ impl Engine {
         let now_present = indexes::present(pool).await?;
         report.present = now_present.len();
         for e in safety::unrestored(pool).await? {
-            if e.kind == "index" && now_present.contains(&e.target) {
+            if e.kind == JournalKind::Index && now_present.contains(&e.target) {
                 safety::mark_restored(pool, e.id).await?;
             }
         }
