@@ -30,7 +30,11 @@ pub enum Screen {
     Run,
 }
 
-/// Where the import stands.
+/// Where the import stands: the whole run lifecycle in one value.
+///
+/// Idle -> Preparing (the plan applies the mode's levels) -> Running <-> Paused -> Cancelling -> Finished | Failed;
+/// a finished Fast or Ludicrous run offers restore + rebuild on one key until they are done, and a quit asked
+/// during a run cancels it first, then quits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunState {
     /// No import started yet in this console.
@@ -40,9 +44,16 @@ pub enum RunState {
     Running,
     Paused,
     /// Cancel asked: the pipeline flushes what is in flight and marks the run interrupted.
-    Cancelling,
-    Finished,
-    Failed(String),
+    Cancelling {
+        then_quit: bool,
+    },
+    Finished {
+        offer_restore: bool,
+    },
+    Failed {
+        error: String,
+        offer_restore: bool,
+    },
 }
 
 impl RunState {
@@ -50,8 +61,27 @@ impl RunState {
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            RunState::Preparing | RunState::Running | RunState::Paused | RunState::Cancelling
+            RunState::Preparing | RunState::Running | RunState::Paused | RunState::Cancelling { .. }
         )
+    }
+
+    /// A run left its mode's levels applied: `r` restores safety and rebuilds.
+    pub fn offers_restore(&self) -> bool {
+        matches!(
+            self,
+            RunState::Finished { offer_restore: true }
+                | RunState::Failed {
+                    offer_restore: true,
+                    ..
+                }
+        )
+    }
+
+    /// Restore and rebuild happened (or were asked for): stop offering them.
+    pub fn restore_done(&mut self) {
+        if let RunState::Finished { offer_restore } | RunState::Failed { offer_restore, .. } = self {
+            *offer_restore = false;
+        }
     }
 
     pub fn label(&self) -> &'static str {
@@ -60,9 +90,9 @@ impl RunState {
             RunState::Preparing => "applying profile",
             RunState::Running => "running",
             RunState::Paused => "paused",
-            RunState::Cancelling => "cancelling",
-            RunState::Finished => "finished",
-            RunState::Failed(_) => "failed",
+            RunState::Cancelling { .. } => "cancelling",
+            RunState::Finished { .. } => "finished",
+            RunState::Failed { .. } => "failed",
         }
     }
 }
@@ -250,9 +280,6 @@ pub struct App {
     pub errors: u64,
     /// The answer to the last key, shown in the footer until the next key.
     pub notice: Option<String>,
-    /// A finished Fast or Ludicrous run offers restore + rebuild on one key.
-    pub offer_restore: bool,
-    pub quitting: bool,
     pub should_quit: bool,
     pub samples: u64,
 }
@@ -286,8 +313,6 @@ impl App {
             log: Ring::new(LOG_LINES),
             errors: 0,
             notice: None,
-            offer_restore: false,
-            quitting: false,
             should_quit: false,
             samples: 0,
         }
@@ -467,7 +492,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.op = None;
             match result {
                 Ok(r) => {
-                    app.offer_restore = false;
+                    app.run.restore_done();
                     if let Some(v) = app.rebuild.as_mut() {
                         v.analyzing = false;
                         v.report = Some(r.clone());
@@ -659,7 +684,7 @@ pub fn available(app: &App, action: Action) -> bool {
         Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
         Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
         Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle,
-        Action::RestoreAndRebuild => idle && app.offer_restore,
+        Action::RestoreAndRebuild => idle && app.run.offers_restore(),
         Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
         Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
         Action::RemoveSource => !app.sources.is_empty(),
@@ -735,7 +760,6 @@ fn on_start(app: &mut App) -> Vec<Effect> {
 fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.screen = Screen::Run;
     app.summary = None;
-    app.offer_restore = false;
     app.rebuild = None;
     app.bottleneck = None;
     app.eta = None;
@@ -825,7 +849,7 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
         }
         Dialog::Cancel => {
             if matches!(app.run, RunState::Running | RunState::Paused) {
-                app.run = RunState::Cancelling;
+                app.run = RunState::Cancelling { then_quit: false };
                 app.info("cancelling: flushing what is in flight");
                 vec![Effect::CancelImport]
             } else {
@@ -833,10 +857,12 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
             }
         }
         Dialog::Quit { .. } => {
-            if matches!(app.run, RunState::Running | RunState::Paused | RunState::Cancelling) {
-                app.quitting = true;
-                let was_cancelling = app.run == RunState::Cancelling;
-                app.run = RunState::Cancelling;
+            if matches!(
+                app.run,
+                RunState::Running | RunState::Paused | RunState::Cancelling { .. }
+            ) {
+                let was_cancelling = matches!(app.run, RunState::Cancelling { .. });
+                app.run = RunState::Cancelling { then_quit: true };
                 app.info("quitting: cancelling the run first");
                 if was_cancelling {
                     vec![]
@@ -971,6 +997,8 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
 
 fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> {
     app.op = None;
+    let then_quit = matches!(app.run, RunState::Cancelling { then_quit: true });
+    let offer_restore = app.mode != Mode::Normal;
     match r {
         Ok(s) => {
             app.info(format!(
@@ -978,16 +1006,18 @@ fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> 
                  {} failed",
                 s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s, s.imported, s.duplicates, s.skipped, s.failed
             ));
-            app.run = RunState::Finished;
+            app.run = RunState::Finished { offer_restore };
             app.summary = Some(s);
         }
         Err(e) => {
             app.error(format!("the import failed: {e}"));
-            app.run = RunState::Failed(e);
+            app.run = RunState::Failed {
+                error: e,
+                offer_restore,
+            };
         }
     }
-    app.offer_restore = app.mode != Mode::Normal;
-    if app.quitting {
+    if then_quit {
         app.should_quit = true;
         return vec![Effect::Quit];
     }
@@ -1079,7 +1109,7 @@ fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effe
             if then_rebuild {
                 out.extend(start_rebuild(app));
             } else {
-                app.offer_restore = false;
+                app.run.restore_done();
             }
             out
         }
@@ -1113,7 +1143,7 @@ fn on_rebuild_event(app: &mut App, ev: RebuildEvent) {
         RebuildEvent::Done(r) => {
             view.analyzing = false;
             view.report = Some(r);
-            app.offer_restore = false;
+            app.run.restore_done();
         }
     }
 }

@@ -104,8 +104,8 @@ fn a_failed_level_stops_the_start() {
         Msg::ImportEnded(Err("apply level 1 (basic): permission denied".into())),
     );
     assert_eq!(fx, vec![Effect::Poll]);
-    assert!(matches!(a.run, RunState::Failed(_)));
-    assert!(a.offer_restore, "r restores whatever was changed");
+    assert!(matches!(a.run, RunState::Failed { .. }));
+    assert!(a.run.offers_restore(), "r restores whatever was changed");
     assert!(a.errors > 0);
 }
 
@@ -118,10 +118,10 @@ fn pause_resume_and_cancel_through_its_dialog() {
     assert!(update(&mut a, Msg::Key(Key::Char('c'))).is_empty());
     assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Cancel)));
     assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CancelImport]);
-    assert_eq!(a.run, RunState::Cancelling);
+    assert_eq!(a.run, RunState::Cancelling { then_quit: false });
     update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Interrupted))));
-    assert_eq!(a.run, RunState::Finished);
-    assert!(a.offer_restore, "a fast run offers restore + rebuild");
+    assert!(matches!(a.run, RunState::Finished { .. }));
+    assert!(a.run.offers_restore(), "a fast run offers restore + rebuild");
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn finished_fast_run_restores_then_rebuilds_on_one_key() {
     let fx = update(&mut a, Msg::RebuildEnded(Ok(RebuildReport::default())));
     assert_eq!(fx, vec![Effect::Poll]);
     assert_eq!(a.op, None);
-    assert!(!a.offer_restore);
+    assert!(!a.run.offers_restore());
 }
 
 #[test]

@@ -21,8 +21,8 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
     let s = &app.snapshot;
     let state_style = match app.run {
         RunState::Running => Style::new().fg(Color::Green),
-        RunState::Paused | RunState::Cancelling | RunState::Preparing => Style::new().fg(Color::Yellow),
-        RunState::Failed(_) => Style::new().fg(Color::Red),
+        RunState::Paused | RunState::Cancelling { .. } | RunState::Preparing => Style::new().fg(Color::Yellow),
+        RunState::Failed { .. } => Style::new().fg(Color::Red),
         _ => Style::new().fg(Color::Gray),
     };
     let right = Line::from(vec![
@@ -41,7 +41,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
     let fail_style = if s.failed > 0 { bold().fg(Color::Red) } else { bold() };
     first.extend(kv(" fail", count(s.failed), fail_style));
     let second = match (&app.run, &app.summary) {
-        (RunState::Finished, Some(sum)) => vec![Span::styled(
+        (RunState::Finished { .. }, Some(sum)) => vec![Span::styled(
             format!(
                 "{} in {}: {} files/s, {} MB/s, {}",
                 sum.status,

@@ -54,7 +54,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
 /// server, a running operation, or what to do next.
 pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
     let width = area.width as usize;
-    let key_hint = if app.offer_restore {
+    let key_hint = if app.run.offers_restore() {
         "R: restore safety + rebuild indexes"
     } else {
         "r: restore safety"
@@ -72,7 +72,7 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
         let hint = format!(" · {key_hint}");
         let room = width.saturating_sub(10 + more.len() + hint.chars().count());
         (format!(" UNSAFE: {}{more}{hint}", truncate(&first, room)), danger())
-    } else if app.offer_restore && !app.run.is_active() && app.op.is_none() {
+    } else if app.run.offers_restore() && !app.run.is_active() && app.op.is_none() {
         (
             format!(" {} run ended · {key_hint}", app.mode.label()),
             Style::new()
@@ -95,7 +95,7 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
     } else {
         let text = match (app.screen, &app.run) {
             (Screen::Start, _) => " choose sources and a mode, then press Enter".to_string(),
-            (_, RunState::Failed(e)) => format!(" failed: {e}"),
+            (_, RunState::Failed { error: e, .. }) => format!(" failed: {e}"),
             (_, run) => format!(
                 " {} · {} import · {} source(s)",
                 run.label(),
