@@ -262,6 +262,23 @@ pub struct App {
     pub mode: Mode,
     pub run: RunState,
     pub op: Option<Op>,
+    /// The running import's counters and what the sampling tick derives from them.
+    pub live: Live,
+    pub summary: Option<RunSummary>,
+    /// The database server as the last poll saw it.
+    pub db: DbView,
+    pub system: Option<SystemSample>,
+    pub rebuild: Option<RebuildView>,
+    pub log: Ring<LogLine>,
+    pub errors: u64,
+    /// The answer to the last key, shown in the footer until the next key.
+    pub notice: Option<String>,
+    pub should_quit: bool,
+}
+
+/// The run's counters and time series: bounded rings fed on the sampling tick, and what they tell.
+#[derive(Debug, Clone)]
+pub struct Live {
     pub snapshot: Snapshot,
     prev_sample: Option<Snapshot>,
     pub rates: Option<Rates>,
@@ -270,18 +287,41 @@ pub struct App {
     pub mb_per_s: Ring<f64>,
     pub bottleneck: Option<Bottleneck>,
     pub eta: Option<f64>,
-    pub summary: Option<RunSummary>,
+    pub samples: u64,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            snapshot: Snapshot::default(),
+            prev_sample: None,
+            rates: None,
+            phase_history: Ring::new(SMOOTHING),
+            files_per_s: Ring::new(HISTORY_SAMPLES),
+            mb_per_s: Ring::new(HISTORY_SAMPLES),
+            bottleneck: None,
+            eta: None,
+            samples: 0,
+        }
+    }
+}
+
+/// The server as polled: up or not, its status and safety, and whether a poll is under way.
+#[derive(Debug, Clone)]
+pub struct DbView {
     pub server: ServerState,
     pub polled: Option<Polled>,
     pub poll_inflight: bool,
-    pub system: Option<SystemSample>,
-    pub rebuild: Option<RebuildView>,
-    pub log: Ring<LogLine>,
-    pub errors: u64,
-    /// The answer to the last key, shown in the footer until the next key.
-    pub notice: Option<String>,
-    pub should_quit: bool,
-    pub samples: u64,
+}
+
+impl Default for DbView {
+    fn default() -> Self {
+        Self {
+            server: ServerState::Unknown,
+            polled: None,
+            poll_inflight: false,
+        }
+    }
 }
 
 impl App {
@@ -296,25 +336,15 @@ impl App {
             mode: Mode::Normal,
             run: RunState::Idle,
             op: None,
-            snapshot: Snapshot::default(),
-            prev_sample: None,
-            rates: None,
-            phase_history: Ring::new(SMOOTHING),
-            files_per_s: Ring::new(HISTORY_SAMPLES),
-            mb_per_s: Ring::new(HISTORY_SAMPLES),
-            bottleneck: None,
-            eta: None,
+            live: Live::default(),
             summary: None,
-            server: ServerState::Unknown,
-            polled: None,
-            poll_inflight: false,
+            db: DbView::default(),
             system: None,
             rebuild: None,
             log: Ring::new(LOG_LINES),
             errors: 0,
             notice: None,
             should_quit: false,
-            samples: 0,
         }
     }
 
@@ -330,11 +360,11 @@ impl App {
     }
 
     pub fn safety(&self) -> Option<&SafetyState> {
-        self.polled.as_ref().map(|p| &p.safety)
+        self.db.polled.as_ref().map(|p| &p.safety)
     }
 
     pub fn status(&self) -> Option<&Status> {
-        self.polled.as_ref().map(|p| &p.status)
+        self.db.polled.as_ref().map(|p| &p.status)
     }
 
     /// `Some(true)` when the last poll found the database unsafe; `None` before the first answer.
@@ -434,15 +464,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(app, key),
         Msg::ImportStarted(s) => {
-            app.prev_sample = Some(Snapshot {
+            app.live.prev_sample = Some(Snapshot {
                 elapsed: std::time::Duration::ZERO,
                 ..Snapshot::default()
             });
-            app.snapshot = s;
+            app.live.snapshot = s;
             vec![]
         }
         Msg::Frame(s) => {
-            app.snapshot = s;
+            app.live.snapshot = s;
             vec![]
         }
         Msg::Sample(s) => on_sample(app, s),
@@ -761,14 +791,14 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.screen = Screen::Run;
     app.summary = None;
     app.rebuild = None;
-    app.bottleneck = None;
-    app.eta = None;
-    app.rates = None;
-    app.prev_sample = None;
-    app.snapshot = Snapshot::default();
-    app.files_per_s.clear();
-    app.mb_per_s.clear();
-    app.phase_history.clear();
+    app.live.bottleneck = None;
+    app.live.eta = None;
+    app.live.rates = None;
+    app.live.prev_sample = None;
+    app.live.snapshot = Snapshot::default();
+    app.live.files_per_s.clear();
+    app.live.mb_per_s.clear();
+    app.live.phase_history.clear();
     app.run = if app.mode.levels().is_empty() {
         RunState::Running
     } else {
@@ -929,32 +959,32 @@ fn start_rebuild(app: &mut App) -> Vec<Effect> {
 }
 
 fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
-    app.samples += 1;
+    app.live.samples += 1;
     if let Some(now) = s {
-        if let Some(prev) = app.prev_sample {
+        if let Some(prev) = app.live.prev_sample {
             let dt = now.elapsed.saturating_sub(prev.elapsed).as_secs_f64();
             if dt > 0.0 {
                 let phases = metrics::phase_rates(&prev, &now);
                 let files_per_s = now.done().saturating_sub(prev.done()) as f64 / dt;
                 let mb_per_s = now.bytes.saturating_sub(prev.bytes) as f64 / dt / 1e6;
-                app.files_per_s.push(files_per_s);
-                app.mb_per_s.push(mb_per_s);
-                app.phase_history.push(phases);
-                app.rates = Some(Rates {
+                app.live.files_per_s.push(files_per_s);
+                app.live.mb_per_s.push(mb_per_s);
+                app.live.phase_history.push(phases);
+                app.live.rates = Some(Rates {
                     phases,
                     files_per_s,
                     mb_per_s,
                 });
-                let avg = average(&app.phase_history);
-                app.bottleneck = bottleneck::choose(&avg, app.levels_applied());
-                app.eta = metrics::eta_seconds(&now, app.files_per_s.mean_tail(SMOOTHING));
+                let avg = average(&app.live.phase_history);
+                app.live.bottleneck = bottleneck::choose(&avg, app.levels_applied());
+                app.live.eta = metrics::eta_seconds(&now, app.live.files_per_s.mean_tail(SMOOTHING));
             }
         }
-        app.prev_sample = Some(now);
-        app.snapshot = now;
+        app.live.prev_sample = Some(now);
+        app.live.snapshot = now;
     }
-    if !app.poll_inflight && (app.samples % POLL_EVERY == 1 || app.polled.is_none()) {
-        app.poll_inflight = true;
+    if !app.db.poll_inflight && (app.live.samples % POLL_EVERY == 1 || app.db.polled.is_none()) {
+        app.db.poll_inflight = true;
         return vec![Effect::Poll];
     }
     vec![]
@@ -1025,11 +1055,11 @@ fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> 
 }
 
 fn on_polled(app: &mut App, p: PollOutcome) {
-    app.poll_inflight = false;
+    app.db.poll_inflight = false;
     match p {
         PollOutcome::Ok(p) => {
             let was_unsafe = app.is_unsafe();
-            app.server = ServerState::Up {
+            app.db.server = ServerState::Up {
                 latency_ms: p.latency_ms,
             };
             if p.safety.is_unsafe() && was_unsafe != Some(true) {
@@ -1043,15 +1073,15 @@ fn on_polled(app: &mut App, p: PollOutcome) {
             {
                 app.error(format!("DATA LOST: {lost}"));
             }
-            app.polled = Some(*p);
+            app.db.polled = Some(*p);
             // The remedy names the next level that helps: follow the levels as they change.
             let levels = app.levels_applied();
-            if let Some(b) = app.bottleneck.as_mut() {
+            if let Some(b) = app.live.bottleneck.as_mut() {
                 b.remedy = bottleneck::remedy(b.phase, levels);
             }
         }
-        PollOutcome::TimedOut { seconds } => app.server = ServerState::NotAnswering { seconds },
-        PollOutcome::Failed(error) => app.server = ServerState::Down { error },
+        PollOutcome::TimedOut { seconds } => app.db.server = ServerState::NotAnswering { seconds },
+        PollOutcome::Failed(error) => app.db.server = ServerState::Down { error },
     }
 }
 

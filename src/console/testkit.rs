@@ -198,7 +198,7 @@ pub fn running_app(seconds: u64) -> App {
     for t in 0..=seconds {
         update(&mut a, Msg::Sample(Some(snapshot(t))));
     }
-    a.poll_inflight = false;
+    a.db.poll_inflight = false;
     a
 }
 

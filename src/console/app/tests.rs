@@ -349,39 +349,39 @@ fn mode_selection_wraps_around() {
 #[test]
 fn samples_fill_the_rings_and_pick_the_bottleneck() {
     let a = testkit::running_app(10);
-    assert_eq!(a.files_per_s.len(), 10);
+    assert_eq!(a.live.files_per_s.len(), 10);
     assert!(
-        a.files_per_s.iter().all(|v| (399.0..=481.0).contains(v)),
+        a.live.files_per_s.iter().all(|v| (399.0..=481.0).contains(v)),
         "{:?}",
-        a.files_per_s
+        a.live.files_per_s
     );
-    let b = a.bottleneck.as_ref().expect("bottleneck");
+    let b = a.live.bottleneck.as_ref().expect("bottleneck");
     assert_eq!(b.phase, Phase::Write);
     // Indexes are already dropped in fast mode: the next remedy is level 1's, already on, so level 3.
     assert!(b.remedy.contains("level 3"), "{}", b.remedy);
-    assert!(a.eta.is_some_and(|e| e > 0.0));
+    assert!(a.live.eta.is_some_and(|e| e > 0.0));
 }
 
 #[test]
 fn samples_poll_the_server_without_piling_up() {
     let mut a = testkit::app();
     assert_eq!(update(&mut a, Msg::Sample(None)), vec![Effect::Poll]);
-    assert!(a.poll_inflight);
+    assert!(a.db.poll_inflight);
     assert!(update(&mut a, Msg::Sample(None)).is_empty());
     assert!(update(&mut a, Msg::Sample(None)).is_empty(), "still in flight");
     update(&mut a, Msg::Polled(PollOutcome::TimedOut { seconds: 5 }));
-    assert_eq!(a.server, ServerState::NotAnswering { seconds: 5 });
-    assert!(!a.poll_inflight);
+    assert_eq!(a.db.server, ServerState::NotAnswering { seconds: 5 });
+    assert!(!a.db.poll_inflight);
     update(&mut a, Msg::Sample(None));
     update(&mut a, Msg::Polled(PollOutcome::Failed("connection refused".into())));
     assert_eq!(
-        a.server,
+        a.db.server,
         ServerState::Down {
             error: "connection refused".into()
         }
     );
     update(&mut a, polled(testkit::safe_polled()));
-    assert_eq!(a.server, ServerState::Up { latency_ms: 3 });
+    assert_eq!(a.db.server, ServerState::Up { latency_ms: 3 });
 }
 
 #[test]
@@ -431,6 +431,10 @@ fn a_run_shorter_than_a_sample_still_gets_a_rate() {
     // The handle arrives after the run has ended: the rate still covers the whole run.
     update(&mut a, Msg::ImportStarted(testkit::snapshot(2)));
     update(&mut a, Msg::Sample(Some(testkit::snapshot(2))));
-    assert_eq!(a.files_per_s.len(), 1);
-    assert!((a.files_per_s.mean_tail(1) - 460.0).abs() < 1.0, "{:?}", a.files_per_s);
+    assert_eq!(a.live.files_per_s.len(), 1);
+    assert!(
+        (a.live.files_per_s.mean_tail(1) - 460.0).abs() < 1.0,
+        "{:?}",
+        a.live.files_per_s
+    );
 }

@@ -18,7 +18,7 @@ fn count(n: u64) -> String {
 }
 
 pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
-    let s = &app.snapshot;
+    let s = &app.live.snapshot;
     let state_style = match app.run {
         RunState::Running => Style::new().fg(Color::Green),
         RunState::Paused | RunState::Cancelling { .. } | RunState::Preparing => Style::new().fg(Color::Yellow),
@@ -57,7 +57,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
             let more = if s.scan_done { "" } else { "+" };
             let mut v = kv("found", format!("{}{more}", count(s.discovered)), Style::new());
             v.extend(kv(" read", fmt_bytes(s.bytes), Style::new()));
-            let eta = match (app.eta, &app.run) {
+            let eta = match (app.live.eta, &app.run) {
                 (Some(e), RunState::Running) => fmt_secs(e),
                 _ => "-".into(),
             };

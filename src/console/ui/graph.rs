@@ -10,7 +10,11 @@ use crate::console::app::App;
 use crate::console::history::Ring;
 
 pub fn render_graph(f: &mut Frame, area: Rect, app: &App) {
-    let (fps, mbs) = app.rates.as_ref().map_or((0.0, 0.0), |r| (r.files_per_s, r.mb_per_s));
+    let (fps, mbs) = app
+        .live
+        .rates
+        .as_ref()
+        .map_or((0.0, 0.0), |r| (r.files_per_s, r.mb_per_s));
     let right = Line::from(vec![
         Span::styled(format!(" {} files/s", fmt_rate(fps)), bold().fg(Color::Green)),
         Span::raw(" · "),
@@ -24,8 +28,8 @@ pub fn render_graph(f: &mut Frame, area: Rect, app: &App) {
     }
     let files_h = inner.height.div_ceil(2);
     let [files_a, mb_a] = Layout::vertical([Constraint::Length(files_h), Constraint::Min(0)]).areas(inner);
-    render_series(f, files_a, "files/s", &app.files_per_s, 1.0, Color::Green);
-    render_series(f, mb_a, "MB/s", &app.mb_per_s, 100.0, Color::Magenta);
+    render_series(f, files_a, "files/s", &app.live.files_per_s, 1.0, Color::Green);
+    render_series(f, mb_a, "MB/s", &app.live.mb_per_s, 100.0, Color::Magenta);
 }
 
 /// One series: a label column with the peak, then the newest samples as a sparkline (one column a second).

@@ -80,12 +80,12 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
                 .bg(Color::Yellow)
                 .add_modifier(Modifier::BOLD),
         )
-    } else if let ServerState::NotAnswering { seconds } = &app.server {
+    } else if let ServerState::NotAnswering { seconds } = &app.db.server {
         (
             format!(" database not answering ({seconds} s): showing the last known state, retrying"),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         )
-    } else if let ServerState::Down { error } = &app.server {
+    } else if let ServerState::Down { error } = &app.db.server {
         (
             format!(" database unreachable: {error} (retrying)"),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),

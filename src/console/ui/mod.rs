@@ -80,6 +80,7 @@ fn render_run(f: &mut Frame, area: Rect, app: &App) {
     } else {
         // A remedy wider than the column takes a second line.
         let remedy_lines = app
+            .live
             .bottleneck
             .as_ref()
             .map_or(1, |b| wrap(&b.remedy, left.width as usize - 2).len().min(2));

@@ -19,10 +19,10 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let w = inner.width as usize;
     let bar_w = w.saturating_sub(2 + 14 + 5 + 9 + 7).clamp(4, 24);
-    let hot = app.bottleneck.as_ref().map(|b| b.phase);
+    let hot = app.live.bottleneck.as_ref().map(|b| b.phase);
     let mut lines: Vec<Line> = Vec::new();
     for phase in Phase::ALL {
-        let rate = app.rates.as_ref().map(|r| r.phases[phase as usize]);
+        let rate = app.live.rates.as_ref().map(|r| r.phases[phase as usize]);
         let (busy, items, fill) = rate.map_or((0.0, 0.0, 0.0), |r| (r.busy, r.items_per_s, r.queue_fill));
         let is_hot = hot == Some(phase);
         let (marker, style) = if is_hot {
@@ -48,7 +48,7 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
             Span::styled(format!(" {queue_text}"), dim()),
         ]));
     }
-    match &app.bottleneck {
+    match &app.live.bottleneck {
         Some(b) => {
             let style = Style::new()
                 .fg(Color::Black)
@@ -62,7 +62,7 @@ pub fn render_phases(f: &mut Frame, area: Rect, app: &App) {
                 ]));
             }
         }
-        None if app.rates.is_some() => {
+        None if app.live.rates.is_some() => {
             lines.push(Line::from(Span::styled("no bottleneck: no phase is saturated", dim())))
         }
         None => lines.push(Line::from(Span::styled(

@@ -22,7 +22,7 @@ pub fn render_profile(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let w = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
-    let (server, style) = match &app.server {
+    let (server, style) = match &app.db.server {
         ServerState::Unknown => ("connecting…".to_string(), dim()),
         ServerState::Up { latency_ms } => (format!("up · poll {latency_ms} ms"), Style::new().fg(Color::Green)),
         ServerState::NotAnswering { seconds } => (format!("NOT ANSWERING ({seconds} s)"), bold().fg(Color::Yellow)),

@@ -58,7 +58,7 @@ pub fn render_system(f: &mut Frame, area: Rect, app: &App) {
         }
         None => lines.push(Line::from(Span::styled("sampling…", dim()))),
     }
-    let wal = match app.polled.as_ref().map(|p| p.wal_bytes) {
+    let wal = match app.db.polled.as_ref().map(|p| p.wal_bytes) {
         Some(Some(b)) => fmt_bytes(b.max(0) as u64),
         Some(None) => "n/a (needs pg_monitor)".into(),
         None => "?".into(),
