@@ -566,6 +566,28 @@ fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
 /// One action from the key table.
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
+        Action::Help | Action::Dismiss | Action::Confirm | Action::Quit => on_overlay_action(app, action),
+        Action::ModePrev
+        | Action::ModeNext
+        | Action::ModeNormal
+        | Action::ModeFast
+        | Action::ModeLudicrous
+        | Action::TypePath
+        | Action::InputSubmit
+        | Action::InputCancel
+        | Action::InputBackspace
+        | Action::AddSample
+        | Action::RemoveSource => on_start_screen_action(app, action),
+        Action::Start | Action::PauseResume | Action::Cancel | Action::NewRun => on_run_action(app, action),
+        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild | Action::RestoreAndRebuild => {
+            on_profile_action(app, action)
+        }
+    }
+}
+
+/// Help, dialogs and quitting.
+fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
         Action::Help => {
             app.overlay = Some(Overlay::Help);
             vec![]
@@ -593,6 +615,13 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 vec![]
             }
         }
+        _ => vec![],
+    }
+}
+
+/// The start screen: the mode and the sources.
+fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
         Action::ModePrev | Action::ModeNext => {
             let i = Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0);
             let n = Mode::ALL.len();
@@ -644,6 +673,13 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.sources.pop();
             vec![]
         }
+        _ => vec![],
+    }
+}
+
+/// Starting, pausing and cancelling a run.
+fn on_run_action(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
         Action::Start => on_start(app),
         Action::PauseResume => match app.run {
             RunState::Running => {
@@ -669,30 +705,6 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::ToggleLevel(n) => on_toggle_level(app, n),
-        Action::Restore => {
-            if let Some(why) = busy(app) {
-                app.notice = Some(why);
-                return vec![];
-            }
-            app.op = Some(Op::Restore { then_rebuild: false });
-            vec![Effect::RestoreSafety]
-        }
-        Action::Rebuild => {
-            if let Some(why) = busy(app) {
-                app.notice = Some(why);
-                return vec![];
-            }
-            start_rebuild(app)
-        }
-        Action::RestoreAndRebuild => {
-            if let Some(why) = busy(app) {
-                app.notice = Some(why);
-                return vec![];
-            }
-            app.op = Some(Op::Restore { then_rebuild: true });
-            vec![Effect::RestoreSafety]
-        }
         Action::NewRun => {
             if app.run.is_active() {
                 app.notice = Some("a run is going: cancel it or wait for its end".into());
@@ -701,6 +713,30 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        _ => vec![],
+    }
+}
+
+/// Levels, restore and rebuild: one profile operation at a time.
+fn on_profile_action(app: &mut App, action: Action) -> Vec<Effect> {
+    if let Action::ToggleLevel(n) = action {
+        return on_toggle_level(app, n);
+    }
+    if let Some(why) = busy(app) {
+        app.notice = Some(why);
+        return vec![];
+    }
+    match action {
+        Action::Restore => {
+            app.op = Some(Op::Restore { then_rebuild: false });
+            vec![Effect::RestoreSafety]
+        }
+        Action::Rebuild => start_rebuild(app),
+        Action::RestoreAndRebuild => {
+            app.op = Some(Op::Restore { then_rebuild: true });
+            vec![Effect::RestoreSafety]
+        }
+        _ => vec![],
     }
 }
 

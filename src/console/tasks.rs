@@ -68,7 +68,8 @@ pub fn spawn_poll(engine: Engine, disk_path: super::system::DiskPath, tx: Tx) {
         let dir = tokio::time::timeout(POLL_TIMEOUT, engine.server_data_directory()).await;
         if let Ok(Ok(dir)) = dir {
             let dir = PathBuf::from(dir);
-            if dir.is_dir() {
+            // Asked without blocking the runtime: the directory may sit on a slow or hung mount.
+            if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
                 *disk_path.lock().unwrap_or_else(|e| e.into_inner()) = dir;
             }
         }
