@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::source::location::{encode_os_path, os_bytes, path_from_bytes};
 use super::source::stream::{self, Decision, EntryKind, EntryMeta, Visitor};
-use super::source::{ArchiveKind, Limits, Meter, archive_kind, is_macos_junk, is_midi_name, kind};
+use super::source::{ArchiveKind, Limits, Meter, archive_kind, detect_file, is_macos_junk, is_midi_name, kind};
 
 /// What an extraction did. `skipped` and `errors` hold `(location, reason)` pairs, in archive order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -178,17 +178,19 @@ fn extract_one(archive: &Path, out: &Path, folder: &[u8], limits: &Limits) -> Ex
         .file_name()
         .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
         .unwrap_or_default();
-    let Some(k) = archive_kind(&name) else {
-        v.report
-            .errors
-            .push((location, "not an archive (zip, tar, tar.gz/bz2/xz, gz, bz2, xz)".into()));
-        return v.report;
+    // Reading the archive's first bytes also checks it is there, so a missing one leaves no empty folder behind.
+    let k = match detect_file(archive, &name) {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            let msg = "not an archive (zip, 7z, rar, tar, tar.gz/bz2/xz/zst/lz4, gz, bz2, xz, zst, lz4)";
+            v.report.errors.push((location, msg.into()));
+            return v.report;
+        }
+        Err(e) => {
+            v.report.errors.push((location, format!("{}: {e}", kind::IO)));
+            return v.report;
+        }
     };
-    // Check the archive first so a missing one leaves no empty folder behind.
-    if let Err(e) = File::open(archive) {
-        v.report.errors.push((location, format!("{}: {e}", kind::IO)));
-        return v.report;
-    }
     let folder_os = path_from_bytes(folder.to_vec());
     match ensure_dirs(out, &[folder_os.as_os_str()]) {
         Ok(root) => v.stack.push(root),
@@ -431,9 +433,10 @@ impl Visitor for ExtractVisitor<'_> {
             self.skip(&e.location, why);
             return Decision::Consume;
         }
-        if k == ArchiveKind::Zip && e.size.is_some_and(|s| s > self.limits.max_member_bytes) {
+        let buffered = matches!(k, ArchiveKind::Zip | ArchiveKind::SevenZip | ArchiveKind::Rar);
+        if buffered && e.size.is_some_and(|s| s > self.limits.max_member_bytes) {
             let why = format!(
-                "nested zip over {} bytes: written as a file, not opened",
+                "nested archive over {} bytes: written as a file, not opened",
                 self.limits.max_member_bytes
             );
             self.skip(&e.location, why);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::location::os_bytes;
 use super::stream::{self, Decision, EntryKind, EntryMeta, Visitor, read_bounded, unix_secs};
-use super::{ArchiveKind, archive_kind, is_macos_junk, is_midi_name, kind, reason};
+use super::{ArchiveKind, archive_kind, detect_file, is_macos_junk, is_midi_name, kind, reason};
 
 /// Bounds that keep memory and time finite whatever an archive holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,9 +167,16 @@ fn walk(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter, v: &mut 
         .file_name()
         .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
         .unwrap_or_default();
-    let Some(k) = archive_kind(&name) else {
-        v.problem(location, kind::ARCHIVE_CORRUPT, format!("not an archive name: {name}"));
-        return;
+    let k = match detect_file(fs_path, &name) {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            v.problem(location, kind::ARCHIVE_CORRUPT, format!("not an archive: {name}"));
+            return;
+        }
+        Err(e) => {
+            v.problem(location, kind::IO, e.to_string());
+            return;
+        }
     };
     if stream::walk_top(location, fs_path, k, limits, meter, v).is_err() {
         v.stats.cancelled = true;

@@ -9,6 +9,7 @@
 //! Error kinds are stable short codes (see [`kind`]).
 
 pub mod archive;
+pub mod detect;
 pub mod location;
 pub(crate) mod stream;
 pub mod walk;
@@ -17,6 +18,7 @@ pub use archive::{
     ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive, read_archive_metered,
     read_file,
 };
+pub use detect::{detect_archive, detect_file, ignored_key, ignored_summary, sniff};
 pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted, source_problem};
 
@@ -32,6 +34,12 @@ pub mod kind {
     pub const COMPRESSION_BOMB: &str = "compression_bomb";
     /// An archive nested deeper than `Limits::max_depth`; it was not opened.
     pub const NESTING_TOO_DEEP: &str = "nesting_too_deep";
+    /// The archive (or some of its members) is encrypted; no password is ever asked, so it was not read.
+    pub const ENCRYPTED: &str = "encrypted";
+    /// The archive is fine but uses a compression method or feature the reader lacks.
+    pub const UNSUPPORTED_METHOD: &str = "unsupported_method";
+    /// A volume of a multi-volume archive is missing: the members stored in it could not be read.
+    pub const MISSING_VOLUME: &str = "missing_volume";
 }
 
 /// Stable short codes for `Skipped` reasons.
@@ -51,23 +59,32 @@ pub enum Compression {
     Gzip,
     Bzip2,
     Xz,
+    Zstd,
+    /// The lz4 frame format (`lz4` command line tool), not raw blocks.
+    Lz4,
 }
 
-/// What kind of archive a name denotes.
+/// What kind of archive a name (or content) denotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArchiveKind {
     Zip,
     /// A tar, possibly compressed (`.tar`, `.tar.gz`/`.tgz`, `.tar.bz2`/`.tbz2`/`.tbz`, `.tar.xz`/`.txz`).
     Tar(Compression),
-    /// One compressed file (`.gz`, `.bz2`, `.xz`); its inner name is the outer name without the suffix.
+    /// One compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, `.lz4`); its inner name is the outer name without the
+    /// suffix.
     Single(Compression),
+    /// A 7-Zip archive (`.7z`), solid or not.
+    SevenZip,
+    /// A RAR archive (`.rar`, RAR4 or RAR5), solid or not, single or multi-volume.
+    Rar,
 }
 
 impl ArchiveKind {
     /// The suffix length (in bytes) that the archive name carries for this kind, e.g. 7 for `.tar.gz`.
     fn suffix_len(self, lower_name: &str) -> usize {
         const SUFFIXES: &[&str] = &[
-            ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip", ".gz", ".bz2", ".xz",
+            ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tgz", ".tbz2", ".tbz", ".txz", ".tzst", ".tar",
+            ".zip", ".7z", ".rar", ".gz", ".bz2", ".xz", ".zst", ".lz4",
         ];
         SUFFIXES
             .iter()
@@ -107,12 +124,24 @@ pub fn archive_kind(name: &str) -> Option<ArchiveKind> {
         ArchiveKind::Tar(Compression::Bzip2)
     } else if ends(".tar.xz") || ends(".txz") {
         ArchiveKind::Tar(Compression::Xz)
+    } else if ends(".tar.zst") || ends(".tzst") {
+        ArchiveKind::Tar(Compression::Zstd)
+    } else if ends(".tar.lz4") {
+        ArchiveKind::Tar(Compression::Lz4)
+    } else if ends(".7z") {
+        ArchiveKind::SevenZip
+    } else if ends(".rar") {
+        ArchiveKind::Rar
     } else if ends(".gz") {
         ArchiveKind::Single(Compression::Gzip)
     } else if ends(".bz2") {
         ArchiveKind::Single(Compression::Bzip2)
     } else if ends(".xz") {
         ArchiveKind::Single(Compression::Xz)
+    } else if ends(".zst") {
+        ArchiveKind::Single(Compression::Zstd)
+    } else if ends(".lz4") {
+        ArchiveKind::Single(Compression::Lz4)
     } else {
         return None;
     };
@@ -179,7 +208,14 @@ mod tests {
             ("dir.zip/a.mid", None),
             ("a.mid", None),
             (".zip", None),
-            ("a.7z", None),
+            ("a.7z", Some(SevenZip)),
+            ("a.RAR", Some(Rar)),
+            ("a.tar.zst", Some(Tar(Compression::Zstd))),
+            ("a.tzst", Some(Tar(Compression::Zstd))),
+            ("a.tar.lz4", Some(Tar(Compression::Lz4))),
+            ("s.mid.zst", Some(Single(Compression::Zstd))),
+            ("s.mid.lz4", Some(Single(Compression::Lz4))),
+            ("a.wav", None),
         ];
         for (n, k) in cases {
             assert_eq!(archive_kind(n), k, "{n}");

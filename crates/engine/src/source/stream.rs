@@ -16,8 +16,12 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use super::archive::{Limits, Meter};
+use super::detect::{self, Magic};
 use super::location::{member_location, normalize_member_path, os_bytes};
 use super::{ArchiveKind, Compression, kind};
+
+mod rar;
+mod sevenz;
 
 /// Inflated bytes a stream may produce before its ratio is checked: small members compress oddly well.
 const RATIO_SLACK: u64 = 1 << 20;
@@ -130,6 +134,25 @@ impl<'a> Ctx<'a> {
         self.tripped.borrow().is_some()
     }
 
+    /// Count `n` more inflated bytes against `max_archive_expansion`.
+    fn add_inflated(&self, n: u64) -> io::Result<()> {
+        self.meter.inflated_bytes.fetch_add(n, Ordering::Relaxed);
+        let total = self.inflated.get() + n;
+        self.inflated.set(total);
+        let max = self.limits.max_archive_expansion;
+        if total > max {
+            return Err(self.trip(format!(
+                "archive inflates past {total} bytes (limit max_archive_expansion = {max})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `kind`, unless reading the disk failed, which is then what went wrong.
+    fn or_io(&self, kind: &'static str) -> &'static str {
+        if self.io_failed.get() { kind::IO } else { kind }
+    }
+
     /// Report a failure to read at `location`, classified, and decide whether the walk goes on.
     fn report(&self, v: &mut dyn Visitor, location: &str, e: &io::Error) -> Result<(), Halt> {
         if let Some(msg) = self.tripped.borrow().clone() {
@@ -225,16 +248,8 @@ impl<R: Read> Read for Guard<'_, R> {
         let n = self.inner.read(buf)? as u64;
         self.out += n;
         let ctx = self.ctx;
-        ctx.meter.inflated_bytes.fetch_add(n, Ordering::Relaxed);
-        let total = ctx.inflated.get() + n;
-        ctx.inflated.set(total);
+        ctx.add_inflated(n)?;
         let lim = ctx.limits;
-        if total > lim.max_archive_expansion {
-            return Err(ctx.trip(format!(
-                "archive inflates past {} bytes (limit max_archive_expansion = {})",
-                total, lim.max_archive_expansion
-            )));
-        }
         let input = match &self.input {
             Input::Fixed(v) => *v,
             Input::Counted(c) => c.get(),
@@ -422,11 +437,7 @@ pub(crate) fn walk_top(
         ArchiveKind::Zip => match zip::ZipArchive::new(CountSeek { file, ctx: &ctx }) {
             Ok(z) => walk_zip(&ctx, location, z, 1, mtime, v),
             Err(e) => {
-                let k = if ctx.io_failed.get() {
-                    kind::IO
-                } else {
-                    kind::ARCHIVE_CORRUPT
-                };
+                let k = ctx.or_io(zip_kind(&e));
                 if v.problem(location, k, format!("cannot open zip: {e}")) {
                     Ok(())
                 } else {
@@ -434,6 +445,13 @@ pub(crate) fn walk_top(
                 }
             }
         },
+        ArchiveKind::SevenZip => sevenz::walk(&ctx, location, CountSeek { file, ctx: &ctx }, 1, mtime, v),
+        ArchiveKind::Rar => {
+            // The RAR reader opens the file (and its other volumes) itself: count the bytes it will read.
+            let size = file.metadata().map_or(0, |m| m.len());
+            meter.disk_bytes.fetch_add(size, Ordering::Relaxed);
+            rar::walk(&ctx, location, fs_path, size, 1, mtime, v)
+        }
         ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
             let counted = CountRead {
                 inner: file,
@@ -461,11 +479,9 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         count: Rc::clone(&count),
         top: None,
     };
-    let decoder: Box<dyn Read + 'c> = match c {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(counted)),
-        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(counted)),
-        Compression::None => Box::new(counted),
+    let decoder: Box<dyn Read + 'c> = match detect::decoder(c, Box::new(counted)) {
+        Ok(d) => d,
+        Err(e) => Box::new(FailedRead(Some(e))),
     };
     Box::new(Guard {
         inner: decoder,
@@ -473,6 +489,15 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         input: Input::Counted(count),
         ctx,
     })
+}
+
+/// A reader that fails once with the error its decoder could not be built for.
+struct FailedRead(Option<io::Error>);
+
+impl Read for FailedRead {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(self.0.take().unwrap_or_else(|| io::Error::other("decoder unavailable")))
+    }
 }
 
 /// Walk a tar or single compressed stream. `name` is the container's own (raw) name.
@@ -507,8 +532,8 @@ fn walk_stream<'c>(
                 Err(Fail::Read(e)) => ctx.report(v, &meta.location, &e),
             }
         }
-        // A zip cannot be streamed; callers buffer it first.
-        ArchiveKind::Zip => Ok(()),
+        // Zip and 7z cannot be streamed and RAR is read from a file; callers buffer them first.
+        ArchiveKind::Zip | ArchiveKind::SevenZip | ArchiveKind::Rar => Ok(()),
     }
 }
 
@@ -653,7 +678,13 @@ fn walk_zip<'c, R: Read + Seek>(
                 run(ctx, &meta, d, &mut g, v)
             }
             // Unsupported method, encryption, bad local header: this member only.
-            Err(e) => Err(Fail::Read(io::Error::other(e))),
+            Err(e) => {
+                let k = ctx.or_io(zip_kind(&e));
+                if !v.problem(&meta.location, k, e.to_string()) {
+                    return Err(Halt::Cancelled);
+                }
+                continue;
+            }
         };
         match result {
             Ok(()) => {}
@@ -663,6 +694,18 @@ fn walk_zip<'c, R: Read + Seek>(
         }
     }
     Ok(())
+}
+
+/// The error kind of a zip error: an unsupported method or encryption is no damage.
+fn zip_kind(e: &zip::result::ZipError) -> &'static str {
+    use zip::result::ZipError;
+    match e {
+        ZipError::UnsupportedArchive(m) if *m == ZipError::PASSWORD_REQUIRED => kind::ENCRYPTED,
+        ZipError::InvalidPassword => kind::ENCRYPTED,
+        ZipError::UnsupportedArchive(_) | ZipError::CompressionMethodNotSupported(_) => kind::UNSUPPORTED_METHOD,
+        ZipError::Io(_) => kind::IO,
+        _ => kind::ARCHIVE_CORRUPT,
+    }
 }
 
 /// The target of zip symlink entry `i` (at most 4 KiB; empty if unreadable).
@@ -711,33 +754,61 @@ fn descend<'c>(
     v: &mut dyn Visitor,
 ) -> Result<(), Fail> {
     let depth = meta.depth + 1;
-    match k {
-        ArchiveKind::Zip => {
-            let max = ctx.limits.max_member_bytes;
-            let buf = match read_bounded(r, max, meta.size) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    let msg = format!("nested zip larger than {max} bytes (max_member_bytes); not opened");
-                    return if v.problem(&meta.location, kind::TOO_LARGE, msg) {
-                        Ok(())
-                    } else {
-                        Err(Fail::Halt(Halt::Cancelled))
-                    };
-                }
-                Err(e) => return Err(Fail::Read(e)),
+    // The member's content says what it is; its name was only the reason to look.
+    let head = detect::read_head(r).map_err(Fail::Read)?;
+    let k = match detect::sniff(&head) {
+        Some(Magic::Zip) => ArchiveKind::Zip,
+        Some(Magic::SevenZip) => ArchiveKind::SevenZip,
+        Some(Magic::Rar) => ArchiveKind::Rar,
+        Some(Magic::Tar) => ArchiveKind::Tar(Compression::None),
+        Some(Magic::Compressed(c)) => match k {
+            ArchiveKind::Single(_) => ArchiveKind::Single(c),
+            _ => ArchiveKind::Tar(c),
+        },
+        None => k,
+    };
+    let mut r = Cursor::new(head).chain(r);
+    if matches!(k, ArchiveKind::Tar(_) | ArchiveKind::Single(_)) {
+        let name = normalize_member_path(&meta.raw_path);
+        return walk_stream(ctx, &meta.location, name, k, Box::new(r), depth, meta.mtime, v).map_err(Fail::Halt);
+    }
+    let max = ctx.limits.max_member_bytes;
+    let buf = match read_bounded(&mut r, max, meta.size) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            let msg = format!("nested archive larger than {max} bytes (max_member_bytes); not opened");
+            return if v.problem(&meta.location, kind::TOO_LARGE, msg) {
+                Ok(())
+            } else {
+                Err(Fail::Halt(Halt::Cancelled))
             };
-            match zip::ZipArchive::new(Cursor::new(buf)) {
-                Ok(z) => walk_zip(ctx, &meta.location, z, depth, meta.mtime, v).map_err(Fail::Halt),
-                Err(e) => {
-                    let e = io::Error::other(format!("cannot open zip: {e}"));
-                    ctx.report(v, &meta.location, &e).map_err(Fail::Halt)
+        }
+        Err(e) => return Err(Fail::Read(e)),
+    };
+    let loc = &meta.location;
+    match k {
+        ArchiveKind::SevenZip => sevenz::walk(ctx, loc, Cursor::new(buf), depth, meta.mtime, v).map_err(Fail::Halt),
+        ArchiveKind::Rar => rar::walk_bytes(ctx, loc, &buf, depth, meta.mtime, v).map_err(Fail::Halt),
+        _ => match zip::ZipArchive::new(Cursor::new(buf)) {
+            Ok(z) => walk_zip(ctx, loc, z, depth, meta.mtime, v).map_err(Fail::Halt),
+            Err(e) => {
+                let msg = format!("cannot open zip: {e}");
+                if v.problem(loc, zip_kind(&e), msg) {
+                    Ok(())
+                } else {
+                    Err(Fail::Halt(Halt::Cancelled))
                 }
             }
-        }
-        ArchiveKind::Tar(_) | ArchiveKind::Single(_) => {
-            let name = normalize_member_path(&meta.raw_path);
-            walk_stream(ctx, &meta.location, name, k, Box::new(r), depth, meta.mtime, v).map_err(Fail::Halt)
-        }
+        },
+    }
+}
+
+/// Report a problem; `Err(Cancelled)` when the visitor wants to stop.
+fn problem(v: &mut dyn Visitor, location: &str, kind: &'static str, message: String) -> Result<(), Halt> {
+    if v.problem(location, kind, message) {
+        Ok(())
+    } else {
+        Err(Halt::Cancelled)
     }
 }
 
@@ -760,7 +831,7 @@ pub(crate) fn read_bounded(r: &mut dyn Read, max: u64, size_hint: Option<u64>) -
 /// The inner name of a single compressed file: its base name without `.gz` / `.bz2` / `.xz`.
 fn single_inner_name(name: &[u8]) -> Vec<u8> {
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-    for suffix in [&b".gz"[..], b".bz2", b".xz"] {
+    for suffix in [&b".gz"[..], b".bz2", b".xz", b".zst", b".lz4"] {
         if base.len() > suffix.len() && base[base.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
             return base[..base.len() - suffix.len()].to_vec();
         }
@@ -777,7 +848,7 @@ pub(crate) fn unix_secs(t: std::time::SystemTime) -> i64 {
 }
 
 /// A zip DOS timestamp as unix seconds. DOS times carry no zone; they are read as UTC so the value is stable.
-fn dos_to_unix(t: zip::DateTime) -> Option<i64> {
+pub(crate) fn dos_to_unix(t: zip::DateTime) -> Option<i64> {
     if !t.is_valid() {
         return None;
     }

@@ -1,12 +1,12 @@
 //! The scan: walk source folders (sorted, recursive, symlink-loop safe) and name each MIDI file and archive.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 
 use super::location::{encode_os_path, os_bytes};
 use super::stream::unix_secs;
-use super::{archive_kind, is_macos_junk, is_midi_name, kind, reason};
+use super::{archive_kind, detect_file, ignored_key, is_macos_junk, is_midi_name, kind, reason};
 
 /// One unit found by the scan: a plain MIDI file, or an archive to stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,8 @@ pub struct ScanStats {
     pub errors: u64,
     /// Files that are neither MIDI nor archives (not reported one by one).
     pub ignored: u64,
+    /// The same files by type (see [`super::ignored_key`]): `.wav` -> 1204.
+    pub ignored_by_ext: BTreeMap<String, u64>,
     pub folders: u64,
     /// Total bytes of the MIDI files and archives found.
     pub bytes: u64,
@@ -82,23 +84,32 @@ struct Walker<'a> {
     seen_dirs: HashSet<(u64, u64)>,
 }
 
-/// What a file name means to the scan.
+/// What a file means to the scan.
 enum Class {
     Midi,
     Archive,
     Junk,
-    Other,
+    /// Neither MIDI nor an archive: counted under this type.
+    Other(String),
 }
 
-fn classify(path: &Path) -> Class {
+/// MIDI files go by name; archives by content, the name a hint (see `detect_file`). Only a regular file
+/// (`regular`) is opened to be looked at.
+fn classify(path: &Path, regular: bool) -> Class {
     let text = String::from_utf8_lossy(os_bytes(path.as_os_str()));
     let base = path
         .file_name()
         .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned())
         .unwrap_or_default();
     let midi = is_midi_name(&base);
-    if !midi && archive_kind(&base).is_none() {
-        return Class::Other;
+    let archive = !midi
+        && match regular {
+            // Unreadable: an archive by name still is one, and its reader says why it cannot be read.
+            true => detect_file(path, &base).map_or(archive_kind(&base).is_some(), |k| k.is_some()),
+            false => archive_kind(&base).is_some(),
+        };
+    if !midi && !archive {
+        return Class::Other(ignored_key(&base));
     }
     if is_macos_junk(&text) {
         return Class::Junk;
@@ -123,6 +134,11 @@ impl Walker<'_> {
         (self.f)(item)
     }
 
+    fn ignore(&mut self, key: String) {
+        self.stats.ignored += 1;
+        *self.stats.ignored_by_ext.entry(key).or_insert(0) += 1;
+    }
+
     fn error(&mut self, path: &Path, e: &std::io::Error) -> bool {
         self.emit(ScanItem::Error {
             location: encode_os_path(path),
@@ -136,7 +152,7 @@ impl Walker<'_> {
             Err(e) => self.error(src, &e),
             Ok(md) if md.is_dir() => self.dir(src, &md),
             Ok(md) => {
-                if md.is_file() && matches!(classify(src), Class::Other) {
+                if md.is_file() && matches!(classify(src, true), Class::Other(_)) {
                     // Named explicitly, so say why nothing happens to it.
                     self.emit(ScanItem::Skipped {
                         location: encode_os_path(src),
@@ -151,9 +167,9 @@ impl Walker<'_> {
 
     /// A non-folder; `md` follows symlinks.
     fn file(&mut self, path: &Path, md: &Metadata) -> bool {
-        let class = classify(path);
-        if matches!(class, Class::Other) {
-            self.stats.ignored += 1;
+        let class = classify(path, md.is_file());
+        if let Class::Other(key) = class {
+            self.ignore(key);
             return true;
         }
         let location = encode_os_path(path);
@@ -224,8 +240,8 @@ impl Walker<'_> {
                     Ok(md) => md,
                     // A dangling link matters only if it claims to be something we would import.
                     Err(e) => {
-                        if matches!(classify(&path), Class::Other) {
-                            self.stats.ignored += 1;
+                        if let Class::Other(key) = classify(&path, false) {
+                            self.ignore(key);
                             continue;
                         }
                         if !self.error(&path, &e) {
