@@ -173,6 +173,9 @@ fn print_summary(r: &ImportReport) {
         let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("  errors: {}", list.join(", "));
     }
+    if let Some(line) = crate::engine::source::ignored_summary(&s.ignored) {
+        println!("  {line}");
+    }
     for step in &r.steps {
         println!("  {}: {:.1} s", step.name, step.seconds);
         for l in &step.lines {

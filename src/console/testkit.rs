@@ -231,5 +231,6 @@ pub fn summary(status: RunStatus) -> RunSummary {
         errors_by_kind: Default::default(),
         log_path: None,
         write_seconds: None,
+        ignored: Default::default(),
     }
 }

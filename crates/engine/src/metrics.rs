@@ -91,6 +91,22 @@ pub struct Totals {
     pub discovered: AtomicU64,
     pub discovered_bytes: AtomicU64,
     pub scan_done: AtomicBool,
+    /// Files neither MIDI nor a readable archive, by type (`.wav` -> 1204), set when the scan ends.
+    pub ignored_by_ext: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Totals {
+    /// The ignored files by type, for the run summary.
+    pub fn ignored(&self) -> std::collections::BTreeMap<String, u64> {
+        self.ignored_by_ext.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Record the scan's tally of ignored files.
+    pub fn set_ignored(&self, by_ext: std::collections::BTreeMap<String, u64>) {
+        if let Ok(mut m) = self.ignored_by_ext.lock() {
+            *m = by_ext;
+        }
+    }
 }
 
 /// Everything a front end reads while a run goes on.

@@ -143,6 +143,8 @@ pub struct RunSummary {
     pub log_path: Option<PathBuf>,
     /// With `Limit::WriteOnly`: seconds of the write phase alone.
     pub write_seconds: Option<f64>,
+    /// Files neither MIDI nor a readable archive, by type (`.wav` -> 1204); see `source::ignored_summary`.
+    pub ignored: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -396,7 +398,7 @@ fn run(
         threads.push(spawn("scan", move || {
             let counters = m.phase(Phase::Scan);
             let mut t = Instant::now();
-            source::scan(&srcs, &mut |item| {
+            let stats = source::scan_counted(&srcs, &mut |item| {
                 if !c.wait_running() {
                     return false;
                 }
@@ -412,6 +414,7 @@ fn run(
                 ok
             });
             counters.add_busy(t.elapsed());
+            m.totals.set_ignored(stats.ignored_by_ext);
             m.totals.scan_done.store(true, Release);
         }));
     }
@@ -615,6 +618,7 @@ fn run(
     }
     let mut summary = summary(&opts, run_id, status, &snap, errors_by_kind);
     summary.write_seconds = write_seconds;
+    summary.ignored = metrics.totals.ignored();
     log.line(&format!(
         "run finished: {status}; {} files in {:.1} s ({:.0} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
         summary.seen, summary.seconds, summary.files_per_s, summary.mb_per_s, summary.imported, summary.duplicates,
@@ -728,6 +732,7 @@ fn summary(
         errors_by_kind,
         log_path: opts.log_path.clone(),
         write_seconds: None,
+        ignored: Default::default(),
     }
 }
 
