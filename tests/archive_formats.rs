@@ -1,0 +1,358 @@
+//! Every archive format and method, made by the real tools: same bytes out, precise errors, found by content.
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use midi_tui::engine::extract::extract;
+use midi_tui::engine::source::{self, Limits, ReadEvent, ScanItem};
+
+/// `pack/` as packed in every fixture: four MIDI files (and a `notes.txt`), all stamped 2020-01-02 03:04:05 UTC.
+const PACKED: [(&str, &str); 4] = [
+    ("pack/gromas.mid", "gromas.mid"),
+    ("pack/kahless.mid", "kahless.mid"),
+    ("pack/sub/addams.mid", "addams.mid"),
+    ("pack/sub/locket3.mid", "locket3.mid"),
+];
+const PACKED_MTIME: i64 = 1_577_934_245;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn formats(name: &str) -> PathBuf {
+    fixtures().join("archives/formats").join(name)
+}
+
+fn rar(name: &str) -> PathBuf {
+    fixtures().join("archives/rar").join(name)
+}
+
+fn expected_members() -> BTreeMap<String, Vec<u8>> {
+    PACKED
+        .iter()
+        .map(|(inner, file)| {
+            let data = std::fs::read(fixtures().join("midi").join(file)).expect("fixture");
+            (inner.to_string(), data)
+        })
+        .collect()
+}
+
+#[derive(Default, Debug)]
+struct Read {
+    /// Member path inside the archive -> (bytes, mtime).
+    members: BTreeMap<String, (Vec<u8>, i64)>,
+    errors: Vec<(String, &'static str, String)>,
+}
+
+fn read(path: &Path) -> Read {
+    let location = path.to_str().expect("utf-8").to_string();
+    let mut out = Read::default();
+    source::read_archive(&location, path, &Limits::default(), &mut |ev| {
+        match ev {
+            ReadEvent::Member(m) => {
+                let inner = m.location.strip_prefix(&format!("{location}!/")).expect("member of this archive");
+                out.members.insert(inner.to_string(), (m.data, m.mtime));
+            }
+            ReadEvent::Error { location, kind, message } => out.errors.push((location, kind, message)),
+            ReadEvent::Skipped { .. } => {}
+        }
+        true
+    });
+    out
+}
+
+fn assert_same_pack(name: &str, got: &Read) {
+    assert!(got.errors.is_empty(), "{name}: {:?}", got.errors);
+    let bytes: BTreeMap<String, Vec<u8>> = got.members.iter().map(|(k, (d, _))| (k.clone(), d.clone())).collect();
+    assert_eq!(bytes, expected_members(), "{name}");
+    for (inner, (_, mtime)) in &got.members {
+        assert_eq!(*mtime, PACKED_MTIME, "{name}: {inner}");
+    }
+}
+
+#[test]
+fn every_format_and_method_yields_the_same_bytes() {
+    for name in [
+        "pack-deflate.zip",
+        "pack-deflate64.zip",
+        "pack-bzip2.zip",
+        "pack-lzma.zip",
+        "pack-solid.7z",
+        "pack-nonsolid.7z",
+        "pack-bcj-lzma.7z",
+        "pack-ppmd.7z",
+        "pack-deflate.7z",
+        "pack.tar.zst",
+        "pack.tzst",
+        "pack.tar.lz4",
+        // Read by content: a zip named .bin, a tar without extension, a 7z named .dat.
+        "pack-zip.bin",
+        "pack-tar",
+        "pack-7z.dat",
+    ] {
+        assert_same_pack(name, &read(&formats(name)));
+    }
+}
+
+#[test]
+fn single_zstd_and_lz4_files() {
+    let want = std::fs::read(fixtures().join("midi/gromas.mid")).expect("fixture");
+    for name in ["gromas.mid.zst", "gromas.mid.lz4"] {
+        let got = read(&formats(name));
+        assert!(got.errors.is_empty(), "{name}: {:?}", got.errors);
+        assert_eq!(got.members.keys().collect::<Vec<_>>(), ["gromas.mid"], "{name}");
+        assert_eq!(got.members["gromas.mid"].0, want, "{name}");
+    }
+}
+
+#[test]
+fn zstd_entries_in_a_zip() {
+    // No command-line tool here writes zstd zip entries, so the zip crate does.
+    let dir = temp_dir("zstd-zip");
+    let path = dir.join("pack-zstd.zip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Zstd);
+    for (inner, data) in expected_members() {
+        w.start_file(inner, opts).expect("start");
+        w.write_all(&data).expect("write");
+    }
+    w.finish().expect("finish");
+    let got = read(&path);
+    assert!(got.errors.is_empty(), "{:?}", got.errors);
+    let bytes: BTreeMap<String, Vec<u8>> = got.members.into_iter().map(|(k, (d, _))| (k, d)).collect();
+    assert_eq!(bytes, expected_members());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn one_error(name: &str, got: &Read, kind: &str) {
+    assert_eq!(got.errors.len(), 1, "{name}: {:?}", got.errors);
+    assert_eq!(got.errors[0].1, kind, "{name}: {:?}", got.errors);
+}
+
+#[test]
+fn unreadable_7z_archives_leave_one_precise_error() {
+    for (name, kind) in [
+        ("pack-encrypted.7z", "encrypted"),
+        ("pack-encrypted-headers.7z", "encrypted"),
+        ("pack-truncated.7z", "archive_corrupt"),
+    ] {
+        let got = read(&formats(name));
+        one_error(name, &got, kind);
+        assert!(got.members.is_empty(), "{name}");
+    }
+    // Non-solid: the damaged block costs its one member; the others are read.
+    let got = read(&formats("pack-damaged.7z"));
+    one_error("pack-damaged.7z", &got, "archive_corrupt");
+    assert!(got.errors[0].0.ends_with("!/pack/gromas.mid"), "{:?}", got.errors);
+    let mut want = expected_members();
+    want.remove("pack/gromas.mid");
+    let bytes: BTreeMap<String, Vec<u8>> = got.members.into_iter().map(|(k, (d, _))| (k, d)).collect();
+    assert_eq!(bytes, want);
+}
+
+#[test]
+fn unreadable_rar_archives_leave_one_precise_error() {
+    for name in ["rar5-psw.rar", "rar5-hpsw.rar"] {
+        let got = read(&rar(name));
+        one_error(name, &got, "encrypted");
+    }
+    let dir = temp_dir("rar-missing");
+    for part in ["rar3-vols.part1.rar", "rar3-vols.part2.rar"] {
+        std::fs::copy(rar(part), dir.join(part)).expect("copy");
+    }
+    let got = read(&dir.join("rar3-vols.part1.rar"));
+    one_error("part1 without part3", &got, "missing_volume");
+    // A later volume is read with its first; alone, it says the first is missing.
+    assert!(read(&dir.join("rar3-vols.part2.rar")).errors.is_empty());
+    std::fs::remove_file(dir.join("rar3-vols.part1.rar")).expect("rm");
+    one_error("part2 alone", &read(&dir.join("rar3-vols.part2.rar")), "missing_volume");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every file under `root`, relative, with its bytes.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn extract_keeps_structure_for_every_format() {
+    let out = temp_dir("extract-formats");
+    let names = ["pack-solid.7z", "pack-lzma.zip", "pack-bzip2.zip", "pack.tar.zst", "pack.tar.lz4", "pack-7z.dat"];
+    let archives: Vec<PathBuf> = names.iter().map(|n| formats(n)).collect();
+    let report = extract(&archives, &out, 2).expect("extract");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let mut want: BTreeMap<String, Vec<u8>> = expected_members();
+    want.insert("pack/notes.txt".into(), b"four MIDI files from tests/fixtures/midi\n".to_vec());
+    for folder in ["pack-solid", "pack-lzma", "pack-bzip2", "pack", "pack (2)", "pack-7z.dat"] {
+        assert_eq!(tree(&out.join(folder)), want, "{folder}");
+    }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn extract_rar_solid_subdirs_and_volumes() {
+    let crc = |d: &[u8]| {
+        let mut c = flate2::Crc::new();
+        c.update(d);
+        c.sum()
+    };
+    let out = temp_dir("extract-rar");
+    let names = ["rar3-solid.rar", "rar5-solid.rar", "rar3-subdirs.rar", "rar5-subdirs.rar", "rar3-vols.part1.rar"];
+    let archives: Vec<PathBuf> = names.iter().map(|n| rar(n)).collect();
+    let report = extract(&archives, &out, 2).expect("extract");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // Known CRC-32s, from the rarfile test expectations.
+    for folder in ["rar3-solid", "rar5-solid"] {
+        let t = tree(&out.join(folder));
+        assert_eq!(t.len(), 2, "{folder}: {:?}", t.keys());
+        for name in ["stest1.txt", "stest2.txt"] {
+            assert_eq!(t[name].len(), 2048, "{folder}/{name}");
+            assert_eq!(crc(&t[name]), 0xc5b7_e6a2, "{folder}/{name}");
+        }
+    }
+    for folder in ["rar3-subdirs", "rar5-subdirs"] {
+        let t = tree(&out.join(folder));
+        let got: BTreeMap<&str, u32> = t.iter().map(|(k, v)| (k.as_str(), crc(v))).collect();
+        let want = BTreeMap::from([
+            ("sub/dir1/file1.txt", 0xe229_f704),
+            ("sub/dir2/file2.txt", 0xc904_a4c7),
+            ("sub/with space/long fn.txt", 0x71b7_247d),
+            ("sub/üȵĩöḋè/file.txt", 0x2fec_89c1),
+        ]);
+        assert_eq!(got, want, "{folder}");
+        assert!(out.join(folder).join("sub/empty").is_dir(), "{folder}: empty folder kept");
+    }
+    let t = tree(&out.join("rar3-vols.part1"));
+    assert_eq!(crc(&t["vols/bigfile.txt"]), 0x509a_d74c);
+    assert_eq!(t["vols/bigfile.txt"].len(), 205_000);
+    assert_eq!(crc(&t["vols/smallfile.txt"]), 0xd08a_1f86);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn nested_7z_zst_and_rar_inside_a_zip() {
+    let dir = temp_dir("nested-formats");
+    let path = dir.join("outer.zip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (inner, file) in [
+        ("a/pack-solid.7z", formats("pack-solid.7z")),
+        ("b/pack.tar.zst", formats("pack.tar.zst")),
+        ("c/inner.bin", formats("pack-lzma.zip")),
+        ("d/rar5-solid.rar", rar("rar5-solid.rar")),
+    ] {
+        w.start_file(inner, stored).expect("start");
+        w.write_all(&std::fs::read(file).expect("read")).expect("write");
+    }
+    w.finish().expect("finish");
+    let got = read(&path);
+    assert!(got.errors.is_empty(), "{:?}", got.errors);
+    let keys: Vec<&String> = got.members.keys().collect();
+    assert_eq!(keys.len(), 8, "{keys:?}");
+    for (inner, data) in expected_members() {
+        assert_eq!(got.members[&format!("a/pack-solid.7z!/{inner}")].0, data);
+        assert_eq!(got.members[&format!("b/pack.tar.zst!/{inner}")].0, data);
+    }
+    // `inner.bin` has no archive name, so it is not looked into; the RAR's text files come out through extract.
+    let out = dir.join("out");
+    let report = extract(&[path], &out, 1).expect("extract");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let t = tree(&out.join("outer"));
+    assert_eq!(t["d/rar5-solid.rar.d/stest2.txt"].len(), 2048, "{:?}", t.keys());
+    assert_eq!(t["a/pack-solid.7z.d/pack/sub/locket3.mid"], expected_members()["pack/sub/locket3.mid"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn scan_reads_by_content_and_counts_the_rest_by_type() {
+    let dir = temp_dir("scan-content");
+    for name in ["pack-zip.bin", "pack-tar", "pack-7z.dat"] {
+        std::fs::copy(formats(name), dir.join(name)).expect("copy");
+    }
+    for (name, body) in [("a.wav", &b"RIFF0000WAVE"[..]), ("b.WAV", b"RIFF"), ("c.pdf", b"%PDF-1.4"), ("README", b"hi")] {
+        std::fs::write(dir.join(name), body).expect("write");
+    }
+    let mut archives = Vec::new();
+    let stats = source::scan_counted(std::slice::from_ref(&dir), &mut |item| {
+        if let ScanItem::Archive { fs_path, .. } = item {
+            archives.push(fs_path.file_name().expect("name").to_string_lossy().into_owned());
+        }
+        true
+    });
+    assert_eq!(archives, ["pack-7z.dat", "pack-tar", "pack-zip.bin"]);
+    let want = BTreeMap::from([(".wav".to_string(), 2), (".pdf".to_string(), 1), ("(none)".to_string(), 1)]);
+    assert_eq!(stats.ignored_by_ext, want);
+    assert_eq!(
+        source::ignored_summary(&stats.ignored_by_ext).as_deref(),
+        Some("ignored: 2 .wav, 1 (none), 1 .pdf")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn six_packings_import_to_the_same_contents_and_unreadable_archives_leave_one_row() {
+    let db = fresh_db().await;
+    let dir = temp_dir("import-formats");
+    let packed = [
+        "pack-deflate.zip",
+        "pack-solid.7z",
+        "pack.tar.zst",
+        "pack.tar.lz4",
+        "pack-lzma.zip",
+        "pack-bzip2.zip",
+    ];
+    for name in packed {
+        std::fs::copy(formats(name), dir.join(name)).expect("copy");
+    }
+    let v = import_json(&db.url, &[dir.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["imported"], 4, "{v}");
+    assert_eq!(v["duplicates"], 20, "{v}");
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM files").await, 4);
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM file_locations").await, 24);
+    // Each packing holds the same four contents, at the same member paths.
+    for name in packed {
+        for (inner, _) in PACKED {
+            let sql = format!(
+                "SELECT count(*) FROM file_locations WHERE path LIKE '%/{name}!/{inner}'"
+            );
+            assert_eq!(scalar(&db.pool, &sql).await, 1, "{name}!/{inner}");
+        }
+    }
+
+    let bad = temp_dir("import-unreadable");
+    std::fs::copy(formats("pack-truncated.7z"), bad.join("pack-truncated.7z")).expect("copy");
+    std::fs::copy(rar("rar5-hpsw.rar"), bad.join("rar5-hpsw.rar")).expect("copy");
+    std::fs::copy(formats("pack-zip.bin"), bad.join("renamed.bin")).expect("copy");
+    for name in ["a.wav", "b.wav", "c.pdf"] {
+        std::fs::write(bad.join(name), b"not midi").expect("write");
+    }
+    let v = import_json(&db.url, &[bad.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["duplicates"], 4, "the renamed zip is read by content: {v}");
+    assert_eq!(v["ignored"], serde_json::json!({".wav": 2, ".pdf": 1}), "{v}");
+    for (name, kind) in [("pack-truncated.7z", "archive_corrupt"), ("rar5-hpsw.rar", "encrypted")] {
+        let sql = format!("SELECT count(*) FROM import_errors WHERE path LIKE '%/{name}' AND kind = '{kind}'");
+        assert_eq!(scalar(&db.pool, &sql).await, 1, "{name}");
+        let sql = format!("SELECT count(*) FROM import_errors WHERE path LIKE '%/{name}%'");
+        assert_eq!(scalar(&db.pool, &sql).await, 1, "{name}: one row only");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(bad);
+}
