@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what midi-tui needs on a fresh machine: a Rust toolchain check and the PostgreSQL server binaries.
+# Installs what midi-tui needs on a fresh machine: a Rust toolchain check, the PostgreSQL server binaries, and the
+# archive tools the tests and benchmarks compare against (7-Zip, zstd, lz4, xz, lbzip2, unzip). The importer itself
+# needs no system library: its archive readers are Rust crates or bundle their C/C++ sources.
 set -euo pipefail
 
 have_pg_server() {
@@ -30,5 +32,21 @@ if ! have_pg_server; then
   else
     echo "setup: install the PostgreSQL server (initdb, pg_ctl, postgres) with your package manager" >&2
     exit 1
+  fi
+fi
+
+# Archive tools: fixtures are made with them and the archive benchmarks measure them beside the importer.
+ARCHIVE_TOOLS="7zip zstd lz4 xz-utils lbzip2 unzip"
+if ! command -v 7zz >/dev/null 2>&1 || ! command -v zstd >/dev/null 2>&1 || ! command -v lz4 >/dev/null 2>&1 \
+  || ! command -v lbzip2 >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing archive tools ($ARCHIVE_TOOLS)" >&2
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $ARCHIVE_TOOLS >/dev/null
+  else
+    echo "setup: install 7-Zip (7zz), zstd, lz4, xz, lbzip2 and unzip with your package manager" >&2
   fi
 fi

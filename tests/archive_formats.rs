@@ -23,11 +23,11 @@ fn fixtures() -> PathBuf {
 }
 
 fn formats(name: &str) -> PathBuf {
-    fixtures().join("archives/formats").join(name)
+    fixtures().join("archive-formats").join(name)
 }
 
 fn rar(name: &str) -> PathBuf {
-    fixtures().join("archives/rar").join(name)
+    fixtures().join("rar").join(name)
 }
 
 fn expected_members() -> BTreeMap<String, Vec<u8>> {
