@@ -53,10 +53,17 @@ fn read(path: &Path) -> Read {
     source::read_archive(&location, path, &Limits::default(), &mut |ev| {
         match ev {
             ReadEvent::Member(m) => {
-                let inner = m.location.strip_prefix(&format!("{location}!/")).expect("member of this archive");
+                let inner = m
+                    .location
+                    .strip_prefix(&format!("{location}!/"))
+                    .expect("member of this archive");
                 out.members.insert(inner.to_string(), (m.data, m.mtime));
             }
-            ReadEvent::Error { location, kind, message } => out.errors.push((location, kind, message)),
+            ReadEvent::Error {
+                location,
+                kind,
+                message,
+            } => out.errors.push((location, kind, message)),
             ReadEvent::Skipped { .. } => {}
         }
         true
@@ -194,13 +201,30 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn extract_keeps_structure_for_every_format() {
     let out = temp_dir("extract-formats");
-    let names = ["pack-solid.7z", "pack-lzma.zip", "pack-bzip2.zip", "pack.tar.zst", "pack.tar.lz4", "pack-7z.dat"];
+    let names = [
+        "pack-solid.7z",
+        "pack-lzma.zip",
+        "pack-bzip2.zip",
+        "pack.tar.zst",
+        "pack.tar.lz4",
+        "pack-7z.dat",
+    ];
     let archives: Vec<PathBuf> = names.iter().map(|n| formats(n)).collect();
     let report = extract(&archives, &out, 2).expect("extract");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let mut want: BTreeMap<String, Vec<u8>> = expected_members();
-    want.insert("pack/notes.txt".into(), b"four MIDI files from tests/fixtures/midi\n".to_vec());
-    for folder in ["pack-solid", "pack-lzma", "pack-bzip2", "pack", "pack (2)", "pack-7z.dat"] {
+    want.insert(
+        "pack/notes.txt".into(),
+        b"four MIDI files from tests/fixtures/midi\n".to_vec(),
+    );
+    for folder in [
+        "pack-solid",
+        "pack-lzma",
+        "pack-bzip2",
+        "pack",
+        "pack (2)",
+        "pack-7z.dat",
+    ] {
         assert_eq!(tree(&out.join(folder)), want, "{folder}");
     }
     let _ = std::fs::remove_dir_all(out);
@@ -214,7 +238,13 @@ fn extract_rar_solid_subdirs_and_volumes() {
         c.sum()
     };
     let out = temp_dir("extract-rar");
-    let names = ["rar3-solid.rar", "rar5-solid.rar", "rar3-subdirs.rar", "rar5-subdirs.rar", "rar3-vols.part1.rar"];
+    let names = [
+        "rar3-solid.rar",
+        "rar5-solid.rar",
+        "rar3-subdirs.rar",
+        "rar5-subdirs.rar",
+        "rar3-vols.part1.rar",
+    ];
     let archives: Vec<PathBuf> = names.iter().map(|n| rar(n)).collect();
     let report = extract(&archives, &out, 2).expect("extract");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -237,7 +267,10 @@ fn extract_rar_solid_subdirs_and_volumes() {
             ("sub/üȵĩöḋè/file.txt", 0x2fec_89c1),
         ]);
         assert_eq!(got, want, "{folder}");
-        assert!(out.join(folder).join("sub/empty").is_dir(), "{folder}: empty folder kept");
+        assert!(
+            out.join(folder).join("sub/empty").is_dir(),
+            "{folder}: empty folder kept"
+        );
     }
     let t = tree(&out.join("rar3-vols.part1"));
     assert_eq!(crc(&t["vols/bigfile.txt"]), 0x509a_d74c);
@@ -276,7 +309,10 @@ fn nested_7z_zst_and_rar_inside_a_zip() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let t = tree(&out.join("outer"));
     assert_eq!(t["d/rar5-solid.rar.d/stest2.txt"].len(), 2048, "{:?}", t.keys());
-    assert_eq!(t["a/pack-solid.7z.d/pack/sub/locket3.mid"], expected_members()["pack/sub/locket3.mid"]);
+    assert_eq!(
+        t["a/pack-solid.7z.d/pack/sub/locket3.mid"],
+        expected_members()["pack/sub/locket3.mid"]
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -286,7 +322,12 @@ fn scan_reads_by_content_and_counts_the_rest_by_type() {
     for name in ["pack-zip.bin", "pack-tar", "pack-7z.dat"] {
         std::fs::copy(formats(name), dir.join(name)).expect("copy");
     }
-    for (name, body) in [("a.wav", &b"RIFF0000WAVE"[..]), ("b.WAV", b"RIFF"), ("c.pdf", b"%PDF-1.4"), ("README", b"hi")] {
+    for (name, body) in [
+        ("a.wav", &b"RIFF0000WAVE"[..]),
+        ("b.WAV", b"RIFF"),
+        ("c.pdf", b"%PDF-1.4"),
+        ("README", b"hi"),
+    ] {
         std::fs::write(dir.join(name), body).expect("write");
     }
     let mut archives = Vec::new();
@@ -297,7 +338,11 @@ fn scan_reads_by_content_and_counts_the_rest_by_type() {
         true
     });
     assert_eq!(archives, ["pack-7z.dat", "pack-tar", "pack-zip.bin"]);
-    let want = BTreeMap::from([(".wav".to_string(), 2), (".pdf".to_string(), 1), ("(none)".to_string(), 1)]);
+    let want = BTreeMap::from([
+        (".wav".to_string(), 2),
+        (".pdf".to_string(), 1),
+        ("(none)".to_string(), 1),
+    ]);
     assert_eq!(stats.ignored_by_ext, want);
     assert_eq!(
         source::ignored_summary(&stats.ignored_by_ext).as_deref(),
@@ -330,9 +375,7 @@ async fn six_packings_import_to_the_same_contents_and_unreadable_archives_leave_
     // Each packing holds the same four contents, at the same member paths.
     for name in packed {
         for (inner, _) in PACKED {
-            let sql = format!(
-                "SELECT count(*) FROM file_locations WHERE path LIKE '%/{name}!/{inner}'"
-            );
+            let sql = format!("SELECT count(*) FROM file_locations WHERE path LIKE '%/{name}!/{inner}'");
             assert_eq!(scalar(&db.pool, &sql).await, 1, "{name}!/{inner}");
         }
     }

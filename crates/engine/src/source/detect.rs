@@ -114,7 +114,11 @@ pub fn ignored_key(name: &str) -> String {
         None => "(none)".to_string(),
         Some(d) => {
             let ext = &base[d..];
-            if ext.len() > 12 || !ext[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if ext.len() > 12
+                || !ext[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 "(other)".to_string()
             } else {
                 ext.to_ascii_lowercase()
@@ -162,7 +166,10 @@ mod tests {
     #[test]
     fn content_wins_over_the_name() {
         assert_eq!(detect_archive("x.bin", b"PK\x03\x04rest"), Some(ArchiveKind::Zip));
-        assert_eq!(detect_archive("x.dat", b"7z\xBC\xAF\x27\x1C\x00\x04"), Some(ArchiveKind::SevenZip));
+        assert_eq!(
+            detect_archive("x.dat", b"7z\xBC\xAF\x27\x1C\x00\x04"),
+            Some(ArchiveKind::SevenZip)
+        );
         assert_eq!(detect_archive("x.zip", b"Rar!\x1A\x07\x01\x00"), Some(ArchiveKind::Rar));
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");

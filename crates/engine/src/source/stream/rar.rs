@@ -9,8 +9,7 @@ use unrar::error::{Code, UnrarError, When};
 use unrar::{Archive, VolumeInfo};
 
 use super::{
-    Ctx, Decision, EntryKind, EntryMeta, Fail, Guard, Halt, Input, Visitor, dos_to_unix, member_location, problem,
-    run,
+    Ctx, Decision, EntryKind, EntryMeta, Fail, Guard, Halt, Input, Visitor, dos_to_unix, member_location, problem, run,
 };
 use crate::source::kind;
 use crate::source::location::os_bytes;
@@ -43,7 +42,12 @@ pub(super) fn walk<'c>(
     }));
     match res {
         Ok(r) => r,
-        Err(_) => problem(v, location, kind::ARCHIVE_CORRUPT, "the RAR reader failed on this archive".into()),
+        Err(_) => problem(
+            v,
+            location,
+            kind::ARCHIVE_CORRUPT,
+            "the RAR reader failed on this archive".into(),
+        ),
     }
 }
 
@@ -132,7 +136,11 @@ fn walk_inner<'c>(
         let meta = EntryMeta {
             location: member_location(location, &raw_path),
             raw_path,
-            kind: if e.is_directory() { EntryKind::Dir } else { EntryKind::File },
+            kind: if e.is_directory() {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            },
             size: Some(e.unpacked_size),
             mtime,
             depth,
@@ -149,7 +157,10 @@ fn walk_inner<'c>(
             Decision::Stop => return Err(Halt::Cancelled),
             Decision::Ignore => {
                 // A solid archive decodes what it skips: count it against the expansion bound.
-                if solid && !is_encrypted && let Err(e) = ctx.add_inflated(declared) {
+                if solid
+                    && !is_encrypted
+                    && let Err(e) = ctx.add_inflated(declared)
+                {
                     return ctx.report(v, location, &e);
                 }
                 header.skip()
