@@ -171,9 +171,10 @@ fn unreadable_rar_archives_leave_one_precise_error() {
     for part in ["rar3-vols.part1.rar", "rar3-vols.part2.rar"] {
         std::fs::copy(rar(part), dir.join(part)).expect("copy");
     }
+    // Multi-volume sets are refused whole for now (see source/stream/rar.rs): one row on the first volume.
     let got = read(&dir.join("rar3-vols.part1.rar"));
-    one_error("part1 without part3", &got, "missing_volume");
-    // A later volume is read with its first; alone, it says the first is missing.
+    one_error("part1", &got, "unsupported_method");
+    // A later volume belongs to its first; alone, it says the first is missing.
     assert!(read(&dir.join("rar3-vols.part2.rar")).errors.is_empty());
     std::fs::remove_file(dir.join("rar3-vols.part1.rar")).expect("rm");
     one_error("part2 alone", &read(&dir.join("rar3-vols.part2.rar")), "missing_volume");
@@ -231,7 +232,7 @@ fn extract_keeps_structure_for_every_format() {
 }
 
 #[test]
-fn extract_rar_solid_subdirs_and_volumes() {
+fn extract_rar_solid_and_subdirs() {
     let crc = |d: &[u8]| {
         let mut c = flate2::Crc::new();
         c.update(d);
@@ -243,7 +244,6 @@ fn extract_rar_solid_subdirs_and_volumes() {
         "rar5-solid.rar",
         "rar3-subdirs.rar",
         "rar5-subdirs.rar",
-        "rar3-vols.part1.rar",
     ];
     let archives: Vec<PathBuf> = names.iter().map(|n| rar(n)).collect();
     let report = extract(&archives, &out, 2).expect("extract");
@@ -272,10 +272,6 @@ fn extract_rar_solid_subdirs_and_volumes() {
             "{folder}: empty folder kept"
         );
     }
-    let t = tree(&out.join("rar3-vols.part1"));
-    assert_eq!(crc(&t["vols/bigfile.txt"]), 0x509a_d74c);
-    assert_eq!(t["vols/bigfile.txt"].len(), 205_000);
-    assert_eq!(crc(&t["vols/smallfile.txt"]), 0xd08a_1f86);
     let _ = std::fs::remove_dir_all(out);
 }
 
@@ -399,4 +395,32 @@ async fn six_packings_import_to_the_same_contents_and_unreadable_archives_leave_
     }
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(bad);
+}
+
+#[test]
+fn the_expansion_bound_holds_for_the_new_formats() {
+    // Each archive inflates more than this in total: the walk stops with one compression_bomb row.
+    let limits = Limits {
+        max_archive_expansion: 3_000,
+        ..Limits::default()
+    };
+    for path in [
+        formats("pack-solid.7z"),
+        formats("pack-nonsolid.7z"),
+        formats("pack.tar.zst"),
+        formats("pack.tar.lz4"),
+        formats("pack-lzma.zip"),
+        // Its two 2,048-byte text members are skipped, but a solid RAR decodes what it skips: counted too.
+        rar("rar5-solid.rar"),
+    ] {
+        let location = path.to_str().expect("utf-8").to_string();
+        let mut kinds = Vec::new();
+        source::read_archive(&location, &path, &limits, &mut |ev| {
+            if let ReadEvent::Error { kind, .. } = ev {
+                kinds.push(kind);
+            }
+            true
+        });
+        assert_eq!(kinds, ["compression_bomb"], "{location}");
+    }
 }

@@ -102,17 +102,26 @@ fn walk_inner<'c>(
         Ok(o) => o,
         Err(e) => return problem(v, location, error_kind(&e), format!("cannot open RAR: {e}")),
     };
-    if open.volume_info() == VolumeInfo::Subsequent {
-        // A later volume is read with the first one; on its own it is only a problem when the first is gone.
-        return match first_part {
-            Some(p) if p != path && p.exists() => Ok(()),
-            _ => problem(
-                v,
-                location,
-                kind::MISSING_VOLUME,
-                "a later volume of a multi-volume RAR archive whose first volume is missing".into(),
-            ),
-        };
+    match open.volume_info() {
+        VolumeInfo::None => {}
+        // The binding's volume-change callback reads far past the next volume's name (undefined behaviour, an
+        // abort under debug checks), so no volume change is ever let happen: the set gets one row instead.
+        VolumeInfo::First => {
+            let msg = "multi-volume RAR sets are not read yet (the RAR binding cannot change volumes safely)";
+            return problem(v, location, kind::UNSUPPORTED_METHOD, msg.into());
+        }
+        // A later volume belongs to its first one (which carries the set's row); alone, the first is missing.
+        VolumeInfo::Subsequent => {
+            return match first_part {
+                Some(p) if p != path && p.exists() => Ok(()),
+                _ => problem(
+                    v,
+                    location,
+                    kind::MISSING_VOLUME,
+                    "a later volume of a multi-volume RAR archive whose first volume is missing".into(),
+                ),
+            };
+        }
     }
     let solid = open.is_solid();
     let mut cursor = open;
