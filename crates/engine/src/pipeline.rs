@@ -31,7 +31,7 @@ use super::metrics::{RunMetrics, Snapshot};
 use super::pending::PendingRuns;
 use super::source::{self, Limits};
 use crate::database::{self, DbError, integrity, runs, writer};
-pub use crate::kinds::{RunMode, RunStatus};
+pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
 use repair::Repair;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup};
 use stages::{Outcome, Stage};
@@ -128,7 +128,7 @@ pub enum EngineEvent {
     Log(String),
     Error {
         location: String,
-        kind: String,
+        kind: ErrorKind,
         message: String,
     },
     Finished(Box<RunSummary>),

@@ -58,8 +58,13 @@ impl Repair {
         self.is_active().then(|| {
             let runs: Vec<String> = self.runs.iter().map(|r| format!("#{r}")).collect();
             format!(
-                "repairing rows lost in a crash: reading again the sources of run(s) {} and {} damaged files                  ({} paths added to the scan)",
-                if runs.is_empty() { "-".to_string() } else { runs.join(", ") },
+                "repairing rows lost in a crash: reading again the sources of run(s) {} and {} damaged files ({} \
+                 paths added to the scan)",
+                if runs.is_empty() {
+                    "-".to_string()
+                } else {
+                    runs.join(", ")
+                },
                 self.damaged,
                 self.extra_sources
             )

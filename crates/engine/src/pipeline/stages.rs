@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use super::sink::{BatchSink, Candidate, ResumeLookup};
 use super::{Control, EngineEvent, ImportError, ImportOptions, Limit, RunLog, RunStatus, write};
 use crate::database::DbError;
+use crate::kinds::ErrorKind;
 use crate::metrics::{BusyTimer, Phase, RunMetrics};
 use crate::midi;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
@@ -335,7 +336,7 @@ impl ResumeFilter {
                     totals.saw(1);
                     let e = ErrorRecord {
                         location,
-                        kind: kind.into(),
+                        kind,
                         message,
                         size: None,
                         mtime: None,
@@ -412,10 +413,10 @@ impl Reader {
             } => {
                 counters.add_busy(busy);
                 // An unreadable file may be readable next time; anything else fails the same way again.
-                let known = kind != source::kind::IO;
+                let known = kind.is_permanent();
                 let e = ErrorRecord {
                     location,
-                    kind: kind.into(),
+                    kind,
                     message,
                     size: known.then_some(f.size),
                     mtime: known.then_some(f.mtime),
@@ -475,7 +476,7 @@ impl Reader {
                 tracker.members.fetch_add(1, Relaxed);
                 let e = ErrorRecord {
                     location,
-                    kind: kind.into(),
+                    kind,
                     message,
                     size: None,
                     mtime: None,
@@ -519,12 +520,12 @@ impl ByteBudget {
 #[derive(Default)]
 pub(super) struct Dedup {
     seen: Mutex<HashSet<u128>>,
-    failed: Mutex<HashMap<u128, (String, String)>>,
+    failed: Mutex<HashMap<u128, (ErrorKind, String)>>,
 }
 
 impl Dedup {
     /// Why this content failed to parse, when it did.
-    pub fn failure(&self, hash: &[u8; 32]) -> Option<(String, String)> {
+    pub fn failure(&self, hash: &[u8; 32]) -> Option<(ErrorKind, String)> {
         let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         failed.get(&key(hash)).cloned()
     }
@@ -575,7 +576,7 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
         if let Some((kind, message)) = dedup.failed.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
             return Record::Error(ErrorRecord {
                 location: location.location,
-                kind: kind.clone(),
+                kind: *kind,
                 message: message.clone(),
                 size: Some(location.size),
                 mtime: Some(location.mtime),
@@ -600,12 +601,12 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
             Record::Content(Box::new(content), location)
         }
         Err(e) => {
-            let (kind, message) = (e.kind.code().to_string(), e.message.clone());
+            let (kind, message) = (ErrorKind::Midi(e.kind), e.message.clone());
             dedup
                 .failed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(k, (kind.clone(), message.clone()));
+                .insert(k, (kind, message.clone()));
             Record::Error(ErrorRecord {
                 size: Some(location.size),
                 mtime: Some(location.mtime),

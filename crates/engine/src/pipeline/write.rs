@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 use super::sink::{BatchRows, BatchSink};
 use super::stages::Stage;
 use super::{EngineEvent, ImportError, Limit};
+use crate::kinds::ErrorKind;
 use crate::metrics::Phase;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
 
@@ -128,7 +129,7 @@ impl Writer<'_> {
             }
             Record::Location(l) => batch.locations.push(l),
             Record::Error(e) => {
-                *self.errors_by_kind.entry(e.kind.clone()).or_default() += 1;
+                *self.errors_by_kind.entry(e.kind.code().to_string()).or_default() += 1;
                 self.stage
                     .log
                     .line(&format!("error {}: {}: {}", e.kind, e.location, e.message));
@@ -136,7 +137,7 @@ impl Writer<'_> {
                     self.errors_sent += 1;
                     let _ = self.stage.events.send(EngineEvent::Error {
                         location: e.location.clone(),
-                        kind: e.kind.clone(),
+                        kind: e.kind,
                         message: e.message.clone(),
                     });
                 }
@@ -154,8 +155,8 @@ impl Writer<'_> {
                 .stage
                 .dedup
                 .failure(&l.hash)
-                .unwrap_or_else(|| ("internal".into(), "content row missing after the run".into()));
-            *self.errors_by_kind.entry(kind.clone()).or_default() += 1;
+                .unwrap_or_else(|| (ErrorKind::Internal, "content row missing after the run".into()));
+            *self.errors_by_kind.entry(kind.code().to_string()).or_default() += 1;
             self.batch.errors.push(ErrorRecord {
                 location: l.location,
                 kind,

@@ -81,7 +81,7 @@ pub(crate) trait Visitor {
     }
     fn leave(&mut self, _e: &EntryMeta) {}
     /// An error at `location`; `false` cancels.
-    fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool;
+    fn problem(&mut self, location: &str, kind: kind::ErrorKind, message: String) -> bool;
 }
 
 /// Why a walk stopped before the end.
