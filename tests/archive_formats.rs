@@ -63,7 +63,7 @@ fn read(path: &Path) -> Read {
                 location,
                 kind,
                 message,
-            } => out.errors.push((location, kind, message)),
+            } => out.errors.push((location, kind.code(), message)),
             ReadEvent::Skipped { .. } => {}
         }
         true
@@ -417,7 +417,7 @@ fn the_expansion_bound_holds_for_the_new_formats() {
         let mut kinds = Vec::new();
         source::read_archive(&location, &path, &limits, &mut |ev| {
             if let ReadEvent::Error { kind, .. } = ev {
-                kinds.push(kind);
+                kinds.push(kind.code());
             }
             true
         });

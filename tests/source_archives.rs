@@ -52,7 +52,7 @@ fn read(location: &str, path: &Path, limits: &Limits) -> Out {
                 message,
             } => {
                 out.order.push(format!("E {location} {kind}"));
-                out.errors.push((location, kind, message));
+                out.errors.push((location, kind.code(), message));
             }
         }
         true
@@ -350,7 +350,16 @@ fn scan_of_the_fixture_folder_is_sorted_and_typed() {
         ..Limits::default()
     };
     let ev = read_file(location, fs_path, &small, &Meter::default());
-    assert!(matches!(ev, ReadEvent::Error { kind: "too_large", .. }), "{ev:?}");
+    assert!(
+        matches!(
+            ev,
+            ReadEvent::Error {
+                kind: source::kind::TOO_LARGE,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
 }
 
 // ---------------------------------------------------------------- hostile archives
@@ -434,7 +443,7 @@ fn metered(location: &str, path: &Path, limits: &Limits) -> (Vec<ReadEvent>, u64
 }
 
 fn is_bomb_at(events: &[ReadEvent], at: &str) -> bool {
-    matches!(events, [ReadEvent::Error { kind: "compression_bomb", location, .. }] if location == at)
+    matches!(events, [ReadEvent::Error { kind: source::kind::COMPRESSION_BOMB, location, .. }] if location == at)
 }
 
 #[test]
@@ -533,7 +542,7 @@ fn huge_gnu_long_name_is_refused_before_it_is_buffered() {
     );
     assert!(matches!(&events[0], ReadEvent::Member(m) if m.location == "longname.tar.gz!/first.mid"));
     assert!(
-        matches!(&events[1..], [ReadEvent::Error { kind: "archive_corrupt", message, .. }] if message.contains("metadata entry")),
+        matches!(&events[1..], [ReadEvent::Error { kind: source::kind::ARCHIVE_CORRUPT, message, .. }] if message.contains("metadata entry")),
         "{events:?}"
     );
     assert!(

@@ -426,7 +426,7 @@ fn markdown_document(r: &BenchReport) -> String {
          Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
          files seen over the import's own seconds (for the raw write limit: over the write phase alone); `wall s` \
-         adds applying the profile, restoring safety (with the server restarts of level 3) and rebuilding the 39 \
+         adds applying the profile, restoring safety (with the server restarts of level 3) and rebuilding the secondary \
          indexes; `share of parse limit` compares with the `--dry-run` row; `peak MB` and `CPU s` are the tool's \
          own process (rusage), the PostgreSQL server not included.\n\n\
          The reference system (shell scripts around PostgreSQL) claims 1,500-2,000 files/s with every safety off, \

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod gen_corpus;
 pub mod import;
 pub mod profile;
+pub mod search;
 pub mod status;
 
 use std::io::Write;
@@ -49,6 +50,7 @@ impl Cli {
     pub fn wants_json(&self) -> bool {
         match &self.command {
             Some(Command::Import(a)) => a.json,
+            Some(Command::Search(a)) => a.json,
             Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -120,6 +122,8 @@ pub enum ModeArg {
 pub enum Command {
     /// Import folders, MIDI files and archives headless.
     Import(ImportArgs),
+    /// Search the imported library: `bpm:118..124 ts:4/4 drums:yes`, `key:Cm~ dur:..120`, `inst:bass` (README).
+    Search(SearchArgs),
     /// Counts, live settings, indexes, table persistence, safety state.
     Status {
         #[arg(long)]
@@ -211,6 +215,24 @@ pub struct ImportArgs {
     pub batch_rows: Option<usize>,
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// Query terms (all must hold): `field:value`, ranges `a..b`, `>N`, `<N`, `^term` to negate, bare words.
+    pub query: Vec<String>,
+    /// Sort by name, bpm, dur, notes, tracks, size or added; `-FIELD` for descending.
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// At most N files (0: all). Default: 50 for the table, all for --json and --paths.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// One JSON object per file and line.
+    #[arg(long, conflicts_with = "paths")]
+    pub json: bool,
+    /// Every location of every match, one per line.
+    #[arg(long)]
+    pub paths: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -316,6 +338,22 @@ mod tests {
         let err = apply("4").unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn search_takes_terms_and_a_descending_sort() {
+        let cli = Cli::try_parse_from(["midi-tui", "search", "bpm:118..124", "^drums:yes", "--sort", "-bpm"]).unwrap();
+        match cli.command {
+            Some(Command::Search(a)) => {
+                assert_eq!(a.query, ["bpm:118..124", "^drums:yes"]);
+                assert_eq!(a.sort.as_deref(), Some("-bpm"));
+                assert!(!a.json && !a.paths && a.limit.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let json = Cli::try_parse_from(["midi-tui", "search", "--json"]).unwrap();
+        assert!(json.wants_json());
+        assert!(Cli::try_parse_from(["midi-tui", "search", "--json", "--paths"]).is_err());
     }
 
     #[test]

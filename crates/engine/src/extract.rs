@@ -306,7 +306,7 @@ impl ExtractVisitor<'_> {
         self.report.skipped.push((location.to_string(), why));
     }
 
-    fn error(&mut self, location: &str, kind: &str, e: impl std::fmt::Display) {
+    fn error(&mut self, location: &str, kind: kind::ErrorKind, e: impl std::fmt::Display) {
         self.report.errors.push((location.to_string(), format!("{kind}: {e}")));
     }
 
@@ -520,7 +520,7 @@ impl Visitor for ExtractVisitor<'_> {
         self.stack.pop();
     }
 
-    fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool {
+    fn problem(&mut self, location: &str, kind: kind::ErrorKind, message: String) -> bool {
         self.error(location, kind, message);
         true
     }

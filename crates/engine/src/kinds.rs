@@ -1,6 +1,7 @@
 //! Typed domain values shared by the pipeline, the database and the front ends, with the text each is stored as.
 use serde::Serialize;
 
+use crate::midi::MidiErrorKind;
 use crate::profile::Mode;
 
 /// How a run was made, as stored in `import_runs.mode`.
@@ -67,9 +68,90 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// Why a file or archive was not imported, as stored in `import_errors.kind` (a short stable code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file or folder could not be opened or read.
+    Io,
+    /// The archive (or one of its members) is damaged, truncated or uses an unsupported feature.
+    ArchiveCorrupt,
+    /// A member is larger than `Limits::max_member_bytes`; it was not read.
+    TooLarge,
+    /// Decompression went past the expansion or ratio limits; the archive was abandoned.
+    CompressionBomb,
+    /// An archive nested deeper than `Limits::max_depth`; it was not opened.
+    NestingTooDeep,
+    /// The archive (or some of its members) is encrypted; no password is ever asked, so it was not read.
+    Encrypted,
+    /// The archive is fine but uses a compression method or feature the reader lacks.
+    UnsupportedMethod,
+    /// A volume of a multi-volume archive is missing: the members stored in it could not be read.
+    MissingVolume,
+    /// The MIDI data itself: no header, truncated, a bad running status, ...
+    Midi(MidiErrorKind),
+    /// A content the run could not account for (its row vanished): a bug to report, not a property of the file.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::ArchiveCorrupt => "archive_corrupt",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::CompressionBomb => "compression_bomb",
+            ErrorKind::NestingTooDeep => "nesting_too_deep",
+            ErrorKind::Encrypted => "encrypted",
+            ErrorKind::UnsupportedMethod => "unsupported_method",
+            ErrorKind::MissingVolume => "missing_volume",
+            ErrorKind::Midi(k) => k.code(),
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether reading the same unchanged file again would fail the same way (an unreadable file may be readable
+    /// next time: it is not remembered as known-bad).
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, ErrorKind::Io)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_are_distinct_and_stable() {
+        let mut all = vec![
+            ErrorKind::Io,
+            ErrorKind::ArchiveCorrupt,
+            ErrorKind::TooLarge,
+            ErrorKind::CompressionBomb,
+            ErrorKind::NestingTooDeep,
+            ErrorKind::Encrypted,
+            ErrorKind::UnsupportedMethod,
+            ErrorKind::MissingVolume,
+            ErrorKind::Internal,
+        ];
+        all.extend(MidiErrorKind::ALL.iter().map(|k| ErrorKind::Midi(*k)));
+        let codes: std::collections::HashSet<&str> = all.iter().map(|k| k.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(ErrorKind::Midi(MidiErrorKind::NoHeader).code(), "no_header");
+        assert_eq!(serde_json::to_value(ErrorKind::TooLarge).unwrap(), "too_large");
+        assert!(!ErrorKind::Io.is_permanent() && ErrorKind::ArchiveCorrupt.is_permanent());
+    }
 
     /// The texts are what the schema's CHECK constraints accept: renaming one must fail here first.
     #[test]

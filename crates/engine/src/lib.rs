@@ -6,6 +6,7 @@ pub mod extract;
 pub mod gencorpus;
 pub mod integrity;
 pub mod kinds;
+pub mod library;
 pub mod logfile;
 pub mod machine;
 pub mod metrics;

@@ -109,6 +109,44 @@ impl Totals {
     }
 }
 
+/// Every change to the run totals goes through these, so that a new source of items counts the same way.
+impl Totals {
+    /// The scan found a file of `bytes` (the denominator of the ETA; `seen` comes when it passes the filter).
+    pub fn found(&self, bytes: u64) {
+        self.discovered.fetch_add(1, Relaxed);
+        self.discovered_bytes.fetch_add(bytes, Relaxed);
+    }
+    /// `n` items (files, members, unreadable entries) go on through the pipeline.
+    pub fn saw(&self, n: u64) {
+        self.seen.fetch_add(n, Relaxed);
+    }
+    /// An archive member of `bytes`, found and seen at once (the scan does not list members).
+    pub fn saw_member(&self, bytes: u64) {
+        self.found(bytes);
+        self.saw(1);
+    }
+    /// `n` items seen and not read: imported unchanged before.
+    pub fn saw_known(&self, n: u64) {
+        self.saw(n);
+        self.skip(n);
+    }
+    /// `n` entries passed over (macOS metadata and the like).
+    pub fn skip(&self, n: u64) {
+        self.skipped.fetch_add(n, Relaxed);
+    }
+    /// Bytes of MIDI read and hashed.
+    pub fn read(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+    /// One committed batch: `new_files` new contents among `written` locations, and `failed` error rows.
+    pub fn wrote(&self, new_files: u64, written: u64, failed: u64) {
+        self.imported.fetch_add(new_files, Relaxed);
+        self.duplicates.fetch_add(written.saturating_sub(new_files), Relaxed);
+        self.failed.fetch_add(failed, Relaxed);
+        self.written.fetch_add(written, Relaxed);
+    }
+}
+
 /// Everything a front end reads while a run goes on.
 #[derive(Debug)]
 pub struct RunMetrics {

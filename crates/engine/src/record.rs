@@ -2,6 +2,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::kinds::ErrorKind;
 use super::midi::{MidiMetadata, PathMeta};
 
 /// A content seen for the first time in this run, with everything `files` and `musical_metadata` hold.
@@ -29,7 +30,7 @@ pub struct LocationRecord {
 #[derive(Debug, Clone)]
 pub struct ErrorRecord {
     pub location: String,
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
     /// Size and mtime when the file was read, so that a re-run can skip it unchanged.
     pub size: Option<u64>,

@@ -406,7 +406,7 @@ fn engine_events_reach_the_log() {
         &mut a,
         Msg::Engine(EngineEvent::Error {
             location: "a.mid".into(),
-            kind: "truncated".into(),
+            kind: crate::engine::pipeline::ErrorKind::Midi(crate::engine::midi::MidiErrorKind::Truncated),
             message: "eof".into(),
         }),
     );

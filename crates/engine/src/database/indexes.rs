@@ -1,11 +1,15 @@
-//! The catalog of secondary indexes, parsed from the migration that creates them (one place to declare them).
+//! The catalog of secondary indexes, parsed from the migrations that create them (one place to declare them).
 use std::sync::OnceLock;
 
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::DbResult;
 
-const SOURCE: &str = include_str!("../../../../database/migrations/0002_secondary_indexes.sql");
+/// The migrations that declare secondary indexes, in order.
+const SOURCES: [&str; 2] = [
+    include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
+    include_str!("../../../../database/migrations/0004_search.sql"),
+];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -21,7 +25,7 @@ pub struct SecondaryIndex {
 /// Every secondary index, in declaration order.
 pub fn catalog() -> &'static [SecondaryIndex] {
     static CATALOG: OnceLock<Vec<SecondaryIndex>> = OnceLock::new();
-    CATALOG.get_or_init(|| parse(SOURCE))
+    CATALOG.get_or_init(|| SOURCES.iter().flat_map(|sql| parse(sql)).collect())
 }
 
 fn parse(sql: &str) -> Vec<SecondaryIndex> {
@@ -94,10 +98,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalog_has_25_file_and_14_metadata_indexes() {
+    fn catalog_has_26_file_and_14_metadata_indexes() {
         let c = catalog();
-        assert_eq!(c.len(), 39);
-        assert_eq!(c.iter().filter(|i| i.table == "files").count(), 25);
+        assert_eq!(c.len(), 40);
+        assert_eq!(c.iter().filter(|i| i.table == "files").count(), 26);
         assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 14);
         for i in c {
             assert!(!i.serves.is_empty(), "{} says which query it serves", i.name);
@@ -106,7 +110,8 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 39, "index names are unique");
+        assert_eq!(names.len(), 40, "index names are unique");
+        assert_eq!(c[39].name, "files_track_names_trgm_idx");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "integrity",
         include_str!("../../../../database/migrations/0003_integrity.sql"),
     ),
+    (
+        4,
+        "search",
+        include_str!("../../../../database/migrations/0004_search.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -8,6 +8,7 @@ pub mod integrity;
 pub mod migrate;
 pub mod runs;
 pub mod safety;
+pub mod search;
 pub mod status;
 pub mod writer;
 

@@ -305,7 +305,7 @@ async fn write_tail(
         let (mut kinds, mut messages, mut sizes, mut mtimes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (path, e) in by_path {
             paths.push(path);
-            kinds.push(no_nul(&e.kind));
+            kinds.push(e.kind.code());
             messages.push(no_nul(&e.message));
             sizes.push(e.size.map(|s| s as i64));
             mtimes.push(e.mtime);

@@ -580,56 +580,78 @@ fn tempo_bytes(bpm: f64) -> [u8; 3] {
     [(us >> 16) as u8, (us >> 8) as u8, us as u8]
 }
 
-/// One complete, valid MIDI file for `(seed, index)`.
-pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
-    let p = SongParams::new(seed, index);
-    let mut r = Rng::derive(seed, index, PURPOSE_CONTENT);
+/// File-wide choices drawn before any content: timing, file format, meter, key and tempo behaviour.
+struct Shape {
+    division: u16,
+    ppq: u32,
+    /// Ticks per sixteenth note.
+    step: u32,
+    format0: bool,
+    base_meter: Meter,
+    meter_changes: bool,
+    key_meta: bool,
+    key_change: bool,
+    /// 0 steady, 1 a new tempo every 16 bars, 2 ritardando at the end, 3 a drifting tempo per beat.
+    tempo_mode: usize,
+    live: bool,
+}
 
-    let smpte = !p.is_loop && r.chance(0.002);
-    let (division, ppq) = if smpte {
-        // -25 fps, 40 ticks per frame: 1000 ticks per second.
-        (0xE728u16, (60_000 / u32::from(p.bpm.max(1))).max(96) & !3)
-    } else {
-        let ppq = [96u32, 120, 192, 240, 384, 480, 960][r.weighted(&[15, 10, 20, 5, 8, 35, 7])];
-        (ppq as u16, ppq)
-    };
-    let step = ppq / 4;
-    let format0 = r.chance(if p.is_loop { 0.6 } else { 0.25 });
-    let base_meter = if p.is_loop && r.chance(0.8) {
-        Meter { num: 4, den: 4 }
-    } else {
-        let (num, den) = [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)][r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
-        Meter { num, den }
-    };
-    let meter_changes = !p.is_loop && r.chance(0.06);
-    let key_meta = r.chance(0.55);
-    let key_change = key_meta && !p.is_loop && r.chance(0.12);
-    let tempo_mode = if p.is_loop || !p.tempo_meta {
-        0
-    } else {
-        r.weighted(&[80, 10, 5, 5])
-    };
-    let live = r.chance(if p.is_loop { 0.1 } else { 0.3 });
-    let text_enc = |r: &mut Rng| {
-        if p.enc != Enc::Ascii && r.chance(0.6) {
-            p.enc
+impl Shape {
+    fn draw(r: &mut Rng, p: &SongParams) -> Shape {
+        let smpte = !p.is_loop && r.chance(0.002);
+        let (division, ppq) = if smpte {
+            // -25 fps, 40 ticks per frame: 1000 ticks per second.
+            (0xE728u16, (60_000 / u32::from(p.bpm.max(1))).max(96) & !3)
         } else {
-            Enc::Ascii
+            let ppq = [96u32, 120, 192, 240, 384, 480, 960][r.weighted(&[15, 10, 20, 5, 8, 35, 7])];
+            (ppq as u16, ppq)
+        };
+        let format0 = r.chance(if p.is_loop { 0.6 } else { 0.25 });
+        let base_meter = if p.is_loop && r.chance(0.8) {
+            Meter { num: 4, den: 4 }
+        } else {
+            let (num, den) =
+                [(4, 4), (3, 4), (6, 8), (2, 4), (12, 8), (5, 4), (7, 8)][r.weighted(&[80, 7, 5, 2, 2, 2, 2])];
+            Meter { num, den }
+        };
+        let meter_changes = !p.is_loop && r.chance(0.06);
+        let key_meta = r.chance(0.55);
+        let key_change = key_meta && !p.is_loop && r.chance(0.12);
+        let tempo_mode = if p.is_loop || !p.tempo_meta {
+            0
+        } else {
+            r.weighted(&[80, 10, 5, 5])
+        };
+        let live = r.chance(if p.is_loop { 0.1 } else { 0.3 });
+        Shape {
+            division,
+            ppq,
+            step: ppq / 4,
+            format0,
+            base_meter,
+            meter_changes,
+            key_meta,
+            key_change,
+            tempo_mode,
+            live,
         }
-    };
+    }
+}
 
-    let roles = pick_roles(&mut r, &p);
-    let mut b = Builder {
-        arena: Vec::with_capacity(256),
-        tracks: vec![Vec::with_capacity(64)],
-        est: 14,
-        jitter: if live { (ppq / 48).max(1) } else { 0 },
-        vel_jitter: if live { 12 } else { 0 },
-    };
-    let (steps_per_bar, _) = base_meter.steps();
+/// Text encoding of one track name: the song's own encoding some of the time, else ASCII.
+fn text_enc(r: &mut Rng, p: &SongParams) -> Enc {
+    if p.enc != Enc::Ascii && r.chance(0.6) {
+        p.enc
+    } else {
+        Enc::Ascii
+    }
+}
+
+/// One track per role (after the conductor track), with channels assigned around the drum channel.
+fn add_parts(b: &mut Builder, r: &mut Rng, p: &SongParams, roles: &[Role], steps_per_bar: u32) -> Vec<Part> {
     let mut parts = Vec::with_capacity(roles.len());
     let mut next_ch = 0u8;
-    for &role in &roles {
+    for &role in roles {
         let ch = if role == Role::Drums {
             9
         } else {
@@ -641,36 +663,31 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
             (p.target as usize / BYTES_PER_EVENT / roles.len()).min(1 << 16),
         ));
         let track = b.tracks.len() - 1;
-        parts.push(make_part(&mut r, role, track, ch, steps_per_bar));
+        parts.push(make_part(r, role, track, ch, steps_per_bar));
     }
-    let words_track = if p.lyrics == Lyrics::Kar {
-        b.tracks.push(Vec::new());
-        Some(b.tracks.len() - 1)
-    } else {
-        None
-    };
-    let melody_track = parts.iter().find(|x| x.role == Role::Melody).map(|x| x.track);
+    parts
+}
 
-    // Conductor: title, copyright, tempo, meter, key and friends.
+/// Conductor track at tick 0: title, copyright, tempo, meter, key and friends; the karaoke headers too.
+fn conductor(b: &mut Builder, r: &mut Rng, p: &SongParams, shape: &Shape, words_track: Option<usize>) {
     if r.chance(0.85) || p.enc != Enc::Ascii {
         b.meta(0, 0, 0x03, &p.title.bytes);
     }
     if r.chance(0.35) {
-        let c = names::copyright(&mut r, p.enc, &p.artist);
+        let c = names::copyright(r, p.enc, &p.artist);
         b.meta(0, 0, 0x02, &c);
     }
     if r.chance(0.10) {
         b.meta(0, 0, 0x01, r.pick(SOFTWARE).as_bytes());
     }
-    if !format0 && r.chance(0.10) {
+    if !shape.format0 && r.chance(0.10) {
         b.meta(0, 0, 0x54, &[0x60, 0, 0, 0, 0]);
     }
     if r.chance(0.9) {
-        b.meta(0, 0, 0x58, &base_meter.meta());
+        b.meta(0, 0, 0x58, &shape.base_meter.meta());
     }
-    let (mut tonic, mut minor) = (p.tonic, p.minor);
-    if key_meta {
-        b.meta(0, 0, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
+    if shape.key_meta {
+        b.meta(0, 0, 0x59, &[names::key_sf(p.tonic, p.minor) as u8, u8::from(p.minor)]);
     }
     if p.tempo_meta {
         b.meta(0, 0, 0x51, &tempo_bytes(f64::from(p.bpm)));
@@ -694,198 +711,277 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
         let a = format!("@T{}", p.artist);
         b.meta(w, 0, 0x01, &names::latin1(&a));
     }
-    let markers = !p.is_loop && r.chance(0.25);
+}
 
-    // Per-part setup at tick 0.
-    for part in &parts {
-        let (t, ch) = (part.track, part.ch);
-        if r.chance(0.85) || p.enc != Enc::Ascii {
-            let enc = text_enc(&mut r);
-            let name = names::track_name(&mut r, part.role, enc);
-            b.meta(t, 0, 0x03, &name.bytes);
+/// Per-part setup at tick 0: names, bank and program, mixer controllers.
+fn part_setup(b: &mut Builder, r: &mut Rng, p: &SongParams, part: &Part) {
+    let (t, ch) = (part.track, part.ch);
+    if r.chance(0.85) || p.enc != Enc::Ascii {
+        let enc = text_enc(r, p);
+        let name = names::track_name(r, part.role, enc);
+        b.meta(t, 0, 0x03, &name.bytes);
+    }
+    if r.chance(0.15) {
+        let name = names::track_name(r, part.role, Enc::Ascii);
+        b.meta(t, 0, 0x04, &name.bytes);
+    }
+    if r.chance(0.05) {
+        b.meta(t, 0, 0x20, &[ch]);
+    }
+    if r.chance(0.05) {
+        b.meta(t, 0, 0x21, &[0]);
+    }
+    if r.chance(0.2) {
+        b.chan(t, 0, [0xB0 | ch, 0, 0]);
+        b.chan(t, 0, [0xB0 | ch, 32, 0]);
+    }
+    if part.role != Role::Drums && r.chance(0.95) || part.role == Role::Drums && r.chance(0.4) {
+        let prog = program_for(r, part.role);
+        b.chan(t, 0, [0xC0 | ch, prog, 0]);
+    }
+    if r.chance(0.8) {
+        b.chan(t, 0, [0xB0 | ch, 7, r.range(80, 127) as u8]);
+    }
+    if r.chance(0.7) {
+        b.chan(t, 0, [0xB0 | ch, 10, r.range(20, 108) as u8]);
+    }
+    if r.chance(0.5) {
+        b.chan(t, 0, [0xB0 | ch, 91, r.range(0, 80) as u8]);
+    }
+    if r.chance(0.3) {
+        b.chan(t, 0, [0xB0 | ch, 93, r.range(0, 60) as u8]);
+    }
+    if part.role != Role::Drums && r.chance(0.1) {
+        for (cc, v) in [(101, 0), (100, 0), (6, 12), (38, 0)] {
+            b.chan(t, 0, [0xB0 | ch, cc, v]);
         }
-        if r.chance(0.15) {
-            let name = names::track_name(&mut r, part.role, Enc::Ascii);
-            b.meta(t, 0, 0x04, &name.bytes);
-        }
-        if r.chance(0.05) {
-            b.meta(t, 0, 0x20, &[ch]);
-        }
-        if r.chance(0.05) {
-            b.meta(t, 0, 0x21, &[0]);
-        }
-        if r.chance(0.2) {
-            b.chan(t, 0, [0xB0 | ch, 0, 0]);
-            b.chan(t, 0, [0xB0 | ch, 32, 0]);
-        }
-        if part.role != Role::Drums && r.chance(0.95) || part.role == Role::Drums && r.chance(0.4) {
-            let prog = program_for(&mut r, part.role);
-            b.chan(t, 0, [0xC0 | ch, prog, 0]);
-        }
-        if r.chance(0.8) {
-            b.chan(t, 0, [0xB0 | ch, 7, r.range(80, 127) as u8]);
-        }
-        if r.chance(0.7) {
-            b.chan(t, 0, [0xB0 | ch, 10, r.range(20, 108) as u8]);
-        }
-        if r.chance(0.5) {
-            b.chan(t, 0, [0xB0 | ch, 91, r.range(0, 80) as u8]);
-        }
-        if r.chance(0.3) {
-            b.chan(t, 0, [0xB0 | ch, 93, r.range(0, 60) as u8]);
-        }
-        if part.role != Role::Drums && r.chance(0.1) {
-            for (cc, v) in [(101, 0), (100, 0), (6, 12), (38, 0)] {
-                b.chan(t, 0, [0xB0 | ch, cc, v]);
+    }
+}
+
+/// Where playback stands between bars, and what changed since the file's start.
+struct Playhead {
+    tick: u32,
+    bar: u32,
+    bars_total: u32,
+    meter: Meter,
+    bpm: f64,
+    tonic: u8,
+    minor: bool,
+}
+
+/// The song's lyrics: which tracks carry them and reusable buffers, so a bar allocates nothing.
+struct Lyricist {
+    melody_track: Option<usize>,
+    words_track: Option<usize>,
+    onsets: Vec<u32>,
+    syllable: Vec<u8>,
+}
+
+impl Lyricist {
+    /// One syllable per melody onset of this bar: `FF 05` lyrics, or `.kar` text with line marks.
+    fn sing(&mut self, b: &mut Builder, r: &mut Rng, p: &SongParams, track: usize, bar: u32) {
+        for (n, &t) in self.onsets.iter().enumerate() {
+            self.syllable.clear();
+            match (p.lyrics, self.words_track) {
+                (Lyrics::Kar, Some(w)) => {
+                    if n == 0 {
+                        self.syllable.push(if bar.is_multiple_of(8) { b'\\' } else { b'/' });
+                    }
+                    names::syllable(r, p.enc, &mut self.syllable);
+                    b.meta(w, t, 0x01, &self.syllable);
+                }
+                _ => {
+                    names::syllable(r, p.enc, &mut self.syllable);
+                    b.meta(track, t, 0x05, &self.syllable);
+                }
             }
         }
     }
-    if !p.is_loop && r.chance(0.1) {
-        for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
-            part.auto = r.range(2, 8);
+}
+
+/// Meter, key and tempo events at the start of the bar under the playhead; updates the playhead.
+fn bar_changes(b: &mut Builder, r: &mut Rng, shape: &Shape, h: &mut Playhead) {
+    let (bar, tick) = (h.bar, h.tick);
+    let this_meter = if shape.meter_changes && bar % 16 == 15 {
+        Meter { num: 2, den: 4 }
+    } else {
+        shape.base_meter
+    };
+    if bar > 0 && (this_meter.num != h.meter.num || this_meter.den != h.meter.den) {
+        b.meta(0, tick, 0x58, &this_meter.meta());
+    }
+    h.meter = this_meter;
+    if shape.key_change && bar == 32 {
+        h.tonic = (h.tonic + 2) % 12;
+        b.meta(
+            0,
+            tick,
+            0x59,
+            &[names::key_sf(h.tonic, h.minor) as u8, u8::from(h.minor)],
+        );
+    } else if shape.key_change && bar == 48 && r.chance(0.5) {
+        h.minor = !h.minor;
+        h.tonic = if h.minor {
+            (h.tonic + 9) % 12
+        } else {
+            (h.tonic + 3) % 12
+        };
+        b.meta(
+            0,
+            tick,
+            0x59,
+            &[names::key_sf(h.tonic, h.minor) as u8, u8::from(h.minor)],
+        );
+    }
+    if shape.tempo_mode == 1 && bar > 0 && bar.is_multiple_of(16) {
+        h.bpm = (h.bpm * (0.85 + 0.3 * r.unit())).clamp(40.0, 240.0);
+        b.meta(0, tick, 0x51, &tempo_bytes(h.bpm));
+    }
+    if shape.tempo_mode == 3 {
+        let (steps, per_beat) = h.meter.steps();
+        // Beat 0 of bar 0 keeps the nominal tempo, the one the file name states.
+        for beat in u32::from(bar == 0)..steps / per_beat {
+            let v = h.bpm * (1.0 + 0.015 * r.normal());
+            b.meta(0, tick + beat * per_beat * shape.step, 0x51, &tempo_bytes(v));
         }
     }
+}
 
+/// One part's notes (and lyrics, automation) for one bar, if the part plays in this section.
+fn play_part(b: &mut Builder, r: &mut Rng, p: &SongParams, part: &Part, c: &BarCtx, section: usize, ly: &mut Lyricist) {
+    let playing = p.is_loop || part.active[section] || (c.index < 4 && part.role == Role::Drums);
+    if !playing {
+        return;
+    }
+    if c.index < 4 && !p.is_loop && part.role == Role::Melody {
+        return;
+    }
+    match part.role {
+        Role::Drums => drums_bar(b, r, part, c),
+        Role::Bass => bass_bar(b, r, part, c),
+        Role::Chords => chords_bar(b, r, part, c, false),
+        Role::Pad => chords_bar(b, r, part, c, true),
+        Role::Arp => arp_bar(b, r, part, c),
+        Role::Melody | Role::Counter => {
+            ly.onsets.clear();
+            melodic_bar(b, r, part, c, &mut ly.onsets);
+            if p.lyrics != Lyrics::None && Some(part.track) == ly.melody_track {
+                ly.sing(b, r, p, part.track, c.index);
+            }
+        }
+    }
+    if part.auto > 0 {
+        automation_bar(b, part, c);
+    }
+}
+
+/// After a bar: fixes a loop's length from its first bar, thickens songs too big for notes alone, and says
+/// whether a song has reached its target size.
+fn size_after_bar(b: &Builder, p: &SongParams, parts: &mut [Part], h: &mut Playhead, setup_est: usize) -> bool {
+    if p.is_loop && h.bar == 1 {
+        // A loop is a power of two bars long, as close to the target size as that allows.
+        let per_bar = (b.est - setup_est).max(1);
+        let want = (p.target as usize).saturating_sub(setup_est) / per_bar;
+        h.bars_total = [1u32, 2, 4, 8, 16]
+            .into_iter()
+            .take_while(|&n| n as usize <= want.max(1))
+            .last()
+            .unwrap_or(1);
+        return false;
+    }
+    if p.is_loop {
+        return false;
+    }
+    if h.bar == 4 {
+        let per_bar = (b.est - setup_est) / 4;
+        let reachable = per_bar * (MAX_BARS as usize - 40);
+        if reachable < p.target as usize {
+            // Too big to reach with notes alone: thicken with controller data, as performed files do.
+            let need = (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
+            let carriers = parts.iter().filter(|x| x.role != Role::Drums).count().max(1);
+            let each = (need / BYTES_PER_EVENT / carriers) as u32;
+            for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
+                part.auto += each;
+            }
+        }
+    }
+    b.est >= p.target as usize && h.bar >= 4
+}
+
+/// Plays bar after bar until the loop length or the song's target size is reached; returns the final playhead.
+fn play(
+    b: &mut Builder,
+    r: &mut Rng,
+    p: &SongParams,
+    shape: &Shape,
+    parts: &mut [Part],
+    markers: bool,
+    ly: &mut Lyricist,
+) -> Playhead {
     let progression = *r.pick(PROGRESSIONS);
     let setup_est = b.est;
-    let mut tick = 0u32;
-    let mut bar = 0u32;
-    let mut bars_total = if p.is_loop { 1 } else { MAX_BARS };
-    let mut meter = base_meter;
-    let mut bpm = f64::from(p.bpm);
-    let mut onsets = Vec::new();
-    let mut lyric = Vec::with_capacity(8);
-    while bar < bars_total {
-        let this_meter = if meter_changes && bar % 16 == 15 {
-            Meter { num: 2, den: 4 }
-        } else {
-            base_meter
-        };
-        if bar > 0 && (this_meter.num != meter.num || this_meter.den != meter.den) {
-            b.meta(0, tick, 0x58, &this_meter.meta());
-        }
-        meter = this_meter;
-        if key_change && bar == 32 {
-            tonic = (tonic + 2) % 12;
-            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
-        } else if key_change && bar == 48 && r.chance(0.5) {
-            minor = !minor;
-            tonic = if minor { (tonic + 9) % 12 } else { (tonic + 3) % 12 };
-            b.meta(0, tick, 0x59, &[names::key_sf(tonic, minor) as u8, u8::from(minor)]);
-        }
-        if tempo_mode == 1 && bar > 0 && bar.is_multiple_of(16) {
-            bpm = (bpm * (0.85 + 0.3 * r.unit())).clamp(40.0, 240.0);
-            b.meta(0, tick, 0x51, &tempo_bytes(bpm));
-        }
-        let (steps, per_beat) = meter.steps();
-        if tempo_mode == 3 {
-            // Beat 0 of bar 0 keeps the nominal tempo, the one the file name states.
-            for beat in u32::from(bar == 0)..steps / per_beat {
-                let v = bpm * (1.0 + 0.015 * r.normal());
-                b.meta(0, tick + beat * per_beat * step, 0x51, &tempo_bytes(v));
-            }
-        }
+    let mut h = Playhead {
+        tick: 0,
+        bar: 0,
+        bars_total: if p.is_loop { 1 } else { MAX_BARS },
+        meter: shape.base_meter,
+        bpm: f64::from(p.bpm),
+        tonic: p.tonic,
+        minor: p.minor,
+    };
+    while h.bar < h.bars_total {
+        bar_changes(b, r, shape, &mut h);
+        let bar = h.bar;
         let section = if bar < 4 && !p.is_loop {
             0
         } else {
             ((bar / 8) % 4) as usize
         };
         if markers && bar.is_multiple_of(8) {
-            b.meta(0, tick, 0x06, SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes());
+            b.meta(
+                0,
+                h.tick,
+                0x06,
+                SECTIONS[(bar / 8) as usize % SECTIONS.len()].as_bytes(),
+            );
         }
         let ctx = BarCtx {
             index: bar,
-            start: tick,
-            step,
-            meter,
-            tonic,
-            minor,
+            start: h.tick,
+            step: shape.step,
+            meter: h.meter,
+            tonic: h.tonic,
+            minor: h.minor,
             chord_degree: progression[(bar % 4) as usize],
             fill: !p.is_loop && bar % 8 == 7,
             crash: !p.is_loop && bar > 0 && bar.is_multiple_of(8),
         };
-        for part in &parts {
-            let playing = p.is_loop || part.active[section] || (bar < 4 && part.role == Role::Drums);
-            if !playing {
-                continue;
-            }
-            if bar < 4 && !p.is_loop && part.role == Role::Melody {
-                continue;
-            }
-            match part.role {
-                Role::Drums => drums_bar(&mut b, &mut r, part, &ctx),
-                Role::Bass => bass_bar(&mut b, &mut r, part, &ctx),
-                Role::Chords => chords_bar(&mut b, &mut r, part, &ctx, false),
-                Role::Pad => chords_bar(&mut b, &mut r, part, &ctx, true),
-                Role::Arp => arp_bar(&mut b, &mut r, part, &ctx),
-                Role::Melody | Role::Counter => {
-                    onsets.clear();
-                    melodic_bar(&mut b, &mut r, part, &ctx, &mut onsets);
-                    if p.lyrics != Lyrics::None && Some(part.track) == melody_track {
-                        for (n, &t) in onsets.iter().enumerate() {
-                            lyric.clear();
-                            match (p.lyrics, words_track) {
-                                (Lyrics::Kar, Some(w)) => {
-                                    if n == 0 {
-                                        lyric.push(if bar.is_multiple_of(8) { b'\\' } else { b'/' });
-                                    }
-                                    names::syllable(&mut r, p.enc, &mut lyric);
-                                    b.meta(w, t, 0x01, &lyric);
-                                }
-                                _ => {
-                                    names::syllable(&mut r, p.enc, &mut lyric);
-                                    b.meta(part.track, t, 0x05, &lyric);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            if part.auto > 0 {
-                automation_bar(&mut b, part, &ctx);
-            }
+        for part in parts.iter() {
+            play_part(b, r, p, part, &ctx, section, ly);
         }
-        tick += steps * step;
-        bar += 1;
-        if p.is_loop && bar == 1 {
-            // A loop is a power of two bars long, as close to the target size as that allows.
-            let per_bar = (b.est - setup_est).max(1);
-            let want = (p.target as usize).saturating_sub(setup_est) / per_bar;
-            bars_total = [1u32, 2, 4, 8, 16]
-                .into_iter()
-                .take_while(|&n| n as usize <= want.max(1))
-                .last()
-                .unwrap_or(1);
-        } else if !p.is_loop {
-            if bar == 4 {
-                let per_bar = (b.est - setup_est) / 4;
-                let reachable = per_bar * (MAX_BARS as usize - 40);
-                if reachable < p.target as usize {
-                    // Too big to reach with notes alone: thicken with controller data, as performed files do.
-                    let need = (p.target as usize / (MAX_BARS as usize - 40)).saturating_sub(per_bar);
-                    let carriers = parts.iter().filter(|x| x.role != Role::Drums).count().max(1);
-                    let each = (need / BYTES_PER_EVENT / carriers) as u32;
-                    for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
-                        part.auto += each;
-                    }
-                }
-            }
-            if b.est >= p.target as usize && bar >= 4 {
-                break;
-            }
+        let (steps, _) = h.meter.steps();
+        h.tick += steps * shape.step;
+        h.bar += 1;
+        if size_after_bar(b, p, parts, &mut h, setup_est) {
+            break;
         }
     }
-    if tempo_mode == 2 {
-        // Ritardando over the last two bars.
-        let (steps, _) = meter.steps();
-        let span = 2 * steps * step;
-        let from = tick.saturating_sub(span);
-        for k in 0..8u32 {
-            let v = bpm * (1.0 - 0.04 * f64::from(k + 1));
-            b.meta(0, from + k * span / 8, 0x51, &tempo_bytes(v));
-        }
-    }
+    h
+}
 
+/// Ritardando over the last two bars.
+fn ritardando(b: &mut Builder, shape: &Shape, h: &Playhead) {
+    let (steps, _) = h.meter.steps();
+    let span = 2 * steps * shape.step;
+    let from = h.tick.saturating_sub(span);
+    for k in 0..8u32 {
+        let v = h.bpm * (1.0 - 0.04 * f64::from(k + 1));
+        b.meta(0, from + k * span / 8, 0x51, &tempo_bytes(v));
+    }
+}
+
+/// Encodes the tracks as SMF bytes, in one of the ways real sequencers write them.
+fn write_smf(mut b: Builder, r: &mut Rng, shape: &Shape, tick: u32) -> Vec<u8> {
     let style = WriteStyle {
         running_status: r.chance(0.75),
         off_as_on0: r.chance(0.6),
@@ -899,30 +995,74 @@ pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
     let end = tick.max(last_event);
     let own_ends = r.chance(0.5);
     let mut out = Vec::with_capacity(b.est + 256);
-    if format0 {
+    if shape.format0 {
         let mut all: Vec<Ev> = Vec::with_capacity(b.tracks.iter().map(Vec::len).sum());
         for t in &b.tracks {
             all.extend_from_slice(t);
         }
-        smf::push_header(&mut out, 0, 1, division);
+        smf::push_header(&mut out, 0, 1, shape.division);
         smf::push_track(&mut out, &all, &b.arena, style, end);
-    } else {
-        // Some sequencers put the conductor events in the first part instead of a track of their own.
-        let merge_conductor = r.chance(0.1) && b.tracks.len() > 1;
-        if merge_conductor {
-            let conductor = std::mem::take(&mut b.tracks[0]);
-            b.tracks[1].extend(conductor);
-            b.tracks.remove(0);
-        }
-        smf::push_header(&mut out, 1, b.tracks.len() as u16, division);
-        for t in &b.tracks {
-            let track_end = if own_ends {
-                t.iter().map(|e| e.tick).max().unwrap_or(0)
-            } else {
-                end
-            };
-            smf::push_track(&mut out, t, &b.arena, style, track_end);
-        }
+        return out;
+    }
+    // Some sequencers put the conductor events in the first part instead of a track of their own.
+    let merge_conductor = r.chance(0.1) && b.tracks.len() > 1;
+    if merge_conductor {
+        let conductor = std::mem::take(&mut b.tracks[0]);
+        b.tracks[1].extend(conductor);
+        b.tracks.remove(0);
+    }
+    smf::push_header(&mut out, 1, b.tracks.len() as u16, shape.division);
+    for t in &b.tracks {
+        let track_end = if own_ends {
+            t.iter().map(|e| e.tick).max().unwrap_or(0)
+        } else {
+            end
+        };
+        smf::push_track(&mut out, t, &b.arena, style, track_end);
     }
     out
+}
+
+/// One complete, valid MIDI file for `(seed, index)`.
+pub(crate) fn render(seed: u64, index: u64) -> Vec<u8> {
+    let p = SongParams::new(seed, index);
+    let mut r = Rng::derive(seed, index, PURPOSE_CONTENT);
+    let shape = Shape::draw(&mut r, &p);
+    let roles = pick_roles(&mut r, &p);
+    let mut b = Builder {
+        arena: Vec::with_capacity(256),
+        tracks: vec![Vec::with_capacity(64)],
+        est: 14,
+        jitter: if shape.live { (shape.ppq / 48).max(1) } else { 0 },
+        vel_jitter: if shape.live { 12 } else { 0 },
+    };
+    let (steps_per_bar, _) = shape.base_meter.steps();
+    let mut parts = add_parts(&mut b, &mut r, &p, &roles, steps_per_bar);
+    let words_track = if p.lyrics == Lyrics::Kar {
+        b.tracks.push(Vec::new());
+        Some(b.tracks.len() - 1)
+    } else {
+        None
+    };
+    conductor(&mut b, &mut r, &p, &shape, words_track);
+    let markers = !p.is_loop && r.chance(0.25);
+    for part in &parts {
+        part_setup(&mut b, &mut r, &p, part);
+    }
+    if !p.is_loop && r.chance(0.1) {
+        for part in parts.iter_mut().filter(|x| x.role != Role::Drums) {
+            part.auto = r.range(2, 8);
+        }
+    }
+    let mut ly = Lyricist {
+        melody_track: parts.iter().find(|x| x.role == Role::Melody).map(|x| x.track),
+        words_track,
+        onsets: Vec::new(),
+        syllable: Vec::with_capacity(8),
+    };
+    let h = play(&mut b, &mut r, &p, &shape, &mut parts, markers, &mut ly);
+    if shape.tempo_mode == 2 {
+        ritardando(&mut b, &shape, &h);
+    }
+    write_smf(b, &mut r, &shape, h.tick)
 }

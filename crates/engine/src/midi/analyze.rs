@@ -546,50 +546,10 @@ impl<'s> Walker<'s> {
         match status {
             0x80..=0xEF => {
                 *running = status;
-                let d1 = match first {
-                    Some(x) => x,
-                    None => c.byte().ok_or(K::Truncated)?,
-                };
-                let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
-                let d2 = if two { c.byte().ok_or(K::Truncated)? } else { 0 };
-                // Data bytes above 127: clip like mido's clip=True, so the event keeps its size.
-                let (d1, d2) = if (d1 | d2) & 0x80 != 0 {
-                    self.warn(K::BadData);
-                    (d1.min(127), d2.min(127))
-                } else {
-                    (d1, d2)
-                };
-                self.tick = self.tick.saturating_add(delta);
-                let ch = status & 0x0F;
-                match status & 0xF0 {
-                    0x90 if d2 > 0 => self.note_on(ch, d1, d2),
-                    0x80 | 0x90 => self.note_off(ch, d1),
-                    0xC0 => self.programs |= 1u128 << d1,
-                    _ => {}
-                }
+                self.channel_event(c, status, first, delta)?;
                 Ok(false)
             }
-            0xFF => {
-                let kind = c.byte().ok_or(K::Truncated)?;
-                let len = c.vlq().ok_or(K::Truncated)?;
-                let payload = c.take(len).ok_or(K::Truncated)?;
-                self.tick = self.tick.saturating_add(delta);
-                if kind == 0x2F {
-                    return Ok(true);
-                }
-                if kind == 0x03 {
-                    if !*name_seen {
-                        *name_seen = true;
-                        let t = decode_text(payload);
-                        if !t.is_empty() {
-                            self.track_names.push(t);
-                        }
-                    }
-                } else {
-                    self.meta(kind, payload);
-                }
-                Ok(false)
-            }
+            0xFF => self.meta_event(c, delta, name_seen),
             0xF0 | 0xF7 => {
                 let len = c.vlq().ok_or(K::Truncated)?;
                 c.take(len).ok_or(K::Truncated)?;
@@ -610,6 +570,57 @@ impl<'s> Walker<'s> {
             }
             _ => Err(K::BadEvent),
         }
+    }
+
+    /// Reads a channel message's data bytes (`first` already read under running status) and counts it.
+    #[inline(always)]
+    fn channel_event(&mut self, c: &mut Cur<'_>, status: u8, first: Option<u8>, delta: u64) -> Result<(), K> {
+        let d1 = match first {
+            Some(x) => x,
+            None => c.byte().ok_or(K::Truncated)?,
+        };
+        let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
+        let d2 = if two { c.byte().ok_or(K::Truncated)? } else { 0 };
+        // Data bytes above 127: clip like mido's clip=True, so the event keeps its size.
+        let (d1, d2) = if (d1 | d2) & 0x80 != 0 {
+            self.warn(K::BadData);
+            (d1.min(127), d2.min(127))
+        } else {
+            (d1, d2)
+        };
+        self.tick = self.tick.saturating_add(delta);
+        let ch = status & 0x0F;
+        match status & 0xF0 {
+            0x90 if d2 > 0 => self.note_on(ch, d1, d2),
+            0x80 | 0x90 => self.note_off(ch, d1),
+            0xC0 => self.programs |= 1u128 << d1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Reads a meta event after its `FF` status; `Ok(true)` for end-of-track. Only a track's first name counts.
+    #[inline]
+    fn meta_event(&mut self, c: &mut Cur<'_>, delta: u64, name_seen: &mut bool) -> Result<bool, K> {
+        let kind = c.byte().ok_or(K::Truncated)?;
+        let len = c.vlq().ok_or(K::Truncated)?;
+        let payload = c.take(len).ok_or(K::Truncated)?;
+        self.tick = self.tick.saturating_add(delta);
+        if kind == 0x2F {
+            return Ok(true);
+        }
+        if kind == 0x03 {
+            if !*name_seen {
+                *name_seen = true;
+                let t = decode_text(payload);
+                if !t.is_empty() {
+                    self.track_names.push(t);
+                }
+            }
+        } else {
+            self.meta(kind, payload);
+        }
+        Ok(false)
     }
 }
 
@@ -756,39 +767,53 @@ fn bits_u128(mask: u128) -> Vec<i16> {
     (0..128i16).filter(|&i| mask >> i & 1 == 1).collect()
 }
 
-fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, MidiError> {
-    scratch.reset();
-    let data = match unwrap_rmid(input) {
-        Some(inner) => inner,
-        None if input.starts_with(b"RIFF") && input.get(8..12) == Some(b"RMID") => {
-            return Err(MidiError::new(K::NoHeader, "RIFF RMID file without a 'data' chunk"));
-        }
-        None => input,
-    };
-    let mut w = Walker::new(scratch);
+/// What the `MThd` chunk says, and where the first chunk after it starts.
+struct Header {
+    /// Offset of `MThd` (0 unless stray bytes precede it).
+    at: usize,
+    len: u32,
+    format: u16,
+    ntracks: u16,
+    timing: Timing,
+    /// Length or format out of spec.
+    bad: bool,
+    first_chunk: usize,
+}
 
-    // Header.
-    let h = if data.starts_with(b"MThd") {
-        0
-    } else {
-        let window = &data[..data.len().min(HEADER_SEARCH_WINDOW)];
-        match memchr::memmem::find_iter(window, b"MThd").find(|&i| be_u32(data, i + 4) == Some(6)) {
-            Some(i) => {
-                w.warn(K::StrayBytes);
-                i
-            }
-            None if !data.is_empty() && b"MThd".starts_with(&data[..data.len().min(4)]) => {
-                return Err(MidiError::new(
-                    K::Truncated,
-                    format!("file ends after {} bytes", data.len()),
-                ));
-            }
-            None => {
-                return Err(MidiError::new(K::NoHeader, "no MThd header chunk"));
-            }
+/// The SMF bytes of `input`: itself, or the `data` chunk of a RIFF RMID wrapper.
+fn smf_bytes(input: &[u8]) -> Result<&[u8], MidiError> {
+    match unwrap_rmid(input) {
+        Some(inner) => Ok(inner),
+        None if input.starts_with(b"RIFF") && input.get(8..12) == Some(b"RMID") => {
+            Err(MidiError::new(K::NoHeader, "RIFF RMID file without a 'data' chunk"))
         }
-    };
-    let (Some(hlen), Some(format), Some(ntracks), Some(division)) = (
+        None => Ok(input),
+    }
+}
+
+/// Offset of the `MThd` chunk: at the start, or a little later behind stray bytes (warned).
+fn find_header(data: &[u8], w: &mut Walker<'_>) -> Result<usize, MidiError> {
+    if data.starts_with(b"MThd") {
+        return Ok(0);
+    }
+    let window = &data[..data.len().min(HEADER_SEARCH_WINDOW)];
+    match memchr::memmem::find_iter(window, b"MThd").find(|&i| be_u32(data, i + 4) == Some(6)) {
+        Some(i) => {
+            w.warn(K::StrayBytes);
+            Ok(i)
+        }
+        None if !data.is_empty() && b"MThd".starts_with(&data[..data.len().min(4)]) => Err(MidiError::new(
+            K::Truncated,
+            format!("file ends after {} bytes", data.len()),
+        )),
+        None => Err(MidiError::new(K::NoHeader, "no MThd header chunk")),
+    }
+}
+
+/// Reads the header chunk; an odd length or format is warned about and read on.
+fn read_header(data: &[u8], w: &mut Walker<'_>) -> Result<Header, MidiError> {
+    let h = find_header(data, w)?;
+    let (Some(len), Some(format), Some(ntracks), Some(division)) = (
         be_u32(data, h + 4),
         be_u16(data, h + 8),
         be_u16(data, h + 10),
@@ -799,23 +824,36 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
             format!("header chunk cut short: file ends after {} bytes", data.len()),
         ));
     };
-    let mut pos = h + 14;
-    let mut header_bad = false;
-    if hlen != 6 {
-        let declared = (h + 8).saturating_add(hlen as usize);
-        if hlen > 6 && declared <= data.len() {
-            pos = declared;
+    let mut first_chunk = h + 14;
+    let mut bad = false;
+    if len != 6 {
+        let declared = (h + 8).saturating_add(len as usize);
+        if len > 6 && declared <= data.len() {
+            first_chunk = declared;
         } else {
-            header_bad = true;
+            bad = true;
         }
     }
     if format > 2 {
-        header_bad = true;
+        bad = true;
     }
-    if header_bad {
+    if bad {
         w.warn(K::BadHeader);
     }
-    let timing = if division & 0x8000 != 0 {
+    Ok(Header {
+        at: h,
+        len,
+        format,
+        ntracks,
+        timing: timing_of(division, w),
+        bad,
+        first_chunk,
+    })
+}
+
+/// The header's timing division; an unusable one is warned about (durations then come out 0).
+fn timing_of(division: u16, w: &mut Walker<'_>) -> Timing {
+    if division & 0x8000 != 0 {
         let fps = match -((division >> 8) as u8 as i8 as i16) {
             24 => 24.0,
             25 => 25.0,
@@ -833,129 +871,165 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
             w.warn(K::BadHeader);
         }
         Timing::Ticks(division)
-    };
-
-    // Chunks.
-    let mut tracks_found: u32 = 0;
-    let mut readable: u32 = 0;
-    let mut first_failure: Option<(K, usize)> = None;
-    let mut unknown_chunks: u32 = 0;
-    // Searching for a lost track never looks before this point again, so it always progresses.
-    // It starts right after the fixed header fields, in case the header length was garbage.
-    let mut resync_floor = h + 14;
-    while pos < data.len() {
-        let rest = data.len() - pos;
-        if rest < 8 {
-            if data[pos..].iter().any(|&b| b != 0) {
-                w.warn(K::StrayBytes);
-            }
-            break;
-        }
-        let id = &data[pos..pos + 4];
-        let clen = be_u32(data, pos + 4).unwrap_or(0) as usize;
-        let body = pos + 8;
-        if id == b"MTrk" {
-            let declared_end = body.saturating_add(clen);
-            let end = if declared_end > data.len() {
-                w.warn(K::Truncated);
-                data.len()
-            } else {
-                declared_end
-            };
-            let mut name_seen = false;
-            let te = w.track(data, body, end, &mut name_seen);
-            w.track = w.track.saturating_add(1);
-            tracks_found = tracks_found.saturating_add(1);
-            if te.events > 0 || te.failure.is_none() {
-                readable += 1;
-            } else if first_failure.is_none() {
-                first_failure = te.failure;
-            }
-            resync_floor = resync_floor.max(body);
-            pos = te.next_pos;
-            continue;
-        }
-        if looks_like_chunk_id(id) {
-            let next = body.saturating_add(clen);
-            let next_ok =
-                next == data.len() || (next < data.len() && data.get(next..next + 4).is_some_and(looks_like_chunk_id));
-            if next_ok {
-                unknown_chunks += 1;
-                w.warn(K::UnknownChunk);
-                pos = next;
-                continue;
-            }
-        }
-        // Zero padding to a block size (XMODEM transfers, MacBinary) is not worth a warning.
-        if data[pos..].iter().all(|&b| b == 0) {
-            break;
-        }
-        // Neither a track nor a believable alien chunk. Once the declared tracks are in, this
-        // is junk after the last track (often stale copies of earlier blocks): stop.
-        if tracks_found > 0 && tracks_found >= u32::from(ntracks) {
-            w.warn(K::StrayBytes);
-            break;
-        }
-        // Otherwise a previous length was wrong: look for the next track chunk, also inside
-        // the slack of the last track.
-        w.warn(K::BadChunk);
-        let from = resync_floor.min(data.len());
-        match memchr::memmem::find(&data[from..], b"MTrk") {
-            Some(i) => {
-                pos = from + i;
-                resync_floor = pos + 4;
-            }
-            None => break,
-        }
     }
+}
 
-    if readable == 0 {
-        if header_bad && (tracks_found > 0 || ntracks > 0) {
-            return Err(MidiError::new(
+/// What walking the chunks after the header found.
+#[derive(Default)]
+struct Chunks {
+    tracks_found: u32,
+    readable: u32,
+    /// The first unreadable track's reason and byte offset.
+    first_failure: Option<(K, usize)>,
+    unknown_chunks: u32,
+}
+
+impl Chunks {
+    /// The error for a file without one readable track, naming the likeliest cause; `None` if a track was read.
+    fn unreadable_error(&self, header: &Header, data_len: usize) -> Option<MidiError> {
+        if self.readable > 0 {
+            return None;
+        }
+        let (ntracks, hlen, format) = (header.ntracks, header.len, header.format);
+        if header.bad && (self.tracks_found > 0 || ntracks > 0) {
+            return Some(MidiError::new(
                 K::BadHeader,
                 format!("malformed header (length {hlen}, format {format}) and no readable track"),
             ));
         }
-        if let Some((k, at)) = first_failure {
-            return Err(MidiError::new(
+        if let Some((k, at)) = self.first_failure {
+            return Some(MidiError::new(
                 k,
                 format!("no readable track: first track unreadable at byte {at}"),
             ));
         }
-        if tracks_found == 0 && ntracks > 0 {
-            if h + 14 >= data.len() {
-                return Err(MidiError::new(
+        if self.tracks_found == 0 && ntracks > 0 {
+            if header.at + 14 >= data_len {
+                return Some(MidiError::new(
                     K::Truncated,
                     format!("file ends after the header; {ntracks} track(s) declared"),
                 ));
             }
-            let kind = if unknown_chunks > 0 {
+            let kind = if self.unknown_chunks > 0 {
                 K::UnknownChunk
             } else {
                 K::NoTracks
             };
-            return Err(MidiError::new(
+            return Some(MidiError::new(
                 kind,
                 format!("no MTrk chunk; {ntracks} track(s) declared"),
             ));
         }
+        None
     }
-    if tracks_found != u32::from(ntracks) {
-        w.warn(K::TrackCount);
-    }
-
-    finish(w, format, tracks_found, timing)
 }
 
-fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
-    let mut w = w;
-    let max_tick = w.max_tick;
+impl Walker<'_> {
+    /// Reads the track chunk whose body spans `body..body + clen` (cut at the end of the file); returns where
+    /// the next chunk is expected.
+    fn track_chunk(&mut self, data: &[u8], body: usize, clen: usize, chunks: &mut Chunks) -> usize {
+        let declared_end = body.saturating_add(clen);
+        let end = if declared_end > data.len() {
+            self.warn(K::Truncated);
+            data.len()
+        } else {
+            declared_end
+        };
+        let mut name_seen = false;
+        let te = self.track(data, body, end, &mut name_seen);
+        self.track = self.track.saturating_add(1);
+        chunks.tracks_found = chunks.tracks_found.saturating_add(1);
+        if te.events > 0 || te.failure.is_none() {
+            chunks.readable += 1;
+        } else if chunks.first_failure.is_none() {
+            chunks.first_failure = te.failure;
+        }
+        te.next_pos
+    }
 
+    /// Walks every chunk after the header: reads tracks, steps over alien chunks, and after a wrong length
+    /// searches for the next track.
+    fn chunks(&mut self, data: &[u8], header: &Header) -> Chunks {
+        let mut chunks = Chunks::default();
+        let mut pos = header.first_chunk;
+        // Searching for a lost track never looks before this point again, so it always progresses.
+        // It starts right after the fixed header fields, in case the header length was garbage.
+        let mut resync_floor = header.at + 14;
+        while pos < data.len() {
+            if data.len() - pos < 8 {
+                if data[pos..].iter().any(|&b| b != 0) {
+                    self.warn(K::StrayBytes);
+                }
+                break;
+            }
+            let id = &data[pos..pos + 4];
+            let clen = be_u32(data, pos + 4).unwrap_or(0) as usize;
+            let body = pos + 8;
+            if id == b"MTrk" {
+                pos = self.track_chunk(data, body, clen, &mut chunks);
+                resync_floor = resync_floor.max(body);
+                continue;
+            }
+            if looks_like_chunk_id(id) {
+                let next = body.saturating_add(clen);
+                let next_ok = next == data.len()
+                    || (next < data.len() && data.get(next..next + 4).is_some_and(looks_like_chunk_id));
+                if next_ok {
+                    chunks.unknown_chunks += 1;
+                    self.warn(K::UnknownChunk);
+                    pos = next;
+                    continue;
+                }
+            }
+            // Zero padding to a block size (XMODEM transfers, MacBinary) is not worth a warning.
+            if data[pos..].iter().all(|&b| b == 0) {
+                break;
+            }
+            // Neither a track nor a believable alien chunk. Once the declared tracks are in, this
+            // is junk after the last track (often stale copies of earlier blocks): stop.
+            if chunks.tracks_found > 0 && chunks.tracks_found >= u32::from(header.ntracks) {
+                self.warn(K::StrayBytes);
+                break;
+            }
+            // Otherwise a previous length was wrong: look for the next track chunk, also inside
+            // the slack of the last track.
+            self.warn(K::BadChunk);
+            let from = resync_floor.min(data.len());
+            match memchr::memmem::find(&data[from..], b"MTrk") {
+                Some(i) => {
+                    pos = from + i;
+                    resync_floor = pos + 4;
+                }
+                None => break,
+            }
+        }
+        chunks
+    }
+}
+
+fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, MidiError> {
+    scratch.reset();
+    let data = smf_bytes(input)?;
+    let mut w = Walker::new(scratch);
+    let header = read_header(data, &mut w)?;
+    let chunks = w.chunks(data, &header);
+    if let Some(e) = chunks.unreadable_error(&header, data.len()) {
+        return Err(e);
+    }
+    if chunks.tracks_found != u32::from(header.ntracks) {
+        w.warn(K::TrackCount);
+    }
+    finish(w, header.format, chunks.tracks_found, header.timing)
+}
+
+/// Playing time in seconds and the average tempo, through the tempo map (per sequence for format 2).
+fn durations(w: &mut Walker<'_>, format: u16, timing: Timing) -> (f64, Option<f64>) {
+    let max_tick = w.max_tick;
     // Tempo map: stable sort keeps track order, then event order, within a tick (as mido's merge).
     if !w.s.tempos.is_sorted_by_key(|t| t.0) {
         w.s.tempos.sort_by_key(|t| t.0);
     }
-    let (duration_seconds, avg_bpm) = match timing {
+    match timing {
         Timing::Smpte(fps, tpf) => {
             let s = if fps > 0.0 && tpf > 0 {
                 max_tick as f64 / (fps * f64::from(tpf))
@@ -989,9 +1063,12 @@ fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<Mid
             let us = tempo_map_us_ticks(map, max_tick);
             (secs, avg_bpm_of(w.first_tempo, max_tick, us))
         }
-    };
+    }
+}
 
-    let edges = merge_runs(&mut w.s.edges, &w.s.runs, &mut w.s.merged);
+/// Most notes sounding at once over all tracks, from the per-track runs of polyphony changes.
+fn peak_polyphony(s: &mut Scratch) -> i64 {
+    let edges = merge_runs(&mut s.edges, &s.runs, &mut s.merged);
     // Offs and ons of one tick are already netted: the peak is the running sum after each tick.
     let mut cur: i64 = 0;
     let mut poly: i64 = 0;
@@ -1001,6 +1078,14 @@ fn finish(w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<Mid
             poly = poly.max(cur);
         }
     }
+    poly
+}
+
+/// Turns what the walk gathered into the stored metadata: durations, polyphony, key, note statistics.
+fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
+    let max_tick = w.max_tick;
+    let (duration_seconds, avg_bpm) = durations(&mut w, format, timing);
+    let poly = peak_polyphony(w.s);
 
     let pc_weights: [f64; 12] = if w.pc_dur.iter().any(|&d| d > 0) {
         w.pc_dur.map(|d| d as f64)

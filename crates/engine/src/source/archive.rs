@@ -63,7 +63,7 @@ pub enum ReadEvent {
     },
     Error {
         location: String,
-        kind: &'static str,
+        kind: kind::ErrorKind,
         message: String,
     },
 }
@@ -121,7 +121,7 @@ pub enum ListEvent {
     },
     Error {
         location: String,
-        kind: &'static str,
+        kind: kind::ErrorKind,
         message: String,
     },
 }
@@ -185,7 +185,7 @@ fn walk(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter, v: &mut 
 
 /// Read one plain MIDI file from disk: `Member`, or `Error` (`io`, `too_large`).
 pub fn read_file(location: &str, fs_path: &Path, limits: &Limits, meter: &Meter) -> ReadEvent {
-    let err = |kind: &'static str, message: String| ReadEvent::Error {
+    let err = |kind: kind::ErrorKind, message: String| ReadEvent::Error {
         location: location.to_string(),
         kind,
         message,
@@ -327,7 +327,7 @@ impl Visitor for ReadVisitor<'_> {
         }
     }
 
-    fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool {
+    fn problem(&mut self, location: &str, kind: kind::ErrorKind, message: String) -> bool {
         self.stats.errors += 1;
         (self.f)(ReadEvent::Error {
             location: location.to_string(),
@@ -357,6 +357,6 @@ mod tests {
             &Limits::default(),
             &Meter::default(),
         );
-        assert!(matches!(ev, ReadEvent::Error { kind: "io", .. }), "{ev:?}");
+        assert!(matches!(ev, ReadEvent::Error { kind: kind::IO, .. }), "{ev:?}");
     }
 }

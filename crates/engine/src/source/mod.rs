@@ -22,24 +22,17 @@ pub use detect::{detect_archive, detect_file, ignored_key, ignored_summary, snif
 pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted, source_problem};
 
-/// Stable short codes for `ReadEvent::Error` / `ScanItem::Error` kinds (they land in `import_errors`).
+/// The kinds of `ReadEvent::Error` / `ScanItem::Error` (they land in `import_errors`), by their short names.
 pub mod kind {
-    /// The file or folder could not be opened or read.
-    pub const IO: &str = "io";
-    /// The archive (or one of its members) is damaged, truncated or uses an unsupported feature.
-    pub const ARCHIVE_CORRUPT: &str = "archive_corrupt";
-    /// A member is larger than `Limits::max_member_bytes`; it was not read.
-    pub const TOO_LARGE: &str = "too_large";
-    /// Decompression went past `Limits::max_archive_expansion` or `Limits::max_ratio`; the archive was abandoned.
-    pub const COMPRESSION_BOMB: &str = "compression_bomb";
-    /// An archive nested deeper than `Limits::max_depth`; it was not opened.
-    pub const NESTING_TOO_DEEP: &str = "nesting_too_deep";
-    /// The archive (or some of its members) is encrypted; no password is ever asked, so it was not read.
-    pub const ENCRYPTED: &str = "encrypted";
-    /// The archive is fine but uses a compression method or feature the reader lacks.
-    pub const UNSUPPORTED_METHOD: &str = "unsupported_method";
-    /// A volume of a multi-volume archive is missing: the members stored in it could not be read.
-    pub const MISSING_VOLUME: &str = "missing_volume";
+    pub use crate::kinds::ErrorKind;
+    pub const IO: ErrorKind = ErrorKind::Io;
+    pub const ARCHIVE_CORRUPT: ErrorKind = ErrorKind::ArchiveCorrupt;
+    pub const TOO_LARGE: ErrorKind = ErrorKind::TooLarge;
+    pub const COMPRESSION_BOMB: ErrorKind = ErrorKind::CompressionBomb;
+    pub const NESTING_TOO_DEEP: ErrorKind = ErrorKind::NestingTooDeep;
+    pub const ENCRYPTED: ErrorKind = ErrorKind::Encrypted;
+    pub const UNSUPPORTED_METHOD: ErrorKind = ErrorKind::UnsupportedMethod;
+    pub const MISSING_VOLUME: ErrorKind = ErrorKind::MissingVolume;
 }
 
 /// Stable short codes for `Skipped` reasons.

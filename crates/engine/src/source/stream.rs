@@ -85,7 +85,7 @@ pub(crate) trait Visitor {
     }
     fn leave(&mut self, _e: &EntryMeta) {}
     /// An error at `location`; `false` cancels.
-    fn problem(&mut self, location: &str, kind: &'static str, message: String) -> bool;
+    fn problem(&mut self, location: &str, kind: kind::ErrorKind, message: String) -> bool;
 }
 
 /// Why a walk stopped before the end.
@@ -149,7 +149,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `kind`, unless reading the disk failed, which is then what went wrong.
-    fn or_io(&self, kind: &'static str) -> &'static str {
+    fn or_io(&self, kind: kind::ErrorKind) -> kind::ErrorKind {
         if self.io_failed.get() { kind::IO } else { kind }
     }
 
@@ -697,7 +697,7 @@ fn walk_zip<'c, R: Read + Seek>(
 }
 
 /// The error kind of a zip error: an unsupported method or encryption is no damage.
-fn zip_kind(e: &zip::result::ZipError) -> &'static str {
+fn zip_kind(e: &zip::result::ZipError) -> kind::ErrorKind {
     use zip::result::ZipError;
     match e {
         ZipError::UnsupportedArchive(m) if *m == ZipError::PASSWORD_REQUIRED => kind::ENCRYPTED,
@@ -804,7 +804,7 @@ fn descend<'c>(
 }
 
 /// Report a problem; `Err(Cancelled)` when the visitor wants to stop.
-fn problem(v: &mut dyn Visitor, location: &str, kind: &'static str, message: String) -> Result<(), Halt> {
+fn problem(v: &mut dyn Visitor, location: &str, kind: kind::ErrorKind, message: String) -> Result<(), Halt> {
     if v.problem(location, kind, message) {
         Ok(())
     } else {

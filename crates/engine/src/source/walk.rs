@@ -29,7 +29,7 @@ pub enum ScanItem {
     },
     Error {
         location: String,
-        kind: &'static str,
+        kind: kind::ErrorKind,
         message: String,
     },
 }
@@ -391,7 +391,7 @@ mod tests {
         let mid = t.path().join("x.mid");
         fs::write(&mid, b"MThd")?;
         let (items, stats) = collect(&[t.path().join("missing"), txt, mid]);
-        assert!(matches!(items[0], ScanItem::Error { kind: "io", .. }));
+        assert!(matches!(items[0], ScanItem::Error { kind: kind::IO, .. }));
         assert!(matches!(items[1], ScanItem::Skipped { reason: "not_midi", .. }));
         assert!(matches!(items[2], ScanItem::File { .. }));
         assert_eq!(stats.errors, 1);
@@ -413,7 +413,7 @@ mod tests {
         let locs: Vec<&str> = items.iter().map(loc).collect();
         assert_eq!(items.len(), 2, "{items:?}");
         assert!(locs[0].ends_with("/caf%E9.mid"), "{locs:?}");
-        assert!(matches!(items[1], ScanItem::Error { kind: "io", .. }));
+        assert!(matches!(items[1], ScanItem::Error { kind: kind::IO, .. }));
         assert_eq!(super::super::location_to_path(locs[0]), odd);
         assert_eq!(stats.folders, 1);
         Ok(())

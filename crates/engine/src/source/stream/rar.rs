@@ -14,7 +14,7 @@ use super::{
 use crate::source::kind;
 use crate::source::location::os_bytes;
 
-fn error_kind(e: &UnrarError) -> &'static str {
+fn error_kind(e: &UnrarError) -> kind::ErrorKind {
     match (e.code, e.when) {
         (Code::MissingPassword | Code::BadPassword, _) => kind::ENCRYPTED,
         // unrar says "Unknown encryption" for this pair.

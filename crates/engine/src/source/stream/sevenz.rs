@@ -15,7 +15,7 @@ const S_IFMT: u32 = 0o170_000;
 const S_IFLNK: u32 = 0o120_000;
 
 /// The error kind of a 7z error: encryption and unsupported methods are no damage.
-fn error_kind(e: &sevenz_rust2::Error) -> &'static str {
+fn error_kind(e: &sevenz_rust2::Error) -> kind::ErrorKind {
     use sevenz_rust2::Error as E;
     match e {
         E::PasswordRequired | E::MaybeBadPassword(_) => kind::ENCRYPTED,

@@ -1,0 +1,445 @@
+//! The library search's SQL: a parsed query becomes one statement with every value bound, each filter on an indexed
+//! expression, pages by keyset (never OFFSET).
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::DbResult;
+use crate::library::query::{Filter, NumField, Query, Range, Sort, SortField, Term};
+
+/// The most rows one page returns.
+pub const MAX_PAGE: usize = 10_000;
+
+/// One matching file, with what the browser shows about it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub id: i64,
+    /// Where the file was first found (every location is in `locations`).
+    pub path: String,
+    /// BLAKE3 of the bytes, hex.
+    pub content_hash: String,
+    pub filename: String,
+    pub collection: String,
+    pub folder: String,
+    pub bpm: Option<f64>,
+    /// The declared key signature, else the detected key.
+    pub key: Option<String>,
+    pub key_signature: Option<String>,
+    pub detected_key: Option<String>,
+    /// `6/8`.
+    pub time_signature: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub total_notes: i64,
+    pub num_tracks: Option<i64>,
+    pub file_size_bytes: i64,
+    /// General MIDI program numbers, 1..=128 (the numbers `program:` takes).
+    pub programs: Vec<u8>,
+    pub has_drums: bool,
+    /// Every location of these bytes: paths, or archive members as `archive.zip!/member.mid`.
+    pub locations: Vec<String>,
+}
+
+/// Where a page ended: the sort value and id of its last row. `Null` means the files without a value, which come
+/// after all the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// Pass to the next call to continue after the last row of a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub value: SortValue,
+    pub id: i64,
+}
+
+/// One page of results; `next` is set when more may follow.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub hits: Vec<Hit>,
+    pub next: Option<Cursor>,
+}
+
+/// How a sort field reads in SQL.
+struct SortColumn {
+    column: &'static str,
+    /// The tie-breaker on the same table as `column`, so that one index can deliver the order.
+    id: &'static str,
+    nullable: bool,
+}
+
+fn sort_column(field: SortField) -> SortColumn {
+    let (column, id, nullable) = match field {
+        SortField::Name => ("f.filename", "f.id", false),
+        SortField::Bpm => ("m.bpm", "m.file_id", true),
+        SortField::Duration => ("f.duration_seconds", "f.id", true),
+        SortField::Notes => ("m.total_notes", "m.file_id", false),
+        SortField::Tracks => ("f.num_tracks", "f.id", true),
+        SortField::Size => ("f.file_size_bytes", "f.id", false),
+        SortField::Added => ("f.id", "f.id", false),
+    };
+    SortColumn { column, id, nullable }
+}
+
+/// Files with a value for the sort field first, then (for a nullable field) those without, in id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Values,
+    Nulls,
+}
+
+const SELECT: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
+     f.duration_seconds, f.num_tracks, f.file_size_bytes, m.bpm, m.key_signature, m.detected_key, \
+     m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums \
+     FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE";
+
+/// One page of the files matching `query`, in `sort` order, after `after`.
+pub async fn page(pool: &PgPool, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let col = sort_column(sort.field);
+    let in_nulls = matches!(after, Some(c) if c.value == SortValue::Null);
+    let mut hits = Vec::new();
+    if !in_nulls {
+        let mut qb = QueryBuilder::new(SELECT);
+        push_page(&mut qb, query, sort, Part::Values, after, limit);
+        hits = fetch(pool, &mut qb).await?;
+    }
+    if col.nullable && hits.len() < limit {
+        let mut qb = QueryBuilder::new(SELECT);
+        let after = after.filter(|_| in_nulls);
+        push_page(&mut qb, query, sort, Part::Nulls, after, limit - hits.len());
+        hits.extend(fetch(pool, &mut qb).await?);
+    }
+    attach_locations(pool, &mut hits).await?;
+    let next = (hits.len() == limit)
+        .then(|| hits.last().map(|h| cursor_of(h, sort.field)))
+        .flatten();
+    Ok(Page { hits, next })
+}
+
+/// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
+pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
+    let mut qb = QueryBuilder::new(format!("EXPLAIN (FORMAT JSON) {SELECT}"));
+    push_page(&mut qb, query, sort, Part::Values, None, limit.clamp(1, MAX_PAGE));
+    let row = qb.build().persistent(false).fetch_one(pool).await?;
+    Ok(row.try_get::<serde_json::Value, _>(0)?)
+}
+
+async fn fetch(pool: &PgPool, qb: &mut QueryBuilder<Postgres>) -> DbResult<Vec<Hit>> {
+    // Unnamed statements: each search is planned for its own values (a generic plan cannot pick the index a
+    // pattern or range needs).
+    let rows = qb.build().persistent(false).fetch_all(pool).await?;
+    rows.iter().map(hit).collect()
+}
+
+fn push_page(
+    qb: &mut QueryBuilder<Postgres>,
+    query: &Query,
+    sort: Sort,
+    part: Part,
+    after: Option<&Cursor>,
+    limit: usize,
+) {
+    for term in &query.terms {
+        push_term(qb, term);
+    }
+    let col = sort_column(sort.field);
+    let (cmp, dir) = if sort.descending { ("<", " DESC") } else { (">", "") };
+    match part {
+        Part::Values => {
+            if col.nullable {
+                qb.push(format_args!(" AND {} IS NOT NULL", col.column));
+            }
+            if let Some(c) = after {
+                push_keyset(qb, &col, cmp, c);
+            }
+            if col.column == col.id {
+                qb.push(format_args!(" ORDER BY {}{dir}", col.id));
+            } else {
+                qb.push(format_args!(" ORDER BY {}{dir}, {}{dir}", col.column, col.id));
+            }
+        }
+        Part::Nulls => {
+            qb.push(format_args!(" AND {} IS NULL", col.column));
+            if let Some(c) = after {
+                qb.push(format_args!(" AND {} {cmp} ", col.id)).push_bind(c.id);
+            }
+            qb.push(format_args!(" ORDER BY {}{dir}", col.id));
+        }
+    }
+    qb.push(" LIMIT ").push_bind(limit as i64);
+}
+
+/// Rows after (value, id) in sort order, written so that `column >= value` can bound an index scan.
+fn push_keyset(qb: &mut QueryBuilder<Postgres>, col: &SortColumn, cmp: &str, c: &Cursor) {
+    if col.column == col.id {
+        qb.push(format_args!(" AND {} {cmp} ", col.id)).push_bind(c.id);
+        return;
+    }
+    let push_value = |qb: &mut QueryBuilder<Postgres>| match &c.value {
+        SortValue::Int(v) => {
+            qb.push_bind(*v);
+        }
+        SortValue::Float(v) => {
+            qb.push_bind(*v);
+        }
+        SortValue::Text(v) => {
+            qb.push_bind(v.clone());
+        }
+        SortValue::Null => {
+            qb.push("NULL");
+        }
+    };
+    qb.push(format_args!(" AND {} {cmp}= ", col.column));
+    push_value(qb);
+    qb.push(format_args!(" AND ({} {cmp} ", col.column));
+    push_value(qb);
+    qb.push(format_args!(" OR {} {cmp} ", col.id)).push_bind(c.id);
+    qb.push(")");
+}
+
+fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term) {
+    qb.push(" AND (");
+    push_filter(qb, &term.filter);
+    // NULL counts as "does not match", so a negated term keeps the files the positive term leaves out.
+    qb.push(if term.negated { ") IS NOT TRUE" } else { ")" });
+}
+
+fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
+    match filter {
+        Filter::Number { field, range } => push_range(qb, *field, range),
+        Filter::Key { spellings } => {
+            // The detected key counts only where no key signature was declared.
+            qb.push("m.key_signature = ANY(")
+                .push_bind(spellings.clone())
+                .push(") OR (m.key_signature IS NULL AND m.detected_key = ANY(")
+                .push_bind(spellings.clone())
+                .push("))");
+        }
+        Filter::TimeSignature { numerator, denominator } => {
+            qb.push("m.time_signature_numerator = ").push_bind(*numerator);
+            if let Some(d) = denominator {
+                qb.push(" AND m.time_signature_denominator = ").push_bind(*d);
+            }
+        }
+        Filter::Drums(true) => {
+            qb.push("m.has_drums");
+        }
+        Filter::Drums(false) => {
+            qb.push("NOT m.has_drums");
+        }
+        Filter::Programs(gm) => {
+            // Stored as the MIDI data byte, 0..=127.
+            let stored: Vec<i16> = gm.iter().map(|&p| i16::from(p) - 1).collect();
+            qb.push("m.programs && ").push_bind(stored);
+        }
+        Filter::Collection(name) => {
+            qb.push("f.collection = ").push_bind(name.clone());
+        }
+        Filter::Folder(text) => {
+            qb.push("f.parent_folder ILIKE ").push_bind(contains_pattern(text));
+        }
+        Filter::Name(text) => {
+            qb.push("f.filename ILIKE ")
+                .push_bind(contains_pattern(text))
+                .push(" OR ")
+                .push_bind(text.clone())
+                .push(" <% f.filename");
+        }
+        Filter::Text(text) => {
+            let pattern = contains_pattern(text);
+            qb.push("f.filename ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR track_names_text(f.track_names) ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR f.copyright ILIKE ")
+                .push_bind(pattern);
+        }
+    }
+}
+
+fn num_column(field: NumField) -> &'static str {
+    match field {
+        NumField::Bpm => "m.bpm",
+        NumField::Duration => "f.duration_seconds",
+        NumField::Notes => "m.total_notes",
+        NumField::Tracks => "f.num_tracks",
+    }
+}
+
+fn push_range(qb: &mut QueryBuilder<Postgres>, field: NumField, range: &Range) {
+    let column = num_column(field);
+    if field.is_integer() {
+        // Integer bounds keep the comparison on the column's own type, so its index applies.
+        let lo = range.min.map(|b| {
+            (if b.inclusive {
+                b.value.ceil()
+            } else {
+                b.value.floor() + 1.0
+            }) as i64
+        });
+        let hi = range.max.map(|b| {
+            (if b.inclusive {
+                b.value.floor()
+            } else {
+                b.value.ceil() - 1.0
+            }) as i64
+        });
+        let mut sep = "";
+        if let Some(lo) = lo {
+            qb.push(format_args!("{column} >= ")).push_bind(lo);
+            sep = " AND ";
+        }
+        if let Some(hi) = hi {
+            qb.push(format_args!("{sep}{column} <= ")).push_bind(hi);
+        }
+        return;
+    }
+    let mut sep = "";
+    if let Some(b) = range.min {
+        let op = if b.inclusive { ">=" } else { ">" };
+        qb.push(format_args!("{column} {op} ")).push_bind(b.value);
+        sep = " AND ";
+    }
+    if let Some(b) = range.max {
+        let op = if b.inclusive { "<=" } else { "<" };
+        qb.push(format_args!("{sep}{column} {op} ")).push_bind(b.value);
+    }
+}
+
+/// `%text%` for ILIKE, the user's `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn hit(row: &PgRow) -> DbResult<Hit> {
+    let hash: Vec<u8> = row.try_get("content_hash")?;
+    let key_signature: Option<String> = row.try_get("key_signature")?;
+    let detected_key: Option<String> = row.try_get("detected_key")?;
+    let num: Option<i16> = row.try_get("time_signature_numerator")?;
+    let den: Option<i16> = row.try_get("time_signature_denominator")?;
+    let programs: Vec<i16> = row.try_get("programs")?;
+    let path: String = row.try_get("filepath")?;
+    Ok(Hit {
+        id: row.try_get("id")?,
+        content_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        filename: row.try_get("filename")?,
+        collection: row.try_get("collection")?,
+        folder: row.try_get("parent_folder")?,
+        bpm: row.try_get("bpm")?,
+        key: key_signature.clone().or_else(|| detected_key.clone()),
+        key_signature,
+        detected_key,
+        time_signature: num.map(|n| match den {
+            Some(d) => format!("{n}/{d}"),
+            None => n.to_string(),
+        }),
+        duration_seconds: row.try_get("duration_seconds")?,
+        total_notes: row.try_get::<i32, _>("total_notes")?.into(),
+        num_tracks: row.try_get::<Option<i32>, _>("num_tracks")?.map(i64::from),
+        file_size_bytes: row.try_get("file_size_bytes")?,
+        programs: programs.into_iter().filter_map(|p| u8::try_from(p + 1).ok()).collect(),
+        has_drums: row.try_get("has_drums")?,
+        locations: Vec::new(),
+        path,
+    })
+}
+
+/// Every location of each hit, in one indexed look-up.
+async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT file_id, path FROM file_locations WHERE file_id = ANY($1) ORDER BY file_id, path")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    for (file_id, path) in rows {
+        if let Some(h) = hits.iter_mut().find(|h| h.id == file_id) {
+            h.locations.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn cursor_of(h: &Hit, field: SortField) -> Cursor {
+    let float = |v: Option<f64>| v.map_or(SortValue::Null, SortValue::Float);
+    let value = match field {
+        SortField::Name => SortValue::Text(h.filename.clone()),
+        SortField::Bpm => float(h.bpm),
+        SortField::Duration => float(h.duration_seconds),
+        SortField::Notes => SortValue::Int(h.total_notes),
+        SortField::Tracks => h.num_tracks.map_or(SortValue::Null, SortValue::Int),
+        SortField::Size => SortValue::Int(h.file_size_bytes),
+        SortField::Added => SortValue::Int(h.id),
+    };
+    Cursor { value, id: h.id }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(q: &str, sort: &str, after: Option<Cursor>) -> String {
+        let mut qb = QueryBuilder::new(SELECT);
+        let query = Query::parse(q).unwrap();
+        push_page(&mut qb, &query, sort.parse().unwrap(), Part::Values, after.as_ref(), 50);
+        qb.into_string()
+    }
+
+    #[test]
+    fn values_are_bound_never_written_into_the_sql() {
+        let s = sql(r#"name:"x'; DROP TABLE files; --" coll:evil%_ 1'1"#, "name", None);
+        assert!(!s.contains("DROP") && !s.contains("evil") && !s.contains("1'1"), "{s}");
+        assert!(s.contains("f.collection = $"), "{s}");
+        assert_eq!(contains_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    }
+
+    #[test]
+    fn keyset_pages_bound_the_index_scan_and_never_offset() {
+        let after = Cursor {
+            value: SortValue::Float(120.0),
+            id: 7,
+        };
+        let s = sql("drums:yes", "-bpm", Some(after));
+        assert!(s.contains("m.bpm IS NOT NULL AND m.bpm <= $"), "{s}");
+        assert!(s.contains("OR m.file_id < $"), "{s}");
+        assert!(s.ends_with("ORDER BY m.bpm DESC, m.file_id DESC LIMIT $4"), "{s}");
+        assert!(!s.to_uppercase().contains("OFFSET"), "{s}");
+        let s = sql(
+            "",
+            "added",
+            Some(Cursor {
+                value: SortValue::Int(9),
+                id: 9,
+            }),
+        );
+        assert!(s.ends_with("AND f.id > $1 ORDER BY f.id LIMIT $2"), "{s}");
+    }
+
+    #[test]
+    fn negated_terms_keep_files_without_a_value() {
+        let s = sql("^bpm:100..", "name", None);
+        assert!(s.contains("AND (m.bpm >= $1) IS NOT TRUE"), "{s}");
+    }
+
+    #[test]
+    fn integer_fields_round_bounds_inwards() {
+        let s = sql("notes:>1000.5 tracks:<3", "name", None);
+        assert!(s.contains("m.total_notes >= $1"), "{s}");
+        assert!(s.contains("f.num_tracks <= $2"), "{s}");
+    }
+}

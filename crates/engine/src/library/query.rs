@@ -1,0 +1,693 @@
+//! The library browser's query language (beets style: `field:value`, ranges, `^` negation), parsed into typed
+//! filters that know nothing of SQL.
+use std::fmt;
+
+use super::gm;
+
+/// A parsed query: every term must hold (AND). No term matches every file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    pub terms: Vec<Term>,
+}
+
+/// One term of a query, with where it was written (for messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// `^term`: the files the term does not match.
+    pub negated: bool,
+    pub filter: Filter,
+    /// The term as written.
+    pub text: String,
+}
+
+/// What one term asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Number {
+        field: NumField,
+        range: Range,
+    },
+    /// The declared key signature, else the detected key, is one of these spellings.
+    Key {
+        spellings: Vec<String>,
+    },
+    /// `ts:6/8`, or `ts:6` for any denominator.
+    TimeSignature {
+        numerator: i16,
+        denominator: Option<i16>,
+    },
+    Drums(bool),
+    /// Uses any of these GM programs, numbered 1..=128.
+    Programs(Vec<u8>),
+    /// The collection (top folder or outermost archive), exactly.
+    Collection(String),
+    /// The containing folder's name contains this text (case-insensitive).
+    Folder(String),
+    /// The file name contains this text or is close to it (trigram word similarity).
+    Name(String),
+    /// A bare word: the file name, a track name or the copyright text contains it (case-insensitive).
+    Text(String),
+}
+
+/// The numeric fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumField {
+    /// First tempo, beats per minute.
+    Bpm,
+    /// Length in seconds.
+    Duration,
+    /// Note-on count.
+    Notes,
+    /// Track count.
+    Tracks,
+}
+
+impl NumField {
+    /// Whole numbers only: bounds are rounded inwards.
+    pub fn is_integer(self) -> bool {
+        matches!(self, NumField::Notes | NumField::Tracks)
+    }
+}
+
+/// A bound of a range: the value and whether it is included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    pub value: f64,
+    pub inclusive: bool,
+}
+
+/// A numeric range; at least one end is set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub min: Option<Bound>,
+    pub max: Option<Bound>,
+}
+
+impl Range {
+    fn at_least(value: f64, inclusive: bool) -> Self {
+        Range {
+            min: Some(Bound { value, inclusive }),
+            max: None,
+        }
+    }
+
+    fn at_most(value: f64, inclusive: bool) -> Self {
+        Range {
+            min: None,
+            max: Some(Bound { value, inclusive }),
+        }
+    }
+
+    fn between(lo: f64, hi: f64) -> Self {
+        Range {
+            min: Some(Bound {
+                value: lo,
+                inclusive: true,
+            }),
+            max: Some(Bound {
+                value: hi,
+                inclusive: true,
+            }),
+        }
+    }
+
+    /// Does `v` lie in the range? (The SQL says the same; this is for tests and the console.)
+    pub fn contains(&self, v: f64) -> bool {
+        let lo = self.min.is_none_or(|b| v > b.value || (b.inclusive && v == b.value));
+        let hi = self.max.is_none_or(|b| v < b.value || (b.inclusive && v == b.value));
+        lo && hi
+    }
+}
+
+/// A term that cannot be read: which one, where (1-based character column in the query), and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}: `{term}` at column {column}")]
+pub struct ParseError {
+    pub term: String,
+    pub column: usize,
+    pub message: String,
+}
+
+/// `bpm:~120` accepts tempos within this fraction of the value.
+pub const BPM_TOLERANCE: f64 = 0.03;
+
+/// The field names a query understands, for messages and help.
+pub const FIELDS: &[&str] = &[
+    "bpm", "key", "ts", "dur", "notes", "tracks", "drums", "program", "inst", "coll", "folder", "name",
+];
+
+impl Query {
+    /// Parse a query line. Terms are separated by spaces; `"..."` keeps spaces inside a value or a bare phrase.
+    pub fn parse(text: &str) -> Result<Query, ParseError> {
+        let terms = tokenize(text)?
+            .into_iter()
+            .map(|(column, raw)| {
+                parse_term(&raw).map_err(|message| ParseError {
+                    term: raw.clone(),
+                    column,
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Query { terms })
+    }
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let texts: Vec<&str> = self.terms.iter().map(|t| t.text.as_str()).collect();
+        f.write_str(&texts.join(" "))
+    }
+}
+
+/// Command-line words as one query line: a word with spaces (the shell kept it together) is one term, so its value
+/// is quoted (`coll:My Pack` becomes `coll:"My Pack"`).
+pub fn join_args<S: AsRef<str>>(words: &[S]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let w = w.as_ref();
+            if !w.contains(char::is_whitespace) || w.contains('"') {
+                return w.to_string();
+            }
+            match w.split_once(':') {
+                Some((field, value)) if is_field_name(field.trim_start_matches('^')) => {
+                    format!("{field}:\"{value}\"")
+                }
+                _ => match w.strip_prefix('^') {
+                    Some(rest) => format!("^\"{rest}\""),
+                    None => format!("\"{w}\""),
+                },
+            }
+        })
+        .collect();
+    quoted.join(" ")
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+/// Split on whitespace outside double quotes; each term with its 1-based starting column. Quotes are removed.
+fn tokenize(text: &str) -> Result<Vec<(usize, String)>, ParseError> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    let mut open_quote: Option<usize> = None;
+    for (i, c) in text.chars().enumerate() {
+        if c == '"' {
+            open_quote = match open_quote {
+                Some(_) => None,
+                None => Some(i + 1),
+            };
+            current.get_or_insert_with(|| (i + 1, String::new()));
+        } else if c.is_whitespace() && open_quote.is_none() {
+            out.extend(current.take());
+        } else {
+            current.get_or_insert_with(|| (i + 1, String::new())).1.push(c);
+        }
+    }
+    if let Some(column) = open_quote {
+        let term = current.map(|(_, t)| t).unwrap_or_default();
+        return Err(ParseError {
+            term,
+            column,
+            message: "unclosed quote".into(),
+        });
+    }
+    out.extend(current);
+    Ok(out)
+}
+
+fn parse_term(raw: &str) -> Result<Term, String> {
+    let (negated, body) = match raw.strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    if body.is_empty() {
+        return Err("empty term".into());
+    }
+    let filter = match body.split_once(':') {
+        Some((field, value)) if is_field_name(field) => field_filter(&field.to_ascii_lowercase(), value)?,
+        _ => Filter::Text(body.to_string()),
+    };
+    Ok(Term {
+        negated,
+        filter,
+        text: raw.to_string(),
+    })
+}
+
+fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
+    if value.is_empty() {
+        return Err(format!("`{field}:` needs a value"));
+    }
+    let number = |field| parse_range(value, field).map(|range| Filter::Number { field, range });
+    match field {
+        "bpm" | "tempo" => number(NumField::Bpm),
+        "dur" | "duration" | "length" => number(NumField::Duration),
+        "notes" => number(NumField::Notes),
+        "tracks" => number(NumField::Tracks),
+        "key" => parse_key(value),
+        "ts" | "time" | "meter" => parse_time_signature(value),
+        "drums" => parse_yes_no(value).map(Filter::Drums),
+        "program" | "prog" => parse_programs(value),
+        "inst" | "instrument" => {
+            let programs = gm::programs_for(value);
+            if programs.is_empty() {
+                return Err(format!(
+                    "no General MIDI instrument or family is called `{value}` (families: piano, chromatic, organ, \
+                     guitar, bass, strings, ensemble, brass, reed, pipe, lead, pad, fx, ethnic, percussive, sfx; \
+                     drums are `drums:yes`)"
+                ));
+            }
+            Ok(Filter::Programs(programs))
+        }
+        "coll" | "collection" => Ok(Filter::Collection(value.to_string())),
+        "folder" => Ok(Filter::Folder(value.to_string())),
+        "name" => Ok(Filter::Name(value.to_string())),
+        other => Err(format!("unknown field `{other}` (fields: {})", FIELDS.join(", "))),
+    }
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("`{s}` is not a number"))
+}
+
+/// `N`, `a..b`, `a..`, `..b`, `>N`, `>=N`, `<N`, `<=N`, `~N` (within 3%).
+fn parse_range(value: &str, field: NumField) -> Result<Range, String> {
+    let range = if let Some((lo, hi)) = value.split_once("..") {
+        match (lo.is_empty(), hi.is_empty()) {
+            (true, true) => return Err("a range needs at least one end".into()),
+            (false, true) => Range::at_least(number(lo)?, true),
+            (true, false) => Range::at_most(number(hi)?, true),
+            (false, false) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if lo > hi {
+                    return Err(format!("the range is empty ({lo} is above {hi})"));
+                }
+                Range::between(lo, hi)
+            }
+        }
+    } else if let Some(v) = value.strip_prefix(">=") {
+        Range::at_least(number(v)?, true)
+    } else if let Some(v) = value.strip_prefix("<=") {
+        Range::at_most(number(v)?, true)
+    } else if let Some(v) = value.strip_prefix('>') {
+        Range::at_least(number(v)?, false)
+    } else if let Some(v) = value.strip_prefix('<') {
+        Range::at_most(number(v)?, false)
+    } else if let Some(v) = value.strip_prefix('~') {
+        let v = number(v)?;
+        let spread = (v * BPM_TOLERANCE).abs();
+        Range::between(v - spread, v + spread)
+    } else {
+        let v = number(value)?;
+        if field.is_integer() {
+            Range::between(v, v)
+        } else {
+            // A tempo or length written as a whole number means that number as shown, rounded: 120 is 119.5..120.5.
+            Range {
+                min: Some(Bound {
+                    value: v - 0.5,
+                    inclusive: true,
+                }),
+                max: Some(Bound {
+                    value: v + 0.5,
+                    inclusive: false,
+                }),
+            }
+        }
+    };
+    Ok(range)
+}
+
+fn parse_yes_no(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Ok(true),
+        "no" | "n" | "false" | "0" => Ok(false),
+        _ => Err(format!("`{value}` is not yes or no")),
+    }
+}
+
+fn parse_time_signature(value: &str) -> Result<Filter, String> {
+    let part = |s: &str| {
+        s.parse::<i16>()
+            .ok()
+            .filter(|v| (1..=255).contains(v))
+            .ok_or_else(|| format!("`{value}` is not a time signature such as 6/8"))
+    };
+    match value.split_once('/') {
+        Some((n, d)) => Ok(Filter::TimeSignature {
+            numerator: part(n)?,
+            denominator: Some(part(d)?),
+        }),
+        None => Ok(Filter::TimeSignature {
+            numerator: part(value)?,
+            denominator: None,
+        }),
+    }
+}
+
+/// `33`, `33..40` or `33,36`: GM program numbers 1..=128.
+fn parse_programs(value: &str) -> Result<Filter, String> {
+    let one = |s: &str| {
+        s.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|v| (1..=128).contains(v))
+            .ok_or_else(|| format!("`{s}` is not a General MIDI program number (1..128)"))
+    };
+    let mut programs = Vec::new();
+    for part in value.split(',') {
+        match part.split_once("..") {
+            Some((lo, hi)) => {
+                let (lo, hi) = (one(lo)?, one(hi)?);
+                if lo > hi {
+                    return Err(format!("the range is empty ({lo} is above {hi})"));
+                }
+                programs.extend(lo..=hi);
+            }
+            None => programs.push(one(part)?),
+        }
+    }
+    programs.sort_unstable();
+    programs.dedup();
+    Ok(Filter::Programs(programs))
+}
+
+/// A key: tonic pitch class (0 = C) and mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub tonic: u8,
+    pub minor: bool,
+}
+
+const LETTERS: [(char, u8); 7] = [('C', 0), ('D', 2), ('E', 4), ('F', 5), ('G', 7), ('A', 9), ('B', 11)];
+
+impl Key {
+    /// `C`, `Cm`, `C#m`, `Bb`, `Ebmin`, `F#major`, `a minor`-style suffixes (`m`, `min`, `minor`, `maj`, `major`).
+    pub fn parse(s: &str) -> Option<Key> {
+        let mut chars = s.chars();
+        let letter = chars.next()?.to_ascii_uppercase();
+        let mut tonic = LETTERS.iter().find(|(l, _)| *l == letter)?.1;
+        let rest = chars.as_str();
+        // "bm" after a letter is flat-minor only when something follows the b: `Bbm`; `bm` alone is B minor.
+        let rest = if let Some(r) = rest.strip_prefix(['#', '♯']) {
+            tonic = (tonic + 1) % 12;
+            r
+        } else if let Some(r) = rest.strip_prefix(['b', '♭']) {
+            tonic = (tonic + 11) % 12;
+            r
+        } else {
+            rest
+        };
+        let minor = match rest.to_ascii_lowercase().trim_start_matches(['_', '-']) {
+            "" | "maj" | "major" => false,
+            "m" | "min" | "minor" => true,
+            _ => return None,
+        };
+        Some(Key { tonic, minor })
+    }
+
+    /// Every way the library may spell this key (key signatures and detected keys use different spellings).
+    pub fn spellings(self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (letter, pc) in LETTERS {
+            for (accidental, shift) in [("", 0u8), ("#", 1), ("b", 11)] {
+                if (pc + shift) % 12 == self.tonic {
+                    out.push(format!("{letter}{accidental}{}", if self.minor { "m" } else { "" }));
+                }
+            }
+        }
+        out
+    }
+
+    /// The key itself, its relative major or minor, and its two neighbours on the circle of fifths.
+    pub fn compatible(self) -> [Key; 4] {
+        let shift = |by: u8| Key {
+            tonic: (self.tonic + by) % 12,
+            minor: self.minor,
+        };
+        let relative = if self.minor {
+            Key {
+                tonic: (self.tonic + 3) % 12,
+                minor: false,
+            }
+        } else {
+            Key {
+                tonic: (self.tonic + 9) % 12,
+                minor: true,
+            }
+        };
+        [self, relative, shift(7), shift(5)]
+    }
+}
+
+fn parse_key(value: &str) -> Result<Filter, String> {
+    let (name, compatible) = match value.strip_suffix('~') {
+        Some(n) => (n, true),
+        None => (value, false),
+    };
+    let key = Key::parse(name).ok_or_else(|| format!("`{name}` is not a key such as C, Cm, F#m or Bb"))?;
+    let keys: Vec<Key> = if compatible {
+        key.compatible().to_vec()
+    } else {
+        vec![key]
+    };
+    Ok(Filter::Key {
+        spellings: keys.into_iter().flat_map(Key::spellings).collect(),
+    })
+}
+
+/// What results can be sorted by (`--sort FIELD`, `-FIELD` for descending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortField {
+    #[default]
+    Name,
+    Bpm,
+    Duration,
+    Notes,
+    Tracks,
+    Size,
+    /// Import order.
+    Added,
+}
+
+/// A sort order; files without a value for the field come last in both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sort {
+    pub field: SortField,
+    pub descending: bool,
+}
+
+/// The sort names `--sort` accepts.
+pub const SORT_FIELDS: &[&str] = &["name", "bpm", "dur", "notes", "tracks", "size", "added"];
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Sort, String> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let field = match name.to_ascii_lowercase().as_str() {
+            "name" => SortField::Name,
+            "bpm" | "tempo" => SortField::Bpm,
+            "dur" | "duration" | "length" => SortField::Duration,
+            "notes" => SortField::Notes,
+            "tracks" => SortField::Tracks,
+            "size" => SortField::Size,
+            "added" | "id" => SortField::Added,
+            _ => {
+                return Err(format!(
+                    "cannot sort by `{name}` (sort by: {}; `-FIELD` for descending)",
+                    SORT_FIELDS.join(", ")
+                ));
+            }
+        };
+        Ok(Sort { field, descending })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(q: &str) -> Term {
+        let mut terms = Query::parse(q).unwrap().terms;
+        assert_eq!(terms.len(), 1, "{q}");
+        terms.remove(0)
+    }
+
+    fn range(q: &str) -> Range {
+        match one(q).filter {
+            Filter::Number { range, .. } => range,
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numeric_ranges_comparisons_and_tolerance() {
+        let r = range("bpm:118..124");
+        assert!(r.contains(118.0) && r.contains(124.0) && r.contains(121.3));
+        assert!(!r.contains(117.9) && !r.contains(124.1));
+        let r = range("dur:..120");
+        assert!(r.contains(0.0) && r.contains(120.0) && !r.contains(120.5));
+        let r = range("dur:30..");
+        assert!(r.contains(30.0) && r.contains(1e6) && !r.contains(29.9));
+        let r = range("notes:>1000");
+        assert!(!r.contains(1000.0) && r.contains(1001.0));
+        let r = range("notes:<=10");
+        assert!(r.contains(10.0) && !r.contains(11.0));
+        let r = range("bpm:~120");
+        assert!(r.contains(116.41) && r.contains(123.59) && !r.contains(116.3) && !r.contains(123.7));
+        // A whole tempo means the tempo as shown; a whole note count means exactly that count.
+        let r = range("bpm:120");
+        assert!(r.contains(119.5) && r.contains(120.49) && !r.contains(120.5));
+        assert_eq!(range("tracks:1"), Range::between(1.0, 1.0));
+        assert!(matches!(
+            one("dur:30..120").filter,
+            Filter::Number {
+                field: NumField::Duration,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn keys_match_every_spelling_and_compatible_keys() {
+        let spell = |q: &str| match one(q).filter {
+            Filter::Key { mut spellings } => {
+                spellings.sort();
+                spellings
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(spell("key:Cm"), vec!["B#m", "Cm"]);
+        assert_eq!(spell("key:C#m"), vec!["C#m", "Dbm"]);
+        assert_eq!(spell("key:dbm"), vec!["C#m", "Dbm"]);
+        assert_eq!(spell("key:Bb"), vec!["A#", "Bb"]);
+        assert_eq!(spell("key:bm"), vec!["Bm", "Cbm"]);
+        assert_eq!(spell("key:F#major"), vec!["F#", "Gb"]);
+        // Cm~: Cm, its relative Eb, and the neighbours Gm and Fm.
+        let compatible = spell("key:Cm~");
+        for k in ["Cm", "Eb", "D#", "Gm", "Fm"] {
+            assert!(compatible.contains(&k.to_string()), "{k} in {compatible:?}");
+        }
+        for k in ["C", "Am", "Dm", "Ebm"] {
+            assert!(!compatible.contains(&k.to_string()), "{k} not in {compatible:?}");
+        }
+        // C~: C, Am, G, F.
+        let c = spell("key:C~");
+        for k in ["C", "Am", "G", "F"] {
+            assert!(c.contains(&k.to_string()), "{k} in {c:?}");
+        }
+        assert!(!c.contains(&"Cm".to_string()));
+    }
+
+    #[test]
+    fn time_signatures_drums_programs_and_text_fields() {
+        assert_eq!(
+            one("ts:6/8").filter,
+            Filter::TimeSignature {
+                numerator: 6,
+                denominator: Some(8)
+            }
+        );
+        assert_eq!(
+            one("ts:3").filter,
+            Filter::TimeSignature {
+                numerator: 3,
+                denominator: None
+            }
+        );
+        assert_eq!(one("drums:yes").filter, Filter::Drums(true));
+        assert_eq!(one("drums:no").filter, Filter::Drums(false));
+        assert_eq!(one("program:33").filter, Filter::Programs(vec![33]));
+        assert_eq!(one("program:33..35,1").filter, Filter::Programs(vec![1, 33, 34, 35]));
+        assert_eq!(one("inst:bass").filter, Filter::Programs((33..=40).collect()));
+        assert_eq!(one("inst:fretless").filter, Filter::Programs(vec![36]));
+        assert_eq!(one("coll:groove").filter, Filter::Collection("groove".into()));
+        assert_eq!(one("folder:drummer1").filter, Filter::Folder("drummer1".into()));
+        assert_eq!(one("name:beat").filter, Filter::Name("beat".into()));
+        assert_eq!(one("funk").filter, Filter::Text("funk".into()));
+        // A colon after something that is not a field name keeps the word bare.
+        assert_eq!(one("12:00").filter, Filter::Text("12:00".into()));
+    }
+
+    #[test]
+    fn negation_quotes_and_several_terms() {
+        let q = Query::parse(r#"^drums:yes  coll:"My Pack" "fretless bass" bpm:~120"#).unwrap();
+        assert_eq!(q.terms.len(), 4);
+        assert!(q.terms[0].negated);
+        assert_eq!(q.terms[0].filter, Filter::Drums(true));
+        assert_eq!(q.terms[1].filter, Filter::Collection("My Pack".into()));
+        assert_eq!(q.terms[2].filter, Filter::Text("fretless bass".into()));
+        assert!(!q.terms[3].negated);
+        assert!(Query::parse("").unwrap().terms.is_empty());
+        assert!(Query::parse("   ").unwrap().terms.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_term_and_its_column() {
+        let err = |q: &str| Query::parse(q).unwrap_err();
+        let e = err("drums:yes bpm:fast");
+        assert_eq!((e.term.as_str(), e.column), ("bpm:fast", 11));
+        assert!(e.message.contains("`fast` is not a number"), "{e}");
+        assert!(e.to_string().contains("`bpm:fast` at column 11"), "{e}");
+        let e = err("colour:red");
+        assert_eq!(e.column, 1);
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        assert_eq!(err("key:H").term, "key:H");
+        assert_eq!(err("key:Cmaj7").term, "key:Cmaj7");
+        assert_eq!(err("ts:6/x").term, "ts:6/x");
+        assert_eq!(err("x bpm:130..120").column, 3);
+        assert!(err("bpm:..").message.contains("at least one end"));
+        assert_eq!(err("drums:maybe").term, "drums:maybe");
+        assert_eq!(err("program:0").term, "program:0");
+        assert_eq!(err("program:129").term, "program:129");
+        assert!(err("inst:kazoo").message.contains("kazoo"));
+        assert_eq!(err("name:").term, "name:");
+        assert_eq!(err("^").term, "^");
+        let e = err(r#"bpm:120 name:"open"#);
+        assert_eq!((e.message.as_str(), e.column), ("unclosed quote", 14));
+        // Columns count characters, not bytes.
+        assert_eq!(err("é bpm:x").column, 3);
+    }
+
+    #[test]
+    fn command_line_words_keep_their_spaces() {
+        let line = join_args(&["coll:My Pack", "bpm:120", "^fretless bass", "^name:a b"]);
+        assert_eq!(line, r#"coll:"My Pack" bpm:120 ^"fretless bass" ^name:"a b""#);
+        let q = Query::parse(&line).unwrap();
+        assert_eq!(q.terms[0].filter, Filter::Collection("My Pack".into()));
+        assert_eq!(q.terms[2].filter, Filter::Text("fretless bass".into()));
+        assert!(q.terms[2].negated);
+        assert_eq!(q.terms[3].filter, Filter::Name("a b".into()));
+    }
+    #[test]
+    fn sort_names_and_directions() {
+        let sort = |s: &str| s.parse::<Sort>();
+        assert_eq!(
+            sort("bpm").unwrap(),
+            Sort {
+                field: SortField::Bpm,
+                descending: false
+            }
+        );
+        assert_eq!(
+            sort("-dur").unwrap(),
+            Sort {
+                field: SortField::Duration,
+                descending: true
+            }
+        );
+        assert_eq!(sort("+name").unwrap(), Sort::default());
+        assert!(sort("colour").unwrap_err().contains("cannot sort by `colour`"));
+    }
+}
