@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::own::Own;
+use common::own::{Own, persistence};
 use common::*;
 use tokio::sync::OnceCell;
 
@@ -111,20 +111,19 @@ async fn wait_for(pool: &sqlx::PgPool, sql: &str) {
     panic!("timed out waiting for: {sql}");
 }
 
-fn data_lost(st: &serde_json::Value) -> Option<String> {
-    st["safety"]["data_lost"].as_str().map(String::from)
+/// The README's recovery after a loss (restore safety, import, rebuild), then the library must equal a clean import
+/// and the loss be repaired.
+async fn recover_and_compare(c: &Own, src: &[String], clean: &Library) {
+    c.ok(&["restore-safety"]);
+    c.ok(&import_args(&[], src));
+    c.ok(&["rebuild-indexes"]);
+    let pool = c.pool().await;
+    assert_eq!(&library(&pool).await, clean);
+    assert_eq!(data_lost(&c.status()), None);
 }
 
-fn persistence(st: &serde_json::Value, table: &str) -> String {
-    st["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == table)
-        .unwrap()["persistence"]
-        .as_str()
-        .unwrap()
-        .into()
+fn data_lost(st: &serde_json::Value) -> Option<String> {
+    st["safety"]["data_lost"].as_str().map(String::from)
 }
 
 /// The old order of level 3 (children UNLOGGED first) left this window: recovery empties musical_metadata and
@@ -208,12 +207,7 @@ async fn early_ludicrous_crash_is_reported_then_repaired() {
         "an early crash must not pass unseen: {}",
         st["safety"]
     );
-    c.ok(&["restore-safety"]);
-    c.ok(&import_args(&[], &src));
-    c.ok(&["rebuild-indexes"]);
-    let pool = c.pool().await;
-    assert_eq!(&library(&pool).await, clean);
-    assert_eq!(data_lost(&c.status()), None);
+    recover_and_compare(&c, &src, clean).await;
 }
 
 /// restore-safety used to make files LOGGED before musical_metadata: a crash between the two emptied the metadata
@@ -258,12 +252,7 @@ async fn crash_inside_restore_leaves_tables_consistent_and_the_loss_known() {
         "the emptied tables are reported: {}",
         st["safety"]
     );
-    c.ok(&["restore-safety"]);
-    c.ok(&import_args(&[], &src));
-    c.ok(&["rebuild-indexes"]);
-    let pool = c.pool().await;
-    assert_eq!(&library(&pool).await, clean);
-    assert_eq!(data_lost(&c.status()), None);
+    recover_and_compare(&c, &src, clean).await;
 }
 
 /// Three importers of the same sources at once, in small batches so that their transactions interleave: none

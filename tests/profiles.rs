@@ -4,7 +4,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::own::Own;
+use common::own::{Own, persistence};
 use common::*;
 
 fn setting(st: &serde_json::Value, name: &str) -> (String, bool) {
@@ -18,18 +18,6 @@ fn setting(st: &serde_json::Value, name: &str) -> (String, bool) {
         s["value"].as_str().unwrap().to_string(),
         s["pending_restart"].as_bool().unwrap(),
     )
-}
-
-fn persistence(st: &serde_json::Value, table: &str) -> String {
-    st["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == table)
-        .unwrap()["persistence"]
-        .as_str()
-        .unwrap()
-        .into()
 }
 
 fn indexes_present(st: &serde_json::Value) -> u64 {

@@ -75,3 +75,16 @@ impl Drop for Own {
         cluster::remove_cluster_files(&self.dir);
     }
 }
+
+/// A table's persistence (`logged` / `unlogged`) as `status --json` reports it.
+pub fn persistence(st: &serde_json::Value, table: &str) -> String {
+    st["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == table)
+        .unwrap()["persistence"]
+        .as_str()
+        .unwrap()
+        .into()
+}

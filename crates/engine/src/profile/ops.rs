@@ -104,15 +104,6 @@ impl Engine {
         Ok(st)
     }
 
-    /// If a crash emptied UNLOGGED tables, say so; the loss is recorded and the next import repairs it.
-    pub async fn acknowledge_data_loss(&self) -> Result<Option<String>> {
-        let lost = self.check_integrity().await?;
-        if let Some(msg) = &lost {
-            tracing::warn!("{msg}");
-        }
-        Ok(lost)
-    }
-
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
     /// (and said so) while what a table owner may do still happens.
     pub async fn apply_level(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
