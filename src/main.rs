@@ -76,7 +76,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             repeat,
             json,
             out,
-        }) => cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref()).await?,
+            search,
+        }) => cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref(), *search).await?,
         None => {
             let sources = if cli.sources.is_empty() {
                 midi_tui::engine::session::sample_library().into_iter().collect()

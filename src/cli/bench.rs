@@ -69,6 +69,7 @@ pub async fn run(
     repeat: usize,
     json: bool,
     out: Option<&Path>,
+    search: Option<u64>,
 ) -> Result<()> {
     let exe = std::env::current_exe()?;
     let work = global.data_dir().join("bench");
@@ -94,6 +95,29 @@ pub async fn run(
         move || c.ensure_started()
     })
     .await??;
+    if let Some(search_files) = search {
+        let corpus = list
+            .first()
+            .context("the search bench needs the generated corpus (--files > 0)")?;
+        let result = super::search_bench::run(&exe, &data_dir, &mut c, corpus, search_files).await;
+        let machine = tokio::task::spawn_blocking(move || {
+            let _ = c.stop();
+            cluster::remove_cluster_files(&data_dir);
+            machine(&work)
+        })
+        .await?;
+        let report = result?;
+        if json {
+            println!("{}", serde_json::json!({ "machine": machine, "search": report }));
+        } else {
+            print!("{}", super::search_bench::markdown(&report));
+        }
+        if let Some(out) = out {
+            std::fs::write(out, super::search_bench::markdown(&report))?;
+            eprintln!("bench: wrote {}", out.display());
+        }
+        return Ok(());
+    }
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
@@ -293,7 +317,7 @@ fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
     Ok((code, usage))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }

@@ -6,6 +6,7 @@ pub mod gen_corpus;
 pub mod import;
 pub mod profile;
 pub mod search;
+pub mod search_bench;
 pub mod status;
 
 use std::io::Write;
@@ -185,6 +186,10 @@ pub enum Command {
         /// Write the tables as Markdown to this file (BENCHMARKS.md).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Instead of the modes: the library search's latency on a library grown from the generated corpus to
+        /// this many files (default 1,000,000), cold and hot.
+        #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
+        search: Option<u64>,
     },
 }
 

@@ -19,3 +19,77 @@ pub async fn recreate_library(url: &str) -> DbResult<()> {
     admin.close().await?;
     Ok(())
 }
+
+/// Grow an imported library `copies` times over: each copy of a file gets new bytes' identity (a hash of the
+/// original's and the copy number), its name and paths tagged with the number, and the same metadata, so the
+/// library keeps the imported corpus's value distributions at any size. The browser's latency benchmark uses it to
+/// reach a million files without writing a million files to disk. Returns the files in the library after.
+pub async fn grow_library(url: &str, copies: i32) -> DbResult<i64> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    let mut tx = c.begin().await?;
+    // The originals are the rows without a `copy` prefix, so calling this twice does not copy copies.
+    sqlx::query(
+        "INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key, \
+         file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names, \
+         copyright, import_run_id) \
+         SELECT sha256(f.content_hash || int4send(g)), \
+                regexp_replace(f.filename, '(\\.[^.]*)?$', ' ' || g || '\\1'), 'copy' || g || '/' || f.filepath, \
+                f.parent_folder, f.collection || ' ' || g, f.filename_bpm, f.filename_key, f.file_size_bytes, \
+                f.format, f.num_tracks, f.ticks_per_quarter_note, f.duration_ticks, f.duration_seconds, \
+                f.track_names, f.copyright, f.import_run_id \
+         FROM files f CROSS JOIN generate_series(1, $1) g WHERE f.filepath NOT LIKE 'copy%'",
+    )
+    .bind(copies)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
+         time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches, \
+         pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, \
+         has_drums, is_karaoke, lyrics_count) \
+         SELECT n.id, m.bpm, m.avg_bpm, m.tempo_changes, m.time_signature_numerator, \
+                m.time_signature_denominator, m.key_signature, m.detected_key, m.key_confidence, m.total_notes, \
+                m.unique_pitches, m.pitch_range_min, m.pitch_range_max, m.avg_velocity, m.polyphony_max, \
+                m.note_density, m.channels, m.programs, m.has_drums, m.is_karaoke, m.lyrics_count \
+         FROM files f JOIN musical_metadata m ON m.file_id = f.id CROSS JOIN generate_series(1, $1) g \
+         JOIN files n ON n.content_hash = sha256(f.content_hash || int4send(g)) \
+         WHERE f.filepath NOT LIKE 'copy%'",
+    )
+    .bind(copies)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO file_locations (file_id, path, size, mtime, import_run_id) \
+         SELECT n.id, 'copy' || g || '/' || l.path, l.size, l.mtime, l.import_run_id \
+         FROM file_locations l JOIN files f ON f.id = l.file_id CROSS JOIN generate_series(1, $1) g \
+         JOIN files n ON n.content_hash = sha256(f.content_hash || int4send(g)) \
+         WHERE f.filepath NOT LIKE 'copy%'",
+    )
+    .bind(copies)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(&mut c)
+        .await?;
+    c.close().await?;
+    Ok(files)
+}
+
+/// Fresh planner statistics and visibility map, as a library has some time after its import.
+pub async fn analyze_library(url: &str) -> DbResult<()> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(&mut c).await?;
+    c.close().await?;
+    Ok(())
+}
+
+/// Files in the library.
+pub async fn library_files(url: &str) -> DbResult<i64> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    let n = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(&mut c)
+        .await?;
+    c.close().await?;
+    Ok(n)
+}
