@@ -295,7 +295,10 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     c.send(" bpm:fast");
     let s = c.wait_for("the parse error", wait, |s| s.contains("is not a number"));
     let caret_line = s.lines().find(|l| l.contains("is not a number")).unwrap();
-    let query_line = s.lines().find(|l| l.contains("/ name:groma bpm:fast")).expect("the query line");
+    let query_line = s
+        .lines()
+        .find(|l| l.contains("/ name:groma bpm:fast"))
+        .expect("the query line");
     assert_eq!(
         caret_line.find('^').map(|i| caret_line[..i].chars().count()),
         query_line.find("bpm:fast").map(|i| query_line[..i].chars().count()),
@@ -308,14 +311,24 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     // Enter: the results; the detail of the selected file, every location; Tab: its piano roll.
     c.send("\r");
     let s = c.wait_for("the detail", wait, |s| s.contains("locations (1)"));
-    assert!(s.contains("gromas.mid") && s.contains("fixtures/midi/gromas.mid"), "{s}");
+    assert!(
+        s.contains("gromas.mid") && s.contains("fixtures/midi/gromas.mid"),
+        "{s}"
+    );
     c.send("\t");
-    let s = c.wait_for("the piano roll", wait, |s| s.contains("Piano roll") && s.contains(" Dr "));
-    assert!(s.contains('▀') || s.contains('▄') || s.contains('█'), "notes drawn:\n{s}");
+    let s = c.wait_for("the piano roll", wait, |s| {
+        s.contains("Piano roll") && s.contains(" Dr ")
+    });
+    assert!(
+        s.contains('▀') || s.contains('▄') || s.contains('█'),
+        "notes drawn:\n{s}"
+    );
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
     // Esc closes the browser, q quits.
     c.send("\x1b");
-    c.wait_for("the browser closed", wait, |s| !s.contains("Library") && !s.contains("Piano roll"));
+    c.wait_for("the browser closed", wait, |s| {
+        !s.contains("Library") && !s.contains("Piano roll")
+    });
     c.send("q");
     let t0 = Instant::now();
     while c.child.try_wait().ok().flatten().is_none() {

@@ -83,7 +83,7 @@ async fn detail_and_notes_of_an_archive_member() {
     // The member's bytes read back are the imported ones; its notes count what the importer counted.
     let bytes = read_location(&nested, &Limits::default()).expect("read the nested member");
     assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
-    let notes = load_notes(&[nested.clone()], &hash, MAX_NOTES).expect("notes of the nested member");
+    let notes = load_notes(std::slice::from_ref(&nested), &hash, MAX_NOTES).expect("notes of the nested member");
     assert_eq!(notes.location, nested);
     assert_eq!(notes.notes.notes.len() as i64, total_notes);
     assert!(notes.notes.notes.iter().any(|n| n.is_drum()), "a drum fill has drums");
@@ -111,7 +111,10 @@ async fn notes_come_from_a_location_that_still_holds_the_bytes() {
     // The file moved away: the next location is tried; none left is an error naming the first problem.
     let gone = Path::new(&plain).with_file_name("gone.mid").display().to_string();
     let notes = load_notes(&[gone.clone(), plain.clone()], &hash, MAX_NOTES).expect("the second location");
-    assert_eq!((notes.location.as_str(), notes.notes.notes.len() as i64), (plain.as_str(), total_notes));
+    assert_eq!(
+        (notes.location.as_str(), notes.notes.notes.len() as i64),
+        (plain.as_str(), total_notes)
+    );
     match load_notes(std::slice::from_ref(&gone), &hash, MAX_NOTES) {
         Err(LoadNotesError::Unreadable {
             first: FetchError::NotFound(p),
@@ -126,7 +129,12 @@ async fn notes_come_from_a_location_that_still_holds_the_bytes() {
         Err(LoadNotesError::Changed { location }) => assert_eq!(location, plain),
         other => panic!("{other:?}"),
     }
-    assert_eq!(load_notes(&[plain.clone()], &other.1, MAX_NOTES).unwrap().location, plain);
+    assert_eq!(
+        load_notes(std::slice::from_ref(&plain), &other.1, MAX_NOTES)
+            .unwrap()
+            .location,
+        plain
+    );
 
     // A member the archive does not hold.
     let zip = src.join("mixed.zip").display().to_string();

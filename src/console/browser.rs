@@ -115,7 +115,8 @@ pub enum BrowserMsg {
     },
     Detail {
         selection: u64,
-        result: Result<Option<FileDetail>, String>,
+        /// Boxed: a detail is large next to the other answers.
+        result: Result<Option<Box<FileDetail>>, String>,
     },
     Notes {
         selection: u64,
@@ -446,7 +447,7 @@ impl Browser {
                     Ok(Some(d)) => {
                         let locations = d.locations.iter().map(|l| l.path.clone()).collect();
                         let content_hash = d.content_hash.clone();
-                        self.detail = Slot::Ready(d);
+                        self.detail = Slot::Ready(*d);
                         vec![BrowserEffect::Notes {
                             selection,
                             content_hash,

@@ -289,8 +289,16 @@ mod tests {
         assert_eq!(lookup(Ctx::Dialog, Key::Esc), Some(Action::Dismiss));
         assert_eq!(lookup(Ctx::Input, Key::Char('q')), None, "q is typed into the path");
         assert_eq!(lookup(Ctx::Help, Key::Char('q')), Some(Action::Dismiss));
-        assert_eq!(lookup(Ctx::BrowserQuery, Key::Char('q')), None, "q is typed into the query");
-        assert_eq!(lookup(Ctx::BrowserQuery, Key::Char('/')), None, "/ is typed into the query");
+        assert_eq!(
+            lookup(Ctx::BrowserQuery, Key::Char('q')),
+            None,
+            "q is typed into the query"
+        );
+        assert_eq!(
+            lookup(Ctx::BrowserQuery, Key::Char('/')),
+            None,
+            "/ is typed into the query"
+        );
     }
 
     #[test]
@@ -304,7 +312,11 @@ mod tests {
         assert_eq!(lookup(Ctx::Browser, Key::Char('s')), Some(Action::Browse(B::SortField)));
         assert_eq!(lookup(Ctx::Browser, Key::Left), Some(Action::Browse(B::TimeLeft)));
         assert_eq!(lookup(Ctx::BrowserQuery, Key::Enter), Some(Action::Browse(B::Submit)));
-        assert_eq!(lookup(Ctx::Dialog, Key::Char('/')), None, "a dialog never opens the library");
+        assert_eq!(
+            lookup(Ctx::Dialog, Key::Char('/')),
+            None,
+            "a dialog never opens the library"
+        );
     }
 
     #[test]
@@ -329,6 +341,9 @@ mod tests {
         assert!(!labels.contains(&"add path"));
         assert_eq!(footer(Ctx::Dialog).len(), 2);
         let browsing: Vec<&str> = footer(Ctx::Browser).iter().map(|b| b.label).collect();
-        assert!(browsing.contains(&"query") && !browsing.contains(&"library"), "{browsing:?}");
+        assert!(
+            browsing.contains(&"query") && !browsing.contains(&"library"),
+            "{browsing:?}"
+        );
     }
 }

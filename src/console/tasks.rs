@@ -203,6 +203,7 @@ pub fn spawn_detail(engine: Engine, selection: u64, content_hash: String, tx: Tx
         let result = match crate::engine::library::hash_from_hex(&content_hash) {
             Some(hash) => timed(BROWSE_TIMEOUT, engine.file_detail(&hash))
                 .await
+                .map(|d| d.map(Box::new))
                 .map_err(|e| first_line(&e)),
             None => Err(format!("not a content hash: {content_hash}")),
         };

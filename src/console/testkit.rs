@@ -237,7 +237,14 @@ pub fn summary(status: RunStatus) -> RunSummary {
 
 /// A search hit with fixed values that vary with `i`.
 pub fn hit(i: i64) -> crate::engine::library::Hit {
-    let names = ["groove_118", "funk_break", "ballad_cm", "bass_line", "piano_etude", "drum_fill"];
+    let names = [
+        "groove_118",
+        "funk_break",
+        "ballad_cm",
+        "bass_line",
+        "piano_etude",
+        "drum_fill",
+    ];
     let name = format!("{}_{i:03}.mid", names[(i as usize) % names.len()]);
     crate::engine::library::Hit {
         id: i,
@@ -371,7 +378,7 @@ pub fn browsing(mut a: App, query: &str, n: i64, more: bool) -> App {
     let g = a.browser.generation;
     update(&mut a, Msg::Browser(BrowserMsg::Timer(Timer::Search(g))));
     let hits: Vec<_> = (1..=n).map(hit).collect();
-    let next = more.then(|| Cursor {
+    let next = more.then_some(Cursor {
         value: SortValue::Int(n),
         id: n,
     });
@@ -385,14 +392,18 @@ pub fn browsing(mut a: App, query: &str, n: i64, more: bool) -> App {
     );
     keys(&mut a, &[Key::Enter]);
     if n > 0 {
-        assert!(effects.iter().any(|e| matches!(e, super::app::Effect::Browser(BrowserEffect::After(..)))));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, super::app::Effect::Browser(BrowserEffect::After(..))))
+        );
         let s = a.browser.selection;
         update(&mut a, Msg::Browser(BrowserMsg::Timer(Timer::Select(s))));
         update(
             &mut a,
             Msg::Browser(BrowserMsg::Detail {
                 selection: s,
-                result: Ok(Some(detail(1))),
+                result: Ok(Some(Box::new(detail(1)))),
             }),
         );
         update(

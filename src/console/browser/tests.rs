@@ -6,7 +6,7 @@ use crate::engine::library::SortValue;
 fn page(ids: std::ops::RangeInclusive<i64>, more: bool) -> Page {
     let hits: Vec<Hit> = ids.clone().map(hit).collect();
     Page {
-        next: more.then(|| Cursor {
+        next: more.then_some(Cursor {
             value: SortValue::Int(*ids.end()),
             id: *ids.end(),
         }),
@@ -50,10 +50,17 @@ fn typing_is_debounced_and_only_the_last_text_is_searched() {
     assert_eq!(searches(&opened).len(), 1, "opening lists the library at once");
     let effects = typed(&mut b, "bpm:120");
     assert_eq!(effects.len(), 7, "one timer per key, no search yet: {effects:?}");
-    assert!(effects.iter().all(|e| matches!(e, BrowserEffect::After(DEBOUNCE, Timer::Search(_)))));
+    assert!(
+        effects
+            .iter()
+            .all(|e| matches!(e, BrowserEffect::After(DEBOUNCE, Timer::Search(_))))
+    );
     let last = b.generation;
     for g in last - 6..last {
-        assert!(b.on_msg(BrowserMsg::Timer(Timer::Search(g))).is_empty(), "timer {g} is stale");
+        assert!(
+            b.on_msg(BrowserMsg::Timer(Timer::Search(g))).is_empty(),
+            "timer {g} is stale"
+        );
     }
     let run = b.on_msg(BrowserMsg::Timer(Timer::Search(last)));
     let s = searches(&run);
@@ -136,7 +143,10 @@ fn scrolling_near_the_end_fetches_the_next_page_by_keyset() {
         id: PAGE_SIZE as i64,
     };
     assert_eq!(s, vec![(b.generation, Some(cursor))]);
-    assert!(searches(&b.on_action(BrowseAction::Down)).is_empty(), "one page at a time");
+    assert!(
+        searches(&b.on_action(BrowseAction::Down)).is_empty(),
+        "one page at a time"
+    );
     b.on_msg(BrowserMsg::Searched {
         generation: b.generation,
         append: true,
@@ -190,12 +200,12 @@ fn the_selection_reads_its_file_once_it_rests_and_drops_late_answers() {
     // A late detail of an earlier selection changes nothing.
     b.on_msg(BrowserMsg::Detail {
         selection: first,
-        result: Ok(Some(detail(1))),
+        result: Ok(Some(Box::new(detail(1)))),
     });
     assert_eq!(b.detail, Slot::Loading);
     let next = b.on_msg(BrowserMsg::Detail {
         selection: now,
-        result: Ok(Some(detail(3))),
+        result: Ok(Some(Box::new(detail(3)))),
     });
     match &next[..] {
         [BrowserEffect::Notes { locations, .. }] => assert_eq!(locations.len(), 3),
@@ -233,7 +243,7 @@ fn the_roll_pans_and_zooms_inside_the_file() {
     let s = b.selection;
     b.on_msg(BrowserMsg::Detail {
         selection: s,
-        result: Ok(Some(detail(1))),
+        result: Ok(Some(Box::new(detail(1)))),
     });
     b.on_msg(BrowserMsg::Notes {
         selection: s,
@@ -257,4 +267,29 @@ fn the_roll_pans_and_zooms_inside_the_file() {
         b.on_action(BrowseAction::ZoomOut);
     }
     assert_eq!((b.view.zoom, b.view.start), (0, 0.0));
+}
+
+#[test]
+fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
+    use crate::console::app::{Msg, RunState, update};
+    use crate::console::keymap::Key;
+    use crate::console::testkit::{keys, running_app, snapshot};
+    let mut a = running_app(10);
+    keys(&mut a, &[Key::Char('/')]);
+    // `p` and `c` are typed into the query, not pause or cancel the run.
+    keys(&mut a, &[Key::Char('p'), Key::Char('c')]);
+    assert_eq!(a.browser.text, "pc");
+    assert_eq!(a.run, RunState::Running);
+    let before = a.live.snapshot.done();
+    update(&mut a, Msg::Sample(Some(snapshot(20))));
+    assert!(a.live.snapshot.done() > before, "the counters move on while browsing");
+    // Closed and opened again: the same query, searched again for files the import added meanwhile.
+    keys(&mut a, &[Key::Esc]);
+    assert!(!a.browser.open);
+    let effects = update(&mut a, Msg::Key(Key::Char('/')));
+    assert_eq!(a.browser.text, "pc");
+    assert!(matches!(
+        effects.as_slice(),
+        [crate::console::app::Effect::Browser(BrowserEffect::Search { .. })]
+    ));
 }

@@ -89,7 +89,14 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
             Span::styled(caret, bold().fg(Color::Red)),
             Span::styled(msg, Style::new().fg(Color::Red)),
         ]);
-        f.render_widget(Paragraph::new(line), Rect { y: inner.y + 1, height: 1, ..inner });
+        f.render_widget(
+            Paragraph::new(line),
+            Rect {
+                y: inner.y + 1,
+                height: 1,
+                ..inner
+            },
+        );
     }
 }
 
@@ -269,7 +276,10 @@ pub fn pitch_name(p: i16) -> String {
 
 /// The facts first, every location after, then the rest while room lasts; `height` rows are available.
 fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(Span::styled(truncate(&format!(" {}", d.filename), w), bold()))];
+    let mut lines = vec![Line::from(Span::styled(
+        truncate(&format!(" {}", d.filename), w),
+        bold(),
+    ))];
     let mut file = format!("{} · SMF {}", fmt_bytes(d.file_size_bytes.max(0) as u64), opt(d.format));
     if let Some(n) = d.num_tracks {
         file.push_str(&format!(" · {n} tracks"));
@@ -377,7 +387,10 @@ fn music_lines(
         .programs
         .iter()
         .map(|p| {
-            let name = PROGRAM_NAMES.get(usize::from(*p).wrapping_sub(1)).copied().unwrap_or("?");
+            let name = PROGRAM_NAMES
+                .get(usize::from(*p).wrapping_sub(1))
+                .copied()
+                .unwrap_or("?");
             format!("{p} {name}")
         })
         .collect();

@@ -33,7 +33,9 @@ pub fn window(view: &RollView, duration: f64, cols: usize, rows: usize) -> Windo
     v.clamp(duration);
     let span = v.span(duration);
     let visible = (rows * 2).clamp(2, 128) as f64;
-    let lo = (v.pitch_center - visible / 2.0 + 0.5).floor().clamp(0.0, 128.0 - visible);
+    let lo = (v.pitch_center - visible / 2.0 + 0.5)
+        .floor()
+        .clamp(0.0, 128.0 - visible);
     Window {
         t0: v.start,
         t1: v.start + span,
@@ -93,7 +95,9 @@ impl Grid {
                 }
                 continue;
             }
-            let Some((row, upper)) = w.cell_of(n.pitch) else { continue };
+            let Some((row, upper)) = w.cell_of(n.pitch) else {
+                continue;
+            };
             // A note shorter than a column still shows as one cell.
             let c1 = (w.col(n.end) - 1).max(c0);
             for c in c0.max(0)..=c1.min(last) {
@@ -149,7 +153,10 @@ pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
             pitch_name(i16::from(w.pitch_hi))
         );
         if loaded.is_some_and(|n| n.notes.truncated) {
-            t.push_str(&format!("· first {} notes ", fmt_count(crate::engine::library::MAX_NOTES as u64)));
+            t.push_str(&format!(
+                "· first {} notes ",
+                fmt_count(crate::engine::library::MAX_NOTES as u64)
+            ));
         }
         Line::from(t)
     });
@@ -230,7 +237,10 @@ fn axis(w: &Window) -> Line<'static> {
     put((w.cols / 2).saturating_sub(m.chars().count() / 2), &m);
     put(w.cols.saturating_sub(z.chars().count()), &z);
     let text: String = text.into_iter().collect();
-    Line::from(vec![Span::raw(" ".repeat(GUTTER as usize)), Span::styled(truncate(&text, w.cols), dim())])
+    Line::from(vec![
+        Span::raw(" ".repeat(GUTTER as usize)),
+        Span::styled(truncate(&text, w.cols), dim()),
+    ])
 }
 
 #[cfg(test)]
@@ -256,9 +266,25 @@ mod tests {
         let w = window(&view, 10.0, 40, 8);
         assert_eq!((w.pitch_lo, w.pitch_hi), (52, 67), "16 pitches around 60");
         assert_eq!((w.t0, w.t1), (0.0, 10.0), "zoom 0 shows the whole file");
-        let top = window(&RollView { pitch_center: 127.0, ..view }, 10.0, 40, 8);
+        let top = window(
+            &RollView {
+                pitch_center: 127.0,
+                ..view
+            },
+            10.0,
+            40,
+            8,
+        );
         assert_eq!((top.pitch_lo, top.pitch_hi), (112, 127));
-        let bottom = window(&RollView { pitch_center: -40.0, ..view }, 10.0, 40, 8);
+        let bottom = window(
+            &RollView {
+                pitch_center: -40.0,
+                ..view
+            },
+            10.0,
+            40,
+            8,
+        );
         assert_eq!((bottom.pitch_lo, bottom.pitch_hi), (0, 15));
         // A window taller than MIDI's range shows all of it.
         let tall = window(&view, 10.0, 40, 100);
@@ -286,12 +312,12 @@ mod tests {
         let w = window(&RollView::default(), 4.0, 8, 2);
         assert_eq!((w.pitch_lo, w.pitch_hi), (58, 61));
         let notes = [
-            note(0.0, 1.0, 61, 0),  // top row, upper half, columns 0-1
-            note(0.5, 0.6, 58, 1),  // bottom row, lower half, one column
-            note(2.0, 4.0, 60, 0),  // top row, lower half, columns 4-7
-            note(1.0, 1.1, 36, 9),  // a drum hit in column 2
-            note(1.2, 1.3, 38, 9),  // and another
-            note(0.0, 4.0, 90, 0),  // out of the window's pitches
+            note(0.0, 1.0, 61, 0), // top row, upper half, columns 0-1
+            note(0.5, 0.6, 58, 1), // bottom row, lower half, one column
+            note(2.0, 4.0, 60, 0), // top row, lower half, columns 4-7
+            note(1.0, 1.1, 36, 9), // a drum hit in column 2
+            note(1.2, 1.3, 38, 9), // and another
+            note(0.0, 4.0, 90, 0), // out of the window's pitches
         ];
         let g = Grid::draw(&notes, &w);
         assert_eq!(g.cells[0][0], (UPPER, 0));

@@ -196,11 +196,20 @@ fn library_browser() {
     // Zoomed in twice, panned later and an octave up: the window moves, the labels follow.
     keys(
         &mut roll,
-        &[Key::Char('+'), Key::Char('+'), Key::Right, Key::Char(']'), Key::Char(']')],
+        &[
+            Key::Char('+'),
+            Key::Char('+'),
+            Key::Right,
+            Key::Char(']'),
+            Key::Char(']'),
+        ],
     );
     snap!("browser_roll_zoomed_80x24", roll, 80, 24);
     let mut down = a;
-    keys(&mut down, &[Key::PageDown, Key::PageDown, Key::Char('s'), Key::Char('S')]);
+    keys(
+        &mut down,
+        &[Key::PageDown, Key::PageDown, Key::Char('s'), Key::Char('S')],
+    );
     snap!("browser_scrolled_resorting_80x24", down, 80, 24);
 }
 

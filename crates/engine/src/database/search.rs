@@ -477,12 +477,11 @@ pub async fn file_detail(pool: &PgPool, content_hash: &[u8]) -> DbResult<Option<
         return Ok(None);
     };
     let mut d = detail_of(&row)?;
-    let locations: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT path, size, mtime, import_run_id FROM file_locations WHERE file_id = $1 ORDER BY path",
-    )
-    .bind(d.id)
-    .fetch_all(pool)
-    .await?;
+    let locations: Vec<(String, i64, i64, Option<i64>)> =
+        sqlx::query_as("SELECT path, size, mtime, import_run_id FROM file_locations WHERE file_id = $1 ORDER BY path")
+            .bind(d.id)
+            .fetch_all(pool)
+            .await?;
     d.locations = locations
         .into_iter()
         .map(|(path, size, mtime, import_run_id)| LocationDetail {

@@ -46,6 +46,10 @@ mod tests {
         assert_eq!(super::hash_from_hex(h.to_hex().as_str()), Some(*h.as_bytes()));
         assert_eq!(super::hash_from_hex("abc"), None);
         assert_eq!(super::hash_from_hex(&"zz".repeat(32)), None);
-        assert_eq!(super::hash_from_hex(&"+1".repeat(32)), None, "from_str_radix takes a sign; a hash does not");
+        assert_eq!(
+            super::hash_from_hex(&"+1".repeat(32)),
+            None,
+            "from_str_radix takes a sign; a hash does not"
+        );
     }
 }

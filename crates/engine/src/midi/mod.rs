@@ -13,8 +13,8 @@ mod text;
 
 pub use analyze::{DEFAULT_TEMPO_US, MidiMetadata, analyze, unwrap_rmid};
 pub use errors::{MidiError, MidiErrorKind};
-pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use keys::{detect_key, key_signature_name};
+pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use path_meta::{PathMeta, path_meta};
 pub use text::decode_text;
 

@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(drums.len(), 2);
         // The first hit (velocity 90) ends at the first release.
         let first = drums.iter().find(|n| n.velocity == 90).unwrap();
-        assert!((first.start - 0.5).abs() < 1e-9 && (first.end - 1.5).abs() < 1e-9, "{first:?}");
+        assert!(
+            (first.start - 0.5).abs() < 1e-9 && (first.end - 1.5).abs() < 1e-9,
+            "{first:?}"
+        );
         assert!((list.duration_seconds - 2.5).abs() < 1e-9, "{}", list.duration_seconds);
         assert!(!list.truncated);
     }
@@ -297,7 +300,11 @@ mod tests {
         assert!(read_notes(b"MThd\0\0", 10).is_err());
         let mut wrapped = vec![0u8; 128];
         wrapped.extend(smf(&[(0, &[0x90, 60, 100]), (480, &[0x80, 60, 0])]));
-        assert_eq!(read_notes(&wrapped, 10).unwrap().notes.len(), 1, "a MacBinary wrapper is skipped");
+        assert_eq!(
+            read_notes(&wrapped, 10).unwrap().notes.len(),
+            1,
+            "a MacBinary wrapper is skipped"
+        );
         let whole = smf(&[(0, &[0x90, 60, 100]), (480, &[0x80, 60, 0])]);
         for cut in 0..whole.len() {
             let _ = read_notes(&whole[..cut], 10);
