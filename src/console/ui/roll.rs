@@ -58,7 +58,8 @@ impl Window {
             return None;
         }
         let i = usize::from(pitch - self.pitch_lo);
-        Some((self.rows - 1 - i / 2, i % 2 == 1))
+        let row = self.rows.checked_sub(1 + i / 2)?;
+        Some((row, i % 2 == 1))
     }
 }
 
