@@ -258,3 +258,82 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     });
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// The library browser in a real terminal at 80x24: `/` opens it, a typed query lists the matching file, a bad
+/// term is pointed at, and the selected file shows its locations and its piano roll.
+#[test]
+fn the_library_browser_finds_files_as_the_query_is_typed() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let v = common::import_json(
+        &db.url,
+        &[
+            fixtures.join("midi").to_str().unwrap(),
+            fixtures.join("archives/mixed.zip").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v["status"], "done", "{v}");
+    let data_dir = common::temp_dir("console-browser");
+    let args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    let mut c = Console::start(&args, 24, 80);
+    let wait = Duration::from_secs(60);
+    c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
+    c.send("/");
+    c.wait_for("the library listing every file", wait, |s| {
+        s.contains("Results") && s.contains(" files ")
+    });
+    c.send("name:groma");
+    let s = c.wait_for("one match", wait, |s| s.contains("gromas.mid") && s.contains("1 file "));
+    assert!(!s.contains("kahless.mid"), "{s}");
+    // A term that cannot be read: the caret under it, the old results kept.
+    c.send(" bpm:fast");
+    let s = c.wait_for("the parse error", wait, |s| s.contains("is not a number"));
+    let caret_line = s.lines().find(|l| l.contains("is not a number")).unwrap();
+    let query_line = s
+        .lines()
+        .find(|l| l.contains("/ name:groma bpm:fast"))
+        .expect("the query line");
+    assert_eq!(
+        caret_line.find('^').map(|i| caret_line[..i].chars().count()),
+        query_line.find("bpm:fast").map(|i| query_line[..i].chars().count()),
+        "the caret points at the term:\n{s}"
+    );
+    for _ in 0..9 {
+        c.send("\x7f");
+    }
+    c.wait_for("the error gone", wait, |s| !s.contains("is not a number"));
+    // Enter: the results; the detail of the selected file, every location; Tab: its piano roll.
+    c.send("\r");
+    let s = c.wait_for("the detail", wait, |s| s.contains("locations (1)"));
+    assert!(
+        s.contains("gromas.mid") && s.contains("fixtures/midi/gromas.mid"),
+        "{s}"
+    );
+    c.send("\t");
+    let s = c.wait_for("the piano roll", wait, |s| {
+        s.contains("Piano roll") && s.contains(" Dr ")
+    });
+    assert!(
+        s.contains('▀') || s.contains('▄') || s.contains('█'),
+        "notes drawn:\n{s}"
+    );
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
+    // Esc closes the browser, q quits.
+    c.send("\x1b");
+    c.wait_for("the browser closed", wait, |s| {
+        !s.contains("Library") && !s.contains("Piano roll")
+    });
+    c.send("q");
+    let t0 = Instant::now();
+    while c.child.try_wait().ok().flatten().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "did not quit:\n{}", c.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

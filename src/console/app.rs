@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::bottleneck::{self, Bottleneck};
+use super::browser::{Browser, BrowserEffect, BrowserMsg, Focus};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
 use crate::database::status::Status;
@@ -273,6 +274,8 @@ pub struct App {
     pub errors: u64,
     /// The answer to the last key, shown in the footer until the next key.
     pub notice: Option<String>,
+    /// The library browser, drawn over either screen while open (the import goes on under it).
+    pub browser: Browser,
     pub should_quit: bool,
 }
 
@@ -344,6 +347,7 @@ impl App {
             log: Ring::new(LOG_LINES),
             errors: 0,
             notice: None,
+            browser: Browser::default(),
             should_quit: false,
         }
     }
@@ -354,6 +358,10 @@ impl App {
             (Some(Overlay::Dialog(_)), _) => Ctx::Dialog,
             (Some(Overlay::Help), _) => Ctx::Help,
             (Some(Overlay::Input(_)), _) => Ctx::Input,
+            (None, _) if self.browser.open => match self.browser.focus {
+                Focus::Query => Ctx::BrowserQuery,
+                Focus::Results => Ctx::Browser,
+            },
             (None, Screen::Start) => Ctx::Start,
             (None, Screen::Run) => Ctx::Run,
         }
@@ -433,6 +441,8 @@ pub enum Msg {
     Restored(Result<RestoreReport, String>),
     Rebuild(RebuildEvent),
     RebuildEnded(Result<RebuildReport, String>),
+    /// Timers and answers for the library browser.
+    Browser(BrowserMsg),
 }
 
 /// What the event loop does for `update`.
@@ -456,6 +466,8 @@ pub enum Effect {
     SetPaused(bool),
     CancelImport,
     Poll,
+    /// The library browser's timers, searches and reads.
+    Browser(BrowserEffect),
     Quit,
 }
 
@@ -514,6 +526,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll]
         }
         Msg::Restored(result) => on_restored(app, result),
+        Msg::Browser(m) => browser_effects(app.browser.on_msg(m)),
         Msg::Rebuild(ev) => {
             on_rebuild_event(app, ev);
             vec![]
@@ -556,6 +569,10 @@ fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
         text.push(c);
         return vec![];
     }
+    // The same for the library's query line.
+    if let (Ctx::BrowserQuery, None, Key::Char(c)) = (ctx, action, key) {
+        return browser_effects(app.browser.type_char(c));
+    }
     app.notice = None;
     match action {
         Some(a) => on_action(app, a),
@@ -582,7 +599,12 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleLevel(_) | Action::Restore | Action::Rebuild | Action::RestoreAndRebuild => {
             on_profile_action(app, action)
         }
+        Action::Browse(a) => browser_effects(app.browser.on_action(a)),
     }
+}
+
+fn browser_effects(effects: Vec<BrowserEffect>) -> Vec<Effect> {
+    effects.into_iter().map(Effect::Browser).collect()
 }
 
 /// Help, dialogs and quitting.

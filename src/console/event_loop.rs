@@ -11,6 +11,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use tokio::time::MissedTickBehavior;
 
 use super::app::{App, Effect, Msg, update};
+use super::browser::BrowserEffect;
 use super::keymap;
 use super::tasks::{self, Incoming, Tx};
 use super::{system, ui};
@@ -26,6 +27,8 @@ const SAMPLE: Duration = Duration::from_secs(1);
 struct Runner {
     engine: Engine,
     poll: Engine,
+    /// The library browser's own connection.
+    browse: Engine,
     tx: Tx,
     import: Option<PlanHandle>,
     /// Pause or cancel asked before the import's handle arrived.
@@ -70,7 +73,30 @@ impl Runner {
                 None => self.pending_cancel = true,
             },
             Effect::Poll => tasks::spawn_poll(self.poll.clone(), self.disk_path.clone(), tx),
+            Effect::Browser(e) => self.browse(e),
             Effect::Quit => {}
+        }
+    }
+
+    fn browse(&mut self, effect: BrowserEffect) {
+        let (engine, tx) = (self.browse.clone(), self.tx.clone());
+        match effect {
+            BrowserEffect::After(delay, timer) => tasks::spawn_timer(delay, timer, tx),
+            BrowserEffect::Search {
+                generation,
+                query,
+                sort,
+                after,
+            } => tasks::spawn_search(engine, generation, query, sort, after, tx),
+            BrowserEffect::Detail {
+                selection,
+                content_hash,
+            } => tasks::spawn_detail(engine, selection, content_hash, tx),
+            BrowserEffect::Notes {
+                selection,
+                content_hash,
+                locations,
+            } => tasks::spawn_notes(selection, content_hash, locations, tx),
         }
     }
 
@@ -129,6 +155,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
     let mut sighup = signal(SignalKind::hangup())?;
     let mut runner = Runner {
         poll: tasks::poll_engine(&engine),
+        browse: tasks::browse_engine(&engine),
         engine,
         tx: tx.clone(),
         import: None,

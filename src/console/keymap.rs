@@ -1,6 +1,8 @@
 //! Key bindings as data: one table of (key, context, action, label) feeds the handler, the footer and the help.
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::browser::BrowseAction as B;
+
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -10,6 +12,11 @@ pub enum Key {
     Up,
     Down,
     Backspace,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Tab,
     CtrlC,
 }
 
@@ -23,6 +30,11 @@ impl Key {
             Key::Up => "↑".into(),
             Key::Down => "↓".into(),
             Key::Backspace => "Bksp".into(),
+            Key::Left => "←".into(),
+            Key::Right => "→".into(),
+            Key::PageUp => "PgUp".into(),
+            Key::PageDown => "PgDn".into(),
+            Key::Tab => "Tab".into(),
             Key::CtrlC => "Ctrl-C".into(),
         }
     }
@@ -37,6 +49,10 @@ pub enum Ctx {
     Dialog,
     Help,
     Input,
+    /// The library browser, keys on the results.
+    Browser,
+    /// The library browser's query line: every key the table does not bind is typed.
+    BrowserQuery,
 }
 
 impl Ctx {
@@ -48,6 +64,8 @@ impl Ctx {
             Ctx::Dialog => "Confirmation dialog",
             Ctx::Help => "Help",
             Ctx::Input => "Typing a path",
+            Ctx::Browser => "Library: results",
+            Ctx::BrowserQuery => "Library: query line",
         }
     }
 }
@@ -78,6 +96,7 @@ pub enum Action {
     InputSubmit,
     InputCancel,
     InputBackspace,
+    Browse(B),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +125,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('?'), Ctx::Global, Action::Help, "help", true),
     b(Key::Char('q'), Ctx::Global, Action::Quit, "quit", true),
     b(Key::CtrlC, Ctx::Global, Action::Quit, "quit", false),
+    b(Key::Char('/'), Ctx::Global, Action::Browse(B::Open), "library", true),
     b(Key::Up, Ctx::Start, Action::ModePrev, "previous mode", false),
     b(Key::Down, Ctx::Start, Action::ModeNext, "next mode", false),
     b(Key::Char('n'), Ctx::Start, Action::ModeNormal, "normal mode", false),
@@ -135,6 +155,26 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Esc, Ctx::Input, Action::InputCancel, "cancel", true),
     b(Key::CtrlC, Ctx::Input, Action::InputCancel, "cancel", false),
     b(Key::Backspace, Ctx::Input, Action::InputBackspace, "delete", false),
+    b(Key::Enter, Ctx::BrowserQuery, Action::Browse(B::Submit), "to the results", true),
+    b(Key::Down, Ctx::BrowserQuery, Action::Browse(B::Submit), "to the results", false),
+    b(Key::Esc, Ctx::BrowserQuery, Action::Browse(B::Close), "close", true),
+    b(Key::CtrlC, Ctx::BrowserQuery, Action::Browse(B::Close), "close", false),
+    b(Key::Backspace, Ctx::BrowserQuery, Action::Browse(B::Backspace), "delete", false),
+    b(Key::Up, Ctx::Browser, Action::Browse(B::Up), "previous file", false),
+    b(Key::Down, Ctx::Browser, Action::Browse(B::Down), "next file", false),
+    b(Key::PageUp, Ctx::Browser, Action::Browse(B::PageUp), "10 files up", false),
+    b(Key::PageDown, Ctx::Browser, Action::Browse(B::PageDown), "10 files down", false),
+    b(Key::Char('/'), Ctx::Browser, Action::Browse(B::EditQuery), "query", true),
+    b(Key::Char('s'), Ctx::Browser, Action::Browse(B::SortField), "sort", true),
+    b(Key::Char('S'), Ctx::Browser, Action::Browse(B::SortDirection), "reverse", true),
+    b(Key::Tab, Ctx::Browser, Action::Browse(B::Pane), "detail/roll", true),
+    b(Key::Left, Ctx::Browser, Action::Browse(B::TimeLeft), "roll: earlier", false),
+    b(Key::Right, Ctx::Browser, Action::Browse(B::TimeRight), "roll: later", false),
+    b(Key::Char('+'), Ctx::Browser, Action::Browse(B::ZoomIn), "roll: zoom in", false),
+    b(Key::Char('-'), Ctx::Browser, Action::Browse(B::ZoomOut), "roll: zoom out", false),
+    b(Key::Char(']'), Ctx::Browser, Action::Browse(B::PitchUp), "roll: higher notes", false),
+    b(Key::Char('['), Ctx::Browser, Action::Browse(B::PitchDown), "roll: lower notes", false),
+    b(Key::Esc, Ctx::Browser, Action::Browse(B::Close), "close", true),
 ];
 
 /// The table's key for a terminal event; `None` for releases and keys the table never names.
@@ -151,6 +191,11 @@ pub fn key_of(ev: &KeyEvent) -> Option<Key> {
         KeyCode::Up => Some(Key::Up),
         KeyCode::Down => Some(Key::Down),
         KeyCode::Backspace => Some(Key::Backspace),
+        KeyCode::Left => Some(Key::Left),
+        KeyCode::Right => Some(Key::Right),
+        KeyCode::PageUp => Some(Key::PageUp),
+        KeyCode::PageDown => Some(Key::PageDown),
+        KeyCode::Tab => Some(Key::Tab),
         _ => None,
     }
 }
@@ -164,6 +209,8 @@ fn chain(ctx: Ctx) -> &'static [Ctx] {
         Ctx::Dialog => &[Ctx::Dialog],
         Ctx::Help => &[Ctx::Help],
         Ctx::Input => &[Ctx::Input],
+        Ctx::Browser => &[Ctx::Browser, Ctx::Global],
+        Ctx::BrowserQuery => &[Ctx::BrowserQuery],
     }
 }
 
@@ -182,7 +229,8 @@ pub fn footer(ctx: Ctx) -> Vec<&'static Binding> {
     let mut out: Vec<&'static Binding> = Vec::new();
     for c in chain(ctx) {
         for bd in BINDINGS.iter().filter(|bd| bd.ctx == *c && bd.footer) {
-            if !out.iter().any(|o| o.action == bd.action) {
+            // A key the screen binds itself hides the global binding of the same key.
+            if !out.iter().any(|o| o.action == bd.action || o.key == bd.key) {
                 out.push(bd);
             }
         }
@@ -241,6 +289,34 @@ mod tests {
         assert_eq!(lookup(Ctx::Dialog, Key::Esc), Some(Action::Dismiss));
         assert_eq!(lookup(Ctx::Input, Key::Char('q')), None, "q is typed into the path");
         assert_eq!(lookup(Ctx::Help, Key::Char('q')), Some(Action::Dismiss));
+        assert_eq!(
+            lookup(Ctx::BrowserQuery, Key::Char('q')),
+            None,
+            "q is typed into the query"
+        );
+        assert_eq!(
+            lookup(Ctx::BrowserQuery, Key::Char('/')),
+            None,
+            "/ is typed into the query"
+        );
+    }
+
+    #[test]
+    fn the_library_opens_from_every_screen_and_its_keys_fall_back_to_global() {
+        for ctx in [Ctx::Start, Ctx::Run] {
+            assert_eq!(lookup(ctx, Key::Char('/')), Some(Action::Browse(B::Open)), "{ctx:?}");
+            assert!(footer(ctx).iter().any(|b| b.label == "library"), "{ctx:?}");
+        }
+        assert_eq!(lookup(Ctx::Browser, Key::Char('/')), Some(Action::Browse(B::EditQuery)));
+        assert_eq!(lookup(Ctx::Browser, Key::Char('q')), Some(Action::Quit));
+        assert_eq!(lookup(Ctx::Browser, Key::Char('s')), Some(Action::Browse(B::SortField)));
+        assert_eq!(lookup(Ctx::Browser, Key::Left), Some(Action::Browse(B::TimeLeft)));
+        assert_eq!(lookup(Ctx::BrowserQuery, Key::Enter), Some(Action::Browse(B::Submit)));
+        assert_eq!(
+            lookup(Ctx::Dialog, Key::Char('/')),
+            None,
+            "a dialog never opens the library"
+        );
     }
 
     #[test]
@@ -264,5 +340,10 @@ mod tests {
         assert!(labels.contains(&"quit"));
         assert!(!labels.contains(&"add path"));
         assert_eq!(footer(Ctx::Dialog).len(), 2);
+        let browsing: Vec<&str> = footer(Ctx::Browser).iter().map(|b| b.label).collect();
+        assert!(
+            browsing.contains(&"query") && !browsing.contains(&"library"),
+            "{browsing:?}"
+        );
     }
 }

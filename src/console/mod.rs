@@ -2,10 +2,11 @@
 //!
 //! `app` holds the state and the pure `update`; `keymap` the key table; `ui` draws; `event_loop` runs the one
 //! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
-//! bottleneck choice; `system` samples the machine.
+//! bottleneck choice; `system` samples the machine; `browser` is the library browser's state.
 pub mod app;
 pub mod bench;
 pub mod bottleneck;
+pub mod browser;
 pub mod event_loop;
 pub mod history;
 pub mod keymap;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
+use super::browser::{BrowserMsg, Timer};
 
 use crate::engine::pipeline::EngineEvent;
 use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
@@ -20,6 +21,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// Rebuilding every index of a multi-million-file library.
 pub const REBUILD_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// A library search or detail that takes longer is reported as failed (the browser stays usable).
+pub const BROWSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What spawned work sends back to the loop.
 pub enum Incoming {
@@ -151,6 +154,74 @@ pub fn spawn_join(task: tokio::task::JoinHandle<Result<ImportReport, PlanError>>
             Err(e) => Err(format!("the import task could not be joined: {e}")),
         };
         send(&tx, Msg::ImportEnded(result));
+    });
+}
+
+/// A copy of the engine for the library browser: one connection of its own, so searches never queue behind the
+/// import's writers (nor the status poll).
+pub fn browse_engine(engine: &Engine) -> Engine {
+    engine.poll_copy(Duration::from_secs(10))
+}
+
+/// Send `timer` back after `delay` (the browser's debounce).
+pub fn spawn_timer(delay: Duration, timer: Timer, tx: Tx) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        send(&tx, Msg::Browser(BrowserMsg::Timer(timer)));
+    });
+}
+
+/// One page of a library search, tagged with the generation it answers.
+pub fn spawn_search(
+    engine: Engine,
+    generation: u64,
+    query: crate::engine::library::Query,
+    sort: crate::engine::library::Sort,
+    after: Option<crate::engine::library::Cursor>,
+    tx: Tx,
+) {
+    tokio::spawn(async move {
+        let append = after.is_some();
+        let page = super::browser::PAGE_SIZE;
+        let result = timed(BROWSE_TIMEOUT, engine.search(&query, sort, page, after.as_ref()))
+            .await
+            .map_err(|e| first_line(&e));
+        send(
+            &tx,
+            Msg::Browser(BrowserMsg::Searched {
+                generation,
+                append,
+                result,
+            }),
+        );
+    });
+}
+
+/// The selected file's detail.
+pub fn spawn_detail(engine: Engine, selection: u64, content_hash: String, tx: Tx) {
+    tokio::spawn(async move {
+        let result = match crate::engine::library::hash_from_hex(&content_hash) {
+            Some(hash) => timed(BROWSE_TIMEOUT, engine.file_detail(&hash))
+                .await
+                .map(|d| d.map(Box::new))
+                .map_err(|e| first_line(&e)),
+            None => Err(format!("not a content hash: {content_hash}")),
+        };
+        send(&tx, Msg::Browser(BrowserMsg::Detail { selection, result }));
+    });
+}
+
+/// The selected file's notes, read from disk or an archive on a blocking thread.
+pub fn spawn_notes(selection: u64, content_hash: String, locations: Vec<String>, tx: Tx) {
+    tokio::spawn(async move {
+        let read = tokio::task::spawn_blocking(move || {
+            crate::engine::library::load_notes(&locations, &content_hash, crate::engine::library::MAX_NOTES)
+        });
+        let result = match read.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("reading the notes failed: {e}")),
+        };
+        send(&tx, Msg::Browser(BrowserMsg::Notes { selection, result }));
     });
 }
 

@@ -234,3 +234,185 @@ pub fn summary(status: RunStatus) -> RunSummary {
         ignored: Default::default(),
     }
 }
+
+/// A search hit with fixed values that vary with `i`.
+pub fn hit(i: i64) -> crate::engine::library::Hit {
+    let names = [
+        "groove_118",
+        "funk_break",
+        "ballad_cm",
+        "bass_line",
+        "piano_etude",
+        "drum_fill",
+    ];
+    let name = format!("{}_{i:03}.mid", names[(i as usize) % names.len()]);
+    crate::engine::library::Hit {
+        id: i,
+        path: format!("/music/packs/grooves.zip!/set{}/{name}", i % 3),
+        content_hash: format!("{:064x}", i),
+        filename: name,
+        collection: "grooves.zip".into(),
+        folder: format!("set{}", i % 3),
+        bpm: (i % 7 != 3).then(|| 96.0 + (i * 7 % 60) as f64),
+        key: Some(["Cm", "F#", "Am", "Eb"][(i % 4) as usize].into()),
+        key_signature: None,
+        detected_key: None,
+        time_signature: Some(if i % 5 == 0 { "6/8" } else { "4/4" }.into()),
+        duration_seconds: Some(20.0 + (i * 13 % 200) as f64),
+        total_notes: 200 + i * 37 % 3000,
+        num_tracks: Some(1 + i % 9),
+        file_size_bytes: 2_000 + i * 311 % 40_000,
+        programs: vec![1, 34],
+        has_drums: i % 2 == 0,
+        locations: vec![],
+    }
+}
+
+/// The stored detail of `hit(i)`: three locations, two of them archive members (one nested).
+pub fn detail(i: i64) -> crate::engine::library::FileDetail {
+    use crate::engine::library::{FileDetail, LocationDetail, MusicDetail};
+    let h = hit(i);
+    let loc = |path: &str| LocationDetail {
+        path: path.into(),
+        size: h.file_size_bytes,
+        mtime: 1_700_000_000,
+        import_run_id: Some(3),
+    };
+    FileDetail {
+        id: h.id,
+        content_hash: h.content_hash.clone(),
+        filename: h.filename.clone(),
+        filepath: h.path.clone(),
+        parent_folder: h.folder.clone(),
+        collection: h.collection.clone(),
+        filename_bpm: Some(118.0),
+        filename_key: None,
+        file_size_bytes: h.file_size_bytes,
+        format: Some(1),
+        num_tracks: Some(3),
+        ticks_per_quarter_note: Some(480),
+        duration_ticks: Some(30_720),
+        duration_seconds: Some(32.0),
+        track_names: vec!["Piano".into(), "Bass".into(), "Drums".into()],
+        copyright: None,
+        import_run_id: Some(3),
+        created_at: "2026-12-01 14:00".into(),
+        music: Some(MusicDetail {
+            bpm: Some(120.0),
+            avg_bpm: Some(120.0),
+            tempo_changes: 1,
+            time_signature_numerator: Some(4),
+            time_signature_denominator: Some(4),
+            key_signature: Some("Cm".into()),
+            detected_key: Some("Cm".into()),
+            key_confidence: Some(0.82),
+            total_notes: 412,
+            unique_pitches: 19,
+            pitch_range_min: Some(36),
+            pitch_range_max: Some(79),
+            avg_velocity: Some(96.0),
+            polyphony_max: 6,
+            note_density: 12.9,
+            channels: vec![0, 1, 9],
+            programs: vec![1, 34],
+            has_drums: true,
+            is_karaoke: false,
+            lyrics_count: 0,
+        }),
+        locations: vec![
+            loc(&h.path),
+            loc(&format!("/music/backup/{}", h.filename)),
+            loc(&format!("/music/old.tar.gz!/inner.zip!/{}", h.filename)),
+        ],
+    }
+}
+
+/// Eight bars of 4/4 at 120 bpm (16 s): a bass line, chords and a drum groove, sorted as the engine sorts them.
+pub fn notes() -> crate::engine::library::FileNotes {
+    use crate::engine::midi::{Note, NoteList};
+    let mut notes = Vec::new();
+    let n = |start: f64, len: f64, pitch: u8, channel: u8| Note {
+        start,
+        end: start + len,
+        pitch,
+        channel,
+        velocity: 100,
+    };
+    let roots = [48u8, 44, 51, 46];
+    for bar in 0..8u8 {
+        let t = f64::from(bar) * 2.0;
+        let root = roots[usize::from(bar % 4)];
+        for beat in 0..4 {
+            let b = t + f64::from(beat) * 0.5;
+            notes.push(n(b, 0.4, root - 12 + if beat % 2 == 1 { 7 } else { 0 }, 1));
+            notes.push(n(b, 0.1, if beat % 2 == 0 { 36 } else { 38 }, 9));
+            notes.push(n(b + 0.25, 0.1, 42, 9));
+        }
+        for (k, off) in [0u8, 3, 7].iter().enumerate() {
+            notes.push(n(t, 1.9, root + 12 + off, 0));
+            if k == 2 {
+                notes.push(n(t + 1.0, 0.9, root + 24, 0));
+            }
+        }
+    }
+    notes.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.pitch.cmp(&b.pitch)));
+    crate::engine::library::FileNotes {
+        location: "/music/packs/grooves.zip!/set1/funk_break_001.mid".into(),
+        notes: NoteList {
+            notes,
+            duration_seconds: 16.0,
+            truncated: false,
+        },
+    }
+}
+
+/// The browser open on `query`, answered with `n` hits (`more`: a next page exists), the first file's detail and
+/// notes read.
+pub fn browsing(mut a: App, query: &str, n: i64, more: bool) -> App {
+    use super::browser::{BrowserEffect, BrowserMsg, Timer};
+    use crate::engine::library::{Cursor, Page, SortValue};
+    keys(&mut a, &[Key::Char('/')]);
+    for c in query.chars() {
+        keys(&mut a, &[Key::Char(c)]);
+    }
+    let g = a.browser.generation;
+    update(&mut a, Msg::Browser(BrowserMsg::Timer(Timer::Search(g))));
+    let hits: Vec<_> = (1..=n).map(hit).collect();
+    let next = more.then_some(Cursor {
+        value: SortValue::Int(n),
+        id: n,
+    });
+    let effects = update(
+        &mut a,
+        Msg::Browser(BrowserMsg::Searched {
+            generation: g,
+            append: false,
+            result: Ok(Page { hits, next }),
+        }),
+    );
+    keys(&mut a, &[Key::Enter]);
+    if n > 0 {
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, super::app::Effect::Browser(BrowserEffect::After(..))))
+        );
+        let s = a.browser.selection;
+        update(&mut a, Msg::Browser(BrowserMsg::Timer(Timer::Select(s))));
+        update(
+            &mut a,
+            Msg::Browser(BrowserMsg::Detail {
+                selection: s,
+                result: Ok(Some(Box::new(detail(1)))),
+            }),
+        );
+        update(
+            &mut a,
+            Msg::Browser(BrowserMsg::Notes {
+                selection: s,
+                result: Ok(notes()),
+            }),
+        );
+    }
+    a
+}

@@ -29,7 +29,8 @@ fn section(ctx: Ctx) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn render_help(f: &mut Frame, area: Rect) {
+/// The help for the screen under it: the browser's keys over the browser, the console's keys elsewhere.
+pub fn render_help(f: &mut Frame, area: Rect, browsing: bool) {
     f.render_widget(Clear, area);
     let block = Block::bordered()
         .border_style(dim())
@@ -38,19 +39,37 @@ pub fn render_help(f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    let column = |ctxs: &[Ctx]| {
+    let height = inner.height as usize;
+    let column = |ctxs: &[Ctx], note: Option<&'static str>| {
+        let mut sections: Vec<Vec<Line>> = ctxs.iter().map(|c| section(*c)).collect();
+        if let Some(n) = note {
+            sections.push(vec![Line::from(Span::styled(n, dim()))]);
+        }
+        // Blank lines between sections only when everything still fits.
+        let total: usize = sections.iter().map(Vec::len).sum();
+        let spaced = total + sections.len().saturating_sub(1) <= height;
         let mut lines = Vec::new();
-        for (i, c) in ctxs.iter().enumerate() {
-            if i > 0 {
+        for (i, s) in sections.into_iter().enumerate() {
+            if i > 0 && spaced {
                 lines.push(Line::from(""));
             }
-            lines.extend(section(*c));
+            lines.extend(s);
         }
         lines
     };
-    f.render_widget(Paragraph::new(column(&[Ctx::Global, Ctx::Start, Ctx::Input])), left);
-    let mut right_lines = column(&[Ctx::Run, Ctx::Dialog, Ctx::Help]);
-    right_lines.push(Line::from(""));
-    right_lines.push(Line::from(Span::styled("fast = levels 1+2, ludicrous = 1+2+3", dim())));
-    f.render_widget(Paragraph::new(right_lines), right);
+    let (l, r, note) = if browsing {
+        (
+            &[Ctx::Global, Ctx::BrowserQuery, Ctx::Help][..],
+            &[Ctx::Browser][..],
+            "e.g. bpm:118..124 key:Cm ^drums:yes",
+        )
+    } else {
+        (
+            &[Ctx::Global, Ctx::Start, Ctx::Input][..],
+            &[Ctx::Run, Ctx::Dialog, Ctx::Help][..],
+            "fast = levels 1+2, ludicrous = 1+2+3",
+        )
+    };
+    f.render_widget(Paragraph::new(column(l, None)), left);
+    f.render_widget(Paragraph::new(column(r, Some(note))), right);
 }

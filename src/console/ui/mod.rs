@@ -1,4 +1,5 @@
 //! Drawing: `render(frame, &App)` lays the screen out and calls one `render_*` per panel; nothing here changes state.
+mod browser;
 mod counters;
 mod dialog;
 mod footer;
@@ -9,6 +10,7 @@ mod log;
 mod phases;
 mod profile;
 mod rebuild;
+mod roll;
 #[cfg(test)]
 mod snapshot_tests;
 mod start;
@@ -47,8 +49,12 @@ pub fn render(f: &mut Frame, app: &App) {
         Screen::Start => start::render_start(f, body, app),
         Screen::Run => render_run(f, body, app),
     }
+    // The browser covers the body only: header, banner and footer keep showing the run under it.
+    if app.browser.open {
+        browser::render_browser(f, body, app);
+    }
     match &app.overlay {
-        Some(Overlay::Help) => help::render_help(f, body),
+        Some(Overlay::Help) => help::render_help(f, body, app.browser.open),
         Some(Overlay::Dialog(d)) => dialog::render_dialog(f, area, app, d),
         Some(Overlay::Input(text)) => start::render_input(f, area, text),
         None => {}

@@ -183,3 +183,52 @@ fn too_small_and_resizes() {
         let _ = draw(&a, w, h);
     }
 }
+
+/// The browser over a running import: results, the detail of the selected file, then its piano roll.
+#[test]
+fn library_browser() {
+    let a = testkit::browsing(testkit::running_app(30), "drums:yes bpm:100..140", 40, true);
+    snap!("browser_detail_80x24", a, 80, 24);
+    snap!("browser_120x40", a, 120, 40);
+    let mut roll = a.clone();
+    keys(&mut roll, &[Key::Tab]);
+    snap!("browser_roll_80x24", roll, 80, 24);
+    // Zoomed in twice, panned later and an octave up: the window moves, the labels follow.
+    keys(
+        &mut roll,
+        &[
+            Key::Char('+'),
+            Key::Char('+'),
+            Key::Right,
+            Key::Char(']'),
+            Key::Char(']'),
+        ],
+    );
+    snap!("browser_roll_zoomed_80x24", roll, 80, 24);
+    let mut down = a;
+    keys(
+        &mut down,
+        &[Key::PageDown, Key::PageDown, Key::Char('s'), Key::Char('S')],
+    );
+    snap!("browser_scrolled_resorting_80x24", down, 80, 24);
+}
+
+#[test]
+fn library_browser_parse_error_and_help() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('/')]);
+    for c in "drums:yes bpm:fast".chars() {
+        keys(&mut a, &[Key::Char(c)]);
+    }
+    let g = a.browser.generation;
+    update(
+        &mut a,
+        Msg::Browser(crate::console::browser::BrowserMsg::Timer(
+            crate::console::browser::Timer::Search(g),
+        )),
+    );
+    snap!("browser_parse_error_80x24", a, 80, 24);
+    let mut h = testkit::browsing(testkit::app(), "", 3, false);
+    keys(&mut h, &[Key::Char('?')]);
+    snap!("browser_help_80x24", h, 80, 24);
+}

@@ -389,6 +389,164 @@ fn cursor_of(h: &Hit, field: SortField) -> Cursor {
     Cursor { value, id: h.id }
 }
 
+/// Everything stored about one file, for the browser's detail pane. New facts about a file (its musical
+/// duplicates, say) become fields here.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct FileDetail {
+    pub id: i64,
+    /// BLAKE3 of the bytes, hex.
+    pub content_hash: String,
+    pub filename: String,
+    /// Where the file was first found.
+    pub filepath: String,
+    pub parent_folder: String,
+    pub collection: String,
+    pub filename_bpm: Option<f64>,
+    pub filename_key: Option<String>,
+    pub file_size_bytes: i64,
+    pub format: Option<i16>,
+    pub num_tracks: Option<i32>,
+    pub ticks_per_quarter_note: Option<i32>,
+    pub duration_ticks: Option<i64>,
+    pub duration_seconds: Option<f64>,
+    pub track_names: Vec<String>,
+    pub copyright: Option<String>,
+    pub import_run_id: Option<i64>,
+    /// `YYYY-MM-DD HH:MM` UTC.
+    pub created_at: String,
+    /// The analysis; `None` when its row is missing (lost in a crash, waiting for the repair).
+    pub music: Option<MusicDetail>,
+    /// Every location of these bytes, in path order.
+    pub locations: Vec<LocationDetail>,
+}
+
+/// A file's `musical_metadata` row.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct MusicDetail {
+    pub bpm: Option<f64>,
+    pub avg_bpm: Option<f64>,
+    pub tempo_changes: i32,
+    pub time_signature_numerator: Option<i16>,
+    pub time_signature_denominator: Option<i16>,
+    pub key_signature: Option<String>,
+    pub detected_key: Option<String>,
+    pub key_confidence: Option<f64>,
+    pub total_notes: i32,
+    pub unique_pitches: i16,
+    pub pitch_range_min: Option<i16>,
+    pub pitch_range_max: Option<i16>,
+    pub avg_velocity: Option<f64>,
+    pub polyphony_max: i32,
+    pub note_density: f64,
+    /// 0-based MIDI channels carrying notes.
+    pub channels: Vec<i16>,
+    /// General MIDI program numbers, 1..=128.
+    pub programs: Vec<u8>,
+    pub has_drums: bool,
+    pub is_karaoke: bool,
+    pub lyrics_count: i32,
+}
+
+/// One place the bytes were found: a path, or an archive member `archive.zip!/member.mid`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct LocationDetail {
+    pub path: String,
+    pub size: i64,
+    /// Unix seconds of the file, or of the outermost archive for a member.
+    pub mtime: i64,
+    pub import_run_id: Option<i64>,
+}
+
+/// The file with these bytes (a 32-byte BLAKE3 hash), its analysis and every location; `None` if not imported.
+pub async fn file_detail(pool: &PgPool, content_hash: &[u8]) -> DbResult<Option<FileDetail>> {
+    let Some(row) = sqlx::query(
+        "SELECT f.id, f.content_hash, f.filename, f.filepath, f.parent_folder, f.collection, \
+             f.filename_bpm::float8 AS filename_bpm, f.filename_key, f.file_size_bytes, f.format, f.num_tracks, \
+             f.ticks_per_quarter_note, f.duration_ticks, f.duration_seconds, f.track_names, f.copyright, \
+             f.import_run_id, to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS created_at, \
+             m.file_id IS NOT NULL AS analysed, m.bpm, m.avg_bpm, m.tempo_changes, m.time_signature_numerator, \
+             m.time_signature_denominator, m.key_signature, m.detected_key, m.key_confidence, m.total_notes, \
+             m.unique_pitches, m.pitch_range_min, m.pitch_range_max, m.avg_velocity, m.polyphony_max, \
+             m.note_density, m.channels, m.programs, m.has_drums, m.is_karaoke, m.lyrics_count \
+         FROM files f LEFT JOIN musical_metadata m ON m.file_id = f.id WHERE f.content_hash = $1",
+    )
+    .bind(content_hash)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let mut d = detail_of(&row)?;
+    let locations: Vec<(String, i64, i64, Option<i64>)> =
+        sqlx::query_as("SELECT path, size, mtime, import_run_id FROM file_locations WHERE file_id = $1 ORDER BY path")
+            .bind(d.id)
+            .fetch_all(pool)
+            .await?;
+    d.locations = locations
+        .into_iter()
+        .map(|(path, size, mtime, import_run_id)| LocationDetail {
+            path,
+            size,
+            mtime,
+            import_run_id,
+        })
+        .collect();
+    Ok(Some(d))
+}
+
+fn detail_of(row: &PgRow) -> DbResult<FileDetail> {
+    let hash: Vec<u8> = row.try_get("content_hash")?;
+    let music = if row.try_get::<bool, _>("analysed")? {
+        let programs: Vec<i16> = row.try_get("programs")?;
+        Some(MusicDetail {
+            bpm: row.try_get("bpm")?,
+            avg_bpm: row.try_get("avg_bpm")?,
+            tempo_changes: row.try_get("tempo_changes")?,
+            time_signature_numerator: row.try_get("time_signature_numerator")?,
+            time_signature_denominator: row.try_get("time_signature_denominator")?,
+            key_signature: row.try_get("key_signature")?,
+            detected_key: row.try_get("detected_key")?,
+            key_confidence: row.try_get("key_confidence")?,
+            total_notes: row.try_get("total_notes")?,
+            unique_pitches: row.try_get("unique_pitches")?,
+            pitch_range_min: row.try_get("pitch_range_min")?,
+            pitch_range_max: row.try_get("pitch_range_max")?,
+            avg_velocity: row.try_get("avg_velocity")?,
+            polyphony_max: row.try_get("polyphony_max")?,
+            note_density: row.try_get("note_density")?,
+            channels: row.try_get("channels")?,
+            programs: programs.into_iter().filter_map(|p| u8::try_from(p + 1).ok()).collect(),
+            has_drums: row.try_get("has_drums")?,
+            is_karaoke: row.try_get("is_karaoke")?,
+            lyrics_count: row.try_get("lyrics_count")?,
+        })
+    } else {
+        None
+    };
+    Ok(FileDetail {
+        id: row.try_get("id")?,
+        content_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        filename: row.try_get("filename")?,
+        filepath: row.try_get("filepath")?,
+        parent_folder: row.try_get("parent_folder")?,
+        collection: row.try_get("collection")?,
+        filename_bpm: row.try_get("filename_bpm")?,
+        filename_key: row.try_get("filename_key")?,
+        file_size_bytes: row.try_get("file_size_bytes")?,
+        format: row.try_get("format")?,
+        num_tracks: row.try_get("num_tracks")?,
+        ticks_per_quarter_note: row.try_get("ticks_per_quarter_note")?,
+        duration_ticks: row.try_get("duration_ticks")?,
+        duration_seconds: row.try_get("duration_seconds")?,
+        track_names: row.try_get("track_names")?,
+        copyright: row.try_get("copyright")?,
+        import_run_id: row.try_get("import_run_id")?,
+        created_at: row.try_get("created_at")?,
+        music,
+        locations: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,17 +2,19 @@
 //!
 //! [`analyze`] reads a file's bytes (plain SMF or RIFF RMID) into [`MidiMetadata`];
 //! [`path_meta`] derives the library-browser fields (collection, folder, filename BPM and key)
-//! from where the file was found.
+//! from where the file was found; [`read_notes`] lists a file's notes for the piano roll.
 
 mod analyze;
 mod errors;
 mod keys;
+pub mod notes;
 mod path_meta;
 mod text;
 
 pub use analyze::{DEFAULT_TEMPO_US, MidiMetadata, analyze, unwrap_rmid};
 pub use errors::{MidiError, MidiErrorKind};
 pub use keys::{detect_key, key_signature_name};
+pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use path_meta::{PathMeta, path_meta};
 pub use text::decode_text;
 

@@ -3,6 +3,7 @@
 //! * [`scan`] walks the sources given on the command line and yields one [`ScanItem`] per MIDI file or archive.
 //! * [`read_archive`] streams the MIDI members of one archive (nested archives included) without writing anything to
 //!   disk; [`read_file`] reads a plain MIDI file. Both bound memory and guard against compression bombs ([`Limits`]).
+//! * [`read_location`] reads the bytes of one stored location again (a file, or one member of a nested archive).
 //! * [`list_archive`] names an archive's MIDI members without handing out their bytes (cheap for zip).
 //! * Locations are lossless strings ([`encode_os_path`], [`decode_location`]; scheme in [`location`]).
 //!
@@ -10,6 +11,7 @@
 
 pub mod archive;
 pub mod detect;
+pub mod fetch;
 pub mod location;
 pub(crate) mod stream;
 pub mod walk;
@@ -19,6 +21,7 @@ pub use archive::{
     read_file,
 };
 pub use detect::{detect_archive, detect_file, ignored_key, ignored_summary, sniff};
+pub use fetch::{FetchError, read_location};
 pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted, source_problem};
 

@@ -1,0 +1,536 @@
+//! The library browser's state and its pure update: the query line (debounced, stale answers dropped), the
+//! results with keyset paging, the selected file's detail and notes, and the piano roll's view.
+//!
+//! Like `app`, nothing here touches the clock or the database: a delay is an effect the loop turns into a timer
+//! message, a search is an effect whose answer comes back as a message tagged with the generation it was asked
+//! for, and an answer for an older generation (an older query text or sort) is dropped.
+use std::time::Duration;
+
+use crate::engine::library::{Cursor, FileDetail, FileNotes, Hit, Page, ParseError, Query, Sort, SortField};
+
+/// Typing pauses this long before the query runs.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// The selection rests this long before its detail and notes are read (holding ↓ reads nothing on the way).
+pub const SELECT_DELAY: Duration = Duration::from_millis(120);
+/// Files fetched per page.
+pub const PAGE_SIZE: usize = 100;
+/// The next page is asked for when the selection comes this close to the last loaded row.
+const PREFETCH: usize = 10;
+/// Files held at most: past this the user is asked to narrow the query rather than scroll on.
+pub const MAX_LOADED: usize = 10_000;
+/// Rows ↑/↓ jump with PgUp/PgDn.
+pub const PAGE_JUMP: usize = 10;
+/// The sort fields in the order `s` cycles through them.
+pub const SORT_CYCLE: [SortField; 7] = [
+    SortField::Name,
+    SortField::Bpm,
+    SortField::Duration,
+    SortField::Notes,
+    SortField::Tracks,
+    SortField::Size,
+    SortField::Added,
+];
+
+/// Where typed keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Query,
+    Results,
+}
+
+/// The lower pane on a screen too small for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Detail,
+    Roll,
+}
+
+/// Something read for the selected file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot<T> {
+    Empty,
+    Loading,
+    Ready(T),
+    Failed(String),
+}
+
+/// What part of the piano roll is shown: independent of the screen size, so `update` can move it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollView {
+    /// Seconds at the left edge.
+    pub start: f64,
+    /// The window shows the file's length divided by 2^zoom (0: the whole file).
+    pub zoom: u8,
+    /// The pitch in the middle of the window (the notes' middle when a file is loaded).
+    pub pitch_center: f64,
+}
+
+impl Default for RollView {
+    fn default() -> Self {
+        RollView {
+            start: 0.0,
+            zoom: 0,
+            pitch_center: 60.0,
+        }
+    }
+}
+
+/// The deepest zoom: 1/256 of the file.
+pub const MAX_ZOOM: u8 = 8;
+/// Semitones `[` and `]` move the window.
+pub const PITCH_STEP: f64 = 6.0;
+
+impl RollView {
+    /// Seconds the window spans for a file of `duration` seconds.
+    pub fn span(&self, duration: f64) -> f64 {
+        duration.max(0.001) / f64::from(1u32 << self.zoom)
+    }
+
+    /// Keep the window inside the file.
+    pub fn clamp(&mut self, duration: f64) {
+        let max_start = (duration - self.span(duration)).max(0.0);
+        self.start = self.start.clamp(0.0, max_start);
+        self.pitch_center = self.pitch_center.clamp(0.0, 127.0);
+    }
+}
+
+/// A timer the loop runs for `update` (see `BrowserEffect::After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The query text of this generation has rested for the debounce.
+    Search(u64),
+    /// The selection of this generation has rested.
+    Select(u64),
+}
+
+/// Answers for the browser.
+#[derive(Debug, Clone)]
+pub enum BrowserMsg {
+    Timer(Timer),
+    Searched {
+        generation: u64,
+        /// A next page (appended) rather than a first one.
+        append: bool,
+        result: Result<Page, String>,
+    },
+    Detail {
+        selection: u64,
+        /// Boxed: a detail is large next to the other answers.
+        result: Result<Option<Box<FileDetail>>, String>,
+    },
+    Notes {
+        selection: u64,
+        result: Result<FileNotes, String>,
+    },
+}
+
+/// Work for the loop; each answer comes back as a `BrowserMsg`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrowserEffect {
+    After(Duration, Timer),
+    Search {
+        generation: u64,
+        query: Query,
+        sort: Sort,
+        after: Option<Cursor>,
+    },
+    Detail {
+        selection: u64,
+        content_hash: String,
+    },
+    Notes {
+        selection: u64,
+        content_hash: String,
+        locations: Vec<String>,
+    },
+}
+
+/// The browser: open or not, its query, results, selection and what was read about the selected file.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub open: bool,
+    pub focus: Focus,
+    pub text: String,
+    /// Bumped by every change of the query text or the sort: answers of another generation are stale.
+    pub generation: u64,
+    /// The generation whose text was last parsed and searched (Enter may run it before its timer).
+    pub asked: u64,
+    /// The query of the current text, once it parsed.
+    pub query: Option<Query>,
+    /// Why the current text does not parse (its column points at the term).
+    pub error: Option<ParseError>,
+    pub sort: Sort,
+    pub hits: Vec<Hit>,
+    pub next: Option<Cursor>,
+    /// A first page is on its way.
+    pub searching: bool,
+    /// A next page is on its way.
+    pub paging: bool,
+    /// An answer for some query arrived (before it, "no file matches" would be a lie).
+    pub answered: bool,
+    pub search_error: Option<String>,
+    pub selected: usize,
+    /// Bumped whenever the selected file changes: detail and notes of another selection are stale.
+    pub selection: u64,
+    pub detail: Slot<FileDetail>,
+    pub notes: Slot<FileNotes>,
+    pub pane: Pane,
+    pub view: RollView,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser {
+            open: false,
+            focus: Focus::Query,
+            text: String::new(),
+            generation: 0,
+            asked: 0,
+            query: None,
+            error: None,
+            sort: Sort::default(),
+            hits: Vec::new(),
+            next: None,
+            searching: false,
+            paging: false,
+            answered: false,
+            search_error: None,
+            selected: 0,
+            selection: 0,
+            detail: Slot::Empty,
+            notes: Slot::Empty,
+            pane: Pane::Detail,
+            view: RollView::default(),
+        }
+    }
+}
+
+/// What the browser's keys do (bound in the key table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BrowseAction {
+    Open,
+    Close,
+    /// Back to the query line.
+    EditQuery,
+    /// Run the query now and go to the results.
+    Submit,
+    Backspace,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    SortField,
+    SortDirection,
+    Pane,
+    TimeLeft,
+    TimeRight,
+    ZoomIn,
+    ZoomOut,
+    PitchUp,
+    PitchDown,
+}
+
+impl Browser {
+    pub fn selected_hit(&self) -> Option<&Hit> {
+        self.hits.get(self.selected)
+    }
+
+    /// A typed character (query focus).
+    pub fn type_char(&mut self, c: char) -> Vec<BrowserEffect> {
+        self.text.push(c);
+        self.edited()
+    }
+
+    /// The query text changed: a new generation, its search after the debounce.
+    fn edited(&mut self) -> Vec<BrowserEffect> {
+        self.generation += 1;
+        vec![BrowserEffect::After(DEBOUNCE, Timer::Search(self.generation))]
+    }
+
+    /// Parse the current text and ask for its first page (nothing when it does not parse).
+    fn search_now(&mut self) -> Vec<BrowserEffect> {
+        self.asked = self.generation;
+        match Query::parse(&self.text) {
+            Ok(q) => {
+                self.error = None;
+                self.query = Some(q.clone());
+                self.searching = true;
+                self.paging = false;
+                vec![BrowserEffect::Search {
+                    generation: self.generation,
+                    query: q,
+                    sort: self.sort,
+                    after: None,
+                }]
+            }
+            Err(e) => {
+                self.error = Some(e);
+                self.query = None;
+                self.searching = false;
+                vec![]
+            }
+        }
+    }
+
+    pub fn on_action(&mut self, action: BrowseAction) -> Vec<BrowserEffect> {
+        match action {
+            BrowseAction::Open => {
+                self.open = true;
+                self.focus = Focus::Query;
+                // Opening again refreshes: an import may have added files meanwhile.
+                self.generation += 1;
+                self.search_now()
+            }
+            BrowseAction::Close => {
+                self.open = false;
+                vec![]
+            }
+            BrowseAction::EditQuery => {
+                self.focus = Focus::Query;
+                vec![]
+            }
+            BrowseAction::Submit => {
+                self.focus = Focus::Results;
+                // Enter does not wait for the debounce.
+                if self.asked != self.generation {
+                    return self.search_now();
+                }
+                vec![]
+            }
+            BrowseAction::Backspace => {
+                if self.text.pop().is_some() {
+                    self.edited()
+                } else {
+                    vec![]
+                }
+            }
+            BrowseAction::Up => self.move_by(-1),
+            BrowseAction::Down => self.move_by(1),
+            BrowseAction::PageUp => self.move_by(-(PAGE_JUMP as i64)),
+            BrowseAction::PageDown => self.move_by(PAGE_JUMP as i64),
+            BrowseAction::SortField => {
+                let i = SORT_CYCLE.iter().position(|f| *f == self.sort.field).unwrap_or(0);
+                self.sort.field = SORT_CYCLE[(i + 1) % SORT_CYCLE.len()];
+                self.resort()
+            }
+            BrowseAction::SortDirection => {
+                self.sort.descending = !self.sort.descending;
+                self.resort()
+            }
+            BrowseAction::Pane => {
+                self.pane = match self.pane {
+                    Pane::Detail => Pane::Roll,
+                    Pane::Roll => Pane::Detail,
+                };
+                vec![]
+            }
+            BrowseAction::TimeLeft | BrowseAction::TimeRight => {
+                let duration = self.duration();
+                let step = self.view.span(duration) / 4.0;
+                self.view.start += if action == BrowseAction::TimeLeft { -step } else { step };
+                self.view.clamp(duration);
+                vec![]
+            }
+            BrowseAction::ZoomIn | BrowseAction::ZoomOut => {
+                let duration = self.duration();
+                // Zoom around the middle of the window.
+                let middle = self.view.start + self.view.span(duration) / 2.0;
+                self.view.zoom = if action == BrowseAction::ZoomIn {
+                    (self.view.zoom + 1).min(MAX_ZOOM)
+                } else {
+                    self.view.zoom.saturating_sub(1)
+                };
+                self.view.start = middle - self.view.span(duration) / 2.0;
+                self.view.clamp(duration);
+                vec![]
+            }
+            BrowseAction::PitchUp | BrowseAction::PitchDown => {
+                self.view.pitch_center += if action == BrowseAction::PitchUp {
+                    PITCH_STEP
+                } else {
+                    -PITCH_STEP
+                };
+                self.view.clamp(self.duration());
+                vec![]
+            }
+        }
+    }
+
+    /// The loaded notes' length (0 before any).
+    fn duration(&self) -> f64 {
+        match &self.notes {
+            Slot::Ready(n) => n.notes.duration_seconds,
+            _ => 0.0,
+        }
+    }
+
+    /// A new sort: the same query in the new order, from its first page.
+    fn resort(&mut self) -> Vec<BrowserEffect> {
+        self.generation += 1;
+        self.search_now()
+    }
+
+    /// Move the selection; ask for the next page when it nears the end of what is loaded.
+    fn move_by(&mut self, delta: i64) -> Vec<BrowserEffect> {
+        if self.hits.is_empty() {
+            return vec![];
+        }
+        let last = self.hits.len() as i64 - 1;
+        let to = (self.selected as i64 + delta).clamp(0, last) as usize;
+        let mut out = Vec::new();
+        if to != self.selected {
+            self.selected = to;
+            out.extend(self.selection_changed());
+        }
+        out.extend(self.maybe_next_page());
+        out
+    }
+
+    fn maybe_next_page(&mut self) -> Vec<BrowserEffect> {
+        let near_end = self.selected + PREFETCH >= self.hits.len();
+        let (Some(after), Some(query)) = (self.next.clone(), self.query.clone()) else {
+            return vec![];
+        };
+        if !near_end || self.paging || self.searching || self.hits.len() >= MAX_LOADED {
+            return vec![];
+        }
+        self.paging = true;
+        vec![BrowserEffect::Search {
+            generation: self.generation,
+            query,
+            sort: self.sort,
+            after: Some(after),
+        }]
+    }
+
+    /// Another file is selected (or none): forget what was read, read it after the selection rests.
+    fn selection_changed(&mut self) -> Vec<BrowserEffect> {
+        self.selection += 1;
+        self.view = RollView::default();
+        if self.hits.is_empty() {
+            self.detail = Slot::Empty;
+            self.notes = Slot::Empty;
+            return vec![];
+        }
+        self.detail = Slot::Loading;
+        self.notes = Slot::Loading;
+        vec![BrowserEffect::After(SELECT_DELAY, Timer::Select(self.selection))]
+    }
+
+    pub fn on_msg(&mut self, msg: BrowserMsg) -> Vec<BrowserEffect> {
+        match msg {
+            BrowserMsg::Timer(Timer::Search(g)) if g == self.generation && self.asked != g => self.search_now(),
+            BrowserMsg::Timer(Timer::Select(s)) if s == self.selection => match self.selected_hit() {
+                Some(h) => vec![BrowserEffect::Detail {
+                    selection: s,
+                    content_hash: h.content_hash.clone(),
+                }],
+                None => vec![],
+            },
+            // A newer edit or selection has its own timer.
+            BrowserMsg::Timer(_) => vec![],
+            BrowserMsg::Searched {
+                generation,
+                append,
+                result,
+            } => {
+                if generation != self.generation {
+                    return vec![];
+                }
+                self.on_page(append, result)
+            }
+            BrowserMsg::Detail { selection, result } => {
+                if selection != self.selection {
+                    return vec![];
+                }
+                match result {
+                    Ok(Some(d)) => {
+                        let locations = d.locations.iter().map(|l| l.path.clone()).collect();
+                        let content_hash = d.content_hash.clone();
+                        self.detail = Slot::Ready(*d);
+                        vec![BrowserEffect::Notes {
+                            selection,
+                            content_hash,
+                            locations,
+                        }]
+                    }
+                    Ok(None) => {
+                        self.detail = Slot::Failed("no longer in the library".into());
+                        self.notes = Slot::Empty;
+                        vec![]
+                    }
+                    Err(e) => {
+                        self.detail = Slot::Failed(e);
+                        self.notes = Slot::Empty;
+                        vec![]
+                    }
+                }
+            }
+            BrowserMsg::Notes { selection, result } => {
+                if selection == self.selection {
+                    self.notes = match result {
+                        Ok(n) => {
+                            self.view = RollView {
+                                pitch_center: middle_pitch(&n),
+                                ..RollView::default()
+                            };
+                            Slot::Ready(n)
+                        }
+                        Err(e) => Slot::Failed(e),
+                    };
+                }
+                vec![]
+            }
+        }
+    }
+
+    fn on_page(&mut self, append: bool, result: Result<Page, String>) -> Vec<BrowserEffect> {
+        let page = match result {
+            Ok(p) => p,
+            Err(e) => {
+                self.searching = false;
+                self.paging = false;
+                self.search_error = Some(e);
+                return vec![];
+            }
+        };
+        self.search_error = None;
+        self.answered = true;
+        if append {
+            self.paging = false;
+            let room = MAX_LOADED.saturating_sub(self.hits.len());
+            self.hits.extend(page.hits.into_iter().take(room));
+            self.next = page.next;
+            return self.maybe_next_page();
+        }
+        self.searching = false;
+        // The same file stays selected when it is still in the answer (a refresh while an import runs).
+        let before = self.selected_hit().map(|h| h.id);
+        self.hits = page.hits;
+        self.next = page.next;
+        match before.and_then(|id| self.hits.iter().position(|h| h.id == id)) {
+            Some(i) => {
+                self.selected = i;
+                vec![]
+            }
+            None => {
+                self.selected = 0;
+                self.selection_changed()
+            }
+        }
+    }
+}
+
+/// The middle of the melodic notes' range (drums are in a lane of their own), 60 without any.
+pub fn middle_pitch(n: &FileNotes) -> f64 {
+    let melodic = n.notes.notes.iter().filter(|x| !x.is_drum()).map(|x| x.pitch);
+    let (lo, hi) = melodic.fold((u8::MAX, u8::MIN), |(lo, hi), p| (lo.min(p), hi.max(p)));
+    if lo > hi {
+        60.0
+    } else {
+        (f64::from(lo) + f64::from(hi)) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

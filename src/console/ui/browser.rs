@@ -1,0 +1,422 @@
+//! The library browser over the screen: the query line, the results table, the selected file's detail and its
+//! piano roll (`roll`). Everything drawn comes from `app.browser`; nothing here reads the database.
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+
+use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, truncate_left};
+use crate::console::app::App;
+use crate::console::browser::{Browser, Focus, MAX_LOADED, Pane, Slot};
+use crate::engine::library::gm::PROGRAM_NAMES;
+use crate::engine::library::{FileDetail, Hit, SortField};
+
+/// From this size on, detail and piano roll are side by side; below, Tab switches between them.
+const SPLIT_MIN_WIDTH: u16 = 100;
+const SPLIT_MIN_HEIGHT: u16 = 30;
+
+/// The browser in `area` (the body between header and footer).
+pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
+    f.render_widget(Clear, area);
+    let b = &app.browser;
+    let query_h = if b.error.is_some() { 3 } else { 2 };
+    let rest_h = area.height.saturating_sub(query_h);
+    let results_h = (rest_h * 2 / 5).max(5);
+    let [query_a, results_a, lower] = Layout::vertical([
+        Constraint::Length(query_h),
+        Constraint::Length(results_h),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    render_query(f, query_a, app);
+    render_results(f, results_a, b);
+    if area.width >= SPLIT_MIN_WIDTH && area.height >= SPLIT_MIN_HEIGHT {
+        let [detail_a, roll_a] =
+            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(lower);
+        render_detail(f, detail_a, b, false);
+        roll::render_roll(f, roll_a, b, true);
+    } else {
+        match b.pane {
+            Pane::Detail => render_detail(f, lower, b, false),
+            Pane::Roll => roll::render_roll(f, lower, b, false),
+        }
+    }
+}
+
+/// The query line, and under it the parse error pointing at its term.
+fn render_query(f: &mut Frame, area: Rect, app: &App) {
+    let b = &app.browser;
+    let right = app.run.is_active().then(|| {
+        let done = app.live.snapshot.done();
+        Line::from(format!(" import running: {} files ", fmt_count(done))).style(Style::new().fg(Color::Yellow))
+    });
+    let block = panel("Library", right, false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let prompt_style = if b.focus == Focus::Query {
+        bold().fg(Color::Cyan)
+    } else {
+        dim()
+    };
+    let room = (inner.width as usize).saturating_sub(3);
+    // A long query keeps its end (where the typing is) in view.
+    let shown = truncate_left(&b.text, room);
+    let hidden = b.text.chars().count() - shown.chars().count().min(b.text.chars().count());
+    let mut spans = vec![Span::styled(" / ", prompt_style), Span::raw(shown.clone())];
+    if b.text.is_empty() {
+        spans.push(Span::styled(
+            "type a query: bpm:118..124 key:Cm drums:yes inst:bass name:funk …",
+            dim(),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), Rect { height: 1, ..inner });
+    if b.focus == Focus::Query {
+        let x = inner.x + 3 + shown.chars().count() as u16;
+        f.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y));
+    }
+    if let Some(e) = &b.error
+        && inner.height >= 2
+    {
+        // The column is 1-based in the whole text; the caret lands under the term as shown.
+        let at = (e.column.saturating_sub(1)).saturating_sub(hidden);
+        let caret = format!("{}^ ", " ".repeat(3 + at));
+        let msg = truncate(
+            &format!("{}: `{}`", e.message, e.term),
+            (inner.width as usize).saturating_sub(caret.chars().count()),
+        );
+        let line = Line::from(vec![
+            Span::styled(caret, bold().fg(Color::Red)),
+            Span::styled(msg, Style::new().fg(Color::Red)),
+        ]);
+        f.render_widget(
+            Paragraph::new(line),
+            Rect {
+                y: inner.y + 1,
+                height: 1,
+                ..inner
+            },
+        );
+    }
+}
+
+/// A column of the results table.
+struct Col {
+    title: &'static str,
+    width: usize,
+    right: bool,
+    field: Option<SortField>,
+}
+
+fn columns(width: usize) -> Vec<Col> {
+    let col = |title, width, right, field| Col {
+        title,
+        width,
+        right,
+        field,
+    };
+    let mut cols = vec![
+        col("BPM", 6, true, Some(SortField::Bpm)),
+        col("KEY", 4, false, None),
+        col("TS", 5, false, None),
+        col("LEN", 6, true, Some(SortField::Duration)),
+        col("NOTES", 7, true, Some(SortField::Notes)),
+        col("TRK", 4, true, Some(SortField::Tracks)),
+        col("DR", 2, false, None),
+    ];
+    if width >= 110 {
+        cols.push(col("SIZE", 9, true, Some(SortField::Size)));
+        cols.push(col("COLLECTION", 16, false, None));
+    }
+    cols
+}
+
+fn cell(h: &Hit, title: &str) -> String {
+    match title {
+        "BPM" => h.bpm.map(|v| format!("{v:.1}")).unwrap_or_default(),
+        "KEY" => h.key.clone().unwrap_or_default(),
+        "TS" => h.time_signature.clone().unwrap_or_default(),
+        "LEN" => h.duration_seconds.map(fmt_secs).unwrap_or_default(),
+        "NOTES" => fmt_count(h.total_notes.max(0) as u64),
+        "TRK" => h.num_tracks.map(|n| n.to_string()).unwrap_or_default(),
+        "DR" => if h.has_drums { "●" } else { "" }.into(),
+        "SIZE" => fmt_bytes(h.file_size_bytes.max(0) as u64),
+        "COLLECTION" => h.collection.clone(),
+        _ => String::new(),
+    }
+}
+
+fn pad(s: &str, width: usize, right: bool) -> String {
+    let s = truncate(s, width);
+    if right {
+        format!("{s:>width$}")
+    } else {
+        format!("{s:<width$}")
+    }
+}
+
+fn sort_label(b: &Browser) -> String {
+    let name = match b.sort.field {
+        SortField::Name => "name",
+        SortField::Bpm => "bpm",
+        SortField::Duration => "length",
+        SortField::Notes => "notes",
+        SortField::Tracks => "tracks",
+        SortField::Size => "size",
+        SortField::Added => "added",
+    };
+    format!("{name} {}", arrow(b))
+}
+
+fn arrow(b: &Browser) -> &'static str {
+    if b.sort.descending { "▼" } else { "▲" }
+}
+
+/// What the results hold, for the panel's title.
+fn results_status(b: &Browser) -> String {
+    if let Some(e) = &b.search_error {
+        return format!("search failed: {e}");
+    }
+    if b.searching {
+        return "searching…".into();
+    }
+    if !b.answered {
+        return String::new();
+    }
+    match (b.hits.len(), &b.next) {
+        (0, _) => "no file matches".into(),
+        (n, Some(_)) if n >= MAX_LOADED => format!("first {} shown: narrow the query", fmt_count(n as u64)),
+        (n, Some(_)) => format!("{} loaded, more below", fmt_count(n as u64)),
+        (1, None) => "1 file".into(),
+        (n, None) => format!("{} files", fmt_count(n as u64)),
+    }
+}
+
+fn render_results(f: &mut Frame, area: Rect, b: &Browser) {
+    let status = results_status(b);
+    let right = if status.is_empty() {
+        Line::from(format!(" sort {} ", sort_label(b)))
+    } else {
+        Line::from(format!(" sort {} · {status} ", sort_label(b)))
+    };
+    let block = panel("Results", Some(right), false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let cols = columns(w);
+    let fixed: usize = cols.iter().map(|c| c.width + 1).sum();
+    let name_w = w.saturating_sub(fixed + 2).max(8);
+    let name_title = if b.sort.field == SortField::Name {
+        format!("NAME {}", arrow(b))
+    } else {
+        "NAME".to_string()
+    };
+    let mut head = format!("  {}", pad(&name_title, name_w, false));
+    for c in &cols {
+        let t = if c.field == Some(b.sort.field) {
+            format!("{}{}", arrow(b), c.title)
+        } else {
+            c.title.to_string()
+        };
+        head.push(' ');
+        head.push_str(&pad(&t, c.width, c.right));
+    }
+    let mut lines = vec![Line::from(Span::styled(truncate(&head, w), dim()))];
+    let rows = (inner.height as usize).saturating_sub(1);
+    // The window follows the selection: it scrolls once the selection passes its last row.
+    let first = (b.selected + 1).saturating_sub(rows);
+    for (i, h) in b.hits.iter().enumerate().skip(first).take(rows) {
+        let selected = i == b.selected;
+        let mut text = String::from(if selected { "▶ " } else { "  " });
+        text.push_str(&pad(&h.filename, name_w, false));
+        for c in &cols {
+            text.push(' ');
+            text.push_str(&pad(&cell(h, c.title), c.width, c.right));
+        }
+        let style = match (selected, b.focus) {
+            (true, Focus::Results) => Style::new().fg(Color::Black).bg(Color::Cyan),
+            (true, Focus::Query) => bold(),
+            _ => Style::new(),
+        };
+        lines.push(Line::from(Span::styled(truncate(&text, w), style)));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The detail pane: every stored fact about the selected file, then every location.
+pub fn render_detail(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
+    let block = panel("File", None, left_rule);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let lines = match &b.detail {
+        Slot::Empty => vec![Line::from(Span::styled(" no file selected", dim()))],
+        Slot::Loading => vec![Line::from(Span::styled(" reading…", dim()))],
+        Slot::Failed(e) => vec![Line::from(Span::styled(
+            truncate(&format!(" {e}"), w),
+            Style::new().fg(Color::Red),
+        ))],
+        Slot::Ready(d) => detail_lines(d, w, inner.height as usize),
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn field(label: &str, value: String, w: usize) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!(" {label:<9} "), dim()),
+        Span::raw(truncate(&value, w.saturating_sub(11))),
+    ])
+}
+
+/// `C4` for 60.
+pub fn pitch_name(p: i16) -> String {
+    const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+    format!("{}{}", NAMES[p.rem_euclid(12) as usize], p.div_euclid(12) - 1)
+}
+
+/// The facts first, every location after, then the rest while room lasts; `height` rows are available.
+fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(Span::styled(
+        truncate(&format!(" {}", d.filename), w),
+        bold(),
+    ))];
+    let mut file = format!("{} · SMF {}", fmt_bytes(d.file_size_bytes.max(0) as u64), opt(d.format));
+    if let Some(n) = d.num_tracks {
+        file.push_str(&format!(" · {n} tracks"));
+    }
+    match d.ticks_per_quarter_note {
+        Some(t) => file.push_str(&format!(" · {t} tpq")),
+        None => file.push_str(" · SMPTE"),
+    }
+    if let Some(t) = d.duration_ticks {
+        file.push_str(&format!(" · {} ticks", fmt_count(t.max(0) as u64)));
+    }
+    lines.push(field("file", file, w));
+    let length = d.duration_seconds.map(fmt_secs).unwrap_or_else(|| "?".into());
+    let mut rest = Vec::new();
+    match &d.music {
+        Some(m) => {
+            let (top, more) = music_lines(m, &length, w);
+            lines.extend(top);
+            rest.extend(more);
+        }
+        None => {
+            lines.push(field("length", length, w));
+            lines.push(field("analysis", "missing (the next import repairs it)".into(), w));
+        }
+    }
+    if !d.track_names.is_empty() {
+        rest.push(field("tracks", d.track_names.join(", "), w));
+    }
+    if let Some(c) = &d.copyright {
+        rest.push(field("copyright", c.clone(), w));
+    }
+    let mut from = format!("{} · {}", d.collection, d.parent_folder);
+    if let Some(bpm) = d.filename_bpm {
+        from.push_str(&format!(" · name says {bpm:.0} bpm"));
+    }
+    if let Some(k) = &d.filename_key {
+        from.push_str(&format!(" · name says {k}"));
+    }
+    rest.push(field("found in", from, w));
+    let run = d.import_run_id.map(|r| format!("run {r} · ")).unwrap_or_default();
+    rest.push(field("added", format!("{run}{}", d.created_at), w));
+    rest.push(field("hash", d.content_hash.clone(), w));
+    lines.push(Line::from(Span::styled(
+        format!(" locations ({})", d.locations.len()),
+        bold().fg(Color::Cyan),
+    )));
+    // Every location the pane holds; the remaining facts fill what is left below them.
+    let room = height.saturating_sub(lines.len()).max(1);
+    let shown = if d.locations.len() > room {
+        room.saturating_sub(1).max(1)
+    } else {
+        d.locations.len()
+    };
+    for l in d.locations.iter().take(shown) {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::raw(truncate_left(&l.path, w.saturating_sub(2))),
+        ]));
+    }
+    if shown < d.locations.len() {
+        lines.push(Line::from(Span::styled(
+            format!("  … {} more (midi-tui search --paths)", d.locations.len() - shown),
+            dim(),
+        )));
+    }
+    lines.extend(rest);
+    lines
+}
+
+/// The analysis: four lines that always show, and the finer points for when there is room.
+fn music_lines(
+    m: &crate::engine::library::MusicDetail,
+    length: &str,
+    w: usize,
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let bpm = m.bpm.map_or_else(|| "no tempo".to_string(), |b| format!("{b:.1} bpm"));
+    let ts = match (m.time_signature_numerator, m.time_signature_denominator) {
+        (Some(n), Some(d)) => format!("{n}/{d}"),
+        _ => "?/?".into(),
+    };
+    let key = match (&m.key_signature, &m.detected_key) {
+        (Some(k), _) => format!("key {k}"),
+        (None, Some(k)) => format!("key {k} (detected)"),
+        (None, None) => "no key".into(),
+    };
+    let mut top = vec![field("music", format!("{length} · {bpm} · {ts} · {key}"), w)];
+    let range = match (m.pitch_range_min, m.pitch_range_max) {
+        (Some(lo), Some(hi)) => format!(" {}–{}", pitch_name(lo), pitch_name(hi)),
+        _ => String::new(),
+    };
+    let vel = m.avg_velocity.map(|v| format!(" · vel {v:.0}")).unwrap_or_default();
+    top.push(field(
+        "notes",
+        format!(
+            "{} · {} pitches{range}{vel} · poly {} · {:.1}/s",
+            fmt_count(m.total_notes.max(0) as u64),
+            m.unique_pitches,
+            m.polyphony_max,
+            m.note_density
+        ),
+        w,
+    ));
+    let channels: Vec<String> = m.channels.iter().map(|c| (c + 1).to_string()).collect();
+    let programs: Vec<String> = m
+        .programs
+        .iter()
+        .map(|p| {
+            let name = PROGRAM_NAMES
+                .get(usize::from(*p).wrapping_sub(1))
+                .copied()
+                .unwrap_or("?");
+            format!("{p} {name}")
+        })
+        .collect();
+    let drums = if m.has_drums { " · drums" } else { "" };
+    let programs = if programs.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", programs.join(", "))
+    };
+    top.push(field("parts", format!("ch {}{drums}{programs}", channels.join(" ")), w));
+    let mut more = Vec::new();
+    let avg = m.avg_bpm.map(|a| format!("average {a:.1} bpm · ")).unwrap_or_default();
+    more.push(field("tempo", format!("{avg}{} tempo event(s)", m.tempo_changes), w));
+    let declared = m.key_signature.clone().unwrap_or_else(|| "none".into());
+    let detected = match (&m.detected_key, m.key_confidence) {
+        (Some(k), Some(c)) => format!("{k} ({c:.2})"),
+        (Some(k), None) => k.clone(),
+        _ => "?".into(),
+    };
+    more.push(field("key", format!("declared {declared} · detected {detected}"), w));
+    if m.is_karaoke || m.lyrics_count > 0 {
+        more.push(field("lyrics", format!("{} (karaoke)", m.lyrics_count), w));
+    }
+    (top, more)
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}
