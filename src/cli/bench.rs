@@ -1,5 +1,7 @@
 //! `midi-tui bench`: every mode side by side on one corpus, plus the limits, on a throwaway managed cluster.
 //!
+//! `--archives` adds the archive section (see [`archives`]).
+//!
 //! Each measurement runs this same binary as a child process (`import --json ...`), so that peak memory is the
 //! child's own (`wait4` rusage) and nothing of one run lingers in the next. Each run imports into an empty
 //! database. Medians over `--repeat` runs.
@@ -12,6 +14,8 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
+
+pub mod archives;
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,9 @@ pub struct CorpusResult {
 pub struct BenchReport {
     pub machine: Machine,
     pub corpora: Vec<CorpusResult>,
+    /// The archive section, when asked for (`--archives`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archives: Option<archives::ArchiveSection>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,39 +69,56 @@ struct Measured {
     wall: f64,
 }
 
-pub async fn run(
-    global: &GlobalArgs,
-    files: u64,
-    corpora: &[PathBuf],
-    repeat: usize,
-    json: bool,
-    out: Option<&Path>,
-) -> Result<()> {
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    /// Files of the generated corpus of the modes table (0: none).
+    pub files: u64,
+    pub corpora: Vec<PathBuf>,
+    pub repeat: usize,
+    /// Files of the archive section's generated corpus (0: no archive section).
+    pub archive_files: u64,
+}
+
+pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
     let exe = std::env::current_exe()?;
     let work = global.data_dir().join("bench");
+    let (files, archive_files, repeat) = (args.files, args.archive_files, args.repeat.max(1));
     // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
-    let (work, mut list, data_dir) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (work, mut list, archive_corpus, data_dir) = tokio::task::spawn_blocking(move || -> Result<_> {
         std::fs::create_dir_all(&work)?;
         let list = if files > 0 {
             vec![generated_corpus(&work, files)?]
         } else {
             Vec::new()
         };
+        let archive_corpus = if archive_files > 0 {
+            Some(generated_corpus(&work, archive_files)?)
+        } else {
+            None
+        };
         // One throwaway cluster for every run; removed at the end.
         let data_dir = work.join("cluster");
         let _ = Cluster::new(&data_dir).stop();
         cluster::remove_cluster_files(&data_dir);
-        Ok((work, list, data_dir))
+        Ok((work, list, archive_corpus, data_dir))
     })
     .await??;
-    list.extend(corpora.iter().cloned());
+    list.extend(args.corpora.iter().cloned());
     let mut c = Cluster::new(&data_dir);
     tokio::task::spawn_blocking({
         let mut c = c.clone();
         move || c.ensure_started()
     })
     .await??;
-    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
+    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat).await;
+    let archive_result = match (&result, &archive_corpus) {
+        (Ok(_), Some(folder)) => {
+            let packs = work.join(format!("archives-{archive_files}"));
+            Some(archives::run(&exe, &data_dir, &c.url(), folder, &packs, repeat).await)
+        }
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -104,6 +128,7 @@ pub async fn run(
     let report = BenchReport {
         machine,
         corpora: result?,
+        archives: archive_result.transpose()?,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);
@@ -129,6 +154,7 @@ fn generated_corpus(work: &Path, files: u64) -> Result<PathBuf> {
                 files,
                 seed: 1,
                 archives: false,
+                formats: Vec::new(),
             },
             &mut |_| {},
         )?;
@@ -338,6 +364,14 @@ fn machine(work: &Path) -> Machine {
 }
 
 pub fn markdown(r: &BenchReport) -> String {
+    let mut s = modes_markdown(r);
+    if let Some(a) = &r.archives {
+        s += &archives::markdown(a);
+    }
+    s
+}
+
+fn modes_markdown(r: &BenchReport) -> String {
     let mut s = String::new();
     for c in &r.corpora {
         s.push_str(&format!(
@@ -421,7 +455,7 @@ fn markdown_document(r: &BenchReport) -> String {
     let m = &r.machine;
     let targets = r.corpora.first().map(targets).unwrap_or_default();
     format!(
-        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --out BENCHMARKS.md\n```\n\n\
+        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --out BENCHMARKS.md\n```\n\n\
          Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\n\n\
          Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
