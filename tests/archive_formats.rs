@@ -438,7 +438,11 @@ fn real_files(corpus: &Path) -> Vec<String> {
         .collect();
     good.sort();
     let picked: Vec<String> = good.into_iter().step_by(3).take(364).collect();
-    assert_eq!(picked.len(), 364, "the corpus holds fewer good files than the test needs");
+    assert_eq!(
+        picked.len(),
+        364,
+        "the corpus holds fewer good files than the test needs"
+    );
     picked
 }
 
@@ -449,7 +453,11 @@ fn run_tool(cwd: &Path, args: &[&str]) {
         .current_dir(cwd)
         .output()
         .unwrap_or_else(|e| panic!("{args:?}: {e} (scripts/setup.sh installs the archive tools)"));
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Relative location -> what the library holds there: content hash, size, the file's MIDI columns and its musical
@@ -490,7 +498,11 @@ async fn the_same_364_real_files_import_alike_from_a_folder_and_six_packings() {
     let packs = dir.join("packs");
     std::fs::create_dir_all(&packs).expect("mkdir");
     let p = |name: &str| packs.join(name).to_str().expect("utf-8").to_string();
-    let sevenz = if std::process::Command::new("7zz").arg("i").output().is_ok() { "7zz" } else { "7z" };
+    let sevenz = if std::process::Command::new("7zz").arg("i").output().is_ok() {
+        "7zz"
+    } else {
+        "7z"
+    };
     let (zip, zip_lzma, zip_bzip2, sz, zst, lz4) = (
         p("pack.zip"),
         p("pack-lzma.zip"),
@@ -502,7 +514,10 @@ async fn the_same_364_real_files_import_alike_from_a_folder_and_six_packings() {
     let quiet = ["-bso0", "-bsp0"];
     run_tool(&src, &[&["zip", "-qrX", &zip][..], &tops].concat());
     run_tool(&src, &[&["zip", "-qrX", "-Z", "bzip2", &zip_bzip2][..], &tops].concat());
-    run_tool(&src, &[&[sevenz, "a", "-tzip", "-mm=LZMA"][..], &quiet, &[&zip_lzma], &tops].concat());
+    run_tool(
+        &src,
+        &[&[sevenz, "a", "-tzip", "-mm=LZMA"][..], &quiet, &[&zip_lzma], &tops].concat(),
+    );
     run_tool(&src, &[&[sevenz, "a", "-t7z"][..], &quiet, &[&sz], &tops].concat());
     run_tool(&src, &[&["tar", "-I", "zstd", "-cf", &zst][..], &tops].concat());
     run_tool(&src, &[&["tar", "-I", "lz4", "-cf", &lz4][..], &tops].concat());
@@ -517,7 +532,11 @@ async fn the_same_364_real_files_import_alike_from_a_folder_and_six_packings() {
             if e.is_dir() {
                 continue;
             }
-            assert!(e.compression() == method || e.compression() == M::Stored, "{path}: {:?}", e.name());
+            assert!(
+                e.compression() == method || e.compression() == M::Stored,
+                "{path}: {:?}",
+                e.name()
+            );
             with_method += usize::from(e.compression() == method);
         }
         assert!(with_method >= 200, "{path}: {with_method} entries with {method:?}");

@@ -49,12 +49,17 @@ fn tree_hash(dir: &Path) -> blake3::Hash {
 
 fn generate_into(dir: &Path, files: u64, seed: u64, archives: bool) -> GenReport {
     let mut calls = Vec::new();
-    let report = generate(dir, &GenOptions {
+    let report = generate(
+        dir,
+        &GenOptions {
             files,
             seed,
             archives,
             formats: Vec::new(),
-        }, &mut |n| calls.push(n)).expect("generate");
+        },
+        &mut |n| calls.push(n),
+    )
+    .expect("generate");
     assert!(
         calls.windows(2).all(|w| w[0] <= w[1]),
         "progress went backwards: {calls:?}"

@@ -25,7 +25,9 @@ fn planned(opts: &GenOptions) -> BTreeMap<String, String> {
         let base = plan.path.rsplit('/').next().unwrap_or(&plan.path);
         let location = match &plan.archive {
             // A single compressed file's member is named after it, without the suffix.
-            Some(a) if a.starts_with(&plan.path) => format!("{}!/{}", encode_bytes(a.as_bytes()), encode_bytes(base.as_bytes())),
+            Some(a) if a.starts_with(&plan.path) => {
+                format!("{}!/{}", encode_bytes(a.as_bytes()), encode_bytes(base.as_bytes()))
+            }
             Some(a) => format!("{}!/{}", encode_bytes(a.as_bytes()), encode_bytes(plan.path.as_bytes())),
             None => encode_bytes(plan.path.as_bytes()),
         };
@@ -91,7 +93,10 @@ async fn every_generated_format_imports_to_its_planned_locations_and_bytes() {
         let v = import_json(&db.url, &[dir.to_str().expect("utf-8")]);
         assert_eq!(v["status"], "done", "{v}");
         assert_eq!(v["seen"], FILES, "{formats:?}: every file seen: {v}");
-        assert_eq!(v["failed"], report.broken, "{formats:?}: only the broken files fail: {v}");
+        assert_eq!(
+            v["failed"], report.broken,
+            "{formats:?}: only the broken files fail: {v}"
+        );
         let want = planned(&opts);
         let got = imported(&db.pool, &dir).await;
         assert_eq!(got.len(), want.len(), "{formats:?}");
@@ -104,7 +109,12 @@ async fn every_generated_format_imports_to_its_planned_locations_and_bytes() {
                 got.keys().filter(|l| l.contains(&suffix)).count()
             } else {
                 let a = &report.archives[i];
-                assert!(a.to_string_lossy().ends_with(k.extension()), "{}: {}", k.name(), a.display());
+                assert!(
+                    a.to_string_lossy().ends_with(k.extension()),
+                    "{}: {}",
+                    k.name(),
+                    a.display()
+                );
                 let name = format!("{}!/", a.file_name().expect("name").to_string_lossy());
                 got.keys().filter(|l| l.starts_with(&name)).count()
             };
@@ -178,4 +188,24 @@ fn real_tools_read_what_pack_folder_writes() {
     assert!(text.contains("Blocks = 2"), "{text}");
     let _ = std::fs::remove_dir_all(src);
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn an_unknown_format_is_a_usage_error_that_says_rar_cannot_be_written() {
+    let dir = temp_dir("gen-rar");
+    let o = run_bin(
+        &[
+            "gen-corpus",
+            dir.join("out").to_str().unwrap(),
+            "--files",
+            "10",
+            "--archive-formats",
+            "zip,rar",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("RAR has no free writer"), "{}", stderr(&o));
+    assert!(!dir.join("out").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(dir);
 }

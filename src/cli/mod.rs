@@ -315,6 +315,18 @@ pub enum DbAction {
     Url,
 }
 
+/// One `--archive-formats` name.
+fn parse_archive_format(name: &str) -> Result<crate::engine::gencorpus::ArchiveKind, String> {
+    use crate::engine::gencorpus::ArchiveKind;
+    ArchiveKind::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = ArchiveKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown archive format {name:?} (known: {}; RAR has no free writer)",
+            known.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,13 +420,4 @@ mod tests {
         assert_eq!(v["status"], "failed");
         assert_eq!(v["error"], "connection refused");
     }
-}
-
-/// One `--archive-formats` name.
-fn parse_archive_format(name: &str) -> Result<crate::engine::gencorpus::ArchiveKind, String> {
-    use crate::engine::gencorpus::ArchiveKind;
-    ArchiveKind::parse(name).ok_or_else(|| {
-        let known: Vec<&str> = ArchiveKind::ALL.iter().map(|k| k.name()).collect();
-        format!("unknown archive format {name:?} (known: {}; RAR has no free writer)", known.join(", "))
-    })
 }

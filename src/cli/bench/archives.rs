@@ -34,6 +34,8 @@ pub struct ArchiveRow {
     pub tool: String,
     /// Its wall seconds (median), when it ran and succeeded.
     pub tool_seconds: Option<f64>,
+    /// Its wall seconds at two threads (xz and bzip2 only): the decompressor half of the two-core limit.
+    pub tool_two_thread_seconds: Option<f64>,
     /// files / tool seconds: what the decompressor alone would allow.
     pub tool_files_per_s: Option<f64>,
     /// The two-core limit (see the module documentation), for multi-block tar.xz and tar.bz2.
@@ -87,7 +89,12 @@ fn packings() -> Vec<Packing> {
             &["lbzip2", "-dc"],
             Some(&["lbzip2", "-n", "2", "-dc"]),
         ),
-        p("tar.xz", ArchiveKind::TarXz, &["xz", "-T0", "-dc"], Some(&["xz", "-T2", "-dc"])),
+        p(
+            "tar.xz",
+            ArchiveKind::TarXz,
+            &["xz", "-T0", "-dc"],
+            Some(&["xz", "-T2", "-dc"]),
+        ),
         p("tar.zst", ArchiveKind::TarZst, &["zstd", "-dc"], None),
         p("tar.lz4", ArchiveKind::TarLz4, &["lz4", "-dc"], None),
     ]
@@ -219,6 +226,7 @@ pub async fn run(
         peak_mb: dry.peak_mb.max(normal.peak_mb),
         tool: String::new(),
         tool_seconds: None,
+        tool_two_thread_seconds: None,
         tool_files_per_s: None,
         two_core_limit_files_per_s: None,
         dry_run_share_of_two_core_limit: None,
@@ -256,6 +264,7 @@ pub async fn run(
             peak_mb: dry.peak_mb.max(normal.peak_mb),
             tool: tool.join(" "),
             tool_seconds: tool_secs,
+            tool_two_thread_seconds: two_secs,
             tool_files_per_s: tool_secs.map(|s| files as f64 / s.max(1e-9)),
             two_core_limit_files_per_s: limit,
             dry_run_share_of_two_core_limit: limit.map(|l| dry.files_per_s / l.max(1e-9)),
@@ -302,22 +311,27 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 pub fn markdown(s: &ArchiveSection) -> String {
     let mut out = format!(
         "\n### Archives ({} files, {:.0} MB, the same files in every packing)\n\n\
-         | packing | MB on disk | dry-run files/s | normal files/s | normal vs folder | decompressor | decompressor s | decompressor files/s | two-core limit files/s | dry-run vs two-core limit |\n\
-         |---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+         | packing | MB on disk | dry-run files/s | normal files/s | normal vs folder | decompressor | decompressor s | decompressor files/s | decompressor s at 2 threads | two-core limit files/s | dry-run vs two-core limit |\n\
+         |---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
         s.files,
         s.bytes as f64 / 1e6
     );
     for r in &s.rows {
         out += &format!(
-            "| {} | {:.1} | {:.0} | {:.0} | {:.0}% | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.1} | {:.0} | {:.0} | {:.0}% | {} | {} | {} | {} | {} | {} |\n",
             r.format,
             r.packed_bytes as f64 / 1e6,
             r.dry_run_files_per_s,
             r.normal_files_per_s,
             r.normal_share_of_folder * 100.0,
-            if r.tool.is_empty() { "-".to_string() } else { format!("`{}`", r.tool) },
+            if r.tool.is_empty() {
+                "-".to_string()
+            } else {
+                format!("`{}`", r.tool)
+            },
             opt(r.tool_seconds, |v| format!("{v:.2}")),
             opt(r.tool_files_per_s, |v| format!("{v:.0}")),
+            opt(r.tool_two_thread_seconds, |v| format!("{v:.2}")),
             opt(r.two_core_limit_files_per_s, |v| format!("{v:.0}")),
             opt(r.dry_run_share_of_two_core_limit, |v| format!("{:.0}%", v * 100.0)),
         );
@@ -338,7 +352,7 @@ fn targets(s: &ArchiveSection) -> String {
             && let (Some(share), Some(limit)) = (r.dry_run_share_of_two_core_limit, r.two_core_limit_files_per_s)
         {
             out += &format!(
-                "| Multi-block {f} dry-run at least 90% of the two-core limit | {:.0}% ({:.0} of {limit:.0} files/s) | {} |\n",
+                "| Multi-block {f} dry-run at least 90% of the two-core limit | {:.1}% ({:.0} of {limit:.0} files/s) | {} |\n",
                 share * 100.0,
                 r.dry_run_files_per_s,
                 mark(share >= 0.9)
@@ -348,7 +362,7 @@ fn targets(s: &ArchiveSection) -> String {
     for (f, what) in [("many-zip", "Many-zip"), ("zip", "Single-zip")] {
         if let (Some(r), Some(folder)) = (row(f), row("folder")) {
             out += &format!(
-                "| {what} import at least 80% of the folder import's rate (normal mode) | {:.0}% ({:.0} of {:.0} files/s) | {} |\n",
+                "| {what} import at least 80% of the folder import's rate (normal mode) | {:.1}% ({:.0} of {:.0} files/s) | {} |\n",
                 r.normal_share_of_folder * 100.0,
                 r.normal_files_per_s,
                 folder.normal_files_per_s,

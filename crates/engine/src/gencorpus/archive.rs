@@ -296,23 +296,18 @@ impl LzmaZipSink {
         Ok(())
     }
 
-    /// Writes one entry's local header and data, and keeps what the central directory needs.
-    fn add(&mut self, name: &str, method: u16, flags: u16, crc: u32, data: &[u8], size: usize, external: u32) -> io::Result<()> {
+    /// Writes one entry's local header and `data` (its compressed bytes), and keeps what the central directory
+    /// needs. `e`'s offset and compressed size are filled in here.
+    fn add(&mut self, mut e: ZipEntry, data: &[u8]) -> io::Result<()> {
         if self.entries.len() >= 0xFFFF || self.at + data.len() as u64 + 1024 >= u64::from(u32::MAX) {
             return Err(Self::too_big());
         }
         // Bit 11: the name is UTF-8.
-        let flags = flags | if name.is_ascii() { 0 } else { 1 << 11 };
-        let e = ZipEntry {
-            name: name.as_bytes().to_vec(),
-            method,
-            flags,
-            crc,
-            compressed: data.len() as u32,
-            size: size as u32,
-            offset: self.at as u32,
-            external,
-        };
+        if !e.name.is_ascii() {
+            e.flags |= 1 << 11;
+        }
+        e.compressed = data.len() as u32;
+        e.offset = self.at as u32;
         let mut h = Vec::with_capacity(30 + e.name.len());
         h.extend_from_slice(&ZIP_LOCAL.to_le_bytes());
         h.extend_from_slice(&ZIP_VERSION_LZMA.to_le_bytes());
@@ -335,7 +330,17 @@ impl LzmaZipSink {
 impl ArchiveSink for LzmaZipSink {
     fn add_dir(&mut self, name: &str) -> io::Result<()> {
         // Unix mode in the high half, the DOS directory bit in the low.
-        self.add(name, 0, 0, 0, &[], 0, (0o40755 << 16) | 0x10)
+        let e = ZipEntry {
+            name: name.as_bytes().to_vec(),
+            method: 0,
+            flags: 0,
+            crc: 0,
+            compressed: 0,
+            size: 0,
+            offset: 0,
+            external: (0o40755 << 16) | 0x10,
+        };
+        self.add(e, &[])
     }
 
     fn add_file(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
@@ -350,7 +355,20 @@ impl ArchiveSink for LzmaZipSink {
         let mut crc = flate2::Crc::new();
         crc.update(data);
         // Method 14 (LZMA); flag bit 1: the stream ends with an end marker.
-        self.add(name, 14, 1 << 1, crc.sum(), &body, data.len(), 0o100644 << 16)
+        if data.len() as u64 >= u64::from(u32::MAX) {
+            return Err(Self::too_big());
+        }
+        let e = ZipEntry {
+            name: name.as_bytes().to_vec(),
+            method: 14,
+            flags: 1 << 1,
+            crc: crc.sum(),
+            compressed: 0,
+            size: data.len() as u32,
+            offset: 0,
+            external: 0o100644 << 16,
+        };
+        self.add(e, &body)
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -538,5 +556,38 @@ impl ArchiveSink for TarSink {
 
     fn finish(self: Box<Self>) -> io::Result<()> {
         self.builder.into_inner()?.finish_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_named_and_parsed_back() {
+        for k in ArchiveKind::ALL {
+            assert_eq!(ArchiveKind::parse(k.name()), Some(k), "{}", k.name());
+            assert_eq!(ArchiveKind::parse(&k.name().to_uppercase()), Some(k), "{}", k.name());
+        }
+        assert_eq!(ArchiveKind::parse("tgz"), Some(ArchiveKind::TarGz));
+        assert_eq!(ArchiveKind::parse("zip-deflate"), Some(ArchiveKind::Zip));
+        for unknown in ["rar", "", "zip-ppmd", "tar.br"] {
+            assert_eq!(ArchiveKind::parse(unknown), None, "{unknown}");
+        }
+        let singles: Vec<&str> = ArchiveKind::ALL
+            .iter()
+            .filter(|k| k.is_single())
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(singles, ["gz", "bz2", "xz", "zst", "lz4"]);
+    }
+
+    #[test]
+    fn a_single_file_kind_is_no_container() {
+        let dir = std::env::temp_dir().join(format!("gencorpus-single-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = create(&dir.join("x.gz"), ArchiveKind::Gz).err().expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

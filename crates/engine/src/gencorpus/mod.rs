@@ -306,7 +306,13 @@ impl Corpus {
     }
 
     /// A collection as a folder: plain files, or each compressed alone (`single`).
-    fn write_plain(&self, dir: &Path, coll: &Collection, single: Option<ArchiveKind>, done: &AtomicU64) -> io::Result<Tally> {
+    fn write_plain(
+        &self,
+        dir: &Path,
+        coll: &Collection,
+        single: Option<ArchiveKind>,
+        done: &AtomicU64,
+    ) -> io::Result<Tally> {
         (coll.start..coll.end)
             .into_par_iter()
             .map(|i| {
@@ -533,7 +539,10 @@ fn files_under(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
             let e = e?;
             let name = e.file_name();
             let Some(name) = name.to_str() else {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{:?} is not UTF-8", e.path())));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{:?} is not UTF-8", e.path()),
+                ));
             };
             if name.starts_with('.') {
                 continue;
