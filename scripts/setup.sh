@@ -36,9 +36,10 @@ if ! have_pg_server; then
 fi
 
 # Archive tools: fixtures are made with them and the archive benchmarks measure them beside the importer.
-ARCHIVE_TOOLS="7zip zstd lz4 xz-utils lbzip2 unzip"
+ARCHIVE_TOOLS="7zip zstd lz4 xz-utils lbzip2 unzip pigz zip"
 if ! command -v 7zz >/dev/null 2>&1 || ! command -v zstd >/dev/null 2>&1 || ! command -v lz4 >/dev/null 2>&1 \
-  || ! command -v lbzip2 >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
+  || ! command -v lbzip2 >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1 \
+  || ! command -v pigz >/dev/null 2>&1 || ! command -v zip >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
@@ -47,6 +48,6 @@ if ! command -v 7zz >/dev/null 2>&1 || ! command -v zstd >/dev/null 2>&1 || ! co
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $ARCHIVE_TOOLS >/dev/null
   else
-    echo "setup: install 7-Zip (7zz), zstd, lz4, xz, lbzip2 and unzip with your package manager" >&2
+    echo "setup: install 7-Zip (7zz), zstd, lz4, xz, lbzip2, unzip, pigz and zip with your package manager" >&2
   fi
 fi

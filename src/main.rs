@@ -66,9 +66,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             files,
             seed,
             archives,
+            archive_formats,
         }) => {
-            let (dir, files, seed, archives) = (dir.clone(), *files, *seed, *archives);
-            tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, files, seed, archives)).await??;
+            let opts = midi_tui::engine::gencorpus::GenOptions {
+                files: *files,
+                seed: *seed,
+                archives: *archives || !archive_formats.is_empty(),
+                formats: archive_formats.clone(),
+            };
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, &opts)).await??;
         }
         Some(Command::Bench {
             files,
@@ -76,8 +83,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             repeat,
             json,
             out,
+            archives,
+            archive_files,
             search,
-        }) => cli::bench::run(g, *files, corpus, *repeat, *json, out.as_deref(), *search).await?,
+        }) => {
+            let args = cli::bench::BenchArgs {
+                files: *files,
+                corpora: corpus.clone(),
+                repeat: *repeat,
+                archive_files: if *archives { *archive_files } else { 0 },
+                search_files: search.unwrap_or(0),
+            };
+            cli::bench::run(g, &args, *json, out.as_deref()).await?
+        }
         None => {
             let sources = if cli.sources.is_empty() {
                 midi_tui::engine::session::sample_library().into_iter().collect()

@@ -424,3 +424,140 @@ fn the_expansion_bound_holds_for_the_new_formats() {
         assert_eq!(kinds, ["compression_bomb"], "{location}");
     }
 }
+
+/// The 364 real files of the issue's "done when": every third file the reference peer parsed, in path order, from
+/// the shared corpus's own folders (its `archives/` left out). Fixed by the corpus, so the same list every run.
+fn real_files(corpus: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(corpus.join("reference.jsonl")).expect("reference.jsonl");
+    let mut good: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["parsed"] == true)
+        .filter_map(|v| v["path"].as_str().map(str::to_string))
+        .filter(|p| !p.starts_with("archives/"))
+        .collect();
+    good.sort();
+    let picked: Vec<String> = good.into_iter().step_by(3).take(364).collect();
+    assert_eq!(
+        picked.len(),
+        364,
+        "the corpus holds fewer good files than the test needs"
+    );
+    picked
+}
+
+/// Runs a packing tool in `cwd`; the test fails with its output if it does.
+fn run_tool(cwd: &Path, args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e} (scripts/setup.sh installs the archive tools)"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Relative location -> what the library holds there: content hash, size, the file's MIDI columns and its musical
+/// metadata (names derived columns and times left out: with duplicate contents they follow whichever location
+/// came first). Error rows too, as `error:` + relative path -> kind.
+async fn library(pool: &sqlx::PgPool, prefix: &str) -> BTreeMap<String, String> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT l.path, concat_ws(' ', encode(f.content_hash, 'hex'), l.size, f.format, f.num_tracks, \
+         f.ticks_per_quarter_note, f.duration_ticks, f.duration_seconds, f.track_names::text, f.copyright, \
+         (to_jsonb(m) - 'file_id')::text) \
+         FROM file_locations l JOIN files f ON f.id = l.file_id LEFT JOIN musical_metadata m ON m.file_id = f.id \
+         UNION ALL SELECT 'error:' || path, kind FROM import_errors",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("library rows");
+    rows.into_iter()
+        .map(|(p, v)| {
+            let rel = p.replacen(prefix, "", 1);
+            assert_ne!(rel, p, "{p} is not under {prefix}");
+            (rel, v)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_364_real_files_import_alike_from_a_folder_and_six_packings() {
+    let corpus = corpus();
+    let files = real_files(&corpus);
+    let dir = temp_dir("real-364");
+    let src = dir.join("src");
+    for f in &files {
+        let to = src.join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(corpus.join(f), &to).expect("copy");
+    }
+    let tops = ["drywetmidi", "groove"];
+    let packs = dir.join("packs");
+    std::fs::create_dir_all(&packs).expect("mkdir");
+    let p = |name: &str| packs.join(name).to_str().expect("utf-8").to_string();
+    let sevenz = if std::process::Command::new("7zz").arg("i").output().is_ok() {
+        "7zz"
+    } else {
+        "7z"
+    };
+    let (zip, zip_lzma, zip_bzip2, sz, zst, lz4) = (
+        p("pack.zip"),
+        p("pack-lzma.zip"),
+        p("pack-bzip2.zip"),
+        p("pack.7z"),
+        p("pack.tar.zst"),
+        p("pack.tar.lz4"),
+    );
+    let quiet = ["-bso0", "-bsp0"];
+    run_tool(&src, &[&["zip", "-qrX", &zip][..], &tops].concat());
+    run_tool(&src, &[&["zip", "-qrX", "-Z", "bzip2", &zip_bzip2][..], &tops].concat());
+    run_tool(
+        &src,
+        &[&[sevenz, "a", "-tzip", "-mm=LZMA"][..], &quiet, &[&zip_lzma], &tops].concat(),
+    );
+    run_tool(&src, &[&[sevenz, "a", "-t7z"][..], &quiet, &[&sz], &tops].concat());
+    run_tool(&src, &[&["tar", "-I", "zstd", "-cf", &zst][..], &tops].concat());
+    run_tool(&src, &[&["tar", "-I", "lz4", "-cf", &lz4][..], &tops].concat());
+    // The zips hold the methods they are named after (method 14 is LZMA, 12 bzip2); a tool may store a file that
+    // does not shrink, nothing else.
+    use zip::CompressionMethod as M;
+    for (path, method) in [(&zip, M::DEFLATE), (&zip_lzma, M::LZMA), (&zip_bzip2, M::BZIP2)] {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(path).expect("open")).expect("zip");
+        let mut with_method = 0;
+        for i in 0..z.len() {
+            let e = z.by_index_raw(i).expect("entry");
+            if e.is_dir() {
+                continue;
+            }
+            assert!(
+                e.compression() == method || e.compression() == M::Stored,
+                "{path}: {:?}",
+                e.name()
+            );
+            with_method += usize::from(e.compression() == method);
+        }
+        assert!(with_method >= 200, "{path}: {with_method} entries with {method:?}");
+    }
+    // A zip under a name that says nothing: read by its content.
+    let renamed = p("pack-zip.bin");
+    std::fs::copy(&zip, &renamed).expect("copy");
+
+    let folder_db = fresh_db().await;
+    let v = import_json(&folder_db.url, &[src.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["seen"], 364, "{v}");
+    let want = library(&folder_db.pool, &format!("{}/", src.display())).await;
+    assert_eq!(want.keys().filter(|k| !k.starts_with("error:")).count(), 364);
+    for pack in [&zip, &sz, &zst, &lz4, &zip_lzma, &zip_bzip2, &renamed] {
+        let db = fresh_db().await;
+        let v = import_json(&db.url, &[pack]);
+        assert_eq!(v["status"], "done", "{pack}: {v}");
+        assert_eq!(v["seen"], 364, "{pack}: {v}");
+        let got = library(&db.pool, &format!("{pack}!/")).await;
+        assert_eq!(got, want, "{pack}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -49,7 +49,17 @@ fn tree_hash(dir: &Path) -> blake3::Hash {
 
 fn generate_into(dir: &Path, files: u64, seed: u64, archives: bool) -> GenReport {
     let mut calls = Vec::new();
-    let report = generate(dir, &GenOptions { files, seed, archives }, &mut |n| calls.push(n)).expect("generate");
+    let report = generate(
+        dir,
+        &GenOptions {
+            files,
+            seed,
+            archives,
+            formats: Vec::new(),
+        },
+        &mut |n| calls.push(n),
+    )
+    .expect("generate");
     assert!(
         calls.windows(2).all(|w| w[0] <= w[1]),
         "progress went backwards: {calls:?}"
@@ -189,6 +199,7 @@ fn a_generated_library_looks_like_a_real_one() {
         files: n,
         seed: 2024,
         archives: false,
+        formats: Vec::new(),
     });
     let mut sizes = Vec::with_capacity(files.len());
     let mut first_seen: HashMap<blake3::Hash, String> = HashMap::new();
@@ -446,6 +457,7 @@ fn generation_speed() {
         files: n,
         seed: 1,
         archives: false,
+        formats: Vec::new(),
     });
     let m = n.min(5_000);
     let t0 = Instant::now();

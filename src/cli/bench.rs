@@ -1,5 +1,7 @@
 //! `midi-tui bench`: every mode side by side on one corpus, plus the limits, on a throwaway managed cluster.
 //!
+//! `--archives` adds the archive section (see [`archives`]), `--search` the library search section (see [`search`]).
+//!
 //! Each measurement runs this same binary as a child process (`import --json ...`), so that peak memory is the
 //! child's own (`wait4` rusage) and nothing of one run lingers in the next. Each run imports into an empty
 //! database. Medians over `--repeat` runs.
@@ -12,6 +14,9 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
+
+pub mod archives;
+pub mod search;
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +49,12 @@ pub struct CorpusResult {
 pub struct BenchReport {
     pub machine: Machine,
     pub corpora: Vec<CorpusResult>,
+    /// The archive section, when asked for (`--archives`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archives: Option<archives::ArchiveSection>,
+    /// The library search section, when asked for (`--search`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<search::SearchReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,63 +73,72 @@ struct Measured {
     wall: f64,
 }
 
-pub async fn run(
-    global: &GlobalArgs,
-    files: u64,
-    corpora: &[PathBuf],
-    repeat: usize,
-    json: bool,
-    out: Option<&Path>,
-    search: Option<u64>,
-) -> Result<()> {
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    /// Files of the generated corpus of the modes table (0: none).
+    pub files: u64,
+    pub corpora: Vec<PathBuf>,
+    pub repeat: usize,
+    /// Files of the archive section's generated corpus (0: no archive section).
+    pub archive_files: u64,
+    /// Files of the library the search section measures (0: no search section).
+    pub search_files: u64,
+}
+
+pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
     let exe = std::env::current_exe()?;
     let work = global.data_dir().join("bench");
+    let (files, archive_files, repeat) = (args.files, args.archive_files, args.repeat.max(1));
+    let search_files = args.search_files;
     // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
-    let (work, mut list, data_dir) = tokio::task::spawn_blocking(move || -> Result<_> {
-        std::fs::create_dir_all(&work)?;
-        let list = if files > 0 {
-            vec![generated_corpus(&work, files)?]
-        } else {
-            Vec::new()
-        };
-        // One throwaway cluster for every run; removed at the end.
-        let data_dir = work.join("cluster");
-        let _ = Cluster::new(&data_dir).stop();
-        cluster::remove_cluster_files(&data_dir);
-        Ok((work, list, data_dir))
-    })
-    .await??;
-    list.extend(corpora.iter().cloned());
+    let (work, mut list, archive_corpus, search_corpus, data_dir) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            std::fs::create_dir_all(&work)?;
+            let list = if files > 0 {
+                vec![generated_corpus(&work, files)?]
+            } else {
+                Vec::new()
+            };
+            let archive_corpus = if archive_files > 0 {
+                Some(generated_corpus(&work, archive_files)?)
+            } else {
+                None
+            };
+            let search_corpus = if search_files > 0 {
+                Some(generated_corpus(
+                    &work,
+                    (search_files / 2).clamp(1, search::BASE_FILES),
+                )?)
+            } else {
+                None
+            };
+            // One throwaway cluster for every run; removed at the end.
+            let data_dir = work.join("cluster");
+            let _ = Cluster::new(&data_dir).stop();
+            cluster::remove_cluster_files(&data_dir);
+            Ok((work, list, archive_corpus, search_corpus, data_dir))
+        })
+        .await??;
+    list.extend(args.corpora.iter().cloned());
     let mut c = Cluster::new(&data_dir);
     tokio::task::spawn_blocking({
         let mut c = c.clone();
         move || c.ensure_started()
     })
     .await??;
-    if let Some(search_files) = search {
-        let corpus = list
-            .first()
-            .context("the search bench needs the generated corpus (--files > 0)")?;
-        let result = super::search_bench::run(&exe, &data_dir, &mut c, corpus, search_files).await;
-        let machine = tokio::task::spawn_blocking(move || {
-            let _ = c.stop();
-            cluster::remove_cluster_files(&data_dir);
-            machine(&work)
-        })
-        .await?;
-        let report = result?;
-        if json {
-            println!("{}", serde_json::json!({ "machine": machine, "search": report }));
-        } else {
-            print!("{}", super::search_bench::markdown(&report));
+    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat).await;
+    let archive_result = match (&result, &archive_corpus) {
+        (Ok(_), Some(folder)) => {
+            let packs = work.join(format!("archives-{archive_files}"));
+            Some(archives::run(&exe, &data_dir, &c.url(), folder, &packs, repeat).await)
         }
-        if let Some(out) = out {
-            std::fs::write(out, super::search_bench::markdown(&report))?;
-            eprintln!("bench: wrote {}", out.display());
-        }
-        return Ok(());
-    }
-    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat.max(1)).await;
+        _ => None,
+    };
+    let search_result = match (&result, &search_corpus) {
+        (Ok(_), Some(base)) => Some(search::run(&exe, &data_dir, &mut c, base, search_files).await),
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -128,6 +148,8 @@ pub async fn run(
     let report = BenchReport {
         machine,
         corpora: result?,
+        archives: archive_result.transpose()?,
+        search: search_result.transpose()?,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);
@@ -153,6 +175,7 @@ fn generated_corpus(work: &Path, files: u64) -> Result<PathBuf> {
                 files,
                 seed: 1,
                 archives: false,
+                formats: Vec::new(),
             },
             &mut |_| {},
         )?;
@@ -317,7 +340,7 @@ fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
     Ok((code, usage))
 }
 
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
@@ -362,6 +385,17 @@ fn machine(work: &Path) -> Machine {
 }
 
 pub fn markdown(r: &BenchReport) -> String {
+    let mut s = modes_markdown(r);
+    if let Some(a) = &r.archives {
+        s += &archives::markdown(a);
+    }
+    if let Some(q) = &r.search {
+        s += &search::markdown(q);
+    }
+    s
+}
+
+fn modes_markdown(r: &BenchReport) -> String {
     let mut s = String::new();
     for c in &r.corpora {
         s.push_str(&format!(
@@ -445,7 +479,7 @@ fn markdown_document(r: &BenchReport) -> String {
     let m = &r.machine;
     let targets = r.corpora.first().map(targets).unwrap_or_default();
     format!(
-        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --out BENCHMARKS.md\n```\n\n\
+        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --out BENCHMARKS.md\n```\n\n\
          Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\n\n\
          Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \

@@ -1,4 +1,5 @@
-//! `midi-tui gen-corpus DIR --files N [--seed S] [--archives]`: a deterministic synthetic library for benchmarks.
+//! `midi-tui gen-corpus DIR --files N [--seed S] [--archives] [--archive-formats F,...]`: a deterministic synthetic
+//! library for benchmarks.
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -6,12 +7,12 @@ use anyhow::Result;
 
 use crate::engine::gencorpus::{GenOptions, generate};
 
-pub fn run(dir: &Path, files: u64, seed: u64, archives: bool) -> Result<()> {
+pub fn run(dir: &Path, opts: &GenOptions) -> Result<()> {
     let t = std::time::Instant::now();
     let bar = std::io::stderr()
         .is_terminal()
-        .then(|| indicatif::ProgressBar::new(files));
-    let report = generate(dir, &GenOptions { files, seed, archives }, &mut |n| {
+        .then(|| indicatif::ProgressBar::new(opts.files));
+    let report = generate(dir, opts, &mut |n| {
         if let Some(b) = &bar {
             b.set_position(n);
         }

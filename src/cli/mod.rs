@@ -6,7 +6,6 @@ pub mod gen_corpus;
 pub mod import;
 pub mod profile;
 pub mod search;
-pub mod search_bench;
 pub mod status;
 
 use std::io::Write;
@@ -166,9 +165,15 @@ pub enum Command {
         files: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Pack collections into zip / tar.gz / tar.xz archives.
+        /// Pack collections into zip / tar.gz / tar.xz archives (one collection in four stays a folder).
         #[arg(long)]
         archives: bool,
+        /// The formats packed collections take in turn (implies --archives; one collection more stays a folder):
+        /// zip (deflate), zip-stored, zip-bzip2, zip-lzma, zip-zstd, tar, tar.gz, tar.bz2, tar.xz (multi-block),
+        /// tar.zst, tar.lz4, 7z (LZMA2, solid blocks), or gz, bz2, xz, zst, lz4 (each file compressed alone).
+        /// RAR cannot be written: no free tool or library writes it.
+        #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
+        archive_formats: Vec<crate::engine::gencorpus::ArchiveKind>,
     },
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
@@ -186,8 +191,15 @@ pub enum Command {
         /// Write the tables as Markdown to this file (BENCHMARKS.md).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Instead of the modes: the library search's latency on a library grown from the generated corpus to
-        /// this many files (default 1,000,000), cold and hot.
+        /// Add the archive section: the same generated files as a folder and packed in every format, the
+        /// importer's dry-run and normal rates beside the command-line decompressors (`--files 0` for it alone).
+        #[arg(long)]
+        archives: bool,
+        /// Files of the archive section's corpus.
+        #[arg(long, default_value_t = 20_000)]
+        archive_files: u64,
+        /// Add the library search section: first-page latency, cold and hot, on a library grown from the
+        /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
         #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
         search: Option<u64>,
     },
@@ -305,6 +317,18 @@ pub enum DbAction {
     },
     /// Print the connection URL (for psql).
     Url,
+}
+
+/// One `--archive-formats` name.
+fn parse_archive_format(name: &str) -> Result<crate::engine::gencorpus::ArchiveKind, String> {
+    use crate::engine::gencorpus::ArchiveKind;
+    ArchiveKind::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = ArchiveKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown archive format {name:?} (known: {}; RAR has no free writer)",
+            known.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

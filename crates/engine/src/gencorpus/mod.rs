@@ -28,8 +28,12 @@ pub struct GenOptions {
     /// Number of MIDI files (including duplicates and broken ones).
     pub files: u64,
     pub seed: u64,
-    /// Pack most top-level collections into zip / tar.gz / tar.xz archives instead of folders.
+    /// Pack most top-level collections into archives instead of folders (every fourth stays a folder when the
+    /// default formats are used; with `formats`, one in `formats.len() + 1`).
     pub archives: bool,
+    /// The formats packed collections take in turn; empty means [`ArchiveKind::DEFAULTS`] (zip, tar.gz, tar.xz).
+    /// A single-file kind (`gz`, `zst`, ...) keeps its collection a folder of individually compressed files.
+    pub formats: Vec<ArchiveKind>,
 }
 
 /// What was generated.
@@ -45,7 +49,7 @@ pub struct GenReport {
     pub broken: u64,
     /// Total MIDI bytes (uncompressed sizes, also for archive members).
     pub bytes: u64,
-    /// Archives written, in collection order.
+    /// Archives written, in collection order (not the individually compressed files of single-file kinds).
     pub archives: Vec<PathBuf>,
 }
 
@@ -152,12 +156,12 @@ impl Corpus {
             let genres = (0..ngenres).map(|_| *r.pick(GENRES)).collect();
             let style = r.weighted(&[50, 20, 10, 10, 10]);
             let archive = if opts.archives {
-                [
-                    Some(ArchiveKind::Zip),
-                    Some(ArchiveKind::TarGz),
-                    Some(ArchiveKind::TarXz),
-                    None,
-                ][c % 4]
+                let kinds: &[ArchiveKind] = if opts.formats.is_empty() {
+                    &ArchiveKind::DEFAULTS
+                } else {
+                    &opts.formats
+                };
+                kinds.get(c % (kinds.len() + 1)).copied()
             } else {
                 None
             };
@@ -277,7 +281,13 @@ impl Corpus {
                 format!("{}/Pack {:02}/{sub}/{file}", coll.name, r.range(1, 12))
             }
         };
-        let archive = coll.archive.map(|k| format!("{}.{}", coll.name, k.extension()));
+        let archive = coll.archive.map(|k| {
+            if k.is_single() {
+                format!("{path}.{}", k.extension())
+            } else {
+                format!("{}.{}", coll.name, k.extension())
+            }
+        });
         FilePlan {
             index,
             path,
@@ -295,17 +305,27 @@ impl Corpus {
         }
     }
 
-    fn write_plain(&self, dir: &Path, coll: &Collection, done: &AtomicU64) -> io::Result<Tally> {
+    /// A collection as a folder: plain files, or each compressed alone (`single`).
+    fn write_plain(
+        &self,
+        dir: &Path,
+        coll: &Collection,
+        single: Option<ArchiveKind>,
+        done: &AtomicU64,
+    ) -> io::Result<Tally> {
         (coll.start..coll.end)
             .into_par_iter()
             .map(|i| {
                 let plan = self.plan(i);
                 let bytes = self.contents(&plan);
-                let path = dir.join(&plan.path);
+                let path = dir.join(plan.archive.as_deref().unwrap_or(&plan.path));
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(&path, &bytes)?;
+                match single {
+                    Some(kind) => archive::write_single(&path, kind, &bytes)?,
+                    None => std::fs::write(&path, &bytes)?,
+                }
                 done.fetch_add(1, Ordering::Relaxed);
                 Ok(Tally::of(&plan, bytes.len()))
             })
@@ -329,20 +349,12 @@ impl Corpus {
                 })
                 .collect();
             for (plan, bytes) in items {
-                // Directory entries first, as archivers write them.
-                let mut at = 0;
-                while let Some(slash) = plan.path[at..].find('/') {
-                    let d = &plan.path[..at + slash + 1];
-                    if !dirs.contains(d) {
-                        sink.add_dir(d)?;
-                        dirs.insert(d.to_string());
-                    }
-                    at += slash + 1;
-                }
+                add_parents(sink.as_mut(), &mut dirs, &plan.path)?;
                 sink.add_file(&plan.path, &bytes)?;
                 tally = tally.add(Tally::of(&plan, bytes.len()));
                 done.fetch_add(1, Ordering::Relaxed);
             }
+            sink.end_chunk()?;
             start = end;
         }
         sink.finish()?;
@@ -353,8 +365,9 @@ impl Corpus {
         self.collections
             .par_iter()
             .map(|c| match c.archive {
+                Some(kind) if kind.is_single() => self.write_plain(dir, c, Some(kind), done),
                 Some(kind) if c.end > c.start => self.write_archive(dir, c, kind, done),
-                _ => self.write_plain(dir, c, done),
+                _ => self.write_plain(dir, c, None, done),
             })
             .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
     }
@@ -494,6 +507,107 @@ fn first_event_len(v: &[u8]) -> usize {
     d + len
 }
 
+/// Directory entries for the parents of `path` not written yet, outermost first, as archivers write them.
+fn add_parents(sink: &mut dyn archive::ArchiveSink, dirs: &mut BTreeSet<String>, path: &str) -> io::Result<()> {
+    let mut at = 0;
+    while let Some(slash) = path[at..].find('/') {
+        let d = &path[..at + slash + 1];
+        if !dirs.contains(d) {
+            sink.add_dir(d)?;
+            dirs.insert(d.to_string());
+        }
+        at += slash + 1;
+    }
+    Ok(())
+}
+
+/// What [`pack_folder`] packed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackReport {
+    pub files: u64,
+    /// Uncompressed bytes.
+    pub bytes: u64,
+}
+
+/// Every file under `root` as (path relative to it with `/`, full path), sorted; hidden names (`.complete`)
+/// left out. Non-UTF-8 names are refused: archive member names are written as UTF-8.
+fn files_under(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{:?} is not UTF-8", e.path()),
+                ));
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).map_err(io::Error::other)?;
+                let rel = rel.to_str().unwrap_or(name).replace(std::path::MAIN_SEPARATOR, "/");
+                out.push((rel, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Packs every file under `src` (sorted; hidden names left out) into `out` as `kind`, member paths relative to
+/// `src`, with the same fixed metadata as generated archives. For a single-file kind, `out` becomes a folder that
+/// mirrors `src` with each file compressed alone (`a/b.mid` -> `out/a/b.mid.zst`).
+pub fn pack_folder(src: &Path, out: &Path, kind: ArchiveKind) -> io::Result<PackReport> {
+    let files = files_under(src)?;
+    if kind.is_single() {
+        return files
+            .par_iter()
+            .map(|(rel, p)| {
+                let data = std::fs::read(p)?;
+                let to = out.join(format!("{rel}.{}", kind.extension()));
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                archive::write_single(&to, kind, &data)?;
+                Ok(PackReport {
+                    files: 1,
+                    bytes: data.len() as u64,
+                })
+            })
+            .try_reduce(PackReport::default, |a, b| {
+                Ok(PackReport {
+                    files: a.files + b.files,
+                    bytes: a.bytes + b.bytes,
+                })
+            });
+    }
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut sink = archive::create(out, kind)?;
+    let mut dirs = BTreeSet::new();
+    let mut report = PackReport::default();
+    for chunk in files.chunks(ARCHIVE_CHUNK as usize) {
+        for (rel, p) in chunk {
+            let data = std::fs::read(p)?;
+            add_parents(sink.as_mut(), &mut dirs, rel)?;
+            sink.add_file(rel, &data)?;
+            report.files += 1;
+            report.bytes += data.len() as u64;
+        }
+        sink.end_chunk()?;
+    }
+    sink.finish()?;
+    Ok(report)
+}
+
 /// Writes the corpus under `dir` (created if missing). `progress` receives the number of files written so
 /// far, from the calling thread, a few times a second and once at the end.
 pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) -> io::Result<GenReport> {
@@ -520,7 +634,10 @@ pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) ->
         .collections
         .iter()
         .filter(|c| c.end > c.start)
-        .filter_map(|c| c.archive.map(|k| dir.join(format!("{}.{}", c.name, k.extension()))))
+        .filter_map(|c| {
+            let k = c.archive.filter(|k| !k.is_single())?;
+            Some(dir.join(format!("{}.{}", c.name, k.extension())))
+        })
         .collect();
     Ok(GenReport {
         files_written: tally.files,
@@ -542,6 +659,7 @@ mod tests {
             files,
             seed: 42,
             archives,
+            formats: Vec::new(),
         })
     }
 
@@ -640,6 +758,7 @@ mod tests {
             files: 0,
             seed: 1,
             archives: true,
+            formats: Vec::new(),
         });
         assert!(empty.collections.iter().all(|x| x.start == x.end));
     }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::median;
 use crate::database::{self, Cluster, Target};
 use crate::engine::library::{Query, Sort};
 use crate::engine::session::Engine;
@@ -74,6 +75,9 @@ pub struct SearchReport {
     pub rows: Vec<SearchRow>,
 }
 
+/// Files of the generated corpus the library grows from (half the library asked for, when that is fewer).
+pub const BASE_FILES: u64 = 50_000;
+
 /// Build the library of about `files` files on the bench cluster at `data_dir` and time every query.
 pub async fn run(
     exe: &Path,
@@ -124,7 +128,7 @@ pub async fn run(
             terms,
             rows: n,
             cold_ms,
-            hot_ms: super::bench::median(hot),
+            hot_ms: median(hot),
             target_ms: if terms >= 3 { TRIPLE_MS } else { SINGLE_MS },
         };
         eprintln!(
