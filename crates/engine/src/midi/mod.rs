@@ -6,11 +6,13 @@
 
 mod analyze;
 mod errors;
+pub mod fingerprint;
 mod keys;
 mod path_meta;
 mod text;
 
-pub use analyze::{DEFAULT_TEMPO_US, MidiMetadata, analyze, unwrap_rmid};
+pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
+pub use fingerprint::{Fingerprint, Fingerprints};
 pub use errors::{MidiError, MidiErrorKind};
 pub use keys::{detect_key, key_signature_name};
 pub use path_meta::{PathMeta, path_meta};
