@@ -300,6 +300,60 @@ fn digest(domain: &[u8], smpte: bool, count: u64, lanes: [u64; 2]) -> Fingerprin
     Fingerprint(out)
 }
 
+/// What the fingerprints add to the analysis of some files: the median time of one pass over them without and with
+/// the fingerprints, over interleaved rounds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct FingerprintCost {
+    pub files: usize,
+    pub rounds: usize,
+    pub parse_seconds: f64,
+    pub parse_with_fingerprint_seconds: f64,
+    /// `with / without - 1`: 0.03 is 3% more than the analysis alone.
+    pub overhead: f64,
+}
+
+/// Measure [`FingerprintCost`] on `payloads` (one thread, `rounds` passes each way, alternating so that both see
+/// the same machine state).
+pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
+    use super::analyze::{AnalyzeOptions, analyze_with_options};
+    let rounds = rounds.max(1);
+    let pass = |fingerprint: bool| {
+        let t = std::time::Instant::now();
+        for p in payloads {
+            let _ = std::hint::black_box(analyze_with_options(
+                std::hint::black_box(p),
+                AnalyzeOptions { fingerprint },
+            ));
+        }
+        t.elapsed().as_secs_f64()
+    };
+    // One pass each way first: caches and the thread's scratch buffers warm.
+    pass(false);
+    pass(true);
+    let (mut without, mut with) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for i in 0..rounds {
+        if i % 2 == 0 {
+            without.push(pass(false));
+            with.push(pass(true));
+        } else {
+            with.push(pass(true));
+            without.push(pass(false));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut without), median(&mut with));
+    FingerprintCost {
+        files: payloads.len(),
+        rounds,
+        parse_seconds: a,
+        parse_with_fingerprint_seconds: b,
+        overhead: if a > 0.0 { b / a - 1.0 } else { 0.0 },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
