@@ -29,6 +29,12 @@ fn main() {
     let mut payloads = Vec::new();
     midi_files(&dir, &mut payloads);
     let bytes: usize = payloads.iter().map(Vec::len).sum();
+    let notes: u64 = payloads
+        .iter()
+        .filter_map(|p| midi_tui_engine::midi::analyze(p).ok())
+        .map(|m| m.total_notes as u64)
+        .sum();
+    println!("{notes} notes");
     let c = midi_tui_engine::midi::fingerprint::measure_cost(&payloads, rounds);
     println!(
         "{} files, {:.1} MB, median of {} passes: analysis {:.1} ms, with fingerprints {:.1} ms, overhead {:+.2}%",

@@ -1049,6 +1049,11 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     let data = smf_bytes(input)?;
     let mut w = Walker::new(scratch);
     let header = read_header(data, &mut w)?;
+    w.s.fp.start(match header.timing {
+        Timing::Ticks(tpq) => TickUnit::per_quarter(tpq),
+        // 29.97 (drop-frame) is the only fractional rate the header can name.
+        Timing::Smpte(fps, tpf) => TickUnit::smpte(if fps.fract() != 0.0 { 29 } else { fps as u8 }, tpf),
+    });
     let chunks = w.chunks(data, &header);
     if let Some(e) = chunks.unreadable_error(&header, data.len()) {
         return Err(e);
@@ -1136,11 +1141,7 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         Timing::Ticks(t) => Some(i32::from(t)),
         Timing::Smpte(..) => None,
     };
-    let fingerprints = w.s.fp.finish(match timing {
-        Timing::Ticks(tpq) => TickUnit::per_quarter(tpq),
-        // 29.97 (drop-frame) is the only fractional rate the header can name.
-        Timing::Smpte(fps, tpf) => TickUnit::smpte(if fps.fract() != 0.0 { 29 } else { fps as u8 }, tpf),
-    });
+    let fingerprints = w.s.fp.finish();
     let lyrics = if w.kmidi {
         w.lyrics.saturating_add(w.kar_text)
     } else {

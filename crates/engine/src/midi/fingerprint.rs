@@ -23,10 +23,14 @@
 //!
 //! # How
 //!
-//! The notes are a multiset (their order in the file depends on the track layout), so each note is mixed into a
-//! 64-bit value and the values are summed, in two independently seeded lanes: no buffer sort, O(1) per note. The
-//! digest is BLAKE3 over a domain tag, the grid, the note count and the lane sums, cut to 16 bytes. A file without
-//! notes, or whose timing division is unusable, gets no fingerprint: it never groups with anything.
+//! The notes are a multiset (their order in the file depends on the track layout), so no list is kept or sorted:
+//! as each note ends, its rounded onset and duration are mixed into two 64-bit values (one wide multiply, folded as
+//! wyhash does) that are added to the sums of its class (its pitch, or its drum note). At the end the class sums
+//! are folded into two lanes with per-class constants: from class 0 for the exact digest, from the lowest pitched
+//! class for the transposition-blind one. The digest is BLAKE3 over a domain tag, the grid, the note count and the
+//! two lanes, cut to 16 bytes. A few multiplies per note: the cost against the analysis is measured by
+//! [`measure_cost`] (`cargo run --release -p midi-tui-engine --example fingerprint_cost`). A file without notes, or
+//! whose timing division is unusable, gets no fingerprint: it never groups with anything.
 //!
 //! Limits: notes moved off the grid by rounding (a humanised performance re-encoded at a coarser resolution) change
 //! the digest; two overlapping notes of one key on one channel in different tracks become a retrigger when the tracks
@@ -114,183 +118,223 @@ impl TickUnit {
     }
 }
 
-/// No note open on this key.
+/// No note sounding on this key.
 const NONE: u32 = u32::MAX;
-/// End of a note still sounding.
-const OPEN: u64 = u64::MAX;
 /// MIDI channel index (0-based) of General MIDI percussion.
-const DRUM_CHANNEL: usize = 9;
+const DRUM_CHANNEL: u8 = 9;
+/// Note classes: pitches 0..128, then drum notes 128..256.
+const CLASSES: usize = 256;
 
-/// One note as read: ticks, and `channel * 128 + pitch`.
-#[derive(Clone, Copy)]
-struct RawNote {
-    on: u64,
-    end: u64,
-    key: u16,
+/// Per-class multipliers that fold the class sums into two lanes (odd, so no class is ever multiplied away).
+static FOLD: [[u64; 2]; CLASSES] = fold_constants();
+
+const fn fold_constants() -> [[u64; 2]; CLASSES] {
+    let mut out = [[0u64; 2]; CLASSES];
+    let mut x: u64 = 0x6d69_6469_2d74_7569;
+    let mut i = 0;
+    while i < CLASSES {
+        let mut lane = 0;
+        while lane < 2 {
+            // splitmix64
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            out[i][lane] = (z ^ (z >> 31)) | 1;
+            lane += 1;
+        }
+        i += 1;
+    }
+    out
 }
 
-/// Gathers the notes of one file while the analysis walks it; reused across files by a worker thread.
+/// Gathers one file's notes while the analysis walks it, as per-class sums of note hashes (a multiset: the order
+/// of notes in the file depends on the track layout); reused across files by a worker thread.
+///
+/// A note's hash mixes its rounded onset and duration (one 64x64-bit multiply folded, as wyhash does); its class
+/// is its pitch, or 128 + its note number on the drum channel. Keeping one sum per class is what makes the
+/// transposition-blind digest cheap: a transposition shifts the pitched classes, so folding them from the lowest
+/// one on gives the same value.
 pub(crate) struct Collector {
     /// Off for the analysis alone (the cost measurement).
     pub enabled: bool,
-    /// Index in `notes` of the note sounding on each `channel * 128 + pitch` of the current track.
+    /// Steps per tick as 32.32 fixed point, rounded up; 0 when this file gets no fingerprint.
+    step: u64,
+    /// Below this tick the fixed point rounds exactly as division does (see [`Collector::steps`]).
+    fast_below: u64,
+    /// The timing: one beat (or second) is `unit.ticks / unit.per` ticks.
+    unit: TickUnit,
+    smpte: bool,
+    /// Onset (in grid steps, saturated below NONE) of the note sounding on each `channel * 128 + pitch` of the
+    /// current track, or NONE.
     open: Box<[u32; 2048]>,
-    notes: Vec<RawNote>,
-    /// Where the current track's notes start in `notes`.
-    track_start: usize,
+    /// Keys with a note sounding.
+    sounding: u32,
+    sums: Box<[[u64; 2]; CLASSES]>,
+    count: u64,
 }
 
 impl Collector {
     pub fn new() -> Self {
         Collector {
             enabled: true,
+            step: 0,
+            fast_below: 0,
+            unit: TickUnit {
+                ticks: 1,
+                per: 1,
+                smpte: false,
+            },
+            smpte: false,
             open: Box::new([NONE; 2048]),
-            notes: Vec::new(),
-            track_start: 0,
+            sounding: 0,
+            sums: Box::new([[0; 2]; CLASSES]),
+            count: 0,
         }
     }
 
-    /// Forget the previous file (`open` is already all NONE after every track).
+    /// Forget the previous file (also one whose walk stopped half-way).
     pub fn reset(&mut self) {
-        self.notes.clear();
-        self.track_start = 0;
-        if self.notes.capacity() > 1 << 20 {
-            self.notes.shrink_to(1 << 14);
+        if self.sounding > 0 {
+            self.open.fill(NONE);
+            self.sounding = 0;
         }
+        if self.count > 0 {
+            self.sums.fill([0; 2]);
+        }
+        self.count = 0;
+        self.step = 0;
+    }
+
+    /// The file's timing, from its header, before any note: `None` leaves the file without fingerprint.
+    pub fn start(&mut self, unit: Option<TickUnit>) {
+        self.step = match unit {
+            Some(u) if self.enabled => {
+                // ceil(2^32 · GRID · per / ticks): rounding up makes a half step round up, as exact arithmetic
+                // would, and stays exact for every onset below about 2^31 / GRID steps.
+                let num = (u128::from(GRID) * u128::from(u.per)) << 32;
+                u64::try_from(num.div_ceil(u128::from(u.ticks))).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        if let Some(u) = unit {
+            self.unit = u;
+            self.fast_below = (1u64 << 31) / u.ticks;
+        }
+        self.smpte = unit.is_some_and(|u| u.smpte);
+    }
+
+    /// Ticks to grid steps, half a step rounding up: `(2·t·GRID·per + ticks) / (2·ticks)`. Below `fast_below` a
+    /// fixed-point multiply gives the same (its error, under t/2^32 steps, is smaller than the 1/(2·ticks) that
+    /// separates any other value from a half step); past it, the division.
+    #[inline(always)]
+    fn steps(&self, tick: u64) -> u64 {
+        if tick < self.fast_below {
+            return ((u128::from(tick) * u128::from(self.step) + (1 << 31)) >> 32) as u64;
+        }
+        let u = self.unit;
+        let num = u128::from(tick) * u128::from(2 * GRID * u.per) + u128::from(u.ticks);
+        u64::try_from(num / u128::from(2 * u.ticks)).unwrap_or(u64::MAX)
     }
 
     #[inline(always)]
     pub fn note_on(&mut self, tick: u64, ch: u8, pitch: u8) {
-        if !self.enabled {
+        if self.step == 0 {
             return;
         }
         let key = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
-        let slot = self.open[key];
-        if let Some(n) = self.notes.get_mut(slot as usize) {
-            n.end = tick;
+        let on = self.open[key];
+        if on == NONE {
+            self.sounding += 1;
+        } else {
+            // A second note-on of a sounding key ends the first note there.
+            self.close(on, tick, ch, pitch);
         }
-        // Past 4 G notes the digest keeps the first ones' durations open; such a file is not music anyway.
-        self.open[key] = u32::try_from(self.notes.len()).unwrap_or(NONE);
-        self.notes.push(RawNote {
-            on: tick,
-            end: OPEN,
-            key: key as u16,
-        });
+        self.open[key] = self.steps(tick).min(u64::from(NONE - 1)) as u32;
     }
 
     #[inline(always)]
     pub fn note_off(&mut self, tick: u64, ch: u8, pitch: u8) {
-        if !self.enabled {
+        if self.step == 0 {
             return;
         }
         let key = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
-        let slot = std::mem::replace(&mut self.open[key], NONE);
-        if let Some(n) = self.notes.get_mut(slot as usize) {
-            n.end = tick;
+        let on = std::mem::replace(&mut self.open[key], NONE);
+        if on != NONE {
+            self.sounding -= 1;
+            self.close(on, tick, ch, pitch);
         }
+    }
+
+    /// Add one note (onset in steps, end in ticks) to its class sum.
+    #[inline(always)]
+    fn close(&mut self, on: u32, end: u64, ch: u8, pitch: u8) {
+        let q_on = u64::from(on);
+        let dur = self.steps(end).saturating_sub(q_on).min(0xFF_FFFF);
+        let x = (q_on << 24) ^ dur;
+        let m = u128::from(x ^ 0xA076_1D64_78BD_642F) * u128::from(x ^ 0xE703_7ED1_A0B4_28DB);
+        let (lo, hi) = (m as u64, (m >> 64) as u64);
+        let class = usize::from(pitch & 0x7F) | if ch & 0x0F == DRUM_CHANNEL { 128 } else { 0 };
+        let sum = &mut self.sums[class];
+        sum[0] = sum[0].wrapping_add(lo ^ hi);
+        sum[1] = sum[1].wrapping_add(hi.wrapping_add(lo.rotate_left(32)));
+        self.count += 1;
     }
 
     /// The current track ends at `tick`: notes still sounding end there.
     pub fn end_track(&mut self, tick: u64) {
-        if !self.enabled {
+        if self.sounding == 0 {
             return;
         }
-        let start = self.track_start.min(self.notes.len());
-        for n in &mut self.notes[start..] {
-            if n.end == OPEN {
-                n.end = tick;
-                self.open[usize::from(n.key)] = NONE;
+        for key in 0..2048usize {
+            let on = std::mem::replace(&mut self.open[key], NONE);
+            if on != NONE {
+                self.close(on, tick, (key >> 7) as u8, (key & 0x7F) as u8);
             }
         }
-        self.track_start = self.notes.len();
+        self.sounding = 0;
     }
 
-    /// The digests of the notes gathered; `None` without notes, without a usable unit, or when disabled.
-    pub fn finish(&self, unit: Option<TickUnit>) -> Option<Fingerprints> {
-        if !self.enabled || self.notes.is_empty() {
+    /// The digests of the notes gathered; `None` without notes or without a usable timing.
+    pub fn finish(&self) -> Option<Fingerprints> {
+        if self.step == 0 || self.count == 0 {
             return None;
         }
-        let unit = unit?;
-        let q = Quantizer::new(unit);
-        let lowest = self
-            .notes
-            .iter()
-            .filter(|n| usize::from(n.key >> 7) != DRUM_CHANNEL)
-            .map(|n| n.key & 0x7F)
-            .min()
-            .unwrap_or(0);
+        let pitched_lo = (0..128).find(|&c| self.sums[c] != [0; 2]);
         let (mut exact, mut transposed) = ([0u64; 2], [0u64; 2]);
-        for n in &self.notes {
-            let on = q.steps(n.on);
-            // A note whose end was never set (more notes than `open` can index) lasts to its own onset.
-            let end = if n.end == OPEN { on } else { q.steps(n.end) };
-            let drum = usize::from(n.key >> 7) == DRUM_CHANNEL;
-            let pitch = n.key & 0x7F;
-            let relative = if drum { pitch } else { pitch - lowest };
-            let base = (on << 32) ^ (end.saturating_sub(on).min(0xFF_FFFF) << 8) ^ (u64::from(drum) << 7);
-            add(&mut exact, base | u64::from(pitch));
-            add(&mut transposed, base | u64::from(relative));
+        for c in 0..CLASSES {
+            let sum = self.sums[c];
+            // An empty class adds nothing (and no pitched class below the lowest is filled).
+            if sum == [0; 2] {
+                continue;
+            }
+            // Pitched classes fold from the lowest one for the transposition-blind digest; drums stay in place.
+            let shifted = match pitched_lo {
+                Some(base) if c < 128 => c - base,
+                _ => c,
+            };
+            for lane in 0..2 {
+                exact[lane] = exact[lane].wrapping_add(sum[lane].wrapping_mul(FOLD[c][lane]));
+                transposed[lane] = transposed[lane].wrapping_add(sum[lane].wrapping_mul(FOLD[shifted][lane]));
+            }
         }
-        let count = self.notes.len() as u64;
         Some(Fingerprints {
-            exact: digest(b"notes", unit.smpte, count, exact),
-            transposed: digest(b"transposed", unit.smpte, count, transposed),
+            exact: digest(b"notes", self.smpte, self.count, exact),
+            transposed: digest(b"transposed", self.smpte, self.count, transposed),
         })
     }
 }
 
-/// Ticks to grid steps, rounding half up: `(2·t·GRID·per + ticks) / (2·ticks)`, by a multiply instead of a
-/// division where the numerator fits 32 bits (Lemire, Kaser & Kurz 2019: exact for every 32-bit numerator).
-struct Quantizer {
-    scale: u64,
-    bias: u64,
-    divisor: u64,
-    magic: u64,
-}
-
-impl Quantizer {
-    fn new(u: TickUnit) -> Self {
-        let divisor = 2 * u.ticks;
-        Quantizer {
-            scale: 2 * GRID * u.per,
-            bias: u.ticks,
-            divisor,
-            magic: (u64::MAX / divisor).wrapping_add(1),
-        }
-    }
-
-    #[inline(always)]
-    fn steps(&self, tick: u64) -> u64 {
-        let x = u128::from(tick) * u128::from(self.scale) + u128::from(self.bias);
-        match u32::try_from(x) {
-            Ok(x32) if self.divisor > 1 => ((u128::from(self.magic) * u128::from(x32)) >> 64) as u64,
-            _ => (x / u128::from(self.divisor)) as u64,
-        }
-    }
-}
-
-/// Add one note to both lanes of a multiset sum; each lane is a differently seeded 64-bit finaliser (MurmurHash3's
-/// fmix64), so equal sums in both lanes from different note sets are as unlikely as a 128-bit collision.
-#[inline(always)]
-fn add(lanes: &mut [u64; 2], v: u64) {
-    lanes[0] = lanes[0].wrapping_add(fmix64(v ^ 0x9E37_79B9_7F4A_7C15));
-    lanes[1] = lanes[1].wrapping_add(fmix64(v.rotate_left(29) ^ 0xC2B2_AE3D_27D4_EB4F));
-}
-
-#[inline(always)]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    k ^ (k >> 33)
-}
-
 fn digest(domain: &[u8], smpte: bool, count: u64, lanes: [u64; 2]) -> Fingerprint {
+    let mut buf = [0u8; 64];
+    let tag: &[u8] = if smpte { b"seconds" } else { b"beats" };
+    let mut n = 0;
+    for part in [b"midi-tui fingerprint v1 ".as_slice(), domain, tag] {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
     let mut h = blake3::Hasher::new();
-    h.update(b"midi-tui fingerprint v1 ");
-    h.update(domain);
-    h.update(if smpte { b" seconds" } else { b" beats  " });
+    h.update(&buf[..n]);
     h.update(&GRID.to_le_bytes());
     h.update(&count.to_le_bytes());
     h.update(&lanes[0].to_le_bytes());
@@ -312,20 +356,20 @@ pub struct FingerprintCost {
     pub overhead: f64,
 }
 
-/// Measure [`FingerprintCost`] on `payloads` (one thread, `rounds` passes each way, alternating so that both see
-/// the same machine state).
+/// Measure [`FingerprintCost`] on `payloads` (one thread, its CPU time, `rounds` passes each way, alternating so
+/// that both see the same machine state).
 pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
     use super::analyze::{AnalyzeOptions, analyze_with_options};
     let rounds = rounds.max(1);
     let pass = |fingerprint: bool| {
-        let t = std::time::Instant::now();
+        let t = thread_cpu_seconds();
         for p in payloads {
             let _ = std::hint::black_box(analyze_with_options(
                 std::hint::black_box(p),
                 AnalyzeOptions { fingerprint },
             ));
         }
-        t.elapsed().as_secs_f64()
+        thread_cpu_seconds() - t
     };
     // One pass each way first: caches and the thread's scratch buffers warm.
     pass(false);
@@ -354,6 +398,17 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
     }
 }
 
+/// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +416,7 @@ mod tests {
     /// (track, tick on, tick off, channel, pitch) notes through a collector, tracks in order.
     fn fp(unit: TickUnit, notes: &[(u32, u64, u64, u8, u8)]) -> Option<Fingerprints> {
         let mut c = Collector::new();
+        c.start(Some(unit));
         let tracks = notes.iter().map(|n| n.0).max().unwrap_or(0);
         for t in 0..=tracks {
             let mut events: Vec<(u64, bool, u8, u8)> = Vec::new();
@@ -381,7 +437,7 @@ mod tests {
             }
             c.end_track(last);
         }
-        c.finish(Some(unit))
+        c.finish()
     }
 
     fn ppq(t: u16) -> TickUnit {
@@ -473,23 +529,30 @@ mod tests {
         let explicit = fp(ppq(96), &[(0, 0, 48, 0, 60), (0, 48, 96, 0, 60)]);
         assert_eq!(retrigger, explicit);
         let mut c = Collector::new();
+        c.start(Some(ppq(96)));
         c.note_on(0, 0, 60);
         c.end_track(192);
-        let left_on = c.finish(Some(ppq(96)));
+        let left_on = c.finish();
         assert_eq!(left_on, fp(ppq(96), &[(0, 0, 192, 0, 60)]));
     }
 
     #[test]
     fn no_notes_or_no_unit_no_fingerprint() {
-        let c = Collector::new();
-        assert_eq!(c.finish(Some(ppq(480))), None);
+        let mut c = Collector::new();
+        c.start(Some(ppq(480)));
+        assert_eq!(c.finish(), None);
         assert_eq!(fp(ppq(480), TUNE).map(|_| ()), Some(()));
         let mut c = Collector::new();
+        c.start(None);
         c.note_on(0, 0, 60);
         c.end_track(10);
-        assert_eq!(c.finish(None), None);
+        assert_eq!(c.finish(), None);
+        c.reset();
         c.enabled = false;
-        assert_eq!(c.finish(Some(ppq(480))), None);
+        c.start(Some(ppq(480)));
+        c.note_on(0, 0, 60);
+        c.end_track(10);
+        assert_eq!(c.finish(), None);
         assert_eq!(TickUnit::per_quarter(0), None);
         assert_eq!(TickUnit::smpte(23, 40), None);
         assert_eq!(TickUnit::smpte(25, 0), None);
@@ -501,23 +564,49 @@ mod tests {
         let beats = fp(ppq(1000), TUNE).unwrap();
         let seconds = fp(TickUnit::smpte(25, 40).unwrap(), TUNE).unwrap();
         assert_ne!(seconds.exact, beats.exact);
-        let q = Quantizer::new(TickUnit::smpte(29, 100).unwrap());
-        // 2997 ticks at 2997/100 frames per second: 1 s = 48 steps.
-        assert_eq!(q.steps(2997), 48);
+        let mut c = Collector::new();
+        c.start(TickUnit::smpte(29, 100));
+        // 30000/1001 frames per second of 100 ticks: 2997 ticks are 0.99999 s, 48 steps.
+        assert_eq!(c.steps(2997), 48);
     }
 
     #[test]
-    fn quantizer_rounds_half_up_and_agrees_with_division() {
-        for tpq in [1u16, 3, 24, 96, 100, 120, 384, 480, 960, 1024, 65535] {
-            let q = Quantizer::new(ppq(tpq));
+    fn a_reused_collector_forgets_the_previous_file() {
+        let a = fp(ppq(480), TUNE);
+        let mut c = Collector::new();
+        c.start(Some(ppq(480)));
+        c.note_on(0, 3, 70);
+        c.note_on(0, 4, 71);
+        // The walk stopped mid-track: notes still open, sums set.
+        c.reset();
+        c.start(Some(ppq(480)));
+        for &(_, on, off, ch, p) in TUNE {
+            c.note_on(on, ch, p);
+            c.note_off(off, ch, p);
+        }
+        c.end_track(2000);
+        assert_eq!(c.finish(), a);
+    }
+
+    #[test]
+    fn steps_round_half_up_like_exact_division() {
+        for tpq in [1u16, 3, 7, 24, 96, 100, 120, 384, 480, 960, 1000, 1024, 65535] {
+            let mut c = Collector::new();
+            c.start(Some(ppq(tpq)));
             let t = u64::from(tpq);
-            for tick in (0..5000u64).chain([t / 2, t, 44_000_000, 1 << 40, u64::MAX / 1024]) {
+            // Every tick of the first 5000, and ticks around quarters up to 60,000 quarter notes, both sides of
+            // where the fixed point hands over to the division.
+            let far = (0..60_000u64).step_by(997).flat_map(|b| (b * t).saturating_sub(2)..b * t + 3);
+            let edge = c.fast_below.saturating_sub(3)..c.fast_below + 3;
+            for tick in (0..5000u64).chain(far).chain(edge).chain([u64::MAX / 200_000]) {
                 let want = ((u128::from(tick) * 2 * u128::from(GRID) + u128::from(t)) / (2 * u128::from(t))) as u64;
-                assert_eq!(q.steps(tick), want, "tpq {tpq} tick {tick}");
+                assert_eq!(c.steps(tick), want, "tpq {tpq} tick {tick}");
             }
         }
-        assert_eq!(Quantizer::new(ppq(96)).steps(1), 1, "half a step rounds up");
-        assert_eq!(Quantizer::new(ppq(480)).steps(4), 0);
-        assert_eq!(Quantizer::new(ppq(480)).steps(5), 1);
+        let mut c = Collector::new();
+        c.start(Some(ppq(96)));
+        assert_eq!(c.steps(1), 1, "half a step rounds up");
+        c.start(Some(ppq(480)));
+        assert_eq!((c.steps(4), c.steps(5)), (0, 1));
     }
 }
