@@ -39,6 +39,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
         out: args.out.clone(),
         all_locations: args.all_locations,
         limits: crate::engine::extract::extract_limits(),
+        sources: engine.import_sources().await?,
     };
     let (hits, report) = tokio::task::spawn_blocking(move || {
         let report = export::export(&hits, &opts);

@@ -4,9 +4,11 @@
 //! Which locations: one per file by default (the location the file was first found at, when it is still listed;
 //! else its first location in sorted order), every location with [`ExportOptions::all_locations`].
 //!
-//! Where: each location keeps its path below the deepest folder that holds every exported location; an archive on
-//! the way becomes a folder named after it with `.d` appended (`lib/pack.zip!/drums/a.mid` ->
-//! `OUT/pack.zip.d/drums/a.mid`, nested archives alike), so a folder `pack` beside `pack.zip` never mixes with it.
+//! Where: each location keeps its path from the import source it was found under (the longest matching one of
+//! [`ExportOptions::sources`]): a file found by importing `/music/lib` goes to `OUT/lib/...`, whatever the query,
+//! so exports into one folder line up. An archive on the way becomes a folder named after it with `.d` appended
+//! (`lib/pack.zip!/drums/a.mid` -> `OUT/lib/pack.zip.d/drums/a.mid`, nested archives alike), so a folder `pack`
+//! beside `pack.zip` never mixes with it. A location under no known source keeps its whole path.
 //! Names are the original bytes (locations are decoded from their `%XX` escapes), so names that are not UTF-8 or
 //! contain `%` come out as they were on disk or in the archive.
 //!
@@ -33,6 +35,8 @@ pub struct ExportOptions {
     /// Every location of each file instead of one.
     pub all_locations: bool,
     pub limits: Limits,
+    /// The import sources (locations), from `import_runs`: paths are kept from the source's folder name down.
+    pub sources: Vec<String>,
 }
 
 /// One written file: where from, where to, and the search hit it belongs to (its metadata).
@@ -101,12 +105,12 @@ pub fn export(hits: &[Hit], opts: &ExportOptions) -> Result<ExportReport, Export
         .enumerate()
         .flat_map(|(i, h)| chosen_locations(h, opts.all_locations).into_iter().map(move |l| (i, l)))
         .collect();
-    let split: Vec<(usize, &str, Split)> = chosen.iter().map(|&(i, l)| (i, l, split_location(l))).collect();
-    let root = common_folder(split.iter().map(|(_, _, s)| s.outer.as_slice()));
     let mut plain = Vec::new();
     let mut archives: Vec<(Vec<u8>, String, Vec<Job>)> = Vec::new();
-    for (hit, location, s) in split {
-        let job = match target_of(&s, &root) {
+    for (hit, location) in chosen {
+        let s = split_location(location);
+        let base = base_folder(location, &opts.sources);
+        let job = match target_of(&s, &base) {
             Ok(target) => Job {
                 hit,
                 location: location.to_string(),
@@ -184,23 +188,29 @@ fn split_location(location: &str) -> Split {
     }
 }
 
-/// The deepest folder (as bytes, `/`-separated) holding every outer path.
-fn common_folder<'a>(outers: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut common: Option<Vec<&[u8]>> = None;
-    for o in outers {
-        let mut parts: Vec<&[u8]> = o.split(|&b| b == b'/').collect();
-        parts.pop();
-        common = Some(match common {
-            None => parts,
-            Some(c) => c.iter().zip(&parts).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect(),
-        });
+/// The folder (decoded bytes) paths are kept below: the parent of the longest source `location` is under.
+fn base_folder(location: &str, sources: &[String]) -> Vec<u8> {
+    let under = |s: &&String| {
+        location == s.as_str()
+            || location
+                .strip_prefix(s.as_str())
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(MEMBER_SEPARATOR))
+    };
+    let Some(source) = sources.iter().filter(under).max_by_key(|s| s.len()) else {
+        return Vec::new();
+    };
+    let decoded = decode_location(source.trim_end_matches('/'));
+    match decoded.iter().rposition(|&b| b == b'/') {
+        Some(i) => decoded[..i].to_vec(),
+        None => Vec::new(),
     }
-    common.unwrap_or_default().join(&b'/')
 }
 
 /// Components below the output folder for a location, or why it is refused.
 fn target_of(s: &Split, root: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     let below = s.outer.get(root.len()..).unwrap_or_default();
+    let first = below.iter().position(|&b| b != b'/').unwrap_or(below.len());
+    let below = &below[first..];
     let mut parts: Vec<Vec<u8>> = safe_components(below)?.into_iter().map(<[u8]>::to_vec).collect();
     for member in &s.inner {
         if let Some(archive) = parts.last_mut() {
@@ -417,17 +427,25 @@ mod tests {
     }
 
     #[test]
-    fn targets_keep_structure_below_the_common_folder() {
-        let outers: Vec<&[u8]> = vec![b"/lib/a/x.mid", b"/lib/b/pack.zip", b"/lib/a/deep/y.mid"];
-        let root = common_folder(outers.into_iter());
-        assert_eq!(root, b"/lib");
+    fn targets_keep_structure_below_their_source_folder() {
+        let sources = vec![
+            "/music/lib".to_string(),
+            "/music/lib/a/deep".to_string(),
+            "/other/p%25.zip".to_string(),
+        ];
+        assert_eq!(base_folder("/music/lib/a/x.mid", &sources), b"/music");
+        assert_eq!(base_folder("/music/lib/a/deep/y.mid", &sources), b"/music/lib/a");
+        assert_eq!(base_folder("/music/library/z.mid", &sources), b"");
+        assert_eq!(base_folder("/other/p%25.zip!/m.mid", &sources), b"/other");
+        let root = base_folder("/music/lib/a/x.mid", &sources);
         assert_eq!(
-            target_of(&split(b"/lib/a/x.mid", &[]), &root).unwrap(),
-            [b"a".to_vec(), b"x.mid".to_vec()]
+            target_of(&split(b"/music/lib/a/x.mid", &[]), &root).unwrap(),
+            [b"lib".to_vec(), b"a".to_vec(), b"x.mid".to_vec()]
         );
         assert_eq!(
-            target_of(&split(b"/lib/b/pack.zip", &[b"d/in.tgz", b"caf\xe9.mid"]), &root).unwrap(),
+            target_of(&split(b"/music/lib/b/pack.zip", &[b"d/in.tgz", b"caf\xe9.mid"]), &root).unwrap(),
             [
+                b"lib".to_vec(),
                 b"b".to_vec(),
                 b"pack.zip.d".to_vec(),
                 b"d".to_vec(),
@@ -435,9 +453,11 @@ mod tests {
                 b"caf\xe9.mid".to_vec()
             ]
         );
-        // One file alone goes straight into the output folder.
-        let root = common_folder([&b"/lib/a/x.mid"[..]].into_iter());
-        assert_eq!(target_of(&split(b"/lib/a/x.mid", &[]), &root).unwrap(), [b"x.mid".to_vec()]);
+        // Under no source: the whole path.
+        assert_eq!(
+            target_of(&split(b"/x/y.mid", &[]), b"").unwrap(),
+            [b"x".to_vec(), b"y.mid".to_vec()]
+        );
     }
 
     #[test]

@@ -25,6 +25,11 @@ impl Engine {
         dupes::groups_of(&self.pool, content_hash, max_files).await
     }
 
+    /// Every source any import was given (locations), for export to keep paths from the source's folder down.
+    pub async fn import_sources(&self) -> DbResult<Vec<String>> {
+        crate::database::runs::import_sources(&self.pool).await
+    }
+
     /// Every duplicate group of `kind` in the library, largest first, handed to `each` as it is read (return false
     /// to stop); returns how many were handed out.
     pub async fn duplicate_groups(&self, kind: DupeKind, each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
