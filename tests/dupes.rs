@@ -66,7 +66,9 @@ fn re_encode(bytes: &[u8], path: &Path) {
                 TrackEventKind::Meta(MetaMessage::TrackName(_)) => {
                     TrackEventKind::Meta(MetaMessage::TrackName(b"renamed"))
                 }
-                TrackEventKind::Meta(MetaMessage::Tempo(_)) => TrackEventKind::Meta(MetaMessage::Tempo(u24::new(700_000))),
+                TrackEventKind::Meta(MetaMessage::Tempo(_)) => {
+                    TrackEventKind::Meta(MetaMessage::Tempo(u24::new(700_000)))
+                }
                 TrackEventKind::Midi { channel, message } if channel.as_int() != 9 => TrackEventKind::Midi {
                     channel: u4::new((channel.as_int() + 1) % 9),
                     message,
@@ -176,13 +178,20 @@ async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_wh
     let (tr_exact, tr_t) = fingerprints(&db.pool, &p("transposed.mid")).await;
     let (other_exact, other_t) = fingerprints(&db.pool, &p("other.mid")).await;
     assert!(orig_exact.is_some() && orig_t.is_some());
-    assert_eq!(re_exact, orig_exact, "format 0, 960 ticks, renamed, other tempo and channels: same notes");
+    assert_eq!(
+        re_exact, orig_exact,
+        "format 0, 960 ticks, renamed, other tempo and channels: same notes"
+    );
     assert_eq!(re_t, orig_t);
     assert_ne!(tr_exact, orig_exact, "transposed: other notes");
     assert_eq!(tr_t, orig_t, "transposed: the same up to transposition");
     assert_ne!(other_exact, orig_exact);
     assert_ne!(other_t, orig_t);
-    assert_eq!(fingerprints(&db.pool, &p("silence.mid")).await, (None, None), "no notes, no fingerprint");
+    assert_eq!(
+        fingerprints(&db.pool, &p("silence.mid")).await,
+        (None, None),
+        "no notes, no fingerprint"
+    );
 
     let loc = |name: &str| p(name).to_str().unwrap().to_string();
     // Byte-identical: one content at two locations.
@@ -210,7 +219,10 @@ async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_wh
     // The text listing says the same in words.
     let text = common::stdout(&run(&db.url, &["dupes", "--musical"]));
     assert!(text.contains("2 files with the same notes"), "{text}");
-    assert!(text.contains("1 groups of files with the same notes (2 files)"), "{text}");
+    assert!(
+        text.contains("1 groups of files with the same notes (2 files)"),
+        "{text}"
+    );
 
     // search dupes:2 finds the two files of the group, dupes:3 none, ^dupes:2 the rest.
     let search = |q: &str| {
@@ -224,7 +236,10 @@ async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_wh
     );
     assert!(search("dupes:3").is_empty());
     let rest = search("^dupes:2");
-    assert!(rest.contains(&loc("transposed.mid")) && rest.contains(&loc("silence.mid")), "{rest:?}");
+    assert!(
+        rest.contains(&loc("transposed.mid")) && rest.contains(&loc("silence.mid")),
+        "{rest:?}"
+    );
     assert_eq!(rest.len(), 4, "{rest:?}");
 
     // The engine call the browser's detail pane uses.
@@ -237,7 +252,12 @@ async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_wh
     let capped = dupes::groups_of(&db.pool, hash.as_bytes(), 1).await.unwrap();
     assert_eq!((capped[2].files.len(), capped[2].total_files), (1, 3));
     let other = blake3::hash(&std::fs::read(p("other.mid")).unwrap());
-    assert!(dupes::groups_of(&db.pool, other.as_bytes(), 10).await.unwrap().is_empty());
+    assert!(
+        dupes::groups_of(&db.pool, other.as_bytes(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(dupes::groups_of(&db.pool, &[0u8; 32], 10).await.unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&lib);
 }
@@ -284,7 +304,10 @@ fn relative(notes: &[(f64, u16)]) -> Vec<(f64, u16)> {
 /// Same notes, onsets within the half grid step rounding allows.
 fn same_notes(a: &[(f64, u16)], b: &[(f64, u16)]) -> bool {
     let tolerance = 1.0 / 48.0 + 1e-9;
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.1 == y.1 && (x.0 - y.0).abs() <= tolerance)
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.1 == y.1 && (x.0 - y.0).abs() <= tolerance)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,7 +327,10 @@ async fn on_the_shared_corpus_no_group_holds_different_notes() {
         "SELECT count(*) FROM musical_metadata WHERE (total_notes = 0) <> (notes_fingerprint IS NULL)",
     )
     .await;
-    assert_eq!(without_notes_with_fp, 0, "exactly the files without notes have no fingerprint");
+    assert_eq!(
+        without_notes_with_fp, 0,
+        "exactly the files without notes have no fingerprint"
+    );
 
     // One readable plain-file location per content.
     let rows: Vec<(i64, String)> =
@@ -352,6 +378,9 @@ async fn on_the_shared_corpus_no_group_holds_different_notes() {
          l.file_id WHERE l.path LIKE '%/beethoven/symphony_7_2%.mid'",
     )
     .await;
-    assert_eq!(pair, 1, "symphony_7_2.mid and symphony_7_2_singletrack.mid have the same notes");
+    assert_eq!(
+        pair, 1,
+        "symphony_7_2.mid and symphony_7_2_singletrack.mid have the same notes"
+    );
     assert!(checked[0] > 0, "some musical group was checked");
 }

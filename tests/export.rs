@@ -80,7 +80,8 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
     tar.into_inner().unwrap().finish().unwrap();
     let zip_file = std::fs::File::create(lib.join("more.zip")).unwrap();
     let mut zip = zip::ZipWriter::new(zip_file);
-    zip.start_file("z/zipped.mid", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.start_file("z/zipped.mid", zip::write::SimpleFileOptions::default())
+        .unwrap();
     zip.write_all(&f[5]).unwrap();
     zip.finish().unwrap();
     let summary = common::import_json(&db.url, &[lib.to_str().unwrap()]);
@@ -91,17 +92,33 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
         .fetch_all(&db.pool)
         .await
         .unwrap();
-    assert!(stored.iter().any(|p| p.ends_with("/plain/100%2541 funk.mid")), "{stored:?}");
-    assert!(stored.iter().any(|p| p.ends_with("!/songs/50%2525 off.mid")), "{stored:?}");
+    assert!(
+        stored.iter().any(|p| p.ends_with("/plain/100%2541 funk.mid")),
+        "{stored:?}"
+    );
+    assert!(
+        stored.iter().any(|p| p.ends_with("!/songs/50%2525 off.mid")),
+        "{stored:?}"
+    );
     assert!(stored.iter().any(|p| p.ends_with("/plain/caf%E9.mid")), "{stored:?}");
 
     let out_dir = common::temp_dir("export-out");
     let manifest = out_dir.with_extension("csv");
     let out = export(
         &db.url,
-        &["--out", out_dir.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()],
+        &[
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
     );
-    assert!(out.status.success(), "{}\n{}", common::stdout(&out), common::stderr(&out));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
     assert!(common::stdout(&out).contains("6 written"), "{}", common::stdout(&out));
     // Paths are kept from the imported folder's name down.
     let top = lib.file_name().unwrap().as_bytes().to_vec();
@@ -128,9 +145,15 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
     let csv = std::fs::read_to_string(&manifest).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 7, "{csv}");
-    assert!(lines[0].starts_with("file,location,content_hash,filename,collection,bpm,key"), "{csv}");
+    assert!(
+        lines[0].starts_with("file,location,content_hash,filename,collection,bpm,key"),
+        "{csv}"
+    );
     let top = String::from_utf8(top).unwrap();
-    assert!(lines.iter().any(|l| l.starts_with(&format!("{top}/plain/caf%E9.mid,"))), "{csv}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{top}/plain/caf%E9.mid,"))),
+        "{csv}"
+    );
     let hash = blake3::hash(&f[3]).to_hex().to_string();
     assert!(
         lines
@@ -143,17 +166,34 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
     let out = export(&db.url, &["--out", out_dir.to_str().unwrap(), "folder:plain", "--json"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let v: serde_json::Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
-    assert_eq!((v["written"].as_u64(), v["unchanged"].as_u64()), (Some(0), Some(2)), "{v}");
+    assert_eq!(
+        (v["written"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{v}"
+    );
     let target = out_dir.join(&top).join("plain/100%41 funk.mid");
     std::fs::write(&target, b"someone else's file").unwrap();
     let jsonl = out_dir.with_extension("jsonl");
     let out = export(
         &db.url,
-        &["--out", out_dir.to_str().unwrap(), "folder:plain", "--manifest", jsonl.to_str().unwrap()],
+        &[
+            "--out",
+            out_dir.to_str().unwrap(),
+            "folder:plain",
+            "--manifest",
+            jsonl.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", common::stderr(&out));
-    assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file", "never overwritten");
-    assert_eq!(std::fs::read(out_dir.join(&top).join("plain/100%41 funk (2).mid")).unwrap(), f[1]);
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"someone else's file",
+        "never overwritten"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join(&top).join("plain/100%41 funk (2).mid")).unwrap(),
+        f[1]
+    );
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
@@ -161,7 +201,11 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
         .collect();
     assert_eq!(rows.len(), 2);
     let renamed = format!("{top}/plain/100%2541 funk (2).mid");
-    assert!(rows.iter().any(|r| r["file"] == renamed.as_str() && r["unchanged"] == false), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r["file"] == renamed.as_str() && r["unchanged"] == false),
+        "{rows:?}"
+    );
 
     // A file changed since its import is reported, not exported; the exit code says so.
     std::fs::write(lib.join(os(b"plain/caf\xe9.mid")), b"changed").unwrap();
@@ -169,8 +213,15 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
     let out = export(&db.url, &["--out", fresh.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
-    assert_eq!((v["status"].as_str(), v["written"].as_u64()), (Some("failed"), Some(5)), "{v}");
-    assert!(v["errors"][0]["error"].as_str().unwrap().contains("changed since"), "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["written"].as_u64()),
+        (Some("failed"), Some(5)),
+        "{v}"
+    );
+    assert!(
+        v["errors"][0]["error"].as_str().unwrap().contains("changed since"),
+        "{v}"
+    );
     // A bad manifest name is a usage error before anything is written.
     let out = export(&db.url, &["--out", fresh.to_str().unwrap(), "--manifest", "m.txt"]);
     assert_eq!(out.status.code(), Some(2));

@@ -145,6 +145,9 @@ mod tests {
             "2 files with the same notes (001122334455)\n  /a/x.mid  [12 notes, abababababab]\n      also /b/x.mid\n  \
              /z.zip!/y.mid  [12 notes, cdcdcdcdcdcd]\n\n"
         );
-        assert_eq!(summary(DupeKind::Bytes, 0, 0, 0), "no content is at more than one location");
+        assert_eq!(
+            summary(DupeKind::Bytes, 0, 0, 0),
+            "no content is at more than one location"
+        );
     }
 }

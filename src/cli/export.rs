@@ -102,4 +102,3 @@ fn write_summary(
     }
     Ok(())
 }
-

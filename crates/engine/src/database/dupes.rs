@@ -134,11 +134,7 @@ impl Folder {
 
 /// Every group of `kind` with more than one member (locations for [`DupeKind::Bytes`], files otherwise), largest
 /// first, streamed to `each`; it returns false to stop. Returns the number of groups handed out.
-pub async fn for_each_group(
-    pool: &PgPool,
-    kind: DupeKind,
-    mut each: impl FnMut(DupeGroup) -> bool,
-) -> DbResult<u64> {
+pub async fn for_each_group(pool: &PgPool, kind: DupeKind, mut each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
     let sql = groups_sql(kind);
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(pool);
     let mut folder = Folder { kind, current: None };
@@ -162,14 +158,16 @@ pub async fn for_each_group(
 /// same notes, the files with the same notes up to transposition (each only when the file is not alone in it, each
 /// with the file itself, at most `max_files` files listed per group). Empty for an unknown hash.
 pub async fn groups_of(pool: &PgPool, content_hash: &[u8], max_files: usize) -> DbResult<Vec<DupeGroup>> {
-    let me: Option<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> = sqlx::query_as(
+    type Fingerprints = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let me: Option<(i64, Fingerprints)> = sqlx::query_as::<_, (i64, Option<Vec<u8>>, Option<Vec<u8>>)>(
         "SELECT f.id, m.notes_fingerprint, m.transposed_fingerprint FROM files f \
          LEFT JOIN musical_metadata m ON m.file_id = f.id WHERE f.content_hash = $1",
     )
     .bind(content_hash)
     .fetch_optional(pool)
-    .await?;
-    let Some((id, exact, transposed)) = me else {
+    .await?
+    .map(|(id, exact, transposed)| (id, (exact, transposed)));
+    let Some((id, (exact, transposed))) = me else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();

@@ -139,7 +139,14 @@ pub fn export(hits: &[Hit], opts: &ExportOptions) -> Result<ExportReport, Export
     }
     for (outer, archive, jobs) in archives {
         report.archives += 1;
-        read_members(&opts.out, &path_from_bytes(outer), &archive, jobs, &opts.limits, &mut report);
+        read_members(
+            &opts.out,
+            &path_from_bytes(outer),
+            &archive,
+            jobs,
+            &opts.limits,
+            &mut report,
+        );
     }
     Ok(report)
 }
@@ -254,7 +261,9 @@ fn read_members(out: &Path, fs_path: &Path, archive: &str, jobs: Vec<Job>, limit
     });
     for (location, _) in wanted.into_iter().filter(|(l, _)| !found.contains(l)) {
         if !report.errors.iter().any(|(l, _)| *l == location) {
-            report.errors.push((location, "not found in the archive any more".into()));
+            report
+                .errors
+                .push((location, "not found in the archive any more".into()));
         }
     }
 }
@@ -262,9 +271,10 @@ fn read_members(out: &Path, fs_path: &Path, archive: &str, jobs: Vec<Job>, limit
 /// Check the bytes against the stored hash and write them to their target, never over other content.
 fn place(out: &Path, job: &Job, data: &[u8], report: &mut ExportReport) {
     if blake3::hash(data).to_hex().as_str() != job.hash {
-        report
-            .errors
-            .push((job.location.clone(), "changed since it was imported: not exported".into()));
+        report.errors.push((
+            job.location.clone(),
+            "changed since it was imported: not exported".into(),
+        ));
         return;
     }
     let Some((name, dirs)) = job.target.split_last() else {
@@ -302,7 +312,11 @@ fn write_new(dir: &Path, name: &[u8], data: &[u8]) -> io::Result<(PathBuf, bool)
     }
     let result = (|| {
         for n in 1..=10_000u32 {
-            let cand = dir.join(path_from_bytes(if n == 1 { name.to_vec() } else { numbered(name, n, true) }));
+            let cand = dir.join(path_from_bytes(if n == 1 {
+                name.to_vec()
+            } else {
+                numbered(name, n, true)
+            }));
             match fs::symlink_metadata(&cand) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     fs::rename(&tmp, &cand)?;

@@ -274,7 +274,9 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
             .ok()
             .filter(|&n| n >= 1)
             .map(Filter::Dupes)
-            .ok_or_else(|| format!("`{value}` is not a group size such as 2 (files sharing the notes, itself included)")),
+            .ok_or_else(|| {
+                format!("`{value}` is not a group size such as 2 (files sharing the notes, itself included)")
+            }),
         other => Err(format!("unknown field `{other}` (fields: {})", FIELDS.join(", "))),
     }
 }

@@ -302,8 +302,7 @@ impl Collector {
         }
         let pitched_lo = (0..128).find(|&c| self.sums[c] != [0; 2]);
         let (mut exact, mut transposed) = ([0u64; 2], [0u64; 2]);
-        for c in 0..CLASSES {
-            let sum = self.sums[c];
+        for (c, &sum) in self.sums.iter().enumerate() {
             // An empty class adds nothing (and no pitched class below the lowest is filled).
             if sum == [0; 2] {
                 continue;
@@ -396,6 +395,30 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
         parse_with_fingerprint_seconds: b,
         overhead: if a > 0.0 { b / a - 1.0 } else { 0.0 },
     }
+}
+
+/// The MIDI files (by name) under `dir`, read whole, for [`measure_cost`]: plain files only, archives left out.
+pub fn corpus_payloads(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && crate::source::is_midi_name(&p.to_string_lossy()) => {
+                    if let Ok(data) = std::fs::read(&p) {
+                        out.push(data);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
@@ -517,7 +540,10 @@ mod tests {
         assert_ne!(b.exact, a.exact);
         assert_eq!(b.transposed, a.transposed);
         // Transposing the drums too is other music.
-        let all_up: Vec<_> = TUNE.iter().map(|&(t, on, off, ch, p)| (t, on, off, ch, p + 5)).collect();
+        let all_up: Vec<_> = TUNE
+            .iter()
+            .map(|&(t, on, off, ch, p)| (t, on, off, ch, p + 5))
+            .collect();
         assert_ne!(fp(ppq(480), &all_up).unwrap().transposed, a.transposed);
         assert_ne!(a.exact, a.transposed);
     }
@@ -596,7 +622,9 @@ mod tests {
             let t = u64::from(tpq);
             // Every tick of the first 5000, and ticks around quarters up to 60,000 quarter notes, both sides of
             // where the fixed point hands over to the division.
-            let far = (0..60_000u64).step_by(997).flat_map(|b| (b * t).saturating_sub(2)..b * t + 3);
+            let far = (0..60_000u64)
+                .step_by(997)
+                .flat_map(|b| (b * t).saturating_sub(2)..b * t + 3);
             let edge = c.fast_below.saturating_sub(3)..c.fast_below + 3;
             for tick in (0..5000u64).chain(far).chain(edge).chain([u64::MAX / 200_000]) {
                 let want = ((u128::from(tick) * 2 * u128::from(GRID) + u128::from(t)) / (2 * u128::from(t))) as u64;

@@ -12,8 +12,8 @@ mod path_meta;
 mod text;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
-pub use fingerprint::{Fingerprint, Fingerprints};
 pub use errors::{MidiError, MidiErrorKind};
+pub use fingerprint::{Fingerprint, Fingerprints};
 pub use keys::{detect_key, key_signature_name};
 pub use path_meta::{PathMeta, path_meta};
 pub use text::decode_text;
