@@ -10,7 +10,8 @@ use midi_tui::engine::library::{Cursor, Query, Sort};
 use sqlx::PgPool;
 
 /// `n` synthetic files with realistic spreads (tempo 60..200, 4/4 mostly, a quarter with a declared key, a third
-/// with drums, lengths up to ten minutes), loaded by SQL alone, then analysed.
+/// with drums, lengths up to ten minutes, every fifth file in a group of ten with the same notes), loaded by SQL
+/// alone, then analysed.
 async fn load_synthetic(pool: &PgPool, n: i64) {
     let started = Instant::now();
     sqlx::query(
@@ -33,11 +34,13 @@ async fn load_synthetic(pool: &PgPool, n: i64) {
     .unwrap();
     sqlx::query(
         "INSERT INTO musical_metadata (file_id, bpm, time_signature_numerator, time_signature_denominator, \
-             key_signature, detected_key, key_confidence, total_notes, programs, has_drums) \
+             key_signature, detected_key, key_confidence, total_notes, programs, has_drums, notes_fingerprint) \
          SELECT i, CASE WHEN i % 20 = 0 THEN NULL ELSE 60 + ((i * 7919) % 14000) / 100.0 END, \
              (ARRAY[4, 4, 4, 4, 4, 4, 3, 6, 7, 5])[1 + i % 10], (ARRAY[4, 4, 4, 4, 4, 4, 4, 8, 8, 4])[1 + i % 10], \
              CASE WHEN i % 4 = 0 THEN k.names[1 + (i * 5) % 30] END, k.names[1 + (i * 13) % 30], 0.8, \
-             (i * 31) % 5000, ARRAY[(i % 128), ((i * 3) % 128)]::smallint[], i % 3 = 0 \
+             (i * 31) % 5000, ARRAY[(i % 128), ((i * 3) % 128)]::smallint[], i % 3 = 0, \
+             CASE WHEN i % 13 <> 0 THEN substr(sha256(int8send(CASE WHEN i % 5 = 0 THEN -(i / 50) ELSE i END)), 1, 16) \
+                 END \
          FROM generate_series(1, $1::bigint) AS i, \
              (SELECT ARRAY['C', 'G', 'D', 'A', 'E', 'B', 'F#', 'C#', 'F', 'Bb', 'Eb', 'Ab', 'Db', 'Gb', 'Cb', \
                  'Am', 'Em', 'Bm', 'F#m', 'C#m', 'G#m', 'D#m', 'Dm', 'Gm', 'Cm', 'Fm', 'Bbm', 'Ebm', 'Abm', 'A#m'] \
@@ -102,6 +105,9 @@ async fn every_field_is_served_by_an_index_at_100k_files() {
         "Copyright",
         "bpm:118..124 ts:4/4 drums:yes",
         "key:Am~ dur:..60 inst:piano",
+        "dupes:2",
+        "^dupes:2",
+        "dupes:4 drums:yes",
     ];
     let sorts = ["name", "-bpm", "dur", "-notes", "tracks", "-size", "added"];
     let mut checked = Vec::new();
@@ -330,6 +336,11 @@ async fn search_on_the_real_corpus_equals_the_filters_written_in_sql() {
             &["piano"],
             "f.filename ILIKE '%piano%' OR array_to_string(f.track_names, ' ') ILIKE '%piano%' \
              OR f.copyright ILIKE '%piano%'",
+            true,
+        ),
+        (
+            &["dupes:2"],
+            "m.notes_fingerprint IN (SELECT notes_fingerprint FROM musical_metadata GROUP BY 1 HAVING count(*) >= 2)",
             true,
         ),
         (

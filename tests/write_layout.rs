@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use midi_tui::database::columns::{self, Mismatch};
 use midi_tui::database::writer::{self, BatchContext};
-use midi_tui::engine::midi::{MidiMetadata, PathMeta};
+use midi_tui::engine::midi::{Fingerprint, MidiMetadata, PathMeta};
 use midi_tui::engine::record::{ContentRecord, LocationRecord};
 use serde_json::{Value, json};
 
@@ -117,6 +117,8 @@ fn record(hash: u8, location: &str) -> ContentRecord {
             has_drums: true,
             is_karaoke: false,
             lyrics_count: 11,
+            notes_fingerprint: Some(Fingerprint([0x11; 16])),
+            transposed_fingerprint: Some(Fingerprint([0x22; 16])),
             ..Default::default()
         },
     }
@@ -147,6 +149,8 @@ fn expected(hash: u8, location: &str, run: i64) -> (Value, Value, Value) {
         "total_notes": 500, "unique_pitches": 25, "pitch_range_min": 30, "pitch_range_max": 90,
         "avg_velocity": 88.5, "polyphony_max": 7, "note_density": 7.25, "channels": [0, 9], "programs": [1, 33],
         "has_drums": true, "is_karaoke": false, "lyrics_count": 11,
+        "notes_fingerprint": format!("\\x{}", "11".repeat(16)),
+        "transposed_fingerprint": format!("\\x{}", "22".repeat(16)),
     });
     let loc = json!({ "path": location, "size": 1234, "mtime": 1_700_000_000, "import_run_id": run });
     (files, meta, loc)

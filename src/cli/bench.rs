@@ -499,3 +499,24 @@ fn markdown_document(r: &BenchReport) -> String {
         markdown(r)
     )
 }
+
+/// The musical fingerprints' cost against the MIDI analysis on a corpus's plain MIDI files (one thread, CPU time,
+/// medians of interleaved passes), as one line for the report; `None` for a folder without MIDI files.
+pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
+    use crate::engine::midi::fingerprint::{corpus_payloads, measure_cost};
+    let payloads = corpus_payloads(corpus);
+    if payloads.is_empty() {
+        return None;
+    }
+    let c = measure_cost(&payloads, rounds);
+    Some(format!(
+        "musical fingerprints on {} ({} files): analysis {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the parse \
+         (median of {} passes, thread CPU time)",
+        corpus.display(),
+        c.files,
+        c.parse_seconds * 1e3,
+        c.parse_with_fingerprint_seconds * 1e3,
+        c.overhead * 100.0,
+        c.rounds
+    ))
+}

@@ -1,6 +1,8 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod bench;
 pub mod db;
+pub mod dupes;
+pub mod export;
 pub mod extract;
 pub mod gen_corpus;
 pub mod import;
@@ -51,6 +53,8 @@ impl Cli {
         match &self.command {
             Some(Command::Import(a)) => a.json,
             Some(Command::Search(a)) => a.json,
+            Some(Command::Dupes(a)) => a.json,
+            Some(Command::Export(a)) => a.json,
             Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -124,6 +128,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Search the imported library: `bpm:118..124 ts:4/4 drums:yes`, `key:Cm~ dur:..120`, `inst:bass` (README).
     Search(SearchArgs),
+    /// Duplicate groups: byte-identical contents at several locations; with --musical the same notes, with
+    /// --transposed the same notes up to transposition.
+    Dupes(DupesArgs),
+    /// Write the files a query matches to a folder, from their folders or archives, with an optional manifest.
+    Export(ExportArgs),
     /// Counts, live settings, indexes, table persistence, safety state.
     Status {
         #[arg(long)]
@@ -250,6 +259,37 @@ pub struct SearchArgs {
     /// Every location of every match, one per line.
     #[arg(long)]
     pub paths: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DupesArgs {
+    /// Files with the same notes (onsets in beats, pitches, lengths), whatever their bytes.
+    #[arg(long)]
+    pub musical: bool,
+    /// Files with the same notes up to transposition.
+    #[arg(long)]
+    pub transposed: bool,
+    /// One JSON object per group and line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Query terms, as `search` takes them (none: the whole library).
+    pub query: Vec<String>,
+    /// The folder to write to (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write one line of metadata per written file: CSV for a `.csv` name, JSON lines for `.jsonl`.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Every location of each file, not one.
+    #[arg(long)]
+    pub all_locations: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -60,7 +60,7 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
 }
 
 /// Up to `limit` hits, page by page (each page starts where the last ended: no OFFSET).
-async fn collect(engine: &Engine, query: &Query, sort: Sort, limit: usize) -> Result<Vec<Hit>> {
+pub(crate) async fn collect(engine: &Engine, query: &Query, sort: Sort, limit: usize) -> Result<Vec<Hit>> {
     let mut hits: Vec<Hit> = Vec::new();
     let mut after: Option<Cursor> = None;
     while hits.len() < limit {

@@ -270,7 +270,7 @@ pub fn hit(i: i64) -> crate::engine::library::Hit {
 
 /// The stored detail of `hit(i)`: three locations, two of them archive members (one nested).
 pub fn detail(i: i64) -> crate::engine::library::FileDetail {
-    use crate::engine::library::{FileDetail, LocationDetail, MusicDetail};
+    use crate::engine::library::{DupeKind, FileDetail, LocationDetail, MusicDetail};
     let h = hit(i);
     let loc = |path: &str| LocationDetail {
         path: path.into(),
@@ -324,6 +324,38 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
             loc(&format!("/music/backup/{}", h.filename)),
             loc(&format!("/music/old.tar.gz!/inner.zip!/{}", h.filename)),
         ],
+        duplicates: vec![dupes(DupeKind::Musical, &h, 2), dupes(DupeKind::Transposed, &h, 4)],
+    }
+}
+
+/// A group of `others` other files beside `h` itself.
+fn dupes(
+    kind: crate::engine::library::DupeKind,
+    h: &crate::engine::library::Hit,
+    others: i64,
+) -> crate::engine::library::DupeGroup {
+    use crate::engine::library::{DupeFile, DupeGroup};
+    let file = |id: i64, hash: String, path: String| DupeFile {
+        id,
+        content_hash: hash,
+        locations: vec![path.clone()],
+        path,
+        total_notes: Some(412),
+        duration_seconds: Some(32.0),
+    };
+    let mut files = vec![file(h.id, h.content_hash.clone(), h.path.clone())];
+    for n in 0..others {
+        files.push(file(
+            1000 + n,
+            format!("{:064x}", 0xd0_0000 + n),
+            format!("/music/other/copy {n} of {}", h.filename),
+        ));
+    }
+    DupeGroup {
+        kind,
+        key: format!("{:032x}", others),
+        total_files: others + 1,
+        files,
     }
 }
 

@@ -149,7 +149,7 @@ fn strip_suffix_bytes(raw: &[u8]) -> Vec<u8> {
 }
 
 /// `name (n)`, with the number before the extension when `keep_ext` (`song (2).mid`).
-fn numbered(name: &[u8], n: u32, keep_ext: bool) -> Vec<u8> {
+pub(crate) fn numbered(name: &[u8], n: u32, keep_ext: bool) -> Vec<u8> {
     let dot = if keep_ext {
         name.iter().rposition(|&b| b == b'.').filter(|&d| d > 0)
     } else {
@@ -217,7 +217,7 @@ struct ExtractVisitor<'a> {
 }
 
 /// Relative path components of a member name, or why it is refused. `Ok(empty)` for names like `./`.
-fn safe_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+pub(crate) fn safe_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
     if raw.first() == Some(&b'/') {
         return Err("absolute path refused");
     }
@@ -236,7 +236,7 @@ fn safe_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 }
 
 /// Create (if needed) `base/c1/c2/...`, refusing to go through symlinks or files.
-fn ensure_dirs(base: &Path, comps: &[&OsStr]) -> io::Result<PathBuf> {
+pub(crate) fn ensure_dirs(base: &Path, comps: &[&OsStr]) -> io::Result<PathBuf> {
     let mut p = base.to_path_buf();
     for c in comps {
         p.push(c);
@@ -263,7 +263,7 @@ fn ensure_dirs(base: &Path, comps: &[&OsStr]) -> io::Result<PathBuf> {
 }
 
 /// Same bytes in both files?
-fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
+pub(crate) fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
     let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
     if fa.metadata()?.len() != fb.metadata()?.len() {
         return Ok(false);

@@ -10,7 +10,7 @@ use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, tr
 use crate::console::app::App;
 use crate::console::browser::{Browser, Focus, MAX_LOADED, Pane, Slot};
 use crate::engine::library::gm::PROGRAM_NAMES;
-use crate::engine::library::{FileDetail, Hit, SortField};
+use crate::engine::library::{DupeKind, FileDetail, Hit, SortField};
 
 /// From this size on, detail and piano roll are side by side; below, Tab switches between them.
 const SPLIT_MIN_WIDTH: u16 = 100;
@@ -345,7 +345,32 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
             dim(),
         )));
     }
+    lines.extend(duplicate_lines(d, w));
     lines.extend(rest);
+    lines
+}
+
+/// The other files with the same notes: one line per group, then the first of them.
+fn duplicate_lines(d: &FileDetail, w: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for g in &d.duplicates {
+        let what = match g.kind {
+            DupeKind::Musical => "same notes",
+            DupeKind::Transposed => "same notes, transposed",
+            DupeKind::Bytes => continue,
+        };
+        let others = (g.total_files - 1).max(0);
+        lines.push(Line::from(Span::styled(
+            format!(" {what}: {others} other file{}", if others == 1 { "" } else { "s" }),
+            bold().fg(Color::Magenta),
+        )));
+        for f in g.files.iter().filter(|f| f.content_hash != d.content_hash).take(3) {
+            lines.push(Line::from(vec![
+                Span::raw("  "),
+                Span::raw(truncate_left(&f.path, w.saturating_sub(2))),
+            ]));
+        }
+    }
     lines
 }
 

@@ -131,6 +131,12 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
         field("has_drums", "boolean", |b, c| num(b, c.midi.has_drums)),
         field("is_karaoke", "boolean", |b, c| num(b, c.midi.is_karaoke)),
         field("lyrics_count", "integer", |b, c| num(b, c.midi.lyrics_count)),
+        field("notes_fingerprint", "bytea", |b, c| {
+            opt_bytea(b, c.midi.notes_fingerprint.as_ref().map(|f| &f.0[..]))
+        }),
+        field("transposed_fingerprint", "bytea", |b, c| {
+            opt_bytea(b, c.midi.transposed_fingerprint.as_ref().map(|f| &f.0[..]))
+        }),
     ],
 };
 
@@ -448,6 +454,13 @@ fn bytea(buf: &mut String, bytes: &[u8]) {
     }
 }
 
+fn opt_bytea(buf: &mut String, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => bytea(buf, b),
+        None => buf.push_str("\\N"),
+    }
+}
+
 fn int_array<T: std::fmt::Display>(buf: &mut String, v: &[T]) {
     buf.push('{');
     for (i, x) in v.iter().enumerate() {
@@ -657,10 +670,14 @@ mod tests {
                 has_drums: true,
                 is_karaoke: false,
                 lyrics_count: 11,
+                notes_fingerprint: Some(crate::midi::Fingerprint([0x11; 16])),
+                transposed_fingerprint: Some(crate::midi::Fingerprint([0x22; 16])),
                 ..Default::default()
             },
         };
         if blank {
+            c.midi.notes_fingerprint = None;
+            c.midi.transposed_fingerprint = None;
             c.path.filename_bpm = None;
             c.path.filename_key = None;
             c.midi.ticks_per_quarter_note = None;
@@ -701,11 +718,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &rich),
-            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\n"
+            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\n"
         );
         assert_eq!(
             staged(&rich),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222"
         );
         assert_eq!(
             line(&FILES, &blank),
@@ -713,11 +730,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &blank),
-            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\n"
+            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\n"
         );
         assert_eq!(
             staged(&blank),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N"
         );
     }
 }

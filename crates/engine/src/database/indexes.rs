@@ -6,9 +6,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::DbResult;
 
 /// The migrations that declare secondary indexes, in order.
-const SOURCES: [&str; 2] = [
+const SOURCES: [&str; 3] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
+    include_str!("../../../../database/migrations/0005_fingerprints.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -98,11 +99,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalog_has_26_file_and_14_metadata_indexes() {
+    fn catalog_has_26_file_and_16_metadata_indexes() {
         let c = catalog();
-        assert_eq!(c.len(), 40);
+        assert_eq!(c.len(), 42);
         assert_eq!(c.iter().filter(|i| i.table == "files").count(), 26);
-        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 14);
+        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 16);
         for i in c {
             assert!(!i.serves.is_empty(), "{} says which query it serves", i.name);
             assert!(i.definition.contains(&format!(" ON {} ", i.table)), "{}", i.definition);
@@ -110,8 +111,9 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 40, "index names are unique");
+        assert_eq!(names.len(), 42, "index names are unique");
         assert_eq!(c[39].name, "files_track_names_trgm_idx");
+        assert_eq!(c[41].name, "musical_metadata_transposed_fingerprint_idx");
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search",
         include_str!("../../../../database/migrations/0004_search.sql"),
     ),
+    (
+        5,
+        "fingerprints",
+        include_str!("../../../../database/migrations/0005_fingerprints.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -3,6 +3,7 @@ pub mod bench;
 pub mod cause;
 pub mod cluster;
 pub mod columns;
+pub mod dupes;
 pub mod indexes;
 pub mod integrity;
 pub mod migrate;

@@ -136,6 +136,15 @@ pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)])
         .collect())
 }
 
+/// Every source any import was given (locations: absolute, escaped), for export to keep paths below them.
+pub async fn import_sources(pool: &PgPool) -> DbResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT s FROM import_runs, unnest(sources) AS s ORDER BY 1")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 /// gethostname(2): the same name /proc/sys/kernel/hostname holds, without a file read on an async worker.
 fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_default()

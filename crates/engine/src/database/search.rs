@@ -257,6 +257,21 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
                 .push(" OR f.copyright ILIKE ")
                 .push_bind(pattern);
         }
+        Filter::Dupes(n) if *n <= 1 => {
+            qb.push("m.notes_fingerprint IS NOT NULL");
+        }
+        Filter::Dupes(n) => {
+            // Per candidate row, at most n probes of the fingerprint index: a page costs what its rows cost, where
+            // grouping the whole table first would read every fingerprint.
+            let n = i64::from(*n);
+            qb.push(
+                "(SELECT count(*) FROM (SELECT 1 FROM musical_metadata d \
+                 WHERE d.notes_fingerprint = m.notes_fingerprint LIMIT ",
+            )
+            .push_bind(n)
+            .push(") AS dupes) >= ")
+            .push_bind(n);
+        }
     }
 }
 
@@ -418,6 +433,8 @@ pub struct FileDetail {
     pub music: Option<MusicDetail>,
     /// Every location of these bytes, in path order.
     pub locations: Vec<LocationDetail>,
+    /// The other files with the same notes, exactly or up to transposition (filled by `Engine::file_detail`).
+    pub duplicates: Vec<super::dupes::DupeGroup>,
 }
 
 /// A file's `musical_metadata` row.
@@ -544,6 +561,7 @@ fn detail_of(row: &PgRow) -> DbResult<FileDetail> {
         created_at: row.try_get("created_at")?,
         music,
         locations: Vec::new(),
+        duplicates: Vec::new(),
     })
 }
 
@@ -592,6 +610,16 @@ mod tests {
     fn negated_terms_keep_files_without_a_value() {
         let s = sql("^bpm:100..", "name", None);
         assert!(s.contains("AND (m.bpm >= $1) IS NOT TRUE"), "{s}");
+    }
+
+    #[test]
+    fn dupes_counts_the_group_through_the_fingerprint_index() {
+        let s = sql("dupes:3", "name", None);
+        assert!(
+            s.contains("WHERE d.notes_fingerprint = m.notes_fingerprint LIMIT $1) AS dupes) >= $2"),
+            "{s}"
+        );
+        assert!(sql("dupes:1", "name", None).contains("(m.notes_fingerprint IS NOT NULL)"));
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The library browser's engine side: the query language, searching the imported library with it, one file's
-//! detail and its notes.
+//! detail, its notes, its duplicates, and exporting what a query finds.
+pub mod export;
 pub mod gm;
 pub mod notes;
 pub mod query;
 
+pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind};
 pub use crate::database::search::{Cursor, FileDetail, Hit, LocationDetail, MusicDetail, Page, SortValue};
 pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
 pub use query::{ParseError, Query, Sort, SortField};
 
-use crate::database::{DbResult, search};
+use crate::database::{DbResult, dupes, search};
 use crate::session::Engine;
+
+/// Files of each duplicate group a file's detail lists (the group's size is counted in full).
+const DETAIL_DUPLICATES: usize = 6;
 
 impl Engine {
     /// One page of the files matching `query` in `sort` order; pass the page's `next` as `after` for the next page.
@@ -20,7 +25,34 @@ impl Engine {
     /// Everything stored about the file with this BLAKE3 hash (32 bytes; [`hash_from_hex`] reads the hex form),
     /// its analysis and every location; `None` when no such file was imported.
     pub async fn file_detail(&self, content_hash: &[u8]) -> DbResult<Option<FileDetail>> {
-        search::file_detail(&self.pool, content_hash).await
+        let Some(mut detail) = search::file_detail(&self.pool, content_hash).await? else {
+            return Ok(None);
+        };
+        // The byte-identical group is the file's own locations, listed already.
+        let mut groups = dupes::groups_of(&self.pool, content_hash, DETAIL_DUPLICATES).await?;
+        groups.retain(|g| g.kind != DupeKind::Bytes);
+        detail.duplicates = groups;
+        Ok(Some(detail))
+    }
+
+    /// The duplicate groups the content `content_hash` (BLAKE3, 32 bytes) belongs to, for a file's detail: its own
+    /// locations when there are several ([`DupeKind::Bytes`]), the files with the same notes
+    /// ([`DupeKind::Musical`]) and with the same notes up to transposition ([`DupeKind::Transposed`]). A group is
+    /// listed only when the file is not alone in it; each lists the file itself and at most `max_files` files
+    /// (`total_files` counts them all). Empty for an unknown hash.
+    pub async fn duplicates_of(&self, content_hash: &[u8], max_files: usize) -> DbResult<Vec<DupeGroup>> {
+        dupes::groups_of(&self.pool, content_hash, max_files).await
+    }
+
+    /// Every source any import was given (locations), for export to keep paths from the source's folder down.
+    pub async fn import_sources(&self) -> DbResult<Vec<String>> {
+        crate::database::runs::import_sources(&self.pool).await
+    }
+
+    /// Every duplicate group of `kind` in the library, largest first, handed to `each` as it is read (return false
+    /// to stop); returns how many were handed out.
+    pub async fn duplicate_groups(&self, kind: DupeKind, each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
+        dupes::for_each_group(&self.pool, kind, each).await
     }
 }
 

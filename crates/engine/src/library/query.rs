@@ -47,6 +47,9 @@ pub enum Filter {
     Name(String),
     /// A bare word: the file name, a track name or the copyright text contains it (case-insensitive).
     Text(String),
+    /// `dupes:N`: at least N files of the library (the file itself included) have this file's notes, i.e. the same
+    /// musical fingerprint. Files without notes have none and never match.
+    Dupes(u32),
 }
 
 /// The numeric fields.
@@ -133,7 +136,7 @@ pub const BPM_TOLERANCE: f64 = 0.03;
 
 /// The field names a query understands, for messages and help.
 pub const FIELDS: &[&str] = &[
-    "bpm", "key", "ts", "dur", "notes", "tracks", "drums", "program", "inst", "coll", "folder", "name",
+    "bpm", "key", "ts", "dur", "notes", "tracks", "drums", "program", "inst", "coll", "folder", "name", "dupes",
 ];
 
 impl Query {
@@ -265,6 +268,15 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
         "coll" | "collection" => Ok(Filter::Collection(value.to_string())),
         "folder" => Ok(Filter::Folder(value.to_string())),
         "name" => Ok(Filter::Name(value.to_string())),
+        "dupes" | "dups" => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .map(Filter::Dupes)
+            .ok_or_else(|| {
+                format!("`{value}` is not a group size such as 2 (files sharing the notes, itself included)")
+            }),
         other => Err(format!("unknown field `{other}` (fields: {})", FIELDS.join(", "))),
     }
 }
@@ -616,6 +628,8 @@ mod tests {
         assert_eq!(one("folder:drummer1").filter, Filter::Folder("drummer1".into()));
         assert_eq!(one("name:beat").filter, Filter::Name("beat".into()));
         assert_eq!(one("funk").filter, Filter::Text("funk".into()));
+        assert_eq!(one("dupes:2").filter, Filter::Dupes(2));
+        assert!(one("^dupes:3").negated);
         // A colon after something that is not a field name keeps the word bare.
         assert_eq!(one("12:00").filter, Filter::Text("12:00".into()));
     }
@@ -652,6 +666,8 @@ mod tests {
         assert_eq!(err("program:0").term, "program:0");
         assert_eq!(err("program:129").term, "program:129");
         assert!(err("inst:kazoo").message.contains("kazoo"));
+        assert_eq!(err("dupes:0").term, "dupes:0");
+        assert_eq!(err("dupes:many").term, "dupes:many");
         assert_eq!(err("name:").term, "name:");
         assert_eq!(err("^").term, "^");
         let e = err(r#"bpm:120 name:"open"#);

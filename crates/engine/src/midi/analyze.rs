@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 
 use super::errors::{MidiError, MidiErrorKind as K};
+use super::fingerprint::{Collector, Fingerprint, TickUnit};
 use super::keys::{detect_key, key_signature_name};
 use super::text::decode_text;
 
@@ -77,6 +78,23 @@ pub struct MidiMetadata {
     pub warnings: u32,
     /// Kind of the first tolerated problem, for logs.
     pub first_warning: Option<K>,
+    /// Digest of the notes alone (see [`super::fingerprint`]); `None` without notes.
+    pub notes_fingerprint: Option<Fingerprint>,
+    /// The same with pitches relative to the lowest pitched note: blind to transposition.
+    pub transposed_fingerprint: Option<Fingerprint>,
+}
+
+/// What [`analyze_with_options`] computes besides the stored metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzeOptions {
+    /// The musical fingerprints (off only to measure what they cost).
+    pub fingerprint: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions { fingerprint: true }
+    }
 }
 
 /// Returns the SMF bytes inside a RIFF RMID (`.rmi`) file, or `None` if `data` is not one or
@@ -105,10 +123,22 @@ pub fn unwrap_rmid(data: &[u8]) -> Option<&[u8]> {
 /// `warnings`. Only a file with nothing usable is an error: no `MThd` header, a header cut
 /// short, or no readable track chunk. Never panics.
 pub fn analyze(data: &[u8]) -> Result<MidiMetadata, MidiError> {
+    analyze_with_options(data, AnalyzeOptions::default())
+}
+
+/// [`analyze`], choosing what is computed besides the metadata.
+pub fn analyze_with_options(data: &[u8], opts: AnalyzeOptions) -> Result<MidiMetadata, MidiError> {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => analyze_with(data, &mut scratch),
+        Ok(mut scratch) => {
+            scratch.fp.enabled = opts.fingerprint;
+            analyze_with(data, &mut scratch)
+        }
         // Only reachable through re-entrancy; a fresh scratch keeps it correct.
-        Err(_) => analyze_with(data, &mut Scratch::new()),
+        Err(_) => {
+            let mut scratch = Scratch::new();
+            scratch.fp.enabled = opts.fingerprint;
+            analyze_with(data, &mut scratch)
+        }
     })
 }
 
@@ -130,6 +160,8 @@ struct Scratch {
     merged: Vec<(u64, i32)>,
     /// set_tempo events: (tick, µs per quarter, track index).
     tempos: Vec<(u64, u32, u32)>,
+    /// The notes for the musical fingerprints.
+    fp: Collector,
 }
 
 impl Scratch {
@@ -141,6 +173,7 @@ impl Scratch {
             runs: Vec::new(),
             merged: Vec::new(),
             tempos: Vec::new(),
+            fp: Collector::new(),
         }
     }
 
@@ -150,6 +183,7 @@ impl Scratch {
         self.runs.clear();
         self.merged.clear();
         self.tempos.clear();
+        self.fp.reset();
         // Do not let one huge file pin memory on a worker thread forever.
         if self.edges.capacity() > 1 << 22 {
             self.edges.shrink_to(1 << 16);
@@ -321,6 +355,7 @@ impl<'s> Walker<'s> {
         *a = a.saturating_add(1);
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
+        self.s.fp.note_on(tick, ch, pitch);
         if ch != DRUM_CHANNEL {
             self.pc_count[usize::from(pitch % 12)] += 1;
         }
@@ -350,6 +385,7 @@ impl<'s> Walker<'s> {
     #[inline(always)]
     fn note_off(&mut self, ch: u8, pitch: u8) {
         let tick = self.tick;
+        self.s.fp.note_off(tick, ch, pitch);
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
         let a = &mut self.s.active[idx];
         if *a == 0 {
@@ -514,6 +550,7 @@ impl<'s> Walker<'s> {
             next_pos = c.limit;
         }
         self.close_track_notes();
+        self.s.fp.end_track(self.tick);
         self.flush_edge();
         self.s.runs.push(self.s.edges.len());
         self.max_tick = self.max_tick.max(self.tick);
@@ -1012,6 +1049,11 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
     let data = smf_bytes(input)?;
     let mut w = Walker::new(scratch);
     let header = read_header(data, &mut w)?;
+    w.s.fp.start(match header.timing {
+        Timing::Ticks(tpq) => TickUnit::per_quarter(tpq),
+        // 29.97 (drop-frame) is the only fractional rate the header can name.
+        Timing::Smpte(fps, tpf) => TickUnit::smpte(if fps.fract() != 0.0 { 29 } else { fps as u8 }, tpf),
+    });
     let chunks = w.chunks(data, &header);
     if let Some(e) = chunks.unreadable_error(&header, data.len()) {
         return Err(e);
@@ -1099,6 +1141,7 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         Timing::Ticks(t) => Some(i32::from(t)),
         Timing::Smpte(..) => None,
     };
+    let fingerprints = w.s.fp.finish();
     let lyrics = if w.kmidi {
         w.lyrics.saturating_add(w.kar_text)
     } else {
@@ -1139,6 +1182,8 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
         warnings: w.warnings,
         first_warning: w.first_warning,
+        notes_fingerprint: fingerprints.map(|f| f.exact),
+        transposed_fingerprint: fingerprints.map(|f| f.transposed),
     })
 }
 

@@ -6,13 +6,15 @@
 
 mod analyze;
 mod errors;
+pub mod fingerprint;
 mod keys;
 pub mod notes;
 mod path_meta;
 mod text;
 
-pub use analyze::{DEFAULT_TEMPO_US, MidiMetadata, analyze, unwrap_rmid};
+pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
 pub use errors::{MidiError, MidiErrorKind};
+pub use fingerprint::{Fingerprint, Fingerprints};
 pub use keys::{detect_key, key_signature_name};
 pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use path_meta::{PathMeta, path_meta};

@@ -1,0 +1,104 @@
+//! `midi-tui export QUERY... --out DIR [--manifest FILE.csv|FILE.jsonl] [--all-locations] [--json]`: the matching
+//! files written with their original bytes and names, from their folders or archives.
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::search::{EXIT_USAGE, collect};
+use super::{ExportArgs, GlobalArgs};
+use crate::engine::library::export::{self, ExportOptions, ExportReport};
+use crate::engine::library::{Query, Sort};
+use crate::engine::session::Engine;
+
+/// Run the export; returns the exit code (1 when a location could not be exported).
+pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
+    let line = crate::engine::library::query::join_args(&args.query);
+    let query = match Query::parse(&line) {
+        Ok(q) => q,
+        Err(e) if args.json => anyhow::bail!("{e}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if let Some(m) = &args.manifest {
+        let ext = m.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if !matches!(ext.as_deref(), Some("csv" | "jsonl" | "ndjson")) {
+            let msg = format!("the manifest must be named .csv or .jsonl: {}", m.display());
+            if args.json {
+                anyhow::bail!("{msg}");
+            }
+            eprintln!("error: {msg}");
+            return Ok(EXIT_USAGE);
+        }
+    }
+    let engine = Engine::open(global.target(), global.data_dir()).await?;
+    let t = std::time::Instant::now();
+    let hits = collect(&engine, &query, Sort::default(), usize::MAX).await?;
+    let opts = ExportOptions {
+        out: args.out.clone(),
+        all_locations: args.all_locations,
+        limits: crate::engine::extract::extract_limits(),
+        sources: engine.import_sources().await?,
+    };
+    let (hits, report) = tokio::task::spawn_blocking(move || {
+        let report = export::export(&hits, &opts);
+        (hits, report)
+    })
+    .await?;
+    let report = report?;
+    if let Some(m) = &args.manifest {
+        export::write_manifest(m, &args.out, &hits, &report)?;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    super::print_report(|w| {
+        if args.json {
+            writeln!(w, "{}", summary_json(&report, hits.len(), seconds))
+        } else {
+            write_summary(w, &report, hits.len(), &args.out, seconds)
+        }
+    })?;
+    Ok(if report.errors.is_empty() { 0 } else { 1 })
+}
+
+fn summary_json(r: &ExportReport, matched: usize, seconds: f64) -> serde_json::Value {
+    serde_json::json!({
+        "status": if r.errors.is_empty() { "done" } else { "failed" },
+        "matched": matched,
+        "written": r.written(),
+        "unchanged": r.unchanged(),
+        "renamed": r.renamed,
+        "bytes": r.bytes,
+        "archives": r.archives,
+        "seconds": seconds,
+        "errors": r.errors.iter().map(|(l, why)| serde_json::json!({"location": l, "error": why})).collect::<Vec<_>>(),
+        "error": (!r.errors.is_empty()).then(|| format!("{} location(s) could not be exported", r.errors.len())),
+    })
+}
+
+fn write_summary(
+    w: &mut dyn Write,
+    r: &ExportReport,
+    matched: usize,
+    out: &std::path::Path,
+    seconds: f64,
+) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{matched} files matched; {} written into {} ({:.1} MB, {} archive(s) read once each) in {seconds:.1} s, {} \
+         already there, {} renamed to avoid overwriting",
+        r.written(),
+        out.display(),
+        r.bytes as f64 / 1e6,
+        r.archives,
+        r.unchanged(),
+        r.renamed
+    )?;
+    if !r.errors.is_empty() {
+        writeln!(w, "errors {}:", r.errors.len())?;
+        for (location, why) in &r.errors {
+            writeln!(w, "  {location}: {why}")?;
+        }
+    }
+    Ok(())
+}
