@@ -44,6 +44,7 @@ const QUERIES: &[&str] = &[
     "coll:Groove",
     "folder:drum",
     "name:funk",
+    "name:~fnuk",
     "funk",
     "bpm:118..124 ts:4/4 drums:yes",
     "key:Cm dur:..120 inst:piano",

@@ -242,6 +242,9 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
             qb.push("f.parent_folder ILIKE ").push_bind(contains_pattern(text));
         }
         Filter::Name(text) => {
+            qb.push("f.filename ILIKE ").push_bind(contains_pattern(text));
+        }
+        Filter::NameFuzzy(text) => {
             qb.push("f.filename ILIKE ")
                 .push_bind(contains_pattern(text))
                 .push(" OR ")

@@ -43,8 +43,12 @@ pub enum Filter {
     Collection(String),
     /// The containing folder's name contains this text (case-insensitive).
     Folder(String),
-    /// The file name contains this text or is close to it (trigram word similarity).
+    /// The file name contains this text (case-insensitive).
     Name(String),
+    /// `name:~text`: the file name contains this text or a word of it is close to it (trigram word similarity).
+    /// Asked for explicitly since it costs a similarity test per candidate name, where a substring alone is served
+    /// by the trigram index.
+    NameFuzzy(String),
     /// A bare word: the file name, a track name or the copyright text contains it (case-insensitive).
     Text(String),
     /// `dupes:N`: at least N files of the library (the file itself included) have this file's notes, i.e. the same
@@ -267,7 +271,10 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
         }
         "coll" | "collection" => Ok(Filter::Collection(value.to_string())),
         "folder" => Ok(Filter::Folder(value.to_string())),
-        "name" => Ok(Filter::Name(value.to_string())),
+        "name" => Ok(match value.strip_prefix('~') {
+            Some(fuzzy) if !fuzzy.is_empty() => Filter::NameFuzzy(fuzzy.to_string()),
+            _ => Filter::Name(value.to_string()),
+        }),
         "dupes" | "dups" => value
             .trim()
             .parse::<u32>()
@@ -627,6 +634,8 @@ mod tests {
         assert_eq!(one("coll:groove").filter, Filter::Collection("groove".into()));
         assert_eq!(one("folder:drummer1").filter, Filter::Folder("drummer1".into()));
         assert_eq!(one("name:beat").filter, Filter::Name("beat".into()));
+        assert_eq!(one("name:~beat").filter, Filter::NameFuzzy("beat".into()));
+        assert_eq!(one("name:~").filter, Filter::Name("~".into()));
         assert_eq!(one("funk").filter, Filter::Text("funk".into()));
         assert_eq!(one("dupes:2").filter, Filter::Dupes(2));
         assert!(one("^dupes:3").negated);
