@@ -20,8 +20,10 @@ use super::detect::{self, Magic};
 use super::location::{member_location, normalize_member_path, os_bytes};
 use super::{ArchiveKind, Compression, kind};
 
+mod bz2;
 mod rar;
 mod sevenz;
+mod xz;
 
 /// Inflated bytes a stream may produce before its ratio is checked: small members compress oddly well.
 const RATIO_SLACK: u64 = 1 << 20;
@@ -479,7 +481,7 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         count: Rc::clone(&count),
         top: None,
     };
-    let decoder: Box<dyn Read + 'c> = match detect::decoder(c, Box::new(counted)) {
+    let decoder: Box<dyn Read + 'c> = match parallel_decoder(c, Box::new(counted)) {
         Ok(d) => d,
         Err(e) => Box::new(FailedRead(Some(e))),
     };
@@ -489,6 +491,17 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         input: Input::Counted(count),
         ctx,
     })
+}
+
+/// The decoder for an archive's stream: xz and bzip2 decode their blocks on every core (the plain decoders of
+/// [`detect::decoder`] serve for peeking at a stream's first bytes).
+fn parallel_decoder<'c>(c: Compression, r: Box<dyn Read + 'c>) -> io::Result<Box<dyn Read + 'c>> {
+    let threads = crate::machine::cores();
+    match c {
+        Compression::Xz => xz::decoder(r, threads),
+        Compression::Bzip2 => Ok(bz2::decoder(r, threads)),
+        _ => detect::decoder(c, r),
+    }
 }
 
 /// A reader that fails once with the error its decoder could not be built for.
