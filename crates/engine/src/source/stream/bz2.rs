@@ -102,8 +102,13 @@ impl Pool {
             let (rx, tx) = (job_rx.clone(), res_tx.clone());
             let spawned = std::thread::Builder::new().name(format!("bunzip-{i}")).spawn(move || {
                 for job in rx.iter() {
-                    let framed = frame(job.level, &job.bytes, u64::from(job.first_bit), job.bits, job.crc);
-                    if tx.send((job.seq, decode_block(&framed, WORKER_OUTPUT_CAP))).is_err() {
+                    // A panic must still answer, or the reader would wait for this block forever.
+                    let outcome = std::panic::catch_unwind(|| {
+                        let framed = frame(job.level, &job.bytes, u64::from(job.first_bit), job.bits, job.crc);
+                        decode_block(&framed, WORKER_OUTPUT_CAP)
+                    })
+                    .unwrap_or_else(|_| Err(Failure::Bad("bzip2 block decoder failed".into())));
+                    if tx.send((job.seq, outcome)).is_err() {
                         break;
                     }
                 }

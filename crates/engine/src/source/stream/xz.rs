@@ -79,14 +79,22 @@ fn skip_padding(input: &mut impl BufRead) -> io::Result<bool> {
     loop {
         let buf = input.fill_buf()?;
         if buf.is_empty() {
-            return if zeros.is_multiple_of(4) { Ok(false) } else { Err(corrupt()) };
+            return if zeros.is_multiple_of(4) {
+                Ok(false)
+            } else {
+                Err(corrupt())
+            };
         }
         let n = buf.iter().take_while(|&&b| b == 0).count();
         let more = n < buf.len();
         input.consume(n);
         zeros += n as u64;
         if more {
-            return if zeros.is_multiple_of(4) { Ok(true) } else { Err(corrupt()) };
+            return if zeros.is_multiple_of(4) {
+                Ok(true)
+            } else {
+                Err(corrupt())
+            };
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Scope;
@@ -68,7 +69,15 @@ impl Ahead {
             let stop = Arc::clone(&stopped);
             scope.spawn(move || {
                 for (i, size) in rx.iter() {
-                    if stop.load(Ordering::Relaxed) || tx.send((i, fetch(&mut zw, i, size))).is_err() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    // A panic must still answer, or the walk would wait for this member forever.
+                    let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| fetch(&mut zw, i, size)))
+                        .unwrap_or_else(|_| {
+                            Fetched::Data(Vec::new(), Some(io::Error::other("zip member reader failed")))
+                        });
+                    if tx.send((i, fetched)).is_err() {
                         break;
                     }
                 }
