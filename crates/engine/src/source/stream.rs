@@ -7,6 +7,10 @@
 //! after a bounded amount of work, whatever the nesting.
 //!
 //! What to do with each member is the [`Visitor`]'s call: import reading keeps MIDI members, extract writes all.
+//!
+//! Decoding uses every core while the walk stays on one thread: xz and bzip2 streams decode their blocks on worker
+//! threads (`xz.rs`, `bz2.rs`), zip members the visitor will read are inflated ahead by workers (`zipahead.rs`);
+//! the guards still sit on the walking thread, so the bounds hold exactly as before.
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;

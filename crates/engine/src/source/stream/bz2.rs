@@ -47,7 +47,7 @@ enum Magic {
 
 /// Where the decoder stands in the input: the next thing at `bit` is a stream header (byte-aligned) or a magic.
 #[derive(Debug, Clone, Copy)]
-struct Cursor2 {
+struct Position {
     bit: u64,
     at_header: bool,
     level: u8,
@@ -149,8 +149,8 @@ struct ParBz2<'a> {
     magics: VecDeque<(u64, Magic)>,
     finders: Vec<(Finder<'static>, u64, Magic)>,
     /// What has been handed out, and what has been planned (dispatched) ahead of it.
-    done: Cursor2,
-    plan: Cursor2,
+    done: Position,
+    plan: Position,
     /// The stream CRC so far, combined from the handed-out blocks.
     combined: u32,
     plan_finished: bool,
@@ -184,7 +184,7 @@ impl<'a> ParBz2<'a> {
                 finders.push((Finder::new(needle).into_owned(), shift, kind));
             }
         }
-        let start = Cursor2 {
+        let start = Position {
             bit: 0,
             at_header: true,
             level: b'9',
@@ -333,7 +333,7 @@ impl<'a> ParBz2<'a> {
                 self.plan_finished = true;
                 return Ok(false);
             }
-            at = Cursor2 {
+            at = Position {
                 bit: at.bit + 32,
                 at_header: false,
                 level,
@@ -376,13 +376,13 @@ impl<'a> ParBz2<'a> {
         };
         self.next_seq += 1;
         self.plan = match seg.end_kind {
-            Magic::Block => Cursor2 {
+            Magic::Block => Position {
                 bit: seg.end,
                 at_header: false,
                 level: seg.level,
             },
             // After the end magic: the stream CRC, padding to a byte, then perhaps another stream.
-            Magic::End => Cursor2 {
+            Magic::End => Position {
                 bit: (seg.end + 80).div_ceil(8) * 8,
                 at_header: true,
                 level: seg.level,
@@ -497,7 +497,7 @@ impl<'a> ParBz2<'a> {
         }
         match seg.end_kind {
             Magic::Block => {
-                self.done = Cursor2 {
+                self.done = Position {
                     bit: seg.end,
                     at_header: false,
                     level: seg.level,
@@ -516,7 +516,7 @@ impl<'a> ParBz2<'a> {
                     ));
                 }
                 self.combined = 0;
-                self.done = Cursor2 {
+                self.done = Position {
                     bit: (seg.end + 80).div_ceil(8) * 8,
                     at_header: true,
                     level: seg.level,
