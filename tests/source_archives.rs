@@ -840,3 +840,155 @@ fn mutated_archives_never_panic_or_hang() {
         started.elapsed()
     );
 }
+
+/// Pseudo-random MIDI-ish bytes (a header, then noise that compresses a little), distinct per `seed`.
+fn member_bytes(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let mut v = b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0".to_vec();
+    v.extend((0..len).map(|i| {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        if i % 4 == 0 { (x >> 24) as u8 } else { b"MTrk"[i % 4] }
+    }));
+    v
+}
+
+#[test]
+fn zip_with_many_members_reads_every_one_in_archive_order() {
+    use zip::CompressionMethod::{Bzip2, Deflated, Stored, Zstd};
+    let t = tempfile::tempdir().expect("tempdir");
+    let methods = [Deflated, Stored, Bzip2, Zstd];
+    let datas: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| member_bytes(i, (i as usize * 977) % 60_000))
+        .collect();
+    let mut entries: Vec<(String, &[u8], zip::CompressionMethod)> = Vec::new();
+    for (i, d) in datas.iter().enumerate() {
+        entries.push((format!("set/{i:03}.mid"), d, methods[i % methods.len()]));
+        if i % 50 == 0 {
+            entries.push((format!("set/readme{i}.txt"), b"not midi", Deflated));
+        }
+    }
+    let inner = {
+        let e: Vec<(&str, &[u8], zip::CompressionMethod)> =
+            entries.iter().take(40).map(|(n, d, m)| (n.as_str(), *d, *m)).collect();
+        zip_bytes(&e)
+    };
+    let mut all: Vec<(&str, &[u8], zip::CompressionMethod)> =
+        entries.iter().map(|(n, d, m)| (n.as_str(), *d, *m)).collect();
+    all.insert(150, ("nested.zip", &inner, Stored));
+    let mut bytes = zip_bytes(&all);
+    // Damage member 200's data: that member fails alone, with the kind the sequential reader gives.
+    let (start, len) = {
+        let mut z = zip::ZipArchive::new(Cursor::new(bytes.clone())).expect("zip");
+        let f = z.by_name("set/200.mid").expect("member 200");
+        (f.data_start().expect("start") as usize, f.compressed_size() as usize)
+    };
+    for b in &mut bytes[start + len / 2..start + len / 2 + 8] {
+        *b ^= 0xA5;
+    }
+    let path = write_file(t.path(), "many.zip", &bytes);
+    let out = read("many.zip", &path, &Limits::default());
+    let mut expected: Vec<String> = Vec::new();
+    for (n, _, _) in &all {
+        if *n == "nested.zip" {
+            let nested = entries.iter().take(40).filter(|e| e.0.ends_with(".mid"));
+            expected.extend(nested.map(|e| format!("M many.zip!/nested.zip!/{}", e.0)));
+        } else if *n == "set/200.mid" {
+            expected.push("E many.zip!/set/200.mid archive_corrupt".into());
+        } else if n.ends_with(".mid") {
+            expected.push(format!("M many.zip!/{n}"));
+        }
+    }
+    assert_eq!(out.order, expected);
+    for m in &out.members {
+        let i: usize = m.location[m.location.len() - 7..m.location.len() - 4]
+            .parse()
+            .expect("index");
+        assert!(m.data == datas[i], "{} differs", m.location);
+    }
+    // The text files: six in the outer zip, one in the nested one.
+    assert_eq!(out.stats.ignored, 7);
+}
+
+/// A tar of `n` members (`d/NNN.mid`), and their bytes.
+fn tar_of(n: u32, len: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let datas: Vec<Vec<u8>> = (0..n).map(|i| member_bytes(i + 7, len + i as usize * 31)).collect();
+    let mut b = tar::Builder::new(Vec::new());
+    for (i, d) in datas.iter().enumerate() {
+        tar_entry(
+            &mut b,
+            format!("d/{i:03}.mid").as_bytes(),
+            tar::EntryType::Regular,
+            b"",
+            d,
+        );
+    }
+    (b.into_inner().expect("tar"), datas)
+}
+
+fn assert_members(out: &Out, prefix: &str, datas: &[Vec<u8>]) {
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.members.len(), datas.len());
+    for (i, m) in out.members.iter().enumerate() {
+        assert_eq!(m.location, format!("{prefix}!/d/{i:03}.mid"));
+        assert!(m.data == datas[i], "{} differs", m.location);
+    }
+}
+
+#[test]
+fn multi_block_tar_xz_and_tar_bz2_read_every_member() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (tar, datas) = tar_of(120, 30_000);
+    // xz as `xz -T` writes it: many blocks with their sizes recorded, decoded by several threads.
+    let stream = xz2::stream::MtStreamBuilder::new()
+        .threads(2)
+        .block_size(256 << 10)
+        .preset(1)
+        .encoder()
+        .expect("xz encoder");
+    let mut x = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+    x.write_all(&tar).expect("xz");
+    let path = write_file(t.path(), "blocks.tar.xz", &x.finish().expect("xz finish"));
+    assert_members(
+        &read("blocks.tar.xz", &path, &Limits::default()),
+        "blocks.tar.xz",
+        &datas,
+    );
+    // bzip2 at level 1: 100 kB blocks, ~37 of them; and the same as three concatenated streams (pbzip2's way).
+    let bz = |data: &[u8]| {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        e.write_all(data).expect("bzip2");
+        e.finish().expect("bzip2 finish")
+    };
+    let path = write_file(t.path(), "blocks.tar.bz2", &bz(&tar));
+    assert_members(
+        &read("blocks.tar.bz2", &path, &Limits::default()),
+        "blocks.tar.bz2",
+        &datas,
+    );
+    let third = tar.len() / 3;
+    let mut streams = bz(&tar[..third]);
+    streams.extend(bz(&tar[third..2 * third]));
+    streams.extend(bz(&tar[2 * third..]));
+    let path = write_file(t.path(), "streams.tar.bz2", &streams);
+    assert_members(
+        &read("streams.tar.bz2", &path, &Limits::default()),
+        "streams.tar.bz2",
+        &datas,
+    );
+    // A damaged block: the members before it, then one archive_corrupt error, as with the sequential decoder.
+    let mut bad = bz(&tar);
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    let path = write_file(t.path(), "bad.tar.bz2", &bad);
+    let out = read("bad.tar.bz2", &path, &Limits::default());
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    assert_eq!(out.errors[0].1, "archive_corrupt");
+    assert!(
+        out.members.len() > 10 && out.members.len() < datas.len(),
+        "{}",
+        out.members.len()
+    );
+    for (i, m) in out.members.iter().enumerate() {
+        assert!(m.data == datas[i]);
+    }
+}

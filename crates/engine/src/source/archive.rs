@@ -245,6 +245,15 @@ impl ReadVisitor<'_> {
 }
 
 impl Visitor for ReadVisitor<'_> {
+    fn prefetch(&self, e: &EntryMeta) -> bool {
+        let name = e.name();
+        !self.list_only
+            && e.kind == EntryKind::File
+            && is_midi_name(&name)
+            && !is_macos_junk(&name)
+            && e.size.is_some_and(|s| s <= self.limits.max_member_bytes)
+    }
+
     fn decide(&mut self, e: &EntryMeta) -> Decision {
         let name = e.name();
         let midi = is_midi_name(&name);

@@ -7,21 +7,29 @@
 //! after a bounded amount of work, whatever the nesting.
 //!
 //! What to do with each member is the [`Visitor`]'s call: import reading keeps MIDI members, extract writes all.
+//!
+//! Decoding uses every core while the walk stays on one thread: xz and bzip2 streams decode their blocks on worker
+//! threads (`xz.rs`, `bz2.rs`), zip members the visitor will read are inflated ahead by workers (`zipahead.rs`);
+//! the guards still sit on the walking thread, so the bounds hold exactly as before.
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::archive::{Limits, Meter};
 use super::detect::{self, Magic};
 use super::location::{member_location, normalize_member_path, os_bytes};
 use super::{ArchiveKind, Compression, kind};
 
+mod bz2;
 mod rar;
 mod sevenz;
+mod xz;
+mod zipahead;
 
 /// Inflated bytes a stream may produce before its ratio is checked: small members compress oddly well.
 const RATIO_SLACK: u64 = 1 << 20;
@@ -76,6 +84,11 @@ pub(crate) enum Decision {
 
 pub(crate) trait Visitor {
     fn decide(&mut self, e: &EntryMeta) -> Decision;
+    /// Whether `decide` will answer `Consume` for `e` (and read it whole): such zip members are inflated ahead on
+    /// worker threads. A guess without side effects; a wrong one only wastes work.
+    fn prefetch(&self, _e: &EntryMeta) -> bool {
+        false
+    }
     /// Read the entry. `Err` only for errors of `r` (the archive); the visitor reports its own errors itself.
     /// `Ok(false)` cancels the walk.
     fn consume(&mut self, e: &EntryMeta, r: &mut dyn Read) -> io::Result<bool>;
@@ -108,7 +121,8 @@ pub(crate) struct Ctx<'a> {
     meter: &'a Meter,
     inflated: Cell<u64>,
     tripped: RefCell<Option<String>>,
-    io_failed: Cell<bool>,
+    /// Reading the disk failed (set from worker threads too).
+    io_failed: AtomicBool,
 }
 
 impl<'a> Ctx<'a> {
@@ -118,7 +132,7 @@ impl<'a> Ctx<'a> {
             meter,
             inflated: Cell::new(0),
             tripped: RefCell::new(None),
-            io_failed: Cell::new(false),
+            io_failed: AtomicBool::new(false),
         }
     }
 
@@ -150,7 +164,11 @@ impl<'a> Ctx<'a> {
 
     /// `kind`, unless reading the disk failed, which is then what went wrong.
     fn or_io(&self, kind: kind::ErrorKind) -> kind::ErrorKind {
-        if self.io_failed.get() { kind::IO } else { kind }
+        if self.io_failed.load(Ordering::Relaxed) {
+            kind::IO
+        } else {
+            kind
+        }
     }
 
     /// Report a failure to read at `location`, classified, and decide whether the walk goes on.
@@ -159,7 +177,7 @@ impl<'a> Ctx<'a> {
             v.problem(location, kind::COMPRESSION_BOMB, msg);
             return Err(Halt::Bomb);
         }
-        let k = if self.io_failed.get() {
+        let k = if self.io_failed.load(Ordering::Relaxed) {
             kind::IO
         } else {
             kind::ARCHIVE_CORRUPT
@@ -191,7 +209,7 @@ impl<R: Read> Read for CountRead<'_, R> {
             }
             Err(e) => {
                 if let Some(ctx) = self.top {
-                    ctx.io_failed.set(true);
+                    ctx.io_failed.store(true, Ordering::Relaxed);
                 }
                 Err(e)
             }
@@ -213,7 +231,7 @@ impl Read for CountSeek<'_> {
                 Ok(n)
             }
             Err(e) => {
-                self.ctx.io_failed.set(true);
+                self.ctx.io_failed.store(true, Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -434,7 +452,13 @@ pub(crate) fn walk_top(
         .map_or(0, unix_secs);
     let name = fs_path.file_name().map(os_bytes).unwrap_or_default().to_vec();
     let r = match kind {
-        ArchiveKind::Zip => match zip::ZipArchive::new(CountSeek { file, ctx: &ctx }) {
+        ArchiveKind::Zip => match zip::ZipArchive::new(zipahead::SharedFile {
+            file: &file,
+            len: file.metadata().map_or(0, |m| m.len()),
+            pos: 0,
+            meter,
+            failed: &ctx.io_failed,
+        }) {
             Ok(z) => walk_zip(&ctx, location, z, 1, mtime, v),
             Err(e) => {
                 let k = ctx.or_io(zip_kind(&e));
@@ -479,7 +503,7 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         count: Rc::clone(&count),
         top: None,
     };
-    let decoder: Box<dyn Read + 'c> = match detect::decoder(c, Box::new(counted)) {
+    let decoder: Box<dyn Read + 'c> = match parallel_decoder(c, Box::new(counted)) {
         Ok(d) => d,
         Err(e) => Box::new(FailedRead(Some(e))),
     };
@@ -489,6 +513,17 @@ fn decode<'c>(ctx: &'c Ctx<'c>, c: Compression, reader: Box<dyn Read + 'c>) -> B
         input: Input::Counted(count),
         ctx,
     })
+}
+
+/// The decoder for an archive's stream: xz and bzip2 decode their blocks on every core (the plain decoders of
+/// [`detect::decoder`] serve for peeking at a stream's first bytes).
+fn parallel_decoder<'c>(c: Compression, r: Box<dyn Read + 'c>) -> io::Result<Box<dyn Read + 'c>> {
+    let threads = crate::machine::cores();
+    match c {
+        Compression::Xz => xz::decoder(r, threads),
+        Compression::Bzip2 => Ok(bz2::decoder(r, threads)),
+        _ => detect::decoder(c, r),
+    }
 }
 
 /// A reader that fails once with the error its decoder could not be built for.
@@ -613,7 +648,7 @@ fn walk_tar<'c>(
     Ok(())
 }
 
-fn walk_zip<'c, R: Read + Seek>(
+fn walk_zip<'c, R: Read + Seek + Clone + Send>(
     ctx: &'c Ctx<'c>,
     location: &str,
     mut z: zip::ZipArchive<R>,
@@ -627,27 +662,66 @@ fn walk_zip<'c, R: Read + Seek>(
             return Err(Halt::Cancelled);
         }
     }
+    let wanted: Vec<(usize, u64)> = (0..z.len())
+        .filter_map(|i| {
+            let (meta, _) = zip_meta(&mut z, i, location, depth, container_mtime).ok()?;
+            v.prefetch(&meta).then(|| (i, meta.size.unwrap_or(0)))
+        })
+        .collect();
+    let threads = crate::machine::cores();
+    if threads < 2 || wanted.len() < 2 {
+        return zip_entries(ctx, location, &mut z, depth, container_mtime, v, None);
+    }
+    std::thread::scope(|s| {
+        let mut ahead = zipahead::Ahead::start(s, &z, threads, wanted);
+        let r = zip_entries(ctx, location, &mut z, depth, container_mtime, v, Some(&mut ahead));
+        ahead.stop();
+        r
+    })
+}
+
+/// Entry `i` of a zip as the visitor sees it, and its compressed size.
+fn zip_meta<R: Read + Seek>(
+    z: &mut zip::ZipArchive<R>,
+    i: usize,
+    location: &str,
+    depth: u32,
+    container_mtime: i64,
+) -> zip::result::ZipResult<(EntryMeta, u64)> {
+    let e = z.by_index_data(i)?;
+    let raw_path = e.name_raw().to_vec();
+    let kind = if e.is_dir() {
+        EntryKind::Dir
+    } else if e.is_symlink() {
+        EntryKind::Symlink(Vec::new())
+    } else {
+        EntryKind::File
+    };
+    let mtime = e.last_modified().and_then(dos_to_unix).unwrap_or(container_mtime);
+    let meta = EntryMeta {
+        location: member_location(location, &raw_path),
+        raw_path,
+        kind,
+        size: Some(e.size()),
+        mtime,
+        depth,
+    };
+    Ok((meta, e.compressed_size()))
+}
+
+/// Walk a zip's entries in order; members fetched ahead by `ahead`'s workers are taken from there.
+fn zip_entries<'c, R: Read + Seek>(
+    ctx: &'c Ctx<'c>,
+    location: &str,
+    z: &mut zip::ZipArchive<R>,
+    depth: u32,
+    container_mtime: i64,
+    v: &mut dyn Visitor,
+    mut ahead: Option<&mut zipahead::Ahead>,
+) -> Result<(), Halt> {
     for i in 0..z.len() {
-        let meta = match z.by_index_data(i) {
-            Ok(e) => {
-                let raw_path = e.name_raw().to_vec();
-                let kind = if e.is_dir() {
-                    EntryKind::Dir
-                } else if e.is_symlink() {
-                    EntryKind::Symlink(Vec::new())
-                } else {
-                    EntryKind::File
-                };
-                let mtime = e.last_modified().and_then(dos_to_unix).unwrap_or(container_mtime);
-                EntryMeta {
-                    location: member_location(location, &raw_path),
-                    raw_path,
-                    kind,
-                    size: Some(e.size()),
-                    mtime,
-                    depth,
-                }
-            }
+        let (mut meta, compressed) = match zip_meta(z, i, location, depth, container_mtime) {
+            Ok(m) => m,
             Err(e) => {
                 if !v.problem(location, kind::ARCHIVE_CORRUPT, format!("entry #{i}: {e}")) {
                     return Err(Halt::Cancelled);
@@ -655,20 +729,30 @@ fn walk_zip<'c, R: Read + Seek>(
                 continue;
             }
         };
-        let mut meta = meta;
         if let EntryKind::Symlink(t) = &mut meta.kind {
             // A zip stores a link's target as its data; read a little of it, for reports.
-            *t = zip_link_target(&mut z, i);
+            *t = zip_link_target(z, i);
         }
         let d = v.decide(&meta);
+        let fetched = ahead.as_deref_mut().and_then(|a| a.take(i));
         match d {
             Decision::Ignore => continue,
             Decision::Stop => return Err(Halt::Cancelled),
             Decision::Consume | Decision::Descend(_) => {}
         }
-        let result = match z.by_index(i) {
+        let opened = match fetched {
+            Some(zipahead::Fetched::Data(data, error)) if d == Decision::Consume => {
+                let fetch = zipahead::Fetch {
+                    data: Cursor::new(data),
+                    error,
+                };
+                Ok(Box::new(fetch) as Box<dyn Read + '_>)
+            }
+            Some(zipahead::Fetched::Open(e)) => Err(e),
+            _ => z.by_index(i).map(|f| Box::new(f) as Box<dyn Read + '_>),
+        };
+        let result = match opened {
             Ok(file) => {
-                let compressed = file.compressed_size();
                 let mut g = Guard {
                     inner: file,
                     out: 0,
@@ -789,7 +873,7 @@ fn descend<'c>(
     match k {
         ArchiveKind::SevenZip => sevenz::walk(ctx, loc, Cursor::new(buf), depth, meta.mtime, v).map_err(Fail::Halt),
         ArchiveKind::Rar => rar::walk_bytes(ctx, loc, &buf, depth, meta.mtime, v).map_err(Fail::Halt),
-        _ => match zip::ZipArchive::new(Cursor::new(buf)) {
+        _ => match zip::ZipArchive::new(Cursor::new(Arc::<[u8]>::from(buf))) {
             Ok(z) => walk_zip(ctx, loc, z, depth, meta.mtime, v).map_err(Fail::Halt),
             Err(e) => {
                 let msg = format!("cannot open zip: {e}");
