@@ -322,11 +322,7 @@ async fn search_on_the_real_corpus_equals_the_filters_written_in_sql() {
         (&["tracks:1"], "f.num_tracks = 1", true),
         (&["coll:groove"], "f.collection = 'groove'", true),
         (&["folder:session1"], "f.parent_folder ILIKE '%session1%'", true),
-        (
-            &["name:funk"],
-            "f.filename ILIKE '%funk%'",
-            true,
-        ),
+        (&["name:funk"], "f.filename ILIKE '%funk%'", true),
         (
             &["name:~fnk"],
             "f.filename ILIKE '%fnk%' OR word_similarity('fnk', f.filename) >= 0.6",
