@@ -163,6 +163,17 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     Ok(())
 }
 
+/// What a corpus is, for the tables: the generated one by how it was made, another by the path it was given as.
+fn corpus_label(corpus: &Path) -> String {
+    let name = corpus.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match name.strip_prefix("corpus-").and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) if corpus.parent().is_some_and(|p| p.ends_with("bench")) => {
+            format!("generated corpus (`gen-corpus --files {n} --seed 1`)")
+        }
+        _ => corpus.display().to_string(),
+    }
+}
+
 /// The generated corpus of `files` files under `work`, made once and reused by later benches.
 fn generated_corpus(work: &Path, files: u64) -> Result<PathBuf> {
     let dir = work.join(format!("corpus-{files}"));
@@ -277,7 +288,7 @@ async fn bench_all(
             };
         }
         out.push(CorpusResult {
-            corpus: corpus.display().to_string(),
+            corpus: corpus_label(corpus),
             files,
             bytes,
             rows,
@@ -479,7 +490,7 @@ fn markdown_document(r: &BenchReport) -> String {
     let m = &r.machine;
     let targets = r.corpora.first().map(targets).unwrap_or_default();
     format!(
-        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --out BENCHMARKS.md\n```\n\n\
+        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --out BENCHMARKS.md\n```\n\n\
          Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\n\n\
          Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
