@@ -248,6 +248,22 @@ impl ArchiveSink for ZipSink {
 }
 
 /// One entry already written, for the central directory.
+impl ZipEntry {
+    /// The fields the local header and the central directory entry share, from "version needed" to the name's
+    /// length, in the order both use.
+    fn push_shared_fields(&self, h: &mut Vec<u8>) {
+        h.extend_from_slice(&ZIP_VERSION_LZMA.to_le_bytes());
+        h.extend_from_slice(&self.flags.to_le_bytes());
+        h.extend_from_slice(&self.method.to_le_bytes());
+        h.extend_from_slice(&ZIP_DOS_TIME.to_le_bytes());
+        h.extend_from_slice(&ZIP_DOS_DATE.to_le_bytes());
+        h.extend_from_slice(&self.crc.to_le_bytes());
+        h.extend_from_slice(&self.compressed.to_le_bytes());
+        h.extend_from_slice(&self.size.to_le_bytes());
+        h.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
+    }
+}
+
 struct ZipEntry {
     name: Vec<u8>,
     method: u16,
@@ -310,15 +326,7 @@ impl LzmaZipSink {
         e.offset = self.at as u32;
         let mut h = Vec::with_capacity(30 + e.name.len());
         h.extend_from_slice(&ZIP_LOCAL.to_le_bytes());
-        h.extend_from_slice(&ZIP_VERSION_LZMA.to_le_bytes());
-        h.extend_from_slice(&e.flags.to_le_bytes());
-        h.extend_from_slice(&e.method.to_le_bytes());
-        h.extend_from_slice(&ZIP_DOS_TIME.to_le_bytes());
-        h.extend_from_slice(&ZIP_DOS_DATE.to_le_bytes());
-        h.extend_from_slice(&e.crc.to_le_bytes());
-        h.extend_from_slice(&e.compressed.to_le_bytes());
-        h.extend_from_slice(&e.size.to_le_bytes());
-        h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        e.push_shared_fields(&mut h);
         h.extend_from_slice(&0u16.to_le_bytes());
         h.extend_from_slice(&e.name);
         self.entries.push(e);
@@ -379,15 +387,7 @@ impl ArchiveSink for LzmaZipSink {
             h.extend_from_slice(&ZIP_CENTRAL.to_le_bytes());
             // Made by: Unix (3), so that the high half of the external attributes is a mode.
             h.extend_from_slice(&((3u16 << 8) | ZIP_VERSION_LZMA).to_le_bytes());
-            h.extend_from_slice(&ZIP_VERSION_LZMA.to_le_bytes());
-            h.extend_from_slice(&e.flags.to_le_bytes());
-            h.extend_from_slice(&e.method.to_le_bytes());
-            h.extend_from_slice(&ZIP_DOS_TIME.to_le_bytes());
-            h.extend_from_slice(&ZIP_DOS_DATE.to_le_bytes());
-            h.extend_from_slice(&e.crc.to_le_bytes());
-            h.extend_from_slice(&e.compressed.to_le_bytes());
-            h.extend_from_slice(&e.size.to_le_bytes());
-            h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            e.push_shared_fields(&mut h);
             // Extra field, comment, disk number start, internal attributes.
             h.extend_from_slice(&[0; 8]);
             h.extend_from_slice(&e.external.to_le_bytes());
