@@ -37,6 +37,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
         Some(Command::Search(args)) => return Ok(ExitCode::from(cli::search::run(g, args).await?)),
         Some(Command::Dupes(args)) => cli::dupes::run(g, args).await?,
+        Some(Command::Doctor(args)) => cli::doctor::run(g, args).await?,
         Some(Command::Export(args)) => return Ok(ExitCode::from(cli::export::run(g, args).await?)),
         Some(Command::Import(args)) => {
             let report = cli::import::run(g, args).await?;

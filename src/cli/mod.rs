@@ -1,6 +1,7 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod bench;
 pub mod db;
+pub mod doctor;
 pub mod dupes;
 pub mod export;
 pub mod extract;
@@ -55,6 +56,7 @@ impl Cli {
             Some(Command::Search(a)) => a.json,
             Some(Command::Dupes(a)) => a.json,
             Some(Command::Export(a)) => a.json,
+            Some(Command::Doctor(a)) => a.json,
             Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -184,6 +186,8 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
         archive_formats: Vec<crate::engine::gencorpus::ArchiveKind>,
     },
+    /// System and server readiness for a big import: each check's value, whether it matters, the fix.
+    Doctor(DoctorArgs),
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
         /// Files in the generated corpus.
@@ -240,6 +244,17 @@ pub struct ImportArgs {
     #[arg(long, hide = true)]
     pub batch_rows: Option<usize>,
     #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The mode the import will run in (the WAL and index checks depend on it).
+    #[arg(long, value_enum, default_value_t = ModeArg::Normal)]
+    pub mode: ModeArg,
+    #[arg(long)]
+    pub json: bool,
+    /// The sources to be imported, for estimates of this import's disk and WAL.
     pub sources: Vec<PathBuf>,
 }
 

@@ -2,6 +2,7 @@
 //! writes), speed profiles and metrics. It depends on no terminal, command-line or progress-bar crate: the console
 //! and the headless command line are front ends over it, in the `midi-tui` crate.
 pub mod database;
+pub mod doctor;
 pub mod extract;
 pub mod gencorpus;
 pub mod integrity;

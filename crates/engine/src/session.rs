@@ -116,6 +116,23 @@ impl Engine {
         status::data_directory(&self.pool).await
     }
 
+    /// The server facts `doctor` judges, with the free space of its data directory when that is on this machine.
+    pub async fn doctor_facts(&self) -> DbResult<crate::doctor::ServerFacts> {
+        let mut facts = status::doctor_facts(&self.pool).await?;
+        facts.managed = self.target.is_managed();
+        let dir = PathBuf::from(&facts.data_directory);
+        facts.disk_free = tokio::task::spawn_blocking(move || {
+            dir.is_dir()
+                .then(|| crate::machine::disk_space(&dir))
+                .flatten()
+                .map(|d| d.free)
+        })
+        .await
+        .ok()
+        .flatten();
+        Ok(facts)
+    }
+
     /// Does the server answer now (within a few seconds)?
     pub async fn reachable(&self) -> bool {
         crate::database::reachable(&self.pool.connect_options()).await

@@ -191,3 +191,27 @@ pub async fn collect(pool: &PgPool, target: &str, managed: bool, counts: RowCoun
         settings,
     })
 }
+
+/// The server settings and library size `doctor` judges (bytes, seconds).
+pub async fn doctor_facts(pool: &PgPool) -> DbResult<crate::doctor::ServerFacts> {
+    let row = sqlx::query(
+        "SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(current_setting('max_wal_size')), \
+         (SELECT setting::bigint FROM pg_settings WHERE name = 'checkpoint_timeout'), \
+         current_setting('checkpoint_completion_target')::float8, \
+         (SELECT count(*) FROM files), pg_database_size(current_database()), current_setting('data_directory')",
+    )
+    .fetch_one(pool)
+    .await?;
+    let bytes = |i: usize| row.get::<i64, _>(i).max(0) as u64;
+    Ok(crate::doctor::ServerFacts {
+        shared_buffers: bytes(0),
+        max_wal_size: bytes(1),
+        checkpoint_timeout_secs: bytes(2),
+        checkpoint_completion_target: row.get(3),
+        library_files: bytes(4),
+        database_bytes: bytes(5),
+        data_directory: row.get(6),
+        disk_free: None,
+        managed: false,
+    })
+}

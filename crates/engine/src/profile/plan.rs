@@ -35,6 +35,11 @@ fn mb(bytes: u64) -> String {
     format!("{}MB", bytes / MB)
 }
 
+/// The `max_wal_size` level 1 sets on a machine with this memory: a sixth of it, within 1..16 GB.
+pub fn basic_max_wal_size(mem: u64) -> u64 {
+    (mem / 6).clamp(1024 * MB, 16384 * MB)
+}
+
 /// The settings of a level for a machine. Level 2 sets none (it drops indexes).
 pub fn settings(level: Level, m: Machine) -> Vec<Target> {
     let mem = m.memory_bytes;
@@ -45,7 +50,7 @@ pub fn settings(level: Level, m: Machine) -> Vec<Target> {
             t("synchronous_commit", "off".into()),
             t("maintenance_work_mem", mb((mem / 16).clamp(64 * MB, 2048 * MB))),
             t("work_mem", mb((mem / 256).clamp(4 * MB, 256 * MB))),
-            t("max_wal_size", mb((mem / 6).clamp(1024 * MB, 16384 * MB))),
+            t("max_wal_size", mb(basic_max_wal_size(mem))),
             // Past 16 MB (the reference value) WAL buffers rarely help, and a change needs a restart.
             t("wal_buffers", mb((mem / 1024).clamp(4 * MB, 16 * MB))),
         ],
