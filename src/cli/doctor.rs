@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{DoctorArgs, GlobalArgs};
-use crate::engine::doctor::{self, Check, ImportSize, Verdict};
+use crate::engine::doctor::{self, Check, DoctorFacts, ImportSize, Verdict};
 use crate::engine::profile::Mode;
 use crate::engine::session::Engine;
 
@@ -34,25 +34,18 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<()> {
 
 pub async fn build(global: &GlobalArgs, mode: Mode, sources: Vec<PathBuf>) -> Result<DoctorReport> {
     let scan = (!sources.is_empty()).then(|| tokio::task::spawn_blocking(move || doctor::import_size(&sources)));
-    let os = tokio::task::spawn_blocking(doctor::read_os_facts).await?;
     // A server that cannot be reached is a finding of its own, not a reason to say nothing about the machine.
-    let server = match Engine::open(global.target(), global.data_dir()).await {
-        Ok(engine) => engine.doctor_facts().await.map_err(|e| super::error_text(&e.into())),
-        Err(e) => Err(super::error_text(&e.into())),
+    let facts = match Engine::open(global.target(), global.data_dir()).await {
+        Ok(engine) => DoctorFacts::gather(Some(&engine), None).await,
+        Err(e) => DoctorFacts::gather(None, Some(super::error_text(&e.into()))).await,
     };
     let import = match scan {
         Some(task) => Some(task.await?),
         None => None,
     };
-    let checks = doctor::evaluate(&os, server.as_ref().map_err(String::as_str), import, mode);
-    let worst = checks.iter().filter(|c| c.matters).map(|c| c.verdict).max();
+    let checks = facts.checks(import, mode);
     Ok(DoctorReport {
-        status: match worst {
-            Some(Verdict::Problem) => "problem",
-            Some(Verdict::Advice) => "advice",
-            Some(Verdict::Unknown) => "unknown",
-            _ => "ok",
-        },
+        status: doctor::overall(&checks),
         mode: mode.label(),
         import,
         checks,

@@ -269,6 +269,8 @@ pub struct App {
     /// The database server as the last poll saw it.
     pub db: DbView,
     pub system: Option<SystemSample>,
+    /// What `doctor` reads about the machine and server, gathered once at start; judged for the chosen mode.
+    pub doctor: Option<crate::engine::doctor::DoctorFacts>,
     pub rebuild: Option<RebuildView>,
     pub log: Ring<LogLine>,
     pub errors: u64,
@@ -343,6 +345,7 @@ impl App {
             summary: None,
             db: DbView::default(),
             system: None,
+            doctor: None,
             rebuild: None,
             log: Ring::new(LOG_LINES),
             errors: 0,
@@ -425,6 +428,8 @@ pub enum Msg {
     ImportEnded(Result<RunSummary, String>),
     Polled(PollOutcome),
     System(SystemSample),
+    /// The doctor's facts, gathered once after start.
+    Doctor(Box<crate::engine::doctor::DoctorFacts>),
     SourceChecked {
         typed: String,
         path: PathBuf,
@@ -500,6 +505,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::System(s) => {
             app.system = Some(s);
+            vec![]
+        }
+        Msg::Doctor(facts) => {
+            app.doctor = Some(*facts);
             vec![]
         }
         Msg::SourceChecked { typed, path, exists } => {

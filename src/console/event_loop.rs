@@ -169,6 +169,14 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
             tx.send(Incoming::Msg(Box::new(Msg::System(s)))).is_ok()
         });
     }
+    {
+        let tx = tx.clone();
+        let engine = runner.engine.poll_copy(Duration::from_secs(5));
+        tokio::spawn(async move {
+            let facts = crate::engine::doctor::DoctorFacts::gather(Some(&engine), None).await;
+            let _ = tx.send(Incoming::Msg(Box::new(Msg::Doctor(Box::new(facts)))));
+        });
+    }
     let mut events = EventStream::new();
     let mut draw = tokio::time::interval(FRAME);
     draw.set_missed_tick_behavior(MissedTickBehavior::Skip);

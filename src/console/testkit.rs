@@ -448,3 +448,33 @@ pub fn browsing(mut a: App, query: &str, n: i64, more: bool) -> App {
     }
     a
 }
+
+/// Doctor facts of a fixed machine: THP `always`, small shared_buffers, no cpufreq.
+pub fn doctor_facts() -> crate::engine::doctor::DoctorFacts {
+    use crate::engine::doctor::{DoctorFacts, OsFacts, ServerFacts};
+    const GIB: u64 = 1 << 30;
+    DoctorFacts {
+        os: OsFacts {
+            open_files: Some((1024, 524_288)),
+            governors: Vec::new(),
+            mem_total: 16 * GIB,
+            mem_available: Some(12 * GIB),
+            swap_total: Some(0),
+            swap_free: Some(0),
+            swappiness: Some(60),
+            thp: Some("always".into()),
+            cores: 8,
+        },
+        server: Ok(ServerFacts {
+            shared_buffers: 128 << 20,
+            max_wal_size: GIB,
+            checkpoint_timeout_secs: 300,
+            checkpoint_completion_target: 0.9,
+            library_files: 1_000_000,
+            database_bytes: 2_400_000_000,
+            data_directory: "/home/user/.local/share/midi-tui/pg".into(),
+            disk_free: Some(120 * GIB),
+            managed: true,
+        }),
+    }
+}

@@ -67,6 +67,40 @@ pub struct ServerFacts {
     pub managed: bool,
 }
 
+/// Everything `doctor` reads, gathered once; judged again whenever the mode or the sources change.
+#[derive(Debug, Clone)]
+pub struct DoctorFacts {
+    pub os: OsFacts,
+    /// The server's facts, or why they could not be read.
+    pub server: Result<ServerFacts, String>,
+}
+
+impl DoctorFacts {
+    /// Read this machine and ask the server (an unreachable server is a finding, not a failure).
+    pub async fn gather(engine: Option<&crate::session::Engine>, open_error: Option<String>) -> Self {
+        let os = tokio::task::spawn_blocking(read_os_facts).await.unwrap_or_default();
+        let server = match (engine, open_error) {
+            (Some(e), _) => e.doctor_facts().await.map_err(|e| e.to_string()),
+            (None, err) => Err(err.unwrap_or_else(|| "no server".into())),
+        };
+        Self { os, server }
+    }
+
+    pub fn checks(&self, import: Option<ImportSize>, mode: Mode) -> Vec<Check> {
+        evaluate(&self.os, self.server.as_ref().map_err(String::as_str), import, mode)
+    }
+}
+
+/// "ok", "unknown", "advice" or "problem": the worst verdict among the checks that matter.
+pub fn overall(checks: &[Check]) -> &'static str {
+    match checks.iter().filter(|c| c.matters).map(|c| c.verdict).max() {
+        Some(Verdict::Problem) => "problem",
+        Some(Verdict::Advice) => "advice",
+        Some(Verdict::Unknown) => "unknown",
+        _ => "ok",
+    }
+}
+
 /// What the import will add, estimated from a scan of its sources.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSize {

@@ -57,6 +57,21 @@ fn start_screen() {
 }
 
 #[test]
+fn start_screen_with_system_readiness() {
+    let mut a = testkit::app();
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(testkit::safe_polled()))));
+    update(&mut a, Msg::Doctor(Box::new(testkit::doctor_facts())));
+    snap!("start_readiness_80x24", a, 80, 24);
+    snap!("start_readiness_120x40", a, 120, 40);
+    // The judgement follows the chosen mode: normal keeps every index live, so small buffers matter there.
+    let normal = draw(&a, 120, 40);
+    assert!(normal.contains("advice  PostgreSQL shared_buffers"), "{normal}");
+    keys(&mut a, &[Key::Char('l')]);
+    let ludicrous = draw(&a, 120, 40);
+    assert!(ludicrous.contains("minor   PostgreSQL shared_buffers"), "{ludicrous}");
+}
+
+#[test]
 fn start_screen_typing_a_path() {
     let mut a = testkit::app();
     a.sources.clear();

@@ -7,13 +7,66 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{bold, dim, panel, truncate_left, wrap};
 use crate::console::app::App;
+use crate::engine::doctor::Verdict;
 use crate::engine::profile::{Level, Mode};
 
 pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
     let src_rows = (app.sources.len().max(1) as u16 + 1).min(area.height / 3).max(2);
-    let [src_a, mode_a] = Layout::vertical([Constraint::Length(src_rows), Constraint::Min(0)]).areas(area);
+    // The readiness panel takes what the modes leave (they need about 11 rows at 80 columns), at most 8 rows.
+    let ready_rows = if app.doctor.is_some() {
+        area.height.saturating_sub(src_rows + 11).clamp(0, 8)
+    } else {
+        0
+    };
+    let [src_a, mode_a, ready_a] = Layout::vertical([
+        Constraint::Length(src_rows),
+        Constraint::Min(0),
+        Constraint::Length(ready_rows),
+    ])
+    .areas(area);
     render_sources(f, src_a, app);
     render_modes(f, mode_a, app);
+    if ready_rows >= 2 {
+        render_readiness(f, ready_a, app);
+    }
+}
+
+/// The doctor's checks for the chosen mode: what needs attention first, then what is fine, as many as fit.
+fn render_readiness(f: &mut Frame, area: Rect, app: &App) {
+    let Some(facts) = &app.doctor else { return };
+    let mut checks = facts.checks(None, app.mode);
+    checks.sort_by_key(|c| std::cmp::Reverse((c.matters, c.verdict)));
+    let verdict = crate::engine::doctor::overall(&checks);
+    let block = panel(
+        "System readiness",
+        Some(Line::from(format!(" {verdict} · `midi-tui doctor` gives the fixes ")).style(dim())),
+        false,
+    );
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let room = inner.height as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, c) in checks.iter().enumerate() {
+        if lines.len() + 1 == room && i + 1 < checks.len() {
+            lines.push(Line::from(Span::styled(format!(" … {} more", checks.len() - i), dim())));
+            break;
+        }
+        let (mark, style) = match c.verdict {
+            // Advice that does not bear on this import (mode, size, where the server runs) stays quiet.
+            Verdict::Advice | Verdict::Problem if !c.matters => ("minor ", dim()),
+            Verdict::Ok => ("ok    ", Style::new().fg(Color::Green)),
+            Verdict::Unknown => ("?     ", dim()),
+            Verdict::Advice => ("advice", Style::new().fg(Color::Yellow)),
+            Verdict::Problem => ("PROBLEM", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        };
+        let text = format!("{}: {}", c.title, c.value);
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark:<7} "), style),
+            Span::raw(super::truncate(&text, w.saturating_sub(9))),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_sources(f: &mut Frame, area: Rect, app: &App) {
