@@ -12,9 +12,10 @@ use crate::engine::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle}
 use crate::engine::profile::Mode;
 use crate::engine::session::{Engine, default_run_log};
 
+/// The mode of an argument; `auto` is resolved by [`run`] before a plan is made, and means normal elsewhere.
 pub fn mode_of(m: ModeArg) -> Mode {
     match m {
-        ModeArg::Normal => Mode::Normal,
+        ModeArg::Auto | ModeArg::Normal => Mode::Normal,
         ModeArg::Fast => Mode::Fast,
         ModeArg::Ludicrous => Mode::Ludicrous,
     }
@@ -47,23 +48,43 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         }
     }
     let mut plan = plan_of(global, args);
-    plan.confirmed = super::profile::confirm(&plan.missing_confirmations(), args.yes)?;
-    let handle = if plan.dry_run {
+    let mut mode_reason = format!("given with --mode {}", plan.mode.label());
+    let engine = if plan.dry_run {
         // A dry run needs no database at all.
-        plan::start(None, plan)
+        mode_reason = "a dry run writes nothing: no mode applies".into();
+        None
     } else {
         let engine = Engine::open(global.target(), global.data_dir()).await?;
-        if !args.json {
-            super::profile::warn_if_unsafe(&engine.safety().await?);
+        if args.mode == ModeArg::Auto {
+            let sources = args.sources.clone();
+            let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources)).await?;
+            let choice = engine.choose_mode(size.files, args.yes).await?;
+            plan.mode = choice.mode;
+            mode_reason = choice.reason;
+            if !args.json {
+                eprintln!("mode auto: {mode_reason}");
+            }
         }
-        engine.start_plan(plan)
+        Some(engine)
     };
-    let report = if args.console_bench {
+    plan.confirmed = super::profile::confirm(&plan.missing_confirmations(), args.yes)?;
+    let mode = plan.mode;
+    let handle = match engine {
+        None => plan::start(None, plan),
+        Some(engine) => {
+            if !args.json {
+                super::profile::warn_if_unsafe(&engine.safety().await?);
+            }
+            engine.start_plan(plan)
+        }
+    };
+    let mut report = if args.console_bench {
         crate::console::bench::follow(handle).await?
     } else {
         watch(handle, args.json).await?
     };
-    if args.keep_profile && !args.dry_run && args.mode != ModeArg::Normal && !args.json {
+    report.mode_reason = Some(mode_reason);
+    if args.keep_profile && !args.dry_run && mode != Mode::Normal && !args.json {
         eprintln!(
             "profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done"
         );

@@ -119,6 +119,8 @@ pub fn print_report(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeArg {
+    /// The fastest mode for this import by estimate (ludicrous only with --yes); says which and why.
+    Auto,
     Normal,
     Fast,
     Ludicrous,

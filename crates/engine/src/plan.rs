@@ -143,6 +143,8 @@ pub struct ImportReport {
     pub wall_seconds: f64,
     /// Why the plan failed (the run, or a profile step around it); `status` is then `failed`.
     pub error: Option<String>,
+    /// Why this mode: given with `--mode`, or chosen by `--mode auto` from the estimates.
+    pub mode_reason: Option<String>,
 }
 
 /// A plan that could not even produce a run (nothing was imported).
@@ -421,6 +423,7 @@ impl Runner {
             steps: self.steps,
             wall_seconds: self.wall.elapsed().as_secs_f64(),
             error,
+            mode_reason: None,
         })
     }
 }

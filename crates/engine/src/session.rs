@@ -133,6 +133,25 @@ impl Engine {
         Ok(facts)
     }
 
+    /// `--mode auto`: the fastest mode for importing about `files` files into this library, from rates measured on
+    /// this machine (this library's own runs where it has them), with the reason.
+    pub async fn choose_mode(
+        &self,
+        files: u64,
+        ludicrous_accepted: bool,
+    ) -> DbResult<crate::profile::auto::AutoChoice> {
+        use crate::profile::auto;
+        let library = crate::database::runs::library_files_estimate(&self.pool).await?;
+        let rates = auto::Rates::from_runs(crate::database::runs::measured_rates(&self.pool).await?);
+        Ok(auto::choose(
+            library,
+            files,
+            &rates,
+            &auto::DEFAULT_OVERHEADS,
+            ludicrous_accepted,
+        ))
+    }
+
     /// Does the server answer now (within a few seconds)?
     pub async fn reachable(&self) -> bool {
         crate::database::reachable(&self.pool.connect_options()).await

@@ -149,3 +149,39 @@ pub async fn import_sources(pool: &PgPool) -> DbResult<Vec<String>> {
 fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_default()
 }
+
+/// Files per second of this library's recent finished runs, per mode (normal, fast, ludicrous): the median of the
+/// last five runs that read at least 10,000 new or duplicate files (skipped ones excluded), and how many there were.
+pub async fn measured_rates(pool: &PgPool) -> DbResult<[Option<(f64, usize)>; 3]> {
+    let rows = sqlx::query(
+        "SELECT mode, percentile_cont(0.5) WITHIN GROUP (ORDER BY rate)::float8, count(*) FROM ( \
+           SELECT mode, (files_seen - skipped) / extract(epoch FROM finished_at - started_at)::float8 AS rate, \
+                  row_number() OVER (PARTITION BY mode ORDER BY id DESC) AS recent \
+           FROM import_runs WHERE status = 'done' AND files_seen - skipped >= 10000 \
+             AND finished_at > started_at AND mode IN ('normal', 'fast', 'ludicrous')) r \
+         WHERE recent <= 5 GROUP BY mode",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = [None; 3];
+    for r in rows {
+        let i = match r.get::<String, _>(0).as_str() {
+            "normal" => 0,
+            "fast" => 1,
+            _ => 2,
+        };
+        out[i] = Some((r.get::<f64, _>(1), r.get::<i64, _>(2) as usize));
+    }
+    Ok(out)
+}
+
+/// Files in the library now, from the planner's estimate (exact counts of millions of rows take seconds).
+pub async fn library_files_estimate(pool: &PgPool) -> DbResult<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT greatest(coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('files')), 0), \
+         (SELECT count(*) FROM (SELECT 1 FROM files LIMIT 100000) f))",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(n.max(0) as u64)
+}

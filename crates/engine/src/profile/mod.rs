@@ -3,6 +3,7 @@
 //! `plan` computes the target values from the machine (pure, tested); `ops` applies them through the journal,
 //! restores them, and rebuilds indexes.
 
+pub mod auto;
 pub mod ops;
 pub mod plan;
 

@@ -1,0 +1,231 @@
+//! `--mode auto`: each mode's wall time for this import estimated from the library's size, the source's size and
+//! rates measured on this machine, and the fastest mode whose risks were accepted chosen, with the reason.
+use serde::Serialize;
+
+use super::Mode;
+
+/// Files seen per second of the import phase in each mode, and where the figures come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rates {
+    pub normal: f64,
+    pub fast: f64,
+    pub ludicrous: f64,
+    /// "bench defaults" or "this library's runs (normal 3, fast 1)": said in the reason.
+    pub source: String,
+}
+
+/// Fixed and per-row costs around a fast or ludicrous run: apply the profile, restore safety (with the server
+/// restart level 3 needs), and rebuild every secondary index over the whole library afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Overheads {
+    pub fast_fixed_secs: f64,
+    pub ludicrous_fixed_secs: f64,
+    /// Rebuild (and, for ludicrous, SET LOGGED) seconds per million rows of the library after the import.
+    pub fast_per_million_rows_secs: f64,
+    pub ludicrous_per_million_rows_secs: f64,
+}
+
+/// Measured by `bench` on this 2-core machine (BENCHMARKS.md, 100,000 generated files, medians): 7,349, 12,479 and
+/// 11,907 files/s; restore + rebuild 3.2 s (fast) and 3.5 s (ludicrous) at 100,000 files and 0.5 / 0.7 s at 3,265,
+/// from which the fixed and per-row parts below are solved (apply steps included in the fixed part).
+pub const DEFAULT_RATES: (f64, f64, f64) = (7_349.0, 12_479.0, 11_907.0);
+pub const DEFAULT_OVERHEADS: Overheads = Overheads {
+    fast_fixed_secs: 0.85,
+    ludicrous_fixed_secs: 0.7,
+    fast_per_million_rows_secs: 27.5,
+    ludicrous_per_million_rows_secs: 29.0,
+};
+
+impl Rates {
+    /// The bench's figures, replaced mode by mode by the median of this library's own finished runs.
+    pub fn from_runs(measured: [Option<(f64, usize)>; 3]) -> Self {
+        let (n, f, l) = DEFAULT_RATES;
+        let mut said = Vec::new();
+        let mut pick = |m: Option<(f64, usize)>, default: f64, name: &str| match m {
+            Some((rate, runs)) if rate > 0.0 => {
+                said.push(format!("{name} {runs}"));
+                rate
+            }
+            _ => default,
+        };
+        let normal = pick(measured[0], n, "normal");
+        let fast = pick(measured[1], f, "fast");
+        let ludicrous = pick(measured[2], l, "ludicrous");
+        let source = if said.is_empty() {
+            "the bench's rates for this machine".into()
+        } else {
+            format!(
+                "this library's own runs ({}) and the bench's rates otherwise",
+                said.join(", ")
+            )
+        };
+        Self {
+            normal,
+            fast,
+            ludicrous,
+            source,
+        }
+    }
+
+    fn of(&self, mode: Mode) -> f64 {
+        match mode {
+            Mode::Normal => self.normal,
+            Mode::Fast => self.fast,
+            Mode::Ludicrous => self.ludicrous,
+        }
+        .max(1.0)
+    }
+}
+
+/// One mode's estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    pub mode: Mode,
+    pub import_secs: f64,
+    /// Applying, restoring and rebuilding: zero for normal.
+    pub after_secs: f64,
+    pub total_secs: f64,
+    pub allowed: bool,
+}
+
+/// Wall seconds of importing `files` into a library of `library_files` in `mode`.
+pub fn estimate(mode: Mode, library_files: u64, files: u64, rates: &Rates, o: &Overheads) -> Estimate {
+    let import_secs = files as f64 / rates.of(mode);
+    let rows_after = (library_files + files) as f64 / 1e6;
+    let after_secs = match mode {
+        Mode::Normal => 0.0,
+        Mode::Fast => o.fast_fixed_secs + rows_after * o.fast_per_million_rows_secs,
+        Mode::Ludicrous => o.ludicrous_fixed_secs + rows_after * o.ludicrous_per_million_rows_secs,
+    };
+    Estimate {
+        mode,
+        import_secs,
+        after_secs,
+        total_secs: import_secs + after_secs,
+        allowed: true,
+    }
+}
+
+/// The choice and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoChoice {
+    pub mode: Mode,
+    pub reason: String,
+    pub estimates: Vec<Estimate>,
+}
+
+/// The fastest mode among those allowed (ludicrous only when its risks were accepted). A mode must win by more
+/// than 5% to be taken over a safer one: the estimates are not finer than that.
+pub fn choose(library_files: u64, files: u64, rates: &Rates, o: &Overheads, ludicrous_accepted: bool) -> AutoChoice {
+    let estimates: Vec<Estimate> = Mode::ALL
+        .iter()
+        .map(|&m| Estimate {
+            allowed: m != Mode::Ludicrous || ludicrous_accepted,
+            ..estimate(m, library_files, files, rates, o)
+        })
+        .collect();
+    let mut best = estimates[0];
+    for e in estimates.iter().skip(1).filter(|e| e.allowed) {
+        if e.total_secs < best.total_secs * 0.95 {
+            best = *e;
+        }
+    }
+    let list: Vec<String> = estimates
+        .iter()
+        .map(|e| {
+            let mut s = format!("{} {:.1} s", e.mode.label(), e.total_secs);
+            if e.after_secs > 0.0 {
+                s.push_str(&format!(
+                    " ({:.1} import + {:.1} restore and rebuild)",
+                    e.import_secs, e.after_secs
+                ));
+            }
+            if !e.allowed {
+                s.push_str(" [not accepted: needs --yes]");
+            }
+            s
+        })
+        .collect();
+    let reason = format!(
+        "{} is the fastest accepted for about {files} files into a library of {library_files}: {}; rates from {}",
+        best.mode.label(),
+        list.join(", "),
+        rates.source
+    );
+    AutoChoice {
+        mode: best.mode,
+        reason,
+        estimates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench() -> Rates {
+        Rates::from_runs([None, None, None])
+    }
+
+    #[test]
+    fn an_empty_library_and_a_big_import_take_fast() {
+        let c = choose(0, 100_000, &bench(), &DEFAULT_OVERHEADS, true);
+        assert_eq!(c.mode, Mode::Fast, "{}", c.reason);
+        // The bench's own wall times at 100,000 files: normal 13.7 s, fast 11.6 s, ludicrous 12.0 s.
+        let secs: Vec<f64> = c.estimates.iter().map(|e| e.total_secs).collect();
+        assert!((secs[0] - 13.6).abs() < 0.3 && (secs[1] - 11.6).abs() < 0.3 && (secs[2] - 12.0).abs() < 0.3);
+    }
+
+    #[test]
+    fn appending_to_a_big_library_keeps_normal() {
+        // 50,000 files into 4 million: rebuilding 42 indexes over 4 million rows costs minutes, the import seconds.
+        let c = choose(4_000_000, 50_000, &bench(), &DEFAULT_OVERHEADS, true);
+        assert_eq!(c.mode, Mode::Normal, "{}", c.reason);
+        assert!(c.reason.contains("into a library of 4000000"), "{}", c.reason);
+        assert!(c.estimates[1].after_secs > 100.0);
+    }
+
+    #[test]
+    fn ludicrous_is_chosen_only_when_its_risks_were_accepted() {
+        let rates = Rates {
+            ludicrous: 30_000.0,
+            ..bench()
+        };
+        let c = choose(0, 1_000_000, &rates, &DEFAULT_OVERHEADS, true);
+        assert_eq!(c.mode, Mode::Ludicrous, "{}", c.reason);
+        let c = choose(0, 1_000_000, &rates, &DEFAULT_OVERHEADS, false);
+        assert_eq!(c.mode, Mode::Fast, "{}", c.reason);
+        assert!(c.reason.contains("[not accepted: needs --yes]"), "{}", c.reason);
+    }
+
+    #[test]
+    fn a_small_import_stays_normal() {
+        let c = choose(0, 2_000, &bench(), &DEFAULT_OVERHEADS, true);
+        assert_eq!(c.mode, Mode::Normal, "{}", c.reason);
+    }
+
+    #[test]
+    fn a_near_tie_keeps_the_safer_mode() {
+        let rates = Rates {
+            normal: 10_000.0,
+            fast: 10_000.0,
+            ludicrous: 10_000.0,
+            source: "test".into(),
+        };
+        let zero = Overheads {
+            fast_fixed_secs: 0.0,
+            ludicrous_fixed_secs: 0.0,
+            fast_per_million_rows_secs: 0.0,
+            ludicrous_per_million_rows_secs: 0.0,
+        };
+        assert_eq!(choose(0, 100_000, &rates, &zero, true).mode, Mode::Normal);
+    }
+
+    #[test]
+    fn measured_runs_replace_the_bench_rates_and_are_named() {
+        let r = Rates::from_runs([Some((5_000.0, 3)), None, Some((0.0, 1))]);
+        assert_eq!((r.normal, r.fast, r.ludicrous), (5_000.0, 12_479.0, 11_907.0));
+        assert!(r.source.contains("normal 3"), "{}", r.source);
+        assert!(!r.source.contains("ludicrous 1"), "{}", r.source);
+    }
+}
