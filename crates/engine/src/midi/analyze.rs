@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use super::errors::{MidiError, MidiErrorKind as K};
 use super::fingerprint::{Collector, Fingerprint, TickUnit};
 use super::keys::{detect_key, key_signature_name};
+use super::poly::Polyphony;
 use super::text::decode_text;
 
 /// Tempo in force before the first set_tempo event: 120 BPM.
@@ -150,14 +151,10 @@ struct Scratch {
     active: Box<[u16; 2048]>,
     /// Tick at which the sounding note at that index started.
     start: Box<[u64; 2048]>,
-    /// Polyphony changes: (tick, net change of sounding notes at that tick), ascending tick within each track.
+    /// Polyphony changes: the net change of sounding notes per tick, ascending within each track.
     /// Collapsing a tick's ons and offs into one net change keeps each track a strictly sorted run, so merging
     /// the tracks is a cheap run merge rather than a sort of every note edge.
-    edges: Vec<(u64, i32)>,
-    /// Where each track's run starts in `edges`.
-    runs: Vec<usize>,
-    /// Merge buffer for `edges`.
-    merged: Vec<(u64, i32)>,
+    poly: Polyphony,
     /// set_tempo events: (tick, µs per quarter, track index).
     tempos: Vec<(u64, u32, u32)>,
     /// The notes for the musical fingerprints.
@@ -169,9 +166,7 @@ impl Scratch {
         Self {
             active: Box::new([0; 2048]),
             start: Box::new([0; 2048]),
-            edges: Vec::new(),
-            runs: Vec::new(),
-            merged: Vec::new(),
+            poly: Polyphony::default(),
             tempos: Vec::new(),
             fp: Collector::new(),
         }
@@ -179,16 +174,10 @@ impl Scratch {
 
     fn reset(&mut self) {
         // active is all zero after every track; only the growable buffers need clearing.
-        self.edges.clear();
-        self.runs.clear();
-        self.merged.clear();
+        self.poly.reset();
         self.tempos.clear();
         self.fp.reset();
         // Do not let one huge file pin memory on a worker thread forever.
-        if self.edges.capacity() > 1 << 22 {
-            self.edges.shrink_to(1 << 16);
-            self.merged.shrink_to(1 << 16);
-        }
         if self.tempos.capacity() > 1 << 16 {
             self.tempos.shrink_to(1 << 10);
         }
@@ -376,7 +365,7 @@ impl<'s> Walker<'s> {
     fn flush_edge(&mut self) {
         if self.edge_pending {
             if self.edge_delta != 0 {
-                self.s.edges.push((self.edge_tick, self.edge_delta));
+                self.s.poly.push(self.edge_tick, self.edge_delta);
             }
             self.edge_pending = false;
         }
@@ -552,7 +541,7 @@ impl<'s> Walker<'s> {
         self.close_track_notes();
         self.s.fp.end_track(self.tick);
         self.flush_edge();
-        self.s.runs.push(self.s.edges.len());
+        self.s.poly.end_run();
         self.max_tick = self.max_tick.max(self.tick);
         self.track_ends.push(self.tick);
         if let Some((k, _)) = failure {
@@ -730,45 +719,6 @@ fn be_u16(d: &[u8], at: usize) -> Option<u16> {
 /// Four printable ASCII bytes: what a chunk id looks like (alien chunks included).
 fn looks_like_chunk_id(id: &[u8]) -> bool {
     id.len() == 4 && id.iter().all(|&b| (0x20..0x7F).contains(&b))
-}
-
-/// Merge the per-track sorted runs of `edges` (each run ends at an offset in `ends`) bottom-up, pairwise:
-/// O(n log tracks), where sorting every edge would be O(n log n).
-fn merge_runs<'a>(edges: &'a mut Vec<(u64, i32)>, ends: &[usize], buf: &'a mut Vec<(u64, i32)>) -> &'a [(u64, i32)] {
-    let mut bounds: Vec<usize> = Vec::with_capacity(ends.len() + 1);
-    bounds.push(0);
-    bounds.extend(ends.iter().copied().filter(|&e| e <= edges.len()));
-    if bounds.last() != Some(&edges.len()) {
-        bounds.push(edges.len());
-    }
-    bounds.dedup();
-    let (mut src, mut dst) = (edges, buf);
-    while bounds.len() > 2 {
-        dst.clear();
-        let mut next = vec![0usize];
-        let mut i = 0;
-        while i + 1 < bounds.len() {
-            let (a0, a1) = (bounds[i], bounds[i + 1]);
-            let b1 = if i + 2 < bounds.len() { bounds[i + 2] } else { a1 };
-            let (mut x, mut y) = (a0, a1);
-            while x < a1 && y < b1 {
-                if src[y].0 < src[x].0 {
-                    dst.push(src[y]);
-                    y += 1;
-                } else {
-                    dst.push(src[x]);
-                    x += 1;
-                }
-            }
-            dst.extend_from_slice(&src[x..a1]);
-            dst.extend_from_slice(&src[y..b1]);
-            next.push(dst.len());
-            i += 2;
-        }
-        bounds = next;
-        std::mem::swap(&mut src, &mut dst);
-    }
-    src
 }
 
 /// Seconds for `end` ticks through a tempo map sorted by tick.
@@ -1108,26 +1058,11 @@ fn durations(w: &mut Walker<'_>, format: u16, timing: Timing) -> (f64, Option<f6
     }
 }
 
-/// Most notes sounding at once over all tracks, from the per-track runs of polyphony changes.
-fn peak_polyphony(s: &mut Scratch) -> i64 {
-    let edges = merge_runs(&mut s.edges, &s.runs, &mut s.merged);
-    // Offs and ons of one tick are already netted: the peak is the running sum after each tick.
-    let mut cur: i64 = 0;
-    let mut poly: i64 = 0;
-    for (i, &(tick, d)) in edges.iter().enumerate() {
-        cur = (cur + i64::from(d)).max(0);
-        if edges.get(i + 1).is_none_or(|n| n.0 != tick) {
-            poly = poly.max(cur);
-        }
-    }
-    poly
-}
-
 /// Turns what the walk gathered into the stored metadata: durations, polyphony, key, note statistics.
 fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
     let max_tick = w.max_tick;
     let (duration_seconds, avg_bpm) = durations(&mut w, format, timing);
-    let poly = peak_polyphony(w.s);
+    let poly = w.s.poly.peak();
 
     let pc_weights: [f64; 12] = if w.pc_dur.iter().any(|&d| d > 0) {
         w.pc_dur.map(|d| d as f64)
@@ -1194,19 +1129,4 @@ fn avg_bpm_of(first_tempo: Option<(u64, u32)>, end: u64, us_ticks: u128) -> Opti
         return Some(bpm_of(first));
     }
     Some(60_000_000.0 * end as f64 / us_ticks as f64)
-}
-
-#[cfg(test)]
-mod merge_tests {
-    use super::merge_runs;
-
-    #[test]
-    fn merges_sorted_runs_into_one_sorted_sequence() {
-        let mut edges = vec![(0, 1), (5, -1), (9, 1), (1, 1), (5, 1), (2, 1), (3, -1), (8, 2)];
-        let mut buf = Vec::new();
-        let merged = merge_runs(&mut edges, &[3, 5, 8], &mut buf).to_vec();
-        let ticks: Vec<u64> = merged.iter().map(|e| e.0).collect();
-        assert_eq!(ticks, vec![0, 1, 2, 3, 5, 5, 8, 9]);
-        assert_eq!(merged.iter().map(|e| e.1).sum::<i32>(), 5);
-    }
 }
