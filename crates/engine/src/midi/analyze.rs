@@ -151,6 +151,13 @@ struct Scratch {
     active: Box<[u16; 2048]>,
     /// Tick at which the sounding note at that index started.
     start: Box<[u64; 2048]>,
+    /// Note-ons (velocity > 0) per (channel * 128 + pitch) in the file: pitches, channels and the key's pitch-class
+    /// counts are folded from it once at the end rather than per note.
+    key_count: Box<[u64; 2048]>,
+    /// Ticks sounded per (channel * 128 + pitch) in the file, for the key's pitch-class durations.
+    key_dur: Box<[u64; 2048]>,
+    /// Channels with a note-on (velocity > 0): the rows of `key_count` and `key_dur` in use.
+    channels: u16,
     /// Polyphony changes: the net change of sounding notes per tick, ascending within each track.
     /// Collapsing a tick's ons and offs into one net change keeps each track a strictly sorted run, so merging
     /// the tracks is a cheap run merge rather than a sort of every note edge.
@@ -166,6 +173,9 @@ impl Scratch {
         Self {
             active: Box::new([0; 2048]),
             start: Box::new([0; 2048]),
+            key_count: Box::new([0; 2048]),
+            key_dur: Box::new([0; 2048]),
+            channels: 0,
             poly: Polyphony::default(),
             tempos: Vec::new(),
             fp: Collector::new(),
@@ -173,7 +183,14 @@ impl Scratch {
     }
 
     fn reset(&mut self) {
-        // active is all zero after every track; only the growable buffers need clearing.
+        // active is all zero after every track; the per-key sums only in the rows the last file used.
+        for ch in 0..16usize {
+            if self.channels >> ch & 1 == 1 {
+                self.key_count[ch << 7..(ch + 1) << 7].fill(0);
+                self.key_dur[ch << 7..(ch + 1) << 7].fill(0);
+            }
+        }
+        self.channels = 0;
         self.poly.reset();
         self.tempos.clear();
         self.fp.reset();
@@ -263,10 +280,9 @@ struct Walker<'s> {
     track: u32,
     tick: u64,
     n_active: u32,
-    /// The polyphony change being accumulated for the current tick of the current track.
+    /// The polyphony change being accumulated for the tick `edge_tick` of the current track.
     edge_tick: u64,
     edge_delta: i32,
-    edge_pending: bool,
 
     max_tick: u64,
     track_ends: Vec<u64>,
@@ -278,11 +294,7 @@ struct Walker<'s> {
     first_key_sig: Option<(u64, &'static str)>,
     total_notes: u64,
     vel_sum: u64,
-    pitches: u128,
     programs: u128,
-    channels: u16,
-    pc_count: [u64; 12],
-    pc_dur: [u64; 12],
     lyrics: u32,
     kar_text: u32,
     kmidi: bool,
@@ -297,9 +309,8 @@ impl<'s> Walker<'s> {
             track: 0,
             tick: 0,
             n_active: 0,
-            edge_tick: 0,
+            edge_tick: u64::MAX,
             edge_delta: 0,
-            edge_pending: false,
             max_tick: 0,
             track_ends: Vec::new(),
             track_names: Vec::new(),
@@ -310,11 +321,7 @@ impl<'s> Walker<'s> {
             first_key_sig: None,
             total_notes: 0,
             vel_sum: 0,
-            pitches: 0,
             programs: 0,
-            channels: 0,
-            pc_count: [0; 12],
-            pc_dur: [0; 12],
             lyrics: 0,
             kar_text: 0,
             kmidi: false,
@@ -334,9 +341,9 @@ impl<'s> Walker<'s> {
         let tick = self.tick;
         self.total_notes += 1;
         self.vel_sum += u64::from(vel);
-        self.pitches |= 1u128 << (pitch & 0x7F);
-        self.channels |= 1u16 << (ch & 0x0F);
+        self.s.channels |= 1u16 << (ch & 0x0F);
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
+        self.s.key_count[idx] += 1;
         let a = &mut self.s.active[idx];
         if *a == 0 {
             self.s.start[idx] = tick;
@@ -345,30 +352,23 @@ impl<'s> Walker<'s> {
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
         self.s.fp.note_on(tick, ch, pitch);
-        if ch != DRUM_CHANNEL {
-            self.pc_count[usize::from(pitch % 12)] += 1;
-        }
     }
 
+    /// Adds `d` to the polyphony change of the current tick; a new tick first hands on the previous one's.
     #[inline(always)]
     fn edge(&mut self, d: i32) {
-        if self.edge_pending && self.edge_tick == self.tick {
-            self.edge_delta += d;
-        } else {
+        if self.edge_tick != self.tick {
             self.flush_edge();
             self.edge_tick = self.tick;
-            self.edge_delta = d;
-            self.edge_pending = true;
         }
+        self.edge_delta += d;
     }
 
     fn flush_edge(&mut self) {
-        if self.edge_pending {
-            if self.edge_delta != 0 {
-                self.s.poly.push(self.edge_tick, self.edge_delta);
-            }
-            self.edge_pending = false;
+        if self.edge_delta != 0 {
+            self.s.poly.push(self.edge_tick, self.edge_delta);
         }
+        self.edge_delta = 0;
     }
 
     #[inline(always)]
@@ -384,10 +384,10 @@ impl<'s> Walker<'s> {
         let now_silent = *a == 0;
         self.n_active = self.n_active.saturating_sub(1);
         self.edge(-1);
-        if now_silent && ch != DRUM_CHANNEL {
+        if now_silent {
             let d = tick.saturating_sub(self.s.start[idx]);
-            let pc = &mut self.pc_dur[usize::from(pitch % 12)];
-            *pc = pc.saturating_add(d);
+            let kd = &mut self.s.key_dur[idx];
+            *kd = kd.saturating_add(d);
         }
     }
 
@@ -403,14 +403,10 @@ impl<'s> Walker<'s> {
                 continue;
             }
             self.s.active[idx] = 0;
-            for _ in 0..a {
-                self.edge(-1);
-            }
-            if idx >> 7 != usize::from(DRUM_CHANNEL) {
-                let d = tick.saturating_sub(self.s.start[idx]);
-                let pc = &mut self.pc_dur[(idx & 0x7F) % 12];
-                *pc = pc.saturating_add(d);
-            }
+            self.edge(-i32::from(a));
+            let d = tick.saturating_sub(self.s.start[idx]);
+            let kd = &mut self.s.key_dur[idx];
+            *kd = kd.saturating_add(d);
         }
         self.n_active = 0;
     }
@@ -541,6 +537,7 @@ impl<'s> Walker<'s> {
         self.close_track_notes();
         self.s.fp.end_track(self.tick);
         self.flush_edge();
+        self.edge_tick = u64::MAX;
         self.s.poly.end_run();
         self.max_tick = self.max_tick.max(self.tick);
         self.track_ends.push(self.tick);
@@ -1064,10 +1061,11 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
     let (duration_seconds, avg_bpm) = durations(&mut w, format, timing);
     let poly = w.s.poly.peak();
 
-    let pc_weights: [f64; 12] = if w.pc_dur.iter().any(|&d| d > 0) {
-        w.pc_dur.map(|d| d as f64)
+    let keys = KeyStats::of(w.s);
+    let pc_weights: [f64; 12] = if keys.pc_dur.iter().any(|&d| d > 0) {
+        keys.pc_dur.map(|d| d as f64)
     } else {
-        w.pc_count.map(|c| c as f64)
+        keys.pc_count.map(|c| c as f64)
     };
     let detected = detect_key(&pc_weights);
 
@@ -1100,9 +1098,9 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         detected_key: detected.map(|(k, _)| k.to_owned()),
         key_confidence: detected.map(|(_, r)| r),
         total_notes: i32::try_from(total_notes).unwrap_or(i32::MAX),
-        unique_pitches: w.pitches.count_ones() as i16,
-        pitch_range_min: (w.pitches != 0).then(|| w.pitches.trailing_zeros() as i16),
-        pitch_range_max: (w.pitches != 0).then(|| 127 - w.pitches.leading_zeros() as i16),
+        unique_pitches: keys.pitches.count_ones() as i16,
+        pitch_range_min: (keys.pitches != 0).then(|| keys.pitches.trailing_zeros() as i16),
+        pitch_range_max: (keys.pitches != 0).then(|| 127 - keys.pitches.leading_zeros() as i16),
         avg_velocity: (total_notes > 0).then(|| w.vel_sum as f64 / total_notes as f64),
         polyphony_max: i32::try_from(poly).unwrap_or(i32::MAX),
         note_density: if duration_seconds > 0.0 {
@@ -1110,9 +1108,9 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         } else {
             0.0
         },
-        channels: (0..16i16).filter(|&c| w.channels >> c & 1 == 1).collect(),
+        channels: (0..16i16).filter(|&c| w.s.channels >> c & 1 == 1).collect(),
         programs: bits_u128(w.programs),
-        has_drums: w.channels >> DRUM_CHANNEL & 1 == 1,
+        has_drums: w.s.channels >> DRUM_CHANNEL & 1 == 1,
         is_karaoke: w.kmidi || w.lyrics > 0,
         lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
         warnings: w.warnings,
@@ -1120,6 +1118,40 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         notes_fingerprint: fingerprints.map(|f| f.exact),
         transposed_fingerprint: fingerprints.map(|f| f.transposed),
     })
+}
+
+/// The note statistics folded from the per-key sums.
+struct KeyStats {
+    /// Bit p set: some note-on of pitch p, any channel.
+    pitches: u128,
+    /// Non-drum note-ons per pitch class.
+    pc_count: [u64; 12],
+    /// Non-drum ticks sounded per pitch class (saturating: the sum of non-negative terms is then order-free).
+    pc_dur: [u64; 12],
+}
+
+impl KeyStats {
+    fn of(s: &Scratch) -> Self {
+        let mut k = KeyStats {
+            pitches: 0,
+            pc_count: [0; 12],
+            pc_dur: [0; 12],
+        };
+        for ch in (0..16usize).filter(|&c| s.channels >> c & 1 == 1) {
+            let row = ch << 7;
+            for p in 0..128usize {
+                let n = s.key_count[row + p];
+                if n > 0 {
+                    k.pitches |= 1u128 << p;
+                }
+                if ch != usize::from(DRUM_CHANNEL) {
+                    k.pc_count[p % 12] += n;
+                    k.pc_dur[p % 12] = k.pc_dur[p % 12].saturating_add(s.key_dur[row + p]);
+                }
+            }
+        }
+        k
+    }
 }
 
 /// Quarter notes per minute over the whole piece = 60e6 × ticks / Σ(ticks × µs per quarter).
