@@ -490,6 +490,10 @@ impl<'s> Walker<'s> {
         let mut next_pos = end;
         loop {
             while c.pos < c.limit {
+                if self.fast_channel_event(&mut c, &mut running) {
+                    events = events.saturating_add(1);
+                    continue;
+                }
                 let ev_start = c.pos;
                 match self.event(&mut c, &mut running, track_name_seen) {
                     Ok(is_eot) => {
@@ -593,6 +597,49 @@ impl<'s> Walker<'s> {
             }
             _ => Err(K::BadEvent),
         }
+    }
+
+    /// The common event read with one bounds check: a delta of one or two bytes, then a channel message with clean
+    /// data bytes, wholly inside the track. Returns false, having read nothing, for anything else ([`Self::event`]
+    /// reads that, with the same outcome this would have had).
+    #[inline(always)]
+    fn fast_channel_event(&mut self, c: &mut Cur<'_>, running: &mut u8) -> bool {
+        const WINDOW: usize = 5;
+        if c.pos + WINDOW > c.limit {
+            return false;
+        }
+        let Some(w) = c.d.get(c.pos..c.pos + WINDOW) else {
+            return false;
+        };
+        let (delta, at) = if w[0] < 0x80 {
+            (u64::from(w[0]), 1)
+        } else if w[1] < 0x80 {
+            (u64::from(w[0] & 0x7F) << 7 | u64::from(w[1]), 2)
+        } else {
+            return false;
+        };
+        let (status, at) = if w[at] >= 0x80 { (w[at], at + 1) } else { (*running, at) };
+        // Running status 0 (none yet) is below 0x80 too: the slow path reports it.
+        if !(0x80..0xF0).contains(&status) {
+            return false;
+        }
+        let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
+        let d1 = w[at];
+        let d2 = if two { w[at + 1] } else { 0 };
+        if (d1 | d2) & 0x80 != 0 {
+            return false;
+        }
+        c.pos += at + 1 + usize::from(two);
+        *running = status;
+        self.tick = self.tick.saturating_add(delta);
+        let ch = status & 0x0F;
+        match status & 0xF0 {
+            0x90 if d2 > 0 => self.note_on(ch, d1, d2),
+            0x80 | 0x90 => self.note_off(ch, d1),
+            0xC0 => self.programs |= 1u128 << d1,
+            _ => {}
+        }
+        true
     }
 
     /// Reads a channel message's data bytes (`first` already read under running status) and counts it.
