@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use super::errors::{MidiError, MidiErrorKind as K};
 use super::fingerprint::{Collector, Fingerprint, TickUnit};
 use super::keys::{detect_key, key_signature_name};
+use super::poly::Polyphony;
 use super::text::decode_text;
 
 /// Tempo in force before the first set_tempo event: 120 BPM.
@@ -150,14 +151,17 @@ struct Scratch {
     active: Box<[u16; 2048]>,
     /// Tick at which the sounding note at that index started.
     start: Box<[u64; 2048]>,
-    /// Polyphony changes: (tick, net change of sounding notes at that tick), ascending tick within each track.
+    /// Note-ons (velocity > 0) per (channel * 128 + pitch) in the file: pitches, channels and the key's pitch-class
+    /// counts are folded from it once at the end rather than per note.
+    key_count: Box<[u64; 2048]>,
+    /// Ticks sounded per (channel * 128 + pitch) in the file, for the key's pitch-class durations.
+    key_dur: Box<[u64; 2048]>,
+    /// Channels with a note-on (velocity > 0): the rows of `key_count` and `key_dur` in use.
+    channels: u16,
+    /// Polyphony changes: the net change of sounding notes per tick, ascending within each track.
     /// Collapsing a tick's ons and offs into one net change keeps each track a strictly sorted run, so merging
     /// the tracks is a cheap run merge rather than a sort of every note edge.
-    edges: Vec<(u64, i32)>,
-    /// Where each track's run starts in `edges`.
-    runs: Vec<usize>,
-    /// Merge buffer for `edges`.
-    merged: Vec<(u64, i32)>,
+    poly: Polyphony,
     /// set_tempo events: (tick, µs per quarter, track index).
     tempos: Vec<(u64, u32, u32)>,
     /// The notes for the musical fingerprints.
@@ -169,26 +173,28 @@ impl Scratch {
         Self {
             active: Box::new([0; 2048]),
             start: Box::new([0; 2048]),
-            edges: Vec::new(),
-            runs: Vec::new(),
-            merged: Vec::new(),
+            key_count: Box::new([0; 2048]),
+            key_dur: Box::new([0; 2048]),
+            channels: 0,
+            poly: Polyphony::default(),
             tempos: Vec::new(),
             fp: Collector::new(),
         }
     }
 
     fn reset(&mut self) {
-        // active is all zero after every track; only the growable buffers need clearing.
-        self.edges.clear();
-        self.runs.clear();
-        self.merged.clear();
+        // active is all zero after every track; the per-key sums only in the rows the last file used.
+        for ch in 0..16usize {
+            if self.channels >> ch & 1 == 1 {
+                self.key_count[ch << 7..(ch + 1) << 7].fill(0);
+                self.key_dur[ch << 7..(ch + 1) << 7].fill(0);
+            }
+        }
+        self.channels = 0;
+        self.poly.reset();
         self.tempos.clear();
         self.fp.reset();
         // Do not let one huge file pin memory on a worker thread forever.
-        if self.edges.capacity() > 1 << 22 {
-            self.edges.shrink_to(1 << 16);
-            self.merged.shrink_to(1 << 16);
-        }
         if self.tempos.capacity() > 1 << 16 {
             self.tempos.shrink_to(1 << 10);
         }
@@ -274,10 +280,9 @@ struct Walker<'s> {
     track: u32,
     tick: u64,
     n_active: u32,
-    /// The polyphony change being accumulated for the current tick of the current track.
+    /// The polyphony change being accumulated for the tick `edge_tick` of the current track.
     edge_tick: u64,
     edge_delta: i32,
-    edge_pending: bool,
 
     max_tick: u64,
     track_ends: Vec<u64>,
@@ -289,11 +294,7 @@ struct Walker<'s> {
     first_key_sig: Option<(u64, &'static str)>,
     total_notes: u64,
     vel_sum: u64,
-    pitches: u128,
     programs: u128,
-    channels: u16,
-    pc_count: [u64; 12],
-    pc_dur: [u64; 12],
     lyrics: u32,
     kar_text: u32,
     kmidi: bool,
@@ -308,9 +309,8 @@ impl<'s> Walker<'s> {
             track: 0,
             tick: 0,
             n_active: 0,
-            edge_tick: 0,
+            edge_tick: u64::MAX,
             edge_delta: 0,
-            edge_pending: false,
             max_tick: 0,
             track_ends: Vec::new(),
             track_names: Vec::new(),
@@ -321,11 +321,7 @@ impl<'s> Walker<'s> {
             first_key_sig: None,
             total_notes: 0,
             vel_sum: 0,
-            pitches: 0,
             programs: 0,
-            channels: 0,
-            pc_count: [0; 12],
-            pc_dur: [0; 12],
             lyrics: 0,
             kar_text: 0,
             kmidi: false,
@@ -345,9 +341,9 @@ impl<'s> Walker<'s> {
         let tick = self.tick;
         self.total_notes += 1;
         self.vel_sum += u64::from(vel);
-        self.pitches |= 1u128 << (pitch & 0x7F);
-        self.channels |= 1u16 << (ch & 0x0F);
+        self.s.channels |= 1u16 << (ch & 0x0F);
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
+        self.s.key_count[idx] += 1;
         let a = &mut self.s.active[idx];
         if *a == 0 {
             self.s.start[idx] = tick;
@@ -356,30 +352,23 @@ impl<'s> Walker<'s> {
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
         self.s.fp.note_on(tick, ch, pitch);
-        if ch != DRUM_CHANNEL {
-            self.pc_count[usize::from(pitch % 12)] += 1;
-        }
     }
 
+    /// Adds `d` to the polyphony change of the current tick; a new tick first hands on the previous one's.
     #[inline(always)]
     fn edge(&mut self, d: i32) {
-        if self.edge_pending && self.edge_tick == self.tick {
-            self.edge_delta += d;
-        } else {
+        if self.edge_tick != self.tick {
             self.flush_edge();
             self.edge_tick = self.tick;
-            self.edge_delta = d;
-            self.edge_pending = true;
         }
+        self.edge_delta += d;
     }
 
     fn flush_edge(&mut self) {
-        if self.edge_pending {
-            if self.edge_delta != 0 {
-                self.s.edges.push((self.edge_tick, self.edge_delta));
-            }
-            self.edge_pending = false;
+        if self.edge_delta != 0 {
+            self.s.poly.push(self.edge_tick, self.edge_delta);
         }
+        self.edge_delta = 0;
     }
 
     #[inline(always)]
@@ -395,10 +384,10 @@ impl<'s> Walker<'s> {
         let now_silent = *a == 0;
         self.n_active = self.n_active.saturating_sub(1);
         self.edge(-1);
-        if now_silent && ch != DRUM_CHANNEL {
+        if now_silent {
             let d = tick.saturating_sub(self.s.start[idx]);
-            let pc = &mut self.pc_dur[usize::from(pitch % 12)];
-            *pc = pc.saturating_add(d);
+            let kd = &mut self.s.key_dur[idx];
+            *kd = kd.saturating_add(d);
         }
     }
 
@@ -414,14 +403,10 @@ impl<'s> Walker<'s> {
                 continue;
             }
             self.s.active[idx] = 0;
-            for _ in 0..a {
-                self.edge(-1);
-            }
-            if idx >> 7 != usize::from(DRUM_CHANNEL) {
-                let d = tick.saturating_sub(self.s.start[idx]);
-                let pc = &mut self.pc_dur[(idx & 0x7F) % 12];
-                *pc = pc.saturating_add(d);
-            }
+            self.edge(-i32::from(a));
+            let d = tick.saturating_sub(self.s.start[idx]);
+            let kd = &mut self.s.key_dur[idx];
+            *kd = kd.saturating_add(d);
         }
         self.n_active = 0;
     }
@@ -505,6 +490,10 @@ impl<'s> Walker<'s> {
         let mut next_pos = end;
         loop {
             while c.pos < c.limit {
+                if self.fast_channel_event(&mut c, &mut running) {
+                    events = events.saturating_add(1);
+                    continue;
+                }
                 let ev_start = c.pos;
                 match self.event(&mut c, &mut running, track_name_seen) {
                     Ok(is_eot) => {
@@ -552,7 +541,8 @@ impl<'s> Walker<'s> {
         self.close_track_notes();
         self.s.fp.end_track(self.tick);
         self.flush_edge();
-        self.s.runs.push(self.s.edges.len());
+        self.edge_tick = u64::MAX;
+        self.s.poly.end_run();
         self.max_tick = self.max_tick.max(self.tick);
         self.track_ends.push(self.tick);
         if let Some((k, _)) = failure {
@@ -607,6 +597,49 @@ impl<'s> Walker<'s> {
             }
             _ => Err(K::BadEvent),
         }
+    }
+
+    /// The common event read with one bounds check: a delta of one or two bytes, then a channel message with clean
+    /// data bytes, wholly inside the track. Returns false, having read nothing, for anything else ([`Self::event`]
+    /// reads that, with the same outcome this would have had).
+    #[inline(always)]
+    fn fast_channel_event(&mut self, c: &mut Cur<'_>, running: &mut u8) -> bool {
+        const WINDOW: usize = 5;
+        if c.pos + WINDOW > c.limit {
+            return false;
+        }
+        let Some(w) = c.d.get(c.pos..c.pos + WINDOW) else {
+            return false;
+        };
+        let (delta, at) = if w[0] < 0x80 {
+            (u64::from(w[0]), 1)
+        } else if w[1] < 0x80 {
+            (u64::from(w[0] & 0x7F) << 7 | u64::from(w[1]), 2)
+        } else {
+            return false;
+        };
+        let (status, at) = if w[at] >= 0x80 { (w[at], at + 1) } else { (*running, at) };
+        // Running status 0 (none yet) is below 0x80 too: the slow path reports it.
+        if !(0x80..0xF0).contains(&status) {
+            return false;
+        }
+        let two = !matches!(status & 0xF0, 0xC0 | 0xD0);
+        let d1 = w[at];
+        let d2 = if two { w[at + 1] } else { 0 };
+        if (d1 | d2) & 0x80 != 0 {
+            return false;
+        }
+        c.pos += at + 1 + usize::from(two);
+        *running = status;
+        self.tick = self.tick.saturating_add(delta);
+        let ch = status & 0x0F;
+        match status & 0xF0 {
+            0x90 if d2 > 0 => self.note_on(ch, d1, d2),
+            0x80 | 0x90 => self.note_off(ch, d1),
+            0xC0 => self.programs |= 1u128 << d1,
+            _ => {}
+        }
+        true
     }
 
     /// Reads a channel message's data bytes (`first` already read under running status) and counts it.
@@ -730,45 +763,6 @@ fn be_u16(d: &[u8], at: usize) -> Option<u16> {
 /// Four printable ASCII bytes: what a chunk id looks like (alien chunks included).
 fn looks_like_chunk_id(id: &[u8]) -> bool {
     id.len() == 4 && id.iter().all(|&b| (0x20..0x7F).contains(&b))
-}
-
-/// Merge the per-track sorted runs of `edges` (each run ends at an offset in `ends`) bottom-up, pairwise:
-/// O(n log tracks), where sorting every edge would be O(n log n).
-fn merge_runs<'a>(edges: &'a mut Vec<(u64, i32)>, ends: &[usize], buf: &'a mut Vec<(u64, i32)>) -> &'a [(u64, i32)] {
-    let mut bounds: Vec<usize> = Vec::with_capacity(ends.len() + 1);
-    bounds.push(0);
-    bounds.extend(ends.iter().copied().filter(|&e| e <= edges.len()));
-    if bounds.last() != Some(&edges.len()) {
-        bounds.push(edges.len());
-    }
-    bounds.dedup();
-    let (mut src, mut dst) = (edges, buf);
-    while bounds.len() > 2 {
-        dst.clear();
-        let mut next = vec![0usize];
-        let mut i = 0;
-        while i + 1 < bounds.len() {
-            let (a0, a1) = (bounds[i], bounds[i + 1]);
-            let b1 = if i + 2 < bounds.len() { bounds[i + 2] } else { a1 };
-            let (mut x, mut y) = (a0, a1);
-            while x < a1 && y < b1 {
-                if src[y].0 < src[x].0 {
-                    dst.push(src[y]);
-                    y += 1;
-                } else {
-                    dst.push(src[x]);
-                    x += 1;
-                }
-            }
-            dst.extend_from_slice(&src[x..a1]);
-            dst.extend_from_slice(&src[y..b1]);
-            next.push(dst.len());
-            i += 2;
-        }
-        bounds = next;
-        std::mem::swap(&mut src, &mut dst);
-    }
-    src
 }
 
 /// Seconds for `end` ticks through a tempo map sorted by tick.
@@ -1108,31 +1102,17 @@ fn durations(w: &mut Walker<'_>, format: u16, timing: Timing) -> (f64, Option<f6
     }
 }
 
-/// Most notes sounding at once over all tracks, from the per-track runs of polyphony changes.
-fn peak_polyphony(s: &mut Scratch) -> i64 {
-    let edges = merge_runs(&mut s.edges, &s.runs, &mut s.merged);
-    // Offs and ons of one tick are already netted: the peak is the running sum after each tick.
-    let mut cur: i64 = 0;
-    let mut poly: i64 = 0;
-    for (i, &(tick, d)) in edges.iter().enumerate() {
-        cur = (cur + i64::from(d)).max(0);
-        if edges.get(i + 1).is_none_or(|n| n.0 != tick) {
-            poly = poly.max(cur);
-        }
-    }
-    poly
-}
-
 /// Turns what the walk gathered into the stored metadata: durations, polyphony, key, note statistics.
 fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result<MidiMetadata, MidiError> {
     let max_tick = w.max_tick;
     let (duration_seconds, avg_bpm) = durations(&mut w, format, timing);
-    let poly = peak_polyphony(w.s);
+    let poly = w.s.poly.peak();
 
-    let pc_weights: [f64; 12] = if w.pc_dur.iter().any(|&d| d > 0) {
-        w.pc_dur.map(|d| d as f64)
+    let keys = KeyStats::of(w.s);
+    let pc_weights: [f64; 12] = if keys.pc_dur.iter().any(|&d| d > 0) {
+        keys.pc_dur.map(|d| d as f64)
     } else {
-        w.pc_count.map(|c| c as f64)
+        keys.pc_count.map(|c| c as f64)
     };
     let detected = detect_key(&pc_weights);
 
@@ -1165,9 +1145,9 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         detected_key: detected.map(|(k, _)| k.to_owned()),
         key_confidence: detected.map(|(_, r)| r),
         total_notes: i32::try_from(total_notes).unwrap_or(i32::MAX),
-        unique_pitches: w.pitches.count_ones() as i16,
-        pitch_range_min: (w.pitches != 0).then(|| w.pitches.trailing_zeros() as i16),
-        pitch_range_max: (w.pitches != 0).then(|| 127 - w.pitches.leading_zeros() as i16),
+        unique_pitches: keys.pitches.count_ones() as i16,
+        pitch_range_min: (keys.pitches != 0).then(|| keys.pitches.trailing_zeros() as i16),
+        pitch_range_max: (keys.pitches != 0).then(|| 127 - keys.pitches.leading_zeros() as i16),
         avg_velocity: (total_notes > 0).then(|| w.vel_sum as f64 / total_notes as f64),
         polyphony_max: i32::try_from(poly).unwrap_or(i32::MAX),
         note_density: if duration_seconds > 0.0 {
@@ -1175,9 +1155,9 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         } else {
             0.0
         },
-        channels: (0..16i16).filter(|&c| w.channels >> c & 1 == 1).collect(),
+        channels: (0..16i16).filter(|&c| w.s.channels >> c & 1 == 1).collect(),
         programs: bits_u128(w.programs),
-        has_drums: w.channels >> DRUM_CHANNEL & 1 == 1,
+        has_drums: w.s.channels >> DRUM_CHANNEL & 1 == 1,
         is_karaoke: w.kmidi || w.lyrics > 0,
         lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
         warnings: w.warnings,
@@ -1187,6 +1167,40 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
     })
 }
 
+/// The note statistics folded from the per-key sums.
+struct KeyStats {
+    /// Bit p set: some note-on of pitch p, any channel.
+    pitches: u128,
+    /// Non-drum note-ons per pitch class.
+    pc_count: [u64; 12],
+    /// Non-drum ticks sounded per pitch class (saturating: the sum of non-negative terms is then order-free).
+    pc_dur: [u64; 12],
+}
+
+impl KeyStats {
+    fn of(s: &Scratch) -> Self {
+        let mut k = KeyStats {
+            pitches: 0,
+            pc_count: [0; 12],
+            pc_dur: [0; 12],
+        };
+        for ch in (0..16usize).filter(|&c| s.channels >> c & 1 == 1) {
+            let row = ch << 7;
+            for p in 0..128usize {
+                let n = s.key_count[row + p];
+                if n > 0 {
+                    k.pitches |= 1u128 << p;
+                }
+                if ch != usize::from(DRUM_CHANNEL) {
+                    k.pc_count[p % 12] += n;
+                    k.pc_dur[p % 12] = k.pc_dur[p % 12].saturating_add(s.key_dur[row + p]);
+                }
+            }
+        }
+        k
+    }
+}
+
 /// Quarter notes per minute over the whole piece = 60e6 × ticks / Σ(ticks × µs per quarter).
 fn avg_bpm_of(first_tempo: Option<(u64, u32)>, end: u64, us_ticks: u128) -> Option<f64> {
     let (_, first) = first_tempo?;
@@ -1194,19 +1208,4 @@ fn avg_bpm_of(first_tempo: Option<(u64, u32)>, end: u64, us_ticks: u128) -> Opti
         return Some(bpm_of(first));
     }
     Some(60_000_000.0 * end as f64 / us_ticks as f64)
-}
-
-#[cfg(test)]
-mod merge_tests {
-    use super::merge_runs;
-
-    #[test]
-    fn merges_sorted_runs_into_one_sorted_sequence() {
-        let mut edges = vec![(0, 1), (5, -1), (9, 1), (1, 1), (5, 1), (2, 1), (3, -1), (8, 2)];
-        let mut buf = Vec::new();
-        let merged = merge_runs(&mut edges, &[3, 5, 8], &mut buf).to_vec();
-        let ticks: Vec<u64> = merged.iter().map(|e| e.0).collect();
-        assert_eq!(ticks, vec![0, 1, 2, 3, 5, 5, 8, 9]);
-        assert_eq!(merged.iter().map(|e| e.1).sum::<i32>(), 5);
-    }
 }

@@ -10,6 +10,7 @@ pub mod fingerprint;
 mod keys;
 pub mod notes;
 mod path_meta;
+mod poly;
 mod text;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
