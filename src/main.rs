@@ -89,6 +89,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             archives,
             archive_files,
             search,
+            search_library,
         }) => {
             let args = cli::bench::BenchArgs {
                 files: *files,
@@ -96,6 +97,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 repeat: *repeat,
                 archive_files: if *archives { *archive_files } else { 0 },
                 search_files: search.unwrap_or(0),
+                search_library: search_library.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

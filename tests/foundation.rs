@@ -128,7 +128,7 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .fetch_all(&db.pool)
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 7]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
             .fetch_all(&db.pool)
@@ -144,7 +144,7 @@ async fn index_catalog_matches_the_database() {
     let db = fresh_db().await;
     let in_db: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT indexname::text, tablename::text, indexdef FROM pg_indexes WHERE schemaname = 'public' \
-         AND tablename IN ('files', 'musical_metadata') ORDER BY 1",
+         AND tablename IN ('files', 'musical_metadata', 'search_rows') ORDER BY 1",
     )
     .fetch_all(&db.pool)
     .await
@@ -161,9 +161,9 @@ async fn index_catalog_matches_the_database() {
         .map(|(n, _, _)| n)
         .filter(|n| !catalog.iter().any(|i| &i.name == *n))
         .collect();
-    assert_eq!(extra.len(), 3, "pkeys + unique: {extra:?}");
+    assert_eq!(extra.len(), 4, "pkeys + unique: {extra:?}");
     assert!(extra.iter().any(|n| n.contains("content_hash")));
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 42);
+    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 49);
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn status_json_reports_tables_indexes_and_settings_over_an_external_url() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["managed"], false);
-    assert_eq!(v["secondary_indexes"]["expected"], 42);
-    assert_eq!(v["secondary_indexes"]["present"], 42);
+    assert_eq!(v["secondary_indexes"]["expected"], 49);
+    assert_eq!(v["secondary_indexes"]["present"], 49);
     assert_eq!(v["superuser"], true);
     assert!(v["database_size_bytes"].as_i64().unwrap() > 0);
     let tables = v["tables"].as_array().unwrap();
@@ -234,5 +234,5 @@ async fn a_build_connection_recreates_a_dropped_catalog_index() {
     // A second build of a present index is harmless: the catalog's statements say IF NOT EXISTS.
     conn.build(gin).await.unwrap();
     conn.close().await;
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 42);
+    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 49);
 }

@@ -84,6 +84,8 @@ pub struct BenchArgs {
     pub archive_files: u64,
     /// Files of the library the search section measures (0: no search section).
     pub search_files: u64,
+    /// Where the search section's library is kept and reused (`None`: on the throwaway cluster).
+    pub search_library: Option<PathBuf>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -136,7 +138,10 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         _ => None,
     };
     let search_result = match (&result, &search_corpus) {
-        (Ok(_), Some(base)) => Some(search::run(&exe, &data_dir, &mut c, base, search_files).await),
+        (Ok(_), Some(base)) => Some(match &args.search_library {
+            Some(dir) => search::run_kept(&exe, dir, base, search_files).await,
+            None => search::run(&exe, &data_dir, &mut c, base, search_files, false).await,
+        }),
         _ => None,
     };
     let machine = tokio::task::spawn_blocking(move || {

@@ -217,6 +217,10 @@ pub enum Command {
         /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
         #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
         search: Option<u64>,
+        /// The search section's library lives in this data directory and is kept: a later bench reuses it when it
+        /// already holds the files asked for (without it, a throwaway library is built and removed).
+        #[arg(long, value_name = "DIR")]
+        search_library: Option<PathBuf>,
     },
 }
 

@@ -10,6 +10,16 @@ use crate::engine::library::{Cursor, FileDetail, FileNotes, Hit, Page, ParseErro
 
 /// Typing pauses this long before the query runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Lines one detail-scroll key moves.
+pub const DETAIL_STEP: usize = 3;
+
+/// At least as many lines as the detail pane draws for `d` (the facts, every location, the duplicate groups): the
+/// farthest the pane scrolls, so that a held key does not scroll into nothing (the drawing clamps to the exact end).
+fn detail_line_bound(d: &FileDetail) -> usize {
+    const FACTS: usize = 20;
+    FACTS + d.locations.len() + d.duplicates.iter().map(|g| 2 + g.files.len()).sum::<usize>()
+}
+
 /// The selection rests this long before its detail and notes are read (holding ↓ reads nothing on the way).
 pub const SELECT_DELAY: Duration = Duration::from_millis(120);
 /// Files fetched per page.
@@ -173,6 +183,8 @@ pub struct Browser {
     /// Bumped whenever the selected file changes: detail and notes of another selection are stale.
     pub selection: u64,
     pub detail: Slot<FileDetail>,
+    /// Lines of the detail pane scrolled past (0: its top, where the pane fits what it can).
+    pub detail_scroll: usize,
     pub notes: Slot<FileNotes>,
     pub pane: Pane,
     pub view: RollView,
@@ -198,6 +210,7 @@ impl Default for Browser {
             selected: 0,
             selection: 0,
             detail: Slot::Empty,
+            detail_scroll: 0,
             notes: Slot::Empty,
             pane: Pane::Detail,
             view: RollView::default(),
@@ -228,6 +241,9 @@ pub enum BrowseAction {
     ZoomOut,
     PitchUp,
     PitchDown,
+    /// Scroll the detail pane (every location of a file found in many places).
+    DetailUp,
+    DetailDown,
 }
 
 impl Browser {
@@ -353,6 +369,18 @@ impl Browser {
                 self.view.clamp(self.duration());
                 vec![]
             }
+            BrowseAction::DetailUp => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(DETAIL_STEP);
+                vec![]
+            }
+            BrowseAction::DetailDown => {
+                let most = match &self.detail {
+                    Slot::Ready(d) => detail_line_bound(d),
+                    _ => 0,
+                };
+                self.detail_scroll = (self.detail_scroll + DETAIL_STEP).min(most);
+                vec![]
+            }
         }
     }
 
@@ -407,6 +435,7 @@ impl Browser {
     fn selection_changed(&mut self) -> Vec<BrowserEffect> {
         self.selection += 1;
         self.view = RollView::default();
+        self.detail_scroll = 0;
         if self.hits.is_empty() {
             self.detail = Slot::Empty;
             self.notes = Slot::Empty;

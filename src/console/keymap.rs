@@ -174,6 +174,8 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('-'), Ctx::Browser, Action::Browse(B::ZoomOut), "roll: zoom out", false),
     b(Key::Char(']'), Ctx::Browser, Action::Browse(B::PitchUp), "roll: higher notes", false),
     b(Key::Char('['), Ctx::Browser, Action::Browse(B::PitchDown), "roll: lower notes", false),
+    b(Key::Char('K'), Ctx::Browser, Action::Browse(B::DetailUp), "detail: scroll up", false),
+    b(Key::Char('J'), Ctx::Browser, Action::Browse(B::DetailDown), "detail: scroll down", false),
     b(Key::Esc, Ctx::Browser, Action::Browse(B::Close), "close", true),
 ];
 
@@ -236,6 +238,14 @@ pub fn footer(ctx: Ctx) -> Vec<&'static Binding> {
         }
     }
     out
+}
+
+/// The label of the first key bound to `action` in `ctx`, for hints drawn outside the footer ("?" if none).
+pub fn key_label(ctx: Ctx, action: Action) -> String {
+    BINDINGS
+        .iter()
+        .find(|bd| bd.ctx == ctx && bd.action == action)
+        .map_or_else(|| "?".into(), |bd| bd.key.label())
 }
 
 /// Every binding of `ctx`, for the help screen.

@@ -79,31 +79,45 @@ pub struct SearchReport {
 /// Files of the generated corpus the library grows from (half the library asked for, when that is fewer).
 pub const BASE_FILES: u64 = 50_000;
 
-/// Build the library of about `files` files on the bench cluster at `data_dir` and time every query.
+/// Time every query on the library kept in the data directory `dir`, building it there first unless it already
+/// holds about `files` files; the cluster is left stopped, its files in place.
+pub async fn run_kept(exe: &Path, dir: &Path, corpus: &Path, files: u64) -> Result<SearchReport> {
+    std::fs::create_dir_all(dir)?;
+    let mut cluster = Cluster::new(dir);
+    tokio::task::spawn_blocking({
+        let mut c = cluster.clone();
+        move || c.ensure_started()
+    })
+    .await??;
+    // Opening the engine migrates an older library (a new search table is filled from the old rows).
+    Engine::open(Target::Managed(cluster.clone()), dir.to_path_buf()).await?;
+    let held = database::bench::library_files(&cluster.url()).await.unwrap_or(0);
+    let reuse = held as f64 >= files as f64 * 0.9;
+    if reuse {
+        eprintln!("bench: reusing the library of {held} files in {}", dir.display());
+    }
+    let report = run(exe, dir, &mut cluster, corpus, files, reuse).await;
+    let mut c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop()).await??;
+    report
+}
+
+/// Build the library of about `files` files on the bench cluster at `data_dir` (unless `reuse`) and time every
+/// query.
 pub async fn run(
     exe: &Path,
     data_dir: &Path,
     cluster: &mut Cluster,
     corpus: &Path,
     files: u64,
+    reuse: bool,
 ) -> Result<SearchReport> {
     let t = Instant::now();
     let url = cluster.url();
-    database::bench::recreate_library(&url).await?;
-    child(
-        exe,
-        data_dir,
-        &["import", "--json", "--mode", "fast", &path_str(corpus)?],
-    )?;
-    let imported = database::bench::library_files(&url).await?;
-    let copies = copies_for(files, imported);
-    if copies > 0 {
-        child(exe, data_dir, &["profile", "apply", "drop-indexes"])?;
-        eprintln!("bench: growing the library from {imported} to about {files} files ({copies} copies)");
-        database::bench::grow_library(&url, copies).await?;
-        child(exe, data_dir, &["rebuild-indexes"])?;
-        child(exe, data_dir, &["restore-safety"])?;
+    if !reuse {
+        build(exe, data_dir, &url, corpus, files).await?;
     }
+    // Also for a reused library: tables a migration added since need their statistics and visibility map.
     database::bench::analyze_library(&url).await?;
     let total = database::bench::library_files(&url).await?;
     let build_seconds = t.elapsed().as_secs_f64();
@@ -144,6 +158,26 @@ pub async fn run(
         build_seconds,
         rows,
     })
+}
+
+/// A fresh library of about `files` files: the corpus imported, then grown by copies.
+async fn build(exe: &Path, data_dir: &Path, url: &str, corpus: &Path, files: u64) -> Result<()> {
+    database::bench::recreate_library(url).await?;
+    child(
+        exe,
+        data_dir,
+        &["import", "--json", "--mode", "fast", &path_str(corpus)?],
+    )?;
+    let imported = database::bench::library_files(url).await?;
+    let copies = copies_for(files, imported);
+    if copies > 0 {
+        child(exe, data_dir, &["profile", "apply", "drop-indexes"])?;
+        eprintln!("bench: growing the library from {imported} to about {files} files ({copies} copies)");
+        database::bench::grow_library(url, copies).await?;
+        child(exe, data_dir, &["rebuild-indexes"])?;
+        child(exe, data_dir, &["restore-safety"])?;
+    }
+    Ok(())
 }
 
 /// Copies of each imported file that bring the library closest to `files`.

@@ -8,7 +8,8 @@ use ratatui::widgets::{Clear, Paragraph};
 
 use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, truncate_left};
 use crate::console::app::App;
-use crate::console::browser::{Browser, Focus, MAX_LOADED, Pane, Slot};
+use crate::console::browser::{BrowseAction, Browser, Focus, MAX_LOADED, Pane, Slot};
+use crate::console::keymap::{Action, Ctx, key_label};
 use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, SortField};
 
@@ -256,7 +257,7 @@ pub fn render_detail(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
             truncate(&format!(" {e}"), w),
             Style::new().fg(Color::Red),
         ))],
-        Slot::Ready(d) => detail_lines(d, w, inner.height as usize),
+        Slot::Ready(d) => scrolled(detail_lines(d, w, inner.height as usize, b.detail_scroll > 0), b, inner),
     };
     f.render_widget(Paragraph::new(lines), inner);
 }
@@ -274,8 +275,33 @@ pub fn pitch_name(p: i16) -> String {
     format!("{}{}", NAMES[p.rem_euclid(12) as usize], p.div_euclid(12) - 1)
 }
 
-/// The facts first, every location after, then the rest while room lasts; `height` rows are available.
-fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
+/// The key the key table binds to a detail-scroll action.
+fn detail_key(action: BrowseAction) -> String {
+    key_label(Ctx::Browser, Action::Browse(action))
+}
+
+/// The detail scrolled by the browser's `detail_scroll`, never past its last line; a marker on the top line says
+/// how much is above.
+fn scrolled(lines: Vec<Line<'static>>, b: &Browser, inner: Rect) -> Vec<Line<'static>> {
+    let height = inner.height as usize;
+    let skip = b.detail_scroll.min(lines.len().saturating_sub(height));
+    if skip == 0 {
+        return lines;
+    }
+    let mut out: Vec<Line<'static>> = lines.into_iter().skip(skip + 1).collect();
+    out.insert(
+        0,
+        Line::from(Span::styled(
+            format!(" ↑ {} lines above ({})", skip + 1, detail_key(BrowseAction::DetailUp)),
+            dim(),
+        )),
+    );
+    out
+}
+
+/// The facts first, every location after, then the rest while room lasts; `height` rows are available (`all`:
+/// every location, for a pane that scrolls).
+fn detail_lines(d: &FileDetail, w: usize, height: usize, all: bool) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled(
         truncate(&format!(" {}", d.filename), w),
         bold(),
@@ -328,7 +354,7 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
     )));
     // Every location the pane holds; the remaining facts fill what is left below them.
     let room = height.saturating_sub(lines.len()).max(1);
-    let shown = if d.locations.len() > room {
+    let shown = if d.locations.len() > room && !all {
         room.saturating_sub(1).max(1)
     } else {
         d.locations.len()
@@ -341,7 +367,11 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize) -> Vec<Line<'static>> {
     }
     if shown < d.locations.len() {
         lines.push(Line::from(Span::styled(
-            format!("  … {} more (midi-tui search --paths)", d.locations.len() - shown),
+            format!(
+                "  … {} more ({} scrolls)",
+                d.locations.len() - shown,
+                detail_key(BrowseAction::DetailDown)
+            ),
             dim(),
         )));
     }

@@ -247,3 +247,40 @@ fn library_browser_parse_error_and_help() {
     keys(&mut h, &[Key::Char('?')]);
     snap!("browser_help_80x24", h, 80, 24);
 }
+
+/// A file found in thirty places: the detail pane scrolls through every location with the key table's keys, stops
+/// at its last line, and starts at the top again for the next file.
+#[test]
+fn library_browser_detail_scrolls() {
+    use crate::console::browser::BrowserMsg;
+    let mut a = testkit::browsing(testkit::running_app(30), "drums:yes", 40, true);
+    let mut d = testkit::detail(1);
+    let first = d.locations[0].clone();
+    d.locations = (1..=30)
+        .map(|i| crate::engine::library::LocationDetail {
+            path: format!(
+                "/music/copies/{i:02}/{}",
+                first.path.rsplit('/').next().unwrap_or("x.mid")
+            ),
+            ..first.clone()
+        })
+        .collect();
+    let s = a.browser.selection;
+    update(
+        &mut a,
+        Msg::Browser(BrowserMsg::Detail {
+            selection: s,
+            result: Ok(Some(Box::new(d))),
+        }),
+    );
+    snap!("browser_detail_many_80x24", a, 80, 24);
+    keys(&mut a, &[Key::Char('J'), Key::Char('J'), Key::Char('J')]);
+    assert_eq!(a.browser.detail_scroll, 9);
+    snap!("browser_detail_scrolled_80x24", a, 80, 24);
+    keys(&mut a, &[Key::Char('J'); 40]);
+    snap!("browser_detail_scrolled_end_80x24", a, 80, 24);
+    keys(&mut a, &[Key::Char('K'); 40]);
+    assert_eq!(a.browser.detail_scroll, 0, "back at the top");
+    keys(&mut a, &[Key::Char('J'), Key::Down]);
+    assert_eq!(a.browser.detail_scroll, 0, "another file starts at its top");
+}

@@ -88,9 +88,13 @@ pub async fn note_library_lost(pool: &PgPool) -> DbResult<()> {
     sqlx::query("UPDATE import_runs SET rows_lost = true WHERE NOT rows_lost")
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql("DELETE FROM musical_metadata; DELETE FROM file_locations; DELETE FROM library_repair")
-        .execute(&mut *tx)
-        .await?;
+    // search_rows is logged: a crash that emptied the UNLOGGED tables left its rows behind.
+    sqlx::raw_sql(
+        "DELETE FROM musical_metadata; DELETE FROM file_locations; DELETE FROM library_repair; \
+         TRUNCATE search_rows",
+    )
+    .execute(&mut *tx)
+    .await?;
     forget_progress(&mut tx).await?;
     tx.commit().await?;
     Ok(())
@@ -116,6 +120,12 @@ pub async fn note_partial_loss(pool: &PgPool, locations_lost: bool) -> DbResult<
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // The search rows of files whose metadata a crash emptied (no trigger saw it go); the repair writes them anew.
+    sqlx::query(
+        "DELETE FROM search_rows s WHERE NOT EXISTS (SELECT 1 FROM musical_metadata m WHERE m.file_id = s.file_id)",
+    )
+    .execute(&mut *tx)
+    .await?;
     if locations_lost {
         sqlx::query("UPDATE import_runs SET rows_lost = true WHERE NOT rows_lost")
             .execute(&mut *tx)

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "fingerprints",
         include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     ),
+    (
+        7,
+        "search_rows",
+        include_str!("../../../../database/migrations/0007_search_rows.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -271,7 +271,7 @@ pub async fn drop_index(pool: &PgPool, name: &str) -> DbResult<()> {
 }
 
 pub async fn analyze(pool: &PgPool) -> DbResult<()> {
-    sqlx::raw_sql("ANALYZE files; ANALYZE musical_metadata; ANALYZE file_locations")
+    sqlx::raw_sql("ANALYZE files; ANALYZE musical_metadata; ANALYZE file_locations; ANALYZE search_rows")
         .execute(pool)
         .await?;
     Ok(())

@@ -70,17 +70,56 @@ struct SortColumn {
     nullable: bool,
 }
 
-fn sort_column(field: SortField) -> SortColumn {
-    let (column, id, nullable) = match field {
-        SortField::Name => ("f.filename", "f.id", false),
-        SortField::Bpm => ("m.bpm", "m.file_id", true),
-        SortField::Duration => ("f.duration_seconds", "f.id", true),
-        SortField::Notes => ("m.total_notes", "m.file_id", false),
-        SortField::Tracks => ("f.num_tracks", "f.id", true),
-        SortField::Size => ("f.file_size_bytes", "f.id", false),
-        SortField::Added => ("f.id", "f.id", false),
+/// Where a page's filters and order are read: the joined library tables, or the narrow `search_rows` table (one
+/// row per file, migration 0007), whose covering indexes deliver a filtered first page without heap reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Joined,
+    Narrow,
+}
+
+fn sort_column(field: SortField, layout: Layout) -> SortColumn {
+    let (column, id, nullable) = match (layout, field) {
+        (Layout::Narrow, SortField::Name) => ("s.filename", "s.file_id", false),
+        (Layout::Narrow, SortField::Bpm) => ("s.bpm", "s.file_id", true),
+        (Layout::Narrow, SortField::Duration) => ("s.duration_seconds", "s.file_id", true),
+        (Layout::Narrow, SortField::Notes) => ("s.total_notes", "s.file_id", false),
+        (_, SortField::Name) => ("f.filename", "f.id", false),
+        (_, SortField::Bpm) => ("m.bpm", "m.file_id", true),
+        (_, SortField::Duration) => ("f.duration_seconds", "f.id", true),
+        (_, SortField::Notes) => ("m.total_notes", "m.file_id", false),
+        (_, SortField::Tracks) => ("f.num_tracks", "f.id", true),
+        (_, SortField::Size) => ("f.file_size_bytes", "f.id", false),
+        (_, SortField::Added) => ("f.id", "f.id", false),
     };
     SortColumn { column, id, nullable }
+}
+
+/// The narrow table serves a query when it holds every column the filters and the order read and a covering index
+/// delivers the order. Bare words (track names, copyright), `name:~` and `dupes:` stay on the joined tables, whose
+/// trigram and fingerprint indexes find their few matches first.
+fn layout_for(query: &Query, sort: SortField) -> Layout {
+    let sorted = matches!(
+        sort,
+        SortField::Name | SortField::Bpm | SortField::Duration | SortField::Notes
+    );
+    let filtered = query.terms.iter().all(|t| {
+        matches!(
+            t.filter,
+            Filter::Number { .. }
+                | Filter::Key { .. }
+                | Filter::TimeSignature { .. }
+                | Filter::Drums(_)
+                | Filter::Programs(_)
+                | Filter::Folder(_)
+                | Filter::Name(_)
+        )
+    });
+    if sorted && filtered {
+        Layout::Narrow
+    } else {
+        Layout::Joined
+    }
 }
 
 /// Files with a value for the sort field first, then (for a nullable field) those without, in id order.
@@ -90,26 +129,63 @@ enum Part {
     Nulls,
 }
 
-const SELECT: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
+const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
      f.duration_seconds, f.num_tracks, f.file_size_bytes, m.bpm, m.key_signature, m.detected_key, \
-     m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums \
-     FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE";
+     m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums";
+
+/// The statement up to its filters, which follow as ` AND ...`.
+fn head(layout: Layout) -> String {
+    match layout {
+        Layout::Joined => format!("{COLUMNS} FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE"),
+        // The page's ids from the narrow table first, then only their rows of the library tables.
+        Layout::Narrow => format!("{COLUMNS} FROM (SELECT s.file_id FROM search_rows s WHERE TRUE"),
+    }
+}
+
+/// After the narrow page's LIMIT: its rows joined back, in the page's order (the same values, read from the
+/// library tables).
+fn push_narrow_tail(qb: &mut QueryBuilder<Postgres>, sort: Sort, part: Part) {
+    let col = sort_column(sort.field, Layout::Joined);
+    let dir = if sort.descending { " DESC" } else { "" };
+    qb.push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id ORDER BY ");
+    if part == Part::Values && col.column != col.id {
+        qb.push(format_args!("{}{dir}, ", col.column));
+    }
+    qb.push(format_args!("{}{dir}", col.id));
+}
+
+/// The whole statement of one part of a page.
+fn page_statement(
+    prefix: &str,
+    layout: Layout,
+    query: &Query,
+    sort: Sort,
+    part: Part,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> QueryBuilder<Postgres> {
+    let mut qb = QueryBuilder::new(format!("{prefix}{}", head(layout)));
+    push_page(&mut qb, query, sort, part, after, limit, layout);
+    if layout == Layout::Narrow {
+        push_narrow_tail(&mut qb, sort, part);
+    }
+    qb
+}
 
 /// One page of the files matching `query`, in `sort` order, after `after`.
 pub async fn page(pool: &PgPool, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let col = sort_column(sort.field);
+    let layout = choose_layout(pool, query, sort.field).await?;
+    let col = sort_column(sort.field, Layout::Joined);
     let in_nulls = matches!(after, Some(c) if c.value == SortValue::Null);
     let mut hits = Vec::new();
     if !in_nulls {
-        let mut qb = QueryBuilder::new(SELECT);
-        push_page(&mut qb, query, sort, Part::Values, after, limit);
+        let mut qb = page_statement("", layout, query, sort, Part::Values, after, limit);
         hits = fetch(pool, &mut qb).await?;
     }
     if col.nullable && hits.len() < limit {
-        let mut qb = QueryBuilder::new(SELECT);
         let after = after.filter(|_| in_nulls);
-        push_page(&mut qb, query, sort, Part::Nulls, after, limit - hits.len());
+        let mut qb = page_statement("", layout, query, sort, Part::Nulls, after, limit - hits.len());
         hits.extend(fetch(pool, &mut qb).await?);
     }
     attach_locations(pool, &mut hits).await?;
@@ -121,10 +197,42 @@ pub async fn page(pool: &PgPool, query: &Query, sort: Sort, limit: usize, after:
 
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
-    let mut qb = QueryBuilder::new(format!("EXPLAIN (FORMAT JSON) {SELECT}"));
-    push_page(&mut qb, query, sort, Part::Values, None, limit.clamp(1, MAX_PAGE));
+    let layout = choose_layout(pool, query, sort.field).await?;
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut qb = page_statement("EXPLAIN (FORMAT JSON) ", layout, query, sort, Part::Values, None, limit);
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     Ok(row.try_get::<serde_json::Value, _>(0)?)
+}
+
+/// Below this many matches (the planner's estimate), a page is found faster through the library tables' trigram
+/// indexes than by walking a covering index until the page is full: at a million files, a walk for 500 matches
+/// tests about 100,000 index entries, where the trigram index reads the 500 rows themselves.
+const RARE_TEXT_MATCHES: f64 = 500.0;
+
+/// The narrow table has no trigram index: when a `name:` or `folder:` text is rare enough, the joined tables'
+/// trigram indexes find the few matches first. The planner's estimate of the narrow filter decides (it tests the
+/// pattern against the column's statistics); other filters have indexes of their own on the narrow table.
+async fn choose_layout(pool: &PgPool, query: &Query, sort: SortField) -> DbResult<Layout> {
+    let layout = layout_for(query, sort);
+    let text = query
+        .terms
+        .iter()
+        .any(|t| !t.negated && matches!(t.filter, Filter::Name(_) | Filter::Folder(_)));
+    if layout == Layout::Joined || !text {
+        return Ok(layout);
+    }
+    let mut qb = QueryBuilder::new("EXPLAIN (FORMAT JSON) SELECT 1 FROM search_rows s WHERE TRUE");
+    for term in &query.terms {
+        push_term(&mut qb, term, Layout::Narrow);
+    }
+    let row = qb.build().persistent(false).fetch_one(pool).await?;
+    let plan: serde_json::Value = row.try_get(0)?;
+    let rows = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0);
+    Ok(if rows < RARE_TEXT_MATCHES {
+        Layout::Joined
+    } else {
+        Layout::Narrow
+    })
 }
 
 async fn fetch(pool: &PgPool, qb: &mut QueryBuilder<Postgres>) -> DbResult<Vec<Hit>> {
@@ -141,11 +249,18 @@ fn push_page(
     part: Part,
     after: Option<&Cursor>,
     limit: usize,
+    layout: Layout,
 ) {
-    for term in &query.terms {
-        push_term(qb, term);
+    // Text tests last: the cheap comparisons before them turn most rows away first (a page's scan is evaluated in
+    // the order written when the costs tie).
+    let text = |t: &&Term| matches!(t.filter, Filter::Name(_) | Filter::Folder(_));
+    for term in query.terms.iter().filter(|t| !text(t)) {
+        push_term(qb, term, layout);
     }
-    let col = sort_column(sort.field);
+    for term in query.terms.iter().filter(text) {
+        push_term(qb, term, layout);
+    }
+    let col = sort_column(sort.field, layout);
     let (cmp, dir) = if sort.descending { ("<", " DESC") } else { (">", "") };
     match part {
         Part::Values => {
@@ -200,16 +315,28 @@ fn push_keyset(qb: &mut QueryBuilder<Postgres>, col: &SortColumn, cmp: &str, c: 
     qb.push(")");
 }
 
-fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term) {
+fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout) {
     qb.push(" AND (");
-    push_filter(qb, &term.filter);
+    push_filter(qb, &term.filter, layout);
     // NULL counts as "does not match", so a negated term keeps the files the positive term leaves out.
     qb.push(if term.negated { ") IS NOT TRUE" } else { ")" });
 }
 
-fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
+/// The column of `joined` (an `f.` or `m.` column) in `layout`.
+fn column(layout: Layout, joined: &'static str, narrow: &'static str) -> &'static str {
+    match layout {
+        Layout::Joined => joined,
+        Layout::Narrow => narrow,
+    }
+}
+
+fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout) {
+    let narrow = layout == Layout::Narrow;
     match filter {
-        Filter::Number { field, range } => push_range(qb, *field, range),
+        Filter::Number { field, range } => push_range(qb, num_column(*field, layout), field.is_integer(), range),
+        Filter::Key { spellings } if narrow => {
+            qb.push("s.key = ANY(").push_bind(spellings.clone()).push(")");
+        }
         Filter::Key { spellings } => {
             // The detected key counts only where no key signature was declared.
             qb.push("m.key_signature = ANY(")
@@ -219,30 +346,36 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
                 .push("))");
         }
         Filter::TimeSignature { numerator, denominator } => {
-            qb.push("m.time_signature_numerator = ").push_bind(*numerator);
+            let num = column(layout, "m.time_signature_numerator", "s.ts_num");
+            qb.push(format_args!("{num} = ")).push_bind(*numerator);
             if let Some(d) = denominator {
-                qb.push(" AND m.time_signature_denominator = ").push_bind(*d);
+                let den = column(layout, "m.time_signature_denominator", "s.ts_den");
+                qb.push(format_args!(" AND {den} = ")).push_bind(*d);
             }
         }
-        Filter::Drums(true) => {
-            qb.push("m.has_drums");
-        }
-        Filter::Drums(false) => {
-            qb.push("NOT m.has_drums");
+        Filter::Drums(yes) => {
+            let not = if *yes { "" } else { "NOT " };
+            qb.push(format_args!("{not}{}", column(layout, "m.has_drums", "s.has_drums")));
         }
         Filter::Programs(gm) => {
             // Stored as the MIDI data byte, 0..=127.
             let stored: Vec<i16> = gm.iter().map(|&p| i16::from(p) - 1).collect();
-            qb.push("m.programs && ").push_bind(stored);
+            qb.push(format_args!("{} && ", column(layout, "m.programs", "s.programs")))
+                .push_bind(stored);
         }
         Filter::Collection(name) => {
             qb.push("f.collection = ").push_bind(name.clone());
         }
         Filter::Folder(text) => {
-            qb.push("f.parent_folder ILIKE ").push_bind(contains_pattern(text));
+            qb.push(format_args!(
+                "{} ILIKE ",
+                column(layout, "f.parent_folder", "s.parent_folder")
+            ))
+            .push_bind(contains_pattern(text));
         }
         Filter::Name(text) => {
-            qb.push("f.filename ILIKE ").push_bind(contains_pattern(text));
+            qb.push(format_args!("{} ILIKE ", column(layout, "f.filename", "s.filename")))
+                .push_bind(contains_pattern(text));
         }
         Filter::NameFuzzy(text) => {
             qb.push("f.filename ILIKE ")
@@ -278,18 +411,17 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter) {
     }
 }
 
-fn num_column(field: NumField) -> &'static str {
+fn num_column(field: NumField, layout: Layout) -> &'static str {
     match field {
-        NumField::Bpm => "m.bpm",
-        NumField::Duration => "f.duration_seconds",
-        NumField::Notes => "m.total_notes",
-        NumField::Tracks => "f.num_tracks",
+        NumField::Bpm => column(layout, "m.bpm", "s.bpm"),
+        NumField::Duration => column(layout, "f.duration_seconds", "s.duration_seconds"),
+        NumField::Notes => column(layout, "m.total_notes", "s.total_notes"),
+        NumField::Tracks => column(layout, "f.num_tracks", "s.num_tracks"),
     }
 }
 
-fn push_range(qb: &mut QueryBuilder<Postgres>, field: NumField, range: &Range) {
-    let column = num_column(field);
-    if field.is_integer() {
+fn push_range(qb: &mut QueryBuilder<Postgres>, column: &str, integer: bool, range: &Range) {
+    if integer {
         // Integer bounds keep the comparison on the column's own type, so its index applies.
         let lo = range.min.map(|b| {
             (if b.inclusive {
@@ -573,10 +705,10 @@ mod tests {
     use super::*;
 
     fn sql(q: &str, sort: &str, after: Option<Cursor>) -> String {
-        let mut qb = QueryBuilder::new(SELECT);
         let query = Query::parse(q).unwrap();
-        push_page(&mut qb, &query, sort.parse().unwrap(), Part::Values, after.as_ref(), 50);
-        qb.into_string()
+        let sort: Sort = sort.parse().unwrap();
+        let layout = layout_for(&query, sort.field);
+        page_statement("", layout, &query, sort, Part::Values, after.as_ref(), 50).into_string()
     }
 
     #[test]
@@ -593,11 +725,17 @@ mod tests {
             value: SortValue::Float(120.0),
             id: 7,
         };
-        let s = sql("drums:yes", "-bpm", Some(after));
-        assert!(s.contains("m.bpm IS NOT NULL AND m.bpm <= $"), "{s}");
-        assert!(s.contains("OR m.file_id < $"), "{s}");
-        assert!(s.ends_with("ORDER BY m.bpm DESC, m.file_id DESC LIMIT $4"), "{s}");
+        let s = sql("drums:yes", "-bpm", Some(after.clone()));
+        assert!(s.contains("s.bpm IS NOT NULL AND s.bpm <= $"), "{s}");
+        assert!(s.contains("OR s.file_id < $"), "{s}");
+        assert!(
+            s.contains("ORDER BY s.bpm DESC, s.file_id DESC LIMIT $4) p JOIN"),
+            "{s}"
+        );
+        assert!(s.ends_with("ORDER BY m.bpm DESC, m.file_id DESC"), "{s}");
         assert!(!s.to_uppercase().contains("OFFSET"), "{s}");
+        let s = sql("drums:yes", "-tracks", Some(after));
+        assert!(s.ends_with("ORDER BY f.num_tracks DESC, f.id DESC LIMIT $4"), "{s}");
         let s = sql(
             "",
             "added",
@@ -612,7 +750,8 @@ mod tests {
     #[test]
     fn negated_terms_keep_files_without_a_value() {
         let s = sql("^bpm:100..", "name", None);
-        assert!(s.contains("AND (m.bpm >= $1) IS NOT TRUE"), "{s}");
+        assert!(s.contains("AND (s.bpm >= $1) IS NOT TRUE"), "{s}");
+        assert!(sql("^bpm:100.. funk", "name", None).contains("AND (m.bpm >= $1) IS NOT TRUE"));
     }
 
     #[test]
@@ -627,8 +766,38 @@ mod tests {
 
     #[test]
     fn integer_fields_round_bounds_inwards() {
-        let s = sql("notes:>1000.5 tracks:<3", "name", None);
+        let s = sql("notes:>1000.5 tracks:<3", "size", None);
         assert!(s.contains("m.total_notes >= $1"), "{s}");
         assert!(s.contains("f.num_tracks <= $2"), "{s}");
+        let s = sql("notes:>1000.5 tracks:<3", "name", None);
+        assert!(s.contains("s.total_notes >= $1"), "{s}");
+        assert!(s.contains("s.num_tracks <= $2"), "{s}");
+    }
+
+    #[test]
+    fn the_narrow_table_serves_what_it_holds_and_tests_text_last() {
+        let narrow = |q: &str, sort: &str| {
+            layout_for(&Query::parse(q).unwrap(), sort.parse::<Sort>().unwrap().field) == Layout::Narrow
+        };
+        assert!(narrow(
+            "name:loop key:Cm~ ts:6/8 folder:x program:33 drums:no bpm:~120",
+            "name"
+        ));
+        for sort in ["bpm", "-dur", "notes"] {
+            assert!(narrow("inst:piano", sort), "{sort}");
+        }
+        for sort in ["tracks", "size", "added"] {
+            assert!(!narrow("inst:piano", sort), "{sort}");
+        }
+        for q in ["funk", "coll:x", "name:~x", "dupes:2", "key:Cm dupes:1"] {
+            assert!(!narrow(q, "name"), "{q}");
+        }
+        let s = sql("name:loop notes:>200 ^drums:yes", "name", None);
+        let (name, notes) = (s.find("s.filename ILIKE").unwrap(), s.find("s.total_notes").unwrap());
+        assert!(notes < name && s.find("s.has_drums").unwrap() < name, "{s}");
+        assert!(
+            s.starts_with("SELECT f.id") && s.contains("FROM (SELECT s.file_id FROM search_rows s WHERE"),
+            "{s}"
+        );
     }
 }
