@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn appending_to_a_big_library_keeps_normal() {
-        // 50,000 files into 4 million: rebuilding 42 indexes over 4 million rows costs minutes, the import seconds.
+        // 50,000 files into 4 million: rebuilding 49 indexes over 4 million rows costs minutes, the import seconds.
         let c = choose(4_000_000, 50_000, &bench(), &DEFAULT_OVERHEADS, true);
         assert_eq!(c.mode, Mode::Normal, "{}", c.reason);
         assert!(c.reason.contains("into a library of 4000000"), "{}", c.reason);
