@@ -87,13 +87,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             archives,
             archive_files,
+            archive_formats,
             search,
         }) => {
             let args = cli::bench::BenchArgs {
                 files: *files,
                 corpora: corpus.clone(),
                 repeat: *repeat,
-                archive_files: if *archives { *archive_files } else { 0 },
+                archive_files: if *archives || !archive_formats.is_empty() {
+                    *archive_files
+                } else {
+                    0
+                },
+                archive_formats: archive_formats.clone(),
                 search_files: search.unwrap_or(0),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
