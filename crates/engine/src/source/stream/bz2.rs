@@ -3,8 +3,11 @@
 //!
 //! A bzip2 stream is a header (`BZh1`..`BZh9`), blocks that each start with the bit-aligned magic `0x314159265359`
 //! and carry their own CRC, and an end-of-stream magic `0x177245385090` with the CRC of the whole stream. The
-//! compressed bits between two magics are one block: a worker re-frames them as a one-block stream (header, the
-//! block's bits, an end marker carrying the block's CRC) and decodes that with libbz2, which checks the block CRC.
+//! compressed bits between two magics are one block: a worker decodes them with our own block decoder
+//! (`block.rs`, which checks the block CRC and that the block ends exactly at the next magic). libbz2 stays the
+//! reference: the tests compare the two on every kind of input, and it decodes the rare block written with bzip2
+//! 0.9's randomisation and streams a block too large to buffer (re-framed as a one-block stream: header, the
+//! block's bits, an end marker carrying the block's CRC).
 //! The calling thread reads the input, finds the magics, hands out the blocks in order and checks every stream
 //! CRC (combined from the block CRCs, as libbz2 does).
 //!
@@ -752,9 +755,6 @@ impl<'w> BlockAt<'w> {
 
     /// Decode with our block decoder; a randomised block (bzip2 0.9) goes to libbz2.
     fn decode(&self, dec: &mut BlockDecoder, cap: usize) -> Outcome {
-        if std::env::var_os("MIDI_TUI_BZ2_REFERENCE").is_some() {
-            return decode_block_libbz2(&self.framed(), cap);
-        }
         let mut out = Vec::with_capacity(self.bits as usize / 8 * 4);
         match dec.decode(self.bytes, self.first_bit, self.bits, self.level, &mut out, cap) {
             Ok(_) => Ok(out),
