@@ -88,6 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             archives,
             archive_files,
+            archive_formats,
             search,
             search_library,
         }) => {
@@ -95,7 +96,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 files: *files,
                 corpora: corpus.clone(),
                 repeat: *repeat,
-                archive_files: if *archives { *archive_files } else { 0 },
+                archive_files: if *archives || !archive_formats.is_empty() {
+                    *archive_files
+                } else {
+                    0
+                },
+                archive_formats: archive_formats.clone(),
                 search_files: search.unwrap_or(0),
                 search_library: search_library.clone(),
             };

@@ -561,3 +561,96 @@ async fn the_same_364_real_files_import_alike_from_a_folder_and_six_packings() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `pack/` (the four fixture MIDI files) as a 7z split into volumes of `volume` bytes by 7-Zip, in `dir`; the
+/// volume names.
+fn split_7z(dir: &Path, volume: &str) -> Vec<String> {
+    for (inner, file) in PACKED {
+        let to = dir.join(inner);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(fixtures().join("midi").join(file), to).expect("copy");
+    }
+    run_tool(dir, &["7zz", "a", "-mx=0", &format!("-v{volume}"), "set.7z", "pack"]);
+    std::fs::remove_dir_all(dir.join("pack")).expect("rm pack");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn split_7z_sets_read_whole_and_a_missing_volume_leaves_one_row() {
+    let dir = temp_dir("split-7z");
+    let names = split_7z(&dir, "2k");
+    assert!(names.len() >= 4, "{names:?}");
+    assert_eq!(names[0], "set.7z.001");
+    let vol = |n: &str| dir.join(n);
+    // All volumes: the first reads the whole set, the others give nothing (no members, no rows).
+    let got = read(&vol("set.7z.001"));
+    let bytes: BTreeMap<String, Vec<u8>> = got.members.iter().map(|(k, (d, _))| (k.clone(), d.clone())).collect();
+    assert!(got.errors.is_empty(), "{:?}", got.errors);
+    assert_eq!(bytes, expected_members());
+    for n in &names[1..] {
+        let got = read(&vol(n));
+        assert!(got.members.is_empty() && got.errors.is_empty(), "{n}: {:?}", got.errors);
+    }
+    // A middle volume missing: one row on the first, naming it; the later volumes stay silent.
+    std::fs::remove_file(vol("set.7z.002")).expect("rm");
+    let got = read(&vol("set.7z.001"));
+    one_error("without .002", &got, "missing_volume");
+    assert!(got.errors[0].2.contains("set.7z.002"), "{:?}", got.errors);
+    assert!(read(&vol("set.7z.003")).errors.is_empty());
+    // The first missing: the lowest-numbered volume present says so, once.
+    std::fs::remove_file(vol("set.7z.001")).expect("rm");
+    one_error(".003 without .001", &read(&vol("set.7z.003")), "missing_volume");
+    assert!(read(&vol("set.7z.004")).errors.is_empty());
+    // The last volume missing (the end header is there).
+    let dir2 = temp_dir("split-7z-last");
+    let names = split_7z(&dir2, "2k");
+    std::fs::remove_file(dir2.join(names.last().expect("volumes"))).expect("rm");
+    one_error("without the last", &read(&dir2.join("set.7z.001")), "missing_volume");
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(dir2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_7z_set_imports_once_and_a_missing_volume_is_one_row() {
+    let db = fresh_db().await;
+    let dir = temp_dir("import-split-7z");
+    let names = split_7z(&dir, "2k");
+    let v = import_json(&db.url, &[dir.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["imported"], 4, "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    assert_eq!(
+        v["ignored"],
+        serde_json::json!({}),
+        "later volumes are not ignored files: {v}"
+    );
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await, 0);
+    assert_eq!(
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM file_locations WHERE path LIKE '%/set.7z.001!/pack/%'"
+        )
+        .await,
+        4
+    );
+
+    let db = fresh_db().await;
+    std::fs::remove_file(dir.join(&names[1])).expect("rm");
+    let v = import_json(&db.url, &[dir.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await, 1);
+    assert_eq!(
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM import_errors WHERE kind = 'missing_volume' AND path LIKE '%/set.7z.001'"
+        )
+        .await,
+        1
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -82,6 +82,8 @@ pub struct BenchArgs {
     pub repeat: usize,
     /// Files of the archive section's generated corpus (0: no archive section).
     pub archive_files: u64,
+    /// Packings of the archive section to measure (empty: every one).
+    pub archive_formats: Vec<String>,
     /// Files of the library the search section measures (0: no search section).
     pub search_files: u64,
     /// Where the search section's library is kept and reused (`None`: on the throwaway cluster).
@@ -133,7 +135,8 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     let archive_result = match (&result, &archive_corpus) {
         (Ok(_), Some(folder)) => {
             let packs = work.join(format!("archives-{archive_files}"));
-            Some(archives::run(&exe, &data_dir, &c.url(), folder, &packs, repeat).await)
+            let only = &args.archive_formats;
+            Some(archives::run(&exe, &data_dir, &c.url(), folder, &packs, repeat, only).await)
         }
         _ => None,
     };

@@ -213,6 +213,10 @@ pub enum Command {
         /// Files of the archive section's corpus.
         #[arg(long, default_value_t = 20_000)]
         archive_files: u64,
+        /// Measure only these packings of the archive section (comma-separated: `tar.bz2,many-zip`); the folder
+        /// row, which the limits are computed from, is always measured. Default: every packing.
+        #[arg(long, value_delimiter = ',')]
+        archive_formats: Vec<String>,
         /// Add the library search section: first-page latency, cold and hot, on a library grown from the
         /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
         #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]

@@ -212,7 +212,13 @@ pub async fn run(
     folder: &Path,
     work: &Path,
     repeat: usize,
+    only: &[String],
 ) -> Result<ArchiveSection> {
+    let all = packings();
+    if let Some(unknown) = only.iter().find(|f| !all.iter().any(|p| p.format == f.as_str())) {
+        let names: Vec<&str> = all.iter().map(|p| p.format).collect();
+        anyhow::bail!("unknown archive packing {unknown:?} (one of {})", names.join(", "));
+    }
     let dry = import_rate(exe, data_dir, url, folder, &["--dry-run"], repeat).await?;
     let normal = import_rate(exe, data_dir, url, folder, &["--mode", "normal"], repeat).await?;
     let (files, folder_secs, folder_normal) = (dry.seen, dry.seconds, normal.files_per_s);
@@ -233,7 +239,10 @@ pub async fn run(
         normal_share_of_folder: 1.0,
     }];
     log_row(&rows[0]);
-    for p in packings() {
+    for p in all
+        .into_iter()
+        .filter(|p| only.is_empty() || only.iter().any(|f| f == p.format))
+    {
         let made = {
             let (folder, work) = (folder.to_path_buf(), work.to_path_buf());
             eprintln!("bench: packing {} files as {}", files, p.format);

@@ -124,7 +124,7 @@ pub fn archive_kind(name: &str) -> Option<ArchiveKind> {
         ArchiveKind::Tar(Compression::Zstd)
     } else if ends(".tar.lz4") {
         ArchiveKind::Tar(Compression::Lz4)
-    } else if ends(".7z") {
+    } else if ends(".7z") || stream::split_7z_volume(&lower).is_some() {
         ArchiveKind::SevenZip
     } else if ends(".rar") {
         ArchiveKind::Rar
@@ -205,6 +205,9 @@ mod tests {
             ("a.mid", None),
             (".zip", None),
             ("a.7z", Some(SevenZip)),
+            ("a.7z.001", Some(SevenZip)),
+            ("a.7Z.014", Some(SevenZip)),
+            ("a.zip.001", None),
             ("a.RAR", Some(Rar)),
             ("a.tar.zst", Some(Tar(Compression::Zstd))),
             ("a.tzst", Some(Tar(Compression::Zstd))),

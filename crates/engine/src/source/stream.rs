@@ -28,6 +28,8 @@ use super::{ArchiveKind, Compression, kind};
 mod bz2;
 mod rar;
 mod sevenz;
+mod volumes;
+pub(crate) use volumes::split_7z_volume;
 mod xz;
 mod zipahead;
 
@@ -218,12 +220,12 @@ impl<R: Read> Read for CountRead<'_, R> {
 }
 
 /// The top-level zip file: counts bytes read from disk, flags disk errors.
-struct CountSeek<'c> {
-    file: File,
+struct CountSeek<'c, F = File> {
+    file: F,
     ctx: &'c Ctx<'c>,
 }
 
-impl Read for CountSeek<'_> {
+impl<F: Read> Read for CountSeek<'_, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.file.read(buf) {
             Ok(n) => {
@@ -238,7 +240,7 @@ impl Read for CountSeek<'_> {
     }
 }
 
-impl Seek for CountSeek<'_> {
+impl<F: Seek> Seek for CountSeek<'_, F> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.file.seek(pos)
     }
@@ -425,6 +427,40 @@ impl<R: Read> Read for ExactLen<R> {
     }
 }
 
+/// One volume of a split 7z set: the first reads the whole set, a later one nothing (or, when the set's first
+/// volume is missing, the lowest-numbered one present says so).
+fn walk_7z_set(
+    ctx: &Ctx<'_>,
+    location: &str,
+    fs_path: &Path,
+    file: File,
+    (stem, n, digits): (&str, u32, usize),
+    mtime: i64,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    match volumes::role(fs_path, stem, n, digits) {
+        volumes::SetRole::Covered => return Ok(()),
+        volumes::SetRole::Orphan(msg) => return problem(v, location, kind::MISSING_VOLUME, msg),
+        volumes::SetRole::First => {}
+    }
+    let mut set = match volumes::Volumes::open(file, fs_path, stem, digits) {
+        Ok(s) => s,
+        Err(e) => return problem(v, location, kind::IO, format!("cannot open a volume of the set: {e}")),
+    };
+    if let Some(declared) = set.declared_size()
+        && declared > set.total()
+    {
+        let msg = format!(
+            "volume {stem}{:0digits$} of this split 7z set is missing (the set holds {} of the {declared} bytes \
+             its header declares)",
+            set.count() + 1,
+            set.total()
+        );
+        return problem(v, location, kind::MISSING_VOLUME, msg);
+    }
+    sevenz::walk(ctx, location, CountSeek { file: set, ctx }, 1, mtime, v)
+}
+
 /// Walk one archive on disk. Problems are reported to the visitor; returns `Err(Cancelled)` if it cancelled.
 pub(crate) fn walk_top(
     location: &str,
@@ -469,7 +505,10 @@ pub(crate) fn walk_top(
                 }
             }
         },
-        ArchiveKind::SevenZip => sevenz::walk(&ctx, location, CountSeek { file, ctx: &ctx }, 1, mtime, v),
+        ArchiveKind::SevenZip => match volumes::split_7z_volume(&String::from_utf8_lossy(&name)) {
+            Some((stem, n, digits)) => walk_7z_set(&ctx, location, fs_path, file, (stem, n, digits), mtime, v),
+            None => sevenz::walk(&ctx, location, CountSeek { file, ctx: &ctx }, 1, mtime, v),
+        },
         ArchiveKind::Rar => {
             // The RAR reader opens the file (and its other volumes) itself: count the bytes it will read.
             let size = file.metadata().map_or(0, |m| m.len());

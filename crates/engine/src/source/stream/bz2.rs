@@ -3,8 +3,11 @@
 //!
 //! A bzip2 stream is a header (`BZh1`..`BZh9`), blocks that each start with the bit-aligned magic `0x314159265359`
 //! and carry their own CRC, and an end-of-stream magic `0x177245385090` with the CRC of the whole stream. The
-//! compressed bits between two magics are one block: a worker re-frames them as a one-block stream (header, the
-//! block's bits, an end marker carrying the block's CRC) and decodes that with libbz2, which checks the block CRC.
+//! compressed bits between two magics are one block: a worker decodes them with our own block decoder
+//! (`block.rs`, which checks the block CRC and that the block ends exactly at the next magic). libbz2 stays the
+//! reference: the tests compare the two on every kind of input, and it decodes the rare block written with bzip2
+//! 0.9's randomisation and streams a block too large to buffer (re-framed as a one-block stream: header, the
+//! block's bits, an end marker carrying the block's CRC).
 //! The calling thread reads the input, finds the magics, hands out the blocks in order and checks every stream
 //! CRC (combined from the block CRCs, as libbz2 does).
 //!
@@ -24,6 +27,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use memchr::memmem::Finder;
+
+use block::{BlockDecoder, BlockError};
 
 const BLOCK_MAGIC: u64 = 0x3141_5926_5359;
 const EOS_MAGIC: u64 = 0x1772_4538_5090;
@@ -101,12 +106,19 @@ impl Pool {
         for i in 0..n {
             let (rx, tx) = (job_rx.clone(), res_tx.clone());
             let spawned = std::thread::Builder::new().name(format!("bunzip-{i}")).spawn(move || {
+                let mut dec = BlockDecoder::new();
                 for job in rx.iter() {
                     // A panic must still answer, or the reader would wait for this block forever.
-                    let outcome = std::panic::catch_unwind(|| {
-                        let framed = frame(job.level, &job.bytes, u64::from(job.first_bit), job.bits, job.crc);
-                        decode_block(&framed, WORKER_OUTPUT_CAP)
-                    })
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let at = BlockAt {
+                            bytes: &job.bytes,
+                            first_bit: u64::from(job.first_bit),
+                            bits: job.bits,
+                            level: job.level,
+                            crc: job.crc,
+                        };
+                        at.decode(&mut dec, WORKER_OUTPUT_CAP)
+                    }))
                     .unwrap_or_else(|_| Err(Failure::Bad("bzip2 block decoder failed".into())));
                     if tx.send((job.seq, outcome)).is_err() {
                         break;
@@ -170,6 +182,8 @@ struct ParBz2<'a> {
     failed: Option<(io::ErrorKind, String)>,
     /// Blocks that decoded only once joined across a false magic (tests look at it).
     rejoins: u64,
+    /// Decodes blocks on the calling thread (a lone block, a rejoined one).
+    local: BlockDecoder,
 }
 
 impl<'a> ParBz2<'a> {
@@ -213,6 +227,7 @@ impl<'a> ParBz2<'a> {
             streaming: None,
             failed: None,
             rejoins: 0,
+            local: BlockDecoder::new(),
         }
     }
 
@@ -414,21 +429,14 @@ impl<'a> ParBz2<'a> {
                 return Ok(());
             }
         }
-        self.results
-            .insert(seg.seq, decode_block(&self.framed(&seg), WORKER_OUTPUT_CAP));
+        let outcome = BlockAt::of(&self.win, self.base, &seg).decode(&mut self.local, WORKER_OUTPUT_CAP);
+        self.results.insert(seg.seq, outcome);
         Ok(())
     }
 
-    /// Segment `seg` framed as a one-block stream, from the window.
-    fn framed(&self, seg: &Segment) -> Vec<u8> {
-        let from = (seg.start / 8 - self.base) as usize;
-        frame(
-            seg.level,
-            &self.win[from..],
-            seg.start % 8,
-            seg.end - seg.start,
-            seg.crc,
-        )
+    /// Where segment `seg` lies in the window.
+    fn at(&self, seg: &Segment) -> BlockAt<'_> {
+        BlockAt::of(&self.win, self.base, seg)
     }
 
     fn job(&self, seg: &Segment) -> Job {
@@ -481,7 +489,7 @@ impl<'a> ParBz2<'a> {
                 self.block_done(&seg)?;
             }
             Err(Failure::TooBig) => {
-                let framed = self.framed(&seg);
+                let framed = self.at(&seg).framed();
                 let r: Box<dyn Read> = Box::new(bzip2::read::BzDecoder::new(Cursor::new(framed)));
                 self.streaming = Some((r, seg));
             }
@@ -536,7 +544,7 @@ impl<'a> ParBz2<'a> {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, first_error));
             };
             let joined = Segment { end, end_kind, ..seg };
-            if let Ok(data) = decode_block(&self.framed(&joined), usize::MAX) {
+            if let Ok(data) = BlockAt::of(&self.win, self.base, &joined).decode(&mut self.local, usize::MAX) {
                 self.rejoins += 1;
                 self.out = data;
                 self.out_pos = 0;
@@ -716,8 +724,49 @@ fn frame(level: u8, bytes: &[u8], first_bit: u64, bits: u64, crc: u32) -> Vec<u8
     w.finish()
 }
 
-/// Decode a framed one-block stream; output past `cap` bytes gives up with `TooBig`.
-fn decode_block(framed: &[u8], cap: usize) -> Outcome {
+/// One block's bits in a byte slice.
+struct BlockAt<'a> {
+    /// From the byte holding the block's first bit.
+    bytes: &'a [u8],
+    first_bit: u64,
+    bits: u64,
+    level: u8,
+    crc: u32,
+}
+
+impl<'w> BlockAt<'w> {
+    /// Segment `seg` in the window `win`, which starts at absolute byte `base`.
+    fn of(win: &'w [u8], base: u64, seg: &Segment) -> Self {
+        let from = (seg.start / 8 - base) as usize;
+        let to = (seg.end.div_ceil(8) - base) as usize;
+        BlockAt {
+            bytes: &win[from..to],
+            first_bit: seg.start % 8,
+            bits: seg.end - seg.start,
+            level: seg.level,
+            crc: seg.crc,
+        }
+    }
+
+    /// The block framed as a one-block stream, for libbz2.
+    fn framed(&self) -> Vec<u8> {
+        frame(self.level, self.bytes, self.first_bit, self.bits, self.crc)
+    }
+
+    /// Decode with our block decoder; a randomised block (bzip2 0.9) goes to libbz2.
+    fn decode(&self, dec: &mut BlockDecoder, cap: usize) -> Outcome {
+        let mut out = Vec::with_capacity(self.bits as usize / 8 * 4);
+        match dec.decode(self.bytes, self.first_bit, self.bits, self.level, &mut out, cap) {
+            Ok(_) => Ok(out),
+            Err(BlockError::TooBig) => Err(Failure::TooBig),
+            Err(BlockError::Bad(msg)) => Err(Failure::Bad(msg.into())),
+            Err(BlockError::Randomised) => decode_block_libbz2(&self.framed(), cap),
+        }
+    }
+}
+
+/// Decode a framed one-block stream with libbz2; output past `cap` bytes gives up with `TooBig`.
+fn decode_block_libbz2(framed: &[u8], cap: usize) -> Outcome {
     let mut d = bzip2::Decompress::new(false);
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     loop {
@@ -746,5 +795,6 @@ fn decode_block(framed: &[u8], cap: usize) -> Outcome {
     }
 }
 
+mod block;
 #[cfg(test)]
 mod tests;
