@@ -116,16 +116,16 @@ pub const PACKED_BYTES_PER_FILE: u64 = 6 * 1024;
 
 /// Database bytes per imported file (heap, TOAST and indexes), measured here importing 20,000 generated files
 /// into an empty library; a library of its own (10,000 files or more) gives its own figure instead.
-pub const DB_BYTES_PER_FILE: u64 = 2_400;
+pub const DB_BYTES_PER_FILE: u64 = 3_000;
 
 /// WAL written per imported file in each mode (normal: every index live, full-page images after each checkpoint;
 /// fast: heap only, then the index rebuild; ludicrous: UNLOGGED tables, then SET LOGGED under `wal_level=minimal`),
 /// measured the same way with `pg_current_wal_lsn()` around the whole run, restore and rebuild included.
 pub fn wal_bytes_per_file(mode: Mode) -> u64 {
     match mode {
-        Mode::Normal => 4_530,
-        Mode::Fast => 1_560,
-        Mode::Ludicrous => 660,
+        Mode::Normal => 5_560,
+        Mode::Fast => 2_050,
+        Mode::Ludicrous => 1_150,
     }
 }
 

@@ -117,15 +117,15 @@ fn swap_advice_when_swappiness_is_high_and_memory_short() {
 #[test]
 fn disk_space_is_judged_against_data_and_the_wal_of_the_mode() {
     let mut s = server();
-    // 1M files in normal mode: 2.4 GB of data + min(4.5 GB of WAL, 2 x max_wal_size = 2 GiB) held.
+    // 1M files in normal mode: 3.0 GB of data + min(5.6 GB of WAL, 2 x max_wal_size = 2 GiB) held.
     s.disk_free = Some(3 * GIB);
     let c = check(&evaluate(&os(), Ok(&s), size(1_000_000), Mode::Normal), "disk");
     assert_eq!(c.verdict, Verdict::Problem, "{c:?}");
     s.disk_free = Some(6 * GIB);
     let c = check(&evaluate(&os(), Ok(&s), size(1_000_000), Mode::Normal), "disk");
     assert_eq!(c.verdict, Verdict::Advice, "{c:?}");
-    // Ludicrous writes 0.66 KB of WAL per file: 0.66 GB, under the cap.
-    s.disk_free = Some(3 * GIB);
+    // Ludicrous writes 1.15 KB of WAL per file: 1.15 GB, under the cap.
+    s.disk_free = Some(5 * GIB);
     let c = check(&evaluate(&os(), Ok(&s), size(1_000_000), Mode::Ludicrous), "disk");
     assert_eq!(c.verdict, Verdict::Advice, "{c:?}");
     s.disk_free = None;
