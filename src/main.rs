@@ -124,6 +124,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit: cli::LimitArg::Full,
                 console_bench: false,
                 batch_rows: None,
+                workers: None,
+                lease_ms: None,
+                unit_files: None,
                 sources,
             };
             let report = cli::import::run(g, &args).await?;

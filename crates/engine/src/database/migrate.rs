@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "fingerprints",
         include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     ),
+    (
+        6,
+        "shared_runs",
+        include_str!("../../../../database/migrations/0006_shared_runs.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
