@@ -88,6 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             archives,
             archive_files,
             search,
+            importers,
         }) => {
             let args = cli::bench::BenchArgs {
                 files: *files,
@@ -95,6 +96,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 repeat: *repeat,
                 archive_files: if *archives { *archive_files } else { 0 },
                 search_files: search.unwrap_or(0),
+                importers: importers.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

@@ -33,8 +33,11 @@ fn child_args(args: impl Iterator<Item = OsString>, confirmed: bool) -> Vec<OsSt
     }
     // Options go right after the subcommand, before the sources (a `--` before them would otherwise swallow it).
     let at = out.iter().position(|a| a == "import").map_or(0, |i| i + 1);
-    out.insert(at, "--json".into());
-    if confirmed {
+    let has = |out: &[OsString], flag: &str| out.iter().any(|a| a == flag);
+    if !has(&out, "--json") {
+        out.insert(at, "--json".into());
+    }
+    if confirmed && !has(&out, "--yes") {
         out.insert(at, "--yes".into());
     }
     out
@@ -119,7 +122,9 @@ fn sum(reports: &[Value], wall: f64) -> ImportReport {
     let seen = total("seen");
     let bytes = total("bytes");
     let shared = reports.iter().find_map(|r| r["shared_run"]["id"].as_i64());
-    let restorer = reports.iter().find(|r| r["shared_run"]["restored"].as_bool() == Some(true));
+    let restorer = reports
+        .iter()
+        .find(|r| r["shared_run"]["restored"].as_bool() == Some(true));
     let run = RunSummary {
         run_id: None,
         status,
@@ -143,7 +148,10 @@ fn sum(reports: &[Value], wall: f64) -> ImportReport {
         shared_run: shared.map(|id| SharedRunReport {
             id,
             joined: false,
-            units_taken: reports.iter().map(|r| r["shared_run"]["units_taken"].as_u64().unwrap_or(0)).sum(),
+            units_taken: reports
+                .iter()
+                .map(|r| r["shared_run"]["units_taken"].as_u64().unwrap_or(0))
+                .sum(),
             restored: restorer.is_some(),
         }),
     };
@@ -164,10 +172,16 @@ mod tests {
     fn children_get_json_and_no_workers() {
         let args = ["import", "--workers", "3", "--mode", "fast", "/music"].map(OsString::from);
         let out = child_args(args.into_iter(), true);
-        assert_eq!(out, ["import", "--yes", "--json", "--mode", "fast", "/music"].map(OsString::from));
+        assert_eq!(
+            out,
+            ["import", "--yes", "--json", "--mode", "fast", "/music"].map(OsString::from)
+        );
         let args = ["--database-url", "x", "import", "--workers=2", "/m"].map(OsString::from);
         let out = child_args(args.into_iter(), false);
-        assert_eq!(out, ["--database-url", "x", "import", "--json", "/m"].map(OsString::from));
+        assert_eq!(
+            out,
+            ["--database-url", "x", "import", "--json", "/m"].map(OsString::from)
+        );
     }
 
     #[test]

@@ -212,6 +212,10 @@ pub enum Command {
         /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
         #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
         search: Option<u64>,
+        /// Shared runs instead of the modes: the corpus imported (normal mode) by each of these numbers of local
+        /// importer processes in one run (`--importers 1,2,3`), beside the parse limit.
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+        importers: Vec<u32>,
     },
 }
 

@@ -33,8 +33,8 @@ use super::pending::PendingRuns;
 use super::source::{self, Limits};
 use crate::database::{self, DbError, integrity, runs, writer};
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
-pub use shared::SharedRun;
 use repair::Repair;
+pub use shared::SharedRun;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup};
 use stages::{Outcome, Stage};
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::metrics::RunMetrics;
 use crate::database::shared::{self as shared_db, Membership};
+use crate::metrics::RunMetrics;
 use crate::pipeline::{
     self, Control, EngineEvent, ImportHandle, ImportOptions, Limit, RunStatus, RunSummary, SharedRun,
 };
@@ -314,7 +314,10 @@ impl Runner {
         // The run's profile is put back once: by the importer that runs alone, or the last one out of a shared run.
         let restorer = match member {
             Some(m) => {
-                let taken = summary.as_ref().and_then(|s| s.shared_run.as_ref()).map_or(0, |r| r.units_taken);
+                let taken = summary
+                    .as_ref()
+                    .and_then(|s| s.shared_run.as_ref())
+                    .map_or(0, |r| r.units_taken);
                 self.leave(&engine, m, taken, !levels.is_empty(), plan.lease).await
             }
             None => true,
@@ -361,6 +364,7 @@ impl Runner {
             if self.control.is_cancelled() {
                 return Err("cancelled while waiting for the shared run to open".into());
             }
+            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
             match shared_db::ready(&engine.pool, m.run_id).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -376,6 +380,7 @@ impl Runner {
     async fn leave(&self, engine: &Engine, m: Membership, taken: u64, profile: bool, lease: Duration) -> bool {
         let deadline = Instant::now() + lease * 2 + Duration::from_secs(1);
         loop {
+            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
             match shared_db::leave(&engine.pool, &m, taken as i64).await {
                 Ok(true) => return true,
                 Ok(false) if !profile => return false,

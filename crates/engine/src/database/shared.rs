@@ -15,6 +15,7 @@ pub struct Membership {
 /// Join the open run of this key, or create it. A run whose importers are all gone (killed, or left without
 /// closing it) is closed first: a new run starts over, and what its predecessor wrote is skipped as known.
 pub async fn join(pool: &PgPool, key: &str, sources: &[String], mode: &str, lease_ms: i64) -> DbResult<Membership> {
+    reap_dead(pool, Some(key), None).await?;
     loop {
         let mut tx = pool.begin().await?;
         sqlx::query(
@@ -63,6 +64,45 @@ pub async fn join(pool: &PgPool, key: &str, sources: &[String], mode: &str, leas
             creator: created.is_some(),
         });
     }
+}
+
+/// Importers of this machine in the open run of `key` (or in run `run_id`) whose process is gone: expire their
+/// lease and their units' at once, so that nobody waits a whole lease for a process killed here.
+pub async fn reap_dead(pool: &PgPool, key: Option<&str>, run_id: Option<i64>) -> DbResult<u64> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.pid FROM run_importers i JOIN shared_runs s ON s.id = i.shared_run_id \
+         WHERE (s.run_key = $1 OR s.id = $2) AND s.state <> 'closed' AND i.left_at IS NULL \
+         AND i.lease_until > now() AND i.host = $3 AND i.pid IS NOT NULL",
+    )
+    .bind(key)
+    .bind(run_id)
+    .bind(super::runs::hostname())
+    .fetch_all(pool)
+    .await?;
+    let dead: Vec<i64> = rows
+        .iter()
+        .filter(|r| {
+            let pid: i32 = r.get(1);
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .map(|r| r.get(0))
+        .collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE run_importers SET lease_until = now() - interval '1 millisecond' WHERE id = ANY($1)")
+        .bind(&dead)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE run_units SET lease_until = now() - interval '1 millisecond' WHERE owner = ANY($1) AND NOT done",
+    )
+    .bind(&dead)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(dead.len() as u64)
 }
 
 /// The creator applied the levels: importers may claim units now.

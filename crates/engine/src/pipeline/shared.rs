@@ -191,7 +191,13 @@ pub(super) fn run(
             .ok()
     };
     let walker = {
-        let (st, stop, failed, pool, rt) = (stage.clone(), stop.clone(), walk_failed.clone(), pool.clone(), rt.clone());
+        let (st, stop, failed, pool, rt) = (
+            stage.clone(),
+            stop.clone(),
+            walk_failed.clone(),
+            pool.clone(),
+            rt.clone(),
+        );
         std::thread::Builder::new()
             .name("walk".into())
             .spawn(move || {
@@ -292,6 +298,8 @@ fn more_to_claim(
         if stage.control.is_cancelled() || walk_failed.load(Relaxed) {
             return Ok(false);
         }
+        // A killed importer of this machine need not wait out its lease.
+        let _ = rt.block_on(db::reap_dead(pool, None, Some(run_id)));
         let p = rt.block_on(db::progress(pool, run_id))?;
         if p.scan_done && p.open_units == 0 {
             return Ok(false);
