@@ -101,6 +101,9 @@ async fn clean() -> &'static Library {
         .await
 }
 
+/// Server settings are the cluster's, shared by every test database: tests that apply a profile take turns.
+static PROFILE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// An importer in the background, its JSON report on stdout.
 fn spawn(url: &str, logs: &Path, extra: &[&str], sources: &[&Path]) -> Child {
     Command::new(BIN)
@@ -112,7 +115,13 @@ fn spawn(url: &str, logs: &Path, extra: &[&str], sources: &[&Path]) -> Child {
             "import",
             "--json",
         ])
-        .args(["--unit-files", "32", "--batch-rows", "50"])
+        .args(["--unit-files", "32"])
+        .args(
+            (!extra.contains(&"--batch-rows"))
+                .then_some(["--batch-rows", "50"])
+                .into_iter()
+                .flatten(),
+        )
         .args(extra)
         .args(sources)
         .env_remove("DATABASE_URL")
@@ -180,42 +189,50 @@ async fn three_importers_share_one_run_and_make_one_import() {
     );
 }
 
-/// One of three importers is killed with SIGKILL while it holds units: its lease runs out, the others claim its
-/// units again and finish them, and the library is still exactly one import's.
+/// Three importers of one run; the first is killed with SIGKILL the moment it holds units it has not finished
+/// (units are done only when a pass has committed) while another importer is in the run. The survivors' reports.
+async fn kill_the_first_of_three(db: &TestDb, extra: &[&str]) -> Vec<serde_json::Value> {
+    let logs = temp_dir("logs");
+    let src = library_folder();
+    let mut args = vec!["--lease-ms", "1500"];
+    args.extend_from_slice(extra);
+    // One row per transaction: the victim's pass lasts long enough for the others to join on a loaded machine.
+    let mut victim_args = args.clone();
+    victim_args.extend(["--batch-rows", "1"]);
+    let mut victim = spawn(&db.url, &logs, &victim_args, &[src]);
+    let t0 = Instant::now();
+    while scalar(&db.pool, "SELECT count(*) FROM run_importers").await == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first importer never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let others: Vec<Child> = (0..2).map(|_| spawn(&db.url, &logs, &args, &[src])).collect();
+    let held = format!(
+        "SELECT count(*) FROM run_units u JOIN run_importers i ON i.id = u.owner \
+         WHERE i.pid = {} AND NOT u.done AND (SELECT count(*) FROM run_importers) > 1",
+        victim.id()
+    );
+    while scalar(&db.pool, &held).await == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the importer never held a unit beside another"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    others.into_iter().map(report).collect()
+}
+
+/// A killed importer's units are claimed again by the others (its lease expires; on this machine at once, since
+/// its process is gone), and the library is still exactly one import's.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_importers_units_are_taken_over() {
     let clean = clean().await;
     let db = fresh_db().await;
-    let logs = temp_dir("logs");
-    let src = library_folder();
-    let lease = ["--lease-ms", "1500"];
-    let mut victim = spawn(&db.url, &logs, &lease, &[src]);
-    let t0 = Instant::now();
-    // Kill it once it holds a unit it has not finished.
-    loop {
-        let held = scalar(
-            &db.pool,
-            &format!(
-                "SELECT count(*) FROM run_units u JOIN run_importers i ON i.id = u.owner \
-                 WHERE i.pid = {} AND NOT u.done",
-                victim.id()
-            ),
-        )
-        .await;
-        if held > 0 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the importer never claimed a unit"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let others: Vec<Child> = (0..2).map(|_| spawn(&db.url, &logs, &lease, &[src])).collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    victim.kill().unwrap();
-    let _ = victim.wait();
-    let reports: Vec<serde_json::Value> = others.into_iter().map(report).collect();
+    let reports = kill_the_first_of_three(&db, &[]).await;
     assert_eq!(&library(&db.pool).await, clean);
     assert!(
         scalar(&db.pool, "SELECT count(*) FROM run_units WHERE claims > 1").await > 0,
@@ -230,6 +247,32 @@ async fn a_killed_importers_units_are_taken_over() {
         scalar(&db.pool, "SELECT count(*) FROM shared_runs WHERE state <> 'closed'").await,
         0
     );
+}
+
+/// The importer that applied the fast profile is killed mid-run: the last survivor out still restores safety and
+/// rebuilds the indexes once, so the database ends safe.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_one_out_restores_the_profile_a_killed_importer_applied() {
+    let _turn = PROFILE.lock().await;
+    let clean = clean().await;
+    let db = fresh_db().await;
+    let reports = kill_the_first_of_three(&db, &["--mode", "fast", "--yes"]).await;
+    assert_eq!(&library(&db.pool).await, clean);
+    let restored = reports.iter().filter(|r| r["shared_run"]["restored"] == true).count();
+    assert_eq!(restored, 1, "{reports:?}");
+    let logs = temp_dir("logs");
+    let out = run_bin(
+        &[
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            logs.to_str().unwrap(),
+            "status",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "safe after the run: {}", stdout(&out));
 }
 
 /// Importers given overlapping sources (the folder, a subfolder of it, one of its archives) make separate runs
@@ -258,6 +301,7 @@ async fn overlapping_sources_make_one_import() {
 /// rebuilds the indexes once; the database ends safe with every index, and the library is one import's.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_profile_is_applied_and_restored_once_for_the_run() {
+    let _turn = PROFILE.lock().await;
     let clean = clean().await;
     let db = fresh_db().await;
     let logs = temp_dir("logs");
