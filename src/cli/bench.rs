@@ -252,7 +252,7 @@ async fn bench_all(
                     .unwrap_or(0.0)
             });
             let row = Row {
-                name: name.into(),
+                name,
                 files_per_s: fps,
                 mb_per_s: mbs,
                 share_of_parse_limit: if parse_limit > 0.0 { fps / parse_limit } else { 0.0 },
