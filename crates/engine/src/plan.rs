@@ -313,6 +313,9 @@ impl Runner {
         }
         // The run's profile is put back once: by the importer that runs alone, or the last one out of a shared run.
         let restorer = match member {
+            // A gone server would only make each call wait for the pool's timeout; the restore step below then
+            // says what to run once the server is back.
+            Some(_) if error.is_some() && !engine.reachable().await => true,
             Some(m) => {
                 let taken = summary
                     .as_ref()

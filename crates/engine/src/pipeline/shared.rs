@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::sink::{BatchSink, PgLookup};
+use super::sink::{BatchSink, PgLookup, until_cancelled};
 use super::stages::{self, Feed, Outcome, Stage};
 use super::{ImportError, RunStatus};
 use crate::database::DbError;
@@ -22,6 +22,9 @@ use crate::database::shared::{self as db, Membership};
 use crate::kinds::ErrorKind;
 use crate::metrics::Phase;
 use crate::source::{self, ScanItem};
+
+/// How long a best-effort call of a failed run may wait (the server may be gone).
+const QUICK: Duration = Duration::from_secs(1);
 
 /// The shared run an import takes part in.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +149,12 @@ impl Claimer {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
-            match self.rt.block_on(db::claim(&self.pool, m, self.cfg.lease_ms()))? {
+            // A call waiting on a dead server must not hold up the end of a run that already failed.
+            let claim = db::claim(&self.pool, m, self.cfg.lease_ms());
+            let Some(claimed) = until_cancelled(&self.rt, &st.control, claim) else {
+                return Ok(());
+            };
+            match claimed? {
                 Some((ordinal, items)) => {
                     self.taken.fetch_add(1, Relaxed);
                     let items: Vec<StoredItem> = serde_json::from_str(&items)
@@ -158,7 +166,10 @@ impl Claimer {
                     }
                 }
                 None => {
-                    let p = self.rt.block_on(db::progress(&self.pool, m.run_id))?;
+                    let Some(p) = until_cancelled(&self.rt, &st.control, db::progress(&self.pool, m.run_id)) else {
+                        return Ok(());
+                    };
+                    let p = p?;
                     if (p.scan_done && p.free_units == 0) || self.walk_failed.load(Relaxed) {
                         return Ok(());
                     }
@@ -228,7 +239,8 @@ pub(super) fn run(
                 .map_err(ImportError::Db)
                 .and_then(|_| more_to_claim(stage, pool, rt, m.run_id, &walk_failed))
         } else {
-            let _ = rt.block_on(db::release(pool, &m));
+            // Best effort: after a lost server the units expire with the lease anyway.
+            let _ = rt.block_on(async { tokio::time::timeout(QUICK, db::release(pool, &m)).await });
             Ok(false)
         };
         match next {
@@ -318,8 +330,12 @@ fn renew(pool: &PgPool, rt: &tokio::runtime::Handle, cfg: SharedRun, stop: &Atom
     while !stop.load(Relaxed) {
         std::thread::sleep(Duration::from_millis(20).min(every));
         if last.elapsed() >= every {
-            if let Err(e) = rt.block_on(db::renew(pool, &cfg.membership, cfg.lease_ms())) {
-                tracing::warn!("lease renewal failed: {e}");
+            // The timer is made inside the runtime: this is a plain thread.
+            let renewal = async { tokio::time::timeout(every, db::renew(pool, &cfg.membership, cfg.lease_ms())).await };
+            match rt.block_on(renewal) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("lease renewal failed: {e}"),
+                Err(_) => tracing::warn!("lease renewal timed out"),
             }
             last = Instant::now();
         }
@@ -401,16 +417,20 @@ fn walk(
         counters.add_busy(t.elapsed());
         // Record often at first (the other importers wait for units), then in chunks.
         if units.ready.len() >= 64 || (!units.ready.is_empty() && last_flush.elapsed() >= Duration::from_millis(50)) {
-            if let Err(e) = rt.block_on(db::add_units(pool, run_id, &units.ready)) {
-                *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                return false;
+            match until_cancelled(rt, c, db::add_units(pool, run_id, &units.ready)) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    return false;
+                }
+                None => return false,
             }
             units.ready.clear();
             last_flush = Instant::now();
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
-            if rt.block_on(db::progress(pool, run_id)).is_ok_and(|p| p.scan_done) {
+            if until_cancelled(rt, c, db::progress(pool, run_id)).is_some_and(|p| p.is_ok_and(|p| p.scan_done)) {
                 others_done = true;
                 return false;
             }
@@ -424,7 +444,7 @@ fn walk(
     }
     m.totals.set_ignored(stats.ignored_by_ext);
     m.totals.scan_done.store(true, Release);
-    if others_done || stats.cancelled {
+    if others_done || stats.cancelled || c.is_cancelled() {
         return Ok(());
     }
     units.close_files();
