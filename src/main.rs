@@ -91,6 +91,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             archive_formats,
             search,
             search_library,
+            importers,
         }) => {
             let args = cli::bench::BenchArgs {
                 files: *files,
@@ -104,6 +105,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 archive_formats: archive_formats.clone(),
                 search_files: search.unwrap_or(0),
                 search_library: search_library.clone(),
+                importers: importers.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }
@@ -133,6 +135,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit: cli::LimitArg::Full,
                 console_bench: false,
                 batch_rows: None,
+                workers: None,
+                lease_ms: None,
+                unit_files: None,
                 sources,
             };
             let report = cli::import::run(g, &args).await?;

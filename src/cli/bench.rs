@@ -88,6 +88,8 @@ pub struct BenchArgs {
     pub search_files: u64,
     /// Where the search section's library is kept and reused (`None`: on the throwaway cluster).
     pub search_library: Option<PathBuf>,
+    /// Numbers of local importers sharing one run; non-empty: these rows instead of the modes.
+    pub importers: Vec<u32>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -131,7 +133,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         move || c.ensure_started()
     })
     .await??;
-    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat).await;
+    let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat, &args.importers).await;
     let archive_result = match (&result, &archive_corpus) {
         (Ok(_), Some(folder)) => {
             let packs = work.join(format!("archives-{archive_files}"));
@@ -209,6 +211,7 @@ async fn bench_all(
     url: &str,
     corpora: &[PathBuf],
     repeat: usize,
+    importers: &[u32],
 ) -> Result<Vec<CorpusResult>> {
     let mut out = Vec::new();
     for corpus in corpora {
@@ -216,21 +219,7 @@ async fn bench_all(
         let mut rows = Vec::new();
         let mut files = 0u64;
         let mut bytes = 0u64;
-        let plans: Vec<(&str, Vec<&str>)> = vec![
-            ("limit: read + hash", vec!["--dry-run", "--limit", "read-hash"]),
-            ("limit: parse (--dry-run)", vec!["--dry-run"]),
-            (
-                "limit: raw write (ludicrous, pre-built rows)",
-                vec!["--mode", "ludicrous", "--yes", "--limit", "write-only"],
-            ),
-            ("normal", vec!["--mode", "normal"]),
-            ("fast (+ restore, rebuild)", vec!["--mode", "fast"]),
-            ("ludicrous (+ restore, rebuild)", vec!["--mode", "ludicrous", "--yes"]),
-            (
-                "ludicrous, console drawing",
-                vec!["--mode", "ludicrous", "--yes", "--console-bench"],
-            ),
-        ];
+        let plans = plans(importers);
         let mut parse_limit = 0.0;
         for (name, args) in plans {
             let mut runs = Vec::new();
@@ -271,7 +260,7 @@ async fn bench_all(
                     .unwrap_or(0.0)
             });
             let row = Row {
-                name: name.into(),
+                name,
                 files_per_s: fps,
                 mb_per_s: mbs,
                 share_of_parse_limit: if parse_limit > 0.0 { fps / parse_limit } else { 0.0 },
@@ -303,6 +292,38 @@ async fn bench_all(
         });
     }
     Ok(out)
+}
+
+/// The rows of the table: the limits and every mode, or, with `importers`, the parse limit and one shared run per
+/// number of local importers (`import --workers N`: its wall time covers every importer from start to end).
+fn plans(importers: &[u32]) -> Vec<(String, Vec<String>)> {
+    let owned = |name: &str, args: &[&str]| (name.to_string(), args.iter().map(|a| a.to_string()).collect());
+    if !importers.is_empty() {
+        let mut rows = vec![owned("limit: parse (--dry-run)", &["--dry-run"])];
+        for n in importers {
+            let name = format!(
+                "normal, {n} importer{} (one shared run)",
+                if *n == 1 { "" } else { "s" }
+            );
+            rows.push(owned(&name, &["--mode", "normal", "--workers", &n.to_string()]));
+        }
+        return rows;
+    }
+    vec![
+        owned("limit: read + hash", &["--dry-run", "--limit", "read-hash"]),
+        owned("limit: parse (--dry-run)", &["--dry-run"]),
+        owned(
+            "limit: raw write (ludicrous, pre-built rows)",
+            &["--mode", "ludicrous", "--yes", "--limit", "write-only"],
+        ),
+        owned("normal", &["--mode", "normal"]),
+        owned("fast (+ restore, rebuild)", &["--mode", "fast"]),
+        owned("ludicrous (+ restore, rebuild)", &["--mode", "ludicrous", "--yes"]),
+        owned(
+            "ludicrous, console drawing",
+            &["--mode", "ludicrous", "--yes", "--console-bench"],
+        ),
+    ]
 }
 
 fn measure(exe: &Path, data_dir: &Path, args: &[String], src: &str) -> Result<Measured> {

@@ -27,6 +27,12 @@ pub fn plan_of(global: &GlobalArgs, args: &ImportArgs) -> ImportPlan {
     plan.dry_run = args.dry_run;
     plan.keep_profile = args.keep_profile;
     plan.batch_rows = args.batch_rows;
+    if let Some(n) = args.unit_files {
+        plan.unit_files = n.max(1);
+    }
+    if let Some(ms) = args.lease_ms {
+        plan.lease = Duration::from_millis(ms.max(1));
+    }
     plan.limit = match args.limit {
         super::LimitArg::Full => Limit::Full,
         super::LimitArg::ReadHash => Limit::ReadHash,
@@ -68,6 +74,14 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         Some(engine)
     };
     plan.confirmed = super::profile::confirm(&plan.missing_confirmations(), args.yes)?;
+    if let Some(n) = args.workers.filter(|_| !plan.dry_run) {
+        // The mode is settled here, once: importers that chose on their own could choose apart and not share.
+        let chosen = (args.mode == ModeArg::Auto).then(|| plan.mode.label());
+        let mut report =
+            super::import_workers::run(args, n as usize, !plan.confirmed.is_empty(), chosen, &mode_reason).await?;
+        report.mode_reason = Some(mode_reason);
+        return Ok(report);
+    }
     let mode = plan.mode;
     let handle = match engine {
         None => plan::start(None, plan),
@@ -178,7 +192,7 @@ fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {
     )
 }
 
-fn print_summary(r: &ImportReport) {
+pub(super) fn print_summary(r: &ImportReport) {
     let s = &r.run;
     println!(
         "import {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s)",
@@ -202,6 +216,15 @@ fn print_summary(r: &ImportReport) {
         for l in &step.lines {
             println!("    {l}");
         }
+    }
+    if let Some(sr) = &s.shared_run {
+        println!(
+            "  shared run {}: {} it, took {} units{}",
+            sr.id,
+            if sr.joined { "joined" } else { "started" },
+            sr.units_taken,
+            if sr.restored { ", restored the profile" } else { "" }
+        );
     }
     if !r.steps.is_empty() {
         println!("  wall time with profile steps: {:.1} s", r.wall_seconds);

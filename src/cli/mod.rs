@@ -7,6 +7,7 @@ pub mod export;
 pub mod extract;
 pub mod gen_corpus;
 pub mod import;
+pub mod import_workers;
 pub mod profile;
 pub mod search;
 pub mod status;
@@ -225,6 +226,10 @@ pub enum Command {
         /// already holds the files asked for (without it, a throwaway library is built and removed).
         #[arg(long, value_name = "DIR")]
         search_library: Option<PathBuf>,
+        /// Shared runs instead of the modes: the corpus imported (normal mode) by each of these numbers of local
+        /// importer processes in one run (`--importers 1,2,3`), beside the parse limit.
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+        importers: Vec<u32>,
     },
 }
 
@@ -253,6 +258,15 @@ pub struct ImportArgs {
     /// Tests: locations per write transaction (small batches interleave concurrent importers more).
     #[arg(long, hide = true)]
     pub batch_rows: Option<usize>,
+    /// Start N local importer processes that share the run, wait for them and sum their reports.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Option<u32>,
+    /// Tests: milliseconds a shared run's claim holds without renewal (default 10 s).
+    #[arg(long, hide = true, env = "MIDI_TUI_LEASE_MS")]
+    pub lease_ms: Option<u64>,
+    /// Tests: plain files per unit of a shared run (default 128).
+    #[arg(long, hide = true)]
+    pub unit_files: Option<usize>,
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
 }

@@ -232,6 +232,7 @@ pub fn summary(status: RunStatus) -> RunSummary {
         log_path: None,
         write_seconds: None,
         ignored: Default::default(),
+        shared_run: None,
     }
 }
 

@@ -109,6 +109,25 @@ impl ErrorKind {
         }
     }
 
+    /// The kind a stored code names (the inverse of [`ErrorKind::code`]).
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        let plain = [
+            ErrorKind::Io,
+            ErrorKind::ArchiveCorrupt,
+            ErrorKind::TooLarge,
+            ErrorKind::CompressionBomb,
+            ErrorKind::NestingTooDeep,
+            ErrorKind::Encrypted,
+            ErrorKind::UnsupportedMethod,
+            ErrorKind::MissingVolume,
+            ErrorKind::Internal,
+        ];
+        plain
+            .into_iter()
+            .chain(MidiErrorKind::ALL.iter().map(|k| ErrorKind::Midi(*k)))
+            .find(|k| k.code() == code)
+    }
+
     /// Whether reading the same unchanged file again would fail the same way (an unreadable file may be readable
     /// next time: it is not remembered as known-bad).
     pub fn is_permanent(&self) -> bool {
@@ -151,6 +170,10 @@ mod tests {
         assert_eq!(ErrorKind::Midi(MidiErrorKind::NoHeader).code(), "no_header");
         assert_eq!(serde_json::to_value(ErrorKind::TooLarge).unwrap(), "too_large");
         assert!(!ErrorKind::Io.is_permanent() && ErrorKind::ArchiveCorrupt.is_permanent());
+        for k in &all {
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+        }
+        assert_eq!(ErrorKind::from_code("nonsense"), None);
     }
 
     /// The texts are what the schema's CHECK constraints accept: renaming one must fail here first.

@@ -9,6 +9,7 @@
 //! look-up and the batch write, so that the failure paths also run without a server (tests.rs).
 
 mod repair;
+mod shared;
 mod sink;
 mod stages;
 #[cfg(test)]
@@ -33,6 +34,7 @@ use super::source::{self, Limits};
 use crate::database::{self, DbError, integrity, runs, writer};
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
 use repair::Repair;
+pub use shared::SharedRun;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup};
 use stages::{Outcome, Stage};
 
@@ -59,6 +61,8 @@ pub struct ImportOptions {
     pub limit: Limit,
     /// Where the final status goes when the server is gone at the end of the run.
     pub pending_runs: Option<PendingRuns>,
+    /// The shared run this import takes part in: it claims units of the sources instead of walking them alone.
+    pub shared: Option<SharedRun>,
 }
 
 /// Which part of the pipeline runs (benchmarks measure each part's ceiling).
@@ -89,6 +93,7 @@ impl ImportOptions {
             async_commit: false,
             limit: Limit::Full,
             pending_runs: None,
+            shared: None,
         }
     }
 }
@@ -156,6 +161,21 @@ pub struct RunSummary {
     pub write_seconds: Option<f64>,
     /// Files neither MIDI nor a readable archive, by type (`.wav` -> 1204); see `source::ignored_summary`.
     pub ignored: std::collections::BTreeMap<String, u64>,
+    /// The shared run this importer took part in, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_run: Option<SharedRunReport>,
+}
+
+/// One importer's part in a shared run, as `import --json` prints it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SharedRunReport {
+    pub id: i64,
+    /// It joined a run another importer had started (false: it started the run).
+    pub joined: bool,
+    /// Units of the run this importer claimed (a batch of plain files, or one archive).
+    pub units_taken: u64,
+    /// It was the last one out and restored the profile for the run.
+    pub restored: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +189,8 @@ pub enum ImportError {
     Lookup(DbError),
     #[error("a pipeline thread stopped unexpectedly: {0}")]
     Thread(String),
+    #[error("shared run: {0}")]
+    Shared(String),
 }
 
 impl From<sqlx::Error> for ImportError {
@@ -321,14 +343,22 @@ fn run(
         ),
         None => (Box::new(DryRun), Box::new(DryRun)),
     };
+    let shared = opts.shared.filter(|_| pool.is_some() && !repair.is_active());
+    if let (Some(s), Some(pool), Some(id)) = (shared, &pool, run_id) {
+        let _ = rt.block_on(database::shared::set_import_run(pool, s.membership.importer_id, id));
+    }
     let stage = Arc::new(Stage::new(opts, metrics, control, events, log));
-    let outcome = stages::run(
-        &stage,
-        &repair.scan_sources,
-        repair.forced.clone(),
-        sink.as_mut(),
-        lookup,
-    );
+    let (outcome, units_taken) = match (shared, &pool) {
+        (Some(s), Some(pool)) => {
+            let (o, n) = shared::run(&stage, s, pool, &rt, sink.as_mut(), repair.scan_sources.clone());
+            (o, Some((s, n)))
+        }
+        _ => {
+            let feed = stages::Feed::Sources(repair.scan_sources.clone());
+            let o = stages::run(&stage, feed, repair.forced.clone(), sink.as_mut(), lookup);
+            (o, None)
+        }
+    };
     drop(sink);
     if let (Some(pool), Some(id)) = (&pool, run_id) {
         let snap = stage.metrics.snapshot();
@@ -344,16 +374,35 @@ fn run(
             }
         }
     }
-    finish(&stage, run_id, outcome)
+    finish(&stage, run_id, outcome, units_taken)
 }
 
 /// The summary of a run whose stages have ended: logged, sent as the last event, and returned (or its error).
-fn finish(stage: &Stage, run_id: Option<i64>, outcome: Outcome) -> Result<RunSummary, ImportError> {
+fn finish(
+    stage: &Stage,
+    run_id: Option<i64>,
+    outcome: Outcome,
+    shared: Option<(SharedRun, u64)>,
+) -> Result<RunSummary, ImportError> {
     let snap = stage.metrics.snapshot();
     let status = outcome.status;
     let mut summary = summary(&stage.opts, run_id, status, &snap, outcome.errors_by_kind);
     summary.write_seconds = outcome.write_seconds;
     summary.ignored = stage.metrics.totals.ignored();
+    summary.shared_run = shared.map(|(s, n)| SharedRunReport {
+        id: s.membership.run_id,
+        joined: !s.membership.creator,
+        units_taken: n,
+        restored: false,
+    });
+    if let Some(r) = &summary.shared_run {
+        stage.log.line(&format!(
+            "shared run {}: {} it, took {} units",
+            r.id,
+            if r.joined { "joined" } else { "started" },
+            r.units_taken
+        ));
+    }
     stage.log.line(&format!(
         "run finished: {status}; {} files in {:.1} s ({:.0} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
         summary.seen, summary.seconds, summary.files_per_s, summary.mb_per_s, summary.imported, summary.duplicates,
@@ -442,5 +491,6 @@ fn summary(
         log_path: opts.log_path.clone(),
         write_seconds: None,
         ignored: Default::default(),
+        shared_run: None,
     }
 }

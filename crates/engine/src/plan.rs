@@ -5,13 +5,16 @@
 //! console can do the command line can, because both run this and nothing else.
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::database::shared::{self as shared_db, Membership};
 use crate::metrics::RunMetrics;
-use crate::pipeline::{self, Control, EngineEvent, ImportHandle, ImportOptions, Limit, RunStatus, RunSummary};
+use crate::pipeline::{
+    self, Control, EngineEvent, ImportHandle, ImportOptions, Limit, RunStatus, RunSummary, SharedRun,
+};
 use crate::profile::{Confirmation, Level, Mode, RebuildEvent};
 use crate::session::Engine;
 
@@ -34,6 +37,12 @@ pub struct ImportPlan {
     pub log_path: Option<PathBuf>,
     /// Parallel index builds after the run.
     pub rebuild_jobs: usize,
+    /// Share the run with the other importers given the same sources and mode at the same time.
+    pub share: bool,
+    /// How long a shared run's claim holds without renewal (tests make it short).
+    pub lease: Duration,
+    /// Plain files per unit of a shared run (importers must agree on it: it is part of the run key).
+    pub unit_files: usize,
 }
 
 impl ImportPlan {
@@ -48,7 +57,40 @@ impl ImportPlan {
             batch_rows: None,
             log_path: None,
             rebuild_jobs: crate::machine::cores(),
+            share: true,
+            lease: SharedRun::DEFAULT_LEASE,
+            unit_files: SharedRun::DEFAULT_UNIT_FILES,
         }
+    }
+
+    /// Whether this plan takes part in a shared run: a real import of the whole pipeline.
+    fn shares(&self) -> bool {
+        self.share && !self.dry_run && self.limit == Limit::Full
+    }
+
+    /// What importers must agree on to share a run: the canonical sources (a symlinked or relative spelling of the
+    /// same folder is the same source), the mode and the unit size.
+    pub fn run_key(&self) -> String {
+        let mut sources: Vec<Vec<u8>> = self
+            .sources
+            .iter()
+            .map(|p| {
+                let c = std::fs::canonicalize(p)
+                    .or_else(|_| std::path::absolute(p))
+                    .unwrap_or_else(|_| p.clone());
+                c.into_os_string().into_encoded_bytes()
+            })
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let mut h = blake3::Hasher::new();
+        h.update(self.mode.label().as_bytes());
+        h.update(&(self.unit_files as u64).to_le_bytes());
+        for s in &sources {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s);
+        }
+        h.finalize().to_hex().to_string()
     }
 
     /// The confirmations the mode's levels need and the plan does not carry yet.
@@ -244,22 +286,120 @@ impl Runner {
         };
         self.notices(&engine).await;
         let levels = plan.mode.levels();
-        let mut error = self.apply_levels(&engine, levels, &plan.confirmed).await.err();
-        let mut summary = None;
+        let member = match plan.shares() {
+            true => Some(self.join(&engine, &plan).await.map_err(PlanError::Failed)?),
+            false => None,
+        };
+        let mut error = match member {
+            Some(m) if !m.creator => self.wait_ready(&engine, m).await.err(),
+            _ => self.apply_levels(&engine, levels, &plan.confirmed).await.err(),
+        };
+        let mut summary: Option<RunSummary> = None;
         if error.is_none() {
+            if let Some(m) = member.filter(|m| m.creator)
+                && let Err(e) = shared_db::open(&engine.pool, m.run_id).await
+            {
+                self.send(PlanEvent::Notice(format!("could not open the shared run: {e}")));
+            }
             let log = plan.log_path.clone().unwrap_or_else(|| engine.run_log_path());
-            let handle = self.start_pipeline(Some(&engine), plan.import_options(log));
+            let mut opts = plan.import_options(log);
+            opts.shared = member.map(|membership| SharedRun {
+                membership,
+                lease: plan.lease,
+                unit_files: plan.unit_files.max(1),
+            });
+            let handle = self.start_pipeline(Some(&engine), opts);
             let (s, e) = self.follow(handle).await;
             summary = s;
             error = e;
         }
-        if !levels.is_empty()
-            && !plan.keep_profile
-            && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await
-        {
+        // The run's profile is put back once: by the importer that runs alone, or the last one out of a shared run.
+        let restorer = match member {
+            // A gone server would only make each call wait for the pool's timeout; the restore step below then
+            // says what to run once the server is back.
+            Some(_) if error.is_some() && !engine.reachable().await => true,
+            Some(m) => {
+                let taken = summary
+                    .as_ref()
+                    .and_then(|s| s.shared_run.as_ref())
+                    .map_or(0, |r| r.units_taken);
+                self.leave(&engine, m, taken, !levels.is_empty(), plan.lease).await
+            }
+            None => true,
+        };
+        let restores = restorer && !levels.is_empty() && !plan.keep_profile;
+        if restores && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
             error.get_or_insert(e);
         }
+        if !restorer && !levels.is_empty() {
+            self.steps.push(StepReport {
+                kind: StepKind::Restore,
+                name: StepKind::Restore.label(),
+                seconds: 0.0,
+                lines: vec!["left to the shared run's last importer".into()],
+            });
+        }
+        if let Some(r) = summary.as_mut().and_then(|s| s.shared_run.as_mut()) {
+            r.restored = restores;
+        }
         self.report(summary, error)
+    }
+
+    /// Join the shared run of these sources (or start it), and say so.
+    async fn join(&self, engine: &Engine, plan: &ImportPlan) -> Result<Membership, String> {
+        let sources: Vec<String> = plan
+            .sources
+            .iter()
+            .map(|p| crate::source::encode_os_path(&std::path::absolute(p).unwrap_or_else(|_| p.clone())))
+            .collect();
+        let lease_ms = plan.lease.as_millis().max(1) as i64;
+        let m = shared_db::join(&engine.pool, &plan.run_key(), &sources, plan.mode.label(), lease_ms)
+            .await
+            .map_err(|e| format!("cannot join a shared run: {}", chain_text(&e)))?;
+        self.send(PlanEvent::Notice(match m.creator {
+            true => format!("started shared run {}", m.run_id),
+            false => format!("joined shared run {}", m.run_id),
+        }));
+        Ok(m)
+    }
+
+    /// A joining importer waits until the run's first importer has applied the mode's levels (or is gone).
+    async fn wait_ready(&self, engine: &Engine, m: Membership) -> Result<(), String> {
+        loop {
+            if self.control.is_cancelled() {
+                return Err("cancelled while waiting for the shared run to open".into());
+            }
+            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
+            match shared_db::ready(&engine.pool, m.run_id).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => return Err(format!("shared run: {}", chain_text(&e))),
+            }
+        }
+    }
+
+    /// Leave the shared run; true when this importer is its last one and restores the profile. With a profile to
+    /// restore, an importer that is not last waits (up to two leases) for the others to leave or expire, so that a
+    /// killed importer does not keep the profile applied; a crashed last importer leaves the journal for
+    /// `restore-safety` and the start-up warning, as a crashed single import does.
+    async fn leave(&self, engine: &Engine, m: Membership, taken: u64, profile: bool, lease: Duration) -> bool {
+        let deadline = Instant::now() + lease * 2 + Duration::from_secs(1);
+        loop {
+            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
+            match shared_db::leave(&engine.pool, &m, taken as i64).await {
+                Ok(true) => return true,
+                Ok(false) if !profile => return false,
+                Ok(false) => {}
+                Err(e) => {
+                    self.send(PlanEvent::Notice(format!("could not leave the shared run: {e}")));
+                    return false;
+                }
+            }
+            if shared_db::restore_taken(&engine.pool, m.run_id).await.unwrap_or(true) || Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Lost rows found at the start (this run reads them again) and a database left unsafe by an earlier run.

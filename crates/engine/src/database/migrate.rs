@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     ),
     (
+        6,
+        "shared_runs",
+        include_str!("../../../../database/migrations/0006_shared_runs.sql"),
+    ),
+    (
         7,
         "search_rows",
         include_str!("../../../../database/migrations/0007_search_rows.sql"),

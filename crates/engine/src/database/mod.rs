@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod runs;
 pub mod safety;
 pub mod search;
+pub mod shared;
 pub mod status;
 pub mod writer;
 

@@ -146,7 +146,7 @@ pub async fn import_sources(pool: &PgPool) -> DbResult<Vec<String>> {
 }
 
 /// gethostname(2): the same name /proc/sys/kernel/hostname holds, without a file read on an async worker.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_default()
 }
 

@@ -109,7 +109,7 @@ impl ResumeLookup for PgLookup {
 
 /// A database call from a pipeline thread that gives up (None) once the run is cancelled: a call waiting on a
 /// dead server must not hold up the end of a run that already failed.
-fn until_cancelled<T>(rt: &tokio::runtime::Handle, c: &Control, call: impl Future<Output = T>) -> Option<T> {
+pub(super) fn until_cancelled<T>(rt: &tokio::runtime::Handle, c: &Control, call: impl Future<Output = T>) -> Option<T> {
     rt.block_on(async {
         tokio::select! {
             r = call => Some(r),

@@ -68,10 +68,16 @@ pub(super) struct Outcome {
 
 type Thread = JoinHandle<Result<(), ImportError>>;
 
+/// Where a pass's scan items come from: a walk of the sources, or the units this importer claims in a shared run.
+pub(super) enum Feed {
+    Sources(Vec<PathBuf>),
+    Claims(Arc<super::shared::Claimer>),
+}
+
 /// Run every stage until the writer has taken the last record (or failed), then join them.
 pub(super) fn run(
     stage: &Arc<Stage>,
-    sources: &[PathBuf],
+    feed: Feed,
     forced: Arc<HashSet<String>>,
     sink: &mut dyn BatchSink,
     lookup: Box<dyn ResumeLookup>,
@@ -101,8 +107,11 @@ pub(super) fn run(
     }
 
     let mut threads: Vec<Thread> = Vec::new();
-    let sources = sources.to_vec();
-    threads.push(spawn("scan", stage, move |st| scan(st, &sources, scan_tx)));
+    let read_queue = unit_rx.clone();
+    threads.push(spawn("scan", stage, move |st| match feed {
+        Feed::Sources(sources) => scan(st, &sources, scan_tx),
+        Feed::Claims(claimer) => claimer.feed(st, scan_tx, read_queue),
+    }));
     let filter = ResumeFilter {
         lookup,
         forced,

@@ -161,8 +161,14 @@ fn run_with(
         let (tx, events) = unbounded();
         let sources = opts.sources.clone();
         let stage = Arc::new(Stage::new(opts, Arc::default(), c, tx, RunLog(None)));
-        let outcome = stages::run(&stage, &sources, Arc::new(forced), &mut sink, lookup);
-        let result = finish(&stage, None, outcome);
+        let outcome = stages::run(
+            &stage,
+            stages::Feed::Sources(sources.clone()),
+            Arc::new(forced),
+            &mut sink,
+            lookup,
+        );
+        let result = finish(&stage, None, outcome, None);
         let finished = events.try_iter().find_map(|e| match e {
             EngineEvent::Finished(s) => Some(*s),
             _ => None,

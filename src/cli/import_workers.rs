@@ -1,0 +1,242 @@
+//! `midi-tui import --workers N`: N importer processes of this binary share one run; their reports are summed.
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::process::Stdio;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::ImportArgs;
+use crate::engine::kinds::{RunMode, RunStatus};
+use crate::engine::pipeline::{RunSummary, SharedRunReport};
+use crate::engine::plan::ImportReport;
+
+/// This process's arguments for a child importer: without `--workers`, with `--json` (the child's report is read
+/// from its stdout) and with `--yes` when the user confirmed the risks here.
+fn child_args(args: impl Iterator<Item = OsString>, confirmed: bool) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for a in args {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if a == "--workers" {
+            skip_value = true;
+            continue;
+        }
+        if a.to_str().is_some_and(|s| s.starts_with("--workers=")) {
+            continue;
+        }
+        out.push(a);
+    }
+    // Options go right after the subcommand, before the sources (a `--` before them would otherwise swallow it).
+    let at = out.iter().position(|a| a == "import").map_or(0, |i| i + 1);
+    let has = |out: &[OsString], flag: &str| out.iter().any(|a| a == flag);
+    if !has(&out, "--json") {
+        out.insert(at, "--json".into());
+    }
+    if confirmed && !has(&out, "--yes") {
+        out.insert(at, "--yes".into());
+    }
+    out
+}
+
+/// The arguments with any `--mode X` / `--mode=X` replaced by `--mode mode` right after the subcommand.
+fn with_mode(args: Vec<OsString>, mode: &str) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for a in args {
+        if skip_value {
+            skip_value = false;
+        } else if a == "--mode" {
+            skip_value = true;
+        } else if !a.to_str().is_some_and(|s| s.starts_with("--mode=")) {
+            out.push(a);
+        }
+    }
+    let at = out.iter().position(|a| a == "import").map_or(0, |i| i + 1);
+    out.insert(at, mode.into());
+    out.insert(at, "--mode".into());
+    out
+}
+
+/// Start `n` importers and sum their reports; `mode` replaces `--mode auto` with the mode chosen here.
+pub async fn run(
+    args: &ImportArgs,
+    n: usize,
+    confirmed: bool,
+    mode: Option<&str>,
+    mode_reason: &str,
+) -> Result<ImportReport> {
+    let exe = std::env::current_exe().context("cannot find this program to start importers")?;
+    let mut child_args = child_args(std::env::args_os().skip(1), confirmed);
+    if let Some(m) = mode {
+        child_args = with_mode(child_args, m);
+    }
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..n {
+        let child = tokio::process::Command::new(&exe)
+            .args(&child_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start an importer process")?;
+        children.push(child);
+    }
+    let mut reports = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().await.context("an importer process")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+            serde_json::json!({"status": "failed", "error": format!("importer exited with {} without a report", out.status)})
+        });
+        reports.push(v);
+    }
+    let mut report = sum(&reports, started.elapsed().as_secs_f64());
+    report.mode_reason = Some(mode_reason.to_string());
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["workers"] = n.into();
+        v["importers"] = Value::Array(reports);
+        println!("{v}");
+    } else {
+        super::import::print_summary(&report);
+        for (i, r) in reports.iter().enumerate() {
+            println!(
+                "  importer {}: {} files, {} units{}",
+                i + 1,
+                r["seen"].as_u64().unwrap_or(0),
+                r["shared_run"]["units_taken"].as_u64().unwrap_or(0),
+                r["error"].as_str().map(|e| format!(", error: {e}")).unwrap_or_default()
+            );
+        }
+        if let Some(e) = &report.error {
+            eprintln!("error: {e}");
+        }
+    }
+    Ok(report)
+}
+
+/// The importers' reports as one: counts summed, the worst status, the first error, and this process's wall time.
+fn sum(reports: &[Value], wall: f64) -> ImportReport {
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let total = |k: &str| reports.iter().map(|r| n(r, k)).sum::<u64>();
+    let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
+    for r in reports {
+        if let Some(m) = r["errors_by_kind"].as_object() {
+            for (k, c) in m {
+                *errors_by_kind.entry(k.clone()).or_default() += c.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    let status_of = |r: &Value| match r["status"].as_str() {
+        Some("done") => RunStatus::Done,
+        Some("interrupted") => RunStatus::Interrupted,
+        _ => RunStatus::Failed,
+    };
+    let status = reports
+        .iter()
+        .map(status_of)
+        .find(|s| *s != RunStatus::Done)
+        .unwrap_or(RunStatus::Done);
+    let error = reports.iter().find_map(|r| r["error"].as_str().map(String::from));
+    let first = reports.iter().find(|r| r["mode"].is_string());
+    let mode = [RunMode::Normal, RunMode::Fast, RunMode::Ludicrous]
+        .into_iter()
+        .find(|m| first.is_some_and(|r| r["mode"].as_str() == Some(m.as_str())))
+        .unwrap_or(RunMode::Normal);
+    let seen = total("seen");
+    let bytes = total("bytes");
+    let shared = reports.iter().find_map(|r| r["shared_run"]["id"].as_i64());
+    let restorer = reports
+        .iter()
+        .find(|r| r["shared_run"]["restored"].as_bool() == Some(true));
+    let run = RunSummary {
+        run_id: None,
+        status,
+        mode,
+        seen,
+        imported: total("imported"),
+        duplicates: total("duplicates"),
+        skipped: total("skipped"),
+        failed: total("failed"),
+        bytes,
+        seconds: wall,
+        files_per_s: seen as f64 / wall.max(1e-9),
+        mb_per_s: bytes as f64 / wall.max(1e-9) / 1e6,
+        phase_busy_seconds: HashMap::new(),
+        errors_by_kind,
+        log_path: None,
+        write_seconds: None,
+        ignored: first
+            .and_then(|r| serde_json::from_value(r["ignored"].clone()).ok())
+            .unwrap_or_default(),
+        shared_run: shared.map(|id| SharedRunReport {
+            id,
+            joined: false,
+            units_taken: reports
+                .iter()
+                .map(|r| r["shared_run"]["units_taken"].as_u64().unwrap_or(0))
+                .sum(),
+            restored: restorer.is_some(),
+        }),
+    };
+    ImportReport {
+        run,
+        // Each importer's profile steps are in its own report (`importers`).
+        steps: Vec::new(),
+        wall_seconds: wall,
+        error,
+        mode_reason: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_get_the_mode_chosen_here() {
+        let args = ["import", "--mode", "auto", "--workers", "2", "/m"].map(OsString::from);
+        let out = with_mode(child_args(args.into_iter(), false), "fast");
+        assert_eq!(out, ["import", "--mode", "fast", "--json", "/m"].map(OsString::from));
+        let args = ["import", "--mode=auto", "/m"].map(OsString::from);
+        let out = with_mode(args.to_vec(), "normal");
+        assert_eq!(out, ["import", "--mode", "normal", "/m"].map(OsString::from));
+    }
+
+    #[test]
+    fn children_get_json_and_no_workers() {
+        let args = ["import", "--workers", "3", "--mode", "fast", "/music"].map(OsString::from);
+        let out = child_args(args.into_iter(), true);
+        assert_eq!(
+            out,
+            ["import", "--yes", "--json", "--mode", "fast", "/music"].map(OsString::from)
+        );
+        let args = ["--database-url", "x", "import", "--workers=2", "/m"].map(OsString::from);
+        let out = child_args(args.into_iter(), false);
+        assert_eq!(
+            out,
+            ["--database-url", "x", "import", "--json", "/m"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn reports_sum_counts_and_keep_the_worst_status() {
+        let a = serde_json::json!({"status": "done", "mode": "normal", "seen": 3, "imported": 2, "failed": 1,
+            "errors_by_kind": {"no_header": 1}, "shared_run": {"id": 7, "units_taken": 2, "restored": false}});
+        let b = serde_json::json!({"status": "failed", "error": "boom", "seen": 4, "imported": 4,
+            "errors_by_kind": {"no_header": 2}, "shared_run": {"id": 7, "units_taken": 3, "restored": true}});
+        let r = sum(&[a, b], 2.0);
+        assert_eq!((r.run.seen, r.run.imported, r.run.failed), (7, 6, 1));
+        assert_eq!(r.run.status, RunStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("boom"));
+        assert_eq!(r.run.errors_by_kind["no_header"], 3);
+        let s = r.run.shared_run.unwrap();
+        assert_eq!((s.id, s.units_taken, s.restored), (7, 5, true));
+    }
+}
