@@ -109,20 +109,22 @@ impl ErrorKind {
         }
     }
 
+    /// Every kind that is not a MIDI parse error.
+    pub const PLAIN: [ErrorKind; 9] = [
+        ErrorKind::Io,
+        ErrorKind::ArchiveCorrupt,
+        ErrorKind::TooLarge,
+        ErrorKind::CompressionBomb,
+        ErrorKind::NestingTooDeep,
+        ErrorKind::Encrypted,
+        ErrorKind::UnsupportedMethod,
+        ErrorKind::MissingVolume,
+        ErrorKind::Internal,
+    ];
+
     /// The kind a stored code names (the inverse of [`ErrorKind::code`]).
     pub fn from_code(code: &str) -> Option<ErrorKind> {
-        let plain = [
-            ErrorKind::Io,
-            ErrorKind::ArchiveCorrupt,
-            ErrorKind::TooLarge,
-            ErrorKind::CompressionBomb,
-            ErrorKind::NestingTooDeep,
-            ErrorKind::Encrypted,
-            ErrorKind::UnsupportedMethod,
-            ErrorKind::MissingVolume,
-            ErrorKind::Internal,
-        ];
-        plain
+        Self::PLAIN
             .into_iter()
             .chain(MidiErrorKind::ALL.iter().map(|k| ErrorKind::Midi(*k)))
             .find(|k| k.code() == code)
@@ -153,17 +155,7 @@ mod tests {
 
     #[test]
     fn error_codes_are_distinct_and_stable() {
-        let mut all = vec![
-            ErrorKind::Io,
-            ErrorKind::ArchiveCorrupt,
-            ErrorKind::TooLarge,
-            ErrorKind::CompressionBomb,
-            ErrorKind::NestingTooDeep,
-            ErrorKind::Encrypted,
-            ErrorKind::UnsupportedMethod,
-            ErrorKind::MissingVolume,
-            ErrorKind::Internal,
-        ];
+        let mut all = ErrorKind::PLAIN.to_vec();
         all.extend(MidiErrorKind::ALL.iter().map(|k| ErrorKind::Midi(*k)));
         let codes: std::collections::HashSet<&str> = all.iter().map(|k| k.code()).collect();
         assert_eq!(codes.len(), all.len());
