@@ -362,3 +362,36 @@ async fn workers_start_local_importers_and_sum_their_reports() {
     assert_eq!(v["shared_run"]["units_taken"].as_i64().unwrap(), units);
     assert_eq!(&library(&db.pool).await, clean);
 }
+
+/// What the console's header shows: a run still going with its live importers and units, gone once closed.
+#[tokio::test]
+async fn live_runs_show_importers_and_units_until_the_run_closes() {
+    use midi_tui::engine::database::shared;
+    let db = fresh_db().await;
+    assert!(shared::live_runs(&db.pool).await.unwrap().is_empty());
+    let a = shared::join(&db.pool, "k", &["/m".into()], "fast", 60_000)
+        .await
+        .unwrap();
+    let b = shared::join(&db.pool, "k", &["/m".into()], "fast", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(a.run_id, b.run_id);
+    shared::add_units(
+        &db.pool,
+        a.run_id,
+        &[(0, "[]".into()), (1, "[]".into()), (2, "[]".into())],
+    )
+    .await
+    .unwrap();
+    let live = shared::live_runs(&db.pool).await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(
+        (live[0].id, live[0].importers, live[0].units, live[0].units_done),
+        (a.run_id, 2, 3, 0)
+    );
+    assert_eq!(live[0].mode, "fast");
+    assert!(!shared::leave(&db.pool, &a, 0).await.unwrap());
+    assert_eq!(shared::live_runs(&db.pool).await.unwrap()[0].importers, 1);
+    assert!(shared::leave(&db.pool, &b, 0).await.unwrap());
+    assert!(shared::live_runs(&db.pool).await.unwrap().is_empty());
+}

@@ -166,6 +166,8 @@ pub struct Polled {
     /// Bytes in pg_wal; `None` when the role may not list it.
     pub wal_bytes: Option<i64>,
     pub latency_ms: u64,
+    /// Shared runs still going on this library (this console's own import may be one of their importers).
+    pub shared_runs: Vec<crate::engine::database::shared::LiveRun>,
 }
 
 #[derive(Debug, Clone)]

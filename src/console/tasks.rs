@@ -56,10 +56,13 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     let status = engine.status_estimated().await.map_err(|e| e.to_string())?;
     let safety = engine.safety().await.map_err(|e| e.to_string())?;
     let wal_bytes = engine.wal_bytes().await;
+    // A library from before shared runs, or a role that may not read them: the line just stays away.
+    let shared_runs = engine.live_shared_runs().await.unwrap_or_default();
     Ok(Polled {
         status,
         safety,
         wal_bytes,
+        shared_runs,
         latency_ms: t0.elapsed().as_millis() as u64,
     })
 }

@@ -85,6 +85,7 @@ pub fn safe_polled() -> Polled {
         safety: SafetyState::default(),
         wal_bytes: Some(48 << 20),
         latency_ms: 3,
+        shared_runs: Vec::new(),
     }
 }
 
@@ -118,6 +119,7 @@ pub fn ludicrous_polled() -> Polled {
         },
         wal_bytes: Some(1_200 << 20),
         latency_ms: 4,
+        shared_runs: Vec::new(),
     }
 }
 

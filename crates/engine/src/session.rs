@@ -152,6 +152,11 @@ impl Engine {
         ))
     }
 
+    /// Shared runs still going on this library, with their live importers (for the console).
+    pub async fn live_shared_runs(&self) -> DbResult<Vec<crate::database::shared::LiveRun>> {
+        crate::database::shared::live_runs(&self.pool).await
+    }
+
     /// Does the server answer now (within a few seconds)?
     pub async fn reachable(&self) -> bool {
         crate::database::reachable(&self.pool.connect_options()).await

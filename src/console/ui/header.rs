@@ -9,6 +9,32 @@ use super::{bold, danger, truncate, truncate_left};
 use crate::console::app::{App, RunState, Screen, ServerState};
 use crate::engine::profile::{Badge, SafetyState};
 
+/// " · shared run 12: 3 importers, 40/120 units" for each run still going, newest first; empty without one.
+fn shared_runs_text(app: &App) -> String {
+    let Some(polled) = app.db.polled.as_ref() else {
+        return String::new();
+    };
+    polled
+        .shared_runs
+        .iter()
+        .map(|r| {
+            let total = if r.scan_done {
+                r.units.to_string()
+            } else {
+                format!("{}+", r.units)
+            };
+            format!(
+                " · shared run {} ({}): {} importer{}, {}/{total} units",
+                r.id,
+                r.mode,
+                r.importers,
+                if r.importers == 1 { "" } else { "s" },
+                r.units_done
+            )
+        })
+        .collect()
+}
+
 pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     // The same rule as `status`: SAFE only when nothing at all is relaxed.
     let (badge, badge_style) = match app.safety().map(SafetyState::badge) {
@@ -103,6 +129,7 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
                 app.sources.len()
             ),
         };
+        let text = text + &shared_runs_text(app);
         (text, Style::new().fg(Color::Gray))
     };
     f.render_widget(

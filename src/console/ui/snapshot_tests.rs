@@ -90,6 +90,27 @@ fn run_in_progress_with_graph_and_bottleneck() {
 }
 
 #[test]
+fn a_shared_run_shows_its_importers_and_units() {
+    let mut a = testkit::running_app(90);
+    let mut polled = testkit::safe_polled();
+    polled.shared_runs = vec![crate::engine::database::shared::LiveRun {
+        id: 12,
+        mode: "fast".into(),
+        importers: 3,
+        units_done: 40,
+        units: 120,
+        scan_done: false,
+    }];
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(polled))));
+    let screen = draw(&a, 120, 36);
+    assert!(
+        screen.contains("shared run 12 (fast): 3 importers, 40/120+ units"),
+        "{screen}"
+    );
+    snap!("run_shared_80x24", a, 80, 24);
+}
+
+#[test]
 fn unsafe_banner() {
     let a = ludicrous_run(40);
     snap!("run_ludicrous_unsafe_100x30", a, 100, 30);

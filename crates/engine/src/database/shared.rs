@@ -308,3 +308,41 @@ pub async fn importers(pool: &PgPool, run_id: i64) -> DbResult<Vec<(i64, String,
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect())
 }
+
+/// A shared run still going, as the console shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveRun {
+    pub id: i64,
+    pub mode: String,
+    /// Importers alive now (not left, lease not run out).
+    pub importers: i64,
+    pub units_done: i64,
+    /// Units recorded so far (all of them once the walk is done).
+    pub units: i64,
+    pub scan_done: bool,
+}
+
+/// The shared runs not closed yet, newest first, with their live importers and units.
+pub async fn live_runs(pool: &PgPool) -> DbResult<Vec<LiveRun>> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.mode, s.scan_done, \
+         (SELECT count(*) FROM run_importers i WHERE i.shared_run_id = s.id AND i.left_at IS NULL \
+          AND i.lease_until > now()), \
+         (SELECT count(*) FILTER (WHERE u.done) FROM run_units u WHERE u.shared_run_id = s.id), \
+         (SELECT count(*) FROM run_units u WHERE u.shared_run_id = s.id) \
+         FROM shared_runs s WHERE s.state <> 'closed' ORDER BY s.id DESC LIMIT 4",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| LiveRun {
+            id: r.get(0),
+            mode: r.get(1),
+            scan_done: r.get(2),
+            importers: r.get(3),
+            units_done: r.get(4),
+            units: r.get(5),
+        })
+        .collect())
+}
