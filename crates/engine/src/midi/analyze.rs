@@ -631,14 +631,7 @@ impl<'s> Walker<'s> {
         }
         c.pos += at + 1 + usize::from(two);
         *running = status;
-        self.tick = self.tick.saturating_add(delta);
-        let ch = status & 0x0F;
-        match status & 0xF0 {
-            0x90 if d2 > 0 => self.note_on(ch, d1, d2),
-            0x80 | 0x90 => self.note_off(ch, d1),
-            0xC0 => self.programs |= 1u128 << d1,
-            _ => {}
-        }
+        self.apply_channel(status, d1, d2, delta);
         true
     }
 
@@ -658,6 +651,13 @@ impl<'s> Walker<'s> {
         } else {
             (d1, d2)
         };
+        self.apply_channel(status, d1, d2, delta);
+        Ok(())
+    }
+
+    /// Advances the clock and counts one channel message whose data bytes are valid (both readers end here).
+    #[inline(always)]
+    fn apply_channel(&mut self, status: u8, d1: u8, d2: u8, delta: u64) {
         self.tick = self.tick.saturating_add(delta);
         let ch = status & 0x0F;
         match status & 0xF0 {
@@ -666,7 +666,6 @@ impl<'s> Walker<'s> {
             0xC0 => self.programs |= 1u128 << d1,
             _ => {}
         }
-        Ok(())
     }
 
     /// Reads a meta event after its `FF` status; `Ok(true)` for end-of-track. Only a track's first name counts.
