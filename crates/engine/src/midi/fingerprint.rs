@@ -29,7 +29,7 @@
 //! are folded into two lanes with per-class constants: from class 0 for the exact digest, from the lowest pitched
 //! class for the transposition-blind one. The digest is BLAKE3 over a domain tag, the grid, the note count and the
 //! two lanes, cut to 16 bytes. A few multiplies per note: the cost against the analysis is measured by
-//! [`measure_cost`] (`cargo run --release -p midi-tui-engine --example fingerprint_cost`). A file without notes, or
+//! [`measure_cost`] (`cargo run --release -p midi-tui-engine --example analyze_speed`). A file without notes, or
 //! whose timing division is unusable, gets no fingerprint: it never groups with anything.
 //!
 //! Limits: notes moved off the grid by rounding (a humanised performance re-encoded at a coarser resolution) change
