@@ -337,3 +337,44 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     }
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// Auto, the start screen's default: Enter sizes the sources and the library, names the mode it chose and why,
+/// and runs it (normal for a few hundred files into an empty library: restoring and rebuilding would cost more).
+#[test]
+fn auto_chooses_the_mode_at_enter_and_says_why() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let data_dir = common::temp_dir("console-e2e-auto");
+    let mut args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    args.extend(sources().iter().map(|p| p.display().to_string()));
+    let mut c = Console::start(&args, 30, 100);
+    let long = Duration::from_secs(240);
+    let s = c.wait_for("the start screen", Duration::from_secs(60), |s| {
+        s.contains("choose sources and a mode")
+    });
+    assert!(s.contains("▶ auto") && s.contains("mode auto"), "{s}");
+    c.send("\r");
+    let s = c.wait_for("the end of the run", long, |s| s.contains("run done"));
+    assert!(s.contains("auto chose normal"), "{s}");
+    assert!(s.contains("mode normal"), "the header names the chosen mode:\n{s}");
+    let (mode, imported): (String, i64) = rt
+        .block_on(
+            sqlx::query_as("SELECT mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool),
+        )
+        .expect("the run");
+    assert_eq!(mode, "normal");
+    assert!(imported >= 300, "{imported}");
+    c.send("q");
+    let t0 = Instant::now();
+    while c.child.try_wait().ok().flatten().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "did not quit:\n{}", c.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

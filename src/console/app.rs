@@ -261,8 +261,15 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub sources: Vec<PathBuf>,
     pub sample_library: Option<PathBuf>,
-    /// The mode chosen on the start screen (and used for the run).
+    /// The mode chosen on the start screen (and used for the run); with `auto_mode`, the one auto picked last.
     pub mode: Mode,
+    /// `auto` on the start screen (the default): at Enter the mode is chosen from this machine's measured rates,
+    /// the library's size and the sources' size, as `import --mode auto` does.
+    pub auto_mode: bool,
+    /// Auto is sizing the sources and the library; Enter waits for its answer.
+    pub choosing_mode: bool,
+    /// Why auto picked `mode`, once it has.
+    pub mode_reason: Option<String>,
     pub run: RunState,
     pub op: Option<Op>,
     /// The running import's counters and what the sampling tick derives from them.
@@ -341,6 +348,9 @@ impl App {
             sources,
             sample_library,
             mode: Mode::Normal,
+            auto_mode: true,
+            choosing_mode: false,
+            mode_reason: None,
             run: RunState::Idle,
             op: None,
             live: Live::default(),
@@ -437,6 +447,8 @@ pub enum Msg {
         path: PathBuf,
         exists: bool,
     },
+    /// Auto's choice (the mode and why) or why it could not choose.
+    ModeChosen(Result<(Mode, String), String>),
     Applied {
         level: Level,
         result: Result<ApplyReport, String>,
@@ -457,6 +469,8 @@ pub enum Msg {
 pub enum Effect {
     /// Check that a typed path exists (and expand `~`), answered by `Msg::SourceChecked`.
     CheckSource(String),
+    /// Size the sources and the library and choose the mode (`auto`), answered by `Msg::ModeChosen`.
+    ChooseMode(Vec<PathBuf>),
     ApplyLevel {
         level: Level,
         confirmed: Vec<Confirmation>,
@@ -513,6 +527,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.doctor = Some(*facts);
             vec![]
         }
+        Msg::ModeChosen(chosen) => on_mode_chosen(app, chosen),
         Msg::SourceChecked { typed, path, exists } => {
             if exists {
                 if !app.sources.contains(&path) {
@@ -597,6 +612,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Help | Action::Dismiss | Action::Confirm | Action::Quit => on_overlay_action(app, action),
         Action::ModePrev
         | Action::ModeNext
+        | Action::ModeAuto
         | Action::ModeNormal
         | Action::ModeFast
         | Action::ModeLudicrous
@@ -656,16 +672,25 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
 fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::ModePrev | Action::ModeNext => {
-            let i = Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0);
-            let n = Mode::ALL.len();
+            // The list as drawn: auto first, then every mode.
+            let i = if app.auto_mode {
+                0
+            } else {
+                1 + Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0)
+            };
+            let n = Mode::ALL.len() + 1;
             let j = if action == Action::ModeNext {
                 (i + 1) % n
             } else {
                 (i + n - 1) % n
             };
-            app.mode = Mode::ALL[j];
-            vec![]
+            if j == 0 {
+                set_auto(app)
+            } else {
+                set_mode(app, Mode::ALL[j - 1])
+            }
         }
+        Action::ModeAuto => set_auto(app),
         Action::ModeNormal => set_mode(app, Mode::Normal),
         Action::ModeFast => set_mode(app, Mode::Fast),
         Action::ModeLudicrous => set_mode(app, Mode::Ludicrous),
@@ -743,6 +768,10 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.notice = Some("a run is going: cancel it or wait for its end".into());
             } else {
                 app.screen = Screen::Start;
+                // Auto chooses again for the next run's sources and the library as it now is.
+                if app.auto_mode {
+                    app.mode_reason = None;
+                }
             }
             vec![]
         }
@@ -793,6 +822,14 @@ pub fn available(app: &App, action: Action) -> bool {
 
 fn set_mode(app: &mut App, mode: Mode) -> Vec<Effect> {
     app.mode = mode;
+    app.auto_mode = false;
+    app.mode_reason = None;
+    vec![]
+}
+
+fn set_auto(app: &mut App) -> Vec<Effect> {
+    app.auto_mode = true;
+    app.mode_reason = None;
     vec![]
 }
 
@@ -837,6 +874,43 @@ fn on_start(app: &mut App) -> Vec<Effect> {
         app.notice = Some("no source: press a to type a path or e for the sample library".into());
         return vec![];
     }
+    if app.auto_mode {
+        if !app.choosing_mode {
+            app.choosing_mode = true;
+            app.notice = Some("auto: sizing the sources and the library to choose the mode".into());
+            return vec![Effect::ChooseMode(app.sources.clone())];
+        }
+        app.notice = Some("auto is still choosing the mode".into());
+        return vec![];
+    }
+    confirm_then_begin(app)
+}
+
+/// Auto's answer: the chosen mode goes on as if picked by hand (its dialogs are where its risks are accepted).
+fn on_mode_chosen(app: &mut App, chosen: Result<(Mode, String), String>) -> Vec<Effect> {
+    let asked = std::mem::take(&mut app.choosing_mode);
+    // A mode picked by hand meanwhile, or a run already going, wins over a late answer.
+    if !asked || !app.auto_mode || app.run.is_active() {
+        return vec![];
+    }
+    match chosen {
+        Ok((mode, reason)) => {
+            app.mode = mode;
+            app.info(format!("mode auto chose {}: {reason}", mode.label()));
+            app.mode_reason = Some(reason);
+            app.notice = Some(format!("auto chose {}", mode.label()));
+            confirm_then_begin(app)
+        }
+        Err(e) => {
+            app.warn(format!("mode auto could not choose: {e}"));
+            app.notice = Some("auto could not choose the mode: pick one with n, f or l".into());
+            vec![]
+        }
+    }
+}
+
+/// The mode's risk dialogs, if any, then the run.
+fn confirm_then_begin(app: &mut App) -> Vec<Effect> {
     let needed: Vec<Confirmation> = app
         .mode
         .levels()

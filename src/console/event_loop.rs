@@ -48,6 +48,7 @@ impl Runner {
         let (engine, tx) = (self.engine.clone(), self.tx.clone());
         match effect {
             Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
+            Effect::ChooseMode(sources) => tasks::spawn_choose_mode(engine, sources, tx),
             Effect::ApplyLevel { level, confirmed } => tasks::spawn_apply(engine, level, confirmed, tx),
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
             Effect::RestoreSafety => tasks::spawn_restore(engine, tx),

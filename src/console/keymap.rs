@@ -75,6 +75,7 @@ impl Ctx {
 pub enum Action {
     ModePrev,
     ModeNext,
+    ModeAuto,
     ModeNormal,
     ModeFast,
     ModeLudicrous,
@@ -128,6 +129,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('/'), Ctx::Global, Action::Browse(B::Open), "library", true),
     b(Key::Up, Ctx::Start, Action::ModePrev, "previous mode", false),
     b(Key::Down, Ctx::Start, Action::ModeNext, "next mode", false),
+    b(Key::Char('m'), Ctx::Start, Action::ModeAuto, "auto mode", false),
     b(Key::Char('n'), Ctx::Start, Action::ModeNormal, "normal mode", false),
     b(Key::Char('f'), Ctx::Start, Action::ModeFast, "fast mode", false),
     b(Key::Char('l'), Ctx::Start, Action::ModeLudicrous, "ludicrous mode", false),

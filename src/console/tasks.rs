@@ -240,6 +240,22 @@ pub fn spawn_check_source(typed: String, tx: Tx) {
     });
 }
 
+/// `auto`: size the sources (a walk without reading, off the async workers) and the library, then choose as
+/// `import --mode auto` does. Ludicrous is a candidate: its dialogs, which follow, are where its risks are accepted.
+pub fn spawn_choose_mode(engine: Engine, sources: Vec<PathBuf>, tx: Tx) {
+    tokio::spawn(async move {
+        let chosen = async {
+            let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources))
+                .await
+                .map_err(|e| e.to_string())?;
+            let choice = engine.choose_mode(size.files, true).await.map_err(|e| e.to_string())?;
+            Ok((choice.mode, choice.reason))
+        }
+        .await;
+        send(&tx, Msg::ModeChosen(chosen));
+    });
+}
+
 /// `~/x` -> home/x; relative paths against the current directory.
 pub fn expand(typed: &str) -> PathBuf {
     let p = match typed.strip_prefix("~/") {

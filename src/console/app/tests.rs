@@ -23,6 +23,7 @@ fn polled(p: Polled) -> Msg {
 #[test]
 fn normal_start_goes_straight_to_the_import() {
     let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('n')]);
     let fx = update(&mut a, Msg::Key(Key::Enter));
     assert_eq!(a.screen, Screen::Run);
     assert_eq!(a.run, RunState::Running);
@@ -338,12 +339,74 @@ fn typing_a_path_adds_a_checked_source() {
 }
 
 #[test]
-fn mode_selection_wraps_around() {
+fn mode_selection_wraps_around_auto_first() {
     let mut a = testkit::app();
+    assert!(a.auto_mode, "auto is the default choice");
     keys(&mut a, &[Key::Up]);
-    assert_eq!(a.mode, Mode::Ludicrous);
+    assert_eq!((a.auto_mode, a.mode), (false, Mode::Ludicrous));
+    keys(&mut a, &[Key::Down]);
+    assert!(a.auto_mode);
     keys(&mut a, &[Key::Down, Key::Down]);
-    assert_eq!(a.mode, Mode::Fast);
+    assert_eq!((a.auto_mode, a.mode), (false, Mode::Fast));
+    keys(&mut a, &[Key::Char('m')]);
+    assert!(a.auto_mode);
+}
+
+#[test]
+fn auto_start_sizes_first_then_goes_on_as_the_chosen_mode_with_its_dialogs() {
+    let mut a = testkit::app();
+    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert_eq!(fx, vec![Effect::ChooseMode(a.sources.clone())]);
+    assert_eq!(a.screen, Screen::Start, "nothing starts before the choice");
+    assert!(
+        update(&mut a, Msg::Key(Key::Enter)).is_empty(),
+        "a second Enter does not ask twice"
+    );
+    // Auto picked ludicrous: its two dialogs come first, as when picked by hand.
+    let reason = "ludicrous 10.0 s, fast 11.0 s, normal 30.0 s".to_string();
+    assert!(update(&mut a, Msg::ModeChosen(Ok((Mode::Ludicrous, reason.clone())))).is_empty());
+    assert_eq!(a.mode, Mode::Ludicrous);
+    assert_eq!(a.mode_reason.as_deref(), Some(reason.as_str()));
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Dialog(Dialog::Risk { index: 0, .. }))
+    ));
+    keys(&mut a, &[Key::Enter]);
+    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Ludicrous, confirmed, .. } if confirmed.len() == 2));
+    assert!(a.log.iter().any(|l| l.text.contains("mode auto chose ludicrous")));
+
+    // Normal needs no dialog: straight to the run.
+    let mut a = testkit::app();
+    update(&mut a, Msg::Key(Key::Enter));
+    let fx = update(&mut a, Msg::ModeChosen(Ok((Mode::Normal, "small".into()))));
+    assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Normal, .. }));
+    assert_eq!(a.screen, Screen::Run);
+}
+
+#[test]
+fn a_late_or_failed_auto_answer_starts_nothing() {
+    // A mode picked by hand while auto was sizing wins.
+    let mut a = testkit::app();
+    update(&mut a, Msg::Key(Key::Enter));
+    keys(&mut a, &[Key::Char('f')]);
+    assert!(update(&mut a, Msg::ModeChosen(Ok((Mode::Ludicrous, "x".into())))).is_empty());
+    assert_eq!((a.mode, a.overlay.clone()), (Mode::Fast, None));
+    // An answer nobody asked for is dropped.
+    let mut a = testkit::app();
+    assert!(update(&mut a, Msg::ModeChosen(Ok((Mode::Normal, "x".into())))).is_empty());
+    assert_eq!(a.screen, Screen::Start);
+    // A failure says so and leaves the choice to the user.
+    let mut a = testkit::app();
+    update(&mut a, Msg::Key(Key::Enter));
+    assert!(update(&mut a, Msg::ModeChosen(Err("connection refused".into()))).is_empty());
+    assert!(
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("pick one with n, f or l"))
+    );
+    assert!(a.log.iter().any(|l| l.text.contains("connection refused")));
+    assert!(!a.choosing_mode);
 }
 
 #[test]

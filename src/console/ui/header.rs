@@ -56,7 +56,12 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         None => (" SAFE? ", Style::new().fg(Color::Black).bg(Color::Gray)),
     };
     let [left, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(badge.len() as u16)]).areas(area);
-    let mode = format!(" mode {} ", app.mode.label());
+    // Auto names the mode once it has chosen (from then on the run's own).
+    let mode = if app.auto_mode && app.mode_reason.is_none() {
+        " mode auto ".to_string()
+    } else {
+        format!(" mode {} ", app.mode.label())
+    };
     let fixed = " midi-tui ".len() + " db ".len() + " │".len() + mode.len() + 1;
     let target = truncate_left(&app.target, (left.width as usize).saturating_sub(fixed));
     let line = Line::from(vec![

@@ -12,9 +12,9 @@ use crate::engine::profile::{Level, Mode};
 
 pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
     let src_rows = (app.sources.len().max(1) as u16 + 1).min(area.height / 3).max(2);
-    // The readiness panel takes what the modes leave (they need about 11 rows at 80 columns), at most 8 rows.
+    // The readiness panel takes what the modes leave (they need about 13 rows at 80 columns), at most 8 rows.
     let ready_rows = if app.doctor.is_some() {
-        area.height.saturating_sub(src_rows + 11).clamp(0, 8)
+        area.height.saturating_sub(src_rows + 13).clamp(0, 8)
     } else {
         0
     };
@@ -107,31 +107,46 @@ fn render_sources(f: &mut Frame, area: Rect, app: &App) {
 }
 
 fn render_modes(f: &mut Frame, area: Rect, app: &App) {
-    let block = panel("Mode", Some(Line::from(" ↑/↓ or n f l ").style(dim())), false);
+    let block = panel("Mode", Some(Line::from(" ↑/↓ or m n f l ").style(dim())), false);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
     let indent = 14;
     let text_w = w.saturating_sub(indent + 1);
     let mut lines: Vec<Line> = Vec::new();
-    for mode in Mode::ALL {
-        let selected = mode == app.mode;
+    let auto = (
+        "auto",
+        "the fastest mode for this import, from rates measured here",
+        "those of the mode it picks, which still asks first",
+        app.auto_mode,
+        Style::new().fg(Color::Cyan),
+    );
+    let modes = Mode::ALL.into_iter().map(|mode| {
+        let risk_style = match mode {
+            Mode::Normal => Style::new().fg(Color::Green),
+            Mode::Fast => Style::new().fg(Color::Yellow),
+            Mode::Ludicrous => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        };
+        (
+            mode.label(),
+            mode.describe(),
+            mode.risk(),
+            !app.auto_mode && mode == app.mode,
+            risk_style,
+        )
+    });
+    for (label, describe, risk, selected, risk_style) in std::iter::once(auto).chain(modes) {
         let name_style = if selected {
             bold().fg(Color::Black).bg(Color::Cyan)
         } else {
             bold()
         };
         let marker = if selected { " ▶ " } else { "   " };
-        let risk_style = match mode {
-            Mode::Normal => Style::new().fg(Color::Green),
-            Mode::Fast => Style::new().fg(Color::Yellow),
-            Mode::Ludicrous => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        };
-        for (i, l) in wrap(mode.describe(), text_w).into_iter().enumerate() {
+        for (i, l) in wrap(describe, text_w).into_iter().enumerate() {
             if i == 0 {
                 lines.push(Line::from(vec![
                     Span::raw(marker),
-                    Span::styled(format!("{:<10}", mode.label()), name_style),
+                    Span::styled(format!("{label:<10}"), name_style),
                     Span::raw(" ".repeat(indent - 13)),
                     Span::raw(l),
                 ]));
@@ -139,7 +154,7 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::raw(l)]));
             }
         }
-        for l in wrap(&format!("risks: {}", mode.risk()), text_w) {
+        for l in wrap(&format!("risks: {risk}"), text_w) {
             lines.push(Line::from(vec![
                 Span::raw(" ".repeat(indent)),
                 Span::styled(l, risk_style),
@@ -147,7 +162,7 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
         }
     }
     // With room to spare, what each level of the chosen mode does.
-    let levels: &[Level] = app.mode.levels();
+    let levels: &[Level] = if app.auto_mode { &[] } else { app.mode.levels() };
     let mut detail: Vec<Line> = Vec::new();
     if !levels.is_empty() {
         detail.push(Line::from(""));
