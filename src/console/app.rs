@@ -300,6 +300,8 @@ pub struct Live {
     pub files_per_s: Ring<f64>,
     pub mb_per_s: Ring<f64>,
     pub bottleneck: Option<Bottleneck>,
+    /// Most items of the last sample window were archive members.
+    pub inflating: bool,
     pub eta: Option<f64>,
     pub samples: u64,
 }
@@ -314,6 +316,7 @@ impl Default for Live {
             files_per_s: Ring::new(HISTORY_SAMPLES),
             mb_per_s: Ring::new(HISTORY_SAMPLES),
             bottleneck: None,
+            inflating: false,
             eta: None,
             samples: 0,
         }
@@ -398,6 +401,20 @@ impl App {
     /// Levels the last poll found applied.
     pub fn levels_applied(&self) -> [bool; 3] {
         self.safety().map(|s| s.levels_applied).unwrap_or_default()
+    }
+
+    /// What the bottleneck's remedy depends on: the levels on, the source being read, the rates measured here
+    /// (the bench's until the doctor's facts arrive).
+    pub fn situation(&self) -> bottleneck::Situation {
+        let rates = match &self.doctor {
+            Some(d) => d.rates.clone(),
+            None => crate::engine::profile::auto::Rates::from_runs([None; 3]),
+        };
+        bottleneck::Situation {
+            levels_applied: self.levels_applied(),
+            inflating: self.live.inflating,
+            rates: (rates.normal, rates.fast, rates.ludicrous),
+        }
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
@@ -1118,8 +1135,11 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
                     files_per_s,
                     mb_per_s,
                 });
+                // Members are counted as they are seen: most of the window's items from archives means inflating.
+                let seen = now.seen.saturating_sub(prev.seen);
+                app.live.inflating = now.members.saturating_sub(prev.members) * 2 > seen;
                 let avg = average(&app.live.phase_history);
-                app.live.bottleneck = bottleneck::choose(&avg, app.levels_applied());
+                app.live.bottleneck = bottleneck::choose(&avg, &app.situation());
                 app.live.eta = metrics::eta_seconds(&now, app.live.files_per_s.mean_tail(SMOOTHING));
             }
         }
@@ -1218,9 +1238,9 @@ fn on_polled(app: &mut App, p: PollOutcome) {
             }
             app.db.polled = Some(*p);
             // The remedy names the next level that helps: follow the levels as they change.
-            let levels = app.levels_applied();
+            let situation = app.situation();
             if let Some(b) = app.live.bottleneck.as_mut() {
-                b.remedy = bottleneck::remedy(b.phase, levels);
+                b.remedy = bottleneck::remedy(b.phase, &situation);
             }
         }
         PollOutcome::TimedOut { seconds } => app.db.server = ServerState::NotAnswering { seconds },

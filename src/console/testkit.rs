@@ -479,5 +479,6 @@ pub fn doctor_facts() -> crate::engine::doctor::DoctorFacts {
             disk_free: Some(120 * GIB),
             managed: true,
         }),
+        rates: crate::engine::profile::auto::Rates::from_runs([None; 3]),
     }
 }

@@ -73,6 +73,9 @@ pub struct DoctorFacts {
     pub os: OsFacts,
     /// The server's facts, or why they could not be read.
     pub server: Result<ServerFacts, String>,
+    /// Each mode's import rate on this machine (this library's runs, else the bench's): which speed levels
+    /// actually help here, for the console's bottleneck remedies.
+    pub rates: crate::profile::auto::Rates,
 }
 
 impl DoctorFacts {
@@ -83,7 +86,12 @@ impl DoctorFacts {
             (Some(e), _) => e.doctor_facts().await.map_err(|e| e.to_string()),
             (None, err) => Err(err.unwrap_or_else(|| "no server".into())),
         };
-        Self { os, server }
+        let measured = match engine {
+            Some(e) => e.measured_rates().await.unwrap_or([None; 3]),
+            None => [None; 3],
+        };
+        let rates = crate::profile::auto::Rates::from_runs(measured);
+        Self { os, server, rates }
     }
 
     pub fn checks(&self, import: Option<ImportSize>, mode: Mode) -> Vec<Check> {

@@ -90,6 +90,9 @@ pub struct Totals {
     /// Files the scan has found so far; with `scan_done`, the denominator of the ETA.
     pub discovered: AtomicU64,
     pub discovered_bytes: AtomicU64,
+    /// Archive members seen: where they are most of what is read, the read phase is inflating, not waiting on a
+    /// disk (the bottleneck's remedy differs).
+    pub members: AtomicU64,
     pub scan_done: AtomicBool,
     /// Files neither MIDI nor a readable archive, by type (`.wav` -> 1204), set when the scan ends.
     pub ignored_by_ext: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
@@ -124,6 +127,7 @@ impl Totals {
     pub fn saw_member(&self, bytes: u64) {
         self.found(bytes);
         self.saw(1);
+        self.members.fetch_add(1, Relaxed);
     }
     /// `n` items seen and not read: imported unchanged before.
     pub fn saw_known(&self, n: u64) {
@@ -196,6 +200,7 @@ impl RunMetrics {
             written: t.written.load(Relaxed),
             discovered: t.discovered.load(Relaxed),
             discovered_bytes: t.discovered_bytes.load(Relaxed),
+            members: t.members.load(Relaxed),
             scan_done: t.scan_done.load(Relaxed),
         }
     }
@@ -236,6 +241,7 @@ pub struct Snapshot {
     pub written: u64,
     pub discovered: u64,
     pub discovered_bytes: u64,
+    pub members: u64,
     pub scan_done: bool,
 }
 

@@ -133,6 +133,11 @@ impl Engine {
         Ok(facts)
     }
 
+    /// Each mode's median import rate over this library's recent runs (`None` where it has none).
+    pub async fn measured_rates(&self) -> DbResult<[Option<(f64, usize)>; 3]> {
+        crate::database::runs::measured_rates(&self.pool).await
+    }
+
     /// `--mode auto`: the fastest mode for importing about `files` files into this library, from rates measured on
     /// this machine (this library's own runs where it has them), with the reason.
     pub async fn choose_mode(
