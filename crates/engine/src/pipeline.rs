@@ -8,6 +8,7 @@
 //! The stages live in `stages.rs` and `write.rs`; the database is behind two seams (`sink.rs`): the resume
 //! look-up and the batch write, so that the failure paths also run without a server (tests.rs).
 
+mod prefetch;
 mod repair;
 mod shared;
 mod sink;

@@ -112,11 +112,17 @@ pub(super) fn run(
         Feed::Sources(sources) => scan(st, &sources, scan_tx),
         Feed::Claims(claimer) => claimer.feed(st, scan_tx, read_queue),
     }));
+    let (prefetch, read_ahead) = super::prefetch::Prefetch::new();
+    threads.push(spawn("read-ahead", stage, move |_| {
+        read_ahead();
+        Ok(())
+    }));
     let filter = ResumeFilter {
         lookup,
         forced,
         units: unit_tx,
         records: rec_tx.clone(),
+        prefetch,
     };
     threads.push(spawn("resume-filter", stage, move |st| filter.run(st, scan_rx)));
     for r in 0..readers {
@@ -238,6 +244,8 @@ struct ResumeFilter {
     forced: Arc<HashSet<String>>,
     units: Sender<Unit>,
     records: Sender<Record>,
+    /// Plain files to read are hinted to the kernel here, ahead of the readers (cold caches).
+    prefetch: super::prefetch::Prefetch,
 }
 
 impl ResumeFilter {
@@ -306,6 +314,7 @@ impl ResumeFilter {
                         true
                     } else {
                         totals.saw(1);
+                        self.prefetch.hint(&fs_path);
                         let unit = FileUnit {
                             location,
                             fs_path,
