@@ -80,7 +80,15 @@ pub(super) fn walk_bytes<'c>(
         Ok(t) => t,
         Err(e) => return problem(v, location, kind::IO, format!("cannot stage a nested RAR archive: {e}")),
     };
-    walk_with(ctx, location, &tmp.0, data.len() as u64, (depth, container_mtime), false, v)
+    walk_with(
+        ctx,
+        location,
+        &tmp.0,
+        data.len() as u64,
+        (depth, container_mtime),
+        false,
+        v,
+    )
 }
 
 struct TempFile(PathBuf);
@@ -247,7 +255,11 @@ impl RarArchive {
                     sink,
                 };
                 // A handle may come back with an error: dropping `arc` closes it.
-                if code == sys::ERAR_SUCCESS { Ok(arc) } else { Err(OpenError(code)) }
+                if code == sys::ERAR_SUCCESS {
+                    Ok(arc)
+                } else {
+                    Err(OpenError(code))
+                }
             }
             None => Err(OpenError(if code == 0 { sys::ERAR_EOPEN } else { code })),
         }
@@ -409,9 +421,23 @@ impl VolumeName {
     }
 }
 
+/// Whether the name at `path` is that of a set's later volume (`x.part2.rar`, `x.r00`).
+fn named_later(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned());
+    match name.as_deref().and_then(VolumeName::parse) {
+        Some(VolumeName::Part(_, n, _, _)) => n > 1,
+        Some(VolumeName::Old(..)) => true,
+        None => false,
+    }
+}
+
 /// Whether a volume before the one at `path` is there: its set is then read from there.
 fn earlier_volume_present(path: &Path) -> bool {
-    let name = path.file_name().map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned());
+    let name = path
+        .file_name()
+        .map(|n| String::from_utf8_lossy(os_bytes(n)).into_owned());
     let dir = path.parent().unwrap_or(Path::new("."));
     match name.as_deref().and_then(VolumeName::parse) {
         Some(vn) => vn.earlier().iter().any(|n| dir.join(n).is_file()),
@@ -432,9 +458,19 @@ fn walk_inner<'c>(
         Ok(a) => a,
         // A later volume read through its first one: the first says what is wrong.
         Err(_) if volumes && earlier_volume_present(path) => return Ok(()),
-        Err(OpenError(c)) => return problem(v, location, code_kind(c, true), format!("cannot open RAR: {}", code_text(c))),
+        Err(OpenError(c)) => {
+            return problem(
+                v,
+                location,
+                code_kind(c, true),
+                format!("cannot open RAR: {}", code_text(c)),
+            );
+        }
     };
-    if arc.is(sys::ROADF_VOLUME) && !arc.is(sys::ROADF_FIRSTVOLUME) {
+    // unrar calls a volume "first" when its first member does not continue from an earlier one, so a later
+    // volume cut at a member's end looks first too: its name says otherwise.
+    let later = arc.is(sys::ROADF_VOLUME) && (!arc.is(sys::ROADF_FIRSTVOLUME) || named_later(path));
+    if later {
         // A later volume belongs to its first one (which carries the set's rows); without any earlier volume
         // this one (the lowest present) says the set cannot be read.
         return match volumes && earlier_volume_present(path) {
@@ -608,7 +644,9 @@ impl<'c> Members<'c, '_> {
     /// failed on. The rest of the archive is not read.
     fn failed(&self, arc: &mut RarArchive, (code, at): (i32, Option<String>), v: &mut dyn Visitor) -> Result<(), Halt> {
         if let Some(name) = arc.sink.missing.take() {
-            let vol = Path::new(&name).file_name().map_or(name.clone(), |n| n.to_string_lossy().into_owned());
+            let vol = Path::new(&name)
+                .file_name()
+                .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
             let msg = if arc.sink.volumes {
                 format!(
                     "volume {vol} of this multi-volume RAR set is missing; {} members before it were read, the rest \
@@ -661,7 +699,9 @@ mod tests {
     }
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/rar").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/rar")
+            .join(name)
     }
 
     fn walk_file(path: &Path) -> (All, Meter) {
@@ -721,9 +761,17 @@ mod tests {
         // Later volumes give nothing of their own, whichever naming.
         for n in [2, 3] {
             let (got, _) = walk_file(&dir.join(old_name(n)));
-            assert!(got.members.is_empty() && got.problems.is_empty(), "{n}: {:?}", got.problems);
+            assert!(
+                got.members.is_empty() && got.problems.is_empty(),
+                "{n}: {:?}",
+                got.problems
+            );
             let (got, _) = walk_file(&fixture(&new_name(n)));
-            assert!(got.members.is_empty() && got.problems.is_empty(), "{n}: {:?}", got.problems);
+            assert!(
+                got.members.is_empty() && got.problems.is_empty(),
+                "{n}: {:?}",
+                got.problems
+            );
         }
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -739,14 +787,21 @@ mod tests {
                 assert!(got.members.is_empty(), "{tag} {naming}: {:?}", got.members.keys());
                 assert_eq!(got.problems.len(), 1, "{tag} {naming}: {:?}", got.problems);
                 let (loc, kind, msg) = &got.problems[0];
-                assert_eq!((loc.as_str(), *kind), (first.to_str().expect("utf-8"), "missing_volume"));
+                assert_eq!(
+                    (loc.as_str(), *kind),
+                    (first.to_str().expect("utf-8"), "missing_volume")
+                );
                 if naming == "new" {
                     assert!(msg.contains(missing), "{msg}");
                 }
                 // The volume after the gap is read through the first: no row of its own.
                 let later = dir.join(name(parts[1]));
                 let (got, _) = walk_file(&later);
-                assert!(got.members.is_empty() && got.problems.is_empty(), "{tag} {naming}: {:?}", got.problems);
+                assert!(
+                    got.members.is_empty() && got.problems.is_empty(),
+                    "{tag} {naming}: {:?}",
+                    got.problems
+                );
                 let _ = std::fs::remove_dir_all(dir);
             }
         }
