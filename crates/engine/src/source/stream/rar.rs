@@ -144,13 +144,7 @@ impl Sink {
                 0
             }
             // The narrow twin of the message above, sent after it: the answer was already given there.
-            sys::UCM_CHANGEVOLUME => {
-                if !self.volumes || p2 == sys::RAR_VOL_ASK {
-                    -1
-                } else {
-                    0
-                }
-            }
+            sys::UCM_CHANGEVOLUME if !self.volumes || p2 == sys::RAR_VOL_ASK => -1,
             sys::UCM_PROCESSDATA => {
                 if !self.collecting {
                     return 0;
@@ -401,7 +395,7 @@ impl VolumeName {
             return Some(VolumeName::Part(stem.into(), n, digits, name[name.len() - 4..].into()));
         }
         let dot = name.rfind('.')?;
-        let ext = name[dot + 1..].as_bytes();
+        let ext = &name.as_bytes()[dot + 1..];
         if ext.len() == 3 && ext[0].eq_ignore_ascii_case(&b'r') && ext[1..].iter().all(u8::is_ascii_digit) {
             return Some(VolumeName::Old(name[..=dot].into(), name[dot + 2..].parse().ok()?));
         }
