@@ -171,9 +171,10 @@ fn unreadable_rar_archives_leave_one_precise_error() {
     for part in ["rar3-vols.part1.rar", "rar3-vols.part2.rar"] {
         std::fs::copy(rar(part), dir.join(part)).expect("copy");
     }
-    // Multi-volume sets are refused whole for now (see source/stream/rar.rs): one row on the first volume.
+    // Part 3 is missing: one row for the set, on its first volume (both members reach into part 3).
     let got = read(&dir.join("rar3-vols.part1.rar"));
-    one_error("part1", &got, "unsupported_method");
+    one_error("part1", &got, "missing_volume");
+    assert!(got.errors[0].2.contains("rar3-vols.part3.rar"), "{:?}", got.errors);
     // A later volume belongs to its first; alone, it says the first is missing.
     assert!(read(&dir.join("rar3-vols.part2.rar")).errors.is_empty());
     std::fs::remove_file(dir.join("rar3-vols.part1.rar")).expect("rm");
@@ -653,4 +654,182 @@ async fn a_split_7z_set_imports_once_and_a_missing_volume_is_one_row() {
         1
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A RAR 3 multi-volume set written here with the "store" method (no free tool writes RAR): `layout` lists, per
+/// volume, the (member, byte range) pieces it holds; a member cut between volumes is split as RAR splits it (the
+/// header repeated with split flags, each piece's own CRC-32, the last piece carrying the whole file's). Volume
+/// names come from `name(n)` (1-based).
+fn write_stored_rar_set(
+    dir: &Path,
+    members: &[(&str, Vec<u8>)],
+    layout: &[Vec<(usize, std::ops::Range<usize>)>],
+    name: impl Fn(usize) -> String,
+) {
+    fn crc(data: &[u8]) -> u32 {
+        let mut c = flate2::Crc::new();
+        c.update(data);
+        c.sum()
+    }
+    /// A block: its CRC-16 (the low half of the CRC-32 of everything after it) and `body`.
+    fn block(body: &[u8]) -> Vec<u8> {
+        let mut b = (crc(body) as u16).to_le_bytes().to_vec();
+        b.extend_from_slice(body);
+        b
+    }
+    for (v, pieces) in layout.iter().enumerate() {
+        let last_volume = v + 1 == layout.len();
+        let mut out = b"Rar!\x1a\x07\x00".to_vec();
+        // Main header: a volume, new numbering, the first volume flagged.
+        let flags: u16 = 0x0001 | 0x0010 | if v == 0 { 0x0100 } else { 0 };
+        let mut main = vec![0x73];
+        main.extend_from_slice(&flags.to_le_bytes());
+        main.extend_from_slice(&13u16.to_le_bytes());
+        main.extend_from_slice(&[0; 6]);
+        out.extend(block(&main));
+        for (m, range) in pieces {
+            let (path, data) = (&members[*m].0, &members[*m].1);
+            let piece = &data[range.clone()];
+            let (before, after) = (range.start > 0, range.end < data.len());
+            let flags: u16 = 0x8000 | u16::from(before) | if after { 0x0002 } else { 0 };
+            let mut h = vec![0x74];
+            h.extend_from_slice(&flags.to_le_bytes());
+            h.extend_from_slice(&((32 + path.len()) as u16).to_le_bytes());
+            h.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.push(3); // Unix
+            h.extend_from_slice(&(if after { crc(piece) } else { crc(data) }).to_le_bytes());
+            h.extend_from_slice(&((20514u32 << 16) | 6274).to_le_bytes()); // 2020-01-02 03:04:04
+            h.extend_from_slice(&[29, 0x30]); // version 2.9, stored
+            h.extend_from_slice(&(path.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0o100644u32.to_le_bytes());
+            h.extend_from_slice(path.as_bytes());
+            out.extend(block(&h));
+            out.extend_from_slice(piece);
+        }
+        // End of archive: "the next volume follows" on all but the last.
+        let mut end = vec![0x7b];
+        end.extend_from_slice(&u16::from(!last_volume).to_le_bytes());
+        end.extend_from_slice(&7u16.to_le_bytes());
+        out.extend(block(&end));
+        std::fs::write(dir.join(name(v + 1)), out).expect("write volume");
+    }
+}
+
+/// Four MIDI members over three volumes: `a` whole and `b`'s first half in part 1, `b`'s rest and `c` in part 2,
+/// `d` in part 3.
+fn midi_rar_set(dir: &Path, parts: &[usize], name: impl Fn(usize) -> String) -> BTreeMap<String, Vec<u8>> {
+    let files = ["gromas.mid", "kahless.mid", "addams.mid", "locket3.mid"];
+    let members: Vec<(&str, Vec<u8>)> = ["set/a.mid", "set/b.mid", "set/c.mid", "set/d.mid"]
+        .into_iter()
+        .zip(files)
+        .map(|(m, f)| (m, std::fs::read(fixtures().join("midi").join(f)).expect("fixture")))
+        .collect();
+    let (a, b, c, d) = (
+        members[0].1.len(),
+        members[1].1.len(),
+        members[2].1.len(),
+        members[3].1.len(),
+    );
+    let layout = vec![
+        vec![(0, 0..a), (1, 0..b / 2)],
+        vec![(1, b / 2..b), (2, 0..c)],
+        vec![(3, 0..d)],
+    ];
+    let tmp = dir.join(".whole");
+    std::fs::create_dir_all(&tmp).expect("dir");
+    write_stored_rar_set(&tmp, &members, &layout, &name);
+    for &p in parts {
+        std::fs::rename(tmp.join(name(p)), dir.join(name(p))).expect("move");
+    }
+    std::fs::remove_dir_all(tmp).expect("rm");
+    members.into_iter().map(|(m, d)| (m.to_string(), d)).collect()
+}
+
+fn new_rar_name(n: usize) -> String {
+    format!("set.part{n}.rar")
+}
+
+fn old_rar_name(n: usize) -> String {
+    match n {
+        1 => "set.rar".to_string(),
+        n => format!("set.r{:02}", n - 2),
+    }
+}
+
+#[test]
+fn multi_volume_rar_sets_read_up_to_a_missing_volume() {
+    for (naming, name) in [("new", new_rar_name as fn(usize) -> String), ("old", old_rar_name)] {
+        let dir = temp_dir(&format!("rar-set-{naming}"));
+        let all = midi_rar_set(&dir, &[1, 2, 3], name);
+        let got = read(&dir.join(name(1)));
+        assert!(got.errors.is_empty(), "{naming}: {:?}", got.errors);
+        let bytes: BTreeMap<String, Vec<u8>> = got.members.into_iter().map(|(k, (d, _))| (k, d)).collect();
+        assert!(bytes == all, "{naming}: {:?}", bytes.keys());
+        for p in [2, 3] {
+            let got = read(&dir.join(name(p)));
+            assert!(
+                got.members.is_empty() && got.errors.is_empty(),
+                "{naming} part {p}: {:?}",
+                got.errors
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        // Part 2 missing: `a` lies wholly in part 1; `b` reaches into part 2, and the rest is not read.
+        // Part 3 missing: all but `d`.
+        for (present, want) in [
+            ([1, 3], &["set/a.mid"][..]),
+            ([1, 2], &["set/a.mid", "set/b.mid", "set/c.mid"]),
+        ] {
+            let dir = temp_dir(&format!("rar-set-{naming}-gap"));
+            midi_rar_set(&dir, &present, name);
+            let got = read(&dir.join(name(1)));
+            one_error(naming, &got, "missing_volume");
+            assert!(got.errors[0].0.ends_with(&name(1)), "{:?}", got.errors);
+            let members: Vec<&str> = got.members.keys().map(String::as_str).collect();
+            assert_eq!(members, want, "{naming} {present:?}");
+            assert!(read(&dir.join(name(present[1]))).errors.is_empty());
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_volume_rar_set_imports_and_a_missing_volume_leaves_one_row() {
+    let db = fresh_db().await;
+    let whole = temp_dir("import-rar-set");
+    midi_rar_set(&whole, &[1, 2, 3], new_rar_name);
+    // The rarfile set too, renamed to the old naming: its text members are not MIDI, its volumes not "ignored".
+    for n in 1..=3usize {
+        let to = whole.join(format!("vols.{}", ["rar", "r00", "r01"][n - 1]));
+        std::fs::copy(rar(&format!("rar3-vols.part{n}.rar")), to).expect("copy");
+    }
+    let v = import_json(&db.url, &[whole.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert_eq!(v["imported"], 4, "{v}");
+    assert!(
+        v["ignored"].as_object().is_none_or(|m| m.is_empty()),
+        "later volumes are not ignored files: {v}"
+    );
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await, 0);
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM file_locations").await, 4);
+    for m in ["a", "b", "c", "d"] {
+        let sql = format!("SELECT count(*) FROM file_locations WHERE path LIKE '%/set.part1.rar!/set/{m}.mid'");
+        assert_eq!(scalar(&db.pool, &sql).await, 1, "{m}");
+    }
+
+    // Part 2 missing: `a` (wholly in part 1) is imported, then exactly one row for the set.
+    let gap = temp_dir("import-rar-gap");
+    midi_rar_set(&gap, &[1, 3], new_rar_name);
+    let v = import_json(&db.url, &[gap.to_str().expect("utf-8")]);
+    assert_eq!(v["status"], "done", "{v}");
+    let sql = "SELECT count(*) FROM file_locations WHERE path LIKE '%import-rar-gap-%'";
+    assert_eq!(scalar(&db.pool, sql).await, 1, "only `a`");
+    let sql = "SELECT count(*) FROM file_locations WHERE path LIKE '%import-rar-gap-%set.part1.rar!/set/a.mid'";
+    assert_eq!(scalar(&db.pool, sql).await, 1);
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM import_errors").await, 1);
+    let sql = "SELECT count(*) FROM import_errors WHERE kind = 'missing_volume' AND path LIKE '%/set.part1.rar'";
+    assert_eq!(scalar(&db.pool, sql).await, 1);
+    let _ = std::fs::remove_dir_all(whole);
+    let _ = std::fs::remove_dir_all(gap);
 }
