@@ -201,7 +201,16 @@ mod tests {
         (0..n)
             .map(|i| {
                 let len = 3_000 + (i * 7_919) % 17_000;
-                (0..len).map(|j| ((i * 31 + j * 17 + j / 7) % 251) as u8).collect()
+                // A generator seeded per member: no member's bytes occur inside another's.
+                let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64);
+                (0..len)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(2 * i as u64 + 1);
+                        (state >> 56) as u8
+                    })
+                    .collect()
             })
             .collect()
     }
