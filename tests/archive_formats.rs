@@ -833,3 +833,58 @@ async fn a_multi_volume_rar_set_imports_and_a_missing_volume_leaves_one_row() {
     let _ = std::fs::remove_dir_all(whole);
     let _ = std::fs::remove_dir_all(gap);
 }
+
+/// A non-solid 7z (one block per file) as 7-Zip writes it, of real MIDI files: its blocks are decoded ahead by
+/// worker threads, and every member still comes out with the folder's bytes, once, under its own name; a member
+/// damaged inside its block costs that member only.
+#[test]
+fn a_non_solid_7z_of_real_files_reads_like_the_folder_and_a_damaged_block_costs_its_member() {
+    let corpus = corpus();
+    let files: Vec<String> = real_files(&corpus).into_iter().take(120).collect();
+    let dir = temp_dir("non-solid-7z");
+    let src = dir.join("src");
+    let mut want = BTreeMap::new();
+    for f in &files {
+        let to = src.join("real").join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(corpus.join(f), &to).expect("copy");
+        want.insert(format!("real/{f}"), std::fs::read(&to).expect("read"));
+    }
+    // Stored (-mx=0), so that one member's bytes can be found and damaged below.
+    for (name, level) in [("lzma.7z", "-mx=5"), ("stored.7z", "-mx=0")] {
+        let out = dir.join(name);
+        run_tool(
+            &src,
+            &[
+                "7zz",
+                "a",
+                "-bd",
+                "-ms=off",
+                level,
+                out.to_str().expect("utf-8"),
+                "real",
+            ],
+        );
+        let got = read(&out);
+        assert!(got.errors.is_empty(), "{name}: {:?}", got.errors);
+        let bytes: BTreeMap<String, Vec<u8>> = got.members.into_iter().map(|(k, (d, _))| (k, d)).collect();
+        assert_eq!(bytes.len(), want.len(), "{name}");
+        assert!(bytes == want, "{name}: members differ from the folder");
+    }
+    let stored = dir.join("stored.7z");
+    let mut data = std::fs::read(&stored).expect("read");
+    let (victim, body) = want.iter().max_by_key(|(_, d)| d.len()).expect("a file");
+    let at = data
+        .windows(body.len())
+        .position(|w| w == body.as_slice())
+        .expect("stored member");
+    data[at + body.len() / 2] ^= 0x55;
+    std::fs::write(&stored, &data).expect("write");
+    let got = read(&stored);
+    one_error("stored.7z", &got, "archive_corrupt");
+    assert!(got.errors[0].0.ends_with(&format!("!/{victim}")), "{:?}", got.errors);
+    let mut rest = want.clone();
+    rest.remove(victim);
+    let bytes: BTreeMap<String, Vec<u8>> = got.members.into_iter().map(|(k, (d, _))| (k, d)).collect();
+    assert!(bytes == rest, "the other members differ");
+}

@@ -28,6 +28,7 @@ use super::{ArchiveKind, Compression, kind};
 mod bz2;
 mod rar;
 mod sevenz;
+mod sevenzahead;
 mod volumes;
 pub(crate) use volumes::split_7z_volume;
 mod xz;
@@ -458,7 +459,7 @@ fn walk_7z_set(
         );
         return problem(v, location, kind::MISSING_VOLUME, msg);
     }
-    sevenz::walk(ctx, location, CountSeek { file: set, ctx }, 1, mtime, v)
+    sevenz::walk(ctx, location, CountSeek { file: set, ctx }, None, 1, mtime, v)
 }
 
 /// Walk one archive on disk. Problems are reported to the visitor; returns `Err(Cancelled)` if it cancelled.
@@ -507,7 +508,17 @@ pub(crate) fn walk_top(
         },
         ArchiveKind::SevenZip => match volumes::split_7z_volume(&String::from_utf8_lossy(&name)) {
             Some((stem, n, digits)) => walk_7z_set(&ctx, location, fs_path, file, (stem, n, digits), mtime, v),
-            None => sevenz::walk(&ctx, location, CountSeek { file, ctx: &ctx }, 1, mtime, v),
+            None => {
+                let shared = zipahead::SharedFile {
+                    file: &file,
+                    len: file.metadata().map_or(0, |m| m.len()),
+                    pos: 0,
+                    meter,
+                    failed: &ctx.io_failed,
+                };
+                let src = CountSeek { file: &file, ctx: &ctx };
+                sevenz::walk(&ctx, location, src, Some(shared), 1, mtime, v)
+            }
         },
         ArchiveKind::Rar => {
             // The RAR reader opens the file (and its other volumes) itself: count the bytes it will read.
@@ -910,7 +921,9 @@ fn descend<'c>(
     };
     let loc = &meta.location;
     match k {
-        ArchiveKind::SevenZip => sevenz::walk(ctx, loc, Cursor::new(buf), depth, meta.mtime, v).map_err(Fail::Halt),
+        ArchiveKind::SevenZip => {
+            sevenz::walk(ctx, loc, Cursor::new(buf), None, depth, meta.mtime, v).map_err(Fail::Halt)
+        }
         ArchiveKind::Rar => rar::walk_bytes(ctx, loc, &buf, depth, meta.mtime, v).map_err(Fail::Halt),
         _ => match zip::ZipArchive::new(Cursor::new(Arc::<[u8]>::from(buf))) {
             Ok(z) => walk_zip(ctx, loc, z, depth, meta.mtime, v).map_err(Fail::Halt),

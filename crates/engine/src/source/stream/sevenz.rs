@@ -1,8 +1,12 @@
-//! 7z archives: each compression block decoded once, in order, and only if it holds a member someone wants.
+//! 7z archives: each compression block decoded once, in order, and only if it holds a member someone wants; in an
+//! archive on disk with several blocks, blocks are decoded ahead by worker threads (`sevenzahead.rs`).
 
 use std::io::{self, Read, Seek};
 
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, Password};
+
+use super::sevenzahead::{BlocksAhead, Recorded};
+use super::zipahead::{AHEAD_BYTES, SharedFile};
 
 use super::{
     Ctx, Decision, EntryKind, EntryMeta, Fail, Guard, Halt, Input, Visitor, member_location, problem, run, unix_secs,
@@ -55,11 +59,14 @@ fn entry_meta(location: &str, f: &ArchiveEntry, depth: u32, container_mtime: i64
     }
 }
 
-/// Walk a 7z archive held by `src` (a file or a buffered nested member).
+/// Walk a 7z archive held by `src` (a file or a buffered nested member); `shared`, when given, reads the same
+/// bytes for worker threads decoding blocks ahead.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn walk<'c, R: Read + Seek>(
     ctx: &'c Ctx<'c>,
     location: &str,
     mut src: R,
+    shared: Option<SharedFile<'_>>,
     depth: u32,
     container_mtime: i64,
     v: &mut dyn Visitor,
@@ -101,15 +108,132 @@ pub(super) fn walk<'c, R: Read + Seek>(
         out: 0,
         method_reported: false,
     };
+    let wanted = blocks_ahead(&archive, location, depth, container_mtime, &*v, AHEAD_BYTES);
+    let threads = crate::machine::cores();
+    match shared {
+        Some(shared) if threads >= 2 && wanted.len() >= 2 => std::thread::scope(|s| {
+            let mut ahead = BlocksAhead::start(s, &archive, &shared, threads, wanted, AHEAD_BYTES);
+            let r = walk_blocks(
+                ctx,
+                location,
+                &archive,
+                &mut src,
+                Some(&mut ahead),
+                depth,
+                container_mtime,
+                &mut state,
+                v,
+            );
+            ahead.stop();
+            r
+        }),
+        _ => walk_blocks(
+            ctx,
+            location,
+            &archive,
+            &mut src,
+            None,
+            depth,
+            container_mtime,
+            &mut state,
+            v,
+        ),
+    }
+}
+
+/// The blocks worth decoding ahead (index, declared output bytes): not encrypted, declaring at most `budget`
+/// bytes, and holding a member the visitor will read whole.
+fn blocks_ahead(
+    archive: &Archive,
+    location: &str,
+    depth: u32,
+    container_mtime: i64,
+    v: &dyn Visitor,
+    budget: u64,
+) -> Vec<(usize, u64)> {
+    let mut wanted = Vec::new();
+    for b in 0..archive.blocks.len() {
+        let entries = block_entries(archive, b);
+        let first = archive.stream_map.block_first_file_index[b];
+        let declared: u64 = entries.iter().map(|f| f.size).sum();
+        let size = declared.max(archive.blocks[b].get_unpack_size());
+        if first >= archive.files.len() || archive.is_file_encrypted(first) || size > budget {
+            continue;
+        }
+        let useful = entries
+            .iter()
+            .any(|f| f.has_stream && v.prefetch(&entry_meta(location, f, depth, container_mtime)));
+        if useful {
+            wanted.push((b, size));
+        }
+    }
+    wanted
+}
+
+/// The members of block `b`, as its decoder hands them out (empty members between two with data included).
+fn block_entries(archive: &Archive, b: usize) -> &[ArchiveEntry] {
+    let map = &archive.stream_map;
+    let Some(&first) = map.block_first_file_index.get(b) else {
+        return &[];
+    };
+    let end = (first..archive.files.len())
+        .rev()
+        .find(|&i| map.file_block_index.get(i).copied().flatten() == Some(b))
+        .map_or(first, |i| i + 1);
+    &archive.files[first..end]
+}
+
+/// Every block in order, each decoded here or taken from the workers ahead.
+#[allow(clippy::too_many_arguments)]
+fn walk_blocks<'c, R: Read + Seek>(
+    ctx: &'c Ctx<'c>,
+    location: &str,
+    archive: &Archive,
+    src: &mut R,
+    mut ahead: Option<&mut BlocksAhead>,
+    depth: u32,
+    container_mtime: i64,
+    state: &mut BlockState,
+    v: &mut dyn Visitor,
+) -> Result<(), Halt> {
+    let password = Password::empty();
     for b in 0..archive.blocks.len() {
         let first = archive.stream_map.block_first_file_index[b];
         if archive.is_file_encrypted(first) {
             continue;
         }
-        let dec = BlockDecoder::new(1, b, &archive, &password, &mut src);
-        walk_block(ctx, location, dec, depth, container_mtime, &mut state, v)?;
+        let block = match ahead.as_deref_mut().and_then(|a| a.take(b)) {
+            Some(rec) => Block::Replay(block_entries(archive, b), rec),
+            None => Block::Live(BlockDecoder::new(1, b, archive, &password, &mut *src)),
+        };
+        walk_block(ctx, location, block, depth, container_mtime, state, v)?;
     }
     Ok(())
+}
+
+/// One block's members: decoded here, or as a worker decoded them.
+enum Block<'a, R: Read + Seek> {
+    Live(BlockDecoder<'a, R>),
+    Replay(&'a [ArchiveEntry], Recorded),
+}
+
+impl<R: Read + Seek> Block<'_, R> {
+    fn entries(&self) -> &[ArchiveEntry] {
+        match self {
+            Block::Live(d) => d.entries(),
+            Block::Replay(e, _) => e,
+        }
+    }
+
+    fn for_each_entries(
+        self,
+        each: &mut dyn FnMut(&ArchiveEntry, &mut dyn Read) -> Result<bool, sevenz_rust2::Error>,
+    ) -> Result<bool, sevenz_rust2::Error> {
+        match self {
+            Block::Live(d) => d.for_each_entries(&mut |f, r| each(f, r)),
+            Block::Replay(entries, rec) => rec.replay(entries, each),
+        }
+    }
 }
 
 struct BlockState {
@@ -125,13 +249,13 @@ struct BlockState {
 fn walk_block<'c, R: Read + Seek>(
     ctx: &'c Ctx<'c>,
     location: &str,
-    dec: BlockDecoder<'_, R>,
+    dec: Block<'_, R>,
     depth: u32,
     container_mtime: i64,
     st: &mut BlockState,
     v: &mut dyn Visitor,
 ) -> Result<(), Halt> {
-    let mut plan: Vec<(EntryMeta, Decision)> = Vec::with_capacity(dec.entry_count());
+    let mut plan: Vec<(EntryMeta, Decision)> = Vec::with_capacity(dec.entries().len());
     for f in dec.entries() {
         if !f.has_stream {
             plan.push((entry_meta(location, f, depth, container_mtime), Decision::Ignore));
