@@ -354,7 +354,7 @@ pub fn markdown(r: &ScaleReport, m: &Machine) -> String {
             row.files_per_s,
             row.share_of_parse_limit * 100.0,
             row.peak_mb,
-            row.restore_rebuild_seconds.max(0.0),
+            row.restore_rebuild_seconds.max(0.0) + 0.0,
             opt(row.estimate_seconds, |v| format!("{v:.1}")),
             opt(row.error_pct, |v| format!("{v:+.0}%")),
         );
@@ -387,6 +387,8 @@ fn auto_lines(auto: &AutoSummary, rows: &[&ScaleRow]) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppendRow {
     pub mode: Mode,
+    /// Files the import saw (its own count).
+    pub seen: u64,
     /// Wall seconds of the import process: import, apply, restore, rebuild.
     pub wall_seconds: f64,
     pub files_per_s: f64,
@@ -450,10 +452,18 @@ pub async fn run_append(
             database::bench::reset_library(&url).await?;
             runs.push(run_child(exe, data_dir, import_args(Some(mode)), &add_corpus).await?);
         }
+        for m in runs.iter().filter(|m| m.json["seen"].as_u64() != Some(add_files)) {
+            eprintln!(
+                "bench: append {} saw other than {add_files} files: {}",
+                mode.label(),
+                m.json
+            );
+        }
         let wall = median(runs.iter().map(|m| m.wall).collect());
         let estimate = auto.of(mode).unwrap_or(0.0);
         let row = AppendRow {
             mode,
+            seen: runs[0].json["seen"].as_u64().unwrap_or(0),
             wall_seconds: wall,
             files_per_s: median(runs.iter().map(files_per_s).collect()),
             restore_rebuild_seconds: median(runs.iter().map(|m| restore_rebuild_secs(&m.json)).collect()),
@@ -516,7 +526,7 @@ pub fn append_markdown(r: &AppendReport, m: &Machine) -> String {
             row.mode.label(),
             row.wall_seconds,
             row.files_per_s,
-            row.restore_rebuild_seconds.max(0.0),
+            row.restore_rebuild_seconds.max(0.0) + 0.0,
             row.peak_mb,
             row.estimate_seconds,
             row.error_pct
@@ -570,6 +580,7 @@ mod tests {
     fn the_append_verdict_checks_the_pick_and_the_picked_modes_error() {
         let row = |mode, error_pct| AppendRow {
             mode,
+            seen: 0,
             wall_seconds: 10.0,
             files_per_s: 0.0,
             restore_rebuild_seconds: 0.0,
