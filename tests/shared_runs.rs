@@ -405,12 +405,18 @@ async fn an_analyzed_library_imports_every_unit() {
     let dir = temp_dir("analyzed");
     for (name, seed) in [("a", "31"), ("b", "32")] {
         let d = dir.join(name);
-        let o = run_bin(&["gen-corpus", d.to_str().unwrap(), "--files", "400", "--seed", seed], &[]);
+        let o = run_bin(
+            &["gen-corpus", d.to_str().unwrap(), "--files", "400", "--seed", seed],
+            &[],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let first = import_json(&db.url, &["--mode", "normal", dir.join("a").to_str().unwrap()]);
     assert_eq!(first["seen"], 400, "{first}");
-    sqlx::raw_sql("VACUUM ANALYZE").execute(&db.pool).await.expect("analyze");
+    sqlx::raw_sql("VACUUM ANALYZE")
+        .execute(&db.pool)
+        .await
+        .expect("analyze");
     let v = import_json(&db.url, &["--mode", "normal", dir.join("b").to_str().unwrap()]);
     assert_eq!(v["seen"], 400, "every file of the second import: {v}");
     assert!(units_taken(&v) > 1, "{v}");
