@@ -70,12 +70,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             archives,
             archive_formats,
+            duplicates,
+            link_duplicates,
         }) => {
+            let defaults = midi_tui::engine::gencorpus::GenOptions::default();
             let opts = midi_tui::engine::gencorpus::GenOptions {
                 files: *files,
                 seed: *seed,
                 archives: *archives || !archive_formats.is_empty(),
                 formats: archive_formats.clone(),
+                duplicate_share: duplicates.unwrap_or(defaults.duplicate_share),
+                link_duplicates: *link_duplicates,
             };
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, &opts)).await??;
@@ -92,9 +97,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             search,
             search_library,
             importers,
+            scale,
+            duplicates,
+            scale_modes,
+            scale_hot_only,
+            append,
         }) => {
+            let modes_default = if scale.is_some() || append.is_some() {
+                0
+            } else {
+                100_000
+            };
+            let scale_modes = scale_modes
+                .iter()
+                .map(|m| match m {
+                    cli::ModeArg::Fast => Ok(midi_tui::engine::profile::Mode::Fast),
+                    cli::ModeArg::Ludicrous => Ok(midi_tui::engine::profile::Mode::Ludicrous),
+                    cli::ModeArg::Normal => Ok(midi_tui::engine::profile::Mode::Normal),
+                    _ => Err(anyhow::anyhow!("--scale-modes takes normal, fast or ludicrous")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let args = cli::bench::BenchArgs {
-                files: *files,
+                files: files.unwrap_or(modes_default),
                 corpora: corpus.clone(),
                 repeat: *repeat,
                 archive_files: if *archives || !archive_formats.is_empty() {
@@ -106,6 +130,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 search_files: search.unwrap_or(0),
                 search_library: search_library.clone(),
                 importers: importers.clone(),
+                scale: scale.map(|files| cli::bench::scale::ScaleArgs {
+                    files,
+                    duplicates: *duplicates,
+                    modes: scale_modes,
+                    cold: !*scale_hot_only,
+                }),
+                append: *append,
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

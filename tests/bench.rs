@@ -189,3 +189,96 @@ fn bench_search_section_grows_the_library_and_times_every_query_cold_and_hot() {
     );
     assert!(server_processes(&dir.join("bench/cluster")).is_empty());
 }
+
+#[test]
+fn bench_scale_and_append_sections_merge_into_the_out_file() {
+    let dir = temp_dir("bench-scale");
+    let out = dir.join("BENCH.md");
+    // A document of an earlier bench: hand text and a section this bench does not measure, both kept.
+    let kept = "<!-- bench:section search -->\n### Library search (kept)\n<!-- bench:end search -->\n";
+    std::fs::write(&out, format!("# Benchmarks\n\nNotes by hand.\n\n{kept}")).unwrap();
+    let o = run_bin(
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "bench",
+            "--scale",
+            "2000",
+            "--append",
+            "3000,500",
+            "--repeat",
+            "1",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "bench failed: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    // No modes table without --files.
+    assert!(v["corpora"].as_array().unwrap().is_empty(), "{v}");
+    let rows = v["scale"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "limit and three modes, cold and hot: {rows:?}");
+    assert_eq!(v["scale"]["files"], 2000);
+    for r in rows {
+        assert!(
+            r["wall_seconds"].as_f64().unwrap() > 0.0 && r["peak_mb"].as_f64().unwrap() > 1.0,
+            "{r}"
+        );
+        assert!(r["files_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        if r["mode"].is_null() {
+            assert!(r["estimate_seconds"].is_null(), "{r}");
+        } else {
+            assert!(r["estimate_seconds"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(r["error_pct"].as_f64().unwrap().is_finite(), "{r}");
+        }
+    }
+    let append = &v["append"];
+    assert!(append["base_files"].as_i64().unwrap() >= 2000, "{append}");
+    let arows = append["rows"].as_array().unwrap();
+    assert_eq!(arows.len(), 3);
+    for r in arows {
+        assert_eq!(r["seen"], 500, "every mode imports the new files: {r}");
+    }
+    // A small append to a library: auto keeps normal.
+    assert_eq!(append["auto"]["pick"], "normal", "{append}");
+
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        md.starts_with(&format!("# Benchmarks\n\nNotes by hand.\n\n{kept}")),
+        "{md}"
+    );
+    for marker in [
+        "<!-- bench:section scale-2000 -->",
+        "<!-- bench:end scale-2000 -->",
+        "<!-- bench:section append -->",
+        "<!-- bench:end append -->",
+    ] {
+        assert_eq!(md.matches(marker).count(), 1, "{marker} in {md}");
+    }
+    assert!(md.find("bench:section scale-2000").unwrap() < md.find("bench:section append").unwrap());
+    assert!(
+        md.contains("cold: `sync` and `echo 3 > /proc/sys/vm/drop_caches` before the run")
+            || md.contains("cold: not measured, dropping the page cache needs root"),
+        "{md}"
+    );
+    assert!(md.contains("one run each") && md.contains("hard link"), "{md}");
+    assert!(
+        md.contains("| normal | hot |") && md.contains("| ludicrous (+ restore, rebuild) | cold |"),
+        "{md}"
+    );
+    assert!(md.contains("`--mode auto` picks **"), "{md}");
+    assert!(
+        md.contains("| Picks normal for a small append to a big library | picks normal"),
+        "{md}"
+    );
+    assert_eq!(
+        md.matches("_Measured ").count(),
+        2,
+        "the kept section has none; each new one has its line: {md}"
+    );
+    assert!(md.contains("machine load at start (`/proc/loadavg`"), "{md}");
+    assert!(!dir.join("bench/cluster/pg").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

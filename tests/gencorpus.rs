@@ -56,6 +56,7 @@ fn generate_into(dir: &Path, files: u64, seed: u64, archives: bool) -> GenReport
             seed,
             archives,
             formats: Vec::new(),
+            ..Default::default()
         },
         &mut |n| calls.push(n),
     )
@@ -200,6 +201,7 @@ fn a_generated_library_looks_like_a_real_one() {
         seed: 2024,
         archives: false,
         formats: Vec::new(),
+        ..Default::default()
     });
     let mut sizes = Vec::with_capacity(files.len());
     let mut first_seen: HashMap<blake3::Hash, String> = HashMap::new();
@@ -458,6 +460,7 @@ fn generation_speed() {
         seed: 1,
         archives: false,
         formats: Vec::new(),
+        ..Default::default()
     });
     let m = n.min(5_000);
     let t0 = Instant::now();

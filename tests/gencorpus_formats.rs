@@ -86,6 +86,7 @@ async fn every_generated_format_imports_to_its_planned_locations_and_bytes() {
             seed: 11,
             archives: true,
             formats: formats.to_vec(),
+            ..Default::default()
         };
         let report = generate(&dir, &opts, &mut |_| {}).expect("generate");
         let containers = formats.iter().filter(|k| !k.is_single()).count();
@@ -146,6 +147,7 @@ fn real_tools_read_what_pack_folder_writes() {
             seed: 3,
             archives: false,
             formats: Vec::new(),
+            ..Default::default()
         },
         &mut |_| {},
     )

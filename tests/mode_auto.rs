@@ -46,4 +46,11 @@ async fn auto_chooses_from_this_librarys_runs_and_says_why() {
     assert_eq!(v["mode"], "ludicrous", "{v}");
     let v = import_json(&db.url, &["--mode", "normal", fixtures.to_str().unwrap()]);
     assert_eq!(v["mode_reason"], "given with --mode normal", "{v}");
+    // Auto's estimates are printed with a given mode too (from this library's runs: fast far ahead here).
+    let est = &v["mode_estimates"];
+    let secs = |m: &str| est[m].as_f64().unwrap_or_else(|| panic!("{m} in {v}"));
+    assert!(
+        secs("fast") > 0.0 && secs("normal") > secs("fast") && secs("ludicrous") > 0.0,
+        "{v}"
+    );
 }

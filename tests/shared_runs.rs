@@ -395,3 +395,30 @@ async fn live_runs_show_importers_and_units_until_the_run_closes() {
     assert!(shared::leave(&db.pool, &b, 0).await.unwrap());
     assert!(shared::live_runs(&db.pool).await.unwrap().is_empty());
 }
+
+/// An analyzed library (autovacuum analyzes every library some time after its import) once made the planner run
+/// the unit claim's pick per row, and the claim then missed every free unit after the first: the import stopped
+/// after 128 files and said it was done.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_analyzed_library_imports_every_unit() {
+    let db = fresh_db().await;
+    let dir = temp_dir("analyzed");
+    for (name, seed) in [("a", "31"), ("b", "32")] {
+        let d = dir.join(name);
+        let o = run_bin(
+            &["gen-corpus", d.to_str().unwrap(), "--files", "400", "--seed", seed],
+            &[],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let first = import_json(&db.url, &["--mode", "normal", dir.join("a").to_str().unwrap()]);
+    assert_eq!(first["seen"], 400, "{first}");
+    sqlx::raw_sql("VACUUM ANALYZE")
+        .execute(&db.pool)
+        .await
+        .expect("analyze");
+    let v = import_json(&db.url, &["--mode", "normal", dir.join("b").to_str().unwrap()]);
+    assert_eq!(v["seen"], 400, "every file of the second import: {v}");
+    assert!(units_taken(&v) > 1, "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,11 @@ use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
 
 pub mod archives;
+pub mod scale;
 pub mod search;
+pub mod sections;
+
+use sections::{Section, Stamp};
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +59,18 @@ pub struct BenchReport {
     /// The library search section, when asked for (`--search`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<search::SearchReport>,
+    /// The scale section, when asked for (`--scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<scale::ScaleReport>,
+    /// The append case, when asked for (`--append`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append: Option<scale::AppendReport>,
+    /// The modes tables are shared-run rows (`--importers`).
+    #[serde(skip)]
+    pub importers: bool,
+    /// When each section's measurement started ("modes", "archives", "search", "scale", "append").
+    #[serde(skip)]
+    pub stamps: std::collections::HashMap<&'static str, Stamp>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,6 +106,10 @@ pub struct BenchArgs {
     pub search_library: Option<PathBuf>,
     /// Numbers of local importers sharing one run; non-empty: these rows instead of the modes.
     pub importers: Vec<u32>,
+    /// The scale section (`--scale N`).
+    pub scale: Option<scale::ScaleArgs>,
+    /// The append case (`--append BASE,ADD`).
+    pub append: Option<(u64, u64)>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -133,20 +153,40 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         move || c.ensure_started()
     })
     .await??;
+    let mut stamps = std::collections::HashMap::new();
+    stamps.insert("modes", Stamp::now());
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat, &args.importers).await;
     let archive_result = match (&result, &archive_corpus) {
         (Ok(_), Some(folder)) => {
             let packs = work.join(format!("archives-{archive_files}"));
             let only = &args.archive_formats;
+            stamps.insert("archives", Stamp::now());
             Some(archives::run(&exe, &data_dir, &c.url(), folder, &packs, repeat, only).await)
         }
         _ => None,
     };
+    if search_corpus.is_some() {
+        stamps.insert("search", Stamp::now());
+    }
     let search_result = match (&result, &search_corpus) {
         (Ok(_), Some(base)) => Some(match &args.search_library {
             Some(dir) => search::run_kept(&exe, dir, base, search_files).await,
             None => search::run(&exe, &data_dir, &mut c, base, search_files, false).await,
         }),
+        _ => None,
+    };
+    let scale_result = match (&result, &args.scale) {
+        (Ok(_), Some(sc)) => {
+            stamps.insert("scale", Stamp::now());
+            Some(scale::run(&exe, &work, &data_dir, &c, sc, repeat).await)
+        }
+        _ => None,
+    };
+    let append_result = match (&result, args.append) {
+        (Ok(_), Some(sizes)) if scale_result.as_ref().is_none_or(|r| r.is_ok()) => {
+            stamps.insert("append", Stamp::now());
+            Some(scale::run_append(&exe, &work, &data_dir, &mut c, sizes, repeat).await)
+        }
         _ => None,
     };
     let machine = tokio::task::spawn_blocking(move || {
@@ -160,6 +200,10 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         corpora: result?,
         archives: archive_result.transpose()?,
         search: search_result.transpose()?,
+        scale: scale_result.transpose()?,
+        append: append_result.transpose()?,
+        importers: !args.importers.is_empty(),
+        stamps,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);
@@ -167,7 +211,12 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         print!("{}", markdown(&report));
     }
     if let Some(out) = out {
-        std::fs::write(out, markdown_document(&report))?;
+        let old = match std::fs::read_to_string(out) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", out.display())),
+        };
+        std::fs::write(out, markdown_document(&old, &report))?;
         eprintln!("bench: wrote {}", out.display());
     }
     Ok(())
@@ -186,17 +235,32 @@ fn corpus_label(corpus: &Path) -> String {
 
 /// The generated corpus of `files` files under `work`, made once and reused by later benches.
 fn generated_corpus(work: &Path, files: u64) -> Result<PathBuf> {
-    let dir = work.join(format!("corpus-{files}"));
+    generated_corpus_with(work, files, 1, None)
+}
+
+/// A generated corpus of `files` files under `work` from `seed`, with `duplicates` as the generator's duplicate
+/// share and the duplicates written as hard links when it is given; made once and reused by later benches.
+pub(crate) fn generated_corpus_with(work: &Path, files: u64, seed: u64, duplicates: Option<f64>) -> Result<PathBuf> {
+    let mut name = format!("corpus-{files}");
+    if seed != 1 {
+        name += &format!("-seed{seed}");
+    }
+    if let Some(d) = duplicates {
+        name += &format!("-dup{:.0}-linked", d * 100.0);
+    }
+    let dir = work.join(name);
     if !dir.join(".complete").exists() {
         eprintln!("bench: generating {files} files in {}", dir.display());
         let _ = std::fs::remove_dir_all(&dir);
+        let defaults = crate::engine::gencorpus::GenOptions::default();
         crate::engine::gencorpus::generate(
             &dir,
             &crate::engine::gencorpus::GenOptions {
                 files,
-                seed: 1,
-                archives: false,
-                formats: Vec::new(),
+                seed,
+                duplicate_share: duplicates.unwrap_or(defaults.duplicate_share),
+                link_duplicates: duplicates.is_some(),
+                ..defaults
             },
             &mut |_| {},
         )?;
@@ -244,21 +308,7 @@ async fn bench_all(
             if name.starts_with("limit: parse") {
                 parse_limit = fps;
             }
-            let restore = pick(&|m| {
-                m.json["steps"]
-                    .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .filter(|x| {
-                                x["name"]
-                                    .as_str()
-                                    .is_some_and(|n| n.starts_with("restore") || n.starts_with("rebuild"))
-                            })
-                            .map(|x| x["seconds"].as_f64().unwrap_or(0.0))
-                            .sum()
-                    })
-                    .unwrap_or(0.0)
-            });
+            let restore = pick(&|m| restore_rebuild_secs(&m.json));
             let row = Row {
                 name,
                 files_per_s: fps,
@@ -324,6 +374,23 @@ fn plans(importers: &[u32]) -> Vec<(String, Vec<String>)> {
             &["--mode", "ludicrous", "--yes", "--console-bench"],
         ),
     ]
+}
+
+/// Seconds of an import's restore and rebuild steps, from its `--json` summary.
+fn restore_rebuild_secs(json: &serde_json::Value) -> f64 {
+    json["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|x| {
+                    x["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("restore") || n.starts_with("rebuild"))
+                })
+                .map(|x| x["seconds"].as_f64().unwrap_or(0.0))
+                .sum()
+        })
+        .unwrap_or(0.0)
 }
 
 fn measure(exe: &Path, data_dir: &Path, args: &[String], src: &str) -> Result<Measured> {
@@ -432,12 +499,22 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(q) = &r.search {
         s += &search::markdown(q);
     }
+    if let Some(sc) = &r.scale {
+        s += &scale::markdown(sc, &r.machine);
+    }
+    if let Some(ap) = &r.append {
+        s += &scale::append_markdown(ap, &r.machine);
+    }
     s
 }
 
 fn modes_markdown(r: &BenchReport) -> String {
+    r.corpora.iter().map(corpus_markdown).collect()
+}
+
+fn corpus_markdown(c: &CorpusResult) -> String {
     let mut s = String::new();
-    for c in &r.corpora {
+    {
         s.push_str(&format!(
             "\n### {} ({} files, {:.0} MB)\n\n| run | files/s | MB/s | share of parse limit | wall s (incl. restore + rebuild) | restore + rebuild s | peak MB | CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
             c.corpus, c.files, c.bytes as f64 / 1e6
@@ -562,14 +639,78 @@ fn scale_model(c: &CorpusResult, cores: usize) -> String {
     s
 }
 
-fn markdown_document(r: &BenchReport) -> String {
+/// The document's sections this bench measured, in the document's fixed order.
+pub fn sections(r: &BenchReport) -> Vec<Section> {
     let m = &r.machine;
-    let targets = r.corpora.first().map(targets).unwrap_or_default()
-        + &r.corpora.first().map(|c| scale_model(c, m.cores)).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Some(stamp) = r.stamps.get("modes")
+        && !r.corpora.is_empty()
+    {
+        out.push(Section::new("header", header(m), stamp));
+        if r.importers {
+            for c in &r.corpora {
+                out.push(Section::new(
+                    format!("importers-{}", corpus_slug(c)),
+                    corpus_markdown(c),
+                    stamp,
+                ));
+            }
+        } else {
+            let first = &r.corpora[0];
+            let targets = targets(first);
+            if !targets.is_empty() {
+                out.push(Section::new("targets", targets, stamp));
+            }
+            let model = scale_model(first, m.cores);
+            if !model.is_empty() {
+                out.push(Section::new("scale-model", model, stamp));
+            }
+            for c in &r.corpora {
+                out.push(Section::new(
+                    format!("modes-{}", corpus_slug(c)),
+                    corpus_markdown(c),
+                    stamp,
+                ));
+            }
+        }
+    }
+    if let (Some(a), Some(stamp)) = (&r.archives, r.stamps.get("archives")) {
+        out.push(Section::new("archives", archives::markdown(a), stamp));
+    }
+    if let (Some(q), Some(stamp)) = (&r.search, r.stamps.get("search")) {
+        out.push(Section::new("search", search::markdown(q), stamp));
+    }
+    if let (Some(sc), Some(stamp)) = (&r.scale, r.stamps.get("scale")) {
+        out.push(Section::new(sc.section_name(), scale::markdown(sc, m), stamp));
+    }
+    if let (Some(ap), Some(stamp)) = (&r.append, r.stamps.get("append")) {
+        out.push(Section::new("append", scale::append_markdown(ap, m), stamp));
+    }
+    out
+}
+
+/// The section name of a corpus's table: `generated` for the bench's own corpus, else its path.
+fn corpus_slug(c: &CorpusResult) -> String {
+    if c.corpus.starts_with("generated corpus") {
+        "generated".into()
+    } else {
+        sections::slug(&c.corpus)
+    }
+}
+
+/// The machine, for every section that stands alone.
+pub fn machine_line(m: &Machine) -> String {
     format!(
-        "# Benchmarks\n\nRegenerate with:\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --out BENCHMARKS.md\n```\n\n\
-         Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.\n\n\
-         Every figure is the median of the runs shown, all measured in one bench run: each run is a fresh process \
+        "Machine: {} cores ({}), {:.0} GiB memory, disk `{}`, {}.",
+        m.cores, m.cpu, m.memory_gb, m.disk, m.postgres
+    )
+}
+
+fn header(m: &Machine) -> String {
+    format!(
+        "# Benchmarks\n\nRegenerate with (each section below is replaced by a bench that measures it, the others are kept):\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 1000000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --append 1000000,100000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 4000000 --duplicates 0.7 --scale-modes normal --repeat 1 --out BENCHMARKS.md\n```\n\n\
+         {}\n\n\
+         Every figure of the modes tables is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
          files seen over the import's own seconds (for the raw write limit: over the write phase alone); `wall s` \
          adds applying the profile, restoring safety (with the server restarts of level 3) and rebuilding the secondary \
@@ -577,15 +718,14 @@ fn markdown_document(r: &BenchReport) -> String {
          own process (rusage), the PostgreSQL server not included.\n\n\
          The reference system (shell scripts around PostgreSQL) claims 1,500-2,000 files/s with every safety off, \
          measured about 340 files/s on a real 4.3 M-file run on 8 cores, and imports 9,000 real files from zip \
-         archives at about 430-460 files/s on a 2-core machine like this one, in either mode.\n{}{}",
-        m.cores,
-        m.cpu,
-        m.memory_gb,
-        m.disk,
-        m.postgres,
-        targets,
-        markdown(r)
+         archives at about 430-460 files/s on a 2-core machine like this one, in either mode.\n",
+        machine_line(m)
     )
+}
+
+/// The whole document for `--out`: the file's current text with this bench's sections merged in.
+fn markdown_document(old: &str, r: &BenchReport) -> String {
+    sections::merge(old, &sections(r))
 }
 
 /// The musical fingerprints' cost against the MIDI analysis on a corpus's plain MIDI files (one thread, CPU time,

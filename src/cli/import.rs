@@ -55,6 +55,9 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     }
     let mut plan = plan_of(global, args);
     let mut mode_reason = format!("given with --mode {}", plan.mode.label());
+    // Auto's estimates of every mode, also when a mode was given: from the library before this import.
+    let mut estimates: Option<Vec<crate::engine::profile::auto::Estimate>> = None;
+    let mut auto_inputs = None;
     let engine = if plan.dry_run {
         // A dry run needs no database at all.
         mode_reason = "a dry run writes nothing: no mode applies".into();
@@ -65,11 +68,14 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
             let sources = args.sources.clone();
             let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources)).await?;
             let choice = engine.choose_mode(size.files, args.yes).await?;
+            estimates = Some(choice.estimates.clone());
             plan.mode = choice.mode;
             mode_reason = choice.reason;
             if !args.json {
                 eprintln!("mode auto: {mode_reason}");
             }
+        } else {
+            auto_inputs = engine.auto_inputs().await.ok();
         }
         Some(engine)
     };
@@ -98,6 +104,19 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         watch(handle, args.json).await?
     };
     report.mode_reason = Some(mode_reason);
+    if let Some((library, rates)) = auto_inputs {
+        // The files this import saw: the estimate `--mode auto` would have made knowing the source's size.
+        let seen = report.run.seen;
+        let c = crate::engine::profile::auto::choose(
+            library,
+            seen,
+            &rates,
+            &crate::engine::profile::auto::DEFAULT_OVERHEADS,
+            args.yes,
+        );
+        estimates = Some(c.estimates);
+    }
+    report.mode_estimates = estimates.map(|e| e.iter().map(|e| (e.mode.label().to_string(), e.total_secs)).collect());
     if args.keep_profile && !args.dry_run && mode != Mode::Normal && !args.json {
         eprintln!(
             "profile kept (--keep-profile): run `midi-tui restore-safety` and `midi-tui rebuild-indexes` when done"

@@ -192,6 +192,7 @@ fn sum(reports: &[Value], wall: f64) -> ImportReport {
         wall_seconds: wall,
         error,
         mode_reason: None,
+        mode_estimates: None,
     }
 }
 

@@ -188,14 +188,22 @@ pub enum Command {
         /// RAR cannot be written: no free tool or library writes it.
         #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
         archive_formats: Vec<crate::engine::gencorpus::ArchiveKind>,
+        /// Share of files that repeat an earlier file's content under another name (0 to 0.98; default 0.3).
+        #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+        duplicates: Option<f64>,
+        /// Write duplicates as hard links to their source file (folders only), so that millions of files fit on
+        /// disk; the importer still reads each path as its own file.
+        #[arg(long)]
+        link_duplicates: bool,
     },
     /// System and server readiness for a big import: each check's value, whether it matters, the fix.
     Doctor(DoctorArgs),
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
-        /// Files in the generated corpus.
-        #[arg(long, default_value_t = 100_000)]
-        files: u64,
+        /// Files in the generated corpus of the modes table (default 100,000; with --scale or --append and without
+        /// this flag, no modes table).
+        #[arg(long)]
+        files: Option<u64>,
         /// Also benchmark an existing library (repeatable).
         #[arg(long)]
         corpus: Vec<PathBuf>,
@@ -230,6 +238,23 @@ pub enum Command {
         /// importer processes in one run (`--importers 1,2,3`), beside the parse limit.
         #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
         importers: Vec<u32>,
+        /// Add the scale section: this many generated files (duplicates as hard links), the parse limit and every
+        /// mode, each cold (page cache dropped) and hot, with `--mode auto`'s estimate beside each wall time.
+        #[arg(long, value_name = "FILES")]
+        scale: Option<u64>,
+        /// The scale corpus's duplicate share (0.7: 70% of files repeat an earlier file's content).
+        #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "scale")]
+        duplicates: Option<f64>,
+        /// Measure only these modes in the scale section (comma-separated: normal, fast, ludicrous).
+        #[arg(long, value_delimiter = ',', value_enum, requires = "scale")]
+        scale_modes: Vec<ModeArg>,
+        /// Only the hot rows in the scale section (no page-cache drop before each run).
+        #[arg(long, requires = "scale")]
+        scale_hot_only: bool,
+        /// Add the append case: a library of BASE files, then ADD new files imported in each mode from the same
+        /// base state, beside `--mode auto`'s estimate and pick (`--append 1000000,100000`).
+        #[arg(long, value_name = "BASE,ADD", value_parser = parse_append)]
+        append: Option<(u64, u64)>,
     },
 }
 
@@ -408,6 +433,24 @@ fn parse_archive_format(name: &str) -> Result<crate::engine::gencorpus::ArchiveK
             known.join(", ")
         )
     })
+}
+
+/// A duplicate share: a number from 0 to 0.98.
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=0.98).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a share from 0 to 0.98 (0.7 for 70%)")),
+    }
+}
+
+/// Two file counts, `BASE,ADD`, both above zero.
+fn parse_append(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{text:?} is not BASE,ADD (two file counts, e.g. 1000000,100000)");
+    let (a, b) = text.split_once(',').ok_or_else(bad)?;
+    match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
+        (Ok(a), Ok(b)) if a > 0 && b > 0 => Ok((a, b)),
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]

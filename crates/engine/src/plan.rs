@@ -187,6 +187,10 @@ pub struct ImportReport {
     pub error: Option<String>,
     /// Why this mode: given with `--mode`, or chosen by `--mode auto` from the estimates.
     pub mode_reason: Option<String>,
+    /// `--mode auto`'s estimate of each mode's total wall seconds for this import (every mode, whichever ran), so
+    /// that its estimates can be compared with the measured wall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode_estimates: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// A plan that could not even produce a run (nothing was imported).
@@ -564,6 +568,7 @@ impl Runner {
             wall_seconds: self.wall.elapsed().as_secs_f64(),
             error,
             mode_reason: None,
+            mode_estimates: None,
         })
     }
 }

@@ -138,6 +138,14 @@ impl Engine {
         crate::database::runs::measured_rates(&self.pool).await
     }
 
+    /// What `--mode auto` estimates from: the library's size now and the rates it uses (this library's own runs
+    /// where it has them). Two cheap queries.
+    pub async fn auto_inputs(&self) -> DbResult<(u64, crate::profile::auto::Rates)> {
+        let library = crate::database::runs::library_files_estimate(&self.pool).await?;
+        let rates = crate::profile::auto::Rates::from_runs(crate::database::runs::measured_rates(&self.pool).await?);
+        Ok((library, rates))
+    }
+
     /// `--mode auto`: the fastest mode for importing about `files` files into this library, from rates measured on
     /// this machine (this library's own runs where it has them), with the reason.
     pub async fn choose_mode(
@@ -146,8 +154,7 @@ impl Engine {
         ludicrous_accepted: bool,
     ) -> DbResult<crate::profile::auto::AutoChoice> {
         use crate::profile::auto;
-        let library = crate::database::runs::library_files_estimate(&self.pool).await?;
-        let rates = auto::Rates::from_runs(crate::database::runs::measured_rates(&self.pool).await?);
+        let (library, rates) = self.auto_inputs().await?;
         Ok(auto::choose(
             library,
             files,

@@ -161,7 +161,7 @@ pub async fn run(
 }
 
 /// A fresh library of about `files` files: the corpus imported, then grown by copies.
-async fn build(exe: &Path, data_dir: &Path, url: &str, corpus: &Path, files: u64) -> Result<()> {
+pub(super) async fn build(exe: &Path, data_dir: &Path, url: &str, corpus: &Path, files: u64) -> Result<()> {
     database::bench::recreate_library(url).await?;
     child(
         exe,

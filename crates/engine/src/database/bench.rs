@@ -93,3 +93,62 @@ pub async fn library_files(url: &str) -> DbResult<i64> {
     c.close().await?;
     Ok(n)
 }
+
+/// The database the append bench keeps its base library in, copied back before each measured mode.
+const BASE_COPY: &str = "midi_tui_bench_base";
+
+/// Ends every other session on database `name`: a database cannot be copied or dropped while in use.
+async fn end_sessions(admin: &mut PgConnection, name: &str) -> DbResult<()> {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut *admin)
+    .await?;
+    Ok(())
+}
+
+/// Keep the library of `url` as it is now (a server-side copy, `CREATE DATABASE ... TEMPLATE`), for
+/// [`reset_library`].
+pub async fn keep_library(url: &str) -> DbResult<()> {
+    let mut admin = PgConnection::connect_with(&connect_options(url)?.database("postgres")).await?;
+    end_sessions(&mut admin, cluster::DATABASE).await?;
+    // Both names are constants of this module, never input; quoted all the same.
+    let (lib, base) = (quote_ident(cluster::DATABASE), quote_ident(BASE_COPY));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {base} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {base} TEMPLATE {lib}")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// The library of `url` back to the state [`keep_library`] kept.
+pub async fn reset_library(url: &str) -> DbResult<()> {
+    let mut admin = PgConnection::connect_with(&connect_options(url)?.database("postgres")).await?;
+    let (lib, base) = (quote_ident(cluster::DATABASE), quote_ident(BASE_COPY));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {lib} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {lib} TEMPLATE {base}")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// Bytes of the library database of `url` on disk.
+pub async fn library_bytes(url: &str) -> DbResult<i64> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    let n = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&mut c)
+        .await?;
+    c.close().await?;
+    Ok(n)
+}

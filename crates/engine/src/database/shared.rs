@@ -167,10 +167,13 @@ pub async fn scan_finished(pool: &PgPool, run_id: i64, units: i32) -> DbResult<(
 /// importer is claiming at this instant. Its ordinal and items.
 pub async fn claim(pool: &PgPool, m: &Membership, lease_ms: i64) -> DbResult<Option<(i32, String)>> {
     let row = sqlx::query(
-        "UPDATE run_units u SET owner = $2, lease_until = now() + $3 * interval '1 millisecond', claims = claims + 1 \
-         FROM (SELECT ordinal FROM run_units WHERE shared_run_id = $1 AND NOT done \
-               AND (owner IS NULL OR lease_until < now()) ORDER BY ordinal LIMIT 1 FOR UPDATE SKIP LOCKED) c \
-         WHERE u.shared_run_id = $1 AND u.ordinal = c.ordinal RETURNING u.ordinal, u.items::text",
+        // The pick runs once, materialized: as a subquery the planner may put it on the inner side of a nested
+        // loop (it does once the table has statistics) and run it again per row, so the claim can miss every
+        // free unit and the importer stop after its first one.
+        "WITH c AS MATERIALIZED (SELECT ordinal FROM run_units WHERE shared_run_id = $1 AND NOT done \
+               AND (owner IS NULL OR lease_until < now()) ORDER BY ordinal LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         UPDATE run_units u SET owner = $2, lease_until = now() + $3 * interval '1 millisecond', claims = claims + 1 \
+         FROM c WHERE u.shared_run_id = $1 AND u.ordinal = c.ordinal RETURNING u.ordinal, u.items::text",
     )
     .bind(m.run_id)
     .bind(m.importer_id)

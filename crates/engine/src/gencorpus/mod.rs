@@ -34,6 +34,24 @@ pub struct GenOptions {
     /// The formats packed collections take in turn; empty means [`ArchiveKind::DEFAULTS`] (zip, tar.gz, tar.xz).
     /// A single-file kind (`gz`, `zst`, ...) keeps its collection a folder of individually compressed files.
     pub formats: Vec<ArchiveKind>,
+    /// Share of files that repeat an earlier file's content under another name ([`DUPLICATE_SHARE`] by default).
+    pub duplicate_share: f64,
+    /// Write each duplicate of a folder corpus as a hard link to its source file (the same bytes on disk once), so
+    /// that corpora of millions of files fit on disk. Ignored for archived collections.
+    pub link_duplicates: bool,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        Self {
+            files: 0,
+            seed: 1,
+            archives: false,
+            formats: Vec::new(),
+            duplicate_share: DUPLICATE_SHARE,
+            link_duplicates: false,
+        }
+    }
 }
 
 /// What was generated.
@@ -54,7 +72,7 @@ pub struct GenReport {
 }
 
 /// Share of files that repeat an earlier content.
-const DUPLICATE_SHARE: f64 = 0.30;
+pub const DUPLICATE_SHARE: f64 = 0.30;
 /// Share of files that are broken.
 const BROKEN_SHARE: f64 = 0.01;
 /// Files generated in parallel before being appended, in order, to an archive.
@@ -128,6 +146,8 @@ struct Collection {
 pub struct Corpus {
     seed: u64,
     files: u64,
+    duplicate_share: f64,
+    link_duplicates: bool,
     collections: Vec<Collection>,
 }
 
@@ -178,6 +198,9 @@ impl Corpus {
         Corpus {
             seed: opts.seed,
             files: opts.files,
+            // A share of 1 or more would leave no file to duplicate; the broken share sits above it.
+            duplicate_share: opts.duplicate_share.clamp(0.0, 1.0 - BROKEN_SHARE - 0.01),
+            link_duplicates: opts.link_duplicates && !opts.archives,
             collections,
         }
     }
@@ -190,7 +213,7 @@ impl Corpus {
     fn raw_kind(&self, index: u64) -> RawKind {
         let mut r = Rng::derive(self.seed, index, PURPOSE_KIND);
         let u = r.unit();
-        if index > 0 && u < DUPLICATE_SHARE {
+        if index > 0 && u < self.duplicate_share {
             RawKind::Dup(r.below(index))
         } else if u >= 1.0 - BROKEN_SHARE {
             RawKind::Broken(
@@ -317,6 +340,10 @@ impl Corpus {
             .into_par_iter()
             .map(|i| {
                 let plan = self.plan(i);
+                if self.link_duplicates && matches!(plan.kind, FileKind::Duplicate { .. }) {
+                    // Linked in a second pass, once every source is written.
+                    return Ok(Tally::default());
+                }
                 let bytes = self.contents(&plan);
                 let path = dir.join(plan.archive.as_deref().unwrap_or(&plan.path));
                 if let Some(parent) = path.parent() {
@@ -361,7 +388,37 @@ impl Corpus {
         Ok(tally)
     }
 
+    /// Every duplicate as a hard link to its source's file (written by the first pass).
+    fn link_all(&self, dir: &Path, done: &AtomicU64) -> io::Result<Tally> {
+        (0..self.files)
+            .into_par_iter()
+            .map(|i| {
+                let FileKind::Duplicate { of } = self.kind(i) else {
+                    return Ok(Tally::default());
+                };
+                let plan = self.plan(i);
+                let path = dir.join(&plan.path);
+                let source = dir.join(self.plan(of).path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let _ = std::fs::remove_file(&path);
+                std::fs::hard_link(&source, &path)?;
+                done.fetch_add(1, Ordering::Relaxed);
+                Ok(Tally::of(&plan, std::fs::metadata(&path)?.len() as usize))
+            })
+            .try_reduce(Tally::default, |a, b| Ok(a.add(b)))
+    }
+
     fn write_all(&self, dir: &Path, done: &AtomicU64) -> io::Result<Tally> {
+        let written = self.write_sources(dir, done)?;
+        if self.link_duplicates {
+            return Ok(written.add(self.link_all(dir, done)?));
+        }
+        Ok(written)
+    }
+
+    fn write_sources(&self, dir: &Path, done: &AtomicU64) -> io::Result<Tally> {
         self.collections
             .par_iter()
             .map(|c| match c.archive {
@@ -659,7 +716,7 @@ mod tests {
             files,
             seed: 42,
             archives,
-            formats: Vec::new(),
+            ..GenOptions::default()
         })
     }
 
@@ -726,6 +783,66 @@ mod tests {
     }
 
     #[test]
+    fn the_duplicate_share_is_an_option_and_duplicates_can_be_hard_links() {
+        let c = Corpus::new(&GenOptions {
+            files: 20_000,
+            seed: 42,
+            duplicate_share: 0.7,
+            ..GenOptions::default()
+        });
+        let dups = (0..c.files())
+            .filter(|&i| matches!(c.kind(i), FileKind::Duplicate { .. }))
+            .count();
+        let d = dups as f64 / 20_000.0;
+        assert!((0.6..0.75).contains(&d), "duplicate share {d}");
+
+        let dir = std::env::temp_dir().join(format!("gencorpus-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = GenOptions {
+            files: 300,
+            seed: 5,
+            link_duplicates: true,
+            ..GenOptions::default()
+        };
+        let report = generate(&dir, &opts, &mut |_| {}).expect("generate");
+        let copied = dir.with_extension("copied");
+        let _ = std::fs::remove_dir_all(&copied);
+        let plain = generate(
+            &copied,
+            &GenOptions {
+                link_duplicates: false,
+                ..opts.clone()
+            },
+            &mut |_| {},
+        );
+        assert_eq!(plain.expect("generate"), report, "linking changes no count or byte");
+        let c = Corpus::new(&opts);
+        let mut linked = 0;
+        for i in 0..c.files() {
+            let p = c.plan(i);
+            let (a, b) = (dir.join(&p.path), copied.join(&p.path));
+            assert_eq!(std::fs::read(&a).ok(), std::fs::read(&b).ok(), "{}", p.path);
+            if let FileKind::Duplicate { of } = p.kind {
+                use std::os::unix::fs::MetadataExt;
+                let (m, s) = (
+                    std::fs::metadata(&a).unwrap(),
+                    std::fs::metadata(dir.join(c.plan(of).path)).unwrap(),
+                );
+                assert_eq!(
+                    (m.ino(), m.dev()),
+                    (s.ino(), s.dev()),
+                    "{} is not a link to its source",
+                    p.path
+                );
+                linked += 1;
+            }
+        }
+        assert!(linked > 50, "{linked}");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&copied);
+    }
+
+    #[test]
     fn paths_are_unique_and_nested() {
         let c = corpus(20_000, true);
         let mut seen = HashSet::new();
@@ -758,7 +875,7 @@ mod tests {
             files: 0,
             seed: 1,
             archives: true,
-            formats: Vec::new(),
+            ..GenOptions::default()
         });
         assert!(empty.collections.iter().all(|x| x.start == x.end));
     }
