@@ -16,6 +16,7 @@ use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
 
 pub mod archives;
+pub mod killed;
 pub mod scale;
 pub mod search;
 pub mod sections;
@@ -326,6 +327,9 @@ async fn bench_all(
             );
             rows.push(row);
         }
+        if let Some(row) = killed_row(exe, data_dir, url, src, importers, &mut files).await? {
+            rows.push(row);
+        }
         // Rows measured before the parse limit get their share now.
         for r in &mut rows {
             r.share_of_parse_limit = if parse_limit > 0.0 {
@@ -342,6 +346,63 @@ async fn bench_all(
         });
     }
     Ok(out)
+}
+
+/// With `--importers` naming 2 or more: one more shared run of that many importers with the first killed (SIGKILL)
+/// after 2 s, its library compared with a single importer's import of the same source (files, locations, errors).
+async fn killed_row(
+    exe: &Path,
+    data_dir: &Path,
+    url: &str,
+    src: &str,
+    importers: &[u32],
+    files: &mut u64,
+) -> Result<Option<Row>> {
+    let Some(&n) = importers.iter().filter(|&&n| n >= 2).max() else {
+        return Ok(None);
+    };
+    database::bench::recreate_library(url).await?;
+    let one = {
+        let (exe, data_dir, src) = (exe.to_path_buf(), data_dir.to_path_buf(), src.to_string());
+        let args: Vec<String> = ["--mode", "normal"].iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || measure(&exe, &data_dir, &args, &src)).await??
+    };
+    let want = database::bench::library_counts(url).await?;
+    database::bench::recreate_library(url).await?;
+    let (exe2, data_dir2, src2) = (exe.to_path_buf(), data_dir.to_path_buf(), src.to_string());
+    let k = tokio::task::spawn_blocking(move || {
+        killed::run(&exe2, &data_dir2, &src2, n, std::time::Duration::from_secs(2))
+    })
+    .await??;
+    let got = database::bench::library_counts(url).await?;
+    *files = (*files).max(want.0 as u64);
+    let verdict = if got == want {
+        "library equal to one import's".to_string()
+    } else {
+        format!("library NOT equal: {got:?} against one import's {want:?} (files, locations, errors)")
+    };
+    let seen = one.json["seen"].as_f64().unwrap_or(0.0);
+    eprintln!(
+        "bench: killed importer: {:.1} s against one importer's {:.1} s ({:.2}x); {verdict}",
+        k.wall_seconds,
+        one.wall,
+        k.wall_seconds / one.wall.max(1e-9)
+    );
+    Ok(Some(Row {
+        name: format!(
+            "normal, {n} importers, the first killed at 2 s: {:.2}x one importer's {:.1} s; {verdict}",
+            k.wall_seconds / one.wall.max(1e-9),
+            one.wall
+        ),
+        files_per_s: seen / k.wall_seconds.max(1e-9),
+        mb_per_s: 0.0,
+        share_of_parse_limit: 0.0,
+        wall_seconds: k.wall_seconds,
+        restore_rebuild_seconds: 0.0,
+        peak_mb: 0.0,
+        cpu_seconds: 0.0,
+        runs: 1,
+    }))
 }
 
 /// The rows of the table: the limits and every mode, or, with `importers`, the parse limit and one shared run per

@@ -1,5 +1,5 @@
 //! `bench --importers`: one shared run of several importer processes with the first killed (SIGKILL) after a
-//! delay, its wall time against one importer's, and the library it leaves checked against one import's.
+//! delay; the caller compares its wall time and the library it leaves with one importer's.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,8 +17,6 @@ pub struct KilledRun {
     pub wall_seconds: f64,
     /// Units the survivors took, summed (the victim's included once they took them over).
     pub units_taken: i64,
-    /// (files, file_locations, import_errors) left in the library.
-    pub library: (i64, i64, i64),
 }
 
 /// Run `importers` importers of `src` at once (one shared run), SIGKILL the first after `kill_after`, wait for the
@@ -66,6 +64,5 @@ pub fn run(exe: &Path, data_dir: &Path, src: &str, importers: u32, kill_after: D
         kill_after_seconds: kill_after.as_secs_f64(),
         wall_seconds: t.elapsed().as_secs_f64(),
         units_taken,
-        library: (0, 0, 0),
     })
 }

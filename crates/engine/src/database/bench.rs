@@ -85,6 +85,19 @@ pub async fn analyze_library(url: &str) -> DbResult<()> {
 }
 
 /// Files in the library.
+/// Files, locations and error rows of the library: what one import of a source must leave, however it was shared.
+pub async fn library_counts(url: &str) -> DbResult<(i64, i64, i64)> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    let n = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM file_locations), \
+         (SELECT count(*) FROM import_errors)",
+    )
+    .fetch_one(&mut c)
+    .await?;
+    c.close().await?;
+    Ok(n)
+}
+
 pub async fn library_files(url: &str) -> DbResult<i64> {
     let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
     let n = sqlx::query_scalar("SELECT count(*) FROM files")
