@@ -72,8 +72,8 @@ struct Table {
     limit: [i32; MAX_CODE_LEN],
     base: [i32; MAX_CODE_LEN],
     perm: [u16; MAX_ALPHA],
-    /// `len << 9 | symbol` for the code the first bits resolve to; 0 when libbz2's search must run.
-    lut: [u16; 1 << LUT_BITS],
+    /// `len << 16 | symbol` for the code the first bits resolve to; 0 when libbz2's search must run.
+    lut: [u32; 1 << LUT_BITS],
 }
 
 impl Table {
@@ -125,7 +125,7 @@ impl Table {
     }
 
     /// What libbz2's search finds for a code starting with the [`LUT_BITS`] bits `p`, if it ends within them.
-    fn resolve(&self, p: u32) -> Option<u16> {
+    fn resolve(&self, p: u32) -> Option<u32> {
         let mut zn = self.min_len;
         loop {
             if zn > LUT_BITS || zn > 20 {
@@ -136,26 +136,25 @@ impl Table {
                 let idx = zvec - self.base[zn as usize];
                 return (0..MAX_ALPHA as i32)
                     .contains(&idx)
-                    .then(|| ((zn as u16) << 9) | self.perm[idx as usize]);
+                    .then(|| (zn << 16) | u32::from(self.perm[idx as usize]));
             }
             zn += 1;
         }
     }
 
+    /// The next symbol from the top bits of `buf` (at least 20 valid) and its code length.
     #[inline(always)]
-    fn decode(&self, bits: &mut Bits) -> Result<u16, BlockError> {
-        let window = bits.peek32();
-        let e = self.lut[(window >> (32 - LUT_BITS)) as usize];
+    fn decode(&self, buf: u64) -> Result<(u32, u32), BlockError> {
+        let e = self.lut[(buf >> (64 - LUT_BITS)) as usize];
         if e != 0 {
-            bits.pos += u64::from(e >> 9);
-            return Ok(e & 0x1ff);
+            return Ok((e & 0xffff, e >> 16));
         }
-        self.decode_slow(bits, window)
+        self.decode_slow((buf >> 32) as u32)
     }
 
     /// libbz2's bit-by-bit search (`GET_MTF_VAL`), for codes longer than the lookup table.
     #[cold]
-    fn decode_slow(&self, bits: &mut Bits, window: u32) -> Result<u16, BlockError> {
+    fn decode_slow(&self, window: u32) -> Result<(u32, u32), BlockError> {
         let mut zn = self.min_len;
         loop {
             if zn > 20 {
@@ -167,10 +166,62 @@ impl Table {
                 if !(0..MAX_ALPHA as i32).contains(&idx) {
                     return Err(BlockError::Bad("bzip2 Huffman code out of range"));
                 }
-                bits.pos += u64::from(zn);
-                return Ok(self.perm[idx as usize]);
+                return Ok((u32::from(self.perm[idx as usize]), zn));
             }
             zn += 1;
+        }
+    }
+}
+
+/// A 64-bit bit buffer for the symbol loop, kept in locals there: `buf` holds `have` valid bits at its top, the
+/// next unread byte is `next`; bytes past the end of `data` read as zeros, like [`Bits`].
+struct Fast<'a> {
+    data: &'a [u8],
+    buf: u64,
+    have: u32,
+    next: usize,
+}
+
+impl<'a> Fast<'a> {
+    fn from_bits(r: &Bits<'a>) -> Self {
+        let mut f = Fast {
+            data: r.data,
+            buf: 0,
+            have: 0,
+            next: (r.pos >> 3) as usize,
+        };
+        f.refill();
+        let skip = (r.pos & 7) as u32;
+        f.buf <<= skip;
+        f.have -= skip;
+        f
+    }
+
+    /// The bit position of the next unread bit.
+    fn pos(&self) -> u64 {
+        self.next as u64 * 8 - u64::from(self.have)
+    }
+
+    /// At least 56 valid bits afterwards.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if let Some(b) = self.data.get(self.next..self.next + 8) {
+            let word = u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+            self.buf |= word >> self.have;
+            self.next += ((63 - self.have) >> 3) as usize;
+            self.have |= 56;
+        } else {
+            self.refill_tail();
+        }
+    }
+
+    #[cold]
+    fn refill_tail(&mut self) {
+        while self.have <= 56 {
+            let b = self.data.get(self.next).copied().unwrap_or(0);
+            self.buf |= u64::from(b) << (56 - self.have);
+            self.have += 8;
+            self.next += 1;
         }
     }
 }
@@ -302,60 +353,62 @@ impl BlockDecoder {
         seq_to_unseq: &[u8],
         max_block: usize,
     ) -> Result<(usize, [u32; 256]), BlockError> {
-        let eob = seq_to_unseq.len() as u16 + 1;
+        let eob = seq_to_unseq.len() as u32 + 1;
         let mut mtf = Mtf::new(seq_to_unseq);
         let mut counts = [0u32; 256];
         let tt = self.tt.get(max_block);
         let mut n = 0usize;
-        let mut group = 0usize;
-        let mut left = 0u32;
-        let tables = &self.tables;
-        let selectors = &self.selectors;
-        let mut table = &tables[0];
-        let mut next = |r: &mut Bits| -> Result<u16, BlockError> {
-            if left == 0 {
-                let sel = selectors.get(group).ok_or(BlockError::Bad("bzip2 selectors run out"))?;
-                group += 1;
-                left = GROUP_SIZE;
-                table = &tables[usize::from(*sel)];
-            }
-            left -= 1;
-            table.decode(r)
-        };
-        let mut sym = next(r)?;
-        while sym != eob {
-            if sym <= 1 {
-                // RUNA / RUNB: a run of the front byte, its length in bijective base 2.
-                let mut es: i64 = -1;
-                let mut weight: i64 = 1;
-                while sym <= 1 {
+        let mut f = Fast::from_bits(r);
+        // The bit buffer lives in locals through the loop, written back to `f` only to refill.
+        let (mut buf, mut have) = (f.buf, f.have);
+        // RUNA / RUNB: a run of the front byte, its length in bijective base 2, pending while `weight > 1`.
+        let mut run = 0usize;
+        let mut weight = 1usize;
+        for &sel in &self.selectors {
+            let table = &self.tables[usize::from(sel)];
+            for _ in 0..GROUP_SIZE {
+                if have < 20 {
+                    f.buf = buf;
+                    f.have = have;
+                    f.refill();
+                    (buf, have) = (f.buf, f.have);
+                }
+                let (sym, len) = table.decode(buf)?;
+                buf <<= len;
+                have -= len;
+                if sym <= 1 {
                     if weight >= 2 * 1024 * 1024 {
                         return Err(BlockError::Bad("bzip2 run too long"));
                     }
-                    es += (i64::from(sym) + 1) * weight;
+                    run += (sym as usize + 1) * weight;
                     weight *= 2;
-                    sym = next(r)?;
+                    continue;
                 }
-                let es = (es + 1) as usize;
-                let byte = mtf.front();
-                if es > max_block - n {
-                    return Err(BlockError::Bad("bzip2 block too long"));
+                if weight > 1 {
+                    let byte = mtf.front();
+                    if run > max_block - n {
+                        return Err(BlockError::Bad("bzip2 block too long"));
+                    }
+                    counts[usize::from(byte)] += run as u32;
+                    tt[n..n + run].fill(u32::from(byte));
+                    n += run;
+                    (run, weight) = (0, 1);
                 }
-                counts[usize::from(byte)] += es as u32;
-                tt[n..n + es].fill(u32::from(byte));
-                n += es;
-            } else {
+                if sym == eob {
+                    f.have = have;
+                    r.pos = f.pos();
+                    return Ok((n, counts));
+                }
                 if n >= max_block {
                     return Err(BlockError::Bad("bzip2 block too long"));
                 }
-                let byte = mtf.take(usize::from(sym - 1));
+                let byte = mtf.take(sym as usize - 1);
                 counts[usize::from(byte)] += 1;
                 tt[n] = u32::from(byte);
                 n += 1;
-                sym = next(r)?;
             }
         }
-        Ok((n, counts))
+        Err(BlockError::Bad("bzip2 selectors run out"))
     }
 
     /// The inverse BWT into `walked`: the vector of next positions built in one pass, then walked.
@@ -601,4 +654,57 @@ pub(crate) fn crc32_bzip2(data: &[u8]) -> u32 {
         crc = (crc << 8) ^ t[0][((crc >> 24) ^ u32::from(b)) as usize];
     }
     !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Code lengths 1, 2, ..., 19, 20, 20: symbol 19 is `1^19 0` and symbol 20 is `1^20`, both past the lookup
+    /// table, the longest codes libbz2 accepts.
+    fn deep_table() -> Table {
+        let lens: Vec<u8> = (1..=20).chain([20]).collect();
+        let mut t = Table::new();
+        t.build(&lens);
+        t
+    }
+
+    #[test]
+    fn twenty_bit_codes_decode_from_the_last_bytes_of_the_input() {
+        let t = deep_table();
+        assert_eq!(t.decode(0).ok(), Some((0, 1)));
+        assert_eq!(t.decode(0x000f_fffe << 44).ok(), Some((19, 20)));
+        assert_eq!(t.decode(u64::MAX).ok(), Some((20, 20)));
+        // The code ends exactly at the input's last bit, at every starting alignment: the buffer is filled from
+        // the tail bytes and zeros past them.
+        for skip in 0..8u64 {
+            let word = 0x000f_fffe_u64 << (44 - skip);
+            let mut data = word.to_be_bytes().to_vec();
+            data.truncate((skip + 20).div_ceil(8) as usize);
+            let r = Bits { data: &data, pos: skip };
+            let f = Fast::from_bits(&r);
+            assert_eq!(t.decode(f.buf).ok(), Some((19, 20)), "skip {skip}");
+            let mut f = f;
+            f.buf <<= 20;
+            f.have -= 20;
+            assert_eq!(f.pos(), skip + 20);
+            f.refill();
+            assert_eq!(f.buf, 0, "past the end reads as zeros");
+        }
+    }
+
+    #[test]
+    fn a_code_cut_off_by_the_end_of_input_reads_zeros() {
+        let t = deep_table();
+        // Nineteen ones from bit 5, then the input ends: the zero read past it completes symbol 19.
+        let data = [0x07, 0xff, 0xff];
+        let mut f = Fast::from_bits(&Bits { data: &data, pos: 5 });
+        assert_eq!(t.decode(f.buf).ok(), Some((19, 20)));
+        f.have -= 20;
+        assert_eq!(
+            f.pos(),
+            25,
+            "one bit past the end, where the caller's boundary check fails"
+        );
+    }
 }
