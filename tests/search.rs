@@ -176,7 +176,7 @@ async fn every_field_is_served_by_an_index_at_100k_files() {
     for q in queries {
         let query = Query::parse(q).unwrap();
         let t = Instant::now();
-        let page = search::page(&engine_pool, &query, Sort::default(), 50, None)
+        let page = search::page(&engine_pool, &query, Sort::default(), 50, None, true)
             .await
             .unwrap();
         eprintln!("{q:40} {:>3} rows {:>8.1?}", page.hits.len(), t.elapsed());
@@ -232,7 +232,9 @@ async fn keyset_pages_add_up_to_the_whole_ordered_answer() {
         let mut after: Option<Cursor> = None;
         let mut pages = 0;
         loop {
-            let page = search::page(&db.pool, &query, sort, 7, after.as_ref()).await.unwrap();
+            let page = search::page(&db.pool, &query, sort, 7, after.as_ref(), true)
+                .await
+                .unwrap();
             assert!(page.hits.len() <= 7);
             got.extend(page.hits.iter().map(|h| h.id));
             pages += 1;
@@ -245,14 +247,35 @@ async fn keyset_pages_add_up_to_the_whole_ordered_answer() {
         assert!(pages >= want.len() / 7, "{pages} pages");
     }
     // Every hit carries its locations.
-    let page = search::page(&db.pool, &Query::parse("coll:coll3").unwrap(), Sort::default(), 5, None)
-        .await
-        .unwrap();
+    let page = search::page(
+        &db.pool,
+        &Query::parse("coll:coll3").unwrap(),
+        Sort::default(),
+        5,
+        None,
+        true,
+    )
+    .await
+    .unwrap();
     assert!(
         page.hits.iter().all(|h| h.locations == vec![h.path.clone()]),
         "{:?}",
         page.hits
     );
+    // The console's list reads the same files without their locations.
+    let bare = search::page(
+        &db.pool,
+        &Query::parse("coll:coll3").unwrap(),
+        Sort::default(),
+        5,
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let ids = |p: &search::Page| p.hits.iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(ids(&bare), ids(&page));
+    assert!(bare.hits.iter().all(|h| h.locations.is_empty()));
 }
 
 /// `midi-tui search --json` on the database: the content hashes it prints.

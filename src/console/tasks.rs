@@ -186,7 +186,7 @@ pub fn spawn_search(
     tokio::spawn(async move {
         let append = after.is_some();
         let page = super::browser::PAGE_SIZE;
-        let result = timed(BROWSE_TIMEOUT, engine.search(&query, sort, page, after.as_ref()))
+        let result = timed(BROWSE_TIMEOUT, engine.search_files(&query, sort, page, after.as_ref()))
             .await
             .map_err(|e| first_line(&e));
         send(

@@ -172,8 +172,16 @@ fn page_statement(
     qb
 }
 
-/// One page of the files matching `query`, in `sort` order, after `after`.
-pub async fn page(pool: &PgPool, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
+/// One page of the files matching `query`, in `sort` order, after `after`; each hit with every location when
+/// `with_locations` (a file copied thousands of times makes that the costliest part of a cold page).
+pub async fn page(
+    pool: &PgPool,
+    query: &Query,
+    sort: Sort,
+    limit: usize,
+    after: Option<&Cursor>,
+    with_locations: bool,
+) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
     let layout = choose_layout(pool, query, sort.field).await?;
     let col = sort_column(sort.field, Layout::Joined);
@@ -188,7 +196,9 @@ pub async fn page(pool: &PgPool, query: &Query, sort: Sort, limit: usize, after:
         let mut qb = page_statement("", layout, query, sort, Part::Nulls, after, limit - hits.len());
         hits.extend(fetch(pool, &mut qb).await?);
     }
-    attach_locations(pool, &mut hits).await?;
+    if with_locations {
+        attach_locations(pool, &mut hits).await?;
+    }
     let next = (hits.len() == limit)
         .then(|| hits.last().map(|h| cursor_of(h, sort.field)))
         .flatten();

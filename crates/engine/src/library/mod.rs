@@ -19,7 +19,19 @@ const DETAIL_DUPLICATES: usize = 6;
 impl Engine {
     /// One page of the files matching `query` in `sort` order; pass the page's `next` as `after` for the next page.
     pub async fn search(&self, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
-        search::page(&self.pool, query, sort, limit, after).await
+        search::page(&self.pool, query, sort, limit, after, true).await
+    }
+
+    /// [`Engine::search`] without the locations (`Hit::locations` left empty): the console's results list, which
+    /// shows one path per file and reads the locations of the selected file only.
+    pub async fn search_files(
+        &self,
+        query: &Query,
+        sort: Sort,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> DbResult<Page> {
+        search::page(&self.pool, query, sort, limit, after, false).await
     }
 
     /// Everything stored about the file with this BLAKE3 hash (32 bytes; [`hash_from_hex`] reads the hex form),
