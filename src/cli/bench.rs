@@ -484,9 +484,11 @@ fn measure(exe: &Path, data_dir: &Path, args: &[String], src: &str) -> Result<Me
         serde_json::from_str(text.trim()).with_context(|| format!("bench run {args:?} printed no JSON: {text}"))?;
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = secs(rusage.ru_utime) + secs(rusage.ru_stime);
+    // The child's own peak: rusage's maxrss keeps the RSS of the process it was forked from (this bench).
+    let peak_mb = json["peak_rss_mb"].as_f64().unwrap_or(rusage.ru_maxrss as f64 / 1024.0);
     Ok(Measured {
         json,
-        peak_mb: rusage.ru_maxrss as f64 / 1024.0,
+        peak_mb,
         cpu,
         wall,
     })

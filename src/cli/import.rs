@@ -125,7 +125,8 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
     Ok(finish(args, report))
 }
 
-fn finish(args: &ImportArgs, report: ImportReport) -> ImportReport {
+fn finish(args: &ImportArgs, mut report: ImportReport) -> ImportReport {
+    report.peak_rss_mb = crate::engine::machine::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
     if args.json {
         match serde_json::to_string(&report) {
             Ok(s) => println!("{s}"),

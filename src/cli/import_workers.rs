@@ -193,6 +193,7 @@ fn sum(reports: &[Value], wall: f64) -> ImportReport {
         error,
         mode_reason: None,
         mode_estimates: None,
+        peak_rss_mb: None,
     }
 }
 

@@ -15,6 +15,14 @@ pub fn total_memory_bytes() -> u64 {
 }
 
 /// Logical cores available to this process.
+/// This process's peak resident set (`VmHWM` of /proc/self/status), in bytes; `None` where there is no /proc.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
@@ -59,6 +67,15 @@ fn holding_mount<'a>(path: &Path, mounts: impl Iterator<Item = &'a Path>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_rss_is_this_process_s_and_grows_with_what_it_touches() {
+        let before = peak_rss_bytes().expect("VmHWM on Linux");
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        let after = peak_rss_bytes().unwrap();
+        assert!(after >= before + (48 << 20), "{before} -> {after}");
+    }
 
     #[test]
     fn disk_space_of_an_existing_and_a_missing_path() {

@@ -191,6 +191,10 @@ pub struct ImportReport {
     /// that its estimates can be compared with the measured wall time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode_estimates: Option<std::collections::BTreeMap<String, f64>>,
+    /// This process's peak resident memory in MB (`VmHWM`: since its own start, not its parent's, which the
+    /// rusage a parent reads after `fork`/`exec` would include).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mb: Option<f64>,
 }
 
 /// A plan that could not even produce a run (nothing was imported).
@@ -569,6 +573,7 @@ impl Runner {
             error,
             mode_reason: None,
             mode_estimates: None,
+            peak_rss_mb: None,
         })
     }
 }
