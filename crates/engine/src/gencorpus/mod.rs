@@ -388,8 +388,10 @@ impl Corpus {
         Ok(tally)
     }
 
-    /// Every duplicate as a hard link to its source's file (written by the first pass).
+    /// Every duplicate as a hard link to its source's file (written by the first pass). A file system allows so
+    /// many links per file (ext4: 65,000); past that, one copy of the source takes the next links.
     fn link_all(&self, dir: &Path, done: &AtomicU64) -> io::Result<Tally> {
+        let spare: std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>> = Default::default();
         (0..self.files)
             .into_par_iter()
             .map(|i| {
@@ -403,7 +405,7 @@ impl Corpus {
                     std::fs::create_dir_all(parent)?;
                 }
                 let _ = std::fs::remove_file(&path);
-                std::fs::hard_link(&source, &path)?;
+                link_or_copy(&source, &path, &spare)?;
                 done.fetch_add(1, Ordering::Relaxed);
                 Ok(Tally::of(&plan, std::fs::metadata(&path)?.len() as usize))
             })
@@ -704,6 +706,30 @@ pub fn generate(dir: &Path, opts: &GenOptions, progress: &mut dyn FnMut(u64)) ->
         bytes: tally.bytes,
         archives,
     })
+}
+
+/// Hard-link `path` to `source`, or, when `source` has as many links as the file system allows, to the copy that
+/// stands in for it (made here the first time).
+fn link_or_copy(
+    source: &Path,
+    path: &Path,
+    spare: &std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>,
+) -> io::Result<()> {
+    let too_many = |e: &io::Error| e.raw_os_error() == Some(libc::EMLINK);
+    match std::fs::hard_link(source, path) {
+        Err(e) if too_many(&e) => {}
+        other => return other,
+    }
+    let mut spare = spare.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(alt) = spare.get(source) {
+        match std::fs::hard_link(alt, path) {
+            Err(e) if too_many(&e) => {}
+            other => return other,
+        }
+    }
+    std::fs::copy(source, path)?;
+    spare.insert(source.to_path_buf(), path.to_path_buf());
+    Ok(())
 }
 
 #[cfg(test)]
