@@ -105,6 +105,18 @@ impl Console {
     }
 }
 
+/// The console's arguments: the test's database, its own data directory, and both sources.
+fn console_args(url: &str, data_dir: &std::path::Path) -> Vec<String> {
+    let mut args = vec![
+        "--database-url".to_string(),
+        url.to_string(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    args.extend(sources().iter().map(|p| p.display().to_string()));
+    args
+}
+
 fn sources() -> Vec<PathBuf> {
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
     assert!(sample.is_dir(), "the sample library is missing: {}", sample.display());
@@ -123,13 +135,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let db = rt.block_on(common::fresh_db());
     let data_dir = common::temp_dir("console-e2e");
-    let mut args = vec![
-        "--database-url".to_string(),
-        db.url.clone(),
-        "--data-dir".to_string(),
-        data_dir.display().to_string(),
-    ];
-    args.extend(sources().iter().map(|p| p.display().to_string()));
+    let args = console_args(&db.url, &data_dir);
     let mut c = Console::start(&args, 30, 100);
     let long = Duration::from_secs(240);
 
@@ -345,13 +351,7 @@ fn auto_chooses_the_mode_at_enter_and_says_why() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let db = rt.block_on(common::fresh_db());
     let data_dir = common::temp_dir("console-e2e-auto");
-    let mut args = vec![
-        "--database-url".to_string(),
-        db.url.clone(),
-        "--data-dir".to_string(),
-        data_dir.display().to_string(),
-    ];
-    args.extend(sources().iter().map(|p| p.display().to_string()));
+    let args = console_args(&db.url, &data_dir);
     let mut c = Console::start(&args, 30, 100);
     let long = Duration::from_secs(240);
     let s = c.wait_for("the start screen", Duration::from_secs(60), |s| {
