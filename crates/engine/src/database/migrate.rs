@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search_rows",
         include_str!("../../../../database/migrations/0007_search_rows.sql"),
     ),
+    (
+        8,
+        "locations_by_file",
+        include_str!("../../../../database/migrations/0008_locations_by_file.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

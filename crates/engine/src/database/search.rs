@@ -516,17 +516,30 @@ fn hit(row: &PgRow) -> DbResult<Hit> {
     })
 }
 
+/// The locations of a page's files, read from `file_locations_file_id_idx` (file id, path) alone (migration 0008).
+macro_rules! locations_sql {
+    () => {
+        "SELECT file_id, path FROM file_locations WHERE file_id = ANY($1) ORDER BY file_id, path"
+    };
+}
+const LOCATIONS: &str = locations_sql!();
+
+/// The plan of the look-up of these files' locations (`EXPLAIN (FORMAT JSON)`), to check which index serves it.
+pub async fn explain_locations(pool: &PgPool, ids: &[i64]) -> DbResult<serde_json::Value> {
+    let row = sqlx::query(concat!("EXPLAIN (FORMAT JSON) ", locations_sql!()))
+        .bind(ids)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get::<serde_json::Value, _>(0)?)
+}
+
 /// Every location of each hit, in one indexed look-up.
 async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
     if hits.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT file_id, path FROM file_locations WHERE file_id = ANY($1) ORDER BY file_id, path")
-            .bind(&ids)
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(i64, String)> = sqlx::query_as(LOCATIONS).bind(&ids).fetch_all(pool).await?;
     for (file_id, path) in rows {
         if let Some(h) = hits.iter_mut().find(|h| h.id == file_id) {
             h.locations.push(path);
