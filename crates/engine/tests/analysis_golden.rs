@@ -2,7 +2,11 @@
 //!
 //! The stored output (`tests/fixtures/analysis_golden.jsonl.gz`, one JSON object per file, sorted by relative path)
 //! was written by the analyzer before its speed work; any later change to the analyzer must reproduce it exactly.
-//! Regenerate it on purpose only: `MIDI_TUI_GOLDEN_WRITE=1 cargo test -p midi-tui-engine --test analysis_golden`.
+//! The note-dense files of the synthetic generator are guarded too: the first [`GENERATED_FILES`] files of seed 1,
+//! made in memory (duplicates left out), each by a digest of the same output line
+//! (`tests/fixtures/analysis_generated.txt.gz`, one `index digest` line per file), stored from the analyzer of main
+//! at 61c9ee2. Regenerate both on purpose only:
+//! `MIDI_TUI_GOLDEN_WRITE=1 cargo test -p midi-tui-engine --test analysis_golden`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -13,6 +17,13 @@ use serde_json::{Value, json};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or_else(|_| "/work/shared/corpus".into()))
+}
+
+/// Generated files whose analysis is guarded: songs, loops, drum parts and broken files, with millions of notes.
+const GENERATED_FILES: u64 = 3000;
+
+fn generated_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/analysis_generated.txt.gz")
 }
 
 fn golden_path() -> PathBuf {
@@ -161,4 +172,82 @@ fn a_changed_field_is_named() {
     let diffs = differing_fields(&want, &got);
     assert_eq!(diffs, vec!["total_notes: want 3 got 4".to_string()]);
     assert!(differing_fields(&want, &want).is_empty());
+}
+
+/// `index digest` per generated file: 16 bytes of BLAKE3 over the file's output line.
+fn generated_digests() -> (BTreeMap<String, String>, BTreeMap<String, String>, u64) {
+    use midi_tui_engine::gencorpus::{Corpus, FileKind, GenOptions};
+    let corpus = Corpus::new(&GenOptions {
+        files: GENERATED_FILES,
+        seed: 1,
+        ..GenOptions::default()
+    });
+    let (mut digests, mut lines, mut notes) = (BTreeMap::new(), BTreeMap::new(), 0u64);
+    for i in 0..GENERATED_FILES {
+        let plan = corpus.plan(i);
+        if matches!(plan.kind, FileKind::Duplicate { .. }) {
+            continue;
+        }
+        let data = corpus.contents(&plan);
+        // Keyed by index, not by the generated name: the guard is on the analysis, not on the naming.
+        let v = output_of(&format!("generated/{i:05}"), &data);
+        notes += v["ok"]["total_notes"].as_u64().unwrap_or(0);
+        let line = v.to_string();
+        digests.insert(
+            format!("{i:05}"),
+            blake3::hash(line.as_bytes()).to_hex()[..32].to_owned(),
+        );
+        lines.insert(format!("{i:05}"), line);
+    }
+    (digests, lines, notes)
+}
+
+#[test]
+fn analysis_of_generated_files_matches_the_stored_digests() {
+    let (digests, lines, notes) = generated_digests();
+    assert!(notes > 1_000_000, "only {notes} notes in the generated files");
+    assert!(
+        lines.values().filter(|l| l.contains("\"error\"")).count() >= 10,
+        "too few broken files among the generated ones"
+    );
+    if std::env::var_os("MIDI_TUI_GOLDEN_WRITE").is_some() {
+        let f = std::fs::File::create(generated_path()).expect("write generated fixture");
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::best());
+        for (k, d) in &digests {
+            writeln!(gz, "{k} {d}").expect("write generated line");
+        }
+        gz.finish().expect("finish generated fixture");
+        return;
+    }
+    let f = std::fs::File::open(generated_path()).expect("generated fixture present");
+    let stored: BTreeMap<String, String> = BufReader::new(flate2::read::GzDecoder::new(f))
+        .lines()
+        .map(|l| {
+            let l = l.expect("generated line");
+            let (k, d) = l.split_once(' ').expect("`index digest` line");
+            (k.to_owned(), d.to_owned())
+        })
+        .collect();
+    assert!(
+        stored.len() > 1000,
+        "generated fixture holds only {} files",
+        stored.len()
+    );
+    let keys: std::collections::BTreeSet<&String> = stored.keys().chain(digests.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|k| stored.get(*k) != digests.get(*k))
+        .map(|k| match lines.get(k) {
+            // Only digests are stored: what the file analyzes to now is where the search starts.
+            Some(line) => format!("generated file {k} now analyzes to {line}"),
+            None => format!("generated file {k}: stored but no longer generated"),
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} generated files differ from the stored analysis; the first:\n{}",
+        differing.len(),
+        stored.len(),
+        differing.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
