@@ -48,6 +48,10 @@ pub struct CorpusResult {
     pub files: u64,
     pub bytes: u64,
     pub rows: Vec<Row>,
+    /// What the musical fingerprints add to the parse on this corpus ([`fingerprint_cost_line`]); measured on the
+    /// corpora given with `--corpus` only (the generated one would be read into memory whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint_cost: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -338,11 +342,19 @@ async fn bench_all(
                 0.0
             };
         }
+        let label = corpus_label(corpus);
+        let fingerprint_cost = if label.starts_with("generated corpus") {
+            None
+        } else {
+            let dir = corpus.clone();
+            tokio::task::spawn_blocking(move || fingerprint_cost_line(&dir, FINGERPRINT_COST_PAIRS)).await?
+        };
         out.push(CorpusResult {
-            corpus: corpus_label(corpus),
+            corpus: label,
             files,
             bytes,
             rows,
+            fingerprint_cost,
         });
     }
     Ok(out)
@@ -575,6 +587,10 @@ fn modes_markdown(r: &BenchReport) -> String {
     r.corpora.iter().map(corpus_markdown).collect()
 }
 
+/// Pairs of passes (without and with the fingerprints) behind the fingerprint cost: two runs of 9 passes each way
+/// on the shared 2-core machine once said +18% and +23.6%; the median of more pairs' ratios moves less.
+const FINGERPRINT_COST_PAIRS: usize = 21;
+
 fn corpus_markdown(c: &CorpusResult) -> String {
     let mut s = String::new();
     {
@@ -595,6 +611,9 @@ fn corpus_markdown(c: &CorpusResult) -> String {
                 row.cpu_seconds
             ));
         }
+    }
+    if let Some(line) = &c.fingerprint_cost {
+        s.push_str(&format!("\n{line}\n"));
     }
     s
 }
@@ -801,14 +820,16 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
     }
     let c = measure_cost(&payloads, rounds);
     Some(format!(
-        "musical fingerprints on {} ({} files): analysis {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the parse \
-         (median of {} passes, thread CPU time)",
+        "musical fingerprints on {} ({} files): analysis alone {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the \
+         parse (median of {} interleaved pairs' ratios, from {:+.1}% to {:+.1}%; one thread's CPU time)",
         corpus.display(),
         c.files,
         c.parse_seconds * 1e3,
         c.parse_with_fingerprint_seconds * 1e3,
         c.overhead * 100.0,
-        c.rounds
+        c.rounds,
+        c.overhead_range.0 * 100.0,
+        c.overhead_range.1 * 100.0
     ))
 }
 
@@ -842,6 +863,7 @@ mod scale_tests {
                 row("normal", 8_000.0),
                 row("fast (+ restore, rebuild)", 12_000.0),
             ],
+            fingerprint_cost: None,
         };
         let s = scale_model(&c, 2);
         // 10,000 files/s per core: a 2-core importer parses 20,000, so one server (30,000) feeds 1.5 of them.
@@ -849,5 +871,27 @@ mod scale_tests {
         assert!(s.contains("| 2 cores | 1.5 | 0.4 |"), "{s}");
         assert!(s.contains("| 8 cores | 0.4 | 0.1 |"), "{s}");
         assert!(scale_model(&CorpusResult { rows: vec![], ..c }, 2).is_empty());
+    }
+
+    #[test]
+    fn a_given_corpus_reports_what_the_fingerprints_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/midi");
+        for name in ["76_jazz-mediumfast_180_beat_4-4.mid", "addams.mid"] {
+            std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
+        }
+        let line = fingerprint_cost_line(dir.path(), 3).expect("MIDI files found");
+        assert!(line.contains("(2 files)") && line.contains("% of the parse"), "{line}");
+        assert!(line.contains("median of 3 interleaved pairs"), "{line}");
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(fingerprint_cost_line(empty.path(), 3), None);
+        let c = CorpusResult {
+            corpus: "../shared/corpus".into(),
+            files: 2,
+            bytes: 0,
+            rows: vec![row("normal", 8_000.0)],
+            fingerprint_cost: Some(line.clone()),
+        };
+        assert!(corpus_markdown(&c).ends_with(&format!("\n\n{line}\n")));
     }
 }

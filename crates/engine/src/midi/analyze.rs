@@ -345,13 +345,14 @@ impl<'s> Walker<'s> {
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
         self.s.key_count[idx] += 1;
         let a = &mut self.s.active[idx];
-        if *a == 0 {
+        let sounding = *a != 0;
+        if !sounding {
             self.s.start[idx] = tick;
         }
         *a = a.saturating_add(1);
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
-        self.s.fp.note_on(tick, ch, pitch);
+        self.s.fp.note_on(idx, tick, sounding);
     }
 
     /// Adds `d` to the polyphony change of the current tick; a new tick first hands on the previous one's.
@@ -374,13 +375,13 @@ impl<'s> Walker<'s> {
     #[inline(always)]
     fn note_off(&mut self, ch: u8, pitch: u8) {
         let tick = self.tick;
-        self.s.fp.note_off(tick, ch, pitch);
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
         let a = &mut self.s.active[idx];
         if *a == 0 {
             return;
         }
         *a -= 1;
+        self.s.fp.note_off(idx, tick);
         let now_silent = *a == 0;
         self.n_active = self.n_active.saturating_sub(1);
         self.edge(-1);
@@ -403,6 +404,8 @@ impl<'s> Walker<'s> {
                 continue;
             }
             self.s.active[idx] = 0;
+            // The fingerprint's open notes are among these: they end with their track, as at a note-off.
+            self.s.fp.note_off(idx, tick);
             self.edge(-i32::from(a));
             let d = tick.saturating_sub(self.s.start[idx]);
             let kd = &mut self.s.key_dur[idx];
@@ -539,7 +542,6 @@ impl<'s> Walker<'s> {
             next_pos = c.limit;
         }
         self.close_track_notes();
-        self.s.fp.end_track(self.tick);
         self.flush_edge();
         self.edge_tick = u64::MAX;
         self.s.poly.end_run();
@@ -1120,7 +1122,7 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         Timing::Ticks(t) => Some(i32::from(t)),
         Timing::Smpte(..) => None,
     };
-    let fingerprints = w.s.fp.finish();
+    let fingerprints = w.s.fp.finish(total_notes);
     let lyrics = if w.kmidi {
         w.lyrics.saturating_add(w.kar_text)
     } else {
