@@ -302,13 +302,13 @@ pub fn markdown(r: &ColdReport, m: &Machine) -> String {
     };
     let mut s = format!(
         "\n### Cold reads: the dry-run import against parallel `cat` ({} files, {:.0} MB, {})\n\n{}\n\n{how} The \
-         runs are interleaved ({} rounds of `cat`, dry-run, dry-run without read-ahead); each figure is the wall \
-         time of the whole process (the importer's scan and start-up included, as `find` is for `cat`), rates are \
-         medians of the rounds, and the share is the run's files/s over the `cat` rate of the same round, median of \
-         the rounds. The reads alone (`--limit read-hash`) show whether the importer reads at the disk's rate; the hot \
-         dry-run (no drop, right after a run that read every file) what the analysis allows on this machine at this \
-         load: when it is below the `cat` rate, the CPU, not the reads, sets the cold dry-run's rate. `uptime` \
-         before: `{}`; after: `{}`.\n\n\
+         runs are interleaved ({} rounds of `cat`, dry-run, dry-run without read-ahead, reads alone, hot \
+         dry-run); each figure is the wall time of the whole process (the importer's scan and start-up included, \
+         as `find` is for `cat`), rates are medians of the rounds, and the share is the run's files/s over the \
+         `cat` rate of the same round, median of the rounds. The reads alone (`--limit read-hash`) show whether \
+         the importer reads at the disk's rate; the hot dry-run (no drop, right after a run that read every file) \
+         what the analysis allows on this machine at this load: when it is below the `cat` rate, the CPU, not the \
+         reads, sets the cold dry-run's rate. `uptime` before: `{}`; after: `{}`.\n\n\
          | run | files/s | MB/s | share of the `cat` rate | wall s, each round | share, each round |\n\
          |---|---:|---:|---:|---|---|\n",
         r.files,
