@@ -102,8 +102,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scale_modes,
             scale_hot_only,
             append,
+            cold,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() {
+            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() {
                 0
             } else {
                 100_000
@@ -137,6 +138,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     cold: !*scale_hot_only,
                 }),
                 append: *append,
+                cold: cold.as_ref().map(|dir| match dir {
+                    Some(dir) => cli::bench::cold::ColdSource::Folder(dir.clone()),
+                    None => cli::bench::cold::ColdSource::Generated(100_000),
+                }),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

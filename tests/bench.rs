@@ -282,3 +282,78 @@ fn bench_scale_and_append_sections_merge_into_the_out_file() {
     assert!(!dir.join("bench/cluster/pg").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_cold_section_measures_cat_and_the_dry_run_with_and_without_read_ahead() {
+    let dir = temp_dir("bench-cold");
+    let corpus = dir.join("corpus");
+    let o = run_bin(&["gen-corpus", corpus.to_str().unwrap(), "--files", "200"], &[]);
+    assert!(o.status.success(), "gen-corpus: {}", stderr(&o));
+    let before = walk_count(&corpus);
+    let out = dir.join("BENCH.md");
+    let kept = "<!-- bench:section search -->\n### Library search (kept)\n<!-- bench:end search -->\n";
+    std::fs::write(&out, kept).unwrap();
+    // The page cache is kept (a test must not evict everyone's files): the section must say it is not cold.
+    let o = run_bin(
+        &[
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "bench",
+            "--cold",
+            corpus.to_str().unwrap(),
+            "--repeat",
+            "2",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("MIDI_TUI_BENCH_NO_DROP", "1")],
+    );
+    assert!(o.status.success(), "bench failed: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    assert!(
+        v.get("corpora").is_none_or(|c| c.as_array().unwrap().is_empty()),
+        "no modes table: {v}"
+    );
+    let c = &v["cold"];
+    assert_eq!(c["files"], 200, "{c}");
+    assert!(
+        c["not_dropped"].as_str().unwrap().contains("MIDI_TUI_BENCH_NO_DROP"),
+        "{c}"
+    );
+    let rows = c["rows"].as_array().unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["cat", "dry-run", "dry-run-no-read-ahead", "read-hash", "dry-run-hot"]
+    );
+    for r in rows {
+        let fps = r["files_per_s"].as_f64().unwrap();
+        // 200 small files take more than a millisecond and less than a minute, in any build.
+        assert!(fps > 3.0 && fps < 200_000.0, "{r}");
+        assert!(r["mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["seconds"].as_array().unwrap().len(), 2, "one per round: {r}");
+        let share = r["share_of_cat"].as_f64().unwrap();
+        assert!(share > 0.0 && share < 1000.0, "{r}");
+    }
+    assert_eq!(rows[0]["share_of_cat"], 1.0);
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.starts_with(kept), "the other sections are kept: {md}");
+    assert_eq!(md.matches("<!-- bench:section cold -->").count(), 1, "{md}");
+    assert!(
+        md.contains("**Not cold**") && md.contains("| `import --dry-run` |"),
+        "{md}"
+    );
+    assert!(md.contains("| not measured (the page cache was not dropped) |"), "{md}");
+    // Nothing was written into the corpus.
+    assert_eq!(walk_count(&corpus), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| if e.path().is_dir() { walk_count(&e.path()) } else { 1 })
+        .sum()
+}

@@ -16,6 +16,7 @@ use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
 
 pub mod archives;
+pub mod cold;
 pub mod killed;
 pub mod scale;
 pub mod search;
@@ -70,6 +71,9 @@ pub struct BenchReport {
     /// The append case, when asked for (`--append`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub append: Option<scale::AppendReport>,
+    /// The cold-read section, when asked for (`--cold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold: Option<cold::ColdReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -115,6 +119,8 @@ pub struct BenchArgs {
     pub scale: Option<scale::ScaleArgs>,
     /// The append case (`--append BASE,ADD`).
     pub append: Option<(u64, u64)>,
+    /// The cold-read section (`--cold [DIR]`).
+    pub cold: Option<cold::ColdSource>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -152,13 +158,21 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         })
         .await??;
     list.extend(args.corpora.iter().cloned());
+    let mut stamps = std::collections::HashMap::new();
+    // Before the cluster starts: the cold reads want the machine as quiet as it gets.
+    let cold_result = match &args.cold {
+        Some(source) => {
+            stamps.insert("cold", Stamp::now());
+            Some(run_cold(&exe, &work, source, repeat).await)
+        }
+        None => None,
+    };
     let mut c = Cluster::new(&data_dir);
     tokio::task::spawn_blocking({
         let mut c = c.clone();
         move || c.ensure_started()
     })
     .await??;
-    let mut stamps = std::collections::HashMap::new();
     stamps.insert("modes", Stamp::now());
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat, &args.importers).await;
     let archive_result = match (&result, &archive_corpus) {
@@ -207,6 +221,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         search: search_result.transpose()?,
         scale: scale_result.transpose()?,
         append: append_result.transpose()?,
+        cold: cold_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -225,6 +240,19 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         eprintln!("bench: wrote {}", out.display());
     }
     Ok(())
+}
+
+/// The cold-read section on the generated corpus or a given folder (blocking work, off the async workers).
+async fn run_cold(exe: &Path, work: &Path, source: &cold::ColdSource, repeat: usize) -> Result<cold::ColdReport> {
+    let (exe, work, source) = (exe.to_path_buf(), work.to_path_buf(), source.clone());
+    tokio::task::spawn_blocking(move || {
+        let corpus = match source {
+            cold::ColdSource::Generated(files) => generated_corpus(&work, files)?,
+            cold::ColdSource::Folder(dir) => dir,
+        };
+        cold::measure(&exe, &work, &corpus, corpus_label(&corpus), repeat)
+    })
+    .await?
 }
 
 /// What a corpus is, for the tables: the generated one by how it was made, another by the path it was given as.
@@ -580,6 +608,9 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(ap) = &r.append {
         s += &scale::append_markdown(ap, &r.machine);
     }
+    if let Some(c) = &r.cold {
+        s += &cold::markdown(c, &r.machine);
+    }
     s
 }
 
@@ -767,6 +798,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(ap), Some(stamp)) = (&r.append, r.stamps.get("append")) {
         out.push(Section::new("append", scale::append_markdown(ap, m), stamp));
+    }
+    if let (Some(c), Some(stamp)) = (&r.cold, r.stamps.get("cold")) {
+        out.push(Section::new("cold", cold::markdown(c, m), stamp));
     }
     out
 }

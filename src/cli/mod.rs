@@ -200,8 +200,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
-        /// Files in the generated corpus of the modes table (default 100,000; with --scale or --append and without
-        /// this flag, no modes table).
+        /// Files in the generated corpus of the modes table (default 100,000; with --scale, --append or --cold and
+        /// without this flag, no modes table).
         #[arg(long)]
         files: Option<u64>,
         /// Also benchmark an existing library (repeatable).
@@ -255,6 +255,12 @@ pub enum Command {
         /// base state, beside `--mode auto`'s estimate and pick (`--append 1000000,100000`).
         #[arg(long, value_name = "BASE,ADD", value_parser = parse_append)]
         append: Option<(u64, u64)>,
+        /// Add the cold-read section: after dropping the page cache each time, parallel `cat` of the corpus's files
+        /// (the disk's limit), the `--dry-run` import, and the dry-run with read-ahead off, interleaved. Reads DIR
+        /// (never writes it), else the generated corpus of 100,000 files. `MIDI_TUI_BENCH_NO_DROP=1` keeps the cache
+        /// (the section then says its runs were not cold).
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        cold: Option<Option<PathBuf>>,
     },
 }
 

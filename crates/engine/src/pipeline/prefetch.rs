@@ -12,6 +12,10 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 /// Files asked for ahead of the readers, at most: the unit queue in front of them is no longer.
 const AHEAD: usize = 1024;
+/// Read-ahead threads by default (`MIDI_TUI_READAHEAD=N` sets N, 0 turns the hints off).
+const THREADS: usize = 1;
+/// At most this many, whatever the variable says.
+const MAX_THREADS: usize = 64;
 
 /// The resume filter's side: hands each file it sends to the readers to the read-ahead thread too.
 #[derive(Clone)]
@@ -22,11 +26,21 @@ pub(super) struct Prefetch {
 }
 
 impl Prefetch {
-    /// The handle and the thread's body (run it on its own thread; it ends when every handle is dropped).
+    /// The handle and the read-ahead's body (run it on its own thread; it ends when every handle is dropped).
     pub(super) fn new() -> (Self, impl FnOnce() + Send + 'static) {
+        let threads = threads(std::env::var("MIDI_TUI_READAHEAD").ok().as_deref());
         let (tx, rx) = bounded(AHEAD);
-        let on = std::env::var_os("MIDI_TUI_READAHEAD").is_none_or(|v| v != "0");
-        (Self { tx, on }, move || run(rx))
+        (Self { tx, on: threads > 0 }, move || {
+            // Opening a file whose inode is not cached waits for the disk: several threads keep several such
+            // waits in flight, as several readers would.
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    let rx = rx.clone();
+                    s.spawn(move || run(rx));
+                }
+                run(rx);
+            });
+        })
     }
 
     /// Never blocks: with the read-ahead behind, the file is simply read without a hint.
@@ -38,6 +52,12 @@ impl Prefetch {
             Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
         }
     }
+}
+
+/// Read-ahead threads for the variable's value: unset or not a number gives the default.
+fn threads(var: Option<&str>) -> usize {
+    var.and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(THREADS, |n| n.min(MAX_THREADS))
 }
 
 fn run(rx: Receiver<PathBuf>) {
@@ -53,6 +73,15 @@ fn run(rx: Receiver<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variable_sets_the_threads_and_zero_turns_the_hints_off() {
+        assert_eq!(threads(None), THREADS);
+        assert_eq!(threads(Some("0")), 0);
+        assert_eq!(threads(Some(" 8 ")), 8);
+        assert_eq!(threads(Some("1000")), MAX_THREADS);
+        assert_eq!(threads(Some("yes")), THREADS);
+    }
 
     #[test]
     fn hints_never_block_and_the_thread_ends_with_its_handles() {

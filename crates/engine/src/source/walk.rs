@@ -68,6 +68,7 @@ pub fn scan_counted(sources: &[PathBuf], f: &mut dyn FnMut(ScanItem) -> bool) ->
         f,
         stats: ScanStats::default(),
         seen_dirs: HashSet::new(),
+        ahead: DirAhead::start(),
     };
     for src in sources {
         if !w.source(src) {
@@ -82,6 +83,113 @@ struct Walker<'a> {
     f: &'a mut dyn FnMut(ScanItem) -> bool,
     stats: ScanStats,
     seen_dirs: HashSet<(u64, u64)>,
+    ahead: DirAhead,
+}
+
+/// Folders hinted ahead of the walk, at most; a hint beyond that is dropped and costs nothing.
+const DIRS_AHEAD: usize = 512;
+/// Threads reading folders ahead of the walk by default (`MIDI_TUI_SCAN_AHEAD=N` sets N, 0 turns it off).
+const DIR_THREADS: usize = 4;
+/// At most this many, whatever the variable says.
+const MAX_DIR_THREADS: usize = 64;
+
+/// Reads folders ahead of the walk. On a cold cache every folder listing and every file's inode is a read the walk
+/// waits for, one at a time, behind the file contents queued for the readers: a library of many small folders is
+/// then walked slower than it is read. A few threads list the folders the walk will enter next (and their
+/// subfolders, as far as the bounded queue allows) and look at each entry, so that the walk finds them cached.
+/// `MIDI_TUI_READAHEAD=0` turns it off with the file read-ahead; `MIDI_TUI_SCAN_AHEAD=N` sets the threads.
+struct DirAhead {
+    hints: Option<crossbeam_channel::Sender<PathBuf>>,
+    /// Dropped to stop the threads, which then end without draining their queue.
+    stop: Option<crossbeam_channel::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl DirAhead {
+    fn start() -> Self {
+        let n = dir_threads(
+            std::env::var("MIDI_TUI_SCAN_AHEAD").ok().as_deref(),
+            std::env::var("MIDI_TUI_READAHEAD").ok().as_deref(),
+        );
+        if n == 0 {
+            return Self {
+                hints: None,
+                stop: None,
+                threads: Vec::new(),
+            };
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<PathBuf>(DIRS_AHEAD);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let threads = (0..n)
+            .filter_map(|i| {
+                let (tx, rx, stop) = (tx.clone(), rx.clone(), stop_rx.clone());
+                std::thread::Builder::new()
+                    .name(format!("scan-ahead-{i}"))
+                    .spawn(move || read_ahead(&tx, &rx, &stop))
+                    .ok()
+            })
+            .collect();
+        Self {
+            hints: Some(tx),
+            stop: Some(stop_tx),
+            threads,
+        }
+    }
+
+    fn hint(&self, dir: PathBuf) {
+        if let Some(tx) = &self.hints {
+            let _ = tx.try_send(dir);
+        }
+    }
+}
+
+impl Drop for DirAhead {
+    fn drop(&mut self) {
+        self.stop.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Threads for the variables' values: `MIDI_TUI_SCAN_AHEAD` (unset or not a number: the default), none when
+/// `MIDI_TUI_READAHEAD` is 0.
+fn dir_threads(scan_ahead: Option<&str>, read_ahead: Option<&str>) -> usize {
+    if read_ahead.is_some_and(|v| v.trim() == "0") {
+        return 0;
+    }
+    scan_ahead
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(DIR_THREADS, |n| n.min(MAX_DIR_THREADS))
+}
+
+/// One read-ahead thread: list each hinted folder, look at its entries, hint its subfolders; until stopped.
+fn read_ahead(
+    tx: &crossbeam_channel::Sender<PathBuf>,
+    rx: &crossbeam_channel::Receiver<PathBuf>,
+    stop: &crossbeam_channel::Receiver<()>,
+) {
+    loop {
+        let dir = crossbeam_channel::select! {
+            recv(rx) -> d => match d { Ok(d) => d, Err(_) => return },
+            recv(stop) -> _ => return,
+        };
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for ent in rd.flatten() {
+            if matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected)) {
+                return;
+            }
+            match ent.file_type() {
+                Ok(t) if t.is_dir() => {
+                    let _ = tx.try_send(ent.path());
+                }
+                // The walk asks for each file's metadata: its inode is read here first.
+                _ => {
+                    let _ = ent.metadata();
+                }
+            }
+        }
+    }
 }
 
 /// What a file means to the scan.
@@ -224,6 +332,11 @@ impl Walker<'_> {
             }
         }
         entries.sort_by(|a, b| os_bytes(&a.file_name()).cmp(os_bytes(&b.file_name())));
+        for ent in &entries {
+            if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                self.ahead.hint(ent.path());
+            }
+        }
         for ent in entries {
             let path = ent.path();
             let ft = match ent.file_type() {
@@ -320,6 +433,26 @@ fn dir_key(_md: &Metadata) -> (u64, u64) {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn the_folder_read_ahead_follows_its_variables() {
+        assert_eq!(dir_threads(None, None), DIR_THREADS);
+        assert_eq!(dir_threads(Some("8"), None), 8);
+        assert_eq!(dir_threads(Some("0"), None), 0);
+        assert_eq!(dir_threads(Some("500"), Some("1")), MAX_DIR_THREADS);
+        assert_eq!(dir_threads(Some("8"), Some("0")), 0, "read-ahead off turns both off");
+        assert_eq!(dir_threads(Some("many"), None), DIR_THREADS);
+        // The walk ends (its read-ahead threads joined) with the hints still queued.
+        let dir = std::env::temp_dir().join(format!("walk-ahead-{}", std::process::id()));
+        for i in 0..50 {
+            fs::create_dir_all(dir.join(format!("d{i:02}/e/f"))).unwrap();
+            fs::write(dir.join(format!("d{i:02}/e/f/a.mid")), b"MThd").unwrap();
+        }
+        let (items, stats) = collect(std::slice::from_ref(&dir));
+        assert_eq!(stats.files, 50);
+        assert!(matches!(&items[0], ScanItem::File { location, .. } if location.ends_with("d00/e/f/a.mid")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn collect(sources: &[PathBuf]) -> (Vec<ScanItem>, ScanStats) {
         let mut items = Vec::new();
