@@ -42,8 +42,21 @@ fn bench_measures_every_mode_and_the_limits() {
         assert!(r["peak_mb"].as_f64().unwrap() > 1.0, "{r}");
     }
     assert_eq!(v["corpora"][0]["files"], 300);
+    // The server's CPU per 1,000 files: an import that writes costs the server more than a dry run leaves it idle.
+    let server = |prefix: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap();
+        r["server_cpu_s_per_1k_files"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no server CPU: {r}"))
+    };
+    assert!(server("normal") > server("limit: parse"), "{rows:?}");
+    assert!(server("ludicrous (") > 0.0, "{rows:?}");
     let md = std::fs::read_to_string(&out).unwrap();
     assert!(md.contains("| normal |") && md.contains("Regenerate with"), "{md}");
+    assert!(md.contains("| server CPU s per 1k files |"), "{md}");
     // The throwaway cluster is gone.
     assert!(!dir.join("bench/cluster/pg").exists());
     assert!(server_processes(&dir.join("bench/cluster")).is_empty());

@@ -188,6 +188,7 @@ async fn every_field_lands_in_its_column_on_both_paths_and_in_repair() {
     let ctx = BatchContext {
         run_id: run,
         repair: false,
+        ..Default::default()
     };
 
     let direct = record(1, "/lib/a/b\tc.mid");
@@ -219,6 +220,7 @@ async fn every_field_lands_in_its_column_on_both_paths_and_in_repair() {
     let repair = BatchContext {
         run_id: run,
         repair: true,
+        ..Default::default()
     };
     writer::write_batch(&mut conn, repair, &[&staged], &[&location(&staged)], &[], &[])
         .await
@@ -238,6 +240,7 @@ async fn absent_and_non_finite_values_are_null() {
     let ctx = BatchContext {
         run_id: start_run(&db.pool).await,
         repair: false,
+        ..Default::default()
     };
     let blank = |hash: u8, path: &str| {
         let mut c = record(hash, path);

@@ -326,17 +326,19 @@ fn run(
         log.line(&text);
         let _ = events.send(EngineEvent::Log(text));
     }
-    log.line(&format!(
-        "run {} started: mode {}, sources {}",
-        run_id.map_or("dry-run".to_string(), |i| i.to_string()),
-        opts.mode,
-        sources.join(", ")
-    ));
-    let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let ctx = writer::BatchContext {
         run_id: run_id.unwrap_or(0),
         repair: repair.is_active(),
+        copy: writer::CopyFormat::from_env(),
     };
+    log.line(&format!(
+        "run {} started: mode {}, sources {}, COPY {}",
+        run_id.map_or("dry-run".to_string(), |i| i.to_string()),
+        opts.mode,
+        sources.join(", "),
+        ctx.copy.name()
+    ));
+    let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let (mut sink, lookup): (Box<dyn BatchSink>, Box<dyn ResumeLookup>) = match &pool {
         Some(pool) => (
             Box::new(PgSink::new(pool.clone(), rt.clone(), ctx, opts.async_commit)),

@@ -1,13 +1,13 @@
-//! The write layout, declared once: each written table's columns in COPY order, with type and COPY text encoder.
+//! The write layout, declared once: each written table's columns in COPY order, with type and value.
 //!
 //! The writer builds its COPY column lists, its staging tables and its `INSERT ... SELECT` lists from these tables,
 //! and encodes rows by walking them, so a column's name, type and value sit on one line and cannot drift apart.
+//! Each value comes out typed ([`Datum`]); [`super::copy_format`] spells it in the COPY format the writer sends.
 //! [`check`] compares the declarations with the migrated schema (the `write_layout` test runs it).
-
-use std::fmt::Write as _;
 
 use sqlx::PgPool;
 
+use super::copy_format::{CopyData, CopyFormat, Datum, finite, opt_finite};
 use super::{DbResult, quote_ident};
 use crate::record::{ContentRecord, LocationRecord};
 
@@ -17,8 +17,8 @@ pub enum Value<R> {
     FileId,
     /// The import run writing the row.
     RunId,
-    /// A value of the record, written as COPY text.
-    Field(fn(&mut String, &R)),
+    /// A value of the record.
+    Field(fn(&R) -> Datum<'_>),
 }
 
 /// One written column.
@@ -30,10 +30,11 @@ pub struct Column<R> {
 }
 
 impl<R> Column<R> {
-    /// The record's value as COPY text; nothing for the ids, which only a whole row ([`Table::encode_row`]) has.
-    pub fn encode_field(&self, buf: &mut String, rec: &R) {
-        if let Value::Field(encode) = self.value {
-            encode(buf, rec);
+    /// The record's value; `None` for the ids, which only a whole row ([`Table::encode_row`]) has.
+    pub fn datum<'a>(&self, rec: &'a R) -> Option<Datum<'a>> {
+        match self.value {
+            Value::Field(get) => Some(get(rec)),
+            _ => None,
         }
     }
 }
@@ -44,12 +45,21 @@ pub struct Table<R: 'static> {
     pub columns: &'static [Column<R>],
 }
 
-const fn field<R>(name: &'static str, sql_type: &'static str, encode: fn(&mut String, &R)) -> Column<R> {
+const fn field<R>(name: &'static str, sql_type: &'static str, get: fn(&R) -> Datum<'_>) -> Column<R> {
     Column {
         name,
         sql_type,
-        value: Value::Field(encode),
+        value: Value::Field(get),
     }
+}
+
+fn opt_text(s: Option<&str>) -> Datum<'_> {
+    s.map_or(Datum::Null, Datum::Text)
+}
+
+/// Sizes are unsigned; one past `bigint` (not a real file) is stored as the largest `bigint`.
+fn bigint(v: u64) -> Datum<'static> {
+    Datum::Int8(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
 pub const FILES: Table<ContentRecord> = Table {
@@ -60,29 +70,27 @@ pub const FILES: Table<ContentRecord> = Table {
             sql_type: "bigint",
             value: Value::FileId,
         },
-        field("content_hash", "bytea", |b, c| bytea(b, &c.hash)),
-        field("filename", "text", |b, c| text(b, &c.path.filename)),
-        field("filepath", "text", |b, c| text(b, &c.location)),
-        field("parent_folder", "text", |b, c| text(b, &c.path.parent_folder)),
-        field("collection", "text", |b, c| text(b, &c.path.collection)),
-        field("filename_bpm", "real", |b, c| {
-            opt(b, c.path.filename_bpm.map(|v| v as f32))
+        field("content_hash", "bytea", |c| Datum::Bytea(&c.hash)),
+        field("filename", "text", |c| Datum::Text(&c.path.filename)),
+        field("filepath", "text", |c| Datum::Text(&c.location)),
+        field("parent_folder", "text", |c| Datum::Text(&c.path.parent_folder)),
+        field("collection", "text", |c| Datum::Text(&c.path.collection)),
+        field("filename_bpm", "real", |c| {
+            c.path.filename_bpm.map_or(Datum::Null, |v| Datum::Float4(v as f32))
         }),
-        field("filename_key", "text", |b, c| {
-            opt_text(b, c.path.filename_key.as_deref())
+        field("filename_key", "text", |c| opt_text(c.path.filename_key.as_deref())),
+        field("file_size_bytes", "bigint", |c| bigint(c.size)),
+        field("format", "smallint", |c| Datum::Int2(c.midi.format)),
+        field("num_tracks", "integer", |c| Datum::Int4(c.midi.num_tracks)),
+        field("ticks_per_quarter_note", "integer", |c| {
+            c.midi.ticks_per_quarter_note.map_or(Datum::Null, Datum::Int4)
         }),
-        field("file_size_bytes", "bigint", |b, c| num(b, c.size)),
-        field("format", "smallint", |b, c| num(b, c.midi.format)),
-        field("num_tracks", "integer", |b, c| num(b, c.midi.num_tracks)),
-        field("ticks_per_quarter_note", "integer", |b, c| {
-            opt(b, c.midi.ticks_per_quarter_note)
+        field("duration_ticks", "bigint", |c| Datum::Int8(c.midi.duration_ticks)),
+        field("duration_seconds", "double precision", |c| {
+            finite(c.midi.duration_seconds)
         }),
-        field("duration_ticks", "bigint", |b, c| num(b, c.midi.duration_ticks)),
-        field("duration_seconds", "double precision", |b, c| {
-            float(b, c.midi.duration_seconds)
-        }),
-        field("track_names", "text[]", |b, c| text_array(b, &c.midi.track_names)),
-        field("copyright", "text", |b, c| opt_text(b, c.midi.copyright.as_deref())),
+        field("track_names", "text[]", |c| Datum::TextArray(&c.midi.track_names)),
+        field("copyright", "text", |c| opt_text(c.midi.copyright.as_deref())),
         Column {
             name: "import_run_id",
             sql_type: "bigint",
@@ -99,43 +107,47 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
             sql_type: "bigint",
             value: Value::FileId,
         },
-        field("bpm", "double precision", |b, c| opt_float(b, c.midi.bpm)),
-        field("avg_bpm", "double precision", |b, c| opt_float(b, c.midi.avg_bpm)),
-        field("tempo_changes", "integer", |b, c| num(b, c.midi.tempo_changes)),
-        field("time_signature_numerator", "smallint", |b, c| {
-            opt(b, c.midi.time_signature_numerator)
+        field("bpm", "double precision", |c| opt_finite(c.midi.bpm)),
+        field("avg_bpm", "double precision", |c| opt_finite(c.midi.avg_bpm)),
+        field("tempo_changes", "integer", |c| Datum::Int4(c.midi.tempo_changes)),
+        field("time_signature_numerator", "smallint", |c| {
+            c.midi.time_signature_numerator.map_or(Datum::Null, Datum::Int2)
         }),
-        field("time_signature_denominator", "smallint", |b, c| {
-            opt(b, c.midi.time_signature_denominator)
+        field("time_signature_denominator", "smallint", |c| {
+            c.midi.time_signature_denominator.map_or(Datum::Null, Datum::Int2)
         }),
-        field("key_signature", "text", |b, c| {
-            opt_text(b, c.midi.key_signature.as_deref())
+        field("key_signature", "text", |c| opt_text(c.midi.key_signature.as_deref())),
+        field("detected_key", "text", |c| opt_text(c.midi.detected_key.as_deref())),
+        field("key_confidence", "double precision", |c| {
+            opt_finite(c.midi.key_confidence)
         }),
-        field("detected_key", "text", |b, c| {
-            opt_text(b, c.midi.detected_key.as_deref())
+        field("total_notes", "integer", |c| Datum::Int4(c.midi.total_notes)),
+        field("unique_pitches", "smallint", |c| Datum::Int2(c.midi.unique_pitches)),
+        field("pitch_range_min", "smallint", |c| {
+            c.midi.pitch_range_min.map_or(Datum::Null, Datum::Int2)
         }),
-        field("key_confidence", "double precision", |b, c| {
-            opt_float(b, c.midi.key_confidence)
+        field("pitch_range_max", "smallint", |c| {
+            c.midi.pitch_range_max.map_or(Datum::Null, Datum::Int2)
         }),
-        field("total_notes", "integer", |b, c| num(b, c.midi.total_notes)),
-        field("unique_pitches", "smallint", |b, c| num(b, c.midi.unique_pitches)),
-        field("pitch_range_min", "smallint", |b, c| opt(b, c.midi.pitch_range_min)),
-        field("pitch_range_max", "smallint", |b, c| opt(b, c.midi.pitch_range_max)),
-        field("avg_velocity", "double precision", |b, c| {
-            opt_float(b, c.midi.avg_velocity)
+        field("avg_velocity", "double precision", |c| opt_finite(c.midi.avg_velocity)),
+        field("polyphony_max", "integer", |c| Datum::Int4(c.midi.polyphony_max)),
+        field("note_density", "double precision", |c| finite(c.midi.note_density)),
+        field("channels", "smallint[]", |c| Datum::Int2Array(&c.midi.channels)),
+        field("programs", "smallint[]", |c| Datum::Int2Array(&c.midi.programs)),
+        field("has_drums", "boolean", |c| Datum::Bool(c.midi.has_drums)),
+        field("is_karaoke", "boolean", |c| Datum::Bool(c.midi.is_karaoke)),
+        field("lyrics_count", "integer", |c| Datum::Int4(c.midi.lyrics_count)),
+        field("notes_fingerprint", "bytea", |c| {
+            c.midi
+                .notes_fingerprint
+                .as_ref()
+                .map_or(Datum::Null, |f| Datum::Bytea(&f.0))
         }),
-        field("polyphony_max", "integer", |b, c| num(b, c.midi.polyphony_max)),
-        field("note_density", "double precision", |b, c| float(b, c.midi.note_density)),
-        field("channels", "smallint[]", |b, c| int_array(b, &c.midi.channels)),
-        field("programs", "smallint[]", |b, c| int_array(b, &c.midi.programs)),
-        field("has_drums", "boolean", |b, c| num(b, c.midi.has_drums)),
-        field("is_karaoke", "boolean", |b, c| num(b, c.midi.is_karaoke)),
-        field("lyrics_count", "integer", |b, c| num(b, c.midi.lyrics_count)),
-        field("notes_fingerprint", "bytea", |b, c| {
-            opt_bytea(b, c.midi.notes_fingerprint.as_ref().map(|f| &f.0[..]))
-        }),
-        field("transposed_fingerprint", "bytea", |b, c| {
-            opt_bytea(b, c.midi.transposed_fingerprint.as_ref().map(|f| &f.0[..]))
+        field("transposed_fingerprint", "bytea", |c| {
+            c.midi
+                .transposed_fingerprint
+                .as_ref()
+                .map_or(Datum::Null, |f| Datum::Bytea(&f.0))
         }),
     ],
 };
@@ -148,9 +160,9 @@ pub const FILE_LOCATIONS: Table<LocationRecord> = Table {
             sql_type: "bigint",
             value: Value::FileId,
         },
-        field("path", "text", |b, l| text(b, &l.location)),
-        field("size", "bigint", |b, l| num(b, l.size)),
-        field("mtime", "bigint", |b, l| num(b, l.mtime)),
+        field("path", "text", |l| Datum::Text(&l.location)),
+        field("size", "bigint", |l| bigint(l.size)),
+        field("mtime", "bigint", |l| Datum::Int8(l.mtime)),
         Column {
             name: "import_run_id",
             sql_type: "bigint",
@@ -161,7 +173,7 @@ pub const FILE_LOCATIONS: Table<LocationRecord> = Table {
 
 /// Staged with each location in place of its file id: the content it holds, to look the id up by. Typed like
 /// `files.content_hash`, which it is joined with.
-pub const LOCATION_CONTENT: Column<LocationRecord> = field("content_hash", "bytea", |b, l| bytea(b, &l.hash));
+pub const LOCATION_CONTENT: Column<LocationRecord> = field("content_hash", "bytea", |l| Datum::Bytea(&l.hash));
 
 /// Every written table with its declared (name, type) pairs, for [`check`].
 pub fn written_tables() -> [(&'static str, Vec<(&'static str, &'static str)>); 3] {
@@ -182,10 +194,15 @@ impl<R> Table<R> {
         self.columns.iter().map(|c| (c.name, c.sql_type)).collect()
     }
 
-    /// `COPY "table" ("a", "b", ...) FROM STDIN`: every column, in encoding order.
-    pub fn copy_statement(&self) -> String {
+    /// `COPY "table" ("a", "b", ...) FROM STDIN`: every column, in encoding order, in `format`.
+    pub fn copy_statement(&self, format: CopyFormat) -> String {
         let names = self.columns.iter().map(|c| quote_ident(c.name)).collect::<Vec<_>>();
-        format!("COPY {} ({}) FROM STDIN", quote_ident(self.name), names.join(", "))
+        format!(
+            "COPY {} ({}) FROM STDIN{}",
+            quote_ident(self.name),
+            names.join(", "),
+            format.options()
+        )
     }
 
     /// `INSERT INTO "table" (...) SELECT ...` from staging alias `s`: record columns read from `s`, the run id from
@@ -221,31 +238,24 @@ impl<R> Table<R> {
         sets.join(", ")
     }
 
-    /// One row as a COPY text line: every column, then the line end.
-    pub fn encode_row(&self, buf: &mut String, rec: &R, file_id: i64, run_id: i64) {
-        for (i, c) in self.columns.iter().enumerate() {
-            if i > 0 {
-                buf.push('\t');
-            }
-            match c.value {
-                Value::FileId => num(buf, file_id),
-                Value::RunId => num(buf, run_id),
-                Value::Field(encode) => encode(buf, rec),
-            }
+    /// One row: every column.
+    pub fn encode_row(&self, out: &mut CopyData, rec: &R, file_id: i64, run_id: i64) {
+        out.begin_row(self.columns.len());
+        for c in self.columns {
+            out.datum(match c.value {
+                Value::FileId => Datum::Int8(file_id),
+                Value::RunId => Datum::Int8(run_id),
+                Value::Field(get) => get(rec),
+            });
         }
-        buf.push('\n');
+        out.end_row();
     }
 
-    /// The record's columns tab-separated, without a line end: one table's part of a staged line.
-    pub fn encode_fields(&self, buf: &mut String, rec: &R) {
-        let mut first = true;
-        for c in self.columns {
-            if let Value::Field(encode) = c.value {
-                if !first {
-                    buf.push('\t');
-                }
-                first = false;
-                encode(buf, rec);
+    /// The record's columns alone, within a row the caller begins and ends: one table's part of a staged row.
+    pub fn encode_fields(&self, out: &mut CopyData, rec: &R) {
+        for c in self.fields() {
+            if let Some(d) = c.datum(rec) {
+                out.datum(d);
             }
         }
     }
@@ -398,126 +408,9 @@ pub async fn check(pool: &PgPool) -> DbResult<Vec<Mismatch>> {
     Ok(out)
 }
 
-fn num<T: std::fmt::Display>(buf: &mut String, v: T) {
-    let _ = write!(buf, "{v}");
-}
-
-/// COPY text format: backslash escapes; NUL cannot be stored in PostgreSQL text, so it is dropped.
-fn text(buf: &mut String, s: &str) {
-    for ch in s.chars() {
-        match ch {
-            '\\' => buf.push_str("\\\\"),
-            '\t' => buf.push_str("\\t"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\0' => {}
-            c => buf.push(c),
-        }
-    }
-}
-
-fn opt_text(buf: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => text(buf, s),
-        None => buf.push_str("\\N"),
-    }
-}
-
-fn opt<T: std::fmt::Display>(buf: &mut String, v: Option<T>) {
-    match v {
-        Some(v) => num(buf, v),
-        None => buf.push_str("\\N"),
-    }
-}
-
-/// NaN and infinities are not values a browser can filter on: stored as NULL.
-fn float(buf: &mut String, v: f64) {
-    if v.is_finite() {
-        num(buf, v);
-    } else {
-        buf.push_str("\\N");
-    }
-}
-
-fn opt_float(buf: &mut String, v: Option<f64>) {
-    match v {
-        Some(v) => float(buf, v),
-        None => buf.push_str("\\N"),
-    }
-}
-
-fn bytea(buf: &mut String, bytes: &[u8]) {
-    // `\\x` in COPY text is the bytea hex form `\x` after COPY's own unescaping.
-    buf.push_str("\\\\x");
-    for b in bytes {
-        let _ = write!(buf, "{b:02x}");
-    }
-}
-
-fn opt_bytea(buf: &mut String, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(b) => bytea(buf, b),
-        None => buf.push_str("\\N"),
-    }
-}
-
-fn int_array<T: std::fmt::Display>(buf: &mut String, v: &[T]) {
-    buf.push('{');
-    for (i, x) in v.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        num(buf, x);
-    }
-    buf.push('}');
-}
-
-/// A text[] literal inside COPY text: array quoting first, then COPY escaping of the result.
-fn text_array(buf: &mut String, v: &[String]) {
-    let mut lit = String::from("{");
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            lit.push(',');
-        }
-        lit.push('"');
-        for ch in s.chars() {
-            match ch {
-                '"' => lit.push_str("\\\""),
-                '\\' => lit.push_str("\\\\"),
-                c => lit.push(c),
-            }
-        }
-        lit.push('"');
-    }
-    lit.push('}');
-    text(buf, &lit);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_text_escapes_separators_and_drops_nul() {
-        let mut b = String::new();
-        text(&mut b, "a\tb\nc\\d\0e");
-        assert_eq!(b, "a\\tb\\nc\\\\de");
-    }
-
-    #[test]
-    fn text_arrays_quote_each_element() {
-        let mut b = String::new();
-        text_array(&mut b, &["Bass \"1\"".into(), "a,b".into(), "x\\y".into()]);
-        assert_eq!(b, r#"{"Bass \\"1\\"","a,b","x\\\\y"}"#);
-    }
-
-    #[test]
-    fn non_finite_floats_become_null() {
-        let mut b = String::new();
-        float(&mut b, f64::NAN);
-        opt_float(&mut b, None);
-        assert_eq!(b, "\\N\\N");
-    }
 
     fn col(name: &str, data_type: &str, udt_name: &str, not_null: bool, has_default: bool) -> SchemaColumn {
         SchemaColumn {
@@ -594,8 +487,12 @@ mod tests {
     #[test]
     fn generated_statements_name_every_column_in_order() {
         assert_eq!(
-            FILE_LOCATIONS.copy_statement(),
+            FILE_LOCATIONS.copy_statement(CopyFormat::Text),
             r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") FROM STDIN"#
+        );
+        assert_eq!(
+            FILE_LOCATIONS.copy_statement(CopyFormat::Binary),
+            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") FROM STDIN (FORMAT binary)"#
         );
         assert_eq!(
             FILE_LOCATIONS.insert_select(Some("f.id")),
@@ -612,6 +509,13 @@ mod tests {
         );
     }
 
+    /// What a text stream holds once `write` has put its fields in.
+    fn text_of(write: impl FnOnce(&mut CopyData)) -> String {
+        let mut out = CopyData::new(CopyFormat::Text, 0);
+        write(&mut out);
+        String::from_utf8(out.finish()).unwrap()
+    }
+
     #[test]
     fn a_location_line_follows_the_declared_order() {
         let l = LocationRecord {
@@ -621,12 +525,11 @@ mod tests {
             mtime: -5,
             archive: None,
         };
-        let mut b = String::new();
-        FILE_LOCATIONS.encode_row(&mut b, &l, 7, 3);
-        assert_eq!(b, "7\ta\\tb.mid\t10\t-5\t3\n");
-        b.clear();
-        FILE_LOCATIONS.encode_fields(&mut b, &l);
-        assert_eq!(b, "a\\tb.mid\t10\t-5");
+        assert_eq!(
+            text_of(|b| FILE_LOCATIONS.encode_row(b, &l, 7, 3)),
+            "7\ta\\tb.mid\t10\t-5\t3\n"
+        );
+        assert_eq!(text_of(|b| FILE_LOCATIONS.encode_fields(b, &l)), "a\\tb.mid\t10\t-5");
     }
 
     fn sample(blank: bool) -> ContentRecord {
@@ -700,17 +603,12 @@ mod tests {
     fn rows_encode_as_the_positional_writer_did() {
         let rich = sample(false);
         let blank = sample(true);
-        let line = |t: &Table<ContentRecord>, c: &ContentRecord| {
-            let mut b = String::new();
-            t.encode_row(&mut b, c, 77, 5);
-            b
-        };
+        let line = |t: &Table<ContentRecord>, c: &ContentRecord| text_of(|b| t.encode_row(b, c, 77, 5));
         let staged = |c: &ContentRecord| {
-            let mut b = String::new();
-            FILES.encode_fields(&mut b, c);
-            b.push('\t');
-            MUSICAL_METADATA.encode_fields(&mut b, c);
-            b
+            text_of(|b| {
+                FILES.encode_fields(b, c);
+                MUSICAL_METADATA.encode_fields(b, c);
+            })
         };
         assert_eq!(
             line(&FILES, &rich),
@@ -736,5 +634,29 @@ mod tests {
             staged(&blank),
             "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N"
         );
+    }
+
+    /// Every value is written as its declared column type: binary COPY would otherwise be refused (or worse, a
+    /// same-sized type misread), and text COPY would parse it into another type.
+    #[test]
+    fn every_value_has_its_columns_declared_type() {
+        fn check<R: 'static>(t: &Table<R>, rec: &R) {
+            for c in t.fields() {
+                let d = c.datum(rec).expect("a field has a value");
+                assert_eq!(d.sql_type(), Some(c.sql_type), "{}.{}: {d:?}", t.name, c.name);
+            }
+        }
+        let rich = sample(false);
+        check(&FILES, &rich);
+        check(&MUSICAL_METADATA, &rich);
+        let l = LocationRecord {
+            hash: [1; 32],
+            location: "x".into(),
+            size: 1,
+            mtime: 2,
+            archive: None,
+        };
+        check(&FILE_LOCATIONS, &l);
+        assert_eq!(LOCATION_CONTENT.datum(&l).and_then(|d| d.sql_type()), Some("bytea"));
     }
 }

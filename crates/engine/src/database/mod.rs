@@ -3,6 +3,7 @@ pub mod bench;
 pub mod cause;
 pub mod cluster;
 pub mod columns;
+pub mod copy_format;
 pub mod dupes;
 pub mod indexes;
 pub mod integrity;

@@ -1,8 +1,10 @@
 //! The write phase's SQL: one transaction per batch, COPY into temporary staging tables, then set-based inserts.
 //!
-//! COPY was measured against `INSERT ... SELECT FROM unnest(...)` (see BENCHMARKS.md): COPY's text stream costs
-//! the server less per row and handles the array columns (track names, programs, channels) without a 2-D array
-//! workaround. The staging step is what lets deduplication (`ON CONFLICT (content_hash)`) stay set-based.
+//! COPY was measured against `INSERT ... SELECT FROM unnest(...)` (see BENCHMARKS.md): COPY costs the server less
+//! per row and handles the array columns (track names, programs, channels) without a 2-D array workaround. Its
+//! binary format (the default) spares the server parsing every field; the text format stays selectable
+//! ([`CopyFormat`], `MIDI_TUI_COPY=text`). The staging step is what lets deduplication (`ON CONFLICT
+//! (content_hash)`) stay set-based.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,6 +14,8 @@ use sqlx::{Connection, PgConnection, Row};
 
 use super::DbResult;
 use super::columns::{self, FILE_LOCATIONS, FILES, LOCATION_CONTENT, MUSICAL_METADATA};
+use super::copy_format::CopyData;
+pub use super::copy_format::CopyFormat;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
 /// The statements the declared layout ([`columns`]) yields, built once.
@@ -20,9 +24,24 @@ struct Statements {
     insert_files: String,
     backfill_metadata: String,
     insert_locations: String,
-    copy_files: String,
-    copy_metadata: String,
-    copy_locations: String,
+    /// Per format, text then binary.
+    copy_files: [String; 2],
+    copy_metadata: [String; 2],
+    copy_locations: [String; 2],
+    copy_stage_files: [String; 2],
+    copy_stage_locations: [String; 2],
+}
+
+/// One statement per format.
+fn per_format(f: impl Fn(CopyFormat) -> String) -> [String; 2] {
+    [f(CopyFormat::Text), f(CopyFormat::Binary)]
+}
+
+fn pick(statements: &[String; 2], format: CopyFormat) -> &str {
+    match format {
+        CopyFormat::Text => &statements[0],
+        CopyFormat::Binary => &statements[1],
+    }
 }
 
 static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
@@ -49,9 +68,11 @@ static SQL: LazyLock<Statements> = LazyLock::new(|| Statements {
         FILE_LOCATIONS.insert_select(Some("f.id")),
         FILE_LOCATIONS.update_from_excluded("path"),
     ),
-    copy_files: FILES.copy_statement(),
-    copy_metadata: MUSICAL_METADATA.copy_statement(),
-    copy_locations: FILE_LOCATIONS.copy_statement(),
+    copy_files: per_format(|f| FILES.copy_statement(f)),
+    copy_metadata: per_format(|f| MUSICAL_METADATA.copy_statement(f)),
+    copy_locations: per_format(|f| FILE_LOCATIONS.copy_statement(f)),
+    copy_stage_files: per_format(|f| format!("COPY stage_files FROM STDIN{}", f.options())),
+    copy_stage_locations: per_format(|f| format!("COPY stage_locations FROM STDIN{}", f.options())),
 });
 
 /// Locations whose content row is not there (yet): its first-seen copy is still being parsed, or it failed.
@@ -80,6 +101,8 @@ pub struct BatchContext {
     pub run_id: i64,
     /// A repair run: contents already in `files` may lack their metadata row; fill it in.
     pub repair: bool,
+    /// The COPY format the rows are sent in.
+    pub copy: CopyFormat,
 }
 
 /// True when a batch failed only because of its interleaving with another importer: worth trying again.
@@ -123,7 +146,7 @@ pub async fn write_batch_direct(
 ) -> DbResult<Option<BatchOutcome>> {
     let mut tx = conn.begin().await?;
     durable_if_unlogged(&mut tx).await?;
-    let result = direct(&mut tx, ctx.run_id, contents, locations, errors, complete_archives).await;
+    let result = direct(&mut tx, ctx, contents, locations, errors, complete_archives).await;
     match result {
         Ok(out) => {
             tx.commit().await?;
@@ -139,12 +162,13 @@ pub async fn write_batch_direct(
 
 async fn direct(
     tx: &mut PgConnection,
-    run_id: i64,
+    ctx: BatchContext,
     contents: &[&ContentRecord],
     locations: &[&LocationRecord],
     errors: &[&ErrorRecord],
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> Result<BatchOutcome, sqlx::Error> {
+    let (run_id, format) = (ctx.run_id, ctx.copy);
     let mut out = BatchOutcome::default();
     let mut hashes: Vec<Vec<u8>> = contents.iter().map(|c| c.hash.to_vec()).collect();
     hashes.extend(locations.iter().map(|l| l.hash.to_vec()));
@@ -176,20 +200,20 @@ async fn direct(
                 .bind(fresh.len() as i64)
                 .fetch_all(&mut *tx)
                 .await?;
-        let mut files = String::with_capacity(fresh.len() * 256);
-        let mut meta = String::with_capacity(fresh.len() * 192);
+        let mut files = CopyData::new(format, fresh.len() * 256);
+        let mut meta = CopyData::new(format, fresh.len() * 192);
         for (c, id) in fresh.iter().zip(&new_ids) {
             ids.insert(c.hash, *id);
             FILES.encode_row(&mut files, c, *id, run_id);
             MUSICAL_METADATA.encode_row(&mut meta, c, *id, run_id);
         }
-        copy_in(&mut *tx, &SQL.copy_files, files.into_bytes()).await?;
-        copy_in(&mut *tx, &SQL.copy_metadata, meta.into_bytes()).await?;
+        copy_in(&mut *tx, pick(&SQL.copy_files, format), files.finish()).await?;
+        copy_in(&mut *tx, pick(&SQL.copy_metadata, format), meta.finish()).await?;
         out.new_files = fresh.len() as u64;
     }
     if !locations.is_empty() {
         let mut seen = HashSet::with_capacity(locations.len());
-        let mut buf = String::with_capacity(locations.len() * 128);
+        let mut buf = CopyData::new(format, locations.len() * 128);
         let mut sorted: Vec<&&LocationRecord> = locations.iter().collect();
         sorted.sort_unstable_by(|a, b| a.location.cmp(&b.location));
         for l in sorted {
@@ -204,7 +228,7 @@ async fn direct(
                 None => out.orphans.push(l.location.clone()),
             }
         }
-        copy_in(&mut *tx, &SQL.copy_locations, buf.into_bytes()).await?;
+        copy_in(&mut *tx, pick(&SQL.copy_locations, format), buf.finish()).await?;
     }
     write_tail(tx, run_id, &out, errors, complete_archives).await?;
     Ok(out)
@@ -228,11 +252,15 @@ pub async fn write_batch(
         let mut seen = HashSet::with_capacity(contents.len());
         let mut sorted: Vec<&&ContentRecord> = contents.iter().filter(|c| seen.insert(c.hash)).collect();
         sorted.sort_by_key(|c| c.hash);
-        let mut buf = String::with_capacity(sorted.len() * 512);
+        let mut buf = CopyData::new(ctx.copy, sorted.len() * 512);
+        let fields = FILES.fields().count() + MUSICAL_METADATA.fields().count();
         for c in sorted {
-            content_line(&mut buf, c);
+            buf.begin_row(fields);
+            FILES.encode_fields(&mut buf, c);
+            MUSICAL_METADATA.encode_fields(&mut buf, c);
+            buf.end_row();
         }
-        copy_in(&mut tx, "COPY stage_files FROM STDIN", buf.into_bytes()).await?;
+        copy_in(&mut tx, pick(&SQL.copy_stage_files, ctx.copy), buf.finish()).await?;
         out.new_files = sqlx::query(SQL.insert_files.as_str())
             .bind(run_id)
             .execute(&mut *tx)
@@ -246,14 +274,17 @@ pub async fn write_batch(
         let mut seen = HashSet::with_capacity(locations.len());
         let mut sorted: Vec<&&LocationRecord> = locations.iter().filter(|l| seen.insert(l.location.as_str())).collect();
         sorted.sort_by(|a, b| a.location.cmp(&b.location));
-        let mut buf = String::with_capacity(sorted.len() * 160);
+        let mut buf = CopyData::new(ctx.copy, sorted.len() * 160);
+        let fields = 1 + FILE_LOCATIONS.fields().count();
         for l in sorted {
-            LOCATION_CONTENT.encode_field(&mut buf, l);
-            buf.push('\t');
+            buf.begin_row(fields);
+            if let Some(hash) = LOCATION_CONTENT.datum(l) {
+                buf.datum(hash);
+            }
             FILE_LOCATIONS.encode_fields(&mut buf, l);
-            buf.push('\n');
+            buf.end_row();
         }
-        copy_in(&mut tx, "COPY stage_locations FROM STDIN", buf.into_bytes()).await?;
+        copy_in(&mut tx, pick(&SQL.copy_stage_locations, ctx.copy), buf.finish()).await?;
         out.locations = sqlx::query(SQL.insert_locations.as_str())
             .bind(run_id)
             .execute(&mut *tx)
@@ -353,17 +384,9 @@ fn no_nul(s: &str) -> String {
     s.replace('\0', "")
 }
 
-/// One COPY ... FROM STDIN of a prepared text buffer.
+/// One COPY ... FROM STDIN of a prepared buffer.
 async fn copy_in(conn: &mut PgConnection, statement: &str, data: Vec<u8>) -> Result<u64, sqlx::Error> {
     let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(data).await?;
     copy.finish().await
-}
-
-/// One staged content: the `files` columns, then the `musical_metadata` ones, as `stage_files` declares them.
-fn content_line(buf: &mut String, c: &ContentRecord) {
-    FILES.encode_fields(buf, c);
-    buf.push('\t');
-    MUSICAL_METADATA.encode_fields(buf, c);
-    buf.push('\n');
 }
