@@ -261,14 +261,19 @@ async fn run_cold(exe: &Path, work: &Path, source: &cold::ColdSource, repeat: us
     .await?
 }
 
-/// What a corpus is, for the tables: the generated one by how it was made, another by the path it was given as.
+/// What a corpus is, for the tables: the generated one by how it was made, the shared real corpus by its reference
+/// output, another by its folder's name.
 fn corpus_label(corpus: &Path) -> String {
     let name = corpus.file_name().and_then(|n| n.to_str()).unwrap_or("");
     match name.strip_prefix("corpus-").and_then(|n| n.parse::<u64>().ok()) {
         Some(n) if corpus.parent().is_some_and(|p| p.ends_with("bench")) => {
             format!("generated corpus (`gen-corpus --files {n} --seed 1`)")
         }
-        _ => corpus.display().to_string(),
+        // A folder is named by what it holds, not by where it sits on the machine that ran the bench.
+        _ if corpus.join("reference.jsonl").is_file() => {
+            "shared real corpus (real-world MIDI files, broken ones included, with the peer's reference output)".into()
+        }
+        _ => format!("folder `{name}`"),
     }
 }
 
@@ -894,6 +899,25 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
 #[cfg(test)]
 mod scale_tests {
     use super::*;
+
+    #[test]
+    fn corpora_are_named_by_what_they_hold_not_by_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = dir.path().join("bench").join("corpus-100000");
+        assert_eq!(
+            corpus_label(&generated),
+            "generated corpus (`gen-corpus --files 100000 --seed 1`)"
+        );
+        let shared = dir.path().join("corpus");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::write(shared.join("reference.jsonl"), "").unwrap();
+        assert!(corpus_label(&shared).starts_with("shared real corpus"));
+        let other = dir.path().join("my-midis");
+        std::fs::create_dir(&other).unwrap();
+        let label = corpus_label(&other);
+        assert_eq!(label, "folder `my-midis`");
+        assert!(!label.contains(&dir.path().display().to_string()));
+    }
 
     fn row(name: &str, files_per_s: f64) -> Row {
         Row {
