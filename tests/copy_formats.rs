@@ -3,7 +3,7 @@ mod common;
 
 use common::*;
 use midi_tui::database::writer::{self, BatchContext, CopyFormat};
-use midi_tui::engine::midi::{Fingerprint, MidiMetadata, PathMeta};
+use midi_tui::engine::midi::PathMeta;
 use midi_tui::engine::record::{ContentRecord, LocationRecord};
 use midi_tui::engine::source::location::encode_bytes;
 use serde_json::{Value, json};
@@ -13,51 +13,12 @@ fn odd_name() -> String {
     encode_bytes(b"caf\xe9 100% %41 \xff.mid")
 }
 
+/// The writer tests' sample record, with a double that needs all its digits and one that has no exact binary form.
 fn base(hash: u8, location: String) -> ContentRecord {
-    ContentRecord {
-        hash: [hash; 32],
-        location,
-        size: 1234,
-        path: PathMeta {
-            filename: "b\tc.mid".into(),
-            parent_folder: "a".into(),
-            collection: "col".into(),
-            filename_bpm: Some(120.5),
-            filename_key: Some("Am".into()),
-        },
-        midi: MidiMetadata {
-            format: 1,
-            num_tracks: 3,
-            ticks_per_quarter_note: Some(480),
-            duration_ticks: 9600,
-            duration_seconds: 12.345678901234567,
-            track_names: vec!["Bass \"1\"".into(), "a,b\\c".into()],
-            copyright: Some("(c) x".into()),
-            bpm: Some(121.25),
-            avg_bpm: Some(0.1),
-            tempo_changes: 4,
-            time_signature_numerator: Some(6),
-            time_signature_denominator: Some(8),
-            key_signature: Some("Eb".into()),
-            detected_key: Some("G".into()),
-            key_confidence: Some(0.75),
-            total_notes: 500,
-            unique_pitches: 25,
-            pitch_range_min: Some(30),
-            pitch_range_max: Some(90),
-            avg_velocity: Some(88.5),
-            polyphony_max: 7,
-            note_density: 7.25,
-            channels: vec![0, 9],
-            programs: vec![1, 33],
-            has_drums: true,
-            is_karaoke: false,
-            lyrics_count: 11,
-            notes_fingerprint: Some(Fingerprint([0x11; 16])),
-            transposed_fingerprint: Some(Fingerprint([0x22; 16])),
-            ..Default::default()
-        },
-    }
+    let mut r = sample_record(hash, &location);
+    r.midi.duration_seconds = 12.345678901234567;
+    r.midi.avg_bpm = Some(0.1);
+    r
 }
 
 /// Every kind of edge value, one record each: extremes, NULLs and empties, awkward text.

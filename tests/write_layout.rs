@@ -4,7 +4,6 @@ mod common;
 use common::*;
 use midi_tui::database::columns::{self, Mismatch};
 use midi_tui::database::writer::{self, BatchContext};
-use midi_tui::engine::midi::{Fingerprint, MidiMetadata, PathMeta};
 use midi_tui::engine::record::{ContentRecord, LocationRecord};
 use serde_json::{Value, json};
 
@@ -76,54 +75,6 @@ async fn a_wrong_declaration_is_caught_against_the_real_schema() {
     );
 }
 
-/// A content whose every field differs from the others, so a value in the wrong column cannot go unseen.
-fn record(hash: u8, location: &str) -> ContentRecord {
-    ContentRecord {
-        hash: [hash; 32],
-        location: location.into(),
-        size: 1234,
-        path: PathMeta {
-            filename: "b\tc.mid".into(),
-            parent_folder: "a".into(),
-            collection: "col".into(),
-            filename_bpm: Some(120.5),
-            filename_key: Some("Am".into()),
-        },
-        midi: MidiMetadata {
-            format: 1,
-            num_tracks: 3,
-            ticks_per_quarter_note: Some(480),
-            duration_ticks: 9600,
-            duration_seconds: 12.5,
-            track_names: vec!["Bass \"1\"".into(), "a,b\\c".into()],
-            copyright: Some("(c) x".into()),
-            bpm: Some(121.25),
-            avg_bpm: Some(119.5),
-            tempo_changes: 4,
-            time_signature_numerator: Some(6),
-            time_signature_denominator: Some(8),
-            key_signature: Some("Eb".into()),
-            detected_key: Some("G".into()),
-            key_confidence: Some(0.75),
-            total_notes: 500,
-            unique_pitches: 25,
-            pitch_range_min: Some(30),
-            pitch_range_max: Some(90),
-            avg_velocity: Some(88.5),
-            polyphony_max: 7,
-            note_density: 7.25,
-            channels: vec![0, 9],
-            programs: vec![1, 33],
-            has_drums: true,
-            is_karaoke: false,
-            lyrics_count: 11,
-            notes_fingerprint: Some(Fingerprint([0x11; 16])),
-            transposed_fingerprint: Some(Fingerprint([0x22; 16])),
-            ..Default::default()
-        },
-    }
-}
-
 fn location(c: &ContentRecord) -> LocationRecord {
     LocationRecord {
         hash: c.hash,
@@ -191,7 +142,7 @@ async fn every_field_lands_in_its_column_on_both_paths_and_in_repair() {
         ..Default::default()
     };
 
-    let direct = record(1, "/lib/a/b\tc.mid");
+    let direct = sample_record(1, "/lib/a/b\tc.mid");
     let out = writer::write_batch_direct(&mut conn, ctx, &[&direct], &[&location(&direct)], &[], &[])
         .await
         .unwrap()
@@ -202,7 +153,7 @@ async fn every_field_lands_in_its_column_on_both_paths_and_in_repair() {
         expected(1, &direct.location, run)
     );
 
-    let staged = record(2, "/lib/a/staged.mid");
+    let staged = sample_record(2, "/lib/a/staged.mid");
     let out = writer::write_batch(&mut conn, ctx, &[&staged], &[&location(&staged)], &[], &[])
         .await
         .unwrap();
@@ -243,7 +194,7 @@ async fn absent_and_non_finite_values_are_null() {
         ..Default::default()
     };
     let blank = |hash: u8, path: &str| {
-        let mut c = record(hash, path);
+        let mut c = sample_record(hash, path);
         c.path.filename_bpm = None;
         c.path.filename_key = None;
         c.midi.ticks_per_quarter_note = None;

@@ -851,7 +851,7 @@ pub fn machine_line(m: &Machine) -> String {
 
 fn header(m: &Machine) -> String {
     format!(
-        "# Benchmarks\n\nRegenerate with (each section below is replaced by a bench that measures it, the others are kept):\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 1000000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --append 1000000,100000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 4000000 --duplicates 0.7 --scale-modes normal --repeat 1 --out BENCHMARKS.md\n```\n\n\
+        "# Benchmarks\n\nRegenerate with (each section below is replaced by a bench that measures it, the others are kept):\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --cold --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 1000000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --append 1000000,100000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 4000000 --duplicates 0.7 --scale-modes normal --scale-hot-only --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 100000 --importers 1,3 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 0 --archives --archive-formats tar.bz2,7z --out BENCHMARKS.md\n```\n\n\
          {}\n\n\
          Every figure of the modes tables is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \
@@ -883,9 +883,8 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
     }
     let c = measure_cost(&payloads, rounds);
     Some(format!(
-        "musical fingerprints on {} ({} files): analysis alone {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the \
+        "musical fingerprints on this corpus's plain MIDI files ({} files): analysis alone {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the \
          parse (median of {} interleaved pairs' ratios, from {:+.1}% to {:+.1}%; one thread's CPU time)",
-        corpus.display(),
         c.files,
         c.parse_seconds * 1e3,
         c.parse_with_fingerprint_seconds * 1e3,

@@ -153,3 +153,54 @@ pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// A content whose every field differs from the others, so a value in the wrong column cannot go unseen (quotes,
+/// tabs, backslashes and commas in its text), for the writer's tests.
+pub fn sample_record(hash: u8, location: &str) -> midi_tui::engine::record::ContentRecord {
+    use midi_tui::engine::midi::{Fingerprint, MidiMetadata, PathMeta};
+    use midi_tui::engine::record::ContentRecord;
+    ContentRecord {
+        hash: [hash; 32],
+        location: location.into(),
+        size: 1234,
+        path: PathMeta {
+            filename: "b\tc.mid".into(),
+            parent_folder: "a".into(),
+            collection: "col".into(),
+            filename_bpm: Some(120.5),
+            filename_key: Some("Am".into()),
+        },
+        midi: MidiMetadata {
+            format: 1,
+            num_tracks: 3,
+            ticks_per_quarter_note: Some(480),
+            duration_ticks: 9600,
+            duration_seconds: 12.5,
+            track_names: vec!["Bass \"1\"".into(), "a,b\\c".into()],
+            copyright: Some("(c) x".into()),
+            bpm: Some(121.25),
+            avg_bpm: Some(119.5),
+            tempo_changes: 4,
+            time_signature_numerator: Some(6),
+            time_signature_denominator: Some(8),
+            key_signature: Some("Eb".into()),
+            detected_key: Some("G".into()),
+            key_confidence: Some(0.75),
+            total_notes: 500,
+            unique_pitches: 25,
+            pitch_range_min: Some(30),
+            pitch_range_max: Some(90),
+            avg_velocity: Some(88.5),
+            polyphony_max: 7,
+            note_density: 7.25,
+            channels: vec![0, 9],
+            programs: vec![1, 33],
+            has_drums: true,
+            is_karaoke: false,
+            lyrics_count: 11,
+            notes_fingerprint: Some(Fingerprint([0x11; 16])),
+            transposed_fingerprint: Some(Fingerprint([0x22; 16])),
+            ..Default::default()
+        },
+    }
+}
