@@ -575,6 +575,14 @@ fn wait4(pid: i32) -> Result<(i32, libc::rusage)> {
     Ok((code, usage))
 }
 
+/// Drop the operating system's page cache after a sync (`drop_caches` discards clean pages only); the reason when
+/// this user may not drop it.
+fn drop_page_cache() -> Result<(), String> {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", b"3\n").map_err(|e| format!("writing /proc/sys/vm/drop_caches: {e}"))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }

@@ -64,6 +64,14 @@ fn holding_mount<'a>(path: &Path, mounts: impl Iterator<Item = &'a Path>) -> Opt
         .map(|(i, _)| i)
 }
 
+/// A thread count from an environment variable's value: unset or not a number gives `default`, above `max` gives
+/// `max`, 0 is 0 (off).
+pub(crate) fn threads_from_var(value: Option<&str>, default: usize, max: usize) -> usize {
+    value
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(default, |n| n.min(max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,14 +144,12 @@ pub fn rows(runs: &[ColdRun]) -> Vec<ColdRow> {
         .collect()
 }
 
-/// Drop the page cache after a sync (every page clean first); the reason when it may not be dropped here.
+/// Drop the page cache as every bench does, unless the variable keeps it; the reason when it is not dropped.
 fn drop_page_cache() -> Result<(), String> {
     if std::env::var_os(NO_DROP_ENV).is_some_and(|v| v == "1") {
         return Err(format!("{NO_DROP_ENV}=1 is set"));
     }
-    // SAFETY: sync takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    std::fs::write("/proc/sys/vm/drop_caches", b"3\n").map_err(|e| format!("writing /proc/sys/vm/drop_caches: {e}"))
+    super::drop_page_cache()
 }
 
 /// Regular files under `dir` and their bytes, symlinks not followed (what `find -type f` lists).

@@ -145,13 +145,6 @@ pub fn error_pct(estimate: f64, measured: f64) -> f64 {
     (estimate - measured) / measured.max(1e-9) * 100.0
 }
 
-/// Drop the page cache (after a sync, so that every page is clean); false when this user may not.
-fn drop_page_cache() -> bool {
-    // SAFETY: sync takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    std::fs::write("/proc/sys/vm/drop_caches", b"3\n").is_ok()
-}
-
 /// Read every file under `dir` once, so that the next run finds them in the page cache.
 fn warm_up(dir: &Path) {
     use rayon::prelude::*;
@@ -244,7 +237,7 @@ pub async fn run(
             database::bench::recreate_library(&url).await?;
             let dir = corpus.clone();
             let dropped = tokio::task::spawn_blocking(move || match cache {
-                Cache::Cold => Some(drop_page_cache()),
+                Cache::Cold => Some(super::drop_page_cache().is_ok()),
                 Cache::Hot => {
                     warm_up(&dir);
                     None

@@ -200,10 +200,7 @@ async fn cold_start(cluster: &mut Cluster) -> Result<bool> {
     let mut c = cluster.clone();
     tokio::task::spawn_blocking(move || -> Result<bool> {
         c.stop()?;
-        // drop_caches discards clean pages only: sync first so that every page is clean.
-        // SAFETY: sync takes no arguments and cannot fail.
-        unsafe { libc::sync() };
-        let dropped = std::fs::write("/proc/sys/vm/drop_caches", b"3\n").is_ok();
+        let dropped = super::drop_page_cache().is_ok();
         c.ensure_started()?;
         Ok(dropped)
     })

@@ -56,8 +56,7 @@ impl Prefetch {
 
 /// Read-ahead threads for the variable's value: unset or not a number gives the default.
 fn threads(var: Option<&str>) -> usize {
-    var.and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(THREADS, |n| n.min(MAX_THREADS))
+    crate::machine::threads_from_var(var, THREADS, MAX_THREADS)
 }
 
 fn run(rx: Receiver<PathBuf>) {

@@ -158,9 +158,7 @@ fn dir_threads(scan_ahead: Option<&str>, read_ahead: Option<&str>) -> usize {
     if read_ahead.is_some_and(|v| v.trim() == "0") {
         return 0;
     }
-    scan_ahead
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(DIR_THREADS, |n| n.min(MAX_DIR_THREADS))
+    crate::machine::threads_from_var(scan_ahead, DIR_THREADS, MAX_DIR_THREADS)
 }
 
 /// One read-ahead thread: list each hinted folder, look at its entries, hint its subfolders; until stopped.
