@@ -7,7 +7,9 @@
 //! [`EVERY`] of its shutdown.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::database::Cluster;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -62,15 +64,9 @@ fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// The postmaster of the cluster under `pgdata` (its `postmaster.pid`), when one runs.
-fn postmaster(pgdata: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
-    text.lines().next()?.trim().parse().ok()
-}
-
 /// One reading: the postmaster (pid, start) and its whole tree's CPU ticks so far.
-fn read(pgdata: &Path) -> Option<((i32, u64), u64)> {
-    let pm = postmaster(pgdata)?;
+fn read(cluster: &Cluster) -> Option<((i32, u64), u64)> {
+    let pm = cluster.running_pid()?;
     let stat = read_stat(pm)?;
     let live: u64 = children(pm).into_iter().filter_map(read_stat).map(|s| s.own).sum();
     Some(((pm, stat.start), stat.own + stat.reaped + live))
@@ -105,31 +101,31 @@ impl Account {
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Account>,
-    pgdata: PathBuf,
+    cluster: Cluster,
 }
 
 impl Sampler {
     /// Start sampling the managed cluster of the data directory `data_dir` (its server lives in `data_dir/pg`).
     pub fn start(data_dir: &Path) -> Self {
-        let pgdata = crate::database::Cluster::new(data_dir).pgdata();
+        let cluster = Cluster::new(data_dir);
         let stop = Arc::new(AtomicBool::new(false));
         let mut account = Account::default();
-        if let Some((pm, ticks)) = read(&pgdata) {
+        if let Some((pm, ticks)) = read(&cluster) {
             account.observe(pm, ticks);
         }
         let thread = std::thread::spawn({
-            let (stop, pgdata) = (stop.clone(), pgdata.clone());
+            let (stop, cluster) = (stop.clone(), cluster.clone());
             move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EVERY);
-                    if let Some((pm, ticks)) = read(&pgdata) {
+                    if let Some((pm, ticks)) = read(&cluster) {
                         account.observe(pm, ticks);
                     }
                 }
                 account
             }
         });
-        Self { stop, thread, pgdata }
+        Self { stop, thread, cluster }
     }
 
     /// The server's CPU seconds since [`Sampler::start`]; `None` when no server was seen.
@@ -137,7 +133,7 @@ impl Sampler {
         std::thread::sleep(SETTLE);
         self.stop.store(true, Ordering::Relaxed);
         let mut account = self.thread.join().ok()?;
-        if let Some((pm, ticks)) = read(&self.pgdata) {
+        if let Some((pm, ticks)) = read(&self.cluster) {
             account.observe(pm, ticks);
         }
         if account.seen.is_empty() {
