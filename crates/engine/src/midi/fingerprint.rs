@@ -906,7 +906,7 @@ mod tests {
                 let ch = [0u8, 3, 9][(next(&mut r) % 3) as usize];
                 let pitch = (20 + next(&mut r) % 60) as u8;
                 let k = usize::from(ch) << 7 | usize::from(pitch);
-                if next(&mut r) % 2 == 0 {
+                if next(&mut r) & 1 == 0 {
                     reference.note_on(tick, ch, pitch);
                     c.note_on(k, tick, active[k] != 0);
                     active[k] = active[k].saturating_add(1);
