@@ -123,8 +123,6 @@ impl TickUnit {
     }
 }
 
-/// No note sounding on this key (a note-on at the last tick is kept one tick earlier: its onset rounds the same).
-const NONE: u64 = u64::MAX;
 /// Onsets past this many steps count as this many (the digest's onset field is 32 bits wide in effect).
 const ONSET_MAX: u64 = u32::MAX as u64 - 1;
 /// MIDI channel index (0-based) of General MIDI percussion.
@@ -155,6 +153,14 @@ const fn fold_constants() -> [[u64; 2]; CLASSES] {
     out
 }
 
+/// In [`Collector::open`]: no note sounding on this key.
+const OPEN_NONE: u32 = u32::MAX;
+/// In [`Collector::open`]: the note sounding on this key started at a tick too large for 32 bits, kept in
+/// [`Collector::far_open`].
+const OPEN_FAR: u32 = u32::MAX - 1;
+/// Rounding term of the 32.32 fixed point: half a step.
+const HALF: u64 = 1 << 31;
+
 /// Gathers one file's notes while the analysis walks it, as per-class sums of note hashes (a multiset: the order
 /// of notes in the file depends on the track layout); reused across files by a worker thread.
 ///
@@ -167,8 +173,13 @@ const fn fold_constants() -> [[u64; 2]; CLASSES] {
 /// `channel * 128 + pitch`; [`Collector::note_on`] is told whether the walker had the key sounding already (if not,
 /// no note of the collector is open there); the walker's end-of-track sweep, which visits every key it has sounding
 /// (a superset of the collector's open ones), ends them with [`Collector::note_off`]; and the note count is the
-/// walker's. So the per-note work is one store at the note-on and, at its end, one load, the two tick-to-step
-/// conversions, one wide multiply and the class sum.
+/// walker's. So the per-note work is one store at the note-on and, at its end, one load and store, one range check,
+/// the two tick-to-step conversions, one wide multiply and the class sum; everything rarer (retriggers, ticks past
+/// the fixed point's range) is out of line, so as not to crowd the walker's loop, whose registers it shares.
+///
+/// Hashing the notes later in a batch (a buffer of ended notes, hashed four at a time with AVX2) was measured and
+/// is slower here: the buffer's stores cost the walker about as much as the hash they move out, and the batch loop
+/// runs alone where the inline hash overlaps the walker's own stalls.
 pub(crate) struct Collector {
     /// Off for the analysis alone (the cost measurement).
     pub enabled: bool,
@@ -183,10 +194,16 @@ pub(crate) struct Collector {
     /// The timing: one beat (or second) is `unit.ticks / unit.per` ticks.
     unit: TickUnit,
     smpte: bool,
-    /// Onset tick of the note sounding on each key of the current track, or NONE. Ticks rather than steps: both
-    /// ends of a note are converted together when it ends, under one range check.
-    open: Box<[u64; 2048]>,
-    sums: Box<[[u64; 2]; CLASSES]>,
+    /// The timing that `step`, `wide_below` and `fast_below` were derived for: most files of a library share a
+    /// few, so a file costs no wide division.
+    derived: Option<TickUnit>,
+    /// Onset tick of the note sounding on each key of the current track, or [`OPEN_NONE`], or [`OPEN_FAR`]. Ticks
+    /// rather than steps: both ends of a note are converted together, under one range check. 32 bits keep the
+    /// table at 8 KB beside the walker's own.
+    open: [u32; 2048],
+    /// The onset ticks of the keys marked [`OPEN_FAR`].
+    far_open: Box<[u64; 2048]>,
+    sums: [[u64; 2]; CLASSES],
     /// Some class sum may be non-zero (a file started and not finished): `reset` clears them all.
     dirty: bool,
 }
@@ -205,8 +222,10 @@ impl Collector {
                 smpte: false,
             },
             smpte: false,
-            open: Box::new([NONE; 2048]),
-            sums: Box::new([[0; 2]; CLASSES]),
+            derived: None,
+            open: [OPEN_NONE; 2048],
+            far_open: Box::new([0; 2048]),
+            sums: [[0; 2]; CLASSES],
             dirty: false,
         }
     }
@@ -225,24 +244,35 @@ impl Collector {
     pub fn start(&mut self, unit: Option<TickUnit>) {
         self.on = false;
         if let Some(u) = unit.filter(|_| self.enabled) {
-            // ceil(2^32 · GRID · per / ticks): rounding up makes a half step round up, as exact arithmetic
-            // would, and stays exact for every onset below about 2^31 / GRID steps.
-            let num = (u128::from(GRID) * u128::from(u.per)) << 32;
-            if let Ok(step) = u64::try_from(num.div_ceil(u128::from(u.ticks))) {
-                self.step = step;
-                self.unit = u;
-                self.wide_below = (1u64 << 31) / u.ticks;
-                // The first tick of 2^24 steps: (2·t·GRID·per + ticks) / (2·ticks) >= 2^24.
-                let far = ((1u128 << 25) - 1) * u128::from(u.ticks);
-                let far = u64::try_from(far.div_ceil(u128::from(2 * GRID * u.per))).unwrap_or(u64::MAX);
-                // t·step + 2^31 within 64 bits.
-                let fits = (u64::MAX - (1 << 31)) / step;
-                self.fast_below = self.wide_below.min(far).min(fits);
-                self.smpte = u.smpte;
-                self.on = true;
-                self.dirty = true;
+            if self.derived != Some(u) && !self.derive(u) {
+                return;
             }
+            self.on = true;
+            self.dirty = true;
         }
+    }
+
+    /// The fixed point and its bounds for `u`; false if it has none.
+    fn derive(&mut self, u: TickUnit) -> bool {
+        self.derived = None;
+        // ceil(2^32 · GRID · per / ticks): rounding up makes a half step round up, as exact arithmetic
+        // would, and stays exact for every onset below about 2^31 / GRID steps.
+        let num = (u128::from(GRID) * u128::from(u.per)) << 32;
+        let Ok(step) = u64::try_from(num.div_ceil(u128::from(u.ticks))) else {
+            return false;
+        };
+        self.step = step;
+        self.unit = u;
+        self.wide_below = (1u64 << 31) / u.ticks;
+        // The first tick of 2^24 steps: (2·t·GRID·per + ticks) / (2·ticks) >= 2^24.
+        let far = ((1u128 << 25) - 1) * u128::from(u.ticks);
+        let far = u64::try_from(far.div_ceil(u128::from(2 * GRID * u.per))).unwrap_or(u64::MAX);
+        // t·step + 2^31 within 64 bits.
+        let fits = (u64::MAX - HALF) / step;
+        self.fast_below = self.wide_below.min(far).min(fits);
+        self.smpte = u.smpte;
+        self.derived = Some(u);
+        true
     }
 
     /// Ticks to grid steps (the first collector's way, which the slow path keeps): below `wide_below` a 64x64-bit
@@ -257,7 +287,7 @@ impl Collector {
     }
 
     fn wide_steps(&self, tick: u64) -> u64 {
-        ((u128::from(tick) * u128::from(self.step) + (1 << 31)) >> 32) as u64
+        ((u128::from(tick) * u128::from(self.step) + u128::from(HALF)) >> 32) as u64
     }
 
     /// Ticks to grid steps, half a step rounding up: `(2·t·GRID·per + ticks) / (2·ticks)`.
@@ -274,20 +304,38 @@ impl Collector {
         if !self.on {
             return;
         }
+        let key = key & 0x7FF;
         if sounding {
             self.retrigger(key, tick);
         } else {
-            self.open[key & 0x7FF] = tick.min(NONE - 1);
+            self.open[key] = self.onset(key, tick);
         }
     }
 
-    /// A second note-on of a sounding key ends the first note there (common on drum tracks without note-offs).
-    #[inline]
-    fn retrigger(&mut self, key: usize, tick: u64) {
-        let on = std::mem::replace(&mut self.open[key & 0x7FF], tick.min(NONE - 1));
-        if on != NONE {
-            self.add(on, tick, key);
+    /// What [`Collector::open`] holds for a note starting at `tick`.
+    #[inline(always)]
+    fn onset(&mut self, key: usize, tick: u64) -> u32 {
+        if tick < u64::from(OPEN_FAR) {
+            tick as u32
+        } else {
+            self.far_onset(key, tick)
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn far_onset(&mut self, key: usize, tick: u64) -> u32 {
+        self.far_open[key] = tick;
+        OPEN_FAR
+    }
+
+    /// A second note-on of a sounding key ends the first note there (common on drum tracks without note-offs). Out
+    /// of line: the walker's loop keeps only the common note-on.
+    #[inline(never)]
+    fn retrigger(&mut self, key: usize, tick: u64) {
+        let on = self.open[key];
+        self.end(on, key, tick);
+        self.open[key] = self.onset(key, tick);
     }
 
     /// A note-off (or a note-on of velocity 0) on `key` at `tick`, or the end of the track with the walker's note
@@ -297,44 +345,42 @@ impl Collector {
         if !self.on {
             return;
         }
-        let on = std::mem::replace(&mut self.open[key & 0x7FF], NONE);
-        if on != NONE {
-            self.add(on, tick, key);
-        }
-    }
-
-    /// Add one note (onset and end in ticks) to its class sum.
-    #[inline(always)]
-    fn add(&mut self, on: u64, end: u64, key: usize) {
-        let x = self.note_value(on, end);
-        let m = u128::from(x ^ 0xA076_1D64_78BD_642F) * u128::from(x ^ 0xE703_7ED1_A0B4_28DB);
-        let (lo, hi) = (m as u64, (m >> 64) as u64);
         let key = key & 0x7FF;
-        let class = (key & 0x7F) | (usize::from(key >> 7 == DRUM_CHANNEL) << 7);
-        let sum = &mut self.sums[class];
-        sum[0] = sum[0].wrapping_add(lo ^ hi);
-        sum[1] = sum[1].wrapping_add(hi.wrapping_add(lo.rotate_left(32)));
+        let on = std::mem::replace(&mut self.open[key], OPEN_NONE);
+        self.end(on, key, tick);
     }
 
-    /// A note's onset and duration in steps, mixed into one value: `onset << 24 ^ duration`.
+    /// The note open on `key` since `on` (as [`Collector::open`] holds it, or [`OPEN_NONE`]) ends at `end`.
     #[inline(always)]
-    fn note_value(&self, on: u64, end: u64) -> u64 {
-        // Ticks only grow within a track, and most files stay below `fast_below` (at 480 ticks per quarter, 4.4
-        // million ticks): there the steps are two 64-bit multiplies, onset <= end <= 2^24 - 1 steps, and the
-        // clamps of the general case change nothing.
-        if on <= end && end < self.fast_below {
-            let q_on = (on * self.step + (1 << 31)) >> 32;
-            let q_end = (end * self.step + (1 << 31)) >> 32;
-            (q_on << 24) ^ (q_end - q_on)
-        } else {
-            self.far_note(on, end)
+    fn end(&mut self, on: u32, key: usize, end: u64) {
+        // One range check: an onset marked OPEN_NONE or OPEN_FAR is past every end below `fast_below` (2^31).
+        if end < self.fast_below && u64::from(on) <= end {
+            add_to(&mut self.sums, near_note(self.step, u64::from(on), end), key);
+        } else if on < OPEN_FAR {
+            let x = self.far_note_cold(u64::from(on), end);
+            add_to(&mut self.sums, x, key);
+        } else if on == OPEN_FAR {
+            self.end_far(key, end);
         }
     }
 
-    /// [`Collector::note_value`] in general: onsets clamped to [`ONSET_MAX`],
-    /// durations to 2^24 - 1 steps.
+    /// A note whose onset tick is past 32 bits ends, in general arithmetic.
     #[cold]
     #[inline(never)]
+    fn end_far(&mut self, key: usize, end: u64) {
+        let x = self.far_note(self.far_open[key], end);
+        add_to(&mut self.sums, x, key);
+    }
+
+    /// [`Collector::far_note`] out of the walker's loop.
+    #[cold]
+    #[inline(never)]
+    fn far_note_cold(&self, on: u64, end: u64) -> u64 {
+        self.far_note(on, end)
+    }
+
+    /// A note's onset and duration in steps, mixed into one value: `onset << 24 ^ duration`, the onset clamped to
+    /// [`ONSET_MAX`], the duration to 2^24 - 1 steps. Below `fast_below`, [`near_note`] gives the same.
     fn far_note(&self, on: u64, end: u64) -> u64 {
         let q_on = self.steps(on).min(ONSET_MAX);
         let dur = self.steps(end).saturating_sub(q_on).min(0xFF_FFFF);
@@ -383,6 +429,43 @@ impl Collector {
             transposed: digest(b"transposed", self.smpte, notes, transposed),
         })
     }
+}
+
+/// [`Collector::far_note`] for `on <= end < fast_below`: there the steps are two 64-bit multiplies, the onset
+/// and end under 2^24 steps, and the clamps change nothing.
+#[inline(always)]
+fn near_note(step: u64, on: u64, end: u64) -> u64 {
+    let q_on = (on * step + HALF) >> 32;
+    let q_end = (end * step + HALF) >> 32;
+    (q_on << 24) ^ (q_end - q_on)
+}
+
+/// The two keys of the note hash's wide multiply (wyhash's).
+const MIX: [u64; 2] = [0xA076_1D64_78BD_642F, 0xE703_7ED1_A0B4_28DB];
+
+/// Add a note of value `x` (onset and duration, see [`Collector::far_note`]) on `key` to its class sum: one wide
+/// multiply folded as wyhash does.
+#[inline(always)]
+fn add_to(sums: &mut [[u64; 2]; CLASSES], x: u64, key: usize) {
+    let m = u128::from(x ^ MIX[0]) * u128::from(x ^ MIX[1]);
+    let (lo, hi) = (m as u64, (m >> 64) as u64);
+    let sum = &mut sums[usize::from(CLASS_OF[key & 0x7FF])];
+    sum[0] = sum[0].wrapping_add(lo ^ hi);
+    sum[1] = sum[1].wrapping_add(hi.wrapping_add(lo.rotate_left(32)));
+}
+
+/// The class of each key (`channel * 128 + pitch`): its pitch, or 128 + its note number on the drum channel.
+static CLASS_OF: [u8; 2048] = class_of_keys();
+
+const fn class_of_keys() -> [u8; 2048] {
+    let mut out = [0u8; 2048];
+    let mut key = 0;
+    while key < 2048 {
+        let drum = if key >> 7 == DRUM_CHANNEL { 128 } else { 0 };
+        out[key] = ((key & 0x7F) | drum) as u8;
+        key += 1;
+    }
+    out
 }
 
 /// BLAKE3 of the domain tag, the grid, the note count and the two lanes, in one call over one buffer (the same
@@ -776,6 +859,93 @@ mod tests {
         assert_eq!((c.steps(4), c.steps(5)), (0, 1));
     }
 
+    /// splitmix64, for the streams below.
+    fn next(x: &mut u64) -> u64 {
+        *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn a_reused_collector_gives_the_first_collectors_digests_over_long_files() {
+        // Long streams of notes on many keys, with onsets now and then past the fixed point's range or past 32 bits
+        // (the open table's far mark), through one collector reused across files whose timings change (the
+        // derived fixed point is kept from one file to the next only for the same timing), against the first
+        // collector.
+        let (mut far_notes, mut long_files, mut unit_changes) = (0, 0, 0);
+        let mut r = 0x0F1A_u64;
+        let mut c = Collector::new();
+        let mut last = None;
+        for i in 0..60 {
+            let units = [
+                ppq(480),
+                ppq(96),
+                ppq(1),
+                ppq(0x7FFF),
+                TickUnit::smpte(29, 255).unwrap(),
+            ];
+            let unit = units[(next(&mut r) % 5) as usize];
+            let mut reference = reference::Reference::new(Some(unit));
+            unit_changes += usize::from(last.is_some_and(|l| l != unit));
+            last = Some(unit);
+            c.reset();
+            c.start(Some(unit));
+            let mut active = vec![0u16; 2048];
+            let mut notes = 0u64;
+            let events = next(&mut r) % 4000;
+            let mut tick = 0u64;
+            for e in 0..events {
+                let jump = next(&mut r) % 500;
+                tick = tick.saturating_add(match jump {
+                    0 => 1 << 33,
+                    1 => 1 << 22,
+                    _ => jump % 7,
+                });
+                let ch = [0u8, 3, 9][(next(&mut r) % 3) as usize];
+                let pitch = (20 + next(&mut r) % 60) as u8;
+                let k = usize::from(ch) << 7 | usize::from(pitch);
+                if next(&mut r) & 1 == 0 {
+                    reference.note_on(tick, ch, pitch);
+                    c.note_on(k, tick, active[k] != 0);
+                    active[k] = active[k].saturating_add(1);
+                    notes += 1;
+                } else {
+                    reference.note_off(tick, ch, pitch);
+                    if active[k] > 0 {
+                        active[k] -= 1;
+                        c.note_off(k, tick);
+                    }
+                }
+                // A track ends now and then: every note still sounding ends, ticks start again.
+                if e % 1500 == 1499 {
+                    reference.end_track(tick);
+                    for (k, a) in active.iter_mut().enumerate() {
+                        if *a > 0 {
+                            *a = 0;
+                            c.note_off(k, tick);
+                        }
+                    }
+                    tick = 0;
+                }
+                far_notes += usize::from(tick >= c.fast_below);
+            }
+            reference.end_track(tick);
+            for (k, a) in active.iter().enumerate() {
+                if *a > 0 {
+                    c.note_off(k, tick);
+                }
+            }
+            long_files += usize::from(notes > 1000);
+            assert_eq!(c.finish(notes), reference.finish(), "stream {i}");
+        }
+        assert!(
+            far_notes > 100 && long_files > 10 && unit_changes > 20,
+            "{far_notes} {long_files} {unit_changes}"
+        );
+    }
+
     #[test]
     fn the_fast_path_gives_the_general_value() {
         let units = [1u16, 3, 7, 24, 48, 49, 96, 480, 960, 0x7FFF].map(ppq);
@@ -802,8 +972,8 @@ mod tests {
                 c.wide_below + 7,
             ];
             for &on in &ticks {
-                for &end in &ticks {
-                    assert_eq!(c.note_value(on, end), c.far_note(on, end), "{unit:?} {on}..{end}");
+                for &end in ticks.iter().filter(|&&end| on <= end && end < f) {
+                    assert_eq!(near_note(c.step, on, end), c.far_note(on, end), "{unit:?} {on}..{end}");
                 }
             }
         }
