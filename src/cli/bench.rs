@@ -57,6 +57,9 @@ pub struct CorpusResult {
     /// corpora given with `--corpus` only (the generated one would be read into memory whole).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint_cost: Option<String>,
+    /// The analysis against a plain midly parse of the same files ([`parse_limit_line`]); with `--corpus` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_limit: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -383,11 +386,17 @@ async fn bench_all(
             };
         }
         let label = corpus_label(corpus);
-        let fingerprint_cost = if label.starts_with("generated corpus") {
-            None
+        let (fingerprint_cost, parse_limit) = if label.starts_with("generated corpus") {
+            (None, None)
         } else {
             let dir = corpus.clone();
-            tokio::task::spawn_blocking(move || fingerprint_cost_line(&dir, FINGERPRINT_COST_PAIRS)).await?
+            tokio::task::spawn_blocking(move || {
+                (
+                    fingerprint_cost_line(&dir, FINGERPRINT_COST_PAIRS),
+                    parse_limit_line(&dir, FINGERPRINT_COST_PAIRS),
+                )
+            })
+            .await?
         };
         out.push(CorpusResult {
             corpus: label,
@@ -395,6 +404,7 @@ async fn bench_all(
             bytes,
             rows,
             fingerprint_cost,
+            parse_limit,
         });
     }
     Ok(out)
@@ -678,7 +688,7 @@ fn corpus_markdown(c: &CorpusResult) -> String {
             ));
         }
     }
-    if let Some(line) = &c.fingerprint_cost {
+    for line in [&c.fingerprint_cost, &c.parse_limit].into_iter().flatten() {
         s.push_str(&format!("\n{line}\n"));
     }
     s
@@ -903,6 +913,34 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
     ))
 }
 
+/// One line for a corpus section: the analysis against its limit, a plain midly parse of the same in-memory files
+/// (every event of every track, nothing analysed), as files/s and MB/s of one core.
+pub fn parse_limit_line(corpus: &Path, rounds: usize) -> Option<String> {
+    use crate::engine::midi::fingerprint::corpus_payloads;
+    let payloads = corpus_payloads(corpus);
+    if payloads.is_empty() {
+        return None;
+    }
+    let l = crate::engine::midi::speed::measure_parse_limit(&payloads, rounds);
+    let rate = |s: f64| {
+        let s = s.max(1e-9);
+        format!(
+            "{:.0} files/s, {:.0} MB/s",
+            l.files as f64 / s,
+            l.bytes as f64 / 1e6 / s
+        )
+    };
+    Some(format!(
+        "plain parse limit on the same files ({} files): analysis {} per core, a plain midly parse {} per core: the \
+         analysis takes {:.2}x its time (medians of {} interleaved pairs; one thread's CPU time)",
+        l.files,
+        rate(l.analysis_seconds),
+        rate(l.plain_parse_seconds),
+        l.analysis_over_parse(),
+        l.pairs
+    ))
+}
+
 #[cfg(test)]
 mod scale_tests {
     use super::*;
@@ -954,6 +992,7 @@ mod scale_tests {
                 row("fast (+ restore, rebuild)", 12_000.0),
             ],
             fingerprint_cost: None,
+            parse_limit: None,
         };
         let s = scale_model(&c, 2);
         // 10,000 files/s per core: a 2-core importer parses 20,000, so one server (30,000) feeds 1.5 of them.
@@ -981,7 +1020,19 @@ mod scale_tests {
             bytes: 0,
             rows: vec![row("normal", 8_000.0)],
             fingerprint_cost: Some(line.clone()),
+            parse_limit: None,
         };
         assert!(corpus_markdown(&c).ends_with(&format!("\n\n{line}\n")));
+        let limit = parse_limit_line(dir.path(), 3).expect("MIDI files found");
+        assert!(
+            limit.contains("(2 files)") && limit.contains("plain parse") && limit.contains("x its time"),
+            "{limit}"
+        );
+        assert_eq!(parse_limit_line(empty.path(), 3), None);
+        let c = CorpusResult {
+            parse_limit: Some(limit.clone()),
+            ..c
+        };
+        assert!(corpus_markdown(&c).ends_with(&format!("\n\n{line}\n\n{limit}\n")));
     }
 }

@@ -1,9 +1,11 @@
 //! Times the MIDI analysis alone: `cargo run --release -p midi-tui-engine --example analyze_speed -- [DIR] [PASSES]
 //! [MAX_FILES]` (DIR defaults to MIDI_TUI_CORPUS, else ../shared/corpus): median thread CPU time of PASSES passes
-//! over the files held in memory, with and without the fingerprints, as files/s and MB/s of one core.
+//! over the files held in memory, with and without the fingerprints, as files/s and MB/s of one core; then the
+//! analysis against a plain midly parse of the same bytes (its limit), in interleaved pairs.
 use std::path::PathBuf;
 
 use midi_tui_engine::midi::fingerprint::{corpus_payloads, measure_cost};
+use midi_tui_engine::midi::speed::measure_parse_limit;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -50,4 +52,18 @@ fn main() {
         c.overhead_range.0 * 100.0,
         c.overhead_range.1 * 100.0
     );
+    let l = measure_parse_limit(&payloads, passes);
+    println!(
+        "  analysis against a plain parse (midly::parse + every event), medians of {} pairs:",
+        l.pairs
+    );
+    for (label, sec) in [("analysis", l.analysis_seconds), ("plain parse", l.plain_parse_seconds)] {
+        println!(
+            "  {label:<22} {:8.1} ms  {:9.0} files/s  {:7.1} MB/s",
+            sec * 1e3,
+            files / sec,
+            mb / sec
+        );
+    }
+    println!("  analysis / plain parse  {:.2}x the time", l.analysis_over_parse());
 }

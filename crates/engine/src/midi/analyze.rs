@@ -147,16 +147,9 @@ pub fn analyze_with_options(data: &[u8], opts: AnalyzeOptions) -> Result<MidiMet
 
 /// Per-thread buffers reused across files so that a file costs no allocation per event.
 struct Scratch {
-    /// Notes sounding per (channel * 128 + pitch) in the current track.
-    active: Box<[u16; 2048]>,
-    /// Tick at which the sounding note at that index started.
-    start: Box<[u64; 2048]>,
-    /// Note-ons (velocity > 0) per (channel * 128 + pitch) in the file: pitches, channels and the key's pitch-class
-    /// counts are folded from it once at the end rather than per note.
-    key_count: Box<[u64; 2048]>,
-    /// Ticks sounded per (channel * 128 + pitch) in the file, for the key's pitch-class durations.
-    key_dur: Box<[u64; 2048]>,
-    /// Channels with a note-on (velocity > 0): the rows of `key_count` and `key_dur` in use.
+    /// Per (channel * 128 + pitch): what a note event touches, in one cache line rather than four tables.
+    keys: Box<[KeyState; 2048]>,
+    /// Channels with a note-on (velocity > 0): the rows of `keys` in use (the only ones with notes sounding).
     channels: u16,
     /// Polyphony changes: the net change of sounding notes per tick, ascending within each track.
     /// Collapsing a tick's ons and offs into one net change keeps each track a strictly sorted run, so merging
@@ -171,10 +164,7 @@ struct Scratch {
 impl Scratch {
     fn new() -> Self {
         Self {
-            active: Box::new([0; 2048]),
-            start: Box::new([0; 2048]),
-            key_count: Box::new([0; 2048]),
-            key_dur: Box::new([0; 2048]),
+            keys: Box::new([KeyState::default(); 2048]),
             channels: 0,
             poly: Polyphony::default(),
             tempos: Vec::new(),
@@ -183,11 +173,10 @@ impl Scratch {
     }
 
     fn reset(&mut self) {
-        // active is all zero after every track; the per-key sums only in the rows the last file used.
+        // `active` is zero after every track; the per-key sums are non-zero only in the rows the last file used.
         for ch in 0..16usize {
             if self.channels >> ch & 1 == 1 {
-                self.key_count[ch << 7..(ch + 1) << 7].fill(0);
-                self.key_dur[ch << 7..(ch + 1) << 7].fill(0);
+                self.keys[ch << 7..(ch + 1) << 7].fill(KeyState::default());
             }
         }
         self.channels = 0;
@@ -199,6 +188,21 @@ impl Scratch {
             self.tempos.shrink_to(1 << 10);
         }
     }
+}
+
+/// One key's (channel * 128 + pitch) state: 32 bytes, so a key never straddles two cache lines.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct KeyState {
+    /// Tick at which the sounding note started.
+    start: u64,
+    /// Ticks sounded in the file, for the key's pitch-class durations (saturating).
+    dur: u64,
+    /// Note-ons (velocity > 0) in the file: pitches, channels and the key's pitch-class counts are folded from it
+    /// once at the end rather than per note.
+    count: u64,
+    /// Notes sounding in the current track.
+    active: u16,
 }
 
 thread_local! {
@@ -343,13 +347,13 @@ impl<'s> Walker<'s> {
         self.vel_sum += u64::from(vel);
         self.s.channels |= 1u16 << (ch & 0x0F);
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
-        self.s.key_count[idx] += 1;
-        let a = &mut self.s.active[idx];
-        let sounding = *a != 0;
+        let k = &mut self.s.keys[idx];
+        k.count += 1;
+        let sounding = k.active != 0;
         if !sounding {
-            self.s.start[idx] = tick;
+            k.start = tick;
         }
-        *a = a.saturating_add(1);
+        k.active = k.active.saturating_add(1);
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
         self.s.fp.note_on(idx, tick, sounding);
@@ -376,20 +380,17 @@ impl<'s> Walker<'s> {
     fn note_off(&mut self, ch: u8, pitch: u8) {
         let tick = self.tick;
         let idx = (usize::from(ch & 0x0F) << 7) | usize::from(pitch & 0x7F);
-        let a = &mut self.s.active[idx];
-        if *a == 0 {
+        let k = &mut self.s.keys[idx];
+        if k.active == 0 {
             return;
         }
-        *a -= 1;
+        k.active -= 1;
+        if k.active == 0 {
+            k.dur = k.dur.saturating_add(tick.saturating_sub(k.start));
+        }
         self.s.fp.note_off(idx, tick);
-        let now_silent = *a == 0;
         self.n_active = self.n_active.saturating_sub(1);
         self.edge(-1);
-        if now_silent {
-            let d = tick.saturating_sub(self.s.start[idx]);
-            let kd = &mut self.s.key_dur[idx];
-            *kd = kd.saturating_add(d);
-        }
     }
 
     /// Ends notes still sounding when their track ends, so the next track starts clean.
@@ -398,18 +399,22 @@ impl<'s> Walker<'s> {
             return;
         }
         let tick = self.tick;
-        for idx in 0..2048usize {
-            let a = self.s.active[idx];
-            if a == 0 {
-                continue;
+        // Only the rows of channels with a note-on can have a key sounding.
+        let channels = self.s.channels;
+        for ch in (0..16usize).filter(|&c| channels >> c & 1 == 1) {
+            for idx in ch << 7..(ch + 1) << 7 {
+                let k = &mut self.s.keys[idx];
+                let a = k.active;
+                if a == 0 {
+                    continue;
+                }
+                k.active = 0;
+                k.dur = k.dur.saturating_add(tick.saturating_sub(k.start));
+                let a = i32::from(a);
+                // The fingerprint's open notes are among these: they end with their track, as at a note-off.
+                self.s.fp.note_off(idx, tick);
+                self.edge(-a);
             }
-            self.s.active[idx] = 0;
-            // The fingerprint's open notes are among these: they end with their track, as at a note-off.
-            self.s.fp.note_off(idx, tick);
-            self.edge(-i32::from(a));
-            let d = tick.saturating_sub(self.s.start[idx]);
-            let kd = &mut self.s.key_dur[idx];
-            *kd = kd.saturating_add(d);
         }
         self.n_active = 0;
     }
@@ -1188,13 +1193,14 @@ impl KeyStats {
         for ch in (0..16usize).filter(|&c| s.channels >> c & 1 == 1) {
             let row = ch << 7;
             for p in 0..128usize {
-                let n = s.key_count[row + p];
+                let key = &s.keys[row + p];
+                let n = key.count;
                 if n > 0 {
                     k.pitches |= 1u128 << p;
                 }
                 if ch != usize::from(DRUM_CHANNEL) {
                     k.pc_count[p % 12] += n;
-                    k.pc_dur[p % 12] = k.pc_dur[p % 12].saturating_add(s.key_dur[row + p]);
+                    k.pc_dur[p % 12] = k.pc_dur[p % 12].saturating_add(key.dur);
                 }
             }
         }

@@ -11,6 +11,7 @@ mod keys;
 pub mod notes;
 mod path_meta;
 mod poly;
+pub mod speed;
 mod text;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};

@@ -1,0 +1,117 @@
+//! The analysis's speed against its limit: a plain midly parse of the same in-memory bytes, one thread's CPU time.
+
+use super::analyze::analyze;
+
+/// Medians of interleaved pairs of passes over the same files: the analysis against a plain parse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParseLimit {
+    pub files: usize,
+    pub bytes: usize,
+    pub pairs: usize,
+    /// Median seconds of one pass of [`analyze`] (fingerprints included).
+    pub analysis_seconds: f64,
+    /// Median seconds of one pass of `midly::parse` plus a walk over every event of every track, nothing analysed.
+    pub plain_parse_seconds: f64,
+}
+
+impl ParseLimit {
+    /// The analysis's time over the plain parse's, median of the pairs' ratios: how far the analysis is from it.
+    pub fn analysis_over_parse(&self) -> f64 {
+        if self.plain_parse_seconds > 0.0 {
+            self.analysis_seconds / self.plain_parse_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A plain parse of one file: midly's lenient parse, every event of every track visited, nothing kept.
+/// Returns the number of events, so that the walk cannot be optimised away.
+pub fn plain_parse(data: &[u8]) -> u64 {
+    let Ok((_, tracks)) = midly::parse(data) else {
+        return 0;
+    };
+    let mut events = 0u64;
+    for track in tracks.flatten() {
+        for ev in track.flatten() {
+            events += u64::from(u32::from(ev.delta)) | 1;
+        }
+    }
+    events
+}
+
+/// Times [`analyze`] and [`plain_parse`] over `payloads`, `pairs` interleaved pairs after one warming pass each.
+pub fn measure_parse_limit(payloads: &[Vec<u8>], pairs: usize) -> ParseLimit {
+    let pairs = pairs.max(1);
+    let analysis = || {
+        let t = thread_cpu_seconds();
+        for p in payloads {
+            let _ = std::hint::black_box(analyze(std::hint::black_box(p)));
+        }
+        thread_cpu_seconds() - t
+    };
+    let plain = || {
+        let t = thread_cpu_seconds();
+        for p in payloads {
+            std::hint::black_box(plain_parse(std::hint::black_box(p)));
+        }
+        thread_cpu_seconds() - t
+    };
+    analysis();
+    plain();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        if i % 2 == 0 {
+            a.push(analysis());
+            b.push(plain());
+        } else {
+            b.push(plain());
+            a.push(analysis());
+        }
+    }
+    ParseLimit {
+        files: payloads.len(),
+        bytes: payloads.iter().map(Vec::len).sum(),
+        pairs,
+        analysis_seconds: median(&mut a),
+        plain_parse_seconds: median(&mut b),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_parse_visits_every_event_and_the_limit_is_measured() {
+        // One track: a note-on, its note-off 96 ticks later, end of track.
+        let mut smf = b"MThd\0\0\0\x06\0\0\0\x01\0\x60MTrk\0\0\0\x0c".to_vec();
+        smf.extend_from_slice(&[0x00, 0x90, 60, 100, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00]);
+        // Deltas 0, 96, 0: each event counts its delta with the lowest bit set.
+        assert_eq!(plain_parse(&smf), 1 + 97 + 1);
+        assert_eq!(plain_parse(b"not midi"), 0);
+        let l = measure_parse_limit(&[smf.clone(), smf], 3);
+        assert_eq!((l.files, l.bytes, l.pairs), (2, 2 * 34, 3));
+        assert!(l.analysis_seconds > 0.0 && l.plain_parse_seconds > 0.0, "{l:?}");
+    }
+}
