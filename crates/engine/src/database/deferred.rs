@@ -60,8 +60,8 @@ pub struct Proven {
 
 /// One repair per foreign key the writers skipped: the orphans a per-row check would have refused. A metadata row
 /// or location of a file that is gone goes (as ON DELETE CASCADE would have taken it); a row of a run that is gone
-/// keeps its data and loses the reference (files, locations) or goes (an error row belongs to its run).
-const REPAIRS: [(&str, &str); 5] = [
+/// keeps its data and loses the reference (files, locations, archives) or goes (an error row belongs to its run).
+const REPAIRS: [(&str, &str); 6] = [
     (
         "metadata rows of missing files (removed)",
         "DELETE FROM musical_metadata m WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.id = m.file_id)",
@@ -79,6 +79,11 @@ const REPAIRS: [(&str, &str); 5] = [
         "locations of missing runs (run cleared)",
         "UPDATE file_locations l SET import_run_id = NULL WHERE l.import_run_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM import_runs r WHERE r.id = l.import_run_id)",
+    ),
+    (
+        "archives of missing runs (run cleared)",
+        "UPDATE archive_progress a SET import_run_id = NULL WHERE a.import_run_id IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM import_runs r WHERE r.id = a.import_run_id)",
     ),
     (
         "errors of missing runs (removed)",

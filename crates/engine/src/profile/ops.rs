@@ -340,8 +340,9 @@ impl Engine {
         };
         let selected: Vec<&safety::JournalEntry> = entries.iter().filter(|e| wanted(e)).collect();
         if only.is_none() {
-            report.lines.extend(self.prove_deferred_checks().await?);
+            report.lines = self.prove_deferred_checks().await?;
         }
+        let proved = !report.lines.is_empty();
         let (superuser_role, superuser) = safety::is_superuser(pool).await?;
         // 1. Settings a reload applies (fsync and full_page_writes first of all), newest change first.
         let mut restart_needed = false;
@@ -420,7 +421,7 @@ impl Engine {
                 })?;
             }
         }
-        if selected.is_empty() {
+        if selected.is_empty() && !proved {
             report
                 .lines
                 .push("nothing to restore: the journal holds no unrestored change".into());
