@@ -135,6 +135,7 @@ async fn library(format: CopyFormat) -> TestDb {
         run_id: run,
         repair: false,
         copy: format,
+        ..Default::default()
     };
     let (direct, staged) = (records(1, "/direct"), records(101, "/staged"));
     let (dl, sl) = (locations(&direct), locations(&staged));

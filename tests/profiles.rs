@@ -258,11 +258,38 @@ async fn non_superuser_gets_a_clear_message_and_the_import_still_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("not a superuser"), "{}", stdout(&out));
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
-    let out = run(&["import", "--mode", "fast", "--json", sample.to_str().unwrap()]);
+    let log = logs.join("run.log");
+    let out = run(&[
+        "import",
+        "--mode",
+        "fast",
+        "--json",
+        "--log",
+        log.to_str().unwrap(),
+        sample.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(v["status"], "done");
     assert!(v["imported"].as_u64().unwrap() > 100);
+    // Skipping the per-row checks needs a superuser: they stay, the run log says so, and the trigger kept
+    // search_rows in step without any proof to journal.
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(log.contains("checks kept per row"), "{log}");
+    let plain = midi_tui::database::connect(&url, 1).await.unwrap();
+    let count = |sql: &'static str| {
+        let plain = plain.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&plain).await.unwrap() }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM safety_journal WHERE kind = 'checks'").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM search_rows").await,
+        count("SELECT count(*) FROM musical_metadata").await
+    );
+    plain.close().await;
     let steps = v["steps"].to_string();
     assert!(steps.contains("not a superuser"), "{steps}");
     // Level 2 works for the owner of the tables: indexes were dropped and rebuilt.

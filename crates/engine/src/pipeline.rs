@@ -58,6 +58,9 @@ pub struct ImportOptions {
     pub max_inflight_bytes: u64,
     /// Commit the writer's transactions asynchronously (fast modes; works without superuser rights).
     pub async_commit: bool,
+    /// Skip the per-row foreign-key checks and the search_rows trigger in the writer's batches, for the restore
+    /// to prove set-based (fast modes; needs a superuser session, else the checks stay and the run log says so).
+    pub defer_checks: bool,
     /// Benchmarks: stop after a phase, or time the write phase alone.
     pub limit: Limit,
     /// Where the final status goes when the server is gone at the end of the run.
@@ -92,6 +95,7 @@ impl ImportOptions {
             log_path: None,
             max_inflight_bytes: 128 << 20,
             async_commit: false,
+            defer_checks: false,
             limit: Limit::Full,
             pending_runs: None,
             shared: None,
@@ -326,17 +330,33 @@ fn run(
         log.line(&text);
         let _ = events.send(EngineEvent::Log(text));
     }
+    let defer_checks = match &pool {
+        Some(pool) if opts.defer_checks => rt.block_on(database::deferred::can_defer(pool))?,
+        _ => false,
+    };
+    if opts.defer_checks && pool.is_some() && !defer_checks {
+        let text = "checks kept per row: skipping the foreign-key checks and the search_rows trigger needs a \
+                    superuser session";
+        log.line(text);
+        let _ = events.send(EngineEvent::Log(text.into()));
+    }
     let ctx = writer::BatchContext {
         run_id: run_id.unwrap_or(0),
         repair: repair.is_active(),
         copy: writer::CopyFormat::from_env(),
+        defer_checks,
     };
     log.line(&format!(
-        "run {} started: mode {}, sources {}, COPY {}",
+        "run {} started: mode {}, sources {}, COPY {}{}",
         run_id.map_or("dry-run".to_string(), |i| i.to_string()),
         opts.mode,
         sources.join(", "),
-        ctx.copy.name()
+        ctx.copy.name(),
+        if defer_checks {
+            ", foreign-key checks and search rows deferred to the restore"
+        } else {
+            ""
+        }
     ));
     let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let (mut sink, lookup): (Box<dyn BatchSink>, Box<dyn ResumeLookup>) = match &pool {

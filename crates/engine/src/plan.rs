@@ -123,6 +123,8 @@ impl ImportPlan {
         );
         opts.dry_run = self.dry_run;
         opts.async_commit = self.mode != Mode::Normal;
+        // Only where the restore follows as part of the mode (it proves what the writers skipped).
+        opts.defer_checks = self.mode != Mode::Normal;
         opts.limit = self.limit;
         if let Some(n) = self.batch_rows {
             opts.batch_rows = n.max(1);

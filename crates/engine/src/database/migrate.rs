@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "locations_by_file",
         include_str!("../../../../database/migrations/0008_locations_by_file.sql"),
     ),
+    (
+        9,
+        "deferred_checks",
+        include_str!("../../../../database/migrations/0009_deferred_checks.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

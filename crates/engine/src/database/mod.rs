@@ -4,6 +4,7 @@ pub mod cause;
 pub mod cluster;
 pub mod columns;
 pub mod copy_format;
+pub mod deferred;
 pub mod dupes;
 pub mod indexes;
 pub mod integrity;

@@ -103,6 +103,9 @@ pub struct BatchContext {
     pub repair: bool,
     /// The COPY format the rows are sent in.
     pub copy: CopyFormat,
+    /// Skip the per-row foreign-key checks and the search_rows trigger, journaled for the restore to prove
+    /// ([`super::deferred`]): fast and ludicrous imports on a superuser session.
+    pub defer_checks: bool,
 }
 
 /// True when a batch failed only because of its interleaving with another importer: worth trying again.
@@ -145,7 +148,7 @@ pub async fn write_batch_direct(
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> DbResult<Option<BatchOutcome>> {
     let mut tx = conn.begin().await?;
-    durable_if_unlogged(&mut tx).await?;
+    begin_batch(&mut tx, ctx).await?;
     let result = direct(&mut tx, ctx, contents, locations, errors, complete_archives).await;
     match result {
         Ok(out) => {
@@ -246,7 +249,7 @@ pub async fn write_batch(
 ) -> DbResult<BatchOutcome> {
     let run_id = ctx.run_id;
     let mut tx = conn.begin().await?;
-    durable_if_unlogged(&mut tx).await?;
+    begin_batch(&mut tx, ctx).await?;
     let mut out = BatchOutcome::default();
     if !contents.is_empty() {
         let mut seen = HashSet::with_capacity(contents.len());
@@ -300,6 +303,14 @@ pub async fn write_batch(
     write_tail(&mut tx, run_id, &out, errors, complete_archives).await?;
     tx.commit().await?;
     Ok(out)
+}
+
+/// The start of every batch transaction: durability while UNLOGGED, and the checks deferred when asked.
+async fn begin_batch(tx: &mut PgConnection, ctx: BatchContext) -> Result<(), sqlx::Error> {
+    if ctx.defer_checks {
+        super::deferred::defer_in_transaction(tx).await?;
+    }
+    durable_if_unlogged(tx).await
 }
 
 /// While the library tables are UNLOGGED a crash empties them, and only the run row can say what was there: commit
