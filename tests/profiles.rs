@@ -299,3 +299,39 @@ async fn non_superuser_gets_a_clear_message_and_the_import_still_runs() {
     assert_eq!(st["superuser"], false);
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// Making the library UNLOGGED while a reader holds `files` and then asks for a child table must wait for the
+/// reader, not deadlock with it (the ALTERs took the children first; the kill tests' poller met it once).
+#[tokio::test(flavor = "multi_thread")]
+async fn unlogged_switch_waits_for_a_reader_instead_of_deadlocking() {
+    use midi_tui::engine::database::safety;
+    use midi_tui::engine::profile::plan::UNLOGGED_ORDER;
+    let db = fresh_db().await;
+    let mut reader = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM files")
+        .execute(&mut *reader)
+        .await
+        .unwrap();
+    let pool = db.pool.clone();
+    let switch = tokio::spawn(async move { safety::set_persistence_all(&pool, UNLOGGED_ORDER, false).await });
+    // Long enough for the switch to queue behind the reader's lock on `files`.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!switch.is_finished(), "the switch waits for the reader");
+    let child = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::query("SELECT count(*) FROM musical_metadata, file_locations").execute(&mut *reader),
+    )
+    .await
+    .expect("the reader is not blocked by the waiting switch");
+    child.expect("no deadlock: the reader's second table is free");
+    reader.commit().await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), switch)
+        .await
+        .expect("switch finished");
+    done.unwrap().expect("the switch succeeds once the reader is gone");
+    let p: String = sqlx::query_scalar("SELECT relpersistence::text FROM pg_class WHERE relname = 'files'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(p, "u");
+}

@@ -219,6 +219,13 @@ pub async fn set_persistence_all(pool: &PgPool, tables: &[&str], logged: bool) -
     sqlx::query("SET LOCAL synchronous_commit = on")
         .execute(&mut *tx)
         .await?;
+    // Every lock up front, referenced tables first (the order readers join them in). Taken by the ALTERs one by one,
+    // children first, they deadlocked with a reader that held `files` and then asked for a child.
+    let mut order: Vec<&str> = tables.to_vec();
+    order.sort_by_key(|t| super::status::TABLES.iter().position(|x| x == t).unwrap_or(usize::MAX));
+    let names: Vec<String> = order.iter().map(|t| quote_ident(t)).collect();
+    let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", "));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut *tx).await?;
     for table in tables {
         let sql = format!(
             "ALTER TABLE {} SET {}",
