@@ -513,6 +513,7 @@ pub struct FingerprintCost {
 /// goes first alternating so that both see the same machine state).
 pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
     use super::analyze::{AnalyzeOptions, analyze_with_options};
+    use super::speed::{median, thread_cpu_seconds};
     let rounds = rounds.max(1);
     let pass = |fingerprint: bool| {
         let t = thread_cpu_seconds();
@@ -542,14 +543,6 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
             ratios.push(b / a - 1.0);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        match v.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        }
-    };
     FingerprintCost {
         files: payloads.len(),
         rounds,
@@ -585,17 +578,6 @@ pub fn corpus_payloads(dir: &std::path::Path) -> Vec<Vec<u8>> {
         }
     }
     out
-}
-
-/// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant the kernel knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 #[cfg(test)]
@@ -905,19 +887,15 @@ mod tests {
                 });
                 let ch = [0u8, 3, 9][(next(&mut r) % 3) as usize];
                 let pitch = (20 + next(&mut r) % 60) as u8;
-                let k = usize::from(ch) << 7 | usize::from(pitch);
-                if next(&mut r) & 1 == 0 {
-                    reference.note_on(tick, ch, pitch);
-                    c.note_on(k, tick, active[k] != 0);
-                    active[k] = active[k].saturating_add(1);
-                    notes += 1;
-                } else {
-                    reference.note_off(tick, ch, pitch);
-                    if active[k] > 0 {
-                        active[k] -= 1;
-                        c.note_off(k, tick);
-                    }
-                }
+                let on = next(&mut r) & 1 == 0;
+                notes += u64::from(reference::feed(
+                    &mut reference,
+                    &mut c,
+                    &mut active,
+                    tick,
+                    (ch, pitch),
+                    on,
+                ));
                 // A track ends now and then: every note still sounding ends, ticks start again.
                 if e % 1500 == 1499 {
                     reference.end_track(tick);

@@ -138,6 +138,31 @@ impl Reference {
     }
 }
 
+/// One note-on (`on`) or note-off of `key` (channel, pitch) at `tick`, fed to the first collector and to `c` the
+/// way the walker drives it (`active`: the walker's count of sounding notes per key). True when a note was counted.
+pub(super) fn feed(
+    reference: &mut Reference,
+    c: &mut super::Collector,
+    active: &mut [u16],
+    tick: u64,
+    (ch, pitch): (u8, u8),
+    on: bool,
+) -> bool {
+    let k = usize::from(ch) << 7 | usize::from(pitch);
+    if on {
+        reference.note_on(tick, ch, pitch);
+        c.note_on(k, tick, active[k] != 0);
+        active[k] = active[k].saturating_add(1);
+    } else {
+        reference.note_off(tick, ch, pitch);
+        if active[k] > 0 {
+            active[k] -= 1;
+            c.note_off(k, tick);
+        }
+    }
+    on
+}
+
 fn digest(domain: &[u8], smpte: bool, count: u64, lanes: [u64; 2]) -> Fingerprint {
     let mut buf = [0u8; 64];
     let tag: &[u8] = if smpte { b"seconds" } else { b"beats" };
@@ -303,19 +328,14 @@ fn the_collector_gives_the_first_collectors_digests_up_to_the_last_tick() {
                 _ => r.below(1000),
             });
             let (ch, pitch) = ([0u8, 9][r.below(2) as usize], [40u8, 41][r.below(2) as usize]);
-            let k = usize::from(ch) << 7 | usize::from(pitch);
-            if r.below(2) == 0 {
-                reference.note_on(tick, ch, pitch);
-                c.note_on(k, tick, active[k] != 0);
-                active[k] = active[k].saturating_add(1);
-                notes += 1;
-            } else {
-                reference.note_off(tick, ch, pitch);
-                if active[k] > 0 {
-                    active[k] -= 1;
-                    c.note_off(k, tick);
-                }
-            }
+            notes += u64::from(feed(
+                &mut reference,
+                &mut c,
+                &mut active,
+                tick,
+                (ch, pitch),
+                r.below(2) == 0,
+            ));
         }
         reference.end_track(tick);
         for (k, a) in active.iter().enumerate() {

@@ -78,7 +78,8 @@ pub fn measure_parse_limit(payloads: &[Vec<u8>], pairs: usize) -> ParseLimit {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median (the mean of the middle two for an even count); 0 for none. Sorts `v`.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => 0.0,
@@ -88,7 +89,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
-fn thread_cpu_seconds() -> f64 {
+pub(crate) fn thread_cpu_seconds() -> f64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant the kernel knows.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
