@@ -72,7 +72,8 @@ pub async fn unrestored(pool: &PgPool) -> DbResult<Vec<JournalEntry>> {
     )
     .fetch_all(pool)
     .await?;
-    // The schema's CHECK admits only the three kinds; anything else would be a newer tool's entry: left alone.
+    // 'checks' entries are proven, not undone (`deferred.rs` reads them); any other kind would be a newer tool's
+    // entry: left alone.
     Ok(rows
         .iter()
         .filter_map(|r| {
