@@ -155,6 +155,9 @@ impl Totals {
 #[derive(Debug)]
 pub struct RunMetrics {
     pub started: Instant,
+    /// Nanoseconds after `started` at which the import itself began: applying a mode's profile comes first (with
+    /// level 3, a server restart) and is a step of its own, not the import's time.
+    import_from_ns: AtomicU64,
     phases: [PhaseCounters; 6],
     pub totals: Totals,
 }
@@ -163,6 +166,7 @@ impl Default for RunMetrics {
     fn default() -> Self {
         Self {
             started: Instant::now(),
+            import_from_ns: AtomicU64::new(0),
             phases: Default::default(),
             totals: Totals::default(),
         }
@@ -172,6 +176,12 @@ impl Default for RunMetrics {
 impl RunMetrics {
     pub fn phase(&self, p: Phase) -> &PhaseCounters {
         &self.phases[p.idx()]
+    }
+
+    /// The import itself begins now: [`Snapshot::import_elapsed`] counts from here.
+    pub fn start_import_clock(&self) {
+        let at = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.import_from_ns.store(at, Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -188,8 +198,10 @@ impl RunMetrics {
             }
         });
         let t = &self.totals;
+        let elapsed = self.started.elapsed();
         Snapshot {
-            elapsed: self.started.elapsed(),
+            elapsed,
+            import_elapsed: elapsed.saturating_sub(Duration::from_nanos(self.import_from_ns.load(Relaxed))),
             phases,
             seen: t.seen.load(Relaxed),
             imported: t.imported.load(Relaxed),
@@ -230,7 +242,10 @@ impl PhaseSnapshot {
 /// A copy of all counters at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Snapshot {
+    /// Since the run was started, its profile steps included.
     pub elapsed: Duration,
+    /// Since the import itself began (after the profile steps): what a run's files/s is over.
+    pub import_elapsed: Duration,
     pub phases: [PhaseSnapshot; 6],
     pub seen: u64,
     pub imported: u64,
@@ -334,6 +349,24 @@ mod tests {
         assert!((parse.items_per_s - 100.0).abs() < 1e-6);
         assert!((parse.bytes_per_s - 1e6).abs() < 1e-3);
         assert!((parse.busy - 0.25).abs() < 1e-6, "0.5 s busy over 1 s x 2 threads");
+    }
+
+    #[test]
+    fn the_import_clock_starts_when_the_import_does() {
+        let m = RunMetrics::default();
+        std::thread::sleep(Duration::from_millis(30));
+        let before = m.snapshot();
+        assert_eq!(
+            before.import_elapsed, before.elapsed,
+            "a run without profile steps counts from its start"
+        );
+        m.start_import_clock();
+        let s = m.snapshot();
+        assert!(s.elapsed >= Duration::from_millis(30), "{s:?}");
+        assert!(
+            s.import_elapsed < Duration::from_millis(20),
+            "the profile's time is not the import's: {s:?}"
+        );
     }
 
     #[test]

@@ -306,6 +306,7 @@ fn run(
     control: Arc<Control>,
     events: Sender<EngineEvent>,
 ) -> Result<RunSummary, ImportError> {
+    metrics.start_import_clock();
     let log = RunLog::open(opts.log_path.as_deref())?;
     // Locations are stored absolute: a re-run from another folder, or a repair, finds the same paths.
     opts.sources = opts
@@ -491,7 +492,7 @@ fn summary(
     s: &Snapshot,
     errors_by_kind: HashMap<String, u64>,
 ) -> RunSummary {
-    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let secs = s.import_elapsed.as_secs_f64().max(1e-9);
     RunSummary {
         run_id,
         status,
