@@ -69,6 +69,25 @@ impl Console {
         self.writer.flush().expect("flush the pty");
     }
 
+    /// `q`, confirming the quit dialog if it comes (it does while the cluster has a level on: the cluster is shared
+    /// by this binary's tests, and the ludicrous test's settings are cluster-wide), then the exit status.
+    fn quit(&mut self, within: Duration) -> portable_pty::ExitStatus {
+        self.send("q");
+        let t0 = Instant::now();
+        let mut confirmed = false;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if !confirmed && self.screen().contains("Quit midi-tui?") {
+                self.send("\r");
+                confirmed = true;
+            }
+            assert!(t0.elapsed() < within, "did not quit; screen:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until the screen satisfies `pred`; fail with the screen when it does not in time.
     fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
         let t0 = Instant::now();
@@ -204,22 +223,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     c.wait_for("49/49 in the profile panel", long, |s| s.contains("indexes 49/49"));
 
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
-    c.send("q");
-    let t0 = Instant::now();
-    let status = loop {
-        if let Ok(Some(st)) = c.child.try_wait() {
-            break st;
-        }
-        if c.screen().contains("Quit midi-tui?") {
-            c.send("\r");
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "did not quit; screen:\n{}",
-            c.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = c.quit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
     std::thread::sleep(Duration::from_millis(300));
     {
@@ -335,12 +339,7 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     c.wait_for("the browser closed", wait, |s| {
         !s.contains("Library") && !s.contains("Piano roll")
     });
-    c.send("q");
-    let t0 = Instant::now();
-    while c.child.try_wait().ok().flatten().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "did not quit:\n{}", c.screen());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    c.quit(Duration::from_secs(20));
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
@@ -370,11 +369,6 @@ fn auto_chooses_the_mode_at_enter_and_says_why() {
         .expect("the run");
     assert_eq!(mode, "normal");
     assert!(imported >= 300, "{imported}");
-    c.send("q");
-    let t0 = Instant::now();
-    while c.child.try_wait().ok().flatten().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "did not quit:\n{}", c.screen());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    c.quit(Duration::from_secs(30));
     let _ = std::fs::remove_dir_all(&data_dir);
 }
