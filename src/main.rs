@@ -103,8 +103,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scale_hot_only,
             append,
             cold,
+            peer,
+            components,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() {
+            let modes_default = if scale.is_some()
+                || append.is_some()
+                || cold.is_some()
+                || peer.is_some()
+                || components.is_some()
+            {
                 0
             } else {
                 100_000
@@ -142,6 +149,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(dir) => cli::bench::cold::ColdSource::Folder(dir.clone()),
                     None => cli::bench::cold::ColdSource::Generated(100_000),
                 }),
+                peer: peer.as_ref().map(|sizes| {
+                    if sizes.is_empty() {
+                        vec![20_000, 100_000]
+                    } else {
+                        sizes.clone()
+                    }
+                }),
+                components: *components,
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

@@ -578,3 +578,78 @@ async fn the_command_line_pages_prints_paths_and_refuses_bad_terms() {
     assert!(common::stderr(&out).contains("cannot sort by `colour`"));
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// Every index name a plan reads, depth first.
+fn plan_indexes(plan: &serde_json::Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = plan.get("Index Name").and_then(|v| v.as_str()) {
+        out.insert(name.to_string());
+    }
+    for child in plan.get("Plans").and_then(|p| p.as_array()).into_iter().flatten() {
+        plan_indexes(child, out);
+    }
+}
+
+/// Every secondary index of the catalog serves a query of the product, and at 100k files that query's plan reads
+/// it (migration 0010 dropped the indexes no query read): the search in every order, alone and beside a bare word
+/// or a collection (which take the joined tables), a file's musical duplicates, a page's locations.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_secondary_index_is_read_by_a_query_of_the_product() {
+    use midi_tui::database::dupes::{self, DupeKind};
+    let db = common::fresh_db().await;
+    load_synthetic(&db.pool, 100_000).await;
+    // The synthetic programs are all common: make one rare, as most are in a real library (the statement trigger
+    // keeps search_rows in step).
+    sqlx::raw_sql(
+        "UPDATE musical_metadata SET programs = array_remove(programs, 119::smallint) \
+         WHERE 119 = ANY(programs) AND file_id % 50 <> 0; ANALYZE musical_metadata; ANALYZE search_rows",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // Rare values (a time signature, a track count and a program few files have) are found through their own
+    // indexes, common ones by walking an order's index.
+    let filters = [
+        "", "bpm:118..124", "bpm:>190", "key:Cm", "key:Cm~", "ts:6/8", "ts:7", "ts:9/8", "dur:30..32",
+        "notes:>4990", "notes:100..110", "drums:yes", "program:33", "program:120", "inst:fretless", "tracks:1",
+        "tracks:40", "folder:folder1234", "name:groove_1234", "dupes:2",
+    ];
+    let sorts = ["name", "-bpm", "dur", "-notes", "tracks", "-size", "added"];
+    let mut used: std::collections::BTreeMap<String, String> = Default::default();
+    for filter in filters {
+        for prefix in ["", "fretless ", "coll:coll7 ", "name:~grove_12345 ", "Copyright "] {
+            let q = format!("{prefix}{filter}");
+            let query = Query::parse(&q).unwrap();
+            for sort in sorts {
+                let plan = search::explain(&db.pool, &query, sort.parse().unwrap(), 50).await.unwrap();
+                let mut names = BTreeSet::new();
+                plan_indexes(&plan[0]["Plan"], &mut names);
+                for n in names {
+                    used.entry(n).or_insert_with(|| format!("`{q}` sorted {sort}"));
+                }
+            }
+        }
+    }
+    let fingerprint: Vec<u8> = sqlx::query_scalar(
+        "SELECT notes_fingerprint FROM musical_metadata WHERE notes_fingerprint IS NOT NULL LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    for kind in [DupeKind::Musical, DupeKind::Transposed] {
+        let plan = dupes::explain_members(&db.pool, kind, &fingerprint).await.unwrap();
+        let mut names = BTreeSet::new();
+        plan_indexes(&plan[0]["Plan"], &mut names);
+        for n in names {
+            used.entry(n).or_insert_with(|| format!("a file's {kind:?} duplicates"));
+        }
+    }
+    for (name, by) in &used {
+        eprintln!("{name:48} read by {by}");
+    }
+    let unused: Vec<&str> = midi_tui::database::indexes::catalog()
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !used.contains_key(*n))
+        .collect();
+    assert!(unused.is_empty(), "secondary indexes no query reads: {unused:?}");
+}

@@ -17,7 +17,9 @@ use crate::database::{self, Cluster, cluster};
 
 pub mod archives;
 pub mod cold;
+pub mod components;
 pub mod killed;
+pub mod peer;
 pub mod scale;
 pub mod search;
 pub mod sections;
@@ -81,6 +83,12 @@ pub struct BenchReport {
     /// The cold-read section, when asked for (`--cold`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cold: Option<cold::ColdReport>,
+    /// The peer section, when asked for (`--peer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<peer::PeerReport>,
+    /// The write-components section, when asked for (`--components`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<components::ComponentsReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -130,6 +138,10 @@ pub struct BenchArgs {
     pub append: Option<(u64, u64)>,
     /// The cold-read section (`--cold [DIR]`).
     pub cold: Option<cold::ColdSource>,
+    /// The peer section on generated corpora of these sizes, the `--corpus` folders and theirs (`--peer`).
+    pub peer: Option<Vec<u64>>,
+    /// The write-components section on a generated corpus of this many files (`--components`).
+    pub components: Option<u64>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -217,6 +229,23 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         }
         _ => None,
     };
+    let peer_result = match (&result, &args.peer) {
+        (Ok(_), Some(sizes)) => {
+            stamps.insert("peer", Stamp::now());
+            Some(run_peer(&exe, &work, &data_dir, &c.url(), sizes, &args.corpora, repeat).await)
+        }
+        _ => None,
+    };
+    let components_result = match (&result, args.components) {
+        (Ok(_), Some(files)) => {
+            stamps.insert("components", Stamp::now());
+            let w = work.clone();
+            let corpus = tokio::task::spawn_blocking(move || generated_corpus(&w, files)).await??;
+            let label = corpus_label(&corpus);
+            Some(components::run(&exe, &data_dir, &c.url(), &corpus, label, repeat).await)
+        }
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -231,6 +260,8 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         scale: scale_result.transpose()?,
         append: append_result.transpose()?,
         cold: cold_result.transpose()?,
+        peer: peer_result.transpose()?,
+        components: components_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -249,6 +280,43 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         eprintln!("bench: wrote {}", out.display());
     }
     Ok(())
+}
+
+/// The peer section's corpora: generated ones of each size, each given folder and each of its folders holding
+/// MIDI files directly (the shared corpus's collections), then the peer against our modes on each.
+async fn run_peer(
+    exe: &Path,
+    work: &Path,
+    data_dir: &Path,
+    url: &str,
+    sizes: &[u64],
+    folders: &[PathBuf],
+    repeat: usize,
+) -> Result<peer::PeerReport> {
+    let mut corpora = Vec::new();
+    for &n in sizes {
+        let w = work.to_path_buf();
+        let dir = tokio::task::spawn_blocking(move || generated_corpus(&w, n)).await??;
+        corpora.push((format!("generated, {n} files (30% duplicates)"), dir, true));
+    }
+    for dir in folders {
+        let label = corpus_label(dir);
+        let short = label.split(" (").next().unwrap_or(&label).to_string();
+        corpora.push((short.clone(), dir.clone(), false));
+        let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        for sub in subs {
+            let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            corpora.push((format!("{short}: `{name}/`"), sub, false));
+        }
+    }
+    peer::run(exe, work, data_dir, url, &corpora, repeat).await
 }
 
 /// The cold-read section on the generated corpus or a given folder (blocking work, off the async workers).
@@ -654,6 +722,12 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(c) = &r.cold {
         s += &cold::markdown(c, &r.machine);
     }
+    if let Some(p) = &r.peer {
+        s += &peer::markdown(p);
+    }
+    if let Some(c) = &r.components {
+        s += &components::markdown(c);
+    }
     s
 }
 
@@ -882,6 +956,12 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     if let (Some(c), Some(stamp)) = (&r.cold, r.stamps.get("cold")) {
         out.push(Section::new("cold", cold::markdown(c, m), stamp));
     }
+    if let (Some(p), Some(stamp)) = (&r.peer, r.stamps.get("peer")) {
+        out.push(Section::new("peer", peer::markdown(p), stamp));
+    }
+    if let (Some(c), Some(stamp)) = (&r.components, r.stamps.get("components")) {
+        out.push(Section::new("write-components", components::markdown(c), stamp));
+    }
     out
 }
 
@@ -904,7 +984,7 @@ pub fn machine_line(m: &Machine) -> String {
 
 fn header(m: &Machine) -> String {
     format!(
-        "# Benchmarks\n\nRegenerate with (each section below is replaced by a bench that measures it, the others are kept):\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --cold --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 1000000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --append 1000000,100000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 4000000 --duplicates 0.7 --scale-modes normal --scale-hot-only --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 100000 --importers 1,3 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 0 --archives --archive-formats tar.bz2,7z --out BENCHMARKS.md\n```\n\n\
+        "# Benchmarks\n\nRegenerate with (each section below is replaced by a bench that measures it, the others are kept):\n\n```sh\ncargo build --release\ntarget/release/midi-tui bench --files 100000 --corpus ../shared/corpus --archives --archive-files 20000 --search --cold --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 0 --peer --corpus ../shared/corpus --components --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 1000000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --append 1000000,100000 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --scale 4000000 --duplicates 0.7 --scale-modes normal --scale-hot-only --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 100000 --importers 1,3 --repeat 1 --out BENCHMARKS.md\ntarget/release/midi-tui bench --files 0 --archives --archive-formats tar.bz2,7z --out BENCHMARKS.md\n```\n\n\
          {}\n\n\
          Every figure of the modes tables is the median of the runs shown, all measured in one bench run: each run is a fresh process \
          (`import --json`) importing into an empty database on a throwaway managed cluster, hot cache. `files/s` is \

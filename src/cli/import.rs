@@ -48,6 +48,7 @@ pub fn plan_of(global: &GlobalArgs, args: &ImportArgs) -> ImportPlan {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport> {
+    crate::engine::timeline::start();
     for s in &args.sources {
         if let Some(problem) = crate::engine::source::source_problem(s) {
             anyhow::bail!(problem);
@@ -77,6 +78,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         } else {
             auto_inputs = engine.auto_inputs().await.ok();
         }
+        crate::engine::timeline::mark("auto's inputs");
         Some(engine)
     };
     plan.confirmed = super::profile::confirm(&plan.missing_confirmations(), args.yes)?;
@@ -95,6 +97,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
             if !args.json {
                 super::profile::warn_if_unsafe(&engine.safety().await?);
             }
+            crate::engine::timeline::mark("safety check");
             engine.start_plan(plan)
         }
     };
@@ -127,6 +130,8 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
 
 fn finish(args: &ImportArgs, mut report: ImportReport) -> ImportReport {
     report.peak_rss_mb = crate::engine::machine::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
+    crate::engine::timeline::mark("report");
+    report.fixed_seconds = crate::engine::timeline::steps();
     if args.json {
         match serde_json::to_string(&report) {
             Ok(s) => println!("{s}"),

@@ -194,6 +194,7 @@ fn sum(reports: &[Value], wall: f64) -> ImportReport {
         mode_reason: None,
         mode_estimates: None,
         peak_rss_mb: None,
+        fixed_seconds: Vec::new(),
     }
 }
 

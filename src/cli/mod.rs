@@ -261,6 +261,17 @@ pub enum Command {
         /// (the section then says its runs were not cold).
         #[arg(long, value_name = "DIR", num_args = 0..=1)]
         cold: Option<Option<PathBuf>>,
+        /// Add the peer section: an afternoon's Python importer (symusic, psycopg; its virtual environment made
+        /// from the package registry) against normal, fast, ludicrous and auto, interleaved, on generated corpora of
+        /// these sizes (default 20,000 and 100,000), each `--corpus` and each of its folders; then a one-file
+        /// import into the largest generated library (`--files 0` for this section alone).
+        #[arg(long, value_name = "FILES,...", value_delimiter = ',', num_args = 0..)]
+        peer: Option<Vec<u64>>,
+        /// Add the write-components section: a normal import's write cost on the server per component (each
+        /// secondary index, the foreign-key checks, search_rows, the location indexes, COPY alone), on a
+        /// generated corpus of this many files (default 10,000).
+        #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "10000")]
+        components: Option<u64>,
     },
 }
 

@@ -67,6 +67,11 @@ pub struct TestDb {
 }
 
 pub async fn fresh_db() -> TestDb {
+    fresh_db_upto(i32::MAX).await
+}
+
+/// A fresh database on the shared cluster, migrated up to migration `last` (a library an older version left).
+pub async fn fresh_db_upto(last: i32) -> TestDb {
     let base = cluster_url().to_string();
     let admin = database::connect(&base, 1)
         .await
@@ -82,7 +87,7 @@ pub async fn fresh_db() -> TestDb {
     admin.close().await;
     let url = base.replacen("/midi_tui?", &format!("/{name}?"), 1);
     let pool = database::connect(&url, 8).await.expect("connect to test database");
-    database::migrate::run(&pool).await.expect("migrate");
+    database::migrate::run_upto(&pool, last).await.expect("migrate");
     TestDb { name, url, pool }
 }
 

@@ -320,10 +320,10 @@ fn run(
         Some(pool) => {
             rt.block_on(runs::close_abandoned(pool))?;
             let id = rt.block_on(runs::start(pool, &sources, opts.mode.as_str()))?;
-            (
-                Some(id),
-                Repair::plan(rt.block_on(integrity::repair_work(pool))?, &opts.sources),
-            )
+            crate::timeline::mark("run row");
+            let work = rt.block_on(integrity::repair_work(pool))?;
+            crate::timeline::mark("integrity check");
+            (Some(id), Repair::plan(work, &opts.sources))
         }
         None => (None, Repair::plan(integrity::RepairWork::default(), &opts.sources)),
     };
@@ -331,10 +331,12 @@ fn run(
         log.line(&text);
         let _ = events.send(EngineEvent::Log(text));
     }
-    let defer_checks = match &pool {
-        Some(pool) if opts.defer_checks => rt.block_on(database::deferred::can_defer(pool))?,
-        _ => false,
+    // Both ways past the per-row checks need a superuser session (`session_replication_role`).
+    let superuser = match &pool {
+        Some(pool) => rt.block_on(database::deferred::can_defer(pool))?,
+        None => false,
     };
+    let defer_checks = opts.defer_checks && superuser;
     if opts.defer_checks && pool.is_some() && !defer_checks {
         let text = "checks kept per row: skipping the foreign-key checks and the search_rows trigger needs a \
                     superuser session";
@@ -346,6 +348,7 @@ fn run(
         repair: repair.is_active(),
         copy: writer::CopyFormat::from_env(),
         defer_checks,
+        batch_checks: superuser && !defer_checks,
     };
     log.line(&format!(
         "run {} started: mode {}, sources {}, COPY {}{}",
@@ -355,6 +358,8 @@ fn run(
         ctx.copy.name(),
         if defer_checks {
             ", foreign-key checks and search rows deferred to the restore"
+        } else if ctx.batch_checks {
+            ", foreign-key checks and search rows set-based per batch"
         } else {
             ""
         }
@@ -371,6 +376,7 @@ fn run(
     if let (Some(s), Some(pool), Some(id)) = (shared, &pool, run_id) {
         let _ = rt.block_on(database::shared::set_import_run(pool, s.membership.importer_id, id));
     }
+    crate::timeline::mark("run row");
     let stage = Arc::new(Stage::new(opts, metrics, control, events, log));
     let (outcome, units_taken) = match (shared, &pool) {
         (Some(s), Some(pool)) => {
@@ -384,6 +390,7 @@ fn run(
         }
     };
     drop(sink);
+    crate::timeline::mark("import: scan, read, parse, write");
     if let (Some(pool), Some(id)) = (&pool, run_id) {
         let snap = stage.metrics.snapshot();
         let error = outcome.error.as_ref().map(ToString::to_string);
@@ -398,6 +405,7 @@ fn run(
             }
         }
     }
+    crate::timeline::mark("run row");
     finish(&stage, run_id, outcome, units_taken)
 }
 

@@ -197,6 +197,10 @@ pub struct ImportReport {
     /// rusage a parent reads after `fork`/`exec` would include).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_mb: Option<f64>,
+    /// Where the command's own time went, step by step from its start (`[name, seconds]`, in order; see
+    /// [`crate::timeline`]): what a small import's fixed time is made of.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixed_seconds: Vec<(String, f64)>,
 }
 
 /// A plan that could not even produce a run (nothing was imported).
@@ -295,15 +299,18 @@ impl Runner {
             }
         };
         self.notices(&engine).await;
+        crate::timeline::mark("integrity check");
         let levels = plan.mode.levels();
         let member = match plan.shares() {
             true => Some(self.join(&engine, &plan).await.map_err(PlanError::Failed)?),
             false => None,
         };
+        crate::timeline::mark("shared run bookkeeping");
         let mut error = match member {
             Some(m) if !m.creator => self.wait_ready(&engine, m).await.err(),
             _ => self.apply_levels(&engine, levels, &plan.confirmed).await.err(),
         };
+        crate::timeline::mark("profile");
         let mut summary: Option<RunSummary> = None;
         if error.is_none() {
             if let Some(m) = member.filter(|m| m.creator)
@@ -311,6 +318,7 @@ impl Runner {
             {
                 self.send(PlanEvent::Notice(format!("could not open the shared run: {e}")));
             }
+            crate::timeline::mark("shared run bookkeeping");
             let log = plan.log_path.clone().unwrap_or_else(|| engine.run_log_path());
             let mut opts = plan.import_options(log);
             opts.shared = member.map(|membership| SharedRun {
@@ -337,6 +345,7 @@ impl Runner {
             }
             None => true,
         };
+        crate::timeline::mark("shared run bookkeeping");
         let restores = restorer && !levels.is_empty() && !plan.keep_profile;
         if restores && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
             error.get_or_insert(e);
@@ -352,6 +361,7 @@ impl Runner {
         if let Some(r) = summary.as_mut().and_then(|s| s.shared_run.as_mut()) {
             r.restored = restores;
         }
+        crate::timeline::mark("profile");
         self.report(summary, error)
     }
 
@@ -414,7 +424,11 @@ impl Runner {
 
     /// Lost rows found at the start (this run reads them again) and a database left unsafe by an earlier run.
     async fn notices(&self, engine: &Engine) {
-        match engine.check_integrity().await {
+        let checked = match engine.take_open_check() {
+            Some(at_open) => Ok(at_open),
+            None => engine.check_integrity().await,
+        };
+        match checked {
             Ok(Some(lost)) => self.send(PlanEvent::Notice(format!("repairing: {lost}"))),
             Ok(None) => {}
             Err(e) => self.send(PlanEvent::Notice(format!("could not check for lost rows: {e}"))),
@@ -576,6 +590,7 @@ impl Runner {
             mode_reason: None,
             mode_estimates: None,
             peak_rss_mb: None,
+            fixed_seconds: Vec::new(),
         })
     }
 }

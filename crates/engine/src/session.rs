@@ -18,6 +18,9 @@ pub struct Engine {
     pub(crate) data_dir: PathBuf,
     /// `--log FILE`: the import log; without it, one file per run under `<data-dir>/logs`.
     pub(crate) run_log: Option<PathBuf>,
+    /// The crash check made by [`Engine::open`] and when, until a plan started right after takes it as its own
+    /// (`import` would otherwise make the same check twice).
+    pub(crate) open_check: Arc<std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>>,
 }
 
 impl Engine {
@@ -27,16 +30,30 @@ impl Engine {
         let pool = target.open(8).await?;
         // Runs a dead server left `running` get the status their importer could not store.
         PendingRuns::new(&data_dir, &target.describe()).apply(&pool).await;
+        crate::timeline::mark("pending run notes");
         let engine = Self {
             target,
             pool,
             data_dir,
             run_log: None,
+            open_check: Arc::default(),
         };
-        if let Some(lost) = engine.check_integrity().await? {
+        let lost = engine.check_integrity().await?;
+        if let Some(lost) = &lost {
             tracing::warn!("{lost}");
         }
+        *engine.open_check.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), lost));
+        crate::timeline::mark("integrity check");
         Ok(engine)
+    }
+
+    /// The crash check [`Engine::open`] made, once, and only within a few seconds of it (`None`: check again; a
+    /// console may start its first import long after opening).
+    pub(crate) fn take_open_check(&self) -> Option<Option<String>> {
+        let taken = self.open_check.lock().unwrap_or_else(|e| e.into_inner()).take();
+        taken
+            .filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(5))
+            .map(|(_, lost)| lost)
     }
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
@@ -103,6 +120,7 @@ impl Engine {
             pool,
             data_dir: self.data_dir.clone(),
             run_log: self.run_log.clone(),
+            open_check: Arc::default(),
         }
     }
 

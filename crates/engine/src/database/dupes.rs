@@ -187,15 +187,7 @@ pub async fn groups_of(pool: &PgPool, content_hash: &[u8], max_files: usize) -> 
     let limit = i64::try_from(max_files.max(1)).unwrap_or(i64::MAX);
     for (kind, fp) in [(DupeKind::Musical, exact), (DupeKind::Transposed, transposed)] {
         let Some(fp) = fp else { continue };
-        let column = fingerprint_column(kind);
-        let sql = format!(
-            "WITH picked AS (SELECT file_id FROM musical_metadata WHERE {column} = $1 ORDER BY file_id LIMIT $2) \
-             SELECT $1::bytea AS key, (SELECT count(*) FROM musical_metadata WHERE {column} = $1) AS total, \
-                 {FILE_COLUMNS} \
-             FROM picked p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = f.id \
-             LEFT JOIN file_locations l ON l.file_id = f.id ORDER BY f.id, l.path"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(members_sql(kind)))
             .bind(&fp)
             .bind(limit)
             .fetch_all(pool)
@@ -205,6 +197,30 @@ pub async fn groups_of(pool: &PgPool, content_hash: &[u8], max_files: usize) -> 
         }
     }
     Ok(out)
+}
+
+/// The files of one musical or transposed group (`$1` the fingerprint, `$2` the most files listed), with the
+/// group's size.
+fn members_sql(kind: DupeKind) -> String {
+    let column = fingerprint_column(kind);
+    format!(
+        "WITH picked AS (SELECT file_id FROM musical_metadata WHERE {column} = $1 ORDER BY file_id LIMIT $2) \
+         SELECT $1::bytea AS key, (SELECT count(*) FROM musical_metadata WHERE {column} = $1) AS total, \
+             {FILE_COLUMNS} \
+         FROM picked p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = f.id \
+         LEFT JOIN file_locations l ON l.file_id = f.id ORDER BY f.id, l.path"
+    )
+}
+
+/// The plan (`EXPLAIN (FORMAT JSON)`) of listing the group of `fingerprint`, to check which index serves it.
+pub async fn explain_members(pool: &PgPool, kind: DupeKind, fingerprint: &[u8]) -> DbResult<serde_json::Value> {
+    let sql = format!("EXPLAIN (FORMAT JSON) {}", members_sql(kind));
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(fingerprint)
+        .bind(50i64)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get::<serde_json::Value, _>(0)?)
 }
 
 /// The one group `rows` (of one key) make.

@@ -1,16 +1,18 @@
-//! The catalog of secondary indexes, parsed from the migrations that create them (one place to declare them).
+//! The catalog of secondary indexes, parsed from the migrations that create and drop them (one place to declare them).
 use std::sync::OnceLock;
 
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::DbResult;
 
-/// The migrations that declare secondary indexes, in order.
-const SOURCES: [&str; 4] = [
+/// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
+/// one takes the index out of the catalog (the index served no query of the product, see migration 0010).
+const SOURCES: [&str; 5] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
+    include_str!("../../../../database/migrations/0010_leaner_writes.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -26,15 +28,35 @@ pub struct SecondaryIndex {
 
 /// Every secondary index, in declaration order.
 pub fn catalog() -> &'static [SecondaryIndex] {
-    static CATALOG: OnceLock<Vec<SecondaryIndex>> = OnceLock::new();
-    CATALOG.get_or_init(|| SOURCES.iter().flat_map(|sql| parse(sql)).collect())
+    &declared().0
 }
 
-fn parse(sql: &str) -> Vec<SecondaryIndex> {
-    let mut out = Vec::new();
+/// The indexes a migration declared and a later one dropped (`bench --components` measures what each would cost).
+pub fn dropped() -> Vec<&'static SecondaryIndex> {
+    declared().1.iter().collect()
+}
+
+/// (in the schema now, dropped since), each in declaration order.
+fn declared() -> &'static (Vec<SecondaryIndex>, Vec<SecondaryIndex>) {
+    static DECLARED: OnceLock<(Vec<SecondaryIndex>, Vec<SecondaryIndex>)> = OnceLock::new();
+    DECLARED.get_or_init(|| {
+        let (mut live, mut dropped) = (Vec::new(), Vec::new());
+        for sql in SOURCES {
+            parse(sql, &mut live, &mut dropped);
+        }
+        (live, dropped)
+    })
+}
+
+fn parse(sql: &str, out: &mut Vec<SecondaryIndex>, dropped: &mut Vec<SecondaryIndex>) {
     let mut serves = String::new();
     for line in sql.lines().map(str::trim) {
-        if let Some(s) = line.strip_prefix("-- serves:") {
+        if let Some(name) = line.strip_prefix("DROP INDEX IF EXISTS ") {
+            let name = name.trim_end_matches(';').trim();
+            if let Some(at) = out.iter().position(|i| i.name == name) {
+                dropped.push(out.remove(at));
+            }
+        } else if let Some(s) = line.strip_prefix("-- serves:") {
             serves = s.trim().to_string();
         } else if let Some(rest) = line.strip_prefix("CREATE INDEX IF NOT EXISTS ") {
             let mut words = rest.split_whitespace();
@@ -48,7 +70,6 @@ fn parse(sql: &str) -> Vec<SecondaryIndex> {
             });
         }
     }
-    out
 }
 
 /// Names of the catalog's indexes that exist in the database now.
@@ -100,12 +121,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalog_has_26_file_16_metadata_and_7_search_row_indexes() {
+    fn catalog_keeps_the_indexes_a_query_reads_and_forgets_the_dropped_ones() {
         let c = catalog();
-        assert_eq!(c.len(), 49);
+        assert_eq!(c.len(), 23);
         assert_eq!(c.iter().filter(|i| i.table == "search_rows").count(), 7);
-        assert_eq!(c.iter().filter(|i| i.table == "files").count(), 26);
-        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 16);
+        assert_eq!(c.iter().filter(|i| i.table == "files").count(), 9);
+        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 7);
         for i in c {
             assert!(!i.serves.is_empty(), "{} says which query it serves", i.name);
             assert!(i.definition.contains(&format!(" ON {} ", i.table)), "{}", i.definition);
@@ -113,10 +134,13 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 49, "index names are unique");
-        assert_eq!(c[39].name, "files_track_names_trgm_idx");
-        assert_eq!(c[41].name, "musical_metadata_transposed_fingerprint_idx");
-        assert_eq!(c[42].name, "search_rows_name_idx");
+        assert_eq!(names.len(), 23, "index names are unique");
+        // Migration 0010's drops: out of the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
+        let dropped = dropped();
+        assert_eq!(dropped.len(), 26);
+        assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));
+        assert!(dropped.iter().any(|d| d.name == "files_created_at_idx"));
+        assert!(c.iter().any(|i| i.name == "files_track_names_trgm_idx"));
     }
 
     #[test]

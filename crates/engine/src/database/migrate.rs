@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "deferred_checks",
         include_str!("../../../../database/migrations/0009_deferred_checks.sql"),
     ),
+    (
+        10,
+        "leaner_writes",
+        include_str!("../../../../database/migrations/0010_leaner_writes.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
@@ -57,12 +62,17 @@ const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
 
 /// Apply every migration not yet recorded in `schema_migrations`; running it again changes nothing.
 pub async fn run(pool: &PgPool) -> DbResult<Vec<i32>> {
+    run_upto(pool, i32::MAX).await
+}
+
+/// [`run`], stopping after migration `last` (tests migrate a library as an older version left it, then on).
+pub async fn run_upto(pool: &PgPool, last: i32) -> DbResult<Vec<i32>> {
     let mut conn = pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *conn)
         .await?;
-    let result = apply(&mut conn).await;
+    let result = apply(&mut conn, last).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *conn)
@@ -70,7 +80,33 @@ pub async fn run(pool: &PgPool) -> DbResult<Vec<i32>> {
     result
 }
 
-async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
+/// The indexes a `DROP INDEX IF EXISTS name;` line of these migrations drops.
+fn dropped_by<'a>(migrations: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    migrations
+        .flat_map(str::lines)
+        .filter_map(|l| l.trim().strip_prefix("DROP INDEX IF EXISTS "))
+        .map(|n| n.trim_end_matches(';').trim())
+        .collect()
+}
+
+/// `sql` without the one-line `CREATE INDEX IF NOT EXISTS` statements of the indexes in `dropped`: a migration
+/// applied together with a later one that drops them does not build them first.
+fn without_indexes(sql: &str, dropped: &[&str]) -> String {
+    sql.lines()
+        .filter(|l| {
+            let name = l
+                .trim()
+                .strip_prefix("CREATE INDEX IF NOT EXISTS ")
+                .and_then(|rest| rest.split_whitespace().next());
+            !name.is_some_and(|n| dropped.contains(&n))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The pending migrations, in one transaction (a new library's schema in one commit, not one per migration), each
+/// without the indexes a later pending one drops.
+async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, \
          applied_at timestamptz NOT NULL DEFAULT now())",
@@ -80,13 +116,19 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
     let done: Vec<i32> = sqlx::query_scalar("SELECT version FROM schema_migrations")
         .fetch_all(&mut *conn)
         .await?;
+    let pending: Vec<(i32, &str, &str)> = MIGRATIONS
+        .iter()
+        .copied()
+        .filter(|(v, _, _)| !done.contains(v) && *v <= last)
+        .collect();
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = conn.begin().await?;
     let mut applied = Vec::new();
-    for &(version, name, sql) in MIGRATIONS {
-        if done.contains(&version) {
-            continue;
-        }
-        let mut tx = conn.begin().await?;
-        sqlx::raw_sql(sql)
+    for (i, &(version, name, sql)) in pending.iter().enumerate() {
+        let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await
             .map_err(|error| DbError::Migration {
@@ -99,9 +141,35 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        tracing::info!(version, name, "applied migration");
         applied.push(version);
     }
+    tx.commit().await?;
+    for &(version, name, _) in &pending {
+        tracing::info!(version, name, "applied migration");
+    }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_migration_applied_with_a_later_one_skips_the_indexes_it_drops() {
+        let later = "-- x\nDROP INDEX IF EXISTS a_idx;\nDROP INDEX IF EXISTS c_idx;\n";
+        let dropped = dropped_by([later].into_iter());
+        assert_eq!(dropped, ["a_idx", "c_idx"]);
+        let sql = "CREATE TABLE t (x int);\n-- serves: x\nCREATE INDEX IF NOT EXISTS a_idx ON t (x);\n\
+                   CREATE INDEX IF NOT EXISTS b_idx ON t (x);";
+        let kept = without_indexes(sql, &dropped);
+        assert!(!kept.contains("a_idx") && kept.contains("b_idx") && kept.contains("CREATE TABLE"), "{kept}");
+        // Every index migration 0010 drops is declared on a line of its own, so a new library never builds it.
+        let all: String = MIGRATIONS.iter().map(|m| m.2).collect::<Vec<_>>().join("\n");
+        let dropped_0010 = dropped_by([MIGRATIONS[9].2].into_iter());
+        assert_eq!(dropped_0010.len(), 26);
+        let fresh = without_indexes(&all, &dropped_0010);
+        for name in dropped_0010 {
+            assert!(!fresh.contains(&format!("EXISTS {name} ON")), "{name}");
+        }
+    }
 }

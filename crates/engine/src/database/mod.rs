@@ -14,6 +14,7 @@ pub mod safety;
 pub mod search;
 pub mod shared;
 pub mod status;
+pub mod write_cost;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -114,8 +115,11 @@ impl Target {
             }
             Target::External(url) => url.clone(),
         };
+        crate::timeline::mark("managed cluster check");
         let pool = connect(&url, max_connections).await?;
+        crate::timeline::mark("connect");
         migrate::run(&pool).await?;
+        crate::timeline::mark("migrations check");
         Ok(pool)
     }
 }

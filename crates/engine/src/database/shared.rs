@@ -1,7 +1,16 @@
 //! The SQL of shared runs: joining a run by its key, recording and claiming its units under a lease, leaving it.
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::DbResult;
+
+/// A transaction of the run's bookkeeping, committed without waiting for its WAL to reach the disk: a small
+/// import made a dozen such commits, each a flush. Nothing is lost by it: every batch of library rows commits
+/// synchronously, which flushes the bookkeeping before it; what a server crash can take (the last moments of
+/// bookkeeping after the last batch) is what a killed importer leaves too, and the next importer of the run
+/// handles that already (leases run out, a run whose importers are gone is closed).
+async fn bookkeeping(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await
+}
 
 /// This importer's place in a shared run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +26,7 @@ pub struct Membership {
 pub async fn join(pool: &PgPool, key: &str, sources: &[String], mode: &str, lease_ms: i64) -> DbResult<Membership> {
     reap_dead(pool, Some(key), None).await?;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = bookkeeping(pool).await?;
         sqlx::query(
             "UPDATE shared_runs s SET state = 'closed', closed_at = now() WHERE run_key = $1 AND state <> 'closed' \
              AND NOT EXISTS (SELECT 1 FROM run_importers i WHERE i.shared_run_id = s.id AND i.left_at IS NULL \
@@ -90,7 +99,7 @@ pub async fn reap_dead(pool: &PgPool, key: Option<&str>, run_id: Option<i64>) ->
     if dead.is_empty() {
         return Ok(0);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query("UPDATE run_importers SET lease_until = now() - interval '1 millisecond' WHERE id = ANY($1)")
         .bind(&dead)
         .execute(&mut *tx)
@@ -107,10 +116,12 @@ pub async fn reap_dead(pool: &PgPool, key: Option<&str>, run_id: Option<i64>) ->
 
 /// The creator applied the levels: importers may claim units now.
 pub async fn open(pool: &PgPool, run_id: i64) -> DbResult<()> {
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query("UPDATE shared_runs SET state = 'open' WHERE id = $1 AND state = 'preparing'")
         .bind(run_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -129,11 +140,13 @@ pub async fn ready(pool: &PgPool, run_id: i64) -> DbResult<bool> {
 
 /// Tie this importer to its own `import_runs` row.
 pub async fn set_import_run(pool: &PgPool, importer_id: i64, import_run_id: i64) -> DbResult<()> {
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query("UPDATE run_importers SET import_run_id = $2 WHERE id = $1")
         .bind(importer_id)
         .bind(import_run_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -141,6 +154,7 @@ pub async fn set_import_run(pool: &PgPool, importer_id: i64, import_run_id: i64)
 pub async fn add_units(pool: &PgPool, run_id: i64, units: &[(i32, String)]) -> DbResult<()> {
     let ordinals: Vec<i32> = units.iter().map(|u| u.0).collect();
     let items: Vec<&str> = units.iter().map(|u| u.1.as_str()).collect();
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query(
         "INSERT INTO run_units (shared_run_id, ordinal, items) SELECT $1, o, i::jsonb FROM unnest($2::int[], $3::text[]) \
          AS u(o, i) ON CONFLICT (shared_run_id, ordinal) DO NOTHING",
@@ -148,24 +162,28 @@ pub async fn add_units(pool: &PgPool, run_id: i64, units: &[(i32, String)]) -> D
     .bind(run_id)
     .bind(&ordinals)
     .bind(&items)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// The walk reached the end: every unit is recorded (the first importer to get there says so).
 pub async fn scan_finished(pool: &PgPool, run_id: i64, units: i32) -> DbResult<()> {
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query("UPDATE shared_runs SET scan_done = true, units_total = $2 WHERE id = $1 AND NOT scan_done")
         .bind(run_id)
         .bind(units)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Claim the first unit nobody holds (never claimed, or its holder's lease ran out), skipping rows another
 /// importer is claiming at this instant. Its ordinal and items.
 pub async fn claim(pool: &PgPool, m: &Membership, lease_ms: i64) -> DbResult<Option<(i32, String)>> {
+    let mut tx = bookkeeping(pool).await?;
     let row = sqlx::query(
         // The pick runs once, materialized: as a subquery the planner may put it on the inner side of a nested
         // loop (it does once the table has statistics) and run it again per row, so the claim can miss every
@@ -178,8 +196,9 @@ pub async fn claim(pool: &PgPool, m: &Membership, lease_ms: i64) -> DbResult<Opt
     .bind(m.run_id)
     .bind(m.importer_id)
     .bind(lease_ms as f64)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
@@ -213,7 +232,7 @@ pub async fn progress(pool: &PgPool, run_id: i64) -> DbResult<Progress> {
 
 /// Keep this importer and the units it holds alive for another lease.
 pub async fn renew(pool: &PgPool, m: &Membership, lease_ms: i64) -> DbResult<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query("UPDATE run_importers SET lease_until = now() + $2 * interval '1 millisecond' WHERE id = $1")
         .bind(m.importer_id)
         .bind(lease_ms as f64)
@@ -234,23 +253,27 @@ pub async fn renew(pool: &PgPool, m: &Membership, lease_ms: i64) -> DbResult<()>
 
 /// Everything this importer claimed is written (its pipeline ended without error): mark its units done.
 pub async fn units_written(pool: &PgPool, m: &Membership) -> DbResult<u64> {
+    let mut tx = bookkeeping(pool).await?;
     let r = sqlx::query("UPDATE run_units SET done = true WHERE shared_run_id = $1 AND owner = $2 AND NOT done")
         .bind(m.run_id)
         .bind(m.importer_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(r.rows_affected())
 }
 
 /// Give back the units this importer holds unwritten (it stops early): the others claim them at once.
 pub async fn release(pool: &PgPool, m: &Membership) -> DbResult<()> {
+    let mut tx = bookkeeping(pool).await?;
     sqlx::query(
         "UPDATE run_units SET owner = NULL, lease_until = NULL WHERE shared_run_id = $1 AND owner = $2 AND NOT done",
     )
     .bind(m.run_id)
     .bind(m.importer_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -258,7 +281,7 @@ pub async fn release(pool: &PgPool, m: &Membership) -> DbResult<()> {
 /// Called again while others are still present (they may be finishing, or killed and not yet expired), it takes
 /// the restore over once they have left or their lease ran out; only one importer ever gets it.
 pub async fn leave(pool: &PgPool, m: &Membership, units_taken: i64) -> DbResult<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = bookkeeping(pool).await?;
     let restorer: Option<i64> = sqlx::query_scalar("SELECT restorer FROM shared_runs WHERE id = $1 FOR UPDATE")
         .bind(m.run_id)
         .fetch_one(&mut *tx)

@@ -106,6 +106,10 @@ pub struct BatchContext {
     /// Skip the per-row foreign-key checks and the search_rows trigger, journaled for the restore to prove
     /// ([`super::deferred`]): fast and ludicrous imports on a superuser session.
     pub defer_checks: bool,
+    /// Make the foreign-key checks and the search_rows fill set-based within each batch instead of per row and per
+    /// statement trigger ([`checked_in_batch`]): normal imports on a superuser session. Nothing is deferred: the
+    /// batch commits checked or not at all.
+    pub batch_checks: bool,
 }
 
 /// True when a batch failed only because of its interleaving with another importer: worth trying again.
@@ -125,9 +129,9 @@ pub struct BatchOutcome {
     pub orphans: Vec<String>,
 }
 
-/// Prepare a writer connection (staging tables live per session).
+/// Prepare a writer connection. The staging tables (per session) are made by the first batch that takes the
+/// staging path: most imports never do, and a small one would pay for them in its fixed time.
 pub async fn prepare(conn: &mut PgConnection, async_commit: bool) -> DbResult<()> {
-    sqlx::raw_sql(SQL.staging.as_str()).execute(&mut *conn).await?;
     if async_commit {
         sqlx::raw_sql("SET synchronous_commit = off")
             .execute(&mut *conn)
@@ -172,13 +176,23 @@ async fn direct(
     complete_archives: &[Arc<ArchiveTracker>],
 ) -> Result<BatchOutcome, sqlx::Error> {
     let (run_id, format) = (ctx.run_id, ctx.copy);
+    let checked = checked_in_batch(ctx);
+    if checked {
+        check_run_in_batch(tx, run_id).await?;
+    }
     let mut out = BatchOutcome::default();
     let mut hashes: Vec<Vec<u8>> = contents.iter().map(|c| c.hash.to_vec()).collect();
     hashes.extend(locations.iter().map(|l| l.hash.to_vec()));
     hashes.sort_unstable();
     hashes.dedup();
     let mut ids: std::collections::HashMap<[u8; 32], i64> = std::collections::HashMap::with_capacity(hashes.len());
-    for r in sqlx::query("SELECT content_hash, id FROM files WHERE content_hash = ANY($1)")
+    // Checked in the batch, the stored files its locations name are locked as their foreign-key triggers would.
+    let lookup = if checked {
+        "SELECT content_hash, id FROM files WHERE content_hash = ANY($1) ORDER BY id FOR KEY SHARE"
+    } else {
+        "SELECT content_hash, id FROM files WHERE content_hash = ANY($1)"
+    };
+    for r in sqlx::query(lookup)
         .bind(&hashes)
         .fetch_all(&mut *tx)
         .await?
@@ -212,6 +226,9 @@ async fn direct(
         }
         copy_in(&mut *tx, pick(&SQL.copy_files, format), files.finish()).await?;
         copy_in(&mut *tx, pick(&SQL.copy_metadata, format), meta.finish()).await?;
+        if checked {
+            fill_search_rows_of(tx, &new_ids).await?;
+        }
         out.new_files = fresh.len() as u64;
     }
     if !locations.is_empty() {
@@ -250,6 +267,7 @@ pub async fn write_batch(
     let run_id = ctx.run_id;
     let mut tx = conn.begin().await?;
     begin_batch(&mut tx, ctx).await?;
+    sqlx::raw_sql(SQL.staging.as_str()).execute(&mut *tx).await?;
     let mut out = BatchOutcome::default();
     if !contents.is_empty() {
         let mut seen = HashSet::with_capacity(contents.len());
@@ -311,6 +329,43 @@ async fn begin_batch(tx: &mut PgConnection, ctx: BatchContext) -> Result<(), sql
         super::deferred::defer_in_transaction(tx).await?;
     }
     durable_if_unlogged(tx).await
+}
+
+/// Whether this batch's direct write checks its keys itself: asked for, and not already deferred.
+fn checked_in_batch(ctx: BatchContext) -> bool {
+    ctx.batch_checks && !ctx.defer_checks
+}
+
+/// The per-row foreign-key triggers of a direct batch, replaced by what they amount to, set-based: the run the
+/// rows name is locked `FOR KEY SHARE` (the lock each trigger takes on the referenced row) and must exist, and so
+/// are the files already stored that the batch's locations name (in [`direct`]'s look-up); the batch's new files
+/// and their metadata are written in this same transaction. The triggers (and the search_rows statement trigger,
+/// which [`fill_search_rows_of`] replaces) are off for the rest of the transaction only.
+async fn check_run_in_batch(tx: &mut PgConnection, run_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('session_replication_role', 'replica', true), lock_import_run($1)")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The search rows of a batch's new files, in one statement from the one definition of a search row (the view
+/// `search_rows_source`, migration 0010). A file id can come back after a crash emptied UNLOGGED tables (and their
+/// sequence): the new file wins.
+const FILL_SEARCH_ROWS: &str = "
+INSERT INTO search_rows SELECT v.* FROM search_rows_source v WHERE v.file_id = ANY($1)
+ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder,
+    duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm,
+    key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den,
+    total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums
+";
+
+/// Insert the search rows of these new files (`bench --components` measures the writer's way with it too).
+pub async fn fill_search_rows_of(tx: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if !ids.is_empty() {
+        sqlx::query(FILL_SEARCH_ROWS).bind(ids).execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// While the library tables are UNLOGGED a crash empties them, and only the run row can say what was there: commit

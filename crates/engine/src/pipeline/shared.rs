@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::Rele
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -114,6 +114,9 @@ pub(super) struct Claimer {
     cfg: SharedRun,
     taken: AtomicU64,
     walk_failed: Arc<AtomicBool>,
+    /// This process's walk recorded units (or ended: then the sender is gone): claim again at once, rather than
+    /// after a poll's sleep (which a small import paid whole).
+    walked: Receiver<()>,
 }
 
 impl Claimer {
@@ -173,7 +176,10 @@ impl Claimer {
                     if (p.scan_done && p.free_units == 0) || self.walk_failed.load(Relaxed) {
                         return Ok(());
                     }
-                    std::thread::sleep(Duration::from_millis(50));
+                    // Units of other importers' walks or leases come without a word: poll for them.
+                    if let Err(RecvTimeoutError::Disconnected) = self.walked.recv_timeout(Duration::from_millis(50)) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
                 }
             }
         }
@@ -201,6 +207,7 @@ pub(super) fn run(
             .spawn(move || renew(&pool, &rt, cfg, &stop))
             .ok()
     };
+    let (walked_tx, walked) = bounded::<()>(1);
     let walker = {
         let (st, stop, failed, pool, rt) = (
             stage.clone(),
@@ -212,7 +219,7 @@ pub(super) fn run(
         std::thread::Builder::new()
             .name("walk".into())
             .spawn(move || {
-                let r = walk(&st, cfg, &pool, &rt, &sources, &stop);
+                let r = walk(&st, cfg, &pool, &rt, &sources, &stop, &walked_tx);
                 if r.is_err() {
                     failed.store(true, Release);
                 }
@@ -226,6 +233,7 @@ pub(super) fn run(
         cfg,
         taken: AtomicU64::new(0),
         walk_failed: walk_failed.clone(),
+        walked,
     });
     let mut total: Option<Outcome> = None;
     loop {
@@ -386,6 +394,7 @@ fn walk(
     rt: &tokio::runtime::Handle,
     sources: &[PathBuf],
     stop: &AtomicBool,
+    walked: &Sender<()>,
 ) -> Result<(), ImportError> {
     let run_id = cfg.membership.run_id;
     let (m, c) = (&*st.metrics, &*st.control);
@@ -426,6 +435,7 @@ fn walk(
                 None => return false,
             }
             units.ready.clear();
+            let _ = walked.try_send(());
             last_flush = Instant::now();
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
@@ -450,6 +460,7 @@ fn walk(
     units.close_files();
     rt.block_on(db::add_units(pool, run_id, &units.ready))?;
     rt.block_on(db::scan_finished(pool, run_id, units.next))?;
+    let _ = walked.try_send(());
     Ok(())
 }
 

@@ -3,12 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::sink::{BatchSink, Candidate, ResumeLookup};
 use super::{Control, EngineEvent, ImportError, ImportOptions, Limit, RunLog, RunStatus, write};
@@ -142,13 +142,13 @@ pub(super) fn run(
         }));
     }
     drop((item_rx, rec_tx));
-    let ticker_stop = Arc::new(AtomicBool::new(false));
-    let stop = ticker_stop.clone();
+    // Dropping the sender stops the ticker at once (a sleeping ticker held up the end of every small run).
+    let (ticker_stop, stop) = bounded::<()>(0);
     threads.push(spawn("run-log", stage, move |st| progress_log(st, &stop)));
 
     // The writer runs here, on the coordinating thread.
     let written = write::run(stage, sink, rec_rx);
-    ticker_stop.store(true, Relaxed);
+    drop(ticker_stop);
     let (thread_error, panicked) = join(threads);
     let error = written
         .result
@@ -638,17 +638,13 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
     }
 }
 
-/// Progress lines in the run log, every two seconds until `stop`.
-fn progress_log(st: &Stage, stop: &AtomicBool) -> Result<(), ImportError> {
+/// Progress lines in the run log, every two seconds until `stop` closes (and one more then).
+fn progress_log(st: &Stage, stop: &Receiver<()>) -> Result<(), ImportError> {
     let m = &*st.metrics;
     let mut prev = m.snapshot();
-    while !stop.load(Relaxed) {
-        for _ in 0..20 {
-            if stop.load(Relaxed) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let mut stopped = false;
+    while !stopped {
+        stopped = !matches!(stop.recv_timeout(Duration::from_secs(2)), Err(RecvTimeoutError::Timeout));
         let now = m.snapshot();
         let dt = (now.elapsed - prev.elapsed).as_secs_f64().max(1e-9);
         st.log.line(&format!(

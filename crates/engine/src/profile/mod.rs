@@ -45,7 +45,7 @@ impl Level {
             Level::Basic => {
                 "synchronous_commit off; more memory for sorts, maintenance and WAL (scaled to this machine)"
             }
-            Level::DropIndexes => "back up and drop the 49 secondary indexes; rebuilt in parallel afterwards",
+            Level::DropIndexes => "back up and drop the secondary indexes; rebuilt in parallel afterwards",
             Level::Ludicrous => {
                 "fsync and full_page_writes off, wal_level minimal, autovacuum off, library tables UNLOGGED"
             }
@@ -92,7 +92,7 @@ impl Mode {
     /// What the mode changes.
     pub fn describe(&self) -> &'static str {
         match self {
-            Mode::Normal => "no change: all 49 indexes live, every safety on",
+            Mode::Normal => "no change: every index live, every safety on",
             Mode::Fast => "levels 1+2: asynchronous commit, bigger memory settings, indexes dropped and rebuilt after",
             Mode::Ludicrous => "levels 1+2+3: as fast, plus fsync off, minimal WAL, UNLOGGED tables",
         }
