@@ -229,3 +229,61 @@ async fn absent_and_non_finite_values_are_null() {
         assert_eq!(meta["note_density"], json!(7.25), "{path}");
     }
 }
+
+/// A normal import's batches check their keys set-based: a run that does not exist fails the batch with the
+/// foreign-key error code, as the per-row check did; a checked batch writes its search rows itself (the statement
+/// trigger is off in it) from `search_rows_source`, and the triggers are on again for the next transaction.
+#[tokio::test]
+async fn a_batch_checked_in_itself_refuses_a_missing_run_and_writes_its_search_rows() {
+    let db = fresh_db().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    writer::prepare(&mut conn, false).await.unwrap();
+    let record = sample_record(3, "/lib/c/checked.mid");
+    let checked = BatchContext {
+        run_id: 424242,
+        batch_checks: true,
+        ..Default::default()
+    };
+    let refused = writer::write_batch_direct(&mut conn, checked, &[&record], &[&location(&record)], &[], &[]).await;
+    let text = format!("{refused:?}");
+    assert!(text.contains("23503") && text.contains("foreign key"), "{text}");
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM files").await, 0);
+    let run = start_run(&db.pool).await;
+    let ok = BatchContext { run_id: run, ..checked };
+    let out = writer::write_batch_direct(&mut conn, ok, &[&record], &[&location(&record)], &[], &[])
+        .await
+        .unwrap()
+        .expect("nothing collides");
+    assert_eq!((out.new_files, out.locations), (1, 1));
+    assert_eq!(
+        stored(&db.pool, &record.location).await,
+        expected(3, &record.location, run)
+    );
+    // The search row is the one the view defines, written by the batch (the trigger was off in it).
+    assert_eq!(
+        scalar(
+            &db.pool,
+            "SELECT count(*) FROM search_rows s JOIN search_rows_source v USING (file_id) \
+             WHERE (s.*)::text = (v.*)::text",
+        )
+        .await,
+        1
+    );
+    let role: String = sqlx::query_scalar("SHOW session_replication_role")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(role, "origin");
+    // A second content at a new path, the first one's location again: the stored file is found and locked.
+    let other = sample_record(4, "/lib/c/other.mid");
+    let dup = LocationRecord {
+        location: "/lib/c/copy of checked.mid".into(),
+        ..location(&record)
+    };
+    let out = writer::write_batch_direct(&mut conn, ok, &[&other], &[&location(&other), &dup], &[], &[])
+        .await
+        .unwrap()
+        .expect("nothing collides");
+    assert_eq!((out.new_files, out.locations), (1, 2));
+    assert_eq!(scalar(&db.pool, "SELECT count(*) FROM search_rows").await, 2);
+}
