@@ -106,16 +106,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             peer,
             components,
         }) => {
-            let modes_default = if scale.is_some()
-                || append.is_some()
-                || cold.is_some()
-                || peer.is_some()
-                || components.is_some()
-            {
-                0
-            } else {
-                100_000
-            };
+            let modes_default =
+                if scale.is_some() || append.is_some() || cold.is_some() || peer.is_some() || components.is_some() {
+                    0
+                } else {
+                    100_000
+                };
             let scale_modes = scale_modes
                 .iter()
                 .map(|m| match m {

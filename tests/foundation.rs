@@ -164,7 +164,10 @@ async fn index_catalog_matches_the_database() {
         .collect();
     assert_eq!(extra.len(), 4, "pkeys + unique: {extra:?}");
     assert!(extra.iter().any(|n| n.contains("content_hash")));
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), indexes::catalog().len());
+    assert_eq!(
+        indexes::present(&db.pool).await.unwrap().len(),
+        indexes::catalog().len()
+    );
 }
 
 #[test]
@@ -236,7 +239,10 @@ async fn a_build_connection_recreates_a_dropped_catalog_index() {
     // A second build of a present index is harmless: the catalog's statements say IF NOT EXISTS.
     conn.build(gin).await.unwrap();
     conn.close().await;
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), indexes::catalog().len());
+    assert_eq!(
+        indexes::present(&db.pool).await.unwrap().len(),
+        indexes::catalog().len()
+    );
 }
 
 /// The schema a catalog query sees: every column, index, constraint, view, trigger and function of the public
@@ -265,12 +271,22 @@ async fn schema_text(pool: &sqlx::PgPool) -> Vec<String> {
 async fn a_new_library_and_an_upgraded_one_have_the_same_schema() {
     let fresh = fresh_db().await;
     let old = common::fresh_db_upto(9).await;
-    assert_eq!(scalar(&old.pool, "SELECT count(*) FROM pg_indexes WHERE indexname = 'files_created_at_idx'").await, 1);
+    assert_eq!(
+        scalar(
+            &old.pool,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'files_created_at_idx'"
+        )
+        .await,
+        1
+    );
     let applied = midi_tui::database::migrate::run(&old.pool).await.unwrap();
     assert_eq!(applied, vec![10]);
     let (a, b) = (schema_text(&fresh.pool).await, schema_text(&old.pool).await);
     let only_new: Vec<_> = a.iter().filter(|x| !b.contains(x)).collect();
     let only_old: Vec<_> = b.iter().filter(|x| !a.contains(x)).collect();
-    assert!(only_new.is_empty() && only_old.is_empty(), "new only: {only_new:#?}\nupgraded only: {only_old:#?}");
+    assert!(
+        only_new.is_empty() && only_old.is_empty(),
+        "new only: {only_new:#?}\nupgraded only: {only_old:#?}"
+    );
     assert!(a.len() > 150, "{}", a.len());
 }

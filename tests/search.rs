@@ -609,9 +609,26 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
     // Rare values (a time signature, a track count and a program few files have) are found through their own
     // indexes, common ones by walking an order's index.
     let filters = [
-        "", "bpm:118..124", "bpm:>190", "key:Cm", "key:Cm~", "ts:6/8", "ts:7", "ts:9/8", "dur:30..32",
-        "notes:>4990", "notes:100..110", "drums:yes", "program:33", "program:120", "inst:fretless", "tracks:1",
-        "tracks:40", "folder:folder1234", "name:groove_1234", "dupes:2",
+        "",
+        "bpm:118..124",
+        "bpm:>190",
+        "key:Cm",
+        "key:Cm~",
+        "ts:6/8",
+        "ts:7",
+        "ts:9/8",
+        "dur:30..32",
+        "notes:>4990",
+        "notes:100..110",
+        "drums:yes",
+        "program:33",
+        "program:120",
+        "inst:fretless",
+        "tracks:1",
+        "tracks:40",
+        "folder:folder1234",
+        "name:groove_1234",
+        "dupes:2",
     ];
     let sorts = ["name", "-bpm", "dur", "-notes", "tracks", "-size", "added"];
     let mut used: std::collections::BTreeMap<String, String> = Default::default();
@@ -620,7 +637,9 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
             let q = format!("{prefix}{filter}");
             let query = Query::parse(&q).unwrap();
             for sort in sorts {
-                let plan = search::explain(&db.pool, &query, sort.parse().unwrap(), 50).await.unwrap();
+                let plan = search::explain(&db.pool, &query, sort.parse().unwrap(), 50)
+                    .await
+                    .unwrap();
                 let mut names = BTreeSet::new();
                 plan_indexes(&plan[0]["Plan"], &mut names);
                 for n in names {

@@ -127,6 +127,8 @@ pub enum ModeArg {
     Ludicrous,
 }
 
+// Parsed once per process: the bench's many options make one variant large, which costs nothing here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import folders, MIDI files and archives headless.

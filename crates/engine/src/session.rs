@@ -20,8 +20,11 @@ pub struct Engine {
     pub(crate) run_log: Option<PathBuf>,
     /// The crash check made by [`Engine::open`] and when, until a plan started right after takes it as its own
     /// (`import` would otherwise make the same check twice).
-    pub(crate) open_check: Arc<std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>>,
+    pub(crate) open_check: Arc<std::sync::Mutex<Option<OpenCheck>>>,
 }
+
+/// When [`Engine::open`] checked the library for rows a crash took, and what it found lost.
+type OpenCheck = (std::time::Instant, Option<String>);
 
 impl Engine {
     /// Start the managed cluster if needed, connect, migrate, and check the library for rows a crash took (the

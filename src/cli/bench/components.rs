@@ -99,7 +99,10 @@ pub fn markdown(r: &ComponentsReport) -> String {
     let delta = |v: f64| format!("{:+.4}", v);
     for row in &r.rows {
         let (label, cost) = if row.name == "the writer now" {
-            ("the writer now (checks and search rows set-based per batch, the indexes below)".to_string(), String::new())
+            (
+                "the writer now (checks and search rows set-based per batch, the indexes below)".to_string(),
+                String::new(),
+            )
         } else if let Some(index) = row.name.strip_prefix("without `") {
             let name = index.trim_end_matches('`');
             let serves = r
@@ -109,7 +112,10 @@ pub fn markdown(r: &ComponentsReport) -> String {
                 .map_or(String::new(), |(_, q)| format!(" (serves: {q})"));
             (format!("index `{name}`{serves}"), delta(now - row.per_1k))
         } else if row.name.starts_with("without ") {
-            (row.name.trim_start_matches("without ").to_string(), delta(now - row.per_1k))
+            (
+                row.name.trim_start_matches("without ").to_string(),
+                delta(now - row.per_1k),
+            )
         } else {
             (row.name.clone(), delta(row.per_1k - now))
         };

@@ -105,10 +105,7 @@ pub fn setup(work: &Path) -> Result<(PathBuf, PathBuf, String), String> {
 
 fn run_setup(cmd: &mut Command) -> Result<(), String> {
     let what = format!("{cmd:?}");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: {e}"))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
@@ -271,7 +268,11 @@ async fn one_file(
     let mut walls = Vec::new();
     let mut steps: Vec<Vec<(String, f64)>> = Vec::new();
     for p in paths.iter().take(n as usize) {
-        let (e, d, src) = (exe.to_path_buf(), data_dir.to_path_buf(), p.to_string_lossy().to_string());
+        let (e, d, src) = (
+            exe.to_path_buf(),
+            data_dir.to_path_buf(),
+            p.to_string_lossy().to_string(),
+        );
         let m = tokio::task::spawn_blocking(move || run_ours(&e, &d, &["--mode", "normal"], &src)).await??;
         walls.push(m.wall);
         let mut s: Vec<(String, f64)> = m.json["fixed_seconds"]
@@ -286,7 +287,10 @@ async fn one_file(
         steps.push(s);
     }
     let _ = std::fs::remove_dir_all(&singles);
-    let names: Vec<String> = steps.first().map(|s| s.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
+    let names: Vec<String> = steps
+        .first()
+        .map(|s| s.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
     let steps = names
         .into_iter()
         .map(|name| {
@@ -357,7 +361,8 @@ pub fn markdown(r: &PeerReport) -> String {
             c.auto,
             c.auto_mode,
             x(c.peer, c.auto),
-            c.normal_server_cpu_per_1k.map_or("-".to_string(), |v| format!("{v:.3}"))
+            c.normal_server_cpu_per_1k
+                .map_or("-".to_string(), |v| format!("{v:.3}"))
         );
     }
     s += "\n| peer target | measured | |\n|---|---|---|\n";

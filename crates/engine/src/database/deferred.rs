@@ -95,14 +95,11 @@ const REPAIRS: [(&str, &str); 6] = [
 /// skipped trigger leaves them (writers insert metadata, never update it or a file's searched columns, and ids a
 /// crash reused are cleared by the integrity check at the next start), so an anti-join on the key suffices: on 69k
 /// files 37 ms, where comparing every column of every row took 256 ms.
-const SYNC_SEARCH_ROWS: &str = "
-INSERT INTO search_rows
-SELECT v.* FROM search_rows_source v WHERE NOT EXISTS (SELECT 1 FROM search_rows s WHERE s.file_id = v.file_id)
-ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder,
-    duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm,
-    key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den,
-    total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums
-";
+const SYNC_SEARCH_ROWS: &str = concat!(
+    "INSERT INTO search_rows SELECT v.* FROM search_rows_source v \
+     WHERE NOT EXISTS (SELECT 1 FROM search_rows s WHERE s.file_id = v.file_id) ",
+    super::writer::search_rows_upsert!()
+);
 
 /// Search rows of metadata that is gone (after the repairs above every metadata row has its file).
 const REMOVE_STALE_SEARCH_ROWS: &str = "

@@ -162,7 +162,10 @@ mod tests {
         let sql = "CREATE TABLE t (x int);\n-- serves: x\nCREATE INDEX IF NOT EXISTS a_idx ON t (x);\n\
                    CREATE INDEX IF NOT EXISTS b_idx ON t (x);";
         let kept = without_indexes(sql, &dropped);
-        assert!(!kept.contains("a_idx") && kept.contains("b_idx") && kept.contains("CREATE TABLE"), "{kept}");
+        assert!(
+            !kept.contains("a_idx") && kept.contains("b_idx") && kept.contains("CREATE TABLE"),
+            "{kept}"
+        );
         // Every index migration 0010 drops is declared on a line of its own, so a new library never builds it.
         let all: String = MIGRATIONS.iter().map(|m| m.2).collect::<Vec<_>>().join("\n");
         let dropped_0010 = dropped_by([MIGRATIONS[9].2].into_iter());

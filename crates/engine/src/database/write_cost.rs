@@ -35,7 +35,11 @@ pub struct Captured {
 }
 
 fn column_list<R>(t: &super::columns::Table<R>) -> String {
-    t.columns.iter().map(|c| quote_ident(c.name)).collect::<Vec<_>>().join(", ")
+    t.columns
+        .iter()
+        .map(|c| quote_ident(c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn copy_out(conn: &mut PgConnection, sql: String) -> DbResult<Vec<u8>> {
@@ -191,7 +195,8 @@ impl Variant {
 const RESET: &str = "TRUNCATE files, musical_metadata, file_locations, search_rows";
 
 const UNIQUE_PATH: &str = "file_locations_path_key";
-const LOCATIONS_BY_FILE: &str = "CREATE INDEX IF NOT EXISTS file_locations_file_id_idx ON file_locations (file_id, path)";
+const LOCATIONS_BY_FILE: &str =
+    "CREATE INDEX IF NOT EXISTS file_locations_file_id_idx ON file_locations (file_id, path)";
 
 /// The CPU seconds (user + system) of a backend, from `/proc` (the server runs on this machine).
 fn backend_cpu(pid: i32) -> Option<f64> {
@@ -205,7 +210,9 @@ fn backend_cpu(pid: i32) -> Option<f64> {
 }
 
 async fn exec(c: &mut PgConnection, sql: &str) -> DbResult<()> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *c).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut *c)
+        .await?;
     Ok(())
 }
 
@@ -227,14 +234,22 @@ async fn shape(c: &mut PgConnection, v: &Variant, undo: bool) -> DbResult<()> {
     }
     if v.without_unique_path {
         if undo {
-            exec(c, &format!("ALTER TABLE file_locations ADD CONSTRAINT {UNIQUE_PATH} UNIQUE (path)")).await?;
+            exec(
+                c,
+                &format!("ALTER TABLE file_locations ADD CONSTRAINT {UNIQUE_PATH} UNIQUE (path)"),
+            )
+            .await?;
         } else {
             exec(c, &format!("ALTER TABLE file_locations DROP CONSTRAINT {UNIQUE_PATH}")).await?;
         }
     }
     if v.trigger_off() {
         let on_off = if undo { "ENABLE" } else { "DISABLE" };
-        exec(c, &format!("ALTER TABLE musical_metadata {on_off} TRIGGER search_rows_insert")).await?;
+        exec(
+            c,
+            &format!("ALTER TABLE musical_metadata {on_off} TRIGGER search_rows_insert"),
+        )
+        .await?;
     }
     if v.without_locations_by_file {
         if undo {
@@ -352,7 +367,11 @@ pub fn variants() -> Vec<Variant> {
         Checks::Off,
         Fill::Batch,
     ));
-    let mut v = Variant::new("without search_rows (its fill and its indexes)", Checks::InBatch, Fill::Off);
+    let mut v = Variant::new(
+        "without search_rows (its fill and its indexes)",
+        Checks::InBatch,
+        Fill::Off,
+    );
     v.without = catalog.iter().filter(|i| i.table == "search_rows").collect();
     out.push(v);
     let mut v = now("without the unique location path index".into());

@@ -192,11 +192,7 @@ async fn direct(
     } else {
         "SELECT content_hash, id FROM files WHERE content_hash = ANY($1)"
     };
-    for r in sqlx::query(lookup)
-        .bind(&hashes)
-        .fetch_all(&mut *tx)
-        .await?
-    {
+    for r in sqlx::query(lookup).bind(&hashes).fetch_all(&mut *tx).await? {
         let h: Vec<u8> = r.get(0);
         if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
             ids.insert(h, r.get(1));
@@ -349,16 +345,25 @@ async fn check_run_in_batch(tx: &mut PgConnection, run_id: i64) -> Result<(), sq
     Ok(())
 }
 
+/// How an insert into search_rows meets a row already there: a file id can come back after a crash emptied
+/// UNLOGGED tables (and their sequence), and the new file wins. Shared by every insert the engine makes
+/// (the statement trigger of migration 0010 spells the same in SQL).
+macro_rules! search_rows_upsert {
+    () => {
+        "ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder, \
+         duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm, \
+         key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den, \
+         total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums"
+    };
+}
+pub(super) use search_rows_upsert;
+
 /// The search rows of a batch's new files, in one statement from the one definition of a search row (the view
-/// `search_rows_source`, migration 0010). A file id can come back after a crash emptied UNLOGGED tables (and their
-/// sequence): the new file wins.
-const FILL_SEARCH_ROWS: &str = "
-INSERT INTO search_rows SELECT v.* FROM search_rows_source v WHERE v.file_id = ANY($1)
-ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder,
-    duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm,
-    key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den,
-    total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums
-";
+/// `search_rows_source`, migration 0010).
+const FILL_SEARCH_ROWS: &str = concat!(
+    "INSERT INTO search_rows SELECT v.* FROM search_rows_source v WHERE v.file_id = ANY($1) ",
+    search_rows_upsert!()
+);
 
 /// Insert the search rows of these new files (`bench --components` measures the writer's way with it too).
 pub async fn fill_search_rows_of(tx: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {

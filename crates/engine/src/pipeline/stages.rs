@@ -644,7 +644,10 @@ fn progress_log(st: &Stage, stop: &Receiver<()>) -> Result<(), ImportError> {
     let mut prev = m.snapshot();
     let mut stopped = false;
     while !stopped {
-        stopped = !matches!(stop.recv_timeout(Duration::from_secs(2)), Err(RecvTimeoutError::Timeout));
+        stopped = !matches!(
+            stop.recv_timeout(Duration::from_secs(2)),
+            Err(RecvTimeoutError::Timeout)
+        );
         let now = m.snapshot();
         let dt = (now.elapsed - prev.elapsed).as_secs_f64().max(1e-9);
         st.log.line(&format!(
