@@ -91,21 +91,6 @@ const REPAIRS: [(&str, &str); 6] = [
     ),
 ];
 
-/// The search rows the skipped trigger did not write: those of analysed files without one. Missing is the only way a
-/// skipped trigger leaves them (writers insert metadata, never update it or a file's searched columns, and ids a
-/// crash reused are cleared by the integrity check at the next start), so an anti-join on the key suffices: on 69k
-/// files 37 ms, where comparing every column of every row took 256 ms.
-const SYNC_SEARCH_ROWS: &str = concat!(
-    "INSERT INTO search_rows SELECT v.* FROM search_rows_source v \
-     WHERE NOT EXISTS (SELECT 1 FROM search_rows s WHERE s.file_id = v.file_id) ",
-    super::writer::search_rows_upsert!()
-);
-
-/// Search rows of metadata that is gone (after the repairs above every metadata row has its file).
-const REMOVE_STALE_SEARCH_ROWS: &str = "
-DELETE FROM search_rows s WHERE NOT EXISTS (SELECT 1 FROM musical_metadata m WHERE m.file_id = s.file_id)
-";
-
 /// Prove what the writers skipped, if any batch did: every key's orphans repaired, search_rows re-synced, the
 /// journal entries marked restored, all in one synchronous transaction. None when nothing was deferred.
 pub async fn prove(pool: &PgPool) -> DbResult<Option<Proven>> {
@@ -127,8 +112,11 @@ pub async fn prove(pool: &PgPool) -> DbResult<Option<Proven>> {
             proven.repaired.push((what, n));
         }
     }
-    proven.search_rows = sqlx::query(SYNC_SEARCH_ROWS).execute(&mut *tx).await?.rows_affected();
-    proven.search_rows_removed = sqlx::query(REMOVE_STALE_SEARCH_ROWS)
+    proven.search_rows = sqlx::query(super::search_rows::SYNC)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    proven.search_rows_removed = sqlx::query(super::search_rows::REMOVE_STALE)
         .execute(&mut *tx)
         .await?
         .rows_affected();

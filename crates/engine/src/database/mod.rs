@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod runs;
 pub mod safety;
 pub mod search;
+pub mod search_rows;
 pub mod shared;
 pub mod status;
 pub mod write_cost;

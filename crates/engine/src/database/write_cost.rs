@@ -315,7 +315,7 @@ pub async fn measure(url: &str, rows: &Captured, v: &Variant) -> DbResult<f64> {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-            super::writer::fill_search_rows_of(&mut tx, &ids).await?;
+            super::search_rows::fill(&mut tx, &ids).await?;
         }
         copy_in(&mut tx, "file_locations", &loc_cols, &b.locations).await?;
         sqlx::query(

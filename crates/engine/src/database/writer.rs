@@ -223,7 +223,7 @@ async fn direct(
         copy_in(&mut *tx, pick(&SQL.copy_files, format), files.finish()).await?;
         copy_in(&mut *tx, pick(&SQL.copy_metadata, format), meta.finish()).await?;
         if checked {
-            fill_search_rows_of(tx, &new_ids).await?;
+            super::search_rows::fill(tx, &new_ids).await?;
         }
         out.new_files = fresh.len() as u64;
     }
@@ -336,40 +336,12 @@ fn checked_in_batch(ctx: BatchContext) -> bool {
 /// rows name is locked `FOR KEY SHARE` (the lock each trigger takes on the referenced row) and must exist, and so
 /// are the files already stored that the batch's locations name (in [`direct`]'s look-up); the batch's new files
 /// and their metadata are written in this same transaction. The triggers (and the search_rows statement trigger,
-/// which [`fill_search_rows_of`] replaces) are off for the rest of the transaction only.
+/// which [`super::search_rows::fill`] replaces) are off for the rest of the transaction only.
 async fn check_run_in_batch(tx: &mut PgConnection, run_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT set_config('session_replication_role', 'replica', true), lock_import_run($1)")
         .bind(run_id)
         .execute(&mut *tx)
         .await?;
-    Ok(())
-}
-
-/// How an insert into search_rows meets a row already there: a file id can come back after a crash emptied
-/// UNLOGGED tables (and their sequence), and the new file wins. Shared by every insert the engine makes
-/// (the statement trigger of migration 0010 spells the same in SQL).
-macro_rules! search_rows_upsert {
-    () => {
-        "ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder, \
-         duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm, \
-         key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den, \
-         total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums"
-    };
-}
-pub(super) use search_rows_upsert;
-
-/// The search rows of a batch's new files, in one statement from the one definition of a search row (the view
-/// `search_rows_source`, migration 0010).
-const FILL_SEARCH_ROWS: &str = concat!(
-    "INSERT INTO search_rows SELECT v.* FROM search_rows_source v WHERE v.file_id = ANY($1) ",
-    search_rows_upsert!()
-);
-
-/// Insert the search rows of these new files (`bench --components` measures the writer's way with it too).
-pub async fn fill_search_rows_of(tx: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-    if !ids.is_empty() {
-        sqlx::query(FILL_SEARCH_ROWS).bind(ids).execute(&mut *tx).await?;
-    }
     Ok(())
 }
 
