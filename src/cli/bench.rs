@@ -313,6 +313,12 @@ async fn run_peer(
         subs.sort();
         for sub in subs {
             let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            // The peer reads plain MIDI files only: a folder of archives alone would compare our import with an
+            // importer that found nothing.
+            if !peer::has_plain_midi(&sub) {
+                eprintln!("bench: peer: `{name}/` holds no plain MIDI file the peer would read: not compared");
+                continue;
+            }
             corpora.push((format!("{short}: `{name}/`"), sub, false));
         }
     }

@@ -111,6 +111,8 @@ pub fn markdown(r: &ComponentsReport) -> String {
                 .find(|(n, _)| n == name)
                 .map_or(String::new(), |(_, q)| format!(" (serves: {q})"));
             (format!("index `{name}`{serves}"), delta(now - row.per_1k))
+        } else if row.name.starts_with("COPY alone") {
+            (row.name.clone(), format!("the writer adds {}", delta(now - row.per_1k)))
         } else if row.name.starts_with("without ") {
             (
                 row.name.trim_start_matches("without ").to_string(),

@@ -309,6 +309,26 @@ async fn one_file(
     })
 }
 
+/// Whether the peer would find a file to read under `dir` (it reads `.mid`, `.midi`, `.kar` and `.rmi` files).
+pub fn has_plain_midi(dir: &Path) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| ["mid", "midi", "kar", "rmi"].iter().any(|m| x.eq_ignore_ascii_case(m)))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
