@@ -230,7 +230,11 @@ fn open_files(os: &OsFacts) -> Check {
         return base(
             value,
             Verdict::Ok,
-            format!("an import keeps about {need} files open at once on {} cores", os.cores),
+            format!(
+                "an import keeps about {} open at once on {}",
+                crate::human::counted(need, "file"),
+                crate::human::counted(os.cores, "core")
+            ),
             None,
         );
     }
@@ -390,7 +394,7 @@ fn disk(s: &ServerFacts, import: Option<ImportSize>, mode: Mode) -> Check {
     let (_, wal_held) = wal_needs(s, files, mode);
     let need = files * per_file + wal_held;
     let basis = match import {
-        Some(i) => format!("about {} files", i.files),
+        Some(i) => format!("about {}", crate::human::counted(i.files, "file")),
         None => "per 100,000 files".into(),
     };
     let why_need = format!(

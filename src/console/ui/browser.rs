@@ -10,6 +10,7 @@ use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, tr
 use crate::console::app::App;
 use crate::console::browser::{BrowseAction, Browser, Focus, MAX_LOADED, Pane, Slot};
 use crate::console::keymap::{Action, Ctx, key_label};
+use crate::engine::human::counted;
 use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, SortField};
 
@@ -391,7 +392,7 @@ fn duplicate_lines(d: &FileDetail, w: usize) -> Vec<Line<'static>> {
         };
         let others = (g.total_files - 1).max(0);
         lines.push(Line::from(Span::styled(
-            format!(" {what}: {others} other file{}", if others == 1 { "" } else { "s" }),
+            format!(" {what}: {}", counted(others, "other file")),
             bold().fg(Color::Magenta),
         )));
         for f in g.files.iter().filter(|f| f.content_hash != d.content_hash).take(3) {
@@ -458,7 +459,11 @@ fn music_lines(
     top.push(field("parts", format!("ch {}{drums}{programs}", channels.join(" ")), w));
     let mut more = Vec::new();
     let avg = m.avg_bpm.map(|a| format!("average {a:.1} bpm · ")).unwrap_or_default();
-    more.push(field("tempo", format!("{avg}{} tempo event(s)", m.tempo_changes), w));
+    more.push(field(
+        "tempo",
+        format!("{avg}{}", counted(m.tempo_changes, "tempo event")),
+        w,
+    ));
     let declared = m.key_signature.clone().unwrap_or_else(|| "none".into());
     let detected = match (&m.detected_key, m.key_confidence) {
         (Some(k), Some(c)) => format!("{k} ({c:.2})"),

@@ -309,7 +309,11 @@ impl Engine {
             let r = self.rebuild_indexes(crate::machine::cores(), None).await?;
             let ok = r.present == r.expected;
             return Ok(RestoreReport {
-                lines: vec![format!("rebuilt {} indexes in {:.1} s", r.built.len(), r.seconds)],
+                lines: vec![format!(
+                    "rebuilt {} in {:.1} s",
+                    crate::human::counted(r.built.len(), "index"),
+                    r.seconds
+                )],
                 checks: vec![Check {
                     what: "secondary indexes".into(),
                     expected: r.expected.to_string(),
