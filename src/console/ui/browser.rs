@@ -51,7 +51,7 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
     let right = app.run.is_active().then(|| {
         let done = app.live.snapshot.done();
-        Line::from(format!(" import running: {} files ", fmt_count(done))).style(Style::new().fg(Color::Yellow))
+        Line::from(format!(" import running: {} ", counted(done, "file"))).style(Style::new().fg(Color::Yellow))
     });
     let block = panel("Library", right, false);
     let inner = block.inner(area);
@@ -190,7 +190,7 @@ fn results_status(b: &Browser) -> String {
         (n, Some(_)) if n >= MAX_LOADED => format!("first {} shown: narrow the query", fmt_count(n as u64)),
         (n, Some(_)) => format!("{} loaded, more below", fmt_count(n as u64)),
         (1, None) => "1 file".into(),
-        (n, None) => format!("{} files", fmt_count(n as u64)),
+        (n, None) => counted(n, "file"),
     }
 }
 
@@ -309,7 +309,7 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize, all: bool) -> Vec<Line<
     ))];
     let mut file = format!("{} · SMF {}", fmt_bytes(d.file_size_bytes.max(0) as u64), opt(d.format));
     if let Some(n) = d.num_tracks {
-        file.push_str(&format!(" · {n} tracks"));
+        file.push_str(&format!(" · {}", counted(n, "track")));
     }
     match d.ticks_per_quarter_note {
         Some(t) => file.push_str(&format!(" · {t} tpq")),
