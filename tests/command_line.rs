@@ -24,7 +24,12 @@ fn have(tool: &str) -> bool {
 /// Run a shell on a script; its stdout.
 fn shell(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     stdout(&out)
 }
 
@@ -73,26 +78,45 @@ done
     let got = shell("bash", &args);
     let completed = |line: &str| -> Vec<String> {
         let prefix = format!("{line}=> ");
-        let l = got.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{got}"));
+        let l = got
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{got}"));
         l[prefix.len()..].split_whitespace().map(String::from).collect()
     };
     assert_eq!(completed("midi-tui imp"), ["import"]);
     // After a command (the part clap_complete's script gets wrong for a hyphenated name, see cli/docs.rs).
-    assert_eq!(completed("midi-tui import --mode "), ["auto", "normal", "fast", "ludicrous"]);
+    assert_eq!(
+        completed("midi-tui import --mode "),
+        ["auto", "normal", "fast", "ludicrous"]
+    );
     assert_eq!(completed("midi-tui dupes --l"), ["--limit", "--log"]);
     for shell_name in ["bash", "zsh", "fish"] {
-        assert!(completed("midi-tui completions ").contains(&shell_name.to_string()), "{got}");
+        assert!(
+            completed("midi-tui completions ").contains(&shell_name.to_string()),
+            "{got}"
+        );
     }
-    assert!(completed("midi-tui profile apply ").contains(&"drop-indexes".to_string()), "{got}");
+    assert!(
+        completed("midi-tui profile apply ").contains(&"drop-indexes".to_string()),
+        "{got}"
+    );
     assert_eq!(completed("midi-tui db s"), ["start", "stop", "status"]);
 
     // Fish: `complete -C` asks fish for the candidates of a command line, with their descriptions.
     let fish = script("fish");
     if have("fish") {
-        let ask = |line: &str| shell("fish", &["-c", &format!("source {}; complete -C '{line}'", fish.display())]);
+        let ask = |line: &str| {
+            shell(
+                "fish",
+                &["-c", &format!("source {}; complete -C '{line}'", fish.display())],
+            )
+        };
         let modes = ask("midi-tui import --mode ");
         assert!(
-            modes.lines().any(|l| l.starts_with("ludicrous\t") && l.contains("UNLOGGED")),
+            modes
+                .lines()
+                .any(|l| l.starts_with("ludicrous\t") && l.contains("UNLOGGED")),
             "{modes}"
         );
         assert!(ask("midi-tui se").lines().any(|l| l.starts_with("search\t")));
@@ -118,7 +142,10 @@ done
         );
         assert_eq!(registered.trim(), "_midi-tui");
         let text = std::fs::read_to_string(&zsh).unwrap();
-        assert!(text.contains("ludicrous\\:") && text.contains("drop-indexes"), "zsh values");
+        assert!(
+            text.contains("ludicrous\\:") && text.contains("drop-indexes"),
+            "zsh values"
+        );
     } else {
         eprintln!("SKIP zsh completions: zsh is not installed (scripts/setup-tests.sh installs it)");
     }
@@ -192,7 +219,11 @@ fn the_manual_documents_every_command_and_option_and_renders_cleanly() {
         assert!(file.is_file(), "{}", file.display());
         assert!(listed.contains(&file.to_str().unwrap()), "{listed:?}");
     }
-    assert_eq!(listed.len(), commands.len() + 1, "midi-tui.1 and one page per command: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        commands.len() + 1,
+        "midi-tui.1 and one page per command: {listed:?}"
+    );
     assert!(!dir.join("logs").exists(), "man wrote a log");
 
     if !have("groff") {
@@ -218,12 +249,16 @@ fn the_manual_documents_every_command_and_option_and_renders_cleanly() {
     }
     // The query fields keep their lines (not filled into one paragraph).
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("drums") && l.contains("drums:yes")),
+        text.lines()
+            .any(|l| l.trim_start().starts_with("drums") && l.contains("drums:yes")),
         "{text}"
     );
     let (import, warnings) = groff(&pages.join("midi-tui-import.1"));
     assert_eq!(warnings, "");
-    assert!(import.contains("--workers <N>") && import.contains("GLOBAL OPTIONS"), "{import}");
+    assert!(
+        import.contains("--workers <N>") && import.contains("GLOBAL OPTIONS"),
+        "{import}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -234,10 +269,17 @@ fn a_usage_error_shows_the_usage_not_the_options_from_the_environment() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("Usage: midi-tui import [OPTIONS] <SOURCE>..."), "{err}");
-    assert!(!err.contains("--data-dir"), "MIDI_TUI_DATA_DIR is set, not required: {err}");
+    assert!(
+        !err.contains("--data-dir"),
+        "MIDI_TUI_DATA_DIR is set, not required: {err}"
+    );
     let out = run_in(&dir, &["dupes", "--limit", "many"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid value 'many' for '--limit <N>'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid value 'many' for '--limit <N>'"),
+        "{}",
+        stderr(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -274,7 +316,12 @@ fn messages_count_through_the_formatting_helper() {
             if let Some(q) = code.find('"')
                 && code[q..].contains("(s)")
             {
-                hedged.push(format!("{}:{}: {}", f.strip_prefix(root).unwrap().display(), i + 1, code));
+                hedged.push(format!(
+                    "{}:{}: {}",
+                    f.strip_prefix(root).unwrap().display(),
+                    i + 1,
+                    code
+                ));
             }
         }
     }
@@ -315,12 +362,19 @@ fn run_sh_says_what_it_does_and_shows_the_build() {
         "{err}"
     );
     assert!(err.contains("Compiling midi-tui"), "cargo's progress is shown: {err}");
-    assert!(err.contains("run: checking for Rust and the PostgreSQL server"), "{err}");
+    assert!(
+        err.contains("run: checking for Rust and the PostgreSQL server"),
+        "{err}"
+    );
     assert_eq!(stdout(&first), "midi-tui ran with: --version two words\n");
     // A build that shows its progress: no --quiet.
     assert_eq!(std::fs::read_to_string(&calls).unwrap(), "build --release\n");
     let again = run();
-    assert!(stderr(&again).contains("what changed since the last build"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("what changed since the last build"),
+        "{}",
+        stderr(&again)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -337,8 +391,23 @@ fn the_run_s_setup_installs_no_test_tools() {
         "apt-get",
         &format!("#!/bin/sh\necho \"$@\" >> {}\n", apt.display()),
     );
-    for tool in ["bash", "sh", "id", "ls", "mktemp", "rm", "cat", "cargo", "initdb", "pg_ctl", "pg_config"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+    for tool in [
+        "bash",
+        "sh",
+        "id",
+        "ls",
+        "mktemp",
+        "rm",
+        "cat",
+        "cargo",
+        "initdb",
+        "pg_ctl",
+        "pg_config",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
         let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
         if !path.is_empty() {
             std::os::unix::fs::symlink(&path, bin.join(tool)).unwrap();
@@ -351,7 +420,11 @@ fn the_run_s_setup_installs_no_test_tools() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(!apt.exists(), "setup.sh ran apt-get: {:?}", std::fs::read_to_string(&apt));
+    assert!(
+        !apt.exists(),
+        "setup.sh ran apt-get: {:?}",
+        std::fs::read_to_string(&apt)
+    );
     // The test set-up is what the test runners call.
     for runner in ["scripts/test.sh", ".ci/run"] {
         let text = std::fs::read_to_string(root.join(runner)).unwrap();

@@ -185,14 +185,25 @@ async fn dupes_says_how_many_groups_first_and_lists_the_largest_up_to_the_limit(
         ),
         "{two}"
     );
-    assert_eq!(headings(&two), ["4 locations of one content", "3 locations of one content"]);
+    assert_eq!(
+        headings(&two),
+        ["4 locations of one content", "3 locations of one content"]
+    );
     assert!(!two.contains("2 copies"), "{two}");
     let all = text(&[]);
-    assert!(all.starts_with("3 contents at more than one location (9 locations)\n"), "{all}");
+    assert!(
+        all.starts_with("3 contents at more than one location (9 locations)\n"),
+        "{all}"
+    );
     assert_eq!(headings(&all).len(), 3);
     assert_eq!(headings(&text(&["--limit", "0"])).len(), 3);
     let one = text(&["--limit", "1"]);
-    assert!(one.lines().next().unwrap().ends_with("; the largest group below (--limit N for more, --limit 0 for all)"));
+    assert!(
+        one.lines()
+            .next()
+            .unwrap()
+            .ends_with("; the largest group below (--limit N for more, --limit 0 for all)")
+    );
     assert_eq!(headings(&one), ["4 locations of one content"]);
     // JSON lines: every group unless limited, no summary line.
     assert_eq!(dupes_json(&db.url, &[]).len(), 3);
@@ -200,7 +211,10 @@ async fn dupes_says_how_many_groups_first_and_lists_the_largest_up_to_the_limit(
     assert_eq!(largest.len(), 1);
     assert_eq!(largest[0].1.len(), 4);
     // Copies are one file at several locations: no two files share their notes.
-    assert_eq!(text(&["--musical", "--limit", "1"]), "no two files have the same notes\n");
+    assert_eq!(
+        text(&["--musical", "--limit", "1"]),
+        "no two files have the same notes\n"
+    );
     let _ = std::fs::remove_dir_all(&lib);
 }
 

@@ -163,8 +163,10 @@ enum FieldKind {
 pub struct FieldDoc {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
-    /// Terms of this field, each one a valid query (a test parses them).
+    /// Terms of this field, each one a valid query (a test parses them); the first is the one a short list shows.
     pub examples: &'static [&'static str],
+    /// What it matches in a few words, for a narrow help screen (the console's).
+    pub short: &'static str,
     pub meaning: &'static str,
     kind: FieldKind,
 }
@@ -174,7 +176,8 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc {
         name: "bpm",
         aliases: &["tempo"],
-        examples: &["bpm:120", "bpm:118..124", "bpm:>150", "bpm:~120"],
+        examples: &["bpm:118..124", "bpm:120", "bpm:>150", "bpm:~120"],
+        short: "tempo; >150, ~120",
         meaning: "first tempo: 120 means 119.5 up to 120.5; a range a..b (either end open), a comparison \
                   (> >= < <=), or ~ for within 3%",
         kind: FieldKind::Bpm,
@@ -182,7 +185,8 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc {
         name: "key",
         aliases: &[],
-        examples: &["key:Cm", "key:F#", "key:Cm~"],
+        examples: &["key:Cm~", "key:Cm", "key:F#"],
+        short: "key; ~ adds compatible",
         meaning: "the declared key signature, else the detected key, in any spelling (C#m = Dbm); with ~ also its \
                   relative major/minor and its two neighbours on the circle of fifths",
         kind: FieldKind::Key,
@@ -190,7 +194,8 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc {
         name: "ts",
         aliases: &["time", "meter"],
-        examples: &["ts:4/4", "ts:6/8", "ts:3"],
+        examples: &["ts:6/8", "ts:4/4", "ts:3"],
+        short: "time signature",
         meaning: "time signature; a numerator alone takes any denominator",
         kind: FieldKind::TimeSignature,
     },
@@ -198,6 +203,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "dur",
         aliases: &["duration", "length"],
         examples: &["dur:30..120", "dur:<60"],
+        short: "length in seconds",
         meaning: "length in seconds (ranges and comparisons as for bpm)",
         kind: FieldKind::Duration,
     },
@@ -205,6 +211,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "notes",
         aliases: &[],
         examples: &["notes:>1000"],
+        short: "note count",
         meaning: "note count",
         kind: FieldKind::Notes,
     },
@@ -212,6 +219,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "tracks",
         aliases: &[],
         examples: &["tracks:1"],
+        short: "track count",
         meaning: "track count",
         kind: FieldKind::Tracks,
     },
@@ -219,13 +227,15 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "drums",
         aliases: &[],
         examples: &["drums:yes", "drums:no"],
+        short: "drum channel yes/no",
         meaning: "uses the drum channel (10)",
         kind: FieldKind::Drums,
     },
     FieldDoc {
         name: "program",
         aliases: &["prog"],
-        examples: &["program:33", "program:33..40,1"],
+        examples: &["program:33..40", "program:33,1"],
+        short: "GM program 1-128",
         meaning: "uses a General MIDI program, numbered 1-128 as GM lists them (33 = Acoustic Bass)",
         kind: FieldKind::Program,
     },
@@ -233,6 +243,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "inst",
         aliases: &["instrument"],
         examples: &["inst:bass", "inst:fretless"],
+        short: "GM family or name",
         meaning: "a GM family (piano, chromatic, organ, guitar, bass, strings, ensemble, brass, reed, pipe, lead, \
                   pad, fx, ethnic, percussive, sfx) or every program whose name contains the word",
         kind: FieldKind::Instrument,
@@ -241,6 +252,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "coll",
         aliases: &["collection"],
         examples: &["coll:groove", "coll:\"My Pack\""],
+        short: "collection, exactly",
         meaning: "the collection (the top folder of the source, or the outermost archive), exactly",
         kind: FieldKind::Collection,
     },
@@ -248,13 +260,15 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "folder",
         aliases: &[],
         examples: &["folder:session"],
+        short: "folder name contains",
         meaning: "the containing folder's name contains the text (any case)",
         kind: FieldKind::Folder,
     },
     FieldDoc {
         name: "name",
         aliases: &[],
-        examples: &["name:funk", "name:~grove"],
+        examples: &["name:~grove", "name:funk"],
+        short: "name contains (~ near)",
         meaning: "the file name contains the text (any case); with ~ also a name with a word close to it \
                   (`groove`), slower on big libraries",
         kind: FieldKind::Name,
@@ -263,6 +277,7 @@ pub const FIELDS: &[FieldDoc] = &[
         name: "dupes",
         aliases: &["dups"],
         examples: &["dupes:2", "^dupes:2"],
+        short: "N+ files, same notes",
         meaning: "at least N files of the library, the file itself included, have the same notes",
         kind: FieldKind::Dupes,
     },
@@ -279,10 +294,10 @@ fn field_named(name: &str) -> Option<&'static FieldDoc> {
 /// `search --help` (and of any other help that lists the fields).
 pub fn fields_help() -> String {
     let mut out = String::from(
-        "Query terms (every term must hold):\n  field:value   one of the fields below\n  ^term         the files the \
-         term does not match (a file without the value: ^bpm:100.. keeps files without a tempo)\n  word          \
-         a bare word: the file name, a track name or the copyright text contains it (any case)\n  \
-         \"a b\"         quotes keep spaces in a value or a phrase: coll:\"My Pack\"\n\nFields:\n",
+        "Query terms (every term must hold):\n  field:value   one of the fields below\n  ^term         the files \
+         the term does not match (^bpm:100.. keeps files without a tempo)\n  word          the file name, a \
+         track name or the copyright text contains it (any case)\n  \"a b\"         quotes keep spaces in a value \
+         or a phrase: coll:\"My Pack\"\n\nFields:\n",
     );
     for f in FIELDS {
         let aliases = if f.aliases.is_empty() {
@@ -873,6 +888,7 @@ mod tests {
         assert!(help.lines().all(|l| l.chars().count() <= HELP_WIDTH), "{help}");
         for f in FIELDS {
             assert!(!f.examples.is_empty() && !f.meaning.is_empty(), "{}", f.name);
+            assert!(!f.short.is_empty() && f.short.len() <= 24, "{}: {}", f.name, f.short);
             for example in f.examples {
                 let term = one(example);
                 let field = example.trim_start_matches('^').split(':').next().unwrap();
@@ -884,8 +900,9 @@ mod tests {
                     assert_eq!(one(&aliased).filter, term.filter, "{aliased}");
                 }
             }
-            let words: Vec<&str> = f.meaning.split_whitespace().collect();
-            assert!(help.contains(&words.join(" ")[..20]), "{}", f.name);
+            // Wrapped over lines, word for word.
+            let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(words(&help).contains(&words(f.meaning)), "{}", f.name);
             assert_eq!(field_named(&f.name.to_uppercase()).map(|d| d.kind), Some(f.kind));
         }
         let e = Query::parse("colour:red").unwrap_err();
