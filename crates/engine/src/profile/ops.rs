@@ -280,8 +280,8 @@ impl Engine {
             safety::drop_index(pool, name).await?;
         }
         report.lines.push(format!(
-            "dropped {} secondary indexes ({:.1} s); definitions backed up in index_backup and {}",
-            defs.len(),
+            "dropped {} ({:.1} s); definitions backed up in index_backup and {}",
+            crate::human::counted(defs.len(), "secondary index"),
             t0.elapsed().as_secs_f64(),
             self.data_dir.join("INDEX_BACKUP.sql").display()
         ));
