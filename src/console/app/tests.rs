@@ -274,12 +274,13 @@ fn quit_asks_while_running_or_unsafe() {
     let mut a = testkit::app();
     update(&mut a, polled(testkit::ludicrous_polled()));
     assert!(update(&mut a, Msg::Key(Key::Char('q'))).is_empty());
-    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { reasons })) if reasons[0].contains("UNSAFE")));
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Quit)));
+    assert!(quit_reasons(&a)[0].contains("UNSAFE"));
     assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::Quit]);
 
     let mut a = testkit::running_app(2);
-    update(&mut a, Msg::Key(Key::CtrlC));
-    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { .. }))));
+    update(&mut a, Msg::Key(crate::console::keymap::CTRL_C));
+    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit))));
     assert_eq!(
         update(&mut a, Msg::Key(Key::Enter)),
         vec![Effect::CancelImport],
@@ -308,7 +309,7 @@ fn typing_a_path_adds_a_checked_source() {
     );
     assert_eq!(
         a.overlay,
-        Some(Overlay::Input("q/".into())),
+        Some(Overlay::Input(PathField::new("q/"))),
         "q and x are typed, not bound"
     );
     assert_eq!(

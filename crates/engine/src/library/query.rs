@@ -143,6 +143,23 @@ pub const FIELDS: &[&str] = &[
     "bpm", "key", "ts", "dur", "notes", "tracks", "drums", "program", "inst", "coll", "folder", "name", "dupes",
 ];
 
+/// Each field with an example term and what it matches: the console's help lists them, and so can `--help`.
+pub const FIELD_HELP: &[(&str, &str, &str)] = &[
+    ("bpm", "bpm:118..124", "first tempo; bpm:120, bpm:>150, bpm:~120 (within 3%)"),
+    ("key", "key:Cm~", "declared else detected key; ~ adds compatible keys"),
+    ("ts", "ts:6/8", "time signature; ts:3 takes any denominator"),
+    ("dur", "dur:30..120", "length in seconds"),
+    ("notes", "notes:>1000", "note count"),
+    ("tracks", "tracks:1", "track count"),
+    ("drums", "drums:yes", "uses the drum channel (yes/no)"),
+    ("program", "program:33..40", "a General MIDI program, 1-128"),
+    ("inst", "inst:bass", "a GM family or program name word"),
+    ("coll", "coll:groove", "the collection, exactly"),
+    ("folder", "folder:session", "the folder's name contains it"),
+    ("name", "name:~grove", "the file name contains it (~: or is close to it)"),
+    ("dupes", "dupes:2", "at least N files with the same notes"),
+];
+
 impl Query {
     /// Parse a query line. Terms are separated by spaces; `"..."` keeps spaces inside a value or a bare phrase.
     pub fn parse(text: &str) -> Result<Query, ParseError> {
@@ -530,6 +547,23 @@ impl std::str::FromStr for Sort {
             }
         };
         Ok(Sort { field, descending })
+    }
+}
+
+#[cfg(test)]
+mod field_help_tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_help_with_an_example_that_parses() {
+        for f in FIELDS {
+            let (_, example, _) = FIELD_HELP
+                .iter()
+                .find(|(name, _, _)| name == f)
+                .unwrap_or_else(|| panic!("{f} has no help"));
+            Query::parse(example).unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+        assert_eq!(FIELD_HELP.len(), FIELDS.len());
     }
 }
 
