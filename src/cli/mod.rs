@@ -562,7 +562,10 @@ mod tests {
             g.shell_flags(),
             " --database-url postgres://u:PASSWORD@db:5433/music --data-dir '/data/my lib'"
         );
-        assert_eq!(without_password("postgres:///music?host=/run"), "postgres:///music?host=/run");
+        assert_eq!(
+            without_password("postgres:///music?host=/run"),
+            "postgres:///music?host=/run"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::browser::{Browser, BrowserEffect, BrowserMsg};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key, Move};
 use super::lineedit::{EditOp, LineEdit};
-use crate::engine::database::runs::UnfinishedRun;
 use crate::database::status::Status;
+use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
 use crate::engine::plan::{PlanEvent, StepKind};
@@ -811,7 +811,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
 fn on_move(app: &mut App, m: Move) -> Vec<Effect> {
     match app.context() {
         Ctx::Help => {
-            app.help_scroll = moved(app.help_scroll, m, usize::MAX / 2, 10);
+            app.help_scroll = moved(app.help_scroll, m, help_scroll_max(app), 10);
             vec![]
         }
         Ctx::Browser | Ctx::Dupes => browser_effects(app.browser.on_move(m)),
@@ -836,19 +836,7 @@ fn on_move(app: &mut App, m: Move) -> Vec<Effect> {
                     app.run_selected = moved(app.run_selected.min(last), m, last, 5);
                 }
                 StartList::Modes => {
-                    // The list as drawn: auto first, then every mode; up and down wrap around.
-                    let n = Mode::ALL.len() + 1;
-                    let i = if app.auto_mode {
-                        0
-                    } else {
-                        1 + Mode::ALL.iter().position(|x| *x == app.mode).unwrap_or(0)
-                    };
-                    let j = match m {
-                        Move::Down => (i + 1) % n,
-                        Move::Up => (i + n - 1) % n,
-                        Move::Top | Move::PageUp => 0,
-                        Move::Bottom | Move::PageDown => n - 1,
-                    };
+                    let j = mode_target(app, m);
                     if j == 0 {
                         set_auto(app);
                     } else {
@@ -860,6 +848,31 @@ fn on_move(app: &mut App, m: Move) -> Vec<Effect> {
         }
         _ => vec![],
     }
+}
+
+/// Where a movement key takes the start screen's mode list: auto first, then every mode; ↑/↓ wrap around.
+fn mode_target(app: &App, m: Move) -> usize {
+    let n = Mode::ALL.len() + 1;
+    let i = mode_index(app);
+    match m {
+        Move::Down => (i + 1) % n,
+        Move::Up => (i + n - 1) % n,
+        Move::Top | Move::PageUp => 0,
+        Move::Bottom | Move::PageDown => n - 1,
+    }
+}
+
+fn mode_index(app: &App) -> usize {
+    if app.auto_mode {
+        0
+    } else {
+        1 + Mode::ALL.iter().position(|x| *x == app.mode).unwrap_or(0)
+    }
+}
+
+/// The help's lines past what one screen shows (it scrolls no further).
+fn help_scroll_max(app: &App) -> usize {
+    crate::console::ui::help::help_lines(app).len().saturating_sub(1)
 }
 
 /// `at` moved by `m` in a list whose last index is `last` (`page` rows a page).
@@ -1104,6 +1117,10 @@ pub fn available(app: &App, action: Action) -> bool {
         Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
         Action::RemoveSource => !app.sources.is_empty(),
         Action::NextList => !app.unfinished().is_empty(),
+        Action::ModeAuto => !app.auto_mode,
+        Action::ModeNormal => app.auto_mode || app.mode != Mode::Normal,
+        Action::ModeFast => app.auto_mode || app.mode != Mode::Fast,
+        Action::ModeLudicrous => app.auto_mode || app.mode != Mode::Ludicrous,
         Action::ResumeRun => idle && app.unfinished().get(app.run_selected).is_some(),
         Action::Move(m) => match app.context() {
             Ctx::Run => {
@@ -1117,7 +1134,8 @@ pub fn available(app: &App, action: Action) -> bool {
                 let last = app.unfinished().len().saturating_sub(1);
                 moved(app.run_selected, m, last, 5) != app.run_selected
             }
-            Ctx::Help => !matches!(m, Move::Up | Move::PageUp | Move::Top) || app.help_scroll > 0,
+            Ctx::Help => moved(app.help_scroll, m, help_scroll_max(app), 10) != app.help_scroll,
+            Ctx::Start => mode_target(app, m) != mode_index(app),
             Ctx::Browser | Ctx::Dupes => app.browser.can_move(m),
             _ => true,
         },
@@ -1134,7 +1152,9 @@ pub fn available(app: &App, action: Action) -> bool {
 pub fn why_not(app: &App, action: Action) -> String {
     let busy = || busy(app).unwrap_or_default();
     match action {
-        Action::Start if app.sources.is_empty() => "no source: press a to type a path or e for the sample library".into(),
+        Action::Start if app.sources.is_empty() => {
+            "no source: press a to type a path or e for the sample library".into()
+        }
         Action::Start => busy(),
         Action::PauseResume => "no run to pause".into(),
         Action::Cancel => "no run to cancel".into(),
@@ -1157,6 +1177,7 @@ pub fn why_not(app: &App, action: Action) -> String {
         Action::NextList => "no unfinished run to choose".into(),
         Action::ResumeRun if app.unfinished().is_empty() => "no interrupted or failed run to resume".into(),
         Action::ResumeRun => busy(),
+        Action::ModeAuto | Action::ModeNormal | Action::ModeFast | Action::ModeLudicrous => "already the mode".into(),
         Action::Move(_) => "already there".into(),
         Action::Edit(_) => "nothing to edit there".into(),
         Action::Browse(b) => app.browser.why_not(b),
@@ -1209,7 +1230,9 @@ pub fn quit_reasons(app: &App) -> Vec<String> {
 pub fn run_under_dialog(app: &App) -> Option<String> {
     let done = crate::console::ui::fmt_count(app.live.snapshot.done());
     match app.run {
-        RunState::Preparing => Some("The run is still applying its mode's levels; it goes on while this is open.".into()),
+        RunState::Preparing => {
+            Some("The run is still applying its mode's levels; it goes on while this is open.".into())
+        }
         RunState::Running => Some(format!("The run goes on while this is open: {done} files so far.")),
         RunState::Paused => Some(format!("The run is paused at {done} files.")),
         RunState::Cancelling { .. } => Some(format!("The run is being cancelled at {done} files.")),
@@ -1542,7 +1565,9 @@ fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> 
             Ok(s) => s.status.to_string(),
             Err(_) => "failed".into(),
         };
-        app.notice = Some(format!("the run ended ({how}) before it was cancelled: nothing to cancel"));
+        app.notice = Some(format!(
+            "the run ended ({how}) before it was cancelled: nothing to cancel"
+        ));
     }
     let then_quit = matches!(app.run, RunState::Cancelling { then_quit: true });
     let offer_restore = app.mode != Mode::Normal;
@@ -1591,6 +1616,18 @@ fn on_polled(app: &mut App, p: PollOutcome) {
                 app.error(format!("DATA LOST: {lost}"));
             }
             app.db.polled = Some(*p);
+            // A restore dialog whose work someone else did meanwhile (another terminal's `restore-safety`) closes.
+            if let Some(Overlay::Dialog(Dialog::Restore { then_rebuild })) = app.overlay {
+                let left = app.needs_restore() || (then_rebuild && app.indexes_missing() > 0);
+                if !left {
+                    app.overlay = None;
+                    app.notice = Some("safety was restored meanwhile: nothing left to restore".into());
+                }
+            }
+            app.run_selected = app.run_selected.min(app.unfinished().len().saturating_sub(1));
+            if app.unfinished().is_empty() {
+                app.start_list = StartList::Modes;
+            }
             // The remedy names the next level that helps: follow the levels as they change.
             let situation = app.situation();
             if let Some(b) = app.live.bottleneck.as_mut() {

@@ -434,7 +434,11 @@ impl Browser {
     /// A typed character: into the query line, or the export form's field.
     pub fn type_char(&mut self, c: char) -> Vec<BrowserEffect> {
         if let Some(form) = self.export.as_mut() {
-            let f = if form.field == 0 { &mut form.out } else { &mut form.manifest };
+            let f = if form.field == 0 {
+                &mut form.out
+            } else {
+                &mut form.manifest
+            };
             f.edit.insert(c);
             f.candidates.clear();
             form.problem = None;
@@ -447,7 +451,11 @@ impl Browser {
     /// An editing key in the focused field.
     pub fn on_edit(&mut self, op: EditOp) -> Vec<BrowserEffect> {
         if let Some(form) = self.export.as_mut() {
-            let f = if form.field == 0 { &mut form.out } else { &mut form.manifest };
+            let f = if form.field == 0 {
+                &mut form.out
+            } else {
+                &mut form.manifest
+            };
             f.edit.apply(op);
             f.candidates.clear();
             return vec![];
@@ -726,7 +734,9 @@ impl Browser {
     /// Enter on the export form: the folder is needed; the query is the one whose results are shown.
     fn start_export(&mut self) -> Vec<BrowserEffect> {
         let query = self.query.clone();
-        let Some(form) = self.export.as_mut() else { return vec![] };
+        let Some(form) = self.export.as_mut() else {
+            return vec![];
+        };
         let out = form.out.edit.text().trim().to_string();
         if out.is_empty() {
             form.problem = Some("type the folder to export into".into());

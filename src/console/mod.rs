@@ -10,6 +10,8 @@ pub mod browser;
 pub mod event_loop;
 pub mod history;
 pub mod keymap;
+#[cfg(test)]
+mod keywalk_tests;
 pub mod lineedit;
 pub mod system;
 pub mod tasks;

@@ -333,7 +333,11 @@ pub fn spawn_export(
                     r.renamed
                 );
                 if !r.errors.is_empty() {
-                    line.push_str(&format!("; {} location(s) failed, first: {}", r.errors.len(), r.errors[0].0));
+                    line.push_str(&format!(
+                        "; {} location(s) failed, first: {}",
+                        r.errors.len(),
+                        r.errors[0].0
+                    ));
                 }
                 Ok(line)
             }
@@ -425,7 +429,11 @@ mod tests {
             vec![format!("{base}/grooves 1/"), format!("{base}/grooves 2/")]
         );
         assert_eq!(complete_path(&format!("{base}/ga")), vec![format!("{base}/gamma.mid")]);
-        assert_eq!(complete_path(&format!("{base}/")).len(), 3, "hidden entries only when asked for");
+        assert_eq!(
+            complete_path(&format!("{base}/")).len(),
+            3,
+            "hidden entries only when asked for"
+        );
         assert!(complete_path(&format!("{base}/nothing")).is_empty());
     }
 

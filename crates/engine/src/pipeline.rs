@@ -405,7 +405,16 @@ fn run(
             RunStatus::Failed => Some(error.clone().unwrap_or_else(|| "failed".into())),
             RunStatus::Interrupted => Some(stage.control.reason().unwrap_or_else(|| "cancelled".into())),
         };
-        store_status(&stage.opts, pool, &rt, id, &snap, outcome.status, error.as_deref(), reason.as_deref());
+        store_status(
+            &stage.opts,
+            pool,
+            &rt,
+            id,
+            &snap,
+            outcome.status,
+            error.as_deref(),
+            reason.as_deref(),
+        );
         if outcome.status == RunStatus::Done && repair.is_active() {
             match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => stage.log.line("repair complete: every lost row is back"),

@@ -145,10 +145,7 @@ fn scrolling_near_the_end_fetches_the_next_page_by_keyset() {
         id: PAGE_SIZE as i64,
     };
     assert_eq!(s, vec![(b.generation, Some(cursor))]);
-    assert!(
-        searches(&b.on_move(Move::Down)).is_empty(),
-        "one page at a time"
-    );
+    assert!(searches(&b.on_move(Move::Down)).is_empty(), "one page at a time");
     b.on_msg(BrowserMsg::Searched {
         generation: b.generation,
         append: true,
@@ -292,6 +289,9 @@ fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
     assert_eq!(a.browser.text(), "pc");
     assert!(matches!(
         effects.as_slice(),
-        [crate::console::app::Effect::Browser(BrowserEffect::Search { .. })]
+        [
+            crate::console::app::Effect::Browser(BrowserEffect::Search { .. }),
+            crate::console::app::Effect::Browser(BrowserEffect::Count { .. })
+        ]
     ));
 }

@@ -76,7 +76,10 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
     let label_w = 11;
     let field_w = (inner.width as usize).saturating_sub(label_w + 2);
     let mut lines = Vec::new();
-    for (i, (label, field)) in [("folder", &form.out), ("manifest", &form.manifest)].into_iter().enumerate() {
+    for (i, (label, field)) in [("folder", &form.out), ("manifest", &form.manifest)]
+        .into_iter()
+        .enumerate()
+    {
         let (shown, caret) = field.edit.view(field_w);
         let focused = form.field == i && !form.running;
         let style = if focused { bold().fg(Color::Cyan) } else { dim() };
@@ -149,7 +152,11 @@ fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
         } else {
             ""
         };
-        format!("{} group{}{more}, largest first", d.groups.len(), if d.groups.len() == 1 { "" } else { "s" })
+        format!(
+            "{} group{}{more}, largest first",
+            d.groups.len(),
+            if d.groups.len() == 1 { "" } else { "s" }
+        )
     };
     let block = panel(&title, Some(Line::from(format!(" {status} "))), false);
     let inner = block.inner(area);
@@ -168,10 +175,17 @@ fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
                 files(g.total_files.max(0) as u64)
             };
             let head = format!(" {} · {what} · {}", kind_name(g.kind), &g.key[..g.key.len().min(12)]);
-            drawn.push((None, Line::from(Span::styled(truncate(&head, w), bold().fg(Color::Magenta)))));
+            drawn.push((
+                None,
+                Line::from(Span::styled(truncate(&head, w), bold().fg(Color::Magenta))),
+            ));
         }
         let selected = i == d.selected;
-        let text = format!("{}{}", if selected { "▶ " } else { "  " }, truncate_left(&r.text, w.saturating_sub(2)));
+        let text = format!(
+            "{}{}",
+            if selected { "▶ " } else { "  " },
+            truncate_left(&r.text, w.saturating_sub(2))
+        );
         let style = if selected && b.focus == Focus::Results {
             Style::new().fg(Color::Black).bg(Color::Cyan)
         } else {
@@ -223,7 +237,12 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
     {
         // The column is 1-based in the whole text; the caret lands under the term as shown.
         // Columns as drawn: wide characters before the term take two.
-        let before: String = b.text().chars().skip(hidden).take(e.column.saturating_sub(1).saturating_sub(hidden)).collect();
+        let before: String = b
+            .text()
+            .chars()
+            .skip(hidden)
+            .take(e.column.saturating_sub(1).saturating_sub(hidden))
+            .collect();
         let at = width_of(&before);
         let caret = format!("{}^ ", " ".repeat(3 + at));
         let msg = truncate(

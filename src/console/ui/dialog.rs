@@ -80,7 +80,16 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             } else {
                 "Restore safety?"
             };
-            (title.into(), body, if *then_rebuild { "restore and rebuild" } else { "restore" }, false)
+            (
+                title.into(),
+                body,
+                if *then_rebuild {
+                    "restore and rebuild"
+                } else {
+                    "restore"
+                },
+                false,
+            )
         }
         Dialog::Quit => {
             let mut body: Vec<String> = quit_reasons(app).iter().map(|r| format!("• {r}")).collect();

@@ -49,11 +49,7 @@ fn section(ctx: Ctx, under: Option<&App>) -> Vec<Line<'static>> {
             .map(|o| o.key.label())
             .collect();
         let now = under.is_none_or(|a| available(a, b.action));
-        let label = if now {
-            b.label.to_string()
-        } else {
-            format!("{} (not now)", b.label)
-        };
+        let label = b.label.to_string();
         let keys = format!("  {:<12}", keys.join(", "));
         lines.push(if now {
             Line::from(vec![Span::styled(keys, bold()), Span::raw(label)])
@@ -83,10 +79,16 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
                 Span::raw(*meaning),
             ]));
         }
-        fields.push(Line::from(Span::styled("  a bare word: name, track or copyright", dim())));
+        fields.push(Line::from(Span::styled(
+            "  a bare word: name, track or copyright",
+            dim(),
+        )));
         sections.insert(1, fields);
     } else {
-        sections.push(vec![Line::from(Span::styled("fast = levels 1+2, ludicrous = 1+2+3", dim()))]);
+        sections.push(vec![Line::from(Span::styled(
+            "fast = levels 1+2, ludicrous = 1+2+3",
+            dim(),
+        ))]);
     }
     let mut lines = Vec::new();
     for (i, s) in sections.into_iter().enumerate() {
@@ -106,7 +108,7 @@ pub fn render_help(f: &mut Frame, area: Rect, app: &App) {
         .border_style(dim())
         .title(Line::from(" Help: keys ").style(bold().fg(Color::Cyan)))
         .title_bottom(
-            Line::from(" Esc or ? closes · j/k PgUp/PgDn scroll ")
+            Line::from(" dim: does nothing now · j/k PgDn scroll · Esc or ? closes ")
                 .style(dim())
                 .right_aligned(),
         );

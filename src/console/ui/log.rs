@@ -51,7 +51,10 @@ pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     if marker > 0 {
         lines.push(Line::from(Span::styled(
-            format!("  ↓ {scroll} newer line{} (G or End: follow)", if scroll == 1 { "" } else { "s" }),
+            format!(
+                "  ↓ {scroll} newer line{} (G or End: follow)",
+                if scroll == 1 { "" } else { "s" }
+            ),
             Style::new().fg(Color::Cyan),
         )));
     }

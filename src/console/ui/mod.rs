@@ -5,7 +5,7 @@ mod dialog;
 mod footer;
 mod graph;
 mod header;
-mod help;
+pub(crate) mod help;
 mod log;
 mod phases;
 mod profile;
@@ -13,6 +13,18 @@ mod rebuild;
 mod roll;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+pub(crate) mod tests_support {
+    //! Drawing for tests: the screen of a state as text.
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    pub fn draw(app: &crate::console::app::App, width: u16, height: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+        t.draw(|f| super::render(f, app)).expect("draw");
+        t.backend().to_string()
+    }
+}
 mod start;
 mod system;
 
@@ -56,7 +68,9 @@ pub fn render(f: &mut Frame, app: &App) {
     match &app.overlay {
         Some(Overlay::Help) => help::render_help(f, body, app),
         Some(Overlay::Dialog(d)) => dialog::render_dialog(f, area, app, d),
-        Some(Overlay::Input(field)) => start::render_input(f, area, " Add a source: a folder, MIDI file or archive ", field),
+        Some(Overlay::Input(field)) => {
+            start::render_input(f, area, " Add a source: a folder, MIDI file or archive ", field)
+        }
         None => {}
     }
 }
@@ -246,7 +260,11 @@ pub fn truncate_left(s: &str, width: usize) -> String {
 pub fn pad(s: &str, width: usize, right: bool) -> String {
     let s = truncate(s, width);
     let fill = " ".repeat(width.saturating_sub(width_of(&s)));
-    if right { format!("{fill}{s}") } else { format!("{s}{fill}") }
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
 }
 
 /// Word-wrap `text` to `width` columns (words longer than a line are cut).
@@ -322,7 +340,11 @@ mod tests {
     fn wide_characters_take_two_columns() {
         assert_eq!(width_of("さくら (410).mid"), 16);
         assert_eq!(truncate("さくら (410).mid", 6), "さく…");
-        assert_eq!(width_of(&truncate("さくら", 4)), 3, "a wide char that does not fit leaves its cell blank");
+        assert_eq!(
+            width_of(&truncate("さくら", 4)),
+            3,
+            "a wide char that does not fit leaves its cell blank"
+        );
         assert_eq!(pad("さくら", 8, false), "さくら  ");
         assert_eq!(width_of(&pad("さくら (410).mid", 10, true)), 10);
         assert_eq!(truncate_left("/x/さくら", 5), "…くら");

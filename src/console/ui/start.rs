@@ -17,7 +17,9 @@ pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
     let runs_rows = if runs == 0 {
         0
     } else {
-        (runs * 2 + 1).min(area.height.saturating_sub(src_rows + 13).max(3)).min(7)
+        (runs * 2 + 1)
+            .min(area.height.saturating_sub(src_rows + 13).max(3))
+            .min(7)
     };
     // The readiness panel takes what the modes leave (they need about 13 rows at 80 columns), at most 8 rows.
     let ready_rows = if app.doctor.is_some() {
@@ -119,11 +121,18 @@ fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
             (true, false) => bold(),
             _ => Style::new(),
         };
-        lines.push(Line::from(Span::styled(truncate(&format!("{marker}{head}{src}"), w), style)));
+        lines.push(Line::from(Span::styled(
+            truncate(&format!("{marker}{head}{src}"), w),
+            style,
+        )));
         let why = r.reason.as_deref().unwrap_or("no reason was recorded");
         lines.push(Line::from(Span::styled(
             truncate(&format!("    stopped: {why}"), w),
-            Style::new().fg(if r.status == "failed" { Color::Red } else { Color::Yellow }),
+            Style::new().fg(if r.status == "failed" {
+                Color::Red
+            } else {
+                Color::Yellow
+            }),
         )));
     }
     f.render_widget(Paragraph::new(lines), inner);

@@ -145,19 +145,19 @@ pub const FIELDS: &[&str] = &[
 
 /// Each field with an example term and what it matches: the console's help lists them, and so can `--help`.
 pub const FIELD_HELP: &[(&str, &str, &str)] = &[
-    ("bpm", "bpm:118..124", "first tempo; bpm:120, bpm:>150, bpm:~120 (within 3%)"),
-    ("key", "key:Cm~", "declared else detected key; ~ adds compatible keys"),
-    ("ts", "ts:6/8", "time signature; ts:3 takes any denominator"),
+    ("bpm", "bpm:118..124", "tempo; >150, ~120"),
+    ("key", "key:Cm~", "key; ~ adds compatible"),
+    ("ts", "ts:6/8", "time signature"),
     ("dur", "dur:30..120", "length in seconds"),
     ("notes", "notes:>1000", "note count"),
     ("tracks", "tracks:1", "track count"),
-    ("drums", "drums:yes", "uses the drum channel (yes/no)"),
-    ("program", "program:33..40", "a General MIDI program, 1-128"),
-    ("inst", "inst:bass", "a GM family or program name word"),
-    ("coll", "coll:groove", "the collection, exactly"),
-    ("folder", "folder:session", "the folder's name contains it"),
-    ("name", "name:~grove", "the file name contains it (~: or is close to it)"),
-    ("dupes", "dupes:2", "at least N files with the same notes"),
+    ("drums", "drums:yes", "drum channel yes/no"),
+    ("program", "program:33..40", "GM program 1-128"),
+    ("inst", "inst:bass", "GM family or name"),
+    ("coll", "coll:groove", "collection, exactly"),
+    ("folder", "folder:session", "folder name contains"),
+    ("name", "name:~grove", "name contains (~ near)"),
+    ("dupes", "dupes:2", "N+ files, same notes"),
 ];
 
 impl Query {
