@@ -70,7 +70,7 @@ impl Runner {
             Effect::CancelImport => match &self.import {
                 Some(h) => {
                     h.control.set_paused(false);
-                    h.control.cancel();
+                    h.control.cancel_because("cancelled in the console");
                 }
                 None => self.pending_cancel = true,
             },
@@ -117,7 +117,7 @@ impl Runner {
             handle.control.set_paused(p);
         }
         if std::mem::take(&mut self.pending_cancel) {
-            handle.control.cancel();
+            handle.control.cancel_because("cancelled in the console");
         }
         self.import = Some(handle);
     }
@@ -240,7 +240,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
     // cancelled here (flushed, marked interrupted). A profile operation still running stops with the runtime,
     // its journal entries intact, so restore-safety can finish the job.
     if let Some(h) = runner.import.take() {
-        h.control.cancel();
+        h.control.cancel_because("the console was closed (SIGTERM or SIGHUP)");
         let _ = h.join().await;
     }
     Ok(())

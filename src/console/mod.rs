@@ -11,7 +11,7 @@ pub mod event_loop;
 pub mod history;
 pub mod keymap;
 #[cfg(test)]
-mod keywalk_tests;
+pub(crate) mod keywalk_tests;
 pub mod lineedit;
 pub mod system;
 pub mod tasks;

@@ -54,7 +54,7 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
 /// The export form over the browser: the folder, an optional manifest, every location or one.
 fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::browser::ExportForm) {
     let width = area.width.saturating_sub(6).min(90);
-    let popup = area.centered(Constraint::Length(width), Constraint::Length(9));
+    let popup = area.centered(Constraint::Length(width), Constraint::Length(6));
     f.render_widget(Clear, popup);
     let matched = match b.count {
         Some(MatchCount::Exact(n)) => files(n),
@@ -67,7 +67,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
             Line::from(if form.running {
                 " exporting… (the answer comes in the footer) ".to_string()
             } else {
-                " Enter export · ↑/↓ field · Tab complete · Ctrl-L every location · Esc cancel ".to_string()
+                " Ctrl-L one/every location · Esc cancel ".to_string()
             })
             .style(dim()),
         );
@@ -116,7 +116,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
         )));
     } else {
         lines.push(Line::from(Span::styled(
-            " the same as `midi-tui export QUERY --out FOLDER [--manifest FILE] [--all-locations]`",
+            " as `export QUERY --out FOLDER --manifest FILE --all-locations`",
             dim(),
         )));
     }

@@ -105,35 +105,28 @@ fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
         let sel = i == selected;
         let marker = if sel { "▶ " } else { "  " };
         let sources: Vec<String> = r.source_paths().iter().map(|p| p.display().to_string()).collect();
-        let head = format!(
-            "run {} {} · {} · {} · {} files read ({} new), {}: ",
-            r.id,
-            r.status,
-            r.mode,
-            r.started_at,
-            fmt_count(r.counts.seen.max(0) as u64),
-            fmt_count(r.counts.imported.max(0) as u64),
-            fmt_bytes(r.counts.bytes.max(0) as u64),
-        );
+        let head = format!("run {} {} · {} · {} · ", r.id, r.status, r.mode, r.started_at);
         let src = truncate_left(&sources.join(", "), w.saturating_sub(2 + super::width_of(&head)));
         let style = match (sel, focused) {
             (true, true) => Style::new().fg(Color::Black).bg(Color::Cyan),
             (true, false) => bold(),
             _ => Style::new(),
         };
-        lines.push(Line::from(Span::styled(
-            truncate(&format!("{marker}{head}{src}"), w),
-            style,
-        )));
+        lines.push(Line::from(Span::styled(truncate(&format!("{marker}{head}{src}"), w), style)));
         let why = r.reason.as_deref().unwrap_or("no reason was recorded");
-        lines.push(Line::from(Span::styled(
-            truncate(&format!("    stopped: {why}"), w),
-            Style::new().fg(if r.status == "failed" {
-                Color::Red
-            } else {
-                Color::Yellow
-            }),
-        )));
+        let far = format!(
+            "    {} files read ({} new), {} · stopped: ",
+            fmt_count(r.counts.seen.max(0) as u64),
+            fmt_count(r.counts.imported.max(0) as u64),
+            fmt_bytes(r.counts.bytes.max(0) as u64),
+        );
+        lines.push(Line::from(vec![
+            Span::styled(far.clone(), dim()),
+            Span::styled(
+                truncate(why, w.saturating_sub(super::width_of(&far))),
+                Style::new().fg(if r.status == "failed" { Color::Red } else { Color::Yellow }),
+            ),
+        ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }

@@ -177,14 +177,15 @@ impl UnfinishedRun {
             .collect()
     }
 
-    /// The command that resumes it (`import` skips what the run had committed).
-    pub fn resume_command(&self) -> String {
+    /// The command that resumes it (`import` skips what the run had committed); `flags` are global options to
+    /// repeat, each with a leading space.
+    pub fn resume_command(&self, flags: &str) -> String {
         let quoted: Vec<String> = self
             .source_paths()
             .iter()
             .map(|p| shell_quote(&p.display().to_string()))
             .collect();
-        format!("midi-tui import --mode {} {}", self.mode, quoted.join(" "))
+        format!("midi-tui{flags} import --mode {} {}", self.mode, quoted.join(" "))
     }
 }
 
