@@ -199,8 +199,10 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     });
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
 
-    // r restores safety.
+    // r restores safety, through its confirmation.
     c.send("r");
+    c.wait_for("the restore dialog", long, |s| s.contains("Restore safety?"));
+    c.send("\r");
     c.wait_for("safety restored", long, |s| s.contains("safety restored"));
     // Nothing can lose data any more, but the indexes are still dropped: RELAXED, not SAFE.
     let s = c.wait_for("the RELAXED badge", long, |s| {
@@ -216,11 +218,28 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
     }
 
-    // i rebuilds the indexes, with per-index progress.
+    // Quitting while RELAXED asks, and leaves one line in the shell: what is relaxed and the command to restore.
+    let status = c.quit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let shell = c.screen();
+    assert!(
+        shell.contains("left RELAXED") && shell.contains("secondary indexes") && shell.contains("rebuild-indexes"),
+        "{shell}"
+    );
+
+    // Started again: the start screen's `i` rebuilds the indexes (the key its help lists works there).
+    let mut c = Console::start(&args, 30, 100);
+    c.wait_for("the start screen", long, |s| {
+        s.contains("choose sources and a mode") || s.contains("RELAXED")
+    });
+    c.wait_for("the RELAXED badge", long, |s| {
+        s.lines().next().is_some_and(|l| l.trim_end().ends_with("RELAXED"))
+    });
     c.send("i");
-    let s = c.wait_for("the rebuild", long, |s| s.contains("indexes rebuilt"));
-    assert!(s.contains("Index rebuild"), "{s}");
-    c.wait_for("49/49 in the profile panel", long, |s| s.contains("indexes 49/49"));
+    c.wait_for("the rebuild", long, |s| {
+        s.contains("indexes rebuilt: 49 built, 0 failed, 49/49 present")
+    });
 
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));

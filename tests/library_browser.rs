@@ -211,7 +211,11 @@ async fn names_sort_naturally_and_the_count_never_lies() {
             }
         }
         assert_eq!(got, expected, "query `{q}`, pages of 3");
-        assert_eq!(engine.count_matches(&query).await.unwrap(), MatchCount::Exact(8), "`{q}`");
+        assert_eq!(
+            engine.count_matches(&query).await.unwrap(),
+            MatchCount::Exact(8),
+            "`{q}`"
+        );
     }
     // Past the cap: an estimate, at least what was counted.
     sqlx::query(
@@ -224,13 +228,23 @@ async fn names_sort_naturally_and_the_count_never_lies() {
     .execute(&db.pool)
     .await
     .unwrap();
-    sqlx::raw_sql("ANALYZE files; ANALYZE search_rows").execute(&db.pool).await.unwrap();
-    match engine.count_matches(&Query::parse("name:bulk_").unwrap()).await.unwrap() {
+    sqlx::raw_sql("ANALYZE files; ANALYZE search_rows")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    match engine
+        .count_matches(&Query::parse("name:bulk_").unwrap())
+        .await
+        .unwrap()
+    {
         MatchCount::About(n) => assert!(n > COUNT_CAP as u64, "{n}"),
         other => panic!("{other:?}: more than the cap was counted exactly"),
     }
     assert_eq!(
-        engine.count_matches(&Query::parse("name:bulk_1234.").unwrap()).await.unwrap(),
+        engine
+            .count_matches(&Query::parse("name:bulk_1234.").unwrap())
+            .await
+            .unwrap(),
         MatchCount::Exact(1)
     );
 }
@@ -254,7 +268,13 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
     assert_eq!(runs[0].source_paths(), vec![src.clone()]);
 
     let data_dir = common::temp_dir("unfinished-status");
-    let args = ["--database-url", &db.url, "--data-dir", data_dir.to_str().unwrap(), "status"];
+    let args = [
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "status",
+    ];
     let text = common::stdout(&common::run_bin(&args, &[]));
     assert!(text.contains("unfinished runs"), "{text}");
     assert!(text.contains("stopped: cancelled in a test"), "{text}");
@@ -264,9 +284,15 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
         .expect("a resume command")
         .trim()
         .to_string();
-    assert!(resume.contains("import --mode normal") && resume.contains(src.to_str().unwrap()), "{resume}");
-    let json: serde_json::Value =
-        serde_json::from_str(&common::stdout(&common::run_bin(&[&args[..], &["--json"]].concat(), &[]))).unwrap();
+    assert!(
+        resume.contains("import --mode normal") && resume.contains(src.to_str().unwrap()),
+        "{resume}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&common::stdout(&common::run_bin(
+        &[&args[..], &["--json"]].concat(),
+        &[],
+    )))
+    .unwrap();
     assert_eq!(json["unfinished_runs"][0]["reason"], "cancelled in a test", "{json}");
     assert_eq!(json["unfinished_runs"][0]["status"], "interrupted");
 

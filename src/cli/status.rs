@@ -134,7 +134,10 @@ fn write_unfinished(
     if runs.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\nunfinished runs (importing the same sources again resumes each):")?;
+    writeln!(
+        out,
+        "\nunfinished runs (importing the same sources again resumes each):"
+    )?;
     for r in runs {
         let c = &r.counts;
         writeln!(
@@ -152,7 +155,11 @@ fn write_unfinished(
         )?;
         let sources: Vec<String> = r.source_paths().iter().map(|p| p.display().to_string()).collect();
         writeln!(out, "    sources: {}", sources.join(", "))?;
-        writeln!(out, "    stopped: {}", r.reason.as_deref().unwrap_or("no reason was recorded"))?;
+        writeln!(
+            out,
+            "    stopped: {}",
+            r.reason.as_deref().unwrap_or("no reason was recorded")
+        )?;
         writeln!(out, "    resume:  {}", r.resume_command(flags))?;
     }
     Ok(())

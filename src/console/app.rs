@@ -738,13 +738,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         r.expected,
                         r.seconds
                     );
+                    app.notice = Some(text.clone());
                     if r.failed.is_empty() && r.present == r.expected {
                         app.info(text);
                     } else {
                         app.error(text);
                     }
                 }
-                Err(e) => app.error(format!("index rebuild failed: {e}")),
+                Err(e) => {
+                    app.notice = Some(format!("index rebuild failed: {e}"));
+                    app.error(format!("index rebuild failed: {e}"));
+                }
             }
             vec![Effect::Poll]
         }
@@ -1676,11 +1680,18 @@ fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
     if !r.pending_restart.is_empty() {
         app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
     }
-    if r.ok {
-        app.info(format!("{what}: {} checks passed", r.checks.len()));
+    // The outcome also in the footer: the start screen has no log panel.
+    let outcome = if r.ok {
+        format!("{what}: {} checks passed", r.checks.len())
     } else {
-        app.error(format!("{what}: some checks failed"));
+        format!("{what}: some checks failed (see the log)")
+    };
+    if r.ok {
+        app.info(outcome.clone());
+    } else {
+        app.error(outcome.clone());
     }
+    app.notice = Some(outcome);
 }
 
 fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effect> {
@@ -1698,6 +1709,7 @@ fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effe
             out
         }
         Err(e) => {
+            app.notice = Some(format!("restore failed: {e}"));
             app.error(format!("restore failed: {e}"));
             vec![Effect::Poll]
         }

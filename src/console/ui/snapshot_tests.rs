@@ -410,7 +410,18 @@ fn library_duplicates_view_and_export_form() {
 #[test]
 fn a_query_error_clears_the_results() {
     let mut a = testkit::browsing(testkit::app(), "drums:yes", 5, false);
-    keys(&mut a, &[Key::Char('/'), Key::Char(' '), Key::Char('b'), Key::Char('p'), Key::Char('m'), Key::Char(':'), Key::Char('x')]);
+    keys(
+        &mut a,
+        &[
+            Key::Char('/'),
+            Key::Char(' '),
+            Key::Char('b'),
+            Key::Char('p'),
+            Key::Char('m'),
+            Key::Char(':'),
+            Key::Char('x'),
+        ],
+    );
     let g = a.browser.generation;
     update(
         &mut a,

@@ -112,7 +112,10 @@ fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
             (true, false) => bold(),
             _ => Style::new(),
         };
-        lines.push(Line::from(Span::styled(truncate(&format!("{marker}{head}{src}"), w), style)));
+        lines.push(Line::from(Span::styled(
+            truncate(&format!("{marker}{head}{src}"), w),
+            style,
+        )));
         let why = r.reason.as_deref().unwrap_or("no reason was recorded");
         let far = format!(
             "    {} files read ({} new), {} · stopped: ",
@@ -124,7 +127,11 @@ fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
             Span::styled(far.clone(), dim()),
             Span::styled(
                 truncate(why, w.saturating_sub(super::width_of(&far))),
-                Style::new().fg(if r.status == "failed" { Color::Red } else { Color::Yellow }),
+                Style::new().fg(if r.status == "failed" {
+                    Color::Red
+                } else {
+                    Color::Yellow
+                }),
             ),
         ]));
     }
