@@ -339,6 +339,42 @@ pub fn key_label(ctx: Ctx, action: Action) -> String {
         .map_or_else(|| "?".into(), |bd| bd.key.label())
 }
 
+/// The key table as Markdown, one table per context, keys of one action merged: README's console section holds
+/// exactly this (a test compares them).
+pub fn markdown() -> String {
+    let order = [
+        Ctx::Global,
+        Ctx::Start,
+        Ctx::Run,
+        Ctx::List,
+        Ctx::Dialog,
+        Ctx::Input,
+        Ctx::Text,
+        Ctx::BrowserQuery,
+        Ctx::Browser,
+        Ctx::Dupes,
+        Ctx::Export,
+        Ctx::Help,
+    ];
+    let mut out = String::new();
+    for ctx in order {
+        out.push_str(&format!("\n**{}**\n\n| keys | does |\n|---|---|\n", ctx.title()));
+        let mut seen: Vec<Action> = Vec::new();
+        for b in bindings_of(ctx) {
+            if seen.contains(&b.action) {
+                continue;
+            }
+            seen.push(b.action);
+            let keys: Vec<String> = bindings_of(ctx)
+                .filter(|o| o.action == b.action)
+                .map(|o| format!("`{}`", o.key.label().replace('|', "\\|")))
+                .collect();
+            out.push_str(&format!("| {} | {} |\n", keys.join(" "), b.label));
+        }
+    }
+    out
+}
+
 /// Every binding of `ctx`, for the help screen.
 pub fn bindings_of(ctx: Ctx) -> impl Iterator<Item = &'static Binding> {
     BINDINGS.iter().filter(move |bd| bd.ctx == ctx)
@@ -422,6 +458,16 @@ mod tests {
             lookup(Ctx::Dialog, Key::Char('/')),
             None,
             "a dialog never opens the library"
+        );
+    }
+
+    #[test]
+    fn the_readme_lists_every_key_of_the_table() {
+        let readme = include_str!("../../README.md");
+        let table = markdown();
+        assert!(
+            readme.contains(&table),
+            "README.md's console keys differ from the key table; put this there:\n{table}"
         );
     }
 

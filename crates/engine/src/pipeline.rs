@@ -405,16 +405,8 @@ fn run(
             RunStatus::Failed => Some(error.clone().unwrap_or_else(|| "failed".into())),
             RunStatus::Interrupted => Some(stage.control.reason().unwrap_or_else(|| "cancelled".into())),
         };
-        store_status(
-            &stage.opts,
-            pool,
-            &rt,
-            id,
-            &snap,
-            outcome.status,
-            error.as_deref(),
-            reason.as_deref(),
-        );
+        let end = (outcome.status, reason.as_deref());
+        store_status(&stage.opts, pool, &rt, id, &snap, end, error.as_deref());
         if outcome.status == RunStatus::Done && repair.is_active() {
             match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => stage.log.line("repair complete: every lost row is back"),
@@ -474,9 +466,8 @@ fn store_status(
     rt: &tokio::runtime::Handle,
     id: i64,
     snap: &Snapshot,
-    status: RunStatus,
+    (status, reason): (RunStatus, Option<&str>),
     error: Option<&str>,
-    reason: Option<&str>,
 ) {
     // After a failure the server may be gone: one quick connection attempt, not the pool's retries.
     let reachable = status != RunStatus::Failed || rt.block_on(database::reachable(&pool.connect_options()));
