@@ -125,7 +125,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
 
 /// `1 file`, `12,345 files`.
 fn files(n: u64) -> String {
-    format!("{} file{}", fmt_count(n), if n == 1 { "" } else { "s" })
+    super::count_of(n, "file", "files")
 }
 
 /// The duplicates view in place of the results: each group's header, then its files (a byte group: its one

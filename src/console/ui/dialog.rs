@@ -72,7 +72,8 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             if *then_rebuild {
                 let missing = app.indexes_missing();
                 body.push(format!(
-                    "Then the {missing} dropped secondary index(es) are rebuilt in parallel, and ANALYZE runs."
+                    "Then the {} are rebuilt in parallel, and ANALYZE runs.",
+                    super::count_of(missing as u64, "dropped secondary index", "dropped secondary indexes")
                 ));
             }
             let title = if *then_rebuild {

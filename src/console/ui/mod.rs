@@ -162,6 +162,12 @@ pub fn fmt_count(n: u64) -> String {
     out
 }
 
+/// `1 file`, `12,345 files`: a count with its noun, plural unless it is one. (The console's; the command line's
+/// formatting helper should absorb it.)
+pub fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", fmt_count(n), if n == 1 { one } else { many })
+}
+
 /// A rate in at most 5 characters: `950`, `12.3`, `1.2k`, `34k`, `1.5M`.
 pub fn fmt_rate(v: f64) -> String {
     if !v.is_finite() || v <= 0.0 {
@@ -312,6 +318,8 @@ mod tests {
         assert_eq!(fmt_count(0), "0");
         assert_eq!(fmt_count(1234567), "1,234,567");
         assert_eq!(fmt_count(999), "999");
+        assert_eq!(count_of(1, "file", "files"), "1 file");
+        assert_eq!(count_of(1234, "index", "indexes"), "1,234 indexes");
         assert_eq!(fmt_rate(0.0), "0");
         assert_eq!(fmt_rate(f64::NAN), "0");
         assert_eq!(fmt_rate(12.34), "12.3");
