@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use super::bottleneck::{self, Bottleneck};
-use super::browser::{Browser, BrowserEffect, BrowserMsg};
+use super::browser::{Browser, BrowserEffect, BrowserMsg, Focus};
 use super::history::Ring;
-use super::keymap::{self, Action, Ctx, Key, Move};
-use super::lineedit::{EditOp, LineEdit};
+use super::keymap::{self, Action, Ctx, Key};
+pub use super::lineedit::PathField;
+use super::lineedit::{EditOp, Move, moved};
 use crate::database::status::Status;
 use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
@@ -152,56 +153,6 @@ pub enum Overlay {
     Help,
     /// Typing a source path.
     Input(PathField),
-}
-
-/// A text field holding a path: its text, and the candidates of the last Tab that had several.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PathField {
-    pub edit: LineEdit,
-    pub candidates: Vec<String>,
-}
-
-impl PathField {
-    pub fn new(text: &str) -> Self {
-        Self {
-            edit: LineEdit::new(text),
-            candidates: Vec::new(),
-        }
-    }
-
-    /// Take a completion of `typed` (the text before the caret when Tab was pressed): one candidate replaces it,
-    /// several extend it to their common start and are listed. Nothing when the field changed meanwhile.
-    pub fn complete(&mut self, typed: &str, candidates: Vec<String>) -> bool {
-        let before: String = self.edit.text().chars().take(self.edit.cursor()).collect();
-        if before != typed {
-            return false;
-        }
-        let common = common_prefix(&candidates);
-        let after: String = self.edit.text().chars().skip(self.edit.cursor()).collect();
-        if common.chars().count() > typed.chars().count() {
-            let mut e = LineEdit::new(common);
-            let at = e.cursor();
-            e.insert_str(&after);
-            for _ in 0..(e.cursor() - at) {
-                e.apply(EditOp::Left);
-            }
-            self.edit = e;
-        }
-        self.candidates = if candidates.len() > 1 { candidates } else { Vec::new() };
-        true
-    }
-}
-
-/// The longest common start of `items` (by chars).
-pub fn common_prefix(items: &[String]) -> String {
-    let Some(first) = items.first() else {
-        return String::new();
-    };
-    let mut n = first.chars().count();
-    for s in &items[1..] {
-        n = n.min(first.chars().zip(s.chars()).take_while(|(a, b)| a == b).count());
-    }
-    first.chars().take(n).collect()
 }
 
 /// The start screen's list that takes the movement keys.
@@ -454,7 +405,17 @@ impl App {
             (Some(Overlay::Dialog(_)), _) => Ctx::Dialog,
             (Some(Overlay::Help), _) => Ctx::Help,
             (Some(Overlay::Input(_)), _) => Ctx::Input,
-            (None, _) if self.browser.open => self.browser.context(),
+            (None, _) if self.browser.open => {
+                if self.browser.export.as_ref().is_some_and(|e| !e.running) {
+                    Ctx::Export
+                } else {
+                    match (self.browser.focus, &self.browser.dupes) {
+                        (Focus::Query, _) => Ctx::BrowserQuery,
+                        (Focus::Results, Some(_)) => Ctx::Dupes,
+                        (Focus::Results, None) => Ctx::Browser,
+                    }
+                }
+            }
             (None, Screen::Start) => Ctx::Start,
             (None, Screen::Run) => Ctx::Run,
         }
@@ -876,19 +837,7 @@ fn mode_index(app: &App) -> usize {
 
 /// The help's lines past what one screen shows (it scrolls no further).
 fn help_scroll_max(app: &App) -> usize {
-    crate::console::ui::help::help_lines(app).len().saturating_sub(1)
-}
-
-/// `at` moved by `m` in a list whose last index is `last` (`page` rows a page).
-pub fn moved(at: usize, m: Move, last: usize, page: usize) -> usize {
-    match m {
-        Move::Up => at.saturating_sub(1),
-        Move::Down => (at + 1).min(last),
-        Move::PageUp => at.saturating_sub(page),
-        Move::PageDown => (at + page).min(last),
-        Move::Top => 0,
-        Move::Bottom => last,
-    }
+    keymap::help_line_count(app.browser.open, app.screen == Screen::Start).saturating_sub(1)
 }
 
 /// An editing key in the field of the current context.
@@ -1022,10 +971,8 @@ fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
             app.start_list = StartList::Modes;
             app.info(format!(
-                "resuming run {} ({}): {} of its files were committed and are skipped",
-                run.id,
-                run.status,
-                crate::console::ui::fmt_count((run.counts.imported + run.counts.duplicates).max(0) as u64)
+                "resuming run {} ({}, {} mode): what it committed is skipped",
+                run.id, run.status, run.mode
             ));
             on_start(app)
         }
@@ -1228,20 +1175,6 @@ pub fn quit_reasons(app: &App) -> Vec<String> {
         }
     }
     out
-}
-
-/// What the quit and cancel dialogs say about a run going on under them.
-pub fn run_under_dialog(app: &App) -> Option<String> {
-    let done = crate::console::ui::fmt_count(app.live.snapshot.done());
-    match app.run {
-        RunState::Preparing => {
-            Some("The run is still applying its mode's levels; it goes on while this is open.".into())
-        }
-        RunState::Running => Some(format!("The run goes on while this is open: {done} files so far.")),
-        RunState::Paused => Some(format!("The run is paused at {done} files.")),
-        RunState::Cancelling { .. } => Some(format!("The run is being cancelled at {done} files.")),
-        _ => None,
-    }
 }
 
 fn on_start(app: &mut App) -> Vec<Effect> {

@@ -6,9 +6,7 @@
 //! for, and an answer for an older generation (an older query text or sort) is dropped.
 use std::time::Duration;
 
-use super::app::{PathField, moved};
-use super::keymap::{Ctx, Move};
-use super::lineedit::{EditOp, LineEdit};
+use super::lineedit::{EditOp, LineEdit, Move, PathField, moved};
 use crate::engine::library::{
     Cursor, DupeGroup, DupeKind, FileDetail, FileNotes, Hit, MatchCount, Page, ParseError, Query, Sort, SortField,
 };
@@ -393,18 +391,6 @@ impl Browser {
     /// The query text.
     pub fn text(&self) -> &str {
         self.query_edit.text()
-    }
-
-    /// The key context while the browser is open.
-    pub fn context(&self) -> Ctx {
-        if self.export.as_ref().is_some_and(|e| !e.running) {
-            return Ctx::Export;
-        }
-        match (self.focus, &self.dupes) {
-            (Focus::Query, _) => Ctx::BrowserQuery,
-            (Focus::Results, Some(_)) => Ctx::Dupes,
-            (Focus::Results, None) => Ctx::Browser,
-        }
     }
 
     /// The content hash of the selected file: a result, or a row of the duplicates view.

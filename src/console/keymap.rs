@@ -3,6 +3,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::browser::BrowseAction as B;
 use super::lineedit::EditOp;
+pub use super::lineedit::Move;
 
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,17 +93,6 @@ impl Ctx {
             Ctx::Text => "In a text field",
         }
     }
-}
-
-/// Movement in a list, as `less` and vi users expect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Move {
-    Up,
-    Down,
-    PageUp,
-    PageDown,
-    Top,
-    Bottom,
 }
 
 /// What a key does; `update` turns an action into state changes and effects.
@@ -337,6 +327,48 @@ pub fn key_label(ctx: Ctx, action: Action) -> String {
         .iter()
         .find(|bd| bd.ctx == ctx && bd.action == action)
         .map_or_else(|| "?".into(), |bd| bd.key.label())
+}
+
+/// The contexts the help lists over a screen: its own keys first (what `available` judges there), then the
+/// overlays and fields it opens.
+pub fn help_contexts(browsing: bool, start: bool) -> (Vec<Ctx>, Vec<Ctx>) {
+    if browsing {
+        (
+            vec![Ctx::Browser, Ctx::List, Ctx::Global],
+            vec![Ctx::BrowserQuery, Ctx::Text, Ctx::Dupes, Ctx::Export, Ctx::Help],
+        )
+    } else if start {
+        (
+            vec![Ctx::Start, Ctx::List, Ctx::Global],
+            vec![Ctx::Input, Ctx::Text, Ctx::Dialog, Ctx::Help],
+        )
+    } else {
+        (vec![Ctx::Run, Ctx::List, Ctx::Global], vec![Ctx::Dialog, Ctx::Help])
+    }
+}
+
+/// Lines of one context's help section: its title and one line per action.
+pub fn help_section_len(ctx: Ctx) -> usize {
+    let mut actions: Vec<Action> = Vec::new();
+    for b in bindings_of(ctx) {
+        if !actions.contains(&b.action) {
+            actions.push(b.action);
+        }
+    }
+    1 + actions.len()
+}
+
+/// Lines of the whole help over a screen (the help draws exactly these): each section, the query fields over the
+/// library (a title, a line each and a closing line) or the one-line note elsewhere, a blank line between.
+pub fn help_line_count(browsing: bool, start: bool) -> usize {
+    let (own, opened) = help_contexts(browsing, start);
+    let sections = own.len() + opened.len() + 1;
+    let extra = if browsing {
+        crate::engine::library::query::FIELD_HELP.len() + 2
+    } else {
+        1
+    };
+    own.iter().chain(&opened).map(|c| help_section_len(*c)).sum::<usize>() + extra + sections - 1
 }
 
 /// The key table as Markdown, one table per context, keys of one action merged: README's console section holds

@@ -1,5 +1,6 @@
-//! A one-line text field with the readline keys users expect (Ctrl-A/E/U/W/K, Home/End, ←/→, Delete) and the
-//! display-width arithmetic that keeps the caret under the right column with wide characters.
+//! Text fields and lists: a one-line text field with the readline keys users expect (Ctrl-A/E/U/W/K, Home/End, ←/→, Delete) and the
+//! display-width arithmetic that keeps the caret under the right column with wide characters, a path field with
+//! its Tab completions, and movement in a list.
 //!
 //! Hand-written rather than taken from `tui-input`: every key reaches the field through the console's key table
 //! (so the footer and help list it), not as a terminal event, and the field is about a hundred lines.
@@ -25,6 +26,79 @@ pub enum EditOp {
     /// Alt-←/→ are not bound by every terminal: a word left or right.
     WordLeft,
     WordRight,
+}
+
+/// A text field holding a path: its text, and the candidates of the last Tab that had several.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathField {
+    pub edit: LineEdit,
+    pub candidates: Vec<String>,
+}
+
+impl PathField {
+    pub fn new(text: &str) -> Self {
+        Self {
+            edit: LineEdit::new(text),
+            candidates: Vec::new(),
+        }
+    }
+
+    /// Take a completion of `typed` (the text before the caret when Tab was pressed): one candidate replaces it,
+    /// several extend it to their common start and are listed. Nothing when the field changed meanwhile.
+    pub fn complete(&mut self, typed: &str, candidates: Vec<String>) -> bool {
+        let before: String = self.edit.text().chars().take(self.edit.cursor()).collect();
+        if before != typed {
+            return false;
+        }
+        let common = common_prefix(&candidates);
+        let after: String = self.edit.text().chars().skip(self.edit.cursor()).collect();
+        if common.chars().count() > typed.chars().count() {
+            let mut e = LineEdit::new(common);
+            let at = e.cursor();
+            e.insert_str(&after);
+            for _ in 0..(e.cursor() - at) {
+                e.apply(EditOp::Left);
+            }
+            self.edit = e;
+        }
+        self.candidates = if candidates.len() > 1 { candidates } else { Vec::new() };
+        true
+    }
+}
+
+/// The longest common start of `items` (by chars).
+pub fn common_prefix(items: &[String]) -> String {
+    let Some(first) = items.first() else {
+        return String::new();
+    };
+    let mut n = first.chars().count();
+    for s in &items[1..] {
+        n = n.min(first.chars().zip(s.chars()).take_while(|(a, b)| a == b).count());
+    }
+    first.chars().take(n).collect()
+}
+
+/// Movement in a list, as `less` and vi users expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Move {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+}
+
+/// `at` moved by `m` in a list whose last index is `last` (`page` rows a page).
+pub fn moved(at: usize, m: Move, last: usize, page: usize) -> usize {
+    match m {
+        Move::Up => at.saturating_sub(1),
+        Move::Down => (at + 1).min(last),
+        Move::PageUp => at.saturating_sub(page),
+        Move::PageDown => (at + page).min(last),
+        Move::Top => 0,
+        Move::Bottom => last,
+    }
 }
 
 /// The text and the caret (a char index, 0..=len).

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{bold, wrap};
-use crate::console::app::{App, Dialog, quit_reasons, run_under_dialog};
+use crate::console::app::{App, Dialog, RunState, quit_reasons};
 use crate::engine::profile::{Confirmation, Level};
 
 /// Title, body paragraphs, the confirm label, and whether the dialog is about losing data.
@@ -105,6 +105,20 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             };
             ("Quit midi-tui?".into(), body, confirm, app.is_unsafe() == Some(true))
         }
+    }
+}
+
+/// What the quit and cancel dialogs say about a run going on under them.
+pub fn run_under_dialog(app: &App) -> Option<String> {
+    let done = super::fmt_count(app.live.snapshot.done());
+    match app.run {
+        RunState::Preparing => {
+            Some("The run is still applying its mode's levels; it goes on while this is open.".into())
+        }
+        RunState::Running => Some(format!("The run goes on while this is open: {done} files so far.")),
+        RunState::Paused => Some(format!("The run is paused at {done} files.")),
+        RunState::Cancelling { .. } => Some(format!("The run is being cancelled at {done} files.")),
+        _ => None,
     }
 }
 

@@ -15,25 +15,6 @@ use crate::engine::library::query::FIELD_HELP;
 /// Width of one help column.
 const COLUMN: u16 = 38;
 
-/// The contexts the help lists for the screen under it, in order: its own keys (the ones `available` judges),
-/// then the overlays and fields it opens.
-pub fn help_contexts(app: &App) -> (Vec<Ctx>, Vec<Ctx>) {
-    if app.browser.open {
-        (
-            vec![Ctx::Browser, Ctx::List, Ctx::Global],
-            vec![Ctx::BrowserQuery, Ctx::Text, Ctx::Dupes, Ctx::Export, Ctx::Help],
-        )
-    } else {
-        match app.screen {
-            Screen::Start => (
-                vec![Ctx::Start, Ctx::List, Ctx::Global],
-                vec![Ctx::Input, Ctx::Text, Ctx::Dialog, Ctx::Help],
-            ),
-            Screen::Run => (vec![Ctx::Run, Ctx::List, Ctx::Global], vec![Ctx::Dialog, Ctx::Help]),
-        }
-    }
-}
-
 /// One context's bindings, keys of the same action merged (`q, Ctrl-C  quit`); with `under`, the state under the
 /// help, a binding whose action does nothing there now is dimmed.
 fn section(ctx: Ctx, under: Option<&App>) -> Vec<Line<'static>> {
@@ -65,7 +46,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     // Availability as on the screen under the help.
     let mut under = app.clone();
     under.overlay = None;
-    let (own, opened) = help_contexts(app);
+    let (own, opened) = keymap::help_contexts(app.browser.open, app.screen == Screen::Start);
     let mut sections: Vec<Vec<Line<'static>>> = own.iter().map(|c| section(*c, Some(&under))).collect();
     sections.extend(opened.iter().map(|c| section(*c, None)));
     if app.browser.open {
@@ -117,8 +98,8 @@ pub fn render_help(f: &mut Frame, area: Rect, app: &App) {
     let columns = (inner.width / COLUMN).max(1);
     let col_w = inner.width / columns;
     let height = inner.height as usize;
-    let fits = height * columns as usize;
-    let skip = app.help_scroll.min(lines.len().saturating_sub(fits));
+    // Each scroll step moves the text (down to its last line at the top), as the key table's movement promises.
+    let skip = app.help_scroll.min(lines.len().saturating_sub(1));
     let mut rest = lines.into_iter().skip(skip);
     for c in 0..columns {
         let column: Vec<Line> = rest
@@ -141,5 +122,24 @@ pub fn render_help(f: &mut Frame, area: Rect, app: &App) {
             ..inner
         };
         f.render_widget(Paragraph::new(column), rect);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::console::keymap::{Key, help_line_count};
+    use crate::console::testkit::{self, keys};
+
+    #[test]
+    fn the_key_table_counts_the_lines_the_help_draws() {
+        let mut start = testkit::app();
+        keys(&mut start, &[Key::Char('?')]);
+        assert_eq!(super::help_lines(&start).len(), help_line_count(false, true));
+        let mut run = testkit::running_app(2);
+        keys(&mut run, &[Key::Char('?')]);
+        assert_eq!(super::help_lines(&run).len(), help_line_count(false, false));
+        let mut lib = testkit::browsing(testkit::app(), "", 2, false);
+        keys(&mut lib, &[Key::Char('?')]);
+        assert_eq!(super::help_lines(&lib).len(), help_line_count(true, false));
     }
 }
