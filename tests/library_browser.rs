@@ -166,11 +166,10 @@ async fn load_names(pool: &sqlx::PgPool, names: &[&str], collection: &str) {
     }
 }
 
-/// Names sort as people read them (`2_` < `11_` < `101_`, case aside), on both search layouts and across keyset
-/// pages; the count is exact when small and an estimate past its cap, never below what was counted.
+/// The count is exact when small and an estimate past its cap, never below what was counted.
 #[tokio::test(flavor = "multi_thread")]
-async fn names_sort_naturally_and_the_count_never_lies() {
-    use midi_tui::engine::library::{COUNT_CAP, MatchCount, Query, Sort};
+async fn the_count_is_exact_when_small_and_never_lies() {
+    use midi_tui::engine::library::{COUNT_CAP, MatchCount, Query};
     let db = common::fresh_db().await;
     let names = [
         "126_x.mid",
@@ -184,33 +183,9 @@ async fn names_sort_naturally_and_the_count_never_lies() {
     ];
     load_names(&db.pool, &names, "nat").await;
     let engine = open(&db.url).await;
-    let expected = [
-        "2_x.mid",
-        "11_x.mid",
-        "101_x.mid",
-        "126_x.mid",
-        "a_x.mid",
-        "B_x.mid",
-        "さくら (41).mid",
-        "さくら (410).mid",
-    ];
     // No term reads the narrow table; `coll:` the joined tables.
     for q in ["", "coll:nat"] {
         let query = Query::parse(q).unwrap();
-        let mut got = Vec::new();
-        let mut after = None;
-        loop {
-            let page = engine
-                .search_files(&query, Sort::default(), 3, after.as_ref())
-                .await
-                .unwrap();
-            got.extend(page.hits.into_iter().map(|h| h.filename));
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-        assert_eq!(got, expected, "query `{q}`, pages of 3");
         assert_eq!(
             engine.count_matches(&query).await.unwrap(),
             MatchCount::Exact(8),

@@ -55,11 +55,6 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "run_stop_reason",
         include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
     ),
-    (
-        11,
-        "natural_names",
-        include_str!("../../../../database/migrations/0011_natural_names.sql"),
-    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -84,8 +84,7 @@ fn sort_column(field: SortField, layout: Layout) -> SortColumn {
         (Layout::Narrow, SortField::Bpm) => ("s.bpm", "s.file_id", true),
         (Layout::Narrow, SortField::Duration) => ("s.duration_seconds", "s.file_id", true),
         (Layout::Narrow, SortField::Notes) => ("s.total_notes", "s.file_id", false),
-        // The narrow table's column has this collation itself (migration 0011); here it is asked for.
-        (_, SortField::Name) => ("f.filename COLLATE natural_names", "f.id", false),
+        (_, SortField::Name) => ("f.filename", "f.id", false),
         (_, SortField::Bpm) => ("m.bpm", "m.file_id", true),
         (_, SortField::Duration) => ("f.duration_seconds", "f.id", true),
         (_, SortField::Notes) => ("m.total_notes", "m.file_id", false),
