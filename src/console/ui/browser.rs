@@ -10,6 +10,7 @@ use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, pad, panel, roll, truncat
 use crate::console::app::App;
 use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
 use crate::console::keymap::{Action, Ctx, key_label};
+use crate::engine::human::counted;
 use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, MatchCount, SortField};
 
@@ -57,8 +58,8 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
     let popup = area.centered(Constraint::Length(width), Constraint::Length(6));
     f.render_widget(Clear, popup);
     let matched = match b.count {
-        Some(MatchCount::Exact(n)) => files(n),
-        Some(MatchCount::About(n)) => format!("about {}", files(n)),
+        Some(MatchCount::Exact(n)) => counted(n, "file"),
+        Some(MatchCount::About(n)) => format!("about {}", counted(n, "file")),
         None => "the matching files".into(),
     };
     let block = ratatui::widgets::Block::bordered()
@@ -123,11 +124,6 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// `1 file`, `12,345 files`.
-fn files(n: u64) -> String {
-    super::count_of(n, "file", "files")
-}
-
 /// The duplicates view in place of the results: each group's header, then its files (a byte group: its one
 /// file's locations), largest group first.
 fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
@@ -172,7 +168,7 @@ fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
             let what = if g.kind == DupeKind::Bytes {
                 format!("one content at {} locations", fmt_count(g.locations() as u64))
             } else {
-                files(g.total_files.max(0) as u64)
+                counted(g.total_files.max(0) as u64, "file")
             };
             let head = format!(" {} · {what} · {}", kind_name(g.kind), &g.key[..g.key.len().min(12)]);
             drawn.push((
@@ -205,7 +201,7 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
     let right = app.run.is_active().then(|| {
         let done = app.live.snapshot.done();
-        Line::from(format!(" import running: {} files ", fmt_count(done))).style(Style::new().fg(Color::Yellow))
+        Line::from(format!(" import running: {} ", counted(done, "file"))).style(Style::new().fg(Color::Yellow))
     });
     let block = panel("Library", right, false);
     let inner = block.inner(area);
@@ -348,8 +344,8 @@ fn results_status(b: &Browser) -> String {
         return String::new();
     }
     let count = match b.count {
-        Some(MatchCount::Exact(n)) => files(n),
-        Some(MatchCount::About(n)) => format!("about {}", files(round_about(n))),
+        Some(MatchCount::Exact(n)) => counted(n, "file"),
+        Some(MatchCount::About(n)) => format!("about {}", counted(round_about(n), "file")),
         None => String::new(),
     };
     match (b.hits.len(), &b.next) {
@@ -357,7 +353,7 @@ fn results_status(b: &Browser) -> String {
         (n, Some(_)) if n >= MAX_LOADED => format!("{count}: first {} shown, narrow the query", fmt_count(n as u64)),
         (n, Some(_)) if count.is_empty() => format!("{} loaded, counting…", fmt_count(n as u64)),
         (n, Some(_)) => format!("{count}, {} loaded", fmt_count(n as u64)),
-        (n, None) => files(n as u64),
+        (n, None) => counted(n, "file"),
     }
 }
 
@@ -485,7 +481,7 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize, all: bool) -> Vec<Line<
     ))];
     let mut file = format!("{} · SMF {}", fmt_bytes(d.file_size_bytes.max(0) as u64), opt(d.format));
     if let Some(n) = d.num_tracks {
-        file.push_str(&format!(" · {n} tracks"));
+        file.push_str(&format!(" · {}", counted(n, "track")));
     }
     match d.ticks_per_quarter_note {
         Some(t) => file.push_str(&format!(" · {t} tpq")),
@@ -568,7 +564,7 @@ fn duplicate_lines(d: &FileDetail, w: usize) -> Vec<Line<'static>> {
         };
         let others = (g.total_files - 1).max(0);
         lines.push(Line::from(Span::styled(
-            format!(" {what}: {others} other file{}", if others == 1 { "" } else { "s" }),
+            format!(" {what}: {}", counted(others, "other file")),
             bold().fg(Color::Magenta),
         )));
         for f in g.files.iter().filter(|f| f.content_hash != d.content_hash).take(3) {
@@ -635,7 +631,11 @@ fn music_lines(
     top.push(field("parts", format!("ch {}{drums}{programs}", channels.join(" ")), w));
     let mut more = Vec::new();
     let avg = m.avg_bpm.map(|a| format!("average {a:.1} bpm · ")).unwrap_or_default();
-    more.push(field("tempo", format!("{avg}{} tempo event(s)", m.tempo_changes), w));
+    more.push(field(
+        "tempo",
+        format!("{avg}{}", counted(m.tempo_changes, "tempo event")),
+        w,
+    ));
     let declared = m.key_signature.clone().unwrap_or_else(|| "none".into());
     let detected = match (&m.detected_key, m.key_confidence) {
         (Some(k), Some(c)) => format!("{k} ({c:.2})"),

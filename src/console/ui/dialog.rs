@@ -73,7 +73,7 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
                 let missing = app.indexes_missing();
                 body.push(format!(
                     "Then the {} are rebuilt in parallel, and ANALYZE runs.",
-                    super::count_of(missing as u64, "dropped secondary index", "dropped secondary indexes")
+                    crate::engine::human::counted(missing, "dropped secondary index")
                 ));
             }
             let title = if *then_rebuild {

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::{bold, dim, truncate};
 use crate::console::app::{App, Screen, available};
 use crate::console::keymap::{self, Action, Ctx};
-use crate::engine::library::query::FIELD_HELP;
+use crate::engine::library::query::FIELDS;
 
 /// Width of one help column.
 const COLUMN: u16 = 38;
@@ -54,10 +54,10 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             "Query fields (^term negates)",
             bold().fg(Color::Cyan),
         ))];
-        for (_, example, meaning) in FIELD_HELP {
+        for f in FIELDS {
             fields.push(Line::from(vec![
-                Span::styled(format!("  {example:<15}"), bold()),
-                Span::raw(*meaning),
+                Span::styled(format!("  {:<15}", f.examples[0]), bold()),
+                Span::raw(f.short),
             ]));
         }
         fields.push(Line::from(Span::styled(

@@ -6,14 +6,14 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{dim, fmt_count, panel, truncate, truncate_left};
+use super::{dim, panel, truncate, truncate_left};
 use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
     let mut right: Vec<Span> = Vec::new();
     if app.errors > 0 {
         right.push(Span::styled(
-            format!(" {} errors ", fmt_count(app.errors)),
+            format!(" {} ", crate::engine::human::counted(app.errors, "error")),
             Style::new().fg(Color::Red),
         ));
     }

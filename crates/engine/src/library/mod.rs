@@ -5,7 +5,7 @@ pub mod gm;
 pub mod notes;
 pub mod query;
 
-pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind};
+pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::search::{
     COUNT_CAP, Cursor, FileDetail, Hit, LocationDetail, MatchCount, MusicDetail, Page, SortValue,
 };
@@ -72,6 +72,23 @@ impl Engine {
     /// to stop); returns how many were handed out.
     pub async fn duplicate_groups(&self, kind: DupeKind, each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
         dupes::for_each_group(&self.pool, kind, each).await
+    }
+
+    /// [`Engine::duplicate_groups`], the `limit` largest groups only (`None`: all); the cap is applied in the
+    /// query, so a short listing of a big library costs little more than its summary.
+    pub async fn duplicate_groups_up_to(
+        &self,
+        kind: DupeKind,
+        limit: Option<u64>,
+        each: impl FnMut(DupeGroup) -> bool,
+    ) -> DbResult<u64> {
+        dupes::for_each_group_up_to(&self.pool, kind, limit, each).await
+    }
+
+    /// How many duplicate groups of `kind` the library holds, with their files and locations (what
+    /// [`Engine::duplicate_groups`] would list, counted without listing it).
+    pub async fn duplicate_summary(&self, kind: DupeKind) -> DbResult<DupeSummary> {
+        dupes::summary(&self.pool, kind).await
     }
 }
 
