@@ -9,6 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::app::{Msg, PollOutcome, Polled};
 use super::browser::{BrowserMsg, Timer};
 
+use crate::engine::human;
 use crate::engine::pipeline::EngineEvent;
 use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
@@ -324,18 +325,18 @@ pub fn spawn_export(
             Ok(done) => {
                 let r = &done.report;
                 let mut line = format!(
-                    "exported {} of {} matching files into {} ({}), {} already there, {} renamed",
-                    r.written(),
-                    done.matched,
+                    "exported {} of {} into {} ({}), {} already there, {} renamed",
+                    human::count(r.written()),
+                    human::counted(done.matched, "matching file"),
                     out.display(),
                     super::ui::fmt_bytes(r.bytes),
-                    r.unchanged(),
-                    r.renamed
+                    human::count(r.unchanged()),
+                    human::count(r.renamed)
                 );
                 if !r.errors.is_empty() {
                     line.push_str(&format!(
-                        "; {} location(s) failed, first: {}",
-                        r.errors.len(),
+                        "; {} failed, first: {}",
+                        human::counted(r.errors.len(), "location"),
                         r.errors[0].0
                     ));
                 }
