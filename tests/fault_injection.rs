@@ -20,7 +20,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 const GEN_FILES: &str = "12000";
 /// The tables a level-3 transition turns UNLOGGED and back.
 const LIBRARY_TABLES: [&str; 4] = ["musical_metadata", "file_locations", "archive_progress", "files"];
-/// The secondary indexes of the catalog (23 since migration 0010).
+/// The secondary indexes of the catalog (23 since migration 0012).
 static SECONDARY_INDEXES: std::sync::LazyLock<u64> =
     std::sync::LazyLock::new(|| midi_tui::database::indexes::catalog().len() as u64);
 /// How long the tool may take to give up once its server is dead (issue 9: a few seconds).

@@ -129,7 +129,7 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .await
         .unwrap();
     assert_eq!(versions, migrate::MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
-    assert_eq!(versions.len(), 10);
+    assert_eq!(versions.len(), 11);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
             .fetch_all(&db.pool)
@@ -266,27 +266,35 @@ async fn schema_text(pool: &sqlx::PgPool) -> Vec<String> {
 }
 
 /// A new library gets its schema in one transaction, without the indexes a later migration drops; a library of
-/// the version before migration 0010 gets the same schema by migrating on.
+/// an earlier version gets the same schema by migrating on: one left before migration 0010 (every migration after
+/// it pending at once), and one as the last binary before the leaner writes created it (every migration up to
+/// 0012's predecessor applied, the 49 indexes built).
 #[tokio::test]
 async fn a_new_library_and_an_upgraded_one_have_the_same_schema() {
+    let versions: Vec<i32> = migrate::MIGRATIONS.iter().map(|m| m.0).collect();
+    let leaner = migrate::MIGRATIONS.iter().position(|m| m.1 == "leaner_writes").unwrap();
     let fresh = fresh_db().await;
-    let old = common::fresh_db_upto(9).await;
-    assert_eq!(
-        scalar(
-            &old.pool,
-            "SELECT count(*) FROM pg_indexes WHERE indexname = 'files_created_at_idx'"
-        )
-        .await,
-        1
-    );
-    let applied = midi_tui::database::migrate::run(&old.pool).await.unwrap();
-    assert_eq!(applied, vec![10]);
-    let (a, b) = (schema_text(&fresh.pool).await, schema_text(&old.pool).await);
-    let only_new: Vec<_> = a.iter().filter(|x| !b.contains(x)).collect();
-    let only_old: Vec<_> = b.iter().filter(|x| !a.contains(x)).collect();
-    assert!(
-        only_new.is_empty() && only_old.is_empty(),
-        "new only: {only_new:#?}\nupgraded only: {only_old:#?}"
-    );
+    let a = schema_text(&fresh.pool).await;
     assert!(a.len() > 150, "{}", a.len());
+    for from in [9, versions[leaner - 1]] {
+        let old = common::fresh_db_upto(from).await;
+        assert_eq!(
+            scalar(
+                &old.pool,
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'files_created_at_idx'"
+            )
+            .await,
+            1
+        );
+        let applied = migrate::run(&old.pool).await.unwrap();
+        let pending: Vec<i32> = versions.iter().copied().filter(|v| *v > from).collect();
+        assert_eq!(applied, pending, "from {from}");
+        let b = schema_text(&old.pool).await;
+        let only_new: Vec<_> = a.iter().filter(|x| !b.contains(x)).collect();
+        let only_old: Vec<_> = b.iter().filter(|x| !a.contains(x)).collect();
+        assert!(
+            only_new.is_empty() && only_old.is_empty(),
+            "from {from}: new only: {only_new:#?}\nupgraded only: {only_old:#?}"
+        );
+    }
 }

@@ -590,7 +590,7 @@ fn plan_indexes(plan: &serde_json::Value, out: &mut BTreeSet<String>) {
 }
 
 /// Every secondary index of the catalog serves a query of the product, and at 100k files that query's plan reads
-/// it (migration 0010 dropped the indexes no query read): the search in every order, alone and beside a bare word
+/// it (migration 0012 dropped the indexes no query read): the search in every order, alone and beside a bare word
 /// or a collection (which take the joined tables), a file's musical duplicates, a page's locations.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_secondary_index_is_read_by_a_query_of_the_product() {

@@ -6,13 +6,13 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
-/// one takes the index out of the catalog (the index served no query of the product, see migration 0010).
+/// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
 const SOURCES: [&str; 5] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
-    include_str!("../../../../database/migrations/0010_leaner_writes.sql"),
+    include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -135,7 +135,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 23, "index names are unique");
-        // Migration 0010's drops: out of the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
+        // Migration 0012's drops: out of the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();
         assert_eq!(dropped.len(), 26);
         assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));

@@ -1,9 +1,9 @@
 //! The SQL that writes search_rows: each insert selects from the one definition of a search row, the view
-//! `search_rows_source` (migration 0010), so a new searched column is a column of the table and of the view only.
+//! `search_rows_source` (migration 0012), so a new searched column is a column of the table and of the view only.
 use sqlx::PgConnection;
 
 /// How an insert into search_rows meets a row already there: a file id can come back after a crash emptied
-/// UNLOGGED tables (and their sequence), and the new file wins. (The statement trigger of migration 0010 spells
+/// UNLOGGED tables (and their sequence), and the new file wins. (The statement trigger of migration 0012 spells
 /// the same in SQL.)
 macro_rules! upsert {
     () => {

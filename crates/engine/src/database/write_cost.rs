@@ -164,7 +164,7 @@ pub struct Variant {
     pub fill: Fill,
     /// Catalog indexes dropped for this variant.
     pub without: Vec<&'static SecondaryIndex>,
-    /// Indexes created for this variant (those migration 0010 dropped).
+    /// Indexes created for this variant (those migration 0012 dropped).
     pub with: Vec<&'static SecondaryIndex>,
     /// `file_locations.path` UNIQUE dropped.
     pub without_unique_path: bool,
@@ -339,7 +339,7 @@ pub async fn measure(url: &str, rows: &Captured, v: &Variant) -> DbResult<f64> {
 }
 
 /// The variants `bench --components` measures: the writer as it is, then each component taken away (or, for the
-/// indexes migration 0010 dropped, put back), and the writer as it was before that migration.
+/// indexes migration 0012 dropped, put back), and the writer as it was before that migration.
 pub fn variants() -> Vec<Variant> {
     let catalog = indexes::catalog();
     let dropped = indexes::dropped();
@@ -395,7 +395,7 @@ pub fn variants() -> Vec<Variant> {
         out.push(v);
     }
     for i in dropped {
-        let mut v = now(format!("with `{}` (dropped by migration 0010)", i.name));
+        let mut v = now(format!("with `{}` (dropped by migration 0012)", i.name));
         v.with = vec![i];
         out.push(v);
     }
