@@ -19,3 +19,4 @@ pub mod profile;
 pub mod record;
 pub mod session;
 pub mod source;
+pub mod turns;

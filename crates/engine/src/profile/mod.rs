@@ -151,6 +151,18 @@ pub enum ProfileError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// Another command holds the library (see `turns.rs`): nothing was changed.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<crate::turns::TurnError> for ProfileError {
+    fn from(e: crate::turns::TurnError) -> Self {
+        match e {
+            crate::turns::TurnError::Busy(text) => ProfileError::Busy(text),
+            crate::turns::TurnError::Db(e) => ProfileError::Db(e),
+        }
+    }
 }
 
 /// How safe the database is now.

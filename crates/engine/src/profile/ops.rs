@@ -43,6 +43,10 @@ fn old_value_of(entry_old: &Option<String>) -> (bool, String) {
 impl Engine {
     /// How safe the database is now: live settings, table persistence, indexes, journal, lost data.
     pub async fn safety(&self) -> Result<SafetyState> {
+        self.bounded(self.safety_now()).await
+    }
+
+    async fn safety_now(&self) -> Result<SafetyState> {
         let pool = &self.pool;
         let mut st = SafetyState::default();
         let live = crate::database::status::settings(pool).await?;
@@ -111,8 +115,14 @@ impl Engine {
     }
 
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
-    /// (and said so) while what a table owner may do still happens.
+    /// (and said so) while what a table owner may do still happens. Refused while an import runs.
     pub async fn apply_level(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
+        let _turn = self.take_turn("profile apply").await?;
+        self.bounded(self.apply_level_now(level, confirmed)).await
+    }
+
+    /// [`Engine::apply_level`] for a caller that holds the library already (an import applying its mode).
+    pub(crate) async fn apply_level_now(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
         let missing: Vec<Confirmation> = level
             .confirmations()
             .iter()
@@ -232,12 +242,17 @@ impl Engine {
         match &self.target {
             Target::Managed(c) => {
                 let mut c = c.clone();
+                // The tool's own restart is not a silent server.
+                let paused = self.watchdog.pause();
                 tokio::task::spawn_blocking(move || c.restart())
                     .await
                     .map_err(|e| ProfileError::Io {
                         path: self.data_dir.clone(),
                         source: std::io::Error::other(e),
                     })??;
+                // The restart ended this process's lock session: the lock is taken again before anyone else can.
+                self.retake_turn().await?;
+                drop(paused);
                 report.restarted = true;
                 report
                     .lines
@@ -305,8 +320,9 @@ impl Engine {
 
     /// Turn one level off: its settings back, its tables LOGGED, or (level 2) its indexes rebuilt.
     pub async fn revert_level(&self, level: Level) -> Result<RestoreReport> {
+        let _turn = self.take_turn("profile revert").await?;
         if level == Level::DropIndexes {
-            let r = self.rebuild_indexes(crate::machine::cores(), None).await?;
+            let r = self.rebuild_indexes_now(crate::machine::cores(), None).await?;
             let ok = r.present == r.expected;
             return Ok(RestoreReport {
                 lines: vec![format!("rebuilt {} indexes in {:.1} s", r.built.len(), r.seconds)],
@@ -320,12 +336,19 @@ impl Engine {
                 pending_restart: Vec::new(),
             });
         }
-        self.restore(Some(level)).await
+        self.bounded(self.restore(Some(level))).await
     }
 
-    /// Put back every journaled setting and table, then verify against pg_settings and pg_class.
+    /// Put back every journaled setting and table, then verify against pg_settings and pg_class. Refused while an
+    /// import runs.
     pub async fn restore_safety(&self) -> Result<RestoreReport> {
-        self.restore(None).await
+        let _turn = self.take_turn("restore-safety").await?;
+        self.restore_safety_now().await
+    }
+
+    /// [`Engine::restore_safety`] for a caller that holds the library already (an import restoring its mode).
+    pub(crate) async fn restore_safety_now(&self) -> Result<RestoreReport> {
+        self.bounded(self.restore(None)).await
     }
 
     async fn restore(&self, only: Option<Level>) -> Result<RestoreReport> {
@@ -481,8 +504,27 @@ impl Engine {
         Ok(checks)
     }
 
-    /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify.
+    /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify. Refused while
+    /// an import runs.
     pub async fn rebuild_indexes(
+        &self,
+        jobs: usize,
+        progress: Option<UnboundedSender<RebuildEvent>>,
+    ) -> Result<RebuildReport> {
+        let _turn = self.take_turn("rebuild-indexes").await?;
+        self.rebuild_indexes_now(jobs, progress).await
+    }
+
+    /// [`Engine::rebuild_indexes`] for a caller that holds the library already (an import after its run).
+    pub(crate) async fn rebuild_indexes_now(
+        &self,
+        jobs: usize,
+        progress: Option<UnboundedSender<RebuildEvent>>,
+    ) -> Result<RebuildReport> {
+        self.bounded(self.rebuild_indexes_inner(jobs, progress)).await
+    }
+
+    async fn rebuild_indexes_inner(
         &self,
         jobs: usize,
         progress: Option<UnboundedSender<RebuildEvent>>,
