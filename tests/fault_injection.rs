@@ -1025,3 +1025,132 @@ async fn tool_killed_mid_rebuild_indexes() {
 async fn server_killed_mid_rebuild_indexes() {
     killed_mid_rebuild(Victim::Server).await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A frozen server: its processes stopped (SIGSTOP), as a stalled disk or a paused VM looks.
+
+/// How long the tool may take to end a wait on a silent server: its 10 s limit, plus a probe and the exit.
+const SILENCE_NOTICED: Duration = Duration::from_secs(20);
+
+/// The test's own cluster stopped with SIGSTOP (the postmaster and every backend, by their pids), and always
+/// continued when dropped, so that a failing test never leaves a frozen server behind.
+struct Frozen {
+    pids: Vec<i32>,
+    at: Instant,
+}
+
+impl Frozen {
+    fn new(c: &Lab) -> Frozen {
+        let pids = common::server_processes(&c.own.dir);
+        assert!(!pids.is_empty(), "no server process to freeze");
+        for &pid in &pids {
+            // SAFETY: a plain signal to a process of this test's own cluster.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        Frozen {
+            pids,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+    }
+}
+
+/// Until a session of the tool holds the library lock under this name (the command is past its start).
+async fn holds_the_library(c: &Lab, tool: &mut Bg, what: &str) {
+    let t0 = Instant::now();
+    let mut conn = c.conn().await;
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("`{}` ended before it held the library: {out}", out.args);
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE $1",
+        )
+        .bind(format!("midi-tui: {what}%"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_locks");
+        if n > 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "`{what}` never held the library");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The frozen server's verdict on a command: it ended on its own within `SILENCE_NOTICED`, exit 1, saying that the
+/// server does not answer.
+async fn ends_on_silence(tool: &mut Bg, frozen: &Frozen, words: &str, r: &mut Report) -> Duration {
+    let out = tool.finish(SILENCE_NOTICED + Duration::from_secs(20)).await;
+    let took = frozen.at.elapsed();
+    eprintln!("`{}` ended {:.1} s after the server froze", out.args, took.as_secs_f64());
+    r.note(format!("`{}`: {:.1} s", out.args, took.as_secs_f64()));
+    r.check(!out.timed_out && took < SILENCE_NOTICED, || {
+        format!("ended within {SILENCE_NOTICED:?} of the freeze ({took:?}): {out}")
+    });
+    r.check(out.code == Some(1), || format!("exit 1 on a frozen server: {out}"));
+    r.check(out.text().contains(words), || format!("says `{words}`: {out}"));
+    took
+}
+
+/// Frozen mid-import, mid `rebuild-indexes`, mid `restore-safety` and before `status`: each ends within seconds with
+/// one clear message, and the import is recorded as failed once the server is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_server_ends_every_wait_within_seconds() {
+    let c = Lab::new("frozen");
+    let mut r = Report::new("the server frozen (SIGSTOP) under each command");
+    let silent = "the server has not answered for 10 s";
+
+    let mut tool = c.spawn(&import_args("normal", &["--json"]));
+    wait_for_committed_rows(&c, &mut tool).await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("status after the freeze: {st}"));
+    let mut conn = c.conn().await;
+    let runs: Vec<String> = sqlx::query_scalar("SELECT status FROM import_runs ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("runs");
+    r.check(runs == ["failed"], || format!("the frozen run is recorded failed: {runs:?}"));
+
+    // The rest of the library, in fast mode with the profile kept: indexes to rebuild, settings to restore.
+    let out = c.run(&import_args("fast", &["--keep-profile"]), IMPORT).await;
+    r.check(out.ok(), || format!("the resumed import: {out}"));
+    let mut tool = c.spawn(&["rebuild-indexes", "--jobs", "1"]);
+    holds_the_library(&c, &mut tool, "rebuild-indexes").await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+
+    let mut tool = c.spawn(&["restore-safety"]);
+    holds_the_library(&c, &mut tool, "restore-safety").await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+
+    let frozen = Frozen::new(&c);
+    let mut tool = c.spawn(&["status"]);
+    ends_on_silence(&mut tool, &frozen, "no answer within", &mut r).await;
+    drop(frozen);
+
+    // Back: the interrupted commands complete, and the library is safe.
+    for args in [vec!["restore-safety"], vec!["rebuild-indexes"]] {
+        let out = c.run(&args, COMMAND).await;
+        r.check(out.ok(), || format!("after the freeze: {out}"));
+    }
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("status at the end: {st}"));
+    r.finish();
+}

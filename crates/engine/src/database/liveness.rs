@@ -5,11 +5,10 @@
 //! so no error ever reaches a statement waiting on it; only a clock can tell. Statement timeouts cannot: the server
 //! that would enforce them is the one that is frozen. A refused connection or a closed socket counts as an answer
 //! here: a dead or restarting server fails the statements by itself at once, and a restart the tool makes is not
-//! silence. sqlx does not expose the client socket, so TCP keepalive on the client side is not set; this clock bounds
+//! silence (a restart answers with refusals and "starting up"). sqlx does not expose the client socket, so TCP keepalive on the client side is not set; this clock bounds
 //! the client's waits wherever the server is, and the server's own keepalive (set per session in `connect_options`)
 //! ends the sessions of a client that vanished.
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -28,8 +27,6 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Watchdog {
     silent: watch::Sender<bool>,
-    /// Pauses in force (the tool restarts the server itself): no verdict meanwhile.
-    paused: AtomicUsize,
     last_answer: Mutex<Instant>,
 }
 
@@ -46,7 +43,6 @@ impl Watchdog {
     pub fn idle() -> Watchdog {
         Watchdog {
             silent: watch::Sender::new(false),
-            paused: AtomicUsize::new(0),
             last_answer: Mutex::new(Instant::now()),
         }
     }
@@ -77,12 +73,6 @@ impl Watchdog {
         }
     }
 
-    /// No verdict while the returned guard lives: the tool restarts the server itself.
-    pub fn pause(self: &Arc<Self>) -> Paused {
-        self.paused.fetch_add(1, Ordering::SeqCst);
-        Paused(self.clone())
-    }
-
     fn answered(&self) {
         *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.silent.send_if_modified(|s| std::mem::replace(s, false));
@@ -96,28 +86,12 @@ impl Watchdog {
     }
 }
 
-/// A pause of the watchdog's verdict; it ends when dropped.
-pub struct Paused(Arc<Watchdog>);
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        self.0.answered();
-        self.0.paused.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Ask every second on a connection of its own; a probe that does not come back before the limit makes the server
 /// silent until one does.
 async fn probe_loop(weak: Weak<Watchdog>, opts: PgConnectOptions) {
     let mut conn: Option<PgConnection> = None;
     loop {
         let Some(wd) = weak.upgrade() else { break };
-        if wd.paused.load(Ordering::SeqCst) > 0 {
-            wd.answered();
-            drop(wd);
-            tokio::time::sleep(PROBE_EVERY).await;
-            continue;
-        }
         let left = SILENT_LIMIT.saturating_sub(wd.since_answer());
         // A probe may wait as long as the server has left, but at least a second: a silence is judged on a probe
         // that really waited.
@@ -128,7 +102,7 @@ async fn probe_loop(weak: Weak<Watchdog>, opts: PgConnectOptions) {
             Err(_) => {
                 // The connection is stuck in its request: a new one asks next time.
                 conn = None;
-                if wd.since_answer() >= SILENT_LIMIT && wd.paused.load(Ordering::SeqCst) == 0 {
+                if wd.since_answer() >= SILENT_LIMIT {
                     if !wd.is_silent() {
                         tracing::error!("the server has not answered for {} s", SILENT_LIMIT.as_secs());
                     }
@@ -163,7 +137,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_guard_ends_with_the_silence_and_a_pause_holds_the_verdict() {
+    async fn a_guard_ends_with_the_silence_and_an_answer_ends_it() {
         let wd = Arc::new(Watchdog::idle());
         let ok: Result<u8, DbError> = wd.guard(async { Ok(1) }).await;
         assert_eq!(ok.unwrap(), 1);
@@ -173,8 +147,7 @@ mod tests {
             hung.unwrap_err().to_string(),
             "the server has not answered for 10 s"
         );
-        let p = wd.pause();
-        drop(p);
-        assert!(!wd.is_silent(), "a pause ends with the server taken as answering");
+        wd.answered();
+        assert!(!wd.is_silent());
     }
 }

@@ -242,8 +242,6 @@ impl Engine {
         match &self.target {
             Target::Managed(c) => {
                 let mut c = c.clone();
-                // The tool's own restart is not a silent server.
-                let paused = self.watchdog.pause();
                 tokio::task::spawn_blocking(move || c.restart())
                     .await
                     .map_err(|e| ProfileError::Io {
@@ -252,7 +250,6 @@ impl Engine {
                     })??;
                 // The restart ended this process's lock session: the lock is taken again before anyone else can.
                 self.retake_turn().await?;
-                drop(paused);
                 report.restarted = true;
                 report
                     .lines
