@@ -1154,3 +1154,159 @@ async fn a_frozen_server_ends_every_wait_within_seconds() {
     r.check(st.code == Some(0), || format!("status at the end: {st}"));
     r.finish();
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transitions killed at many points: the next run of the same command completes them.
+
+/// Delays after the start at which the tool is killed: they cover each transition's steps on the small library
+/// (measured here: a connection and the lock in about 0.1 s, settings and a reload 0.4 s, the restart 1-2 s).
+const TOOL_KILL_DELAYS_MS: [u64; 5] = [150, 450, 800, 1300, 2200];
+/// The server is killed at fewer points: each costs a crash recovery and a repairing import.
+const SERVER_KILL_DELAYS_MS: [u64; 2] = [500, 1300];
+
+/// The small library of the transition loops: every broken and good fixture, and an archive.
+fn small_args() -> Vec<String> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    [fixtures.join("midi"), fixtures.join("archives/mixed.zip")]
+        .iter()
+        .map(|p| p.to_str().expect("utf-8 path").to_string())
+        .collect()
+}
+
+/// What `status --json` says of the profile: (interrupted, settings fsync/wal_level with pending marks, UNLOGGED
+/// tables, missing indexes).
+fn profile_of(st: &serde_json::Value) -> String {
+    let setting = |n: &str| {
+        st["settings"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == n))
+            .map(|s| format!("{n}={}{}", s["value"].as_str().unwrap_or("?"), if s["pending_restart"] == true { " (pending)" } else { "" }))
+            .unwrap_or_default()
+    };
+    let unlogged: Vec<&str> = st["tables"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["persistence"] == "unlogged")
+                .filter_map(|t| t["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "interrupted {}; {}, {}, {}; unlogged {unlogged:?}; indexes missing {}",
+        st["safety"]["interrupted"],
+        setting("fsync"),
+        setting("wal_level"),
+        setting("synchronous_commit"),
+        st["secondary_indexes"]["missing"].as_array().map_or(0, Vec::len)
+    )
+}
+
+/// After a kill: `status` tells the truth (exit 3 or 4 when a transition was cut, naming it), then the same command
+/// runs to its end. Returns the status text before the re-run.
+async fn complete_after_kill(c: &Lab, command: &[&str], r: &mut Report) -> String {
+    let st = c.run(&["status"], COMMAND).await;
+    let json = status_json(c).await.unwrap_or_default();
+    let said = profile_of(&json);
+    let name = command[..command.len().min(2)].join(" ");
+    let named = json["safety"]["interrupted"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|t| t.as_str().is_some_and(|t| t.contains(&name) || t.contains("profile apply"))));
+    if named {
+        r.check(st.code == Some(3) || st.code == Some(4), || {
+            format!("status names an interrupted transition and is not safe: {st}")
+        });
+    }
+    if st.code == Some(4) {
+        // The server died with UNLOGGED tables: the documented recovery first puts safety back, then imports.
+        let out = c.run(&["restore-safety"], COMMAND).await;
+        r.check(out.ok(), || format!("restore-safety after the loss: {out}"));
+        let mut args = vec!["import", "--mode", "normal"];
+        let small = small_args();
+        args.extend(small.iter().map(String::as_str));
+        let out = c.run(&args, IMPORT).await;
+        r.check(out.ok(), || format!("the repairing import: {out}"));
+    }
+    let out = c.run(command, COMMAND).await;
+    r.check(out.ok(), || format!("`{}` run again after the kill ({said}): {out}", command.join(" ")));
+    said
+}
+
+/// Kill `victim` `delay` into `command`; then complete it; returns what status said in between.
+async fn kill_inside(c: &Lab, command: &[&str], victim: Victim, delay: Duration, r: &mut Report) -> String {
+    let mut tool = c.spawn(command);
+    tokio::time::sleep(delay).await;
+    let finished = tool.exited();
+    match victim {
+        Victim::Tool => {
+            tool.kill9();
+            // Killed between the restart's stop and start, the server is down: no session is left at work.
+            if !common::server_processes(&c.own.dir).is_empty() && c.conn_within(Duration::from_secs(5)).await.is_some() {
+                c.wait_for_orphans(r).await;
+            }
+        }
+        Victim::Server => {
+            if common::server_processes(&c.own.dir).is_empty() {
+                // Between the restart's stop and start: nothing to kill, the tool is then.
+                tool.kill9();
+            } else {
+                c.kill_server();
+                let _ = tool.finish(TOOL_GIVES_UP).await;
+            }
+        }
+    }
+    let said = complete_after_kill(c, command, r).await;
+    format!("{} killed {} ms into `{}`{}: {said}", victim.name(), delay.as_millis(), command.join(" "), if finished { " (it had finished)" } else { "" })
+}
+
+async fn transitions_killed(victim: Victim, delays: &[u64]) {
+    let c = Lab::new(&format!("transitions-{}", victim.name()));
+    let mut r = Report::new(format!("{} killed inside each transition at several delays", victim.name()));
+    let mut args = vec!["import", "--mode", "normal"];
+    let small = small_args();
+    args.extend(small.iter().map(String::as_str));
+    let out = c.run(&args, IMPORT).await;
+    assert!(out.ok(), "{out}");
+    let t0 = Instant::now();
+    for &ms in delays {
+        let delay = Duration::from_millis(ms);
+        // Applied whole after the re-run: every level-3 setting in force (no restart pending), tables UNLOGGED.
+        let said = kill_inside(&c, &["profile", "apply", "ludicrous", "--yes"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = status_json(&c).await.unwrap_or_default();
+        let p = profile_of(&st);
+        r.check(
+            p.contains("interrupted []") && p.contains("fsync=off,") && p.contains("wal_level=minimal,") && p.contains("\"files\""),
+            || format!("ludicrous applied whole after {said}: {p}"),
+        );
+        // Restored whole: every setting back and in force, every table LOGGED.
+        let said = kill_inside(&c, &["restore-safety"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = status_json(&c).await.unwrap_or_default();
+        let p = profile_of(&st);
+        r.check(
+            p.contains("interrupted []")
+                && p.contains("fsync=on,")
+                && p.contains("wal_level=replica,")
+                && p.contains("unlogged []"),
+            || format!("restored whole after {said}: {p}"),
+        );
+        let said = kill_inside(&c, &["rebuild-indexes"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = c.run(&["status"], COMMAND).await;
+        r.check(st.code == Some(0), || format!("safe after {said}: {st}"));
+    }
+    eprintln!("{} kill loop: {:.0} s for {} delays", victim.name(), t0.elapsed().as_secs_f64(), delays.len());
+    eprintln!("{}", r.notes.join("\n"));
+    r.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_killed_inside_each_transition_at_many_points() {
+    transitions_killed(Victim::Tool, &TOOL_KILL_DELAYS_MS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_killed_inside_each_transition_at_several_points() {
+    transitions_killed(Victim::Server, &SERVER_KILL_DELAYS_MS).await;
+}

@@ -95,6 +95,12 @@ fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()>
     }
     let safety = &report.safety;
     writeln!(out, "\nsafety: {}", report.badge.label())?;
+    for r in &safety.running {
+        writeln!(out, "  running: {r}")?;
+    }
+    for r in &safety.interrupted {
+        writeln!(out, "  interrupted: {r}")?;
+    }
     for r in &safety.relaxed {
         writeln!(out, "  relaxed: {r}")?;
     }

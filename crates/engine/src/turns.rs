@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::database::lock::{self, Holder, LockMode, LockSession};
-use crate::database::{DbError, DbResult};
+use crate::database::{DbError, DbResult, transitions};
 use crate::session::Engine;
 
 /// How often a waiting import asks again.
@@ -20,7 +20,13 @@ const RETRY: Duration = Duration::from_millis(250);
 pub struct TurnSlot {
     session: tokio::sync::Mutex<Option<LockSession>>,
     depth: AtomicUsize,
+    /// The transitions under way in this process (innermost last): their record takes the steps.
+    transitions: std::sync::Mutex<Vec<i64>>,
 }
+
+/// A recorded transition of this process (see `database/transitions.rs`).
+#[derive(Debug)]
+pub(crate) struct Transition(i64);
 
 /// A turn on the library; let go when the last turn of the process is dropped.
 #[derive(Debug)]
@@ -166,6 +172,36 @@ impl Engine {
             tracing::warn!("another command took the library lock during the server restart");
         }
         Ok(())
+    }
+
+    /// Record that `command` starts (committed synchronously): a kill from now on leaves it named in `status`.
+    pub(crate) async fn begin_transition(&self, command: &str) -> DbResult<Transition> {
+        let id = transitions::begin(&self.pool, command).await?;
+        self.turns.transitions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        Ok(Transition(id))
+    }
+
+    /// The step the innermost transition is in now (best effort: a record that cannot be written stops nothing).
+    pub(crate) async fn transition_step(&self, step: &str) {
+        let id = self.turns.transitions.lock().unwrap_or_else(|e| e.into_inner()).last().copied();
+        if let Some(id) = id
+            && let Err(e) = transitions::step(&self.pool, id, step).await
+        {
+            tracing::warn!("transition {id}: step `{step}` not recorded: {e}");
+        }
+    }
+
+    /// The transition ended; when it `completed`, its record and every earlier unfinished one of the commands it
+    /// completes are finished, else it stays for `status` to name.
+    pub(crate) async fn end_transition(&self, t: Transition, completed: bool, completes: &[&str]) {
+        self.turns
+            .transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id| *id != t.0);
+        if completed && let Err(e) = self.bounded(transitions::finish(&self.pool, t.0, completes)).await {
+            tracing::warn!("transition {} not recorded as finished: {e}", t.0);
+        }
     }
 
     /// Who holds the library lock now (other sessions than this process's).

@@ -16,6 +16,7 @@ pub mod safety;
 pub mod search;
 pub mod shared;
 pub mod status;
+pub mod transitions;
 pub mod writer;
 
 use std::path::PathBuf;

@@ -40,6 +40,15 @@ impl Level {
         }
     }
 
+    /// The name `profile apply` takes.
+    pub fn cli_name(&self) -> &'static str {
+        match self {
+            Level::Basic => "basic",
+            Level::DropIndexes => "drop-indexes",
+            Level::Ludicrous => "unsafe-storage",
+        }
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
             Level::Basic => {
@@ -178,6 +187,10 @@ pub struct SafetyState {
     pub pending_restart: Vec<String>,
     /// Set when UNLOGGED tables came back empty after a crash.
     pub data_lost: Option<String>,
+    /// Transitions a killed tool or server left unfinished, each with the command that completes it.
+    pub interrupted: Vec<String>,
+    /// Commands holding the library now (imports, a transition), as they name themselves.
+    pub running: Vec<String>,
 }
 
 impl SafetyState {
@@ -191,6 +204,7 @@ impl SafetyState {
         !self.is_unsafe()
             && self.relaxed.is_empty()
             && self.pending_restart.is_empty()
+            && self.interrupted.is_empty()
             && !self.levels_applied.contains(&true)
     }
 
