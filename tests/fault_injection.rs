@@ -1310,3 +1310,125 @@ async fn tool_killed_inside_each_transition_at_many_points() {
 async fn server_killed_inside_each_transition_at_several_points() {
     transitions_killed(Victim::Server, &SERVER_KILL_DELAYS_MS).await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands that take turns: nothing restarts the server or changes the tables under a running import.
+
+/// Until every importer of the library's shared run has joined (run_importers rows).
+async fn importers_joined(c: &Lab, tool: &mut Bg, n: i64) {
+    let t0 = Instant::now();
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("the import ended before {n} importers joined: {out}");
+        }
+        if let Some(mut conn) = c.try_conn().await {
+            let joined: i64 = sqlx::query_scalar("SELECT count(*) FROM run_importers")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or(0);
+            if joined >= n {
+                return;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{n} importers never joined");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `restore-safety`, `profile apply` and `rebuild-indexes` during a ludicrous import are refused at once, naming the
+/// import; the import goes on to its end and restores safety itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_that_restart_the_server_wait_their_turn() {
+    baseline().await;
+    let c = Lab::new("turns");
+    let mut r = Report::new("transitions during a running ludicrous import");
+    let mut tool = c.spawn(&import_args("ludicrous", &["--json"]));
+    wait_for_committed_rows(&c, &mut tool).await;
+    for args in [
+        vec!["restore-safety"],
+        vec!["profile", "apply", "basic"],
+        vec!["rebuild-indexes"],
+    ] {
+        let t0 = Instant::now();
+        let out = c.run(&args, COMMAND).await;
+        let took = t0.elapsed();
+        eprintln!("`{}` refused in {:.2} s", args.join(" "), took.as_secs_f64());
+        r.check(out.code == Some(1), || format!("refused while the import runs: {out}"));
+        r.check(
+            out.stderr.contains("import") && out.stderr.contains("is running on this library"),
+            || format!("names the running import: {out}"),
+        );
+        r.check(took < Duration::from_secs(10), || format!("refused at once ({took:?})"));
+    }
+    let out = tool.finish(IMPORT).await;
+    let v = import_summary(&out);
+    r.check(out.ok() && v.as_ref().is_some_and(|v| v["status"] == "done"), || {
+        format!("the import went on to its end: {out}")
+    });
+    final_state(&c, &mut r).await;
+    r.finish();
+}
+
+/// `import --mode ludicrous --workers 3` on the managed cluster: the first importer restarts the server for
+/// wal_level while the others wait to join; all three exit 0, the work is shared, the last one out restores.
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_workers_share_the_run_across_the_restart() {
+    baseline().await;
+    let c = Lab::new("ludicrous-workers");
+    let mut r = Report::new("import --mode ludicrous --yes --workers 3");
+    let out = c
+        .run(&import_args("ludicrous", &["--json", "--workers", "3"]), IMPORT)
+        .await;
+    let v = import_summary(&out).unwrap_or_default();
+    r.check(out.ok() && v["status"] == "done", || format!("exit 0, done: {out}"));
+    let importers = v["importers"].as_array().cloned().unwrap_or_default();
+    let working = importers
+        .iter()
+        .filter(|i| i["shared_run"]["units_taken"].as_u64().unwrap_or(0) > 0)
+        .count();
+    r.check(importers.len() == 3 && working >= 2, || {
+        format!("three importers, the work shared: {}", serde_json::Value::Array(importers.clone()))
+    });
+    let restored = importers.iter().filter(|i| i["shared_run"]["restored"] == true).count();
+    r.check(restored == 1, || format!("one importer restored the profile: {v}"));
+    final_state(&c, &mut r).await;
+    r.finish();
+}
+
+/// `import --workers 3` SIGKILLed: its importers stop with it (each cancels its run cleanly) instead of running on.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_stop_with_their_killed_parent() {
+    let c = Lab::new("orphans");
+    let mut r = Report::new("import --workers 3, the parent SIGKILLed");
+    let mut tool = c.spawn(&import_args("normal", &["--workers", "3"]));
+    importers_joined(&c, &mut tool, 3).await;
+    let mut conn = c.conn().await;
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM run_importers")
+        .fetch_all(&mut conn)
+        .await
+        .expect("importer pids");
+    tool.kill9();
+    let t0 = Instant::now();
+    let alive = |pids: &[i32]| -> Vec<i32> {
+        pids.iter()
+            .copied()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            })
+            .collect()
+    };
+    while !alive(&pids).is_empty() && t0.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(POLL).await;
+    }
+    let left = alive(&pids);
+    eprintln!("importers gone {:.1} s after their parent's SIGKILL", t0.elapsed().as_secs_f64());
+    r.check(left.is_empty(), || format!("importers still running 30 s after the parent died: {left:?}"));
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM import_runs ORDER BY 1")
+        .fetch_all(&mut conn)
+        .await
+        .expect("runs");
+    r.check(statuses == ["interrupted"], || format!("each importer's run interrupted: {statuses:?}"));
+    r.finish();
+}
