@@ -53,6 +53,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Some(Command::RestoreBackup) => {
+            let engine = cli::profile::open(g).await?;
+            for line in engine.restore_backup().await? {
+                println!("{line}");
+            }
+        }
         Some(Command::RebuildIndexes { jobs }) => {
             if !cli::profile::rebuild(g, *jobs).await? {
                 return Ok(ExitCode::from(1));
@@ -167,6 +173,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 yes: false,
                 dry_run: false,
                 keep_profile: false,
+                backup: false,
+                no_backup: false,
                 json: false,
                 limit: cli::LimitArg::Full,
                 console_bench: false,

@@ -153,6 +153,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// After a crash emptied the library: put back the backup taken before ludicrous (`import --backup`); the next
+    /// import reads the runs after it again.
+    RestoreBackup,
     /// Recreate dropped secondary indexes in parallel, then ANALYZE.
     RebuildIndexes {
         #[arg(long)]
@@ -277,6 +280,14 @@ pub struct ImportArgs {
     /// Leave the mode's profile applied after the run.
     #[arg(long)]
     pub keep_profile: bool,
+    /// Ludicrous on a library that holds files: back it up first (`midi-tui restore-backup` puts it back after a
+    /// crash).
+    #[arg(long, conflicts_with = "no_backup")]
+    pub backup: bool,
+    /// Ludicrous on a library that holds files: no backup, accepting that files only missing sources hold would be
+    /// lost for good in a crash.
+    #[arg(long)]
+    pub no_backup: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

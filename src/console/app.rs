@@ -982,6 +982,7 @@ fn on_plan(app: &mut App, ev: PlanEvent) -> Vec<Effect> {
         PlanEvent::StepStarted(StepKind::Apply(level)) => app.op = Some(Op::Apply(level)),
         PlanEvent::StepStarted(StepKind::Restore) => app.op = Some(Op::Restore { then_rebuild: false }),
         PlanEvent::StepStarted(StepKind::Rebuild) => app.op = Some(Op::Rebuild),
+        PlanEvent::StepStarted(StepKind::Backup) => app.info("backing up the library before level 3..."),
         PlanEvent::StepFinished(step) => {
             app.op = None;
             match step.kind {

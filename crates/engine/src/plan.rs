@@ -48,6 +48,9 @@ pub struct ImportPlan {
     pub lease: Duration,
     /// Plain files per unit of a shared run (importers must agree on it: it is part of the run key).
     pub unit_files: usize,
+    /// Before level 3 on a library that holds files: back it up (`Some(true)`), or accept that files only missing
+    /// sources hold would be lost for good in a crash (`Some(false)`); `None` refuses when such files exist.
+    pub backup: Option<bool>,
 }
 
 impl ImportPlan {
@@ -65,6 +68,7 @@ impl ImportPlan {
             share: true,
             lease: SharedRun::DEFAULT_LEASE,
             unit_files: SharedRun::DEFAULT_UNIT_FILES,
+            backup: None,
         }
     }
 
@@ -143,6 +147,7 @@ impl ImportPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
+    Backup,
     Apply(Level),
     Restore,
     Rebuild,
@@ -151,6 +156,7 @@ pub enum StepKind {
 impl StepKind {
     pub fn label(&self) -> String {
         match self {
+            StepKind::Backup => "back up the library".into(),
             StepKind::Apply(l) => format!("apply level {} ({})", l.number(), l.label()),
             StepKind::Restore => "restore safety".into(),
             StepKind::Rebuild => "rebuild indexes".into(),
@@ -320,6 +326,9 @@ impl Runner {
                 Err(e) => error = Some(e),
             }
         }
+        if error.is_none() && applies && levels.contains(&Level::Ludicrous) {
+            error = self.protect(&engine, plan.backup).await.err();
+        }
         if error.is_none() {
             error = match member {
                 Some(m) if !m.creator => self.wait_ready(&engine, m).await.err(),
@@ -457,6 +466,42 @@ impl Runner {
                 Err(e) => return Err(format!("shared run: {}", chain_text(&e))),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Before level 3 on a library that holds files: say what a crash would cost; take the backup asked for; refuse
+    /// when files only missing sources hold would be lost for good and neither a backup nor that risk was chosen.
+    async fn protect(&mut self, engine: &Engine, backup: Option<bool>) -> Result<(), String> {
+        let cost = engine.crash_cost().await.map_err(|e| chain_text(&e))?;
+        if cost.library_files == 0 {
+            return Ok(());
+        }
+        self.send(PlanEvent::Notice(cost.describe()));
+        match backup {
+            Some(true) => {
+                self.send(PlanEvent::StepStarted(StepKind::Backup));
+                let t = Instant::now();
+                let b = engine
+                    .backup_library()
+                    .await
+                    .map_err(|e| format!("back up the library: {}", chain_text(&e)))?;
+                let lines = vec![
+                    b.describe(),
+                    "after a crash: `midi-tui restore-safety`, `midi-tui restore-backup`, then any import".into(),
+                ];
+                self.finish_step(StepKind::Backup, t, lines);
+                Ok(())
+            }
+            None if cost.files_at_risk > 0 => Err(format!(
+                "{} files are found only in sources that are missing or unreadable ({}): a server crash in \
+                 ludicrous mode would lose them for good. Pass --backup to back the library up first (about {:.0} \
+                 MB, {:.0} s), or --no-backup to accept that risk (or put the sources back)",
+                cost.files_at_risk,
+                cost.sources_missing.join(", "),
+                cost.backup_bytes as f64 / 1e6,
+                cost.backup_secs.ceil()
+            )),
+            _ => Ok(()),
         }
     }
 

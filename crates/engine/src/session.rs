@@ -182,16 +182,15 @@ impl Engine {
         &self,
         files: u64,
         ludicrous_accepted: bool,
+        backup: bool,
     ) -> DbResult<crate::profile::auto::AutoChoice> {
         use crate::profile::auto;
         let (library, rates) = self.auto_inputs().await?;
-        Ok(auto::choose(
-            library,
-            files,
-            &rates,
-            &auto::DEFAULT_OVERHEADS,
-            ludicrous_accepted,
-        ))
+        let overheads = match backup {
+            true => auto::DEFAULT_OVERHEADS.with_backup(),
+            false => auto::DEFAULT_OVERHEADS,
+        };
+        Ok(auto::choose(library, files, &rates, &overheads, ludicrous_accepted))
     }
 
     /// Shared runs still going on this library, with their live importers (for the console).

@@ -1,4 +1,5 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
+pub mod backup;
 pub mod bench;
 pub mod cause;
 pub mod cluster;
@@ -106,6 +107,14 @@ impl Target {
                 Ok(c.url())
             }
             Target::External(url) => Ok(url.clone()),
+        }
+    }
+
+    /// The URL client programs (pg_dump, pg_restore) connect with.
+    pub fn url_for_tools(&self) -> String {
+        match self {
+            Target::Managed(c) => c.url(),
+            Target::External(url) => url.clone(),
         }
     }
 
