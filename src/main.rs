@@ -109,8 +109,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scale_hot_only,
             append,
             cold,
+            backup,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() {
+            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() || !backup.is_empty() {
                 0
             } else {
                 100_000
@@ -148,6 +149,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(dir) => cli::bench::cold::ColdSource::Folder(dir.clone()),
                     None => cli::bench::cold::ColdSource::Generated(100_000),
                 }),
+                backup: backup.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

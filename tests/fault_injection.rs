@@ -1432,3 +1432,110 @@ async fn workers_stop_with_their_killed_parent() {
     r.check(statuses == ["interrupted"], || format!("each importer's run interrupted: {statuses:?}"));
     r.finish();
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ludicrous on a library whose first source was moved away: the tool says what a crash would lose, a backup brings
+// it back, and without one the library is whole again once the source is back where the tool said.
+
+/// Until the import has committed more locations than `than` (the library held those before it).
+async fn wait_for_more_rows(c: &Lab, tool: &mut Bg, than: i64) {
+    let t0 = Instant::now();
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("the import ended before the test saw a committed row: {out}");
+        }
+        if let Some(mut cn) = c.try_conn().await
+            && Counts::read(&mut cn).await.is_ok_and(|n| n.locations > than)
+        {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no new row within 120 s");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn ludicrous_over_a_moved_source(backup: bool) {
+    let clean = baseline().await;
+    let c = Lab::new(if backup { "backup" } else { "no-backup" });
+    let mut r = Report::new(format!(
+        "ludicrous with the first source moved away, {} backup, server killed mid-run",
+        if backup { "with a" } else { "without" }
+    ));
+    let first = c.own.dir.join("first source");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(common::corpus().join("groove"))
+        .arg(&first)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let out = c
+        .run(&["import", "--mode", "normal", first.to_str().unwrap()], IMPORT)
+        .await;
+    assert!(out.ok(), "{out}");
+    let first_lib = library(&mut c.conn().await).await;
+    let moved = c.own.dir.join("moved away");
+    std::fs::rename(&first, &moved).expect("move the first source away");
+
+    let extra = if backup { "--backup" } else { "--no-backup" };
+    if !backup {
+        // Neither flag: refused, naming the source and the files only it holds.
+        let out = c.run(&import_args("ludicrous", &[]), COMMAND).await;
+        r.check(out.code == Some(1), || format!("refused without --backup or --no-backup: {out}"));
+        let said = format!("{} files are found only in sources that are missing", first_lib.counts.files);
+        r.check(out.stderr.contains(&said) && out.stderr.contains(first.to_str().unwrap()), || {
+            format!("names the {} files at risk and where their source was: {out}", first_lib.counts.files)
+        });
+    }
+    let mut tool = c.spawn(&import_args("ludicrous", &[extra]));
+    wait_for_more_rows(&c, &mut tool, first_lib.counts.locations).await;
+    c.kill_server();
+    tool.gives_up(&mut r).await;
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(4) && st.text().contains("lost"), || format!("status says what was lost: {st}"));
+    let out = c.run(&["restore-safety"], COMMAND).await;
+    r.check(out.ok(), || format!("restore-safety: {out}"));
+    if backup {
+        let out = c.run(&["restore-backup"], COMMAND).await;
+        r.check(out.ok() && out.stdout.contains("restored the backup"), || format!("restore-backup: {out}"));
+        let mut conn = c.conn().await;
+        let now = library(&mut conn).await;
+        r.check(first_lib.pairs.is_subset(&now.pairs), || {
+            format!(
+                "the backup brought back the moved source's files: {} of {} pairs",
+                first_lib.pairs.intersection(&now.pairs).count(),
+                first_lib.pairs.len()
+            )
+        });
+    } else {
+        // Where the refusal said the files are: back there, the next import reads them again.
+        std::fs::rename(&moved, &first).expect("move the first source back");
+    }
+    let out = c.run(&import_args("normal", &["--json"]), IMPORT).await;
+    r.check(out.ok(), || format!("the repairing import: {out}"));
+    let out = c.run(&["rebuild-indexes"], COMMAND).await;
+    r.check(out.ok(), || format!("rebuild-indexes: {out}"));
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("safe and whole: {st}"));
+    let got = library(&mut c.conn().await).await;
+    let want: BTreeSet<(String, String)> = first_lib.pairs.union(&clean.pairs).cloned().collect();
+    r.check(got.pairs == want, || {
+        format!(
+            "the library is whole: {} pairs missing, {} extra",
+            want.difference(&got.pairs).count(),
+            got.pairs.difference(&want).count()
+        )
+    });
+    r.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_over_a_moved_source_with_a_backup() {
+    ludicrous_over_a_moved_source(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_over_a_moved_source_without_a_backup() {
+    ludicrous_over_a_moved_source(false).await;
+}

@@ -264,6 +264,10 @@ pub enum Command {
         /// (the section then says its runs were not cold).
         #[arg(long, value_name = "DIR", num_args = 0..=1)]
         cold: Option<Option<PathBuf>>,
+        /// Add the backup section: the library backup `import --backup` takes before ludicrous (pg_dump, in each
+        /// form) and its restore, on libraries of these sizes (`--backup 100000,1000000`).
+        #[arg(long, value_name = "FILES", value_delimiter = ',')]
+        backup: Vec<u64>,
     },
 }
 

@@ -105,7 +105,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
 }
 
 /// `pg_dump` or `pg_restore`: beside the server binaries, else on PATH.
-fn client_program(name: &str) -> PathBuf {
+pub fn client_program(name: &str) -> PathBuf {
     ServerBinaries::find()
         .map(|b| b.program(name))
         .ok()
