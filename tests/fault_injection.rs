@@ -1083,7 +1083,10 @@ async fn holds_the_library(c: &Lab, tool: &mut Bg, what: &str) {
         if n > 0 {
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "`{what}` never held the library");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "`{what}` never held the library"
+        );
         tokio::time::sleep(POLL).await;
     }
 }
@@ -1093,7 +1096,11 @@ async fn holds_the_library(c: &Lab, tool: &mut Bg, what: &str) {
 async fn ends_on_silence(tool: &mut Bg, frozen: &Frozen, words: &str, r: &mut Report) -> Duration {
     let out = tool.finish(SILENCE_NOTICED + Duration::from_secs(20)).await;
     let took = frozen.at.elapsed();
-    eprintln!("`{}` ended {:.1} s after the server froze", out.args, took.as_secs_f64());
+    eprintln!(
+        "`{}` ended {:.1} s after the server froze",
+        out.args,
+        took.as_secs_f64()
+    );
     r.note(format!("`{}`: {:.1} s", out.args, took.as_secs_f64()));
     r.check(!out.timed_out && took < SILENCE_NOTICED, || {
         format!("ended within {SILENCE_NOTICED:?} of the freeze ({took:?}): {out}")
@@ -1123,7 +1130,9 @@ async fn a_frozen_server_ends_every_wait_within_seconds() {
         .fetch_all(&mut conn)
         .await
         .expect("runs");
-    r.check(runs == ["failed"], || format!("the frozen run is recorded failed: {runs:?}"));
+    r.check(runs == ["failed"], || {
+        format!("the frozen run is recorded failed: {runs:?}")
+    });
 
     // The rest of the library, in fast mode with the profile kept: indexes to rebuild, settings to restore.
     let out = c.run(&import_args("fast", &["--keep-profile"]), IMPORT).await;
@@ -1180,7 +1189,13 @@ fn profile_of(st: &serde_json::Value) -> String {
         st["settings"]
             .as_array()
             .and_then(|a| a.iter().find(|s| s["name"] == n))
-            .map(|s| format!("{n}={}{}", s["value"].as_str().unwrap_or("?"), if s["pending_restart"] == true { " (pending)" } else { "" }))
+            .map(|s| {
+                format!(
+                    "{n}={}{}",
+                    s["value"].as_str().unwrap_or("?"),
+                    if s["pending_restart"] == true { " (pending)" } else { "" }
+                )
+            })
             .unwrap_or_default()
     };
     let unlogged: Vec<&str> = st["tables"]
@@ -1209,9 +1224,12 @@ async fn complete_after_kill(c: &Lab, command: &[&str], r: &mut Report) -> Strin
     let json = status_json(c).await.unwrap_or_default();
     let said = profile_of(&json);
     let name = command[..command.len().min(2)].join(" ");
-    let named = json["safety"]["interrupted"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|t| t.as_str().is_some_and(|t| t.contains(&name) || t.contains("profile apply"))));
+    let named = json["safety"]["interrupted"].as_array().is_some_and(|a| {
+        a.iter().any(|t| {
+            t.as_str()
+                .is_some_and(|t| t.contains(&name) || t.contains("profile apply"))
+        })
+    });
     if named {
         r.check(st.code == Some(3) || st.code == Some(4), || {
             format!("status names an interrupted transition and is not safe: {st}")
@@ -1228,7 +1246,9 @@ async fn complete_after_kill(c: &Lab, command: &[&str], r: &mut Report) -> Strin
         r.check(out.ok(), || format!("the repairing import: {out}"));
     }
     let out = c.run(command, COMMAND).await;
-    r.check(out.ok(), || format!("`{}` run again after the kill ({said}): {out}", command.join(" ")));
+    r.check(out.ok(), || {
+        format!("`{}` run again after the kill ({said}): {out}", command.join(" "))
+    });
     said
 }
 
@@ -1241,7 +1261,8 @@ async fn kill_inside(c: &Lab, command: &[&str], victim: Victim, delay: Duration,
         Victim::Tool => {
             tool.kill9();
             // Killed between the restart's stop and start, the server is down: no session is left at work.
-            if !common::server_processes(&c.own.dir).is_empty() && c.conn_within(Duration::from_secs(5)).await.is_some() {
+            if !common::server_processes(&c.own.dir).is_empty() && c.conn_within(Duration::from_secs(5)).await.is_some()
+            {
                 c.wait_for_orphans(r).await;
             }
         }
@@ -1256,12 +1277,21 @@ async fn kill_inside(c: &Lab, command: &[&str], victim: Victim, delay: Duration,
         }
     }
     let said = complete_after_kill(c, command, r).await;
-    format!("{} killed {} ms into `{}`{}: {said}", victim.name(), delay.as_millis(), command.join(" "), if finished { " (it had finished)" } else { "" })
+    format!(
+        "{} killed {} ms into `{}`{}: {said}",
+        victim.name(),
+        delay.as_millis(),
+        command.join(" "),
+        if finished { " (it had finished)" } else { "" }
+    )
 }
 
 async fn transitions_killed(victim: Victim, delays: &[u64]) {
     let c = Lab::new(&format!("transitions-{}", victim.name()));
-    let mut r = Report::new(format!("{} killed inside each transition at several delays", victim.name()));
+    let mut r = Report::new(format!(
+        "{} killed inside each transition at several delays",
+        victim.name()
+    ));
     let mut args = vec!["import", "--mode", "normal"];
     let small = small_args();
     args.extend(small.iter().map(String::as_str));
@@ -1276,7 +1306,10 @@ async fn transitions_killed(victim: Victim, delays: &[u64]) {
         let st = status_json(&c).await.unwrap_or_default();
         let p = profile_of(&st);
         r.check(
-            p.contains("interrupted []") && p.contains("fsync=off,") && p.contains("wal_level=minimal,") && p.contains("\"files\""),
+            p.contains("interrupted []")
+                && p.contains("fsync=off,")
+                && p.contains("wal_level=minimal,")
+                && p.contains("\"files\""),
             || format!("ludicrous applied whole after {said}: {p}"),
         );
         // Restored whole: every setting back and in force, every table LOGGED.
@@ -1296,7 +1329,12 @@ async fn transitions_killed(victim: Victim, delays: &[u64]) {
         let st = c.run(&["status"], COMMAND).await;
         r.check(st.code == Some(0), || format!("safe after {said}: {st}"));
     }
-    eprintln!("{} kill loop: {:.0} s for {} delays", victim.name(), t0.elapsed().as_secs_f64(), delays.len());
+    eprintln!(
+        "{} kill loop: {:.0} s for {} delays",
+        victim.name(),
+        t0.elapsed().as_secs_f64(),
+        delays.len()
+    );
     eprintln!("{}", r.notes.join("\n"));
     r.finish();
 }
@@ -1388,7 +1426,10 @@ async fn ludicrous_workers_share_the_run_across_the_restart() {
         .filter(|i| i["shared_run"]["units_taken"].as_u64().unwrap_or(0) > 0)
         .count();
     r.check(importers.len() == 3 && working >= 2, || {
-        format!("three importers, the work shared: {}", serde_json::Value::Array(importers.clone()))
+        format!(
+            "three importers, the work shared: {}",
+            serde_json::Value::Array(importers.clone())
+        )
     });
     let restored = importers.iter().filter(|i| i["shared_run"]["restored"] == true).count();
     r.check(restored == 1, || format!("one importer restored the profile: {v}"));
@@ -1423,13 +1464,20 @@ async fn workers_stop_with_their_killed_parent() {
         tokio::time::sleep(POLL).await;
     }
     let left = alive(&pids);
-    eprintln!("importers gone {:.1} s after their parent's SIGKILL", t0.elapsed().as_secs_f64());
-    r.check(left.is_empty(), || format!("importers still running 30 s after the parent died: {left:?}"));
+    eprintln!(
+        "importers gone {:.1} s after their parent's SIGKILL",
+        t0.elapsed().as_secs_f64()
+    );
+    r.check(left.is_empty(), || {
+        format!("importers still running 30 s after the parent died: {left:?}")
+    });
     let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM import_runs ORDER BY 1")
         .fetch_all(&mut conn)
         .await
         .expect("runs");
-    r.check(statuses == ["interrupted"], || format!("each importer's run interrupted: {statuses:?}"));
+    r.check(statuses == ["interrupted"], || {
+        format!("each importer's run interrupted: {statuses:?}")
+    });
     r.finish();
 }
 
@@ -1482,23 +1530,38 @@ async fn ludicrous_over_a_moved_source(backup: bool) {
     if !backup {
         // Neither flag: refused, naming the source and the files only it holds.
         let out = c.run(&import_args("ludicrous", &[]), COMMAND).await;
-        r.check(out.code == Some(1), || format!("refused without --backup or --no-backup: {out}"));
-        let said = format!("{} files are found only in sources that are missing", first_lib.counts.files);
-        r.check(out.stderr.contains(&said) && out.stderr.contains(first.to_str().unwrap()), || {
-            format!("names the {} files at risk and where their source was: {out}", first_lib.counts.files)
+        r.check(out.code == Some(1), || {
+            format!("refused without --backup or --no-backup: {out}")
         });
+        let said = format!(
+            "{} files are found only in sources that are missing",
+            first_lib.counts.files
+        );
+        r.check(
+            out.stderr.contains(&said) && out.stderr.contains(first.to_str().unwrap()),
+            || {
+                format!(
+                    "names the {} files at risk and where their source was: {out}",
+                    first_lib.counts.files
+                )
+            },
+        );
     }
     let mut tool = c.spawn(&import_args("ludicrous", &[extra]));
     wait_for_more_rows(&c, &mut tool, first_lib.counts.locations).await;
     c.kill_server();
     tool.gives_up(&mut r).await;
     let st = c.run(&["status"], COMMAND).await;
-    r.check(st.code == Some(4) && st.text().contains("lost"), || format!("status says what was lost: {st}"));
+    r.check(st.code == Some(4) && st.text().contains("lost"), || {
+        format!("status says what was lost: {st}")
+    });
     let out = c.run(&["restore-safety"], COMMAND).await;
     r.check(out.ok(), || format!("restore-safety: {out}"));
     if backup {
         let out = c.run(&["restore-backup"], COMMAND).await;
-        r.check(out.ok() && out.stdout.contains("restored the backup"), || format!("restore-backup: {out}"));
+        r.check(out.ok() && out.stdout.contains("restored the backup"), || {
+            format!("restore-backup: {out}")
+        });
         let mut conn = c.conn().await;
         let now = library(&mut conn).await;
         r.check(first_lib.pairs.is_subset(&now.pairs), || {
@@ -1538,4 +1601,60 @@ async fn ludicrous_over_a_moved_source_with_a_backup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ludicrous_over_a_moved_source_without_a_backup() {
     ludicrous_over_a_moved_source(false).await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A full data disk: named in seconds, with where and how much to free.
+
+#[test]
+fn a_full_disk_is_named_in_seconds() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small file system for the full disk needs root");
+        return;
+    }
+    let dir = temp_dir("diskfull");
+    let mnt = dir.join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: `mount -t tmpfs` failed here (a container without the right?)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = midi_tui::database::Cluster::new(self.0.join("data")).stop();
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let data = mnt.join("data");
+    let d = data.to_str().unwrap();
+    let out = common::run_bin(&["--data-dir", d, "db", "start"], &[]);
+    assert!(out.status.success(), "db start: {}", common::stderr(&out));
+    let out = common::run_bin(&["--data-dir", d, "db", "stop"], &[]);
+    assert!(out.status.success(), "db stop: {}", common::stderr(&out));
+    // Fill what is left, then start again through `status`.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M"])
+        .arg(format!("of={}", mnt.join("filler").display()))
+        .stderr(Stdio::null())
+        .status();
+    let t0 = Instant::now();
+    let out = common::run_bin(&["--data-dir", d, "status"], &[]);
+    let took = t0.elapsed();
+    let err = common::stderr(&out);
+    eprintln!("status on a full disk answered in {:.1} s: {err}", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {err}");
+    assert!(
+        err.contains("is full") && err.contains("free at least"),
+        "says where and how much: {err}"
+    );
+    assert!(err.contains(mnt.to_str().unwrap()), "names the disk's place: {err}");
 }

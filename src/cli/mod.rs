@@ -127,6 +127,8 @@ pub enum ModeArg {
     Ludicrous,
 }
 
+// One value per process, parsed once: boxing the bench's many flags would only obscure them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import folders, MIDI files and archives headless.

@@ -828,8 +828,8 @@ pub fn available(app: &App, action: Action) -> bool {
         }
         Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
         Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
-        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle,
-        Action::RestoreAndRebuild => idle && app.run.offers_restore(),
+        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle && foreign_holder(app).is_none(),
+        Action::RestoreAndRebuild => idle && app.run.offers_restore() && foreign_holder(app).is_none(),
         Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
         Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
         Action::RemoveSource => !app.sources.is_empty(),
@@ -850,10 +850,29 @@ fn set_auto(app: &mut App) -> Vec<Effect> {
     vec![]
 }
 
+/// Another process's command that holds the library now (an import elsewhere, a transition), as the last poll saw
+/// it: profile operations wait for it (the engine would refuse them).
+fn foreign_holder(app: &App) -> Option<String> {
+    let own = format!("(pid {})", std::process::id());
+    app.db
+        .polled
+        .as_ref()?
+        .safety
+        .running
+        .iter()
+        .find(|r| !r.ends_with(&own))
+        .cloned()
+}
+
 /// Why a profile operation cannot start now.
 fn busy(app: &App) -> Option<String> {
     if app.run.is_active() {
         return Some("not while a run is going: the server may restart under it; cancel or wait".into());
+    }
+    if let Some(h) = foreign_holder(app) {
+        return Some(format!(
+            "not while {h} holds the library: the server may restart under it; wait until it ends"
+        ));
     }
     app.op.map(|op| format!("busy: {}", op.label()))
 }

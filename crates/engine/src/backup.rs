@@ -258,8 +258,7 @@ impl Engine {
         let lost = self.bounded(integrity::outstanding(&self.pool)).await?;
         if lost.is_empty() {
             return Err(ProfileError::Busy(
-                "nothing was lost: the library is whole, and restoring the backup would drop what came after it"
-                    .into(),
+                "nothing was lost: the library is whole, and restoring the backup would drop what came after it".into(),
             ));
         }
         let t0 = Instant::now();
@@ -271,7 +270,9 @@ impl Engine {
             .arg(format!("--jobs={}", crate::machine::cores().clamp(1, 8)))
             .arg(&backup.path);
         self.bounded(run(cmd, "restoring the backup (pg_restore)")).await?;
-        let runs = self.bounded(db::backup_restored(&self.pool, backup.last_run_id)).await?;
+        let runs = self
+            .bounded(db::backup_restored(&self.pool, backup.last_run_id))
+            .await?;
         let later = self.bounded(integrity::outstanding(&self.pool)).await?;
         let mut lines = vec![format!(
             "restored the {} in {:.1} s: {runs} run(s) whole again",

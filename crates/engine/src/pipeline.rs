@@ -373,14 +373,24 @@ fn run(
     let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let (mut sink, lookup): (Box<dyn BatchSink>, Box<dyn ResumeLookup>) = match &pool {
         Some(pool) => (
-            Box::new(PgSink::new(pool.clone(), rt.clone(), ctx, opts.async_commit, wd.clone())),
+            Box::new(PgSink::new(
+                pool.clone(),
+                rt.clone(),
+                ctx,
+                opts.async_commit,
+                wd.clone(),
+            )),
             Box::new(PgLookup::new(pool.clone(), rt.clone(), control.clone(), wd.clone())),
         ),
         None => (Box::new(DryRun), Box::new(DryRun)),
     };
     let shared = opts.shared.filter(|_| pool.is_some() && !repair.is_active());
     if let (Some(s), Some(pool), Some(id)) = (shared, &pool, run_id) {
-        let _ = live(&rt, &wd, database::shared::set_import_run(pool, s.membership.importer_id, id));
+        let _ = live(
+            &rt,
+            &wd,
+            database::shared::set_import_run(pool, s.membership.importer_id, id),
+        );
     }
     let stage = Arc::new(Stage::new(opts, metrics, control, events, log));
     let (outcome, units_taken) = match (shared, &pool) {

@@ -390,7 +390,9 @@ impl Runner {
                         kind: StepKind::Restore,
                         name: StepKind::Restore.label(),
                         seconds: 0.0,
-                        lines: vec![format!("left applied: {e}; run `midi-tui restore-safety` once it is done")],
+                        lines: vec![format!(
+                            "left applied: {e}; run `midi-tui restore-safety` once it is done"
+                        )],
                     });
                     error.get_or_insert(format!("restore safety: {e}"));
                 }
@@ -423,7 +425,13 @@ impl Runner {
             .collect();
         let lease_ms = plan.lease.as_millis().max(1) as i64;
         let m = engine
-            .bounded(shared_db::join(&engine.pool, &plan.run_key(), &sources, plan.mode.label(), lease_ms))
+            .bounded(shared_db::join(
+                &engine.pool,
+                &plan.run_key(),
+                &sources,
+                plan.mode.label(),
+                lease_ms,
+            ))
             .await
             .map_err(|e| format!("cannot join a shared run: {}", chain_text(&e)))?;
         self.send(PlanEvent::Notice(match m.creator {
@@ -443,7 +451,9 @@ impl Runner {
             if self.control.is_cancelled() {
                 return Err("cancelled while waiting for the shared run to open".into());
             }
-            let _ = engine.bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id))).await;
+            let _ = engine
+                .bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id)))
+                .await;
             match engine.bounded(shared_db::ready(&engine.pool, m.run_id)).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => lost_since = None,
@@ -533,7 +543,9 @@ impl Runner {
     async fn leave(&self, engine: &Engine, m: Membership, taken: u64, profile: bool, lease: Duration) -> bool {
         let deadline = Instant::now() + lease * 2 + Duration::from_secs(1);
         loop {
-            let _ = engine.bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id))).await;
+            let _ = engine
+                .bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id)))
+                .await;
             match engine.bounded(shared_db::leave(&engine.pool, &m, taken as i64)).await {
                 Ok(true) => return true,
                 Ok(false) if !profile => return false,

@@ -54,7 +54,10 @@ impl Engine {
     }
 
     /// `call`, ended with "the server has not answered for 10 s" as soon as the server goes silent.
-    pub async fn bounded<T, E: From<DbError>>(&self, call: impl std::future::Future<Output = Result<T, E>>) -> Result<T, E> {
+    pub async fn bounded<T, E: From<DbError>>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         self.watchdog.guard(call).await
     }
 
@@ -171,8 +174,9 @@ impl Engine {
         let library = self
             .bounded(crate::database::runs::library_files_estimate(&self.pool))
             .await?;
-        let rates =
-            crate::profile::auto::Rates::from_runs(self.bounded(crate::database::runs::measured_rates(&self.pool)).await?);
+        let rates = crate::profile::auto::Rates::from_runs(
+            self.bounded(crate::database::runs::measured_rates(&self.pool)).await?,
+        );
         Ok((library, rates))
     }
 

@@ -104,7 +104,9 @@ impl Engine {
             };
         }
         let what = format!("{command} (pid {})", std::process::id());
-        let mut session = self.bounded(LockSession::open(&self.pool.connect_options(), &what)).await?;
+        let mut session = self
+            .bounded(LockSession::open(&self.pool.connect_options(), &what))
+            .await?;
         if self.bounded(session.try_take(LockMode::Exclusive)).await? {
             *slot = Some(session);
             return Ok(self.turn());
@@ -132,7 +134,10 @@ impl Engine {
                 let mut slot = self.turns.session.lock().await;
                 if slot.is_none() {
                     let what = format!("{what} (pid {})", std::process::id());
-                    *slot = Some(self.bounded(LockSession::open(&self.pool.connect_options(), &what)).await?);
+                    *slot = Some(
+                        self.bounded(LockSession::open(&self.pool.connect_options(), &what))
+                            .await?,
+                    );
                 }
                 let s = slot.as_mut().expect("opened above");
                 if s.held() == Some(mode) || self.bounded(s.try_take(mode)).await? {
@@ -177,13 +182,23 @@ impl Engine {
     /// Record that `command` starts (committed synchronously): a kill from now on leaves it named in `status`.
     pub(crate) async fn begin_transition(&self, command: &str) -> DbResult<Transition> {
         let id = transitions::begin(&self.pool, command).await?;
-        self.turns.transitions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        self.turns
+            .transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
         Ok(Transition(id))
     }
 
     /// The step the innermost transition is in now (best effort: a record that cannot be written stops nothing).
     pub(crate) async fn transition_step(&self, step: &str) {
-        let id = self.turns.transitions.lock().unwrap_or_else(|e| e.into_inner()).last().copied();
+        let id = self
+            .turns
+            .transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .copied();
         if let Some(id) = id
             && let Err(e) = transitions::step(&self.pool, id, step).await
         {

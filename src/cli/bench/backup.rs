@@ -39,10 +39,7 @@ pub struct BackupReport {
 /// The forms measured: (label, pg_dump arguments). The last one is the product's.
 fn forms(jobs: usize) -> Vec<(String, Vec<String>)> {
     vec![
-        (
-            "custom (-Fc), gzip, 1 job".into(),
-            vec!["--format=custom".into()],
-        ),
+        ("custom (-Fc), gzip, 1 job".into(), vec!["--format=custom".into()]),
         (
             format!("directory (-Fd), gzip, {jobs} jobs"),
             vec!["--format=directory".into(), format!("--jobs={jobs}")],
@@ -73,14 +70,27 @@ fn bytes_under(p: &Path) -> u64 {
 
 fn run_tool(mut cmd: Command) -> Result<f64> {
     let t0 = Instant::now();
-    let out = cmd.output().with_context(|| format!("running {:?}", cmd.get_program()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
     if !out.status.success() {
-        bail!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{:?} failed: {}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(t0.elapsed().as_secs_f64())
 }
 
-pub async fn run(exe: &Path, work: &Path, data_dir: &Path, c: &Cluster, corpus: &Path, sizes: &[u64]) -> Result<BackupReport> {
+pub async fn run(
+    exe: &Path,
+    work: &Path,
+    data_dir: &Path,
+    c: &Cluster,
+    corpus: &Path,
+    sizes: &[u64],
+) -> Result<BackupReport> {
     let url = c.url();
     let jobs = crate::engine::machine::cores().clamp(1, 8);
     let mut report = BackupReport {
@@ -97,14 +107,20 @@ pub async fn run(exe: &Path, work: &Path, data_dir: &Path, c: &Cluster, corpus: 
             let _ = std::fs::remove_dir_all(&dest);
             let _ = std::fs::remove_file(&dest);
             let mut cmd = Command::new(client_program("pg_dump"));
-            cmd.arg("--dbname").arg(&url).args(&args).args(["--data-only", "--no-sync"]);
+            cmd.arg("--dbname")
+                .arg(&url)
+                .args(&args)
+                .args(["--data-only", "--no-sync"]);
             for t in database::backup::TABLES {
                 cmd.arg(format!("--table={t}"));
             }
             cmd.arg("--file").arg(&dest);
             let seconds = tokio::task::spawn_blocking(move || run_tool(cmd)).await??;
             let bytes = bytes_under(&dest);
-            eprintln!("bench: backup of {files} files, {label}: {seconds:.1} s, {:.0} MB", bytes as f64 / 1e6);
+            eprintln!(
+                "bench: backup of {files} files, {label}: {seconds:.1} s, {:.0} MB",
+                bytes as f64 / 1e6
+            );
             report.dumps.push(DumpRow {
                 files,
                 form: label,

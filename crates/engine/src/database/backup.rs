@@ -5,7 +5,13 @@ use sqlx::{PgPool, Row};
 use super::DbResult;
 
 /// The tables a crash in level 3 can empty (UNLOGGED), and the search rows derived from them: what a backup holds.
-pub const TABLES: [&str; 5] = ["files", "musical_metadata", "file_locations", "archive_progress", "search_rows"];
+pub const TABLES: [&str; 5] = [
+    "files",
+    "musical_metadata",
+    "file_locations",
+    "archive_progress",
+    "search_rows",
+];
 
 /// Every source an earlier run read, as stored (absolute, encoded like locations).
 pub async fn run_sources(pool: &PgPool) -> DbResult<Vec<String>> {
@@ -45,17 +51,17 @@ pub async fn table_bytes(pool: &PgPool) -> DbResult<i64> {
 
 /// The newest run now: runs up to it are in a backup taken now.
 pub async fn last_run(pool: &PgPool) -> DbResult<i64> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM import_runs").fetch_one(pool).await?;
+    let v: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM import_runs")
+        .fetch_one(pool)
+        .await?;
     Ok(v.unwrap_or(0))
 }
 
 /// Empty the backed-up tables before the backup's rows come back (one statement: they reference each other).
 pub async fn empty_tables(pool: &PgPool) -> DbResult<()> {
-    sqlx::raw_sql(
-        "TRUNCATE files, musical_metadata, file_locations, archive_progress, search_rows, library_repair",
-    )
-    .execute(pool)
-    .await?;
+    sqlx::raw_sql("TRUNCATE files, musical_metadata, file_locations, archive_progress, search_rows, library_repair")
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -79,10 +79,7 @@ impl Watchdog {
     }
 
     fn since_answer(&self) -> Duration {
-        self.last_answer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
+        self.last_answer.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 }
 
@@ -143,10 +140,7 @@ mod tests {
         assert_eq!(ok.unwrap(), 1);
         wd.silent.send_replace(true);
         let hung: Result<u8, DbError> = wd.guard(std::future::pending()).await;
-        assert_eq!(
-            hung.unwrap_err().to_string(),
-            "the server has not answered for 10 s"
-        );
+        assert_eq!(hung.unwrap_err().to_string(), "the server has not answered for 10 s");
         wd.answered();
         assert!(!wd.is_silent());
     }

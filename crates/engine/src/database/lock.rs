@@ -135,9 +135,10 @@ impl LockSession {
 /// The server ends the session of a client whose host vanished within about 25 s (TCP only; ignored on a unix
 /// socket), and with it the lock that client held.
 async fn keepalive(conn: &mut PgConnection) {
-    let _ = sqlx::raw_sql("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
-        .execute(&mut *conn)
-        .await;
+    let _ =
+        sqlx::raw_sql("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
+            .execute(&mut *conn)
+            .await;
 }
 
 /// Every session holding the lock now, but the asking one.

@@ -33,7 +33,13 @@ pub async fn begin(pool: &PgPool, command: &str) -> DbResult<i64> {
 
 /// The step the transition is in now.
 pub async fn step(pool: &PgPool, id: i64, step: &str) -> DbResult<()> {
-    sync_exec(pool, "UPDATE safety_transitions SET step = $2 WHERE id = $1", id, Some(step)).await
+    sync_exec(
+        pool,
+        "UPDATE safety_transitions SET step = $2 WHERE id = $1",
+        id,
+        Some(step),
+    )
+    .await
 }
 
 /// The transition ended: it and every earlier unfinished run of the same commands (which it completed).

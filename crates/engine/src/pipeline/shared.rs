@@ -168,7 +168,12 @@ impl Claimer {
                     }
                 }
                 None => {
-                    let Some(p) = until_cancelled(&self.rt, &st.control, &self.watchdog, db::progress(&self.pool, m.run_id)) else {
+                    let Some(p) = until_cancelled(
+                        &self.rt,
+                        &st.control,
+                        &self.watchdog,
+                        db::progress(&self.pool, m.run_id),
+                    ) else {
                         return Ok(());
                     };
                     let p = p?;
@@ -233,7 +238,12 @@ pub(super) fn run(
     });
     let mut total: Option<Outcome> = None;
     loop {
-        let lookup = Box::new(PgLookup::new(pool.clone(), rt.clone(), stage.control.clone(), wd.clone()));
+        let lookup = Box::new(PgLookup::new(
+            pool.clone(),
+            rt.clone(),
+            stage.control.clone(),
+            wd.clone(),
+        ));
         let pass = stages::run(stage, Feed::Claims(claimer.clone()), Arc::default(), sink, lookup);
         let ok = pass.error.is_none() && pass.status == RunStatus::Done;
         let t = merge(total.take(), pass);

@@ -179,7 +179,7 @@ impl PgSink {
             None => {
                 let (rt, wd) = (&self.rt, &self.watchdog);
                 let mut conn = live(rt, wd, database::connect_one(&self.pool.connect_options()))?;
-                live(rt, wd, async { Ok(writer::prepare(&mut conn, self.async_commit).await?) })?;
+                live(rt, wd, async { writer::prepare(&mut conn, self.async_commit).await })?;
                 Ok(self.conn.insert(conn))
             }
         }
@@ -213,7 +213,9 @@ impl BatchSink for PgSink {
         if let Some(conn) = self.conn.take() {
             // A silent server would never answer the goodbye: the socket just closes.
             if !self.watchdog.is_silent() {
-                let _ = self.rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), conn.close()).await });
+                let _ = self
+                    .rt
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(2), conn.close()).await });
             }
         }
     }

@@ -488,7 +488,8 @@ impl Engine {
             .collect();
         let mut restarted = false;
         if superuser && !waiting.is_empty() {
-            self.transition_step(&format!("restart the server for {}", waiting.join(", "))).await;
+            self.transition_step(&format!("restart the server for {}", waiting.join(", ")))
+                .await;
             let mut ar = ApplyReport {
                 level: Level::Ludicrous,
                 lines: Vec::new(),
