@@ -16,11 +16,10 @@ use crate::database::{backup as db, cluster::ServerBinaries, integrity};
 use crate::profile::ProfileError;
 use crate::session::Engine;
 
-/// Backup seconds per million library files, measured by `bench --backup` on this machine (BENCHMARKS.md): what
-/// `--mode auto` adds to ludicrous when a backup is asked for.
-pub const SECONDS_PER_MILLION_FILES: f64 = 60.0;
-/// Backup bytes per library file, measured the same way (the estimate shown before one is taken).
-pub const BYTES_PER_FILE: f64 = 2_600.0;
+/// Backup seconds per million library files (see `auto::BACKUP_SECONDS_PER_MILLION_FILES`).
+pub use crate::profile::auto::BACKUP_SECONDS_PER_MILLION_FILES as SECONDS_PER_MILLION_FILES;
+/// Backup bytes per library file, measured the same way (84 MB and 807 MB): the estimate shown before one is taken.
+pub const BYTES_PER_FILE: f64 = 810.0;
 /// The manifest in a backup's folder.
 const MANIFEST: &str = "midi-tui-backup.json";
 

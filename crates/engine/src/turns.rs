@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::database::lock::{self, Holder, LockMode, LockSession};
-use crate::database::{DbError, DbResult, transitions};
+use crate::database::{DbResult, transitions};
 use crate::session::Engine;
 
 /// How often a waiting import asks again.
@@ -54,14 +54,7 @@ impl Drop for Turn {
     }
 }
 
-/// Why a turn was not given.
-#[derive(Debug, thiserror::Error)]
-pub enum TurnError {
-    #[error("{0}")]
-    Busy(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
+pub use crate::database::lock::TurnError;
 
 /// "import run 12 (ludicrous, pid 4567) is running on this library": the holders in words.
 fn running(holders: &[Holder]) -> String {

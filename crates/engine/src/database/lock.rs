@@ -9,7 +9,16 @@
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::{Connection, Row};
 
-use super::DbResult;
+use super::{DbError, DbResult};
+
+/// Why a turn on the library was not given (see `turns.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error("{0}")]
+    Busy(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
 
 /// The lock's two keys ("MTLK", 1): recognisable in `pg_locks` (classid, objid).
 const KEY1: i32 = 0x4d54_4c4b;

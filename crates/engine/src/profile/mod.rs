@@ -165,11 +165,11 @@ pub enum ProfileError {
     Busy(String),
 }
 
-impl From<crate::turns::TurnError> for ProfileError {
-    fn from(e: crate::turns::TurnError) -> Self {
+impl From<crate::database::lock::TurnError> for ProfileError {
+    fn from(e: crate::database::lock::TurnError) -> Self {
         match e {
-            crate::turns::TurnError::Busy(text) => ProfileError::Busy(text),
-            crate::turns::TurnError::Db(e) => ProfileError::Db(e),
+            crate::database::lock::TurnError::Busy(text) => ProfileError::Busy(text),
+            crate::database::lock::TurnError::Db(e) => ProfileError::Db(e),
         }
     }
 }
