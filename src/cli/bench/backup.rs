@@ -177,5 +177,9 @@ pub fn markdown(r: &BackupReport) -> String {
             r.jobs, x.files, x.seconds
         ));
     }
+    out.push_str(
+        "\nThe restores ran with every secondary index in place (the built library has them); after a crash in \
+         ludicrous mode level 2 has dropped them, so `restore-backup` loads the rows without them.\n",
+    );
     out
 }
