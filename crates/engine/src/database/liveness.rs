@@ -22,6 +22,8 @@ use super::DbError;
 pub const SILENT_LIMIT: Duration = Duration::from_secs(10);
 /// How often the watchdog asks.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Without an answer for longer than this, a failed call waits for the watchdog's verdict (see `guard`).
+const QUIET: Duration = Duration::from_secs(3);
 
 /// Watches one server; shared by every clone of an engine and by its import's threads.
 #[derive(Debug)]
@@ -64,13 +66,27 @@ impl Watchdog {
         self.error()
     }
 
-    /// `call`, or the silence error as soon as the server stops answering.
+    /// `call`, or the silence error as soon as the server stops answering. A call that failed on its own while the
+    /// server has said nothing for a while (the pool gave up on a connection before the limit) waits for the
+    /// verdict, so that a frozen server is named by one message; a live or dead server answers the probes (dead:
+    /// refused), and its error comes back at once.
     pub async fn guard<T, E: From<DbError>>(&self, call: impl Future<Output = Result<T, E>>) -> Result<T, E> {
-        tokio::select! {
+        let r = tokio::select! {
             biased;
             r = call => r,
-            e = self.silence() => Err(e.into()),
+            e = self.silence() => return Err(e.into()),
+        };
+        if r.is_err() && self.since_answer() > QUIET {
+            tokio::select! {
+                e = self.silence() => return Err(e.into()),
+                _ = async {
+                    while self.since_answer() > QUIET {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                } => {}
+            }
         }
+        r
     }
 
     fn answered(&self) {
