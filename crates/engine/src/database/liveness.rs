@@ -29,13 +29,18 @@ const QUIET: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct Watchdog {
     silent: watch::Sender<bool>,
+    /// A probe loop asks the server (false for an idle watchdog, which never judges).
+    probing: bool,
     last_answer: Mutex<Instant>,
 }
 
 impl Watchdog {
     /// A watchdog that asks the server behind `opts` every second, for as long as the returned handle lives.
     pub fn start(opts: PgConnectOptions) -> Arc<Watchdog> {
-        let wd = Arc::new(Self::idle());
+        let wd = Arc::new(Watchdog {
+            probing: true,
+            ..Self::idle()
+        });
         let weak = Arc::downgrade(&wd);
         tokio::spawn(probe_loop(weak, opts));
         wd
@@ -45,6 +50,7 @@ impl Watchdog {
     pub fn idle() -> Watchdog {
         Watchdog {
             silent: watch::Sender::new(false),
+            probing: false,
             last_answer: Mutex::new(Instant::now()),
         }
     }
@@ -76,7 +82,7 @@ impl Watchdog {
             r = call => r,
             e = self.silence() => return Err(e.into()),
         };
-        if r.is_err() && self.since_answer() > QUIET {
+        if r.is_err() && self.probing && self.since_answer() > QUIET {
             tokio::select! {
                 e = self.silence() => return Err(e.into()),
                 _ = async {
