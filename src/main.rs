@@ -2,11 +2,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use midi_tui::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
+    if let Some(code) = cli::docs::run(&cli) {
+        return code;
+    }
     let _log_guard = init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -153,6 +155,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }
+        // Printed by `cli::docs::run` before logging starts.
+        Some(Command::Completions { .. } | Command::Man { .. }) => {}
         None => {
             let sources = if cli.sources.is_empty() {
                 midi_tui::engine::session::sample_library().into_iter().collect()
@@ -163,7 +167,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
                     .await?
                     .with_run_log(g.log.clone());
-                midi_tui::console::run(engine, sources).await?;
+                midi_tui::console::run(engine, sources, g.shell_flags()).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             if sources.is_empty() {

@@ -4,10 +4,11 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::search::{EXIT_USAGE, collect};
+use super::search::EXIT_USAGE;
 use super::{ExportArgs, GlobalArgs};
-use crate::engine::library::export::{self, ExportOptions, ExportReport};
-use crate::engine::library::{Query, Sort};
+use crate::engine::human::{bytes, count, counted};
+use crate::engine::library::Query;
+use crate::engine::library::export::ExportReport;
 use crate::engine::session::Engine;
 
 /// Run the export; returns the exit code (1 when a location could not be exported).
@@ -34,28 +35,16 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
     }
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let t = std::time::Instant::now();
-    let hits = collect(&engine, &query, Sort::default(), usize::MAX).await?;
-    let opts = ExportOptions {
-        out: args.out.clone(),
-        all_locations: args.all_locations,
-        limits: crate::engine::extract::extract_limits(),
-        sources: engine.import_sources().await?,
-    };
-    let (hits, report) = tokio::task::spawn_blocking(move || {
-        let report = export::export(&hits, &opts);
-        (hits, report)
-    })
-    .await?;
-    let report = report?;
-    if let Some(m) = &args.manifest {
-        export::write_manifest(m, &args.out, &hits, &report)?;
-    }
+    let done = engine
+        .export_query(&query, args.out.clone(), args.all_locations, args.manifest.clone())
+        .await?;
+    let (report, matched) = (done.report, done.matched);
     let seconds = t.elapsed().as_secs_f64();
     super::print_report(|w| {
         if args.json {
-            writeln!(w, "{}", summary_json(&report, hits.len(), seconds))
+            writeln!(w, "{}", summary_json(&report, matched, seconds))
         } else {
-            write_summary(w, &report, hits.len(), &args.out, seconds)
+            write_summary(w, &report, matched, &args.out, seconds)
         }
     })?;
     Ok(if report.errors.is_empty() { 0 } else { 1 })
@@ -72,7 +61,8 @@ fn summary_json(r: &ExportReport, matched: usize, seconds: f64) -> serde_json::V
         "archives": r.archives,
         "seconds": seconds,
         "errors": r.errors.iter().map(|(l, why)| serde_json::json!({"location": l, "error": why})).collect::<Vec<_>>(),
-        "error": (!r.errors.is_empty()).then(|| format!("{} location(s) could not be exported", r.errors.len())),
+        "error": (!r.errors.is_empty())
+            .then(|| format!("{} could not be exported", counted(r.errors.len(), "location"))),
     })
 }
 
@@ -85,17 +75,18 @@ fn write_summary(
 ) -> std::io::Result<()> {
     writeln!(
         w,
-        "{matched} files matched; {} written into {} ({:.1} MB, {} archive(s) read once each) in {seconds:.1} s, {} \
-         already there, {} renamed to avoid overwriting",
-        r.written(),
+        "{} matched; {} written into {} ({}, {} read once each) in {seconds:.1} s, {} already there, {} renamed \
+         to avoid overwriting",
+        counted(matched, "file"),
+        count(r.written()),
         out.display(),
-        r.bytes as f64 / 1e6,
-        r.archives,
-        r.unchanged(),
-        r.renamed
+        bytes(r.bytes),
+        counted(r.archives, "archive"),
+        count(r.unchanged()),
+        count(r.renamed)
     )?;
     if !r.errors.is_empty() {
-        writeln!(w, "errors {}:", r.errors.len())?;
+        writeln!(w, "errors {}:", count(r.errors.len()))?;
         for (location, why) in &r.errors {
             writeln!(w, "  {location}: {why}")?;
         }

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../database/migrations/0009_deferred_checks.sql"),
     ),
     (
+        10,
+        "run_stop_reason",
+        include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
+    ),
+    (
         12,
         "transitions",
         include_str!("../../../../database/migrations/0012_transitions.sql"),
