@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::database::{backup as db, cluster::ServerBinaries, integrity};
+use crate::human;
 use crate::profile::ProfileError;
 use crate::session::Engine;
 
@@ -47,19 +48,18 @@ impl CrashCost {
             return "the library is empty: a crash costs only this run, which the next import reads again".into();
         }
         let mut text = format!(
-            "a crash of the server in ludicrous mode empties the library ({} files): the next import reads the \
-             earlier runs' {} source(s) again (about {:.0} min)",
-            self.library_files,
-            self.sources_present.len(),
+            "a crash of the server in ludicrous mode empties the library ({}): the next import reads the \
+             earlier runs' {} again (about {:.0} min)",
+            human::counted(self.library_files, "file"),
+            human::counted(self.sources_present.len(), "source"),
             (self.reread_secs / 60.0).ceil()
         );
         if !self.sources_missing.is_empty() {
             text.push_str(&format!(
-                "; {} source(s) are missing or unreadable ({}): {} files are found only there and would be lost for \
-                 good",
-                self.sources_missing.len(),
+                "; {} missing or unreadable ({}): {} found only there and would be lost for good",
+                human::plural_as(self.sources_missing.len(), "source is", "sources are"),
                 self.sources_missing.join(", "),
-                self.files_at_risk
+                human::counted(self.files_at_risk, "file")
             ));
         }
         text.push_str(&format!(
@@ -274,9 +274,10 @@ impl Engine {
             .await?;
         let later = self.bounded(integrity::outstanding(&self.pool)).await?;
         let mut lines = vec![format!(
-            "restored the {} in {:.1} s: {runs} run(s) whole again",
+            "restored the {} in {:.1} s: {} whole again",
             backup.describe(),
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            human::counted(runs, "run")
         )];
         if !later.lost_runs.is_empty() {
             let ids: Vec<String> = later.lost_runs.iter().map(|r| format!("#{r}")).collect();

@@ -56,9 +56,9 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
     ),
     (
-        12,
+        11,
         "transitions",
-        include_str!("../../../../database/migrations/0012_transitions.sql"),
+        include_str!("../../../../database/migrations/0011_transitions.sql"),
     ),
 ];
 

@@ -1,4 +1,4 @@
-//! SQL of the transition record: each profile transition's start, current step and end (see migration 0012).
+//! SQL of the transition record: each profile transition's start, current step and end (see migration 0011).
 use sqlx::{PgPool, Row};
 
 use super::DbResult;
