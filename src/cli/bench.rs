@@ -17,6 +17,7 @@ use crate::database::{self, Cluster, cluster};
 use crate::engine::human::counted;
 
 pub mod archives;
+pub mod backup;
 pub mod cold;
 pub mod killed;
 pub mod scale;
@@ -82,6 +83,9 @@ pub struct BenchReport {
     /// The cold-read section, when asked for (`--cold`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cold: Option<cold::ColdReport>,
+    /// The backup section, when asked for (`--backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -131,6 +135,8 @@ pub struct BenchArgs {
     pub append: Option<(u64, u64)>,
     /// The cold-read section (`--cold [DIR]`).
     pub cold: Option<cold::ColdSource>,
+    /// The backup section's library sizes (`--backup 100000,1000000`; empty: none).
+    pub backup: Vec<u64>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -218,6 +224,15 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         }
         _ => None,
     };
+    let backup_result = match (&result, args.backup.iter().max()) {
+        (Ok(_), Some(&largest)) => {
+            stamps.insert("backup", Stamp::now());
+            let (w, files) = (work.clone(), (largest / 2).clamp(1, search::BASE_FILES));
+            let corpus = tokio::task::spawn_blocking(move || generated_corpus(&w, files)).await??;
+            Some(backup::run(&exe, &work, &data_dir, &c, &corpus, &args.backup).await)
+        }
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -232,6 +247,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         scale: scale_result.transpose()?,
         append: append_result.transpose()?,
         cold: cold_result.transpose()?,
+        backup: backup_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -879,6 +895,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(c), Some(stamp)) = (&r.cold, r.stamps.get("cold")) {
         out.push(Section::new("cold", cold::markdown(c, m), stamp));
+    }
+    if let (Some(b), Some(stamp)) = (&r.backup, r.stamps.get("backup")) {
+        out.push(Section::new("backup", backup::markdown(b), stamp));
     }
     out
 }
