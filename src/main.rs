@@ -55,6 +55,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Some(Command::RestoreBackup) => {
+            let engine = cli::profile::open(g).await?;
+            for line in engine.restore_backup().await? {
+                println!("{line}");
+            }
+        }
         Some(Command::RebuildIndexes { jobs }) => {
             if !cli::profile::rebuild(g, *jobs).await? {
                 return Ok(ExitCode::from(1));
@@ -107,13 +113,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cold,
             peer,
             components,
+            backup,
         }) => {
-            let modes_default =
-                if scale.is_some() || append.is_some() || cold.is_some() || peer.is_some() || components.is_some() {
-                    0
-                } else {
-                    100_000
-                };
+            let modes_default = if scale.is_some()
+                || append.is_some()
+                || cold.is_some()
+                || peer.is_some()
+                || components.is_some()
+                || !backup.is_empty()
+            {
+                0
+            } else {
+                100_000
+            };
             let scale_modes = scale_modes
                 .iter()
                 .map(|m| match m {
@@ -155,6 +167,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }),
                 components: *components,
+                backup: backup.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }
@@ -182,6 +195,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 yes: false,
                 dry_run: false,
                 keep_profile: false,
+                backup: false,
+                no_backup: false,
                 json: false,
                 limit: cli::LimitArg::Full,
                 console_bench: false,

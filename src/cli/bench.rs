@@ -17,6 +17,7 @@ use crate::database::{self, Cluster, cluster};
 use crate::engine::human::counted;
 
 pub mod archives;
+pub mod backup;
 pub mod cold;
 pub mod components;
 pub mod killed;
@@ -90,6 +91,9 @@ pub struct BenchReport {
     /// The write-components section, when asked for (`--components`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<components::ComponentsReport>,
+    /// The backup section, when asked for (`--backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -143,6 +147,8 @@ pub struct BenchArgs {
     pub peer: Option<Vec<u64>>,
     /// The write-components section on a generated corpus of this many files (`--components`).
     pub components: Option<u64>,
+    /// The backup section's library sizes (`--backup 100000,1000000`; empty: none).
+    pub backup: Vec<u64>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -247,6 +253,15 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         }
         _ => None,
     };
+    let backup_result = match (&result, args.backup.iter().max()) {
+        (Ok(_), Some(&largest)) => {
+            stamps.insert("backup", Stamp::now());
+            let (w, files) = (work.clone(), (largest / 2).clamp(1, search::BASE_FILES));
+            let corpus = tokio::task::spawn_blocking(move || generated_corpus(&w, files)).await??;
+            Some(backup::run(&exe, &work, &data_dir, &c, &corpus, &args.backup).await)
+        }
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -263,6 +278,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         cold: cold_result.transpose()?,
         peer: peer_result.transpose()?,
         components: components_result.transpose()?,
+        backup: backup_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -965,6 +981,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(c), Some(stamp)) = (&r.components, r.stamps.get("components")) {
         out.push(Section::new("write-components", components::markdown(c), stamp));
+    }
+    if let (Some(b), Some(stamp)) = (&r.backup, r.stamps.get("backup")) {
+        out.push(Section::new("backup", backup::markdown(b), stamp));
     }
     out
 }

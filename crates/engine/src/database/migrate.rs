@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
     ),
     (
+        11,
+        "transitions",
+        include_str!("../../../../database/migrations/0011_transitions.sql"),
+    ),
+    (
         12,
         "leaner_writes",
         include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
