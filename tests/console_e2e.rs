@@ -201,7 +201,9 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
 
     // r restores safety.
     c.send("r");
-    c.wait_for("safety restored", long, |s| s.contains("safety restored"));
+    c.wait_for("settings and tables restored", long, |s| {
+        s.contains("settings and tables restored")
+    });
     // Nothing can lose data any more, but the indexes are still dropped: RELAXED, not SAFE.
     let s = c.wait_for("the RELAXED badge", long, |s| {
         s.lines().next().is_some_and(|l| l.trim_end().ends_with("RELAXED"))

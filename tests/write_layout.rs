@@ -82,6 +82,7 @@ fn location(c: &ContentRecord) -> LocationRecord {
         size: c.size,
         mtime: 1_700_000_000,
         archive: None,
+        meta: c.path.location(),
     }
 }
 

@@ -34,7 +34,13 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
     }
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let t = std::time::Instant::now();
-    let hits = collect(&engine, &query, Sort::default(), usize::MAX).await?;
+    let mut hits = collect(&engine, &query, Sort::default(), usize::MAX).await?;
+    if args.manifest.is_some() {
+        // The manifest names each written location's own collection.
+        for chunk in hits.chunks_mut(1000) {
+            engine.location_collections(chunk).await?;
+        }
+    }
     let opts = ExportOptions {
         out: args.out.clone(),
         all_locations: args.all_locations,

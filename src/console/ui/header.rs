@@ -9,7 +9,8 @@ use super::{bold, danger, truncate, truncate_left};
 use crate::console::app::{App, RunState, Screen, ServerState};
 use crate::engine::profile::{Badge, SafetyState};
 
-/// " · shared run 12: 3 importers, 40/120 units" for each run still going, newest first; empty without one.
+/// " · shared run 12 (fast): 3 importers, 5,120 files, 40/120 units taken" for each run still going, newest first;
+/// empty without one.
 fn shared_runs_text(app: &App) -> String {
     let Some(polled) = app.db.polled.as_ref() else {
         return String::new();
@@ -23,13 +24,16 @@ fn shared_runs_text(app: &App) -> String {
             } else {
                 format!("{}+", r.units)
             };
+            // What moves while work is done: the files its importers committed and the units they took (a unit is
+            // closed only at the end of its importer's pass, so a count of closed units would sit at 0 till then).
             format!(
-                " · shared run {} ({}): {} importer{}, {}/{total} units",
+                " · shared run {} ({}): {} importer{}, {} files, {}/{total} units taken",
                 r.id,
                 r.mode,
                 r.importers,
                 if r.importers == 1 { "" } else { "s" },
-                r.units_done
+                super::fmt_count(r.files.max(0) as u64),
+                r.units_taken
             )
         })
         .collect()
@@ -60,7 +64,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let mode = if app.auto_mode && app.mode_reason.is_none() {
         " mode auto ".to_string()
     } else {
-        format!(" mode {} ", app.mode.label())
+        format!(" mode {} ", app.mode_in_force())
     };
     let fixed = " midi-tui ".len() + " db ".len() + " │".len() + mode.len() + 1;
     let target = truncate_left(&app.target, (left.width as usize).saturating_sub(fixed));

@@ -9,8 +9,10 @@ use super::{dim, fmt_count, panel, truncate};
 use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
-    let right = (app.errors > 0)
-        .then(|| Line::from(format!(" {} errors ", fmt_count(app.errors))).style(Style::new().fg(Color::Red)));
+    // This run's failed files, the counters' `fail` (other error lines are not files and are not counted).
+    let failed = app.summary.as_ref().map_or(app.live.snapshot.failed, |s| s.failed);
+    let right =
+        (failed > 0).then(|| Line::from(format!(" {} failed ", fmt_count(failed))).style(Style::new().fg(Color::Red)));
     let block = panel("Log", right, false);
     let inner = block.inner(area);
     f.render_widget(block, area);

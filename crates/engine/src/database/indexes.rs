@@ -6,11 +6,12 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::DbResult;
 
 /// The migrations that declare secondary indexes, in order.
-const SOURCES: [&str; 4] = [
+const SOURCES: [&str; 5] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
+    include_str!("../../../../database/migrations/0010_location_collections.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -100,9 +101,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalog_has_26_file_16_metadata_and_7_search_row_indexes() {
+    fn catalog_has_26_file_16_metadata_7_search_row_and_3_location_indexes() {
         let c = catalog();
-        assert_eq!(c.len(), 49);
+        assert_eq!(c.len(), 52);
+        assert_eq!(c.iter().filter(|i| i.table == "file_locations").count(), 3);
         assert_eq!(c.iter().filter(|i| i.table == "search_rows").count(), 7);
         assert_eq!(c.iter().filter(|i| i.table == "files").count(), 26);
         assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 16);
@@ -113,7 +115,7 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 49, "index names are unique");
+        assert_eq!(names.len(), 52, "index names are unique");
         assert_eq!(c[39].name, "files_track_names_trgm_idx");
         assert_eq!(c[41].name, "musical_metadata_transposed_fingerprint_idx");
         assert_eq!(c[42].name, "search_rows_name_idx");

@@ -50,6 +50,13 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "deferred_checks",
         include_str!("../../../../database/migrations/0009_deferred_checks.sql"),
     ),
+    (
+        10,
+        "location_collections",
+        include_str!("../../../../database/migrations/0010_location_collections.sql"),
+    ),
+    // Not SQL: the collections of a library imported before 0010, recomputed by the engine's own rule.
+    (11, "location_collections_values", ""),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
@@ -86,14 +93,16 @@ async fn apply(conn: &mut sqlx::PgConnection) -> DbResult<Vec<i32>> {
             continue;
         }
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|error| DbError::Migration {
-                version,
-                name: name.into(),
-                error,
-            })?;
+        let step = if version == 11 {
+            super::collections::recompute(&mut tx).await
+        } else {
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map(|_| ())
+        };
+        step.map_err(|error| DbError::Migration {
+            version,
+            name: name.into(),
+            error,
+        })?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(version)
             .bind(name)

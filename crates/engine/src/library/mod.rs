@@ -34,6 +34,11 @@ impl Engine {
         search::page(&self.pool, query, sort, limit, after, false).await
     }
 
+    /// The collection of each location of `hits` (`Hit::location_collections`, beside `Hit::locations`).
+    pub async fn location_collections(&self, hits: &mut [Hit]) -> DbResult<()> {
+        search::attach_location_collections(&self.pool, hits).await
+    }
+
     /// Everything stored about the file with this BLAKE3 hash (32 bytes; [`hash_from_hex`] reads the hex form),
     /// its analysis and every location; `None` when no such file was imported.
     pub async fn file_detail(&self, content_hash: &[u8]) -> DbResult<Option<FileDetail>> {

@@ -318,6 +318,7 @@ impl Engine {
                 }],
                 ok,
                 pending_restart: Vec::new(),
+                still_relaxed: Vec::new(),
             });
         }
         self.restore(Some(level)).await
@@ -428,6 +429,14 @@ impl Engine {
         }
         report.checks = self.verify(only).await?;
         report.ok = report.checks.iter().all(|c| c.ok);
+        let expected = crate::database::indexes::catalog().len();
+        let present = crate::database::indexes::present(pool).await?.len();
+        if present < expected {
+            report.still_relaxed.push(format!(
+                "{} of {expected} secondary indexes dropped (level 2): `midi-tui rebuild-indexes` builds them",
+                expected - present
+            ));
+        }
         Ok(report)
     }
 
