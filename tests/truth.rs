@@ -544,15 +544,15 @@ mod collections {
         .execute(&db.pool)
         .await
         .unwrap();
+        // The page: the files' own values on their indexes, other locations' files by primary key.
         for (q, index) in [
             (
                 "coll:rare",
                 "\"Index Cond\":\"(collection = 'rare'::text)\",\"Index Name\":\"files_collection",
             ),
-            ("coll:p", "file_locations_collection_idx"),
-            ("name:g123", "file_locations_name_trgm_idx"),
+            ("coll:p", "files_pkey"),
             ("name:f123", "files_filename_trgm_idx"),
-            ("folder:drum", "file_locations_folder_trgm_idx"),
+            ("folder:drum", "files_pkey"),
         ] {
             let plan = search::explain(&db.pool, &Query::parse(q).unwrap(), Sort::default(), 50)
                 .await
@@ -561,6 +561,28 @@ mod collections {
             // (`coll:` may take any index that leads with the collection, its own or a composite one.)
             assert!(plan.contains(index), "`{q}` uses {index}: {plan}");
             assert!(!plan.contains("\"Seq Scan\""), "`{q}` reads a table whole: {plan}");
+        }
+        // The other locations' matches, found first (the statements `search::other_locations` runs), on the
+        // partial indexes of file_locations.
+        for (sql, value, index) in [
+            ("collection = $1", "p", "file_locations_collection_idx"),
+            ("filename ILIKE $1", "%g123%", "file_locations_name_trgm_idx"),
+            ("parent_folder ILIKE $1", "%drum%", "file_locations_folder_trgm_idx"),
+        ] {
+            let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (FORMAT JSON) SELECT DISTINCT file_id FROM file_locations WHERE {sql}"
+            )))
+            .bind(value)
+            .persistent(false)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            let plan = plan.to_string();
+            assert!(plan.contains(index), "{sql} uses {index}: {plan}");
+            assert!(
+                !plan.contains("\"Seq Scan\""),
+                "{sql} reads file_locations whole: {plan}"
+            );
         }
     }
 }
