@@ -1,6 +1,6 @@
 //! End to end: the real binary in a pseudo-terminal against a throwaway cluster. A ludicrous import of a few
 //! hundred real files driven through the keys (both confirmation dialogs included), a resize to 80x24, then `r`
-//! and `i`; the screen and the database must agree that safety and all 49 indexes are back.
+//! and `i`; the screen and the database must agree that safety and all 52 indexes are back.
 mod common;
 
 use std::io::{Read, Write};
@@ -222,7 +222,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     c.send("i");
     let s = c.wait_for("the rebuild", long, |s| s.contains("indexes rebuilt"));
     assert!(s.contains("Index rebuild"), "{s}");
-    c.wait_for("49/49 in the profile panel", long, |s| s.contains("indexes 49/49"));
+    c.wait_for("52/52 in the profile panel", long, |s| s.contains("indexes 52/52"));
 
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));
@@ -255,7 +255,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         .expect("persistence");
         assert_eq!(unlogged, 0, "every table LOGGED again");
         let present = midi_tui::database::indexes::present(&db.pool).await.expect("indexes");
-        assert_eq!(present.len(), 49);
+        assert_eq!(present.len(), 52);
         let (status, mode, imported): (String, String, i64) =
             sqlx::query_as("SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1")
                 .fetch_one(&db.pool)

@@ -163,7 +163,7 @@ async fn index_catalog_matches_the_database() {
         .collect();
     assert_eq!(extra.len(), 4, "pkeys + unique: {extra:?}");
     assert!(extra.iter().any(|n| n.contains("content_hash")));
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 49);
+    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 52);
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn status_json_reports_tables_indexes_and_settings_over_an_external_url() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["managed"], false);
-    assert_eq!(v["secondary_indexes"]["expected"], 49);
-    assert_eq!(v["secondary_indexes"]["present"], 49);
+    assert_eq!(v["secondary_indexes"]["expected"], 52);
+    assert_eq!(v["secondary_indexes"]["present"], 52);
     assert_eq!(v["superuser"], true);
     assert!(v["database_size_bytes"].as_i64().unwrap() > 0);
     let tables = v["tables"].as_array().unwrap();
@@ -234,5 +234,5 @@ async fn a_build_connection_recreates_a_dropped_catalog_index() {
     // A second build of a present index is harmless: the catalog's statements say IF NOT EXISTS.
     conn.build(gin).await.unwrap();
     conn.close().await;
-    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 49);
+    assert_eq!(indexes::present(&db.pool).await.unwrap().len(), 52);
 }

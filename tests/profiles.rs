@@ -61,8 +61,8 @@ fn each_level_applied_twice_and_restored_twice() {
     let backup = std::fs::read_to_string(c.dir.join("INDEX_BACKUP.sql")).unwrap();
     assert_eq!(
         backup.matches("CREATE INDEX IF NOT EXISTS").count(),
-        49,
-        "INDEX_BACKUP.sql holds all 49"
+        52,
+        "INDEX_BACKUP.sql holds all 52"
     );
 
     // Ludicrous refuses without its confirmations, and says what a crash would cost.
@@ -108,10 +108,10 @@ fn each_level_applied_twice_and_restored_twice() {
         assert!(!out.contains("[!!]"), "{out}");
     }
     let out = c.ok(&["rebuild-indexes", "--jobs", "2"]);
-    assert!(out.contains("49/49 present"), "{out}");
+    assert!(out.contains("52/52 present"), "{out}");
     let st = c.status();
     assert_all_safe(&st);
-    assert_eq!(indexes_present(&st), 49);
+    assert_eq!(indexes_present(&st), 52);
     let files_after = st["tables"]
         .as_array()
         .unwrap()
@@ -160,7 +160,7 @@ async fn tool_killed_while_ludicrous_then_status_unsafe_and_restore_restores_all
     c.ok(&["rebuild-indexes"]);
     let st = c.status();
     assert_all_safe(&st);
-    assert_eq!(indexes_present(&st), 49);
+    assert_eq!(indexes_present(&st), 52);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -305,7 +305,7 @@ async fn non_superuser_gets_a_clear_message_and_the_import_still_runs() {
     // Level 2 works for the owner of the tables: indexes were dropped and rebuilt.
     assert!(steps.contains("rebuild indexes"), "{steps}");
     let st: serde_json::Value = serde_json::from_str(stdout(&run(&["status", "--json"])).trim()).unwrap();
-    assert_eq!(st["secondary_indexes"]["present"], 49);
+    assert_eq!(st["secondary_indexes"]["present"], 52);
     assert_eq!(st["superuser"], false);
     let _ = std::fs::remove_dir_all(&logs);
 }

@@ -219,7 +219,7 @@ async fn profile_apply_fast_then_restore_and_rebuild() {
         "the dropped indexes are named with their command: {out}"
     );
     let out = t.ok(&["rebuild-indexes", "--jobs", "2"]);
-    assert!(out.contains("49/49 present"), "{out}");
+    assert!(out.contains("52/52 present"), "{out}");
     let (code, v) = t.status_json();
     assert_eq!((code, &v["badge"]), (0, &"SAFE".into()), "{}", v["safety"]);
 }
