@@ -604,13 +604,6 @@ fn walk_stream<'c>(
         ArchiveKind::Tar(c) => walk_tar(ctx, location, decode(ctx, c, reader), depth, mtime, v),
         ArchiveKind::Single(c) => {
             let mut r = decode(ctx, c, reader);
-            // The stream is decoded a little before anything is decided: a garbage `.gz` whose inner name is not
-            // MIDI would otherwise be ignored unread and leave no trace (now `archive_corrupt`).
-            let head = match detect::read_head(&mut r) {
-                Ok(h) => h,
-                Err(e) => return ctx.report(v, location, &e),
-            };
-            let mut r = Cursor::new(head).chain(r);
             let inner = single_inner_name(name);
             let meta = EntryMeta {
                 location: member_location(location, &inner),
@@ -620,6 +613,13 @@ fn walk_stream<'c>(
                 mtime,
                 depth,
             };
+            // The stream is decoded a little before anything is decided: a garbage `.gz` whose inner name is not
+            // MIDI would otherwise be ignored unread and leave no trace (now `archive_corrupt`, at the member).
+            let head = match detect::read_head(&mut r) {
+                Ok(h) => h,
+                Err(e) => return ctx.report(v, &meta.location, &e),
+            };
+            let mut r = Cursor::new(head).chain(r);
             let d = v.decide(&meta);
             match run(ctx, &meta, d, &mut r, v) {
                 Ok(()) => Ok(()),
