@@ -536,7 +536,7 @@ mod collections {
              INSERT INTO musical_metadata (file_id) SELECT id FROM files; \
              INSERT INTO file_locations (file_id, path, size, mtime) SELECT id, filepath, 100, 0 FROM files; \
              INSERT INTO file_locations (file_id, path, size, mtime, collection, parent_folder, filename) \
-             SELECT id, '/l/p.zip!/d/g' || id || '.mid', 100, 0, 'p', \
+             SELECT id, '/l/p.zip!/d/g' || id || '.mid', 100, 0, CASE WHEN id % 1000 = 0 THEN 'p' ELSE 'q' END, \
                     CASE WHEN id % 1000 = 0 THEN 'drums' ELSE 'x' || (id % 13) END, 'g' || id || '.mid' FROM files \
              WHERE id % 5 = 0; \
              ANALYZE files; ANALYZE file_locations; ANALYZE musical_metadata; ANALYZE search_rows",
