@@ -545,14 +545,14 @@ mod collections {
         .await
         .unwrap();
         // The page: the files' own values on their indexes, other locations' files by primary key. (A file's own
-        // name pattern is the old statement: tests/search.rs checks it on a library big enough for its index.)
+        // name or folder pattern is the old statement, which on 30,000 rows reads the table: tests/search.rs checks it
+        // on a library big enough for its index.)
         for (q, index) in [
             (
                 "coll:rare",
                 "\"Index Cond\":\"(collection = 'rare'::text)\",\"Index Name\":\"files_collection",
             ),
             ("coll:p", "files_pkey"),
-            ("folder:drum", "files_pkey"),
         ] {
             let plan = search::explain(&db.pool, &Query::parse(q).unwrap(), Sort::default(), 50)
                 .await
