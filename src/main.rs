@@ -6,6 +6,10 @@ use midi_tui::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(e) = cli::first_argument_error(&cli, &args) {
+        e.exit();
+    }
     if let Some(code) = cli::docs::run(&cli) {
         return code;
     }
@@ -27,7 +31,9 @@ fn main() -> ExitCode {
                 println!("{}", cli::failure_json(&text));
             }
             eprintln!("error: {text}");
-            ExitCode::from(1)
+            // A `--json` command's failure is its one JSON object and exit code 1, as `search` does.
+            let usage = !json && e.downcast_ref::<cli::UsageError>().is_some();
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
@@ -39,9 +45,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
         Some(Command::Search(args)) => return Ok(ExitCode::from(cli::search::run(g, args).await?)),
         Some(Command::Dupes(args)) => cli::dupes::run(g, args).await?,
-        Some(Command::Doctor(args)) => cli::doctor::run(g, args).await?,
+        Some(Command::Doctor(args)) => {
+            cli::check_sources(&args.sources)?;
+            cli::doctor::run(g, args).await?
+        }
         Some(Command::Export(args)) => return Ok(ExitCode::from(cli::export::run(g, args).await?)),
         Some(Command::Import(args)) => {
+            cli::check_sources(&args.sources)?;
             let report = cli::import::run(g, args).await?;
             if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
                 return Ok(ExitCode::from(1));
@@ -179,6 +189,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 cli.sources.clone()
             };
+            cli::check_sources(&sources)?;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
                     .await?

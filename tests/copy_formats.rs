@@ -105,6 +105,7 @@ fn location(c: &ContentRecord, path: String, mtime: i64) -> LocationRecord {
         size: c.size,
         mtime,
         archive: None,
+        meta: c.path.location(),
     }
 }
 

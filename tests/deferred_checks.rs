@@ -113,6 +113,7 @@ async fn what_the_skipped_checks_would_refuse_is_repaired_and_reported_by_the_re
         size: 1234,
         mtime: 5,
         archive: None,
+        meta: record.path.location(),
     };
     // A run that does not exist: the per-row check refuses the batch...
     let checked = BatchContext {

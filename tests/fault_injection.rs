@@ -454,6 +454,10 @@ impl Bg {
         r.check(out.timed_out || out.code == Some(1), || {
             format!("the tool exits 1 when its server dies: {out}")
         });
+        // An outcome, not the intent: with its server gone the restore could not run.
+        r.check(!out.stdout.contains("restored the profile"), || {
+            format!("the tool says it restored the profile of a server that is gone: {out}")
+        });
     }
 }
 

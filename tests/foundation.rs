@@ -129,7 +129,7 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .await
         .unwrap();
     assert_eq!(versions, migrate::MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
-    assert_eq!(versions, (1..=12).collect::<Vec<i32>>());
+    assert_eq!(versions, (1..=14).collect::<Vec<i32>>());
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
             .fetch_all(&db.pool)
@@ -145,7 +145,7 @@ async fn index_catalog_matches_the_database() {
     let db = fresh_db().await;
     let in_db: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT indexname::text, tablename::text, indexdef FROM pg_indexes WHERE schemaname = 'public' \
-         AND tablename IN ('files', 'musical_metadata', 'search_rows') ORDER BY 1",
+         AND tablename IN ('files', 'musical_metadata', 'search_rows', 'file_locations') ORDER BY 1",
     )
     .fetch_all(&db.pool)
     .await
@@ -162,7 +162,8 @@ async fn index_catalog_matches_the_database() {
         .map(|(n, _, _)| n)
         .filter(|n| !catalog.iter().any(|i| &i.name == *n))
         .collect();
-    assert_eq!(extra.len(), 4, "pkeys + unique: {extra:?}");
+    // file_locations adds its primary key, its path UNIQUE and the (file id, path) index a cascade needs.
+    assert_eq!(extra.len(), 7, "pkeys + unique: {extra:?}");
     assert!(extra.iter().any(|n| n.contains("content_hash")));
     assert_eq!(
         indexes::present(&db.pool).await.unwrap().len(),

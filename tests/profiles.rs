@@ -99,7 +99,12 @@ fn each_level_applied_twice_and_restored_twice() {
 
     for _ in 0..2 {
         let out = c.ok(&["restore-safety"]);
-        assert!(out.contains("safety restored"), "{out}");
+        assert!(
+            out.contains("restored and verified")
+                && out.contains("still relaxed")
+                && out.contains("midi-tui rebuild-indexes"),
+            "the dropped indexes are named with their command: {out}"
+        );
         assert!(!out.contains("[!!]"), "{out}");
     }
     let out = c.ok(&["rebuild-indexes", "--jobs", "2"]);
@@ -150,7 +155,12 @@ async fn tool_killed_while_ludicrous_then_status_unsafe_and_restore_restores_all
     assert_eq!(setting(&st, "fsync").0, "off");
 
     let out = c.ok(&["restore-safety"]);
-    assert!(out.contains("safety restored"), "{out}");
+    assert!(
+        out.contains("restored and verified")
+            && out.contains("still relaxed")
+            && out.contains("midi-tui rebuild-indexes"),
+        "the dropped indexes are named with their command: {out}"
+    );
     c.ok(&["rebuild-indexes"]);
     let st = c.status();
     assert_all_safe(&st);

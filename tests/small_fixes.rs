@@ -212,7 +212,12 @@ async fn profile_apply_fast_then_restore_and_rebuild() {
     );
 
     let out = t.ok(&["restore-safety"]);
-    assert!(out.contains("safety restored"), "{out}");
+    assert!(
+        out.contains("restored and verified")
+            && out.contains("still relaxed")
+            && out.contains("midi-tui rebuild-indexes"),
+        "the dropped indexes are named with their command: {out}"
+    );
     let out = t.ok(&["rebuild-indexes", "--jobs", "2"]);
     let all = midi_tui::database::indexes::catalog().len();
     assert!(out.contains(&format!("{all}/{all} present")), "{out}");

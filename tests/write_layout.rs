@@ -82,6 +82,7 @@ fn location(c: &ContentRecord) -> LocationRecord {
         size: c.size,
         mtime: 1_700_000_000,
         archive: None,
+        meta: c.path.location(),
     }
 }
 
@@ -103,7 +104,9 @@ fn expected(hash: u8, location: &str, run: i64) -> (Value, Value, Value) {
         "notes_fingerprint": format!("\\x{}", "11".repeat(16)),
         "transposed_fingerprint": format!("\\x{}", "22".repeat(16)),
     });
-    let loc = json!({ "path": location, "size": 1234, "mtime": 1_700_000_000, "import_run_id": run });
+    // A location with its file's own collection, folder and name stores none of them (NULL: the same as the file's).
+    let loc = json!({ "path": location, "size": 1234, "mtime": 1_700_000_000, "import_run_id": run,
+        "collection": null, "parent_folder": null, "filename": null });
     (files, meta, loc)
 }
 

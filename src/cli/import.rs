@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
-use crate::engine::human::{count, count_f, counted};
-use crate::engine::metrics::{self, Phase, Snapshot};
+use crate::engine::human::{count, count_f};
+use crate::engine::metrics::{self, Snapshot};
 use crate::engine::pipeline::Limit;
 use crate::engine::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle};
 use crate::engine::profile::Mode;
@@ -147,6 +147,8 @@ fn finish(args: &ImportArgs, mut report: ImportReport) -> ImportReport {
             Ok(s) => println!("{s}"),
             Err(e) => eprintln!("error: {e}"),
         }
+        // The final line too, for whoever watches the terminal: stdout keeps its one JSON object.
+        eprintln!("import {}: {}", report.run.status, report.run.figures_text());
     } else {
         print_summary(&report);
         if let Some(e) = &report.error {
@@ -174,7 +176,7 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_millis(if tty { 250 } else { 2000 }));
     let mut prev = metrics.snapshot();
-    let mut rate = 0.0;
+    let mut eta = metrics::EtaSmoother::default();
     let mut cancelled = false;
     // The task is awaited in the loop: the command ends the moment the plan does, not at the next tick.
     let joined = loop {
@@ -182,6 +184,7 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
             r = &mut task => break r,
             Some(ev) = events.recv() => match ev {
                 PlanEvent::Notice(text) => say(&text),
+                PlanEvent::Info(text) => say(&text),
                 PlanEvent::StepStarted(step) => say(&format!("{}...", step.label())),
                 _ => {}
             },
@@ -197,11 +200,9 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
             _ = tick.tick() => {
                 let now = metrics.snapshot();
                 let dt = (now.elapsed - prev.elapsed).as_secs_f64();
-                if dt > 0.0 {
-                    let inst = (now.done() - prev.done()) as f64 / dt;
-                    rate = if rate == 0.0 { inst } else { 0.7 * rate + 0.3 * inst };
-                }
-                let line = progress_line(&prev, &now, rate);
+                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.done()));
+                let eta = eta.sample(dt, now.done().saturating_sub(prev.done()), remaining, control.is_paused());
+                let line = progress_line(&now, eta);
                 match &bar {
                     Some(b) => b.set_message(line),
                     None if !quiet => eprintln!("{line}"),
@@ -217,14 +218,14 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
     Ok(joined??)
 }
 
-fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {
-    let r = metrics::phase_rates(prev, now);
-    let mbs = r[Phase::Hash as usize].bytes_per_s / 1e6;
-    let eta = metrics::eta_seconds(now, rate).map_or("?".to_string(), |s| format!("{s:.0}s"));
+/// The run's figures so far (the same definitions as the final line: [`metrics::Figures`]) and the smoothed ETA.
+fn progress_line(now: &Snapshot, eta: Option<f64>) -> String {
+    let f = metrics::Figures::of(now);
+    let eta = eta.map_or("?".to_string(), |s| format!("{s:.0}s"));
     format!(
         "{:>8} files/s {:>6.1} MB/s | seen {} imported {} dup {} skipped {} failed {} | ETA {}",
-        count_f(rate),
-        mbs,
+        count_f(f.files_per_s),
+        f.mb_per_s,
         count(now.seen),
         count(now.imported),
         count(now.duplicates),
@@ -236,21 +237,7 @@ fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {
 
 pub(super) fn print_summary(r: &ImportReport) {
     let s = &r.run;
-    println!(
-        "import {}: {} in {:.1} s ({} files/s, {:.1} MB/s)",
-        s.status,
-        counted(s.seen, "file"),
-        s.seconds,
-        count_f(s.files_per_s),
-        s.mb_per_s
-    );
-    println!(
-        "  imported {}  duplicates {}  skipped {}  failed {}",
-        count(s.imported),
-        count(s.duplicates),
-        count(s.skipped),
-        count(s.failed)
-    );
+    println!("import {}: {}", s.status, s.figures_text());
     if !s.errors_by_kind.is_empty() {
         let mut kinds: Vec<_> = s.errors_by_kind.iter().collect();
         kinds.sort();

@@ -139,6 +139,37 @@ pub fn error_text(e: &anyhow::Error) -> String {
     out
 }
 
+/// A command line that asks for what cannot be: exit code 2, as clap's own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Every source must be there: the console, `import` and `doctor` refuse a missing one the same way (exit code 2).
+pub fn check_sources(sources: &[PathBuf]) -> Result<(), UsageError> {
+    match sources.iter().find_map(|s| crate::engine::source::source_problem(s)) {
+        Some(problem) => Err(UsageError(problem)),
+        None => Ok(()),
+    }
+}
+
+/// The console's first argument is a source, but one that is neither a path that exists nor a subcommand is most
+/// likely a mistyped subcommand: clap's own error for it, with its suggestion (`did you mean`), exit code 2. A word
+/// with a path separator is a path and gets [`check_sources`]'s error instead.
+pub fn first_argument_error(cli: &Cli, args: &[std::ffi::OsString]) -> Option<clap::Error> {
+    let first = cli.sources.first().filter(|_| cli.command.is_none())?;
+    if first.exists() || first.as_os_str().to_string_lossy().contains(std::path::MAIN_SEPARATOR) {
+        return None;
+    }
+    // The same command line without the console's sources: the word can only be a subcommand there.
+    let full = command();
+    let subcommands: Vec<clap::Command> = full.get_subcommands().cloned().collect();
+    let mut words = clap::Command::new("midi-tui").subcommand_required(true);
+    for a in full.get_arguments().filter(|a| !a.is_positional()) {
+        words = words.arg(a.clone());
+    }
+    words.subcommands(subcommands).try_get_matches_from(args).err()
+}
+
 /// What a `--json` command prints when it fails.
 pub fn failure_json(error: &str) -> String {
     serde_json::json!({ "status": "failed", "error": error }).to_string()

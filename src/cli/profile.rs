@@ -99,9 +99,11 @@ pub async fn restore(global: &GlobalArgs, json: bool) -> Result<bool> {
     let engine = open(global).await?;
     let report = engine.restore_safety().await?;
     if json {
-        // The report, with the `status` and `error` every `--json` command prints.
+        // The report, with the `status` and `error` every `--json` command prints; `safe` only when nothing at all
+        // stays relaxed.
         let mut v = serde_json::to_value(&report)?;
         v["status"] = (if report.ok { "restored" } else { "failed" }).into();
+        v["safe"] = (report.ok && report.still_relaxed.is_empty()).into();
         v["error"] = (!report.ok)
             .then(|| "NOT everything could be restored: see checks".to_string())
             .into();
@@ -109,12 +111,15 @@ pub async fn restore(global: &GlobalArgs, json: bool) -> Result<bool> {
     } else {
         println!("restore-safety:");
         print_restore(&report);
+        for l in &report.still_relaxed {
+            println!("  still relaxed: {l}");
+        }
         println!(
             "{}",
-            if report.ok {
-                "safety restored"
-            } else {
-                "NOT everything could be restored: see above"
+            match (report.ok, report.still_relaxed.is_empty()) {
+                (true, true) => "safety restored: nothing is relaxed",
+                (true, false) => "settings and tables restored and verified; NOT safe yet: see `still relaxed` above",
+                (false, _) => "NOT everything could be restored: see above",
             }
         );
     }

@@ -42,7 +42,13 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
         None => TABLE_LIMIT,
     };
     let engine = Engine::open(global.target(), global.data_dir()).await?;
-    let hits = collect(&engine, &query, sort, limit).await?;
+    let mut hits = collect(&engine, &query, sort, limit).await?;
+    if args.json {
+        // Each location with its own collection.
+        for chunk in hits.chunks_mut(1000) {
+            engine.location_collections(chunk).await?;
+        }
+    }
     super::print_report(|out| {
         if args.json {
             for h in &hits {

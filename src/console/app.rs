@@ -328,6 +328,8 @@ pub struct Live {
     /// Most items of the last sample window were archive members.
     pub inflating: bool,
     pub eta: Option<f64>,
+    /// The ETA's smoothing (metrics::EtaSmoother: one method for the console and the headless line).
+    pub eta_smoother: metrics::EtaSmoother,
     pub samples: u64,
 }
 
@@ -343,6 +345,7 @@ impl Default for Live {
             bottleneck: None,
             inflating: false,
             eta: None,
+            eta_smoother: metrics::EtaSmoother::default(),
             samples: 0,
         }
     }
@@ -436,6 +439,26 @@ impl App {
     }
 
     /// Levels the last poll found applied.
+    /// Levels the server carries beyond the chosen mode's (a profile an earlier run left applied): a run started
+    /// now imports with them in force, and its label says so ("normal + level 3").
+    pub fn extra_levels(&self) -> Vec<Level> {
+        let applied = self.levels_applied();
+        Level::ALL
+            .into_iter()
+            .filter(|l| applied[(l.number() - 1) as usize] && !self.mode.levels().contains(l))
+            .collect()
+    }
+
+    /// The mode as it runs: the chosen one, plus the levels still in force from before.
+    pub fn mode_in_force(&self) -> String {
+        let extra = self.extra_levels();
+        if extra.is_empty() {
+            return self.mode.label().to_string();
+        }
+        let n: Vec<String> = extra.iter().map(|l| l.number().to_string()).collect();
+        format!("{} + level {}", self.mode.label(), n.join("+"))
+    }
+
     pub fn levels_applied(&self) -> [bool; 3] {
         self.safety().map(|s| s.levels_applied).unwrap_or_default()
     }
@@ -1273,6 +1296,7 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     app.rebuild = None;
     app.live.bottleneck = None;
     app.live.eta = None;
+    app.live.eta_smoother = metrics::EtaSmoother::default();
     app.live.rates = None;
     app.live.prev_sample = None;
     app.live.snapshot = Snapshot::default();
@@ -1286,9 +1310,22 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     };
     app.info(format!(
         "{} run: {}",
-        app.mode.label(),
+        app.mode_in_force(),
         human::counted(app.sources.len(), "source")
     ));
+    let extra = app.extra_levels();
+    if !extra.is_empty() {
+        let names: Vec<String> = extra
+            .iter()
+            .map(|l| format!("level {} ({})", l.number(), l.label()))
+            .collect();
+        app.warn(format!(
+            "the server still carries {} from an earlier run: this run imports with it in force; {} restores \
+             safety first",
+            names.join(", "),
+            keymap::key_label(Ctx::Run, Action::Restore)
+        ));
+    }
     vec![
         Effect::StartImport {
             sources: app.sources.clone(),
@@ -1303,14 +1340,17 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
 fn on_plan(app: &mut App, ev: PlanEvent) -> Vec<Effect> {
     match ev {
         PlanEvent::Notice(text) => app.warn(text),
+        PlanEvent::Info(text) => app.info(text),
         PlanEvent::StepStarted(StepKind::Apply(level)) => app.op = Some(Op::Apply(level)),
         PlanEvent::StepStarted(StepKind::Restore) => app.op = Some(Op::Restore { then_rebuild: false }),
         PlanEvent::StepStarted(StepKind::Rebuild) => app.op = Some(Op::Rebuild),
         PlanEvent::StepStarted(StepKind::Backup) => app.info("backing up the library before level 3..."),
         PlanEvent::StepFinished(step) => {
             app.op = None;
+            // The step's own lines say what happened (a restore may have been skipped); the title only its time.
             match step.kind {
                 StepKind::Apply(level) => app.info(format!("level {} ({}) applied", level.number(), level.label())),
+                _ if !step.lines.is_empty() => app.info(format!("{} ({:.1} s):", step.name, step.seconds)),
                 _ => app.info(format!("{}: done in {:.1} s", step.name, step.seconds)),
             }
             for l in step.lines {
@@ -1455,22 +1495,30 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
             let dt = now.elapsed.saturating_sub(prev.elapsed).as_secs_f64();
             if dt > 0.0 {
                 let phases = metrics::phase_rates(&prev, &now);
-                let files_per_s = now.done().saturating_sub(prev.done()) as f64 / dt;
-                let mb_per_s = now.bytes.saturating_sub(prev.bytes) as f64 / dt / 1e6;
-                app.live.files_per_s.push(files_per_s);
-                app.live.mb_per_s.push(mb_per_s);
+                // The graph's series: each second's own rate.
+                app.live
+                    .files_per_s
+                    .push(now.done().saturating_sub(prev.done()) as f64 / dt);
+                app.live
+                    .mb_per_s
+                    .push(now.bytes.saturating_sub(prev.bytes) as f64 / dt / 1e6);
                 app.live.phase_history.push(phases);
+                // One set of busy figures: the panel's bars and the verdict read the same mean of the last samples.
+                let figures = metrics::Figures::of(&now);
                 app.live.rates = Some(Rates {
-                    phases,
-                    files_per_s,
-                    mb_per_s,
+                    phases: average(&app.live.phase_history),
+                    files_per_s: figures.files_per_s,
+                    mb_per_s: figures.mb_per_s,
                 });
                 // Members are counted as they are seen: most of the window's items from archives means inflating.
                 let seen = now.seen.saturating_sub(prev.seen);
                 app.live.inflating = now.members.saturating_sub(prev.members) * 2 > seen;
-                let avg = average(&app.live.phase_history);
-                app.live.bottleneck = bottleneck::choose(&avg, &app.situation());
-                app.live.eta = metrics::eta_seconds(&now, app.live.files_per_s.mean_tail(SMOOTHING));
+                let shown = app.live.rates.as_ref().map(|r| r.phases).unwrap_or(phases);
+                app.live.bottleneck = bottleneck::choose(&shown, &app.situation());
+                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.done()));
+                let paused = app.run == RunState::Paused;
+                let finished = now.done().saturating_sub(prev.done());
+                app.live.eta = app.live.eta_smoother.sample(dt, finished, remaining, paused);
             }
         }
         app.live.prev_sample = Some(now);
@@ -1481,6 +1529,26 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
         return vec![Effect::Poll];
     }
     vec![]
+}
+
+/// After the run, the panel and the verdict show the whole run: its busy shares, its rates (the final line's).
+fn show_whole_run(app: &mut App, s: &RunSummary) {
+    let phases = match s.final_snapshot.as_deref() {
+        Some(snap) => {
+            app.live.snapshot = *snap;
+            Some(metrics::run_phase_rates(snap))
+        }
+        None => app.live.rates.as_ref().map(|r| r.phases),
+    };
+    if let Some(phases) = phases {
+        app.live.rates = Some(Rates {
+            phases,
+            files_per_s: s.files_per_s,
+            mb_per_s: s.mb_per_s,
+        });
+        app.live.bottleneck = bottleneck::choose(&phases, &app.situation());
+    }
+    app.live.eta = None;
 }
 
 /// Per-phase mean of the rates held.
@@ -1536,19 +1604,9 @@ fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> 
     let offer_restore = app.mode != Mode::Normal;
     match r {
         Ok(s) => {
-            app.info(format!(
-                "run {}: {} in {:.1} s ({} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, {} failed",
-                s.status,
-                human::counted(s.seen, "file"),
-                s.seconds,
-                human::count_f(s.files_per_s),
-                s.mb_per_s,
-                human::count(s.imported),
-                human::count(s.duplicates),
-                human::count(s.skipped),
-                human::count(s.failed)
-            ));
+            app.info(format!("run {}: {}", s.status, s.figures_text()));
             app.run = RunState::Finished { offer_restore };
+            show_whole_run(app, &s);
             app.summary = Some(s);
         }
         Err(e) => {
@@ -1646,6 +1704,9 @@ fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
     if !r.pending_restart.is_empty() {
         app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
     }
+    for l in &r.still_relaxed {
+        app.warn(format!("still relaxed: {l}"));
+    }
     // The outcome also in the footer: the start screen has no log panel.
     let outcome = if r.ok {
         format!("{what}: {} checks passed", r.checks.len())
@@ -1665,7 +1726,13 @@ fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effe
     app.op = None;
     match result {
         Ok(r) => {
-            log_restore(app, "safety restored", &r);
+            // Safety is restored only when nothing stays relaxed: dropped indexes wait for their rebuild.
+            let what = if r.still_relaxed.is_empty() {
+                "safety restored"
+            } else {
+                "settings and tables restored"
+            };
+            log_restore(app, what, &r);
             let mut out = vec![Effect::Poll];
             if then_rebuild {
                 out.extend(start_rebuild(app));

@@ -3,8 +3,10 @@ use crate::engine::metrics::{Phase, PhaseRate};
 
 /// A phase counts as saturated from this busy share on (its threads work at least half the time).
 pub const BUSY_MIN: f64 = 0.5;
-/// How much a full queue in front of a phase adds to its score: work waits for it.
-const QUEUE_WEIGHT: f64 = 0.25;
+/// How much a full queue in front of a phase adds to its score: work waits for it. Small, so that it only breaks
+/// near ties: the verdict names the phase whose busy share the panel shows highest (a writer at 100% is not called
+/// parse-bound because the parse queue is full).
+const QUEUE_WEIGHT: f64 = 0.05;
 
 /// The limiting phase and the remedy shown next to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +212,16 @@ mod tests {
         );
         assert_eq!(b.map(|b| b.phase), Some(Phase::Write));
         let b = choose(&rates([0.0, 0.0, 0.0, 0.8, 0.8, 0.0], [0.0; 6]), &at([false; 3]));
+        assert_eq!(b.map(|b| b.phase), Some(Phase::Write));
+    }
+
+    #[test]
+    fn the_verdict_names_the_phase_the_panel_shows_busiest() {
+        // The run: the write bar at 100%, parse at 90% with its queue full, was called parse-bound.
+        let b = choose(
+            &rates([0.0, 0.3, 0.2, 0.9, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]),
+            &at([false; 3]),
+        );
         assert_eq!(b.map(|b| b.phase), Some(Phase::Write));
     }
 

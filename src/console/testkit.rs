@@ -140,6 +140,7 @@ pub fn system() -> SystemSample {
 pub fn snapshot(t: u64) -> Snapshot {
     let mut s = Snapshot {
         elapsed: Duration::from_secs(t),
+        import_elapsed: Duration::from_secs(t),
         ..Default::default()
     };
     let per_s = 400 + (t % 3) * 40;
@@ -238,6 +239,7 @@ pub fn summary(status: RunStatus) -> RunSummary {
         write_seconds: None,
         ignored: Default::default(),
         shared_run: None,
+        final_snapshot: None,
     }
 }
 
@@ -271,6 +273,7 @@ pub fn hit(i: i64) -> crate::engine::library::Hit {
         programs: vec![1, 34],
         has_drums: i % 2 == 0,
         locations: vec![],
+        location_collections: vec![],
     }
 }
 
@@ -283,6 +286,7 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
         size: h.file_size_bytes,
         mtime: 1_700_000_000,
         import_run_id: Some(3),
+        collection: "grooves".into(),
     };
     FileDetail {
         id: h.id,

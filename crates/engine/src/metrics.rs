@@ -94,7 +94,7 @@ pub struct Totals {
     /// disk (the bottleneck's remedy differs).
     pub members: AtomicU64,
     pub scan_done: AtomicBool,
-    /// Files neither MIDI nor a readable archive, by type (`.wav` -> 1204), set when the scan ends.
+    /// Files and archive members neither MIDI nor a readable archive, by type (`.wav` -> 1204).
     pub ignored_by_ext: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
@@ -104,10 +104,12 @@ impl Totals {
         self.ignored_by_ext.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// Record the scan's tally of ignored files.
-    pub fn set_ignored(&self, by_ext: std::collections::BTreeMap<String, u64>) {
+    /// Add a tally of ignored files: the scan's, and each archive's members that are neither MIDI nor archives.
+    pub fn add_ignored(&self, by_ext: &std::collections::BTreeMap<String, u64>) {
         if let Ok(mut m) = self.ignored_by_ext.lock() {
-            *m = by_ext;
+            for (k, n) in by_ext {
+                *m.entry(k.clone()).or_insert(0) += n;
+            }
         }
     }
 }
@@ -303,12 +305,112 @@ pub fn phase_rates(prev: &Snapshot, now: &Snapshot) -> [PhaseRate; 6] {
     })
 }
 
-/// Seconds left at the current rate, when the scan has counted everything.
-pub fn eta_seconds(now: &Snapshot, files_per_s: f64) -> Option<f64> {
-    if !now.scan_done || files_per_s <= 0.0 {
-        return None;
+/// The figures of a run, each defined here once: the console's headline and counters, the headless progress line
+/// and final line, `import --json`, the run log and `bench` all read them from the same snapshot.
+///
+/// - `seconds`: since the import itself began (a mode's profile steps are steps of their own, not import time);
+/// - `files`: files finished, whatever became of them: imported (new contents), duplicates (new locations of known
+///   contents), skipped (imported before unchanged, macOS metadata) and failed;
+/// - `files_per_s` = `files / seconds`, `mb_per_s` = MIDI bytes read (after decompression) / `seconds` / 10^6;
+/// - `failed`: this run's files that could not be imported, counted when their `import_errors` row is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Figures {
+    pub seconds: f64,
+    pub files: u64,
+    pub files_per_s: f64,
+    pub mb_per_s: f64,
+    pub failed: u64,
+}
+
+impl Figures {
+    pub fn of(s: &Snapshot) -> Figures {
+        let seconds = s.import_elapsed.as_secs_f64();
+        let per_s = |n: f64| if seconds > 0.0 { n / seconds } else { 0.0 };
+        Figures {
+            seconds,
+            files: s.done(),
+            files_per_s: per_s(s.done() as f64),
+            mb_per_s: per_s(s.bytes as f64) / 1e6,
+            failed: s.failed,
+        }
     }
-    Some(now.discovered.saturating_sub(now.done()) as f64 / files_per_s)
+}
+
+/// Busy share of each phase over the whole import: its threads' busy time over the import's seconds (what the
+/// panel and the verdict show once the run has ended).
+pub fn run_phase_rates(now: &Snapshot) -> [PhaseRate; 6] {
+    let mut start = Snapshot {
+        elapsed: now.elapsed.saturating_sub(now.import_elapsed),
+        ..Default::default()
+    };
+    for (p, n) in start.phases.iter_mut().zip(now.phases.iter()) {
+        p.threads = n.threads;
+    }
+    let mut rates = phase_rates(&start, now);
+    for r in rates.iter_mut() {
+        r.queue_fill = 0.0;
+    }
+    rates
+}
+
+/// The ETA, smoothed. The rate is an exponentially weighted mean of the samples' rates (time constant
+/// [`EtaSmoother::TAU`], so a burst or a stall moves it by a fraction); a paused sample changes nothing. The ETA
+/// then follows `remaining / rate`, but between two samples `dt` apart it may fall by no more than `dt` plus the
+/// share of the last ETA that the work just finished stood for (`eta x finished / remaining before`), and rise by
+/// no more than `dt`: it never drops faster than the clock and the finished work allow (a fast stretch brings it
+/// down in proportion, never from a minute to seconds at once), nor jumps up when the rate dips.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EtaSmoother {
+    rate: Option<f64>,
+    eta: Option<f64>,
+    remaining: u64,
+}
+
+impl EtaSmoother {
+    /// Seconds of the rate's exponential weighting.
+    pub const TAU: f64 = 10.0;
+
+    /// Take a sample `dt` seconds after the last: `finished` files done in it, `remaining` left (`None` while the
+    /// scan is still counting), `paused` when the run was paused. Returns the ETA in seconds.
+    pub fn sample(&mut self, dt: f64, finished: u64, remaining: Option<u64>, paused: bool) -> Option<f64> {
+        if dt <= 0.0 || paused {
+            return self.eta;
+        }
+        let now_rate = finished as f64 / dt;
+        let alpha = 1.0 - (-dt / Self::TAU).exp();
+        let rate = match self.rate {
+            None if finished == 0 => return self.eta,
+            None => now_rate,
+            Some(r) => r + alpha * (now_rate - r),
+        };
+        self.rate = Some(rate);
+        let Some(remaining) = remaining else {
+            self.eta = None;
+            return None;
+        };
+        if remaining == 0 {
+            self.eta = Some(0.0);
+            return self.eta;
+        }
+        if rate <= 0.0 {
+            return self.eta;
+        }
+        let target = remaining as f64 / rate;
+        let eta = match self.eta {
+            Some(prev) if self.remaining > 0 => {
+                let share = (remaining as f64 / self.remaining as f64).min(1.0);
+                target.clamp((prev * share - dt).max(0.0), prev + dt)
+            }
+            _ => target,
+        };
+        self.remaining = remaining;
+        self.eta = Some(eta);
+        self.eta
+    }
+
+    pub fn eta(&self) -> Option<f64> {
+        self.eta
+    }
 }
 
 /// Times a piece of work into a phase's busy counter when dropped.
@@ -369,15 +471,93 @@ mod tests {
         );
     }
 
+    /// ETAs of a series of (seconds, files finished, paused) samples over `total` files, the scan done.
+    fn etas(total: u64, series: &[(f64, u64, bool)]) -> Vec<f64> {
+        let mut e = EtaSmoother::default();
+        let mut done = 0;
+        series
+            .iter()
+            .map(|&(dt, n, paused)| {
+                done += n;
+                e.sample(dt, n, Some(total - done), paused).unwrap_or(f64::NAN)
+            })
+            .collect()
+    }
+
     #[test]
-    fn eta_needs_a_finished_scan() {
+    fn a_steady_run_counts_down_with_the_clock() {
+        let v = etas(1000, &[(1.0, 10, false); 50]);
+        for w in v.windows(2) {
+            assert!((w[0] - w[1] - 1.0).abs() < 1e-9, "{w:?}");
+        }
+        assert!((v[49] - 50.0).abs() < 1e-9, "{}", v[49]);
+    }
+
+    #[test]
+    fn a_pause_freezes_the_eta_and_the_run_goes_on_where_it_was() {
+        let mut series = vec![(1.0, 10, false); 20];
+        series.extend([(1.0, 0, true); 60]);
+        series.extend([(1.0, 10, false); 5]);
+        let v = etas(1000, &series);
+        let before = v[19];
+        assert!(v[20..80].iter().all(|&e| e == before), "paused: {:?}", &v[20..80]);
+        // Three seconds after the pause it says about three seconds less, not 2:31.
+        assert!((before - v[82] - 3.0).abs() < 1e-6, "{before} -> {}", v[82]);
+    }
+
+    #[test]
+    fn a_bursty_run_never_jumps() {
+        // Bursts of 40 files every fourth second, nothing in between (a writer committing big batches).
+        let series: Vec<(f64, u64, bool)> = (0..60).map(|i| (1.0, if i % 4 == 3 { 40 } else { 0 }, false)).collect();
+        let v = etas(700, &series);
+        let mut prev: Option<f64> = None;
+        for (i, &e) in v.iter().enumerate() {
+            if let (Some(p), false) = (prev, e.is_nan()) {
+                let finished = series[i].1 as f64;
+                assert!(e <= p + 1.0 + 1e-9, "second {i}: up {p} -> {e}");
+                // Down by at most the second passed and the burst's worth at the smoothed rate (never to 0 at once).
+                assert!(e >= p - 1.0 - finished / 5.0 - 1e-9, "second {i}: down {p} -> {e}");
+            }
+            if !e.is_nan() {
+                prev = Some(e);
+            }
+        }
+        // A sudden fast stretch (1 then 100 files/s) glides down instead of dropping from a minute to seconds.
+        let mut series = vec![(1.0, 1, false); 30];
+        series.extend([(1.0, 100, false); 3]);
+        let v = etas(3000, &series);
+        assert!(v[30] > v[29] * 0.5, "{} -> {}", v[29], v[30]);
+    }
+
+    #[test]
+    fn the_figures_share_one_definition() {
         let mut s = Snapshot {
-            discovered: 1000,
-            imported: 400,
+            imported: 60,
+            duplicates: 30,
+            skipped: 5,
+            failed: 5,
+            seen: 95,
+            bytes: 4_000_000,
             ..Default::default()
         };
-        assert_eq!(eta_seconds(&s, 100.0), None);
-        s.scan_done = true;
-        assert_eq!(eta_seconds(&s, 100.0), Some(6.0));
+        s.import_elapsed = Duration::from_secs(2);
+        s.elapsed = Duration::from_secs(5);
+        let f = Figures::of(&s);
+        assert_eq!((f.files, f.failed), (100, 5));
+        assert!(
+            (f.files_per_s - 50.0).abs() < 1e-9 && (f.mb_per_s - 2.0).abs() < 1e-9,
+            "{f:?}"
+        );
+        s.phases[Phase::Write as usize].busy_ns = 1_000_000_000;
+        s.phases[Phase::Write as usize].threads = 1;
+        let r = run_phase_rates(&s);
+        assert!((r[Phase::Write as usize].busy - 0.5).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn eta_needs_a_finished_scan() {
+        let mut e = EtaSmoother::default();
+        assert_eq!(e.sample(1.0, 100, None, false), None, "the scan is still counting");
+        assert_eq!(e.sample(1.0, 100, Some(600), false), Some(6.0));
     }
 }

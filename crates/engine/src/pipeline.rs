@@ -192,6 +192,10 @@ pub struct RunSummary {
     /// The shared run this importer took part in, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_run: Option<SharedRunReport>,
+    /// The counters at the end, which `files_per_s`, `mb_per_s` and `seconds` were computed from
+    /// ([`crate::metrics::Figures`]): a front end shows the whole run's busy shares and verdict from it.
+    #[serde(skip)]
+    pub final_snapshot: Option<Box<Snapshot>>,
 }
 
 /// One importer's part in a shared run, as `import --json` prints it.
@@ -204,6 +208,25 @@ pub struct SharedRunReport {
     pub units_taken: u64,
     /// It was the last one out and restored the profile for the run.
     pub restored: bool,
+}
+
+impl RunSummary {
+    /// "1,204 files in 3.1 s (388 files/s, 2.1 MB/s): 1,100 imported, 90 duplicates, 10 skipped, 4 failed": the
+    /// final line of every front end and of the run log, from the one definition of each figure.
+    pub fn figures_text(&self) -> String {
+        let files = self.imported + self.duplicates + self.skipped + self.failed;
+        format!(
+            "{} in {:.1} s ({} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, {} failed",
+            human::counted(files, "file"),
+            self.seconds,
+            human::count_f(self.files_per_s),
+            self.mb_per_s,
+            human::count(self.imported),
+            human::count(self.duplicates),
+            human::count(self.skipped),
+            human::count(self.failed)
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -412,7 +435,9 @@ fn run(
         );
     }
     crate::timeline::mark("run row");
-    let stage = Arc::new(Stage::new(opts, metrics, control, events, log));
+    let mut stage = Stage::new(opts, metrics, control, events, log);
+    stage.roots.extend(repair.lost_sources.iter().cloned());
+    let stage = Arc::new(stage);
     let (outcome, units_taken) = match (shared, &pool) {
         (Some(s), Some(pool)) => {
             let (o, n) = shared::run(&stage, s, pool, &rt, sink.as_mut(), repair.scan_sources.clone());
@@ -476,17 +501,9 @@ fn finish(
             human::counted(r.units_taken, "unit")
         ));
     }
-    stage.log.line(&format!(
-        "run finished: {status}; {} in {:.1} s ({} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
-        human::counted(summary.seen, "file"),
-        summary.seconds,
-        human::count_f(summary.files_per_s),
-        summary.mb_per_s,
-        human::count(summary.imported),
-        human::count(summary.duplicates),
-        human::count(summary.skipped),
-        human::count(summary.failed)
-    ));
+    stage
+        .log
+        .line(&format!("run finished: {status}; {}", summary.figures_text()));
     let _ = stage.events.send(EngineEvent::Finished(Box::new(summary.clone())));
     match outcome.error {
         Some(e) => Err(e),
@@ -550,7 +567,7 @@ fn summary(
     s: &Snapshot,
     errors_by_kind: HashMap<String, u64>,
 ) -> RunSummary {
-    let secs = s.import_elapsed.as_secs_f64().max(1e-9);
+    let figures = crate::metrics::Figures::of(s);
     RunSummary {
         run_id,
         status,
@@ -561,9 +578,9 @@ fn summary(
         skipped: s.skipped,
         failed: s.failed,
         bytes: s.bytes,
-        seconds: secs,
-        files_per_s: s.seen as f64 / secs,
-        mb_per_s: s.bytes as f64 / secs / 1e6,
+        seconds: figures.seconds,
+        files_per_s: figures.files_per_s,
+        mb_per_s: figures.mb_per_s,
         phase_busy_seconds: s
             .phases
             .iter()
@@ -574,5 +591,6 @@ fn summary(
         write_seconds: None,
         ignored: Default::default(),
         shared_run: None,
+        final_snapshot: Some(Box::new(*s)),
     }
 }

@@ -179,6 +179,8 @@ pub struct StepReport {
 pub enum PlanEvent {
     /// Something the user should read before the run: lost rows being repaired, a database left unsafe.
     Notice(String),
+    /// What happened, worth a line and no warning: the shared run this importer started or joined.
+    Info(String),
     StepStarted(StepKind),
     StepFinished(StepReport),
     /// The pipeline runs: `metrics` move from now on.
@@ -408,8 +410,15 @@ impl Runner {
                 }
             }
         }
-        if restores && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
-            error.get_or_insert(e);
+        // What happened, not what was meant: `restored` only when the restore ran and verified every change.
+        let mut restored = false;
+        if restores {
+            match self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
+                Ok(done) => restored = done,
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
         }
         drop(turn);
         if !restorer && !levels.is_empty() {
@@ -421,7 +430,7 @@ impl Runner {
             });
         }
         if let Some(r) = summary.as_mut().and_then(|s| s.shared_run.as_mut()) {
-            r.restored = restores;
+            r.restored = restored;
         }
         crate::timeline::mark("profile");
         self.report(summary, error)
@@ -445,7 +454,7 @@ impl Runner {
             ))
             .await
             .map_err(|e| format!("cannot join a shared run: {}", chain_text(&e)))?;
-        self.send(PlanEvent::Notice(match m.creator {
+        self.send(PlanEvent::Info(match m.creator {
             true => format!("started shared run {}", m.run_id),
             false => format!("joined shared run {}", m.run_id),
         }));
@@ -661,7 +670,7 @@ impl Runner {
         levels: &[Level],
         jobs: usize,
         run_failed: bool,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         if run_failed && !engine.reachable().await {
             self.steps.push(StepReport {
                 kind: StepKind::Restore,
@@ -671,7 +680,7 @@ impl Runner {
                     "skipped: the server cannot be reached; run `midi-tui restore-safety` once it is back".into(),
                 ],
             });
-            return Ok(());
+            return Ok(false);
         }
         self.send(PlanEvent::StepStarted(StepKind::Restore));
         let t = Instant::now();
@@ -687,11 +696,12 @@ impl Runner {
                 .filter(|c| !c.ok)
                 .map(|c| format!("NOT restored: {} is {}", c.what, c.actual)),
         );
+        lines.extend(r.still_relaxed.iter().map(|l| format!("still relaxed: {l}")));
         self.finish_step(StepKind::Restore, t, lines);
         if levels.contains(&Level::DropIndexes) {
             self.rebuild(engine, jobs).await?;
         }
-        Ok(())
+        Ok(r.ok)
     }
 
     async fn rebuild(&mut self, engine: &Engine, jobs: usize) -> Result<(), String> {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::kinds::ErrorKind;
-use super::midi::{MidiMetadata, PathMeta};
+use super::midi::{LocationMeta, MidiMetadata, PathMeta};
 
 /// A content seen for the first time in this run, with everything `files` and `musical_metadata` hold.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct LocationRecord {
     pub mtime: i64,
     /// The archive this member came from: its progress is recorded once all its members are written.
     pub archive: Option<Arc<ArchiveTracker>>,
+    /// What `coll:`, `folder:` and `name:` match at this location.
+    pub meta: LocationMeta,
 }
 
 /// A file that could not be imported.

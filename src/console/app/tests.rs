@@ -150,6 +150,7 @@ fn finished_fast_run_restores_then_rebuilds_on_one_key() {
         checks: vec![],
         ok: true,
         pending_restart: vec![],
+        still_relaxed: vec![],
     };
     let fx = update(&mut a, Msg::Restored(Ok(report)));
     assert!(fx.contains(&Effect::RebuildIndexes));

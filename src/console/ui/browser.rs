@@ -533,9 +533,13 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize, all: bool) -> Vec<Line<
         d.locations.len()
     };
     for l in d.locations.iter().take(shown) {
+        // Each location with its own collection: a copy in a pack is in the pack's collection too.
+        let coll = format!(" · {}", l.collection);
+        let room = w.saturating_sub(2 + coll.chars().count()).max(w / 2);
         lines.push(Line::from(vec![
             Span::raw("  "),
-            Span::raw(truncate_left(&l.path, w.saturating_sub(2))),
+            Span::raw(truncate_left(&l.path, room)),
+            Span::styled(coll, dim()),
         ]));
     }
     if shown < d.locations.len() {

@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{bold, wrap};
 use crate::console::app::{App, Dialog, RunState, quit_reasons};
+use crate::console::keymap::{self, Action, Ctx};
 use crate::engine::profile::{Confirmation, Level};
 
 /// Title, body paragraphs, the confirm label, and whether the dialog is about losing data.
@@ -27,9 +28,14 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
                 format!("Confirm{step}: {what}"),
                 vec![
                     c.statement().to_string(),
-                    "r (restore safety) puts everything back and verifies it; the tool also offers it when the run \
-                     ends."
-                        .to_string(),
+                    // Each key named for what it does (from the key table): r does not rebuild indexes.
+                    format!(
+                        "{} (restore + rebuild) puts everything back, rebuilds the dropped indexes and verifies it; \
+                         {} (restore safety) puts the settings and tables back only. The tool offers them when the \
+                         run ends.",
+                        keymap::key_label(Ctx::Run, Action::RestoreAndRebuild),
+                        keymap::key_label(Ctx::Run, Action::Restore)
+                    ),
                 ],
                 "accept this risk",
                 true,
@@ -39,9 +45,12 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             "Drop the secondary indexes?".into(),
             vec![
                 format!("Level 2: {}.", Level::DropIndexes.describe()),
-                "Nothing is lost in a crash: the definitions are backed up in the database and in INDEX_BACKUP.sql. \
-                 Searches are slow until i (rebuild indexes) has run."
-                    .into(),
+                format!(
+                    "Nothing is lost in a crash: the definitions are backed up in the database and in INDEX_BACKUP.sql. \
+                 Searches are slow until the indexes are rebuilt ({} rebuild indexes, or {} restore + rebuild).",
+                    keymap::key_label(Ctx::Run, Action::Rebuild),
+                    keymap::key_label(Ctx::Run, Action::RestoreAndRebuild)
+                ),
             ],
             "drop them",
             false,

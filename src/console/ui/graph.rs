@@ -10,6 +10,8 @@ use crate::console::app::App;
 use crate::console::history::Ring;
 
 pub fn render_graph(f: &mut Frame, area: Rect, app: &App) {
+    // The headline is the run's own rate (files finished per second since the import began), the final line's
+    // figure; the series below plot each second.
     let (fps, mbs) = app
         .live
         .rates

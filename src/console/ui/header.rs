@@ -10,7 +10,8 @@ use crate::console::app::{App, RunState, Screen, ServerState};
 use crate::engine::human::{count, counted};
 use crate::engine::profile::{Badge, SafetyState};
 
-/// " · shared run 12: 3 importers, 40/120 units" for each run still going, newest first; empty without one.
+/// " · shared run 12 (fast): 3 importers, 5,120 files, 40/120 units taken" for each run still going, newest first;
+/// empty without one.
 fn shared_runs_text(app: &App) -> String {
     let Some(polled) = app.db.polled.as_ref() else {
         return String::new();
@@ -24,12 +25,15 @@ fn shared_runs_text(app: &App) -> String {
             } else {
                 format!("{}+", count(r.units))
             };
+            // What moves while work is done: the files its importers committed and the units they took (a unit is
+            // closed only at the end of its importer's pass, so a count of closed units would sit at 0 till then).
             format!(
-                " · shared run {} ({}): {}, {}/{total} units",
+                " · shared run {} ({}): {}, {}, {}/{total} units taken",
                 r.id,
                 r.mode,
                 counted(r.importers, "importer"),
-                count(r.units_done)
+                counted(r.files.max(0), "file"),
+                count(r.units_taken)
             )
         })
         .collect()
@@ -60,7 +64,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let mode = if app.auto_mode && app.mode_reason.is_none() {
         " mode auto ".to_string()
     } else {
-        format!(" mode {} ", app.mode.label())
+        format!(" mode {} ", app.mode_in_force())
     };
     let fixed = " midi-tui ".len() + " db ".len() + " │".len() + mode.len() + 1;
     let target = truncate_left(&app.target, (left.width as usize).saturating_sub(fixed));

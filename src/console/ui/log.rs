@@ -10,10 +10,12 @@ use super::{dim, panel, truncate, truncate_left};
 use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
+    // This run's failed files, the counters' `fail` (other error lines are not files and are not counted).
+    let failed = app.summary.as_ref().map_or(app.live.snapshot.failed, |s| s.failed);
     let mut right: Vec<Span> = Vec::new();
-    if app.errors > 0 {
+    if failed > 0 {
         right.push(Span::styled(
-            format!(" {} ", crate::engine::human::counted(app.errors, "error")),
+            format!(" {} failed ", crate::engine::human::count(failed)),
             Style::new().fg(Color::Red),
         ));
     }

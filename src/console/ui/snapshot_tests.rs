@@ -90,6 +90,48 @@ fn run_in_progress_with_graph_and_bottleneck() {
 }
 
 #[test]
+fn the_headline_is_the_run_s_own_rate_and_after_the_run_the_final_line_s() {
+    use crate::console::ui::fmt_rate;
+    use crate::engine::metrics::{Figures, Phase};
+    // Seconds alternate 400/440/480 files: the headline is the run's rate since its start, not the last second's.
+    let a = testkit::running_app(30);
+    let f = Figures::of(&a.live.snapshot);
+    let screen = draw(&a, 120, 36);
+    let head = screen.lines().find(|l| l.contains("Throughput")).unwrap_or_default();
+    assert!(
+        head.contains(&format!(" {} files/s", fmt_rate(f.files_per_s))),
+        "{} files/s since the start: {head}",
+        fmt_rate(f.files_per_s)
+    );
+    // After the run: headline, counters and log say the final line's figures; the panel the whole run's shares.
+    let mut a = a;
+    let mut s = testkit::summary(RunStatus::Done);
+    s.final_snapshot = Some(Box::new(testkit::snapshot(27)));
+    update(&mut a, Msg::ImportEnded(Ok(s.clone())));
+    let screen = draw(&a, 120, 36);
+    let rate = format!("{} files/s", fmt_rate(s.files_per_s));
+    let head = screen.lines().find(|l| l.contains("Throughput")).unwrap_or_default();
+    assert!(head.contains(&rate), "{rate}: {head}");
+    assert!(
+        screen.contains(&format!("{rate}, {} MB/s", fmt_rate(s.mb_per_s))),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("({:.0} files/s, {:.1} MB/s)", s.files_per_s, s.mb_per_s)),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!(" {} failed ", s.failed)),
+        "the run's own failed count: {screen}"
+    );
+    assert_eq!(
+        a.live.bottleneck.as_ref().map(|b| b.phase),
+        Some(Phase::Write),
+        "the whole run's verdict"
+    );
+}
+
+#[test]
 fn a_shared_run_shows_its_importers_and_units() {
     let mut a = testkit::running_app(90);
     let mut polled = testkit::safe_polled();
@@ -97,14 +139,17 @@ fn a_shared_run_shows_its_importers_and_units() {
         id: 12,
         mode: "fast".into(),
         importers: 3,
-        units_done: 40,
+        units_done: 0,
+        units_taken: 40,
+        files: 5_120,
         units: 120,
         scan_done: false,
     }];
     update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(polled))));
     let screen = draw(&a, 120, 36);
+    // Moving while the importers work, though no unit is closed before the end of a pass.
     assert!(
-        screen.contains("shared run 12 (fast): 3 importers, 40/120+ units"),
+        screen.contains("shared run 12 (fast): 3 importers, 5,120 files, 40/120+ units taken"),
         "{screen}"
     );
     snap!("run_shared_80x24", a, 80, 24);

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use super::copy_format::{CopyData, CopyFormat, Datum, finite, opt_finite};
 use super::{DbResult, quote_ident};
+use crate::midi::LocationMeta;
 use crate::record::{ContentRecord, LocationRecord};
 
 /// Where a column's value comes from.
@@ -19,6 +20,13 @@ pub enum Value<R> {
     RunId,
     /// A value of the record.
     Field(fn(&R) -> Datum<'_>),
+    /// A location's own value of a `files` column (`of` reads the file's): stored only where it differs from the
+    /// file's, NULL (the same as the file's) everywhere else, so that the partial indexes serving any-location
+    /// search (`coll:`, `folder:`, `name:`) stay as small as the library's differently named copies.
+    Alias {
+        get: fn(&R) -> &str,
+        of: fn(&LocationMeta) -> &str,
+    },
 }
 
 /// One written column.
@@ -34,6 +42,7 @@ impl<R> Column<R> {
     pub fn datum<'a>(&self, rec: &'a R) -> Option<Datum<'a>> {
         match self.value {
             Value::Field(get) => Some(get(rec)),
+            Value::Alias { get, .. } => Some(Datum::Text(get(rec))),
             _ => None,
         }
     }
@@ -168,8 +177,19 @@ pub const FILE_LOCATIONS: Table<LocationRecord> = Table {
             sql_type: "bigint",
             value: Value::RunId,
         },
+        alias("collection", |l| &l.meta.collection, |f| &f.collection),
+        alias("parent_folder", |l| &l.meta.parent_folder, |f| &f.parent_folder),
+        alias("filename", |l| &l.meta.filename, |f| &f.filename),
     ],
 };
+
+const fn alias<R>(name: &'static str, get: fn(&R) -> &str, of: fn(&LocationMeta) -> &str) -> Column<R> {
+    Column {
+        name,
+        sql_type: "text",
+        value: Value::Alias { get, of },
+    }
+}
 
 /// Staged with each location in place of its file id: the content it holds, to look the id up by. Typed like
 /// `files.content_hash`, which it is joined with.
@@ -187,7 +207,9 @@ pub fn written_tables() -> [(&'static str, Vec<(&'static str, &'static str)>); 3
 impl<R> Table<R> {
     /// The columns taken from the record: what a staging table holds.
     pub fn fields(&self) -> impl Iterator<Item = &'static Column<R>> + Clone {
-        self.columns.iter().filter(|c| matches!(c.value, Value::Field(_)))
+        self.columns
+            .iter()
+            .filter(|c| matches!(c.value, Value::Field(_) | Value::Alias { .. }))
     }
 
     pub fn declared(&self) -> Vec<(&'static str, &'static str)> {
@@ -215,6 +237,8 @@ impl<R> Table<R> {
                 (Value::FileId, Some(id)) => id.to_string(),
                 (Value::RunId, _) => "$1".to_string(),
                 (Value::Field(_), _) => format!("s.{}", quote_ident(c.name)),
+                // The staged value against the joined file's (alias `f`): NULL where they agree.
+                (Value::Alias { .. }, _) => format!("NULLIF(s.{0}, f.{0})", quote_ident(c.name)),
             };
             names.push(quote_ident(c.name));
             exprs.push(expr);
@@ -238,14 +262,18 @@ impl<R> Table<R> {
         sets.join(", ")
     }
 
-    /// One row: every column.
-    pub fn encode_row(&self, out: &mut CopyData, rec: &R, file_id: i64, run_id: i64) {
+    /// One row: every column; a location's own values against its file's `names` (unknown: stored as they are).
+    pub fn encode_row(&self, out: &mut CopyData, rec: &R, file_id: i64, run_id: i64, names: Option<&LocationMeta>) {
         out.begin_row(self.columns.len());
         for c in self.columns {
             out.datum(match c.value {
                 Value::FileId => Datum::Int8(file_id),
                 Value::RunId => Datum::Int8(run_id),
                 Value::Field(get) => get(rec),
+                Value::Alias { get, of } => match names {
+                    Some(n) if of(n) == get(rec) => Datum::Null,
+                    _ => Datum::Text(get(rec)),
+                },
             });
         }
         out.end_row();
@@ -488,15 +516,15 @@ mod tests {
     fn generated_statements_name_every_column_in_order() {
         assert_eq!(
             FILE_LOCATIONS.copy_statement(CopyFormat::Text),
-            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") FROM STDIN"#
+            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id", "collection", "parent_folder", "filename") FROM STDIN"#
         );
         assert_eq!(
             FILE_LOCATIONS.copy_statement(CopyFormat::Binary),
-            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") FROM STDIN (FORMAT binary)"#
+            r#"COPY "file_locations" ("file_id", "path", "size", "mtime", "import_run_id", "collection", "parent_folder", "filename") FROM STDIN (FORMAT binary)"#
         );
         assert_eq!(
             FILE_LOCATIONS.insert_select(Some("f.id")),
-            r#"INSERT INTO "file_locations" ("file_id", "path", "size", "mtime", "import_run_id") SELECT f.id, s."path", s."size", s."mtime", $1"#
+            r#"INSERT INTO "file_locations" ("file_id", "path", "size", "mtime", "import_run_id", "collection", "parent_folder", "filename") SELECT f.id, s."path", s."size", s."mtime", $1, NULLIF(s."collection", f."collection"), NULLIF(s."parent_folder", f."parent_folder"), NULLIF(s."filename", f."filename")"#
         );
         assert!(
             FILES
@@ -505,7 +533,7 @@ mod tests {
         );
         assert_eq!(
             FILE_LOCATIONS.update_from_excluded("path"),
-            r#""file_id" = EXCLUDED."file_id", "size" = EXCLUDED."size", "mtime" = EXCLUDED."mtime", "import_run_id" = EXCLUDED."import_run_id""#
+            r#""file_id" = EXCLUDED."file_id", "size" = EXCLUDED."size", "mtime" = EXCLUDED."mtime", "import_run_id" = EXCLUDED."import_run_id", "collection" = EXCLUDED."collection", "parent_folder" = EXCLUDED."parent_folder", "filename" = EXCLUDED."filename""#
         );
     }
 
@@ -524,12 +552,31 @@ mod tests {
             size: 10,
             mtime: -5,
             archive: None,
+            meta: Default::default(),
         };
+        let mut l = l;
+        l.meta = LocationMeta {
+            filename: "b.mid".into(),
+            parent_folder: "a".into(),
+            collection: "Pack".into(),
+        };
+        let file = LocationMeta {
+            collection: "Other".into(),
+            ..l.meta.clone()
+        };
+        // Only what differs from the file's own values is stored; unknown file values: all of them.
         assert_eq!(
-            text_of(|b| FILE_LOCATIONS.encode_row(b, &l, 7, 3)),
-            "7\ta\\tb.mid\t10\t-5\t3\n"
+            text_of(|b| FILE_LOCATIONS.encode_row(b, &l, 7, 3, Some(&file))),
+            "7\ta\\tb.mid\t10\t-5\t3\tPack\t\\N\t\\N\n"
         );
-        assert_eq!(text_of(|b| FILE_LOCATIONS.encode_fields(b, &l)), "a\\tb.mid\t10\t-5");
+        assert_eq!(
+            text_of(|b| FILE_LOCATIONS.encode_row(b, &l, 7, 3, None)),
+            "7\ta\\tb.mid\t10\t-5\t3\tPack\ta\tb.mid\n"
+        );
+        assert_eq!(
+            text_of(|b| FILE_LOCATIONS.encode_fields(b, &l)),
+            "a\\tb.mid\t10\t-5\tPack\ta\tb.mid"
+        );
     }
 
     fn sample(blank: bool) -> ContentRecord {
@@ -603,7 +650,7 @@ mod tests {
     fn rows_encode_as_the_positional_writer_did() {
         let rich = sample(false);
         let blank = sample(true);
-        let line = |t: &Table<ContentRecord>, c: &ContentRecord| text_of(|b| t.encode_row(b, c, 77, 5));
+        let line = |t: &Table<ContentRecord>, c: &ContentRecord| text_of(|b| t.encode_row(b, c, 77, 5, None));
         let staged = |c: &ContentRecord| {
             text_of(|b| {
                 FILES.encode_fields(b, c);
@@ -655,6 +702,7 @@ mod tests {
             size: 1,
             mtime: 2,
             archive: None,
+            meta: Default::default(),
         };
         check(&FILE_LOCATIONS, &l);
         assert_eq!(LOCATION_CONTENT.datum(&l).and_then(|d| d.sql_type()), Some("bytea"));

@@ -7,12 +7,13 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 5] = [
+const SOURCES: [&str; 6] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
     include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
+    include_str!("../../../../database/migrations/0013_location_collections.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -123,7 +124,8 @@ mod tests {
     #[test]
     fn catalog_keeps_the_indexes_a_query_reads_and_forgets_the_dropped_ones() {
         let c = catalog();
-        assert_eq!(c.len(), 23);
+        assert_eq!(c.len(), 26);
+        assert_eq!(c.iter().filter(|i| i.table == "file_locations").count(), 3);
         assert_eq!(c.iter().filter(|i| i.table == "search_rows").count(), 7);
         assert_eq!(c.iter().filter(|i| i.table == "files").count(), 9);
         assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 7);
@@ -134,13 +136,15 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 23, "index names are unique");
+        assert_eq!(names.len(), 26, "index names are unique");
         // Migration 0012's drops: out of the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();
         assert_eq!(dropped.len(), 26);
         assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));
         assert!(dropped.iter().any(|d| d.name == "files_created_at_idx"));
         assert!(c.iter().any(|i| i.name == "files_track_names_trgm_idx"));
+        // Migration 0013 adds the other locations' partial indexes after 0012's drops.
+        assert_eq!(c[23].name, "file_locations_collection_idx");
     }
 
     #[test]

@@ -65,7 +65,17 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "leaner_writes",
         include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
     ),
+    (
+        13,
+        "location_collections",
+        include_str!("../../../../database/migrations/0013_location_collections.sql"),
+    ),
+    // Not SQL: the collections of a library imported before 0013, recomputed by the engine's own rule.
+    (14, "location_collections_values", ""),
 ];
+
+/// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.
+const COLLECTION_VALUES: &str = "location_collections_values";
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
 const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
@@ -137,15 +147,17 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
     let mut tx = conn.begin().await?;
     let mut applied = Vec::new();
     for (i, &(version, name, sql)) in pending.iter().enumerate() {
-        let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(|error| DbError::Migration {
-                version,
-                name: name.into(),
-                error,
-            })?;
+        let step = if name == COLLECTION_VALUES {
+            super::collections::recompute(&mut tx).await
+        } else {
+            let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.map(|_| ())
+        };
+        step.map_err(|error| DbError::Migration {
+            version,
+            name: name.into(),
+            error,
+        })?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(version)
             .bind(name)

@@ -3,6 +3,7 @@ pub mod backup;
 pub mod bench;
 pub mod cause;
 pub mod cluster;
+pub mod collections;
 pub mod columns;
 pub mod copy_format;
 pub mod deferred;

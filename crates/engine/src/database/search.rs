@@ -36,6 +36,10 @@ pub struct Hit {
     pub has_drums: bool,
     /// Every location of these bytes: paths, or archive members as `archive.zip!/member.mid`.
     pub locations: Vec<String>,
+    /// The collection of each location, in the order of `locations` (filled by [`attach_location_collections`]:
+    /// `search --json` and the export manifest; pages leave it empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub location_collections: Vec<String>,
 }
 
 /// Where a page ended: the sort value and id of its last row. `Null` means the files without a value, which come
@@ -155,17 +159,19 @@ fn push_narrow_tail(qb: &mut QueryBuilder<Postgres>, sort: Sort, part: Part) {
 }
 
 /// The whole statement of one part of a page.
+#[allow(clippy::too_many_arguments)]
 fn page_statement(
     prefix: &str,
     layout: Layout,
     query: &Query,
+    others: &Others,
     sort: Sort,
     part: Part,
     after: Option<&Cursor>,
     limit: usize,
 ) -> QueryBuilder<Postgres> {
     let mut qb = QueryBuilder::new(format!("{prefix}{}", head(layout)));
-    push_page(&mut qb, query, sort, part, after, limit, layout);
+    push_page(&mut qb, query, others, sort, part, after, limit, layout);
     if layout == Layout::Narrow {
         push_narrow_tail(&mut qb, sort, part);
     }
@@ -184,16 +190,17 @@ pub async fn page(
 ) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
     let layout = choose_layout(pool, query, sort.field).await?;
+    let others = other_locations(pool, query).await?;
     let col = sort_column(sort.field, Layout::Joined);
     let in_nulls = matches!(after, Some(c) if c.value == SortValue::Null);
     let mut hits = Vec::new();
     if !in_nulls {
-        let mut qb = page_statement("", layout, query, sort, Part::Values, after, limit);
+        let mut qb = page_statement("", layout, query, &others, sort, Part::Values, after, limit);
         hits = fetch(pool, &mut qb).await?;
     }
     if col.nullable && hits.len() < limit {
         let after = after.filter(|_| in_nulls);
-        let mut qb = page_statement("", layout, query, sort, Part::Nulls, after, limit - hits.len());
+        let mut qb = page_statement("", layout, query, &others, sort, Part::Nulls, after, limit - hits.len());
         hits.extend(fetch(pool, &mut qb).await?);
     }
     if with_locations {
@@ -248,8 +255,18 @@ pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
     let layout = choose_layout(pool, query, sort.field).await?;
+    let others = other_locations(pool, query).await?;
     let limit = limit.clamp(1, MAX_PAGE);
-    let mut qb = page_statement("EXPLAIN (FORMAT JSON) ", layout, query, sort, Part::Values, None, limit);
+    let mut qb = page_statement(
+        "EXPLAIN (FORMAT JSON) ",
+        layout,
+        query,
+        &others,
+        sort,
+        Part::Values,
+        None,
+        limit,
+    );
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     Ok(row.try_get::<serde_json::Value, _>(0)?)
 }
@@ -273,7 +290,19 @@ async fn choose_layout(pool: &PgPool, query: &Query, sort: SortField) -> DbResul
     }
     let mut qb = QueryBuilder::new("EXPLAIN (FORMAT JSON) SELECT 1 FROM search_rows s WHERE TRUE");
     for term in &query.terms {
-        push_term(&mut qb, term, Layout::Narrow);
+        // The estimate of the files' own names: other locations' names are few and found on their own indexes.
+        match &term.filter {
+            Filter::Name(text) | Filter::Folder(text) if !term.negated => {
+                let column = if matches!(term.filter, Filter::Name(_)) {
+                    "s.filename"
+                } else {
+                    "s.parent_folder"
+                };
+                qb.push(format_args!(" AND {column} ILIKE "))
+                    .push_bind(contains_pattern(text));
+            }
+            _ => push_term(&mut qb, term, Layout::Narrow, &[]),
+        }
     }
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     let plan: serde_json::Value = row.try_get(0)?;
@@ -292,9 +321,11 @@ async fn fetch(pool: &PgPool, qb: &mut QueryBuilder<Postgres>) -> DbResult<Vec<H
     rows.iter().map(hit).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_page(
     qb: &mut QueryBuilder<Postgres>,
     query: &Query,
+    others: &Others,
     sort: Sort,
     part: Part,
     after: Option<&Cursor>,
@@ -304,11 +335,12 @@ fn push_page(
     // Text tests last: the cheap comparisons before them turn most rows away first (a page's scan is evaluated in
     // the order written when the costs tie).
     let text = |t: &&Term| matches!(t.filter, Filter::Name(_) | Filter::Folder(_));
-    for term in query.terms.iter().filter(|t| !text(t)) {
-        push_term(qb, term, layout);
+    let terms = || query.terms.iter().zip(others.iter());
+    for (term, ids) in terms().filter(|(t, _)| !text(t)) {
+        push_term(qb, term, layout, ids);
     }
-    for term in query.terms.iter().filter(text) {
-        push_term(qb, term, layout);
+    for (term, ids) in terms().filter(|(t, _)| text(t)) {
+        push_term(qb, term, layout, ids);
     }
     let col = sort_column(sort.field, layout);
     let (cmp, dir) = if sort.descending { ("<", " DESC") } else { (">", "") };
@@ -365,9 +397,53 @@ fn push_keyset(qb: &mut QueryBuilder<Postgres>, col: &SortColumn, cmp: &str, c: 
     qb.push(")");
 }
 
-fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout) {
+/// Per term of a query, the files that match it at another of their locations (see [`other_locations`]).
+type Others = Vec<Vec<i64>>;
+
+/// The files whose *other* locations match each `coll:`, `folder:` or `name:` term (empty for other terms): found
+/// first, on `file_locations`' partial indexes, which hold only the locations whose values differ from their file's
+/// (migration 0013). They go into the page's statement as a bound list, which its planner sees: an empty list (a
+/// library whose copies share their names) leaves the term exactly as the files' own test, plan included, and a
+/// short one adds a primary-key look-up beside it. (As a subquery the planner could only guess the list's size, and
+/// walked a million names for a collection of ten files.)
+async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
+    let mut out = Vec::with_capacity(query.terms.len());
+    for term in &query.terms {
+        let (sql, text): (&str, String) = match &term.filter {
+            Filter::Collection(name) => (
+                "SELECT DISTINCT file_id FROM file_locations WHERE collection = $1",
+                name.clone(),
+            ),
+            Filter::Folder(t) => (
+                "SELECT DISTINCT file_id FROM file_locations WHERE parent_folder ILIKE $1",
+                contains_pattern(t),
+            ),
+            Filter::Name(t) => (
+                "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1",
+                contains_pattern(t),
+            ),
+            Filter::NameFuzzy(t) => (
+                "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1 OR $2 <% filename",
+                contains_pattern(t),
+            ),
+            _ => {
+                out.push(Vec::new());
+                continue;
+            }
+        };
+        let mut q = sqlx::query_scalar::<_, i64>(sql).bind(text);
+        if let Filter::NameFuzzy(t) = &term.filter {
+            q = q.bind(t.clone());
+        }
+        // Planned for its own value, as the page is: a generic plan cannot use a trigram index for a pattern.
+        out.push(q.persistent(false).fetch_all(pool).await?);
+    }
+    Ok(out)
+}
+
+fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
     qb.push(" AND (");
-    push_filter(qb, &term.filter, layout);
+    push_filter(qb, &term.filter, layout, others);
     // NULL counts as "does not match", so a negated term keeps the files the positive term leaves out.
     qb.push(if term.negated { ") IS NOT TRUE" } else { ")" });
 }
@@ -380,8 +456,17 @@ fn column(layout: Layout, joined: &'static str, narrow: &'static str) -> &'stati
     }
 }
 
-fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout) {
+fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout, others: &[i64]) {
     let narrow = layout == Layout::Narrow;
+    // Files matching at another location (found by `other_locations`), by id: the narrow table's walk tests the id
+    // in its index entry, the joined tables look it up in their primary key.
+    let push_others = |qb: &mut QueryBuilder<Postgres>| {
+        if !others.is_empty() {
+            qb.push(format_args!(" OR {} = ANY(", column(layout, "f.id", "s.file_id")))
+                .push_bind(others.to_vec())
+                .push(")");
+        }
+    };
     match filter {
         Filter::Number { field, range } => push_range(qb, num_column(*field, layout), field.is_integer(), range),
         Filter::Key { spellings } if narrow => {
@@ -413,8 +498,11 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout)
             qb.push(format_args!("{} && ", column(layout, "m.programs", "s.programs")))
                 .push_bind(stored);
         }
+        // `coll:`, `folder:` and `name:` match any location of a file: the file's own value (its first location's)
+        // on the library tables' indexes, or the files another location of which matches.
         Filter::Collection(name) => {
             qb.push("f.collection = ").push_bind(name.clone());
+            push_others(qb);
         }
         Filter::Folder(text) => {
             qb.push(format_args!(
@@ -422,10 +510,12 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout)
                 column(layout, "f.parent_folder", "s.parent_folder")
             ))
             .push_bind(contains_pattern(text));
+            push_others(qb);
         }
         Filter::Name(text) => {
             qb.push(format_args!("{} ILIKE ", column(layout, "f.filename", "s.filename")))
                 .push_bind(contains_pattern(text));
+            push_others(qb);
         }
         Filter::NameFuzzy(text) => {
             qb.push("f.filename ILIKE ")
@@ -433,6 +523,7 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout)
                 .push(" OR ")
                 .push_bind(text.clone())
                 .push(" <% f.filename");
+            push_others(qb);
         }
         Filter::Text(text) => {
             let pattern = contains_pattern(text);
@@ -552,6 +643,7 @@ fn hit(row: &PgRow) -> DbResult<Hit> {
         programs: programs.into_iter().filter_map(|p| u8::try_from(p + 1).ok()).collect(),
         has_drums: row.try_get("has_drums")?,
         locations: Vec::new(),
+        location_collections: Vec::new(),
         path,
     })
 }
@@ -583,6 +675,33 @@ async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
     for (file_id, path) in rows {
         if let Some(h) = hits.iter_mut().find(|h| h.id == file_id) {
             h.locations.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The collection of every location of each hit (with its locations, read again in the same order): a location's
+/// own where it differs from its file's, else the file's.
+pub async fn attach_location_collections(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT l.file_id, l.path, coalesce(l.collection, f.collection) FROM file_locations l \
+         JOIN files f ON f.id = l.file_id WHERE l.file_id = ANY($1) ORDER BY l.file_id, l.path",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    for h in hits.iter_mut() {
+        h.locations.clear();
+        h.location_collections.clear();
+    }
+    for (file_id, path, collection) in rows {
+        if let Some(h) = hits.iter_mut().find(|h| h.id == file_id) {
+            h.locations.push(path);
+            h.location_collections.push(collection);
         }
     }
     Ok(())
@@ -670,6 +789,8 @@ pub struct LocationDetail {
     /// Unix seconds of the file, or of the outermost archive for a member.
     pub mtime: i64,
     pub import_run_id: Option<i64>,
+    /// The collection this location lies in (the first folder below its import's source, or its outermost archive).
+    pub collection: String,
 }
 
 /// The file with these bytes (a 32-byte BLAKE3 hash), its analysis and every location; `None` if not imported.
@@ -692,20 +813,25 @@ pub async fn file_detail(pool: &PgPool, content_hash: &[u8]) -> DbResult<Option<
         return Ok(None);
     };
     let mut d = detail_of(&row)?;
-    let locations: Vec<(String, i64, i64, Option<i64>)> =
-        sqlx::query_as("SELECT path, size, mtime, import_run_id FROM file_locations WHERE file_id = $1 ORDER BY path")
-            .bind(d.id)
-            .fetch_all(pool)
-            .await?;
-    d.locations = locations
-        .into_iter()
-        .map(|(path, size, mtime, import_run_id)| LocationDetail {
-            path,
-            size,
-            mtime,
-            import_run_id,
-        })
-        .collect();
+    let rows = sqlx::query(
+        "SELECT path, size, mtime, import_run_id, collection FROM file_locations WHERE file_id = $1 ORDER BY path",
+    )
+    .bind(d.id)
+    .fetch_all(pool)
+    .await?;
+    let mut locations = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // NULL: the same as the file's own (migration 0013).
+        let collection: Option<String> = r.try_get("collection")?;
+        locations.push(LocationDetail {
+            path: r.try_get("path")?,
+            size: r.try_get("size")?,
+            mtime: r.try_get("mtime")?,
+            import_run_id: r.try_get("import_run_id")?,
+            collection: collection.unwrap_or_else(|| d.collection.clone()),
+        });
+    }
+    d.locations = locations;
     Ok(Some(d))
 }
 
@@ -771,7 +897,8 @@ mod tests {
         let query = Query::parse(q).unwrap();
         let sort: Sort = sort.parse().unwrap();
         let layout = layout_for(&query, sort.field);
-        page_statement("", layout, &query, sort, Part::Values, after.as_ref(), 50).into_string()
+        let others = vec![Vec::new(); query.terms.len()];
+        page_statement("", layout, &query, &others, sort, Part::Values, after.as_ref(), 50).into_string()
     }
 
     #[test]

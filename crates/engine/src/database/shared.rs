@@ -342,7 +342,12 @@ pub struct LiveRun {
     pub mode: String,
     /// Importers alive now (not left, lease not run out).
     pub importers: i64,
+    /// Units whose importer has closed them (at the end of its pass: until then a crash hands them on).
     pub units_done: i64,
+    /// Units claimed at least once: done, or being read and written now.
+    pub units_taken: i64,
+    /// Files the run's importers have finished so far (imported, duplicates, skipped, failed: committed counts).
+    pub files: i64,
     /// Units recorded so far (all of them once the walk is done).
     pub units: i64,
     pub scan_done: bool,
@@ -355,7 +360,10 @@ pub async fn live_runs(pool: &PgPool) -> DbResult<Vec<LiveRun>> {
          (SELECT count(*) FROM run_importers i WHERE i.shared_run_id = s.id AND i.left_at IS NULL \
           AND i.lease_until > now()), \
          (SELECT count(*) FILTER (WHERE u.done) FROM run_units u WHERE u.shared_run_id = s.id), \
-         (SELECT count(*) FROM run_units u WHERE u.shared_run_id = s.id) \
+         (SELECT count(*) FROM run_units u WHERE u.shared_run_id = s.id), \
+         (SELECT count(*) FILTER (WHERE u.done OR u.claims > 0) FROM run_units u WHERE u.shared_run_id = s.id), \
+         (SELECT coalesce(sum(r.files_imported + r.duplicates + r.skipped + r.failed), 0)::bigint \
+          FROM run_importers i JOIN import_runs r ON r.id = i.import_run_id WHERE i.shared_run_id = s.id) \
          FROM shared_runs s WHERE s.state <> 'closed' ORDER BY s.id DESC LIMIT 4",
     )
     .fetch_all(pool)
@@ -369,6 +377,8 @@ pub async fn live_runs(pool: &PgPool) -> DbResult<Vec<LiveRun>> {
             importers: r.get(3),
             units_done: r.get(4),
             units: r.get(5),
+            units_taken: r.get(6),
+            files: r.get(7),
         })
         .collect())
 }

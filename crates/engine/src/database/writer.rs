@@ -16,6 +16,7 @@ use super::DbResult;
 use super::columns::{self, FILE_LOCATIONS, FILES, LOCATION_CONTENT, MUSICAL_METADATA};
 use super::copy_format::CopyData;
 pub use super::copy_format::CopyFormat;
+use crate::midi::LocationMeta;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
 /// The statements the declared layout ([`columns`]) yields, built once.
@@ -185,17 +186,25 @@ async fn direct(
     hashes.extend(locations.iter().map(|l| l.hash.to_vec()));
     hashes.sort_unstable();
     hashes.dedup();
-    let mut ids: std::collections::HashMap<[u8; 32], i64> = std::collections::HashMap::with_capacity(hashes.len());
+    // Each content's id and its file's own name, folder and collection: a location stores only what differs.
+    let mut ids: std::collections::HashMap<[u8; 32], (i64, LocationMeta)> =
+        std::collections::HashMap::with_capacity(hashes.len());
     // Checked in the batch, the stored files its locations name are locked as their foreign-key triggers would.
     let lookup = if checked {
-        "SELECT content_hash, id FROM files WHERE content_hash = ANY($1) ORDER BY id FOR KEY SHARE"
+        "SELECT content_hash, id, filename, parent_folder, collection FROM files WHERE content_hash = ANY($1) \
+         ORDER BY id FOR KEY SHARE"
     } else {
-        "SELECT content_hash, id FROM files WHERE content_hash = ANY($1)"
+        "SELECT content_hash, id, filename, parent_folder, collection FROM files WHERE content_hash = ANY($1)"
     };
     for r in sqlx::query(lookup).bind(&hashes).fetch_all(&mut *tx).await? {
         let h: Vec<u8> = r.get(0);
         if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
-            ids.insert(h, r.get(1));
+            let names = LocationMeta {
+                filename: r.get(2),
+                parent_folder: r.get(3),
+                collection: r.get(4),
+            };
+            ids.insert(h, (r.get(1), names));
         }
     }
     let mut fresh: Vec<&ContentRecord> = Vec::with_capacity(contents.len());
@@ -216,9 +225,9 @@ async fn direct(
         let mut files = CopyData::new(format, fresh.len() * 256);
         let mut meta = CopyData::new(format, fresh.len() * 192);
         for (c, id) in fresh.iter().zip(&new_ids) {
-            ids.insert(c.hash, *id);
-            FILES.encode_row(&mut files, c, *id, run_id);
-            MUSICAL_METADATA.encode_row(&mut meta, c, *id, run_id);
+            ids.insert(c.hash, (*id, c.path.location()));
+            FILES.encode_row(&mut files, c, *id, run_id, None);
+            MUSICAL_METADATA.encode_row(&mut meta, c, *id, run_id, None);
         }
         copy_in(&mut *tx, pick(&SQL.copy_files, format), files.finish()).await?;
         copy_in(&mut *tx, pick(&SQL.copy_metadata, format), meta.finish()).await?;
@@ -237,8 +246,8 @@ async fn direct(
                 continue;
             }
             match ids.get(&l.hash) {
-                Some(id) => {
-                    FILE_LOCATIONS.encode_row(&mut buf, l, *id, run_id);
+                Some((id, names)) => {
+                    FILE_LOCATIONS.encode_row(&mut buf, l, *id, run_id, Some(names));
                     out.locations += 1;
                 }
                 None => out.orphans.push(l.location.clone()),

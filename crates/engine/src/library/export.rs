@@ -363,7 +363,7 @@ fn manifest_row(out: &Path, w: &WrittenFile, h: &Hit) -> serde_json::Value {
         "location": w.location,
         "content_hash": h.content_hash,
         "filename": h.filename,
-        "collection": h.collection,
+        "collection": location_collection(h, &w.location),
         "bpm": h.bpm,
         "key": h.key,
         "time_signature": h.time_signature,
@@ -377,6 +377,15 @@ fn manifest_row(out: &Path, w: &WrittenFile, h: &Hit) -> serde_json::Value {
         "detected_key": h.detected_key,
         "unchanged": w.unchanged,
     })
+}
+
+/// The collection of the location `location` of `h` (the file's own when not known per location).
+fn location_collection<'a>(h: &'a Hit, location: &str) -> &'a str {
+    h.locations
+        .iter()
+        .position(|l| l == location)
+        .and_then(|i| h.location_collections.get(i))
+        .unwrap_or(&h.collection)
 }
 
 /// Write the manifest of `report` to `path`: CSV (header, then one row per file) for `.csv`, JSON lines for

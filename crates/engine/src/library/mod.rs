@@ -41,6 +41,11 @@ impl Engine {
         search::count(&self.pool, query).await
     }
 
+    /// The collection of each location of `hits` (`Hit::location_collections`, beside `Hit::locations`).
+    pub async fn location_collections(&self, hits: &mut [Hit]) -> DbResult<()> {
+        search::attach_location_collections(&self.pool, hits).await
+    }
+
     /// Everything stored about the file with this BLAKE3 hash (32 bytes; [`hash_from_hex`] reads the hex form),
     /// its analysis and every location; `None` when no such file was imported.
     pub async fn file_detail(&self, content_hash: &[u8]) -> DbResult<Option<FileDetail>> {
@@ -146,7 +151,13 @@ impl Engine {
                 return Err(export::ExportError::ManifestFormat(m.clone()).into());
             }
         }
-        let hits = self.search_all(query, Sort::default(), usize::MAX).await?;
+        let mut hits = self.search_all(query, Sort::default(), usize::MAX).await?;
+        if manifest.is_some() {
+            // The manifest names each written location's own collection.
+            for chunk in hits.chunks_mut(1000) {
+                self.location_collections(chunk).await?;
+            }
+        }
         let opts = export::ExportOptions {
             out: out.clone(),
             all_locations,

@@ -19,7 +19,7 @@ pub use errors::{MidiError, MidiErrorKind};
 pub use fingerprint::{Fingerprint, Fingerprints};
 pub use keys::{detect_key, key_signature_name};
 pub use notes::{Note, NoteList, NotesError, read_notes};
-pub use path_meta::{PathMeta, path_meta};
+pub use path_meta::{LocationMeta, PathMeta, location_meta, path_meta, path_meta_in};
 pub use text::decode_text;
 
 #[cfg(test)]

@@ -36,11 +36,79 @@ fn components(path: &str) -> Vec<&str> {
     path.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".").collect()
 }
 
+/// What `coll:`, `folder:` and `name:` match at one location of a file (each location has its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocationMeta {
+    pub filename: String,
+    pub parent_folder: String,
+    pub collection: String,
+}
+
+impl PathMeta {
+    /// The part of these fields each location has of its own.
+    pub fn location(&self) -> LocationMeta {
+        LocationMeta {
+            filename: self.filename.clone(),
+            parent_folder: self.parent_folder.clone(),
+            collection: self.collection.clone(),
+        }
+    }
+}
+
 /// Derives browser fields from a stored location: a path relative to the import source root
 /// (`Top/Sub/file.mid`) or an archive member (`pack.zip!/Sub/file.mid`, nested
 /// `a.zip!/b.tar.gz!/c.mid`). A `!/` counts as an archive boundary only after a name with an
 /// archive suffix, so a folder named `Hits!` stays a folder.
 pub fn path_meta(location: &str) -> PathMeta {
+    path_meta_in(location, &[])
+}
+
+/// [`path_meta`] of a location as the pipeline stores it (absolute), found by importing one of `sources` (their
+/// locations, absolute too): the collection is the first folder below the source the location lies in (a file
+/// directly in the source folder: that folder's name; a source that is a file: its folder's name), or the outermost
+/// archive's name without its suffix for an archive member. Without a source that holds it, an absolute location's
+/// collection is its folder, and a relative one is read as relative to its source (the first folder of the path).
+pub fn path_meta_in(location: &str, sources: &[&str]) -> PathMeta {
+    let LocationMeta {
+        filename,
+        parent_folder,
+        collection,
+    } = location_meta(location, sources);
+    let stem = match filename.rfind('.') {
+        Some(i) if i > 0 => &filename[..i],
+        _ => filename.as_str(),
+    };
+    let filename_bpm = filename_bpm(stem);
+    let filename_key = filename_key(stem, filename_bpm.is_some());
+    PathMeta {
+        filename,
+        parent_folder,
+        collection,
+        filename_bpm,
+        filename_key,
+    }
+}
+
+/// The source of `sources` that holds `location` (the longest, at a path boundary), and the path below it (empty
+/// when the location is the source itself).
+fn source_of<'a>(location: &'a str, sources: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    sources
+        .iter()
+        .map(|s| s.trim_end_matches('/'))
+        .filter_map(|s| {
+            if location == s {
+                Some((s, ""))
+            } else {
+                let rest = location.strip_prefix(s)?.strip_prefix('/')?;
+                Some((s, rest))
+            }
+        })
+        .max_by_key(|(s, _)| s.len())
+}
+
+/// The name, folder and collection of one location (see [`path_meta_in`]): all a location needs, without the
+/// tempo and key the name may carry.
+pub fn location_meta(location: &str, sources: &[&str]) -> LocationMeta {
     let mut levels: Vec<&str> = Vec::new();
     let mut start = 0usize;
     let mut from = 0usize;
@@ -61,7 +129,19 @@ pub fn path_meta(location: &str) -> PathMeta {
     let (parent_folder, collection) = match levels.first() {
         None => {
             let parent = if comps.len() >= 2 { comps[comps.len() - 2] } else { "" };
-            let top = if comps.len() >= 2 { comps[0] } else { "" };
+            let top = match source_of(location, sources) {
+                // The source is this file: the folder it is in.
+                Some((_, "")) => parent,
+                Some((source, below)) => match components(below).as_slice() {
+                    [first, _, ..] => first,
+                    // Directly in the source folder: the folder's own name.
+                    _ => components(source).last().copied().unwrap_or(""),
+                },
+                // An absolute location outside every source known (a repair's stored path): its folder.
+                None if location.starts_with('/') => parent,
+                None if comps.len() >= 2 => comps[0],
+                None => "",
+            };
             (parent.to_owned(), top.to_owned())
         }
         Some(outer) => {
@@ -77,19 +157,10 @@ pub fn path_meta(location: &str) -> PathMeta {
             (parent, stem_of(outer))
         }
     };
-
-    let stem = match filename.rfind('.') {
-        Some(i) if i > 0 => &filename[..i],
-        _ => filename.as_str(),
-    };
-    let filename_bpm = filename_bpm(stem);
-    let filename_key = filename_key(stem, filename_bpm.is_some());
-    PathMeta {
+    LocationMeta {
         filename,
         parent_folder,
         collection,
-        filename_bpm,
-        filename_key,
     }
 }
 
@@ -311,6 +382,40 @@ mod tests {
             (m.parent_folder.as_str(), m.collection.as_str()),
             ("eval_session", "groove")
         );
+    }
+
+    #[test]
+    fn collections_of_absolute_locations_follow_the_source_they_were_found_in() {
+        let coll = |loc: &str, sources: &[&str]| path_meta_in(loc, sources).collection;
+        // The pipeline stores absolute locations: the first folder below the source, not `home`.
+        assert_eq!(coll("/home/u/lib/Groove/s1/a.mid", &["/home/u/lib"]), "Groove");
+        assert_eq!(
+            coll("/home/u/lib/a.mid", &["/home/u/lib"]),
+            "lib",
+            "directly in the source"
+        );
+        assert_eq!(coll("/home/u/lib/a.mid", &["/home/u/lib/"]), "lib", "a trailing slash");
+        assert_eq!(coll("/tmp/x/My Pack/a b.mid", &["/tmp/x"]), "My Pack");
+        assert_eq!(coll("/tmp/x/日本の曲/a.mid", &["/tmp/x"]), "日本の曲");
+        assert_eq!(
+            coll("/tmp/x/one.mid", &["/tmp/x/one.mid"]),
+            "x",
+            "a file source: its folder"
+        );
+        // The longest source that holds the location wins; a name that only starts alike is no parent.
+        assert_eq!(coll("/m/lib/Pack/Sub/a.mid", &["/m/lib", "/m/lib/Pack"]), "Sub");
+        assert_eq!(
+            coll("/m/library/Pack/a.mid", &["/m/lib"]),
+            "Pack",
+            "outside every source: its folder"
+        );
+        // Archive members: the outermost archive's stem, wherever the archive lies.
+        assert_eq!(coll("/m/lib/Vendor/Loops.zip!/Drums/k.mid", &["/m/lib"]), "Loops");
+        assert_eq!(coll("/m/Loops.zip!/k.mid", &["/m/Loops.zip"]), "Loops");
+        assert_eq!(coll("/m/a.zip!/b.tar.gz!/c.mid", &["/m"]), "a");
+        // Folder and name come from the location itself.
+        let m = path_meta_in("/tmp/x/My Pack/Sub dir/a b.mid", &["/tmp/x"]);
+        assert_eq!((m.parent_folder.as_str(), m.filename.as_str()), ("Sub dir", "a b.mid"));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub(super) struct Repair {
     extra_sources: usize,
     pub scan_sources: Vec<PathBuf>,
     pub forced: Arc<HashSet<String>>,
+    /// The lost runs' sources (locations): what the collections of their files are found below.
+    pub lost_sources: Vec<String>,
 }
 
 impl Repair {
@@ -47,6 +49,7 @@ impl Repair {
             extra_sources,
             scan_sources,
             forced: Arc::new(forced),
+            lost_sources: work.sources.clone(),
         }
     }
 

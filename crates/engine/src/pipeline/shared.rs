@@ -468,7 +468,7 @@ fn walk(
         c.cancel();
         return Err(ImportError::Db(e));
     }
-    m.totals.set_ignored(stats.ignored_by_ext);
+    m.totals.add_ignored(&stats.ignored_by_ext);
     m.totals.scan_done.store(true, Release);
     if others_done || stats.cancelled || c.is_cancelled() {
         return Ok(());

@@ -29,6 +29,9 @@ pub(super) struct Stage {
     pub log: RunLog,
     budget: ByteBudget,
     pub dedup: Dedup,
+    /// The sources as locations (absolute), which a location's collection is found below; a repair adds the
+    /// sources of the runs it reads again.
+    pub roots: Vec<String>,
 }
 
 impl Stage {
@@ -44,6 +47,7 @@ impl Stage {
             freed: Condvar::new(),
             max: opts.max_inflight_bytes,
         };
+        let roots = opts.sources.iter().map(|p| source::encode_os_path(p)).collect();
         Self {
             opts,
             metrics,
@@ -52,6 +56,7 @@ impl Stage {
             log,
             budget,
             dedup: Dedup::default(),
+            roots,
         }
     }
 }
@@ -215,7 +220,7 @@ fn scan(st: &Stage, sources: &[PathBuf], out: Sender<ScanItem>) -> Result<(), Im
         ok
     });
     counters.add_busy(t.elapsed());
-    m.totals.set_ignored(stats.ignored_by_ext);
+    m.totals.add_ignored(&stats.ignored_by_ext);
     m.totals.scan_done.store(true, Release);
     Ok(())
 }
@@ -449,12 +454,29 @@ impl Reader {
     fn archive(&self, st: &Stage, fs_path: &std::path::Path, tracker: Arc<ArchiveTracker>) {
         let mut t = Instant::now();
         let mut stopped = false;
-        source::read_archive_metered(&tracker.location, fs_path, &st.opts.limits, &self.meter, &mut |ev| {
+        // One archive, one row per path, counted once: the first kind reported for a path is the precise one
+        // (a later one follows from it, e.g. the rest of a damaged archive).
+        let mut failed_paths: HashSet<String> = HashSet::new();
+        let stats = source::read_archive_metered(&tracker.location, fs_path, &st.opts.limits, &self.meter, &mut |ev| {
+            if let ReadEvent::Error {
+                location,
+                kind,
+                message,
+            } = &ev
+                && !failed_paths.insert(location.clone())
+            {
+                st.log.line(&format!(
+                    "also at {location}: {} ({message}); the first problem is kept",
+                    kind.code()
+                ));
+                return true;
+            }
             let ok = st.control.wait_running() && self.member(st, ev, &tracker, t.elapsed());
             t = Instant::now();
             stopped |= !ok;
             ok
         });
+        st.metrics.totals.add_ignored(&stats.ignored_by_ext);
         st.metrics.phase(Phase::Read).add_busy(t.elapsed());
         if !stopped && !st.control.is_cancelled() {
             tracker.read_complete.store(true, Release);
@@ -563,7 +585,7 @@ fn hash_parse(st: &Stage, items: Receiver<Item>, records: Sender<Record>) -> Res
         m.phase(Phase::Hash).queued.store(items.len(), Relaxed);
         m.phase(Phase::Parse).queued.store(items.len(), Relaxed);
         let n = item.data.len() as u64;
-        let rec = process(item, m, &st.dedup, st.opts.limit);
+        let rec = process(item, m, &st.dedup, st.opts.limit, &st.roots);
         st.budget.release(n);
         m.phase(Phase::Write).queued.store(records.len(), Relaxed);
         if records.send(rec).is_err() {
@@ -574,18 +596,21 @@ fn hash_parse(st: &Stage, items: Receiver<Item>, records: Sender<Record>) -> Res
 }
 
 /// Hash, dedup, and parse one payload.
-fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
+fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit, roots: &[String]) -> Record {
     let t = Instant::now();
     let hash: [u8; 32] = *blake3::hash(&item.data).as_bytes();
     m.phase(Phase::Hash).add(1, item.data.len() as u64, t.elapsed());
     m.totals.read(item.data.len() as u64);
     let k = key(&hash);
+    let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+    let meta = midi::location_meta(&item.location, &roots);
     let location = LocationRecord {
         hash,
         location: item.location,
         size: item.size,
         mtime: item.mtime,
         archive: item.archive,
+        meta,
     };
     if limit == Limit::ReadHash {
         return Record::Location(location);
@@ -614,7 +639,7 @@ fn process(item: Item, m: &RunMetrics, dedup: &Dedup, limit: Limit) -> Record {
                 hash,
                 location: location.location.clone(),
                 size: item.size,
-                path: midi::path_meta(&location.location),
+                path: midi::path_meta_in(&location.location, &roots),
                 midi: meta,
             };
             Record::Content(Box::new(content), location)
@@ -650,10 +675,15 @@ fn progress_log(st: &Stage, stop: &Receiver<()>) -> Result<(), ImportError> {
         );
         let now = m.snapshot();
         let dt = (now.elapsed - prev.elapsed).as_secs_f64().max(1e-9);
+        // The run's figures (one definition: metrics::Figures), then the last two seconds' rate, named as such.
+        let f = crate::metrics::Figures::of(&now);
         st.log.line(&format!(
-            "progress: {} files/s, {:.1} MB/s, seen {} imported {} duplicates {} skipped {} failed {}",
-            crate::human::count_f((now.done() - prev.done()) as f64 / dt),
-            (now.bytes - prev.bytes) as f64 / dt / 1e6,
+            "progress: {} files/s, {:.1} MB/s over {:.1} s (last {dt:.0} s: {} files/s); seen {} imported {} \
+             duplicates {} skipped {} failed {}",
+            crate::human::count_f(f.files_per_s),
+            f.mb_per_s,
+            f.seconds,
+            crate::human::count_f(now.done().saturating_sub(prev.done()) as f64 / dt),
             crate::human::count(now.seen),
             crate::human::count(now.imported),
             crate::human::count(now.duplicates),

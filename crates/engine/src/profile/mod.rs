@@ -263,6 +263,9 @@ pub struct RestoreReport {
     pub checks: Vec<Check>,
     pub ok: bool,
     pub pending_restart: Vec<String>,
+    /// What the restore leaves relaxed, each with the command that ends it: secondary indexes that are still
+    /// dropped (`rebuild-indexes` builds them; a restore puts settings and tables back, it builds no index).
+    pub still_relaxed: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

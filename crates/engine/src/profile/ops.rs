@@ -374,6 +374,7 @@ impl Engine {
                 }],
                 ok,
                 pending_restart: Vec::new(),
+                still_relaxed: Vec::new(),
             });
         }
         self.bounded(self.restore(Some(level))).await
@@ -540,6 +541,14 @@ impl Engine {
             .map(|e| e.id)
             .collect();
         safety::mark_restored_all(pool, &verified).await?;
+        let expected = crate::database::indexes::catalog().len();
+        let present = crate::database::indexes::present(pool).await?.len();
+        if present < expected {
+            report.still_relaxed.push(format!(
+                "{} of {expected} secondary indexes dropped (level 2): `midi-tui rebuild-indexes` builds them",
+                expected - present
+            ));
+        }
         Ok(report)
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::location::os_bytes;
 use super::stream::{self, Decision, EntryKind, EntryMeta, Visitor, read_bounded, unix_secs};
-use super::{ArchiveKind, archive_kind, detect_file, is_macos_junk, is_midi_name, kind, reason};
+use super::{ArchiveKind, archive_kind, detect_file, ignored_key, is_macos_junk, is_midi_name, kind, reason};
 
 /// Bounds that keep memory and time finite whatever an archive holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub struct ArchiveStats {
     pub errors: u64,
     /// Non-MIDI members, not reported one by one.
     pub ignored: u64,
+    /// The same members by type (see [`super::ignored_key`]), for the run summary's tally.
+    pub ignored_by_ext: std::collections::BTreeMap<String, u64>,
     /// Nested archives opened.
     pub nested: u64,
     /// `true` if the callback stopped the walk.
@@ -271,6 +273,7 @@ impl Visitor for ReadVisitor<'_> {
         }
         if !midi && nested.is_none() {
             self.stats.ignored += 1;
+            *self.stats.ignored_by_ext.entry(ignored_key(&name)).or_insert(0) += 1;
             return Decision::Ignore;
         }
         if is_macos_junk(&name) {

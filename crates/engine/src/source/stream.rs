@@ -182,6 +182,9 @@ impl<'a> Ctx<'a> {
         }
         let k = if self.io_failed.load(Ordering::Relaxed) {
             kind::IO
+        } else if e.kind() == io::ErrorKind::Unsupported {
+            // A zip member's unknown compression method surfaces on its first read, not when it is opened.
+            kind::UNSUPPORTED_METHOD
         } else {
             kind::ARCHIVE_CORRUPT
         };
@@ -610,6 +613,13 @@ fn walk_stream<'c>(
                 mtime,
                 depth,
             };
+            // The stream is decoded a little before anything is decided: a garbage `.gz` whose inner name is not
+            // MIDI would otherwise be ignored unread and leave no trace (now `archive_corrupt`, at the member).
+            let head = match detect::read_head(&mut r) {
+                Ok(h) => h,
+                Err(e) => return ctx.report(v, &meta.location, &e),
+            };
+            let mut r = Cursor::new(head).chain(r);
             let d = v.decide(&meta);
             match run(ctx, &meta, d, &mut r, v) {
                 Ok(()) => Ok(()),
@@ -635,6 +645,7 @@ fn walk_tar<'c>(
         Ok(e) => e,
         Err(e) => return ctx.report(v, location, &e),
     };
+    let mut entries_read = 0usize;
     for (seen, item) in entries.enumerate() {
         let mut entry = match item {
             Ok(e) => e,
@@ -694,8 +705,28 @@ fn walk_tar<'c>(
                 return ctx.report(v, &meta.location, &e);
             }
         }
+        entries_read = seen + 1;
     }
-    Ok(())
+    // The tar ends at its first zero block; data after it (a damaged header read as the end, another tar glued
+    // on) would otherwise be passed over without a word. The rest is read (it is padding in a whole tar) and
+    // checked, which also lets the compressed stream verify its own trailer.
+    let mut rest = ar.into_inner();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rest.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) if buf[..n].iter().all(|&b| b == 0) => {}
+            Ok(_) => {
+                let msg =
+                    format!("data after the tar's end-of-archive marker (after {entries_read} entries); not read");
+                return problem(v, location, kind::ARCHIVE_CORRUPT, msg);
+            }
+            Err(e) => {
+                let e = io::Error::new(e.kind(), format!("{e} (after {entries_read} entries)"));
+                return ctx.report(v, location, &e);
+            }
+        }
+    }
 }
 
 fn walk_zip<'c, R: Read + Seek + Clone + Send>(
@@ -706,6 +737,12 @@ fn walk_zip<'c, R: Read + Seek + Clone + Send>(
     container_mtime: i64,
     v: &mut dyn Visitor,
 ) -> Result<(), Halt> {
+    if let Some(msg) = overlapping_entries(&z) {
+        // Entries that share their compressed bytes inflate the same data again and again (a zip bomb that passes
+        // every per-stream ratio check): named at once from the central directory, nothing read.
+        v.problem(location, kind::COMPRESSION_BOMB, msg);
+        return Err(Halt::Bomb);
+    }
     if z.has_duplicate_names() {
         let msg = "several entries share one name; only the last of each can be read".to_string();
         if !v.problem(location, kind::ARCHIVE_CORRUPT, msg) {
@@ -727,6 +764,29 @@ fn walk_zip<'c, R: Read + Seek + Clone + Send>(
         let r = zip_entries(ctx, location, &mut z, depth, container_mtime, v, Some(&mut ahead));
         ahead.stop();
         r
+    })
+}
+
+/// Why a zip's entries overlap, if they do: each entry's stored bytes start at its local header and run on for its
+/// compressed size (an underestimate of its true extent, so only real overlaps are found).
+fn overlapping_entries<R: Read + Seek>(z: &zip::ZipArchive<R>) -> Option<String> {
+    let mut spans: Vec<(u64, u64)> = (0..z.len())
+        .filter_map(|i| z.by_index_data(i).ok())
+        .map(|e| {
+            (
+                e.header_start(),
+                e.header_start().saturating_add(e.compressed_size().max(1)),
+            )
+        })
+        .collect();
+    spans.sort_unstable();
+    let overlaps = spans.windows(2).filter(|w| w[1].0 < w[0].1).count();
+    (overlaps > 0).then(|| {
+        format!(
+            "{} of its {} entries overlap another entry's compressed bytes (an overlapping-entry zip bomb); not read",
+            overlaps + 1,
+            spans.len()
+        )
     })
 }
 

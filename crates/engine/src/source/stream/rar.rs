@@ -327,6 +327,8 @@ struct Header {
     name: String,
     flags: u32,
     unpacked: u64,
+    /// Bytes the member takes in the archive (compressed).
+    packed: u64,
     dos_time: u32,
 }
 
@@ -340,6 +342,7 @@ impl From<&sys::HeaderDataEx> for Header {
             name,
             flags: h.flags,
             unpacked: (u64::from(h.unp_size_high) << 32) | u64::from(h.unp_size),
+            packed: (u64::from(h.pack_size_high) << 32) | u64::from(h.pack_size),
             dos_time: h.file_time,
         }
     }
@@ -488,11 +491,35 @@ fn walk_inner<'c>(
         out: 0,
         encrypted: 0,
         read: 0,
+        headers: 0,
+        accounted: 0,
     };
     let res = members.walk(&mut arc, v);
     members.sync(&mut arc);
-    if let Some(failure) = res? {
-        members.failed(&mut arc, failure, v)?;
+    match res? {
+        Some(failure) => members.failed(&mut arc, failure, v)?,
+        None => {
+            // unrar takes a header it cannot make sense of for the end of the archive: with no comment, recovery
+            // record or volume to explain the bytes after the last member, the headers are damaged there.
+            let explained = !arc.is(sys::ROADF_VOLUME)
+                && !arc.is(sys::ROADF_COMMENT)
+                && !arc.is(sys::ROADF_RECOVERY)
+                && !arc.is(sys::ROADF_ENCHEADERS);
+            if !arc.is(sys::ROADF_VOLUME) && !arc.is(sys::ROADF_ENCHEADERS) && rar5_end_missing(path) {
+                let msg = format!(
+                    "truncated: the archive ends without its end-of-archive header, after {} members",
+                    members.headers
+                );
+                problem(v, location, kind::ARCHIVE_CORRUPT, msg)?;
+            } else if explained && size > members.accounted.saturating_add(RAR_SLACK) {
+                let msg = format!(
+                    "damaged headers: the archive ends after {} members, {} of its {size} bytes unaccounted for",
+                    members.headers,
+                    size - members.accounted
+                );
+                problem(v, location, kind::ARCHIVE_CORRUPT, msg)?;
+            }
+        }
     }
     if members.encrypted > 0 {
         let msg = format!(
@@ -503,6 +530,26 @@ fn walk_inner<'c>(
         problem(v, location, kind::ENCRYPTED, msg)?;
     }
     Ok(())
+}
+
+/// A RAR5 archive ends with its end-of-archive header (CRC32, size 3, type 5, flags, archive flags): a file that
+/// does not is cut short, and unrar just finds no more headers.
+fn rar5_end_missing(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    if f.read_exact(&mut head).is_err() || &head != b"Rar!\x1a\x07\x01\x00" {
+        return false;
+    }
+    let mut tail = [0u8; 8];
+    if f.seek(SeekFrom::End(-8)).is_err() || f.read_exact(&mut tail).is_err() {
+        return true;
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&tail[4..]);
+    !(tail[4] == 3 && tail[5] == 5 && crc.sum() == u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]))
 }
 
 /// The walk over one archive's (or set's) members.
@@ -518,7 +565,14 @@ struct Members<'c, 'l> {
     encrypted: u64,
     /// Members handed to the visitor.
     read: u64,
+    /// Member headers unrar read, and the bytes they and their data take at most (see [`RAR_SLACK`]).
+    headers: u64,
+    accounted: u64,
 }
+
+/// Bytes of an archive's signature, main and end headers, and of one member's header beside its name: what a
+/// member's compressed size does not account for (an archive longer than that has headers unrar did not read).
+const RAR_SLACK: u64 = 256;
 
 impl<'c> Members<'c, '_> {
     /// Every member in turn; `Ok(Some(code))` when unrar failed (reported by [`Members::failed`]), with the
@@ -531,6 +585,11 @@ impl<'c> Members<'c, '_> {
                 Err(c) => return Ok(Some((c, None))),
             };
             self.sync(arc);
+            self.headers += 1;
+            self.accounted = self
+                .accounted
+                .saturating_add(h.packed)
+                .saturating_add(h.name.len() as u64 * 2 + RAR_SLACK);
             // The rest of a member begun in an earlier volume (after skipping it there): not a member of its own.
             if h.flags & sys::RHDF_SPLITBEFORE != 0 {
                 if let Err(c) = arc.skip() {
