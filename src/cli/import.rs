@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
-use crate::engine::human::{count, count_f};
+use crate::engine::human::{count, count_f, counted};
 use crate::engine::metrics::{self, Snapshot};
 use crate::engine::pipeline::Limit;
 use crate::engine::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle};

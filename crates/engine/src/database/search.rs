@@ -229,13 +229,15 @@ pub const COUNT_CAP: i64 = 10_000;
 /// the planner's estimate, never below what was counted.
 pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
     let layout = choose_layout(pool, query, SortField::Name).await?;
+    // Matches at any location of a file, as the page's (`coll:`, `folder:`, `name:`).
+    let others = other_locations(pool, query).await?;
     let from = match layout {
         Layout::Joined => "SELECT 1 FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE",
         Layout::Narrow => "SELECT 1 FROM search_rows s WHERE TRUE",
     };
     let mut qb = QueryBuilder::new(format!("SELECT count(*) FROM ({from}"));
-    for term in &query.terms {
-        push_term(&mut qb, term, layout);
+    for (term, ids) in query.terms.iter().zip(&others) {
+        push_term(&mut qb, term, layout, ids);
     }
     qb.push(" LIMIT ").push_bind(COUNT_CAP + 1).push(") c");
     let counted: i64 = qb.build().persistent(false).fetch_one(pool).await?.try_get(0)?;
@@ -243,8 +245,8 @@ pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
         return Ok(MatchCount::Exact(counted.max(0) as u64));
     }
     let mut qb = QueryBuilder::new(format!("EXPLAIN (FORMAT JSON) {from}"));
-    for term in &query.terms {
-        push_term(&mut qb, term, layout);
+    for (term, ids) in query.terms.iter().zip(&others) {
+        push_term(&mut qb, term, layout, ids);
     }
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     let plan: serde_json::Value = row.try_get(0)?;
