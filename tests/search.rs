@@ -591,7 +591,8 @@ fn plan_indexes(plan: &serde_json::Value, out: &mut BTreeSet<String>) {
 
 /// Every secondary index of the catalog serves a query of the product, and at 100k files that query's plan reads
 /// it (migration 0012 dropped the indexes no query read): the search in every order, alone and beside a bare word
-/// or a collection (which take the joined tables), a file's musical duplicates, a page's locations.
+/// or a collection (which take the joined tables), the other-location look-ups of `coll:`, `folder:` and `name:`,
+/// a file's musical duplicates, a page's locations.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_secondary_index_is_read_by_a_query_of_the_product() {
     use midi_tui::database::dupes::{self, DupeKind};
@@ -644,6 +645,15 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
                 plan_indexes(&plan[0]["Plan"], &mut names);
                 for n in names {
                     used.entry(n).or_insert_with(|| format!("`{q}` sorted {sort}"));
+                }
+            }
+            // `coll:`, `folder:` and `name:` first look up the files another location of which matches (partial
+            // indexes of file_locations, empty here: no copy is named differently).
+            for plan in search::explain_other_locations(&db.pool, &query).await.unwrap() {
+                let mut names = BTreeSet::new();
+                plan_indexes(&plan[0]["Plan"], &mut names);
+                for n in names {
+                    used.entry(n).or_insert_with(|| format!("the other locations of `{q}`"));
                 }
             }
         }

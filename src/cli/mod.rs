@@ -156,12 +156,14 @@ pub fn check_sources(sources: &[PathBuf]) -> Result<(), UsageError> {
 /// likely a mistyped subcommand: clap's own error for it, with its suggestion (`did you mean`), exit code 2. A word
 /// with a path separator is a path and gets [`check_sources`]'s error instead.
 pub fn first_argument_error(cli: &Cli, args: &[std::ffi::OsString]) -> Option<clap::Error> {
+    use clap::CommandFactory;
     let first = cli.sources.first().filter(|_| cli.command.is_none())?;
     if first.exists() || first.as_os_str().to_string_lossy().contains(std::path::MAIN_SEPARATOR) {
         return None;
     }
     // The same command line without the console's sources: the word can only be a subcommand there.
-    let full = command();
+    // The unbuilt command: a built one carries its help and version arguments, which a copy would repeat.
+    let full = Cli::command();
     let subcommands: Vec<clap::Command> = full.get_subcommands().cloned().collect();
     let mut words = clap::Command::new("midi-tui").subcommand_required(true);
     for a in full.get_arguments().filter(|a| !a.is_positional()) {

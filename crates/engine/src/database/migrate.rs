@@ -151,7 +151,10 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
             super::collections::recompute(&mut tx).await
         } else {
             let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.map(|_| ())
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map(|_| ())
         };
         step.map_err(|error| DbError::Migration {
             version,

@@ -411,36 +411,60 @@ type Others = Vec<Vec<i64>>;
 async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
     let mut out = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
-        let (sql, text): (&str, String) = match &term.filter {
-            Filter::Collection(name) => (
-                "SELECT DISTINCT file_id FROM file_locations WHERE collection = $1",
-                name.clone(),
-            ),
-            Filter::Folder(t) => (
-                "SELECT DISTINCT file_id FROM file_locations WHERE parent_folder ILIKE $1",
-                contains_pattern(t),
-            ),
-            Filter::Name(t) => (
-                "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1",
-                contains_pattern(t),
-            ),
-            Filter::NameFuzzy(t) => (
-                "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1 OR $2 <% filename",
-                contains_pattern(t),
-            ),
-            _ => {
-                out.push(Vec::new());
-                continue;
-            }
+        let Some((sql, values)) = other_locations_statement(&term.filter) else {
+            out.push(Vec::new());
+            continue;
         };
-        let mut q = sqlx::query_scalar::<_, i64>(sql).bind(text);
-        if let Filter::NameFuzzy(t) = &term.filter {
-            q = q.bind(t.clone());
+        let mut q = sqlx::query_scalar::<_, i64>(sql);
+        for v in values {
+            q = q.bind(v);
         }
         // Planned for its own value, as the page is: a generic plan cannot use a trigram index for a pattern.
         out.push(q.persistent(false).fetch_all(pool).await?);
     }
     Ok(out)
+}
+
+/// The look-up [`other_locations`] makes for one filter, and its bound values; `None` for a filter that tests
+/// nothing a location keeps.
+fn other_locations_statement(filter: &Filter) -> Option<(&'static str, Vec<String>)> {
+    Some(match filter {
+        Filter::Collection(name) => (
+            "SELECT DISTINCT file_id FROM file_locations WHERE collection = $1",
+            vec![name.clone()],
+        ),
+        Filter::Folder(t) => (
+            "SELECT DISTINCT file_id FROM file_locations WHERE parent_folder ILIKE $1",
+            vec![contains_pattern(t)],
+        ),
+        Filter::Name(t) => (
+            "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1",
+            vec![contains_pattern(t)],
+        ),
+        Filter::NameFuzzy(t) => (
+            "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1 OR $2 <% filename",
+            vec![contains_pattern(t), t.clone()],
+        ),
+        _ => return None,
+    })
+}
+
+/// The plans (`EXPLAIN (FORMAT JSON)`) of the other-location look-ups a page of `query` makes first, one per
+/// `coll:`, `folder:` or `name:` term, to check which indexes serve them.
+pub async fn explain_other_locations(pool: &PgPool, query: &Query) -> DbResult<Vec<serde_json::Value>> {
+    let mut plans = Vec::new();
+    for term in &query.terms {
+        let Some((sql, values)) = other_locations_statement(&term.filter) else {
+            continue;
+        };
+        let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+        let mut q = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(explain));
+        for v in values {
+            q = q.bind(v);
+        }
+        plans.push(q.persistent(false).fetch_one(pool).await?);
+    }
+    Ok(plans)
 }
 
 fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
