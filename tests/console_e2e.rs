@@ -242,10 +242,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     c.send("i");
     let all = midi_tui::database::indexes::catalog().len();
     let rebuilt = format!("indexes rebuilt: {all} built, 0 failed, {all}/{all} present");
-    let s = c.wait_for("the rebuild", long, |s| s.contains(&rebuilt));
-    assert!(s.contains("Index rebuild"), "{s}");
-    let panel = format!("indexes {all}/{all}");
-    c.wait_for("all indexes in the profile panel", long, |s| s.contains(&panel));
+    c.wait_for("the rebuild", long, |s| s.contains(&rebuilt));
 
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));

@@ -192,6 +192,11 @@ impl Variant {
 }
 
 /// The emptied library, before each variant.
+/// The writer's look-up of a batch's stored contents: each id and its file's own names (a location stores only what
+/// differs from them).
+const LOOKUP: &str =
+    "SELECT content_hash, id, filename, parent_folder, collection FROM files WHERE content_hash = ANY($1)";
+
 const RESET: &str = "TRUNCATE files, musical_metadata, file_locations, search_rows";
 
 const UNIQUE_PATH: &str = "file_locations_path_key";
@@ -291,15 +296,16 @@ pub async fn measure(url: &str, rows: &Captured, v: &Variant) -> DbResult<f64> {
                     .bind(rows.run_id)
                     .execute(&mut *tx)
                     .await?;
-                "SELECT content_hash, id FROM files WHERE content_hash = ANY($1) ORDER BY id FOR KEY SHARE"
+                "SELECT content_hash, id, filename, parent_folder, collection FROM files WHERE content_hash = ANY($1) \
+                 ORDER BY id FOR KEY SHARE"
             }
             Checks::Off => {
                 sqlx::query("SELECT set_config('session_replication_role', 'replica', true)")
                     .execute(&mut *tx)
                     .await?;
-                "SELECT content_hash, id FROM files WHERE content_hash = ANY($1)"
+                LOOKUP
             }
-            Checks::PerRow => "SELECT content_hash, id FROM files WHERE content_hash = ANY($1)",
+            Checks::PerRow => LOOKUP,
         };
         sqlx::query(sqlx::AssertSqlSafe(lookup))
             .bind(&b.hashes)
