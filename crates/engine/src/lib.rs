@@ -8,6 +8,7 @@ pub mod gencorpus;
 pub mod integrity;
 pub mod kinds;
 pub mod library;
+pub mod listen;
 pub mod logfile;
 pub mod machine;
 pub mod metrics;

@@ -1,0 +1,398 @@
+//! Playing in real time: one slot per output that holds at most one file, so that starting a file replaces the one
+//! playing (two never play at once), and a playhead that follows what is heard, not what was computed.
+//!
+//! [`SynthFeed`] is pulled by an audio device's callback (the front end owns the device); [`PortPlayer`] is a
+//! thread of its own that sends each message at its time to a [`MidiSink`] (the front end's MIDI port).
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustysynth::SoundFont;
+
+use super::performance::Performance;
+use super::synth::{Renderer, SynthOptions};
+
+/// Where playback is, as the screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Playhead {
+    /// The request this playback answers.
+    pub id: u64,
+    /// Seconds into the file of what is heard now.
+    pub seconds: f64,
+    pub duration: f64,
+    /// The file played to its end (or the output failed) and nothing sounds any more.
+    pub ended: bool,
+}
+
+/// What the front end asks of whichever output it chose.
+pub trait Transport: Send + Sync {
+    /// Play `perf` from `from` seconds as request `id`, replacing whatever plays. A request older than the newest
+    /// one asked for ([`Requests`]) is the caller's to drop.
+    fn start(&self, id: u64, perf: Arc<Performance>, from: f64) -> Result<(), String>;
+    /// Silence now.
+    fn stop(&self);
+    /// Where playback is at `now` (`None`: nothing was started since the last stop).
+    fn playhead(&self, now: Instant) -> Option<Playhead>;
+}
+
+/// Request numbers: a load that finishes after a newer request was made must not start (moving through a list
+/// quickly asks for many files; only the last one plays).
+#[derive(Debug, Default)]
+pub struct Requests {
+    latest: AtomicU64,
+}
+
+impl Requests {
+    /// A new request, newer than every earlier one.
+    pub fn next(&self) -> u64 {
+        self.latest.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub fn is_latest(&self, id: u64) -> bool {
+        self.latest.load(Ordering::SeqCst) == id
+    }
+}
+
+/// Where the audio of the last buffer handed to the device is heard: its first frame's position in the file and
+/// the instant the device plays it.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    id: u64,
+    seconds: f64,
+    heard_at: Instant,
+    /// Seconds of audio in that buffer.
+    length: f64,
+}
+
+struct FeedState {
+    current: Option<(u64, Renderer)>,
+    anchor: Option<Anchor>,
+    /// The request whose file ended (kept for the playhead until the next start or stop).
+    ended: Option<(u64, f64)>,
+}
+
+/// The synthesizer's side of an audio device: the device's callback calls [`SynthFeed::fill`]; starting, stopping
+/// and the playhead are called from anywhere. The callback never waits: when the slot is being swapped it plays
+/// one buffer of silence.
+pub struct SynthFeed {
+    font: Arc<SoundFont>,
+    opts: SynthOptions,
+    state: Mutex<FeedState>,
+}
+
+impl SynthFeed {
+    /// A feed at the device's sample rate.
+    pub fn new(font: Arc<SoundFont>, sample_rate: u32) -> Self {
+        SynthFeed {
+            font,
+            opts: SynthOptions {
+                sample_rate,
+                ..SynthOptions::default()
+            },
+            state: Mutex::new(FeedState {
+                current: None,
+                anchor: None,
+                ended: None,
+            }),
+        }
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.opts.sample_rate
+    }
+
+    /// The audio callback: render the next `left.len()` frames, the first of which the device plays at
+    /// `heard_at`. Silence when nothing plays.
+    pub fn fill(&self, left: &mut [f32], right: &mut [f32], heard_at: Instant) {
+        let Ok(mut st) = self.state.try_lock() else {
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        };
+        let st = &mut *st;
+        let Some((id, r)) = st.current.as_mut() else {
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        };
+        let id = *id;
+        st.anchor = Some(Anchor {
+            id,
+            seconds: r.position(),
+            heard_at,
+            length: left.len() as f64 / f64::from(self.opts.sample_rate),
+        });
+        r.render(left, right);
+        if r.is_done() {
+            let duration = r.performance().duration;
+            // The renderer is dropped here, in the callback: it holds no more than a few kilobytes of voices.
+            st.current = None;
+            st.ended = Some((id, duration));
+        }
+    }
+}
+
+impl Transport for SynthFeed {
+    fn start(&self, id: u64, perf: Arc<Performance>, from: f64) -> Result<(), String> {
+        // Built outside the lock: the callback keeps playing the old file until the swap.
+        let r = Renderer::new(&self.font, perf, &self.opts, from).map_err(|e| e.to_string())?;
+        let old = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.ended = None;
+            st.anchor = None;
+            st.current.replace((id, r))
+        };
+        drop(old);
+        Ok(())
+    }
+
+    fn stop(&self) {
+        let old = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.ended = None;
+            st.anchor = None;
+            st.current.take()
+        };
+        drop(old);
+    }
+
+    fn playhead(&self, now: Instant) -> Option<Playhead> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, duration)) = st.ended {
+            // The tail may still be heard; the playhead rests at the end.
+            return Some(Playhead {
+                id,
+                seconds: duration,
+                duration,
+                ended: true,
+            });
+        }
+        let (id, r) = st.current.as_ref()?;
+        let duration = r.performance().duration;
+        let seconds = match st.anchor {
+            // Linear between callbacks, never past what was handed to the device.
+            Some(a) if a.id == *id => {
+                let since = now.checked_duration_since(a.heard_at).map_or_else(
+                    || -(a.heard_at.duration_since(now).as_secs_f64()),
+                    |d| d.as_secs_f64(),
+                );
+                (a.seconds + since.min(a.length)).max(0.0)
+            }
+            // Started, not yet pulled by the device: where it starts.
+            _ => r.position(),
+        };
+        Some(Playhead {
+            id: *id,
+            seconds: seconds.min(duration),
+            duration,
+            ended: false,
+        })
+    }
+}
+
+/// A MIDI output port, as the front end opened it.
+pub trait MidiSink: Send {
+    fn send(&mut self, msg: &[u8]) -> Result<(), String>;
+}
+
+enum PortCmd {
+    Start {
+        id: u64,
+        perf: Arc<Performance>,
+        from: f64,
+    },
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PortClock {
+    id: u64,
+    /// File seconds at `t0`.
+    from: f64,
+    t0: Instant,
+    duration: f64,
+    ended: bool,
+}
+
+/// A thread that sends a performance's messages to a MIDI port at their times. Starting another file or stopping
+/// silences every channel first (All Sound Off, All Notes Off, Reset All Controllers), so a note of the old file
+/// never hangs on the user's synthesizer.
+pub struct PortPlayer {
+    tx: Mutex<Sender<PortCmd>>,
+    clock: Arc<Mutex<Option<PortClock>>>,
+    /// The last error the port gave (a disconnected device), for the screen.
+    error: Arc<Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Every channel silent: All Sound Off (120), All Notes Off (123), Reset All Controllers (121).
+pub fn silence_all(sink: &mut dyn MidiSink) -> Result<(), String> {
+    for ch in 0..16u8 {
+        for cc in [120u8, 123, 121] {
+            sink.send(&[0xb0 | ch, cc, 0])?;
+        }
+    }
+    Ok(())
+}
+
+impl PortPlayer {
+    pub fn new(mut sink: Box<dyn MidiSink>) -> Self {
+        let (tx, rx) = channel::<PortCmd>();
+        let clock: Arc<Mutex<Option<PortClock>>> = Arc::new(Mutex::new(None));
+        let error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let (c, e) = (clock.clone(), error.clone());
+        let thread = std::thread::Builder::new()
+            .name("midi-port".into())
+            .spawn(move || port_loop(rx, sink.as_mut(), &c, &e))
+            .ok();
+        PortPlayer {
+            tx: Mutex::new(tx),
+            clock,
+            error,
+            thread,
+        }
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn send(&self, cmd: PortCmd) -> Result<(), String> {
+        self.tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(cmd)
+            .map_err(|_| "the MIDI port's thread has stopped".to_string())
+    }
+}
+
+impl Drop for PortPlayer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread, which silences the port on its way out.
+        let (tx, _) = channel();
+        drop(std::mem::replace(
+            &mut *self.tx.lock().unwrap_or_else(|e| e.into_inner()),
+            tx,
+        ));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Transport for PortPlayer {
+    fn start(&self, id: u64, perf: Arc<Performance>, from: f64) -> Result<(), String> {
+        self.send(PortCmd::Start { id, perf, from })
+    }
+
+    fn stop(&self) {
+        let _ = self.send(PortCmd::Stop);
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn playhead(&self, now: Instant) -> Option<Playhead> {
+        let c = (*self.clock.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let seconds = if c.ended {
+            c.duration
+        } else {
+            (c.from + now.saturating_duration_since(c.t0).as_secs_f64()).min(c.duration)
+        };
+        Some(Playhead {
+            id: c.id,
+            seconds,
+            duration: c.duration,
+            ended: c.ended,
+        })
+    }
+}
+
+fn port_loop(
+    rx: Receiver<PortCmd>,
+    sink: &mut dyn MidiSink,
+    clock: &Mutex<Option<PortClock>>,
+    error: &Mutex<Option<String>>,
+) {
+    let fail = |e: String| {
+        tracing::warn!("MIDI port: {e}");
+        *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    };
+    let mut playing: Option<(Arc<Performance>, usize, Instant, f64)> = None;
+    loop {
+        // Wait for a command, or until the next message is due.
+        let cmd = match &playing {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some((perf, next, t0, from)) => match perf.events.get(*next) {
+                Some(e) => {
+                    let due = *t0 + Duration::from_secs_f64((e.at - from).max(0.0));
+                    rx.recv_timeout(due.saturating_duration_since(Instant::now()))
+                }
+                None => {
+                    // Every message sent: the file ends at its length.
+                    let end = *t0 + Duration::from_secs_f64((perf.duration - from).max(0.0));
+                    rx.recv_timeout(end.saturating_duration_since(Instant::now()))
+                }
+            },
+        };
+        match cmd {
+            Ok(PortCmd::Start { id, perf, from }) => {
+                if let Err(e) = silence_all(sink) {
+                    fail(e);
+                }
+                let from = from.clamp(0.0, perf.duration);
+                for e in perf.state_before(from) {
+                    if let Err(e) = sink.send(e.bytes()) {
+                        fail(e);
+                        break;
+                    }
+                }
+                let t0 = Instant::now();
+                *clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(PortClock {
+                    id,
+                    from,
+                    t0,
+                    duration: perf.duration,
+                    ended: false,
+                });
+                let next = perf.index_at(from);
+                playing = Some((perf, next, t0, from));
+            }
+            Ok(PortCmd::Stop) => {
+                if playing.take().is_some()
+                    && let Err(e) = silence_all(sink)
+                {
+                    fail(e);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if playing.is_some() {
+                    let _ = silence_all(sink);
+                }
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let Some((perf, next, t0, from)) = playing.as_mut() else { continue };
+                let now_s = *from + t0.elapsed().as_secs_f64();
+                let mut failed = false;
+                while let Some(e) = perf.events.get(*next) {
+                    if e.at > now_s {
+                        break;
+                    }
+                    if let Err(err) = sink.send(e.bytes()) {
+                        fail(err);
+                        failed = true;
+                        break;
+                    }
+                    *next += 1;
+                }
+                if failed || (*next >= perf.events.len() && now_s >= perf.duration) {
+                    let _ = silence_all(sink);
+                    if let Some(c) = clock.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                        c.ended = true;
+                    }
+                    playing = None;
+                }
+            }
+        }
+    }
+}
