@@ -39,6 +39,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Dupes(args)) => cli::dupes::run(g, args).await?,
         Some(Command::Doctor(args)) => cli::doctor::run(g, args).await?,
         Some(Command::Export(args)) => return Ok(ExitCode::from(cli::export::run(g, args).await?)),
+        Some(Command::Render(args)) => {
+            let (g, args) = (g.clone(), args.clone());
+            tokio::task::spawn_blocking(move || cli::render::run(&g, &args)).await??;
+        }
         Some(Command::Import(args)) => {
             let report = cli::import::run(g, args).await?;
             if report.run.status != midi_tui::engine::kinds::RunStatus::Done {

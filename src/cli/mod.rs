@@ -9,6 +9,7 @@ pub mod gen_corpus;
 pub mod import;
 pub mod import_workers;
 pub mod profile;
+pub mod render;
 pub mod search;
 pub mod status;
 
@@ -47,6 +48,10 @@ pub struct GlobalArgs {
     /// The log file (default: one per run under <data-dir>/logs).
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
+    /// The General MIDI SoundFont (.sf2) the built-in synthesizer plays with (else MIDI_TUI_SOUNDFONT, else the
+    /// system's: /usr/share/sounds/sf2, /usr/share/soundfonts, ~/.local/share/soundfonts).
+    #[arg(long, global = true, value_name = "FILE.sf2")]
+    pub soundfont: Option<PathBuf>,
 }
 
 impl Cli {
@@ -58,6 +63,7 @@ impl Cli {
             Some(Command::Dupes(a)) => a.json,
             Some(Command::Export(a)) => a.json,
             Some(Command::Doctor(a)) => a.json,
+            Some(Command::Render(a)) => a.json,
             Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -198,6 +204,8 @@ pub enum Command {
     },
     /// System and server readiness for a big import: each check's value, whether it matters, the fix.
     Doctor(DoctorArgs),
+    /// A MIDI file through the built-in synthesizer to a WAV file, faster than real time (the browser plays it too).
+    Render(RenderArgs),
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
         /// Files in the generated corpus of the modes table (default 100,000; with --scale, --append or --cold and
@@ -300,6 +308,27 @@ pub struct ImportArgs {
     pub unit_files: Option<usize>,
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The MIDI file (.mid, .midi, .kar, .rmi), or an archive member as `ARCHIVE!/member.mid`.
+    pub file: PathBuf,
+    /// The WAV file to write (16-bit stereo PCM).
+    #[arg(long, value_name = "FILE.wav")]
+    pub out: PathBuf,
+    /// Samples per second.
+    #[arg(long, default_value_t = 44_100, value_parser = clap::value_parser!(u32).range(8_000..=192_000))]
+    pub sample_rate: u32,
+    /// Add reverb and chorus (about a third more CPU time).
+    #[arg(long)]
+    pub effects: bool,
+    /// Replace FILE.wav when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

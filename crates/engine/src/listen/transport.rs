@@ -3,7 +3,6 @@
 //!
 //! [`SynthFeed`] is pulled by an audio device's callback (the front end owns the device); [`PortPlayer`] is a
 //! thread of its own that sends each message at its time to a [`MidiSink`] (the front end's MIDI port).
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,20 +36,36 @@ pub trait Transport: Send + Sync {
 }
 
 /// Request numbers: a load that finishes after a newer request was made must not start (moving through a list
-/// quickly asks for many files; only the last one plays).
+/// quickly asks for many files; only the last one plays). Starting and stopping hold one lock, so a stale start
+/// can never slip in after a newer stop.
 #[derive(Debug, Default)]
 pub struct Requests {
-    latest: AtomicU64,
+    latest: Mutex<u64>,
 }
 
 impl Requests {
     /// A new request, newer than every earlier one.
     pub fn next(&self) -> u64 {
-        self.latest.fetch_add(1, Ordering::SeqCst) + 1
+        let mut l = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        *l += 1;
+        *l
     }
 
     pub fn is_latest(&self, id: u64) -> bool {
-        self.latest.load(Ordering::SeqCst) == id
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) == id
+    }
+
+    /// Run `f` if `id` is still the newest request (`None` when a newer one was made).
+    pub fn if_latest<T>(&self, id: u64, f: impl FnOnce() -> T) -> Option<T> {
+        let l = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        (*l == id).then(f)
+    }
+
+    /// Make every earlier request stale and run `f` (a stop) under the same lock.
+    pub fn cancel<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut l = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        *l += 1;
+        f()
     }
 }
 
