@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 use super::{GlobalArgs, RenderArgs, print_report};
 use crate::engine::listen::{
-    FoundFont, RenderReport, SynthOptions, find_soundfont, load_soundfont, read_performance, render_wav,
+    FoundFont, Performance, RenderReport, SynthOptions, find_soundfont, load_soundfont, read_performance, render_wav,
 };
 
 /// What `render` did, for its line and `--json`.
@@ -50,17 +50,28 @@ pub fn render_file(
     if out.exists() && !force {
         bail!("{} exists: pass --force to replace it", out.display());
     }
-    let t_font = Instant::now();
-    let sf = load_soundfont(font)?;
-    let soundfont_load_seconds = t_font.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let name = file.to_string_lossy();
     let perf = read_performance(&name).with_context(|| format!("cannot play {name}"))?;
+    render_performance(font, perf, &name, out, &SynthOptions { sample_rate, effects }, t0)
+}
+
+/// Render `perf` (read from `name`, which took since `t0`) to `out`, written beside it and renamed.
+pub fn render_performance(
+    font: &FoundFont,
+    perf: Performance,
+    name: &str,
+    out: &Path,
+    opts: &SynthOptions,
+    t0: Instant,
+) -> anyhow::Result<RenderOutcome> {
+    let t_font = Instant::now();
+    let sf = load_soundfont(font)?;
+    let soundfont_load_seconds = t_font.elapsed().as_secs_f64();
     let tmp = partial_path(out);
-    let opts = SynthOptions { sample_rate, effects };
     let written = (|| -> anyhow::Result<RenderReport> {
         let f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let report = render_wav(&sf, std::sync::Arc::new(perf), &opts, std::io::BufWriter::new(f))?;
+        let report = render_wav(&sf, std::sync::Arc::new(perf), opts, std::io::BufWriter::new(f))?;
         std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
         Ok(report)
     })();
@@ -71,10 +82,11 @@ pub fn render_file(
             return Err(e);
         }
     };
-    let seconds = t0.elapsed().as_secs_f64();
+    // The SoundFont's loading is reported apart (a process renders many files with one font).
+    let seconds = (t0.elapsed().as_secs_f64() - soundfont_load_seconds).max(0.0);
     Ok(RenderOutcome {
         status: "done",
-        file: name.into_owned(),
+        file: name.to_string(),
         out: out.display().to_string(),
         soundfont: font.path.display().to_string(),
         speed: report.audio_seconds / seconds.max(1e-9),
@@ -82,6 +94,18 @@ pub fn render_file(
         seconds,
         soundfont_load_seconds,
     })
+}
+
+/// `dir/name.wav`, or `dir/name (2).wav` and on when that is taken: a render from the browser never replaces a file.
+pub fn free_wav_path(dir: &Path, stem: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.wav"));
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|n| dir.join(format!("{stem} ({n}).wav")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 fn partial_path(out: &Path) -> PathBuf {

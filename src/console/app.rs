@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use super::bottleneck::{self, Bottleneck};
-use super::browser::{Browser, BrowserEffect, BrowserMsg, Focus};
+use super::browser::{BrowseAction, Browser, BrowserEffect, BrowserMsg, Focus};
+use super::listen::{Listen, ListenEffect, ListenMsg};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
 use crate::database::status::Status;
@@ -287,6 +288,8 @@ pub struct App {
     pub notice: Option<String>,
     /// The library browser, drawn over either screen while open (the import goes on under it).
     pub browser: Browser,
+    /// Listening in the browser: the output, the file playing, the playhead.
+    pub listen: Listen,
     pub should_quit: bool,
 }
 
@@ -366,6 +369,7 @@ impl App {
             errors: 0,
             notice: None,
             browser: Browser::default(),
+            listen: Listen::default(),
             should_quit: false,
         }
     }
@@ -479,6 +483,8 @@ pub enum Msg {
     RebuildEnded(Result<RebuildReport, String>),
     /// Timers and answers for the library browser.
     Browser(BrowserMsg),
+    /// Outputs, starts, the playhead and renders for listening.
+    Listen(ListenMsg),
 }
 
 /// What the event loop does for `update`.
@@ -506,6 +512,8 @@ pub enum Effect {
     Poll,
     /// The library browser's timers, searches and reads.
     Browser(BrowserEffect),
+    /// Opening outputs, loading and playing files, rendering.
+    Listen(ListenEffect),
     Quit,
 }
 
@@ -569,7 +577,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll]
         }
         Msg::Restored(result) => on_restored(app, result),
-        Msg::Browser(m) => browser_effects(app.browser.on_msg(m)),
+        Msg::Browser(m) => {
+            let mut out = browser_effects(app.browser.on_msg(m));
+            out.extend(listen_effects(app.listen.reconcile(&app.browser)));
+            out
+        }
+        Msg::Listen(m) => listen_effects(app.listen.on_msg(m, &mut app.browser)),
         Msg::Rebuild(ev) => {
             on_rebuild_event(app, ev);
             vec![]
@@ -643,12 +656,27 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleLevel(_) | Action::Restore | Action::Rebuild | Action::RestoreAndRebuild => {
             on_profile_action(app, action)
         }
-        Action::Browse(a) => browser_effects(app.browser.on_action(a)),
+        Action::Browse(a) => {
+            let mut out = browser_effects(app.browser.on_action(a));
+            if a == BrowseAction::Close && app.listen.auditioning {
+                // Closing the library stops what it plays.
+                out.extend(listen_effects(
+                    app.listen.on_action(super::listen::ListenAction::PlayStop, &app.browser),
+                ));
+            }
+            out.extend(listen_effects(app.listen.reconcile(&app.browser)));
+            out
+        }
+        Action::Listen(a) => listen_effects(app.listen.on_action(a, &app.browser)),
     }
 }
 
 fn browser_effects(effects: Vec<BrowserEffect>) -> Vec<Effect> {
     effects.into_iter().map(Effect::Browser).collect()
+}
+
+fn listen_effects(effects: Vec<ListenEffect>) -> Vec<Effect> {
+    effects.into_iter().map(Effect::Listen).collect()
 }
 
 /// Help, dialogs and quitting.

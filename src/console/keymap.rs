@@ -2,6 +2,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::browser::BrowseAction as B;
+use super::listen::ListenAction as L;
 
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,6 +99,7 @@ pub enum Action {
     InputCancel,
     InputBackspace,
     Browse(B),
+    Listen(L),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +168,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Down, Ctx::Browser, Action::Browse(B::Down), "next file", false),
     b(Key::PageUp, Ctx::Browser, Action::Browse(B::PageUp), "10 files up", false),
     b(Key::PageDown, Ctx::Browser, Action::Browse(B::PageDown), "10 files down", false),
+    b(Key::Char(' '), Ctx::Browser, Action::Listen(L::PlayStop), "play/stop", true),
     b(Key::Char('/'), Ctx::Browser, Action::Browse(B::EditQuery), "query", true),
     b(Key::Char('s'), Ctx::Browser, Action::Browse(B::SortField), "sort", true),
     b(Key::Char('S'), Ctx::Browser, Action::Browse(B::SortDirection), "reverse", true),
@@ -178,6 +181,10 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('['), Ctx::Browser, Action::Browse(B::PitchDown), "roll: lower notes", false),
     b(Key::Char('K'), Ctx::Browser, Action::Browse(B::DetailUp), "detail: scroll up", false),
     b(Key::Char('J'), Ctx::Browser, Action::Browse(B::DetailDown), "detail: scroll down", false),
+    b(Key::Char(','), Ctx::Browser, Action::Listen(L::SeekBack), "playback: 5 s back", false),
+    b(Key::Char('.'), Ctx::Browser, Action::Listen(L::SeekForward), "playback: 5 s on", false),
+    b(Key::Char('o'), Ctx::Browser, Action::Listen(L::NextOutput), "output: synth / MIDI port", false),
+    b(Key::Char('w'), Ctx::Browser, Action::Listen(L::Render), "render to WAV", false),
     b(Key::Esc, Ctx::Browser, Action::Browse(B::Close), "close", true),
 ];
 

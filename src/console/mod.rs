@@ -2,7 +2,7 @@
 //!
 //! `app` holds the state and the pure `update`; `keymap` the key table; `ui` draws; `event_loop` runs the one
 //! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
-//! bottleneck choice; `system` samples the machine; `browser` is the library browser's state.
+//! bottleneck choice; `system` samples the machine; `browser` is the library browser's state, `listen` its playback's.
 pub mod app;
 pub mod bench;
 pub mod bottleneck;
@@ -10,6 +10,7 @@ pub mod browser;
 pub mod event_loop;
 pub mod history;
 pub mod keymap;
+pub mod listen;
 pub mod system;
 pub mod tasks;
 #[cfg(test)]
@@ -28,9 +29,9 @@ use ratatui::backend::CrosstermBackend;
 use crate::engine::session::Engine;
 use app::App;
 
-/// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
-/// back on every exit, errors and panics included.
-pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
+/// Open the console on `engine` with `sources` preselected (`soundfont`: `--soundfont`, for listening); returns when
+/// the user quits. The terminal is put back on every exit, errors and panics included.
+pub async fn run(engine: Engine, sources: Vec<PathBuf>, soundfont: Option<PathBuf>) -> anyhow::Result<()> {
     let sources: Vec<PathBuf> = sources
         .into_iter()
         .map(|p| std::path::absolute(&p).unwrap_or(p))
@@ -42,6 +43,7 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>) -> anyhow::Result<()> {
         find_sample_library(),
     );
     app.info(format!("database: {}", engine.target().describe()));
+    app.listen.soundfont = soundfont;
     let _restore = TerminalGuard::enter()?;
     // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
     // the alternate screen starts blank and the first draw paints every cell.

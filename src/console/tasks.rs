@@ -8,6 +8,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
 use super::browser::{BrowserMsg, Timer};
+use super::listen::ListenMsg;
+use crate::engine::listen::{FoundFont, Performance, SynthOptions, load_performance};
+use crate::listen::{OpenOutput, OutputChoice, Player, Probe};
 
 use crate::engine::pipeline::EngineEvent;
 use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
@@ -29,6 +32,8 @@ pub enum Incoming {
     Msg(Box<Msg>),
     /// A started import plan, for the loop to drain and sample.
     Plan(PlanHandle),
+    /// An output opened for listening (for the choice it was asked for), or why not.
+    Output(OutputChoice, Box<Result<OpenOutput, String>>),
 }
 
 pub type Tx = UnboundedSender<Incoming>;
@@ -225,6 +230,99 @@ pub fn spawn_notes(selection: u64, content_hash: String, locations: Vec<String>,
             Err(e) => Err(format!("reading the notes failed: {e}")),
         };
         send(&tx, Msg::Browser(BrowserMsg::Notes { selection, result }));
+    });
+}
+
+/// Look for a SoundFont and the MIDI ports (a walk of a few folders and the sequencer's port list).
+pub fn spawn_listen_probe(soundfont: Option<PathBuf>, tx: Tx) {
+    tokio::task::spawn_blocking(move || {
+        let probe = Probe::run(soundfont);
+        send(&tx, Msg::Listen(ListenMsg::Probed(probe)));
+    });
+}
+
+/// Open an output (loading the SoundFont, once per process, and opening the device) off the loop.
+pub fn spawn_open_output(choice: OutputChoice, probe: Probe, tx: Tx) {
+    tokio::task::spawn_blocking(move || {
+        let opened = OpenOutput::open(&choice, &probe);
+        let _ = tx.send(Incoming::Output(choice, Box::new(opened)));
+    });
+}
+
+/// The last file played, held so that a seek or a replay needs no read.
+pub type HeldFile = std::sync::Arc<std::sync::Mutex<Option<(String, std::sync::Arc<Performance>)>>>;
+
+/// Read the selected file (or take the one held) and start it as request `id`; a newer request makes it a no-op.
+pub fn spawn_play(
+    player: Player,
+    id: u64,
+    held: HeldFile,
+    selection: u64,
+    content_hash: String,
+    locations: Vec<String>,
+    from: f64,
+    tx: Tx,
+) {
+    tokio::task::spawn_blocking(move || {
+        let cached = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(h, _)| *h == content_hash)
+            .map(|(_, p)| p.clone());
+        let perf = match cached {
+            Some(p) => p,
+            None => match load_performance(&locations, &content_hash) {
+                Ok((_, p)) => {
+                    *held.lock().unwrap_or_else(|e| e.into_inner()) = Some((content_hash, p.clone()));
+                    p
+                }
+                Err(e) => {
+                    let result = Err(e.to_string());
+                    return send(&tx, Msg::Listen(ListenMsg::Started { selection, result }));
+                }
+            },
+        };
+        let duration = perf.duration;
+        match player.start(id, perf, from) {
+            Ok(true) => send(
+                &tx,
+                Msg::Listen(ListenMsg::Started {
+                    selection,
+                    result: Ok((id, duration)),
+                }),
+            ),
+            // A newer request was made while this one loaded: it answers instead.
+            Ok(false) => {}
+            Err(e) => send(
+                &tx,
+                Msg::Listen(ListenMsg::Started {
+                    selection,
+                    result: Err(e),
+                }),
+            ),
+        }
+    });
+}
+
+/// Render the selected file to `NAME.wav` in the current folder (never over a file), off the loop.
+pub fn spawn_render(font: Result<FoundFont, String>, content_hash: String, locations: Vec<String>, name: String, tx: Tx) {
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<String, String> {
+            let font = font?;
+            let t0 = Instant::now();
+            let (location, perf) = load_performance(&locations, &content_hash).map_err(|e| e.to_string())?;
+            let dir = std::env::current_dir().map_err(|e| e.to_string())?;
+            let stem = std::path::Path::new(&name)
+                .file_stem()
+                .map_or_else(|| "render".to_string(), |s| s.to_string_lossy().into_owned());
+            let out = crate::cli::render::free_wav_path(&dir, &stem);
+            let perf = std::sync::Arc::try_unwrap(perf).unwrap_or_else(|p| (*p).clone());
+            let o = crate::cli::render::render_performance(&font, perf, &location, &out, &SynthOptions::default(), t0)
+                .map_err(|e| crate::cli::error_text(&e))?;
+            Ok(crate::cli::render::line(&o))
+        })();
+        send(&tx, Msg::Listen(ListenMsg::Rendered(result)));
     });
 }
 

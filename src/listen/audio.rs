@@ -1,7 +1,7 @@
 //! The audio device: the system's default output through cpal (ALSA on Linux), or a silent device that consumes
 //! audio at the real-time rate (tests, the bench, and machines without a sound card when asked for with
 //! `MIDI_TUI_AUDIO=null`). Both pull the engine's `SynthFeed`.
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -41,9 +41,14 @@ impl AudioOut {
     /// The silent device: consumes `period` frames at a time at `rate` frames a second, the audio "heard" one
     /// period after it is handed over (a device with a two-period buffer).
     pub fn null(font: Arc<SoundFont>, rate: u32, period: usize) -> AudioOut {
+        Self::null_recording(font, rate, period, None)
+    }
+
+    /// The silent device, keeping what it "plays" in `tape` (tests and the bench compare it with the notes).
+    pub fn null_recording(font: Arc<SoundFont>, rate: u32, period: usize, tape: Option<Arc<Mutex<Tape>>>) -> AudioOut {
         let feed = Arc::new(SynthFeed::new(font, rate));
         let latency = Arc::new(AtomicU64::new((period as f64 / f64::from(rate)).to_bits()));
-        let dev = NullDevice::start(feed.clone(), rate, period);
+        let dev = NullDevice::start(feed.clone(), rate, period, tape);
         AudioOut {
             feed,
             name: "silent device (MIDI_TUI_AUDIO=null)".into(),
@@ -61,6 +66,23 @@ impl AudioOut {
     }
 }
 
+/// What the silent device played: each buffer with the instant it was heard, up to `limit` frames.
+#[derive(Debug, Default)]
+pub struct Tape {
+    pub limit: usize,
+    pub buffers: Vec<(Instant, Vec<f32>)>,
+    frames: usize,
+}
+
+impl Tape {
+    pub fn new(limit_frames: usize) -> Arc<Mutex<Tape>> {
+        Arc::new(Mutex::new(Tape {
+            limit: limit_frames,
+            ..Tape::default()
+        }))
+    }
+}
+
 /// A thread that plays the part of a sound card: every `period` frames of real time it takes a buffer.
 struct NullDevice {
     stop: Arc<AtomicBool>,
@@ -69,7 +91,7 @@ struct NullDevice {
 }
 
 impl NullDevice {
-    fn start(feed: Arc<SynthFeed>, rate: u32, period: usize) -> NullDevice {
+    fn start(feed: Arc<SynthFeed>, rate: u32, period: usize, tape: Option<Arc<Mutex<Tape>>>) -> NullDevice {
         let stop = Arc::new(AtomicBool::new(false));
         let frames = Arc::new(AtomicU64::new(0));
         let (s, f) = (stop.clone(), frames.clone());
@@ -86,6 +108,15 @@ impl NullDevice {
                     std::thread::sleep(handed.saturating_duration_since(Instant::now()));
                     feed.fill(&mut l, &mut r, handed + per);
                     f.fetch_add(period as u64, Ordering::Relaxed);
+                    if let Some(t) = &tape {
+                        let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
+                        if t.frames < t.limit {
+                            t.frames += period;
+                            // Mono is enough to find sound and compare it.
+                            let mono = l.iter().zip(&r).map(|(a, b)| (a + b) * 0.5).collect();
+                            t.buffers.push((handed + per, mono));
+                        }
+                    }
                     n += 1;
                 }
             })

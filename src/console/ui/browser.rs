@@ -22,27 +22,89 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Clear, area);
     let b = &app.browser;
     let query_h = if b.error.is_some() { 3 } else { 2 };
-    let rest_h = area.height.saturating_sub(query_h);
+    // One line at the bottom for listening.
+    let rest_h = area.height.saturating_sub(query_h + 1);
     let results_h = (rest_h * 2 / 5).max(5);
-    let [query_a, results_a, lower] = Layout::vertical([
+    let [query_a, results_a, lower, listen_a] = Layout::vertical([
         Constraint::Length(query_h),
         Constraint::Length(results_h),
         Constraint::Min(0),
+        Constraint::Length(1),
     ])
     .areas(area);
     render_query(f, query_a, app);
     render_results(f, results_a, b);
+    let playhead = app.listen.playhead_of(b.selection);
     if area.width >= SPLIT_MIN_WIDTH && area.height >= SPLIT_MIN_HEIGHT {
         let [detail_a, roll_a] =
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(lower);
         render_detail(f, detail_a, b, false);
-        roll::render_roll(f, roll_a, b, true);
+        roll::render_roll(f, roll_a, b, true, playhead);
     } else {
         match b.pane {
             Pane::Detail => render_detail(f, lower, b, false),
-            Pane::Roll => roll::render_roll(f, lower, b, false),
+            Pane::Roll => roll::render_roll(f, lower, b, false, playhead),
         }
     }
+    render_listen(f, listen_a, app);
+}
+
+/// The listening line: what plays and where, the output by name, and the last outcome (why nothing plays, where
+/// a render went).
+fn render_listen(f: &mut Frame, area: Rect, app: &App) {
+    use crate::console::listen::{ListenAction as L, OutputState};
+    let l = &app.listen;
+    let mut spans = vec![Span::styled(" ♪ ", bold().fg(Color::Magenta))];
+    let state = if let Some(p) = &l.playing {
+        match (p.started, l.playhead) {
+            (Some((id, duration)), Some(h)) if h.id == id => {
+                format!("▶ {} {} / {}", p.name, fmt_secs(h.seconds), fmt_secs(duration))
+            }
+            (Some((_, duration)), _) => format!("▶ {} 0:00 / {}", p.name, fmt_secs(duration)),
+            (None, _) => format!("loading {}…", p.name),
+        }
+    } else if l.output == OutputState::Opening {
+        "opening…".to_string()
+    } else if l.probing {
+        "looking for a SoundFont and MIDI ports…".to_string()
+    } else {
+        "■".to_string()
+    };
+    spans.push(Span::styled(state, bold()));
+    spans.push(Span::styled(format!("  output: {}", l.output_label()), dim()));
+    if let Some(name) = &l.rendering {
+        spans.push(Span::styled(format!("  rendering {name} to WAV…"), Style::new().fg(Color::Yellow)));
+    }
+    match &l.message {
+        Some(m) => spans.push(Span::styled(format!("  {m}"), Style::new().fg(Color::Yellow))),
+        None => {
+            let k = |a| key_label(Ctx::Browser, Action::Listen(a));
+            spans.push(Span::styled(
+                format!(
+                    "  {} play/stop · {} {} seek · {} output · {} render",
+                    k(L::PlayStop),
+                    k(L::SeekBack),
+                    k(L::SeekForward),
+                    k(L::NextOutput),
+                    k(L::Render)
+                ),
+                dim(),
+            ));
+        }
+    }
+    let width = area.width as usize;
+    let mut used = 0;
+    let mut fitted = Vec::new();
+    for s in spans {
+        let n = s.content.chars().count();
+        if used + n > width {
+            fitted.push(Span::styled(truncate(&s.content, width - used), s.style));
+            break;
+        }
+        used += n;
+        fitted.push(s);
+    }
+    f.render_widget(Paragraph::new(Line::from(fitted)), area);
 }
 
 /// The query line, and under it the parse error pointing at its term.
