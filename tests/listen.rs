@@ -19,6 +19,8 @@ const MOONLIGHT: &str = "drywetmidi/Docs/articles/composing/files/pianoroll-moon
 const SIMPLE: &str = "drywetmidi/Docs/articles/composing/files/pianoroll-simple.mid";
 const BELLS: &str = "drywetmidi/Resources/MIDI files/Valid/SingleTrack/Small/014TubularBells.mid";
 const OBOE: &str = "drywetmidi/Resources/MIDI files/Valid/SingleTrack/Small/068Oboe.mid";
+const ORCH_HIT: &str = "drywetmidi/Resources/MIDI files/Valid/SingleTrack/Small/055OrchHit.mid";
+const RAIN: &str = "drywetmidi/Resources/MIDI files/Valid/SingleTrack/Small/096FX2Rain.mid";
 const GROOVE: &str = "groove/groove/drummer1/session1/12_jazz-funk_116_fill_4-4.mid";
 const BEAT: &str = "tonejs-tests/test/midi/beat.mid";
 
@@ -106,8 +108,10 @@ fn rendered_audio_follows_the_notes_of_corpus_files() {
     let sf = load_soundfont(&font).unwrap();
     let rate = 22_050;
     let mut gaps_checked = 0;
-    let mut onsets_checked = 0;
-    for rel in [MOONLIGHT, SIMPLE, BELLS, OBOE, GROOVE] {
+    let mut onsets_checked = 0u32;
+    let (mut all_rose, mut all_total) = (0u32, 0u32);
+    let (mut all_between, mut all_rose_between) = (0u32, 0u32);
+    for rel in [MOONLIGHT, SIMPLE, BELLS, OBOE, ORCH_HIT, RAIN, GROOVE, BEAT] {
         let p = perf(rel);
         let audio = render_mono(&sf, &p, rate);
         let seconds = audio.len() as f64 / f64::from(rate);
@@ -123,33 +127,50 @@ fn rendered_audio_follows_the_notes_of_corpus_files() {
         for (a, b) in silent_spans(&p, 2.5, 0.2) {
             let level = rms(&audio, rate, a, b);
             assert!(level < 1e-3, "{rel}: {level:.5} RMS between {a:.2} s and {b:.2} s, where no note sounds");
+            eprintln!("{rel}: silent from {a:.2} s to {b:.2} s ({level:.6} RMS)");
             gaps_checked += 1;
         }
-        // Energy rises at each note onset that follows a quiet moment (no onset in the 150 ms before it).
+        // Energy rises at each note onset that follows a quiet moment (no onset in the 150 ms before it), and not
+        // halfway between such onsets: the rises are where the notes are.
         let onsets: Vec<f64> = p.onsets().collect();
-        let (mut rose, mut total) = (0, 0);
+        let rises = |t: f64| rms(&audio, rate, t, t + 0.04) > rms(&audio, rate, t - 0.04, t - 0.002) * 1.2 + 1e-4;
+        let (mut rose, mut total, mut between, mut rose_between) = (0, 0, 0, 0);
         for (i, &t) in onsets.iter().enumerate() {
             if i > 0 && t - onsets[i - 1] < 0.15 {
                 continue;
             }
             total += 1;
-            let before = rms(&audio, rate, t - 0.04, t - 0.002);
-            let after = rms(&audio, rate, t, t + 0.04);
-            if after > before * 1.5 + 1e-4 {
-                rose += 1;
+            rose += u32::from(rises(t));
+            if i > 0 && t - onsets[i - 1] >= 0.2 {
+                between += 1;
+                rose_between += u32::from(rises((t + onsets[i - 1]) / 2.0));
             }
         }
+        // A legato note of a slow-attack instrument (an oboe), or a hit over a louder one still ringing, may start
+        // under what it follows: 60% per file, 90% over all.
         assert!(total > 0, "{rel}: no onset to check");
         assert!(
-            f64::from(rose) >= 0.9 * f64::from(total),
+            f64::from(rose) >= 0.6 * f64::from(total),
             "{rel}: energy rose at {rose} of {total} onsets"
         );
+        all_rose += rose;
+        all_between += between;
+        all_rose_between += rose_between;
         onsets_checked += total;
+        all_total += total;
         eprintln!(
             "{rel}: {seconds:.2} s (file {:.2} s), {total} onsets, {rose} rising",
             p.duration
         );
     }
+    assert!(
+        f64::from(all_rose) >= 0.9 * f64::from(all_total),
+        "energy rose at {all_rose} of {all_total} onsets"
+    );
+    assert!(
+        all_between >= 20 && f64::from(all_rose_between) <= 0.25 * f64::from(all_between),
+        "energy rose halfway between onsets {all_rose_between} times of {all_between}: the rises are not at the notes"
+    );
     assert!(gaps_checked >= 3, "only {gaps_checked} silent spans were checked");
     assert!(onsets_checked >= 50, "only {onsets_checked} onsets were checked");
 }
@@ -168,11 +189,11 @@ fn a_drum_track_is_audible() {
         let audio = render_mono(&sf, &p, rate);
         let whole = rms(&audio, rate, 0.0, p.duration);
         assert!(whole > 0.01, "{rel}: drums at {whole:.4} RMS, inaudible");
-        // Each quarter of the file has sound in it: the kit plays throughout, not one hit.
-        for q in 0..4 {
-            let (a, b) = (p.duration * f64::from(q) / 4.0, p.duration * f64::from(q + 1) / 4.0);
-            assert!(rms(&audio, rate, a, b) > 0.003, "{rel}: silent from {a:.1} s to {b:.1} s");
-        }
+        // Every hit is heard, not only the first: sound in the 100 ms after each onset.
+        let onsets: Vec<f64> = p.onsets().collect();
+        // -70 dBFS: a soft closed hi-hat (velocity 39) is about -60.
+        let heard = onsets.iter().filter(|&&t| rms(&audio, rate, t, t + 0.1) > 3e-4).count();
+        assert_eq!(heard, onsets.len(), "{rel}: {heard} of {} drum hits heard", onsets.len());
     }
 }
 
@@ -216,7 +237,7 @@ fn render_writes_a_wav_of_the_files_length_and_refuses_to_overwrite() {
     assert_eq!(std::fs::metadata(&out).unwrap().len(), before);
 
     // An archive member, from a relative path.
-    let member = "archives/groove.zip!/groove/drummer1/session1/12_jazz-funk_116_fill_4-4.mid";
+    let member = "archives/groove.zip!/groove/groove/drummer1/session1/12_jazz-funk_116_fill_4-4.mid";
     let zipped = dir.join("member.wav");
     let o = std::process::Command::new(common::BIN)
         .current_dir(common::corpus())

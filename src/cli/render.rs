@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 use super::{GlobalArgs, RenderArgs, print_report};
 use crate::engine::listen::{
-    FoundFont, Performance, RenderReport, SynthOptions, find_soundfont, load_soundfont, read_performance, render_wav,
+    FoundFont, Performance, PerformanceError, RenderReport, SynthOptions, find_soundfont, load_soundfont, read_performance, render_wav,
 };
 
 /// What `render` did, for its line and `--json`.
@@ -52,7 +52,11 @@ pub fn render_file(
     }
     let t0 = Instant::now();
     let name = file.to_string_lossy();
-    let perf = read_performance(&name).with_context(|| format!("cannot play {name}"))?;
+    let perf = read_performance(&name).map_err(|e| match e {
+        // A read error names the location already.
+        PerformanceError::Unreadable(text) => anyhow::anyhow!("cannot play {text}"),
+        other => anyhow::anyhow!("cannot play {name}: {other}"),
+    })?;
     render_performance(font, perf, &name, out, &SynthOptions { sample_rate, effects }, t0)
 }
 
