@@ -548,6 +548,7 @@ mod tests {
             database_url: url.map(String::from),
             data_dir: dir.map(PathBuf::from),
             log: None,
+            soundfont: None,
         };
         let url = "postgres://u:secret@db.example.org:5433/music";
         assert_eq!(

@@ -382,3 +382,6 @@ fn selected_file(b: &Browser) -> Option<(String, Vec<String>, String)> {
         hit.filename.clone(),
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -482,3 +482,38 @@ pub fn doctor_facts() -> crate::engine::doctor::DoctorFacts {
         rates: crate::engine::profile::auto::Rates::from_runs([None; 3]),
     }
 }
+
+/// `a` (browsing, its first file read) playing that file through the synthesizer, `seconds` in.
+pub fn listening(mut a: App, seconds: f64) -> App {
+    use super::listen::ListenMsg;
+    use crate::engine::listen::{FontOrigin, FoundFont, Playhead};
+    keys(&mut a, &[Key::Char(' ')]);
+    let probe = crate::listen::Probe {
+        font: Ok(FoundFont {
+            path: PathBuf::from("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+            origin: FontOrigin::System,
+        }),
+        ports: Err("no MIDI ports: this machine has no ALSA sequencer (/dev/snd/seq)".into()),
+    };
+    update(&mut a, Msg::Listen(ListenMsg::Probed(probe)));
+    let name = "synth TimGM6mb.sf2 → Default Audio Device".to_string();
+    update(&mut a, Msg::Listen(ListenMsg::Opened(Ok(name))));
+    let selection = a.browser.selection;
+    update(
+        &mut a,
+        Msg::Listen(ListenMsg::Started {
+            selection,
+            result: Ok((1, 16.0)),
+        }),
+    );
+    update(
+        &mut a,
+        Msg::Listen(ListenMsg::Tick(Some(Playhead {
+            id: 1,
+            seconds,
+            duration: 16.0,
+            ended: false,
+        }))),
+    );
+    a
+}

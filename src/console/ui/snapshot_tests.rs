@@ -305,3 +305,12 @@ fn library_browser_detail_scrolls() {
     keys(&mut a, &[Key::Char('J'), Key::Down]);
     assert_eq!(a.browser.detail_scroll, 0, "another file starts at its top");
 }
+
+#[test]
+fn library_browser_playing() {
+    let a = testkit::listening(testkit::browsing(testkit::app(), "", 3, false), 5.0);
+    snap!("browser_playing_120x40", a, 120, 40);
+    let mut narrow = a.clone();
+    keys(&mut narrow, &[Key::Tab]);
+    snap!("browser_playing_roll_80x24", narrow, 80, 24);
+}
