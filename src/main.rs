@@ -107,8 +107,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scale_hot_only,
             append,
             cold,
+            listen,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() {
+            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() || listen.is_some() {
                 0
             } else {
                 100_000
@@ -146,6 +147,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(dir) => cli::bench::cold::ColdSource::Folder(dir.clone()),
                     None => cli::bench::cold::ColdSource::Generated(100_000),
                 }),
+                listen: listen.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }

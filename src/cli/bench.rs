@@ -18,6 +18,7 @@ use crate::database::{self, Cluster, cluster};
 pub mod archives;
 pub mod cold;
 pub mod killed;
+pub mod listen;
 pub mod scale;
 pub mod search;
 pub mod sections;
@@ -81,6 +82,9 @@ pub struct BenchReport {
     /// The cold-read section, when asked for (`--cold`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cold: Option<cold::ColdReport>,
+    /// The listening section, when asked for (`--listen DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<listen::ListenReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -130,6 +134,8 @@ pub struct BenchArgs {
     pub append: Option<(u64, u64)>,
     /// The cold-read section (`--cold [DIR]`).
     pub cold: Option<cold::ColdSource>,
+    /// The listening section on this folder's MIDI files (`--listen DIR`).
+    pub listen: Option<PathBuf>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -173,6 +179,14 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         Some(source) => {
             stamps.insert("cold", Stamp::now());
             Some(run_cold(&exe, &work, source, repeat).await)
+        }
+        None => None,
+    };
+    let listen_result = match &args.listen {
+        Some(dir) => {
+            stamps.insert("listen", Stamp::now());
+            let (dir, font) = (dir.clone(), global.soundfont.clone());
+            Some(tokio::task::spawn_blocking(move || listen::measure(&dir, font.as_deref())).await?)
         }
         None => None,
     };
@@ -231,6 +245,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         scale: scale_result.transpose()?,
         append: append_result.transpose()?,
         cold: cold_result.transpose()?,
+        listen: listen_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -654,6 +669,9 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(c) = &r.cold {
         s += &cold::markdown(c, &r.machine);
     }
+    if let Some(l) = &r.listen {
+        s += &listen::markdown(l);
+    }
     s
 }
 
@@ -881,6 +899,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(c), Some(stamp)) = (&r.cold, r.stamps.get("cold")) {
         out.push(Section::new("cold", cold::markdown(c, m), stamp));
+    }
+    if let (Some(l), Some(stamp)) = (&r.listen, r.stamps.get("listen")) {
+        out.push(Section::new("listen", listen::markdown(l), stamp));
     }
     out
 }

@@ -269,6 +269,11 @@ pub enum Command {
         /// (the section then says its runs were not cold).
         #[arg(long, value_name = "DIR", num_args = 0..=1)]
         cold: Option<Option<PathBuf>>,
+        /// Add the listening section on DIR's MIDI files: playback's start delay after the key and the playhead's
+        /// distance from the audio (through the silent real-time device), and `render`'s CPU time for the files
+        /// nearest three minutes long. Needs no database.
+        #[arg(long, value_name = "DIR")]
+        listen: Option<PathBuf>,
     },
 }
 
