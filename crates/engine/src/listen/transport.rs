@@ -411,3 +411,114 @@ fn port_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listen::performance::Event;
+
+    /// A port that records what it is sent and when.
+    struct Recorder(Arc<Mutex<Vec<(Instant, Vec<u8>)>>>);
+
+    impl MidiSink for Recorder {
+        fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+            self.0.lock().unwrap().push((Instant::now(), msg.to_vec()));
+            Ok(())
+        }
+    }
+
+    fn perf(notes: &[(f64, u8)], duration: f64) -> Arc<Performance> {
+        let mut events = vec![Event {
+            at: 0.0,
+            msg: [0xc0, 5, 0],
+            len: 2,
+        }];
+        for &(at, key) in notes {
+            events.push(Event {
+                at,
+                msg: [0x90, key, 100],
+                len: 3,
+            });
+            events.push(Event {
+                at: at + 0.01,
+                msg: [0x80, key, 0],
+                len: 3,
+            });
+        }
+        events.sort_by(|a, b| a.at.total_cmp(&b.at));
+        Arc::new(Performance {
+            events,
+            duration,
+            truncated: false,
+        })
+    }
+
+    fn silenced(msgs: &[(Instant, Vec<u8>)]) -> usize {
+        msgs.iter().filter(|(_, m)| m[0] & 0xf0 == 0xb0 && m[1] == 123).count()
+    }
+
+    #[test]
+    fn the_port_gets_each_message_at_its_time_and_silence_between_files() {
+        let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
+        let port = PortPlayer::new(Box::new(Recorder(got.clone())));
+        let t0 = Instant::now();
+        port.start(1, perf(&[(0.05, 60), (0.15, 62), (0.6, 64)], 0.7), 0.0).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let head = port.playhead(Instant::now()).unwrap();
+        assert_eq!(head.id, 1);
+        assert!((head.seconds - 0.3).abs() < 0.05, "{head:?}");
+        // Another file before the first one's last note: every channel silenced, then the new file from its state.
+        port.start(2, perf(&[(0.02, 70)], 0.1), 0.0).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        let msgs = got.lock().unwrap().clone();
+        let ons: Vec<(f64, u8)> = msgs
+            .iter()
+            .filter(|(_, m)| m[0] == 0x90)
+            .map(|(t, m)| (t.duration_since(t0).as_secs_f64(), m[1]))
+            .collect();
+        assert_eq!(ons.iter().map(|o| o.1).collect::<Vec<_>>(), vec![60, 62, 70], "64 never sounds: {ons:?}");
+        assert!((ons[0].0 - 0.05).abs() < 0.03 && (ons[1].0 - 0.15).abs() < 0.03, "{ons:?}");
+        let switch = msgs.iter().position(|(_, m)| m[0] == 0x90 && m[1] == 70).unwrap();
+        let silence_before = silenced(&msgs[..switch]);
+        assert!(silence_before >= 32, "16 channels silenced at start and at the switch: {silence_before}");
+        let last_start = msgs[..switch].iter().rposition(|(_, m)| m[0] == 0xc0).unwrap();
+        assert!(
+            silenced(&msgs[..last_start]) >= 32,
+            "the old file's notes are released before the new file's program"
+        );
+        // The second file ended: silence, and the playhead says so.
+        let end = port.playhead(Instant::now()).unwrap();
+        assert!(end.ended && end.id == 2, "{end:?}");
+        assert!(silenced(&msgs[switch..]) >= 16);
+        drop(port);
+    }
+
+    #[test]
+    fn stop_and_a_seek_start_silent_from_the_state_there() {
+        let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
+        let port = PortPlayer::new(Box::new(Recorder(got.clone())));
+        port.start(1, perf(&[(0.0, 60), (0.5, 62)], 1.0), 0.3).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        port.stop();
+        std::thread::sleep(Duration::from_millis(500));
+        let msgs = got.lock().unwrap().clone();
+        assert!(
+            msgs.iter().any(|(_, m)| m[..] == [0xc0, 5]),
+            "the program before the seek point is sent"
+        );
+        assert!(!msgs.iter().any(|(_, m)| m[0] == 0x90), "no note: 60 was before the seek, 62 after the stop");
+        assert!(port.playhead(Instant::now()).is_none());
+        assert!(silenced(&msgs) >= 32, "silence at the start and at the stop");
+    }
+
+    #[test]
+    fn requests_let_only_the_newest_start() {
+        let r = Requests::default();
+        let a = r.next();
+        let b = r.next();
+        assert_eq!(r.if_latest(a, || 1), None);
+        assert_eq!(r.if_latest(b, || 2), Some(2));
+        r.cancel(|| ());
+        assert_eq!(r.if_latest(b, || 3), None, "a stop makes the pending start stale");
+    }
+}
