@@ -122,11 +122,17 @@ fn rendered_audio_follows_the_notes_of_corpus_files() {
             p.duration
         );
         let tail = rms(&audio, rate, seconds - 0.05, seconds);
-        assert!(tail < 1e-3 || seconds >= p.duration + MAX_TAIL, "{rel}: the audio ends while still sounding");
+        assert!(
+            tail < 1e-3 || seconds >= p.duration + MAX_TAIL,
+            "{rel}: the audio ends while still sounding"
+        );
         // Silence where no note sounds (2.5 s after a release is long enough for any GM instrument to die away).
         for (a, b) in silent_spans(&p, 2.5, 0.2) {
             let level = rms(&audio, rate, a, b);
-            assert!(level < 1e-3, "{rel}: {level:.5} RMS between {a:.2} s and {b:.2} s, where no note sounds");
+            assert!(
+                level < 1e-3,
+                "{rel}: {level:.5} RMS between {a:.2} s and {b:.2} s, where no note sounds"
+            );
             eprintln!("{rel}: silent from {a:.2} s to {b:.2} s ({level:.6} RMS)");
             gaps_checked += 1;
         }
@@ -193,7 +199,12 @@ fn a_drum_track_is_audible() {
         let onsets: Vec<f64> = p.onsets().collect();
         // -70 dBFS: a soft closed hi-hat (velocity 39) is about -60.
         let heard = onsets.iter().filter(|&&t| rms(&audio, rate, t, t + 0.1) > 3e-4).count();
-        assert_eq!(heard, onsets.len(), "{rel}: {heard} of {} drum hits heard", onsets.len());
+        assert_eq!(
+            heard,
+            onsets.len(),
+            "{rel}: {heard} of {} drum hits heard",
+            onsets.len()
+        );
     }
 }
 
@@ -225,7 +236,11 @@ fn render_writes_a_wav_of_the_files_length_and_refuses_to_overwrite() {
     assert_eq!(frames, v["frames"].as_u64().unwrap());
     let p = perf(MOONLIGHT);
     let seconds = frames as f64 / 32_000.0;
-    assert!(seconds >= p.duration && seconds <= p.duration + MAX_TAIL, "{seconds} for {}", p.duration);
+    assert!(
+        seconds >= p.duration && seconds <= p.duration + MAX_TAIL,
+        "{seconds} for {}",
+        p.duration
+    );
     assert!((v["duration_seconds"].as_f64().unwrap() - p.duration).abs() < 1e-9);
     assert!(v["speed"].as_f64().unwrap() > 1.0, "faster than real time: {v}");
 
@@ -252,7 +267,10 @@ fn render_writes_a_wav_of_the_files_length_and_refuses_to_overwrite() {
     let broken = dir.join("broken.mid");
     std::fs::write(&broken, b"MThd\0\0\0\x06\0\x01\0\x02").unwrap();
     let bad_out = dir.join("broken.wav");
-    let o = common::run_bin(&["render", broken.to_str().unwrap(), "--out", bad_out.to_str().unwrap()], &[]);
+    let o = common::run_bin(
+        &["render", broken.to_str().unwrap(), "--out", bad_out.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(common::stderr(&o).contains("cannot play"), "{}", common::stderr(&o));
     assert!(std::fs::read_dir(&dir).unwrap().all(|e| {
@@ -273,17 +291,33 @@ fn render_writes_a_wav_of_the_files_length_and_refuses_to_overwrite() {
         &[],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(common::stderr(&o).contains("/nonexistent/GM.sf2"), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("/nonexistent/GM.sf2"),
+        "{}",
+        common::stderr(&o)
+    );
     let o = common::run_bin(
-        &["render", file.to_str().unwrap(), "--out", dir.join("y.wav").to_str().unwrap()],
+        &[
+            "render",
+            file.to_str().unwrap(),
+            "--out",
+            dir.join("y.wav").to_str().unwrap(),
+        ],
         &[("MIDI_TUI_SOUNDFONT", "/nonexistent/env.sf2")],
     );
-    assert!(common::stderr(&o).contains("MIDI_TUI_SOUNDFONT"), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("MIDI_TUI_SOUNDFONT"),
+        "{}",
+        common::stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A player on the silent device at 48 kHz with 512-frame periods, recording what it plays.
-fn silent_player(font: &midi_tui::engine::listen::FoundFont, seconds: f64) -> (OpenOutput, Arc<std::sync::Mutex<Tape>>) {
+fn silent_player(
+    font: &midi_tui::engine::listen::FoundFont,
+    seconds: f64,
+) -> (OpenOutput, Arc<std::sync::Mutex<Tape>>) {
     let sf = load_soundfont(font).unwrap();
     let tape = Tape::new((48_000.0 * seconds) as usize);
     let audio = AudioOut::null_recording(sf, 48_000, 512, Some(tape.clone()));
@@ -404,7 +438,10 @@ fn switching_files_never_leaves_two_playing() {
         })
         .expect("B starts at a buffer boundary, from its first sample");
     let at = k * period;
-    assert!(alone_b[..period * 20].iter().any(|x| x.abs() > 1e-3), "B sounds from its start");
+    assert!(
+        alone_b[..period * 20].iter().any(|x| x.abs() > 1e-3),
+        "B sounds from its start"
+    );
     // After it, B alone, to the stop.
     let played_b = &flat[at..];
     let n = played_b.iter().rposition(|x| x.abs() > 0.0).unwrap_or(0);
@@ -463,14 +500,20 @@ fn the_port_output_reaches_a_virtual_alsa_sequencer_client() {
         .filter(|(_, m)| m.len() == 3 && m[0] & 0xf0 == 0x90 && m[2] > 0)
         .map(|(t, m)| (t.duration_since(t0).as_secs_f64(), m[1]))
         .collect();
-    let want: Vec<(f64, u8)> = p.events.iter().filter(|e| e.is_note_on()).map(|e| (e.at, e.msg[1])).collect();
+    let want: Vec<(f64, u8)> = p
+        .events
+        .iter()
+        .filter(|e| e.is_note_on())
+        .map(|e| (e.at, e.msg[1]))
+        .collect();
     assert_eq!(ons.len(), want.len(), "{ons:?}");
     for ((t, k), (wt, wk)) in ons.iter().zip(&want) {
         assert_eq!(k, wk);
         assert!((t - wt).abs() < 0.03, "note {k} at {t:.3} s, due {wt:.3} s");
     }
     assert!(
-        got.iter().any(|(_, m)| m.len() == 3 && m[0] & 0xf0 == 0xb0 && m[1] == 123),
+        got.iter()
+            .any(|(_, m)| m.len() == 3 && m[0] & 0xf0 == 0xb0 && m[1] == 123),
         "All Notes Off after the end"
     );
 }

@@ -6,7 +6,8 @@ use anyhow::{Context, bail};
 
 use super::{GlobalArgs, RenderArgs, print_report};
 use crate::engine::listen::{
-    FoundFont, Performance, PerformanceError, RenderReport, SynthOptions, find_soundfont, load_soundfont, read_performance, render_wav,
+    FoundFont, Performance, PerformanceError, RenderReport, SynthOptions, find_soundfont, load_soundfont,
+    read_performance, render_wav,
 };
 
 /// What `render` did, for its line and `--json`.

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::bottleneck::{self, Bottleneck};
 use super::browser::{BrowseAction, Browser, BrowserEffect, BrowserMsg, Focus};
-use super::listen::{Listen, ListenEffect, ListenMsg};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
+use super::listen::{Listen, ListenEffect, ListenMsg};
 use crate::database::status::Status;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
@@ -661,7 +661,8 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             if a == BrowseAction::Close && app.listen.auditioning {
                 // Closing the library stops what it plays.
                 out.extend(listen_effects(
-                    app.listen.on_action(super::listen::ListenAction::PlayStop, &app.browser),
+                    app.listen
+                        .on_action(super::listen::ListenAction::PlayStop, &app.browser),
                 ));
             }
             out.extend(listen_effects(app.listen.reconcile(&app.browser)));

@@ -12,8 +12,8 @@ use tokio::time::MissedTickBehavior;
 
 use super::app::{App, Effect, Msg, update};
 use super::browser::BrowserEffect;
-use super::listen::{ListenEffect, ListenMsg, TICK};
 use super::keymap;
+use super::listen::{ListenEffect, ListenMsg, TICK};
 use super::tasks::{self, Incoming, Tx};
 use super::{system, ui};
 use crate::engine::plan::{PlanEvent, PlanHandle};
@@ -106,7 +106,10 @@ impl Runner {
                 }
                 None => {
                     let result = Err("no output is open".to_string());
-                    let _ = tx.send(Incoming::Msg(Box::new(Msg::Listen(ListenMsg::Started { selection, result }))));
+                    let _ = tx.send(Incoming::Msg(Box::new(Msg::Listen(ListenMsg::Started {
+                        selection,
+                        result,
+                    }))));
                 }
             },
             ListenEffect::Stop => {
@@ -132,7 +135,12 @@ impl Runner {
     }
 
     /// An output opened: kept when it is still the one chosen, else closed again.
-    fn adopt_output(&mut self, app: &mut App, choice: crate::listen::OutputChoice, opened: Result<crate::listen::OpenOutput, String>) {
+    fn adopt_output(
+        &mut self,
+        app: &mut App,
+        choice: crate::listen::OutputChoice,
+        opened: Result<crate::listen::OpenOutput, String>,
+    ) {
         if choice != app.listen.choice() || app.listen.output != super::listen::OutputState::Opening {
             if let Ok(out) = opened {
                 tokio::task::spawn_blocking(move || drop(out));

@@ -306,7 +306,13 @@ pub fn spawn_play(
 }
 
 /// Render the selected file to `NAME.wav` in the current folder (never over a file), off the loop.
-pub fn spawn_render(font: Result<FoundFont, String>, content_hash: String, locations: Vec<String>, name: String, tx: Tx) {
+pub fn spawn_render(
+    font: Result<FoundFont, String>,
+    content_hash: String,
+    locations: Vec<String>,
+    name: String,
+    tx: Tx,
+) {
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<String, String> {
             let font = font?;

@@ -1,8 +1,8 @@
 //! The audio device: the system's default output through cpal (ALSA on Linux), or a silent device that consumes
 //! audio at the real-time rate (tests, the bench, and machines without a sound card when asked for with
 //! `MIDI_TUI_AUDIO=null`). Both pull the engine's `SynthFeed`.
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -182,9 +182,13 @@ fn open_default(font: Arc<SoundFont>) -> Result<AudioOut, String> {
             cpal::SampleFormat::I16 => build::<i16>(&device, config, channels, feed.clone(), latency.clone()),
             cpal::SampleFormat::I32 => build::<i32>(&device, config, channels, feed.clone(), latency.clone()),
             cpal::SampleFormat::U16 => build::<u16>(&device, config, channels, feed.clone(), latency.clone()),
-            other => Err(format!("the audio device wants {other} samples, which are not supported")),
+            other => Err(format!(
+                "the audio device wants {other} samples, which are not supported"
+            )),
         }?;
-        stream.play().map_err(|e| format!("the audio device would not start: {e}"))?;
+        stream
+            .play()
+            .map_err(|e| format!("the audio device would not start: {e}"))?;
         Ok(AudioOut {
             feed,
             name,

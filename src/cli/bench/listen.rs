@@ -147,7 +147,9 @@ fn play(font: &FoundFont, files: &[(PathBuf, Arc<Performance>)]) -> Result<(Vec<
             std::thread::sleep(Duration::from_millis(2));
         }
         let heard = first_sound(&tape.lock().unwrap_or_else(|e| e.into_inner()), key);
-        let (Some(heard), true) = (heard, samples.len() > 2) else { continue };
+        let (Some(heard), true) = (heard, samples.len() > 2) else {
+            continue;
+        };
         starts.push(heard.duration_since(key).as_secs_f64() - first);
         if let Some(at) = interpolate(&samples, heard) {
             errors.push(at - first);

@@ -53,7 +53,11 @@ fn play_selection(effects: &[Effect]) -> Option<(u64, String, f64)> {
 fn playing() -> App {
     let mut a = testkit::browsing(testkit::app(), "", 3, false);
     let e = press(&mut a, Key::Char(' '));
-    assert_eq!(listen(&e), vec![&ListenEffect::Probe(None)], "Space looks for the outputs first");
+    assert_eq!(
+        listen(&e),
+        vec![&ListenEffect::Probe(None)],
+        "Space looks for the outputs first"
+    );
     let e = update(&mut a, Msg::Listen(ListenMsg::Probed(probe(true))));
     assert!(
         matches!(listen(&e)[..], [ListenEffect::Open(OutputChoice::Synth, _)]),
@@ -62,10 +66,15 @@ fn playing() -> App {
     assert_eq!(a.listen.output, OutputState::Opening);
     let e = update(
         &mut a,
-        Msg::Listen(ListenMsg::Opened(Ok("synth TimGM6mb.sf2 → Default Audio Device".into()))),
+        Msg::Listen(ListenMsg::Opened(
+            Ok("synth TimGM6mb.sf2 → Default Audio Device".into()),
+        )),
     );
     let (selection, hash, from) = play_selection(&e).expect("then plays the selected file");
-    assert_eq!((selection, hash, from), (a.browser.selection, detail(1).content_hash, 0.0));
+    assert_eq!(
+        (selection, hash, from),
+        (a.browser.selection, detail(1).content_hash, 0.0)
+    );
     assert!(!a.listen.wants_ticks(), "no playhead to read before the file started");
     update(
         &mut a,
@@ -109,7 +118,10 @@ fn moving_while_playing_stops_at_once_and_plays_the_next_file_once_read() {
     let first = a.browser.selection;
     let e = press(&mut a, Key::Down);
     assert_eq!(listen(&e), vec![&ListenEffect::Stop], "the old file stops at the key");
-    assert!(play_selection(&e).is_none(), "nothing plays before the new file is read");
+    assert!(
+        play_selection(&e).is_none(),
+        "nothing plays before the new file is read"
+    );
     // Held ↓: the selection moves on before anything is read.
     let e = press(&mut a, Key::Down);
     assert!(listen(&e).is_empty(), "one stop is enough: {e:?}");
@@ -197,7 +209,10 @@ fn without_a_soundfont_one_line_says_so_and_offers_the_port_and_render() {
     press(&mut a, Key::Char(' '));
     let e = update(&mut a, Msg::Listen(ListenMsg::Probed(probe(false))));
     let msg = a.listen.message.clone().unwrap_or_default();
-    assert!(msg.contains("no SoundFont") && msg.contains("o: a MIDI port") && msg.contains("w: render"), "{msg}");
+    assert!(
+        msg.contains("no SoundFont") && msg.contains("o: a MIDI port") && msg.contains("w: render"),
+        "{msg}"
+    );
     // The synthesizer is still tried, and its failure ends the audition with the reason.
     assert!(matches!(listen(&e)[..], [ListenEffect::Open(OutputChoice::Synth, _)]));
     let e = update(
@@ -207,7 +222,13 @@ fn without_a_soundfont_one_line_says_so_and_offers_the_port_and_render() {
     assert!(listen(&e).is_empty());
     assert!(!a.listen.auditioning);
     assert!(matches!(a.listen.output, OutputState::Failed(_)));
-    assert!(a.listen.message.as_deref().unwrap().starts_with("no audio device on this machine"));
+    assert!(
+        a.listen
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("no audio device on this machine")
+    );
     // `o` moves to the next output (here only the synthesizer: no sequencer) and clears the failure.
     let e = press(&mut a, Key::Char('o'));
     assert!(listen(&e).contains(&&ListenEffect::Close));
@@ -230,7 +251,10 @@ fn the_output_choices_are_the_synth_each_port_and_one_of_our_own() {
     let c = p.choices();
     assert_eq!(c.len(), if cfg!(unix) { 4 } else { 3 });
     assert_eq!(c[0], OutputChoice::Synth);
-    assert_eq!(c[1], OutputChoice::Port(crate::listen::PortChoice::Named("FLUID Synth:0".into())));
+    assert_eq!(
+        c[1],
+        OutputChoice::Port(crate::listen::PortChoice::Named("FLUID Synth:0".into()))
+    );
     let mut a = testkit::browsing(testkit::app(), "", 3, false);
     update(&mut a, Msg::Listen(ListenMsg::Probed(p)));
     press(&mut a, Key::Char('o'));
@@ -238,7 +262,11 @@ fn the_output_choices_are_the_synth_each_port_and_one_of_our_own() {
     for _ in 1..c.len() {
         press(&mut a, Key::Char('o'));
     }
-    assert_eq!(a.listen.choice(), OutputChoice::Synth, "o cycles back to the synthesizer");
+    assert_eq!(
+        a.listen.choice(),
+        OutputChoice::Synth,
+        "o cycles back to the synthesizer"
+    );
 }
 
 #[test]

@@ -73,7 +73,10 @@ fn render_listen(f: &mut Frame, area: Rect, app: &App) {
     spans.push(Span::styled(state, bold()));
     spans.push(Span::styled(format!("  output: {}", l.output_label()), dim()));
     if let Some(name) = &l.rendering {
-        spans.push(Span::styled(format!("  rendering {name} to WAV…"), Style::new().fg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!("  rendering {name} to WAV…"),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     match &l.message {
         Some(m) => spans.push(Span::styled(format!("  {m}"), Style::new().fg(Color::Yellow))),

@@ -181,7 +181,10 @@ fn channel_event(ch: u8, message: MidiMessage) -> Option<Event> {
 
 /// The performance of the library file whose BLAKE3 is `content_hash` (hex), read from the first of `locations`
 /// that still holds those bytes (archives included), and that location. Blocking: run it off the UI.
-pub fn load_performance(locations: &[String], content_hash: &str) -> Result<(String, Arc<Performance>), PerformanceError> {
+pub fn load_performance(
+    locations: &[String],
+    content_hash: &str,
+) -> Result<(String, Arc<Performance>), PerformanceError> {
     let limits = Limits::default();
     let mut changed: Option<String> = None;
     let mut unreadable: Option<String> = None;
@@ -270,10 +273,17 @@ mod tests {
             ]
         );
         let roll = read_notes(&data, 100).unwrap();
-        assert_eq!(p.duration, roll.duration_seconds, "one clock for the roll and the player");
+        assert_eq!(
+            p.duration, roll.duration_seconds,
+            "one clock for the roll and the player"
+        );
         assert_eq!(p.onsets().collect::<Vec<_>>(), vec![0.0, 0.5]);
         let state: Vec<&[u8]> = p.state_before(1.0).map(|e| e.bytes()).collect();
-        assert_eq!(state, vec![&[0xc0, 33][..], &[0xb0, 7, 90][..]], "programs and controllers, no notes");
+        assert_eq!(
+            state,
+            vec![&[0xc0, 33][..], &[0xb0, 7, 90][..]],
+            "programs and controllers, no notes"
+        );
         assert_eq!(p.index_at(0.5), 2);
     }
 

@@ -119,7 +119,11 @@ pub fn find_in(dirs: &[PathBuf]) -> Option<PathBuf> {
 
 /// The SoundFont to use: `given`, else the environment's, else the system's.
 pub fn find_soundfont(given: Option<&Path>) -> Result<FoundFont, FontError> {
-    find_soundfont_with(given, std::env::var_os(ENV_SOUNDFONT).map(PathBuf::from), &search_dirs())
+    find_soundfont_with(
+        given,
+        std::env::var_os(ENV_SOUNDFONT).map(PathBuf::from),
+        &search_dirs(),
+    )
 }
 
 /// [`find_soundfont`] with the environment and the folders passed in (tests).
@@ -216,17 +220,27 @@ mod tests {
         let f = find_soundfont_with(None, Some(sys.join("aaa.sf2")), &dirs).unwrap();
         assert_eq!(f.origin, FontOrigin::Environment);
         let f = find_soundfont_with(None, None, &dirs).unwrap();
-        assert_eq!(f.path, sys.join("TimGM6mb.sf2"), "a GM font by its known name before any other .sf2");
+        assert_eq!(
+            f.path,
+            sys.join("TimGM6mb.sf2"),
+            "a GM font by its known name before any other .sf2"
+        );
         assert_eq!(f.origin, FontOrigin::System);
 
         let missing = dir.path().join("gone.sf2");
         let e = find_soundfont_with(Some(&missing), None, &dirs).unwrap_err();
-        assert!(e.to_string().contains("gone.sf2") && e.to_string().contains("--soundfont"), "{e}");
+        assert!(
+            e.to_string().contains("gone.sf2") && e.to_string().contains("--soundfont"),
+            "{e}"
+        );
         let e = find_soundfont_with(None, Some(missing), &dirs).unwrap_err();
         assert!(e.to_string().contains("MIDI_TUI_SOUNDFONT"), "{e}");
 
         std::fs::remove_file(sys.join("TimGM6mb.sf2")).unwrap();
-        assert_eq!(find_soundfont_with(None, None, &dirs).unwrap().path, sys.join("aaa.sf2"));
+        assert_eq!(
+            find_soundfont_with(None, None, &dirs).unwrap().path,
+            sys.join("aaa.sf2")
+        );
         let e = find_soundfont_with(None, None, &dirs[..1]).unwrap_err();
         assert!(
             e.to_string().contains("nothing here") && e.to_string().contains("timgm6mb-soundfont"),

@@ -64,7 +64,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// A renderer positioned at `from` seconds: the programs and controllers in force there are set, no note sounds.
-    pub fn new(font: &Arc<SoundFont>, perf: Arc<Performance>, opts: &SynthOptions, from: f64) -> Result<Self, SynthError> {
+    pub fn new(
+        font: &Arc<SoundFont>,
+        perf: Arc<Performance>,
+        opts: &SynthOptions,
+        from: f64,
+    ) -> Result<Self, SynthError> {
         let mut settings = SynthesizerSettings::new(opts.sample_rate as i32);
         settings.block_size = BLOCK;
         settings.enable_reverb_and_chorus = opts.effects;

@@ -188,10 +188,9 @@ impl Transport for SynthFeed {
         let seconds = match st.anchor {
             // Linear between callbacks, never past what was handed to the device.
             Some(a) if a.id == *id => {
-                let since = now.checked_duration_since(a.heard_at).map_or_else(
-                    || -(a.heard_at.duration_since(now).as_secs_f64()),
-                    |d| d.as_secs_f64(),
-                );
+                let since = now
+                    .checked_duration_since(a.heard_at)
+                    .map_or_else(|| -(a.heard_at.duration_since(now).as_secs_f64()), |d| d.as_secs_f64());
                 (a.seconds + since.min(a.length)).max(0.0)
             }
             // Started, not yet pulled by the device: where it starts.
@@ -212,11 +211,7 @@ pub trait MidiSink: Send {
 }
 
 enum PortCmd {
-    Start {
-        id: u64,
-        perf: Arc<Performance>,
-        from: f64,
-    },
+    Start { id: u64, perf: Arc<Performance>, from: f64 },
     Stop,
 }
 
@@ -386,7 +381,9 @@ fn port_loop(
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {
-                let Some((perf, next, t0, from)) = playing.as_mut() else { continue };
+                let Some((perf, next, t0, from)) = playing.as_mut() else {
+                    continue;
+                };
                 let now_s = *from + t0.elapsed().as_secs_f64();
                 let mut failed = false;
                 while let Some(e) = perf.events.get(*next) {
@@ -462,7 +459,8 @@ mod tests {
         let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
         let port = PortPlayer::new(Box::new(Recorder(got.clone())));
         let t0 = Instant::now();
-        port.start(1, perf(&[(0.05, 60), (0.15, 62), (0.6, 64)], 0.7), 0.0).unwrap();
+        port.start(1, perf(&[(0.05, 60), (0.15, 62), (0.6, 64)], 0.7), 0.0)
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let head = port.playhead(Instant::now()).unwrap();
         assert_eq!(head.id, 1);
@@ -476,11 +474,21 @@ mod tests {
             .filter(|(_, m)| m[0] == 0x90)
             .map(|(t, m)| (t.duration_since(t0).as_secs_f64(), m[1]))
             .collect();
-        assert_eq!(ons.iter().map(|o| o.1).collect::<Vec<_>>(), vec![60, 62, 70], "64 never sounds: {ons:?}");
-        assert!((ons[0].0 - 0.05).abs() < 0.03 && (ons[1].0 - 0.15).abs() < 0.03, "{ons:?}");
+        assert_eq!(
+            ons.iter().map(|o| o.1).collect::<Vec<_>>(),
+            vec![60, 62, 70],
+            "64 never sounds: {ons:?}"
+        );
+        assert!(
+            (ons[0].0 - 0.05).abs() < 0.03 && (ons[1].0 - 0.15).abs() < 0.03,
+            "{ons:?}"
+        );
         let switch = msgs.iter().position(|(_, m)| m[0] == 0x90 && m[1] == 70).unwrap();
         let silence_before = silenced(&msgs[..switch]);
-        assert!(silence_before >= 32, "16 channels silenced at start and at the switch: {silence_before}");
+        assert!(
+            silence_before >= 32,
+            "16 channels silenced at start and at the switch: {silence_before}"
+        );
         let last_start = msgs[..switch].iter().rposition(|(_, m)| m[0] == 0xc0).unwrap();
         assert!(
             silenced(&msgs[..last_start]) >= 32,
@@ -506,7 +514,10 @@ mod tests {
             msgs.iter().any(|(_, m)| m[..] == [0xc0, 5]),
             "the program before the seek point is sent"
         );
-        assert!(!msgs.iter().any(|(_, m)| m[0] == 0x90), "no note: 60 was before the seek, 62 after the stop");
+        assert!(
+            !msgs.iter().any(|(_, m)| m[0] == 0x90),
+            "no note: 60 was before the seek, 62 after the stop"
+        );
         assert!(port.playhead(Instant::now()).is_none());
         assert!(silenced(&msgs) >= 32, "silence at the start and at the stop");
     }
