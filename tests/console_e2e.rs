@@ -398,7 +398,7 @@ fn listening_in_the_browser_plays_stops_and_renders() {
     c.wait_for("stopped", wait, |s| s.contains("♪ ■"));
     c.send("w");
     let s = c.wait_for("the render", wait, |s| s.contains("rendered "));
-    assert!(s.contains("gromas.wav"), "{s}");
+    assert!(s.contains("rendered gromas.wav"), "{s}");
     assert!(work.join("gromas.wav").is_file());
     c.quit(Duration::from_secs(20));
 

@@ -326,7 +326,14 @@ pub fn spawn_render(
             let perf = std::sync::Arc::try_unwrap(perf).unwrap_or_else(|p| (*p).clone());
             let o = crate::cli::render::render_performance(&font, perf, &location, &out, &SynthOptions::default(), t0)
                 .map_err(|e| crate::cli::error_text(&e))?;
-            Ok(crate::cli::render::line(&o))
+            // The name first: the listening line is narrow, and the folder is the console's own.
+            Ok(format!(
+                "rendered {}.wav ({:.1} s of audio, {:.0}x real time) in {}",
+                out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                o.report.audio_seconds,
+                o.speed,
+                dir.display()
+            ))
         })();
         send(&tx, Msg::Listen(ListenMsg::Rendered(result)));
     });
