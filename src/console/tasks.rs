@@ -329,7 +329,9 @@ pub fn spawn_render(
             // The name first: the listening line is narrow, and the folder is the console's own.
             Ok(format!(
                 "rendered {}.wav ({:.1} s of audio, {:.0}x real time) in {}",
-                out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                out.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 o.report.audio_seconds,
                 o.speed,
                 dir.display()

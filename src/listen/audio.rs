@@ -160,9 +160,11 @@ fn open_default(font: Arc<SoundFont>) -> Result<AudioOut, String> {
         let device = host
             .default_output_device()
             .ok_or_else(|| "no audio device on this machine".to_string())?;
-        let supported = device
-            .default_output_config()
-            .map_err(|e| format!("no audio device on this machine ({e})"))?;
+        let supported = device.default_output_config().map_err(|e| {
+            // The detail goes to the log; the screen's line keeps room for what works instead.
+            tracing::info!("no audio device: {e}");
+            "no audio device on this machine".to_string()
+        })?;
         let name = device
             .description()
             .map(|d| d.name().to_string())

@@ -247,7 +247,9 @@ fn median(v: &[f64]) -> f64 {
 fn p90(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    v.get((v.len() * 9).div_ceil(10).saturating_sub(1)).copied().unwrap_or(f64::NAN)
+    v.get((v.len() * 9).div_ceil(10).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 fn max_abs(v: &[f64]) -> f64 {
