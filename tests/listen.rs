@@ -474,7 +474,8 @@ fn the_port_output_reaches_a_virtual_alsa_sequencer_client() {
     }
     use midi_tui::listen::port::{PortChoice, list_ports};
     use std::sync::Mutex;
-    let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
+    type Received = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
+    let got: Received = Arc::default();
     let g = got.clone();
     let input = midir::MidiInput::new("mt-listen-test").unwrap();
     use midir::os::unix::VirtualInput;

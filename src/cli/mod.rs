@@ -133,6 +133,8 @@ pub enum ModeArg {
     Ludicrous,
 }
 
+// Parsed once per process: the size of the largest variant (bench's options) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import folders, MIDI files and archives headless.

@@ -100,9 +100,16 @@ impl Runner {
                 from,
             } => match &self.output {
                 Some(out) => {
-                    let id = out.player.request();
-                    let (player, held) = (out.player.clone(), self.held.clone());
-                    tasks::spawn_play(player, id, held, selection, content_hash, locations, from, tx);
+                    let job = tasks::PlayJob {
+                        id: out.player.request(),
+                        player: out.player.clone(),
+                        held: self.held.clone(),
+                        selection,
+                        content_hash,
+                        locations,
+                        from,
+                    };
+                    tasks::spawn_play(job, tx);
                 }
                 None => {
                     let result = Err("no output is open".to_string());

@@ -252,17 +252,28 @@ pub fn spawn_open_output(choice: OutputChoice, probe: Probe, tx: Tx) {
 /// The last file played, held so that a seek or a replay needs no read.
 pub type HeldFile = std::sync::Arc<std::sync::Mutex<Option<(String, std::sync::Arc<Performance>)>>>;
 
-/// Read the selected file (or take the one held) and start it as request `id`; a newer request makes it a no-op.
-pub fn spawn_play(
-    player: Player,
-    id: u64,
-    held: HeldFile,
-    selection: u64,
-    content_hash: String,
-    locations: Vec<String>,
-    from: f64,
-    tx: Tx,
-) {
+/// A file to start: request `id` on `player`, for the browser's `selection`.
+pub struct PlayJob {
+    pub player: Player,
+    pub id: u64,
+    pub held: HeldFile,
+    pub selection: u64,
+    pub content_hash: String,
+    pub locations: Vec<String>,
+    pub from: f64,
+}
+
+/// Read the selected file (or take the one held) and start it; a newer request makes it a no-op.
+pub fn spawn_play(job: PlayJob, tx: Tx) {
+    let PlayJob {
+        player,
+        id,
+        held,
+        selection,
+        content_hash,
+        locations,
+        from,
+    } = job;
     tokio::task::spawn_blocking(move || {
         let cached = held
             .lock()
@@ -284,24 +295,13 @@ pub fn spawn_play(
             },
         };
         let duration = perf.duration;
-        match player.start(id, perf, from) {
-            Ok(true) => send(
-                &tx,
-                Msg::Listen(ListenMsg::Started {
-                    selection,
-                    result: Ok((id, duration)),
-                }),
-            ),
+        let result = match player.start(id, perf, from) {
+            Ok(true) => Ok((id, duration)),
             // A newer request was made while this one loaded: it answers instead.
-            Ok(false) => {}
-            Err(e) => send(
-                &tx,
-                Msg::Listen(ListenMsg::Started {
-                    selection,
-                    result: Err(e),
-                }),
-            ),
-        }
+            Ok(false) => return,
+            Err(e) => Err(e),
+        };
+        send(&tx, Msg::Listen(ListenMsg::Started { selection, result }));
     });
 }
 

@@ -86,7 +86,7 @@ pub fn measure(dir: &Path, given_font: Option<&Path>) -> Result<ListenReport> {
         .iter()
         .filter(|(_, p)| (p.duration - RENDER_LENGTH_S).abs() <= 45.0)
         .collect();
-    near.sort_by(|a, b| b.1.events.len().cmp(&a.1.events.len()));
+    near.sort_by_key(|f| std::cmp::Reverse(f.1.events.len()));
     near.truncate(4);
     let mut renders = Vec::new();
     for (path, p) in near {

@@ -43,6 +43,9 @@ impl Event {
     }
 }
 
+/// One track: (tick, message) in file order, its tempo changes and its last tick.
+type TrackEvents = (Vec<(u64, Event)>, Vec<(u64, u32)>, u64);
+
 /// Every channel message of a file in time order, and its length.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Performance {
@@ -75,8 +78,7 @@ impl Performance {
     pub fn from_bytes_capped(data: &[u8], cap: usize) -> Result<Self, NotesError> {
         let smf = smf_start(data).ok_or(NotesError::NoHeader)?;
         let (header, tracks) = midly::parse(smf).map_err(|e| NotesError::Parse(e.to_string()))?;
-        // Per track: (tick, message) in file order, its tempo changes and its last tick.
-        let mut per_track: Vec<(Vec<(u64, Event)>, Vec<(u64, u32)>, u64)> = Vec::new();
+        let mut per_track: Vec<TrackEvents> = Vec::new();
         let mut kept = 0usize;
         let mut truncated = false;
         for track in tracks {

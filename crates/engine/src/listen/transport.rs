@@ -414,8 +414,11 @@ mod tests {
     use super::*;
     use crate::listen::performance::Event;
 
+    /// What a port was sent, and when.
+    type Log = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
+
     /// A port that records what it is sent and when.
-    struct Recorder(Arc<Mutex<Vec<(Instant, Vec<u8>)>>>);
+    struct Recorder(Log);
 
     impl MidiSink for Recorder {
         fn send(&mut self, msg: &[u8]) -> Result<(), String> {
@@ -456,7 +459,7 @@ mod tests {
 
     #[test]
     fn the_port_gets_each_message_at_its_time_and_silence_between_files() {
-        let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
+        let got: Log = Arc::default();
         let port = PortPlayer::new(Box::new(Recorder(got.clone())));
         let t0 = Instant::now();
         port.start(1, perf(&[(0.05, 60), (0.15, 62), (0.6, 64)], 0.7), 0.0)
@@ -503,7 +506,7 @@ mod tests {
 
     #[test]
     fn stop_and_a_seek_start_silent_from_the_state_there() {
-        let got: Arc<Mutex<Vec<(Instant, Vec<u8>)>>> = Arc::default();
+        let got: Log = Arc::default();
         let port = PortPlayer::new(Box::new(Recorder(got.clone())));
         port.start(1, perf(&[(0.0, 60), (0.5, 62)], 1.0), 0.3).unwrap();
         std::thread::sleep(Duration::from_millis(80));
