@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# Installs what midi-tui needs on a fresh machine: a Rust toolchain check, the PostgreSQL server binaries, the
-# archive tools the tests and benchmarks compare against (7-Zip, zstd, lz4, xz, lbzip2, unzip), ALSA's development
-# files (the audio device and MIDI ports link libasound) and a small General MIDI SoundFont (TimGM6mb, 6 MB) for
-# listening and its tests. The importer itself needs no system library: its archive readers are Rust crates or
-# bundle their C/C++ sources.
+# What running midi-tui needs on a fresh machine: a Rust toolchain (checked), the PostgreSQL server binaries, ALSA's
+# development files (the build links libasound for the audio device and MIDI ports) and a small General MIDI
+# SoundFont (TimGM6mb, 6 MB) to listen with (installed with the system's package manager when missing). The archive tools and shells the tests use are
+# scripts/setup-tests.sh's. Says what it does; the package manager's own chatter is shown only if it fails.
 set -euo pipefail
+
+say() { echo "setup: $*" >&2; }
+
+# Run a command with its output kept aside, shown only when it fails.
+quietly() {
+  local log status
+  log="$(mktemp)"
+  set +e
+  "$@" >"$log" 2>&1
+  status=$?
+  set -e
+  [ "$status" -ne 0 ] && cat "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
 
 have_pg_server() {
   command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
@@ -14,43 +28,29 @@ have_pg_server() {
 }
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo not found; install Rust from https://rustup.rs (1.94 or newer)" >&2
+  say "cargo not found; install Rust from https://rustup.rs (1.94 or newer)"
   exit 1
 fi
 
 if ! have_pg_server; then
-  echo "setup: installing the PostgreSQL server binaries" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+    say "installing the PostgreSQL server binaries with apt-get (once; a minute or two)"
+    quietly $SUDO apt-get update -q
+    quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib
     # Debian's package starts a cluster of its own; midi-tui runs its own, so leave that one stopped.
     $SUDO service postgresql stop >/dev/null 2>&1 || true
+    say "PostgreSQL server binaries installed"
   elif command -v dnf >/dev/null 2>&1; then
+    say "installing the PostgreSQL server binaries with dnf"
     $SUDO dnf install -y postgresql-server postgresql-contrib
   elif command -v brew >/dev/null 2>&1; then
+    say "installing the PostgreSQL server binaries with brew"
     brew install postgresql@15
   else
-    echo "setup: install the PostgreSQL server (initdb, pg_ctl, postgres) with your package manager" >&2
+    say "install the PostgreSQL server (initdb, pg_ctl, postgres) with your package manager"
     exit 1
-  fi
-fi
-
-# Archive tools: fixtures are made with them and the archive benchmarks measure them beside the importer.
-ARCHIVE_TOOLS="7zip zstd lz4 xz-utils lbzip2 unzip pigz zip"
-if ! command -v 7zz >/dev/null 2>&1 || ! command -v zstd >/dev/null 2>&1 || ! command -v lz4 >/dev/null 2>&1 \
-  || ! command -v lbzip2 >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1 \
-  || ! command -v pigz >/dev/null 2>&1 || ! command -v zip >/dev/null 2>&1; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing archive tools ($ARCHIVE_TOOLS)" >&2
-    $SUDO apt-get update -qq
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $ARCHIVE_TOOLS >/dev/null
-  else
-    echo "setup: install 7-Zip (7zz), zstd, lz4, xz, lbzip2, unzip, pigz and zip with your package manager" >&2
   fi
 fi
 
@@ -69,13 +69,15 @@ if [ "$(uname -s)" = "Linux" ] && { ! have_alsa_dev || ! have_soundfont; }; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing ALSA development files and a GM SoundFont (libasound2-dev pkg-config timgm6mb-soundfont)" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libasound2-dev pkg-config timgm6mb-soundfont >/dev/null
+    say "installing ALSA's development files and a GM SoundFont (libasound2-dev pkg-config timgm6mb-soundfont)"
+    quietly $SUDO apt-get update -q
+    quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev pkg-config timgm6mb-soundfont
+    say "ALSA development files and the TimGM6mb SoundFont installed"
   elif command -v dnf >/dev/null 2>&1; then
+    say "installing ALSA's development files and a GM SoundFont with dnf"
     $SUDO dnf install -y alsa-lib-devel pkgconf-pkg-config fluid-soundfont-gm
   else
-    echo "setup: install ALSA's development files (libasound2-dev) and a GM SoundFont (.sf2) with your package manager" >&2
+    say "install ALSA's development files (libasound2-dev) and a General MIDI SoundFont (.sf2) with your package manager"
     exit 1
   fi
 fi

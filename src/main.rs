@@ -2,11 +2,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use midi_tui::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
+    if let Some(code) = cli::docs::run(&cli) {
+        return code;
+    }
     let _log_guard = init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -151,6 +153,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }
+        // Printed by `cli::docs::run` before logging starts.
+        Some(Command::Completions { .. } | Command::Man { .. }) => {}
         None => {
             let sources = if cli.sources.is_empty() {
                 midi_tui::engine::session::sample_library().into_iter().collect()

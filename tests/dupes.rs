@@ -147,6 +147,77 @@ fn dupes_json(url: &str, args: &[&str]) -> Vec<(String, BTreeSet<String>)> {
         .collect()
 }
 
+/// `dupes` on a library of three contents copied 4, 3 and 2 times: the summary counts them all first, `--limit`
+/// keeps the largest groups (20 by default in text, all in JSON), `--limit 0` lists all.
+#[tokio::test(flavor = "multi_thread")]
+async fn dupes_says_how_many_groups_first_and_lists_the_largest_up_to_the_limit() {
+    let db = common::fresh_db().await;
+    let lib = common::temp_dir("dupes-limit");
+    let corpus = common::corpus().join("tonejs-tests/test/midi");
+    let sources = ["bach/bach_846.mid", "joplin/TheEntertainer.mid", "beat.mid"];
+    for (copies, source) in [4, 3, 2].into_iter().zip(sources) {
+        let bytes = std::fs::read(corpus.join(source)).unwrap_or_else(|e| panic!("{source}: {e}"));
+        for i in 0..copies {
+            std::fs::write(lib.join(format!("{copies} copies {i}.mid")), &bytes).unwrap();
+        }
+    }
+    let summary = common::import_json(&db.url, &[lib.to_str().unwrap()]);
+    assert_eq!(summary["status"], "done", "{summary}");
+
+    let text = |args: &[&str]| {
+        let mut all = vec!["dupes"];
+        all.extend_from_slice(args);
+        let out = run(&db.url, &all);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        common::stdout(&out)
+    };
+    let headings = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("of one content"))
+            .map(|l| l.split(" (").next().unwrap().to_string())
+            .collect()
+    };
+    let two = text(&["--limit", "2"]);
+    assert!(
+        two.starts_with(
+            "3 contents at more than one location (9 locations); the largest 2 groups below (--limit N for more, \
+             --limit 0 for all)\n"
+        ),
+        "{two}"
+    );
+    assert_eq!(
+        headings(&two),
+        ["4 locations of one content", "3 locations of one content"]
+    );
+    assert!(!two.contains("2 copies"), "{two}");
+    let all = text(&[]);
+    assert!(
+        all.starts_with("3 contents at more than one location (9 locations)\n"),
+        "{all}"
+    );
+    assert_eq!(headings(&all).len(), 3);
+    assert_eq!(headings(&text(&["--limit", "0"])).len(), 3);
+    let one = text(&["--limit", "1"]);
+    assert!(
+        one.lines()
+            .next()
+            .unwrap()
+            .ends_with("; the largest group below (--limit N for more, --limit 0 for all)")
+    );
+    assert_eq!(headings(&one), ["4 locations of one content"]);
+    // JSON lines: every group unless limited, no summary line.
+    assert_eq!(dupes_json(&db.url, &[]).len(), 3);
+    let largest = dupes_json(&db.url, &["--limit", "1"]);
+    assert_eq!(largest.len(), 1);
+    assert_eq!(largest[0].1.len(), 4);
+    // Copies are one file at several locations: no two files share their notes.
+    assert_eq!(
+        text(&["--musical", "--limit", "1"]),
+        "no two files have the same notes\n"
+    );
+    let _ = std::fs::remove_dir_all(&lib);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_when_blind_to_it() {
     let db = common::fresh_db().await;
@@ -220,8 +291,8 @@ async fn a_re_encoded_copy_groups_with_its_original_and_a_transposed_one_only_wh
     let text = common::stdout(&run(&db.url, &["dupes", "--musical"]));
     assert!(text.contains("2 files with the same notes"), "{text}");
     assert!(
-        text.contains("1 groups of files with the same notes (2 files)"),
-        "{text}"
+        text.starts_with("1 group of files with the same notes (2 files)\n"),
+        "the summary first, its noun agreeing with its count: {text}"
     );
 
     // search dupes:2 finds the two files of the group, dupes:3 none, ^dupes:2 the rest.

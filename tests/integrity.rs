@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::own::{Own, persistence};
 use common::*;
+use midi_tui::engine::human::counted;
 use tokio::sync::OnceCell;
 
 /// What a library holds, compared whole between a crashed-and-repaired import and a clean one.
@@ -145,7 +146,7 @@ async fn metadata_emptied_by_a_crash_is_reported_and_repaired() {
     let st = c.status();
     let lost = data_lost(&st).expect("status must report the lost metadata");
     assert!(
-        lost.contains(&format!("the metadata of {} files", clean.files)),
+        lost.contains(&format!("the metadata of {}", counted(clean.files, "file"))),
         "{lost}"
     );
     c.ok(&import_args(&[], &src));
@@ -169,7 +170,7 @@ async fn emptied_library_is_read_again_from_the_lost_runs_sources() {
     c.kill_server();
     let st = c.status();
     let lost = data_lost(&st).expect("status must report the emptied library");
-    assert!(lost.contains(&format!("{} files", clean.files)), "{lost}");
+    assert!(lost.contains(&counted(clean.files, "file")), "{lost}");
     c.ok(&["restore-safety"]);
     // The next import names another source only: the lost run's sources are read as well.
     let other = corpus().join("tonejs-tests").to_str().unwrap().to_string();

@@ -15,7 +15,7 @@ async fn auto_chooses_from_this_librarys_runs_and_says_why() {
     assert_eq!(v["mode"], "normal", "{v}");
     let reason = v["mode_reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("about {files} files into a library of 0")),
+        reason.contains(&format!("about {files} files into a library of 0 files")),
         "{reason}"
     );
     assert!(reason.contains("[not accepted: needs --yes]"), "{reason}");

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
+use crate::engine::human::counted;
 
 pub mod archives;
 pub mod cold;
@@ -312,7 +313,7 @@ pub(crate) fn generated_corpus_with(work: &Path, files: u64, seed: u64, duplicat
     }
     let dir = work.join(name);
     if !dir.join(".complete").exists() {
-        eprintln!("bench: generating {files} files in {}", dir.display());
+        eprintln!("bench: generating {} in {}", counted(files, "file"), dir.display());
         let _ = std::fs::remove_dir_all(&dir);
         let defaults = crate::engine::gencorpus::GenOptions::default();
         crate::engine::gencorpus::generate(
@@ -490,10 +491,7 @@ fn plans(importers: &[u32]) -> Vec<(String, Vec<String>)> {
     if !importers.is_empty() {
         let mut rows = vec![owned("limit: parse (--dry-run)", &["--dry-run"])];
         for n in importers {
-            let name = format!(
-                "normal, {n} importer{} (one shared run)",
-                if *n == 1 { "" } else { "s" }
-            );
+            let name = format!("normal, {} (one shared run)", counted(*n, "importer"));
             rows.push(owned(&name, &["--mode", "normal", "--workers", &n.to_string()]));
         }
         return rows;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{DoctorArgs, GlobalArgs};
 use crate::engine::doctor::{self, Check, DoctorFacts, ImportSize, Verdict};
+use crate::engine::human::{count, counted};
 use crate::engine::profile::Mode;
 use crate::engine::session::Engine;
 
@@ -65,8 +66,11 @@ fn print_text(out: &mut dyn Write, r: &DoctorReport) -> std::io::Result<()> {
     match r.import {
         Some(i) => writeln!(
             out,
-            "doctor: {} mode, importing about {} files ({} plain, {} archives)",
-            r.mode, i.files, i.plain_files, i.archives
+            "doctor: {} mode, importing about {} ({} plain, {})",
+            r.mode,
+            counted(i.files, "file"),
+            count(i.plain_files),
+            counted(i.archives, "archive")
         )?,
         None => writeln!(
             out,

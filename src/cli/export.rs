@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::search::{EXIT_USAGE, collect};
 use super::{ExportArgs, GlobalArgs};
+use crate::engine::human::{bytes, count, counted};
 use crate::engine::library::export::{self, ExportOptions, ExportReport};
 use crate::engine::library::{Query, Sort};
 use crate::engine::session::Engine;
@@ -72,7 +73,8 @@ fn summary_json(r: &ExportReport, matched: usize, seconds: f64) -> serde_json::V
         "archives": r.archives,
         "seconds": seconds,
         "errors": r.errors.iter().map(|(l, why)| serde_json::json!({"location": l, "error": why})).collect::<Vec<_>>(),
-        "error": (!r.errors.is_empty()).then(|| format!("{} location(s) could not be exported", r.errors.len())),
+        "error": (!r.errors.is_empty())
+            .then(|| format!("{} could not be exported", counted(r.errors.len(), "location"))),
     })
 }
 
@@ -85,17 +87,18 @@ fn write_summary(
 ) -> std::io::Result<()> {
     writeln!(
         w,
-        "{matched} files matched; {} written into {} ({:.1} MB, {} archive(s) read once each) in {seconds:.1} s, {} \
-         already there, {} renamed to avoid overwriting",
-        r.written(),
+        "{} matched; {} written into {} ({}, {} read once each) in {seconds:.1} s, {} already there, {} renamed \
+         to avoid overwriting",
+        counted(matched, "file"),
+        count(r.written()),
         out.display(),
-        r.bytes as f64 / 1e6,
-        r.archives,
-        r.unchanged(),
-        r.renamed
+        bytes(r.bytes),
+        counted(r.archives, "archive"),
+        count(r.unchanged()),
+        count(r.renamed)
     )?;
     if !r.errors.is_empty() {
-        writeln!(w, "errors {}:", r.errors.len())?;
+        writeln!(w, "errors {}:", count(r.errors.len()))?;
         for (location, why) in &r.errors {
             writeln!(w, "  {location}: {why}")?;
         }

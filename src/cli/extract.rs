@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::engine::extract;
+use crate::engine::human::{bytes, count, counted};
 
 pub fn run(archives: &[PathBuf], out: &Path, jobs: Option<usize>) -> Result<bool> {
     for a in archives {
@@ -18,18 +19,17 @@ pub fn run(archives: &[PathBuf], out: &Path, jobs: Option<usize>) -> Result<bool
     super::print_report(|w| {
         writeln!(
             w,
-            "extracted {} archive(s) into {} in {seconds:.1} s: {} files written ({:.1} MB), {} unchanged, {} renamed \
-             to avoid overwriting",
-            r.archives,
+            "extracted {} into {} in {seconds:.1} s: {} written ({}), {} unchanged, {} renamed to avoid overwriting",
+            counted(r.archives, "archive"),
             out.display(),
-            r.files_written,
-            r.bytes as f64 / 1e6,
-            r.files_unchanged,
-            r.renamed
+            counted(r.files_written, "file"),
+            bytes(r.bytes),
+            count(r.files_unchanged),
+            count(r.renamed)
         )?;
         for (title, list) in [("skipped", &r.skipped), ("errors", &r.errors)] {
             if !list.is_empty() {
-                writeln!(w, "{title} {}:", list.len())?;
+                writeln!(w, "{title} {}:", count(list.len()))?;
                 for (what, why) in list {
                     writeln!(w, "  {what}: {why}")?;
                 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::engine::gencorpus::{GenOptions, generate};
+use crate::engine::human::{bytes, count, counted};
 
 pub fn run(dir: &Path, opts: &GenOptions) -> Result<()> {
     let t = std::time::Instant::now();
@@ -21,16 +22,16 @@ pub fn run(dir: &Path, opts: &GenOptions) -> Result<()> {
         b.finish_and_clear();
     }
     println!(
-        "generated {} files ({} unique, {} duplicates, {} broken, {:.1} MB{}) in {} in {:.1} s",
-        report.files_written,
-        report.unique_contents,
-        report.duplicates,
-        report.broken,
-        report.bytes as f64 / 1e6,
+        "generated {} ({} unique, {} duplicates, {} broken, {}{}) in {} in {:.1} s",
+        counted(report.files_written, "file"),
+        count(report.unique_contents),
+        count(report.duplicates),
+        count(report.broken),
+        bytes(report.bytes),
         if report.archives.is_empty() {
             String::new()
         } else {
-            format!(", {} archives", report.archives.len())
+            format!(", {}", counted(report.archives.len(), "archive"))
         },
         dir.display(),
         t.elapsed().as_secs_f64()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
+use crate::engine::human::{count, count_f, counted};
 use crate::engine::metrics::{self, Phase, Snapshot};
 use crate::engine::pipeline::Limit;
 use crate::engine::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle};
@@ -207,25 +208,39 @@ fn progress_line(prev: &Snapshot, now: &Snapshot, rate: f64) -> String {
     let mbs = r[Phase::Hash as usize].bytes_per_s / 1e6;
     let eta = metrics::eta_seconds(now, rate).map_or("?".to_string(), |s| format!("{s:.0}s"));
     format!(
-        "{:>8.0} files/s {:>6.1} MB/s | seen {} imported {} dup {} skipped {} failed {} | ETA {}",
-        rate, mbs, now.seen, now.imported, now.duplicates, now.skipped, now.failed, eta
+        "{:>8} files/s {:>6.1} MB/s | seen {} imported {} dup {} skipped {} failed {} | ETA {}",
+        count_f(rate),
+        mbs,
+        count(now.seen),
+        count(now.imported),
+        count(now.duplicates),
+        count(now.skipped),
+        count(now.failed),
+        eta
     )
 }
 
 pub(super) fn print_summary(r: &ImportReport) {
     let s = &r.run;
     println!(
-        "import {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s)",
-        s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s
+        "import {}: {} in {:.1} s ({} files/s, {:.1} MB/s)",
+        s.status,
+        counted(s.seen, "file"),
+        s.seconds,
+        count_f(s.files_per_s),
+        s.mb_per_s
     );
     println!(
         "  imported {}  duplicates {}  skipped {}  failed {}",
-        s.imported, s.duplicates, s.skipped, s.failed
+        count(s.imported),
+        count(s.duplicates),
+        count(s.skipped),
+        count(s.failed)
     );
     if !s.errors_by_kind.is_empty() {
         let mut kinds: Vec<_> = s.errors_by_kind.iter().collect();
         kinds.sort();
-        let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {}", count(**n))).collect();
         println!("  errors: {}", list.join(", "));
     }
     if let Some(line) = crate::engine::source::ignored_summary(&s.ignored) {
@@ -239,10 +254,10 @@ pub(super) fn print_summary(r: &ImportReport) {
     }
     if let Some(sr) = &s.shared_run {
         println!(
-            "  shared run {}: {} it, took {} units{}",
+            "  shared run {}: {} it, took {}{}",
             sr.id,
             if sr.joined { "joined" } else { "started" },
-            sr.units_taken,
+            counted(sr.units_taken, "unit"),
             if sr.restored { ", restored the profile" } else { "" }
         );
     }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::ImportArgs;
+use crate::engine::human::counted;
 use crate::engine::kinds::{RunMode, RunStatus};
 use crate::engine::pipeline::{RunSummary, SharedRunReport};
 use crate::engine::plan::ImportReport;
@@ -107,10 +108,10 @@ pub async fn run(
         super::import::print_summary(&report);
         for (i, r) in reports.iter().enumerate() {
             println!(
-                "  importer {}: {} files, {} units{}",
+                "  importer {}: {}, {}{}",
                 i + 1,
-                r["seen"].as_u64().unwrap_or(0),
-                r["shared_run"]["units_taken"].as_u64().unwrap_or(0),
+                counted(r["seen"].as_u64().unwrap_or(0), "file"),
+                counted(r["shared_run"]["units_taken"].as_u64().unwrap_or(0), "unit"),
                 r["error"].as_str().map(|e| format!(", error: {e}")).unwrap_or_default()
             );
         }

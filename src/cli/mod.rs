@@ -1,6 +1,7 @@
 //! The headless command line: argument definitions here, one module per subcommand.
 pub mod bench;
 pub mod db;
+pub mod docs;
 pub mod doctor;
 pub mod dupes;
 pub mod export;
@@ -16,7 +17,7 @@ pub mod status;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::database::{Cluster, Target};
 use crate::engine::profile::{Level, Mode};
@@ -25,33 +26,87 @@ use crate::engine::profile::{Level, Mode};
 #[command(
     name = "midi-tui",
     version,
-    about = "Import huge MIDI libraries into PostgreSQL, fast and knowingly safe"
+    about = "Import huge MIDI libraries into PostgreSQL, fast and knowingly safe",
+    after_help = "Without a command, the interactive console opens (the headless import when stdout is not a \
+                  terminal).\nExit codes: 0 success, 1 failure (an interrupted import included), 2 usage error; \
+                  `status` adds 3 (not safe) and 4 (data lost in a crash)."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Folders, MIDI files or archives to open the console with.
+    /// Folders, MIDI files or archives to open the console with (default: the sample library).
+    #[arg(value_name = "SOURCE", value_hint = ValueHint::AnyPath)]
     pub sources: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// An existing PostgreSQL server; without it, the managed cluster under --data-dir.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_hint = ValueHint::Url,
+        help_heading = GLOBAL
+    )]
     pub database_url: Option<String>,
-    /// Where the managed cluster, logs and backups live (default with --database-url: a folder of that target's
-    /// own under the default data directory, `targets/<host>-<port>-<database>`).
-    #[arg(long, env = "MIDI_TUI_DATA_DIR", global = true)]
+    /// Where the managed cluster, logs and backups live (default: the user's data directory, e.g.
+    /// ~/.local/share/midi-tui; with --database-url a folder of that server's own under it,
+    /// `targets/<host>-<port>-<database>`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MIDI_TUI_DATA_DIR",
+        global = true,
+        hide_env_values = true,
+        value_hint = ValueHint::DirPath,
+        help_heading = GLOBAL
+    )]
     pub data_dir: Option<PathBuf>,
     /// The log file (default: one per run under <data-dir>/logs).
-    #[arg(long, global = true)]
+    #[arg(long, value_name = "FILE", global = true, value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
     pub log: Option<PathBuf>,
     /// The General MIDI SoundFont (.sf2) the built-in synthesizer plays with (else MIDI_TUI_SOUNDFONT, else the
     /// system's: /usr/share/sounds/sf2, /usr/share/soundfonts, ~/.local/share/soundfonts).
     #[arg(long, global = true, value_name = "FILE.sf2")]
     pub soundfont: Option<PathBuf>,
+}
+
+/// The heading the options every command takes are listed under.
+const GLOBAL: &str = "Global options";
+
+/// The command tree as parsed, completed and documented. Each command's usage line is written once from its own
+/// definition: clap's error messages otherwise print the options the user gave (or that came from the environment,
+/// such as `MIDI_TUI_DATA_DIR`) in the usage line, as if they were required.
+pub fn command() -> clap::Command {
+    fn usage_of_its_own(mut cmd: clap::Command) -> clap::Command {
+        let usage = cmd.render_usage().to_string();
+        let usage = usage.strip_prefix("Usage:").unwrap_or(&usage).trim().to_string();
+        cmd.override_usage(usage).mut_subcommands(usage_of_its_own)
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    usage_of_its_own(cmd)
+}
+
+/// Parse the process's arguments (clap's errors exit with code 2, `--help` and `--version` with 0).
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+/// Parse these arguments (the first is the program name) through [`command`].
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
 impl Cli {
@@ -128,9 +183,34 @@ pub fn print_report(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
 pub enum ModeArg {
     /// The fastest mode for this import by estimate (ludicrous only with --yes); says which and why.
     Auto,
+    /// Every index live and every safety on: nothing to put back afterwards.
     Normal,
+    /// Levels 1 and 2: synchronous_commit off, more memory, secondary indexes dropped and rebuilt after the run.
     Fast,
+    /// Levels 1, 2 and 3: also fsync and full_page_writes off and UNLOGGED tables (a crash can lose the import;
+    /// asks first).
     Ludicrous,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash: `source <(midi-tui completions bash)`, or save it in ~/.local/share/bash-completion/completions/midi-tui.
+    Bash,
+    /// Zsh: save it as `_midi-tui` in a folder of your $fpath.
+    Zsh,
+    /// Fish: save it as ~/.config/fish/completions/midi-tui.fish.
+    Fish,
+}
+
+impl ShellArg {
+    pub fn shell(self) -> clap_complete::Shell {
+        match self {
+            ShellArg::Bash => clap_complete::Shell::Bash,
+            ShellArg::Zsh => clap_complete::Shell::Zsh,
+            ShellArg::Fish => clap_complete::Shell::Fish,
+        }
+    }
 }
 
 // Parsed once per process: the size of the largest variant (bench's options) costs nothing.
@@ -139,15 +219,17 @@ pub enum ModeArg {
 pub enum Command {
     /// Import folders, MIDI files and archives headless.
     Import(ImportArgs),
-    /// Search the imported library: `bpm:118..124 ts:4/4 drums:yes`, `key:Cm~ dur:..120`, `inst:bass` (README).
+    /// Search the imported library: `bpm:118..124 ts:4/4 drums:yes`, `key:Cm~ dur:..120`, `inst:bass`.
+    #[command(after_help = crate::engine::library::query::fields_help())]
     Search(SearchArgs),
     /// Duplicate groups: byte-identical contents at several locations; with --musical the same notes, with
     /// --transposed the same notes up to transposition.
     Dupes(DupesArgs),
     /// Write the files a query matches to a folder, from their folders or archives, with an optional manifest.
     Export(ExportArgs),
-    /// Counts, live settings, indexes, table persistence, safety state.
+    /// Counts, live settings, indexes, table persistence, safety state (exit code 3: not safe, 4: data lost).
     Status {
+        /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -158,21 +240,27 @@ pub enum Command {
     },
     /// Put every changed setting back, tables LOGGED, and verify.
     RestoreSafety {
+        /// Print the report (what was put back, each check) as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Recreate dropped secondary indexes in parallel, then ANALYZE.
     RebuildIndexes {
-        #[arg(long)]
+        /// Indexes built at once (default: one per core).
+        #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
     /// Unpack archives into a folder, keeping structure, safely.
     Extract {
-        #[arg(required = true)]
+        /// The archives to unpack (any format `import` reads, nested archives included).
+        #[arg(required = true, value_name = "ARCHIVE", value_hint = ValueHint::FilePath)]
         archives: Vec<PathBuf>,
-        #[arg(long)]
+        /// The folder to unpack into (created if needed); each archive gets a folder of its own name, and an
+        /// existing file is never overwritten.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
         out: PathBuf,
-        #[arg(long)]
+        /// Archives unpacked at once (default: one per core).
+        #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
     /// The managed (embedded) PostgreSQL cluster.
@@ -182,10 +270,14 @@ pub enum Command {
     },
     /// Write a synthetic but realistic MIDI library, for benchmarks.
     GenCorpus {
+        /// The folder to write the library into (created if needed).
+        #[arg(value_hint = ValueHint::DirPath)]
         dir: PathBuf,
-        #[arg(long)]
+        /// How many files to write (duplicates and a few broken files included).
+        #[arg(long, value_name = "N")]
         files: u64,
-        #[arg(long, default_value_t = 1)]
+        /// The random seed: the same seed and count write the same library.
+        #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
         /// Pack collections into zip / tar.gz / tar.xz archives (one collection in four stays a folder).
         #[arg(long)]
@@ -220,6 +312,7 @@ pub enum Command {
         /// Runs per measurement; medians are reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Print the results as one JSON object.
         #[arg(long)]
         json: bool,
         /// Write the tables as Markdown to this file (BENCHMARKS.md).
@@ -277,10 +370,23 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         listen: Option<PathBuf>,
     },
+    /// Print the shell completion script for bash, zsh or fish (commands, options, their values, paths).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the manual page (roff: `midi-tui man | man -l -`), or write one page per command into a folder.
+    Man {
+        /// Write midi-tui.1 and a page for each command (midi-tui-import.1, ...) into this folder instead.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
+    /// How much crash safety to trade for speed during the run (put back afterwards unless --keep-profile).
     #[arg(long, value_enum, default_value_t = ModeArg::Normal)]
     pub mode: ModeArg,
     /// Confirm fsync=off and UNLOGGED tables without asking.
@@ -305,7 +411,7 @@ pub struct ImportArgs {
     #[arg(long, hide = true)]
     pub batch_rows: Option<usize>,
     /// Start N local importer processes that share the run, wait for them and sum their reports.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: Option<u32>,
     /// Tests: milliseconds a shared run's claim holds without renewal (default 10 s).
     #[arg(long, hide = true, env = "MIDI_TUI_LEASE_MS")]
@@ -313,7 +419,9 @@ pub struct ImportArgs {
     /// Tests: plain files per unit of a shared run (default 128).
     #[arg(long, hide = true)]
     pub unit_files: Option<usize>,
-    #[arg(required = true)]
+    /// Folders (walked recursively), MIDI files and archives to import; an interrupted import of the same sources
+    /// resumes.
+    #[arg(required = true, value_name = "SOURCE", value_hint = ValueHint::AnyPath)]
     pub sources: Vec<PathBuf>,
 }
 
@@ -343,21 +451,24 @@ pub struct DoctorArgs {
     /// The mode the import will run in (the WAL and index checks depend on it).
     #[arg(long, value_enum, default_value_t = ModeArg::Normal)]
     pub mode: ModeArg,
+    /// Print the checks as one JSON object.
     #[arg(long)]
     pub json: bool,
     /// The sources to be imported, for estimates of this import's disk and WAL.
+    #[arg(value_name = "SOURCE", value_hint = ValueHint::AnyPath)]
     pub sources: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
-    /// Query terms (all must hold): `field:value`, ranges `a..b`, `>N`, `<N`, `^term` to negate, bare words.
+    /// Query terms, all of which must hold: `field:value` (the fields below), ranges `a..b`, `>N`, `<N`, `^term`
+    /// to negate, bare words. None: every file.
     pub query: Vec<String>,
-    /// Sort by name, bpm, dur, notes, tracks, size or added; `-FIELD` for descending.
-    #[arg(long, allow_hyphen_values = true)]
+    /// Sort by name, bpm, dur, notes, tracks, size or added (import order); `-FIELD` for descending.
+    #[arg(long, value_name = "FIELD", allow_hyphen_values = true)]
     pub sort: Option<String>,
     /// At most N files (0: all). Default: 50 for the table, all for --json and --paths.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// One JSON object per file and line.
     #[arg(long, conflicts_with = "paths")]
@@ -375,6 +486,10 @@ pub struct DupesArgs {
     /// Files with the same notes up to transposition.
     #[arg(long)]
     pub transposed: bool,
+    /// At most N groups, the largest (0: all). Default: 20 for the text listing, which shows 10 lines of a group;
+    /// all for --json, which lists every file and location.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
     /// One JSON object per group and line.
     #[arg(long)]
     pub json: bool,
@@ -385,10 +500,10 @@ pub struct ExportArgs {
     /// Query terms, as `search` takes them (none: the whole library).
     pub query: Vec<String>,
     /// The folder to write to (created if needed).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: PathBuf,
     /// Also write one line of metadata per written file: CSV for a `.csv` name, JSON lines for `.jsonl`.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub manifest: Option<PathBuf>,
     /// Every location of each file, not one.
     #[arg(long)]
@@ -398,10 +513,14 @@ pub struct ExportArgs {
     pub json: bool,
 }
 
+/// Which part of the pipeline a benchmark runs (`import --limit`, hidden).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LimitArg {
+    /// The whole pipeline.
     Full,
+    /// Read and hash only: no dedup, no parse, no write (the input side's ceiling).
     ReadHash,
+    /// Everything parsed into memory first, then the write phase alone, timed (the write side's ceiling).
     WriteOnly,
 }
 
@@ -442,6 +561,7 @@ pub enum ProfileAction {
     /// Apply a level (basic|1, drop-indexes|2, unsafe-storage|3) or a mode's levels (fast = 1+2,
     /// ludicrous = 1+2+3).
     Apply {
+        /// The level or mode to apply.
         #[arg(value_enum)]
         level: LevelArg,
         /// Confirm fsync=off and UNLOGGED tables without asking.
@@ -458,6 +578,7 @@ pub enum DbAction {
     Stop,
     /// Is it initialised, running, where.
     Status {
+        /// Print the state as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -547,6 +668,104 @@ mod tests {
         let json = Cli::try_parse_from(["midi-tui", "search", "--json"]).unwrap();
         assert!(json.wants_json());
         assert!(Cli::try_parse_from(["midi-tui", "search", "--json", "--paths"]).is_err());
+    }
+
+    /// Every command, argument, option and possible value in the tree, each with its description or `None`.
+    fn described(cmd: &clap::Command, path: &str, out: &mut Vec<(String, bool)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+        out.push((
+            path.clone(),
+            cmd.get_about().is_some() || cmd.get_long_about().is_some(),
+        ));
+        for arg in cmd.get_arguments() {
+            let name = match arg.get_long() {
+                Some(long) => format!("{path} --{long}"),
+                None => format!("{path} <{}>", arg.get_id()),
+            };
+            out.push((name.clone(), arg.get_help().is_some() || arg.get_long_help().is_some()));
+            // A flag's `true`/`false` are not values anyone types.
+            if arg.get_action().takes_values() {
+                for v in arg.get_possible_values().iter().filter(|v| !v.is_hide_set()) {
+                    out.push((format!("{name} {}", v.get_name()), v.get_help().is_some()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            described(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_argument_option_and_value_is_described() {
+        let mut all = Vec::new();
+        described(&command(), "", &mut all);
+        let missing: Vec<&str> = all.iter().filter(|(_, ok)| !ok).map(|(p, _)| p.as_str()).collect();
+        assert!(missing.is_empty(), "no description:\n{}", missing.join("\n"));
+        // The walk saw the tree: values of enums, nested subcommands, hidden test options.
+        for seen in [
+            "midi-tui import --mode ludicrous",
+            "midi-tui import <sources>",
+            "midi-tui profile apply <level> drop-indexes",
+            "midi-tui db status --json",
+            "midi-tui completions <shell> fish",
+            "midi-tui import --limit write-only",
+            "midi-tui man --out",
+        ] {
+            assert!(all.iter().any(|(p, _)| p == seen), "{seen} in {:?}", all);
+        }
+        assert!(all.len() > 150, "{} entries", all.len());
+    }
+
+    #[test]
+    fn usage_lines_show_what_a_command_needs_not_what_was_given() {
+        let usage = |args: &[&str]| {
+            let e = parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.render().to_string();
+            text.lines()
+                .find(|l| l.starts_with("Usage:"))
+                .unwrap_or_else(|| panic!("{text}"))
+                .to_string()
+        };
+        // Options given on the line (or from MIDI_TUI_DATA_DIR, which clap counts the same) are not required.
+        assert_eq!(
+            usage(&["midi-tui", "import", "--data-dir", "/x"]),
+            "Usage: midi-tui import [OPTIONS] <SOURCE>..."
+        );
+        assert_eq!(
+            usage(&["midi-tui", "import", "--mode", "fast", "--json"]),
+            "Usage: midi-tui import [OPTIONS] <SOURCE>..."
+        );
+        assert_eq!(
+            usage(&["midi-tui", "extract", "a.zip", "--database-url", "postgres://x"]),
+            "Usage: midi-tui extract [OPTIONS] --out <DIR> <ARCHIVE>..."
+        );
+        assert_eq!(
+            usage(&["midi-tui", "profile", "apply", "--data-dir", "/x"]),
+            "Usage: midi-tui profile apply [OPTIONS] <LEVEL>"
+        );
+        // The parse itself is the derive's.
+        let cli = parse_from(["midi-tui", "--data-dir", "/d", "dupes", "--limit", "5", "--musical"]).unwrap();
+        assert_eq!(cli.global.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+        match cli.command {
+            Some(Command::Dupes(a)) => assert!(a.musical && a.limit == Some(5) && !a.json),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn search_help_lists_every_query_field_with_its_examples() {
+        let mut cmd = command();
+        let search = cmd.find_subcommand_mut("search").unwrap();
+        let help = search.render_long_help().to_string();
+        let short = search.render_help().to_string();
+        for f in crate::engine::library::query::FIELDS {
+            for example in f.examples {
+                assert!(help.contains(example), "{example} in:\n{help}");
+                assert!(short.contains(example), "{example} in -h");
+            }
+        }
+        assert!(help.contains("^term") && !help.contains("README"), "{help}");
     }
 
     #[test]

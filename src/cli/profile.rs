@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Result, bail};
 
 use super::{GlobalArgs, LevelArg};
+use crate::engine::human::counted;
 use crate::engine::profile::{Confirmation, RebuildEvent, RestoreReport, SafetyState};
 use crate::engine::session::Engine;
 
@@ -142,8 +143,9 @@ pub async fn rebuild_with(engine: &Engine, jobs: usize) -> Result<bool> {
     let r = engine.rebuild_indexes(jobs, Some(tx)).await?;
     let _ = printer.await;
     println!(
-        "rebuild-indexes: built {} with {jobs} job(s) in {:.1} s; {}/{} present{}",
-        r.built.len(),
+        "rebuild-indexes: built {} with {} in {:.1} s; {}/{} present{}",
+        counted(r.built.len(), "index"),
+        counted(jobs, "job"),
         r.seconds,
         r.present,
         r.expected,

@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::{GlobalArgs, SearchArgs};
+use crate::engine::human::{count, counted};
 use crate::engine::library::{Cursor, Hit, Query, Sort};
 use crate::engine::session::Engine;
 
@@ -85,7 +86,7 @@ fn print_table(out: &mut dyn Write, hits: &[Hit], limit: usize) -> std::io::Resu
     for h in hits {
         let programs: Vec<String> = h.programs.iter().map(u8::to_string).collect();
         let more = if h.locations.len() > 1 {
-            format!("  (+{} more)", h.locations.len() - 1)
+            format!("  (+{} more)", count(h.locations.len() - 1))
         } else {
             String::new()
         };
@@ -96,7 +97,7 @@ fn print_table(out: &mut dyn Write, hits: &[Hit], limit: usize) -> std::io::Resu
             h.key.as_deref().unwrap_or(""),
             h.time_signature.as_deref().unwrap_or(""),
             h.duration_seconds.map(clock).unwrap_or_default(),
-            h.total_notes,
+            count(h.total_notes),
             if h.has_drums { "yes" } else { "" },
             clip(&programs.join(","), 12),
             h.path,
@@ -105,8 +106,12 @@ fn print_table(out: &mut dyn Write, hits: &[Hit], limit: usize) -> std::io::Resu
     let shown = hits.len();
     match shown {
         0 => writeln!(out, "no file matches")?,
-        n if n == limit => writeln!(out, "{n} files shown; more may match (--limit N, 0 for all)")?,
-        n => writeln!(out, "{n} files")?,
+        n if n == limit => writeln!(
+            out,
+            "{} shown; more may match (--limit N, 0 for all)",
+            counted(n, "file")
+        )?,
+        n => writeln!(out, "{}", counted(n, "file"))?,
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use crate::database::status::Status;
+use crate::engine::human::{bytes, count, plural};
 use crate::engine::profile::{Badge, SafetyState};
 use crate::engine::session::Engine;
 
@@ -62,15 +63,15 @@ fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()>
     let st = &report.status;
     writeln!(
         out,
-        "database: {} (PostgreSQL {}, {:.1} MB)",
+        "database: {} (PostgreSQL {}, {})",
         st.target,
         st.server_version,
-        st.database_size_bytes as f64 / 1e6
+        bytes(st.database_size_bytes)
     )?;
     writeln!(out, "superuser: {}", if st.superuser { "yes" } else { "no" })?;
     writeln!(out, "\ntables:")?;
     for t in &st.tables {
-        writeln!(out, "  {:<18} {:>12} rows  {}", t.name, t.rows, t.persistence)?;
+        writeln!(out, "  {:<18} {:>13} rows  {}", t.name, count(t.rows), t.persistence)?;
     }
     let missing = &st.secondary_indexes.missing;
     writeln!(
@@ -81,7 +82,7 @@ fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()>
         if missing.is_empty() {
             String::new()
         } else {
-            format!(" ({} missing)", missing.len())
+            format!(" ({} missing)", count(missing.len()))
         }
     )?;
     writeln!(out, "\nsettings:")?;
@@ -104,7 +105,12 @@ fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()>
         .map(|(n, _)| n.to_string())
         .collect();
     if !left.is_empty() {
-        writeln!(out, "  profile level(s) {} still applied", left.join(", "))?;
+        writeln!(
+            out,
+            "  profile {} {} still applied",
+            plural(left.len(), "level"),
+            left.join(", ")
+        )?;
     }
     if report.badge == Badge::Relaxed && (!safety.relaxed.is_empty() || !left.is_empty()) {
         let rebuild = if safety.levels_applied[1] {

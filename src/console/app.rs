@@ -10,6 +10,7 @@ use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
 use super::listen::{Listen, ListenEffect, ListenMsg};
 use crate::database::status::Status;
+use crate::engine::human;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
 use crate::engine::plan::{PlanEvent, StepKind};
@@ -993,7 +994,11 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
     } else {
         RunState::Preparing
     };
-    app.info(format!("{} run: {} source(s)", app.mode.label(), app.sources.len()));
+    app.info(format!(
+        "{} run: {}",
+        app.mode.label(),
+        human::counted(app.sources.len(), "source")
+    ));
     vec![
         Effect::StartImport {
             sources: app.sources.clone(),
@@ -1224,9 +1229,16 @@ fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> 
     match r {
         Ok(s) => {
             app.info(format!(
-                "run {}: {} files in {:.1} s ({:.0} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, \
-                 {} failed",
-                s.status, s.seen, s.seconds, s.files_per_s, s.mb_per_s, s.imported, s.duplicates, s.skipped, s.failed
+                "run {}: {} in {:.1} s ({} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, {} failed",
+                s.status,
+                human::counted(s.seen, "file"),
+                s.seconds,
+                human::count_f(s.files_per_s),
+                s.mb_per_s,
+                human::count(s.imported),
+                human::count(s.duplicates),
+                human::count(s.skipped),
+                human::count(s.failed)
             ));
             app.run = RunState::Finished { offer_restore };
             app.summary = Some(s);

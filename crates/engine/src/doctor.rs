@@ -230,7 +230,11 @@ fn open_files(os: &OsFacts) -> Check {
         return base(
             value,
             Verdict::Ok,
-            format!("an import keeps about {need} files open at once on {} cores", os.cores),
+            format!(
+                "an import keeps about {} open at once on {}",
+                crate::human::counted(need, "file"),
+                crate::human::counted(os.cores, "core")
+            ),
             None,
         );
     }
@@ -246,8 +250,9 @@ fn open_files(os: &OsFacts) -> Check {
         value,
         Verdict::Problem,
         format!(
-            "an import keeps about {need} files open at once on {} cores: archives would fail with EMFILE",
-            os.cores
+            "an import keeps about {} open at once on {}: archives would fail with EMFILE",
+            crate::human::counted(need, "file"),
+            crate::human::counted(os.cores, "core")
         ),
         Some(fix),
     )
@@ -390,7 +395,7 @@ fn disk(s: &ServerFacts, import: Option<ImportSize>, mode: Mode) -> Check {
     let (_, wal_held) = wal_needs(s, files, mode);
     let need = files * per_file + wal_held;
     let basis = match import {
-        Some(i) => format!("about {} files", i.files),
+        Some(i) => format!("about {}", crate::human::counted(i.files, "file")),
         None => "per 100,000 files".into(),
     };
     let why_need = format!(
@@ -521,9 +526,11 @@ fn checkpoints(s: &ServerFacts, import: Option<ImportSize>, mode: Mode, os: &OsF
         verdict: Verdict::Ok,
         matters: import.is_some() && count > 0,
         why: format!(
-            "{} mode writes about {} of WAL for {files} files: about {count} checkpoints forced by WAL size",
+            "{} mode writes about {} of WAL for {}: about {} forced by WAL size",
             mode.label(),
-            mib(written)
+            mib(written),
+            crate::human::counted(files, "file"),
+            crate::human::counted(count, "checkpoint")
         ),
         fix: None,
     };

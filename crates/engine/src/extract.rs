@@ -60,7 +60,7 @@ impl ExtractReport {
 pub enum ExtractError {
     #[error("cannot create the output folder {path}: {source}")]
     OutDir { path: PathBuf, source: io::Error },
-    #[error("cannot start {jobs} worker threads: {message}")]
+    #[error("cannot start {}: {message}", crate::human::counted(*.jobs, "worker thread"))]
     Threads { jobs: usize, message: String },
 }
 

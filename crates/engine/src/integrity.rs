@@ -1,6 +1,7 @@
 //! Crash checks at every start: what the runs vouch for against what the tables hold, and the repair they lead to.
 use crate::database::DbResult;
 use crate::database::integrity::{self, Outstanding};
+use crate::human::{counted, plural};
 use crate::session::Engine;
 
 impl Engine {
@@ -11,13 +12,13 @@ impl Engine {
         let p = integrity::presence(pool).await?;
         if p.imported_by_runs > 0 && !p.files {
             tracing::warn!(
-                "the runs recorded {} imported files but files is empty",
-                p.imported_by_runs
+                "the runs recorded {} imported but files is empty",
+                crate::human::counted(p.imported_by_runs, "file")
             );
             integrity::note_library_lost(pool).await?;
         } else if p.files && (!p.metadata || !p.locations) && !p.repair_noted {
             let n = integrity::note_partial_loss(pool, !p.locations).await?;
-            tracing::warn!("{n} files lost their metadata or locations");
+            tracing::warn!("{} lost their metadata or locations", crate::human::counted(n, "file"));
         }
         let o = integrity::outstanding(pool).await?;
         Ok((!o.is_empty()).then(|| describe_loss(&o)))
@@ -30,18 +31,18 @@ pub fn describe_loss(o: &Outstanding) -> String {
     if !o.lost_runs.is_empty() {
         let runs: Vec<String> = o.lost_runs.iter().map(|r| format!("#{r}")).collect();
         parts.push(format!(
-            "{} files and {} locations imported by run{} {}",
-            o.lost_files,
-            o.lost_locations,
-            if runs.len() == 1 { "" } else { "s" },
+            "{} and {} imported by {} {}",
+            counted(o.lost_files, "file"),
+            counted(o.lost_locations, "location"),
+            plural(runs.len(), "run"),
             runs.join(", ")
         ));
     }
     if o.missing_metadata > 0 {
-        parts.push(format!("the metadata of {} files", o.missing_metadata));
+        parts.push(format!("the metadata of {}", counted(o.missing_metadata, "file")));
     }
     if o.missing_locations > 0 {
-        parts.push(format!("every location of {} files", o.missing_locations));
+        parts.push(format!("every location of {}", counted(o.missing_locations, "file")));
     }
     format!(
         "a server crash emptied UNLOGGED tables: lost {}; the next import reads them again from their sources and \

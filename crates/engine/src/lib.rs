@@ -5,6 +5,7 @@ pub mod database;
 pub mod doctor;
 pub mod extract;
 pub mod gencorpus;
+pub mod human;
 pub mod integrity;
 pub mod kinds;
 pub mod library;

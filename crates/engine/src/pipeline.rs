@@ -33,6 +33,7 @@ use super::metrics::{RunMetrics, Snapshot};
 use super::pending::PendingRuns;
 use super::source::{self, Limits};
 use crate::database::{self, DbError, integrity, runs, writer};
+use crate::human;
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
 use repair::Repair;
 pub use shared::SharedRun;
@@ -421,16 +422,22 @@ fn finish(
     });
     if let Some(r) = &summary.shared_run {
         stage.log.line(&format!(
-            "shared run {}: {} it, took {} units",
+            "shared run {}: {} it, took {}",
             r.id,
             if r.joined { "joined" } else { "started" },
-            r.units_taken
+            human::counted(r.units_taken, "unit")
         ));
     }
     stage.log.line(&format!(
-        "run finished: {status}; {} files in {:.1} s ({:.0} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
-        summary.seen, summary.seconds, summary.files_per_s, summary.mb_per_s, summary.imported, summary.duplicates,
-        summary.skipped, summary.failed
+        "run finished: {status}; {} in {:.1} s ({} files/s, {:.1} MB/s); imported {} duplicates {} skipped {} failed {}",
+        human::counted(summary.seen, "file"),
+        summary.seconds,
+        human::count_f(summary.files_per_s),
+        summary.mb_per_s,
+        human::count(summary.imported),
+        human::count(summary.duplicates),
+        human::count(summary.skipped),
+        human::count(summary.failed)
     ));
     let _ = stage.events.send(EngineEvent::Finished(Box::new(summary.clone())));
     match outcome.error {

@@ -544,7 +544,12 @@ impl Runner {
         self.finish_step(
             StepKind::Rebuild,
             t,
-            vec![format!("{} built, {}/{} present", r.built.len(), r.present, r.expected)],
+            vec![format!(
+                "{} built, {}/{} present",
+                crate::human::counted(r.built.len(), "index"),
+                r.present,
+                r.expected
+            )],
         );
         if !r.failed.is_empty() || r.present != r.expected {
             let mut text = format!(

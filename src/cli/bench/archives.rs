@@ -245,7 +245,11 @@ pub async fn run(
     {
         let made = {
             let (folder, work) = (folder.to_path_buf(), work.to_path_buf());
-            eprintln!("bench: packing {} files as {}", files, p.format);
+            eprintln!(
+                "bench: packing {} as {}",
+                crate::engine::human::counted(files, "file"),
+                p.format
+            );
             tokio::task::spawn_blocking(move || pack(&folder, &work, &p).map(|m| (m, p))).await??
         };
         let (made, p) = made;

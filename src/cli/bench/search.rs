@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::median;
 use crate::database::{self, Cluster, Target};
+use crate::engine::human;
 use crate::engine::library::{Query, Sort};
 use crate::engine::session::Engine;
 
@@ -94,7 +95,11 @@ pub async fn run_kept(exe: &Path, dir: &Path, corpus: &Path, files: u64) -> Resu
     let held = database::bench::library_files(&cluster.url()).await.unwrap_or(0);
     let reuse = held as f64 >= files as f64 * 0.9;
     if reuse {
-        eprintln!("bench: reusing the library of {held} files in {}", dir.display());
+        eprintln!(
+            "bench: reusing the library of {} in {}",
+            human::counted(held, "file"),
+            dir.display()
+        );
     }
     let report = run(exe, dir, &mut cluster, corpus, files, reuse).await;
     let mut c = cluster.clone();
@@ -172,7 +177,12 @@ pub(super) async fn build(exe: &Path, data_dir: &Path, url: &str, corpus: &Path,
     let copies = copies_for(files, imported);
     if copies > 0 {
         child(exe, data_dir, &["profile", "apply", "drop-indexes"])?;
-        eprintln!("bench: growing the library from {imported} to about {files} files ({copies} copies)");
+        eprintln!(
+            "bench: growing the library from {} to about {} ({})",
+            human::count(imported),
+            human::counted(files, "file"),
+            human::counted(copies, "copy")
+        );
         database::bench::grow_library(url, copies).await?;
         child(exe, data_dir, &["rebuild-indexes"])?;
         child(exe, data_dir, &["restore-safety"])?;

@@ -10,6 +10,7 @@ use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, tr
 use crate::console::app::App;
 use crate::console::browser::{BrowseAction, Browser, Focus, MAX_LOADED, Pane, Slot};
 use crate::console::keymap::{Action, Ctx, key_label};
+use crate::engine::human::counted;
 use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, SortField};
 
@@ -115,7 +116,7 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
     let right = app.run.is_active().then(|| {
         let done = app.live.snapshot.done();
-        Line::from(format!(" import running: {} files ", fmt_count(done))).style(Style::new().fg(Color::Yellow))
+        Line::from(format!(" import running: {} ", counted(done, "file"))).style(Style::new().fg(Color::Yellow))
     });
     let block = panel("Library", right, false);
     let inner = block.inner(area);
@@ -254,7 +255,7 @@ fn results_status(b: &Browser) -> String {
         (n, Some(_)) if n >= MAX_LOADED => format!("first {} shown: narrow the query", fmt_count(n as u64)),
         (n, Some(_)) => format!("{} loaded, more below", fmt_count(n as u64)),
         (1, None) => "1 file".into(),
-        (n, None) => format!("{} files", fmt_count(n as u64)),
+        (n, None) => counted(n, "file"),
     }
 }
 
@@ -373,7 +374,7 @@ fn detail_lines(d: &FileDetail, w: usize, height: usize, all: bool) -> Vec<Line<
     ))];
     let mut file = format!("{} · SMF {}", fmt_bytes(d.file_size_bytes.max(0) as u64), opt(d.format));
     if let Some(n) = d.num_tracks {
-        file.push_str(&format!(" · {n} tracks"));
+        file.push_str(&format!(" · {}", counted(n, "track")));
     }
     match d.ticks_per_quarter_note {
         Some(t) => file.push_str(&format!(" · {t} tpq")),
@@ -456,7 +457,7 @@ fn duplicate_lines(d: &FileDetail, w: usize) -> Vec<Line<'static>> {
         };
         let others = (g.total_files - 1).max(0);
         lines.push(Line::from(Span::styled(
-            format!(" {what}: {others} other file{}", if others == 1 { "" } else { "s" }),
+            format!(" {what}: {}", counted(others, "other file")),
             bold().fg(Color::Magenta),
         )));
         for f in g.files.iter().filter(|f| f.content_hash != d.content_hash).take(3) {
@@ -523,7 +524,11 @@ fn music_lines(
     top.push(field("parts", format!("ch {}{drums}{programs}", channels.join(" ")), w));
     let mut more = Vec::new();
     let avg = m.avg_bpm.map(|a| format!("average {a:.1} bpm · ")).unwrap_or_default();
-    more.push(field("tempo", format!("{avg}{} tempo event(s)", m.tempo_changes), w));
+    more.push(field(
+        "tempo",
+        format!("{avg}{}", counted(m.tempo_changes, "tempo event")),
+        w,
+    ));
     let declared = m.key_signature.clone().unwrap_or_else(|| "none".into());
     let detected = match (&m.detected_key, m.key_confidence) {
         (Some(k), Some(c)) => format!("{k} ({c:.2})"),

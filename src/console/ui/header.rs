@@ -7,6 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{bold, danger, truncate, truncate_left};
 use crate::console::app::{App, RunState, Screen, ServerState};
+use crate::engine::human::{count, counted};
 use crate::engine::profile::{Badge, SafetyState};
 
 /// " · shared run 12: 3 importers, 40/120 units" for each run still going, newest first; empty without one.
@@ -19,17 +20,16 @@ fn shared_runs_text(app: &App) -> String {
         .iter()
         .map(|r| {
             let total = if r.scan_done {
-                r.units.to_string()
+                count(r.units)
             } else {
-                format!("{}+", r.units)
+                format!("{}+", count(r.units))
             };
             format!(
-                " · shared run {} ({}): {} importer{}, {}/{total} units",
+                " · shared run {} ({}): {}, {}/{total} units",
                 r.id,
                 r.mode,
-                r.importers,
-                if r.importers == 1 { "" } else { "s" },
-                r.units_done
+                counted(r.importers, "importer"),
+                count(r.units_done)
             )
         })
         .collect()
@@ -128,10 +128,10 @@ pub fn render_banner(f: &mut Frame, area: Rect, app: &App) {
             (Screen::Start, _) => " choose sources and a mode, then press Enter".to_string(),
             (_, RunState::Failed { error: e, .. }) => format!(" failed: {e}"),
             (_, run) => format!(
-                " {} · {} import · {} source(s)",
+                " {} · {} import · {}",
                 run.label(),
                 app.mode.label(),
-                app.sources.len()
+                counted(app.sources.len(), "source")
             ),
         };
         let text = text + &shared_runs_text(app);

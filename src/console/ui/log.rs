@@ -5,12 +5,14 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{dim, fmt_count, panel, truncate};
+use super::{dim, panel, truncate};
 use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
-    let right = (app.errors > 0)
-        .then(|| Line::from(format!(" {} errors ", fmt_count(app.errors))).style(Style::new().fg(Color::Red)));
+    let right = (app.errors > 0).then(|| {
+        Line::from(format!(" {} ", crate::engine::human::counted(app.errors, "error")))
+            .style(Style::new().fg(Color::Red))
+    });
     let block = panel("Log", right, false);
     let inner = block.inner(area);
     f.render_widget(block, area);

@@ -135,17 +135,9 @@ pub(crate) fn danger() -> Style {
         .add_modifier(Modifier::BOLD)
 }
 
-/// `1234567` -> `1,234,567`.
+/// `1234567` -> `1,234,567` (the engine's one formatting helper, as the command line and the log write counts).
 pub fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::engine::human::count(n)
 }
 
 /// A rate in at most 5 characters: `950`, `12.3`, `1.2k`, `34k`, `1.5M`.
@@ -163,20 +155,9 @@ pub fn fmt_rate(v: f64) -> String {
     }
 }
 
-/// Bytes in B, kB, MB, GB or TB (powers of 1000, one decimal).
+/// Bytes in B, kB, MB, GB or TB (the engine's one formatting helper).
 pub fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::engine::human::bytes(n)
 }
 
 /// Seconds as `m:ss` or `h:mm:ss`.

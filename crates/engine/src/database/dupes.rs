@@ -50,28 +50,39 @@ impl DupeGroup {
 /// The columns every group query returns, after its `key` and `total` columns.
 const FILE_COLUMNS: &str = "f.id, f.content_hash, f.filepath, f.duration_seconds, m.total_notes, l.path AS location";
 
-/// Groups of more than one file, largest first; each row one location, so rows of a group and of a file are
-/// contiguous.
-fn groups_sql(kind: DupeKind) -> String {
+/// Groups of more than one file, largest first (only the first `$1` groups when `limited`: the limit is taken
+/// before the join, so a short listing of a big library sorts groups, not every location); each row one location,
+/// so rows of a group and of a file are contiguous.
+fn groups_sql(kind: DupeKind, limited: bool) -> String {
+    // The same order as the listing's, so that the groups kept are the largest.
+    let first = |tie: &str| {
+        if limited {
+            format!(" ORDER BY n DESC, {tie} LIMIT $1")
+        } else {
+            String::new()
+        }
+    };
     match kind {
         DupeKind::Bytes => format!(
             "SELECT f.content_hash AS key, g.n AS total, {FILE_COLUMNS} \
-             FROM (SELECT file_id, count(*) AS n FROM file_locations GROUP BY file_id HAVING count(*) > 1) g \
+             FROM (SELECT file_id, count(*) AS n FROM file_locations GROUP BY file_id HAVING count(*) > 1{}) g \
              JOIN files f ON f.id = g.file_id \
              LEFT JOIN musical_metadata m ON m.file_id = f.id \
              JOIN file_locations l ON l.file_id = f.id \
-             ORDER BY g.n DESC, f.id, l.path"
+             ORDER BY g.n DESC, f.id, l.path",
+            first("file_id")
         ),
         DupeKind::Musical | DupeKind::Transposed => {
             let column = fingerprint_column(kind);
             format!(
                 "WITH g AS (SELECT {column} AS key, count(*) AS n FROM musical_metadata WHERE {column} IS NOT NULL \
-                     GROUP BY {column} HAVING count(*) > 1) \
+                     GROUP BY {column} HAVING count(*) > 1{}) \
                  SELECT g.key, g.n AS total, {FILE_COLUMNS} \
                  FROM g JOIN musical_metadata m ON m.{column} = g.key \
                  JOIN files f ON f.id = m.file_id \
                  LEFT JOIN file_locations l ON l.file_id = f.id \
-                 ORDER BY g.n DESC, g.key, f.id, l.path"
+                 ORDER BY g.n DESC, g.key, f.id, l.path",
+                first("key")
             )
         }
     }
@@ -134,9 +145,23 @@ impl Folder {
 
 /// Every group of `kind` with more than one member (locations for [`DupeKind::Bytes`], files otherwise), largest
 /// first, streamed to `each`; it returns false to stop. Returns the number of groups handed out.
-pub async fn for_each_group(pool: &PgPool, kind: DupeKind, mut each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
-    let sql = groups_sql(kind);
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(pool);
+pub async fn for_each_group(pool: &PgPool, kind: DupeKind, each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
+    for_each_group_up_to(pool, kind, None, each).await
+}
+
+/// [`for_each_group`], the first `limit` groups only (`None`: all).
+pub async fn for_each_group_up_to(
+    pool: &PgPool,
+    kind: DupeKind,
+    limit: Option<u64>,
+    mut each: impl FnMut(DupeGroup) -> bool,
+) -> DbResult<u64> {
+    let sql = groups_sql(kind, limit.is_some());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(limit) = limit {
+        query = query.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+    let mut rows = query.fetch(pool);
     let mut folder = Folder { kind, current: None };
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await? {
@@ -152,6 +177,46 @@ pub async fn for_each_group(pool: &PgPool, kind: DupeKind, mut each: impl FnMut(
         each(g);
     }
     Ok(n)
+}
+
+/// How many duplicate groups of a kind the library holds, and what is in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DupeSummary {
+    pub kind: DupeKind,
+    /// Groups of more than one member.
+    pub groups: u64,
+    /// Files in those groups (for [`DupeKind::Bytes`] one per group: a content is one file).
+    pub files: u64,
+    /// Locations of those files: for [`DupeKind::Bytes`] the copies themselves; for the musical kinds the files'
+    /// locations.
+    pub locations: u64,
+}
+
+/// The totals [`for_each_group`] would list, counted without listing it (for a summary before a capped listing).
+pub async fn summary(pool: &PgPool, kind: DupeKind) -> DbResult<DupeSummary> {
+    let sql = match kind {
+        DupeKind::Bytes => "SELECT count(*), count(*), coalesce(sum(n), 0)::bigint FROM (SELECT count(*) AS n \
+             FROM file_locations GROUP BY file_id HAVING count(*) > 1) g"
+            .to_string(),
+        DupeKind::Musical | DupeKind::Transposed => {
+            let column = fingerprint_column(kind);
+            format!(
+                "WITH g AS (SELECT {column} AS key FROM musical_metadata WHERE {column} IS NOT NULL \
+                     GROUP BY {column} HAVING count(*) > 1), \
+                 f AS (SELECT m.file_id FROM g JOIN musical_metadata m ON m.{column} = g.key) \
+                 SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM f), \
+                     (SELECT count(*) FROM f JOIN file_locations l ON l.file_id = f.file_id)"
+            )
+        }
+    };
+    let (groups, files, locations): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(DupeSummary {
+        kind,
+        groups: n(groups),
+        files: n(files),
+        locations: n(locations),
+    })
 }
 
 /// The groups the content `content_hash` belongs to: its own locations when there are several, the files with the

@@ -188,11 +188,15 @@ pub async fn wal_minimal_blocker(pool: &PgPool) -> DbResult<Option<String>> {
         ))
     } else if slots > 0 {
         Some(format!(
-            "{slots} replication slot(s) exist: they need wal_level replica or higher"
+            "{} {}: they need wal_level replica or higher",
+            crate::human::counted(slots, "replication slot"),
+            if slots == 1 { "exists" } else { "exist" }
         ))
     } else if replicas > 0 {
         Some(format!(
-            "{replicas} standby server(s) stream from this one: they need wal_level replica or higher"
+            "{} {} from this one: they need wal_level replica or higher",
+            crate::human::counted(replicas, "standby server"),
+            if replicas == 1 { "streams" } else { "stream" }
         ))
     } else {
         None

@@ -5,7 +5,7 @@ pub mod gm;
 pub mod notes;
 pub mod query;
 
-pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind};
+pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::search::{Cursor, FileDetail, Hit, LocationDetail, MusicDetail, Page, SortValue};
 pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
 pub use query::{ParseError, Query, Sort, SortField};
@@ -65,6 +65,23 @@ impl Engine {
     /// to stop); returns how many were handed out.
     pub async fn duplicate_groups(&self, kind: DupeKind, each: impl FnMut(DupeGroup) -> bool) -> DbResult<u64> {
         dupes::for_each_group(&self.pool, kind, each).await
+    }
+
+    /// [`Engine::duplicate_groups`], the `limit` largest groups only (`None`: all); the cap is applied in the
+    /// query, so a short listing of a big library costs little more than its summary.
+    pub async fn duplicate_groups_up_to(
+        &self,
+        kind: DupeKind,
+        limit: Option<u64>,
+        each: impl FnMut(DupeGroup) -> bool,
+    ) -> DbResult<u64> {
+        dupes::for_each_group_up_to(&self.pool, kind, limit, each).await
+    }
+
+    /// How many duplicate groups of `kind` the library holds, with their files and locations (what
+    /// [`Engine::duplicate_groups`] would list, counted without listing it).
+    pub async fn duplicate_summary(&self, kind: DupeKind) -> DbResult<DupeSummary> {
+        dupes::summary(&self.pool, kind).await
     }
 }
 

@@ -18,7 +18,7 @@ pub enum LoadNotesError {
     #[error("the file has no location")]
     NoLocation,
     /// Every location failed: the first problem (the others are alike more often than not).
-    #[error("{first} ({count} location(s) tried)")]
+    #[error("{first} ({} tried)", crate::human::counted(*.count, "location"))]
     Unreadable { first: FetchError, count: usize },
     #[error("{location}: the bytes there changed since the import")]
     Changed { location: String },

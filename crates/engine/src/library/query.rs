@@ -138,10 +138,194 @@ pub struct ParseError {
 /// `bpm:~120` accepts tempos within this fraction of the value.
 pub const BPM_TOLERANCE: f64 = 0.03;
 
-/// The field names a query understands, for messages and help.
-pub const FIELDS: &[&str] = &[
-    "bpm", "key", "ts", "dur", "notes", "tracks", "drums", "program", "inst", "coll", "folder", "name", "dupes",
+/// What a field filters on (the parser's side of [`FIELDS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Bpm,
+    Key,
+    TimeSignature,
+    Duration,
+    Notes,
+    Tracks,
+    Drums,
+    Program,
+    Instrument,
+    Collection,
+    Folder,
+    Name,
+    Dupes,
+}
+
+/// One field of the query language: its name, the other names it answers to, terms that show its forms, and what
+/// it matches. [`FIELDS`] is the one list: the parser looks field names up in it, and `search --help`, the console's
+/// help and the unknown-field message are written from it.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDoc {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// Terms of this field, each one a valid query (a test parses them); the first is the one a short list shows.
+    pub examples: &'static [&'static str],
+    /// What it matches in a few words, for a narrow help screen (the console's).
+    pub short: &'static str,
+    pub meaning: &'static str,
+    kind: FieldKind,
+}
+
+/// Every field a query understands, in the order help lists them.
+pub const FIELDS: &[FieldDoc] = &[
+    FieldDoc {
+        name: "bpm",
+        aliases: &["tempo"],
+        examples: &["bpm:118..124", "bpm:120", "bpm:>150", "bpm:~120"],
+        short: "tempo; >150, ~120",
+        meaning: "first tempo: 120 means 119.5 up to 120.5; a range a..b (either end open), a comparison \
+                  (> >= < <=), or ~ for within 3%",
+        kind: FieldKind::Bpm,
+    },
+    FieldDoc {
+        name: "key",
+        aliases: &[],
+        examples: &["key:Cm~", "key:Cm", "key:F#"],
+        short: "key; ~ adds compatible",
+        meaning: "the declared key signature, else the detected key, in any spelling (C#m = Dbm); with ~ also its \
+                  relative major/minor and its two neighbours on the circle of fifths",
+        kind: FieldKind::Key,
+    },
+    FieldDoc {
+        name: "ts",
+        aliases: &["time", "meter"],
+        examples: &["ts:6/8", "ts:4/4", "ts:3"],
+        short: "time signature",
+        meaning: "time signature; a numerator alone takes any denominator",
+        kind: FieldKind::TimeSignature,
+    },
+    FieldDoc {
+        name: "dur",
+        aliases: &["duration", "length"],
+        examples: &["dur:30..120", "dur:<60"],
+        short: "length in seconds",
+        meaning: "length in seconds (ranges and comparisons as for bpm)",
+        kind: FieldKind::Duration,
+    },
+    FieldDoc {
+        name: "notes",
+        aliases: &[],
+        examples: &["notes:>1000"],
+        short: "note count",
+        meaning: "note count",
+        kind: FieldKind::Notes,
+    },
+    FieldDoc {
+        name: "tracks",
+        aliases: &[],
+        examples: &["tracks:1"],
+        short: "track count",
+        meaning: "track count",
+        kind: FieldKind::Tracks,
+    },
+    FieldDoc {
+        name: "drums",
+        aliases: &[],
+        examples: &["drums:yes", "drums:no"],
+        short: "drum channel yes/no",
+        meaning: "uses the drum channel (10)",
+        kind: FieldKind::Drums,
+    },
+    FieldDoc {
+        name: "program",
+        aliases: &["prog"],
+        examples: &["program:33..40", "program:33,1"],
+        short: "GM program 1-128",
+        meaning: "uses a General MIDI program, numbered 1-128 as GM lists them (33 = Acoustic Bass)",
+        kind: FieldKind::Program,
+    },
+    FieldDoc {
+        name: "inst",
+        aliases: &["instrument"],
+        examples: &["inst:bass", "inst:fretless"],
+        short: "GM family or name",
+        meaning: "a GM family (piano, chromatic, organ, guitar, bass, strings, ensemble, brass, reed, pipe, lead, \
+                  pad, fx, ethnic, percussive, sfx) or every program whose name contains the word",
+        kind: FieldKind::Instrument,
+    },
+    FieldDoc {
+        name: "coll",
+        aliases: &["collection"],
+        examples: &["coll:groove", "coll:\"My Pack\""],
+        short: "collection, exactly",
+        meaning: "the collection (the top folder of the source, or the outermost archive), exactly",
+        kind: FieldKind::Collection,
+    },
+    FieldDoc {
+        name: "folder",
+        aliases: &[],
+        examples: &["folder:session"],
+        short: "folder name contains",
+        meaning: "the containing folder's name contains the text (any case)",
+        kind: FieldKind::Folder,
+    },
+    FieldDoc {
+        name: "name",
+        aliases: &[],
+        examples: &["name:~grove", "name:funk"],
+        short: "name contains (~ near)",
+        meaning: "the file name contains the text (any case); with ~ also a name with a word close to it \
+                  (`groove`), slower on big libraries",
+        kind: FieldKind::Name,
+    },
+    FieldDoc {
+        name: "dupes",
+        aliases: &["dups"],
+        examples: &["dupes:2", "^dupes:2"],
+        short: "N+ files, same notes",
+        meaning: "at least N files of the library, the file itself included, have the same notes",
+        kind: FieldKind::Dupes,
+    },
 ];
+
+/// The field a name (or alias) stands for, any case.
+fn field_named(name: &str) -> Option<&'static FieldDoc> {
+    FIELDS
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name) || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+}
+
+/// The query language in a few lines, then one line per field with its examples and what it matches: the text of
+/// `search --help` (and of any other help that lists the fields).
+pub fn fields_help() -> String {
+    let mut out = String::from(
+        "Query terms (every term must hold):\n  field:value   one of the fields below\n  ^term         the files \
+         the term does not match (^bpm:100.. keeps files without a tempo)\n  word          the file name, a \
+         track name or the copyright text contains it (any case)\n  \"a b\"         quotes keep spaces in a value \
+         or a phrase: coll:\"My Pack\"\n\nFields:\n",
+    );
+    for f in FIELDS {
+        let aliases = if f.aliases.is_empty() {
+            String::new()
+        } else {
+            format!("   (also {}:)", f.aliases.join(":, "))
+        };
+        out.push_str(&format!("  {:<8} {}{aliases}\n", f.name, f.examples.join("  ")));
+        // Wrapped to a terminal's width: help text is printed as it is.
+        let mut line = String::new();
+        for word in f.meaning.split_whitespace() {
+            if !line.is_empty() && HELP_INDENT.len() + line.len() + 1 + word.len() > HELP_WIDTH {
+                out.push_str(&format!("{HELP_INDENT}{line}\n"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&format!("{HELP_INDENT}{line}\n"));
+    }
+    out
+}
+
+/// Columns of [`fields_help`]'s lines, and the indent of a field's meaning under its examples.
+const HELP_WIDTH: usize = 100;
+const HELP_INDENT: &str = "           ";
 
 impl Query {
     /// Parse a query line. Terms are separated by spaces; `"..."` keeps spaces inside a value or a bare phrase.
@@ -249,16 +433,20 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
         return Err(format!("`{field}:` needs a value"));
     }
     let number = |field| parse_range(value, field).map(|range| Filter::Number { field, range });
-    match field {
-        "bpm" | "tempo" => number(NumField::Bpm),
-        "dur" | "duration" | "length" => number(NumField::Duration),
-        "notes" => number(NumField::Notes),
-        "tracks" => number(NumField::Tracks),
-        "key" => parse_key(value),
-        "ts" | "time" | "meter" => parse_time_signature(value),
-        "drums" => parse_yes_no(value).map(Filter::Drums),
-        "program" | "prog" => parse_programs(value),
-        "inst" | "instrument" => {
+    let Some(doc) = field_named(field) else {
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        return Err(format!("unknown field `{field}` (fields: {})", names.join(", ")));
+    };
+    match doc.kind {
+        FieldKind::Bpm => number(NumField::Bpm),
+        FieldKind::Duration => number(NumField::Duration),
+        FieldKind::Notes => number(NumField::Notes),
+        FieldKind::Tracks => number(NumField::Tracks),
+        FieldKind::Key => parse_key(value),
+        FieldKind::TimeSignature => parse_time_signature(value),
+        FieldKind::Drums => parse_yes_no(value).map(Filter::Drums),
+        FieldKind::Program => parse_programs(value),
+        FieldKind::Instrument => {
             let programs = gm::programs_for(value);
             if programs.is_empty() {
                 return Err(format!(
@@ -269,13 +457,13 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
             }
             Ok(Filter::Programs(programs))
         }
-        "coll" | "collection" => Ok(Filter::Collection(value.to_string())),
-        "folder" => Ok(Filter::Folder(value.to_string())),
-        "name" => Ok(match value.strip_prefix('~') {
+        FieldKind::Collection => Ok(Filter::Collection(value.to_string())),
+        FieldKind::Folder => Ok(Filter::Folder(value.to_string())),
+        FieldKind::Name => Ok(match value.strip_prefix('~') {
             Some(fuzzy) if !fuzzy.is_empty() => Filter::NameFuzzy(fuzzy.to_string()),
             _ => Filter::Name(value.to_string()),
         }),
-        "dupes" | "dups" => value
+        FieldKind::Dupes => value
             .trim()
             .parse::<u32>()
             .ok()
@@ -284,7 +472,6 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
             .ok_or_else(|| {
                 format!("`{value}` is not a group size such as 2 (files sharing the notes, itself included)")
             }),
-        other => Err(format!("unknown field `{other}` (fields: {})", FIELDS.join(", "))),
     }
 }
 
@@ -695,6 +882,35 @@ mod tests {
         assert!(q.terms[2].negated);
         assert_eq!(q.terms[3].filter, Filter::Name("a b".into()));
     }
+    #[test]
+    fn the_field_table_feeds_the_parser_and_the_help() {
+        let help = fields_help();
+        assert!(help.lines().all(|l| l.chars().count() <= HELP_WIDTH), "{help}");
+        for f in FIELDS {
+            assert!(!f.examples.is_empty() && !f.meaning.is_empty(), "{}", f.name);
+            assert!(!f.short.is_empty() && f.short.len() <= 24, "{}: {}", f.name, f.short);
+            for example in f.examples {
+                let term = one(example);
+                let field = example.trim_start_matches('^').split(':').next().unwrap();
+                assert_eq!(field, f.name, "{example} is an example of {}", f.name);
+                assert!(help.contains(example), "{example} in the help:\n{help}");
+                // Each alias reads the same value as the name.
+                for alias in f.aliases {
+                    let aliased = example.replacen(f.name, alias, 1);
+                    assert_eq!(one(&aliased).filter, term.filter, "{aliased}");
+                }
+            }
+            // Wrapped over lines, word for word.
+            let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(words(&help).contains(&words(f.meaning)), "{}", f.name);
+            assert_eq!(field_named(&f.name.to_uppercase()).map(|d| d.kind), Some(f.kind));
+        }
+        let e = Query::parse("colour:red").unwrap_err();
+        for f in FIELDS {
+            assert!(e.message.contains(f.name), "{} in {e}", f.name);
+        }
+    }
+
     #[test]
     fn sort_names_and_directions() {
         let sort = |s: &str| s.parse::<Sort>();

@@ -944,7 +944,10 @@ impl Chunks {
             if header.at + 14 >= data_len {
                 return Some(MidiError::new(
                     K::Truncated,
-                    format!("file ends after the header; {ntracks} track(s) declared"),
+                    format!(
+                        "file ends after the header; {} declared",
+                        crate::human::counted(ntracks, "track")
+                    ),
                 ));
             }
             let kind = if self.unknown_chunks > 0 {
@@ -954,7 +957,7 @@ impl Chunks {
             };
             return Some(MidiError::new(
                 kind,
-                format!("no MTrk chunk; {ntracks} track(s) declared"),
+                format!("no MTrk chunk; {} declared", crate::human::counted(ntracks, "track")),
             ));
         }
         None

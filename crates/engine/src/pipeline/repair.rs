@@ -58,15 +58,15 @@ impl Repair {
         self.is_active().then(|| {
             let runs: Vec<String> = self.runs.iter().map(|r| format!("#{r}")).collect();
             format!(
-                "repairing rows lost in a crash: reading again the sources of run(s) {} and {} damaged files ({} \
-                 paths added to the scan)",
+                "repairing rows lost in a crash: reading again the sources of {} {} and {} ({} added to the scan)",
+                crate::human::plural(runs.len(), "run"),
                 if runs.is_empty() {
                     "-".to_string()
                 } else {
                     runs.join(", ")
                 },
-                self.damaged,
-                self.extra_sources
+                crate::human::counted(self.damaged, "damaged file"),
+                crate::human::counted(self.extra_sources, "path")
             )
         })
     }

@@ -652,14 +652,14 @@ fn progress_log(st: &Stage, stop: &AtomicBool) -> Result<(), ImportError> {
         let now = m.snapshot();
         let dt = (now.elapsed - prev.elapsed).as_secs_f64().max(1e-9);
         st.log.line(&format!(
-            "progress: {:.0} files/s, {:.1} MB/s, seen {} imported {} duplicates {} skipped {} failed {}",
-            (now.done() - prev.done()) as f64 / dt,
+            "progress: {} files/s, {:.1} MB/s, seen {} imported {} duplicates {} skipped {} failed {}",
+            crate::human::count_f((now.done() - prev.done()) as f64 / dt),
             (now.bytes - prev.bytes) as f64 / dt / 1e6,
-            now.seen,
-            now.imported,
-            now.duplicates,
-            now.skipped,
-            now.failed
+            crate::human::count(now.seen),
+            crate::human::count(now.imported),
+            crate::human::count(now.duplicates),
+            crate::human::count(now.skipped),
+            crate::human::count(now.failed)
         ));
         prev = now;
     }

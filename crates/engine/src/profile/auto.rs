@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::Mode;
+use crate::human;
 
 /// Files seen per second of the import phase in each mode, and where the figures come from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -173,8 +174,10 @@ pub fn choose(library_files: u64, files: u64, rates: &Rates, o: &Overheads, ludi
         })
         .collect();
     let reason = format!(
-        "{} is the fastest accepted for about {files} files into a library of {library_files}: {}; rates from {}",
+        "{} is the fastest accepted for about {} into a library of {}: {}; rates from {}",
         best.mode.label(),
+        human::counted(files, "file"),
+        human::counted(library_files, "file"),
         list.join(", "),
         rates.source
     );
@@ -226,7 +229,7 @@ mod tests {
         // 50,000 files into 4 million: rebuilding 49 indexes over 4 million rows costs minutes, the import seconds.
         let c = choose(4_000_000, 50_000, &bench(), &DEFAULT_OVERHEADS, true);
         assert_eq!(c.mode, Mode::Normal, "{}", c.reason);
-        assert!(c.reason.contains("into a library of 4000000"), "{}", c.reason);
+        assert!(c.reason.contains("into a library of 4,000,000 files"), "{}", c.reason);
         assert!(c.estimates[1].after_secs > 100.0);
     }
 

@@ -280,8 +280,8 @@ impl Engine {
             safety::drop_index(pool, name).await?;
         }
         report.lines.push(format!(
-            "dropped {} secondary indexes ({:.1} s); definitions backed up in index_backup and {}",
-            defs.len(),
+            "dropped {} ({:.1} s); definitions backed up in index_backup and {}",
+            crate::human::counted(defs.len(), "secondary index"),
             t0.elapsed().as_secs_f64(),
             self.data_dir.join("INDEX_BACKUP.sql").display()
         ));
@@ -309,7 +309,11 @@ impl Engine {
             let r = self.rebuild_indexes(crate::machine::cores(), None).await?;
             let ok = r.present == r.expected;
             return Ok(RestoreReport {
-                lines: vec![format!("rebuilt {} indexes in {:.1} s", r.built.len(), r.seconds)],
+                lines: vec![format!(
+                    "rebuilt {} in {:.1} s",
+                    crate::human::counted(r.built.len(), "index"),
+                    r.seconds
+                )],
                 checks: vec![Check {
                     what: "secondary indexes".into(),
                     expected: r.expected.to_string(),

@@ -138,25 +138,17 @@ pub fn ignored_summary(ignored: &BTreeMap<String, u64>) -> Option<String> {
     let mut parts: Vec<String> = items
         .iter()
         .take(SHOWN)
-        .map(|(k, n)| format!("{} {k}", thousands(**n)))
+        .map(|(k, n)| format!("{} {k}", crate::human::count(**n)))
         .collect();
     if items.len() > SHOWN {
         let rest: u64 = items[SHOWN..].iter().map(|(_, n)| **n).sum();
-        parts.push(format!("{} of {} other types", thousands(rest), items.len() - SHOWN));
+        parts.push(format!(
+            "{} of {}",
+            crate::human::count(rest),
+            crate::human::counted(items.len() - SHOWN, "other type")
+        ));
     }
     Some(format!("ignored: {}", parts.join(", ")))
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]

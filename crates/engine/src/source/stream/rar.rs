@@ -496,8 +496,9 @@ fn walk_inner<'c>(
     }
     if members.encrypted > 0 {
         let msg = format!(
-            "{} members are encrypted; not read (no password is ever asked)",
-            members.encrypted
+            "{} {} encrypted; not read (no password is ever asked)",
+            crate::human::counted(members.encrypted, "member"),
+            if members.encrypted == 1 { "is" } else { "are" }
         );
         problem(v, location, kind::ENCRYPTED, msg)?;
     }
@@ -643,9 +644,9 @@ impl<'c> Members<'c, '_> {
                 .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
             let msg = if arc.sink.volumes {
                 format!(
-                    "volume {vol} of this multi-volume RAR set is missing; {} members before it were read, the rest \
-                     is not",
-                    self.read
+                    "volume {vol} of this multi-volume RAR set is missing; {} before it {} read, the rest is not",
+                    crate::human::counted(self.read, "member"),
+                    if self.read == 1 { "was" } else { "were" }
                 )
             } else {
                 "a multi-volume RAR set inside another archive: its other volumes cannot be read".to_string()

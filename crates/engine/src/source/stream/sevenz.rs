@@ -97,8 +97,10 @@ pub(super) fn walk<'c, R: Read + Seek>(
         .count();
     if encrypted > 0 {
         let msg = format!(
-            "{encrypted} of {} members are encrypted; not read (no password is ever asked)",
-            archive.files.len()
+            "{} of {} {} encrypted; not read (no password is ever asked)",
+            crate::human::count(encrypted),
+            crate::human::counted(archive.files.len(), "member"),
+            if encrypted == 1 { "is" } else { "are" }
         );
         problem(v, location, kind::ENCRYPTED, msg)?;
     }
