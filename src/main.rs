@@ -165,7 +165,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
                     .await?
                     .with_run_log(g.log.clone());
-                midi_tui::console::run(engine, sources, g.soundfont.clone()).await?;
+                midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             if sources.is_empty() {

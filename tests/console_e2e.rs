@@ -210,8 +210,10 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     });
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
 
-    // r restores safety.
+    // r restores safety, through its confirmation.
     c.send("r");
+    c.wait_for("the restore dialog", long, |s| s.contains("Restore safety?"));
+    c.send("\r");
     c.wait_for("safety restored", long, |s| s.contains("safety restored"));
     // Nothing can lose data any more, but the indexes are still dropped: RELAXED, not SAFE.
     let s = c.wait_for("the RELAXED badge", long, |s| {
@@ -227,11 +229,28 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
     }
 
-    // i rebuilds the indexes, with per-index progress.
+    // Quitting while RELAXED asks, and leaves one line in the shell: what is relaxed and the command to restore.
+    let status = c.quit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let shell = c.screen();
+    assert!(
+        shell.contains("left RELAXED") && shell.contains("secondary indexes") && shell.contains("rebuild-indexes"),
+        "{shell}"
+    );
+
+    // Started again: the start screen's `i` rebuilds the indexes (the key its help lists works there).
+    let mut c = Console::start(&args, 30, 100);
+    c.wait_for("the start screen", long, |s| {
+        s.contains("choose sources and a mode") || s.contains("RELAXED")
+    });
+    c.wait_for("the RELAXED badge", long, |s| {
+        s.lines().next().is_some_and(|l| l.trim_end().ends_with("RELAXED"))
+    });
     c.send("i");
-    let s = c.wait_for("the rebuild", long, |s| s.contains("indexes rebuilt"));
-    assert!(s.contains("Index rebuild"), "{s}");
-    c.wait_for("49/49 in the profile panel", long, |s| s.contains("indexes 49/49"));
+    c.wait_for("the rebuild", long, |s| {
+        s.contains("indexes rebuilt: 49 built, 0 failed, 49/49 present")
+    });
 
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));
@@ -450,5 +469,57 @@ fn auto_chooses_the_mode_at_enter_and_says_why() {
     assert_eq!(mode, "normal");
     assert!(imported >= 300, "{imported}");
     c.quit(Duration::from_secs(30));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// An interrupted run is listed on the start screen with why it stopped; `u` resumes it (its sources, its mode)
+/// and, once an import of those sources has followed it, the list is gone.
+#[test]
+fn an_interrupted_run_is_offered_and_resumed_from_the_start_screen() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let data_dir = common::temp_dir("console-e2e-resume");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library");
+    rt.block_on(async {
+        // What a killed importer leaves (the next start's check marks a vanished process's run so).
+        sqlx::query(
+            "INSERT INTO import_runs (sources, mode, status, finished_at, files_seen, files_imported, stop_reason) \
+             VALUES ($1, 'normal', 'interrupted', now(), 7, 5, 'killed in a test')",
+        )
+        .bind(vec![sample.display().to_string()])
+        .execute(&db.pool)
+        .await
+        .expect("an interrupted run");
+    });
+    // No source on the command line (the sample library is preselected): `u` takes the run's own sources.
+    let args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    let mut c = Console::start(&args, 30, 100);
+    let long = Duration::from_secs(120);
+    let s = c.wait_for("the unfinished run", long, |s| s.contains("Unfinished runs (1)"));
+    assert!(
+        s.contains("stopped: killed in a test") && s.contains("sample-library"),
+        "{s}"
+    );
+    c.send("u");
+    c.wait_for("the resumed run's end", long, |s| s.contains("run done"));
+    c.send("n");
+    c.wait_for("the list gone", long, |s| {
+        s.contains("choose sources and a mode") && !s.contains("Unfinished runs")
+    });
+    let status = c.quit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+    rt.block_on(async {
+        let (sources, mode): (Vec<String>, String) =
+            sqlx::query_as("SELECT sources, mode FROM import_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the resumed run");
+        assert_eq!((sources, mode.as_str()), (vec![sample.display().to_string()], "normal"));
+    });
     let _ = std::fs::remove_dir_all(&data_dir);
 }

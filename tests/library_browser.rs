@@ -145,3 +145,136 @@ async fn notes_come_from_a_location_that_still_holds_the_bytes() {
     );
     let _ = std::fs::remove_dir_all(&src);
 }
+
+/// `names` as files of their own (no analysis needed beyond a row), loaded by SQL; ids follow the order given.
+async fn load_names(pool: &sqlx::PgPool, names: &[&str], collection: &str) {
+    for name in names {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, file_size_bytes) \
+             VALUES (sha256(convert_to($1 || $2, 'UTF8')), $1, '/lib/' || $1, 'lib', $2, 100) RETURNING id",
+        )
+        .bind(name)
+        .bind(collection)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO musical_metadata (file_id, total_notes) VALUES ($1, 10)")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// The count is exact when small and an estimate past its cap, never below what was counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_count_is_exact_when_small_and_never_lies() {
+    use midi_tui::engine::library::{COUNT_CAP, MatchCount, Query};
+    let db = common::fresh_db().await;
+    let names = [
+        "126_x.mid",
+        "11_x.mid",
+        "101_x.mid",
+        "B_x.mid",
+        "2_x.mid",
+        "a_x.mid",
+        "さくら (410).mid",
+        "さくら (41).mid",
+    ];
+    load_names(&db.pool, &names, "nat").await;
+    let engine = open(&db.url).await;
+    // No term reads the narrow table; `coll:` the joined tables.
+    for q in ["", "coll:nat"] {
+        let query = Query::parse(q).unwrap();
+        assert_eq!(
+            engine.count_matches(&query).await.unwrap(),
+            MatchCount::Exact(8),
+            "`{q}`"
+        );
+    }
+    // Past the cap: an estimate, at least what was counted.
+    sqlx::query(
+        "WITH f AS (INSERT INTO files (content_hash, filename, filepath, collection, file_size_bytes) \
+           SELECT sha256(int8send(i)), 'bulk_' || i || '.mid', '/bulk/' || i, 'bulk', 100 \
+           FROM generate_series(1, $1::bigint) i RETURNING id) \
+         INSERT INTO musical_metadata (file_id, total_notes) SELECT id, 1 FROM f",
+    )
+    .bind(COUNT_CAP + 50)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql("ANALYZE files; ANALYZE search_rows")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    match engine
+        .count_matches(&Query::parse("name:bulk_").unwrap())
+        .await
+        .unwrap()
+    {
+        MatchCount::About(n) => assert!(n > COUNT_CAP as u64, "{n}"),
+        other => panic!("{other:?}: more than the cap was counted exactly"),
+    }
+    assert_eq!(
+        engine
+            .count_matches(&Query::parse("name:bulk_1234.").unwrap())
+            .await
+            .unwrap(),
+        MatchCount::Exact(1)
+    );
+}
+
+/// A cancelled run is listed by `status` (sources, how far, why it stopped, the command that resumes it) until an
+/// import of the same sources follows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
+    use midi_tui::engine::plan::ImportPlan;
+    use midi_tui::engine::profile::Mode;
+    let db = common::fresh_db().await;
+    let src = library();
+    let engine = open(&db.url).await;
+    let h = engine.start_plan(ImportPlan::new(vec![src.clone()], Mode::Normal));
+    h.control.cancel_because("cancelled in a test");
+    let report = h.join().await.expect("the plan");
+    assert_eq!(report.run.status.to_string(), "interrupted");
+    let runs = engine.unfinished_runs(20).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].reason.as_deref(), Some("cancelled in a test"));
+    assert_eq!(runs[0].source_paths(), vec![src.clone()]);
+
+    let data_dir = common::temp_dir("unfinished-status");
+    let args = [
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "status",
+    ];
+    let text = common::stdout(&common::run_bin(&args, &[]));
+    assert!(text.contains("unfinished runs"), "{text}");
+    assert!(text.contains("stopped: cancelled in a test"), "{text}");
+    let resume = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("resume:"))
+        .expect("a resume command")
+        .trim()
+        .to_string();
+    assert!(
+        resume.contains("import --mode normal") && resume.contains(src.to_str().unwrap()),
+        "{resume}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&common::stdout(&common::run_bin(
+        &[&args[..], &["--json"]].concat(),
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(json["unfinished_runs"][0]["reason"], "cancelled in a test", "{json}");
+    assert_eq!(json["unfinished_runs"][0]["status"], "interrupted");
+
+    // The resume is an import of the same sources; then nothing is left unfinished.
+    let v = common::import_json(&db.url, &[src.to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    assert!(engine.unfinished_runs(20).await.unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -4,11 +4,11 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::search::{EXIT_USAGE, collect};
+use super::search::EXIT_USAGE;
 use super::{ExportArgs, GlobalArgs};
 use crate::engine::human::{bytes, count, counted};
-use crate::engine::library::export::{self, ExportOptions, ExportReport};
-use crate::engine::library::{Query, Sort};
+use crate::engine::library::Query;
+use crate::engine::library::export::ExportReport;
 use crate::engine::session::Engine;
 
 /// Run the export; returns the exit code (1 when a location could not be exported).
@@ -35,28 +35,16 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
     }
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let t = std::time::Instant::now();
-    let hits = collect(&engine, &query, Sort::default(), usize::MAX).await?;
-    let opts = ExportOptions {
-        out: args.out.clone(),
-        all_locations: args.all_locations,
-        limits: crate::engine::extract::extract_limits(),
-        sources: engine.import_sources().await?,
-    };
-    let (hits, report) = tokio::task::spawn_blocking(move || {
-        let report = export::export(&hits, &opts);
-        (hits, report)
-    })
-    .await?;
-    let report = report?;
-    if let Some(m) = &args.manifest {
-        export::write_manifest(m, &args.out, &hits, &report)?;
-    }
+    let done = engine
+        .export_query(&query, args.out.clone(), args.all_locations, args.manifest.clone())
+        .await?;
+    let (report, matched) = (done.report, done.matched);
     let seconds = t.elapsed().as_secs_f64();
     super::print_report(|w| {
         if args.json {
-            writeln!(w, "{}", summary_json(&report, hits.len(), seconds))
+            writeln!(w, "{}", summary_json(&report, matched, seconds))
         } else {
-            write_summary(w, &report, hits.len(), &args.out, seconds)
+            write_summary(w, &report, matched, &args.out, seconds)
         }
     })?;
     Ok(if report.errors.is_empty() { 0 } else { 1 })

@@ -173,12 +173,12 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
             },
             _ = tokio::signal::ctrl_c(), if !cancelled => {
                 cancelled = true;
-                control.cancel();
+                control.cancel_because("interrupted with Ctrl-C");
                 say("interrupted: flushing what is in flight...");
             }
             _ = sigterm.recv(), if !cancelled => {
                 cancelled = true;
-                control.cancel();
+                control.cancel_because("stopped by SIGTERM");
             }
             _ = tick.tick() => {
                 let now = metrics.snapshot();

@@ -167,6 +167,44 @@ impl GlobalArgs {
     pub fn target(&self) -> Target {
         Target::choose(self.database_url.clone(), self.data_dir())
     }
+
+    /// The global options to repeat in a command printed for the user (` --data-dir DIR`), each with a leading
+    /// space; empty for the defaults. A password in the URL is not printed: `PASSWORD` stands in for it.
+    pub fn shell_flags(&self) -> String {
+        let mut out = String::new();
+        if let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            let shown = without_password(url);
+            out.push_str(&format!(" --database-url {}", shell_word(&shown)));
+        }
+        if let Some(dir) = &self.data_dir {
+            out.push_str(&format!(" --data-dir {}", shell_word(&dir.display().to_string())));
+        }
+        out
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:PASSWORD@host/db`.
+fn without_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}PASSWORD{}", &url[..=colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// A word for a shell: as it is when plain, else in single quotes.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Write a command's report to stdout; a reader that went away (`| head -1`) ends the output quietly.
@@ -766,6 +804,23 @@ mod tests {
             }
         }
         assert!(help.contains("^term") && !help.contains("README"), "{help}");
+    }
+
+    #[test]
+    fn printed_commands_hide_the_password() {
+        let g = GlobalArgs {
+            database_url: Some("postgres://u:secret@db:5433/music".into()),
+            data_dir: Some(PathBuf::from("/data/my lib")),
+            log: None,
+        };
+        assert_eq!(
+            g.shell_flags(),
+            " --database-url postgres://u:PASSWORD@db:5433/music --data-dir '/data/my lib'"
+        );
+        assert_eq!(
+            without_password("postgres:///music?host=/run"),
+            "postgres:///music?host=/run"
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct StatusReport {
     /// Nothing at all relaxed (exit code 0).
     pub safe: bool,
     pub badge: Badge,
+    /// Interrupted and failed runs that no later run over their sources has followed, newest first.
+    pub unfinished_runs: Vec<crate::engine::database::runs::UnfinishedRun>,
 }
 
 /// The exit code for a safety state: lost data wins over anything merely not safe.
@@ -37,12 +39,17 @@ pub fn exit_code(safety: &SafetyState) -> u8 {
     }
 }
 
+/// Unfinished runs `status` lists at most.
+const UNFINISHED_LISTED: i64 = 20;
+
 /// Print the report; returns the exit code.
 pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let status = engine.status().await?;
     let safety = engine.safety().await?;
+    let unfinished_runs = engine.unfinished_runs(UNFINISHED_LISTED).await?;
     let report = StatusReport {
+        unfinished_runs,
         safe: safety.is_safe(),
         badge: safety.badge(),
         status,
@@ -53,13 +60,14 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8> {
         super::print_report(|out| writeln!(out, "{}", serde_json::to_string(&report)?))?;
         return Ok(code);
     }
-    super::print_report(|out| print_text(out, &report))?;
+    let flags = global.shell_flags();
+    super::print_report(|out| print_text(out, &report, &flags))?;
     // The loud part goes to stderr, once, so that it shows even when stdout is piped away.
     super::profile::warn_if_unsafe(&report.safety);
     Ok(code)
 }
 
-fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()> {
+fn print_text(out: &mut dyn Write, report: &StatusReport, flags: &str) -> std::io::Result<()> {
     let st = &report.status;
     writeln!(
         out,
@@ -119,6 +127,46 @@ fn print_text(out: &mut dyn Write, report: &StatusReport) -> std::io::Result<()>
             ""
         };
         writeln!(out, "  run `midi-tui restore-safety`{rebuild} to make it SAFE")?;
+    }
+    write_unfinished(out, &report.unfinished_runs, flags)
+}
+
+/// Each unfinished run: its sources, how far it got, why it stopped, and the command that resumes it.
+fn write_unfinished(
+    out: &mut dyn Write,
+    runs: &[crate::engine::database::runs::UnfinishedRun],
+    flags: &str,
+) -> std::io::Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nunfinished runs (importing the same sources again resumes each):"
+    )?;
+    for r in runs {
+        let c = &r.counts;
+        writeln!(
+            out,
+            "  run {} {} ({} mode, started {}): {} files read, {} new, {} duplicates, {} failed, {:.1} MB",
+            r.id,
+            r.status,
+            r.mode,
+            r.started_at,
+            c.seen,
+            c.imported,
+            c.duplicates,
+            c.failed,
+            c.bytes as f64 / 1e6
+        )?;
+        let sources: Vec<String> = r.source_paths().iter().map(|p| p.display().to_string()).collect();
+        writeln!(out, "    sources: {}", sources.join(", "))?;
+        writeln!(
+            out,
+            "    stopped: {}",
+            r.reason.as_deref().unwrap_or("no reason was recorded")
+        )?;
+        writeln!(out, "    resume:  {}", r.resume_command(flags))?;
     }
     Ok(())
 }

@@ -8,8 +8,11 @@ use super::bottleneck::{self, Bottleneck};
 use super::browser::{BrowseAction, Browser, BrowserEffect, BrowserMsg, Focus};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
+pub use super::lineedit::PathField;
+use super::lineedit::{EditOp, Move, moved};
 use super::listen::{Listen, ListenEffect, ListenMsg};
 use crate::database::status::Status;
+use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::human;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
@@ -138,8 +141,11 @@ pub enum Dialog {
     },
     DropIndexes,
     Cancel,
-    Quit {
-        reasons: Vec<String>,
+    /// Its reasons are read from the state each time it is drawn, so that it stays true while the run goes on.
+    Quit,
+    /// Restore safety (and, with `then_rebuild`, rebuild the dropped indexes): from either screen.
+    Restore {
+        then_rebuild: bool,
     },
 }
 
@@ -148,7 +154,14 @@ pub enum Overlay {
     Dialog(Dialog),
     Help,
     /// Typing a source path.
-    Input(String),
+    Input(PathField),
+}
+
+/// The start screen's list that takes the movement keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartList {
+    Modes,
+    Runs,
 }
 
 /// The server as the poll task last saw it.
@@ -170,6 +183,8 @@ pub struct Polled {
     pub latency_ms: u64,
     /// Shared runs still going on this library (this console's own import may be one of their importers).
     pub shared_runs: Vec<crate::engine::database::shared::LiveRun>,
+    /// Interrupted and failed runs no later run has followed, newest first.
+    pub unfinished: Vec<UnfinishedRun>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +299,15 @@ pub struct App {
     pub doctor: Option<crate::engine::doctor::DoctorFacts>,
     pub rebuild: Option<RebuildView>,
     pub log: Ring<LogLine>,
+    /// Lines the log panel is scrolled up from its newest line (0: it follows the newest).
+    pub log_scroll: usize,
+    /// The current run's log file, named in the log panel.
+    pub log_path: Option<String>,
+    /// The start screen's list under the movement keys, and the unfinished run selected in its list.
+    pub start_list: StartList,
+    pub run_selected: usize,
+    /// Lines the help screen is scrolled down.
+    pub help_scroll: usize,
     pub errors: u64,
     /// The answer to the last key, shown in the footer until the next key.
     pub notice: Option<String>,
@@ -367,6 +391,11 @@ impl App {
             doctor: None,
             rebuild: None,
             log: Ring::new(LOG_LINES),
+            log_scroll: 0,
+            log_path: None,
+            start_list: StartList::Modes,
+            run_selected: 0,
+            help_scroll: 0,
             errors: 0,
             notice: None,
             browser: Browser::default(),
@@ -381,10 +410,17 @@ impl App {
             (Some(Overlay::Dialog(_)), _) => Ctx::Dialog,
             (Some(Overlay::Help), _) => Ctx::Help,
             (Some(Overlay::Input(_)), _) => Ctx::Input,
-            (None, _) if self.browser.open => match self.browser.focus {
-                Focus::Query => Ctx::BrowserQuery,
-                Focus::Results => Ctx::Browser,
-            },
+            (None, _) if self.browser.open => {
+                if self.browser.export.as_ref().is_some_and(|e| !e.running) {
+                    Ctx::Export
+                } else {
+                    match (self.browser.focus, &self.browser.dupes) {
+                        (Focus::Query, _) => Ctx::BrowserQuery,
+                        (Focus::Results, Some(_)) => Ctx::Dupes,
+                        (Focus::Results, None) => Ctx::Browser,
+                    }
+                }
+            }
             (None, Screen::Start) => Ctx::Start,
             (None, Screen::Run) => Ctx::Run,
         }
@@ -422,26 +458,40 @@ impl App {
         }
     }
 
+    /// Interrupted and failed runs as the last poll found them.
+    pub fn unfinished(&self) -> &[UnfinishedRun] {
+        self.db.polled.as_ref().map_or(&[], |p| &p.unfinished)
+    }
+
+    /// Something is relaxed that `r` puts back (as the last poll saw it).
+    pub fn needs_restore(&self) -> bool {
+        self.safety().is_some_and(|s| !s.is_safe())
+    }
+
+    /// Secondary indexes missing (as the last poll saw them).
+    pub fn indexes_missing(&self) -> usize {
+        self.status().map_or(0, |s| s.secondary_indexes.missing.len())
+    }
+
+    fn push_log(&mut self, kind: LogKind, text: String) {
+        // A scrolled panel stays on the lines it shows while new ones arrive.
+        if self.log_scroll > 0 {
+            self.log_scroll = (self.log_scroll + 1).min(LOG_LINES - 1);
+        }
+        self.log.push(LogLine { kind, text });
+    }
+
     pub fn info(&mut self, text: impl Into<String>) {
-        self.log.push(LogLine {
-            kind: LogKind::Info,
-            text: text.into(),
-        });
+        self.push_log(LogKind::Info, text.into());
     }
 
     pub fn warn(&mut self, text: impl Into<String>) {
-        self.log.push(LogLine {
-            kind: LogKind::Warn,
-            text: text.into(),
-        });
+        self.push_log(LogKind::Warn, text.into());
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.errors += 1;
-        self.log.push(LogLine {
-            kind: LogKind::Error,
-            text: text.into(),
-        });
+        self.push_log(LogKind::Error, text.into());
     }
 }
 
@@ -486,6 +536,23 @@ pub enum Msg {
     Browser(BrowserMsg),
     /// Outputs, starts, the playhead and renders for listening.
     Listen(ListenMsg),
+    /// The paths that complete `typed` in the field `target` (Tab).
+    Completed {
+        target: PathTarget,
+        typed: String,
+        candidates: Vec<String>,
+    },
+    /// The log file of the run just started.
+    LogFile(String),
+}
+
+/// A text field that holds a path and completes it on Tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathTarget {
+    /// The start screen's source field.
+    Source,
+    /// The export form's folder or manifest (by field number).
+    Export(usize),
 }
 
 /// What the event loop does for `update`.
@@ -493,6 +560,11 @@ pub enum Msg {
 pub enum Effect {
     /// Check that a typed path exists (and expand `~`), answered by `Msg::SourceChecked`.
     CheckSource(String),
+    /// List what completes a typed path, answered by `Msg::Completed`.
+    CompletePath {
+        target: PathTarget,
+        typed: String,
+    },
     /// Size the sources and the library and choose the mode (`auto`), answered by `Msg::ModeChosen`.
     ChooseMode(Vec<PathBuf>),
     ApplyLevel {
@@ -579,11 +651,36 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Restored(result) => on_restored(app, result),
         Msg::Browser(m) => {
-            let mut out = browser_effects(app.browser.on_msg(m));
+            let mut out = on_browser_msg(app, m);
+            // What plays follows the selection (a file read, a list refreshed under it).
             out.extend(listen_effects(app.listen.reconcile(&app.browser)));
             out
         }
         Msg::Listen(m) => listen_effects(app.listen.on_msg(m, &mut app.browser)),
+        Msg::Completed {
+            target,
+            typed,
+            candidates,
+        } => {
+            if candidates.is_empty() {
+                app.notice = Some(format!("nothing completes {typed}"));
+            }
+            let field = match target {
+                PathTarget::Source => match app.overlay.as_mut() {
+                    Some(Overlay::Input(f)) => Some(f),
+                    _ => None,
+                },
+                PathTarget::Export(i) => app.browser.export_field(i),
+            };
+            if let Some(f) = field {
+                f.complete(&typed, candidates);
+            }
+            vec![]
+        }
+        Msg::LogFile(path) => {
+            app.log_path = Some(path);
+            vec![]
+        }
         Msg::Rebuild(ev) => {
             on_rebuild_event(app, ev);
             vec![]
@@ -605,13 +702,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         r.expected,
                         r.seconds
                     );
+                    app.notice = Some(text.clone());
                     if r.failed.is_empty() && r.present == r.expected {
                         app.info(text);
                     } else {
                         app.error(text);
                     }
                 }
-                Err(e) => app.error(format!("index rebuild failed: {e}")),
+                Err(e) => {
+                    app.notice = Some(format!("index rebuild failed: {e}"));
+                    app.error(format!("index rebuild failed: {e}"));
+                }
             }
             vec![Effect::Poll]
         }
@@ -621,56 +722,193 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
     let ctx = app.context();
     let action = keymap::lookup(ctx, key);
-    // Typing a path: every key the table does not bind is text.
-    if let (Ctx::Input, None, Key::Char(c), Some(Overlay::Input(text))) = (ctx, action, key, app.overlay.as_mut()) {
-        text.push(c);
-        return vec![];
-    }
-    // The same for the library's query line.
-    if let (Ctx::BrowserQuery, None, Key::Char(c)) = (ctx, action, key) {
-        return browser_effects(app.browser.type_char(c));
-    }
     app.notice = None;
+    // In a text field every key the table does not bind is typed.
+    if let (None, Key::Char(c)) = (action, key) {
+        match ctx {
+            Ctx::Input => {
+                if let Some(Overlay::Input(f)) = app.overlay.as_mut() {
+                    f.edit.insert(c);
+                    f.candidates.clear();
+                }
+                return vec![];
+            }
+            Ctx::BrowserQuery | Ctx::Export => return browser_effects(app.browser.type_char(c)),
+            _ => {}
+        }
+    }
     match action {
-        Some(a) => on_action(app, a),
+        Some(a) => {
+            if !available(app, a) {
+                app.notice = Some(why_not(app, a));
+                return vec![];
+            }
+            on_action(app, a)
+        }
         None => vec![],
     }
 }
 
 /// One action from the key table.
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    if let Action::Listen(a) = action {
+        return listen_effects(app.listen.on_action(a, &app.browser));
+    }
+    let mut out = on_screen_action(app, action);
+    if action == Action::Browse(BrowseAction::Close) && app.listen.auditioning {
+        // Closing the library stops what it plays.
+        out.extend(listen_effects(
+            app.listen
+                .on_action(super::listen::ListenAction::PlayStop, &app.browser),
+        ));
+    }
+    // What plays follows the selection: a move, the duplicates view, a new query or sort.
+    out.extend(listen_effects(app.listen.reconcile(&app.browser)));
+    out
+}
+
+/// An action of the screens, dialogs and the browser (listening's own are `Listen::on_action`).
+fn on_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Help | Action::Dismiss | Action::Confirm | Action::Quit => on_overlay_action(app, action),
-        Action::ModePrev
-        | Action::ModeNext
-        | Action::ModeAuto
+        Action::ModeAuto
         | Action::ModeNormal
         | Action::ModeFast
         | Action::ModeLudicrous
         | Action::TypePath
         | Action::InputSubmit
         | Action::InputCancel
-        | Action::InputBackspace
         | Action::AddSample
-        | Action::RemoveSource => on_start_screen_action(app, action),
+        | Action::RemoveSource
+        | Action::NextList
+        | Action::ResumeRun => on_start_screen_action(app, action),
         Action::Start | Action::PauseResume | Action::Cancel | Action::NewRun => on_run_action(app, action),
         Action::ToggleLevel(_) | Action::Restore | Action::Rebuild | Action::RestoreAndRebuild => {
             on_profile_action(app, action)
         }
-        Action::Browse(a) => {
-            let mut out = browser_effects(app.browser.on_action(a));
-            if a == BrowseAction::Close && app.listen.auditioning {
-                // Closing the library stops what it plays.
-                out.extend(listen_effects(
-                    app.listen
-                        .on_action(super::listen::ListenAction::PlayStop, &app.browser),
-                ));
-            }
-            out.extend(listen_effects(app.listen.reconcile(&app.browser)));
-            out
-        }
-        Action::Listen(a) => listen_effects(app.listen.on_action(a, &app.browser)),
+        Action::Move(m) => on_move(app, m),
+        Action::Edit(op) => on_edit(app, op),
+        Action::Complete => on_complete(app),
+        Action::Browse(a) => browser_effects(app.browser.on_action(a)),
+        Action::Listen(_) => vec![],
     }
+}
+
+/// A movement key: the list of the current context.
+fn on_move(app: &mut App, m: Move) -> Vec<Effect> {
+    match app.context() {
+        Ctx::Help => {
+            app.help_scroll = moved(app.help_scroll, m, help_scroll_max(app), 10);
+            vec![]
+        }
+        Ctx::Browser | Ctx::Dupes => browser_effects(app.browser.on_move(m)),
+        Ctx::Run => {
+            // Up is older: the scroll counts lines up from the newest.
+            let oldest = app.log.len().saturating_sub(1);
+            let flipped = match m {
+                Move::Up => Move::Down,
+                Move::Down => Move::Up,
+                Move::PageUp => Move::PageDown,
+                Move::PageDown => Move::PageUp,
+                Move::Top => Move::Bottom,
+                Move::Bottom => Move::Top,
+            };
+            app.log_scroll = moved(app.log_scroll, flipped, oldest, 5);
+            vec![]
+        }
+        Ctx::Start => {
+            match app.start_list {
+                StartList::Runs => {
+                    let last = app.unfinished().len().saturating_sub(1);
+                    app.run_selected = moved(app.run_selected.min(last), m, last, 5);
+                }
+                StartList::Modes => {
+                    let j = mode_target(app, m);
+                    if j == 0 {
+                        set_auto(app);
+                    } else {
+                        set_mode(app, Mode::ALL[j - 1]);
+                    }
+                }
+            }
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+/// Where a movement key takes the start screen's mode list: auto first, then every mode; ↑/↓ wrap around.
+fn mode_target(app: &App, m: Move) -> usize {
+    let n = Mode::ALL.len() + 1;
+    let i = mode_index(app);
+    match m {
+        Move::Down => (i + 1) % n,
+        Move::Up => (i + n - 1) % n,
+        Move::Top | Move::PageUp => 0,
+        Move::Bottom | Move::PageDown => n - 1,
+    }
+}
+
+fn mode_index(app: &App) -> usize {
+    if app.auto_mode {
+        0
+    } else {
+        1 + Mode::ALL.iter().position(|x| *x == app.mode).unwrap_or(0)
+    }
+}
+
+/// The help's lines past what one screen shows (it scrolls no further).
+fn help_scroll_max(app: &App) -> usize {
+    keymap::help_line_count(app.browser.open, app.screen == Screen::Start).saturating_sub(1)
+}
+
+/// An editing key in the field of the current context.
+fn on_edit(app: &mut App, op: EditOp) -> Vec<Effect> {
+    match app.context() {
+        Ctx::Input => {
+            if let Some(Overlay::Input(f)) = app.overlay.as_mut() {
+                f.edit.apply(op);
+                f.candidates.clear();
+            }
+            vec![]
+        }
+        _ => browser_effects(app.browser.on_edit(op)),
+    }
+}
+
+/// Tab in a path field: ask what completes the text before the caret.
+fn on_complete(app: &mut App) -> Vec<Effect> {
+    let (target, edit) = match app.context() {
+        Ctx::Input => match &app.overlay {
+            Some(Overlay::Input(f)) => (PathTarget::Source, &f.edit),
+            _ => return vec![],
+        },
+        _ => match app.browser.export_focus() {
+            Some((i, f)) => (PathTarget::Export(i), &f.edit),
+            None => return vec![],
+        },
+    };
+    let typed: String = edit.text().chars().take(edit.cursor()).collect();
+    vec![Effect::CompletePath { target, typed }]
+}
+
+/// A browser answer; an export's outcome also goes to the log and the footer.
+fn on_browser_msg(app: &mut App, msg: BrowserMsg) -> Vec<Effect> {
+    if let BrowserMsg::Exported(result) = &msg {
+        let text = match result {
+            Ok(line) => {
+                app.info(line.clone());
+                line.clone()
+            }
+            Err(e) => {
+                let text = format!("export failed: {e}");
+                app.error(text.clone());
+                text
+            }
+        };
+        app.notice = Some(text);
+    }
+    browser_effects(app.browser.on_msg(msg))
 }
 
 fn browser_effects(effects: Vec<BrowserEffect>) -> Vec<Effect> {
@@ -686,14 +924,17 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Help => {
             app.overlay = Some(Overlay::Help);
+            app.help_scroll = 0;
             vec![]
         }
         Action::Dismiss => {
             if let Some(Overlay::Dialog(d)) = &app.overlay {
                 let what = match d {
-                    Dialog::Risk { .. } | Dialog::DropIndexes => "not confirmed: nothing was changed",
+                    Dialog::Risk { .. } | Dialog::DropIndexes | Dialog::Restore { .. } => {
+                        "not confirmed: nothing was changed"
+                    }
                     Dialog::Cancel => "the run goes on",
-                    Dialog::Quit { .. } => "not quitting",
+                    Dialog::Quit => "not quitting",
                 };
                 app.notice = Some(what.into());
             }
@@ -702,12 +943,11 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Confirm => on_confirm(app),
         Action::Quit => {
-            let reasons = quit_reasons(app);
-            if reasons.is_empty() {
+            if quit_reasons(app).is_empty() {
                 app.should_quit = true;
                 vec![Effect::Quit]
             } else {
-                app.overlay = Some(Overlay::Dialog(Dialog::Quit { reasons }));
+                app.overlay = Some(Overlay::Dialog(Dialog::Quit));
                 vec![]
             }
         }
@@ -718,36 +958,17 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
 /// The start screen: the mode and the sources.
 fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
-        Action::ModePrev | Action::ModeNext => {
-            // The list as drawn: auto first, then every mode.
-            let i = if app.auto_mode {
-                0
-            } else {
-                1 + Mode::ALL.iter().position(|m| *m == app.mode).unwrap_or(0)
-            };
-            let n = Mode::ALL.len() + 1;
-            let j = if action == Action::ModeNext {
-                (i + 1) % n
-            } else {
-                (i + n - 1) % n
-            };
-            if j == 0 {
-                set_auto(app)
-            } else {
-                set_mode(app, Mode::ALL[j - 1])
-            }
-        }
         Action::ModeAuto => set_auto(app),
         Action::ModeNormal => set_mode(app, Mode::Normal),
         Action::ModeFast => set_mode(app, Mode::Fast),
         Action::ModeLudicrous => set_mode(app, Mode::Ludicrous),
         Action::TypePath => {
-            app.overlay = Some(Overlay::Input(String::new()));
+            app.overlay = Some(Overlay::Input(PathField::default()));
             vec![]
         }
         Action::InputSubmit => {
             let typed = match app.overlay.take() {
-                Some(Overlay::Input(t)) => t.trim().to_string(),
+                Some(Overlay::Input(f)) => f.edit.text().trim().to_string(),
                 _ => String::new(),
             };
             if typed.is_empty() {
@@ -758,12 +979,6 @@ fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::InputCancel => {
             app.overlay = None;
-            vec![]
-        }
-        Action::InputBackspace => {
-            if let Some(Overlay::Input(t)) = app.overlay.as_mut() {
-                t.pop();
-            }
             vec![]
         }
         Action::AddSample => {
@@ -777,6 +992,34 @@ fn on_start_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::RemoveSource => {
             app.sources.pop();
             vec![]
+        }
+        Action::NextList => {
+            app.start_list = match app.start_list {
+                StartList::Modes if !app.unfinished().is_empty() => StartList::Runs,
+                _ => StartList::Modes,
+            };
+            vec![]
+        }
+        Action::ResumeRun => {
+            let Some(run) = app.unfinished().get(app.run_selected).cloned() else {
+                return vec![];
+            };
+            // The same resume as `import`: the run's sources in its mode; what it committed is skipped.
+            app.sources = run.source_paths();
+            match Mode::ALL.into_iter().find(|m| m.label() == run.mode) {
+                Some(mode) => {
+                    set_mode(app, mode);
+                }
+                None => {
+                    set_auto(app);
+                }
+            }
+            app.start_list = StartList::Modes;
+            app.info(format!(
+                "resuming run {} ({}, {} mode): what it committed is skipped",
+                run.id, run.status, run.mode
+            ));
+            on_start(app)
         }
         _ => vec![],
     }
@@ -836,20 +1079,22 @@ fn on_profile_action(app: &mut App, action: Action) -> Vec<Effect> {
         return vec![];
     }
     match action {
+        // The same confirmation on either screen: it says what is relaxed and what putting it back does.
         Action::Restore => {
-            app.op = Some(Op::Restore { then_rebuild: false });
-            vec![Effect::RestoreSafety]
+            app.overlay = Some(Overlay::Dialog(Dialog::Restore { then_rebuild: false }));
+            vec![]
         }
         Action::Rebuild => start_rebuild(app),
         Action::RestoreAndRebuild => {
-            app.op = Some(Op::Restore { then_rebuild: true });
-            vec![Effect::RestoreSafety]
+            app.overlay = Some(Overlay::Dialog(Dialog::Restore { then_rebuild: true }));
+            vec![]
         }
         _ => vec![],
     }
 }
 
-/// Whether `action` does something now; the footer shows only these (the help lists every binding).
+/// Whether `action` does something now; the footer shows only these, the help marks the others, and a key whose
+/// action is not available answers with `why_not` instead.
 pub fn available(app: &App, action: Action) -> bool {
     let idle = !app.run.is_active() && app.op.is_none();
     match action {
@@ -858,12 +1103,83 @@ pub fn available(app: &App, action: Action) -> bool {
         }
         Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
         Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
-        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild => idle,
-        Action::RestoreAndRebuild => idle && app.run.offers_restore(),
+        Action::ToggleLevel(_) => idle && app.safety().is_some(),
+        Action::Restore => idle && app.needs_restore(),
+        Action::Rebuild => idle && app.indexes_missing() > 0,
+        Action::RestoreAndRebuild => {
+            idle && (app.run.offers_restore() || (app.needs_restore() && app.indexes_missing() > 0))
+        }
         Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
         Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
         Action::RemoveSource => !app.sources.is_empty(),
+        Action::NextList => !app.unfinished().is_empty(),
+        Action::ModeAuto => !app.auto_mode,
+        Action::ModeNormal => app.auto_mode || app.mode != Mode::Normal,
+        Action::ModeFast => app.auto_mode || app.mode != Mode::Fast,
+        Action::ModeLudicrous => app.auto_mode || app.mode != Mode::Ludicrous,
+        Action::ResumeRun => idle && app.unfinished().get(app.run_selected).is_some(),
+        Action::Move(m) => match app.context() {
+            Ctx::Run => {
+                let oldest = app.log.len().saturating_sub(1);
+                match m {
+                    Move::Up | Move::PageUp | Move::Top => app.log_scroll < oldest,
+                    _ => app.log_scroll > 0,
+                }
+            }
+            Ctx::Start if app.start_list == StartList::Runs => {
+                let last = app.unfinished().len().saturating_sub(1);
+                moved(app.run_selected, m, last, 5) != app.run_selected
+            }
+            Ctx::Help => moved(app.help_scroll, m, help_scroll_max(app), 10) != app.help_scroll,
+            Ctx::Start => mode_target(app, m) != mode_index(app),
+            Ctx::Browser | Ctx::Dupes => app.browser.can_move(m),
+            _ => true,
+        },
+        Action::Edit(op) => match (&app.overlay, app.context()) {
+            (Some(Overlay::Input(f)), Ctx::Input) => f.edit.would_change(op),
+            _ => app.browser.can_edit(op),
+        },
+        Action::Browse(b) => app.browser.available(b),
+        Action::Listen(l) => app.listen.available(l, &app.browser),
         _ => true,
+    }
+}
+
+/// What a key whose action is not available says.
+pub fn why_not(app: &App, action: Action) -> String {
+    let busy = || busy(app).unwrap_or_default();
+    match action {
+        Action::Start if app.sources.is_empty() => {
+            "no source: press a to type a path or e for the sample library".into()
+        }
+        Action::Start => busy(),
+        Action::PauseResume => "no run to pause".into(),
+        Action::Cancel => "no run to cancel".into(),
+        Action::ToggleLevel(_) if app.safety().is_none() => "waiting for the database state".into(),
+        Action::Restore if !app.needs_restore() && app.safety().is_some() => {
+            "nothing to restore: the database is SAFE".into()
+        }
+        Action::Rebuild if app.indexes_missing() == 0 && app.status().is_some() => {
+            "nothing to rebuild: every secondary index is present".into()
+        }
+        Action::RestoreAndRebuild if app.op.is_none() && !app.run.is_active() => {
+            "nothing to restore and rebuild: r restores, i rebuilds".into()
+        }
+        Action::Restore | Action::Rebuild if app.safety().is_none() => "waiting for the database state".into(),
+        Action::ToggleLevel(_) | Action::Restore | Action::Rebuild | Action::RestoreAndRebuild => busy(),
+        Action::NewRun => "a run is going: cancel it or wait for its end".into(),
+        Action::AddSample if app.sample_library.is_none() => "no sample library found (assets/sample-library)".into(),
+        Action::AddSample => "the sample library is already a source".into(),
+        Action::RemoveSource => "no source to remove".into(),
+        Action::NextList => "no unfinished run to choose".into(),
+        Action::ResumeRun if app.unfinished().is_empty() => "no interrupted or failed run to resume".into(),
+        Action::ResumeRun => busy(),
+        Action::ModeAuto | Action::ModeNormal | Action::ModeFast | Action::ModeLudicrous => "already the mode".into(),
+        Action::Move(_) => "already there".into(),
+        Action::Edit(_) => "nothing to edit there".into(),
+        Action::Browse(b) => app.browser.why_not(b),
+        Action::Listen(l) => app.listen.why_not(l, &app.browser),
+        _ => String::new(),
     }
 }
 
@@ -888,7 +1204,7 @@ fn busy(app: &App) -> Option<String> {
     app.op.map(|op| format!("busy: {}", op.label()))
 }
 
-fn quit_reasons(app: &App) -> Vec<String> {
+pub fn quit_reasons(app: &App) -> Vec<String> {
     let mut out = Vec::new();
     if app.run.is_active() {
         out.push(
@@ -901,8 +1217,8 @@ fn quit_reasons(app: &App) -> Vec<String> {
     if let Some(st) = app.safety() {
         if st.is_unsafe() {
             out.push("the database is left UNSAFE: `midi-tui restore-safety` puts safety back".into());
-        } else if st.levels_applied.iter().any(|l| *l) {
-            out.push("speed levels are left on (indexes dropped or settings relaxed)".into());
+        } else if !st.is_safe() {
+            out.push("the database is left RELAXED (indexes dropped or settings relaxed)".into());
         }
     }
     out
@@ -1071,6 +1387,14 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
                 confirmed: vec![],
             }]
         }
+        Dialog::Restore { then_rebuild } => {
+            if let Some(why) = busy(app) {
+                app.notice = Some(why);
+                return vec![];
+            }
+            app.op = Some(Op::Restore { then_rebuild });
+            vec![Effect::RestoreSafety]
+        }
         Dialog::Cancel => {
             if matches!(app.run, RunState::Running | RunState::Paused) {
                 app.run = RunState::Cancelling { then_quit: false };
@@ -1080,11 +1404,8 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
                 vec![]
             }
         }
-        Dialog::Quit { .. } => {
-            if matches!(
-                app.run,
-                RunState::Running | RunState::Paused | RunState::Cancelling { .. }
-            ) {
+        Dialog::Quit => {
+            if app.run.is_active() {
                 let was_cancelling = matches!(app.run, RunState::Cancelling { .. });
                 app.run = RunState::Cancelling { then_quit: true };
                 app.info("quitting: cancelling the run first");
@@ -1224,6 +1545,18 @@ fn on_engine(app: &mut App, ev: EngineEvent) {
 
 fn on_import_ended(app: &mut App, r: Result<RunSummary, String>) -> Vec<Effect> {
     app.op = None;
+    // A cancel dialog over a run that has ended has nothing left to cancel: it closes and says why. The quit
+    // dialog reads its reasons from the state, so it now says what applies after the run.
+    if matches!(app.overlay, Some(Overlay::Dialog(Dialog::Cancel))) {
+        app.overlay = None;
+        let how = match &r {
+            Ok(s) => s.status.to_string(),
+            Err(_) => "failed".into(),
+        };
+        app.notice = Some(format!(
+            "the run ended ({how}) before it was cancelled: nothing to cancel"
+        ));
+    }
     let then_quit = matches!(app.run, RunState::Cancelling { then_quit: true });
     let offer_restore = app.mode != Mode::Normal;
     match r {
@@ -1278,6 +1611,18 @@ fn on_polled(app: &mut App, p: PollOutcome) {
                 app.error(format!("DATA LOST: {lost}"));
             }
             app.db.polled = Some(*p);
+            // A restore dialog whose work someone else did meanwhile (another terminal's `restore-safety`) closes.
+            if let Some(Overlay::Dialog(Dialog::Restore { then_rebuild })) = app.overlay {
+                let left = app.needs_restore() || (then_rebuild && app.indexes_missing() > 0);
+                if !left {
+                    app.overlay = None;
+                    app.notice = Some("safety was restored meanwhile: nothing left to restore".into());
+                }
+            }
+            app.run_selected = app.run_selected.min(app.unfinished().len().saturating_sub(1));
+            if app.unfinished().is_empty() {
+                app.start_list = StartList::Modes;
+            }
             // The remedy names the next level that helps: follow the levels as they change.
             let situation = app.situation();
             if let Some(b) = app.live.bottleneck.as_mut() {
@@ -1326,11 +1671,18 @@ fn log_restore(app: &mut App, what: &str, r: &RestoreReport) {
     if !r.pending_restart.is_empty() {
         app.warn(format!("pending a server restart: {}", r.pending_restart.join(", ")));
     }
-    if r.ok {
-        app.info(format!("{what}: {} checks passed", r.checks.len()));
+    // The outcome also in the footer: the start screen has no log panel.
+    let outcome = if r.ok {
+        format!("{what}: {} checks passed", r.checks.len())
     } else {
-        app.error(format!("{what}: some checks failed"));
+        format!("{what}: some checks failed (see the log)")
+    };
+    if r.ok {
+        app.info(outcome.clone());
+    } else {
+        app.error(outcome.clone());
     }
+    app.notice = Some(outcome);
 }
 
 fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effect> {
@@ -1348,6 +1700,7 @@ fn on_restored(app: &mut App, result: Result<RestoreReport, String>) -> Vec<Effe
             out
         }
         Err(e) => {
+            app.notice = Some(format!("restore failed: {e}"));
             app.error(format!("restore failed: {e}"));
             vec![Effect::Poll]
         }

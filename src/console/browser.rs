@@ -6,7 +6,10 @@
 //! for, and an answer for an older generation (an older query text or sort) is dropped.
 use std::time::Duration;
 
-use crate::engine::library::{Cursor, FileDetail, FileNotes, Hit, Page, ParseError, Query, Sort, SortField};
+use super::lineedit::{EditOp, LineEdit, Move, PathField, moved};
+use crate::engine::library::{
+    Cursor, DupeGroup, DupeKind, FileDetail, FileNotes, Hit, MatchCount, Page, ParseError, Query, Sort, SortField,
+};
 
 /// Typing pauses this long before the query runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -113,10 +116,111 @@ pub enum Timer {
     Select(u64),
 }
 
+/// Groups the duplicates view reads at most (largest first).
+pub const DUPE_GROUPS: usize = 200;
+/// Files of one group the view lists at most.
+pub const DUPE_FILES: usize = 200;
+
+/// Whose duplicates the view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DupesOf {
+    /// Every group of the library of one kind, largest first.
+    Library(DupeKind),
+    /// The groups of one file (its locations, its musical and transposed groups).
+    File { content_hash: String, name: String },
+}
+
+/// One selectable row of the duplicates view: a file (or, in a byte group, one location of the one file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DupeRow {
+    pub group: usize,
+    pub content_hash: String,
+    pub text: String,
+}
+
+/// The duplicates view: its groups and the selected row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DupesView {
+    pub of: DupesOf,
+    pub generation: u64,
+    pub groups: Vec<DupeGroup>,
+    pub rows: Vec<DupeRow>,
+    pub selected: usize,
+    pub loading: bool,
+    pub error: Option<String>,
+}
+
+impl DupesView {
+    fn new(of: DupesOf, generation: u64) -> Self {
+        Self {
+            of,
+            generation,
+            groups: Vec::new(),
+            rows: Vec::new(),
+            selected: 0,
+            loading: true,
+            error: None,
+        }
+    }
+
+    fn fill(&mut self, groups: Vec<DupeGroup>) {
+        self.rows.clear();
+        for (g, group) in groups.iter().enumerate() {
+            for f in &group.files {
+                if group.kind == DupeKind::Bytes {
+                    for l in &f.locations {
+                        self.rows.push(DupeRow {
+                            group: g,
+                            content_hash: f.content_hash.clone(),
+                            text: l.clone(),
+                        });
+                    }
+                } else {
+                    self.rows.push(DupeRow {
+                        group: g,
+                        content_hash: f.content_hash.clone(),
+                        text: f.path.clone(),
+                    });
+                }
+            }
+        }
+        self.groups = groups;
+        self.selected = 0;
+        self.loading = false;
+        self.error = None;
+    }
+}
+
+/// The export form: the current query's files into a folder, with `export`'s options.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportForm {
+    /// 0: the folder, 1: the manifest (optional).
+    pub field: usize,
+    pub out: PathField,
+    pub manifest: PathField,
+    pub all_locations: bool,
+    /// The export is under way (its answer closes the form).
+    pub running: bool,
+    /// Why Enter did not start it.
+    pub problem: Option<String>,
+}
+
 /// Answers for the browser.
 #[derive(Debug, Clone)]
 pub enum BrowserMsg {
     Timer(Timer),
+    /// How many files the query of `generation` matches.
+    Counted {
+        generation: u64,
+        result: Result<MatchCount, String>,
+    },
+    /// The groups the duplicates view of `generation` asked for.
+    Dupes {
+        generation: u64,
+        result: Result<Vec<DupeGroup>, String>,
+    },
+    /// The export's one-line outcome, or why it failed.
+    Exported(Result<String, String>),
     Searched {
         generation: u64,
         /// A next page (appended) rather than a first one.
@@ -153,6 +257,20 @@ pub enum BrowserEffect {
         content_hash: String,
         locations: Vec<String>,
     },
+    Count {
+        generation: u64,
+        query: Query,
+    },
+    Dupes {
+        generation: u64,
+        of: DupesOf,
+    },
+    Export {
+        query: Query,
+        out: String,
+        manifest: Option<String>,
+        all_locations: bool,
+    },
 }
 
 /// The browser: open or not, its query, results, selection and what was read about the selected file.
@@ -160,7 +278,16 @@ pub enum BrowserEffect {
 pub struct Browser {
     pub open: bool,
     pub focus: Focus,
-    pub text: String,
+    /// The query line.
+    pub query_edit: LineEdit,
+    /// How many files the current query matches (`None` until counted, or when the count failed).
+    pub count: Option<MatchCount>,
+    /// The duplicates view, over the results while open.
+    pub dupes: Option<DupesView>,
+    /// Bumped by every duplicates view asked for: answers for an older one are dropped.
+    pub dupes_asked: u64,
+    /// The export form, over the browser while open.
+    pub export: Option<ExportForm>,
     /// Bumped by every change of the query text or the sort: answers of another generation are stale.
     pub generation: u64,
     /// The generation whose text was last parsed and searched (Enter may run it before its timer).
@@ -195,7 +322,11 @@ impl Default for Browser {
         Browser {
             open: false,
             focus: Focus::Query,
-            text: String::new(),
+            query_edit: LineEdit::default(),
+            count: None,
+            dupes: None,
+            dupes_asked: 0,
+            export: None,
             generation: 0,
             asked: 0,
             query: None,
@@ -218,7 +349,8 @@ impl Default for Browser {
     }
 }
 
-/// What the browser's keys do (bound in the key table).
+/// What the browser's keys do (bound in the key table); moving in the lists and editing the query are the key
+/// table's shared `Move` and `Edit` actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BrowseAction {
     Open,
@@ -227,11 +359,6 @@ pub enum BrowseAction {
     EditQuery,
     /// Run the query now and go to the results.
     Submit,
-    Backspace,
-    Up,
-    Down,
-    PageUp,
-    PageDown,
     SortField,
     SortDirection,
     Pane,
@@ -244,17 +371,154 @@ pub enum BrowseAction {
     /// Scroll the detail pane (every location of a file found in many places).
     DetailUp,
     DetailDown,
+    /// The selected file's duplicate groups, in the duplicates view.
+    DupesOfFile,
+    /// Every duplicate group of the library, largest first.
+    DupesView,
+    /// The duplicates view: bytes, same notes, same notes transposed.
+    DupesKind,
+    /// Close the duplicates view.
+    DupesBack,
+    /// Open the export form for the current query.
+    Export,
+    ExportRun,
+    ExportField,
+    ExportAllLocations,
+    ExportCancel,
 }
 
 impl Browser {
+    /// The query text.
+    pub fn text(&self) -> &str {
+        self.query_edit.text()
+    }
+
+    /// The content hash of the selected file: a result, or a row of the duplicates view.
+    pub fn selected_hash(&self) -> Option<&str> {
+        match &self.dupes {
+            Some(d) => d.rows.get(d.selected).map(|r| r.content_hash.as_str()),
+            None => self.selected_hit().map(|h| h.content_hash.as_str()),
+        }
+    }
+
     pub fn selected_hit(&self) -> Option<&Hit> {
         self.hits.get(self.selected)
     }
 
-    /// A typed character (query focus).
+    /// The export form's field `i`.
+    pub fn export_field(&mut self, i: usize) -> Option<&mut PathField> {
+        let form = self.export.as_mut()?;
+        Some(if i == 0 { &mut form.out } else { &mut form.manifest })
+    }
+
+    /// The export form's focused field and its number.
+    pub fn export_focus(&self) -> Option<(usize, &PathField)> {
+        let form = self.export.as_ref()?;
+        Some((form.field, if form.field == 0 { &form.out } else { &form.manifest }))
+    }
+
+    /// A typed character: into the query line, or the export form's field.
     pub fn type_char(&mut self, c: char) -> Vec<BrowserEffect> {
-        self.text.push(c);
+        if let Some(form) = self.export.as_mut() {
+            let f = if form.field == 0 {
+                &mut form.out
+            } else {
+                &mut form.manifest
+            };
+            f.edit.insert(c);
+            f.candidates.clear();
+            form.problem = None;
+            return vec![];
+        }
+        self.query_edit.insert(c);
         self.edited()
+    }
+
+    /// An editing key in the focused field.
+    pub fn on_edit(&mut self, op: EditOp) -> Vec<BrowserEffect> {
+        if let Some(form) = self.export.as_mut() {
+            let f = if form.field == 0 {
+                &mut form.out
+            } else {
+                &mut form.manifest
+            };
+            f.edit.apply(op);
+            f.candidates.clear();
+            return vec![];
+        }
+        if self.query_edit.apply(op) {
+            return self.edited();
+        }
+        vec![]
+    }
+
+    /// Whether an editing key would change the focused field.
+    pub fn can_edit(&self, op: EditOp) -> bool {
+        match self.export_focus() {
+            Some((_, f)) => f.edit.would_change(op),
+            None => self.query_edit.would_change(op),
+        }
+    }
+
+    /// A movement key: the results, or the duplicates view's rows.
+    pub fn on_move(&mut self, m: Move) -> Vec<BrowserEffect> {
+        if let Some(d) = self.dupes.as_mut() {
+            let last = d.rows.len().saturating_sub(1);
+            let to = moved(d.selected, m, last, PAGE_JUMP);
+            if to == d.selected || d.rows.is_empty() {
+                return vec![];
+            }
+            d.selected = to;
+            return self.selection_changed();
+        }
+        let last = self.hits.len().saturating_sub(1);
+        let to = moved(self.selected, m, last, PAGE_JUMP) as i64;
+        self.move_by(to - self.selected as i64)
+    }
+
+    /// Whether a movement key would move the selection.
+    pub fn can_move(&self, m: Move) -> bool {
+        let (at, len) = match &self.dupes {
+            Some(d) => (d.selected, d.rows.len()),
+            None => (self.selected, self.hits.len()),
+        };
+        len > 0 && moved(at, m, len - 1, PAGE_JUMP) != at
+    }
+
+    /// Whether `action` does something now.
+    pub fn available(&self, action: BrowseAction) -> bool {
+        let notes_ready = matches!(self.notes, Slot::Ready(_));
+        match action {
+            BrowseAction::DupesOfFile => self.selected_hit().is_some(),
+            BrowseAction::Export => self.query.is_some() && self.answered && !self.hits.is_empty(),
+            BrowseAction::TimeLeft => notes_ready && self.view.start > 0.0,
+            BrowseAction::TimeRight => {
+                let d = self.duration();
+                notes_ready && self.view.start + self.view.span(d) < d - 1e-9
+            }
+            BrowseAction::ZoomIn => notes_ready && self.view.zoom < MAX_ZOOM,
+            BrowseAction::ZoomOut => notes_ready && self.view.zoom > 0,
+            BrowseAction::PitchUp => notes_ready && self.view.pitch_center < 127.0,
+            BrowseAction::PitchDown => notes_ready && self.view.pitch_center > 0.0,
+            BrowseAction::DetailUp => self.detail_scroll > 0,
+            BrowseAction::DetailDown => match &self.detail {
+                Slot::Ready(d) => self.detail_scroll < detail_line_bound(d),
+                _ => false,
+            },
+            BrowseAction::DupesKind => matches!(&self.dupes, Some(d) if matches!(d.of, DupesOf::Library(_))),
+            _ => true,
+        }
+    }
+
+    /// What a key whose action is not available says.
+    pub fn why_not(&self, action: BrowseAction) -> String {
+        match action {
+            BrowseAction::DupesOfFile => "no file selected".into(),
+            BrowseAction::Export => "no results to export: run a query first".into(),
+            BrowseAction::DetailUp | BrowseAction::DetailDown => "the detail shows all there is".into(),
+            BrowseAction::DupesKind => "these are one file's groups: D lists the library's".into(),
+            _ => "the piano roll cannot go further".into(),
+        }
     }
 
     /// The query text changed: a new generation, its search after the debounce.
@@ -263,29 +527,46 @@ impl Browser {
         vec![BrowserEffect::After(DEBOUNCE, Timer::Search(self.generation))]
     }
 
-    /// Parse the current text and ask for its first page (nothing when it does not parse).
+    /// Parse the current text and ask for its first page and its count. A text that does not parse clears the
+    /// results: what they answered is not this text.
     fn search_now(&mut self) -> Vec<BrowserEffect> {
         self.asked = self.generation;
-        match Query::parse(&self.text) {
+        self.count = None;
+        match Query::parse(self.query_edit.text()) {
             Ok(q) => {
                 self.error = None;
                 self.query = Some(q.clone());
                 self.searching = true;
                 self.paging = false;
-                vec![BrowserEffect::Search {
-                    generation: self.generation,
-                    query: q,
-                    sort: self.sort,
-                    after: None,
-                }]
+                vec![
+                    BrowserEffect::Search {
+                        generation: self.generation,
+                        query: q.clone(),
+                        sort: self.sort,
+                        after: None,
+                    },
+                    BrowserEffect::Count {
+                        generation: self.generation,
+                        query: q,
+                    },
+                ]
             }
             Err(e) => {
                 self.error = Some(e);
                 self.query = None;
                 self.searching = false;
-                vec![]
+                self.clear_results()
             }
         }
+    }
+
+    /// No results shown (a query that does not parse, or whose search failed).
+    fn clear_results(&mut self) -> Vec<BrowserEffect> {
+        self.hits.clear();
+        self.next = None;
+        self.answered = false;
+        self.selected = 0;
+        self.selection_changed()
     }
 
     pub fn on_action(&mut self, action: BrowseAction) -> Vec<BrowserEffect> {
@@ -293,16 +574,21 @@ impl Browser {
             BrowseAction::Open => {
                 self.open = true;
                 self.focus = Focus::Query;
+                self.dupes = None;
                 // Opening again refreshes: an import may have added files meanwhile.
                 self.generation += 1;
                 self.search_now()
             }
             BrowseAction::Close => {
                 self.open = false;
+                self.dupes = None;
                 vec![]
             }
             BrowseAction::EditQuery => {
                 self.focus = Focus::Query;
+                if self.dupes.take().is_some() {
+                    return self.selection_changed();
+                }
                 vec![]
             }
             BrowseAction::Submit => {
@@ -313,17 +599,6 @@ impl Browser {
                 }
                 vec![]
             }
-            BrowseAction::Backspace => {
-                if self.text.pop().is_some() {
-                    self.edited()
-                } else {
-                    vec![]
-                }
-            }
-            BrowseAction::Up => self.move_by(-1),
-            BrowseAction::Down => self.move_by(1),
-            BrowseAction::PageUp => self.move_by(-(PAGE_JUMP as i64)),
-            BrowseAction::PageDown => self.move_by(PAGE_JUMP as i64),
             BrowseAction::SortField => {
                 let i = SORT_CYCLE.iter().position(|f| *f == self.sort.field).unwrap_or(0);
                 self.sort.field = SORT_CYCLE[(i + 1) % SORT_CYCLE.len()];
@@ -381,7 +656,99 @@ impl Browser {
                 self.detail_scroll = (self.detail_scroll + DETAIL_STEP).min(most);
                 vec![]
             }
+            BrowseAction::DupesOfFile => {
+                let Some(h) = self.selected_hit() else { return vec![] };
+                let of = DupesOf::File {
+                    content_hash: h.content_hash.clone(),
+                    name: h.filename.clone(),
+                };
+                self.open_dupes(of)
+            }
+            BrowseAction::DupesView => self.open_dupes(DupesOf::Library(DupeKind::Musical)),
+            BrowseAction::DupesKind => {
+                let Some(DupesOf::Library(kind)) = self.dupes.as_ref().map(|d| d.of.clone()) else {
+                    return vec![];
+                };
+                let next = match kind {
+                    DupeKind::Bytes => DupeKind::Musical,
+                    DupeKind::Musical => DupeKind::Transposed,
+                    DupeKind::Transposed => DupeKind::Bytes,
+                };
+                self.open_dupes(DupesOf::Library(next))
+            }
+            BrowseAction::DupesBack => {
+                self.dupes = None;
+                self.selection_changed()
+            }
+            BrowseAction::Export => {
+                self.export = Some(ExportForm::default());
+                vec![]
+            }
+            BrowseAction::ExportField => {
+                if let Some(f) = self.export.as_mut() {
+                    f.field = 1 - f.field.min(1);
+                }
+                vec![]
+            }
+            BrowseAction::ExportAllLocations => {
+                if let Some(f) = self.export.as_mut() {
+                    f.all_locations = !f.all_locations;
+                }
+                vec![]
+            }
+            BrowseAction::ExportCancel => {
+                self.export = None;
+                vec![]
+            }
+            BrowseAction::ExportRun => self.start_export(),
         }
+    }
+
+    fn open_dupes(&mut self, of: DupesOf) -> Vec<BrowserEffect> {
+        // A counter of its own: the query's answers on their way stay valid.
+        self.dupes_asked += 1;
+        self.focus = Focus::Results;
+        self.dupes = Some(DupesView::new(of.clone(), self.dupes_asked));
+        let mut out = self.selection_changed();
+        out.push(BrowserEffect::Dupes {
+            generation: self.dupes_asked,
+            of,
+        });
+        out
+    }
+
+    /// Enter on the export form: the folder is needed; the query is the one whose results are shown.
+    fn start_export(&mut self) -> Vec<BrowserEffect> {
+        let query = self.query.clone();
+        let Some(form) = self.export.as_mut() else {
+            return vec![];
+        };
+        let out = form.out.edit.text().trim().to_string();
+        if out.is_empty() {
+            form.problem = Some("type the folder to export into".into());
+            form.field = 0;
+            return vec![];
+        }
+        let Some(query) = query else {
+            form.problem = Some("the query does not parse: fix it first".into());
+            return vec![];
+        };
+        let manifest = Some(form.manifest.edit.text().trim().to_string()).filter(|m| !m.is_empty());
+        if let Some(m) = &manifest
+            && !(m.ends_with(".csv") || m.ends_with(".jsonl"))
+        {
+            form.problem = Some("the manifest must be named .csv or .jsonl".into());
+            form.field = 1;
+            return vec![];
+        }
+        form.running = true;
+        form.problem = None;
+        vec![BrowserEffect::Export {
+            query,
+            out,
+            manifest,
+            all_locations: form.all_locations,
+        }]
     }
 
     /// The loaded notes' length (0 before any).
@@ -436,7 +803,7 @@ impl Browser {
         self.selection += 1;
         self.view = RollView::default();
         self.detail_scroll = 0;
-        if self.hits.is_empty() {
+        if self.selected_hash().is_none() {
             self.detail = Slot::Empty;
             self.notes = Slot::Empty;
             return vec![];
@@ -449,13 +816,37 @@ impl Browser {
     pub fn on_msg(&mut self, msg: BrowserMsg) -> Vec<BrowserEffect> {
         match msg {
             BrowserMsg::Timer(Timer::Search(g)) if g == self.generation && self.asked != g => self.search_now(),
-            BrowserMsg::Timer(Timer::Select(s)) if s == self.selection => match self.selected_hit() {
+            BrowserMsg::Timer(Timer::Select(s)) if s == self.selection => match self.selected_hash() {
                 Some(h) => vec![BrowserEffect::Detail {
                     selection: s,
-                    content_hash: h.content_hash.clone(),
+                    content_hash: h.to_string(),
                 }],
                 None => vec![],
             },
+            BrowserMsg::Counted { generation, result } => {
+                if generation == self.generation {
+                    // A count that failed (or took too long) shows nothing rather than a guess.
+                    self.count = result.ok();
+                }
+                vec![]
+            }
+            BrowserMsg::Dupes { generation, result } => {
+                let Some(d) = self.dupes.as_mut().filter(|d| d.generation == generation) else {
+                    return vec![];
+                };
+                match result {
+                    Ok(groups) => d.fill(groups),
+                    Err(e) => {
+                        d.loading = false;
+                        d.error = Some(e);
+                    }
+                }
+                self.selection_changed()
+            }
+            BrowserMsg::Exported(_) => {
+                self.export = None;
+                vec![]
+            }
             // A newer edit or selection has its own timer.
             BrowserMsg::Timer(_) => vec![],
             BrowserMsg::Searched {
@@ -520,6 +911,10 @@ impl Browser {
                 self.searching = false;
                 self.paging = false;
                 self.search_error = Some(e);
+                // What is listed answered an earlier search, not this one: it goes.
+                if !append {
+                    return self.clear_results();
+                }
                 return vec![];
             }
         };
@@ -537,6 +932,10 @@ impl Browser {
         let before = self.selected_hit().map(|h| h.id);
         self.hits = page.hits;
         self.next = page.next;
+        // An answer that fits in one page is its own exact count.
+        if self.next.is_none() {
+            self.count = Some(MatchCount::Exact(self.hits.len() as u64));
+        }
         match before.and_then(|id| self.hits.iter().position(|h| h.id == id)) {
             Some(i) => {
                 self.selected = i;

@@ -52,6 +52,7 @@ impl Runner {
         let (engine, tx) = (self.engine.clone(), self.tx.clone());
         match effect {
             Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
+            Effect::CompletePath { target, typed } => tasks::spawn_complete(target, typed, tx),
             Effect::ChooseMode(sources) => tasks::spawn_choose_mode(engine, sources, tx),
             Effect::ApplyLevel { level, confirmed } => tasks::spawn_apply(engine, level, confirmed, tx),
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
@@ -73,7 +74,7 @@ impl Runner {
             Effect::CancelImport => match &self.import {
                 Some(h) => {
                     h.control.set_paused(false);
-                    h.control.cancel();
+                    h.control.cancel_because("cancelled in the console");
                 }
                 None => self.pending_cancel = true,
             },
@@ -184,6 +185,16 @@ impl Runner {
                 content_hash,
                 locations,
             } => tasks::spawn_notes(selection, content_hash, locations, tx),
+            BrowserEffect::Count { generation, query } => tasks::spawn_count(engine, generation, query, tx),
+            BrowserEffect::Dupes { generation, of } => tasks::spawn_dupes(engine, generation, of, tx),
+            // The export reads the whole query and many files: on the main engine's pool, not the browser's one
+            // connection, so that browsing goes on meanwhile.
+            BrowserEffect::Export {
+                query,
+                out,
+                manifest,
+                all_locations,
+            } => tasks::spawn_export(self.engine.clone(), query, out, manifest, all_locations, tx),
         }
     }
 
@@ -192,7 +203,7 @@ impl Runner {
             handle.control.set_paused(p);
         }
         if std::mem::take(&mut self.pending_cancel) {
-            handle.control.cancel();
+            handle.control.cancel_because("cancelled in the console");
         }
         self.import = Some(handle);
     }
@@ -326,7 +337,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
     // cancelled here (flushed, marked interrupted). A profile operation still running stops with the runtime,
     // its journal entries intact, so restore-safety can finish the job.
     if let Some(h) = runner.import.take() {
-        h.control.cancel();
+        h.control.cancel_because("the console was closed (SIGTERM or SIGHUP)");
         let _ = h.join().await;
     }
     Ok(())

@@ -143,6 +143,53 @@ impl Listen {
         }
     }
 
+    /// Another output than the chosen one to switch to (`o`); before the probe, `o` looks for them.
+    fn other_outputs(&self) -> bool {
+        self.probe.as_ref().is_none_or(|p| p.choices().len() > 1)
+    }
+
+    /// What works instead when the chosen output cannot play: another output where there is one, and rendering.
+    fn alternatives(&self) -> &'static str {
+        match self.choice() {
+            OutputChoice::Port(_) => "o: another output, w: render to WAV",
+            OutputChoice::Synth if self.other_outputs() => "o: a MIDI port, w: render to WAV",
+            OutputChoice::Synth => "w: render to WAV",
+        }
+    }
+
+    /// Whether `action` does something now: the footer and the listening line show only these, and the others
+    /// answer with `why_not`.
+    pub fn available(&self, action: ListenAction, b: &Browser) -> bool {
+        match action {
+            ListenAction::PlayStop => self.auditioning || b.selected_hash().is_some(),
+            ListenAction::SeekBack | ListenAction::SeekForward => {
+                self.playing.as_ref().is_some_and(|p| p.started.is_some())
+            }
+            ListenAction::NextOutput => self.other_outputs(),
+            ListenAction::Render => self.rendering.is_none() && selected_file(b).is_some(),
+        }
+    }
+
+    /// What a listening key that is not available says.
+    pub fn why_not(&self, action: ListenAction, b: &Browser) -> String {
+        match action {
+            ListenAction::PlayStop => "no file selected to play".into(),
+            ListenAction::SeekBack | ListenAction::SeekForward => match &self.playing {
+                Some(p) => format!("{} is still loading", p.name),
+                None => "nothing plays: Space plays the selected file".into(),
+            },
+            ListenAction::NextOutput => match self.probe.as_ref().map(|p| &p.ports) {
+                Some(Err(e)) => format!("no other output: {e}"),
+                _ => "no other output: no MIDI port found".into(),
+            },
+            ListenAction::Render if self.rendering.is_some() => "a render is under way".into(),
+            ListenAction::Render if b.selected_hash().is_some() => {
+                "the file is still being read: w renders it once its detail shows".into()
+            }
+            ListenAction::Render => "no file to render: select one".into(),
+        }
+    }
+
     /// Ticks are wanted: something plays or is about to.
     pub fn wants_ticks(&self) -> bool {
         self.playing.as_ref().is_some_and(|p| p.started.is_some())
@@ -297,11 +344,12 @@ impl Listen {
         match msg {
             ListenMsg::Probed(p) => {
                 self.probing = false;
-                if let (OutputChoice::Synth, Err(e)) = (p.choices()[0].clone(), &p.font) {
-                    // Said once, with what works instead.
-                    self.message = Some(format!("{e} — o: a MIDI port, w: render to WAV"));
-                }
+                let no_font = p.font.as_ref().err().cloned();
                 self.probe = Some(p);
+                if let (OutputChoice::Synth, Some(e)) = (self.choice(), no_font) {
+                    // Said once, with what works instead.
+                    self.message = Some(format!("{e} — {}", self.alternatives()));
+                }
                 self.reconcile(b)
             }
             ListenMsg::Opened(Ok(name)) => {
@@ -309,11 +357,7 @@ impl Listen {
                 self.reconcile(b)
             }
             ListenMsg::Opened(Err(e)) => {
-                let other = match self.choice() {
-                    OutputChoice::Synth => "o: a MIDI port, w: render to WAV",
-                    OutputChoice::Port(_) => "o: another output, w: render to WAV",
-                };
-                self.message = Some(format!("{e} — {other}"));
+                self.message = Some(format!("{e} — {}", self.alternatives()));
                 self.output = OutputState::Failed(e);
                 self.auditioning = false;
                 self.playing = None;
@@ -369,17 +413,25 @@ fn follow(b: &mut Browser, t: f64, duration: f64) {
     }
 }
 
-/// The selected file's hash, locations and name, once its detail is read.
+/// The selected file's hash, locations and name, once its detail is read: a result, or a row of the duplicates
+/// view (its location's file name).
 fn selected_file(b: &Browser) -> Option<(String, Vec<String>, String)> {
-    let hit = b.selected_hit()?;
+    let hash = b.selected_hash()?;
     let Slot::Ready(d) = &b.detail else { return None };
-    if d.content_hash != hit.content_hash {
+    if d.content_hash != hash {
         return None;
     }
+    let name = match &b.dupes {
+        Some(v) => {
+            let path = v.rows.get(v.selected).map_or("", |r| r.text.as_str());
+            path.rsplit(['/', '\\']).next().unwrap_or(path).to_string()
+        }
+        None => b.selected_hit()?.filename.clone(),
+    };
     Some((
         d.content_hash.clone(),
         d.locations.iter().map(|l| l.path.clone()).collect(),
-        hit.filename.clone(),
+        name,
     ))
 }
 

@@ -10,6 +10,9 @@ pub mod browser;
 pub mod event_loop;
 pub mod history;
 pub mod keymap;
+#[cfg(test)]
+pub(crate) mod keywalk_tests;
+pub mod lineedit;
 pub mod listen;
 pub mod system;
 pub mod tasks;
@@ -29,9 +32,16 @@ use ratatui::backend::CrosstermBackend;
 use crate::engine::session::Engine;
 use app::App;
 
-/// Open the console on `engine` with `sources` preselected (`soundfont`: `--soundfont`, for listening); returns when
-/// the user quits. The terminal is put back on every exit, errors and panics included.
-pub async fn run(engine: Engine, sources: Vec<PathBuf>, soundfont: Option<PathBuf>) -> anyhow::Result<()> {
+/// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
+/// back on every exit, errors and panics included. `flags` are the global options to repeat in a command printed
+/// for the user (`--data-dir ...`): leaving the database not SAFE prints one line saying what is relaxed and the
+/// command that restores it. `soundfont` is `--soundfont`, for listening.
+pub async fn run(
+    engine: Engine,
+    sources: Vec<PathBuf>,
+    flags: String,
+    soundfont: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let sources: Vec<PathBuf> = sources
         .into_iter()
         .map(|p| std::path::absolute(&p).unwrap_or(p))
@@ -48,9 +58,46 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>, soundfont: Option<PathBu
     // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
     // the alternate screen starts blank and the first draw paints every cell.
     let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    let check = engine.poll_copy(std::time::Duration::from_secs(2));
     let result = event_loop::run_loop(&mut terminal, engine, app).await;
     let _ = terminal.show_cursor();
+    drop(terminal);
+    drop(_restore);
+    // Read again now: the last poll may predate a restore (or a level) the user just saw finish.
+    let safety = tokio::time::timeout(std::time::Duration::from_secs(3), check.safety()).await;
+    match safety {
+        Ok(Ok(st)) => {
+            if let Some(line) = quit_line(&st, &flags) {
+                eprintln!("{line}");
+            }
+        }
+        _ => eprintln!(
+            "midi-tui: could not read the database's safety on the way out: `midi-tui{flags} status` tells it"
+        ),
+    }
     result
+}
+
+/// The one line printed on leaving a database that is not SAFE: what is relaxed and the command that restores it.
+pub fn quit_line(st: &crate::engine::profile::SafetyState, flags: &str) -> Option<String> {
+    if st.is_safe() && st.data_lost.is_none() {
+        return None;
+    }
+    let badge = st.badge().label();
+    let mut what: Vec<String> = st.unsafe_reasons.clone();
+    what.extend(st.relaxed.iter().cloned());
+    if let Some(lost) = &st.data_lost {
+        what.insert(0, format!("data lost: {lost}"));
+    }
+    let rebuild = if st.levels_applied[1] {
+        format!(", then `midi-tui{flags} rebuild-indexes`")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "midi-tui: the database is left {badge} ({}): `midi-tui{flags} restore-safety` restores it{rebuild}",
+        what.join("; ")
+    ))
 }
 
 /// The sample library (see `Engine`'s `sample_library`).

@@ -12,10 +12,16 @@ use super::listen::ListenMsg;
 use crate::engine::listen::{FoundFont, Performance, SynthOptions, load_performance};
 use crate::listen::{OpenOutput, OutputChoice, Player, Probe};
 
+use crate::engine::human;
 use crate::engine::pipeline::EngineEvent;
 use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
 use crate::engine::session::Engine;
+
+/// Unfinished runs the start screen lists at most.
+pub const UNFINISHED_SHOWN: i64 = 20;
+/// Path completions listed at most.
+const COMPLETIONS: usize = 200;
 
 /// A status poll that takes longer shows the server as not answering.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,11 +69,13 @@ async fn poll_once(engine: &Engine) -> Result<Polled, String> {
     let wal_bytes = engine.wal_bytes().await;
     // A library from before shared runs, or a role that may not read them: the line just stays away.
     let shared_runs = engine.live_shared_runs().await.unwrap_or_default();
+    let unfinished = engine.unfinished_runs(UNFINISHED_SHOWN).await.unwrap_or_default();
     Ok(Polled {
         status,
         safety,
         wal_bytes,
         shared_runs,
+        unfinished,
         latency_ms: t0.elapsed().as_millis() as u64,
     })
 }
@@ -144,7 +152,9 @@ pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, confirmed
     let mut plan = ImportPlan::new(sources, mode);
     plan.confirmed = confirmed;
     plan.keep_profile = true;
-    plan.log_path = Some(engine.run_log_path());
+    let log = engine.run_log_path();
+    send(&tx, Msg::LogFile(log.display().to_string()));
+    plan.log_path = Some(log);
     let _ = tx.send(Incoming::Plan(engine.start_plan(plan)));
 }
 
@@ -369,6 +379,141 @@ pub fn spawn_choose_mode(engine: Engine, sources: Vec<PathBuf>, tx: Tx) {
     });
 }
 
+/// How many files the query matches (exact up to the engine's cap, its estimate past it).
+pub fn spawn_count(engine: Engine, generation: u64, query: crate::engine::library::Query, tx: Tx) {
+    tokio::spawn(async move {
+        let result = timed(BROWSE_TIMEOUT, engine.count_matches(&query))
+            .await
+            .map_err(|e| first_line(&e));
+        send(&tx, Msg::Browser(BrowserMsg::Counted { generation, result }));
+    });
+}
+
+/// The groups of the duplicates view: the library's largest of one kind, or one file's.
+pub fn spawn_dupes(engine: Engine, generation: u64, of: super::browser::DupesOf, tx: Tx) {
+    use super::browser::{DUPE_FILES, DUPE_GROUPS, DupesOf};
+    tokio::spawn(async move {
+        let result = match of {
+            DupesOf::Library(kind) => {
+                let mut groups = Vec::new();
+                timed(
+                    BROWSE_TIMEOUT,
+                    engine.duplicate_groups(kind, |mut g| {
+                        g.files.truncate(DUPE_FILES);
+                        groups.push(g);
+                        groups.len() < DUPE_GROUPS
+                    }),
+                )
+                .await
+                .map(|_| groups)
+            }
+            DupesOf::File { content_hash, .. } => match crate::engine::library::hash_from_hex(&content_hash) {
+                Some(hash) => timed(BROWSE_TIMEOUT, engine.duplicates_of(&hash, DUPE_FILES)).await,
+                None => Err(format!("not a content hash: {content_hash}")),
+            },
+        };
+        send(
+            &tx,
+            Msg::Browser(BrowserMsg::Dupes {
+                generation,
+                result: result.map_err(|e| first_line(&e)),
+            }),
+        );
+    });
+}
+
+/// Export the query's files (the same call as `midi-tui export`), answered with its one-line outcome.
+pub fn spawn_export(
+    engine: Engine,
+    query: crate::engine::library::Query,
+    out: String,
+    manifest: Option<String>,
+    all_locations: bool,
+    tx: Tx,
+) {
+    tokio::spawn(async move {
+        let out = expand(&out);
+        let manifest = manifest.map(|m| expand(&m));
+        let result = match engine.export_query(&query, out.clone(), all_locations, manifest).await {
+            Ok(done) => {
+                let r = &done.report;
+                let mut line = format!(
+                    "exported {} of {} into {} ({}), {} already there, {} renamed",
+                    human::count(r.written()),
+                    human::counted(done.matched, "matching file"),
+                    out.display(),
+                    super::ui::fmt_bytes(r.bytes),
+                    human::count(r.unchanged()),
+                    human::count(r.renamed)
+                );
+                if !r.errors.is_empty() {
+                    line.push_str(&format!(
+                        "; {} failed, first: {}",
+                        human::counted(r.errors.len(), "location"),
+                        r.errors[0].0
+                    ));
+                }
+                Ok(line)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        send(&tx, Msg::Browser(BrowserMsg::Exported(result)));
+    });
+}
+
+/// The paths that complete `typed` (`~` expanded for the listing, the typed spelling kept), folders with a `/`.
+/// Listed off the async workers, with a timeout: a hung mount must not hang the console.
+pub fn spawn_complete(target: super::app::PathTarget, typed: String, tx: Tx) {
+    tokio::spawn(async move {
+        let t = typed.clone();
+        let listed = tokio::task::spawn_blocking(move || complete_path(&t));
+        let candidates = match tokio::time::timeout(CHECK_TIMEOUT, listed).await {
+            Ok(Ok(c)) => c,
+            _ => Vec::new(),
+        };
+        send(
+            &tx,
+            Msg::Completed {
+                target,
+                typed,
+                candidates,
+            },
+        );
+    });
+}
+
+/// Completions of `typed`: the entries of its folder whose names start with its last part, sorted; hidden entries
+/// only when that part starts with a dot.
+pub fn complete_path(typed: &str) -> Vec<String> {
+    let (dir_part, prefix) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let dir = if dir_part.is_empty() {
+        expand(".")
+    } else {
+        expand(dir_part)
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            if !name.starts_with(prefix) || (name.starts_with('.') && !prefix.starts_with('.')) {
+                return None;
+            }
+            // A symbolic link to a folder completes as a folder.
+            let is_dir = std::fs::metadata(e.path()).is_ok_and(|m| m.is_dir());
+            Some(format!("{dir_part}{name}{}", if is_dir { "/" } else { "" }))
+        })
+        .take(COMPLETIONS)
+        .collect();
+    out.sort();
+    out
+}
+
 /// `~/x` -> home/x; relative paths against the current directory.
 pub fn expand(typed: &str) -> PathBuf {
     let p = match typed.strip_prefix("~/") {
@@ -384,6 +529,27 @@ pub fn expand(typed: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_complete_from_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().display().to_string();
+        std::fs::create_dir(dir.path().join("grooves 1")).unwrap();
+        std::fs::create_dir(dir.path().join("grooves 2")).unwrap();
+        std::fs::write(dir.path().join("gamma.mid"), b"x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
+        assert_eq!(
+            complete_path(&format!("{base}/gr")),
+            vec![format!("{base}/grooves 1/"), format!("{base}/grooves 2/")]
+        );
+        assert_eq!(complete_path(&format!("{base}/ga")), vec![format!("{base}/gamma.mid")]);
+        assert_eq!(
+            complete_path(&format!("{base}/")).len(),
+            3,
+            "hidden entries only when asked for"
+        );
+        assert!(complete_path(&format!("{base}/nothing")).is_empty());
+    }
 
     #[test]
     fn typed_paths_expand() {

@@ -86,6 +86,7 @@ pub fn safe_polled() -> Polled {
         wal_bytes: Some(48 << 20),
         latency_ms: 3,
         shared_runs: Vec::new(),
+        unfinished: Vec::new(),
     }
 }
 
@@ -120,6 +121,7 @@ pub fn ludicrous_polled() -> Polled {
         wal_bytes: Some(1_200 << 20),
         latency_ms: 4,
         shared_runs: Vec::new(),
+        unfinished: Vec::new(),
     }
 }
 

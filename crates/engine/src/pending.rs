@@ -73,7 +73,7 @@ impl PendingRuns {
             if note.target != self.target {
                 continue;
             }
-            match runs::settle(pool, note.run_id, note.pid, &note.status).await {
+            match runs::settle(pool, note.run_id, note.pid, &note.status, note.error.as_deref()).await {
                 Ok(changed) => {
                     settled += usize::from(changed);
                     tracing::info!("run {} settled as {} (changed: {changed})", note.run_id, note.status);

@@ -109,11 +109,24 @@ impl ImportOptions {
 pub struct Control {
     cancel: AtomicBool,
     paused: AtomicBool,
+    /// Who asked for the cancel, stored with the interrupted run (`status` and the console list it).
+    reason: std::sync::Mutex<Option<String>>,
 }
 
 impl Control {
     pub fn cancel(&self) {
         self.cancel.store(true, Release);
+    }
+    /// Cancel, saying why (e.g. "cancelled in the console"); the first reason given is kept.
+    pub fn cancel_because(&self, reason: &str) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert_with(|| reason.to_string());
+        drop(r);
+        self.cancel();
+    }
+    /// Why the run was cancelled, when someone said.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Relaxed)
@@ -388,7 +401,13 @@ fn run(
     if let (Some(pool), Some(id)) = (&pool, run_id) {
         let snap = stage.metrics.snapshot();
         let error = outcome.error.as_ref().map(ToString::to_string);
-        store_status(&stage.opts, pool, &rt, id, &snap, outcome.status, error.as_deref());
+        let reason = match outcome.status {
+            RunStatus::Done | RunStatus::Running => None,
+            RunStatus::Failed => Some(error.clone().unwrap_or_else(|| "failed".into())),
+            RunStatus::Interrupted => Some(stage.control.reason().unwrap_or_else(|| "cancelled".into())),
+        };
+        let end = (outcome.status, reason.as_deref());
+        store_status(&stage.opts, pool, &rt, id, &snap, end, error.as_deref());
         if outcome.status == RunStatus::Done && repair.is_active() {
             match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => stage.log.line("repair complete: every lost row is back"),
@@ -454,7 +473,7 @@ fn store_status(
     rt: &tokio::runtime::Handle,
     id: i64,
     snap: &Snapshot,
-    status: RunStatus,
+    (status, reason): (RunStatus, Option<&str>),
     error: Option<&str>,
 ) {
     // After a failure the server may be gone: one quick connection attempt, not the pool's retries.
@@ -463,7 +482,7 @@ fn store_status(
     let update = async {
         tokio::time::timeout(
             database::ACQUIRE_TIMEOUT * 2,
-            runs::update(pool, id, &counts, Some(status.as_str())),
+            runs::update(pool, id, &counts, Some((status.as_str(), reason))),
         )
         .await
     };

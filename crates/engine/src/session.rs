@@ -164,6 +164,12 @@ impl Engine {
         ))
     }
 
+    /// Interrupted and failed runs that no later run over their sources has followed, newest first (at most
+    /// `limit`): what `status` lists and the console offers to resume.
+    pub async fn unfinished_runs(&self, limit: i64) -> DbResult<Vec<crate::database::runs::UnfinishedRun>> {
+        crate::database::runs::unfinished(&self.pool, limit).await
+    }
+
     /// Shared runs still going on this library, with their live importers (for the console).
     pub async fn live_shared_runs(&self) -> DbResult<Vec<crate::database::shared::LiveRun>> {
         crate::database::shared::live_runs(&self.pool).await

@@ -138,7 +138,12 @@ fn profile_keys_wait_for_the_run() {
 fn finished_fast_run_restores_then_rebuilds_on_one_key() {
     let mut a = testkit::running_app(2);
     update(&mut a, Msg::ImportEnded(Ok(testkit::summary(RunStatus::Done))));
-    assert_eq!(update(&mut a, Msg::Key(Key::Char('R'))), vec![Effect::RestoreSafety]);
+    assert!(
+        update(&mut a, Msg::Key(Key::Char('R'))).is_empty(),
+        "a confirmation first"
+    );
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Restore { then_rebuild: true })));
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::RestoreSafety]);
     assert_eq!(a.op, Some(Op::Restore { then_rebuild: true }));
     let report = RestoreReport {
         lines: vec!["fsync back to on".into()],
@@ -250,8 +255,9 @@ fn level_toggles_apply_with_dialogs_and_revert_without() {
 fn one_operation_at_a_time() {
     let mut a = testkit::app();
     a.screen = Screen::Run;
-    update(&mut a, polled(testkit::safe_polled()));
-    assert_eq!(update(&mut a, Msg::Key(Key::Char('r'))), vec![Effect::RestoreSafety]);
+    update(&mut a, polled(testkit::ludicrous_polled()));
+    keys(&mut a, &[Key::Char('r')]);
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::RestoreSafety]);
     assert!(update(&mut a, Msg::Key(Key::Char('i'))).is_empty());
     assert!(
         a.notice
@@ -274,12 +280,13 @@ fn quit_asks_while_running_or_unsafe() {
     let mut a = testkit::app();
     update(&mut a, polled(testkit::ludicrous_polled()));
     assert!(update(&mut a, Msg::Key(Key::Char('q'))).is_empty());
-    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { reasons })) if reasons[0].contains("UNSAFE")));
+    assert_eq!(a.overlay, Some(Overlay::Dialog(Dialog::Quit)));
+    assert!(quit_reasons(&a)[0].contains("UNSAFE"));
     assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::Quit]);
 
     let mut a = testkit::running_app(2);
-    update(&mut a, Msg::Key(Key::CtrlC));
-    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit { .. }))));
+    update(&mut a, Msg::Key(crate::console::keymap::CTRL_C));
+    assert!(matches!(&a.overlay, Some(Overlay::Dialog(Dialog::Quit))));
     assert_eq!(
         update(&mut a, Msg::Key(Key::Enter)),
         vec![Effect::CancelImport],
@@ -308,7 +315,7 @@ fn typing_a_path_adds_a_checked_source() {
     );
     assert_eq!(
         a.overlay,
-        Some(Overlay::Input("q/".into())),
+        Some(Overlay::Input(PathField::new("q/"))),
         "q and x are typed, not bound"
     );
     assert_eq!(

@@ -1,5 +1,7 @@
 //! The browser's pure logic: debounce, stale answers, paging, selection and the roll's view.
 use super::*;
+use crate::console::keymap::Move;
+use crate::console::lineedit::EditOp;
 use crate::console::testkit::{detail, hit, notes};
 use crate::engine::library::SortValue;
 
@@ -108,7 +110,7 @@ fn a_parse_error_points_at_its_term_and_searches_nothing() {
     assert_eq!((e.column, e.term.as_str()), (11, "bpm:fast"));
     // Fixing it clears the error with the next search.
     for _ in 0..4 {
-        b.on_action(BrowseAction::Backspace);
+        b.on_edit(EditOp::Backspace);
     }
     typed(&mut b, "90");
     let g = b.generation;
@@ -134,19 +136,16 @@ fn scrolling_near_the_end_fetches_the_next_page_by_keyset() {
     b.on_action(BrowseAction::Submit);
     let mut asked = Vec::new();
     for _ in 0..PAGE_SIZE - PREFETCH - 1 {
-        asked.extend(searches(&b.on_action(BrowseAction::Down)));
+        asked.extend(searches(&b.on_move(Move::Down)));
     }
     assert!(asked.is_empty(), "not yet near the end: {asked:?}");
-    let s = searches(&b.on_action(BrowseAction::Down));
+    let s = searches(&b.on_move(Move::Down));
     let cursor = Cursor {
         value: SortValue::Int(PAGE_SIZE as i64),
         id: PAGE_SIZE as i64,
     };
     assert_eq!(s, vec![(b.generation, Some(cursor))]);
-    assert!(
-        searches(&b.on_action(BrowseAction::Down)).is_empty(),
-        "one page at a time"
-    );
+    assert!(searches(&b.on_move(Move::Down)).is_empty(), "one page at a time");
     b.on_msg(BrowserMsg::Searched {
         generation: b.generation,
         append: true,
@@ -156,7 +155,7 @@ fn scrolling_near_the_end_fetches_the_next_page_by_keyset() {
     assert_eq!(b.next, None);
     // The end: the selection stops at the last row.
     for _ in 0..60 {
-        b.on_action(BrowseAction::PageDown);
+        b.on_move(Move::PageDown);
     }
     assert_eq!(b.selected, 149);
 }
@@ -184,8 +183,8 @@ fn the_selection_reads_its_file_once_it_rests_and_drops_late_answers() {
     let mut b = answered("", page(1..=20, false));
     b.on_action(BrowseAction::Submit);
     let first = b.selection;
-    b.on_action(BrowseAction::Down);
-    b.on_action(BrowseAction::Down);
+    b.on_move(Move::Down);
+    b.on_move(Move::Down);
     let now = b.selection;
     assert_eq!(now, first + 2);
     assert!(b.on_msg(BrowserMsg::Timer(Timer::Select(first + 1))).is_empty());
@@ -224,7 +223,7 @@ fn a_refresh_keeps_the_selected_file() {
     let mut b = answered("", page(1..=20, false));
     b.on_action(BrowseAction::Submit);
     for _ in 0..4 {
-        b.on_action(BrowseAction::Down);
+        b.on_move(Move::Down);
     }
     let sel = b.selection;
     b.on_action(BrowseAction::Close);
@@ -278,7 +277,7 @@ fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
     keys(&mut a, &[Key::Char('/')]);
     // `p` and `c` are typed into the query, not pause or cancel the run.
     keys(&mut a, &[Key::Char('p'), Key::Char('c')]);
-    assert_eq!(a.browser.text, "pc");
+    assert_eq!(a.browser.text(), "pc");
     assert_eq!(a.run, RunState::Running);
     let before = a.live.snapshot.done();
     update(&mut a, Msg::Sample(Some(snapshot(20))));
@@ -287,9 +286,12 @@ fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
     keys(&mut a, &[Key::Esc]);
     assert!(!a.browser.open);
     let effects = update(&mut a, Msg::Key(Key::Char('/')));
-    assert_eq!(a.browser.text, "pc");
+    assert_eq!(a.browser.text(), "pc");
     assert!(matches!(
         effects.as_slice(),
-        [crate::console::app::Effect::Browser(BrowserEffect::Search { .. })]
+        [
+            crate::console::app::Effect::Browser(BrowserEffect::Search { .. }),
+            crate::console::app::Effect::Browser(BrowserEffect::Count { .. })
+        ]
     ));
 }

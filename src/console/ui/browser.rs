@@ -6,13 +6,13 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, panel, roll, truncate, truncate_left};
-use crate::console::app::App;
-use crate::console::browser::{BrowseAction, Browser, Focus, MAX_LOADED, Pane, Slot};
-use crate::console::keymap::{Action, Ctx, key_label};
+use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, pad, panel, roll, truncate, truncate_left, width_of};
+use crate::console::app::{App, available};
+use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
+use crate::console::keymap::{self, Action, Ctx, key_label};
 use crate::engine::human::counted;
 use crate::engine::library::gm::PROGRAM_NAMES;
-use crate::engine::library::{DupeKind, FileDetail, Hit, SortField};
+use crate::engine::library::{DupeKind, FileDetail, Hit, MatchCount, SortField};
 
 /// From this size on, detail and piano roll are side by side; below, Tab switches between them.
 const SPLIT_MIN_WIDTH: u16 = 100;
@@ -34,7 +34,10 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
     ])
     .areas(area);
     render_query(f, query_a, app);
-    render_results(f, results_a, b);
+    match &b.dupes {
+        Some(d) => render_dupes(f, results_a, b, d),
+        None => render_results(f, results_a, b),
+    }
     let playhead = app.listen.playhead_of(b.selection);
     if area.width >= SPLIT_MIN_WIDTH && area.height >= SPLIT_MIN_HEIGHT {
         let [detail_a, roll_a] =
@@ -48,6 +51,9 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
         }
     }
     render_listen(f, listen_a, app);
+    if let Some(form) = &b.export {
+        render_export(f, area, b, form);
+    }
 }
 
 /// The listening line: what plays and where, the output by name, and the last outcome (why nothing plays, where
@@ -82,25 +88,33 @@ fn render_listen(f: &mut Frame, area: Rect, app: &App) {
     match &l.message {
         Some(m) => spans.push(Span::styled(format!("  {m}"), Style::new().fg(Color::Yellow))),
         None => {
-            let k = |a| key_label(Ctx::Browser, Action::Listen(a));
-            spans.push(Span::styled(
-                format!(
-                    "  {} play/stop · {} {} seek · {} output · {} render",
-                    k(L::PlayStop),
-                    k(L::SeekBack),
-                    k(L::SeekForward),
-                    k(L::NextOutput),
-                    k(L::Render)
-                ),
-                dim(),
-            ));
+            // The listening keys that work here and now, from the key table (none while typing a query).
+            let ctx = app.context();
+            let key = |a: L| {
+                let action = Action::Listen(a);
+                let bound = keymap::bindings_of(ctx).any(|bd| bd.action == action);
+                (bound && available(app, action)).then(|| key_label(ctx, action))
+            };
+            let seek: Vec<String> = [L::SeekBack, L::SeekForward].into_iter().filter_map(key).collect();
+            let hints: Vec<String> = [
+                key(L::PlayStop).map(|k| format!("{k} {}", if l.auditioning { "stop" } else { "play" })),
+                (!seek.is_empty()).then(|| format!("{} seek", seek.join(" "))),
+                key(L::NextOutput).map(|k| format!("{k} output")),
+                key(L::Render).map(|k| format!("{k} render")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !hints.is_empty() {
+                spans.push(Span::styled(format!("  {}", hints.join(" · ")), dim()));
+            }
         }
     }
     let width = area.width as usize;
     let mut used = 0;
     let mut fitted = Vec::new();
     for s in spans {
-        let n = s.content.chars().count();
+        let n = width_of(&s.content);
         if used + n > width {
             fitted.push(Span::styled(truncate(&s.content, width - used), s.style));
             break;
@@ -109,6 +123,150 @@ fn render_listen(f: &mut Frame, area: Rect, app: &App) {
         fitted.push(s);
     }
     f.render_widget(Paragraph::new(Line::from(fitted)), area);
+}
+
+/// The export form over the browser: the folder, an optional manifest, every location or one.
+fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::browser::ExportForm) {
+    let width = area.width.saturating_sub(6).min(90);
+    let popup = area.centered(Constraint::Length(width), Constraint::Length(6));
+    f.render_widget(Clear, popup);
+    let matched = match b.count {
+        Some(MatchCount::Exact(n)) => counted(n, "file"),
+        Some(MatchCount::About(n)) => format!("about {}", counted(n, "file")),
+        None => "the matching files".into(),
+    };
+    let block = ratatui::widgets::Block::bordered()
+        .title(Line::from(format!(" Export {matched} of `{}` ", truncate(b.text(), 30))).style(bold().fg(Color::Cyan)))
+        .title_bottom(
+            Line::from(if form.running {
+                " exporting… (the answer comes in the footer) ".to_string()
+            } else {
+                " Ctrl-L one/every location · Esc cancel ".to_string()
+            })
+            .style(dim()),
+        );
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    let label_w = 11;
+    let field_w = (inner.width as usize).saturating_sub(label_w + 2);
+    let mut lines = Vec::new();
+    for (i, (label, field)) in [("folder", &form.out), ("manifest", &form.manifest)]
+        .into_iter()
+        .enumerate()
+    {
+        let (shown, caret) = field.edit.view(field_w);
+        let focused = form.field == i && !form.running;
+        let style = if focused { bold().fg(Color::Cyan) } else { dim() };
+        let hint = if field.edit.is_empty() && i == 1 {
+            Span::styled("optional: FILE.csv or FILE.jsonl", dim())
+        } else {
+            Span::raw(shown)
+        };
+        lines.push(Line::from(vec![Span::styled(format!(" {label:<9} "), style), hint]));
+        if focused {
+            f.set_cursor_position((inner.x + label_w as u16 + caret as u16, inner.y + i as u16));
+        }
+    }
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<9} ", "locations"), dim()),
+        Span::raw(if form.all_locations {
+            "every location of each file"
+        } else {
+            "one location per file (where it was first found)"
+        }),
+    ]));
+    let focused = if form.field == 0 { &form.out } else { &form.manifest };
+    if let Some(p) = &form.problem {
+        lines.push(Line::from(Span::styled(format!(" {p}"), Style::new().fg(Color::Red))));
+    } else if !focused.candidates.is_empty() {
+        let names: Vec<&str> = focused
+            .candidates
+            .iter()
+            .map(|c| c.trim_end_matches('/').rsplit('/').next().unwrap_or(c))
+            .collect();
+        lines.push(Line::from(Span::styled(
+            truncate(&format!(" {}", names.join("  ")), inner.width as usize),
+            dim(),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            " as `export QUERY --out FOLDER --manifest FILE --all-locations`",
+            dim(),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The duplicates view in place of the results: each group's header, then its files (a byte group: its one
+/// file's locations), largest group first.
+fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
+    let kind_name = |k: DupeKind| match k {
+        DupeKind::Bytes => "byte-identical",
+        DupeKind::Musical => "same notes",
+        DupeKind::Transposed => "same notes, transposed",
+    };
+    let title = match &d.of {
+        DupesOf::Library(k) => format!("Duplicates: {}", kind_name(*k)),
+        DupesOf::File { name, .. } => format!("Duplicates of {}", truncate(name, 40)),
+    };
+    let status = if d.loading {
+        "reading…".to_string()
+    } else if let Some(e) = &d.error {
+        format!("failed: {e}")
+    } else if d.groups.is_empty() {
+        "no duplicates".to_string()
+    } else {
+        let more = if matches!(d.of, DupesOf::Library(_)) && d.groups.len() >= crate::console::browser::DUPE_GROUPS {
+            " (the largest)"
+        } else {
+            ""
+        };
+        format!(
+            "{} group{}{more}, largest first",
+            d.groups.len(),
+            if d.groups.len() == 1 { "" } else { "s" }
+        )
+    };
+    let block = panel(&title, Some(Line::from(format!(" {status} "))), false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    // Rows as drawn: a header before each group's first row.
+    let mut drawn: Vec<(Option<usize>, Line)> = Vec::new();
+    let mut last_group = None;
+    for (i, r) in d.rows.iter().enumerate() {
+        if last_group != Some(r.group) {
+            last_group = Some(r.group);
+            let g = &d.groups[r.group];
+            let what = if g.kind == DupeKind::Bytes {
+                format!("one content at {} locations", fmt_count(g.locations() as u64))
+            } else {
+                counted(g.total_files.max(0) as u64, "file")
+            };
+            let head = format!(" {} · {what} · {}", kind_name(g.kind), &g.key[..g.key.len().min(12)]);
+            drawn.push((
+                None,
+                Line::from(Span::styled(truncate(&head, w), bold().fg(Color::Magenta))),
+            ));
+        }
+        let selected = i == d.selected;
+        let text = format!(
+            "{}{}",
+            if selected { "▶ " } else { "  " },
+            truncate_left(&r.text, w.saturating_sub(2))
+        );
+        let style = if selected && b.focus == Focus::Results {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            Style::new()
+        };
+        drawn.push((Some(i), Line::from(Span::styled(text, style))));
+    }
+    let rows = inner.height as usize;
+    let at = drawn.iter().position(|(i, _)| *i == Some(d.selected)).unwrap_or(0);
+    let first = (at + 1).saturating_sub(rows);
+    let lines: Vec<Line> = drawn.into_iter().skip(first).take(rows).map(|(_, l)| l).collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The query line, and under it the parse error pointing at its term.
@@ -127,26 +285,34 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
         dim()
     };
     let room = (inner.width as usize).saturating_sub(3);
-    // A long query keeps its end (where the typing is) in view.
-    let shown = truncate_left(&b.text, room);
-    let hidden = b.text.chars().count() - shown.chars().count().min(b.text.chars().count());
+    // A long query keeps the caret (where the typing is) in view.
+    let (shown, caret) = b.query_edit.view(room);
+    let hidden = b.text().chars().count().saturating_sub(shown.chars().count());
+    let hidden = if caret + 1 >= room { hidden } else { 0 };
     let mut spans = vec![Span::styled(" / ", prompt_style), Span::raw(shown.clone())];
-    if b.text.is_empty() {
+    if b.text().is_empty() {
         spans.push(Span::styled(
             "type a query: bpm:118..124 key:Cm drums:yes inst:bass name:funk …",
             dim(),
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), Rect { height: 1, ..inner });
-    if b.focus == Focus::Query {
-        let x = inner.x + 3 + shown.chars().count() as u16;
+    if b.focus == Focus::Query && b.export.is_none() {
+        let x = inner.x + 3 + caret as u16;
         f.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y));
     }
     if let Some(e) = &b.error
         && inner.height >= 2
     {
         // The column is 1-based in the whole text; the caret lands under the term as shown.
-        let at = (e.column.saturating_sub(1)).saturating_sub(hidden);
+        // Columns as drawn: wide characters before the term take two.
+        let before: String = b
+            .text()
+            .chars()
+            .skip(hidden)
+            .take(e.column.saturating_sub(1).saturating_sub(hidden))
+            .collect();
+        let at = width_of(&before);
         let caret = format!("{}^ ", " ".repeat(3 + at));
         let msg = truncate(
             &format!("{}: `{}`", e.message, e.term),
@@ -195,8 +361,16 @@ fn columns(width: usize) -> Vec<Col> {
         cols.push(col("SIZE", 9, true, Some(SortField::Size)));
         cols.push(col("COLLECTION", 16, false, None));
     }
+    // Wide screens show where each file lies instead of stretching its name.
+    if width >= 150 {
+        let folder = (width - 150 + 24).min(60);
+        cols.push(col("FOLDER", folder, false, None));
+    }
     cols
 }
+
+/// The NAME column: what the other columns leave, at most this wide (a wider name is cut with `…`).
+const NAME_MAX: usize = 60;
 
 fn cell(h: &Hit, title: &str) -> String {
     match title {
@@ -209,16 +383,8 @@ fn cell(h: &Hit, title: &str) -> String {
         "DR" => if h.has_drums { "●" } else { "" }.into(),
         "SIZE" => fmt_bytes(h.file_size_bytes.max(0) as u64),
         "COLLECTION" => h.collection.clone(),
+        "FOLDER" => h.folder.clone(),
         _ => String::new(),
-    }
-}
-
-fn pad(s: &str, width: usize, right: bool) -> String {
-    let s = truncate(s, width);
-    if right {
-        format!("{s:>width$}")
-    } else {
-        format!("{s:<width$}")
     }
 }
 
@@ -250,13 +416,27 @@ fn results_status(b: &Browser) -> String {
     if !b.answered {
         return String::new();
     }
+    let count = match b.count {
+        Some(MatchCount::Exact(n)) => counted(n, "file"),
+        Some(MatchCount::About(n)) => format!("about {}", counted(round_about(n), "file")),
+        None => String::new(),
+    };
     match (b.hits.len(), &b.next) {
         (0, _) => "no file matches".into(),
-        (n, Some(_)) if n >= MAX_LOADED => format!("first {} shown: narrow the query", fmt_count(n as u64)),
-        (n, Some(_)) => format!("{} loaded, more below", fmt_count(n as u64)),
-        (1, None) => "1 file".into(),
+        (n, Some(_)) if n >= MAX_LOADED => format!("{count}: first {} shown, narrow the query", fmt_count(n as u64)),
+        (n, Some(_)) if count.is_empty() => format!("{} loaded, counting…", fmt_count(n as u64)),
+        (n, Some(_)) => format!("{count}, {} loaded", fmt_count(n as u64)),
         (n, None) => counted(n, "file"),
     }
+}
+
+/// An estimate to two significant figures: 52,345 -> 52,000 (it is an estimate, not a count).
+fn round_about(n: u64) -> u64 {
+    let mut unit = 1;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    n / unit * unit
 }
 
 fn render_results(f: &mut Frame, area: Rect, b: &Browser) {
@@ -272,7 +452,7 @@ fn render_results(f: &mut Frame, area: Rect, b: &Browser) {
     let w = inner.width as usize;
     let cols = columns(w);
     let fixed: usize = cols.iter().map(|c| c.width + 1).sum();
-    let name_w = w.saturating_sub(fixed + 2).max(8);
+    let name_w = w.saturating_sub(fixed + 2).clamp(8, NAME_MAX);
     let name_title = if b.sort.field == SortField::Name {
         format!("NAME {}", arrow(b))
     } else {

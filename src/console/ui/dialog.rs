@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{bold, wrap};
-use crate::console::app::{App, Dialog};
+use crate::console::app::{App, Dialog, RunState, quit_reasons};
 use crate::engine::profile::{Confirmation, Level};
 
 /// Title, body paragraphs, the confirm label, and whether the dialog is about losing data.
@@ -46,18 +46,55 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             "drop them",
             false,
         ),
-        Dialog::Cancel => (
-            "Cancel the run?".into(),
-            vec![
+        Dialog::Cancel => {
+            let mut body = vec![
                 "Files in flight are written, the run is marked interrupted. Importing the same sources again \
-                 resumes where it stopped."
+                 resumes where it stopped (u on the start screen)."
+                    .to_string(),
+            ];
+            body.extend(run_under_dialog(app));
+            ("Cancel the run?".into(), body, "cancel the run", false)
+        }
+        Dialog::Restore { then_rebuild } => {
+            let mut body: Vec<String> = Vec::new();
+            if let Some(st) = app.safety() {
+                body.extend(st.unsafe_reasons.iter().map(|r| format!("• {r}")));
+                body.extend(st.relaxed.iter().map(|r| format!("• {r}")));
+            }
+            if body.is_empty() {
+                body.push("Nothing is relaxed as far as the last look at the database tells.".into());
+            }
+            body.push(
+                "Restoring puts every changed setting back, makes the tables LOGGED again (a rewrite: minutes on a \
+                 big library), restarts a managed server if a restart-only setting changed, and verifies each."
                     .into(),
-            ],
-            "cancel the run",
-            false,
-        ),
-        Dialog::Quit { reasons } => {
-            let mut body: Vec<String> = reasons.iter().map(|r| format!("• {r}")).collect();
+            );
+            if *then_rebuild {
+                let missing = app.indexes_missing();
+                body.push(format!(
+                    "Then the {} are rebuilt in parallel, and ANALYZE runs.",
+                    crate::engine::human::counted(missing, "dropped secondary index")
+                ));
+            }
+            let title = if *then_rebuild {
+                "Restore safety and rebuild the indexes?"
+            } else {
+                "Restore safety?"
+            };
+            (
+                title.into(),
+                body,
+                if *then_rebuild {
+                    "restore and rebuild"
+                } else {
+                    "restore"
+                },
+                false,
+            )
+        }
+        Dialog::Quit => {
+            let mut body: Vec<String> = quit_reasons(app).iter().map(|r| format!("• {r}")).collect();
+            body.extend(run_under_dialog(app));
             if app.is_unsafe() == Some(true) {
                 body.push("Quitting now leaves the database exposed to a crash until safety is restored.".into());
             }
@@ -71,13 +108,28 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
     }
 }
 
+/// What the quit and cancel dialogs say about a run going on under them.
+pub fn run_under_dialog(app: &App) -> Option<String> {
+    let done = super::fmt_count(app.live.snapshot.done());
+    match app.run {
+        RunState::Preparing => {
+            Some("The run is still applying its mode's levels; it goes on while this is open.".into())
+        }
+        RunState::Running => Some(format!("The run goes on while this is open: {done} files so far.")),
+        RunState::Paused => Some(format!("The run is paused at {done} files.")),
+        RunState::Cancelling { .. } => Some(format!("The run is being cancelled at {done} files.")),
+        _ => None,
+    }
+}
+
 pub fn render_dialog(f: &mut Frame, area: Rect, app: &App, d: &Dialog) {
     let (title, paragraphs, confirm, risky) = content(app, d);
     let width = area.width.saturating_sub(6).min(74);
     let text_w = width.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = Vec::new();
     for (i, p) in paragraphs.iter().enumerate() {
-        if i > 0 {
+        // Bullets stay together; paragraphs are set apart.
+        if i > 0 && !(p.starts_with("• ") && paragraphs[i - 1].starts_with("• ")) {
             lines.push(Line::from(""));
         }
         let style = if i == 0 && risky { bold() } else { Style::new() };

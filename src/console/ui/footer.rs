@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{bold, dim, truncate};
 use crate::console::app::{App, available};
-use crate::console::keymap;
+use crate::console::keymap::{self, Action};
 
 pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     if let Some(n) = &app.notice {
@@ -16,18 +16,28 @@ pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let mut spans = vec![Span::raw(" ")];
-    let mut used = 1;
-    for b in keymap::footer(app.context())
+    let shown: Vec<_> = keymap::footer(app.context())
         .into_iter()
         .filter(|b| available(app, b.action))
-    {
-        let key = b.key.label();
-        let len = key.chars().count() + b.label.chars().count() + 3;
-        if used + len > area.width as usize {
-            break;
+        .collect();
+    let len = |b: &keymap::Binding| b.key.label().chars().count() + b.label.chars().count() + 3;
+    // Help always shows: the screen's own keys give way to it when the line is short.
+    let help: usize = shown.iter().filter(|b| b.action == Action::Help).map(|b| len(b)).sum();
+    let mut used = 1 + help;
+    let mut keep: Vec<&keymap::Binding> = Vec::new();
+    for b in &shown {
+        if b.action == Action::Help {
+            continue;
         }
-        used += len;
-        spans.push(Span::styled(key, bold().fg(Color::Cyan)));
+        if used + len(b) > area.width as usize {
+            continue;
+        }
+        used += len(b);
+        keep.push(b);
+    }
+    keep.extend(shown.iter().filter(|b| b.action == Action::Help));
+    for b in keep {
+        spans.push(Span::styled(b.key.label(), bold().fg(Color::Cyan)));
         spans.push(Span::styled(format!(" {}  ", b.label), dim()));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -5,7 +5,7 @@ mod dialog;
 mod footer;
 mod graph;
 mod header;
-mod help;
+pub(crate) mod help;
 mod log;
 mod phases;
 mod profile;
@@ -13,6 +13,18 @@ mod rebuild;
 mod roll;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+pub(crate) mod tests_support {
+    //! Drawing for tests: the screen of a state as text.
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    pub fn draw(app: &crate::console::app::App, width: u16, height: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+        t.draw(|f| super::render(f, app)).expect("draw");
+        t.backend().to_string()
+    }
+}
 mod start;
 mod system;
 
@@ -54,9 +66,11 @@ pub fn render(f: &mut Frame, app: &App) {
         browser::render_browser(f, body, app);
     }
     match &app.overlay {
-        Some(Overlay::Help) => help::render_help(f, body, app.browser.open),
+        Some(Overlay::Help) => help::render_help(f, body, app),
         Some(Overlay::Dialog(d)) => dialog::render_dialog(f, area, app, d),
-        Some(Overlay::Input(text)) => start::render_input(f, area, text),
+        Some(Overlay::Input(field)) => {
+            start::render_input(f, area, " Add a source: a folder, MIDI file or archive ", field)
+        }
         None => {}
     }
 }
@@ -171,31 +185,67 @@ pub fn fmt_secs(s: f64) -> String {
     }
 }
 
-/// Cut `s` to `width` characters, ending in `…` when cut.
+/// Display columns of `s` (a wide character such as `さ` takes two).
+pub fn width_of(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+fn char_width(c: char) -> usize {
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// Cut `s` to `width` display columns, ending in `…` when cut.
 pub fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
+    if width_of(s) <= width {
         return s.to_string();
     }
     if width == 0 {
         return String::new();
     }
-    let mut out: String = s.chars().take(width - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        if used + char_width(c) > width - 1 {
+            break;
+        }
+        used += char_width(c);
+        out.push(c);
+    }
     out.push('…');
     out
 }
 
-/// Cut `s` to `width` characters from the left (paths keep their end), starting with `…` when cut.
+/// Cut `s` to `width` display columns from the left (paths keep their end), starting with `…` when cut.
 pub fn truncate_left(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
+    if width_of(s) <= width {
         return s.to_string();
     }
     if width == 0 {
         return String::new();
     }
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 0;
+    for c in s.chars().rev() {
+        if used + char_width(c) > width - 1 {
+            break;
+        }
+        used += char_width(c);
+        tail.push(c);
+    }
     let mut out = String::from("…");
-    out.extend(s.chars().skip(n - (width - 1)));
+    out.extend(tail.into_iter().rev());
     out
+}
+
+/// `s` cut or padded to exactly `width` display columns, on the left (`right`) or the right.
+pub fn pad(s: &str, width: usize, right: bool) -> String {
+    let s = truncate(s, width);
+    let fill = " ".repeat(width.saturating_sub(width_of(&s)));
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
 }
 
 /// Word-wrap `text` to `width` columns (words longer than a line are cut).
@@ -205,8 +255,8 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut line = String::new();
     for word in text.split_whitespace() {
         let word = truncate(word, width);
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
+        let len = width_of(&line);
+        if len > 0 && len + 1 + width_of(&word) > width {
             lines.push(std::mem::take(&mut line));
         }
         if !line.is_empty() {
@@ -265,6 +315,20 @@ mod tests {
         assert_eq!(wrap("one two three four", 9), vec!["one two", "three", "four"]);
         assert_eq!(wrap("", 5), vec![""]);
         assert_eq!(wrap("abcdefghij", 4), vec!["abc…"]);
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(width_of("さくら (410).mid"), 16);
+        assert_eq!(truncate("さくら (410).mid", 6), "さく…");
+        assert_eq!(
+            width_of(&truncate("さくら", 4)),
+            3,
+            "a wide char that does not fit leaves its cell blank"
+        );
+        assert_eq!(pad("さくら", 8, false), "さくら  ");
+        assert_eq!(width_of(&pad("さくら (410).mid", 10, true)), 10);
+        assert_eq!(truncate_left("/x/さくら", 5), "…くら");
     }
 
     #[test]

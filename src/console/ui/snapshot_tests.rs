@@ -314,3 +314,131 @@ fn library_browser_playing() {
     keys(&mut narrow, &[Key::Tab]);
     snap!("browser_playing_roll_80x24", narrow, 80, 24);
 }
+
+/// The start screen of a library left UNSAFE by an interrupted run: the banner's `r` works here too, and the
+/// unfinished runs are listed with how far they got and why they stopped.
+#[test]
+fn start_screen_with_unfinished_runs_and_restore_dialog() {
+    let mut a = testkit::app();
+    let mut p = testkit::ludicrous_polled();
+    p.unfinished = vec![
+        crate::console::keywalk_tests::unfinished_run(12, "interrupted"),
+        crate::console::keywalk_tests::unfinished_run(9, "failed"),
+    ];
+    update(&mut a, Msg::Polled(PollOutcome::Ok(Box::new(p))));
+    snap!("start_unfinished_80x24", a, 80, 24);
+    keys(&mut a, &[Key::Tab, Key::Down]);
+    snap!("start_unfinished_focused_120x36", a, 120, 36);
+    keys(&mut a, &[Key::Char('R')]);
+    snap!("dialog_restore_and_rebuild_80x24", a, 80, 24);
+}
+
+/// Tab lists what completes the typed path; the caret sits where the editing keys put it.
+#[test]
+fn path_field_completion_and_caret() {
+    let mut a = testkit::app();
+    a.sources.clear();
+    keys(&mut a, &[Key::Char('a')]);
+    for c in "/music/gr".chars() {
+        keys(&mut a, &[Key::Char(c)]);
+    }
+    update(
+        &mut a,
+        Msg::Completed {
+            target: crate::console::app::PathTarget::Source,
+            typed: "/music/gr".into(),
+            candidates: vec!["/music/grooves 1/".into(), "/music/grooves 2/".into()],
+        },
+    );
+    snap!("start_path_completion_80x24", a, 80, 24);
+}
+
+/// The log panel scrolled back: it names its file and says how many newer lines are below.
+#[test]
+fn run_log_scrolls_and_names_its_file() {
+    let mut a = testkit::running_app(30);
+    update(
+        &mut a,
+        Msg::LogFile("/home/user/.local/share/midi-tui/logs/import-2026-12-01T14-00-00Z.log".into()),
+    );
+    for i in 0..30 {
+        a.info(format!("log line {i}"));
+    }
+    keys(&mut a, &[Key::Char('k'), Key::Char('k'), Key::PageUp]);
+    snap!("run_log_scrolled_100x30", a, 100, 30);
+}
+
+/// At 200 columns the name column stays readable and the rest shows where each file lies; wide characters keep
+/// their columns in line; the count of matches is in the title.
+#[test]
+fn library_browser_wide_with_wide_characters_and_a_count() {
+    let mut a = testkit::browsing(testkit::running_app(30), "drums:yes", 40, true);
+    a.browser.hits[1].filename = "さくら (410).mid".into();
+    a.browser.hits[2].filename = "春の海 — 宮城道雄 (koto duet, 1929).mid".into();
+    let g = a.browser.generation;
+    update(
+        &mut a,
+        Msg::Browser(crate::console::browser::BrowserMsg::Counted {
+            generation: g,
+            result: Ok(crate::engine::library::MatchCount::About(52_345)),
+        }),
+    );
+    snap!("browser_wide_200x50", a, 200, 50);
+    let narrow = draw(&a, 80, 24);
+    assert!(narrow.contains("about 52,000 files, 40 loaded"), "{narrow}");
+}
+
+/// The duplicates view (the library's groups, largest first), and the export form over the browser.
+#[test]
+fn library_duplicates_view_and_export_form() {
+    use crate::console::browser::BrowserMsg;
+    let mut a = testkit::browsing(testkit::running_app(30), "drums:yes", 40, true);
+    keys(&mut a, &[Key::Char('D')]);
+    let generation = a.browser.dupes.as_ref().map_or(0, |d| d.generation);
+    update(
+        &mut a,
+        Msg::Browser(BrowserMsg::Dupes {
+            generation,
+            result: Ok(testkit::detail(1).duplicates),
+        }),
+    );
+    snap!("browser_duplicates_80x24", a, 80, 24);
+    let mut e = testkit::browsing(testkit::running_app(30), "drums:yes", 40, false);
+    keys(&mut e, &[Key::Char('e')]);
+    for c in "~/exports/drums".chars() {
+        keys(&mut e, &[Key::Char(c)]);
+    }
+    keys(&mut e, &[Key::Down]);
+    for c in "drums.csv".chars() {
+        keys(&mut e, &[Key::Char(c)]);
+    }
+    snap!("browser_export_80x24", e, 80, 24);
+}
+
+/// A query that stops parsing clears what an earlier query listed.
+#[test]
+fn a_query_error_clears_the_results() {
+    let mut a = testkit::browsing(testkit::app(), "drums:yes", 5, false);
+    keys(
+        &mut a,
+        &[
+            Key::Char('/'),
+            Key::Char(' '),
+            Key::Char('b'),
+            Key::Char('p'),
+            Key::Char('m'),
+            Key::Char(':'),
+            Key::Char('x'),
+        ],
+    );
+    let g = a.browser.generation;
+    update(
+        &mut a,
+        Msg::Browser(crate::console::browser::BrowserMsg::Timer(
+            crate::console::browser::Timer::Search(g),
+        )),
+    );
+    assert!(a.browser.hits.is_empty());
+    let screen = draw(&a, 80, 24);
+    assert!(!screen.contains("funk_break_001"), "{screen}");
+}

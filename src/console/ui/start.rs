@@ -5,26 +5,39 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::{bold, dim, panel, truncate_left, wrap};
-use crate::console::app::App;
+use super::{bold, dim, fmt_bytes, fmt_count, panel, truncate, truncate_left, wrap};
+use crate::console::app::{App, PathField, StartList};
 use crate::engine::doctor::Verdict;
 use crate::engine::profile::{Level, Mode};
 
 pub fn render_start(f: &mut Frame, area: Rect, app: &App) {
     let src_rows = (app.sources.len().max(1) as u16 + 1).min(area.height / 3).max(2);
+    // Unfinished runs come first after the sources: each a line and a second with why it stopped.
+    let runs = app.unfinished().len() as u16;
+    let runs_rows = if runs == 0 {
+        0
+    } else {
+        (runs * 2 + 1)
+            .min(area.height.saturating_sub(src_rows + 13).max(3))
+            .min(7)
+    };
     // The readiness panel takes what the modes leave (they need about 13 rows at 80 columns), at most 8 rows.
     let ready_rows = if app.doctor.is_some() {
-        area.height.saturating_sub(src_rows + 13).clamp(0, 8)
+        area.height.saturating_sub(src_rows + runs_rows + 13).clamp(0, 8)
     } else {
         0
     };
-    let [src_a, mode_a, ready_a] = Layout::vertical([
+    let [src_a, runs_a, mode_a, ready_a] = Layout::vertical([
         Constraint::Length(src_rows),
+        Constraint::Length(runs_rows),
         Constraint::Min(0),
         Constraint::Length(ready_rows),
     ])
     .areas(area);
     render_sources(f, src_a, app);
+    if runs_rows > 0 {
+        render_unfinished(f, runs_a, app);
+    }
     render_modes(f, mode_a, app);
     if ready_rows >= 2 {
         render_readiness(f, ready_a, app);
@@ -69,6 +82,62 @@ fn render_readiness(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Interrupted and failed runs: what they read, how far they got, why they stopped; `u` resumes the selected one.
+fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
+    let runs = app.unfinished();
+    let focused = app.start_list == StartList::Runs;
+    let hint = if focused {
+        " u: resume · ↑/↓ choose · Tab: modes "
+    } else {
+        " u: resume the newest · Tab: choose "
+    };
+    let title = format!("Unfinished runs ({})", runs.len());
+    let block = panel(&title, Some(Line::from(hint).style(dim())), false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let per = 2usize;
+    let room = (inner.height as usize / per).max(1);
+    let selected = app.run_selected.min(runs.len().saturating_sub(1));
+    let first = (selected + 1).saturating_sub(room);
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, r) in runs.iter().enumerate().skip(first).take(room) {
+        let sel = i == selected;
+        let marker = if sel { "▶ " } else { "  " };
+        let sources: Vec<String> = r.source_paths().iter().map(|p| p.display().to_string()).collect();
+        let head = format!("run {} {} · {} · {} · ", r.id, r.status, r.mode, r.started_at);
+        let src = truncate_left(&sources.join(", "), w.saturating_sub(2 + super::width_of(&head)));
+        let style = match (sel, focused) {
+            (true, true) => Style::new().fg(Color::Black).bg(Color::Cyan),
+            (true, false) => bold(),
+            _ => Style::new(),
+        };
+        lines.push(Line::from(Span::styled(
+            truncate(&format!("{marker}{head}{src}"), w),
+            style,
+        )));
+        let why = r.reason.as_deref().unwrap_or("no reason was recorded");
+        let far = format!(
+            "    {} files read ({} new), {} · stopped: ",
+            fmt_count(r.counts.seen.max(0) as u64),
+            fmt_count(r.counts.imported.max(0) as u64),
+            fmt_bytes(r.counts.bytes.max(0) as u64),
+        );
+        lines.push(Line::from(vec![
+            Span::styled(far.clone(), dim()),
+            Span::styled(
+                truncate(why, w.saturating_sub(super::width_of(&far))),
+                Style::new().fg(if r.status == "failed" {
+                    Color::Red
+                } else {
+                    Color::Yellow
+                }),
+            ),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
 fn render_sources(f: &mut Frame, area: Rect, app: &App) {
     let block = panel(
         "Sources",
@@ -107,7 +176,7 @@ fn render_sources(f: &mut Frame, area: Rect, app: &App) {
 }
 
 fn render_modes(f: &mut Frame, area: Rect, app: &App) {
-    let block = panel("Mode", Some(Line::from(" ↑/↓ or m n f l ").style(dim())), false);
+    let block = panel("Mode", Some(Line::from(" ↑/↓ j/k or m n f l ").style(dim())), false);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
@@ -185,18 +254,31 @@ fn render_modes(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// The box for typing a source path.
-pub fn render_input(f: &mut Frame, area: Rect, text: &str) {
+/// A box for typing a path, with the candidates of the last Tab under it.
+pub fn render_input(f: &mut Frame, area: Rect, title: &str, field: &PathField) {
     let w = area.width.saturating_sub(8).min(90);
-    let popup = area.centered(Constraint::Length(w), Constraint::Length(4));
+    let listed = !field.candidates.is_empty();
+    let popup = area.centered(Constraint::Length(w), Constraint::Length(if listed { 5 } else { 4 }));
     f.render_widget(Clear, popup);
     let block = Block::bordered()
-        .title(Line::from(" Add a source: a folder, MIDI file or archive ").style(bold().fg(Color::Cyan)))
-        .title_bottom(Line::from(" Enter add · Esc cancel ").style(dim()));
+        .title(Line::from(title.to_string()).style(bold().fg(Color::Cyan)))
+        .title_bottom(Line::from(" Enter add · Tab complete · Ctrl-U/W clear · Esc cancel ").style(dim()));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
-    let shown = truncate_left(text, (inner.width as usize).saturating_sub(2));
-    f.render_widget(Paragraph::new(format!(" {shown}")), inner);
-    let x = inner.x + 1 + shown.chars().count() as u16;
+    let (shown, caret) = field.edit.view((inner.width as usize).saturating_sub(2));
+    let mut lines = vec![Line::from(format!(" {shown}"))];
+    if listed {
+        let names: Vec<&str> = field
+            .candidates
+            .iter()
+            .map(|c| c.trim_end_matches('/').rsplit('/').next().unwrap_or(c))
+            .collect();
+        lines.push(Line::from(Span::styled(
+            truncate(&format!(" {}", names.join("  ")), inner.width as usize),
+            dim(),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+    let x = inner.x + 1 + caret as u16;
     f.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y));
 }

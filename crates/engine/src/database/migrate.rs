@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "deferred_checks",
         include_str!("../../../../database/migrations/0009_deferred_checks.sql"),
     ),
+    (
+        10,
+        "run_stop_reason",
+        include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -4,7 +4,7 @@ use sqlx::{PgPool, Row};
 use super::DbResult;
 
 /// Totals stored with a run.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunCounts {
     pub seen: i64,
     pub imported: i64,
@@ -13,6 +13,9 @@ pub struct RunCounts {
     pub failed: i64,
     pub bytes: i64,
 }
+
+/// Why a run left `running` by a process that is gone stopped.
+pub const ABANDONED: &str = "its importer stopped without finishing (killed, crashed, or its machine went down)";
 
 /// Mark runs left `running` by a process that no longer exists as `interrupted`.
 pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
@@ -28,10 +31,14 @@ pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
         let alive = run_host.as_deref() == Some(host.as_str())
             && pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            sqlx::query("UPDATE import_runs SET status = 'interrupted', finished_at = coalesce(finished_at, now()) WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE import_runs SET status = 'interrupted', finished_at = coalesce(finished_at, now()), \
+                 stop_reason = coalesce(stop_reason, $2) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(ABANDONED)
+            .execute(pool)
+            .await?;
             closed += 1;
         }
     }
@@ -40,14 +47,15 @@ pub async fn close_abandoned(pool: &PgPool) -> DbResult<u64> {
 
 /// Give a run the status its importer could not store (the server was gone then). Only a run still `running` and
 /// started by that process: a row of another database that happens to have the same id is left alone.
-pub async fn settle(pool: &PgPool, id: i64, pid: i32, status: &str) -> DbResult<bool> {
+pub async fn settle(pool: &PgPool, id: i64, pid: i32, status: &str, reason: Option<&str>) -> DbResult<bool> {
     let r = sqlx::query(
-        "UPDATE import_runs SET status = $3, finished_at = coalesce(finished_at, now()) \
-         WHERE id = $1 AND pid = $2 AND status = 'running'",
+        "UPDATE import_runs SET status = $3, finished_at = coalesce(finished_at, now()), \
+         stop_reason = coalesce($4, stop_reason) WHERE id = $1 AND pid = $2 AND status = 'running'",
     )
     .bind(id)
     .bind(pid)
     .bind(status)
+    .bind(reason)
     .execute(pool)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -67,16 +75,21 @@ pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i6
 }
 
 /// Run bookkeeping is committed synchronously even in fast modes: after a crash it is what tells the user (and
-/// the data-loss check) how much had been imported.
-pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>) -> DbResult<()> {
+/// the data-loss check) how much had been imported. `end` is the final status and, for a run that did not finish,
+/// why it stopped.
+pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, end: Option<(&str, Option<&str>)>) -> DbResult<()> {
+    let (status, reason) = match end {
+        Some((s, r)) => (Some(s), r),
+        None => (None, None),
+    };
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = on")
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "UPDATE import_runs SET files_seen = $2, files_imported = $3, duplicates = $4, skipped = $5, failed = $6, \
-         bytes = $7, status = coalesce($8, status), finished_at = CASE WHEN $8 IS NULL THEN finished_at ELSE now() END \
-         WHERE id = $1",
+         bytes = $7, status = coalesce($8, status), finished_at = CASE WHEN $8 IS NULL THEN finished_at ELSE now() END, \
+         stop_reason = coalesce($9, stop_reason) WHERE id = $1",
     )
     .bind(id)
     .bind(c.seen)
@@ -86,6 +99,7 @@ pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, status: Option<&str>)
     .bind(c.failed)
     .bind(c.bytes)
     .bind(status)
+    .bind(reason)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -133,6 +147,92 @@ pub async fn complete_archives(pool: &PgPool, candidates: &[(String, i64, i64)])
     Ok(candidates
         .iter()
         .map(|(p, s, m)| found.get(p).filter(|f| (f.0, f.1) == (*s, *m)).map(|f| f.2))
+        .collect())
+}
+
+/// A run that stopped before its end and that no later run over the same sources has followed: what `status`
+/// lists and the console offers to resume (importing the same sources again skips what was committed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnfinishedRun {
+    pub id: i64,
+    /// `interrupted` or `failed`.
+    pub status: String,
+    pub mode: String,
+    /// The sources as stored (absolute, in the location escape scheme).
+    pub sources: Vec<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    /// Why it stopped, when that was known.
+    pub reason: Option<String>,
+}
+
+impl UnfinishedRun {
+    /// The sources as paths again (the exact bytes they were given as), to import them once more.
+    pub fn source_paths(&self) -> Vec<std::path::PathBuf> {
+        self.sources
+            .iter()
+            .map(|s| crate::source::location::path_from_bytes(crate::source::location::decode_location(s)))
+            .collect()
+    }
+
+    /// The command that resumes it (`import` skips what the run had committed); `flags` are global options to
+    /// repeat, each with a leading space.
+    pub fn resume_command(&self, flags: &str) -> String {
+        let quoted: Vec<String> = self
+            .source_paths()
+            .iter()
+            .map(|p| shell_quote(&p.display().to_string()))
+            .collect();
+        format!("midi-tui{flags} import --mode {} {}", self.mode, quoted.join(" "))
+    }
+}
+
+/// `it's here` -> `'it'\''s here'`; plain words stay as they are.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The unfinished runs, newest first, at most `limit`. A run is followed by any later run whose sources include
+/// all of its own (a resume, whatever its end: if it stopped too, it is the one listed); dry runs never count.
+pub async fn unfinished(pool: &PgPool, limit: i64) -> DbResult<Vec<UnfinishedRun>> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.status, r.mode, r.sources, to_char(r.started_at, 'YYYY-MM-DD HH24:MI'), \
+                to_char(r.finished_at, 'YYYY-MM-DD HH24:MI'), r.files_seen, r.files_imported, r.duplicates, \
+                r.skipped, r.failed, r.bytes, r.stop_reason \
+         FROM import_runs r \
+         WHERE r.status IN ('interrupted', 'failed') AND r.mode <> 'dry-run' \
+           AND NOT EXISTS (SELECT 1 FROM import_runs later WHERE later.id > r.id AND later.mode <> 'dry-run' \
+                           AND later.sources @> r.sources) \
+         ORDER BY r.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| UnfinishedRun {
+            id: r.get(0),
+            status: r.get(1),
+            mode: r.get(2),
+            sources: r.get(3),
+            started_at: r.get(4),
+            finished_at: r.get(5),
+            counts: RunCounts {
+                seen: r.get(6),
+                imported: r.get(7),
+                duplicates: r.get(8),
+                skipped: r.get(9),
+                failed: r.get(10),
+                bytes: r.get(11),
+            },
+            reason: r.get(12),
+        })
         .collect())
 }
 

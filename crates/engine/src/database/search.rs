@@ -205,6 +205,46 @@ pub async fn page(
     Ok(Page { hits, next })
 }
 
+/// How many files a query matches, as far as a cheap count can tell: never more than it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "files", rename_all = "snake_case")]
+pub enum MatchCount {
+    /// Counted.
+    Exact(u64),
+    /// Counted up to the cap and more exist; the planner's estimate (at least the cap) says about how many.
+    About(u64),
+}
+
+/// Matches counted one by one before the count switches to the planner's estimate.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Count the files matching `query`: exactly up to [`COUNT_CAP`] (an index-served scan that stops there), past it
+/// the planner's estimate, never below what was counted.
+pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
+    let layout = choose_layout(pool, query, SortField::Name).await?;
+    let from = match layout {
+        Layout::Joined => "SELECT 1 FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE",
+        Layout::Narrow => "SELECT 1 FROM search_rows s WHERE TRUE",
+    };
+    let mut qb = QueryBuilder::new(format!("SELECT count(*) FROM ({from}"));
+    for term in &query.terms {
+        push_term(&mut qb, term, layout);
+    }
+    qb.push(" LIMIT ").push_bind(COUNT_CAP + 1).push(") c");
+    let counted: i64 = qb.build().persistent(false).fetch_one(pool).await?.try_get(0)?;
+    if counted <= COUNT_CAP {
+        return Ok(MatchCount::Exact(counted.max(0) as u64));
+    }
+    let mut qb = QueryBuilder::new(format!("EXPLAIN (FORMAT JSON) {from}"));
+    for term in &query.terms {
+        push_term(&mut qb, term, layout);
+    }
+    let row = qb.build().persistent(false).fetch_one(pool).await?;
+    let plan: serde_json::Value = row.try_get(0)?;
+    let estimate = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0).max(0.0) as u64;
+    Ok(MatchCount::About(estimate.max(COUNT_CAP as u64 + 1)))
+}
+
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
     let layout = choose_layout(pool, query, sort.field).await?;

@@ -6,7 +6,9 @@ pub mod notes;
 pub mod query;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
-pub use crate::database::search::{Cursor, FileDetail, Hit, LocationDetail, MusicDetail, Page, SortValue};
+pub use crate::database::search::{
+    COUNT_CAP, Cursor, FileDetail, Hit, LocationDetail, MatchCount, MusicDetail, Page, SortValue,
+};
 pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
 pub use query::{ParseError, Query, Sort, SortField};
 
@@ -32,6 +34,11 @@ impl Engine {
         after: Option<&Cursor>,
     ) -> DbResult<Page> {
         search::page(&self.pool, query, sort, limit, after, false).await
+    }
+
+    /// How many files `query` matches: exact up to [`COUNT_CAP`], the planner's estimate past it.
+    pub async fn count_matches(&self, query: &Query) -> DbResult<MatchCount> {
+        search::count(&self.pool, query).await
     }
 
     /// Everything stored about the file with this BLAKE3 hash (32 bytes; [`hash_from_hex`] reads the hex form),
@@ -82,6 +89,81 @@ impl Engine {
     /// [`Engine::duplicate_groups`] would list, counted without listing it).
     pub async fn duplicate_summary(&self, kind: DupeKind) -> DbResult<DupeSummary> {
         dupes::summary(&self.pool, kind).await
+    }
+}
+
+/// Why [`Engine::export_query`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportQueryError {
+    #[error(transparent)]
+    Database(#[from] crate::database::DbError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    #[error("the export task stopped: {0}")]
+    Task(String),
+}
+
+/// What an export of a query did: the files it matched and what was written.
+#[derive(Debug)]
+pub struct QueryExport {
+    pub matched: usize,
+    pub report: export::ExportReport,
+}
+
+/// Files read per page while collecting every match of a query.
+const COLLECT_PAGE: usize = 1_000;
+
+impl Engine {
+    /// Every file matching `query` (at most `limit`), with every location, page by page (keyset, never OFFSET).
+    pub async fn search_all(&self, query: &Query, sort: Sort, limit: usize) -> DbResult<Vec<Hit>> {
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut after: Option<Cursor> = None;
+        while hits.len() < limit {
+            let page = self
+                .search(query, sort, COLLECT_PAGE.min(limit - hits.len()), after.as_ref())
+                .await?;
+            hits.extend(page.hits);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(hits)
+    }
+
+    /// `export`: the files matching `query` written under `out` with their original bytes and names (every location
+    /// with `all_locations`), and a manifest when asked for; the same for the command line and the console.
+    pub async fn export_query(
+        &self,
+        query: &Query,
+        out: std::path::PathBuf,
+        all_locations: bool,
+        manifest: Option<std::path::PathBuf>,
+    ) -> Result<QueryExport, ExportQueryError> {
+        if let Some(m) = &manifest {
+            let ext = m.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+            if !matches!(ext.as_deref(), Some("csv" | "jsonl" | "ndjson")) {
+                return Err(export::ExportError::ManifestFormat(m.clone()).into());
+            }
+        }
+        let hits = self.search_all(query, Sort::default(), usize::MAX).await?;
+        let opts = export::ExportOptions {
+            out: out.clone(),
+            all_locations,
+            limits: crate::extract::extract_limits(),
+            sources: self.import_sources().await?,
+        };
+        let matched = hits.len();
+        let report = tokio::task::spawn_blocking(move || {
+            let report = export::export(&hits, &opts)?;
+            if let Some(m) = &manifest {
+                export::write_manifest(m, &out, &hits, &report)?;
+            }
+            Ok::<_, export::ExportError>(report)
+        })
+        .await
+        .map_err(|e| ExportQueryError::Task(e.to_string()))??;
+        Ok(QueryExport { matched, report })
     }
 }
 
