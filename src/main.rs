@@ -59,6 +59,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Some(Command::RestoreBackup) => {
+            let engine = cli::profile::open(g).await?;
+            for line in engine.restore_backup().await? {
+                println!("{line}");
+            }
+        }
         Some(Command::RebuildIndexes { jobs }) => {
             if !cli::profile::rebuild(g, *jobs).await? {
                 return Ok(ExitCode::from(1));
@@ -110,8 +116,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             append,
             cold,
             listen,
+            backup,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() || listen.is_some() {
+            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() || listen.is_some() || !backup.is_empty() {
                 0
             } else {
                 100_000
@@ -150,6 +157,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     None => cli::bench::cold::ColdSource::Generated(100_000),
                 }),
                 listen: listen.clone(),
+                backup: backup.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
         }
@@ -177,6 +185,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 yes: false,
                 dry_run: false,
                 keep_profile: false,
+                backup: false,
+                no_backup: false,
                 json: false,
                 limit: cli::LimitArg::Full,
                 console_bench: false,

@@ -201,6 +201,7 @@ fn the_manual_documents_every_command_and_option_and_renders_cleanly() {
         "profile",
         "profile apply",
         "restore-safety",
+        "restore-backup",
         "rebuild-indexes",
         "extract",
         "db",

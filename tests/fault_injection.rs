@@ -1025,3 +1025,636 @@ async fn tool_killed_mid_rebuild_indexes() {
 async fn server_killed_mid_rebuild_indexes() {
     killed_mid_rebuild(Victim::Server).await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A frozen server: its processes stopped (SIGSTOP), as a stalled disk or a paused VM looks.
+
+/// How long the tool may take to end a wait on a silent server: its 10 s limit, plus a probe and the exit.
+const SILENCE_NOTICED: Duration = Duration::from_secs(20);
+
+/// The test's own cluster stopped with SIGSTOP (the postmaster and every backend, by their pids), and always
+/// continued when dropped, so that a failing test never leaves a frozen server behind.
+struct Frozen {
+    pids: Vec<i32>,
+    at: Instant,
+}
+
+impl Frozen {
+    fn new(c: &Lab) -> Frozen {
+        let pids = common::server_processes(&c.own.dir);
+        assert!(!pids.is_empty(), "no server process to freeze");
+        for &pid in &pids {
+            // SAFETY: a plain signal to a process of this test's own cluster.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        Frozen {
+            pids,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+    }
+}
+
+/// Until a session of the tool holds the library lock under this name (the command is past its start).
+async fn holds_the_library(c: &Lab, tool: &mut Bg, what: &str) {
+    let t0 = Instant::now();
+    let mut conn = c.conn().await;
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("`{}` ended before it held the library: {out}", out.args);
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE $1",
+        )
+        .bind(format!("midi-tui: {what}%"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_locks");
+        if n > 0 {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "`{what}` never held the library"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The frozen server's verdict on a command: it ended on its own within `SILENCE_NOTICED`, exit 1, saying that the
+/// server does not answer.
+async fn ends_on_silence(tool: &mut Bg, frozen: &Frozen, words: &str, r: &mut Report) -> Duration {
+    let out = tool.finish(SILENCE_NOTICED + Duration::from_secs(20)).await;
+    let took = frozen.at.elapsed();
+    eprintln!(
+        "`{}` ended {:.1} s after the server froze",
+        out.args,
+        took.as_secs_f64()
+    );
+    r.note(format!("`{}`: {:.1} s", out.args, took.as_secs_f64()));
+    r.check(!out.timed_out && took < SILENCE_NOTICED, || {
+        format!("ended within {SILENCE_NOTICED:?} of the freeze ({took:?}): {out}")
+    });
+    r.check(out.code == Some(1), || format!("exit 1 on a frozen server: {out}"));
+    r.check(out.text().contains(words), || format!("says `{words}`: {out}"));
+    took
+}
+
+/// Frozen mid-import, mid `rebuild-indexes`, mid `restore-safety` and before `status`: each ends within seconds with
+/// one clear message, and the import is recorded as failed once the server is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_server_ends_every_wait_within_seconds() {
+    let c = Lab::new("frozen");
+    let mut r = Report::new("the server frozen (SIGSTOP) under each command");
+    let silent = "the server has not answered for 10 s";
+
+    let mut tool = c.spawn(&import_args("normal", &["--json"]));
+    wait_for_committed_rows(&c, &mut tool).await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("status after the freeze: {st}"));
+    let mut conn = c.conn().await;
+    let runs: Vec<String> = sqlx::query_scalar("SELECT status FROM import_runs ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("runs");
+    r.check(runs == ["failed"], || {
+        format!("the frozen run is recorded failed: {runs:?}")
+    });
+
+    // The rest of the library, in fast mode with the profile kept: indexes to rebuild, settings to restore.
+    let out = c.run(&import_args("fast", &["--keep-profile"]), IMPORT).await;
+    r.check(out.ok(), || format!("the resumed import: {out}"));
+    let mut tool = c.spawn(&["rebuild-indexes", "--jobs", "1"]);
+    holds_the_library(&c, &mut tool, "rebuild-indexes").await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+
+    let mut tool = c.spawn(&["restore-safety"]);
+    holds_the_library(&c, &mut tool, "restore-safety").await;
+    let frozen = Frozen::new(&c);
+    ends_on_silence(&mut tool, &frozen, silent, &mut r).await;
+    drop(frozen);
+
+    let frozen = Frozen::new(&c);
+    let mut tool = c.spawn(&["status"]);
+    ends_on_silence(&mut tool, &frozen, "no answer within", &mut r).await;
+    drop(frozen);
+
+    // Back: the interrupted commands complete, and the library is safe.
+    for args in [vec!["restore-safety"], vec!["rebuild-indexes"]] {
+        let out = c.run(&args, COMMAND).await;
+        r.check(out.ok(), || format!("after the freeze: {out}"));
+    }
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("status at the end: {st}"));
+    r.finish();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transitions killed at many points: the next run of the same command completes them.
+
+/// Delays after the start at which the tool is killed: they cover each transition's steps on the small library
+/// (measured here: a connection and the lock in about 0.1 s, settings and a reload 0.4 s, the restart 1-2 s).
+const TOOL_KILL_DELAYS_MS: [u64; 5] = [150, 450, 800, 1300, 2200];
+/// The server is killed at fewer points: each costs a crash recovery and a repairing import.
+const SERVER_KILL_DELAYS_MS: [u64; 2] = [500, 1300];
+
+/// The small library of the transition loops: every broken and good fixture, and an archive.
+fn small_args() -> Vec<String> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    [fixtures.join("midi"), fixtures.join("archives/mixed.zip")]
+        .iter()
+        .map(|p| p.to_str().expect("utf-8 path").to_string())
+        .collect()
+}
+
+/// What `status --json` says of the profile: (interrupted, settings fsync/wal_level with pending marks, UNLOGGED
+/// tables, missing indexes).
+fn profile_of(st: &serde_json::Value) -> String {
+    let setting = |n: &str| {
+        st["settings"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == n))
+            .map(|s| {
+                format!(
+                    "{n}={}{}",
+                    s["value"].as_str().unwrap_or("?"),
+                    if s["pending_restart"] == true { " (pending)" } else { "" }
+                )
+            })
+            .unwrap_or_default()
+    };
+    let unlogged: Vec<&str> = st["tables"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["persistence"] == "unlogged")
+                .filter_map(|t| t["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "interrupted {}; {}, {}, {}; unlogged {unlogged:?}; indexes missing {}",
+        st["safety"]["interrupted"],
+        setting("fsync"),
+        setting("wal_level"),
+        setting("synchronous_commit"),
+        st["secondary_indexes"]["missing"].as_array().map_or(0, Vec::len)
+    )
+}
+
+/// After a kill: `status` tells the truth (exit 3 or 4 when a transition was cut, naming it), then the same command
+/// runs to its end. Returns the status text before the re-run.
+async fn complete_after_kill(c: &Lab, command: &[&str], r: &mut Report) -> String {
+    let st = c.run(&["status"], COMMAND).await;
+    let json = status_json(c).await.unwrap_or_default();
+    let said = profile_of(&json);
+    let name = command[..command.len().min(2)].join(" ");
+    let named = json["safety"]["interrupted"].as_array().is_some_and(|a| {
+        a.iter().any(|t| {
+            t.as_str()
+                .is_some_and(|t| t.contains(&name) || t.contains("profile apply"))
+        })
+    });
+    if named {
+        r.check(st.code == Some(3) || st.code == Some(4), || {
+            format!("status names an interrupted transition and is not safe: {st}")
+        });
+    }
+    if st.code == Some(4) {
+        // The server died with UNLOGGED tables: the documented recovery first puts safety back, then imports.
+        let out = c.run(&["restore-safety"], COMMAND).await;
+        r.check(out.ok(), || format!("restore-safety after the loss: {out}"));
+        let mut args = vec!["import", "--mode", "normal"];
+        let small = small_args();
+        args.extend(small.iter().map(String::as_str));
+        let out = c.run(&args, IMPORT).await;
+        r.check(out.ok(), || format!("the repairing import: {out}"));
+    }
+    let out = c.run(command, COMMAND).await;
+    r.check(out.ok(), || {
+        format!("`{}` run again after the kill ({said}): {out}", command.join(" "))
+    });
+    said
+}
+
+/// Kill `victim` `delay` into `command`; then complete it; returns what status said in between.
+async fn kill_inside(c: &Lab, command: &[&str], victim: Victim, delay: Duration, r: &mut Report) -> String {
+    let mut tool = c.spawn(command);
+    tokio::time::sleep(delay).await;
+    let finished = tool.exited();
+    match victim {
+        Victim::Tool => {
+            tool.kill9();
+            // Killed between the restart's stop and start, the server is down: no session is left at work.
+            if !common::server_processes(&c.own.dir).is_empty() && c.conn_within(Duration::from_secs(5)).await.is_some()
+            {
+                c.wait_for_orphans(r).await;
+            }
+        }
+        Victim::Server => {
+            if common::server_processes(&c.own.dir).is_empty() {
+                // Between the restart's stop and start: nothing to kill, the tool is then.
+                tool.kill9();
+            } else {
+                c.kill_server();
+                let _ = tool.finish(TOOL_GIVES_UP).await;
+            }
+        }
+    }
+    let said = complete_after_kill(c, command, r).await;
+    format!(
+        "{} killed {} ms into `{}`{}: {said}",
+        victim.name(),
+        delay.as_millis(),
+        command.join(" "),
+        if finished { " (it had finished)" } else { "" }
+    )
+}
+
+async fn transitions_killed(victim: Victim, delays: &[u64]) {
+    let c = Lab::new(&format!("transitions-{}", victim.name()));
+    let mut r = Report::new(format!(
+        "{} killed inside each transition at several delays",
+        victim.name()
+    ));
+    let mut args = vec!["import", "--mode", "normal"];
+    let small = small_args();
+    args.extend(small.iter().map(String::as_str));
+    let out = c.run(&args, IMPORT).await;
+    assert!(out.ok(), "{out}");
+    let t0 = Instant::now();
+    for &ms in delays {
+        let delay = Duration::from_millis(ms);
+        // Applied whole after the re-run: every level-3 setting in force (no restart pending), tables UNLOGGED.
+        let said = kill_inside(&c, &["profile", "apply", "ludicrous", "--yes"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = status_json(&c).await.unwrap_or_default();
+        let p = profile_of(&st);
+        r.check(
+            p.contains("interrupted []")
+                && p.contains("fsync=off,")
+                && p.contains("wal_level=minimal,")
+                && p.contains("\"files\""),
+            || format!("ludicrous applied whole after {said}: {p}"),
+        );
+        // Restored whole: every setting back and in force, every table LOGGED.
+        let said = kill_inside(&c, &["restore-safety"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = status_json(&c).await.unwrap_or_default();
+        let p = profile_of(&st);
+        r.check(
+            p.contains("interrupted []")
+                && p.contains("fsync=on,")
+                && p.contains("wal_level=replica,")
+                && p.contains("unlogged []"),
+            || format!("restored whole after {said}: {p}"),
+        );
+        let said = kill_inside(&c, &["rebuild-indexes"], victim, delay, &mut r).await;
+        r.note(said.clone());
+        let st = c.run(&["status"], COMMAND).await;
+        r.check(st.code == Some(0), || format!("safe after {said}: {st}"));
+    }
+    eprintln!(
+        "{} kill loop: {:.0} s for {} delays",
+        victim.name(),
+        t0.elapsed().as_secs_f64(),
+        delays.len()
+    );
+    eprintln!("{}", r.notes.join("\n"));
+    r.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_killed_inside_each_transition_at_many_points() {
+    transitions_killed(Victim::Tool, &TOOL_KILL_DELAYS_MS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_killed_inside_each_transition_at_several_points() {
+    transitions_killed(Victim::Server, &SERVER_KILL_DELAYS_MS).await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands that take turns: nothing restarts the server or changes the tables under a running import.
+
+/// Until every importer of the library's shared run has joined (run_importers rows).
+async fn importers_joined(c: &Lab, tool: &mut Bg, n: i64) {
+    let t0 = Instant::now();
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("the import ended before {n} importers joined: {out}");
+        }
+        if let Some(mut conn) = c.try_conn().await {
+            let joined: i64 = sqlx::query_scalar("SELECT count(*) FROM run_importers")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or(0);
+            if joined >= n {
+                return;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{n} importers never joined");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `restore-safety`, `profile apply` and `rebuild-indexes` during a ludicrous import are refused at once, naming the
+/// import; the import goes on to its end and restores safety itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_that_restart_the_server_wait_their_turn() {
+    baseline().await;
+    let c = Lab::new("turns");
+    let mut r = Report::new("transitions during a running ludicrous import");
+    let mut tool = c.spawn(&import_args("ludicrous", &["--json"]));
+    wait_for_committed_rows(&c, &mut tool).await;
+    for args in [
+        vec!["restore-safety"],
+        vec!["profile", "apply", "basic"],
+        vec!["rebuild-indexes"],
+    ] {
+        let t0 = Instant::now();
+        let out = c.run(&args, COMMAND).await;
+        let took = t0.elapsed();
+        eprintln!("`{}` refused in {:.2} s", args.join(" "), took.as_secs_f64());
+        r.check(out.code == Some(1), || format!("refused while the import runs: {out}"));
+        r.check(
+            out.stderr.contains("import") && out.stderr.contains("is running on this library"),
+            || format!("names the running import: {out}"),
+        );
+        r.check(took < Duration::from_secs(10), || format!("refused at once ({took:?})"));
+    }
+    let out = tool.finish(IMPORT).await;
+    let v = import_summary(&out);
+    r.check(out.ok() && v.as_ref().is_some_and(|v| v["status"] == "done"), || {
+        format!("the import went on to its end: {out}")
+    });
+    final_state(&c, &mut r).await;
+    r.finish();
+}
+
+/// `import --mode ludicrous --workers 3` on the managed cluster: the first importer restarts the server for
+/// wal_level while the others wait to join; all three exit 0, the work is shared, the last one out restores.
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_workers_share_the_run_across_the_restart() {
+    baseline().await;
+    let c = Lab::new("ludicrous-workers");
+    let mut r = Report::new("import --mode ludicrous --yes --workers 3");
+    let out = c
+        .run(&import_args("ludicrous", &["--json", "--workers", "3"]), IMPORT)
+        .await;
+    let v = import_summary(&out).unwrap_or_default();
+    r.check(out.ok() && v["status"] == "done", || format!("exit 0, done: {out}"));
+    let importers = v["importers"].as_array().cloned().unwrap_or_default();
+    let working = importers
+        .iter()
+        .filter(|i| i["shared_run"]["units_taken"].as_u64().unwrap_or(0) > 0)
+        .count();
+    r.check(importers.len() == 3 && working >= 2, || {
+        format!(
+            "three importers, the work shared: {}",
+            serde_json::Value::Array(importers.clone())
+        )
+    });
+    let restored = importers.iter().filter(|i| i["shared_run"]["restored"] == true).count();
+    r.check(restored == 1, || format!("one importer restored the profile: {v}"));
+    final_state(&c, &mut r).await;
+    r.finish();
+}
+
+/// `import --workers 3` SIGKILLed: its importers stop with it (each cancels its run cleanly) instead of running on.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_stop_with_their_killed_parent() {
+    let c = Lab::new("orphans");
+    let mut r = Report::new("import --workers 3, the parent SIGKILLed");
+    let mut tool = c.spawn(&import_args("normal", &["--workers", "3"]));
+    importers_joined(&c, &mut tool, 3).await;
+    let mut conn = c.conn().await;
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM run_importers")
+        .fetch_all(&mut conn)
+        .await
+        .expect("importer pids");
+    tool.kill9();
+    let t0 = Instant::now();
+    let alive = |pids: &[i32]| -> Vec<i32> {
+        pids.iter()
+            .copied()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            })
+            .collect()
+    };
+    while !alive(&pids).is_empty() && t0.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(POLL).await;
+    }
+    let left = alive(&pids);
+    eprintln!(
+        "importers gone {:.1} s after their parent's SIGKILL",
+        t0.elapsed().as_secs_f64()
+    );
+    r.check(left.is_empty(), || {
+        format!("importers still running 30 s after the parent died: {left:?}")
+    });
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM import_runs ORDER BY 1")
+        .fetch_all(&mut conn)
+        .await
+        .expect("runs");
+    r.check(statuses == ["interrupted"], || {
+        format!("each importer's run interrupted: {statuses:?}")
+    });
+    r.finish();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ludicrous on a library whose first source was moved away: the tool says what a crash would lose, a backup brings
+// it back, and without one the library is whole again once the source is back where the tool said.
+
+/// Until the import has committed more locations than `than` (the library held those before it).
+async fn wait_for_more_rows(c: &Lab, tool: &mut Bg, than: i64) {
+    let t0 = Instant::now();
+    loop {
+        if tool.exited() {
+            let out = tool.finish(Duration::ZERO).await;
+            panic!("the import ended before the test saw a committed row: {out}");
+        }
+        if let Some(mut cn) = c.try_conn().await
+            && Counts::read(&mut cn).await.is_ok_and(|n| n.locations > than)
+        {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no new row within 120 s");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn ludicrous_over_a_moved_source(backup: bool) {
+    let clean = baseline().await;
+    let c = Lab::new(if backup { "backup" } else { "no-backup" });
+    let mut r = Report::new(format!(
+        "ludicrous with the first source moved away, {} backup, server killed mid-run",
+        if backup { "with a" } else { "without" }
+    ));
+    let first = c.own.dir.join("first source");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(common::corpus().join("groove"))
+        .arg(&first)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let out = c
+        .run(&["import", "--mode", "normal", first.to_str().unwrap()], IMPORT)
+        .await;
+    assert!(out.ok(), "{out}");
+    let first_lib = library(&mut c.conn().await).await;
+    let moved = c.own.dir.join("moved away");
+    std::fs::rename(&first, &moved).expect("move the first source away");
+
+    let extra = if backup { "--backup" } else { "--no-backup" };
+    if !backup {
+        // Neither flag: refused, naming the source and the files only it holds.
+        let out = c.run(&import_args("ludicrous", &[]), COMMAND).await;
+        r.check(out.code == Some(1), || {
+            format!("refused without --backup or --no-backup: {out}")
+        });
+        let said = format!(
+            "{} files are found only in sources that are missing",
+            first_lib.counts.files
+        );
+        r.check(
+            out.stderr.contains(&said) && out.stderr.contains(first.to_str().unwrap()),
+            || {
+                format!(
+                    "names the {} files at risk and where their source was: {out}",
+                    first_lib.counts.files
+                )
+            },
+        );
+    }
+    let mut tool = c.spawn(&import_args("ludicrous", &[extra]));
+    wait_for_more_rows(&c, &mut tool, first_lib.counts.locations).await;
+    c.kill_server();
+    tool.gives_up(&mut r).await;
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(4) && st.text().contains("lost"), || {
+        format!("status says what was lost: {st}")
+    });
+    let out = c.run(&["restore-safety"], COMMAND).await;
+    r.check(out.ok(), || format!("restore-safety: {out}"));
+    if backup {
+        let out = c.run(&["restore-backup"], COMMAND).await;
+        r.check(out.ok() && out.stdout.contains("restored the backup"), || {
+            format!("restore-backup: {out}")
+        });
+        let mut conn = c.conn().await;
+        let now = library(&mut conn).await;
+        r.check(first_lib.pairs.is_subset(&now.pairs), || {
+            format!(
+                "the backup brought back the moved source's files: {} of {} pairs",
+                first_lib.pairs.intersection(&now.pairs).count(),
+                first_lib.pairs.len()
+            )
+        });
+    } else {
+        // Where the refusal said the files are: back there, the next import reads them again.
+        std::fs::rename(&moved, &first).expect("move the first source back");
+    }
+    let out = c.run(&import_args("normal", &["--json"]), IMPORT).await;
+    r.check(out.ok(), || format!("the repairing import: {out}"));
+    let out = c.run(&["rebuild-indexes"], COMMAND).await;
+    r.check(out.ok(), || format!("rebuild-indexes: {out}"));
+    let st = c.run(&["status"], COMMAND).await;
+    r.check(st.code == Some(0), || format!("safe and whole: {st}"));
+    let got = library(&mut c.conn().await).await;
+    let want: BTreeSet<(String, String)> = first_lib.pairs.union(&clean.pairs).cloned().collect();
+    r.check(got.pairs == want, || {
+        format!(
+            "the library is whole: {} pairs missing, {} extra",
+            want.difference(&got.pairs).count(),
+            got.pairs.difference(&want).count()
+        )
+    });
+    r.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_over_a_moved_source_with_a_backup() {
+    ludicrous_over_a_moved_source(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ludicrous_over_a_moved_source_without_a_backup() {
+    ludicrous_over_a_moved_source(false).await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A full data disk: named in seconds, with where and how much to free.
+
+#[test]
+fn a_full_disk_is_named_in_seconds() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small file system for the full disk needs root");
+        return;
+    }
+    let dir = temp_dir("diskfull");
+    let mnt = dir.join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: `mount -t tmpfs` failed here (a container without the right?)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = midi_tui::database::Cluster::new(self.0.join("data")).stop();
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let data = mnt.join("data");
+    let d = data.to_str().unwrap();
+    let out = common::run_bin(&["--data-dir", d, "db", "start"], &[]);
+    assert!(out.status.success(), "db start: {}", common::stderr(&out));
+    let out = common::run_bin(&["--data-dir", d, "db", "stop"], &[]);
+    assert!(out.status.success(), "db stop: {}", common::stderr(&out));
+    // Fill what is left, then start again through `status`.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M"])
+        .arg(format!("of={}", mnt.join("filler").display()))
+        .stderr(Stdio::null())
+        .status();
+    let t0 = Instant::now();
+    let out = common::run_bin(&["--data-dir", d, "status"], &[]);
+    let took = t0.elapsed();
+    let err = common::stderr(&out);
+    eprintln!("status on a full disk answered in {:.1} s: {err}", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {err}");
+    assert!(
+        err.contains("is full") && err.contains("free at least"),
+        "says where and how much: {err}"
+    );
+    assert!(err.contains(mnt.to_str().unwrap()), "names the disk's place: {err}");
+}

@@ -17,6 +17,7 @@ use crate::database::{self, Cluster, cluster};
 use crate::engine::human::counted;
 
 pub mod archives;
+pub mod backup;
 pub mod cold;
 pub mod killed;
 pub mod listen;
@@ -86,6 +87,9 @@ pub struct BenchReport {
     /// The listening section, when asked for (`--listen DIR`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<listen::ListenReport>,
+    /// The backup section, when asked for (`--backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::BackupReport>,
     /// The modes tables are shared-run rows (`--importers`).
     #[serde(skip)]
     pub importers: bool,
@@ -137,6 +141,8 @@ pub struct BenchArgs {
     pub cold: Option<cold::ColdSource>,
     /// The listening section on this folder's MIDI files (`--listen DIR`).
     pub listen: Option<PathBuf>,
+    /// The backup section's library sizes (`--backup 100000,1000000`; empty: none).
+    pub backup: Vec<u64>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
@@ -232,6 +238,15 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         }
         _ => None,
     };
+    let backup_result = match (&result, args.backup.iter().max()) {
+        (Ok(_), Some(&largest)) => {
+            stamps.insert("backup", Stamp::now());
+            let (w, files) = (work.clone(), (largest / 2).clamp(1, search::BASE_FILES));
+            let corpus = tokio::task::spawn_blocking(move || generated_corpus(&w, files)).await??;
+            Some(backup::run(&exe, &work, &data_dir, &c, &corpus, &args.backup).await)
+        }
+        _ => None,
+    };
     let machine = tokio::task::spawn_blocking(move || {
         let _ = c.stop();
         cluster::remove_cluster_files(&data_dir);
@@ -247,6 +262,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         append: append_result.transpose()?,
         cold: cold_result.transpose()?,
         listen: listen_result.transpose()?,
+        backup: backup_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
     };
@@ -900,6 +916,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(l), Some(stamp)) = (&r.listen, r.stamps.get("listen")) {
         out.push(Section::new("listen", listen::markdown(l), stamp));
+    }
+    if let (Some(b), Some(stamp)) = (&r.backup, r.stamps.get("backup")) {
+        out.push(Section::new("backup", backup::markdown(b), stamp));
     }
     out
 }

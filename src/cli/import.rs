@@ -27,6 +27,11 @@ pub fn plan_of(global: &GlobalArgs, args: &ImportArgs) -> ImportPlan {
     let mut plan = ImportPlan::new(args.sources.clone(), mode_of(args.mode));
     plan.dry_run = args.dry_run;
     plan.keep_profile = args.keep_profile;
+    plan.backup = match (args.backup, args.no_backup) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     plan.batch_rows = args.batch_rows;
     if let Some(n) = args.unit_files {
         plan.unit_files = n.max(1);
@@ -68,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         if args.mode == ModeArg::Auto {
             let sources = args.sources.clone();
             let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources)).await?;
-            let choice = engine.choose_mode(size.files, args.yes).await?;
+            let choice = engine.choose_mode(size.files, args.yes, args.backup).await?;
             estimates = Some(choice.estimates.clone());
             plan.mode = choice.mode;
             mode_reason = choice.reason;
@@ -112,7 +117,11 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
             library,
             seen,
             &rates,
-            &crate::engine::profile::auto::DEFAULT_OVERHEADS,
+            &if args.backup {
+                crate::engine::profile::auto::DEFAULT_OVERHEADS.with_backup()
+            } else {
+                crate::engine::profile::auto::DEFAULT_OVERHEADS
+            },
             args.yes,
         );
         estimates = Some(c.estimates);

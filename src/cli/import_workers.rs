@@ -78,14 +78,32 @@ pub async fn run(
     }
     let started = Instant::now();
     let mut children = Vec::new();
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     for _ in 0..n {
-        let child = tokio::process::Command::new(&exe)
-            .args(&child_args)
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(&child_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start an importer process")?;
+            .kill_on_drop(true);
+        // The importers stop with this process, even when it is SIGKILLed: each gets SIGTERM, which cancels its run
+        // cleanly (flushed, `interrupted`; the last one out of the run restores its profile). The signal follows the
+        // thread that forked, and this runs on the main thread (the runtime's `block_on`), which lives as long as
+        // the process.
+        // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent died before the line above: no signal will come.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the parent importer is gone"));
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().context("cannot start an importer process")?;
         children.push(child);
     }
     let mut reports = Vec::new();

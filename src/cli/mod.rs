@@ -251,7 +251,7 @@ impl ShellArg {
     }
 }
 
-// Parsed once per process: the size of the largest variant (bench's options) costs nothing.
+// One value per process, parsed once: boxing the bench's many flags would only obscure them.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -282,6 +282,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// After a crash emptied the library: put back the backup taken before ludicrous (`import --backup`); the next
+    /// import reads the runs after it again.
+    RestoreBackup,
     /// Recreate dropped secondary indexes in parallel, then ANALYZE.
     RebuildIndexes {
         /// Indexes built at once (default: one per core).
@@ -407,6 +410,10 @@ pub enum Command {
         /// nearest three minutes long. Needs no database.
         #[arg(long, value_name = "DIR")]
         listen: Option<PathBuf>,
+        /// Add the backup section: the library backup `import --backup` takes before ludicrous (pg_dump, in each
+        /// form) and its restore, on libraries of these sizes (`--backup 100000,1000000`).
+        #[arg(long, value_name = "FILES", value_delimiter = ',')]
+        backup: Vec<u64>,
     },
     /// Print the shell completion script for bash, zsh or fish (commands, options, their values, paths).
     Completions {
@@ -436,6 +443,14 @@ pub struct ImportArgs {
     /// Leave the mode's profile applied after the run.
     #[arg(long)]
     pub keep_profile: bool,
+    /// Ludicrous on a library that holds files: back it up first (`midi-tui restore-backup` puts it back after a
+    /// crash).
+    #[arg(long, conflicts_with = "no_backup")]
+    pub backup: bool,
+    /// Ludicrous on a library that holds files: no backup, accepting that files only missing sources hold would be
+    /// lost for good in a crash.
+    #[arg(long)]
+    pub no_backup: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -104,6 +104,12 @@ fn print_text(out: &mut dyn Write, report: &StatusReport, flags: &str) -> std::i
     }
     let safety = &report.safety;
     writeln!(out, "\nsafety: {}", report.badge.label())?;
+    for r in &safety.running {
+        writeln!(out, "  running: {r}")?;
+    }
+    for r in &safety.interrupted {
+        writeln!(out, "  interrupted: {r}")?;
+    }
     for r in &safety.relaxed {
         writeln!(out, "  relaxed: {r}")?;
     }

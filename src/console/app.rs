@@ -1103,11 +1103,12 @@ pub fn available(app: &App, action: Action) -> bool {
         }
         Action::PauseResume => matches!(app.run, RunState::Running | RunState::Paused),
         Action::Cancel => matches!(app.run, RunState::Running | RunState::Paused),
-        Action::ToggleLevel(_) => idle && app.safety().is_some(),
-        Action::Restore => idle && app.needs_restore(),
-        Action::Rebuild => idle && app.indexes_missing() > 0,
+        Action::ToggleLevel(_) => idle && app.safety().is_some() && foreign_holder(app).is_none(),
+        Action::Restore => idle && app.needs_restore() && foreign_holder(app).is_none(),
+        Action::Rebuild => idle && app.indexes_missing() > 0 && foreign_holder(app).is_none(),
         Action::RestoreAndRebuild => {
             idle && (app.run.offers_restore() || (app.needs_restore() && app.indexes_missing() > 0))
+                && foreign_holder(app).is_none()
         }
         Action::NewRun => !app.run.is_active() && app.run != RunState::Idle,
         Action::AddSample => app.sample_library.as_ref().is_some_and(|p| !app.sources.contains(p)),
@@ -1196,10 +1197,29 @@ fn set_auto(app: &mut App) -> Vec<Effect> {
     vec![]
 }
 
+/// Another process's command that holds the library now (an import elsewhere, a transition), as the last poll saw
+/// it: profile operations wait for it (the engine would refuse them).
+fn foreign_holder(app: &App) -> Option<String> {
+    let own = format!("(pid {})", std::process::id());
+    app.db
+        .polled
+        .as_ref()?
+        .safety
+        .running
+        .iter()
+        .find(|r| !r.ends_with(&own))
+        .cloned()
+}
+
 /// Why a profile operation cannot start now.
 fn busy(app: &App) -> Option<String> {
     if app.run.is_active() {
         return Some("not while a run is going: the server may restart under it; cancel or wait".into());
+    }
+    if let Some(h) = foreign_holder(app) {
+        return Some(format!(
+            "not while {h} holds the library: the server may restart under it; wait until it ends"
+        ));
     }
     app.op.map(|op| format!("busy: {}", op.label()))
 }
@@ -1332,6 +1352,7 @@ fn on_plan(app: &mut App, ev: PlanEvent) -> Vec<Effect> {
         PlanEvent::StepStarted(StepKind::Apply(level)) => app.op = Some(Op::Apply(level)),
         PlanEvent::StepStarted(StepKind::Restore) => app.op = Some(Op::Restore { then_rebuild: false }),
         PlanEvent::StepStarted(StepKind::Rebuild) => app.op = Some(Op::Rebuild),
+        PlanEvent::StepStarted(StepKind::Backup) => app.info("backing up the library before level 3..."),
         PlanEvent::StepFinished(step) => {
             app.op = None;
             match step.kind {

@@ -371,7 +371,10 @@ pub fn spawn_choose_mode(engine: Engine, sources: Vec<PathBuf>, tx: Tx) {
             let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources))
                 .await
                 .map_err(|e| e.to_string())?;
-            let choice = engine.choose_mode(size.files, true).await.map_err(|e| e.to_string())?;
+            let choice = engine
+                .choose_mode(size.files, true, false)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok((choice.mode, choice.reason))
         }
         .await;

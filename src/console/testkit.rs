@@ -117,6 +117,7 @@ pub fn ludicrous_polled() -> Polled {
             levels_applied: [true, true, true],
             pending_restart: vec![],
             data_lost: None,
+            ..Default::default()
         },
         wal_bytes: Some(1_200 << 20),
         latency_ms: 4,

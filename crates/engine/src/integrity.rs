@@ -8,6 +8,10 @@ impl Engine {
     /// Compare the library tables with each other and with the runs (a few `EXISTS`, cheap at any size); record any
     /// loss found so that the next import reads the lost rows again. Returns what is lost and not yet repaired.
     pub async fn check_integrity(&self) -> DbResult<Option<String>> {
+        self.bounded(self.check_integrity_now()).await
+    }
+
+    async fn check_integrity_now(&self) -> DbResult<Option<String>> {
         let pool = &self.pool;
         let p = integrity::presence(pool).await?;
         if p.imported_by_runs > 0 && !p.files {

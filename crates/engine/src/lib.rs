@@ -1,6 +1,7 @@
 //! midi-tui's engine: scan, sources and archives, MIDI analysis, the import pipeline, PostgreSQL (cluster, schema,
 //! writes), speed profiles and metrics. It depends on no terminal, command-line or progress-bar crate: the console
 //! and the headless command line are front ends over it, in the `midi-tui` crate.
+pub mod backup;
 pub mod database;
 pub mod doctor;
 pub mod extract;
@@ -21,3 +22,4 @@ pub mod profile;
 pub mod record;
 pub mod session;
 pub mod source;
+pub mod turns;

@@ -32,12 +32,13 @@ use sqlx::PgPool;
 use super::metrics::{RunMetrics, Snapshot};
 use super::pending::PendingRuns;
 use super::source::{self, Limits};
+use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError, integrity, runs, writer};
 use crate::human;
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
 use repair::Repair;
 pub use shared::SharedRun;
-use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup};
+use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup, live};
 use stages::{Outcome, Stage};
 
 /// How an import runs.
@@ -68,6 +69,8 @@ pub struct ImportOptions {
     pub pending_runs: Option<PendingRuns>,
     /// The shared run this import takes part in: it claims units of the sources instead of walking them alone.
     pub shared: Option<SharedRun>,
+    /// The server's liveness: a server silent for 10 s ends every wait of the run (the engine sets it).
+    pub watchdog: Option<Arc<Watchdog>>,
 }
 
 /// Which part of the pipeline runs (benchmarks measure each part's ceiling).
@@ -100,7 +103,13 @@ impl ImportOptions {
             limit: Limit::Full,
             pending_runs: None,
             shared: None,
+            watchdog: None,
         }
+    }
+
+    /// The run's watchdog (one that never trips without a server to watch).
+    pub fn watchdog(&self) -> Arc<Watchdog> {
+        self.watchdog.clone().unwrap_or_else(|| Arc::new(Watchdog::idle()))
     }
 }
 
@@ -330,13 +339,15 @@ fn run(
         .collect();
     let sources: Vec<String> = opts.sources.iter().map(|p| source::encode_os_path(p)).collect();
     let pool = pool.filter(|_| !opts.dry_run);
+    let wd = opts.watchdog();
+    opts.watchdog = Some(wd.clone());
     let (run_id, repair) = match &pool {
         Some(pool) => {
-            rt.block_on(runs::close_abandoned(pool))?;
-            let id = rt.block_on(runs::start(pool, &sources, opts.mode.as_str()))?;
+            live(&rt, &wd, runs::close_abandoned(pool))?;
+            let id = live(&rt, &wd, runs::start(pool, &sources, opts.mode.as_str()))?;
             (
                 Some(id),
-                Repair::plan(rt.block_on(integrity::repair_work(pool))?, &opts.sources),
+                Repair::plan(live(&rt, &wd, integrity::repair_work(pool))?, &opts.sources),
             )
         }
         None => (None, Repair::plan(integrity::RepairWork::default(), &opts.sources)),
@@ -346,7 +357,7 @@ fn run(
         let _ = events.send(EngineEvent::Log(text));
     }
     let defer_checks = match &pool {
-        Some(pool) if opts.defer_checks => rt.block_on(database::deferred::can_defer(pool))?,
+        Some(pool) if opts.defer_checks => live(&rt, &wd, database::deferred::can_defer(pool))?,
         _ => false,
     };
     if opts.defer_checks && pool.is_some() && !defer_checks {
@@ -376,14 +387,24 @@ fn run(
     let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let (mut sink, lookup): (Box<dyn BatchSink>, Box<dyn ResumeLookup>) = match &pool {
         Some(pool) => (
-            Box::new(PgSink::new(pool.clone(), rt.clone(), ctx, opts.async_commit)),
-            Box::new(PgLookup::new(pool.clone(), rt.clone(), control.clone())),
+            Box::new(PgSink::new(
+                pool.clone(),
+                rt.clone(),
+                ctx,
+                opts.async_commit,
+                wd.clone(),
+            )),
+            Box::new(PgLookup::new(pool.clone(), rt.clone(), control.clone(), wd.clone())),
         ),
         None => (Box::new(DryRun), Box::new(DryRun)),
     };
     let shared = opts.shared.filter(|_| pool.is_some() && !repair.is_active());
     if let (Some(s), Some(pool), Some(id)) = (shared, &pool, run_id) {
-        let _ = rt.block_on(database::shared::set_import_run(pool, s.membership.importer_id, id));
+        let _ = live(
+            &rt,
+            &wd,
+            database::shared::set_import_run(pool, s.membership.importer_id, id),
+        );
     }
     let stage = Arc::new(Stage::new(opts, metrics, control, events, log));
     let (outcome, units_taken) = match (shared, &pool) {
@@ -409,7 +430,7 @@ fn run(
         let end = (outcome.status, reason.as_deref());
         store_status(&stage.opts, pool, &rt, id, &snap, end, error.as_deref());
         if outcome.status == RunStatus::Done && repair.is_active() {
-            match rt.block_on(integrity::finish_repair(pool, id, &repair.runs)) {
+            match live(&rt, &wd, integrity::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => stage.log.line("repair complete: every lost row is back"),
                 Ok(left) => stage.log.line(&format!(
                     "repair: {left} damaged files could not be read again from their stored location"
@@ -476,8 +497,11 @@ fn store_status(
     (status, reason): (RunStatus, Option<&str>),
     error: Option<&str>,
 ) {
-    // After a failure the server may be gone: one quick connection attempt, not the pool's retries.
-    let reachable = status != RunStatus::Failed || rt.block_on(database::reachable(&pool.connect_options()));
+    // After a failure the server may be gone: one quick connection attempt, not the pool's retries; none at all
+    // when it is silent.
+    let silent = opts.watchdog.as_ref().is_some_and(|w| w.is_silent());
+    let reachable =
+        !silent && (status != RunStatus::Failed || rt.block_on(database::reachable(&pool.connect_options())));
     let counts = counts(snap);
     let update = async {
         tokio::time::timeout(

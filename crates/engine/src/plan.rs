@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::database::DbError;
+use crate::database::lock::LockMode;
 use crate::database::shared::{self as shared_db, Membership};
 use crate::metrics::RunMetrics;
 use crate::pipeline::{
@@ -17,6 +19,9 @@ use crate::pipeline::{
 };
 use crate::profile::{Confirmation, Level, Mode, RebuildEvent};
 use crate::session::Engine;
+
+/// How long a joining importer waits for a server that restarts for the run's profile.
+const RESTART_GRACE: Duration = Duration::from_secs(90);
 
 /// What to import and how.
 #[derive(Debug, Clone)]
@@ -43,6 +48,9 @@ pub struct ImportPlan {
     pub lease: Duration,
     /// Plain files per unit of a shared run (importers must agree on it: it is part of the run key).
     pub unit_files: usize,
+    /// Before level 3 on a library that holds files: back it up (`Some(true)`), or accept that files only missing
+    /// sources hold would be lost for good in a crash (`Some(false)`); `None` refuses when such files exist.
+    pub backup: Option<bool>,
 }
 
 impl ImportPlan {
@@ -60,6 +68,7 @@ impl ImportPlan {
             share: true,
             lease: SharedRun::DEFAULT_LEASE,
             unit_files: SharedRun::DEFAULT_UNIT_FILES,
+            backup: None,
         }
     }
 
@@ -138,6 +147,7 @@ impl ImportPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
+    Backup,
     Apply(Level),
     Restore,
     Rebuild,
@@ -146,6 +156,7 @@ pub enum StepKind {
 impl StepKind {
     pub fn label(&self) -> String {
         match self {
+            StepKind::Backup => "back up the library".into(),
             StepKind::Apply(l) => format!("apply level {} ({})", l.number(), l.label()),
             StepKind::Restore => "restore safety".into(),
             StepKind::Rebuild => "rebuild indexes".into(),
@@ -300,14 +311,40 @@ impl Runner {
             true => Some(self.join(&engine, &plan).await.map_err(PlanError::Failed)?),
             false => None,
         };
-        let mut error = match member {
-            Some(m) if !m.creator => self.wait_ready(&engine, m).await.err(),
-            _ => self.apply_levels(&engine, levels, &plan.confirmed).await.err(),
+        let what = match member {
+            Some(m) => format!("import, shared run {} ({})", m.run_id, plan.mode.label()),
+            None => format!("import ({})", plan.mode.label()),
         };
+        // The library: alone while this import applies a profile (its settings may restart the server), shared with
+        // other imports while it runs. A joining importer takes no turn until the run is open.
+        let applies = !levels.is_empty() && member.is_none_or(|m| m.creator);
+        let mut turn: Option<crate::turns::Turn> = None;
+        let mut error = None;
+        if applies {
+            match self.turn(&engine, &what, LockMode::Exclusive, None).await {
+                Ok(t) => turn = Some(t),
+                Err(e) => error = Some(e),
+            }
+        }
+        if error.is_none() && applies && levels.contains(&Level::Ludicrous) {
+            error = self.protect(&engine, plan.backup).await.err();
+        }
+        if error.is_none() {
+            error = match member {
+                Some(m) if !m.creator => self.wait_ready(&engine, m).await.err(),
+                _ => self.apply_levels(&engine, levels, &plan.confirmed).await.err(),
+            };
+        }
+        if error.is_none() {
+            match self.turn(&engine, &what, LockMode::Shared, None).await {
+                Ok(t) => turn = Some(t),
+                Err(e) => error = Some(e),
+            }
+        }
         let mut summary: Option<RunSummary> = None;
         if error.is_none() {
             if let Some(m) = member.filter(|m| m.creator)
-                && let Err(e) = shared_db::open(&engine.pool, m.run_id).await
+                && let Err(e) = engine.bounded(shared_db::open(&engine.pool, m.run_id)).await
             {
                 self.send(PlanEvent::Notice(format!("could not open the shared run: {e}")));
             }
@@ -337,10 +374,34 @@ impl Runner {
             }
             None => true,
         };
-        let restores = restorer && !levels.is_empty() && !plan.keep_profile;
+        let mut restores = restorer && !levels.is_empty() && !plan.keep_profile;
+        if !restores {
+            // Done with the library: a restorer of this run waits for this turn to end.
+            drop(turn.take());
+        } else if engine.reachable().await {
+            // Alone again to put the profile back (a restart-only setting restarts the server): the run's other
+            // importers have left; an unrelated import still running is waited for, then the profile is left.
+            let patience = plan.lease * 3 + Duration::from_secs(30);
+            match self.turn(&engine, &what, LockMode::Exclusive, Some(patience)).await {
+                Ok(t) => turn = Some(t),
+                Err(e) => {
+                    restores = false;
+                    self.steps.push(StepReport {
+                        kind: StepKind::Restore,
+                        name: StepKind::Restore.label(),
+                        seconds: 0.0,
+                        lines: vec![format!(
+                            "left applied: {e}; run `midi-tui restore-safety` once it is done"
+                        )],
+                    });
+                    error.get_or_insert(format!("restore safety: {e}"));
+                }
+            }
+        }
         if restores && let Err(e) = self.put_back(&engine, levels, plan.rebuild_jobs, error.is_some()).await {
             error.get_or_insert(e);
         }
+        drop(turn);
         if !restorer && !levels.is_empty() {
             self.steps.push(StepReport {
                 kind: StepKind::Restore,
@@ -363,7 +424,14 @@ impl Runner {
             .map(|p| crate::source::encode_os_path(&std::path::absolute(p).unwrap_or_else(|_| p.clone())))
             .collect();
         let lease_ms = plan.lease.as_millis().max(1) as i64;
-        let m = shared_db::join(&engine.pool, &plan.run_key(), &sources, plan.mode.label(), lease_ms)
+        let m = engine
+            .bounded(shared_db::join(
+                &engine.pool,
+                &plan.run_key(),
+                &sources,
+                plan.mode.label(),
+                lease_ms,
+            ))
             .await
             .map_err(|e| format!("cannot join a shared run: {}", chain_text(&e)))?;
         self.send(PlanEvent::Notice(match m.creator {
@@ -373,19 +441,99 @@ impl Runner {
         Ok(m)
     }
 
-    /// A joining importer waits until the run's first importer has applied the mode's levels (or is gone).
+    /// A joining importer waits until the run's first importer has applied the mode's levels (or is gone). Those
+    /// levels may restart the server: a lost connection is asked again until the server is back (up to
+    /// `RESTART_GRACE` without one).
     async fn wait_ready(&self, engine: &Engine, m: Membership) -> Result<(), String> {
+        let mut lost_since: Option<Instant> = None;
+        let mut said = false;
         loop {
             if self.control.is_cancelled() {
                 return Err("cancelled while waiting for the shared run to open".into());
             }
-            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
-            match shared_db::ready(&engine.pool, m.run_id).await {
+            let _ = engine
+                .bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id)))
+                .await;
+            match engine.bounded(shared_db::ready(&engine.pool, m.run_id)).await {
                 Ok(true) => return Ok(()),
-                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) => lost_since = None,
+                Err(e) if e.is_connection_lost() && !matches!(e, DbError::NotAnswering(_)) => {
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    if !said {
+                        said = true;
+                        self.send(PlanEvent::Notice(
+                            "the server restarts for the shared run's profile: waiting for it".into(),
+                        ));
+                    }
+                    if since.elapsed() > RESTART_GRACE {
+                        return Err(format!(
+                            "shared run: the server did not come back within {} s: {}",
+                            RESTART_GRACE.as_secs(),
+                            chain_text(&e)
+                        ));
+                    }
+                }
                 Err(e) => return Err(format!("shared run: {}", chain_text(&e))),
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Before level 3 on a library that holds files: say what a crash would cost; take the backup asked for; refuse
+    /// when files only missing sources hold would be lost for good and neither a backup nor that risk was chosen.
+    async fn protect(&mut self, engine: &Engine, backup: Option<bool>) -> Result<(), String> {
+        let cost = engine.crash_cost().await.map_err(|e| chain_text(&e))?;
+        if cost.library_files == 0 {
+            return Ok(());
+        }
+        self.send(PlanEvent::Notice(cost.describe()));
+        match backup {
+            Some(true) => {
+                self.send(PlanEvent::StepStarted(StepKind::Backup));
+                let t = Instant::now();
+                let b = engine
+                    .backup_library()
+                    .await
+                    .map_err(|e| format!("back up the library: {}", chain_text(&e)))?;
+                let lines = vec![
+                    b.describe(),
+                    "after a crash: `midi-tui restore-safety`, `midi-tui restore-backup`, then any import".into(),
+                ];
+                self.finish_step(StepKind::Backup, t, lines);
+                Ok(())
+            }
+            None if cost.files_at_risk > 0 => Err(format!(
+                "{} files are found only in sources that are missing or unreadable ({}): a server crash in \
+                 ludicrous mode would lose them for good. Pass --backup to back the library up first (about {:.0} \
+                 MB, {:.0} s), or --no-backup to accept that risk (or put the sources back)",
+                cost.files_at_risk,
+                cost.sources_missing.join(", "),
+                cost.backup_bytes as f64 / 1e6,
+                cost.backup_secs.ceil()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// This import's turn on the library in `mode` (see `turns.rs`); while another command holds it, the wait is
+    /// said once per holder, and cancelling ends it.
+    async fn turn(
+        &self,
+        engine: &Engine,
+        what: &str,
+        mode: LockMode,
+        patience: Option<Duration>,
+    ) -> Result<crate::turns::Turn, String> {
+        let tx = self.tx.clone();
+        let waiting = move |text: String| {
+            let _ = tx.send(PlanEvent::Notice(text));
+        };
+        let control = self.control.clone();
+        let cancelled = move || control.is_cancelled();
+        engine
+            .hold_turn(what, mode, patience, &waiting, &cancelled)
+            .await
+            .map_err(|e| chain_text(&e))
     }
 
     /// Leave the shared run; true when this importer is its last one and restores the profile. With a profile to
@@ -395,8 +543,10 @@ impl Runner {
     async fn leave(&self, engine: &Engine, m: Membership, taken: u64, profile: bool, lease: Duration) -> bool {
         let deadline = Instant::now() + lease * 2 + Duration::from_secs(1);
         loop {
-            let _ = shared_db::reap_dead(&engine.pool, None, Some(m.run_id)).await;
-            match shared_db::leave(&engine.pool, &m, taken as i64).await {
+            let _ = engine
+                .bounded(shared_db::reap_dead(&engine.pool, None, Some(m.run_id)))
+                .await;
+            match engine.bounded(shared_db::leave(&engine.pool, &m, taken as i64)).await {
                 Ok(true) => return true,
                 Ok(false) if !profile => return false,
                 Ok(false) => {}
@@ -405,7 +555,8 @@ impl Runner {
                     return false;
                 }
             }
-            if shared_db::restore_taken(&engine.pool, m.run_id).await.unwrap_or(true) || Instant::now() > deadline {
+            let taken = engine.bounded(shared_db::restore_taken(&engine.pool, m.run_id)).await;
+            if taken.unwrap_or(true) || Instant::now() > deadline {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -432,7 +583,7 @@ impl Runner {
             self.send(PlanEvent::StepStarted(kind));
             let t = Instant::now();
             let r = engine
-                .apply_level(*level, confirmed)
+                .apply_level_now(*level, confirmed)
                 .await
                 .map_err(|e| chain_text(&e))?;
             self.finish_step(kind, t, r.lines);
@@ -510,7 +661,7 @@ impl Runner {
         self.send(PlanEvent::StepStarted(StepKind::Restore));
         let t = Instant::now();
         let r = engine
-            .restore_safety()
+            .restore_safety_now()
             .await
             .map_err(|e| format!("restore safety: {}", chain_text(&e)))?;
         let mut lines = r.lines.clone();
@@ -538,7 +689,7 @@ impl Runner {
                 let _ = tx.send(PlanEvent::Rebuild(ev));
             }
         });
-        let r = engine.rebuild_indexes(jobs, Some(ptx)).await;
+        let r = engine.rebuild_indexes_now(jobs, Some(ptx)).await;
         let _ = forward.await;
         let r = r.map_err(|e| format!("rebuild indexes: {}", chain_text(&e)))?;
         self.finish_step(

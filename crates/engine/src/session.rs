@@ -6,6 +6,9 @@ use sqlx::PgPool;
 use super::pending::PendingRuns;
 use std::sync::Arc;
 
+use crate::database::liveness::Watchdog;
+use crate::database::{self, DbError};
+
 use super::metrics::RunMetrics;
 use super::pipeline::{self, Control, ImportHandle, ImportOptions};
 use crate::database::{DbResult, Target, status};
@@ -18,25 +21,49 @@ pub struct Engine {
     pub(crate) data_dir: PathBuf,
     /// `--log FILE`: the import log; without it, one file per run under `<data-dir>/logs`.
     pub(crate) run_log: Option<PathBuf>,
+    /// The server's liveness: every wait on it ends once it has been silent for `SILENT_LIMIT`.
+    pub(crate) watchdog: Arc<Watchdog>,
+    /// This process's hold on the library-wide lock (see `turns.rs`).
+    pub(crate) turns: Arc<crate::turns::TurnSlot>,
 }
 
 impl Engine {
     /// Start the managed cluster if needed, connect, migrate, and check the library for rows a crash took (the
     /// loss is recorded, so the next import repairs it whichever front end runs it).
     pub async fn open(mut target: Target, data_dir: PathBuf) -> DbResult<Self> {
-        let pool = target.open(8).await?;
+        let pool = database::connect(&target.start().await?, 8).await?;
+        let watchdog = Watchdog::start((*pool.connect_options()).clone());
+        watchdog.guard(database::migrate::run(&pool)).await?;
         // Runs a dead server left `running` get the status their importer could not store.
-        PendingRuns::new(&data_dir, &target.describe()).apply(&pool).await;
+        let pending = PendingRuns::new(&data_dir, &target.describe());
+        watchdog
+            .guard(async { Ok::<_, DbError>(pending.apply(&pool).await) })
+            .await?;
         let engine = Self {
             target,
             pool,
             data_dir,
             run_log: None,
+            watchdog,
+            turns: Arc::default(),
         };
         if let Some(lost) = engine.check_integrity().await? {
             tracing::warn!("{lost}");
         }
         Ok(engine)
+    }
+
+    /// `call`, ended with "the server has not answered for 10 s" as soon as the server goes silent.
+    pub async fn bounded<T, E: From<DbError>>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.watchdog.guard(call).await
+    }
+
+    /// Is the server silent now (frozen, or its host gone)?
+    pub fn not_answering(&self) -> bool {
+        self.watchdog.is_silent()
     }
 
     /// Start an import on pipeline threads; the returned handle carries counters, events and controls.
@@ -53,29 +80,30 @@ impl Engine {
     ) -> ImportHandle {
         opts.pending_runs
             .get_or_insert_with(|| PendingRuns::new(&self.data_dir, &self.target.describe()));
+        opts.watchdog.get_or_insert_with(|| self.watchdog.clone());
         let pool = (!opts.dry_run).then(|| self.pool.clone());
         pipeline::start_with(opts, pool, tokio::runtime::Handle::current(), metrics, control)
     }
 
     /// Everything `status` reports, rows counted exactly.
     pub async fn status(&self) -> DbResult<status::Status> {
-        status::collect(
+        self.bounded(status::collect(
             &self.pool,
             &self.target.describe(),
             self.target.is_managed(),
             status::RowCounts::Exact,
-        )
+        ))
         .await
     }
 
     /// The same with estimated row counts: cheap enough to poll.
     pub async fn status_estimated(&self) -> DbResult<status::Status> {
-        status::collect(
+        self.bounded(status::collect(
             &self.pool,
             &self.target.describe(),
             self.target.is_managed(),
             status::RowCounts::Estimated,
-        )
+        ))
         .await
     }
 
@@ -103,6 +131,8 @@ impl Engine {
             pool,
             data_dir: self.data_dir.clone(),
             run_log: self.run_log.clone(),
+            watchdog: self.watchdog.clone(),
+            turns: self.turns.clone(),
         }
     }
 
@@ -141,8 +171,12 @@ impl Engine {
     /// What `--mode auto` estimates from: the library's size now and the rates it uses (this library's own runs
     /// where it has them). Two cheap queries.
     pub async fn auto_inputs(&self) -> DbResult<(u64, crate::profile::auto::Rates)> {
-        let library = crate::database::runs::library_files_estimate(&self.pool).await?;
-        let rates = crate::profile::auto::Rates::from_runs(crate::database::runs::measured_rates(&self.pool).await?);
+        let library = self
+            .bounded(crate::database::runs::library_files_estimate(&self.pool))
+            .await?;
+        let rates = crate::profile::auto::Rates::from_runs(
+            self.bounded(crate::database::runs::measured_rates(&self.pool)).await?,
+        );
         Ok((library, rates))
     }
 
@@ -152,16 +186,15 @@ impl Engine {
         &self,
         files: u64,
         ludicrous_accepted: bool,
+        backup: bool,
     ) -> DbResult<crate::profile::auto::AutoChoice> {
         use crate::profile::auto;
         let (library, rates) = self.auto_inputs().await?;
-        Ok(auto::choose(
-            library,
-            files,
-            &rates,
-            &auto::DEFAULT_OVERHEADS,
-            ludicrous_accepted,
-        ))
+        let overheads = match backup {
+            true => auto::DEFAULT_OVERHEADS.with_backup(),
+            false => auto::DEFAULT_OVERHEADS,
+        };
+        Ok(auto::choose(library, files, &rates, &overheads, ludicrous_accepted))
     }
 
     /// Interrupted and failed runs that no later run over their sources has followed, newest first (at most
@@ -172,12 +205,12 @@ impl Engine {
 
     /// Shared runs still going on this library, with their live importers (for the console).
     pub async fn live_shared_runs(&self) -> DbResult<Vec<crate::database::shared::LiveRun>> {
-        crate::database::shared::live_runs(&self.pool).await
+        self.bounded(crate::database::shared::live_runs(&self.pool)).await
     }
 
-    /// Does the server answer now (within a few seconds)?
+    /// Does the server answer now (within a few seconds; at once no when it is silent)?
     pub async fn reachable(&self) -> bool {
-        crate::database::reachable(&self.pool.connect_options()).await
+        !self.not_answering() && crate::database::reachable(&self.pool.connect_options()).await
     }
 
     /// Use this file as the import log of every run.

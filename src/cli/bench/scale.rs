@@ -191,7 +191,7 @@ async fn files_of(src: &Path) -> Result<u64> {
 /// `--mode auto`'s choice for importing `files` into the library as it is now, risks accepted (`--yes`).
 async fn auto_choice(cluster: &Cluster, data_dir: &Path, files: u64) -> Result<AutoChoice> {
     let engine = Engine::open(Target::Managed(cluster.clone()), data_dir.to_path_buf()).await?;
-    let choice = engine.choose_mode(files, true).await?;
+    let choice = engine.choose_mode(files, true, false).await?;
     drop(engine);
     Ok(choice)
 }

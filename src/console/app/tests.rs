@@ -529,3 +529,24 @@ fn a_window_of_archive_members_counts_as_inflating_and_plain_files_do_not() {
     update(&mut a, Msg::Doctor(Box::new(facts.clone())));
     assert_eq!(a.situation().rates.2, facts.rates.ludicrous);
 }
+
+#[test]
+fn profile_keys_wait_while_another_process_holds_the_library() {
+    let mut a = testkit::app();
+    let mut p = testkit::ludicrous_polled();
+    p.safety.running = vec!["import (ludicrous) (pid 1)".into()];
+    update(&mut a, polled(p));
+    assert!(!available(&a, Action::Restore) && !available(&a, Action::Rebuild));
+    let fx = on_action(&mut a, Action::Restore);
+    assert!(fx.is_empty(), "nothing sent to the engine: {fx:?}");
+    let notice = a.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains("import (ludicrous) (pid 1) holds the library"),
+        "says why: {notice}"
+    );
+    // Its own import's hold is not another's.
+    let mut p = testkit::ludicrous_polled();
+    p.safety.running = vec![format!("import (fast) (pid {})", std::process::id())];
+    update(&mut a, polled(p));
+    assert!(available(&a, Action::Restore));
+}

@@ -417,6 +417,10 @@ impl Cluster {
             }
             last = String::from_utf8_lossy(&out.stderr).into_owned();
             last.push_str(&self.log_tail());
+            // A full disk does not go away by waiting: say where and how much to free, now.
+            if last.contains("No space left on device") {
+                return Err(self.disk_full(&last));
+            }
             self.clear_stale_pid();
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -481,12 +485,52 @@ impl Cluster {
         }
     }
 
+    /// The server could not start for want of disk space: which disk, how much is free, what to free.
+    fn disk_full(&self, detail: &str) -> ClusterError {
+        let pgdata = fs::canonicalize(self.pgdata()).unwrap_or_else(|_| self.pgdata());
+        let space = crate::machine::disk_space(&pgdata);
+        let wal = dir_size(&pgdata.join("pg_wal"));
+        let free = space.map_or("an unknown amount".to_string(), |d| {
+            format!("{:.1} MB of {:.1} GB", d.free as f64 / 1e6, d.total as f64 / 1e9)
+        });
+        let line = detail
+            .lines()
+            .find(|l| l.contains("No space left on device"))
+            .unwrap_or("No space left on device")
+            .trim();
+        ClusterError::Command {
+            action: "pg_ctl start".into(),
+            detail: format!(
+                "the disk holding {} is full ({free} free; the cluster's WAL takes {:.0} MB): free at least {} MB \
+                 there (PostgreSQL writes its pid file, and after a crash a checkpoint, before it accepts \
+                 connections), then run the command again. The server said: {line}",
+                pgdata.display(),
+                wal as f64 / 1e6,
+                START_ROOM_MB
+            ),
+        }
+    }
+
     fn log_tail(&self) -> String {
         let text = fs::read_to_string(self.pgdata().join("server.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(8);
         format!("\nserver.log:\n{}", lines[start..].join("\n"))
     }
+}
+
+/// Free space a server start needs, roughly: a WAL segment and room for a checkpoint's writes.
+const START_ROOM_MB: u64 = 64;
+
+/// Bytes of the files under a folder (not following links).
+fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| if m.is_dir() { 0 } else { m.len() })
+        .sum()
 }
 
 /// Settings every managed cluster starts with; profile levels change more at run time.

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "run_stop_reason",
         include_str!("../../../../database/migrations/0010_run_stop_reason.sql"),
     ),
+    (
+        11,
+        "transitions",
+        include_str!("../../../../database/migrations/0011_transitions.sql"),
+    ),
 ];
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.

@@ -1,4 +1,5 @@
 //! PostgreSQL: managed cluster, connections, migrations, and the SQL of each table.
+pub mod backup;
 pub mod bench;
 pub mod cause;
 pub mod cluster;
@@ -8,12 +9,15 @@ pub mod deferred;
 pub mod dupes;
 pub mod indexes;
 pub mod integrity;
+pub mod liveness;
+pub mod lock;
 pub mod migrate;
 pub mod runs;
 pub mod safety;
 pub mod search;
 pub mod shared;
 pub mod status;
+pub mod transitions;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -37,6 +41,9 @@ pub enum DbError {
     Connect(String),
     #[error("invalid database URL: {0}")]
     Url(String),
+    /// The server stopped answering (frozen, or its host unreachable): every wait on it ended.
+    #[error("the server has not answered for {0} s")]
+    NotAnswering(u64),
     #[error("migration {version} ({name}) failed: {}", cause::describe(.error))]
     Migration {
         version: i32,
@@ -56,7 +63,7 @@ impl DbError {
     pub fn is_connection_lost(&self) -> bool {
         match self {
             DbError::Sql(e) => cause::is_connection_lost(e),
-            DbError::Connect(_) => true,
+            DbError::Connect(_) | DbError::NotAnswering(_) => true,
             _ => false,
         }
     }
@@ -103,8 +110,23 @@ impl Target {
         }
     }
 
+    /// The URL client programs (pg_dump, pg_restore) connect with.
+    pub fn url_for_tools(&self) -> String {
+        match self {
+            Target::Managed(c) => c.url(),
+            Target::External(url) => url.clone(),
+        }
+    }
+
     /// Start if needed, connect, and apply pending migrations.
     pub async fn open(&mut self, max_connections: u32) -> DbResult<PgPool> {
+        let pool = connect(&self.start().await?, max_connections).await?;
+        migrate::run(&pool).await?;
+        Ok(pool)
+    }
+
+    /// Start the managed cluster if needed (on a blocking thread) and return the URL to connect to.
+    pub async fn start(&mut self) -> DbResult<String> {
         let url = match self {
             Target::Managed(c) => {
                 let mut c2 = c.clone();
@@ -114,9 +136,7 @@ impl Target {
             }
             Target::External(url) => url.clone(),
         };
-        let pool = connect(&url, max_connections).await?;
-        migrate::run(&pool).await?;
-        Ok(pool)
+        Ok(url)
     }
 }
 

@@ -88,11 +88,21 @@ pub async fn unrestored(pool: &PgPool) -> DbResult<Vec<JournalEntry>> {
         .collect())
 }
 
-pub async fn mark_restored(pool: &PgPool, id: i64) -> DbResult<()> {
-    sqlx::query("UPDATE safety_journal SET restored_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(pool)
+/// Mark entries restored, committed synchronously: an asynchronous commit (level 1 turns synchronous_commit off
+/// for the whole server) could be lost in a crash and the change restored twice.
+pub async fn mark_restored_all(pool: &PgPool, ids: &[i64]) -> DbResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
         .await?;
+    sqlx::query("UPDATE safety_journal SET restored_at = now() WHERE id = ANY($1) AND restored_at IS NULL")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 

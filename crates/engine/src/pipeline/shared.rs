@@ -14,10 +14,11 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::sink::{BatchSink, PgLookup, until_cancelled};
+use super::sink::{BatchSink, PgLookup, live, until_cancelled};
 use super::stages::{self, Feed, Outcome, Stage};
 use super::{ImportError, RunStatus};
 use crate::database::DbError;
+use crate::database::liveness::Watchdog;
 use crate::database::shared::{self as db, Membership};
 use crate::kinds::ErrorKind;
 use crate::metrics::Phase;
@@ -111,6 +112,7 @@ fn scan_item(it: StoredItem) -> ScanItem {
 pub(super) struct Claimer {
     pool: PgPool,
     rt: tokio::runtime::Handle,
+    watchdog: Arc<Watchdog>,
     cfg: SharedRun,
     taken: AtomicU64,
     walk_failed: Arc<AtomicBool>,
@@ -151,7 +153,7 @@ impl Claimer {
             }
             // A call waiting on a dead server must not hold up the end of a run that already failed.
             let claim = db::claim(&self.pool, m, self.cfg.lease_ms());
-            let Some(claimed) = until_cancelled(&self.rt, &st.control, claim) else {
+            let Some(claimed) = until_cancelled(&self.rt, &st.control, &self.watchdog, claim) else {
                 return Ok(());
             };
             match claimed? {
@@ -166,7 +168,12 @@ impl Claimer {
                     }
                 }
                 None => {
-                    let Some(p) = until_cancelled(&self.rt, &st.control, db::progress(&self.pool, m.run_id)) else {
+                    let Some(p) = until_cancelled(
+                        &self.rt,
+                        &st.control,
+                        &self.watchdog,
+                        db::progress(&self.pool, m.run_id),
+                    ) else {
                         return Ok(());
                     };
                     let p = p?;
@@ -192,6 +199,7 @@ pub(super) fn run(
     sources: Vec<PathBuf>,
 ) -> (Outcome, u64) {
     let m = cfg.membership;
+    let wd = stage.opts.watchdog();
     let stop = Arc::new(AtomicBool::new(false));
     let walk_failed = Arc::new(AtomicBool::new(false));
     let renewer = {
@@ -223,19 +231,25 @@ pub(super) fn run(
     let claimer = Arc::new(Claimer {
         pool: pool.clone(),
         rt: rt.clone(),
+        watchdog: wd.clone(),
         cfg,
         taken: AtomicU64::new(0),
         walk_failed: walk_failed.clone(),
     });
     let mut total: Option<Outcome> = None;
     loop {
-        let lookup = Box::new(PgLookup::new(pool.clone(), rt.clone(), stage.control.clone()));
+        let lookup = Box::new(PgLookup::new(
+            pool.clone(),
+            rt.clone(),
+            stage.control.clone(),
+            wd.clone(),
+        ));
         let pass = stages::run(stage, Feed::Claims(claimer.clone()), Arc::default(), sink, lookup);
         let ok = pass.error.is_none() && pass.status == RunStatus::Done;
         let t = merge(total.take(), pass);
         total = Some(t);
         let next = if ok {
-            rt.block_on(db::units_written(pool, &m))
+            live(rt, &wd, db::units_written(pool, &m))
                 .map_err(ImportError::Db)
                 .and_then(|_| more_to_claim(stage, pool, rt, m.run_id, &walk_failed))
         } else {
@@ -311,8 +325,9 @@ fn more_to_claim(
             return Ok(false);
         }
         // A killed importer of this machine need not wait out its lease.
-        let _ = rt.block_on(db::reap_dead(pool, None, Some(run_id)));
-        let p = rt.block_on(db::progress(pool, run_id))?;
+        let wd = stage.opts.watchdog();
+        let _ = live(rt, &wd, db::reap_dead(pool, None, Some(run_id)));
+        let p = live(rt, &wd, db::progress(pool, run_id))?;
         if p.scan_done && p.open_units == 0 {
             return Ok(false);
         }
@@ -389,8 +404,9 @@ fn walk(
 ) -> Result<(), ImportError> {
     let run_id = cfg.membership.run_id;
     let (m, c) = (&*st.metrics, &*st.control);
+    let wd = st.opts.watchdog();
     let counters = m.phase(Phase::Scan);
-    if rt.block_on(db::progress(pool, run_id))?.scan_done {
+    if live(rt, &wd, db::progress(pool, run_id))?.scan_done {
         m.totals.scan_done.store(true, Release);
         return Ok(());
     }
@@ -417,7 +433,7 @@ fn walk(
         counters.add_busy(t.elapsed());
         // Record often at first (the other importers wait for units), then in chunks.
         if units.ready.len() >= 64 || (!units.ready.is_empty() && last_flush.elapsed() >= Duration::from_millis(50)) {
-            match until_cancelled(rt, c, db::add_units(pool, run_id, &units.ready)) {
+            match until_cancelled(rt, c, &wd, db::add_units(pool, run_id, &units.ready)) {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
                     *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
@@ -430,7 +446,7 @@ fn walk(
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
-            if until_cancelled(rt, c, db::progress(pool, run_id)).is_some_and(|p| p.is_ok_and(|p| p.scan_done)) {
+            if until_cancelled(rt, c, &wd, db::progress(pool, run_id)).is_some_and(|p| p.is_ok_and(|p| p.scan_done)) {
                 others_done = true;
                 return false;
             }
@@ -448,8 +464,8 @@ fn walk(
         return Ok(());
     }
     units.close_files();
-    rt.block_on(db::add_units(pool, run_id, &units.ready))?;
-    rt.block_on(db::scan_finished(pool, run_id, units.next))?;
+    live(rt, &wd, db::add_units(pool, run_id, &units.ready))?;
+    live(rt, &wd, db::scan_finished(pool, run_id, units.next))?;
     Ok(())
 }
 

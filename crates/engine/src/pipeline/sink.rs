@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::{Control, ImportError};
+use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError, runs, writer};
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
@@ -88,11 +89,17 @@ pub(super) struct PgLookup {
     pool: PgPool,
     rt: tokio::runtime::Handle,
     control: Arc<Control>,
+    watchdog: Arc<Watchdog>,
 }
 
 impl PgLookup {
-    pub fn new(pool: PgPool, rt: tokio::runtime::Handle, control: Arc<Control>) -> Self {
-        Self { pool, rt, control }
+    pub fn new(pool: PgPool, rt: tokio::runtime::Handle, control: Arc<Control>, watchdog: Arc<Watchdog>) -> Self {
+        Self {
+            pool,
+            rt,
+            control,
+            watchdog,
+        }
     }
 }
 
@@ -103,16 +110,31 @@ impl ResumeLookup for PgLookup {
             let archives = runs::complete_archives(&self.pool, archives).await?;
             Ok::<_, DbError>(Known { files, archives })
         };
-        until_cancelled(&self.rt, &self.control, lookup).transpose()
+        until_cancelled(&self.rt, &self.control, &self.watchdog, lookup).transpose()
     }
 }
 
+/// A database call from a pipeline thread, ended with "the server has not answered for 10 s" as soon as the server
+/// goes silent: a frozen server answers no statement, and nothing else would end the wait.
+pub(super) fn live<T>(
+    rt: &tokio::runtime::Handle,
+    watchdog: &Watchdog,
+    call: impl Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    rt.block_on(watchdog.guard(call))
+}
+
 /// A database call from a pipeline thread that gives up (None) once the run is cancelled: a call waiting on a
-/// dead server must not hold up the end of a run that already failed.
-pub(super) fn until_cancelled<T>(rt: &tokio::runtime::Handle, c: &Control, call: impl Future<Output = T>) -> Option<T> {
+/// dead server must not hold up the end of a run that already failed. A silent server ends it with an error.
+pub(super) fn until_cancelled<T>(
+    rt: &tokio::runtime::Handle,
+    c: &Control,
+    watchdog: &Watchdog,
+    call: impl Future<Output = Result<T, DbError>>,
+) -> Option<Result<T, DbError>> {
     rt.block_on(async {
         tokio::select! {
-            r = call => Some(r),
+            r = watchdog.guard(call) => Some(r),
             _ = async {
                 while !c.is_cancelled() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,16 +151,24 @@ pub(super) struct PgSink {
     ctx: writer::BatchContext,
     async_commit: bool,
     conn: Option<PgConnection>,
+    watchdog: Arc<Watchdog>,
 }
 
 impl PgSink {
-    pub fn new(pool: PgPool, rt: tokio::runtime::Handle, ctx: writer::BatchContext, async_commit: bool) -> Self {
+    pub fn new(
+        pool: PgPool,
+        rt: tokio::runtime::Handle,
+        ctx: writer::BatchContext,
+        async_commit: bool,
+        watchdog: Arc<Watchdog>,
+    ) -> Self {
         Self {
             pool,
             rt,
             ctx,
             async_commit,
             conn: None,
+            watchdog,
         }
     }
 
@@ -147,8 +177,9 @@ impl PgSink {
         match self.conn {
             Some(ref mut conn) => Ok(conn),
             None => {
-                let mut conn = self.rt.block_on(database::connect_one(&self.pool.connect_options()))?;
-                self.rt.block_on(writer::prepare(&mut conn, self.async_commit))?;
+                let (rt, wd) = (&self.rt, &self.watchdog);
+                let mut conn = live(rt, wd, database::connect_one(&self.pool.connect_options()))?;
+                live(rt, wd, async { writer::prepare(&mut conn, self.async_commit).await })?;
                 Ok(self.conn.insert(conn))
             }
         }
@@ -161,24 +192,31 @@ impl BatchSink for PgSink {
     }
 
     fn write(&mut self, batch: &BatchRows<'_>) -> Result<BatchOutcome, ImportError> {
-        let (rt, ctx) = (self.rt.clone(), self.ctx);
-        write_with_retry(self.conn()?, &rt, ctx, batch)
+        let (rt, ctx, wd) = (self.rt.clone(), self.ctx, self.watchdog.clone());
+        write_with_retry(self.conn()?, &rt, &wd, ctx, batch)
     }
 
     fn ping(&mut self) -> Result<(), ImportError> {
-        let rt = self.rt.clone();
-        Ok(rt.block_on(database::ping(self.conn()?))?)
+        let (rt, wd) = (self.rt.clone(), self.watchdog.clone());
+        Ok(live(&rt, &wd, database::ping(self.conn()?))?)
     }
 
     fn progress(&mut self, counts: &runs::RunCounts) {
-        let _ = self
-            .rt
-            .block_on(runs::update(&self.pool, self.ctx.run_id, counts, None));
+        let _ = live(
+            &self.rt,
+            &self.watchdog,
+            runs::update(&self.pool, self.ctx.run_id, counts, None),
+        );
     }
 
     fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let _ = self.rt.block_on(conn.close());
+            // A silent server would never answer the goodbye: the socket just closes.
+            if !self.watchdog.is_silent() {
+                let _ = self
+                    .rt
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(2), conn.close()).await });
+            }
         }
     }
 }
@@ -188,6 +226,7 @@ impl BatchSink for PgSink {
 fn write_with_retry(
     conn: &mut PgConnection,
     rt: &tokio::runtime::Handle,
+    watchdog: &Watchdog,
     ctx: writer::BatchContext,
     batch: &BatchRows<'_>,
 ) -> Result<BatchOutcome, ImportError> {
@@ -199,7 +238,7 @@ fn write_with_retry(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = rt.block_on(async {
+        let result = live(rt, watchdog, async {
             if !ctx.repair
                 && attempt == 1
                 && let Some(out) = writer::write_batch_direct(conn, ctx, &c, &l, &e, ready).await?

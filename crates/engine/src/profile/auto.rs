@@ -40,6 +40,23 @@ pub struct Overheads {
     /// Rebuild (and, for ludicrous, SET LOGGED) seconds per million rows of the library after the import.
     pub fast_per_million_rows_secs: f64,
     pub ludicrous_per_million_rows_secs: f64,
+    /// A backup of the library before level 3 (`--backup`): seconds per million files already in the library.
+    pub ludicrous_backup_per_million_files_secs: f64,
+}
+
+/// Seconds per million library files of the backup `--backup` takes before ludicrous, measured by `bench --backup`
+/// on this machine (BENCHMARKS.md, section `backup`: 1.7 s at 103,701 files, 21.5 s at 1,002,443, pg_dump's
+/// directory format, no compression, 2 jobs; its custom format with gzip took 7.2 s and 208 s).
+pub const BACKUP_SECONDS_PER_MILLION_FILES: f64 = 22.0;
+
+impl Overheads {
+    /// The same, with the backup `--backup` takes before ludicrous counted.
+    pub fn with_backup(self) -> Self {
+        Self {
+            ludicrous_backup_per_million_files_secs: BACKUP_SECONDS_PER_MILLION_FILES,
+            ..self
+        }
+    }
 }
 
 /// Measured by `bench` on this 2-core machine with 49 indexes (BENCHMARKS.md, 100,000 generated files into an empty
@@ -53,6 +70,7 @@ pub const DEFAULT_OVERHEADS: Overheads = Overheads {
     ludicrous_fixed_secs: 0.7,
     fast_per_million_rows_secs: 34.0,
     ludicrous_per_million_rows_secs: 38.0,
+    ludicrous_backup_per_million_files_secs: 0.0,
 };
 
 impl Rates {
@@ -122,7 +140,11 @@ pub fn estimate(mode: Mode, library_files: u64, files: u64, rates: &Rates, o: &O
     let after_secs = match mode {
         Mode::Normal => 0.0,
         Mode::Fast => o.fast_fixed_secs + rows_after * o.fast_per_million_rows_secs,
-        Mode::Ludicrous => o.ludicrous_fixed_secs + rows_after * o.ludicrous_per_million_rows_secs,
+        Mode::Ludicrous => {
+            o.ludicrous_fixed_secs
+                + rows_after * o.ludicrous_per_million_rows_secs
+                + library_files as f64 / 1e6 * o.ludicrous_backup_per_million_files_secs
+        }
     };
     Estimate {
         mode,
@@ -266,6 +288,7 @@ mod tests {
             ludicrous_fixed_secs: 0.0,
             fast_per_million_rows_secs: 0.0,
             ludicrous_per_million_rows_secs: 0.0,
+            ludicrous_backup_per_million_files_secs: 0.0,
         };
         assert_eq!(choose(0, 100_000, &rates, &zero, true).mode, Mode::Normal);
     }

@@ -40,6 +40,15 @@ impl Level {
         }
     }
 
+    /// The name `profile apply` takes.
+    pub fn cli_name(&self) -> &'static str {
+        match self {
+            Level::Basic => "basic",
+            Level::DropIndexes => "drop-indexes",
+            Level::Ludicrous => "unsafe-storage",
+        }
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
             Level::Basic => {
@@ -151,6 +160,18 @@ pub enum ProfileError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// Another command holds the library (see `turns.rs`): nothing was changed.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<crate::database::lock::TurnError> for ProfileError {
+    fn from(e: crate::database::lock::TurnError) -> Self {
+        match e {
+            crate::database::lock::TurnError::Busy(text) => ProfileError::Busy(text),
+            crate::database::lock::TurnError::Db(e) => ProfileError::Db(e),
+        }
+    }
 }
 
 /// How safe the database is now.
@@ -166,6 +187,10 @@ pub struct SafetyState {
     pub pending_restart: Vec<String>,
     /// Set when UNLOGGED tables came back empty after a crash.
     pub data_lost: Option<String>,
+    /// Transitions a killed tool or server left unfinished, each with the command that completes it.
+    pub interrupted: Vec<String>,
+    /// Commands holding the library now (imports, a transition), as they name themselves.
+    pub running: Vec<String>,
 }
 
 impl SafetyState {
@@ -179,6 +204,7 @@ impl SafetyState {
         !self.is_unsafe()
             && self.relaxed.is_empty()
             && self.pending_restart.is_empty()
+            && self.interrupted.is_empty()
             && !self.levels_applied.contains(&true)
     }
 

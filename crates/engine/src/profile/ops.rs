@@ -19,8 +19,6 @@ type Result<T> = std::result::Result<T, ProfileError>;
 
 /// Prefix of a journaled old value that did not come from ALTER SYSTEM: restoring it means RESET.
 const DEFAULT_PREFIX: &str = "default:";
-/// Restart-only settings among those the levels touch.
-const RESTART_ONLY: &[&str] = &["wal_level", "max_wal_senders", "wal_buffers"];
 
 fn level_of_setting(name: &str) -> Option<Level> {
     let m = Machine {
@@ -30,6 +28,22 @@ fn level_of_setting(name: &str) -> Option<Level> {
     Level::ALL
         .into_iter()
         .find(|l| plan::settings(*l, m).iter().any(|t| t.name == name))
+}
+
+/// An unfinished transition in the user's words, with the command that completes it.
+fn interrupted_text(u: &crate::database::transitions::Unfinished) -> String {
+    let finish = match u.command.strip_prefix("profile apply ") {
+        Some(_) => format!(
+            "run `midi-tui {}` again to complete it, or `midi-tui restore-safety` to undo it",
+            u.command
+        ),
+        None if u.command.starts_with("profile revert") => "run `midi-tui restore-safety` to complete it".into(),
+        None => format!("run `midi-tui {}` again to complete it", u.command),
+    };
+    format!(
+        "`{}` was interrupted at step `{}` (started {}): {finish}",
+        u.command, u.step, u.started
+    )
 }
 
 fn old_value_of(entry_old: &Option<String>) -> (bool, String) {
@@ -43,6 +57,10 @@ fn old_value_of(entry_old: &Option<String>) -> (bool, String) {
 impl Engine {
     /// How safe the database is now: live settings, table persistence, indexes, journal, lost data.
     pub async fn safety(&self) -> Result<SafetyState> {
+        self.bounded(self.safety_now()).await
+    }
+
+    async fn safety_now(&self) -> Result<SafetyState> {
         let pool = &self.pool;
         let mut st = SafetyState::default();
         let live = crate::database::status::settings(pool).await?;
@@ -107,12 +125,39 @@ impl Engine {
             .map(|s| s.name.clone())
             .collect();
         st.data_lost = self.check_integrity().await?;
+        let holders = crate::database::lock::holders(pool).await?;
+        st.running = holders.iter().map(|h| h.describe()).collect();
+        for u in crate::database::transitions::unfinished(pool).await? {
+            // A transition still at work holds the library: its session names its process.
+            let live = u.pid.is_some_and(|pid| {
+                let tag = format!("(pid {pid})");
+                holders.iter().any(|h| h.what.ends_with(&tag))
+            });
+            if !live {
+                st.interrupted.push(interrupted_text(&u));
+            }
+        }
         Ok(st)
     }
 
     /// Apply one level. Ludicrous needs both confirmations; without superuser rights the settings are skipped
-    /// (and said so) while what a table owner may do still happens.
+    /// (and said so) while what a table owner may do still happens. Refused while an import runs.
     pub async fn apply_level(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
+        let _turn = self.take_turn("profile apply").await?;
+        self.bounded(self.apply_level_now(level, confirmed)).await
+    }
+
+    /// [`Engine::apply_level`] for a caller that holds the library already (an import applying its mode). Recorded
+    /// as a transition: a kill leaves it named in `status`, and applying the level again completes it.
+    pub(crate) async fn apply_level_now(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
+        let command = format!("profile apply {}", level.cli_name());
+        let t = self.begin_transition(&command).await?;
+        let r = self.apply_level_steps(level, confirmed).await;
+        self.end_transition(t, r.is_ok(), &[command.as_str()]).await;
+        r
+    }
+
+    async fn apply_level_steps(&self, level: Level, confirmed: &[Confirmation]) -> Result<ApplyReport> {
         let missing: Vec<Confirmation> = level
             .confirmations()
             .iter()
@@ -153,6 +198,7 @@ impl Engine {
                     }
                 }
                 if !logged.is_empty() {
+                    self.transition_step("tables UNLOGGED").await;
                     // One transaction: a crash halfway cannot leave children UNLOGGED beside a LOGGED files.
                     let t0 = Instant::now();
                     safety::set_persistence_all(pool, &logged, false).await?;
@@ -181,6 +227,7 @@ impl Engine {
             None
         };
         let mut changed_restart_only = false;
+        self.transition_step("settings").await;
         for t in targets {
             if let (Some(why), "wal_level" | "max_wal_senders") = (&wal_blocker, t.name) {
                 report.lines.push(format!("{} not changed: {why}", t.name));
@@ -213,6 +260,7 @@ impl Engine {
         }
         safety::reload(pool).await?;
         if changed_restart_only || !report.pending_restart.is_empty() {
+            self.transition_step("restart the server").await;
             self.restart_for(report).await?;
         }
         Ok(())
@@ -238,6 +286,8 @@ impl Engine {
                         path: self.data_dir.clone(),
                         source: std::io::Error::other(e),
                     })??;
+                // The restart ended this process's lock session: the lock is taken again before anyone else can.
+                self.retake_turn().await?;
                 report.restarted = true;
                 report
                     .lines
@@ -269,6 +319,7 @@ impl Engine {
         if defs.is_empty() {
             return Ok(());
         }
+        self.transition_step("back up and drop the secondary indexes").await;
         // Back everything up (database and file) before the first drop.
         for (name, table, def) in &defs {
             safety::backup_index(pool, name, table, def).await?;
@@ -305,8 +356,9 @@ impl Engine {
 
     /// Turn one level off: its settings back, its tables LOGGED, or (level 2) its indexes rebuilt.
     pub async fn revert_level(&self, level: Level) -> Result<RestoreReport> {
+        let _turn = self.take_turn("profile revert").await?;
         if level == Level::DropIndexes {
-            let r = self.rebuild_indexes(crate::machine::cores(), None).await?;
+            let r = self.rebuild_indexes_now(crate::machine::cores(), None).await?;
             let ok = r.present == r.expected;
             return Ok(RestoreReport {
                 lines: vec![format!(
@@ -324,15 +376,45 @@ impl Engine {
                 pending_restart: Vec::new(),
             });
         }
-        self.restore(Some(level)).await
+        self.bounded(self.restore(Some(level))).await
     }
 
-    /// Put back every journaled setting and table, then verify against pg_settings and pg_class.
+    /// Put back every journaled setting and table, then verify against pg_settings and pg_class. Refused while an
+    /// import runs.
     pub async fn restore_safety(&self) -> Result<RestoreReport> {
-        self.restore(None).await
+        let _turn = self.take_turn("restore-safety").await?;
+        self.restore_safety_now().await
     }
 
+    /// [`Engine::restore_safety`] for a caller that holds the library already (an import restoring its mode).
+    pub(crate) async fn restore_safety_now(&self) -> Result<RestoreReport> {
+        self.bounded(self.restore(None)).await
+    }
+
+    /// Every step is idempotent and the journal marks an entry restored only once its old value is verified in
+    /// force: a kill of the tool or the server anywhere leaves entries that the next restore completes (a restart
+    /// the killed run did not make is made by the next, since the setting still waits for it).
     async fn restore(&self, only: Option<Level>) -> Result<RestoreReport> {
+        let command = match only {
+            None => "restore-safety".to_string(),
+            Some(l) => format!("profile revert {}", l.cli_name()),
+        };
+        let t = self.begin_transition(&command).await?;
+        let r = self.restore_steps(only).await;
+        let completes: Vec<&str> = match only {
+            None => vec![
+                "restore-safety",
+                "profile apply basic",
+                "profile apply drop-indexes",
+                "profile apply unsafe-storage",
+            ],
+            Some(_) => vec![command.as_str()],
+        };
+        self.end_transition(t, r.is_ok(), &completes).await;
+        r
+    }
+
+    async fn restore_steps(&self, only: Option<Level>) -> Result<RestoreReport> {
         let pool = &self.pool;
         let mut report = RestoreReport::default();
         let entries = safety::unrestored(pool).await?;
@@ -344,12 +426,16 @@ impl Engine {
         };
         let selected: Vec<&safety::JournalEntry> = entries.iter().filter(|e| wanted(e)).collect();
         if only.is_none() {
+            self.transition_step("prove the deferred checks").await;
             report.lines = self.prove_deferred_checks().await?;
         }
         let proved = !report.lines.is_empty();
         let (superuser_role, superuser) = safety::is_superuser(pool).await?;
-        // 1. Settings a reload applies (fsync and full_page_writes first of all), newest change first.
-        let mut restart_needed = false;
+        // 1. Settings a reload applies (fsync and full_page_writes first of all), newest change first, so that each
+        // ends at its value before the oldest unrestored change. Not marked yet: see 5.
+        if selected.iter().any(|e| e.kind == JournalKind::Setting) {
+            self.transition_step("settings back").await;
+        }
         for e in selected.iter().rev().filter(|e| e.kind == JournalKind::Setting) {
             if !superuser {
                 report.lines.push(format!(
@@ -364,9 +450,7 @@ impl Engine {
             } else {
                 safety::alter_system_set(pool, &e.target, &value).await?;
             }
-            safety::mark_restored(pool, e.id).await?;
             report.lines.push(format!("{} back to {value}", e.target));
-            restart_needed |= RESTART_ONLY.contains(&e.target.as_str());
         }
         if selected.iter().any(|e| e.kind == JournalKind::Setting) {
             safety::reload(pool).await?;
@@ -375,20 +459,15 @@ impl Engine {
         // table UNLOGGED (emptied together, which the next start detects and the next import repairs), never a
         // LOGGED files beside emptied children. With fsync back on, the rewrite is durable at commit.
         let mut to_log = Vec::new();
-        let mut done_entries = Vec::new();
         for t in UNLOGGED_ORDER.iter().rev() {
-            let journaled: Vec<i64> = selected
-                .iter()
-                .filter(|e| e.kind == JournalKind::Table && e.target == *t)
-                .map(|e| e.id)
-                .collect();
+            let journaled = selected.iter().any(|e| e.kind == JournalKind::Table && e.target == *t);
             let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
-            if unlogged && (!journaled.is_empty() || only.is_none()) {
+            if unlogged && (journaled || only.is_none()) {
                 to_log.push(*t);
             }
-            done_entries.extend(journaled);
         }
         if !to_log.is_empty() {
+            self.transition_step("tables LOGGED").await;
             let t0 = Instant::now();
             safety::set_persistence_all(pool, &to_log, true).await?;
             report.lines.push(format!(
@@ -397,11 +476,24 @@ impl Engine {
                 t0.elapsed().as_secs_f64()
             ));
         }
-        for id in done_entries {
-            safety::mark_restored(pool, id).await?;
-        }
-        // 3. Restart-only settings.
-        if restart_needed {
+        // 3. Restart-only settings: whichever journaled setting still waits for a restart, this run's or one a
+        // killed restore left (its file value is back, the server still runs the relaxed one).
+        let journaled: Vec<String> = safety::first_setting_values(pool)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| only.is_none_or(|l| level_of_setting(name) == Some(l)))
+            .collect();
+        let waiting: Vec<String> = crate::database::status::settings(pool)
+            .await?
+            .into_iter()
+            .filter(|s| s.pending_restart && journaled.contains(&s.name))
+            .map(|s| s.name)
+            .collect();
+        let mut restarted = false;
+        if superuser && !waiting.is_empty() {
+            self.transition_step(&format!("restart the server for {}", waiting.join(", ")))
+                .await;
             let mut ar = ApplyReport {
                 level: Level::Ludicrous,
                 lines: Vec::new(),
@@ -409,11 +501,13 @@ impl Engine {
                 restarted: false,
             };
             self.restart_for(&mut ar).await?;
+            restarted = ar.restarted;
             report.lines.append(&mut ar.lines);
             report.pending_restart = ar.pending_restart;
         }
         // 4. Whatever was written while fsync was off reaches the disk now.
-        if !selected.is_empty() {
+        if !selected.is_empty() || restarted {
+            self.transition_step("checkpoint and sync").await;
             safety::checkpoint(pool).await?;
             if self.target.is_managed() {
                 // sync(2) can take seconds on a busy disk: on a thread of its own, not on an async worker.
@@ -425,13 +519,27 @@ impl Engine {
                 })?;
             }
         }
-        if selected.is_empty() && !proved {
+        if selected.is_empty() && !proved && !restarted {
             report
                 .lines
                 .push("nothing to restore: the journal holds no unrestored change".into());
         }
+        // 5. Verify, and mark restored exactly the entries whose old state is in force now.
+        self.transition_step("verify").await;
         report.checks = self.verify(only).await?;
         report.ok = report.checks.iter().all(|c| c.ok);
+        let verified: Vec<i64> = selected
+            .iter()
+            .filter(|e| {
+                let what = match e.kind {
+                    JournalKind::Setting => format!("setting {}", e.target),
+                    _ => format!("table {}", e.target),
+                };
+                report.checks.iter().any(|c| c.what == what && c.ok)
+            })
+            .map(|e| e.id)
+            .collect();
+        safety::mark_restored_all(pool, &verified).await?;
         Ok(report)
     }
 
@@ -485,8 +593,32 @@ impl Engine {
         Ok(checks)
     }
 
-    /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify.
+    /// Recreate every missing secondary index on `jobs` connections at once, then ANALYZE and verify. Refused while
+    /// an import runs.
     pub async fn rebuild_indexes(
+        &self,
+        jobs: usize,
+        progress: Option<UnboundedSender<RebuildEvent>>,
+    ) -> Result<RebuildReport> {
+        let _turn = self.take_turn("rebuild-indexes").await?;
+        self.rebuild_indexes_now(jobs, progress).await
+    }
+
+    /// [`Engine::rebuild_indexes`] for a caller that holds the library already (an import after its run).
+    pub(crate) async fn rebuild_indexes_now(
+        &self,
+        jobs: usize,
+        progress: Option<UnboundedSender<RebuildEvent>>,
+    ) -> Result<RebuildReport> {
+        let t = self.bounded(self.begin_transition("rebuild-indexes")).await?;
+        let r = self.bounded(self.rebuild_indexes_inner(jobs, progress)).await;
+        // Finished once every index is there: a rebuild that left some missing is to be run again.
+        let complete = r.as_ref().is_ok_and(|r| r.present == r.expected);
+        self.end_transition(t, complete, &["rebuild-indexes"]).await;
+        r
+    }
+
+    async fn rebuild_indexes_inner(
         &self,
         jobs: usize,
         progress: Option<UnboundedSender<RebuildEvent>>,
@@ -503,6 +635,7 @@ impl Engine {
             .collect();
         // Slowest first (GIN), so the parallel jobs finish together.
         todo.sort_by_key(|i| if i.definition.contains("gin") { 0 } else { 1 });
+        self.transition_step(&format!("build {} indexes", todo.len())).await;
         let jobs = jobs.clamp(1, 16).min(todo.len().max(1));
         let per_job_mem = self.maintenance_mem_per_job(jobs).await?;
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(todo.into_iter()));
@@ -529,12 +662,13 @@ impl Engine {
         if let Some(p) = &progress {
             let _ = p.send(RebuildEvent::Analyzing);
         }
+        self.transition_step("ANALYZE").await;
         safety::analyze(pool).await?;
         let now_present = indexes::present(pool).await?;
         report.present = now_present.len();
         for e in safety::unrestored(pool).await? {
             if e.kind == JournalKind::Index && now_present.contains(&e.target) {
-                safety::mark_restored(pool, e.id).await?;
+                safety::mark_restored_all(pool, &[e.id]).await?;
             }
         }
         report.seconds = t0.elapsed().as_secs_f64();
