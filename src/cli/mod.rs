@@ -827,6 +827,7 @@ mod tests {
             database_url: Some("postgres://u:secret@db:5433/music".into()),
             data_dir: Some(PathBuf::from("/data/my lib")),
             log: None,
+            soundfont: None,
         };
         assert_eq!(
             g.shell_flags(),
