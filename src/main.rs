@@ -118,11 +118,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             backup,
         }) => {
-            let modes_default = if scale.is_some() || append.is_some() || cold.is_some() || listen.is_some() || !backup.is_empty() {
-                0
-            } else {
-                100_000
-            };
+            let modes_default =
+                if scale.is_some() || append.is_some() || cold.is_some() || listen.is_some() || !backup.is_empty() {
+                    0
+                } else {
+                    100_000
+                };
             let scale_modes = scale_modes
                 .iter()
                 .map(|m| match m {

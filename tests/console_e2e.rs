@@ -421,7 +421,7 @@ fn listening_in_the_browser_plays_stops_and_renders() {
     assert!(work.join("gromas.wav").is_file());
     c.quit(Duration::from_secs(20));
 
-    // The default device on a machine without a sound card: one line, and the alternatives.
+    // The default device on a machine without a sound card: one line, and the alternative that works.
     if std::path::Path::new("/dev/snd").exists() {
         eprintln!("SKIPPED (the no-device half): this machine has a sound card");
     } else {
@@ -434,7 +434,8 @@ fn listening_in_the_browser_plays_stops_and_renders() {
         c.send(" ");
         let s = c.wait_for("why nothing plays", wait, |s| s.contains("no audio device"));
         let line = s.lines().find(|l| l.contains("no audio device")).unwrap();
-        assert!(line.contains("o: a MIDI port") && line.contains("w: render"), "{line}");
+        // Without /dev/snd there is no sequencer either: only rendering is offered, never a key that cannot work.
+        assert!(line.contains("w: render") && !line.contains("o: "), "{line}");
         assert!(!s.contains("ALSA lib"), "ALSA's complaints stay off the screen:\n{s}");
         c.quit(Duration::from_secs(20));
     }

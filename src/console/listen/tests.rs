@@ -209,10 +209,7 @@ fn without_a_soundfont_one_line_says_so_and_offers_the_port_and_render() {
     press(&mut a, Key::Char(' '));
     let e = update(&mut a, Msg::Listen(ListenMsg::Probed(probe(false))));
     let msg = a.listen.message.clone().unwrap_or_default();
-    assert!(
-        msg.contains("no SoundFont") && msg.contains("w: render"),
-        "{msg}"
-    );
+    assert!(msg.contains("no SoundFont") && msg.contains("w: render"), "{msg}");
     // No sequencer here, so no MIDI port is offered: the line names only what works.
     assert!(!msg.contains("o:"), "{msg}");
     // The synthesizer is still tried, and its failure ends the audition with the reason.
