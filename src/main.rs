@@ -52,8 +52,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Profile {
-            action: cli::ProfileAction::Apply { level, yes },
-        }) => cli::profile::apply(g, *level, *yes).await?,
+            action:
+                cli::ProfileAction::Apply {
+                    level,
+                    yes,
+                    backup,
+                    no_backup,
+                },
+        }) => cli::profile::apply(g, *level, *yes, cli::backup_choice(*backup, *no_backup)).await?,
         Some(Command::RestoreSafety { json }) => {
             if !cli::profile::restore(g, *json).await? {
                 return Ok(ExitCode::from(1));

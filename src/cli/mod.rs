@@ -609,6 +609,15 @@ impl LevelArg {
     }
 }
 
+/// `--backup` / `--no-backup` (clap keeps them apart): take one, decline, or not said.
+pub fn backup_choice(backup: bool, no_backup: bool) -> Option<bool> {
+    match (backup, no_backup) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProfileAction {
     /// Apply a level (basic|1, drop-indexes|2, unsafe-storage|3) or a mode's levels (fast = 1+2,
@@ -620,6 +629,14 @@ pub enum ProfileAction {
         /// Confirm fsync=off and UNLOGGED tables without asking.
         #[arg(long)]
         yes: bool,
+        /// Level 3 on a library that holds files: back it up first (`midi-tui restore-backup` puts it back after a
+        /// crash).
+        #[arg(long, conflicts_with = "no_backup")]
+        backup: bool,
+        /// Level 3 on a library that holds files: no backup, accepting that files only missing sources hold would be
+        /// lost for good in a crash.
+        #[arg(long)]
+        no_backup: bool,
     },
 }
 
@@ -676,7 +693,7 @@ mod tests {
     fn apply(arg: &str) -> Result<LevelArg, clap::Error> {
         match Cli::try_parse_from(["midi-tui", "profile", "apply", arg, "--yes"])?.command {
             Some(Command::Profile {
-                action: ProfileAction::Apply { level, yes },
+                action: ProfileAction::Apply { level, yes, .. },
             }) => {
                 assert!(yes);
                 Ok(level)
