@@ -54,7 +54,12 @@ impl Runner {
             Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
             Effect::CompletePath { target, typed } => tasks::spawn_complete(target, typed, tx),
             Effect::ChooseMode(sources) => tasks::spawn_choose_mode(engine, sources, tx),
-            Effect::ApplyLevel { level, confirmed } => tasks::spawn_apply(engine, level, confirmed, tx),
+            Effect::ApplyLevel {
+                level,
+                confirmed,
+                backup,
+            } => tasks::spawn_apply(engine, level, confirmed, backup, tx),
+            Effect::CrashCost => tasks::spawn_crash_cost(engine, tx),
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
             Effect::RestoreSafety => tasks::spawn_restore(engine, tx),
             Effect::RebuildIndexes => tasks::spawn_rebuild(engine, tx),
@@ -62,10 +67,11 @@ impl Runner {
                 sources,
                 mode,
                 confirmed,
+                backup,
             } => {
                 self.pending_pause = None;
                 self.pending_cancel = false;
-                tasks::spawn_import(engine, sources, mode, confirmed, tx)
+                tasks::spawn_import(engine, sources, mode, confirmed, backup, tx)
             }
             Effect::SetPaused(p) => match &self.import {
                 Some(h) => h.control.set_paused(p),

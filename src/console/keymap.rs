@@ -121,6 +121,8 @@ pub enum Action {
     Help,
     Quit,
     Confirm,
+    /// The backup dialog before level 3: go on without a backup.
+    NoBackup,
     Dismiss,
     InputSubmit,
     InputCancel,
@@ -186,6 +188,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('i'), Ctx::Run, Action::Rebuild, "rebuild indexes", true),
     b(Key::Char('n'), Ctx::Run, Action::NewRun, "new run", true),
     b(Key::Enter, Ctx::Dialog, Action::Confirm, "confirm", true),
+    b(Key::Char('n'), Ctx::Dialog, Action::NoBackup, "no backup (level 3)", false),
     b(Key::Esc, Ctx::Dialog, Action::Dismiss, "cancel", true),
     b(CTRL_C, Ctx::Dialog, Action::Dismiss, "cancel", false),
     b(Key::Esc, Ctx::Help, Action::Dismiss, "close", true),

@@ -109,10 +109,27 @@ fn first_line(e: &str) -> String {
     line.strip_prefix("database error: ").unwrap_or(line).to_string()
 }
 
-pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, tx: Tx) {
+/// Apply a level; before level 3 with `backup`, the library's backup first (a failed backup applies nothing).
+pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, backup: bool, tx: Tx) {
     tokio::spawn(async move {
+        if backup {
+            match engine.backup_library().await {
+                Ok(b) => send(&tx, Msg::BackedUp(Ok(b.describe()))),
+                Err(e) => {
+                    send(&tx, Msg::BackedUp(Err(e.to_string())));
+                    return;
+                }
+            }
+        }
         let result = timed(OP_TIMEOUT, engine.apply_level(level, &confirmed)).await;
         send(&tx, Msg::Applied { level, result });
+    });
+}
+
+pub fn spawn_crash_cost(engine: Engine, tx: Tx) {
+    tokio::spawn(async move {
+        let result = engine.crash_cost().await.map_err(|e| e.to_string());
+        send(&tx, Msg::CrashCost(result));
     });
 }
 
@@ -148,9 +165,17 @@ pub fn spawn_rebuild(engine: Engine, tx: Tx) {
 
 /// Start the engine's import plan (levels, the crash check, the import) and hand its handle to the loop. The
 /// console keeps the profile afterwards: `r` restores safety and rebuilds, on the user's word.
-pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, confirmed: Vec<Confirmation>, tx: Tx) {
+pub fn spawn_import(
+    engine: Engine,
+    sources: Vec<PathBuf>,
+    mode: Mode,
+    confirmed: Vec<Confirmation>,
+    backup: Option<bool>,
+    tx: Tx,
+) {
     let mut plan = ImportPlan::new(sources, mode);
     plan.confirmed = confirmed;
+    plan.backup = backup;
     plan.keep_profile = true;
     let log = engine.run_log_path();
     send(&tx, Msg::LogFile(log.display().to_string()));

@@ -91,6 +91,23 @@ pub fn safe_polled() -> Polled {
 }
 
 /// What the poll sees while Ludicrous is applied.
+/// What a crash in level 3 would cost a library of `files`, `at_risk` of them only in a missing source.
+pub fn crash_cost(files: i64, at_risk: i64) -> crate::engine::backup::CrashCost {
+    crate::engine::backup::CrashCost {
+        library_files: files,
+        sources_present: vec!["/music/present".into()],
+        sources_missing: if at_risk > 0 {
+            vec!["/music/moved away".into()]
+        } else {
+            vec![]
+        },
+        files_at_risk: at_risk,
+        reread_secs: 90.0,
+        backup_bytes: files * 810,
+        backup_secs: 1.0,
+    }
+}
+
 pub fn ludicrous_polled() -> Polled {
     let s = settings(&[
         ("synchronous_commit", "off", false),

@@ -25,7 +25,7 @@ pub const BYTES_PER_FILE: f64 = 810.0;
 const MANIFEST: &str = "midi-tui-backup.json";
 
 /// What a crash in level 3 would cost this library, and how it would be repaired.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CrashCost {
     pub library_files: i64,
     /// Earlier runs' sources still there and readable: the repair reads them again.

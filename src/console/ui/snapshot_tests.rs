@@ -123,6 +123,9 @@ fn confirmation_dialogs() {
     snap!("dialog_fsync_off", a, 80, 24);
     keys(&mut a, &[Key::Enter]);
     snap!("dialog_unlogged", a, 80, 24);
+    keys(&mut a, &[Key::Enter]);
+    update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(5_000, 1_149))));
+    snap!("dialog_backup_files_at_risk", a, 80, 24);
 
     let mut a = testkit::app();
     a.screen = crate::console::app::Screen::Run;
