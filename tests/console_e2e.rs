@@ -252,6 +252,29 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         s.contains("indexes rebuilt: 49 built, 0 failed, 49/49 present")
     });
 
+    // Ludicrous again, now on a library that holds files: after the two risk dialogs, the backup dialog says what
+    // a crash would cost; Esc leaves everything as it was.
+    c.send("l");
+    c.wait_for("ludicrous selected", long, |s| s.contains("▶ ludicrous"));
+    c.send("\r");
+    c.wait_for("the fsync dialog", long, |s| s.contains("turn fsync off"));
+    c.send("\r");
+    c.wait_for("the UNLOGGED dialog", long, |s| {
+        s.contains("make the library tables UNLOGGED")
+    });
+    c.send("\r");
+    let s = c.wait_for("the backup dialog", long, |s| {
+        s.contains("Back up the library before level 3?") && s.contains("empties the library")
+    });
+    assert!(
+        s.contains("back up first") && s.contains("n goes on without a backup"),
+        "{s}"
+    );
+    c.send("\x1b");
+    c.wait_for("nothing changed", long, |s| {
+        s.contains("not confirmed: nothing was changed")
+    });
+
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
