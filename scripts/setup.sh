@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What running midi-tui needs on a fresh machine: a Rust toolchain (checked) and the PostgreSQL server binaries
-# (installed with the system's package manager when missing). The archive tools and shells the tests use are
+# What running midi-tui needs on a fresh machine: a Rust toolchain (checked), the PostgreSQL server binaries, ALSA's
+# development files (the build links libasound for the audio device and MIDI ports) and a small General MIDI
+# SoundFont (TimGM6mb, 6 MB) to listen with (installed with the system's package manager when missing). The archive tools and shells the tests use are
 # scripts/setup-tests.sh's. Says what it does; the package manager's own chatter is shown only if it fails.
 set -euo pipefail
 
@@ -49,6 +50,34 @@ if ! have_pg_server; then
     brew install postgresql@15
   else
     say "install the PostgreSQL server (initdb, pg_ctl, postgres) with your package manager"
+    exit 1
+  fi
+fi
+
+# Listening: libasound for the build (cpal's audio output and midir's MIDI ports, through pkg-config), and a GM
+# SoundFont where the synthesizer looks for one (/usr/share/sounds/sf2/TimGM6mb.sf2).
+have_alsa_dev() {
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists alsa
+}
+have_soundfont() {
+  for f in /usr/share/sounds/sf2/*.sf2 /usr/share/soundfonts/*.sf2; do
+    [ -f "$f" ] && return 0
+  done
+  return 1
+}
+if [ "$(uname -s)" = "Linux" ] && { ! have_alsa_dev || ! have_soundfont; }; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing ALSA's development files and a GM SoundFont (libasound2-dev pkg-config timgm6mb-soundfont)"
+    quietly $SUDO apt-get update -q
+    quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libasound2-dev pkg-config timgm6mb-soundfont
+    say "ALSA development files and the TimGM6mb SoundFont installed"
+  elif command -v dnf >/dev/null 2>&1; then
+    say "installing ALSA's development files and a GM SoundFont with dnf"
+    $SUDO dnf install -y alsa-lib-devel pkgconf-pkg-config fluid-soundfont-gm
+  else
+    say "install ALSA's development files (libasound2-dev) and a General MIDI SoundFont (.sf2) with your package manager"
     exit 1
   fi
 fi

@@ -50,6 +50,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cli::doctor::run(g, args).await?
         }
         Some(Command::Export(args)) => return Ok(ExitCode::from(cli::export::run(g, args).await?)),
+        Some(Command::Render(args)) => {
+            let (g, args) = (g.clone(), args.clone());
+            tokio::task::spawn_blocking(move || cli::render::run(&g, &args)).await??;
+        }
         Some(Command::Import(args)) => {
             cli::check_sources(&args.sources)?;
             let report = cli::import::run(g, args).await?;
@@ -58,8 +62,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Profile {
-            action: cli::ProfileAction::Apply { level, yes },
-        }) => cli::profile::apply(g, *level, *yes).await?,
+            action:
+                cli::ProfileAction::Apply {
+                    level,
+                    yes,
+                    backup,
+                    no_backup,
+                },
+        }) => cli::profile::apply(g, *level, *yes, cli::backup_choice(*backup, *no_backup)).await?,
         Some(Command::RestoreSafety { json }) => {
             if !cli::profile::restore(g, *json).await? {
                 return Ok(ExitCode::from(1));
@@ -123,6 +133,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cold,
             peer,
             components,
+            listen,
             backup,
         }) => {
             let modes_default = if scale.is_some()
@@ -130,6 +141,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 || cold.is_some()
                 || peer.is_some()
                 || components.is_some()
+                || listen.is_some()
                 || !backup.is_empty()
             {
                 0
@@ -177,6 +189,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }),
                 components: *components,
+                listen: listen.clone(),
                 backup: backup.clone(),
             };
             cli::bench::run(g, &args, *json, out.as_deref()).await?
@@ -194,7 +207,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
                     .await?
                     .with_run_log(g.log.clone());
-                midi_tui::console::run(engine, sources, g.shell_flags()).await?;
+                midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             if sources.is_empty() {

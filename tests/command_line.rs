@@ -211,6 +211,7 @@ fn the_manual_documents_every_command_and_option_and_renders_cleanly() {
         "db url",
         "gen-corpus",
         "doctor",
+        "render",
         "bench",
         "completions",
         "man",

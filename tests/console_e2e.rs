@@ -19,6 +19,11 @@ struct Console {
 
 impl Console {
     fn start(args: &[String], rows: u16, cols: u16) -> Self {
+        Self::start_in(args, rows, cols, None, &[])
+    }
+
+    /// Started in folder `cwd` (or this one) with `envs` set.
+    fn start_in(args: &[String], rows: u16, cols: u16, cwd: Option<&std::path::Path>, envs: &[(&str, &str)]) -> Self {
         let pty = native_pty_system();
         let pair = pty
             .openpty(PtySize {
@@ -33,6 +38,12 @@ impl Console {
         cmd.env_remove("DATABASE_URL");
         cmd.env_remove("MIDI_TUI_DATA_DIR");
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = cwd {
+            cmd.cwd(dir);
+        }
         let child = pair.slave.spawn_command(cmd).expect("spawn midi-tui in the pty");
         drop(pair.slave);
         let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
@@ -244,6 +255,29 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     let rebuilt = format!("indexes rebuilt: {all} built, 0 failed, {all}/{all} present");
     c.wait_for("the rebuild", long, |s| s.contains(&rebuilt));
 
+    // Ludicrous again, now on a library that holds files: after the two risk dialogs, the backup dialog says what
+    // a crash would cost; Esc leaves everything as it was.
+    c.send("l");
+    c.wait_for("ludicrous selected", long, |s| s.contains("▶ ludicrous"));
+    c.send("\r");
+    c.wait_for("the fsync dialog", long, |s| s.contains("turn fsync off"));
+    c.send("\r");
+    c.wait_for("the UNLOGGED dialog", long, |s| {
+        s.contains("make the library tables UNLOGGED")
+    });
+    c.send("\r");
+    let s = c.wait_for("the backup dialog", long, |s| {
+        s.contains("Back up the library before level 3?") && s.contains("empties the library")
+    });
+    assert!(
+        s.contains("back up first") && s.contains("n goes on without a backup"),
+        "{s}"
+    );
+    c.send("\x1b");
+    c.wait_for("nothing changed", long, |s| {
+        s.contains("not confirmed: nothing was changed")
+    });
+
     // q quits (asking only if the poll still saw a level on), and the terminal is put back.
     let status = c.quit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
@@ -363,6 +397,76 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     });
     c.quit(Duration::from_secs(20));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Listening in a real terminal: Space plays the selected file through the silent real-time device (the playhead's
+/// time moves on the listening line), Space stops, `w` renders it to a WAV in the console's folder; on a machine
+/// without a sound card the default device's absence is said in one line, with what works instead, and nothing of
+/// ALSA's complaints reaches the screen.
+#[test]
+fn listening_in_the_browser_plays_stops_and_renders() {
+    if midi_tui::engine::listen::find_soundfont(None).is_err() {
+        eprintln!("SKIPPED: no SoundFont on this machine (scripts/setup.sh installs timgm6mb-soundfont)");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let v = common::import_json(&db.url, &[fixtures.join("midi/gromas.mid").to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    let data_dir = common::temp_dir("console-listen");
+    let work = common::temp_dir("console-listen-cwd");
+    let args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+    ];
+    let wait = Duration::from_secs(60);
+    let mut c = Console::start_in(&args, 30, 120, Some(&work), &[("MIDI_TUI_AUDIO", "null")]);
+    c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
+    c.send("/");
+    c.wait_for("the library", wait, |s| s.contains("gromas.mid"));
+    c.send("\r");
+    c.wait_for("the detail", wait, |s| s.contains("locations (1)"));
+    c.send(" ");
+    let playing = |s: &str| s.lines().find(|l| l.contains("♪ ▶ gromas.mid")).map(str::to_string);
+    let first = c.wait_for("playback", wait, |s| playing(s).is_some());
+    let line = playing(&first).unwrap();
+    assert!(line.contains("silent device"), "the output is named: {line}");
+    // The playhead moves: the time on the line changes while the file plays.
+    let later = c.wait_for("the playhead moving", Duration::from_secs(10), |s| {
+        playing(s).is_some_and(|l| l != line)
+    });
+    assert!(!later.contains("ALSA lib"), "{later}");
+    c.send(" ");
+    c.wait_for("stopped", wait, |s| s.contains("♪ ■"));
+    c.send("w");
+    let s = c.wait_for("the render", wait, |s| s.contains("rendered "));
+    assert!(s.contains("rendered gromas.wav"), "{s}");
+    assert!(work.join("gromas.wav").is_file());
+    c.quit(Duration::from_secs(20));
+
+    // The default device on a machine without a sound card: one line, and the alternative that works.
+    if std::path::Path::new("/dev/snd").exists() {
+        eprintln!("SKIPPED (the no-device half): this machine has a sound card");
+    } else {
+        let mut c = Console::start_in(&args, 30, 120, Some(&work), &[]);
+        c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
+        c.send("/");
+        c.wait_for("the library", wait, |s| s.contains("gromas.mid"));
+        c.send("\r");
+        c.wait_for("the detail", wait, |s| s.contains("locations (1)"));
+        c.send(" ");
+        let s = c.wait_for("why nothing plays", wait, |s| s.contains("no audio device"));
+        let line = s.lines().find(|l| l.contains("no audio device")).unwrap();
+        // Without /dev/snd there is no sequencer either: only rendering is offered, never a key that cannot work.
+        assert!(line.contains("w: render") && !line.contains("o: "), "{line}");
+        assert!(!s.contains("ALSA lib"), "ALSA's complaints stay off the screen:\n{s}");
+        c.quit(Duration::from_secs(20));
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// Auto, the start screen's default: Enter sizes the sources and the library, names the mode it chose and why,

@@ -1543,8 +1543,8 @@ async fn ludicrous_over_a_moved_source(backup: bool) {
             format!("refused without --backup or --no-backup: {out}")
         });
         let said = format!(
-            "{} files are found only in sources that are missing",
-            first_lib.counts.files
+            "{} found only in sources that are missing",
+            midi_tui::engine::human::plural_as(first_lib.counts.files, "file is", "files are")
         );
         r.check(
             out.stderr.contains(&said) && out.stderr.contains(first.to_str().unwrap()),
@@ -1555,6 +1555,14 @@ async fn ludicrous_over_a_moved_source(backup: bool) {
                 )
             },
         );
+        // `profile apply` alone is held to the same check: refused with the same words, nothing changed.
+        let out = c.run(&["profile", "apply", "ludicrous", "--yes"], COMMAND).await;
+        r.check(
+            out.code == Some(1) && out.stderr.contains(&said) && out.stderr.contains("nothing was changed"),
+            || format!("profile apply ludicrous refused like the import: {out}"),
+        );
+        let st = c.run(&["status"], COMMAND).await;
+        r.check(st.code == Some(0), || format!("still safe after the refusal: {st}"));
     }
     let mut tool = c.spawn(&import_args("ludicrous", &[extra]));
     wait_for_more_rows(&c, &mut tool, first_lib.counts.locations).await;

@@ -22,6 +22,7 @@ pub mod cold;
 pub mod components;
 pub mod killed;
 pub mod peer;
+pub mod listen;
 pub mod scale;
 pub mod search;
 pub mod sections;
@@ -91,6 +92,9 @@ pub struct BenchReport {
     /// The write-components section, when asked for (`--components`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<components::ComponentsReport>,
+    /// The listening section, when asked for (`--listen DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<listen::ListenReport>,
     /// The backup section, when asked for (`--backup`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<backup::BackupReport>,
@@ -147,6 +151,8 @@ pub struct BenchArgs {
     pub peer: Option<Vec<u64>>,
     /// The write-components section on a generated corpus of this many files (`--components`).
     pub components: Option<u64>,
+    /// The listening section on this folder's MIDI files (`--listen DIR`).
+    pub listen: Option<PathBuf>,
     /// The backup section's library sizes (`--backup 100000,1000000`; empty: none).
     pub backup: Vec<u64>,
 }
@@ -192,6 +198,14 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         Some(source) => {
             stamps.insert("cold", Stamp::now());
             Some(run_cold(&exe, &work, source, repeat).await)
+        }
+        None => None,
+    };
+    let listen_result = match &args.listen {
+        Some(dir) => {
+            stamps.insert("listen", Stamp::now());
+            let (dir, font) = (dir.clone(), global.soundfont.clone());
+            Some(tokio::task::spawn_blocking(move || listen::measure(&dir, font.as_deref())).await?)
         }
         None => None,
     };
@@ -278,6 +292,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         cold: cold_result.transpose()?,
         peer: peer_result.transpose()?,
         components: components_result.transpose()?,
+        listen: listen_result.transpose()?,
         backup: backup_result.transpose()?,
         importers: !args.importers.is_empty(),
         stamps,
@@ -748,6 +763,9 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(c) = &r.components {
         s += &components::markdown(c);
     }
+    if let Some(l) = &r.listen {
+        s += &listen::markdown(l);
+    }
     s
 }
 
@@ -981,6 +999,9 @@ pub fn sections(r: &BenchReport) -> Vec<Section> {
     }
     if let (Some(c), Some(stamp)) = (&r.components, r.stamps.get("components")) {
         out.push(Section::new("write-components", components::markdown(c), stamp));
+    }
+    if let (Some(l), Some(stamp)) = (&r.listen, r.stamps.get("listen")) {
+        out.push(Section::new("listen", listen::markdown(l), stamp));
     }
     if let (Some(b), Some(stamp)) = (&r.backup, r.stamps.get("backup")) {
         out.push(Section::new("backup", backup::markdown(b), stamp));

@@ -27,11 +27,7 @@ pub fn plan_of(global: &GlobalArgs, args: &ImportArgs) -> ImportPlan {
     let mut plan = ImportPlan::new(args.sources.clone(), mode_of(args.mode));
     plan.dry_run = args.dry_run;
     plan.keep_profile = args.keep_profile;
-    plan.backup = match (args.backup, args.no_backup) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
+    plan.backup = super::backup_choice(args.backup, args.no_backup);
     plan.batch_rows = args.batch_rows;
     if let Some(n) = args.unit_files {
         plan.unit_files = n.max(1);

@@ -10,6 +10,7 @@ pub mod gen_corpus;
 pub mod import;
 pub mod import_workers;
 pub mod profile;
+pub mod render;
 pub mod search;
 pub mod status;
 
@@ -69,6 +70,10 @@ pub struct GlobalArgs {
     /// The log file (default: one per run under <data-dir>/logs).
     #[arg(long, value_name = "FILE", global = true, value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
     pub log: Option<PathBuf>,
+    /// The General MIDI SoundFont (.sf2) the built-in synthesizer plays with (else MIDI_TUI_SOUNDFONT, else the
+    /// system's: /usr/share/sounds/sf2, /usr/share/soundfonts, ~/.local/share/soundfonts).
+    #[arg(long, global = true, value_name = "FILE.sf2")]
+    pub soundfont: Option<PathBuf>,
 }
 
 /// The heading the options every command takes are listed under.
@@ -113,6 +118,7 @@ impl Cli {
             Some(Command::Dupes(a)) => a.json,
             Some(Command::Export(a)) => a.json,
             Some(Command::Doctor(a)) => a.json,
+            Some(Command::Render(a)) => a.json,
             Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -366,6 +372,8 @@ pub enum Command {
     },
     /// System and server readiness for a big import: each check's value, whether it matters, the fix.
     Doctor(DoctorArgs),
+    /// A MIDI file through the built-in synthesizer to a WAV file, faster than real time (the browser plays it too).
+    Render(RenderArgs),
     /// Every mode side by side on one corpus, plus the limits.
     Bench {
         /// Files in the generated corpus of the modes table (default 100,000; with --scale, --append or --cold and
@@ -441,6 +449,11 @@ pub enum Command {
         /// generated corpus of this many files (default 10,000).
         #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "10000")]
         components: Option<u64>,
+        /// Add the listening section on DIR's MIDI files: playback's start delay after the key and the playhead's
+        /// distance from the audio (through the silent real-time device), and `render`'s CPU time for the files
+        /// nearest three minutes long. Needs no database.
+        #[arg(long, value_name = "DIR")]
+        listen: Option<PathBuf>,
         /// Add the backup section: the library backup `import --backup` takes before ludicrous (pg_dump, in each
         /// form) and its restore, on libraries of these sizes (`--backup 100000,1000000`).
         #[arg(long, value_name = "FILES", value_delimiter = ',')]
@@ -507,6 +520,27 @@ pub struct ImportArgs {
     /// resumes.
     #[arg(required = true, value_name = "SOURCE", value_hint = ValueHint::AnyPath)]
     pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The MIDI file (.mid, .midi, .kar, .rmi), or an archive member as `ARCHIVE!/member.mid`.
+    pub file: PathBuf,
+    /// The WAV file to write (16-bit stereo PCM).
+    #[arg(long, value_name = "FILE.wav")]
+    pub out: PathBuf,
+    /// Samples per second.
+    #[arg(long, default_value_t = 44_100, value_parser = clap::value_parser!(u32).range(8_000..=192_000))]
+    pub sample_rate: u32,
+    /// Add reverb and chorus (about a third more CPU time).
+    #[arg(long)]
+    pub effects: bool,
+    /// Replace FILE.wav when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -619,6 +653,15 @@ impl LevelArg {
     }
 }
 
+/// `--backup` / `--no-backup` (clap keeps them apart): take one, decline, or not said.
+pub fn backup_choice(backup: bool, no_backup: bool) -> Option<bool> {
+    match (backup, no_backup) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProfileAction {
     /// Apply a level (basic|1, drop-indexes|2, unsafe-storage|3) or a mode's levels (fast = 1+2,
@@ -630,6 +673,14 @@ pub enum ProfileAction {
         /// Confirm fsync=off and UNLOGGED tables without asking.
         #[arg(long)]
         yes: bool,
+        /// Level 3 on a library that holds files: back it up first (`midi-tui restore-backup` puts it back after a
+        /// crash).
+        #[arg(long, conflicts_with = "no_backup")]
+        backup: bool,
+        /// Level 3 on a library that holds files: no backup, accepting that files only missing sources hold would be
+        /// lost for good in a crash.
+        #[arg(long)]
+        no_backup: bool,
     },
 }
 
@@ -686,7 +737,7 @@ mod tests {
     fn apply(arg: &str) -> Result<LevelArg, clap::Error> {
         match Cli::try_parse_from(["midi-tui", "profile", "apply", arg, "--yes"])?.command {
             Some(Command::Profile {
-                action: ProfileAction::Apply { level, yes },
+                action: ProfileAction::Apply { level, yes, .. },
             }) => {
                 assert!(yes);
                 Ok(level)
@@ -837,6 +888,7 @@ mod tests {
             database_url: Some("postgres://u:secret@db:5433/music".into()),
             data_dir: Some(PathBuf::from("/data/my lib")),
             log: None,
+            soundfont: None,
         };
         assert_eq!(
             g.shell_flags(),
@@ -854,6 +906,7 @@ mod tests {
             database_url: url.map(String::from),
             data_dir: dir.map(PathBuf::from),
             log: None,
+            soundfont: None,
         };
         let url = "postgres://u:secret@db.example.org:5433/music";
         assert_eq!(

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::{GlobalArgs, LevelArg};
 use crate::engine::human::counted;
-use crate::engine::profile::{Confirmation, RebuildEvent, RestoreReport, SafetyState};
+use crate::engine::profile::{Confirmation, Level, RebuildEvent, RestoreReport, SafetyState};
 use crate::engine::session::Engine;
 
 pub async fn open(global: &GlobalArgs) -> Result<Engine> {
@@ -58,7 +58,10 @@ pub fn confirm(needed: &[Confirmation], yes: bool) -> Result<Vec<Confirmation>> 
 }
 
 /// Apply one level, or a mode's levels in order; every confirmation they need is asked for before anything changes.
-pub async fn apply(global: &GlobalArgs, arg: LevelArg, yes: bool) -> Result<()> {
+/// Level 3 on a library that holds files first says what a crash would cost and, as an import does, backs the
+/// library up (`backup` Some(true)), goes on without (Some(false)), or refuses when files only missing sources hold
+/// would be lost for good (None).
+pub async fn apply(global: &GlobalArgs, arg: LevelArg, yes: bool, backup: Option<bool>) -> Result<()> {
     let levels = arg.levels();
     let mut needed: Vec<Confirmation> = Vec::new();
     for c in levels.iter().flat_map(|l| l.confirmations()) {
@@ -68,6 +71,9 @@ pub async fn apply(global: &GlobalArgs, arg: LevelArg, yes: bool) -> Result<()> 
     }
     let confirmed = confirm(&needed, yes)?;
     let engine = open(global).await?;
+    if levels.contains(&Level::Ludicrous) {
+        protect(&engine, backup).await?;
+    }
     for &level in levels {
         let report = engine.apply_level(level, &confirmed).await?;
         println!("level {} ({}):", level.number(), level.label());
@@ -76,6 +82,29 @@ pub async fn apply(global: &GlobalArgs, arg: LevelArg, yes: bool) -> Result<()> 
         }
     }
     warn_if_unsafe(&engine.safety().await?);
+    Ok(())
+}
+
+/// Before level 3: the crash cost said, then the backup taken, declined, or the refusal.
+async fn protect(engine: &Engine, backup: Option<bool>) -> Result<()> {
+    let cost = engine.crash_cost().await?;
+    if cost.library_files == 0 {
+        return Ok(());
+    }
+    eprintln!("{}", cost.describe());
+    match backup {
+        Some(true) => {
+            let b = engine.backup_library().await?;
+            println!("{}", b.describe());
+            println!("{}", crate::engine::backup::RECOVERY);
+        }
+        None => {
+            if let Some(refusal) = cost.refusal() {
+                bail!("{refusal}; nothing was changed");
+            }
+        }
+        Some(false) => {}
+    }
     Ok(())
 }
 

@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 
 use super::bottleneck::{self, Bottleneck};
-use super::browser::{Browser, BrowserEffect, BrowserMsg, Focus};
+use super::browser::{BrowseAction, Browser, BrowserEffect, BrowserMsg, Focus};
 use super::history::Ring;
 use super::keymap::{self, Action, Ctx, Key};
 pub use super::lineedit::PathField;
 use super::lineedit::{EditOp, Move, moved};
+use super::listen::{Listen, ListenEffect, ListenMsg};
 use crate::database::status::Status;
+use crate::engine::backup::CrashCost;
 use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::human;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
@@ -145,6 +147,13 @@ pub enum Dialog {
     /// Restore safety (and, with `then_rebuild`, rebuild the dropped indexes): from either screen.
     Restore {
         then_rebuild: bool,
+    },
+    /// Before level 3 on a library that holds files: what a crash would cost (`None` while it is being found out),
+    /// then Enter backs the library up first, `n` goes on without a backup.
+    Backup {
+        cost: Option<Result<CrashCost, String>>,
+        confirmed: Vec<Confirmation>,
+        then: Then,
     },
 }
 
@@ -312,6 +321,8 @@ pub struct App {
     pub notice: Option<String>,
     /// The library browser, drawn over either screen while open (the import goes on under it).
     pub browser: Browser,
+    /// Listening in the browser: the output, the file playing, the playhead.
+    pub listen: Listen,
     pub should_quit: bool,
 }
 
@@ -399,6 +410,7 @@ impl App {
             errors: 0,
             notice: None,
             browser: Browser::default(),
+            listen: Listen::default(),
             should_quit: false,
         }
     }
@@ -553,6 +565,8 @@ pub enum Msg {
     RebuildEnded(Result<RebuildReport, String>),
     /// Timers and answers for the library browser.
     Browser(BrowserMsg),
+    /// Outputs, starts, the playhead and renders for listening.
+    Listen(ListenMsg),
     /// The paths that complete `typed` in the field `target` (Tab).
     Completed {
         target: PathTarget,
@@ -561,6 +575,10 @@ pub enum Msg {
     },
     /// The log file of the run just started.
     LogFile(String),
+    /// What a crash in level 3 would cost this library (for the backup dialog).
+    CrashCost(Result<CrashCost, String>),
+    /// The backup taken before level 3 (its description), or why it failed (level 3 then not applied).
+    BackedUp(Result<String, String>),
 }
 
 /// A text field that holds a path and completes it on Tab.
@@ -587,7 +605,11 @@ pub enum Effect {
     ApplyLevel {
         level: Level,
         confirmed: Vec<Confirmation>,
+        /// Back the library up first (level 3 only).
+        backup: bool,
     },
+    /// Find out what a crash in level 3 would cost, answered by `Msg::CrashCost`.
+    CrashCost,
     RevertLevel(Level),
     RestoreSafety,
     RebuildIndexes,
@@ -596,12 +618,16 @@ pub enum Effect {
         sources: Vec<PathBuf>,
         mode: Mode,
         confirmed: Vec<Confirmation>,
+        /// The plan's `backup` choice before level 3.
+        backup: Option<bool>,
     },
     SetPaused(bool),
     CancelImport,
     Poll,
     /// The library browser's timers, searches and reads.
     Browser(BrowserEffect),
+    /// Opening outputs, loading and playing files, rendering.
+    Listen(ListenEffect),
     Quit,
 }
 
@@ -652,6 +678,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Applied { level, result } => on_applied(app, level, result),
+        Msg::CrashCost(cost) => on_crash_cost(app, cost),
+        Msg::BackedUp(Ok(text)) => {
+            app.info(text);
+            app.info(crate::engine::backup::RECOVERY);
+            vec![]
+        }
+        Msg::BackedUp(Err(e)) => {
+            app.op = None;
+            app.error(format!("the backup failed, level 3 was not applied: {e}"));
+            vec![Effect::Poll]
+        }
         Msg::Reverted { level, result } => {
             app.op = None;
             match result {
@@ -665,19 +702,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll]
         }
         Msg::Restored(result) => on_restored(app, result),
-        Msg::Browser(BrowserMsg::Exported(result)) => {
-            match &result {
-                Ok(line) => app.info(line.clone()),
-                Err(e) => app.error(format!("export failed: {e}")),
-            }
-            let text = match &result {
-                Ok(line) => line.clone(),
-                Err(e) => format!("export failed: {e}"),
-            };
-            app.notice = Some(text);
-            browser_effects(app.browser.on_msg(BrowserMsg::Exported(result)))
+        Msg::Browser(m) => {
+            let mut out = on_browser_msg(app, m);
+            // What plays follows the selection (a file read, a list refreshed under it).
+            out.extend(listen_effects(app.listen.reconcile(&app.browser)));
+            out
         }
-        Msg::Browser(m) => browser_effects(app.browser.on_msg(m)),
+        Msg::Listen(m) => listen_effects(app.listen.on_msg(m, &mut app.browser)),
         Msg::Completed {
             target,
             typed,
@@ -772,8 +803,28 @@ fn on_key(app: &mut App, key: Key) -> Vec<Effect> {
 
 /// One action from the key table.
 pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
+    if let Action::Listen(a) = action {
+        return listen_effects(app.listen.on_action(a, &app.browser));
+    }
+    let mut out = on_screen_action(app, action);
+    if action == Action::Browse(BrowseAction::Close) && app.listen.auditioning {
+        // Closing the library stops what it plays.
+        out.extend(listen_effects(
+            app.listen
+                .on_action(super::listen::ListenAction::PlayStop, &app.browser),
+        ));
+    }
+    // What plays follows the selection: a move, the duplicates view, a new query or sort.
+    out.extend(listen_effects(app.listen.reconcile(&app.browser)));
+    out
+}
+
+/// An action of the screens, dialogs and the browser (listening's own are `Listen::on_action`).
+fn on_screen_action(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
-        Action::Help | Action::Dismiss | Action::Confirm | Action::Quit => on_overlay_action(app, action),
+        Action::Help | Action::Dismiss | Action::Confirm | Action::NoBackup | Action::Quit => {
+            on_overlay_action(app, action)
+        }
         Action::ModeAuto
         | Action::ModeNormal
         | Action::ModeFast
@@ -793,6 +844,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Edit(op) => on_edit(app, op),
         Action::Complete => on_complete(app),
         Action::Browse(a) => browser_effects(app.browser.on_action(a)),
+        Action::Listen(_) => vec![],
     }
 }
 
@@ -894,8 +946,31 @@ fn on_complete(app: &mut App) -> Vec<Effect> {
     vec![Effect::CompletePath { target, typed }]
 }
 
+/// A browser answer; an export's outcome also goes to the log and the footer.
+fn on_browser_msg(app: &mut App, msg: BrowserMsg) -> Vec<Effect> {
+    if let BrowserMsg::Exported(result) = &msg {
+        let text = match result {
+            Ok(line) => {
+                app.info(line.clone());
+                line.clone()
+            }
+            Err(e) => {
+                let text = format!("export failed: {e}");
+                app.error(text.clone());
+                text
+            }
+        };
+        app.notice = Some(text);
+    }
+    browser_effects(app.browser.on_msg(msg))
+}
+
 fn browser_effects(effects: Vec<BrowserEffect>) -> Vec<Effect> {
     effects.into_iter().map(Effect::Browser).collect()
+}
+
+fn listen_effects(effects: Vec<ListenEffect>) -> Vec<Effect> {
+    effects.into_iter().map(Effect::Listen).collect()
 }
 
 /// Help, dialogs and quitting.
@@ -909,7 +984,7 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Dismiss => {
             if let Some(Overlay::Dialog(d)) = &app.overlay {
                 let what = match d {
-                    Dialog::Risk { .. } | Dialog::DropIndexes | Dialog::Restore { .. } => {
+                    Dialog::Risk { .. } | Dialog::DropIndexes | Dialog::Restore { .. } | Dialog::Backup { .. } => {
                         "not confirmed: nothing was changed"
                     }
                     Dialog::Cancel => "the run goes on",
@@ -921,6 +996,13 @@ fn on_overlay_action(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Confirm => on_confirm(app),
+        Action::NoBackup => match app.overlay.take() {
+            Some(Overlay::Dialog(Dialog::Backup { confirmed, then, .. })) => go_on(app, confirmed, then, Some(false)),
+            other => {
+                app.overlay = other;
+                vec![]
+            }
+        },
         Action::Quit => {
             if quit_reasons(app).is_empty() {
                 app.should_quit = true;
@@ -1120,6 +1202,13 @@ pub fn available(app: &App, action: Action) -> bool {
             _ => app.browser.can_edit(op),
         },
         Action::Browse(b) => app.browser.available(b),
+        Action::Listen(l) => app.listen.available(l, &app.browser),
+        // The backup dialog answers once it can say what a crash would cost.
+        Action::Confirm => !matches!(&app.overlay, Some(Overlay::Dialog(Dialog::Backup { cost: None, .. }))),
+        Action::NoBackup => matches!(
+            &app.overlay,
+            Some(Overlay::Dialog(Dialog::Backup { cost: Some(_), .. }))
+        ),
         _ => true,
     }
 }
@@ -1157,6 +1246,13 @@ pub fn why_not(app: &App, action: Action) -> String {
         Action::Move(_) => "already there".into(),
         Action::Edit(_) => "nothing to edit there".into(),
         Action::Browse(b) => app.browser.why_not(b),
+        Action::Listen(l) => app.listen.why_not(l, &app.browser),
+        Action::Confirm | Action::NoBackup
+            if matches!(&app.overlay, Some(Overlay::Dialog(Dialog::Backup { cost: None, .. }))) =>
+        {
+            "still finding out what a crash would cost".into()
+        }
+        Action::NoBackup => "only before level 3, in its backup dialog".into(),
         _ => String::new(),
     }
 }
@@ -1278,7 +1374,7 @@ fn confirm_then_begin(app: &mut App) -> Vec<Effect> {
         .flat_map(|l| l.confirmations().iter().copied())
         .collect();
     if needed.is_empty() {
-        begin_run(app, Vec::new())
+        begin_run(app, Vec::new(), None)
     } else {
         app.overlay = Some(Overlay::Dialog(Dialog::Risk {
             needed,
@@ -1290,7 +1386,7 @@ fn confirm_then_begin(app: &mut App) -> Vec<Effect> {
 }
 
 /// Start the run: apply the mode's levels one by one, then the import.
-fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
+fn begin_run(app: &mut App, confirmed: Vec<Confirmation>, backup: Option<bool>) -> Vec<Effect> {
     app.screen = Screen::Run;
     app.summary = None;
     app.rebuild = None;
@@ -1331,6 +1427,7 @@ fn begin_run(app: &mut App, confirmed: Vec<Confirmation>) -> Vec<Effect> {
             sources: app.sources.clone(),
             mode: app.mode,
             confirmed,
+            backup,
         },
         Effect::Poll,
     ]
@@ -1384,22 +1481,32 @@ fn on_confirm(app: &mut App) -> Vec<Effect> {
                 }));
                 return vec![];
             }
-            match then {
-                Then::StartRun => begin_run(app, needed),
-                Then::ApplyLevel(level) => {
-                    app.op = Some(Op::Apply(level));
-                    vec![Effect::ApplyLevel {
-                        level,
-                        confirmed: needed,
-                    }]
-                }
+            let level3 = match then {
+                Then::StartRun => app.mode.levels().contains(&Level::Ludicrous),
+                Then::ApplyLevel(level) => level == Level::Ludicrous,
+            };
+            if level3 {
+                // The library may hold files a crash would cost: say what, and offer the backup first.
+                app.overlay = Some(Overlay::Dialog(Dialog::Backup {
+                    cost: None,
+                    confirmed: needed,
+                    then,
+                }));
+                return vec![Effect::CrashCost];
             }
+            go_on(app, needed, then, None)
         }
+        Dialog::Backup { cost: None, .. } => {
+            app.overlay = Some(Overlay::Dialog(d));
+            vec![]
+        }
+        Dialog::Backup { confirmed, then, .. } => go_on(app, confirmed, then, Some(true)),
         Dialog::DropIndexes => {
             app.op = Some(Op::Apply(Level::DropIndexes));
             vec![Effect::ApplyLevel {
                 level: Level::DropIndexes,
                 confirmed: vec![],
+                backup: false,
             }]
         }
         Dialog::Restore { then_rebuild } => {
@@ -1474,6 +1581,7 @@ fn on_toggle_level(app: &mut App, n: u8) -> Vec<Effect> {
     vec![Effect::ApplyLevel {
         level,
         confirmed: vec![],
+        backup: false,
     }]
 }
 
@@ -1665,6 +1773,40 @@ fn on_polled(app: &mut App, p: PollOutcome) {
         PollOutcome::TimedOut { seconds } => app.db.server = ServerState::NotAnswering { seconds },
         PollOutcome::Failed(error) => app.db.server = ServerState::Down { error },
     }
+}
+
+/// The confirmed dialogs' action: the run, or the level (with the backup choice before level 3).
+fn go_on(app: &mut App, confirmed: Vec<Confirmation>, then: Then, backup: Option<bool>) -> Vec<Effect> {
+    match then {
+        Then::StartRun => begin_run(app, confirmed, backup),
+        Then::ApplyLevel(level) => {
+            app.op = Some(Op::Apply(level));
+            vec![Effect::ApplyLevel {
+                level,
+                confirmed,
+                backup: backup == Some(true),
+            }]
+        }
+    }
+}
+
+/// The crash cost arrived: shown in the backup dialog; an empty library has nothing to back up, so it goes on.
+fn on_crash_cost(app: &mut App, cost: Result<CrashCost, String>) -> Vec<Effect> {
+    let Some(Overlay::Dialog(Dialog::Backup {
+        cost: slot,
+        confirmed,
+        then,
+    })) = &mut app.overlay
+    else {
+        return vec![];
+    };
+    if cost.as_ref().is_ok_and(|c| c.library_files == 0) {
+        let (confirmed, then) = (std::mem::take(confirmed), *then);
+        app.overlay = None;
+        return go_on(app, confirmed, then, None);
+    }
+    *slot = Some(cost);
+    vec![]
 }
 
 fn on_applied(app: &mut App, level: Level, result: Result<ApplyReport, String>) -> Vec<Effect> {

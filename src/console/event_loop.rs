@@ -13,6 +13,7 @@ use tokio::time::MissedTickBehavior;
 use super::app::{App, Effect, Msg, update};
 use super::browser::BrowserEffect;
 use super::keymap;
+use super::listen::{ListenEffect, ListenMsg, TICK};
 use super::tasks::{self, Incoming, Tx};
 use super::{system, ui};
 use crate::engine::plan::{PlanEvent, PlanHandle};
@@ -35,6 +36,9 @@ struct Runner {
     pending_pause: Option<bool>,
     pending_cancel: bool,
     disk_path: system::DiskPath,
+    /// The open listening output (its device closes when dropped) and the file last played.
+    output: Option<crate::listen::OpenOutput>,
+    held: tasks::HeldFile,
 }
 
 impl Runner {
@@ -50,7 +54,12 @@ impl Runner {
             Effect::CheckSource(typed) => tasks::spawn_check_source(typed, tx),
             Effect::CompletePath { target, typed } => tasks::spawn_complete(target, typed, tx),
             Effect::ChooseMode(sources) => tasks::spawn_choose_mode(engine, sources, tx),
-            Effect::ApplyLevel { level, confirmed } => tasks::spawn_apply(engine, level, confirmed, tx),
+            Effect::ApplyLevel {
+                level,
+                confirmed,
+                backup,
+            } => tasks::spawn_apply(engine, level, confirmed, backup, tx),
+            Effect::CrashCost => tasks::spawn_crash_cost(engine, tx),
             Effect::RevertLevel(level) => tasks::spawn_revert(engine, level, tx),
             Effect::RestoreSafety => tasks::spawn_restore(engine, tx),
             Effect::RebuildIndexes => tasks::spawn_rebuild(engine, tx),
@@ -58,10 +67,11 @@ impl Runner {
                 sources,
                 mode,
                 confirmed,
+                backup,
             } => {
                 self.pending_pause = None;
                 self.pending_cancel = false;
-                tasks::spawn_import(engine, sources, mode, confirmed, tx)
+                tasks::spawn_import(engine, sources, mode, confirmed, backup, tx)
             }
             Effect::SetPaused(p) => match &self.import {
                 Some(h) => h.control.set_paused(p),
@@ -76,8 +86,90 @@ impl Runner {
             },
             Effect::Poll => tasks::spawn_poll(self.poll.clone(), self.disk_path.clone(), tx),
             Effect::Browser(e) => self.browse(e),
+            Effect::Listen(e) => self.listen(e),
             Effect::Quit => {}
         }
+    }
+
+    fn listen(&mut self, effect: ListenEffect) {
+        let tx = self.tx.clone();
+        match effect {
+            ListenEffect::Probe(soundfont) => tasks::spawn_listen_probe(soundfont, tx),
+            ListenEffect::Open(choice, probe) => {
+                self.close_output();
+                tasks::spawn_open_output(choice, *probe, tx);
+            }
+            ListenEffect::Close => self.close_output(),
+            ListenEffect::Play {
+                selection,
+                content_hash,
+                locations,
+                from,
+            } => match &self.output {
+                Some(out) => {
+                    let job = tasks::PlayJob {
+                        id: out.player.request(),
+                        player: out.player.clone(),
+                        held: self.held.clone(),
+                        selection,
+                        content_hash,
+                        locations,
+                        from,
+                    };
+                    tasks::spawn_play(job, tx);
+                }
+                None => {
+                    let result = Err("no output is open".to_string());
+                    let _ = tx.send(Incoming::Msg(Box::new(Msg::Listen(ListenMsg::Started {
+                        selection,
+                        result,
+                    }))));
+                }
+            },
+            ListenEffect::Stop => {
+                if let Some(out) = &self.output {
+                    out.player.stop();
+                }
+            }
+            ListenEffect::Render {
+                content_hash,
+                locations,
+                name,
+                font,
+            } => tasks::spawn_render(font, content_hash, locations, name, tx),
+        }
+    }
+
+    /// Stop and close the open output; the device is released off the loop (closing can wait for its thread).
+    fn close_output(&mut self) {
+        if let Some(out) = self.output.take() {
+            out.player.stop();
+            tokio::task::spawn_blocking(move || drop(out));
+        }
+    }
+
+    /// An output opened: kept when it is still the one chosen, else closed again.
+    fn adopt_output(
+        &mut self,
+        app: &mut App,
+        choice: crate::listen::OutputChoice,
+        opened: Result<crate::listen::OpenOutput, String>,
+    ) {
+        if choice != app.listen.choice() || app.listen.output != super::listen::OutputState::Opening {
+            if let Ok(out) = opened {
+                tokio::task::spawn_blocking(move || drop(out));
+            }
+            return;
+        }
+        let answer = match opened {
+            Ok(out) => {
+                let name = out.player.name.clone();
+                self.output = Some(out);
+                Ok(name)
+            }
+            Err(e) => Err(e),
+        };
+        self.dispatch(app, Msg::Listen(ListenMsg::Opened(answer)));
     }
 
     fn browse(&mut self, effect: BrowserEffect) {
@@ -174,6 +266,8 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
         pending_pause: None,
         pending_cancel: false,
         disk_path: Arc::new(Mutex::new(engine_dir)),
+        output: None,
+        held: Arc::default(),
     };
     {
         let tx = tx.clone();
@@ -194,6 +288,8 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
     draw.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut sample = tokio::time::interval(SAMPLE);
     sample.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut listen_tick = tokio::time::interval(TICK);
+    listen_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     terminal.draw(|f| ui::render(f, &app))?;
     loop {
         tokio::select! {
@@ -215,6 +311,12 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
                 runner.drain_engine(&mut app);
                 terminal.draw(|f| ui::render(f, &app))?;
             }
+            // While a file plays: its playhead, and a frame with it.
+            _ = listen_tick.tick(), if app.listen.wants_ticks() => {
+                let playhead = runner.output.as_ref().and_then(|o| o.player.playhead());
+                runner.dispatch(&mut app, Msg::Listen(ListenMsg::Tick(playhead)));
+                terminal.draw(|f| ui::render(f, &app))?;
+            }
             _ = sample.tick() => {
                 let snapshot = runner.import.as_ref().map(|h| h.metrics.snapshot());
                 runner.dispatch(&mut app, Msg::Sample(snapshot));
@@ -230,6 +332,7 @@ pub async fn run_loop(terminal: &mut DefaultTerminal, engine: Engine, mut app: A
             Some(incoming) = rx.recv() => match incoming {
                 Incoming::Msg(m) => runner.dispatch(&mut app, *m),
                 Incoming::Plan(h) => runner.adopt(h),
+                Incoming::Output(choice, opened) => runner.adopt_output(&mut app, choice, *opened),
             },
         }
         if app.should_quit {

@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::browser::BrowseAction as B;
 use super::lineedit::EditOp;
 pub use super::lineedit::Move;
+use super::listen::ListenAction as L;
 
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +121,8 @@ pub enum Action {
     Help,
     Quit,
     Confirm,
+    /// The backup dialog before level 3: go on without a backup.
+    NoBackup,
     Dismiss,
     InputSubmit,
     InputCancel,
@@ -128,6 +131,7 @@ pub enum Action {
     Move(Move),
     Edit(EditOp),
     Browse(B),
+    Listen(L),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +188,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('i'), Ctx::Run, Action::Rebuild, "rebuild indexes", true),
     b(Key::Char('n'), Ctx::Run, Action::NewRun, "new run", true),
     b(Key::Enter, Ctx::Dialog, Action::Confirm, "confirm", true),
+    b(Key::Char('n'), Ctx::Dialog, Action::NoBackup, "no backup (level 3)", false),
     b(Key::Esc, Ctx::Dialog, Action::Dismiss, "cancel", true),
     b(CTRL_C, Ctx::Dialog, Action::Dismiss, "cancel", false),
     b(Key::Esc, Ctx::Help, Action::Dismiss, "close", true),
@@ -197,6 +202,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Down, Ctx::BrowserQuery, Action::Browse(B::Submit), "to the results", false),
     b(Key::Esc, Ctx::BrowserQuery, Action::Browse(B::Close), "close", true),
     b(CTRL_C, Ctx::BrowserQuery, Action::Browse(B::Close), "close", false),
+    b(Key::Char(' '), Ctx::Browser, Action::Listen(L::PlayStop), "play/stop", true),
     b(Key::Char('/'), Ctx::Browser, Action::Browse(B::EditQuery), "query", true),
     b(Key::Char('s'), Ctx::Browser, Action::Browse(B::SortField), "sort", true),
     b(Key::Esc, Ctx::Browser, Action::Browse(B::Close), "close", true),
@@ -213,12 +219,21 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('['), Ctx::Browser, Action::Browse(B::PitchDown), "roll: lower notes", false),
     b(Key::Char('K'), Ctx::Browser, Action::Browse(B::DetailUp), "detail: scroll up", false),
     b(Key::Char('J'), Ctx::Browser, Action::Browse(B::DetailDown), "detail: scroll down", false),
+    b(Key::Char(','), Ctx::Browser, Action::Listen(L::SeekBack), "playback: 5 s back", false),
+    b(Key::Char('.'), Ctx::Browser, Action::Listen(L::SeekForward), "playback: 5 s on", false),
+    b(Key::Char('o'), Ctx::Browser, Action::Listen(L::NextOutput), "output: synth / MIDI port", false),
+    b(Key::Char('w'), Ctx::Browser, Action::Listen(L::Render), "render to WAV", false),
     b(Key::Char('t'), Ctx::Dupes, Action::Browse(B::DupesKind), "bytes/notes/transposed", true),
     b(Key::Tab, Ctx::Dupes, Action::Browse(B::Pane), "detail/roll", false),
     b(Key::Char('K'), Ctx::Dupes, Action::Browse(B::DetailUp), "detail: scroll up", false),
     b(Key::Char('J'), Ctx::Dupes, Action::Browse(B::DetailDown), "detail: scroll down", false),
     b(Key::Char('/'), Ctx::Dupes, Action::Browse(B::EditQuery), "query", false),
     b(Key::Esc, Ctx::Dupes, Action::Browse(B::DupesBack), "back to the results", true),
+    b(Key::Char(' '), Ctx::Dupes, Action::Listen(L::PlayStop), "play/stop", true),
+    b(Key::Char(','), Ctx::Dupes, Action::Listen(L::SeekBack), "playback: 5 s back", false),
+    b(Key::Char('.'), Ctx::Dupes, Action::Listen(L::SeekForward), "playback: 5 s on", false),
+    b(Key::Char('o'), Ctx::Dupes, Action::Listen(L::NextOutput), "output: synth / MIDI port", false),
+    b(Key::Char('w'), Ctx::Dupes, Action::Listen(L::Render), "render to WAV", false),
     b(Key::Enter, Ctx::Export, Action::Browse(B::ExportRun), "export", true),
     b(Key::Up, Ctx::Export, Action::Browse(B::ExportField), "next field", false),
     b(Key::Down, Ctx::Export, Action::Browse(B::ExportField), "next field", true),

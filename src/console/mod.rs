@@ -2,7 +2,7 @@
 //!
 //! `app` holds the state and the pure `update`; `keymap` the key table; `ui` draws; `event_loop` runs the one
 //! `select!` loop; `tasks` spawns the database work; `history` and `bottleneck` are the time series and the
-//! bottleneck choice; `system` samples the machine; `browser` is the library browser's state.
+//! bottleneck choice; `system` samples the machine; `browser` is the library browser's state, `listen` its playback's.
 pub mod app;
 pub mod bench;
 pub mod bottleneck;
@@ -13,6 +13,7 @@ pub mod keymap;
 #[cfg(test)]
 pub(crate) mod keywalk_tests;
 pub mod lineedit;
+pub mod listen;
 pub mod system;
 pub mod tasks;
 #[cfg(test)]
@@ -34,8 +35,13 @@ use app::App;
 /// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
 /// back on every exit, errors and panics included. `flags` are the global options to repeat in a command printed
 /// for the user (`--data-dir ...`): leaving the database not SAFE prints one line saying what is relaxed and the
-/// command that restores it.
-pub async fn run(engine: Engine, sources: Vec<PathBuf>, flags: String) -> anyhow::Result<()> {
+/// command that restores it. `soundfont` is `--soundfont`, for listening.
+pub async fn run(
+    engine: Engine,
+    sources: Vec<PathBuf>,
+    flags: String,
+    soundfont: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let sources: Vec<PathBuf> = sources
         .into_iter()
         .map(|p| std::path::absolute(&p).unwrap_or(p))
@@ -47,6 +53,7 @@ pub async fn run(engine: Engine, sources: Vec<PathBuf>, flags: String) -> anyhow
         find_sample_library(),
     );
     app.info(format!("database: {}", engine.target().describe()));
+    app.listen.soundfont = soundfont;
     let _restore = TerminalGuard::enter()?;
     // No `terminal.clear()`: it asks the terminal for the cursor position, which not every terminal answers;
     // the alternate screen starts blank and the first draw paints every cell.

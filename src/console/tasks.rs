@@ -8,6 +8,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, PollOutcome, Polled};
 use super::browser::{BrowserMsg, Timer};
+use super::listen::ListenMsg;
+use crate::engine::listen::{FoundFont, Performance, SynthOptions, load_performance};
+use crate::listen::{OpenOutput, OutputChoice, Player, Probe};
 
 use crate::engine::human;
 use crate::engine::pipeline::EngineEvent;
@@ -35,6 +38,8 @@ pub enum Incoming {
     Msg(Box<Msg>),
     /// A started import plan, for the loop to drain and sample.
     Plan(PlanHandle),
+    /// An output opened for listening (for the choice it was asked for), or why not.
+    Output(OutputChoice, Box<Result<OpenOutput, String>>),
 }
 
 pub type Tx = UnboundedSender<Incoming>;
@@ -104,10 +109,27 @@ fn first_line(e: &str) -> String {
     line.strip_prefix("database error: ").unwrap_or(line).to_string()
 }
 
-pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, tx: Tx) {
+/// Apply a level; before level 3 with `backup`, the library's backup first (a failed backup applies nothing).
+pub fn spawn_apply(engine: Engine, level: Level, confirmed: Vec<Confirmation>, backup: bool, tx: Tx) {
     tokio::spawn(async move {
+        if backup {
+            match engine.backup_library().await {
+                Ok(b) => send(&tx, Msg::BackedUp(Ok(b.describe()))),
+                Err(e) => {
+                    send(&tx, Msg::BackedUp(Err(e.to_string())));
+                    return;
+                }
+            }
+        }
         let result = timed(OP_TIMEOUT, engine.apply_level(level, &confirmed)).await;
         send(&tx, Msg::Applied { level, result });
+    });
+}
+
+pub fn spawn_crash_cost(engine: Engine, tx: Tx) {
+    tokio::spawn(async move {
+        let result = engine.crash_cost().await.map_err(|e| e.to_string());
+        send(&tx, Msg::CrashCost(result));
     });
 }
 
@@ -143,9 +165,17 @@ pub fn spawn_rebuild(engine: Engine, tx: Tx) {
 
 /// Start the engine's import plan (levels, the crash check, the import) and hand its handle to the loop. The
 /// console keeps the profile afterwards: `r` restores safety and rebuilds, on the user's word.
-pub fn spawn_import(engine: Engine, sources: Vec<PathBuf>, mode: Mode, confirmed: Vec<Confirmation>, tx: Tx) {
+pub fn spawn_import(
+    engine: Engine,
+    sources: Vec<PathBuf>,
+    mode: Mode,
+    confirmed: Vec<Confirmation>,
+    backup: Option<bool>,
+    tx: Tx,
+) {
     let mut plan = ImportPlan::new(sources, mode);
     plan.confirmed = confirmed;
+    plan.backup = backup;
     plan.keep_profile = true;
     let log = engine.run_log_path();
     send(&tx, Msg::LogFile(log.display().to_string()));
@@ -235,6 +265,114 @@ pub fn spawn_notes(selection: u64, content_hash: String, locations: Vec<String>,
             Err(e) => Err(format!("reading the notes failed: {e}")),
         };
         send(&tx, Msg::Browser(BrowserMsg::Notes { selection, result }));
+    });
+}
+
+/// Look for a SoundFont and the MIDI ports (a walk of a few folders and the sequencer's port list).
+pub fn spawn_listen_probe(soundfont: Option<PathBuf>, tx: Tx) {
+    tokio::task::spawn_blocking(move || {
+        let probe = Probe::run(soundfont);
+        send(&tx, Msg::Listen(ListenMsg::Probed(probe)));
+    });
+}
+
+/// Open an output (loading the SoundFont, once per process, and opening the device) off the loop.
+pub fn spawn_open_output(choice: OutputChoice, probe: Probe, tx: Tx) {
+    tokio::task::spawn_blocking(move || {
+        let opened = OpenOutput::open(&choice, &probe);
+        let _ = tx.send(Incoming::Output(choice, Box::new(opened)));
+    });
+}
+
+/// The last file played, held so that a seek or a replay needs no read.
+pub type HeldFile = std::sync::Arc<std::sync::Mutex<Option<(String, std::sync::Arc<Performance>)>>>;
+
+/// A file to start: request `id` on `player`, for the browser's `selection`.
+pub struct PlayJob {
+    pub player: Player,
+    pub id: u64,
+    pub held: HeldFile,
+    pub selection: u64,
+    pub content_hash: String,
+    pub locations: Vec<String>,
+    pub from: f64,
+}
+
+/// Read the selected file (or take the one held) and start it; a newer request makes it a no-op.
+pub fn spawn_play(job: PlayJob, tx: Tx) {
+    let PlayJob {
+        player,
+        id,
+        held,
+        selection,
+        content_hash,
+        locations,
+        from,
+    } = job;
+    tokio::task::spawn_blocking(move || {
+        let cached = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(h, _)| *h == content_hash)
+            .map(|(_, p)| p.clone());
+        let perf = match cached {
+            Some(p) => p,
+            None => match load_performance(&locations, &content_hash) {
+                Ok((_, p)) => {
+                    *held.lock().unwrap_or_else(|e| e.into_inner()) = Some((content_hash, p.clone()));
+                    p
+                }
+                Err(e) => {
+                    let result = Err(e.to_string());
+                    return send(&tx, Msg::Listen(ListenMsg::Started { selection, result }));
+                }
+            },
+        };
+        let duration = perf.duration;
+        let result = match player.start(id, perf, from) {
+            Ok(true) => Ok((id, duration)),
+            // A newer request was made while this one loaded: it answers instead.
+            Ok(false) => return,
+            Err(e) => Err(e),
+        };
+        send(&tx, Msg::Listen(ListenMsg::Started { selection, result }));
+    });
+}
+
+/// Render the selected file to `NAME.wav` in the current folder (never over a file), off the loop.
+pub fn spawn_render(
+    font: Result<FoundFont, String>,
+    content_hash: String,
+    locations: Vec<String>,
+    name: String,
+    tx: Tx,
+) {
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<String, String> {
+            let font = font?;
+            let t0 = Instant::now();
+            let (location, perf) = load_performance(&locations, &content_hash).map_err(|e| e.to_string())?;
+            let dir = std::env::current_dir().map_err(|e| e.to_string())?;
+            let stem = std::path::Path::new(&name)
+                .file_stem()
+                .map_or_else(|| "render".to_string(), |s| s.to_string_lossy().into_owned());
+            let out = crate::cli::render::free_wav_path(&dir, &stem);
+            let perf = std::sync::Arc::try_unwrap(perf).unwrap_or_else(|p| (*p).clone());
+            let o = crate::cli::render::render_performance(&font, perf, &location, &out, &SynthOptions::default(), t0)
+                .map_err(|e| crate::cli::error_text(&e))?;
+            // The name first: the listening line is narrow, and the folder is the console's own.
+            Ok(format!(
+                "rendered {}.wav ({:.1} s of audio, {:.0}x real time) in {}",
+                out.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                o.report.audio_seconds,
+                o.speed,
+                dir.display()
+            ))
+        })();
+        send(&tx, Msg::Listen(ListenMsg::Rendered(result)));
     });
 }
 

@@ -91,6 +91,23 @@ pub fn safe_polled() -> Polled {
 }
 
 /// What the poll sees while Ludicrous is applied.
+/// What a crash in level 3 would cost a library of `files`, `at_risk` of them only in a missing source.
+pub fn crash_cost(files: i64, at_risk: i64) -> crate::engine::backup::CrashCost {
+    crate::engine::backup::CrashCost {
+        library_files: files,
+        sources_present: vec!["/music/present".into()],
+        sources_missing: if at_risk > 0 {
+            vec!["/music/moved away".into()]
+        } else {
+            vec![]
+        },
+        files_at_risk: at_risk,
+        reread_secs: 90.0,
+        backup_bytes: files * 810,
+        backup_secs: 1.0,
+    }
+}
+
 pub fn ludicrous_polled() -> Polled {
     let s = settings(&[
         ("synchronous_commit", "off", false),
@@ -488,4 +505,39 @@ pub fn doctor_facts() -> crate::engine::doctor::DoctorFacts {
         }),
         rates: crate::engine::profile::auto::Rates::from_runs([None; 3]),
     }
+}
+
+/// `a` (browsing, its first file read) playing that file through the synthesizer, `seconds` in.
+pub fn listening(mut a: App, seconds: f64) -> App {
+    use super::listen::ListenMsg;
+    use crate::engine::listen::{FontOrigin, FoundFont, Playhead};
+    keys(&mut a, &[Key::Char(' ')]);
+    let probe = crate::listen::Probe {
+        font: Ok(FoundFont {
+            path: PathBuf::from("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+            origin: FontOrigin::System,
+        }),
+        ports: Err("no MIDI ports: this machine has no ALSA sequencer (/dev/snd/seq)".into()),
+    };
+    update(&mut a, Msg::Listen(ListenMsg::Probed(probe)));
+    let name = "synth TimGM6mb.sf2 → Default Audio Device".to_string();
+    update(&mut a, Msg::Listen(ListenMsg::Opened(Ok(name))));
+    let selection = a.browser.selection;
+    update(
+        &mut a,
+        Msg::Listen(ListenMsg::Started {
+            selection,
+            result: Ok((1, 16.0)),
+        }),
+    );
+    update(
+        &mut a,
+        Msg::Listen(ListenMsg::Tick(Some(Playhead {
+            id: 1,
+            seconds,
+            duration: 16.0,
+            ended: false,
+        }))),
+    );
+    a
 }

@@ -25,7 +25,7 @@ pub const BYTES_PER_FILE: f64 = 810.0;
 const MANIFEST: &str = "midi-tui-backup.json";
 
 /// What a crash in level 3 would cost this library, and how it would be repaired.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CrashCost {
     pub library_files: i64,
     /// Earlier runs' sources still there and readable: the repair reads them again.
@@ -70,7 +70,26 @@ impl CrashCost {
         ));
         text
     }
+
+    /// Why level 3 is refused without a choice: files that only missing sources hold, which a crash would lose for
+    /// good. `None` when nothing is at risk beyond what re-reading the sources repairs.
+    pub fn refusal(&self) -> Option<String> {
+        (self.files_at_risk > 0).then(|| {
+            format!(
+                "{} found only in sources that are missing or unreadable ({}): a server crash in ludicrous mode \
+                 would lose them for good. Pass --backup to back the library up first (about {:.0} MB, {:.0} s), \
+                 or --no-backup to accept that risk (or put the sources back)",
+                human::plural_as(self.files_at_risk, "file is", "files are"),
+                self.sources_missing.join(", "),
+                self.backup_bytes as f64 / 1e6,
+                self.backup_secs.ceil()
+            )
+        })
+    }
 }
+
+/// What to say after a backup: where it is and how it comes back.
+pub const RECOVERY: &str = "after a crash: `midi-tui restore-safety`, `midi-tui restore-backup`, then any import";
 
 /// A backup on disk, as its manifest describes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

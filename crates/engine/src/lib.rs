@@ -10,6 +10,7 @@ pub mod human;
 pub mod integrity;
 pub mod kinds;
 pub mod library;
+pub mod listen;
 pub mod logfile;
 pub mod machine;
 pub mod metrics;

@@ -515,23 +515,12 @@ impl Runner {
                     .backup_library()
                     .await
                     .map_err(|e| format!("back up the library: {}", chain_text(&e)))?;
-                let lines = vec![
-                    b.describe(),
-                    "after a crash: `midi-tui restore-safety`, `midi-tui restore-backup`, then any import".into(),
-                ];
+                let lines = vec![b.describe(), crate::backup::RECOVERY.into()];
                 self.finish_step(StepKind::Backup, t, lines);
                 Ok(())
             }
-            None if cost.files_at_risk > 0 => Err(format!(
-                "{} files are found only in sources that are missing or unreadable ({}): a server crash in \
-                 ludicrous mode would lose them for good. Pass --backup to back the library up first (about {:.0} \
-                 MB, {:.0} s), or --no-backup to accept that risk (or put the sources back)",
-                cost.files_at_risk,
-                cost.sources_missing.join(", "),
-                cost.backup_bytes as f64 / 1e6,
-                cost.backup_secs.ceil()
-            )),
-            _ => Ok(()),
+            None => cost.refusal().map_or(Ok(()), Err),
+            Some(false) => Ok(()),
         }
     }
 

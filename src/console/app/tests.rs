@@ -57,7 +57,19 @@ fn ludicrous_start_walks_both_dialogs_then_applies_each_level_then_imports() {
         &a.overlay,
         Some(Overlay::Dialog(Dialog::Risk { index: 1, .. }))
     ));
-    let fx = update(&mut a, Msg::Key(Key::Enter));
+    // Level 3 next: what a crash would cost, found out by the loop (the dialog runs nothing).
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CrashCost]);
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Dialog(Dialog::Backup { cost: None, .. }))
+    ));
+    assert!(
+        update(&mut a, Msg::Key(Key::Enter)).is_empty(),
+        "nothing to choose before the cost is known"
+    );
+    assert_eq!(a.notice.as_deref(), Some("still finding out what a crash would cost"));
+    assert!(update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(1_200, 0)))).is_empty());
+    let fx = update(&mut a, Msg::Key(Key::Char('n')));
     assert_eq!(a.overlay, None);
     assert_eq!(a.run, RunState::Preparing);
     let both = vec![Confirmation::FsyncOff, Confirmation::Unlogged];
@@ -66,9 +78,10 @@ fn ludicrous_start_walks_both_dialogs_then_applies_each_level_then_imports() {
         Effect::StartImport {
             sources: a.sources.clone(),
             mode: Mode::Ludicrous,
-            confirmed: both
+            confirmed: both,
+            backup: Some(false),
         },
-        "the engine's plan applies the levels, with both confirmations"
+        "the engine's plan applies the levels, with both confirmations, without a backup as asked"
     );
     for level in Mode::Ludicrous.levels() {
         update(&mut a, Msg::Plan(PlanEvent::StepStarted(StepKind::Apply(*level))));
@@ -209,7 +222,8 @@ fn level_toggles_apply_with_dialogs_and_revert_without() {
         update(&mut a, Msg::Key(Key::Char('1'))),
         vec![Effect::ApplyLevel {
             level: Level::Basic,
-            confirmed: vec![]
+            confirmed: vec![],
+            backup: false,
         }]
     );
     update(&mut a, applied(Level::Basic));
@@ -219,18 +233,23 @@ fn level_toggles_apply_with_dialogs_and_revert_without() {
         update(&mut a, Msg::Key(Key::Enter)),
         vec![Effect::ApplyLevel {
             level: Level::DropIndexes,
-            confirmed: vec![]
+            confirmed: vec![],
+            backup: false,
         }]
     );
     update(&mut a, applied(Level::DropIndexes));
     keys(&mut a, &[Key::Char('3'), Key::Enter]);
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CrashCost]);
+    update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(1_200, 300))));
     let fx = update(&mut a, Msg::Key(Key::Enter));
     assert_eq!(
         fx,
         vec![Effect::ApplyLevel {
             level: Level::Ludicrous,
-            confirmed: vec![Confirmation::FsyncOff, Confirmation::Unlogged]
-        }]
+            confirmed: vec![Confirmation::FsyncOff, Confirmation::Unlogged],
+            backup: true,
+        }],
+        "Enter in the backup dialog backs the library up first"
     );
     update(&mut a, applied(Level::Ludicrous));
     update(&mut a, polled(testkit::ludicrous_polled()));
@@ -380,7 +399,8 @@ fn auto_start_sizes_first_then_goes_on_as_the_chosen_mode_with_its_dialogs() {
         Some(Overlay::Dialog(Dialog::Risk { index: 0, .. }))
     ));
     keys(&mut a, &[Key::Enter]);
-    let fx = update(&mut a, Msg::Key(Key::Enter));
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CrashCost]);
+    let fx = update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(0, 0))));
     assert!(matches!(&fx[0], Effect::StartImport { mode: Mode::Ludicrous, confirmed, .. } if confirmed.len() == 2));
     assert!(a.log.iter().any(|l| l.text.contains("mode auto chose ludicrous")));
 
@@ -550,4 +570,36 @@ fn profile_keys_wait_while_another_process_holds_the_library() {
     p.safety.running = vec![format!("import (fast) (pid {})", std::process::id())];
     update(&mut a, polled(p));
     assert!(available(&a, Action::Restore));
+}
+
+#[test]
+fn an_empty_library_needs_no_backup_and_the_dialog_goes_on_by_itself() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('l'), Key::Enter, Key::Enter]);
+    assert_eq!(update(&mut a, Msg::Key(Key::Enter)), vec![Effect::CrashCost]);
+    let fx = update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(0, 0))));
+    assert_eq!(a.overlay, None);
+    assert!(matches!(&fx[0], Effect::StartImport { backup: None, .. }), "{fx:?}");
+}
+
+#[test]
+fn the_backup_dialog_names_the_files_at_risk_and_esc_changes_nothing() {
+    let mut a = testkit::app();
+    keys(&mut a, &[Key::Char('l'), Key::Enter, Key::Enter, Key::Enter]);
+    update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(5_000, 1_149))));
+    let Some(Overlay::Dialog(d)) = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    let d = d.clone();
+    let screen = crate::console::ui::dialog_text(&a, &d);
+    assert!(screen.contains("1,149 files only missing sources hold"), "{screen}");
+    assert!(update(&mut a, Msg::Key(Key::Esc)).is_empty());
+    assert_eq!(a.overlay, None);
+    assert_eq!(a.run, RunState::Idle);
+    assert_eq!(a.notice.as_deref(), Some("not confirmed: nothing was changed"));
+    // `n` is no key outside the backup dialog.
+    assert!(!crate::console::app::available(
+        &a,
+        crate::console::keymap::Action::NoBackup
+    ));
 }

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, pad, panel, roll, truncate, truncate_left, width_of};
-use crate::console::app::App;
+use crate::console::app::{App, available};
 use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
-use crate::console::keymap::{Action, Ctx, key_label};
+use crate::console::keymap::{self, Action, Ctx, key_label};
 use crate::engine::human::counted;
 use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, MatchCount, SortField};
@@ -23,12 +23,14 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Clear, area);
     let b = &app.browser;
     let query_h = if b.error.is_some() { 3 } else { 2 };
-    let rest_h = area.height.saturating_sub(query_h);
+    // One line at the bottom for listening.
+    let rest_h = area.height.saturating_sub(query_h + 1);
     let results_h = (rest_h * 2 / 5).max(5);
-    let [query_a, results_a, lower] = Layout::vertical([
+    let [query_a, results_a, lower, listen_a] = Layout::vertical([
         Constraint::Length(query_h),
         Constraint::Length(results_h),
         Constraint::Min(0),
+        Constraint::Length(1),
     ])
     .areas(area);
     render_query(f, query_a, app);
@@ -36,20 +38,91 @@ pub fn render_browser(f: &mut Frame, area: Rect, app: &App) {
         Some(d) => render_dupes(f, results_a, b, d),
         None => render_results(f, results_a, b),
     }
+    let playhead = app.listen.playhead_of(b.selection);
     if area.width >= SPLIT_MIN_WIDTH && area.height >= SPLIT_MIN_HEIGHT {
         let [detail_a, roll_a] =
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(lower);
         render_detail(f, detail_a, b, false);
-        roll::render_roll(f, roll_a, b, true);
+        roll::render_roll(f, roll_a, b, true, playhead);
     } else {
         match b.pane {
             Pane::Detail => render_detail(f, lower, b, false),
-            Pane::Roll => roll::render_roll(f, lower, b, false),
+            Pane::Roll => roll::render_roll(f, lower, b, false, playhead),
         }
     }
+    render_listen(f, listen_a, app);
     if let Some(form) = &b.export {
         render_export(f, area, b, form);
     }
+}
+
+/// The listening line: what plays and where, the output by name, and the last outcome (why nothing plays, where
+/// a render went).
+fn render_listen(f: &mut Frame, area: Rect, app: &App) {
+    use crate::console::listen::{ListenAction as L, OutputState};
+    let l = &app.listen;
+    let mut spans = vec![Span::styled(" ♪ ", bold().fg(Color::Magenta))];
+    let state = if let Some(p) = &l.playing {
+        match (p.started, l.playhead) {
+            (Some((id, duration)), Some(h)) if h.id == id => {
+                format!("▶ {} {} / {}", p.name, fmt_secs(h.seconds), fmt_secs(duration))
+            }
+            (Some((_, duration)), _) => format!("▶ {} 0:00 / {}", p.name, fmt_secs(duration)),
+            (None, _) => format!("loading {}…", p.name),
+        }
+    } else if l.output == OutputState::Opening {
+        "opening…".to_string()
+    } else if l.probing {
+        "looking for a SoundFont and MIDI ports…".to_string()
+    } else {
+        "■".to_string()
+    };
+    spans.push(Span::styled(state, bold()));
+    spans.push(Span::styled(format!("  output: {}", l.output_label()), dim()));
+    if let Some(name) = &l.rendering {
+        spans.push(Span::styled(
+            format!("  rendering {name} to WAV…"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    match &l.message {
+        Some(m) => spans.push(Span::styled(format!("  {m}"), Style::new().fg(Color::Yellow))),
+        None => {
+            // The listening keys that work here and now, from the key table (none while typing a query).
+            let ctx = app.context();
+            let key = |a: L| {
+                let action = Action::Listen(a);
+                let bound = keymap::bindings_of(ctx).any(|bd| bd.action == action);
+                (bound && available(app, action)).then(|| key_label(ctx, action))
+            };
+            let seek: Vec<String> = [L::SeekBack, L::SeekForward].into_iter().filter_map(key).collect();
+            let hints: Vec<String> = [
+                key(L::PlayStop).map(|k| format!("{k} {}", if l.auditioning { "stop" } else { "play" })),
+                (!seek.is_empty()).then(|| format!("{} seek", seek.join(" "))),
+                key(L::NextOutput).map(|k| format!("{k} output")),
+                key(L::Render).map(|k| format!("{k} render")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !hints.is_empty() {
+                spans.push(Span::styled(format!("  {}", hints.join(" · ")), dim()));
+            }
+        }
+    }
+    let width = area.width as usize;
+    let mut used = 0;
+    let mut fitted = Vec::new();
+    for s in spans {
+        let n = width_of(&s.content);
+        if used + n > width {
+            fitted.push(Span::styled(truncate(&s.content, width - used), s.style));
+            break;
+        }
+        used += n;
+        fitted.push(s);
+    }
+    f.render_widget(Paragraph::new(Line::from(fitted)), area);
 }
 
 /// The export form over the browser: the folder, an optional manifest, every location or one.

@@ -101,6 +101,32 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
                 false,
             )
         }
+        Dialog::Backup { cost, .. } => {
+            let mut body = Vec::new();
+            let mut risky = false;
+            match cost {
+                None => body.push("Checking the earlier runs' sources and what a crash would cost…".to_string()),
+                Some(Ok(c)) => {
+                    // The command line's flag means nothing here: Enter is the backup.
+                    body.push(format!("{}.", upper_first(&c.describe().replace(" (--backup)", ""))));
+                    if c.files_at_risk > 0 {
+                        risky = true;
+                        body.push(format!(
+                            "Without a backup, {} only missing sources hold would be lost for good in a crash.",
+                            crate::engine::human::counted(c.files_at_risk, "file")
+                        ));
+                    }
+                }
+                Some(Err(e)) => body.push(format!("What a crash would cost could not be found out: {e}.")),
+            }
+            body.push("n goes on without a backup.".into());
+            (
+                "Back up the library before level 3?".into(),
+                body,
+                "back up first",
+                risky,
+            )
+        }
         Dialog::Quit => {
             let mut body: Vec<String> = quit_reasons(app).iter().map(|r| format!("• {r}")).collect();
             body.extend(run_under_dialog(app));
@@ -115,6 +141,19 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             ("Quit midi-tui?".into(), body, confirm, app.is_unsafe() == Some(true))
         }
     }
+}
+
+/// The dialog's title and body as plain text (tests read what it says without drawing it).
+#[cfg(test)]
+pub fn dialog_text(app: &App, d: &Dialog) -> String {
+    let (title, body, confirm, _) = content(app, d);
+    format!("{title}\n{}\nEnter {confirm}", body.join("\n"))
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 /// What the quit and cancel dialogs say about a run going on under them.

@@ -2,6 +2,8 @@
 mod browser;
 mod counters;
 mod dialog;
+#[cfg(test)]
+pub use dialog::dialog_text;
 mod footer;
 mod graph;
 mod header;

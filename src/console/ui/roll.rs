@@ -13,6 +13,8 @@ use crate::engine::midi::Note;
 
 /// Columns of pitch labels left of the roll.
 const GUTTER: u16 = 4;
+/// The playhead's colour.
+const PLAYHEAD: Color = Color::Red;
 
 /// What part of the file the roll shows, for an area of `cols` x `rows` cells of notes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +50,7 @@ pub fn window(view: &RollView, duration: f64, cols: usize, rows: usize) -> Windo
 
 impl Window {
     /// The column of time `t` (may lie outside 0..cols).
-    fn col(&self, t: f64) -> i64 {
+    pub fn col(&self, t: f64) -> i64 {
         ((t - self.t0) / (self.t1 - self.t0) * self.cols as f64).floor() as i64
     }
 
@@ -136,7 +138,8 @@ fn time_label(t: f64, span: f64) -> String {
     }
 }
 
-pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
+/// The roll of the selected file; `playhead`: seconds of what is heard, when this file plays.
+pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool, playhead: Option<f64>) {
     let loaded = match &b.notes {
         Slot::Ready(n) => Some(n),
         _ => None,
@@ -181,6 +184,11 @@ pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
         return;
     }
     let grid = Grid::draw(&n.notes.notes, &w);
+    // The playhead's column, when it is in the window.
+    let head = playhead
+        .map(|t| w.col(t))
+        .filter(|c| (0..w.cols as i64).contains(c))
+        .map(|c| c as usize);
     let mut lines: Vec<Line> = Vec::with_capacity(w.rows + 2);
     for (r, row) in grid.cells.iter().enumerate() {
         // The label names a C when the row holds one.
@@ -191,19 +199,27 @@ pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
             .map(|p| pitch_name(i16::from(p)))
             .unwrap_or_default();
         let mut spans = vec![Span::styled(format!("{label:>3} "), dim())];
-        for &(bits, ch) in row {
+        for (c, &(bits, ch)) in row.iter().enumerate() {
             let glyph = match bits {
                 0 => " ",
                 LOWER => "▄",
                 UPPER => "▀",
                 _ => "█",
             };
-            spans.push(Span::styled(glyph, Style::new().fg(channel_color(ch))));
+            let style = Style::new().fg(channel_color(ch));
+            if head == Some(c) {
+                spans.push(match bits {
+                    0 => Span::styled("│", Style::new().fg(PLAYHEAD)),
+                    _ => Span::styled(glyph, style.bg(PLAYHEAD)),
+                });
+            } else {
+                spans.push(Span::styled(glyph, style));
+            }
         }
         lines.push(Line::from(spans));
     }
     let mut drum = vec![Span::styled(" Dr ", dim())];
-    let lane: String = grid
+    let lane: Vec<char> = grid
         .drums
         .iter()
         .map(|&k| match k {
@@ -212,7 +228,15 @@ pub fn render_roll(f: &mut Frame, area: Rect, b: &Browser, left_rule: bool) {
             _ => '●',
         })
         .collect();
-    drum.push(Span::styled(lane, Style::new().fg(Color::Yellow)));
+    let drums = Style::new().fg(Color::Yellow);
+    match head {
+        Some(c) => {
+            drum.push(Span::styled(lane[..c].iter().collect::<String>(), drums));
+            drum.push(Span::styled(lane[c].to_string(), drums.bg(PLAYHEAD)));
+            drum.push(Span::styled(lane[c + 1..].iter().collect::<String>(), drums));
+        }
+        None => drum.push(Span::styled(lane.into_iter().collect::<String>(), drums)),
+    }
     lines.push(Line::from(drum));
     lines.push(axis(&w));
     f.render_widget(Paragraph::new(lines), inner);

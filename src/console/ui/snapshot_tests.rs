@@ -168,6 +168,9 @@ fn confirmation_dialogs() {
     snap!("dialog_fsync_off", a, 80, 24);
     keys(&mut a, &[Key::Enter]);
     snap!("dialog_unlogged", a, 80, 24);
+    keys(&mut a, &[Key::Enter]);
+    update(&mut a, Msg::CrashCost(Ok(testkit::crash_cost(5_000, 1_149))));
+    snap!("dialog_backup_files_at_risk", a, 80, 24);
 
     let mut a = testkit::app();
     a.screen = crate::console::app::Screen::Run;
@@ -349,6 +352,15 @@ fn library_browser_detail_scrolls() {
     assert_eq!(a.browser.detail_scroll, 0, "back at the top");
     keys(&mut a, &[Key::Char('J'), Key::Down]);
     assert_eq!(a.browser.detail_scroll, 0, "another file starts at its top");
+}
+
+#[test]
+fn library_browser_playing() {
+    let a = testkit::listening(testkit::browsing(testkit::app(), "", 3, false), 5.0);
+    snap!("browser_playing_120x40", a, 120, 40);
+    let mut narrow = a.clone();
+    keys(&mut narrow, &[Key::Tab]);
+    snap!("browser_playing_roll_80x24", narrow, 80, 24);
 }
 
 /// The start screen of a library left UNSAFE by an interrupted run: the banner's `r` works here too, and the

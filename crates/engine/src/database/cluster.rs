@@ -409,8 +409,21 @@ impl Cluster {
         let mut last = String::new();
         // Backends of a SIGKILLed postmaster notice its death and exit within moments; until then the shared
         // memory block is "still in use", so retry for a while instead of failing.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut deadline = Instant::now() + Duration::from_secs(30);
+        // A postmaster of this cluster that is alive but not listening is starting up (crash recovery) or shutting
+        // down, e.g. under a killed command's `pg_ctl`: wait for it to listen or to exit; a second `pg_ctl start`
+        // would only fail on its lock file.
+        let patience = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if self.running_pid().is_some() && Instant::now() < patience {
+                if self.socket_dir().join(format!(".s.PGSQL.{PORT}")).exists() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                // The retries below keep their own 30 s once it is gone.
+                deadline = deadline.max(Instant::now() + Duration::from_secs(30));
+                continue;
+            }
             let out = self.pg_ctl(&["-w", "-t", "60", "start"])?;
             if out.status.success() {
                 return Ok(());

@@ -117,7 +117,7 @@ pub fn read_notes(data: &[u8], cap: usize) -> Result<NoteList, NotesError> {
 }
 
 /// The bytes from the `MThd` header on (or a RIFF wrapper, which midly unwraps itself).
-fn smf_start(data: &[u8]) -> Option<&[u8]> {
+pub(crate) fn smf_start(data: &[u8]) -> Option<&[u8]> {
     if data.starts_with(b"RIFF") {
         return Some(data);
     }
@@ -191,14 +191,15 @@ fn push_note(
     });
 }
 
-/// Ticks to seconds through a tempo map (or the frame rate of SMPTE timing).
-struct TempoMap {
+/// Ticks to seconds through a tempo map (or the frame rate of SMPTE timing). Shared with the player's event list
+/// (`listen::performance`), so that what is heard and the piano roll keep one clock.
+pub(crate) struct TempoMap {
     /// (tick, seconds at that tick, seconds per tick from there on).
     segments: Vec<(u64, f64, f64)>,
 }
 
 impl TempoMap {
-    fn new(timing: Timing, tempos: &[(u64, u32)]) -> Self {
+    pub(crate) fn new(timing: Timing, tempos: &[(u64, u32)]) -> Self {
         let tpq = match timing {
             Timing::Metrical(t) => u16::from(t),
             Timing::Timecode(fps, sub) => {
@@ -221,7 +222,7 @@ impl TempoMap {
         TempoMap { segments }
     }
 
-    fn seconds(&self, tick: u64) -> f64 {
+    pub(crate) fn seconds(&self, tick: u64) -> f64 {
         let i = self.segments.partition_point(|s| s.0 <= tick).saturating_sub(1);
         let (t0, s0, rate) = self.segments[i];
         s0 + tick.saturating_sub(t0) as f64 * rate

@@ -668,6 +668,16 @@ impl Engine {
                 report.failed.append(&mut f);
             }
         }
+        // Builds that failed may mean the server is gone: then say so now, rather than after the pool's wait for
+        // a connection (twice: the step's note and ANALYZE). The transition stays unfinished for `status`.
+        if !report.failed.is_empty() && !self.reachable().await {
+            return Err(ProfileError::Db(DbError::Connect(format!(
+                "the server cannot be reached: {} of {} indexes were not built; run `midi-tui rebuild-indexes` \
+                 again once it is back",
+                report.failed.len(),
+                report.failed.len() + report.built.len()
+            ))));
+        }
         if let Some(p) = &progress {
             let _ = p.send(RebuildEvent::Analyzing);
         }
