@@ -137,14 +137,19 @@ impl Console {
 
 /// The console's arguments: the test's database, its own data directory, and both sources.
 fn console_args(url: &str, data_dir: &std::path::Path) -> Vec<String> {
-    let mut args = vec![
+    let mut args = target_args(url, data_dir);
+    args.extend(sources().iter().map(|p| p.display().to_string()));
+    args
+}
+
+/// The database and data folder only: a console on an existing library, with no source chosen.
+fn target_args(url: &str, data_dir: &std::path::Path) -> Vec<String> {
+    vec![
         "--database-url".to_string(),
         url.to_string(),
         "--data-dir".to_string(),
         data_dir.display().to_string(),
-    ];
-    args.extend(sources().iter().map(|p| p.display().to_string()));
-    args
+    ]
 }
 
 fn sources() -> Vec<PathBuf> {
@@ -341,12 +346,7 @@ fn the_library_browser_finds_files_as_the_query_is_typed() {
     );
     assert_eq!(v["status"], "done", "{v}");
     let data_dir = common::temp_dir("console-browser");
-    let args = vec![
-        "--database-url".to_string(),
-        db.url.clone(),
-        "--data-dir".to_string(),
-        data_dir.display().to_string(),
-    ];
+    let args = target_args(&db.url, &data_dir);
     let mut c = Console::start(&args, 24, 80);
     let wait = Duration::from_secs(60);
     c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
@@ -416,12 +416,7 @@ fn listening_in_the_browser_plays_stops_and_renders() {
     assert_eq!(v["status"], "done", "{v}");
     let data_dir = common::temp_dir("console-listen");
     let work = common::temp_dir("console-listen-cwd");
-    let args = vec![
-        "--database-url".to_string(),
-        db.url.clone(),
-        "--data-dir".to_string(),
-        data_dir.display().to_string(),
-    ];
+    let args = target_args(&db.url, &data_dir);
     let wait = Duration::from_secs(60);
     let mut c = Console::start_in(&args, 30, 120, Some(&work), &[("MIDI_TUI_AUDIO", "null")]);
     c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
@@ -519,12 +514,7 @@ fn an_interrupted_run_is_offered_and_resumed_from_the_start_screen() {
         .expect("an interrupted run");
     });
     // No source on the command line (the sample library is preselected): `u` takes the run's own sources.
-    let args = vec![
-        "--database-url".to_string(),
-        db.url.clone(),
-        "--data-dir".to_string(),
-        data_dir.display().to_string(),
-    ];
+    let args = target_args(&db.url, &data_dir);
     let mut c = Console::start(&args, 30, 100);
     let long = Duration::from_secs(120);
     let s = c.wait_for("the unfinished run", long, |s| s.contains("Unfinished runs (1)"));

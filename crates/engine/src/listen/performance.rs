@@ -223,29 +223,8 @@ pub fn read_performance(path: &str) -> Result<Performance, PerformanceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::midi::notes::test_files::smf;
     use crate::midi::read_notes;
-
-    /// A format-0 file at 480 ticks per quarter: `events` are (delta, bytes) pairs.
-    fn smf(events: &[(u32, &[u8])]) -> Vec<u8> {
-        let mut track = Vec::new();
-        for (delta, bytes) in events {
-            let mut v = *delta;
-            let mut var = vec![(v & 0x7f) as u8];
-            v >>= 7;
-            while v > 0 {
-                var.insert(0, (v & 0x7f) as u8 | 0x80);
-                v >>= 7;
-            }
-            track.extend(var);
-            track.extend_from_slice(bytes);
-        }
-        track.extend_from_slice(&[0, 0xff, 0x2f, 0]);
-        let mut out = b"MThd\0\0\0\x06\0\0\0\x01\x01\xe0".to_vec();
-        out.extend_from_slice(b"MTrk");
-        out.extend_from_slice(&(track.len() as u32).to_be_bytes());
-        out.extend(track);
-        out
-    }
 
     #[test]
     fn events_follow_the_tempo_map_and_keep_the_rolls_length() {

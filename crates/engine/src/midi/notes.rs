@@ -229,12 +229,11 @@ impl TempoMap {
     }
 }
 
+/// Small Standard MIDI Files for the tests of everything that reads notes.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) mod test_files {
     /// A format-0 file at 480 ticks per quarter: `events` are (delta, bytes) pairs.
-    fn smf(events: &[(u32, &[u8])]) -> Vec<u8> {
+    pub(crate) fn smf(events: &[(u32, &[u8])]) -> Vec<u8> {
         let mut track = Vec::new();
         for (delta, bytes) in events {
             let mut v = *delta;
@@ -254,6 +253,12 @@ mod tests {
         out.extend(track);
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_files::smf;
+    use super::*;
 
     #[test]
     fn notes_follow_the_tempo_map_and_pair_offs_first_in_first_out() {
