@@ -263,7 +263,7 @@ async fn one_file(
         Ok(())
     })
     .await??;
-    let mut paths: Vec<PathBuf> = walk_files(&singles);
+    let mut paths: Vec<PathBuf> = walk_files(&singles, &["mid"], false);
     paths.sort();
     let mut walls = Vec::new();
     let mut steps: Vec<Vec<(String, f64)>> = Vec::new();
@@ -309,8 +309,17 @@ async fn one_file(
     })
 }
 
-/// Whether the peer would find a file to read under `dir` (it reads `.mid`, `.midi`, `.kar` and `.rmi` files).
+/// The extensions the peer reads (its script's list).
+const PEER_EXTENSIONS: [&str; 4] = ["mid", "midi", "kar", "rmi"];
+
+/// Whether the peer would find a file to read under `dir`.
 pub fn has_plain_midi(dir: &Path) -> bool {
+    !walk_files(dir, &PEER_EXTENSIONS, true).is_empty()
+}
+
+/// The files under `dir` with one of `extensions` (any case); with `first_only`, at most one.
+fn walk_files(dir: &Path, extensions: &[&str], first_only: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -320,25 +329,12 @@ pub fn has_plain_midi(dir: &Path) -> bool {
             } else if p
                 .extension()
                 .and_then(|x| x.to_str())
-                .is_some_and(|x| ["mid", "midi", "kar", "rmi"].iter().any(|m| x.eq_ignore_ascii_case(m)))
+                .is_some_and(|x| extensions.iter().any(|m| x.eq_ignore_ascii_case(m)))
             {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-fn walk_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("mid")) {
                 out.push(p);
+                if first_only {
+                    return out;
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use midly::{MetaMessage, MidiMessage, TrackEventKind};
 
 use crate::midi::NotesError;
-use crate::midi::notes::{TempoMap, smf_start};
+use crate::midi::notes::{TempoMaps, smf_start};
 use crate::source::{Limits, read_location};
 
 /// The most events kept for one file: every real song fits; a bound on memory (16 bytes an event).
@@ -111,19 +111,13 @@ impl Performance {
         if per_track.is_empty() {
             return Err(NotesError::Parse("no readable track".into()));
         }
-        let sequential = header.format == midly::Format::Sequential;
-        let merged: Vec<(u64, u32)> = if sequential {
-            Vec::new()
-        } else {
-            let mut all: Vec<(u64, u32)> = per_track.iter().flat_map(|t| t.1.iter().copied()).collect();
-            all.sort_by_key(|&(tick, _)| tick);
-            all
-        };
+        let tempos: Vec<&[(u64, u32)]> = per_track.iter().map(|t| t.1.as_slice()).collect();
+        let maps = TempoMaps::new(&header, &tempos);
         let mut events: Vec<(f64, usize, Event)> = Vec::with_capacity(kept);
         let mut duration = 0.0f64;
         let mut order = 0usize;
-        for (msgs, tempos, end) in &per_track {
-            let map = TempoMap::new(header.timing, if sequential { tempos } else { &merged });
+        for (i, (msgs, _, end)) in per_track.iter().enumerate() {
+            let map = maps.of(i);
             duration = duration.max(map.seconds(*end));
             for (tick, e) in msgs {
                 let at = map.seconds(*tick);

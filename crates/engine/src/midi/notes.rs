@@ -83,19 +83,12 @@ pub fn read_notes(data: &[u8], cap: usize) -> Result<NoteList, NotesError> {
     if per_track.is_empty() {
         return Err(NotesError::Parse("no readable track".into()));
     }
-    let sequential = header.format == midly::Format::Sequential;
-    let merged: Vec<(u64, u32)> = if sequential {
-        Vec::new()
-    } else {
-        let mut all: Vec<(u64, u32)> = per_track.iter().flat_map(|t| t.tempos.iter().copied()).collect();
-        all.sort_by_key(|&(tick, _)| tick);
-        all
-    };
+    let tempos: Vec<&[(u64, u32)]> = per_track.iter().map(|t| t.tempos.as_slice()).collect();
+    let maps = TempoMaps::new(&header, &tempos);
     let mut notes = Vec::with_capacity(kept);
     let mut duration = 0.0f64;
-    for t in &per_track {
-        // Format 2 tracks are independent songs, each with its own tempo map.
-        let map = TempoMap::new(header.timing, if sequential { &t.tempos } else { &merged });
+    for (i, t) in per_track.iter().enumerate() {
+        let map = maps.of(i);
         duration = duration.max(map.seconds(t.end));
         notes.extend(t.notes.iter().map(|n| Note {
             start: map.seconds(n.start),
@@ -189,6 +182,33 @@ fn push_note(
         channel,
         velocity,
     });
+}
+
+/// The tempo map of each track: a format 2 file's tracks are independent songs, each with its own tempo changes;
+/// in the other formats every track follows the tempo changes of all tracks together.
+pub(crate) enum TempoMaps {
+    PerTrack(Vec<TempoMap>),
+    Shared(TempoMap),
+}
+
+impl TempoMaps {
+    /// `tempos`: each track's (tick, microseconds per quarter) changes, in file order.
+    pub(crate) fn new(header: &midly::Header, tempos: &[&[(u64, u32)]]) -> Self {
+        if header.format == midly::Format::Sequential {
+            return TempoMaps::PerTrack(tempos.iter().map(|t| TempoMap::new(header.timing, t)).collect());
+        }
+        let mut all: Vec<(u64, u32)> = tempos.iter().flat_map(|t| t.iter().copied()).collect();
+        all.sort_by_key(|&(tick, _)| tick);
+        TempoMaps::Shared(TempoMap::new(header.timing, &all))
+    }
+
+    /// The map of track `i` (as numbered in `tempos`).
+    pub(crate) fn of(&self, i: usize) -> &TempoMap {
+        match self {
+            TempoMaps::PerTrack(maps) => &maps[i],
+            TempoMaps::Shared(map) => map,
+        }
+    }
 }
 
 /// Ticks to seconds through a tempo map (or the frame rate of SMPTE timing). Shared with the player's event list
