@@ -101,8 +101,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             duplicates,
             link_duplicates,
         }) => {
-            let defaults = midi_tui::engine::gencorpus::GenOptions::default();
-            let opts = midi_tui::engine::gencorpus::GenOptions {
+            let defaults = gencorpus::GenOptions::default();
+            let opts = gencorpus::GenOptions {
                 files: *files,
                 seed: *seed,
                 archives: *archives || !archive_formats.is_empty(),
@@ -198,13 +198,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Completions { .. } | Command::Man { .. }) => {}
         None => {
             let sources = if cli.sources.is_empty() {
-                midi_tui::engine::session::sample_library().into_iter().collect()
+                midi_tui::engine::run::session::sample_library().into_iter().collect()
             } else {
                 cli.sources.clone()
             };
             cli::check_sources(&sources)?;
             if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                let engine = midi_tui::engine::session::Engine::open(g.target(), g.data_dir())
+                let engine = midi_tui::engine::run::session::Engine::open(g.target(), g.data_dir())
                     .await?
                     .with_run_log(g.log.clone());
                 midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;

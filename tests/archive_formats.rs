@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use midi_tui::engine::extract::extract;
 use midi_tui::engine::source::{self, Limits, ReadEvent, ScanItem};
+use midi_tui::engine::unpack::extract;
 
 /// `pack/` as packed in every fixture: four MIDI files (and a `notes.txt`), all stamped 2020-01-02 03:04:05 UTC.
 const PACKED: [(&str, &str); 4] = [

@@ -7,7 +7,7 @@ use common::{fresh_db, import_json, sample_record, scalar};
 use midi_tui::database::Target;
 use midi_tui::database::writer::{self, BatchContext};
 use midi_tui::engine::record::LocationRecord;
-use midi_tui::engine::session::Engine;
+use midi_tui::engine::run::session::Engine;
 use sqlx::{Connection, PgConnection, PgPool};
 
 fn sample() -> String {

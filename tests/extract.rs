@@ -5,8 +5,8 @@ use std::io::{Cursor, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use midi_tui::engine::extract::{ExtractError, ExtractReport, extract, extract_with_limits};
 use midi_tui::engine::source::Limits;
+use midi_tui::engine::unpack::{ExtractError, ExtractReport, extract, extract_with_limits};
 
 fn corpus() -> PathBuf {
     let c = PathBuf::from(std::env::var("MIDI_TUI_CORPUS").unwrap_or("/work/shared/corpus".into()));

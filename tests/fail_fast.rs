@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use midi_tui::database::{Cluster, Target, cluster};
 use midi_tui::engine::pipeline::ImportOptions;
-use midi_tui::engine::session::Engine;
+use midi_tui::engine::run::session::Engine;
 
 /// A managed cluster of the test's own (the tests kill servers), removed when dropped.
 struct Own {

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use midi_tui::engine::gencorpus::{Corpus, FileKind, GenOptions, GenReport, generate};
+use gencorpus::{Corpus, FileKind, GenOptions, GenReport, generate};
 use midi_tui::engine::midi::{analyze, path_meta};
 use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 

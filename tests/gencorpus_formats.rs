@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use midi_tui::engine::gencorpus::{ArchiveKind, Corpus, FileKind, GenOptions, generate, pack_folder};
+use gencorpus::{ArchiveKind, Corpus, FileKind, GenOptions, generate, pack_folder};
 use midi_tui::engine::source::encode_bytes;
 
 /// Files per run: 7 collections, so six formats and one plain folder each.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use midi_tui::database::Target;
 use midi_tui::engine::library::{LoadNotesError, MAX_NOTES, hash_from_hex, load_notes};
-use midi_tui::engine::session::Engine;
+use midi_tui::engine::run::session::Engine;
 use midi_tui::engine::source::{FetchError, Limits, read_location};
 
 fn fixtures() -> PathBuf {
@@ -228,8 +228,8 @@ async fn the_count_is_exact_when_small_and_never_lies() {
 /// import of the same sources follows it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
-    use midi_tui::engine::plan::ImportPlan;
     use midi_tui::engine::profile::Mode;
+    use midi_tui::engine::run::plan::ImportPlan;
     let db = common::fresh_db().await;
     let src = library();
     let engine = open(&db.url).await;

@@ -410,7 +410,7 @@ async fn the_narrow_search_table_follows_every_write() {
     .await
     .unwrap();
     assert!(narrow_rows_out_of_step(pool).await > 0);
-    midi_tui::database::integrity::note_partial_loss(pool, false)
+    midi_tui::database::lost_rows::note_partial_loss(pool, false)
         .await
         .unwrap();
     assert_eq!(narrow_rows_out_of_step(pool).await, 0, "partial loss");
@@ -421,7 +421,7 @@ async fn the_narrow_search_table_follows_every_write() {
     .execute(pool)
     .await
     .unwrap();
-    midi_tui::database::integrity::note_library_lost(pool).await.unwrap();
+    midi_tui::database::lost_rows::note_library_lost(pool).await.unwrap();
     assert_eq!(
         common::scalar(pool, "SELECT count(*) FROM search_rows").await,
         0,

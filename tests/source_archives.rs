@@ -615,7 +615,7 @@ fn plain_tar_cut_inside_a_member_is_an_error_not_a_short_file() {
     assert!(out.errors[0].2.contains("1675 bytes missing"), "{:?}", out.errors);
     // extract keeps what is whole and leaves no partial file.
     let dest = t.path().join("out");
-    let report = midi_tui::engine::extract::extract(std::slice::from_ref(&path), &dest, 1).expect("extract");
+    let report = midi_tui::engine::unpack::extract(std::slice::from_ref(&path), &dest, 1).expect("extract");
     assert_eq!((report.files_written, report.errors.len()), (1, 1));
     assert!(dest.join("cut/a.mid").is_file() && !dest.join("cut/b.mid").exists());
 }
@@ -829,7 +829,7 @@ fn mutated_archives_never_panic_or_hang() {
                 true
             });
             if round % 4 == 0 {
-                midi_tui::engine::extract::extract(std::slice::from_ref(&path), &out, 1).expect("extract runs");
+                midi_tui::engine::unpack::extract(std::slice::from_ref(&path), &out, 1).expect("extract runs");
             }
         }
     }

@@ -59,7 +59,7 @@ mod archives {
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
-    use midi_tui::engine::gencorpus::{ArchiveKind, generate_midi, pack_folder};
+    use gencorpus::{ArchiveKind, generate_midi, pack_folder};
     use midi_tui::engine::pipeline::{self, EngineEvent, ImportOptions, RunMode, RunSummary};
     use midi_tui::engine::source::{Limits, ReadEvent, read_archive};
 
@@ -357,7 +357,7 @@ mod collections {
     use std::path::Path;
 
     use crate::common::*;
-    use midi_tui::engine::gencorpus::generate_midi;
+    use gencorpus::generate_midi;
     use midi_tui::engine::library::{Query, Sort};
     use serde_json::Value;
 
@@ -595,7 +595,7 @@ fn a_run_s_rates_are_the_same_on_the_final_line_in_json_and_in_the_log() {
     for i in 0..40 {
         let p = root.join(format!("c{}/f{i}.mid", i % 4));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, midi_tui::engine::gencorpus::generate_midi(5, i)).unwrap();
+        std::fs::write(p, gencorpus::generate_midi(5, i)).unwrap();
     }
     std::fs::write(root.join("c0/broken.mid"), b"MThd broken").unwrap();
     let log = root.join("run.log");

@@ -405,10 +405,10 @@ pub(crate) fn generated_corpus_with(work: &Path, files: u64, seed: u64, duplicat
     if !dir.join(".complete").exists() {
         eprintln!("bench: generating {} in {}", counted(files, "file"), dir.display());
         let _ = std::fs::remove_dir_all(&dir);
-        let defaults = crate::engine::gencorpus::GenOptions::default();
-        crate::engine::gencorpus::generate(
+        let defaults = gencorpus::GenOptions::default();
+        gencorpus::generate(
             &dir,
-            &crate::engine::gencorpus::GenOptions {
+            &gencorpus::GenOptions {
                 files,
                 seed,
                 duplicate_share: duplicates.unwrap_or(defaults.duplicate_share),

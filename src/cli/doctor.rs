@@ -10,7 +10,7 @@ use super::{DoctorArgs, GlobalArgs};
 use crate::engine::doctor::{self, Check, DoctorFacts, ImportSize, Verdict};
 use crate::engine::human::{count, counted};
 use crate::engine::profile::Mode;
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// The JSON object `doctor --json` prints.
 #[derive(Debug, Serialize)]

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::{DupesArgs, GlobalArgs};
 use crate::engine::human::counted;
 use crate::engine::library::{DupeGroup, DupeKind, DupeSummary};
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// Groups the text listing shows without `--limit` (JSON lines list every group).
 pub const TEXT_GROUPS: u64 = 20;

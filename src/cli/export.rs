@@ -9,7 +9,7 @@ use super::{ExportArgs, GlobalArgs};
 use crate::engine::human::{bytes, count, counted};
 use crate::engine::library::Query;
 use crate::engine::library::export::ExportReport;
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// Run the export; returns the exit code (1 when a location could not be exported).
 pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {

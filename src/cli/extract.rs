@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::engine::extract;
 use crate::engine::human::{bytes, count, counted};
+use crate::engine::unpack;
 
 pub fn run(archives: &[PathBuf], out: &Path, jobs: Option<usize>) -> Result<bool> {
     for a in archives {
@@ -14,7 +14,7 @@ pub fn run(archives: &[PathBuf], out: &Path, jobs: Option<usize>) -> Result<bool
     }
     let jobs = jobs.unwrap_or_else(crate::engine::machine::cores).max(1);
     let t = std::time::Instant::now();
-    let r = extract::extract(archives, out, jobs)?;
+    let r = unpack::extract(archives, out, jobs)?;
     let seconds = t.elapsed().as_secs_f64();
     super::print_report(|w| {
         writeln!(

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::engine::gencorpus::{GenOptions, generate};
 use crate::engine::human::{bytes, count, counted};
+use gencorpus::{GenOptions, generate};
 
 pub fn run(dir: &Path, opts: &GenOptions) -> Result<()> {
     let t = std::time::Instant::now();

@@ -9,9 +9,9 @@ use super::{GlobalArgs, ImportArgs, ModeArg};
 use crate::engine::human::{count, count_f, counted};
 use crate::engine::metrics::{self, Snapshot};
 use crate::engine::pipeline::Limit;
-use crate::engine::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle};
 use crate::engine::profile::Mode;
-use crate::engine::session::{Engine, default_run_log};
+use crate::engine::run::plan::{self, ImportPlan, ImportReport, PlanEvent, PlanHandle};
+use crate::engine::run::session::{Engine, default_run_log};
 
 /// The mode of an argument; `auto` is resolved by [`run`] before a plan is made, and means normal elsewhere.
 pub fn mode_of(m: ModeArg) -> Mode {

@@ -11,7 +11,7 @@ use super::ImportArgs;
 use crate::engine::human::counted;
 use crate::engine::kinds::{RunMode, RunStatus};
 use crate::engine::pipeline::{RunSummary, SharedRunReport};
-use crate::engine::plan::ImportReport;
+use crate::engine::run::plan::ImportReport;
 
 /// This process's arguments for a child importer: without `--workers`, with `--json` (the child's report is read
 /// from its stdout) and with `--yes` when the user confirmed the risks here.

@@ -361,7 +361,7 @@ pub enum Command {
         /// tar.zst, tar.lz4, 7z (LZMA2, solid blocks), or gz, bz2, xz, zst, lz4 (each file compressed alone).
         /// RAR cannot be written: no free tool or library writes it.
         #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
-        archive_formats: Vec<crate::engine::gencorpus::ArchiveKind>,
+        archive_formats: Vec<gencorpus::ArchiveKind>,
         /// Share of files that repeat an earlier file's content under another name (0 to 0.98; default 0.3).
         #[arg(long, value_name = "SHARE", value_parser = parse_share)]
         duplicates: Option<f64>,
@@ -701,8 +701,8 @@ pub enum DbAction {
 }
 
 /// One `--archive-formats` name.
-fn parse_archive_format(name: &str) -> Result<crate::engine::gencorpus::ArchiveKind, String> {
-    use crate::engine::gencorpus::ArchiveKind;
+fn parse_archive_format(name: &str) -> Result<gencorpus::ArchiveKind, String> {
+    use gencorpus::ArchiveKind;
     ArchiveKind::parse(name).ok_or_else(|| {
         let known: Vec<&str> = ArchiveKind::ALL.iter().map(|k| k.name()).collect();
         format!(

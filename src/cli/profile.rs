@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use super::{GlobalArgs, LevelArg};
 use crate::engine::human::counted;
 use crate::engine::profile::{Confirmation, Level, RebuildEvent, RestoreReport, SafetyState};
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 pub async fn open(global: &GlobalArgs) -> Result<Engine> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::{GlobalArgs, SearchArgs};
 use crate::engine::human::{count, counted};
 use crate::engine::library::{Cursor, Hit, Query, Sort};
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// Rows the table shows without `--limit` (JSON lines and paths list every match).
 pub const TABLE_LIMIT: usize = 50;

@@ -8,7 +8,7 @@ use super::GlobalArgs;
 use crate::database::status::Status;
 use crate::engine::human::{bytes, count, plural};
 use crate::engine::profile::{Badge, SafetyState};
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// Exit codes of `status` (1 failure and 2 usage error come from `main` and clap).
 pub const EXIT_SAFE: u8 = 0;

@@ -17,10 +17,10 @@ use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::human;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
 use crate::engine::pipeline::{EngineEvent, RunSummary};
-use crate::engine::plan::{PlanEvent, StepKind};
 use crate::engine::profile::{
     ApplyReport, Confirmation, Level, Mode, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
+use crate::engine::run::plan::{PlanEvent, StepKind};
 
 /// Samples kept for the graph: ten minutes at one sample a second.
 pub const HISTORY_SAMPLES: usize = 600;

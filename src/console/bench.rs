@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::app::{App, Msg, RunState, Screen, update};
-use crate::engine::plan::{ImportReport, PlanEvent, PlanHandle};
+use crate::engine::run::plan::{ImportReport, PlanEvent, PlanHandle};
 
 pub async fn follow(handle: PlanHandle) -> anyhow::Result<ImportReport> {
     let metrics = handle.metrics.clone();

@@ -16,8 +16,8 @@ use super::keymap;
 use super::listen::{ListenEffect, ListenMsg, TICK};
 use super::tasks::{self, Incoming, Tx};
 use super::{system, ui};
-use crate::engine::plan::{PlanEvent, PlanHandle};
-use crate::engine::session::Engine;
+use crate::engine::run::plan::{PlanEvent, PlanHandle};
+use crate::engine::run::session::Engine;
 
 /// About 15 frames a second.
 const FRAME: Duration = Duration::from_millis(66);

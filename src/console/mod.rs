@@ -29,7 +29,7 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 use app::App;
 
 /// Open the console on `engine` with `sources` preselected; returns when the user quits. The terminal is put
@@ -102,7 +102,7 @@ pub fn quit_line(st: &crate::engine::profile::SafetyState, flags: &str) -> Optio
 
 /// The sample library (see `Engine`'s `sample_library`).
 pub fn find_sample_library() -> Option<PathBuf> {
-    crate::engine::session::sample_library()
+    crate::engine::run::session::sample_library()
 }
 
 fn restore_terminal() {

@@ -14,9 +14,9 @@ use crate::listen::{OpenOutput, OutputChoice, Player, Probe};
 
 use crate::engine::human;
 use crate::engine::pipeline::EngineEvent;
-use crate::engine::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
 use crate::engine::profile::{Confirmation, Level, Mode};
-use crate::engine::session::Engine;
+use crate::engine::run::plan::{ImportPlan, ImportReport, PlanError, PlanHandle};
+use crate::engine::run::session::Engine;
 
 /// Unfinished runs the start screen lists at most.
 pub const UNFINISHED_SHOWN: i64 = 20;

@@ -8,8 +8,8 @@ use super::keymap::Key;
 use crate::database::status::{IndexStatus, PROFILE_SETTINGS, SettingStatus, Status, TABLES, TableStatus};
 use crate::engine::metrics::{Phase, PhaseSnapshot, Snapshot};
 use crate::engine::pipeline::{RunMode, RunStatus, RunSummary};
-use crate::engine::plan::{PlanEvent, StepKind, StepReport};
 use crate::engine::profile::SafetyState;
+use crate::engine::run::plan::{PlanEvent, StepKind, StepReport};
 
 pub fn app() -> App {
     App::new(

@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::database::{backup as db, cluster::ServerBinaries, integrity};
+use crate::database::{backup as db, cluster::ServerBinaries, lost_rows};
 use crate::human;
 use crate::profile::ProfileError;
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 /// Backup seconds per million library files (see `auto::BACKUP_SECONDS_PER_MILLION_FILES`).
 pub use crate::profile::auto::BACKUP_SECONDS_PER_MILLION_FILES as SECONDS_PER_MILLION_FILES;
@@ -273,7 +273,7 @@ impl Engine {
             )));
         };
         self.check_integrity().await?;
-        let lost = self.bounded(integrity::outstanding(&self.pool)).await?;
+        let lost = self.bounded(lost_rows::outstanding(&self.pool)).await?;
         if lost.is_empty() {
             return Err(ProfileError::Busy(
                 "nothing was lost: the library is whole, and restoring the backup would drop what came after it".into(),
@@ -291,7 +291,7 @@ impl Engine {
         let runs = self
             .bounded(db::backup_restored(&self.pool, backup.last_run_id))
             .await?;
-        let later = self.bounded(integrity::outstanding(&self.pool)).await?;
+        let later = self.bounded(lost_rows::outstanding(&self.pool)).await?;
         let mut lines = vec![format!(
             "restored the {} in {:.1} s: {} whole again",
             backup.describe(),

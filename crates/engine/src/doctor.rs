@@ -80,7 +80,7 @@ pub struct DoctorFacts {
 
 impl DoctorFacts {
     /// Read this machine and ask the server (an unreachable server is a finding, not a failure).
-    pub async fn gather(engine: Option<&crate::session::Engine>, open_error: Option<String>) -> Self {
+    pub async fn gather(engine: Option<&crate::run::session::Engine>, open_error: Option<String>) -> Self {
         let os = tokio::task::spawn_blocking(read_os_facts).await.unwrap_or_default();
         let server = match (engine, open_error) {
             (Some(e), _) => e.doctor_facts().await.map_err(|e| e.to_string()),

@@ -30,12 +30,12 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::metrics::{RunMetrics, Snapshot};
-use super::pending::PendingRuns;
 use super::source::{self, Limits};
 use crate::database::liveness::Watchdog;
-use crate::database::{self, DbError, integrity, runs, writer};
+use crate::database::{self, DbError, lost_rows, runs, writer};
 use crate::human;
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
+use crate::run::pending::PendingRuns;
 use repair::Repair;
 pub use shared::SharedRun;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup, live};
@@ -369,11 +369,11 @@ fn run(
             live(&rt, &wd, runs::close_abandoned(pool))?;
             let id = live(&rt, &wd, runs::start(pool, &sources, opts.mode.as_str()))?;
             crate::timeline::mark("run row");
-            let work = live(&rt, &wd, integrity::repair_work(pool))?;
+            let work = live(&rt, &wd, lost_rows::repair_work(pool))?;
             crate::timeline::mark("integrity check");
             (Some(id), Repair::plan(work, &opts.sources))
         }
-        None => (None, Repair::plan(integrity::RepairWork::default(), &opts.sources)),
+        None => (None, Repair::plan(lost_rows::RepairWork::default(), &opts.sources)),
     };
     if let Some(text) = repair.describe() {
         log.line(&text);
@@ -462,7 +462,7 @@ fn run(
         let end = (outcome.status, reason.as_deref());
         store_status(&stage.opts, pool, &rt, id, &snap, end, error.as_deref());
         if outcome.status == RunStatus::Done && repair.is_active() {
-            match live(&rt, &wd, integrity::finish_repair(pool, id, &repair.runs)) {
+            match live(&rt, &wd, lost_rows::finish_repair(pool, id, &repair.runs)) {
                 Ok(0) => stage.log.line("repair complete: every lost row is back"),
                 Ok(left) => stage.log.line(&format!(
                     "repair: {left} damaged files could not be read again from their stored location"

@@ -176,7 +176,7 @@ fn a_changed_field_is_named() {
 
 /// `index digest` per generated file: 16 bytes of BLAKE3 over the file's output line.
 fn generated_digests() -> (BTreeMap<String, String>, BTreeMap<String, String>, u64) {
-    use midi_tui_engine::gencorpus::{Corpus, FileKind, GenOptions};
+    use gencorpus::{Corpus, FileKind, GenOptions};
     let corpus = Corpus::new(&GenOptions {
         files: GENERATED_FILES,
         seed: 1,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::{Measured, measure, median};
 use crate::database;
-use crate::engine::gencorpus::{ArchiveKind, pack_folder};
+use gencorpus::{ArchiveKind, pack_folder};
 
 /// One packing of the files, measured.
 #[derive(Debug, Clone, Serialize)]

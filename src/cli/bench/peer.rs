@@ -249,10 +249,10 @@ async fn one_file(
     let w = singles.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let _ = std::fs::remove_dir_all(&w);
-        let defaults = crate::engine::gencorpus::GenOptions::default();
-        crate::engine::gencorpus::generate(
+        let defaults = gencorpus::GenOptions::default();
+        gencorpus::generate(
             &w,
-            &crate::engine::gencorpus::GenOptions {
+            &gencorpus::GenOptions {
                 files: n,
                 seed: 4242,
                 duplicate_share: 0.0,

@@ -10,7 +10,7 @@ use super::{Machine, Measured, machine_line, measure, median, restore_rebuild_se
 use crate::database::{self, Cluster, Target};
 use crate::engine::profile::Mode;
 use crate::engine::profile::auto::AutoChoice;
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// The page cache before a run: dropped (cold) or filled by reading every file first (hot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -221,7 +221,7 @@ pub async fn run(
     let corpus = {
         let (work, n, d) = (work.to_path_buf(), args.files, args.duplicates);
         // Hard links whenever the bench generates for scale: a million copies would not fit on disk.
-        let d = Some(d.unwrap_or(crate::engine::gencorpus::DUPLICATE_SHARE));
+        let d = Some(d.unwrap_or(gencorpus::DUPLICATE_SHARE));
         tokio::task::spawn_blocking(move || super::generated_corpus_with(&work, n, 1, d)).await??
     };
     let files = files_of(&corpus).await?;
@@ -283,7 +283,7 @@ pub async fn run(
     Ok(ScaleReport {
         files,
         bytes,
-        duplicate_share: args.duplicates.unwrap_or(crate::engine::gencorpus::DUPLICATE_SHARE),
+        duplicate_share: args.duplicates.unwrap_or(gencorpus::DUPLICATE_SHARE),
         duplicates_given: args.duplicates.is_some(),
         disk_bytes: disk,
         cold_dropped,

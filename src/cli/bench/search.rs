@@ -17,7 +17,7 @@ use super::median;
 use crate::database::{self, Cluster, Target};
 use crate::engine::human;
 use crate::engine::library::{Query, Sort};
-use crate::engine::session::Engine;
+use crate::engine::run::session::Engine;
 
 /// The first page the console asks for.
 const PAGE: usize = 50;

@@ -24,9 +24,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::database::search::Hit;
-use crate::extract::{ensure_dirs, numbered, safe_components, same_content};
 use crate::source::location::{MEMBER_SEPARATOR, decode_location, encode_bytes, path_from_bytes};
 use crate::source::{Limits, ReadEvent, read_archive};
+use crate::unpack::{ensure_dirs, numbered, safe_components, same_content};
 
 /// What to write and where.
 #[derive(Debug, Clone)]

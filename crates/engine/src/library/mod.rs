@@ -13,7 +13,7 @@ pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
 pub use query::{ParseError, Query, Sort, SortField};
 
 use crate::database::{DbResult, dupes, search};
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 /// Files of each duplicate group a file's detail lists (the group's size is counted in full).
 const DETAIL_DUPLICATES: usize = 6;
@@ -161,7 +161,7 @@ impl Engine {
         let opts = export::ExportOptions {
             out: out.clone(),
             all_locations,
-            limits: crate::extract::extract_limits(),
+            limits: crate::unpack::extract_limits(),
             sources: self.import_sources().await?,
         };
         let matched = hits.len();

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::database::integrity;
+use crate::database::lost_rows;
 use crate::source;
 
 /// Rows a crash took, read again by this run: the lost runs' sources join the scan, and the stored locations of
@@ -21,7 +21,7 @@ pub(super) struct Repair {
 }
 
 impl Repair {
-    pub fn plan(work: integrity::RepairWork, sources: &[PathBuf]) -> Self {
+    pub fn plan(work: lost_rows::RepairWork, sources: &[PathBuf]) -> Self {
         let mut scan_sources = sources.to_vec();
         let mut forced = HashSet::new();
         let mut extra = Vec::new();

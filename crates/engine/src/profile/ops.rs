@@ -13,7 +13,7 @@ use super::{
 use crate::database::indexes::{BuildConnection, SecondaryIndex};
 use crate::database::safety::JournalKind;
 use crate::database::{DbError, Target, deferred, indexes, safety, status};
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 type Result<T> = std::result::Result<T, ProfileError>;
 

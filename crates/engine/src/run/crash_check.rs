@@ -1,8 +1,8 @@
 //! Crash checks at every start: what the runs vouch for against what the tables hold, and the repair they lead to.
 use crate::database::DbResult;
-use crate::database::integrity::{self, Outstanding};
+use crate::database::lost_rows::{self, Outstanding};
 use crate::human::{counted, plural};
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 impl Engine {
     /// Compare the library tables with each other and with the runs (a few `EXISTS`, cheap at any size); record any
@@ -13,18 +13,18 @@ impl Engine {
 
     async fn check_integrity_now(&self) -> DbResult<Option<String>> {
         let pool = &self.pool;
-        let p = integrity::presence(pool).await?;
+        let p = lost_rows::presence(pool).await?;
         if p.imported_by_runs > 0 && !p.files {
             tracing::warn!(
                 "the runs recorded {} imported but files is empty",
                 crate::human::counted(p.imported_by_runs, "file")
             );
-            integrity::note_library_lost(pool).await?;
+            lost_rows::note_library_lost(pool).await?;
         } else if p.files && (!p.metadata || !p.locations) && !p.repair_noted {
-            let n = integrity::note_partial_loss(pool, !p.locations).await?;
+            let n = lost_rows::note_partial_loss(pool, !p.locations).await?;
             tracing::warn!("{} lost their metadata or locations", crate::human::counted(n, "file"));
         }
-        let o = integrity::outstanding(pool).await?;
+        let o = lost_rows::outstanding(pool).await?;
         Ok((!o.is_empty()).then(|| describe_loss(&o)))
     }
 }

@@ -18,7 +18,7 @@ use crate::pipeline::{
     self, Control, EngineEvent, ImportHandle, ImportOptions, Limit, RunStatus, RunSummary, SharedRun,
 };
 use crate::profile::{Confirmation, Level, Mode, RebuildEvent};
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 /// How long a joining importer waits for a server that restarts for the run's profile.
 const RESTART_GRACE: Duration = Duration::from_secs(90);
@@ -305,7 +305,7 @@ impl Runner {
         let engine = match engine {
             Some(e) if !plan.dry_run => e,
             _ => {
-                let log = plan.log_path.clone().unwrap_or_else(crate::session::temp_run_log);
+                let log = plan.log_path.clone().unwrap_or_else(crate::run::session::temp_run_log);
                 let handle = self.start_pipeline(None, plan.import_options(log));
                 let (summary, error) = self.follow(handle).await;
                 return self.report(summary, error);
@@ -326,7 +326,7 @@ impl Runner {
         // The library: alone while this import applies a profile (its settings may restart the server), shared with
         // other imports while it runs. A joining importer takes no turn until the run is open.
         let applies = !levels.is_empty() && member.is_none_or(|m| m.creator);
-        let mut turn: Option<crate::turns::Turn> = None;
+        let mut turn: Option<crate::run::turns::Turn> = None;
         let mut error = None;
         if applies {
             match self.turn(&engine, &what, LockMode::Exclusive, None).await {
@@ -532,7 +532,7 @@ impl Runner {
         what: &str,
         mode: LockMode,
         patience: Option<Duration>,
-    ) -> Result<crate::turns::Turn, String> {
+    ) -> Result<crate::run::turns::Turn, String> {
         let tx = self.tx.clone();
         let waiting = move |text: String| {
             let _ = tx.send(PlanEvent::Notice(text));

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError};
 
-use super::metrics::RunMetrics;
-use super::pipeline::{self, Control, ImportHandle, ImportOptions};
 use crate::database::{DbResult, Target, status};
+use crate::metrics::RunMetrics;
+use crate::pipeline::{self, Control, ImportHandle, ImportOptions};
 
 /// An open engine: the database is reachable and migrated.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ pub struct Engine {
     /// The server's liveness: every wait on it ends once it has been silent for `SILENT_LIMIT`.
     pub(crate) watchdog: Arc<Watchdog>,
     /// This process's hold on the library-wide lock (see `turns.rs`).
-    pub(crate) turns: Arc<crate::turns::TurnSlot>,
+    pub(crate) turns: Arc<crate::run::turns::TurnSlot>,
 }
 
 /// When [`Engine::open`] checked the library for rows a crash took, and what it found lost.

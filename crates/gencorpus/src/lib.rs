@@ -954,7 +954,7 @@ mod tests {
                     BrokenKind::Garbage => assert!(!v.starts_with(b"MThd")),
                     BrokenKind::BadRunningStatus => assert_eq!(&v[22..25], &[0x00, 0x3C, 0x40]),
                 }
-                match crate::midi::analyze(&v) {
+                match midi_tui_engine::midi::analyze(&v) {
                     Ok(m) => panic!(
                         "{kind:?} {i} was readable: {} notes, {} warnings",
                         m.total_notes, m.warnings

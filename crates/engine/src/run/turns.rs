@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::database::lock::{self, Holder, LockMode, LockSession};
 use crate::database::{DbResult, transitions};
-use crate::session::Engine;
+use crate::run::session::Engine;
 
 /// How often a waiting import asks again.
 const RETRY: Duration = Duration::from_millis(250);
