@@ -16,6 +16,7 @@ use super::GlobalArgs;
 use crate::database::{self, Cluster, cluster};
 use crate::engine::human::counted;
 
+pub mod analysis_speed;
 pub mod archives;
 pub mod backup;
 pub mod cold;
@@ -1053,7 +1054,7 @@ fn markdown_document(old: &str, r: &BenchReport) -> String {
 /// The musical fingerprints' cost against the MIDI analysis on a corpus's plain MIDI files (one thread, CPU time,
 /// medians of interleaved passes), as one line for the report; `None` for a folder without MIDI files.
 pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
-    use crate::engine::midi::fingerprint::{corpus_payloads, measure_cost};
+    use analysis_speed::{corpus_payloads, measure_cost};
     let payloads = corpus_payloads(corpus);
     if payloads.is_empty() {
         return None;
@@ -1075,12 +1076,12 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
 /// One line for a corpus section: the analysis against its limit, a plain midly parse of the same in-memory files
 /// (every event of every track, nothing analysed), as files/s and MB/s of one core.
 pub fn parse_limit_line(corpus: &Path, rounds: usize) -> Option<String> {
-    use crate::engine::midi::fingerprint::corpus_payloads;
+    use analysis_speed::corpus_payloads;
     let payloads = corpus_payloads(corpus);
     if payloads.is_empty() {
         return None;
     }
-    let l = crate::engine::midi::speed::measure_parse_limit(&payloads, rounds);
+    let l = analysis_speed::measure_parse_limit(&payloads, rounds);
     let rate = |s: f64| {
         let s = s.max(1e-9);
         format!(

@@ -35,7 +35,7 @@
 //! kept as a test oracle (`fingerprint_reference.rs`), and the analysis golden test holds every corpus file's digests.
 //! What the collector costs per note (three multiplies, one table store and one load, the class sum; it leans on the
 //! walker's own per-key state, see [`Collector`]) is measured against the analysis by [`measure_cost`]
-//! (`cargo run --release -p midi-tui-engine --example analyze_speed`).
+//! (`cargo run --release --example analyze_speed`).
 //!
 //! Limits: notes moved off the grid by rounding (a humanised performance re-encoded at a coarser resolution) change
 //! the digest; two overlapping notes of one key on one channel in different tracks become a retrigger when the tracks
@@ -489,95 +489,6 @@ fn digest(domain: &[u8], smpte: bool, count: u64, lanes: [u64; 2]) -> Fingerprin
     let mut out = [0u8; 16];
     out.copy_from_slice(&blake3::hash(&buf[..n]).as_bytes()[..16]);
     Fingerprint(out)
-}
-
-/// What the fingerprints add to the analysis of some files: one pass over them without and with the fingerprints,
-/// in interleaved pairs.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct FingerprintCost {
-    pub files: usize,
-    /// Pairs of passes (one without, one with the fingerprints).
-    pub rounds: usize,
-    /// Median seconds of a pass of the analysis alone (the parse phase).
-    pub parse_seconds: f64,
-    /// Median seconds of a pass with the fingerprints.
-    pub parse_with_fingerprint_seconds: f64,
-    /// Median over the pairs of `with / without - 1`: 0.03 is 3% more than the analysis alone. The ratio is taken
-    /// within each pair, whose two passes ran back to back, so that a load change between pairs cancels out.
-    pub overhead: f64,
-    /// The lowest and highest of the pairs' ratios: how far one pair can be trusted on this machine.
-    pub overhead_range: (f64, f64),
-}
-
-/// Measure [`FingerprintCost`] on `payloads` (one thread, its CPU time, `rounds` pairs of passes, which of the two
-/// goes first alternating so that both see the same machine state).
-pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
-    use super::analyze::{AnalyzeOptions, analyze_with_options};
-    use super::speed::{median, thread_cpu_seconds};
-    let rounds = rounds.max(1);
-    let pass = |fingerprint: bool| {
-        let t = thread_cpu_seconds();
-        for p in payloads {
-            let _ = std::hint::black_box(analyze_with_options(
-                std::hint::black_box(p),
-                AnalyzeOptions { fingerprint },
-            ));
-        }
-        thread_cpu_seconds() - t
-    };
-    // One pass each way first: caches and the thread's scratch buffers warm.
-    pass(false);
-    pass(true);
-    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..rounds {
-        let (a, b) = if i % 2 == 0 {
-            let a = pass(false);
-            (a, pass(true))
-        } else {
-            let b = pass(true);
-            (pass(false), b)
-        };
-        without.push(a);
-        with.push(b);
-        if a > 0.0 {
-            ratios.push(b / a - 1.0);
-        }
-    }
-    FingerprintCost {
-        files: payloads.len(),
-        rounds,
-        parse_seconds: median(&mut without),
-        parse_with_fingerprint_seconds: median(&mut with),
-        overhead: median(&mut ratios),
-        overhead_range: (
-            ratios.first().copied().unwrap_or(0.0),
-            ratios.last().copied().unwrap_or(0.0),
-        ),
-    }
-}
-
-/// The MIDI files (by name) under `dir`, read whole, for [`measure_cost`]: plain files only, archives left out.
-pub fn corpus_payloads(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() && crate::source::is_midi_name(&p.to_string_lossy()) => {
-                    if let Ok(data) = std::fs::read(&p) {
-                        out.push(data);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

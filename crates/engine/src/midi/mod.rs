@@ -11,7 +11,6 @@ mod keys;
 pub mod notes;
 mod path_meta;
 mod poly;
-pub mod speed;
 mod text;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};

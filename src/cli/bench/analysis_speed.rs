@@ -1,6 +1,7 @@
-//! The analysis's speed against its limit: a plain midly parse of the same in-memory bytes, one thread's CPU time.
+//! The analysis's speed for the bench: against its limit (a plain midly parse of the same in-memory bytes) and with
+//! and without the musical fingerprints, one thread's CPU time. The files are read here, never in the engine's `midi/`.
 
-use super::analyze::analyze;
+use crate::engine::midi::{AnalyzeOptions, analyze, analyze_with_options};
 
 /// Medians of interleaved pairs of passes over the same files: the analysis against a plain parse.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,8 +79,95 @@ pub fn measure_parse_limit(payloads: &[Vec<u8>], pairs: usize) -> ParseLimit {
     }
 }
 
+/// What the fingerprints add to the analysis of some files: one pass over them without and with the fingerprints,
+/// in interleaved pairs.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct FingerprintCost {
+    pub files: usize,
+    /// Pairs of passes (one without, one with the fingerprints).
+    pub rounds: usize,
+    /// Median seconds of a pass of the analysis alone (the parse phase).
+    pub parse_seconds: f64,
+    /// Median seconds of a pass with the fingerprints.
+    pub parse_with_fingerprint_seconds: f64,
+    /// Median over the pairs of `with / without - 1`: 0.03 is 3% more than the analysis alone. The ratio is taken
+    /// within each pair, whose two passes ran back to back, so that a load change between pairs cancels out.
+    pub overhead: f64,
+    /// The lowest and highest of the pairs' ratios: how far one pair can be trusted on this machine.
+    pub overhead_range: (f64, f64),
+}
+
+/// Measure [`FingerprintCost`] on `payloads` (one thread, its CPU time, `rounds` pairs of passes, which of the two
+/// goes first alternating so that both see the same machine state).
+pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
+    let rounds = rounds.max(1);
+    let pass = |fingerprint: bool| {
+        let t = thread_cpu_seconds();
+        for p in payloads {
+            let _ = std::hint::black_box(analyze_with_options(
+                std::hint::black_box(p),
+                AnalyzeOptions { fingerprint },
+            ));
+        }
+        thread_cpu_seconds() - t
+    };
+    // One pass each way first: caches and the thread's scratch buffers warm.
+    pass(false);
+    pass(true);
+    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (a, b) = if i % 2 == 0 {
+            let a = pass(false);
+            (a, pass(true))
+        } else {
+            let b = pass(true);
+            (pass(false), b)
+        };
+        without.push(a);
+        with.push(b);
+        if a > 0.0 {
+            ratios.push(b / a - 1.0);
+        }
+    }
+    FingerprintCost {
+        files: payloads.len(),
+        rounds,
+        parse_seconds: median(&mut without),
+        parse_with_fingerprint_seconds: median(&mut with),
+        overhead: median(&mut ratios),
+        overhead_range: (
+            ratios.first().copied().unwrap_or(0.0),
+            ratios.last().copied().unwrap_or(0.0),
+        ),
+    }
+}
+
+/// The MIDI files (by name) under `dir`, read whole, for [`measure_cost`]: plain files only, archives left out.
+pub fn corpus_payloads(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && crate::engine::source::is_midi_name(&p.to_string_lossy()) => {
+                    if let Ok(data) = std::fs::read(&p) {
+                        out.push(data);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// The median (the mean of the middle two for an even count); 0 for none. Sorts `v`.
-pub(crate) fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => 0.0,
@@ -89,7 +177,7 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 }
 
 /// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
-pub(crate) fn thread_cpu_seconds() -> f64 {
+pub fn thread_cpu_seconds() -> f64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant the kernel knows.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };

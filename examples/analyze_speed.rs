@@ -1,11 +1,10 @@
-//! Times the MIDI analysis alone: `cargo run --release -p midi-tui-engine --example analyze_speed -- [DIR] [PASSES]
+//! Times the MIDI analysis alone: `cargo run --release --example analyze_speed -- [DIR] [PASSES]
 //! [MAX_FILES]` (DIR defaults to MIDI_TUI_CORPUS, else ../shared/corpus): median thread CPU time of PASSES passes
 //! over the files held in memory, with and without the fingerprints, as files/s and MB/s of one core; then the
 //! analysis against a plain midly parse of the same bytes (its limit), in interleaved pairs.
 use std::path::PathBuf;
 
-use midi_tui_engine::midi::fingerprint::{corpus_payloads, measure_cost};
-use midi_tui_engine::midi::speed::measure_parse_limit;
+use midi_tui::cli::bench::analysis_speed::{corpus_payloads, measure_cost, measure_parse_limit};
 
 fn main() {
     let mut args = std::env::args().skip(1);
