@@ -13,7 +13,7 @@ use crate::engine::run::session::Engine;
 
 /// Run the export; returns the exit code (1 when a location could not be exported).
 pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
-    let line = crate::engine::library::query::join_args(&args.query);
+    let line = crate::engine::database::query::join_args(&args.query);
     let query = match Query::parse(&line) {
         Ok(q) => q,
         Err(e) if args.json => anyhow::bail!("{e}"),

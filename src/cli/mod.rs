@@ -291,7 +291,7 @@ pub enum Command {
     /// Import folders, MIDI files and archives headless.
     Import(ImportArgs),
     /// Search the imported library: `bpm:118..124 ts:4/4 drums:yes`, `key:Cm~ dur:..120`, `inst:bass`.
-    #[command(after_help = crate::engine::library::query::fields_help())]
+    #[command(after_help = crate::engine::database::query::fields_help())]
     Search(SearchArgs),
     /// Duplicate groups: byte-identical contents at several locations; with --musical the same notes, with
     /// --transposed the same notes up to transposition.
@@ -873,7 +873,7 @@ mod tests {
         let search = cmd.find_subcommand_mut("search").unwrap();
         let help = search.render_long_help().to_string();
         let short = search.render_help().to_string();
-        for f in crate::engine::library::query::FIELDS {
+        for f in crate::engine::database::query::FIELDS {
             for example in f.examples {
                 assert!(help.contains(example), "{example} in:\n{help}");
                 assert!(short.contains(example), "{example} in -h");

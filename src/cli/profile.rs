@@ -96,7 +96,7 @@ async fn protect(engine: &Engine, backup: Option<bool>) -> Result<()> {
         Some(true) => {
             let b = engine.backup_library().await?;
             println!("{}", b.describe());
-            println!("{}", crate::engine::backup::RECOVERY);
+            println!("{}", crate::engine::run::backup::RECOVERY);
         }
         None => {
             if let Some(refusal) = cost.refusal() {

@@ -18,7 +18,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Run the search; returns the exit code.
 pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
-    let line = crate::engine::library::query::join_args(&args.query);
+    let line = crate::engine::database::query::join_args(&args.query);
     let parsed = Query::parse(&line).map_err(|e| e.to_string()).and_then(|q| {
         let sort = match &args.sort {
             Some(s) => s.parse::<Sort>()?,

@@ -12,7 +12,6 @@ pub use super::lineedit::PathField;
 use super::lineedit::{EditOp, Move, moved};
 use super::listen::{Listen, ListenEffect, ListenMsg};
 use crate::database::status::Status;
-use crate::engine::backup::CrashCost;
 use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::human;
 use crate::engine::metrics::{self, Phase, PhaseRate, Snapshot};
@@ -20,6 +19,7 @@ use crate::engine::pipeline::{EngineEvent, RunSummary};
 use crate::engine::profile::{
     ApplyReport, Confirmation, Level, Mode, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
 };
+use crate::engine::run::backup::CrashCost;
 use crate::engine::run::plan::{PlanEvent, StepKind};
 
 /// Samples kept for the graph: ten minutes at one sample a second.
@@ -681,7 +681,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::CrashCost(cost) => on_crash_cost(app, cost),
         Msg::BackedUp(Ok(text)) => {
             app.info(text);
-            app.info(crate::engine::backup::RECOVERY);
+            app.info(crate::engine::run::backup::RECOVERY);
             vec![]
         }
         Msg::BackedUp(Err(e)) => {

@@ -379,7 +379,7 @@ pub fn help_line_count(browsing: bool, start: bool) -> usize {
     let (own, opened) = help_contexts(browsing, start);
     let sections = own.len() + opened.len() + 1;
     let extra = if browsing {
-        crate::engine::library::query::FIELDS.len() + 2
+        crate::engine::database::query::FIELDS.len() + 2
     } else {
         1
     };

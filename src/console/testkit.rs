@@ -92,8 +92,8 @@ pub fn safe_polled() -> Polled {
 
 /// What the poll sees while Ludicrous is applied.
 /// What a crash in level 3 would cost a library of `files`, `at_risk` of them only in a missing source.
-pub fn crash_cost(files: i64, at_risk: i64) -> crate::engine::backup::CrashCost {
-    crate::engine::backup::CrashCost {
+pub fn crash_cost(files: i64, at_risk: i64) -> crate::engine::run::backup::CrashCost {
+    crate::engine::run::backup::CrashCost {
         library_files: files,
         sources_present: vec!["/music/present".into()],
         sources_missing: if at_risk > 0 {

@@ -1,7 +1,6 @@
 //! midi-tui's engine: scan, sources and archives, MIDI analysis, the import pipeline, PostgreSQL (cluster, schema,
 //! writes), speed profiles and metrics. It depends on no terminal, command-line or progress-bar crate: the console
 //! and the headless command line are front ends over it, in the `midi-tui` crate.
-pub mod backup;
 pub mod database;
 pub mod doctor;
 pub mod human;

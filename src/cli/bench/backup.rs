@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::database::{self, Cluster};
-use crate::engine::backup::client_program;
+use crate::engine::run::backup::client_program;
 
 /// One dump of one library.
 #[derive(Debug, Clone, Serialize)]

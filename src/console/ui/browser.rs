@@ -11,8 +11,8 @@ use crate::console::app::{App, available};
 use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
 use crate::console::keymap::{self, Action, Ctx, key_label};
 use crate::engine::human::counted;
-use crate::engine::library::gm::PROGRAM_NAMES;
 use crate::engine::library::{DupeKind, FileDetail, Hit, MatchCount, SortField};
+use crate::engine::midi::gm::PROGRAM_NAMES;
 
 /// From this size on, detail and piano roll are side by side; below, Tab switches between them.
 const SPLIT_MIN_WIDTH: u16 = 100;

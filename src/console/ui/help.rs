@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use super::{bold, dim, truncate};
 use crate::console::app::{App, Screen, available};
 use crate::console::keymap::{self, Action, Ctx};
-use crate::engine::library::query::FIELDS;
+use crate::engine::database::query::FIELDS;
 
 /// Width of one help column.
 const COLUMN: u16 = 38;

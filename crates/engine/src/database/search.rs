@@ -4,7 +4,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::DbResult;
-use crate::library::query::{Filter, NumField, Query, Range, Sort, SortField, Term};
+use crate::database::query::{Filter, NumField, Query, Range, Sort, SortField, Term};
 
 /// The most rows one page returns.
 pub const MAX_PAGE: usize = 10_000;

@@ -1,16 +1,14 @@
 //! The library browser's engine side: the query language, searching the imported library with it, one file's
 //! detail, its notes, its duplicates, and exporting what a query finds.
 pub mod export;
-pub mod gm;
 pub mod notes;
-pub mod query;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
+pub use crate::database::query::{ParseError, Query, Sort, SortField};
 pub use crate::database::search::{
     COUNT_CAP, Cursor, FileDetail, Hit, LocationDetail, MatchCount, MusicDetail, Page, SortValue,
 };
 pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
-pub use query::{ParseError, Query, Sort, SortField};
 
 use crate::database::{DbResult, dupes, search};
 use crate::run::session::Engine;

@@ -7,6 +7,7 @@
 mod analyze;
 mod errors;
 pub mod fingerprint;
+pub mod gm;
 mod keys;
 pub mod notes;
 mod path_meta;

@@ -4,7 +4,6 @@
 //! restores them, and rebuilds indexes.
 
 pub mod auto;
-pub mod ops;
 pub mod plan;
 
 use serde::Serialize;

@@ -515,7 +515,7 @@ impl Runner {
                     .backup_library()
                     .await
                     .map_err(|e| format!("back up the library: {}", chain_text(&e)))?;
-                let lines = vec![b.describe(), crate::backup::RECOVERY.into()];
+                let lines = vec![b.describe(), crate::run::backup::RECOVERY.into()];
                 self.finish_step(StepKind::Backup, t, lines);
                 Ok(())
             }

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::plan::{self, Machine, UNLOGGED_ORDER};
-use super::{
-    ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
-};
 use crate::database::indexes::{BuildConnection, SecondaryIndex};
 use crate::database::safety::JournalKind;
 use crate::database::{DbError, Target, deferred, indexes, safety, status};
+use crate::profile::plan::{self, Machine, UNLOGGED_ORDER};
+use crate::profile::{
+    ApplyReport, Check, Confirmation, Level, ProfileError, RebuildEvent, RebuildReport, RestoreReport, SafetyState,
+};
 use crate::run::session::Engine;
 
 type Result<T> = std::result::Result<T, ProfileError>;

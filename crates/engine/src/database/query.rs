@@ -2,7 +2,7 @@
 //! filters that know nothing of SQL.
 use std::fmt;
 
-use super::gm;
+use crate::midi::gm;
 
 /// A parsed query: every term must hold (AND). No term matches every file.
 #[derive(Debug, Clone, PartialEq, Default)]
