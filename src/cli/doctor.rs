@@ -7,9 +7,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{DoctorArgs, GlobalArgs};
-use crate::engine::doctor::{self, Check, DoctorFacts, ImportSize, Verdict};
+use crate::engine::doctor::{self, Check, DoctorFacts, Verdict};
 use crate::engine::human::{count, counted};
 use crate::engine::profile::Mode;
+use crate::engine::profile::sizing::ImportSize;
 use crate::engine::run::session::Engine;
 
 /// The JSON object `doctor --json` prints.
@@ -34,7 +35,8 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<()> {
 }
 
 pub async fn build(global: &GlobalArgs, mode: Mode, sources: Vec<PathBuf>) -> Result<DoctorReport> {
-    let scan = (!sources.is_empty()).then(|| tokio::task::spawn_blocking(move || doctor::import_size(&sources)));
+    let scan = (!sources.is_empty())
+        .then(|| tokio::task::spawn_blocking(move || crate::engine::profile::sizing::import_size(&sources)));
     // A server that cannot be reached is a finding of its own, not a reason to say nothing about the machine.
     let facts = match Engine::open(global.target(), global.data_dir()).await {
         Ok(engine) => DoctorFacts::gather(Some(&engine), None).await,

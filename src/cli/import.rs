@@ -69,7 +69,8 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
         let engine = Engine::open(global.target(), global.data_dir()).await?;
         if args.mode == ModeArg::Auto {
             let sources = args.sources.clone();
-            let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources)).await?;
+            let size =
+                tokio::task::spawn_blocking(move || crate::engine::profile::sizing::import_size(&sources)).await?;
             let choice = engine.choose_mode(size.files, args.yes, args.backup).await?;
             estimates = Some(choice.estimates.clone());
             plan.mode = choice.mode;

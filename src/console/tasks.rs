@@ -393,7 +393,7 @@ pub fn spawn_check_source(typed: String, tx: Tx) {
 pub fn spawn_choose_mode(engine: Engine, sources: Vec<PathBuf>, tx: Tx) {
     tokio::spawn(async move {
         let chosen = async {
-            let size = tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources))
+            let size = tokio::task::spawn_blocking(move || crate::engine::profile::sizing::import_size(&sources))
                 .await
                 .map_err(|e| e.to_string())?;
             let choice = engine

@@ -2,7 +2,6 @@
 use serde::Serialize;
 
 use crate::midi::MidiErrorKind;
-use crate::profile::Mode;
 
 /// How a run was made, as stored in `import_runs.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -21,16 +20,6 @@ impl RunMode {
             RunMode::Fast => "fast",
             RunMode::Ludicrous => "ludicrous",
             RunMode::DryRun => "dry-run",
-        }
-    }
-}
-
-impl From<Mode> for RunMode {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::Normal => RunMode::Normal,
-            Mode::Fast => RunMode::Fast,
-            Mode::Ludicrous => RunMode::Ludicrous,
         }
     }
 }

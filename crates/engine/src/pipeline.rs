@@ -35,7 +35,6 @@ use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError, lost_rows, runs, writer};
 use crate::human;
 pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
-use crate::run::pending::PendingRuns;
 use repair::Repair;
 pub use shared::SharedRun;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup, live};
@@ -65,12 +64,19 @@ pub struct ImportOptions {
     pub defer_checks: bool,
     /// Benchmarks: stop after a phase, or time the write phase alone.
     pub limit: Limit,
-    /// Where the final status goes when the server is gone at the end of the run.
-    pub pending_runs: Option<PendingRuns>,
+    /// Where the final status goes when the server is gone at the end of the run (the engine's pending-run notes).
+    pub pending_runs: Option<Arc<dyn StatusKeeper>>,
     /// The shared run this import takes part in: it claims units of the sources instead of walking them alone.
     pub shared: Option<SharedRun>,
     /// The server's liveness: a server silent for 10 s ends every wait of the run (the engine sets it).
     pub watchdog: Option<Arc<Watchdog>>,
+}
+
+/// Keeps a run's final status that the server was not there to store, until the next start applies it. The
+/// pipeline only hands the status over; run control (`run::pending`) decides where it is kept.
+pub trait StatusKeeper: std::fmt::Debug + Send + Sync {
+    /// Keep `status` (and `error`) of run `run_id`; returns where it was kept.
+    fn remember(&self, run_id: i64, status: &str, error: Option<&str>) -> std::io::Result<PathBuf>;
 }
 
 /// Which part of the pipeline runs (benchmarks measure each part's ceiling).

@@ -185,7 +185,7 @@ fn disk_bytes(dir: &Path) -> u64 {
 /// The files `import` would count for `src`, as `--mode auto` counts them.
 async fn files_of(src: &Path) -> Result<u64> {
     let sources = vec![src.to_path_buf()];
-    Ok(tokio::task::spawn_blocking(move || crate::engine::doctor::import_size(&sources).files).await?)
+    Ok(tokio::task::spawn_blocking(move || crate::engine::profile::sizing::import_size(&sources).files).await?)
 }
 
 /// `--mode auto`'s choice for importing `files` into the library as it is now, risks accepted (`--yes`).

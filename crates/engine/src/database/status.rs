@@ -192,8 +192,24 @@ pub async fn collect(pool: &PgPool, target: &str, managed: bool, counts: RowCoun
     })
 }
 
+/// Facts about the server and the library in it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerFacts {
+    pub shared_buffers: u64,
+    pub max_wal_size: u64,
+    pub checkpoint_timeout_secs: u64,
+    pub checkpoint_completion_target: f64,
+    pub library_files: u64,
+    pub database_bytes: u64,
+    pub data_directory: String,
+    /// Free bytes on the file system of the data directory, when that directory is on this machine.
+    pub disk_free: Option<u64>,
+    /// The managed cluster (the fixes name `midi-tui db` commands) rather than an external server.
+    pub managed: bool,
+}
+
 /// The server settings and library size `doctor` judges (bytes, seconds).
-pub async fn doctor_facts(pool: &PgPool) -> DbResult<crate::doctor::ServerFacts> {
+pub async fn doctor_facts(pool: &PgPool) -> DbResult<ServerFacts> {
     let row = sqlx::query(
         "SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(current_setting('max_wal_size')), \
          (SELECT setting::bigint FROM pg_settings WHERE name = 'checkpoint_timeout'), \
@@ -203,7 +219,7 @@ pub async fn doctor_facts(pool: &PgPool) -> DbResult<crate::doctor::ServerFacts>
     .fetch_one(pool)
     .await?;
     let bytes = |i: usize| row.get::<i64, _>(i).max(0) as u64;
-    Ok(crate::doctor::ServerFacts {
+    Ok(ServerFacts {
         shared_buffers: bytes(0),
         max_wal_size: bytes(1),
         checkpoint_timeout_secs: bytes(2),

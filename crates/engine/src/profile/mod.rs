@@ -5,11 +5,13 @@
 
 pub mod auto;
 pub mod plan;
+pub mod sizing;
 
 use serde::Serialize;
 
 use crate::database::DbError;
 use crate::database::cluster::ClusterError;
+use crate::kinds::RunMode;
 
 /// A speed level; each is applied and reverted on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -283,6 +285,17 @@ pub struct RebuildReport {
     pub present: usize,
     pub expected: usize,
     pub seconds: f64,
+}
+
+/// The run a mode makes, as stored with it (kept here, above `kinds`, which knows no profile).
+impl From<Mode> for RunMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Normal => RunMode::Normal,
+            Mode::Fast => RunMode::Fast,
+            Mode::Ludicrous => RunMode::Ludicrous,
+        }
+    }
 }
 
 #[cfg(test)]

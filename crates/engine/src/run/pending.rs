@@ -86,6 +86,12 @@ impl PendingRuns {
     }
 }
 
+impl crate::pipeline::StatusKeeper for PendingRuns {
+    fn remember(&self, run_id: i64, status: &str, error: Option<&str>) -> std::io::Result<PathBuf> {
+        PendingRuns::remember(self, run_id, status, error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,7 +101,7 @@ impl Engine {
         control: Arc<Control>,
     ) -> ImportHandle {
         opts.pending_runs
-            .get_or_insert_with(|| PendingRuns::new(&self.data_dir, &self.target.describe()));
+            .get_or_insert_with(|| Arc::new(PendingRuns::new(&self.data_dir, &self.target.describe())));
         opts.watchdog.get_or_insert_with(|| self.watchdog.clone());
         let pool = (!opts.dry_run).then(|| self.pool.clone());
         pipeline::start_with(opts, pool, tokio::runtime::Handle::current(), metrics, control)
@@ -170,7 +170,7 @@ impl Engine {
     }
 
     /// The server facts `doctor` judges, with the free space of its data directory when that is on this machine.
-    pub async fn doctor_facts(&self) -> DbResult<crate::doctor::ServerFacts> {
+    pub async fn doctor_facts(&self) -> DbResult<status::ServerFacts> {
         let mut facts = status::doctor_facts(&self.pool).await?;
         facts.managed = self.target.is_managed();
         let dir = PathBuf::from(&facts.data_directory);
