@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{GlobalArgs, ImportArgs, ModeArg};
-use crate::engine::human::{count, count_f, counted};
+use crate::engine::human::{count, count_f};
 use crate::engine::metrics::{self, Snapshot};
 use crate::engine::pipeline::Limit;
 use crate::engine::profile::Mode;
@@ -147,7 +147,7 @@ fn finish(args: &ImportArgs, mut report: ImportReport) -> ImportReport {
         // The final line too, for whoever watches the terminal: stdout keeps its one JSON object.
         eprintln!("import {}: {}", report.run.status, report.run.figures_text());
     } else {
-        print_summary(&report);
+        super::import_summary::print_summary(&report);
         if let Some(e) = &report.error {
             eprintln!("error: {e}");
         }
@@ -230,39 +230,4 @@ fn progress_line(now: &Snapshot, eta: Option<f64>) -> String {
         count(now.failed),
         eta
     )
-}
-
-pub(super) fn print_summary(r: &ImportReport) {
-    let s = &r.run;
-    println!("import {}: {}", s.status, s.figures_text());
-    if !s.errors_by_kind.is_empty() {
-        let mut kinds: Vec<_> = s.errors_by_kind.iter().collect();
-        kinds.sort();
-        let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {}", count(**n))).collect();
-        println!("  errors: {}", list.join(", "));
-    }
-    if let Some(line) = crate::engine::source::ignored_summary(&s.ignored) {
-        println!("  {line}");
-    }
-    for step in &r.steps {
-        println!("  {}: {:.1} s", step.name, step.seconds);
-        for l in &step.lines {
-            println!("    {l}");
-        }
-    }
-    if let Some(sr) = &s.shared_run {
-        println!(
-            "  shared run {}: {} it, took {}{}",
-            sr.id,
-            if sr.joined { "joined" } else { "started" },
-            counted(sr.units_taken, "unit"),
-            if sr.restored { ", restored the profile" } else { "" }
-        );
-    }
-    if !r.steps.is_empty() {
-        println!("  wall time with profile steps: {:.1} s", r.wall_seconds);
-    }
-    if let Some(p) = &s.log_path {
-        println!("  log: {}", p.display());
-    }
 }

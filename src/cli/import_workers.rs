@@ -1,5 +1,4 @@
 //! `midi-tui import --workers N`: N importer processes of this binary share one run; their reports are summed.
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Instant;
@@ -8,9 +7,8 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::ImportArgs;
+use super::import_summary::{ImporterReport, print_summary, sum};
 use crate::engine::human::counted;
-use crate::engine::kinds::{RunMode, RunStatus};
-use crate::engine::pipeline::{RunSummary, SharedRunReport};
 use crate::engine::run::plan::ImportReport;
 
 /// This process's arguments for a child importer: without `--workers`, with `--json` (the child's report is read
@@ -106,16 +104,17 @@ pub async fn run(
         let child = cmd.spawn().context("cannot start an importer process")?;
         children.push(child);
     }
-    let mut reports = Vec::new();
+    let (mut reports, mut typed) = (Vec::new(), Vec::new());
     for c in children {
         let out = c.wait_with_output().await.context("an importer process")?;
         let text = String::from_utf8_lossy(&out.stdout);
         let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| {
             serde_json::json!({"status": "failed", "error": format!("importer exited with {} without a report", out.status)})
         });
+        typed.push(ImporterReport::from_json(&v));
         reports.push(v);
     }
-    let mut report = sum(&reports, started.elapsed().as_secs_f64());
+    let mut report = sum(&typed, started.elapsed().as_secs_f64());
     report.mode_reason = Some(mode_reason.to_string());
     if args.json {
         let mut v = serde_json::to_value(&report)?;
@@ -123,14 +122,14 @@ pub async fn run(
         v["importers"] = Value::Array(reports);
         println!("{v}");
     } else {
-        super::import::print_summary(&report);
-        for (i, r) in reports.iter().enumerate() {
+        print_summary(&report);
+        for (i, r) in typed.iter().enumerate() {
             println!(
                 "  importer {}: {}, {}{}",
                 i + 1,
-                counted(r["seen"].as_u64().unwrap_or(0), "file"),
-                counted(r["shared_run"]["units_taken"].as_u64().unwrap_or(0), "unit"),
-                r["error"].as_str().map(|e| format!(", error: {e}")).unwrap_or_default()
+                counted(r.seen, "file"),
+                counted(r.units_taken(), "unit"),
+                r.error.as_deref().map(|e| format!(", error: {e}")).unwrap_or_default()
             );
         }
         if let Some(e) = &report.error {
@@ -138,89 +137,6 @@ pub async fn run(
         }
     }
     Ok(report)
-}
-
-/// The importers' reports as one: counts summed, the worst status, the first error, and this process's wall time.
-fn sum(reports: &[Value], wall: f64) -> ImportReport {
-    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
-    let total = |k: &str| reports.iter().map(|r| n(r, k)).sum::<u64>();
-    let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
-    for r in reports {
-        if let Some(m) = r["errors_by_kind"].as_object() {
-            for (k, c) in m {
-                *errors_by_kind.entry(k.clone()).or_default() += c.as_u64().unwrap_or(0);
-            }
-        }
-    }
-    let status_of = |r: &Value| match r["status"].as_str() {
-        Some("done") => RunStatus::Done,
-        Some("interrupted") => RunStatus::Interrupted,
-        _ => RunStatus::Failed,
-    };
-    let status = reports
-        .iter()
-        .map(status_of)
-        .find(|s| *s != RunStatus::Done)
-        .unwrap_or(RunStatus::Done);
-    let error = reports.iter().find_map(|r| r["error"].as_str().map(String::from));
-    let first = reports.iter().find(|r| r["mode"].is_string());
-    let mode = [RunMode::Normal, RunMode::Fast, RunMode::Ludicrous]
-        .into_iter()
-        .find(|m| first.is_some_and(|r| r["mode"].as_str() == Some(m.as_str())))
-        .unwrap_or(RunMode::Normal);
-    let seen = total("seen");
-    let bytes = total("bytes");
-    let shared = reports.iter().find_map(|r| r["shared_run"]["id"].as_i64());
-    let restorer = reports
-        .iter()
-        .find(|r| r["shared_run"]["restored"].as_bool() == Some(true));
-    let run = RunSummary {
-        run_id: None,
-        status,
-        mode,
-        seen,
-        imported: total("imported"),
-        duplicates: total("duplicates"),
-        skipped: total("skipped"),
-        failed: total("failed"),
-        bytes,
-        seconds: wall,
-        // Files finished over the wall time of all importers together (the one definition, metrics::Figures).
-        files_per_s: ["imported", "duplicates", "skipped", "failed"]
-            .iter()
-            .map(|k| total(k))
-            .sum::<u64>() as f64
-            / wall.max(1e-9),
-        mb_per_s: bytes as f64 / wall.max(1e-9) / 1e6,
-        phase_busy_seconds: HashMap::new(),
-        errors_by_kind,
-        log_path: None,
-        write_seconds: None,
-        ignored: first
-            .and_then(|r| serde_json::from_value(r["ignored"].clone()).ok())
-            .unwrap_or_default(),
-        shared_run: shared.map(|id| SharedRunReport {
-            id,
-            joined: false,
-            units_taken: reports
-                .iter()
-                .map(|r| r["shared_run"]["units_taken"].as_u64().unwrap_or(0))
-                .sum(),
-            restored: restorer.is_some(),
-        }),
-        final_snapshot: None,
-    };
-    ImportReport {
-        run,
-        // Each importer's profile steps are in its own report (`importers`).
-        steps: Vec::new(),
-        wall_seconds: wall,
-        error,
-        mode_reason: None,
-        mode_estimates: None,
-        peak_rss_mb: None,
-        fixed_seconds: Vec::new(),
-    }
 }
 
 #[cfg(test)]
@@ -251,20 +167,5 @@ mod tests {
             out,
             ["--database-url", "x", "import", "--json", "/m"].map(OsString::from)
         );
-    }
-
-    #[test]
-    fn reports_sum_counts_and_keep_the_worst_status() {
-        let a = serde_json::json!({"status": "done", "mode": "normal", "seen": 3, "imported": 2, "failed": 1,
-            "errors_by_kind": {"no_header": 1}, "shared_run": {"id": 7, "units_taken": 2, "restored": false}});
-        let b = serde_json::json!({"status": "failed", "error": "boom", "seen": 4, "imported": 4,
-            "errors_by_kind": {"no_header": 2}, "shared_run": {"id": 7, "units_taken": 3, "restored": true}});
-        let r = sum(&[a, b], 2.0);
-        assert_eq!((r.run.seen, r.run.imported, r.run.failed), (7, 6, 1));
-        assert_eq!(r.run.status, RunStatus::Failed);
-        assert_eq!(r.error.as_deref(), Some("boom"));
-        assert_eq!(r.run.errors_by_kind["no_header"], 3);
-        let s = r.run.shared_run.unwrap();
-        assert_eq!((s.id, s.units_taken, s.restored), (7, 5, true));
     }
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod extract;
 pub mod gen_corpus;
 pub mod import;
+pub mod import_summary;
 pub mod import_workers;
 pub mod profile;
 pub mod render;

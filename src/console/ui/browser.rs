@@ -6,6 +6,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
+use super::pitch::pitch_name;
 use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, pad, panel, roll, truncate, truncate_left, width_of};
 use crate::console::app::{App, available};
 use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
@@ -513,12 +514,6 @@ fn field(label: &str, value: String, w: usize) -> Line<'static> {
         Span::styled(format!(" {label:<9} "), dim()),
         Span::raw(truncate(&value, w.saturating_sub(11))),
     ])
-}
-
-/// `C4` for 60.
-pub fn pitch_name(p: i16) -> String {
-    const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-    format!("{}{}", NAMES[p.rem_euclid(12) as usize], p.div_euclid(12) - 1)
 }
 
 /// The key the key table binds to a detail-scroll action.

@@ -10,6 +10,7 @@ mod header;
 pub(crate) mod help;
 mod log;
 mod phases;
+mod pitch;
 mod profile;
 mod rebuild;
 mod roll;

@@ -6,7 +6,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::browser::pitch_name;
+use super::pitch::pitch_name;
 use super::{dim, fmt_count, panel, truncate, wrap};
 use crate::console::browser::{Browser, RollView, Slot};
 use crate::engine::midi::Note;

@@ -6,4 +6,5 @@ pub mod levels;
 pub mod pending;
 pub mod plan;
 pub mod session;
+pub mod turn_slot;
 pub mod turns;

@@ -27,7 +27,7 @@ pub struct Engine {
     /// The server's liveness: every wait on it ends once it has been silent for `SILENT_LIMIT`.
     pub(crate) watchdog: Arc<Watchdog>,
     /// This process's hold on the library-wide lock (see `turns.rs`).
-    pub(crate) turns: Arc<crate::run::turns::TurnSlot>,
+    pub(crate) turns: Arc<crate::run::turn_slot::TurnSlot>,
 }
 
 /// When [`Engine::open`] checked the library for rows a crash took, and what it found lost.

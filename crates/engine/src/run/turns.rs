@@ -4,83 +4,17 @@
 //!
 //! One process holds the lock through one session (`TurnSlot`); a transition called inside another (an import
 //! applying its levels) reuses the hold. The holder that restarts the server takes the lock again at once.
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::turn_slot::{Transition, running};
+pub use super::turn_slot::{Turn, TurnError, TurnSlot, refusal};
 use crate::database::lock::{self, Holder, LockMode, LockSession};
 use crate::database::{DbResult, transitions};
 use crate::run::session::Engine;
 
 /// How often a waiting import asks again.
 const RETRY: Duration = Duration::from_millis(250);
-
-/// This process's hold on the lock: its session and how many turns use it.
-#[derive(Debug, Default)]
-pub struct TurnSlot {
-    session: tokio::sync::Mutex<Option<LockSession>>,
-    depth: AtomicUsize,
-    /// The transitions under way in this process (innermost last): their record takes the steps.
-    transitions: std::sync::Mutex<Vec<i64>>,
-}
-
-/// A recorded transition of this process (see `database/transitions.rs`).
-#[derive(Debug)]
-pub(crate) struct Transition(i64);
-
-/// A turn on the library; let go when the last turn of the process is dropped.
-#[derive(Debug)]
-pub struct Turn {
-    slot: Arc<TurnSlot>,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if self.slot.depth.fetch_sub(1, Ordering::SeqCst) != 1 {
-            return;
-        }
-        let slot = self.slot.clone();
-        // Closing the session lets go as well (a process that ends releases it that way).
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let mut s = slot.session.lock().await;
-                if slot.depth.load(Ordering::SeqCst) == 0
-                    && let Some(session) = s.take()
-                {
-                    session.release().await;
-                }
-            });
-        }
-    }
-}
-
-pub use crate::database::lock::TurnError;
-
-/// "import run 12 (ludicrous, pid 4567) is running on this library": the holders in words.
-fn running(holders: &[Holder]) -> String {
-    let names: Vec<String> = holders.iter().map(Holder::describe).collect();
-    match names.len() {
-        0 => "another command (it let go a moment ago: try again)".into(),
-        1 => names[0].clone(),
-        _ => names.join(", "),
-    }
-}
-
-/// Why `command` may not start now, and what to do.
-pub fn refusal(command: &str, holders: &[Holder]) -> String {
-    let imports = holders.iter().any(|h| !h.exclusive);
-    let who = running(holders);
-    if imports {
-        format!(
-            "{who} {} running on this library: {command} would restart the server or change the library's tables \
-             under it. Wait until it ends (an import in fast or ludicrous mode restores safety itself unless it was \
-             given --keep-profile), or stop it (Ctrl-C where it runs) and run `midi-tui {command}` again",
-            if holders.len() > 1 { "are" } else { "is" }
-        )
-    } else {
-        format!("{who} is changing this library's profile: wait until it ends, then run `midi-tui {command}` again")
-    }
-}
 
 impl Engine {
     /// A transition's turn: alone on the library, or refused at once with who holds it and what to do.
