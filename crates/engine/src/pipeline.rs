@@ -12,6 +12,7 @@ mod prefetch;
 mod repair;
 mod shared;
 mod sink;
+mod stage;
 mod stages;
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,8 @@ pub use crate::kinds::{ErrorKind, RunMode, RunStatus};
 use repair::Repair;
 pub use shared::SharedRun;
 use sink::{BatchSink, DryRun, PgLookup, PgSink, ResumeLookup, live};
-use stages::{Outcome, Stage};
+use stage::Stage;
+use stages::Outcome;
 
 /// How an import runs.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::sink::{BatchSink, PgLookup, live, until_cancelled};
-use super::stages::{self, Feed, Outcome, Stage};
+use super::stage::Stage;
+use super::stages::{self, Claims, Feed, Outcome};
 use super::{ImportError, RunStatus};
 use crate::database::DbError;
 use crate::database::liveness::Watchdog;
@@ -121,14 +122,9 @@ pub(super) struct Claimer {
     walked: Receiver<()>,
 }
 
-impl Claimer {
+impl Claims for Claimer {
     /// Claim units and send their items on, until the walk is over and no unit is left to claim.
-    pub(super) fn feed(
-        &self,
-        st: &Stage,
-        out: Sender<ScanItem>,
-        read_queue: Receiver<stages::Unit>,
-    ) -> Result<(), ImportError> {
+    fn feed(&self, st: &Stage, out: Sender<ScanItem>, read_queue: Receiver<stages::Unit>) -> Result<(), ImportError> {
         let m = self.cfg.membership;
         let result = self.feed_loop(st, &out, &read_queue, &m);
         if result.is_err() {
@@ -137,7 +133,9 @@ impl Claimer {
         }
         result
     }
+}
 
+impl Claimer {
     fn feed_loop(
         &self,
         st: &Stage,

@@ -3,63 +3,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::sink::{BatchSink, Candidate, ResumeLookup};
-use super::{Control, EngineEvent, ImportError, ImportOptions, Limit, RunLog, RunStatus, write};
+use super::stage::{Dedup, Stage, key};
+use super::{ImportError, Limit, RunStatus, write};
 use crate::database::DbError;
 use crate::kinds::ErrorKind;
 use crate::metrics::{BusyTimer, Phase, RunMetrics};
 use crate::midi;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord, Record};
 use crate::source::{self, Meter, ReadEvent, ScanItem};
-
-/// What every stage shares: the options, counters, controls, events and run log, the byte budget between
-/// readers and workers, and the contents seen so far.
-pub(super) struct Stage {
-    pub opts: ImportOptions,
-    pub metrics: Arc<RunMetrics>,
-    pub control: Arc<Control>,
-    pub events: Sender<EngineEvent>,
-    pub log: RunLog,
-    budget: ByteBudget,
-    pub dedup: Dedup,
-    /// The sources as locations (absolute), which a location's collection is found below; a repair adds the
-    /// sources of the runs it reads again.
-    pub roots: Vec<String>,
-}
-
-impl Stage {
-    pub fn new(
-        opts: ImportOptions,
-        metrics: Arc<RunMetrics>,
-        control: Arc<Control>,
-        events: Sender<EngineEvent>,
-        log: RunLog,
-    ) -> Self {
-        let budget = ByteBudget {
-            used: Mutex::new(0),
-            freed: Condvar::new(),
-            max: opts.max_inflight_bytes,
-        };
-        let roots = opts.sources.iter().map(|p| source::encode_os_path(p)).collect();
-        Self {
-            opts,
-            metrics,
-            control,
-            events,
-            log,
-            budget,
-            dedup: Dedup::default(),
-            roots,
-        }
-    }
-}
 
 /// How the stages ended.
 pub(super) struct Outcome {
@@ -76,7 +35,13 @@ type Thread = JoinHandle<Result<(), ImportError>>;
 /// Where a pass's scan items come from: a walk of the sources, or the units this importer claims in a shared run.
 pub(super) enum Feed {
     Sources(Vec<PathBuf>),
-    Claims(Arc<super::shared::Claimer>),
+    Claims(Arc<dyn Claims>),
+}
+
+/// The units this importer claims in a shared run (`shared.rs`): sent on as scan items until none is left to claim.
+/// `read_queue` is the readers' queue, which tells how far ahead the claims run.
+pub(super) trait Claims: Send + Sync {
+    fn feed(&self, st: &Stage, out: Sender<ScanItem>, read_queue: Receiver<Unit>) -> Result<(), ImportError>;
 }
 
 /// Run every stage until the writer has taken the last record (or failed), then join them.
@@ -527,55 +492,6 @@ impl Reader {
             }
         }
     }
-}
-
-/// Bounds the bytes of file contents between readers and workers.
-struct ByteBudget {
-    used: Mutex<u64>,
-    freed: Condvar,
-    max: u64,
-}
-
-impl ByteBudget {
-    fn acquire(&self, n: u64, control: &Control) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        // One item larger than the whole budget still passes when nothing else is in flight.
-        while *used > 0 && *used + n > self.max && !control.is_cancelled() {
-            used = self
-                .freed
-                .wait_timeout(used, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        *used += n;
-    }
-    fn release(&self, n: u64) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        *used = used.saturating_sub(n);
-        self.freed.notify_all();
-    }
-}
-
-/// Contents seen in this run: 128 bits of the BLAKE3 hash are plenty to tell millions of files apart, at half
-/// the memory. Contents that failed to parse remember why, for their duplicates.
-#[derive(Default)]
-pub(super) struct Dedup {
-    seen: Mutex<HashSet<u128>>,
-    failed: Mutex<HashMap<u128, (ErrorKind, String)>>,
-}
-
-impl Dedup {
-    /// Why this content failed to parse, when it did.
-    pub fn failure(&self, hash: &[u8; 32]) -> Option<(ErrorKind, String)> {
-        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        failed.get(&key(hash)).cloned()
-    }
-}
-
-fn key(hash: &[u8; 32]) -> u128 {
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&hash[..16]);
-    u128::from_le_bytes(k)
 }
 
 /// Hash + parse: one worker, until the readers are done.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crossbeam_channel::unbounded;
 
 use super::sink::{BatchOutcome, BatchRows, BatchSink, Candidate, DryRun, Known, ResumeLookup};
-use super::stages::{self, Stage};
+use super::stage::Stage;
+use super::stages;
 use super::*;
 use crate::database::DbError;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 
 use super::sink::{BatchRows, BatchSink};
-use super::stages::Stage;
+use super::stage::Stage;
 use super::{EngineEvent, ImportError, Limit};
 use crate::kinds::ErrorKind;
 use crate::metrics::Phase;
