@@ -5,7 +5,8 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::archive::{Limits, Meter, ReadEvent, read_file};
+use super::archive::{ReadEvent, read_file};
+use super::limits::{Limits, Meter};
 use super::location::{MEMBER_SEPARATOR, location_to_path};
 use super::stream::{self, Decision, EntryKind, EntryMeta, Visitor, read_bounded};
 use super::{ArchiveKind, archive_kind, detect_file, kind};

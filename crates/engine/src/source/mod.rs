@@ -12,16 +12,17 @@
 pub mod archive;
 pub mod detect;
 pub mod fetch;
+pub mod limits;
 pub mod location;
 pub(crate) mod stream;
 pub mod walk;
 
 pub use archive::{
-    ArchiveStats, Limits, ListEvent, Member, Meter, ReadEvent, list_archive, read_archive, read_archive_metered,
-    read_file,
+    ArchiveStats, ListEvent, Member, ReadEvent, list_archive, read_archive, read_archive_metered, read_file,
 };
 pub use detect::{detect_archive, detect_file, ignored_key, ignored_summary, sniff};
 pub use fetch::{FetchError, read_location};
+pub use limits::{Limits, Meter};
 pub use location::{decode_location, encode_bytes, encode_os_path, location_to_path, member_location};
 pub use walk::{ScanItem, ScanStats, scan, scan_counted, source_problem};
 

@@ -20,8 +20,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::archive::{Limits, Meter};
 use super::detect::{self, Magic};
+use super::limits::{Limits, Meter};
 use super::location::{member_location, normalize_member_path, os_bytes};
 use super::{ArchiveKind, Compression, kind};
 

@@ -724,7 +724,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::source::archive::{Limits, Meter};
+    use crate::source::limits::{Limits, Meter};
 
     /// Keeps every file member's bytes and every problem.
     #[derive(Default)]

@@ -17,7 +17,7 @@ use std::thread::Scope;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
-use super::super::archive::Meter;
+use crate::source::limits::Meter;
 
 /// Declared bytes of members fetched ahead and not yet handed out.
 pub(super) const AHEAD_BYTES: u64 = 32 << 20;
