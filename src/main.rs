@@ -1,5 +1,4 @@
 //! Entry point: parse the command line, set up logging to a file, run the console or a headless command.
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use midi_tui::cli::{self, Cli, Command};
@@ -92,149 +91,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Some(Command::GenCorpus {
-            dir,
-            files,
-            seed,
-            archives,
-            archive_formats,
-            duplicates,
-            link_duplicates,
-        }) => {
-            let defaults = gencorpus::GenOptions::default();
-            let opts = gencorpus::GenOptions {
-                files: *files,
-                seed: *seed,
-                archives: *archives || !archive_formats.is_empty(),
-                formats: archive_formats.clone(),
-                duplicate_share: duplicates.unwrap_or(defaults.duplicate_share),
-                link_duplicates: *link_duplicates,
-            };
-            let dir = dir.clone();
+        Some(Command::GenCorpus(args)) => {
+            let (dir, opts) = (args.dir.clone(), args.options());
             tokio::task::spawn_blocking(move || cli::gen_corpus::run(&dir, &opts)).await??;
         }
-        Some(Command::Bench {
-            files,
-            corpus,
-            repeat,
-            json,
-            out,
-            archives,
-            archive_files,
-            archive_formats,
-            search,
-            search_library,
-            importers,
-            scale,
-            duplicates,
-            scale_modes,
-            scale_hot_only,
-            append,
-            cold,
-            peer,
-            components,
-            listen,
-            backup,
-        }) => {
-            let modes_default = if scale.is_some()
-                || append.is_some()
-                || cold.is_some()
-                || peer.is_some()
-                || components.is_some()
-                || listen.is_some()
-                || !backup.is_empty()
-            {
-                0
-            } else {
-                100_000
-            };
-            let scale_modes = scale_modes
-                .iter()
-                .map(|m| match m {
-                    cli::ModeArg::Fast => Ok(midi_tui::engine::profile::Mode::Fast),
-                    cli::ModeArg::Ludicrous => Ok(midi_tui::engine::profile::Mode::Ludicrous),
-                    cli::ModeArg::Normal => Ok(midi_tui::engine::profile::Mode::Normal),
-                    _ => Err(anyhow::anyhow!("--scale-modes takes normal, fast or ludicrous")),
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let args = cli::bench::BenchArgs {
-                files: files.unwrap_or(modes_default),
-                corpora: corpus.clone(),
-                repeat: *repeat,
-                archive_files: if *archives || !archive_formats.is_empty() {
-                    *archive_files
-                } else {
-                    0
-                },
-                archive_formats: archive_formats.clone(),
-                search_files: search.unwrap_or(0),
-                search_library: search_library.clone(),
-                importers: importers.clone(),
-                scale: scale.map(|files| cli::bench::scale::ScaleArgs {
-                    files,
-                    duplicates: *duplicates,
-                    modes: scale_modes,
-                    cold: !*scale_hot_only,
-                }),
-                append: *append,
-                cold: cold.as_ref().map(|dir| match dir {
-                    Some(dir) => cli::bench::cold::ColdSource::Folder(dir.clone()),
-                    None => cli::bench::cold::ColdSource::Generated(100_000),
-                }),
-                peer: peer.as_ref().map(|sizes| {
-                    if sizes.is_empty() {
-                        vec![20_000, 100_000]
-                    } else {
-                        sizes.clone()
-                    }
-                }),
-                components: *components,
-                listen: listen.clone(),
-                backup: backup.clone(),
-            };
-            cli::bench::run(g, &args, *json, out.as_deref()).await?
-        }
+        Some(Command::Bench(flags)) => cli::bench::run(g, &flags.to_args()?, flags.json, flags.out.as_deref()).await?,
         // Printed by `cli::docs::run` before logging starts.
         Some(Command::Completions { .. } | Command::Man { .. }) => {}
-        None => {
-            let sources = if cli.sources.is_empty() {
-                midi_tui::engine::run::session::sample_library().into_iter().collect()
-            } else {
-                cli.sources.clone()
-            };
-            cli::check_sources(&sources)?;
-            if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-                let engine = midi_tui::engine::run::session::Engine::open(g.target(), g.data_dir())
-                    .await?
-                    .with_run_log(g.log.clone());
-                midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            if sources.is_empty() {
-                anyhow::bail!("no SOURCE given and no sample library found (assets/sample-library)");
-            }
-            // No terminal: the headless import of the same sources.
-            let args = cli::ImportArgs {
-                mode: cli::ModeArg::Normal,
-                yes: false,
-                dry_run: false,
-                keep_profile: false,
-                backup: false,
-                no_backup: false,
-                json: false,
-                limit: cli::LimitArg::Full,
-                console_bench: false,
-                batch_rows: None,
-                workers: None,
-                lease_ms: None,
-                unit_files: None,
-                sources,
-            };
-            let report = cli::import::run(g, &args).await?;
-            if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
-                return Ok(ExitCode::from(1));
-            }
-        }
+        None => return cli::console_or_import(g, &cli.sources).await,
     }
     Ok(ExitCode::SUCCESS)
 }

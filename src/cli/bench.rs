@@ -158,6 +158,62 @@ pub struct BenchArgs {
     pub backup: Vec<u64>,
 }
 
+impl super::BenchFlags {
+    /// The sections to run from the flags: the modes table of 100,000 files unless another section is asked for
+    /// without `--files`; the archive section only with `--archives` or `--archive-formats`.
+    pub fn to_args(&self) -> anyhow::Result<BenchArgs> {
+        let others = self.scale.is_some()
+            || self.append.is_some()
+            || self.cold.is_some()
+            || self.peer.is_some()
+            || self.components.is_some()
+            || self.listen.is_some()
+            || !self.backup.is_empty();
+        let scale_modes = self
+            .scale_modes
+            .iter()
+            .map(|m| match m {
+                super::ModeArg::Fast => Ok(crate::engine::profile::Mode::Fast),
+                super::ModeArg::Ludicrous => Ok(crate::engine::profile::Mode::Ludicrous),
+                super::ModeArg::Normal => Ok(crate::engine::profile::Mode::Normal),
+                _ => Err(anyhow::anyhow!("--scale-modes takes normal, fast or ludicrous")),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let archives = self.archives || !self.archive_formats.is_empty();
+        Ok(BenchArgs {
+            files: self.files.unwrap_or(if others { 0 } else { 100_000 }),
+            corpora: self.corpus.clone(),
+            repeat: self.repeat,
+            archive_files: if archives { self.archive_files } else { 0 },
+            archive_formats: self.archive_formats.clone(),
+            search_files: self.search.unwrap_or(0),
+            search_library: self.search_library.clone(),
+            importers: self.importers.clone(),
+            scale: self.scale.map(|files| scale::ScaleArgs {
+                files,
+                duplicates: self.duplicates,
+                modes: scale_modes,
+                cold: !self.scale_hot_only,
+            }),
+            append: self.append,
+            cold: self.cold.as_ref().map(|dir| match dir {
+                Some(dir) => cold::ColdSource::Folder(dir.clone()),
+                None => cold::ColdSource::Generated(100_000),
+            }),
+            peer: self.peer.as_ref().map(|sizes| {
+                if sizes.is_empty() {
+                    vec![20_000, 100_000]
+                } else {
+                    sizes.clone()
+                }
+            }),
+            components: self.components,
+            listen: self.listen.clone(),
+            backup: self.backup.clone(),
+        })
+    }
+}
+
 pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<&Path>) -> Result<()> {
     let exe = std::env::current_exe()?;
     let work = global.data_dir().join("bench");

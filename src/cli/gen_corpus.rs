@@ -38,3 +38,17 @@ pub fn run(dir: &Path, opts: &GenOptions) -> Result<()> {
     );
     Ok(())
 }
+
+impl super::GenCorpusArgs {
+    /// The generator's options from the flags (`--archive-formats` implies `--archives`).
+    pub fn options(&self) -> GenOptions {
+        GenOptions {
+            files: self.files,
+            seed: self.seed,
+            archives: self.archives || !self.archive_formats.is_empty(),
+            formats: self.archive_formats.clone(),
+            duplicate_share: self.duplicates.unwrap_or(GenOptions::default().duplicate_share),
+            link_duplicates: self.link_duplicates,
+        }
+    }
+}

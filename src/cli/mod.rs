@@ -120,7 +120,9 @@ impl Cli {
             Some(Command::Export(a)) => a.json,
             Some(Command::Doctor(a)) => a.json,
             Some(Command::Render(a)) => a.json,
-            Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
+            Some(
+                Command::Status { json } | Command::RestoreSafety { json } | Command::Bench(BenchFlags { json, .. }),
+            ) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
             }) => *json,
@@ -344,122 +346,13 @@ pub enum Command {
         action: DbAction,
     },
     /// Write a synthetic but realistic MIDI library, for benchmarks.
-    GenCorpus {
-        /// The folder to write the library into (created if needed).
-        #[arg(value_hint = ValueHint::DirPath)]
-        dir: PathBuf,
-        /// How many files to write (duplicates and a few broken files included).
-        #[arg(long, value_name = "N")]
-        files: u64,
-        /// The random seed: the same seed and count write the same library.
-        #[arg(long, value_name = "S", default_value_t = 1)]
-        seed: u64,
-        /// Pack collections into zip / tar.gz / tar.xz archives (one collection in four stays a folder).
-        #[arg(long)]
-        archives: bool,
-        /// The formats packed collections take in turn (implies --archives; one collection more stays a folder):
-        /// zip (deflate), zip-stored, zip-bzip2, zip-lzma, zip-zstd, tar, tar.gz, tar.bz2, tar.xz (multi-block),
-        /// tar.zst, tar.lz4, 7z (LZMA2, solid blocks), or gz, bz2, xz, zst, lz4 (each file compressed alone).
-        /// RAR cannot be written: no free tool or library writes it.
-        #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
-        archive_formats: Vec<gencorpus::ArchiveKind>,
-        /// Share of files that repeat an earlier file's content under another name (0 to 0.98; default 0.3).
-        #[arg(long, value_name = "SHARE", value_parser = parse_share)]
-        duplicates: Option<f64>,
-        /// Write duplicates as hard links to their source file (folders only), so that millions of files fit on
-        /// disk; the importer still reads each path as its own file.
-        #[arg(long)]
-        link_duplicates: bool,
-    },
+    GenCorpus(GenCorpusArgs),
     /// System and server readiness for a big import: each check's value, whether it matters, the fix.
     Doctor(DoctorArgs),
     /// A MIDI file through the built-in synthesizer to a WAV file, faster than real time (the browser plays it too).
     Render(RenderArgs),
     /// Every mode side by side on one corpus, plus the limits.
-    Bench {
-        /// Files in the generated corpus of the modes table (default 100,000; with --scale, --append or --cold and
-        /// without this flag, no modes table).
-        #[arg(long)]
-        files: Option<u64>,
-        /// Also benchmark an existing library (repeatable).
-        #[arg(long)]
-        corpus: Vec<PathBuf>,
-        /// Runs per measurement; medians are reported.
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Print the results as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// Write the tables as Markdown to this file (BENCHMARKS.md).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Add the archive section: the same generated files as a folder and packed in every format, the
-        /// importer's dry-run and normal rates beside the command-line decompressors (`--files 0` for it alone).
-        #[arg(long)]
-        archives: bool,
-        /// Files of the archive section's corpus.
-        #[arg(long, default_value_t = 20_000)]
-        archive_files: u64,
-        /// Measure only these packings of the archive section (comma-separated: `tar.bz2,many-zip`); the folder
-        /// row, which the limits are computed from, is always measured. Default: every packing.
-        #[arg(long, value_delimiter = ',')]
-        archive_formats: Vec<String>,
-        /// Add the library search section: first-page latency, cold and hot, on a library grown from the
-        /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
-        #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
-        search: Option<u64>,
-        /// The search section's library lives in this data directory and is kept: a later bench reuses it when it
-        /// already holds the files asked for (without it, a throwaway library is built and removed).
-        #[arg(long, value_name = "DIR")]
-        search_library: Option<PathBuf>,
-        /// Shared runs instead of the modes: the corpus imported (normal mode) by each of these numbers of local
-        /// importer processes in one run (`--importers 1,2,3`), beside the parse limit.
-        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
-        importers: Vec<u32>,
-        /// Add the scale section: this many generated files (duplicates as hard links), the parse limit and every
-        /// mode, each cold (page cache dropped) and hot, with `--mode auto`'s estimate beside each wall time.
-        #[arg(long, value_name = "FILES")]
-        scale: Option<u64>,
-        /// The scale corpus's duplicate share (0.7: 70% of files repeat an earlier file's content).
-        #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "scale")]
-        duplicates: Option<f64>,
-        /// Measure only these modes in the scale section (comma-separated: normal, fast, ludicrous).
-        #[arg(long, value_delimiter = ',', value_enum, requires = "scale")]
-        scale_modes: Vec<ModeArg>,
-        /// Only the hot rows in the scale section (no page-cache drop before each run).
-        #[arg(long, requires = "scale")]
-        scale_hot_only: bool,
-        /// Add the append case: a library of BASE files, then ADD new files imported in each mode from the same
-        /// base state, beside `--mode auto`'s estimate and pick (`--append 1000000,100000`).
-        #[arg(long, value_name = "BASE,ADD", value_parser = parse_append)]
-        append: Option<(u64, u64)>,
-        /// Add the cold-read section: after dropping the page cache each time, parallel `cat` of the corpus's files
-        /// (the disk's limit), the `--dry-run` import, and the dry-run with read-ahead off, interleaved. Reads DIR
-        /// (never writes it), else the generated corpus of 100,000 files. `MIDI_TUI_BENCH_NO_DROP=1` keeps the cache
-        /// (the section then says its runs were not cold).
-        #[arg(long, value_name = "DIR", num_args = 0..=1)]
-        cold: Option<Option<PathBuf>>,
-        /// Add the peer section: an afternoon's Python importer (symusic, psycopg; its virtual environment made
-        /// from the package registry) against normal, fast, ludicrous and auto, interleaved, on generated corpora of
-        /// these sizes (default 20,000 and 100,000), each `--corpus` and each of its folders; then a one-file
-        /// import into the largest generated library (`--files 0` for this section alone).
-        #[arg(long, value_name = "FILES,...", value_delimiter = ',', num_args = 0..)]
-        peer: Option<Vec<u64>>,
-        /// Add the write-components section: a normal import's write cost on the server per component (each
-        /// secondary index, the foreign-key checks, search_rows, the location indexes, COPY alone), on a
-        /// generated corpus of this many files (default 10,000).
-        #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "10000")]
-        components: Option<u64>,
-        /// Add the listening section on DIR's MIDI files: playback's start delay after the key and the playhead's
-        /// distance from the audio (through the silent real-time device), and `render`'s CPU time for the files
-        /// nearest three minutes long. Needs no database.
-        #[arg(long, value_name = "DIR")]
-        listen: Option<PathBuf>,
-        /// Add the backup section: the library backup `import --backup` takes before ludicrous (pg_dump, in each
-        /// form) and its restore, on libraries of these sizes (`--backup 100000,1000000`).
-        #[arg(long, value_name = "FILES", value_delimiter = ',')]
-        backup: Vec<u64>,
-    },
+    Bench(BenchFlags),
     /// Print the shell completion script for bash, zsh or fish (commands, options, their values, paths).
     Completions {
         /// The shell to complete in.
@@ -701,6 +594,123 @@ pub enum DbAction {
     Url,
 }
 
+/// `gen-corpus`'s flags.
+#[derive(Args, Debug, Clone)]
+pub struct GenCorpusArgs {
+    /// The folder to write the library into (created if needed).
+    #[arg(value_hint = ValueHint::DirPath)]
+    pub dir: PathBuf,
+    /// How many files to write (duplicates and a few broken files included).
+    #[arg(long, value_name = "N")]
+    pub files: u64,
+    /// The random seed: the same seed and count write the same library.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Pack collections into zip / tar.gz / tar.xz archives (one collection in four stays a folder).
+    #[arg(long)]
+    pub archives: bool,
+    /// The formats packed collections take in turn (implies --archives; one collection more stays a folder):
+    /// zip (deflate), zip-stored, zip-bzip2, zip-lzma, zip-zstd, tar, tar.gz, tar.bz2, tar.xz (multi-block),
+    /// tar.zst, tar.lz4, 7z (LZMA2, solid blocks), or gz, bz2, xz, zst, lz4 (each file compressed alone).
+    /// RAR cannot be written: no free tool or library writes it.
+    #[arg(long, value_delimiter = ',', value_parser = parse_archive_format)]
+    pub archive_formats: Vec<gencorpus::ArchiveKind>,
+    /// Share of files that repeat an earlier file's content under another name (0 to 0.98; default 0.3).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub duplicates: Option<f64>,
+    /// Write duplicates as hard links to their source file (folders only), so that millions of files fit on
+    /// disk; the importer still reads each path as its own file.
+    #[arg(long)]
+    pub link_duplicates: bool,
+}
+
+/// `bench`'s flags as typed; [`BenchFlags::to_args`] turns them into the sections to run.
+#[derive(Args, Debug, Clone)]
+pub struct BenchFlags {
+    /// Files in the generated corpus of the modes table (default 100,000; with --scale, --append or --cold and
+    /// without this flag, no modes table).
+    #[arg(long)]
+    pub files: Option<u64>,
+    /// Also benchmark an existing library (repeatable).
+    #[arg(long)]
+    pub corpus: Vec<PathBuf>,
+    /// Runs per measurement; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the tables as Markdown to this file (BENCHMARKS.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Add the archive section: the same generated files as a folder and packed in every format, the
+    /// importer's dry-run and normal rates beside the command-line decompressors (`--files 0` for it alone).
+    #[arg(long)]
+    pub archives: bool,
+    /// Files of the archive section's corpus.
+    #[arg(long, default_value_t = 20_000)]
+    pub archive_files: u64,
+    /// Measure only these packings of the archive section (comma-separated: `tar.bz2,many-zip`); the folder
+    /// row, which the limits are computed from, is always measured. Default: every packing.
+    #[arg(long, value_delimiter = ',')]
+    pub archive_formats: Vec<String>,
+    /// Add the library search section: first-page latency, cold and hot, on a library grown from the
+    /// generated corpus to this many files (default 1,000,000; `--files` sets the corpus it grows from).
+    #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "1000000")]
+    pub search: Option<u64>,
+    /// The search section's library lives in this data directory and is kept: a later bench reuses it when it
+    /// already holds the files asked for (without it, a throwaway library is built and removed).
+    #[arg(long, value_name = "DIR")]
+    pub search_library: Option<PathBuf>,
+    /// Shared runs instead of the modes: the corpus imported (normal mode) by each of these numbers of local
+    /// importer processes in one run (`--importers 1,2,3`), beside the parse limit.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub importers: Vec<u32>,
+    /// Add the scale section: this many generated files (duplicates as hard links), the parse limit and every
+    /// mode, each cold (page cache dropped) and hot, with `--mode auto`'s estimate beside each wall time.
+    #[arg(long, value_name = "FILES")]
+    pub scale: Option<u64>,
+    /// The scale corpus's duplicate share (0.7: 70% of files repeat an earlier file's content).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, requires = "scale")]
+    pub duplicates: Option<f64>,
+    /// Measure only these modes in the scale section (comma-separated: normal, fast, ludicrous).
+    #[arg(long, value_delimiter = ',', value_enum, requires = "scale")]
+    pub scale_modes: Vec<ModeArg>,
+    /// Only the hot rows in the scale section (no page-cache drop before each run).
+    #[arg(long, requires = "scale")]
+    pub scale_hot_only: bool,
+    /// Add the append case: a library of BASE files, then ADD new files imported in each mode from the same
+    /// base state, beside `--mode auto`'s estimate and pick (`--append 1000000,100000`).
+    #[arg(long, value_name = "BASE,ADD", value_parser = parse_append)]
+    pub append: Option<(u64, u64)>,
+    /// Add the cold-read section: after dropping the page cache each time, parallel `cat` of the corpus's files
+    /// (the disk's limit), the `--dry-run` import, and the dry-run with read-ahead off, interleaved. Reads DIR
+    /// (never writes it), else the generated corpus of 100,000 files. `MIDI_TUI_BENCH_NO_DROP=1` keeps the cache
+    /// (the section then says its runs were not cold).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub cold: Option<Option<PathBuf>>,
+    /// Add the peer section: an afternoon's Python importer (symusic, psycopg; its virtual environment made
+    /// from the package registry) against normal, fast, ludicrous and auto, interleaved, on generated corpora of
+    /// these sizes (default 20,000 and 100,000), each `--corpus` and each of its folders; then a one-file
+    /// import into the largest generated library (`--files 0` for this section alone).
+    #[arg(long, value_name = "FILES,...", value_delimiter = ',', num_args = 0..)]
+    pub peer: Option<Vec<u64>>,
+    /// Add the write-components section: a normal import's write cost on the server per component (each
+    /// secondary index, the foreign-key checks, search_rows, the location indexes, COPY alone), on a
+    /// generated corpus of this many files (default 10,000).
+    #[arg(long, value_name = "FILES", num_args = 0..=1, default_missing_value = "10000")]
+    pub components: Option<u64>,
+    /// Add the listening section on DIR's MIDI files: playback's start delay after the key and the playhead's
+    /// distance from the audio (through the silent real-time device), and `render`'s CPU time for the files
+    /// nearest three minutes long. Needs no database.
+    #[arg(long, value_name = "DIR")]
+    pub listen: Option<PathBuf>,
+    /// Add the backup section: the library backup `import --backup` takes before ludicrous (pg_dump, in each
+    /// form) and its restore, on libraries of these sizes (`--backup 100000,1000000`).
+    #[arg(long, value_name = "FILES", value_delimiter = ',')]
+    pub backup: Vec<u64>,
+}
+
 /// One `--archive-formats` name.
 fn parse_archive_format(name: &str) -> Result<gencorpus::ArchiveKind, String> {
     use gencorpus::ArchiveKind;
@@ -729,6 +739,51 @@ fn parse_append(text: &str) -> Result<(u64, u64), String> {
         (Ok(a), Ok(b)) if a > 0 && b > 0 => Ok((a, b)),
         _ => Err(bad()),
     }
+}
+
+/// No command: the console over SOURCE (the sample library when none is given) on a terminal, else the headless
+/// import of the same sources.
+pub async fn console_or_import(g: &GlobalArgs, sources: &[PathBuf]) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::IsTerminal;
+    use std::process::ExitCode;
+    let sources = if sources.is_empty() {
+        crate::engine::run::session::sample_library().into_iter().collect()
+    } else {
+        sources.to_vec()
+    };
+    check_sources(&sources)?;
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        let engine = crate::engine::run::session::Engine::open(g.target(), g.data_dir())
+            .await?
+            .with_run_log(g.log.clone());
+        crate::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if sources.is_empty() {
+        anyhow::bail!("no SOURCE given and no sample library found (assets/sample-library)");
+    }
+    // No terminal: the headless import of the same sources.
+    let args = ImportArgs {
+        mode: ModeArg::Normal,
+        yes: false,
+        dry_run: false,
+        keep_profile: false,
+        backup: false,
+        no_backup: false,
+        json: false,
+        limit: LimitArg::Full,
+        console_bench: false,
+        batch_rows: None,
+        workers: None,
+        lease_ms: None,
+        unit_files: None,
+        sources,
+    };
+    let report = import::run(g, &args).await?;
+    if report.run.status != crate::engine::kinds::RunStatus::Done {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
