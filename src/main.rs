@@ -55,7 +55,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Import(args)) => {
             cli::check_sources(&args.sources)?;
-            let report = cli::import::run(g, args).await?;
+            let report = if args.console_bench {
+                cli::import::run_with(g, args, |h, _| midi_tui::console::bench::follow(h)).await?
+            } else {
+                cli::import::run(g, args).await?
+            };
             if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
                 return Ok(ExitCode::from(1));
             }

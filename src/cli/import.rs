@@ -50,6 +50,16 @@ pub fn plan_of(global: &GlobalArgs, args: &ImportArgs) -> ImportPlan {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport> {
+    run_with(global, args, watch).await
+}
+
+/// [`run`] with another follower of the plan than the printed progress (`follow(handle, quiet)`): the bench drives
+/// the console's state and drawing with it (`import --console-bench`, wired in `main`).
+pub async fn run_with<F, Fut>(global: &GlobalArgs, args: &ImportArgs, follow: F) -> Result<ImportReport>
+where
+    F: FnOnce(PlanHandle, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<ImportReport>>,
+{
     crate::engine::timeline::start();
     for s in &args.sources {
         if let Some(problem) = crate::engine::source::source_problem(s) {
@@ -104,11 +114,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> Result<ImportReport>
             engine.start_plan(plan)
         }
     };
-    let mut report = if args.console_bench {
-        crate::console::bench::follow(handle).await?
-    } else {
-        watch(handle, args.json).await?
-    };
+    let mut report = follow(handle, args.json).await?;
     report.mode_reason = Some(mode_reason);
     if let Some((library, rates)) = auto_inputs {
         // The files this import saw: the estimate `--mode auto` would have made knowing the source's size.
