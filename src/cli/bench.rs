@@ -220,34 +220,11 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     let (files, archive_files, repeat) = (args.files, args.archive_files, args.repeat.max(1));
     let search_files = args.search_files;
     // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
-    let (work, mut list, archive_corpus, search_corpus, data_dir) =
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            std::fs::create_dir_all(&work)?;
-            let list = if files > 0 {
-                vec![generated_corpus(&work, files)?]
-            } else {
-                Vec::new()
-            };
-            let archive_corpus = if archive_files > 0 {
-                Some(generated_corpus(&work, archive_files)?)
-            } else {
-                None
-            };
-            let search_corpus = if search_files > 0 {
-                Some(generated_corpus(
-                    &work,
-                    (search_files / 2).clamp(1, search::BASE_FILES),
-                )?)
-            } else {
-                None
-            };
-            // One throwaway cluster for every run; removed at the end.
-            let data_dir = work.join("cluster");
-            let _ = Cluster::new(&data_dir).stop();
-            cluster::remove_cluster_files(&data_dir);
-            Ok((work, list, archive_corpus, search_corpus, data_dir))
-        })
-        .await??;
+    let (mut list, archive_corpus, search_corpus, data_dir) = tokio::task::spawn_blocking({
+        let work = work.clone();
+        move || prepare(&work, files, archive_files, search_files)
+    })
+    .await??;
     list.extend(args.corpora.iter().cloned());
     let mut stamps = std::collections::HashMap::new();
     // Before the cluster starts: the cold reads want the machine as quiet as it gets.
@@ -354,10 +331,49 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         importers: !args.importers.is_empty(),
         stamps,
     };
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
+    write_report(&report, json, out)
+}
+
+/// The generated corpora the sections ask for, and a clean place for the throwaway cluster. Blocks (generating a
+/// corpus and stopping a leftover cluster take long).
+fn prepare(
+    work: &Path,
+    files: u64,
+    archive_files: u64,
+    search_files: u64,
+) -> Result<(Vec<PathBuf>, Option<PathBuf>, Option<PathBuf>, PathBuf)> {
+    std::fs::create_dir_all(work)?;
+    let list = if files > 0 {
+        vec![generated_corpus(work, files)?]
     } else {
-        print!("{}", markdown(&report));
+        Vec::new()
+    };
+    let archive_corpus = if archive_files > 0 {
+        Some(generated_corpus(work, archive_files)?)
+    } else {
+        None
+    };
+    let search_corpus = if search_files > 0 {
+        Some(generated_corpus(
+            &work,
+            (search_files / 2).clamp(1, search::BASE_FILES),
+        )?)
+    } else {
+        None
+    };
+    // One throwaway cluster for every run; removed at the end.
+    let data_dir = work.join("cluster");
+    let _ = Cluster::new(&data_dir).stop();
+    cluster::remove_cluster_files(&data_dir);
+    Ok((list, archive_corpus, search_corpus, data_dir))
+}
+
+/// The report on stdout (Markdown, or JSON), and its sections merged into `out`.
+fn write_report(report: &BenchReport, json: bool, out: Option<&Path>) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{}", markdown(report));
     }
     if let Some(out) = out {
         let old = match std::fs::read_to_string(out) {
@@ -365,7 +381,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", out.display())),
         };
-        std::fs::write(out, markdown_document(&old, &report))?;
+        std::fs::write(out, markdown_document(&old, report))?;
         eprintln!("bench: wrote {}", out.display());
     }
     Ok(())

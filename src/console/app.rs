@@ -714,19 +714,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             typed,
             candidates,
         } => {
-            if candidates.is_empty() {
-                app.notice = Some(format!("nothing completes {typed}"));
-            }
-            let field = match target {
-                PathTarget::Source => match app.overlay.as_mut() {
-                    Some(Overlay::Input(f)) => Some(f),
-                    _ => None,
-                },
-                PathTarget::Export(i) => app.browser.export_field(i),
-            };
-            if let Some(f) = field {
-                f.complete(&typed, candidates);
-            }
+            on_completed(app, target, &typed, candidates);
             vec![]
         }
         Msg::LogFile(path) => {
@@ -737,37 +725,57 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             on_rebuild_event(app, ev);
             vec![]
         }
-        Msg::RebuildEnded(result) => {
-            app.op = None;
-            match result {
-                Ok(r) => {
-                    app.run.restore_done();
-                    if let Some(v) = app.rebuild.as_mut() {
-                        v.analyzing = false;
-                        v.report = Some(r.clone());
-                    }
-                    let text = format!(
-                        "indexes rebuilt: {} built, {} failed, {}/{} present ({:.1} s)",
-                        r.built.len(),
-                        r.failed.len(),
-                        r.present,
-                        r.expected,
-                        r.seconds
-                    );
-                    app.notice = Some(text.clone());
-                    if r.failed.is_empty() && r.present == r.expected {
-                        app.info(text);
-                    } else {
-                        app.error(text);
-                    }
-                }
-                Err(e) => {
-                    app.notice = Some(format!("index rebuild failed: {e}"));
-                    app.error(format!("index rebuild failed: {e}"));
-                }
+        Msg::RebuildEnded(result) => on_rebuild_ended(app, result),
+    }
+}
+
+/// The index rebuild ended: its figures in the notice and the log (an error when an index is still missing).
+fn on_rebuild_ended(app: &mut App, result: Result<RebuildReport, String>) -> Vec<Effect> {
+    app.op = None;
+    match result {
+        Ok(r) => {
+            app.run.restore_done();
+            if let Some(v) = app.rebuild.as_mut() {
+                v.analyzing = false;
+                v.report = Some(r.clone());
             }
-            vec![Effect::Poll]
+            let text = format!(
+                "indexes rebuilt: {} built, {} failed, {}/{} present ({:.1} s)",
+                r.built.len(),
+                r.failed.len(),
+                r.present,
+                r.expected,
+                r.seconds
+            );
+            app.notice = Some(text.clone());
+            if r.failed.is_empty() && r.present == r.expected {
+                app.info(text);
+            } else {
+                app.error(text);
+            }
         }
+        Err(e) => {
+            app.notice = Some(format!("index rebuild failed: {e}"));
+            app.error(format!("index rebuild failed: {e}"));
+        }
+    }
+    vec![Effect::Poll]
+}
+
+/// Tab's answer: the paths that complete `typed`, into the field that asked.
+fn on_completed(app: &mut App, target: PathTarget, typed: &str, candidates: Vec<String>) {
+    if candidates.is_empty() {
+        app.notice = Some(format!("nothing completes {typed}"));
+    }
+    let field = match target {
+        PathTarget::Source => match app.overlay.as_mut() {
+            Some(Overlay::Input(f)) => Some(f),
+            _ => None,
+        },
+        PathTarget::Export(i) => app.browser.export_field(i),
+    };
+    if let Some(f) = field {
+        f.complete(typed, candidates);
     }
 }
 

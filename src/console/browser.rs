@@ -608,52 +608,16 @@ impl Browser {
                 self.sort.descending = !self.sort.descending;
                 self.resort()
             }
-            BrowseAction::Pane => {
-                self.pane = match self.pane {
-                    Pane::Detail => Pane::Roll,
-                    Pane::Roll => Pane::Detail,
-                };
-                vec![]
-            }
-            BrowseAction::TimeLeft | BrowseAction::TimeRight => {
-                let duration = self.duration();
-                let step = self.view.span(duration) / 4.0;
-                self.view.start += if action == BrowseAction::TimeLeft { -step } else { step };
-                self.view.clamp(duration);
-                vec![]
-            }
-            BrowseAction::ZoomIn | BrowseAction::ZoomOut => {
-                let duration = self.duration();
-                // Zoom around the middle of the window.
-                let middle = self.view.start + self.view.span(duration) / 2.0;
-                self.view.zoom = if action == BrowseAction::ZoomIn {
-                    (self.view.zoom + 1).min(MAX_ZOOM)
-                } else {
-                    self.view.zoom.saturating_sub(1)
-                };
-                self.view.start = middle - self.view.span(duration) / 2.0;
-                self.view.clamp(duration);
-                vec![]
-            }
-            BrowseAction::PitchUp | BrowseAction::PitchDown => {
-                self.view.pitch_center += if action == BrowseAction::PitchUp {
-                    PITCH_STEP
-                } else {
-                    -PITCH_STEP
-                };
-                self.view.clamp(self.duration());
-                vec![]
-            }
-            BrowseAction::DetailUp => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(DETAIL_STEP);
-                vec![]
-            }
-            BrowseAction::DetailDown => {
-                let most = match &self.detail {
-                    Slot::Ready(d) => detail_line_bound(d),
-                    _ => 0,
-                };
-                self.detail_scroll = (self.detail_scroll + DETAIL_STEP).min(most);
+            BrowseAction::Pane
+            | BrowseAction::TimeLeft
+            | BrowseAction::TimeRight
+            | BrowseAction::ZoomIn
+            | BrowseAction::ZoomOut
+            | BrowseAction::PitchUp
+            | BrowseAction::PitchDown
+            | BrowseAction::DetailUp
+            | BrowseAction::DetailDown => {
+                self.on_view_action(action);
                 vec![]
             }
             BrowseAction::DupesOfFile => {
@@ -701,6 +665,55 @@ impl Browser {
                 vec![]
             }
             BrowseAction::ExportRun => self.start_export(),
+        }
+    }
+
+    /// The detail and piano-roll view: which pane, the roll's window in time and pitch, the detail's scroll.
+    fn on_view_action(&mut self, action: BrowseAction) {
+        match action {
+            BrowseAction::Pane => {
+                self.pane = match self.pane {
+                    Pane::Detail => Pane::Roll,
+                    Pane::Roll => Pane::Detail,
+                };
+            }
+            BrowseAction::TimeLeft | BrowseAction::TimeRight => {
+                let duration = self.duration();
+                let step = self.view.span(duration) / 4.0;
+                self.view.start += if action == BrowseAction::TimeLeft { -step } else { step };
+                self.view.clamp(duration);
+            }
+            BrowseAction::ZoomIn | BrowseAction::ZoomOut => {
+                let duration = self.duration();
+                // Zoom around the middle of the window.
+                let middle = self.view.start + self.view.span(duration) / 2.0;
+                self.view.zoom = if action == BrowseAction::ZoomIn {
+                    (self.view.zoom + 1).min(MAX_ZOOM)
+                } else {
+                    self.view.zoom.saturating_sub(1)
+                };
+                self.view.start = middle - self.view.span(duration) / 2.0;
+                self.view.clamp(duration);
+            }
+            BrowseAction::PitchUp | BrowseAction::PitchDown => {
+                self.view.pitch_center += if action == BrowseAction::PitchUp {
+                    PITCH_STEP
+                } else {
+                    -PITCH_STEP
+                };
+                self.view.clamp(self.duration());
+            }
+            BrowseAction::DetailUp => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(DETAIL_STEP);
+            }
+            BrowseAction::DetailDown => {
+                let most = match &self.detail {
+                    Slot::Ready(d) => detail_line_bound(d),
+                    _ => 0,
+                };
+                self.detail_scroll = (self.detail_scroll + DETAIL_STEP).min(most);
+            }
+            _ => {}
         }
     }
 

@@ -387,39 +387,7 @@ fn run(
         log.line(&text);
         let _ = events.send(EngineEvent::Log(text));
     }
-    // Both ways past the per-row checks need a superuser session (`session_replication_role`).
-    let superuser = match &pool {
-        Some(pool) => live(&rt, &wd, database::deferred::can_defer(pool))?,
-        None => false,
-    };
-    let defer_checks = opts.defer_checks && superuser;
-    if opts.defer_checks && pool.is_some() && !defer_checks {
-        let text = "checks kept per row: skipping the foreign-key checks and the search_rows trigger needs a \
-                    superuser session";
-        log.line(text);
-        let _ = events.send(EngineEvent::Log(text.into()));
-    }
-    let ctx = writer::BatchContext {
-        run_id: run_id.unwrap_or(0),
-        repair: repair.is_active(),
-        copy: writer::CopyFormat::from_env(),
-        defer_checks,
-        batch_checks: superuser && !defer_checks,
-    };
-    log.line(&format!(
-        "run {} started: mode {}, sources {}, COPY {}{}",
-        run_id.map_or("dry-run".to_string(), |i| i.to_string()),
-        opts.mode,
-        sources.join(", "),
-        ctx.copy.name(),
-        if defer_checks {
-            ", foreign-key checks and search rows deferred to the restore"
-        } else if ctx.batch_checks {
-            ", foreign-key checks and search rows set-based per batch"
-        } else {
-            ""
-        }
-    ));
+    let ctx = write_context(&opts, pool.as_ref(), &rt, &wd, run_id, &repair, &sources, &log, &events)?;
     let _ = events.send(EngineEvent::Log(format!("run started ({} mode)", opts.mode)));
     let (mut sink, lookup): (Box<dyn BatchSink>, Box<dyn ResumeLookup>) = match &pool {
         Some(pool) => (
@@ -481,6 +449,55 @@ fn run(
     }
     crate::timeline::mark("run row");
     finish(&stage, run_id, outcome, units_taken)
+}
+
+/// How the writer's batches go (COPY format, per-row or set-based checks), said in the run log.
+#[allow(clippy::too_many_arguments)]
+fn write_context(
+    opts: &ImportOptions,
+    pool: Option<&PgPool>,
+    rt: &tokio::runtime::Handle,
+    wd: &Watchdog,
+    run_id: Option<i64>,
+    repair: &Repair,
+    sources: &[String],
+    log: &RunLog,
+    events: &Sender<EngineEvent>,
+) -> Result<writer::BatchContext, ImportError> {
+    // Both ways past the per-row checks need a superuser session (`session_replication_role`).
+    let superuser = match pool {
+        Some(pool) => live(rt, wd, database::deferred::can_defer(pool))?,
+        None => false,
+    };
+    let defer_checks = opts.defer_checks && superuser;
+    if opts.defer_checks && pool.is_some() && !defer_checks {
+        let text = "checks kept per row: skipping the foreign-key checks and the search_rows trigger needs a \
+                superuser session";
+        log.line(text);
+        let _ = events.send(EngineEvent::Log(text.into()));
+    }
+    let ctx = writer::BatchContext {
+        run_id: run_id.unwrap_or(0),
+        repair: repair.is_active(),
+        copy: writer::CopyFormat::from_env(),
+        defer_checks,
+        batch_checks: superuser && !defer_checks,
+    };
+    log.line(&format!(
+        "run {} started: mode {}, sources {}, COPY {}{}",
+        run_id.map_or("dry-run".to_string(), |i| i.to_string()),
+        opts.mode,
+        sources.join(", "),
+        ctx.copy.name(),
+        if defer_checks {
+            ", foreign-key checks and search rows deferred to the restore"
+        } else if ctx.batch_checks {
+            ", foreign-key checks and search rows set-based per batch"
+        } else {
+            ""
+        }
+    ));
+    Ok(ctx)
 }
 
 /// The summary of a run whose stages have ended: logged, sent as the last event, and returned (or its error).

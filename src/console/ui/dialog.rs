@@ -9,38 +9,12 @@ use super::{bold, wrap};
 use crate::console::app::{App, Dialog, RunState, quit_reasons};
 use crate::console::keymap::{self, Action, Ctx};
 use crate::engine::profile::{Confirmation, Level};
+use crate::engine::run::backup::CrashCost;
 
 /// Title, body paragraphs, the confirm label, and whether the dialog is about losing data.
 fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
     match d {
-        Dialog::Risk { needed, index, .. } => {
-            let c = needed.get(*index).copied().unwrap_or(Confirmation::FsyncOff);
-            let what = match c {
-                Confirmation::FsyncOff => "turn fsync off",
-                Confirmation::Unlogged => "make the library tables UNLOGGED",
-            };
-            let step = if needed.len() > 1 {
-                format!(" ({} of {})", index + 1, needed.len())
-            } else {
-                String::new()
-            };
-            (
-                format!("Confirm{step}: {what}"),
-                vec![
-                    c.statement().to_string(),
-                    // Each key named for what it does (from the key table): r does not rebuild indexes.
-                    format!(
-                        "{} (restore + rebuild) puts everything back, rebuilds the dropped indexes and verifies it; \
-                         {} (restore safety) puts the settings and tables back only. The tool offers them when the \
-                         run ends.",
-                        keymap::key_label(Ctx::Run, Action::RestoreAndRebuild),
-                        keymap::key_label(Ctx::Run, Action::Restore)
-                    ),
-                ],
-                "accept this risk",
-                true,
-            )
-        }
+        Dialog::Risk { needed, index, .. } => risk_content(needed, *index),
         Dialog::DropIndexes => (
             "Drop the secondary indexes?".into(),
             vec![
@@ -64,69 +38,8 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             body.extend(run_under_dialog(app));
             ("Cancel the run?".into(), body, "cancel the run", false)
         }
-        Dialog::Restore { then_rebuild } => {
-            let mut body: Vec<String> = Vec::new();
-            if let Some(st) = app.safety() {
-                body.extend(st.unsafe_reasons.iter().map(|r| format!("• {r}")));
-                body.extend(st.relaxed.iter().map(|r| format!("• {r}")));
-            }
-            if body.is_empty() {
-                body.push("Nothing is relaxed as far as the last look at the database tells.".into());
-            }
-            body.push(
-                "Restoring puts every changed setting back, makes the tables LOGGED again (a rewrite: minutes on a \
-                 big library), restarts a managed server if a restart-only setting changed, and verifies each."
-                    .into(),
-            );
-            if *then_rebuild {
-                let missing = app.indexes_missing();
-                body.push(format!(
-                    "Then the {} are rebuilt in parallel, and ANALYZE runs.",
-                    crate::engine::human::counted(missing, "dropped secondary index")
-                ));
-            }
-            let title = if *then_rebuild {
-                "Restore safety and rebuild the indexes?"
-            } else {
-                "Restore safety?"
-            };
-            (
-                title.into(),
-                body,
-                if *then_rebuild {
-                    "restore and rebuild"
-                } else {
-                    "restore"
-                },
-                false,
-            )
-        }
-        Dialog::Backup { cost, .. } => {
-            let mut body = Vec::new();
-            let mut risky = false;
-            match cost {
-                None => body.push("Checking the earlier runs' sources and what a crash would cost…".to_string()),
-                Some(Ok(c)) => {
-                    // The command line's flag means nothing here: Enter is the backup.
-                    body.push(format!("{}.", upper_first(&c.describe().replace(" (--backup)", ""))));
-                    if c.files_at_risk > 0 {
-                        risky = true;
-                        body.push(format!(
-                            "Without a backup, {} only missing sources hold would be lost for good in a crash.",
-                            crate::engine::human::counted(c.files_at_risk, "file")
-                        ));
-                    }
-                }
-                Some(Err(e)) => body.push(format!("What a crash would cost could not be found out: {e}.")),
-            }
-            body.push("n goes on without a backup.".into());
-            (
-                "Back up the library before level 3?".into(),
-                body,
-                "back up first",
-                risky,
-            )
-        }
+        Dialog::Restore { then_rebuild } => restore_content(app, *then_rebuild),
+        Dialog::Backup { cost, .. } => backup_content(cost),
         Dialog::Quit => {
             let mut body: Vec<String> = quit_reasons(app).iter().map(|r| format!("• {r}")).collect();
             body.extend(run_under_dialog(app));
@@ -141,6 +54,99 @@ fn content(app: &App, d: &Dialog) -> (String, Vec<String>, &'static str, bool) {
             ("Quit midi-tui?".into(), body, confirm, app.is_unsafe() == Some(true))
         }
     }
+}
+
+/// A risk's confirmation: what it turns off, and the keys that put it back.
+fn risk_content(needed: &[Confirmation], index: usize) -> (String, Vec<String>, &'static str, bool) {
+    let c = needed.get(index).copied().unwrap_or(Confirmation::FsyncOff);
+    let what = match c {
+        Confirmation::FsyncOff => "turn fsync off",
+        Confirmation::Unlogged => "make the library tables UNLOGGED",
+    };
+    let step = if needed.len() > 1 {
+        format!(" ({} of {})", index + 1, needed.len())
+    } else {
+        String::new()
+    };
+    (
+        format!("Confirm{step}: {what}"),
+        vec![
+            c.statement().to_string(),
+            // Each key named for what it does (from the key table): r does not rebuild indexes.
+            format!(
+                "{} (restore + rebuild) puts everything back, rebuilds the dropped indexes and verifies it; \
+                 {} (restore safety) puts the settings and tables back only. The tool offers them when the \
+                 run ends.",
+                keymap::key_label(Ctx::Run, Action::RestoreAndRebuild),
+                keymap::key_label(Ctx::Run, Action::Restore)
+            ),
+        ],
+        "accept this risk",
+        true,
+    )
+}
+
+/// Restore safety (then the rebuild): what is relaxed now and what restoring does.
+fn restore_content(app: &App, then_rebuild: bool) -> (String, Vec<String>, &'static str, bool) {
+    let mut body: Vec<String> = Vec::new();
+    if let Some(st) = app.safety() {
+        body.extend(st.unsafe_reasons.iter().map(|r| format!("• {r}")));
+        body.extend(st.relaxed.iter().map(|r| format!("• {r}")));
+    }
+    if body.is_empty() {
+        body.push("Nothing is relaxed as far as the last look at the database tells.".into());
+    }
+    body.push(
+        "Restoring puts every changed setting back, makes the tables LOGGED again (a rewrite: minutes on a \
+         big library), restarts a managed server if a restart-only setting changed, and verifies each."
+            .into(),
+    );
+    if then_rebuild {
+        let missing = app.indexes_missing();
+        body.push(format!(
+            "Then the {} are rebuilt in parallel, and ANALYZE runs.",
+            crate::engine::human::counted(missing, "dropped secondary index")
+        ));
+    }
+    let title = if then_rebuild {
+        "Restore safety and rebuild the indexes?"
+    } else {
+        "Restore safety?"
+    };
+    (
+        title.into(),
+        body,
+        if then_rebuild { "restore and rebuild" } else { "restore" },
+        false,
+    )
+}
+
+/// The backup before level 3: what a crash would cost without it.
+fn backup_content(cost: &Option<Result<CrashCost, String>>) -> (String, Vec<String>, &'static str, bool) {
+    let mut body = Vec::new();
+    let mut risky = false;
+    match cost {
+        None => body.push("Checking the earlier runs' sources and what a crash would cost…".to_string()),
+        Some(Ok(c)) => {
+            // The command line's flag means nothing here: Enter is the backup.
+            body.push(format!("{}.", upper_first(&c.describe().replace(" (--backup)", ""))));
+            if c.files_at_risk > 0 {
+                risky = true;
+                body.push(format!(
+                    "Without a backup, {} only missing sources hold would be lost for good in a crash.",
+                    crate::engine::human::counted(c.files_at_risk, "file")
+                ));
+            }
+        }
+        Some(Err(e)) => body.push(format!("What a crash would cost could not be found out: {e}.")),
+    }
+    body.push("n goes on without a backup.".into());
+    (
+        "Back up the library before level 3?".into(),
+        body,
+        "back up first",
+        risky,
+    )
 }
 
 /// The dialog's title and body as plain text (tests read what it says without drawing it).

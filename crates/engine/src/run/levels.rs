@@ -456,56 +456,10 @@ impl Engine {
         if selected.iter().any(|e| e.kind == JournalKind::Setting) {
             safety::reload(pool).await?;
         }
-        // 2. Tables LOGGED, referenced table first, all in one transaction: a crash before its commit leaves every
-        // table UNLOGGED (emptied together, which the next start detects and the next import repairs), never a
-        // LOGGED files beside emptied children. With fsync back on, the rewrite is durable at commit.
-        let mut to_log = Vec::new();
-        for t in UNLOGGED_ORDER.iter().rev() {
-            let journaled = selected.iter().any(|e| e.kind == JournalKind::Table && e.target == *t);
-            let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
-            if unlogged && (journaled || only.is_none()) {
-                to_log.push(*t);
-            }
-        }
-        if !to_log.is_empty() {
-            self.transition_step("tables LOGGED").await;
-            let t0 = Instant::now();
-            safety::set_persistence_all(pool, &to_log, true).await?;
-            report.lines.push(format!(
-                "{}: LOGGED ({:.1} s, one transaction)",
-                to_log.join(", "),
-                t0.elapsed().as_secs_f64()
-            ));
-        }
-        // 3. Restart-only settings: whichever journaled setting still waits for a restart, this run's or one a
-        // killed restore left (its file value is back, the server still runs the relaxed one).
-        let journaled: Vec<String> = safety::first_setting_values(pool)
-            .await?
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| only.is_none_or(|l| level_of_setting(name) == Some(l)))
-            .collect();
-        let waiting: Vec<String> = crate::database::status::settings(pool)
-            .await?
-            .into_iter()
-            .filter(|s| s.pending_restart && journaled.contains(&s.name))
-            .map(|s| s.name)
-            .collect();
-        let mut restarted = false;
-        if superuser && !waiting.is_empty() {
-            self.transition_step(&format!("restart the server for {}", waiting.join(", ")))
-                .await;
-            let mut ar = ApplyReport {
-                level: Level::Ludicrous,
-                lines: Vec::new(),
-                pending_restart: Vec::new(),
-                restarted: false,
-            };
-            self.restart_for(&mut ar).await?;
-            restarted = ar.restarted;
-            report.lines.append(&mut ar.lines);
-            report.pending_restart = ar.pending_restart;
-        }
+        // 2. Tables LOGGED (see `tables_logged`).
+        self.tables_logged(&selected, only, &mut report.lines).await?;
+        // 3. Restart-only settings (see `restart_waiting`).
+        let restarted = self.restart_waiting(only, superuser, &mut report).await?;
         // 4. Whatever was written while fsync was off reaches the disk now.
         if !selected.is_empty() || restarted {
             self.transition_step("checkpoint and sync").await;
@@ -550,6 +504,70 @@ impl Engine {
             ));
         }
         Ok(report)
+    }
+
+    /// Tables LOGGED, referenced table first, all in one transaction: a crash before its commit leaves every
+    /// table UNLOGGED (emptied together, which the next start detects and the next import repairs), never a LOGGED
+    /// files beside emptied children. With fsync back on, the rewrite is durable at commit.
+    async fn tables_logged(
+        &self,
+        selected: &[&safety::JournalEntry],
+        only: Option<Level>,
+        lines: &mut Vec<String>,
+    ) -> Result<()> {
+        let pool = &self.pool;
+        let mut to_log = Vec::new();
+        for t in UNLOGGED_ORDER.iter().rev() {
+            let journaled = selected.iter().any(|e| e.kind == JournalKind::Table && e.target == *t);
+            let unlogged = safety::persistence(pool, t).await?.as_deref() == Some("unlogged");
+            if unlogged && (journaled || only.is_none()) {
+                to_log.push(*t);
+            }
+        }
+        if !to_log.is_empty() {
+            self.transition_step("tables LOGGED").await;
+            let t0 = Instant::now();
+            safety::set_persistence_all(pool, &to_log, true).await?;
+            lines.push(format!(
+                "{}: LOGGED ({:.1} s, one transaction)",
+                to_log.join(", "),
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Restart-only settings: whichever journaled setting still waits for a restart, this run's or one a killed
+    /// restore left (its file value is back, the server still runs the relaxed one). Returns whether it restarted.
+    async fn restart_waiting(&self, only: Option<Level>, superuser: bool, report: &mut RestoreReport) -> Result<bool> {
+        let pool = &self.pool;
+        let journaled: Vec<String> = safety::first_setting_values(pool)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| only.is_none_or(|l| level_of_setting(name) == Some(l)))
+            .collect();
+        let waiting: Vec<String> = crate::database::status::settings(pool)
+            .await?
+            .into_iter()
+            .filter(|s| s.pending_restart && journaled.contains(&s.name))
+            .map(|s| s.name)
+            .collect();
+        if superuser && !waiting.is_empty() {
+            self.transition_step(&format!("restart the server for {}", waiting.join(", ")))
+                .await;
+            let mut ar = ApplyReport {
+                level: Level::Ludicrous,
+                lines: Vec::new(),
+                pending_restart: Vec::new(),
+                restarted: false,
+            };
+            self.restart_for(&mut ar).await?;
+            report.lines.append(&mut ar.lines);
+            report.pending_restart = ar.pending_restart;
+            return Ok(ar.restarted);
+        }
+        Ok(false)
     }
 
     /// The check list: each journaled setting against pg_settings, each library table against pg_class.

@@ -353,23 +353,7 @@ impl Runner {
         crate::timeline::mark("library turn");
         let mut summary: Option<RunSummary> = None;
         if error.is_none() {
-            if let Some(m) = member.filter(|m| m.creator)
-                && let Err(e) = engine.bounded(shared_db::open(&engine.pool, m.run_id)).await
-            {
-                self.send(PlanEvent::Notice(format!("could not open the shared run: {e}")));
-            }
-            crate::timeline::mark("shared run bookkeeping");
-            let log = plan.log_path.clone().unwrap_or_else(|| engine.run_log_path());
-            let mut opts = plan.import_options(log);
-            opts.shared = member.map(|membership| SharedRun {
-                membership,
-                lease: plan.lease,
-                unit_files: plan.unit_files.max(1),
-            });
-            let handle = self.start_pipeline(Some(&engine), opts);
-            let (s, e) = self.follow(handle).await;
-            summary = s;
-            error = e;
+            (summary, error) = self.run_pipeline(&engine, &plan, member).await;
         }
         // The run's profile is put back once: by the importer that runs alone, or the last one out of a shared run.
         let restorer = match member {
@@ -391,22 +375,12 @@ impl Runner {
             // Done with the library: a restorer of this run waits for this turn to end.
             drop(turn.take());
         } else if engine.reachable().await {
-            // Alone again to put the profile back (a restart-only setting restarts the server): the run's other
-            // importers have left; an unrelated import still running is waited for, then the profile is left.
             let patience = plan.lease * 3 + Duration::from_secs(30);
-            match self.turn(&engine, &what, LockMode::Exclusive, Some(patience)).await {
+            match self.restore_turn(&engine, &what, patience).await {
                 Ok(t) => turn = Some(t),
                 Err(e) => {
                     restores = false;
-                    self.steps.push(StepReport {
-                        kind: StepKind::Restore,
-                        name: StepKind::Restore.label(),
-                        seconds: 0.0,
-                        lines: vec![format!(
-                            "left applied: {e}; run `midi-tui restore-safety` once it is done"
-                        )],
-                    });
-                    error.get_or_insert(format!("restore safety: {e}"));
+                    error.get_or_insert(e);
                 }
             }
         }
@@ -434,6 +408,54 @@ impl Runner {
         }
         crate::timeline::mark("profile");
         self.report(summary, error)
+    }
+
+    /// The import itself (this importer's share of a shared run): the pipeline started and followed to its end.
+    async fn run_pipeline(
+        &self,
+        engine: &Engine,
+        plan: &ImportPlan,
+        member: Option<Membership>,
+    ) -> (Option<RunSummary>, Option<String>) {
+        if let Some(m) = member.filter(|m| m.creator)
+            && let Err(e) = engine.bounded(shared_db::open(&engine.pool, m.run_id)).await
+        {
+            self.send(PlanEvent::Notice(format!("could not open the shared run: {e}")));
+        }
+        crate::timeline::mark("shared run bookkeeping");
+        let log = plan.log_path.clone().unwrap_or_else(|| engine.run_log_path());
+        let mut opts = plan.import_options(log);
+        opts.shared = member.map(|membership| SharedRun {
+            membership,
+            lease: plan.lease,
+            unit_files: plan.unit_files.max(1),
+        });
+        let handle = self.start_pipeline(Some(engine), opts);
+        self.follow(handle).await
+    }
+
+    /// Alone again to put the profile back (a restart-only setting restarts the server): the run's other importers
+    /// have left; an unrelated import still running is waited for up to `patience`, then the profile is left applied
+    /// (a step says so) and the error says what to run.
+    async fn restore_turn(
+        &mut self,
+        engine: &Engine,
+        what: &str,
+        patience: Duration,
+    ) -> Result<crate::run::turns::Turn, String> {
+        self.turn(engine, what, LockMode::Exclusive, Some(patience))
+            .await
+            .map_err(|e| {
+                self.steps.push(StepReport {
+                    kind: StepKind::Restore,
+                    name: StepKind::Restore.label(),
+                    seconds: 0.0,
+                    lines: vec![format!(
+                        "left applied: {e}; run `midi-tui restore-safety` once it is done"
+                    )],
+                });
+                format!("restore safety: {e}")
+            })
     }
 
     /// Join the shared run of these sources (or start it), and say so.
