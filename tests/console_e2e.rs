@@ -165,6 +165,68 @@ fn sources() -> Vec<PathBuf> {
     vec![sample, groove]
 }
 
+/// `r` restores safety through its confirmation; the indexes are still dropped, so the badge says RELAXED and
+/// nothing that a crash would cost is left unrestored.
+fn restore_through_r(c: &mut Console, long: Duration) {
+    c.send("r");
+    c.wait_for("the restore dialog", long, |s| s.contains("Restore safety?"));
+    c.send("\r");
+    // The indexes are still dropped: not "safety restored" but what was, and what stays relaxed.
+    c.wait_for("settings and tables restored", long, |s| {
+        s.contains("settings and tables restored")
+    });
+    // Nothing can lose data any more, but the indexes are still dropped: RELAXED, not SAFE.
+    let s = c.wait_for("the RELAXED badge", long, |s| {
+        s.lines().next().is_some_and(|l| l.trim_end().ends_with("RELAXED"))
+    });
+    // Restart-only settings of an external server may stay marked pending; what a crash costs must be back.
+    for what in [
+        "setting fsync",
+        "setting full_page_writes",
+        "setting synchronous_commit",
+        "table",
+    ] {
+        assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
+    }
+}
+
+/// The database after the console test: settings back, tables logged, every index present, the run recorded.
+fn assert_safe_again(rt: &tokio::runtime::Runtime, db: &common::TestDb) {
+    rt.block_on(async {
+        let fsync: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'fsync'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("pg_settings");
+        assert_eq!(fsync, "on");
+        let fpw: String = sqlx::query_scalar("SELECT current_setting('full_page_writes')")
+            .fetch_one(&db.pool)
+            .await
+            .expect("full_page_writes");
+        assert_eq!(fpw, "on");
+        let unlogged: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind = 'r' \
+             AND relnamespace = 'public'::regnamespace",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("persistence");
+        assert_eq!(unlogged, 0, "every table LOGGED again");
+        let present = midi_tui::database::indexes::present(&db.pool).await.expect("indexes");
+        assert_eq!(present.len(), midi_tui::database::indexes::catalog().len());
+        let (status, mode, imported): (String, String, i64) =
+            sqlx::query_as("SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the run");
+        assert_eq!((status.as_str(), mode.as_str()), ("done", "ludicrous"));
+        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+            .fetch_one(&db.pool)
+            .await
+            .expect("files");
+        assert!(files >= 300 && files == imported, "{files} files, run says {imported}");
+    });
+}
+
 #[test]
 fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -215,27 +277,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
     });
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
 
-    // r restores safety, through its confirmation.
-    c.send("r");
-    c.wait_for("the restore dialog", long, |s| s.contains("Restore safety?"));
-    c.send("\r");
-    // The indexes are still dropped: not "safety restored" but what was, and what stays relaxed.
-    c.wait_for("settings and tables restored", long, |s| {
-        s.contains("settings and tables restored")
-    });
-    // Nothing can lose data any more, but the indexes are still dropped: RELAXED, not SAFE.
-    let s = c.wait_for("the RELAXED badge", long, |s| {
-        s.lines().next().is_some_and(|l| l.trim_end().ends_with("RELAXED"))
-    });
-    // Restart-only settings of an external server may stay marked pending; what a crash costs must be back.
-    for what in [
-        "setting fsync",
-        "setting full_page_writes",
-        "setting synchronous_commit",
-        "table",
-    ] {
-        assert!(!s.contains(&format!("NOT restored: {what}")), "{s}");
-    }
+    restore_through_r(&mut c, long);
 
     // Quitting while RELAXED asks, and leaves one line in the shell: what is relaxed and the command to restore.
     let status = c.quit(Duration::from_secs(30));
@@ -293,40 +335,7 @@ fn ludicrous_import_then_restore_and_rebuild_through_the_keys() {
         assert!(!p.screen().hide_cursor(), "the cursor was left hidden");
     }
 
-    // The database: settings back, tables logged, every index present, the run recorded.
-    rt.block_on(async {
-        let fsync: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'fsync'")
-            .fetch_one(&db.pool)
-            .await
-            .expect("pg_settings");
-        assert_eq!(fsync, "on");
-        let fpw: String = sqlx::query_scalar("SELECT current_setting('full_page_writes')")
-            .fetch_one(&db.pool)
-            .await
-            .expect("full_page_writes");
-        assert_eq!(fpw, "on");
-        let unlogged: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind = 'r' \
-             AND relnamespace = 'public'::regnamespace",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .expect("persistence");
-        assert_eq!(unlogged, 0, "every table LOGGED again");
-        let present = midi_tui::database::indexes::present(&db.pool).await.expect("indexes");
-        assert_eq!(present.len(), midi_tui::database::indexes::catalog().len());
-        let (status, mode, imported): (String, String, i64) =
-            sqlx::query_as("SELECT status, mode, files_imported::bigint FROM import_runs ORDER BY id DESC LIMIT 1")
-                .fetch_one(&db.pool)
-                .await
-                .expect("the run");
-        assert_eq!((status.as_str(), mode.as_str()), ("done", "ludicrous"));
-        let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
-            .fetch_one(&db.pool)
-            .await
-            .expect("files");
-        assert!(files >= 300 && files == imported, "{files} files, run says {imported}");
-    });
+    assert_safe_again(&rt, &db);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 

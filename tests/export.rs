@@ -53,11 +53,9 @@ fn export(url: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
-    let db = common::fresh_db().await;
-    let f = real_files(6);
-    let lib = common::temp_dir("export-lib");
+/// The library the export test reads: plain files (a name that is not UTF-8, `%` before hex digits, a lone `%`),
+/// a tar.gz with members in folders and a zip.
+fn write_library(lib: &Path, f: &[Vec<u8>]) {
     // Plain files: a name that is not UTF-8, a `%` before hex digits (stored escaped as %25), a lone `%`.
     std::fs::create_dir_all(lib.join("plain")).unwrap();
     std::fs::write(lib.join(os(b"plain/caf\xe9.mid")), &f[0]).unwrap();
@@ -84,6 +82,63 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
         .unwrap();
     zip.write_all(&f[5]).unwrap();
     zip.finish().unwrap();
+}
+
+/// A second export into the same folder changes nothing; a name taken by other bytes gets a number. Returns the
+/// JSON-lines manifest it wrote.
+fn export_again(url: &str, out_dir: &Path, top: &str, f: &[Vec<u8>]) -> PathBuf {
+    let out = export(url, &["--out", out_dir.to_str().unwrap(), "folder:plain", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (v["written"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{v}"
+    );
+    let target = out_dir.join(top).join("plain/100%41 funk.mid");
+    std::fs::write(&target, b"someone else's file").unwrap();
+    let jsonl = out_dir.with_extension("jsonl");
+    let out = export(
+        url,
+        &[
+            "--out",
+            out_dir.to_str().unwrap(),
+            "folder:plain",
+            "--manifest",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"someone else's file",
+        "never overwritten"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join(top).join("plain/100%41 funk (2).mid")).unwrap(),
+        f[1]
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let renamed = format!("{top}/plain/100%2541 funk (2).mid");
+    assert!(
+        rows.iter()
+            .any(|r| r["file"] == renamed.as_str() && r["unchanged"] == false),
+        "{rows:?}"
+    );
+    jsonl
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
+    let db = common::fresh_db().await;
+    let f = real_files(6);
+    let lib = common::temp_dir("export-lib");
+    write_library(&lib, &f);
     let summary = common::import_json(&db.url, &[lib.to_str().unwrap()]);
     assert_eq!(summary["status"], "done", "{summary}");
     assert_eq!(summary["imported"], 6, "{summary}");
@@ -162,50 +217,7 @@ async fn export_writes_original_bytes_and_names_from_folders_and_archives() {
         "{csv}"
     );
 
-    // A second export into the same folder changes nothing; a name taken by other bytes gets a number.
-    let out = export(&db.url, &["--out", out_dir.to_str().unwrap(), "folder:plain", "--json"]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
-    assert_eq!(
-        (v["written"].as_u64(), v["unchanged"].as_u64()),
-        (Some(0), Some(2)),
-        "{v}"
-    );
-    let target = out_dir.join(&top).join("plain/100%41 funk.mid");
-    std::fs::write(&target, b"someone else's file").unwrap();
-    let jsonl = out_dir.with_extension("jsonl");
-    let out = export(
-        &db.url,
-        &[
-            "--out",
-            out_dir.to_str().unwrap(),
-            "folder:plain",
-            "--manifest",
-            jsonl.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    assert_eq!(
-        std::fs::read(&target).unwrap(),
-        b"someone else's file",
-        "never overwritten"
-    );
-    assert_eq!(
-        std::fs::read(out_dir.join(&top).join("plain/100%41 funk (2).mid")).unwrap(),
-        f[1]
-    );
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(rows.len(), 2);
-    let renamed = format!("{top}/plain/100%2541 funk (2).mid");
-    assert!(
-        rows.iter()
-            .any(|r| r["file"] == renamed.as_str() && r["unchanged"] == false),
-        "{rows:?}"
-    );
+    let jsonl = export_again(&db.url, &out_dir, &top, &f);
 
     // A file changed since its import is reported, not exported; the exit code says so.
     std::fs::write(lib.join(os(b"plain/caf\xe9.mid")), b"changed").unwrap();

@@ -273,6 +273,24 @@ fn a_generated_library_looks_like_a_real_one() {
         100.0 * dups as f64 / n as f64,
         100.0 * broken as f64 / n as f64,
     );
+    assert!((8_000..=25_000).contains(&median), "median size {median}");
+    assert!(max > 100_000, "largest file {max}");
+    let dup_share = dups as f64 / n as f64;
+    assert!((0.25..=0.35).contains(&dup_share), "duplicate share {dup_share}");
+    assert!(
+        dups_elsewhere * 4 >= dups * 3,
+        "duplicates should live in other folders: {dups_elsewhere}/{dups}"
+    );
+    let broken_share = broken as f64 / n as f64;
+    assert!((0.005..=0.02).contains(&broken_share), "broken share {broken_share}");
+
+    assert_features_like_real(&f, bpm_checked, key_checked);
+    assert!(depths.len() >= 3 && depths.contains(&3), "folder depths {depths:?}");
+    assert!(collections.len() > 5, "collections {collections:?}");
+}
+
+/// The musical features of a generated library's valid files are spread as in real collections.
+fn assert_features_like_real(f: &Features, bpm_checked: usize, key_checked: usize) {
     println!(
         "valid unique {}: format0 {} format1 {} drums {} tempo changes {} key sigs {} key changes {} non-UTF-8 text {} \
          lyrics {} programs {} odd meters {} copyright {}; name BPM checked {bpm_checked}, name key checked {key_checked}",
@@ -289,17 +307,6 @@ fn a_generated_library_looks_like_a_real_one() {
         f.odd_meters,
         f.copyright
     );
-
-    assert!((8_000..=25_000).contains(&median), "median size {median}");
-    assert!(max > 100_000, "largest file {max}");
-    let dup_share = dups as f64 / n as f64;
-    assert!((0.25..=0.35).contains(&dup_share), "duplicate share {dup_share}");
-    assert!(
-        dups_elsewhere * 4 >= dups * 3,
-        "duplicates should live in other folders: {dups_elsewhere}/{dups}"
-    );
-    let broken_share = broken as f64 / n as f64;
-    assert!((0.005..=0.02).contains(&broken_share), "broken share {broken_share}");
 
     let v = f.valid;
     let share = |x: usize| x as f64 / v as f64;
@@ -327,8 +334,6 @@ fn a_generated_library_looks_like_a_real_one() {
         bpm_checked > 100 && key_checked > 50,
         "names with BPM {bpm_checked}, with key {key_checked}"
     );
-    assert!(depths.len() >= 3 && depths.contains(&3), "folder depths {depths:?}");
-    assert!(collections.len() > 5, "collections {collections:?}");
 }
 
 /// Members of an archive as (name, bytes), directories left out.
