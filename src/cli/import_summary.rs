@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::engine::database::runs::RunCounts;
 use crate::engine::human::{count, counted};
 use crate::engine::kinds::{RunMode, RunStatus};
 use crate::engine::pipeline::{RunSummary, SharedRunReport};
@@ -18,12 +19,9 @@ pub struct ImporterReport {
     pub status: Option<String>,
     pub error: Option<String>,
     pub mode: Option<String>,
-    pub seen: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub bytes: u64,
+    /// seen, imported, duplicates, skipped, failed, bytes: the run's counters, as the database stores them.
+    #[serde(flatten)]
+    pub counts: RunCounts,
     pub errors_by_kind: HashMap<String, u64>,
     pub ignored: Option<Value>,
     pub shared_run: Option<ImporterShare>,
@@ -42,17 +40,19 @@ impl ImporterReport {
     /// Read a report (fields of other types than expected read as absent, so one odd field loses no count).
     pub fn from_json(v: &Value) -> Self {
         serde_json::from_value(v.clone()).unwrap_or_else(|_| {
-            let u = |k: &str| v[k].as_u64().unwrap_or(0);
+            let n = |k: &str| v[k].as_i64().unwrap_or(0);
             Self {
                 status: v["status"].as_str().map(String::from),
                 error: v["error"].as_str().map(String::from),
                 mode: v["mode"].as_str().map(String::from),
-                seen: u("seen"),
-                imported: u("imported"),
-                duplicates: u("duplicates"),
-                skipped: u("skipped"),
-                failed: u("failed"),
-                bytes: u("bytes"),
+                counts: RunCounts {
+                    seen: n("seen"),
+                    imported: n("imported"),
+                    duplicates: n("duplicates"),
+                    skipped: n("skipped"),
+                    failed: n("failed"),
+                    bytes: n("bytes"),
+                },
                 errors_by_kind: serde_json::from_value(v["errors_by_kind"].clone()).unwrap_or_default(),
                 ignored: Some(v["ignored"].clone()),
                 shared_run: serde_json::from_value(v["shared_run"].clone()).ok(),
@@ -76,7 +76,7 @@ impl ImporterReport {
 
 /// The importers' reports as one: counts summed, the worst status, the first error, and this process's wall time.
 pub fn sum(reports: &[ImporterReport], wall: f64) -> ImportReport {
-    let total = |f: fn(&ImporterReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let total = |f: fn(&RunCounts) -> i64| reports.iter().map(|r| f(&r.counts).max(0) as u64).sum::<u64>();
     let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
     for r in reports {
         for (k, c) in &r.errors_by_kind {
@@ -94,19 +94,19 @@ pub fn sum(reports: &[ImporterReport], wall: f64) -> ImportReport {
         .into_iter()
         .find(|m| first.is_some_and(|r| r.mode.as_deref() == Some(m.as_str())))
         .unwrap_or(RunMode::Normal);
-    let seen = total(|r| r.seen);
-    let bytes = total(|r| r.bytes);
+    let seen = total(|c| c.seen);
+    let bytes = total(|c| c.bytes);
     let shared = reports.iter().find_map(|r| r.shared_run.as_ref()?.id);
-    let finished = total(|r| r.imported + r.duplicates + r.skipped + r.failed);
+    let finished = total(|c| c.imported + c.duplicates + c.skipped + c.failed);
     let run = RunSummary {
         run_id: None,
         status,
         mode,
         seen,
-        imported: total(|r| r.imported),
-        duplicates: total(|r| r.duplicates),
-        skipped: total(|r| r.skipped),
-        failed: total(|r| r.failed),
+        imported: total(|c| c.imported),
+        duplicates: total(|c| c.duplicates),
+        skipped: total(|c| c.skipped),
+        failed: total(|c| c.failed),
         bytes,
         seconds: wall,
         // Files finished over the wall time of all importers together (the one definition, metrics::Figures).
@@ -123,7 +123,7 @@ pub fn sum(reports: &[ImporterReport], wall: f64) -> ImportReport {
         shared_run: shared.map(|id| SharedRunReport {
             id,
             joined: false,
-            units_taken: total(ImporterReport::units_taken),
+            units_taken: reports.iter().map(ImporterReport::units_taken).sum(),
             restored: reports
                 .iter()
                 .any(|r| r.shared_run.as_ref().is_some_and(|s| s.restored)),
@@ -202,7 +202,10 @@ mod tests {
         let v = serde_json::json!({"status": "done", "mode": "fast", "seen": 5, "imported": 5, "bytes": 10,
             "shared_run": null, "error": null, "errors_by_kind": {}});
         let r = ImporterReport::from_json(&v);
-        assert_eq!((r.seen, r.imported, r.bytes, r.units_taken()), (5, 5, 10, 0));
+        assert_eq!(
+            (r.counts.seen, r.counts.imported, r.counts.bytes, r.units_taken()),
+            (5, 5, 10, 0)
+        );
         assert_eq!(r.mode.as_deref(), Some("fast"));
         let s = sum(&[r], 1.0);
         assert_eq!(s.run.mode, RunMode::Fast);

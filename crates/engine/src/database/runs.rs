@@ -3,8 +3,9 @@ use sqlx::{PgPool, Row};
 
 use super::DbResult;
 
-/// Totals stored with a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Totals stored with a run (and read back from an importer's `--json` report, which spells them the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunCounts {
     pub seen: i64,
     pub imported: i64,
