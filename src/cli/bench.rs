@@ -220,7 +220,12 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     let (files, archive_files, repeat) = (args.files, args.archive_files, args.repeat.max(1));
     let search_files = args.search_files;
     // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
-    let (mut list, archive_corpus, search_corpus, data_dir) = tokio::task::spawn_blocking({
+    let Prepared {
+        mut list,
+        archive_corpus,
+        search_corpus,
+        data_dir,
+    } = tokio::task::spawn_blocking({
         let work = work.clone();
         move || prepare(&work, files, archive_files, search_files)
     })
@@ -334,14 +339,18 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     write_report(&report, json, out)
 }
 
+/// What the sections run on: the modes table's corpora, the archive and search sections' corpora, and the
+/// throwaway cluster's data directory.
+struct Prepared {
+    list: Vec<PathBuf>,
+    archive_corpus: Option<PathBuf>,
+    search_corpus: Option<PathBuf>,
+    data_dir: PathBuf,
+}
+
 /// The generated corpora the sections ask for, and a clean place for the throwaway cluster. Blocks (generating a
 /// corpus and stopping a leftover cluster take long).
-fn prepare(
-    work: &Path,
-    files: u64,
-    archive_files: u64,
-    search_files: u64,
-) -> Result<(Vec<PathBuf>, Option<PathBuf>, Option<PathBuf>, PathBuf)> {
+fn prepare(work: &Path, files: u64, archive_files: u64, search_files: u64) -> Result<Prepared> {
     std::fs::create_dir_all(work)?;
     let list = if files > 0 {
         vec![generated_corpus(work, files)?]
@@ -354,10 +363,7 @@ fn prepare(
         None
     };
     let search_corpus = if search_files > 0 {
-        Some(generated_corpus(
-            &work,
-            (search_files / 2).clamp(1, search::BASE_FILES),
-        )?)
+        Some(generated_corpus(work, (search_files / 2).clamp(1, search::BASE_FILES))?)
     } else {
         None
     };
@@ -365,7 +371,12 @@ fn prepare(
     let data_dir = work.join("cluster");
     let _ = Cluster::new(&data_dir).stop();
     cluster::remove_cluster_files(&data_dir);
-    Ok((list, archive_corpus, search_corpus, data_dir))
+    Ok(Prepared {
+        list,
+        archive_corpus,
+        search_corpus,
+        data_dir,
+    })
 }
 
 /// The report on stdout (Markdown, or JSON), and its sections merged into `out`.
