@@ -220,16 +220,12 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     let (files, archive_files, repeat) = (args.files, args.archive_files, args.repeat.max(1));
     let search_files = args.search_files;
     // Generating the corpus and stopping a leftover cluster block for long: off the async workers.
-    let Prepared {
-        mut list,
-        archive_corpus,
-        search_corpus,
-        data_dir,
-    } = tokio::task::spawn_blocking({
+    let p = tokio::task::spawn_blocking({
         let work = work.clone();
         move || prepare(&work, files, archive_files, search_files)
     })
     .await??;
+    let (mut list, data_dir) = (p.list, p.data_dir);
     list.extend(args.corpora.iter().cloned());
     let mut stamps = std::collections::HashMap::new();
     // Before the cluster starts: the cold reads want the machine as quiet as it gets.
@@ -256,7 +252,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
     .await??;
     stamps.insert("modes", Stamp::now());
     let result = bench_all(&exe, &data_dir, &c.url(), &list, repeat, &args.importers).await;
-    let archive_result = match (&result, &archive_corpus) {
+    let archive_result = match (&result, &p.archive_corpus) {
         (Ok(_), Some(folder)) => {
             let packs = work.join(format!("archives-{archive_files}"));
             let only = &args.archive_formats;
@@ -265,10 +261,10 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs, json: bool, out: Option<
         }
         _ => None,
     };
-    if search_corpus.is_some() {
+    if p.search_corpus.is_some() {
         stamps.insert("search", Stamp::now());
     }
-    let search_result = match (&result, &search_corpus) {
+    let search_result = match (&result, &p.search_corpus) {
         (Ok(_), Some(base)) => Some(match &args.search_library {
             Some(dir) => search::run_kept(&exe, dir, base, search_files).await,
             None => search::run(&exe, &data_dir, &mut c, base, search_files, false).await,
