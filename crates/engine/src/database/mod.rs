@@ -13,6 +13,7 @@ pub mod liveness;
 pub mod lock;
 pub mod lost_rows;
 pub mod migrate;
+pub mod name_order;
 pub mod query;
 pub mod runs;
 pub mod safety;
