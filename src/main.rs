@@ -1,4 +1,5 @@
 //! Entry point: parse the command line, set up logging to a file, run the console or a headless command.
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use midi_tui::cli::{self, Cli, Command};
@@ -102,7 +103,51 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(flags)) => cli::bench::run(g, &flags.to_args()?, flags.json, flags.out.as_deref()).await?,
         // Printed by `cli::docs::run` before logging starts.
         Some(Command::Completions { .. } | Command::Man { .. }) => {}
-        None => return cli::console_or_import(g, &cli.sources).await,
+        None => return console_or_import(g, &cli.sources).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// No command: the console over SOURCE (the sample library when none is given) on a terminal, else the headless
+/// import of the same sources.
+async fn console_or_import(g: &cli::GlobalArgs, sources: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let sources = if sources.is_empty() {
+        midi_tui::engine::run::session::sample_library().into_iter().collect()
+    } else {
+        sources.to_vec()
+    };
+    cli::check_sources(&sources)?;
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        let engine = midi_tui::engine::run::session::Engine::open(g.target(), g.data_dir())
+            .await?
+            .with_run_log(g.log.clone());
+        midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if sources.is_empty() {
+        anyhow::bail!("no SOURCE given and no sample library found (assets/sample-library)");
+    }
+    // No terminal: the headless import of the same sources.
+    let args = cli::ImportArgs {
+        mode: cli::ModeArg::Normal,
+        yes: false,
+        dry_run: false,
+        keep_profile: false,
+        backup: false,
+        no_backup: false,
+        json: false,
+        limit: cli::LimitArg::Full,
+        console_bench: false,
+        batch_rows: None,
+        workers: None,
+        lease_ms: None,
+        unit_files: None,
+        sources,
+    };
+    let report = cli::import::run(g, &args).await?;
+    if report.run.status != midi_tui::engine::kinds::RunStatus::Done {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

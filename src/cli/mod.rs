@@ -741,51 +741,6 @@ fn parse_append(text: &str) -> Result<(u64, u64), String> {
     }
 }
 
-/// No command: the console over SOURCE (the sample library when none is given) on a terminal, else the headless
-/// import of the same sources.
-pub async fn console_or_import(g: &GlobalArgs, sources: &[PathBuf]) -> anyhow::Result<std::process::ExitCode> {
-    use std::io::IsTerminal;
-    use std::process::ExitCode;
-    let sources = if sources.is_empty() {
-        crate::engine::run::session::sample_library().into_iter().collect()
-    } else {
-        sources.to_vec()
-    };
-    check_sources(&sources)?;
-    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-        let engine = crate::engine::run::session::Engine::open(g.target(), g.data_dir())
-            .await?
-            .with_run_log(g.log.clone());
-        crate::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if sources.is_empty() {
-        anyhow::bail!("no SOURCE given and no sample library found (assets/sample-library)");
-    }
-    // No terminal: the headless import of the same sources.
-    let args = ImportArgs {
-        mode: ModeArg::Normal,
-        yes: false,
-        dry_run: false,
-        keep_profile: false,
-        backup: false,
-        no_backup: false,
-        json: false,
-        limit: LimitArg::Full,
-        console_bench: false,
-        batch_rows: None,
-        workers: None,
-        lease_ms: None,
-        unit_files: None,
-        sources,
-    };
-    let report = import::run(g, &args).await?;
-    if report.run.status != crate::engine::kinds::RunStatus::Done {
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
