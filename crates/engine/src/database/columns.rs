@@ -158,6 +158,15 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
                 .as_ref()
                 .map_or(Datum::Null, |f| Datum::Bytea(&f.0))
         }),
+        field("features", "real[]", |c| {
+            c.midi.features.as_deref().map_or(Datum::Null, Datum::Float4Array)
+        }),
+        field("features_version", "smallint", |c| {
+            c.midi
+                .features
+                .as_ref()
+                .map_or(Datum::Null, |_| Datum::Int2(crate::midi::similarity::FEATURE_VERSION))
+        }),
     ],
 };
 

@@ -7,13 +7,14 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 6] = [
+const SOURCES: [&str; 7] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
     include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
     include_str!("../../../../database/migrations/0013_location_collections.sql"),
+    include_str!("../../../../database/migrations/0015_similarity.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.

@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     // Not SQL: the collections of a library imported before 0013, recomputed by the engine's own rule.
     (14, "location_collections_values", ""),
+    (
+        15,
+        "similarity",
+        include_str!("../../../../database/migrations/0015_similarity.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.

@@ -520,7 +520,10 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
         for p in payloads {
             let _ = std::hint::black_box(analyze_with_options(
                 std::hint::black_box(p),
-                AnalyzeOptions { fingerprint },
+                AnalyzeOptions {
+                    fingerprint,
+                    features: true,
+                },
             ));
         }
         thread_cpu_seconds() - t

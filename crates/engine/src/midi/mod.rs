@@ -11,6 +11,8 @@ mod keys;
 pub mod notes;
 mod path_meta;
 mod poly;
+pub mod similarity;
+pub mod variants;
 pub mod speed;
 mod text;
 
