@@ -77,7 +77,7 @@ struct SortColumn {
 /// Where a page's filters and order are read: the joined library tables, or the narrow `search_rows` table (one
 /// row per file, migration 0007), whose covering indexes deliver a filtered first page without heap reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     Joined,
     Narrow,
 }
@@ -133,7 +133,10 @@ enum Part {
     Nulls,
 }
 
-const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
+/// The joined layout, for the similarity search's terms.
+pub(super) const JOINED: Layout = Layout::Joined;
+
+pub(super) const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
      f.duration_seconds, f.num_tracks, f.file_size_bytes, m.bpm, m.key_signature, m.detected_key, \
      m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums";
 
@@ -189,6 +192,15 @@ pub async fn page(
     with_locations: bool,
 ) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
+    if query.like().is_some() {
+        // Ranked by similarity, whatever the sort (database/similar.rs).
+        let others = other_locations(pool, query).await?;
+        let (mut page, _) = super::similar::page(pool, query, limit, after, &others).await?;
+        if with_locations {
+            attach_locations(pool, &mut page.hits).await?;
+        }
+        return Ok(page);
+    }
     let layout = choose_layout(pool, query, sort.field).await?;
     let others = other_locations(pool, query).await?;
     let col = sort_column(sort.field, Layout::Joined);
@@ -256,6 +268,9 @@ pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
 
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
+    if query.like().is_some() {
+        return super::similar::explain(pool, query, limit.clamp(1, MAX_PAGE)).await;
+    }
     let layout = choose_layout(pool, query, sort.field).await?;
     let others = other_locations(pool, query).await?;
     let limit = limit.clamp(1, MAX_PAGE);
@@ -467,7 +482,7 @@ pub async fn explain_other_locations(pool: &PgPool, query: &Query) -> DbResult<V
     Ok(plans)
 }
 
-fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
+pub(super) fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
     qb.push(" AND (");
     push_filter(qb, &term.filter, layout, others);
     // NULL counts as "does not match", so a negated term keeps the files the positive term leaves out.
@@ -560,6 +575,10 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
                 .push(" OR f.copyright ILIKE ")
                 .push_bind(pattern);
         }
+        Filter::Like(_) => {
+            // The ranking itself is database/similar.rs's; as a filter (a count), the files it can rank.
+            qb.push("m.features IS NOT NULL");
+        }
         Filter::Dupes(n) if *n <= 1 => {
             qb.push("m.notes_fingerprint IS NOT NULL");
         }
@@ -640,7 +659,7 @@ fn contains_pattern(text: &str) -> String {
     p
 }
 
-fn hit(row: &PgRow) -> DbResult<Hit> {
+pub(super) fn hit(row: &PgRow) -> DbResult<Hit> {
     let hash: Vec<u8> = row.try_get("content_hash")?;
     let key_signature: Option<String> = row.try_get("key_signature")?;
     let detected_key: Option<String> = row.try_get("detected_key")?;
