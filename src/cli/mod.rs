@@ -605,6 +605,19 @@ pub struct ExportArgs {
     /// Every location of each file, not one.
     #[arg(long)]
     pub all_locations: bool,
+    /// Dataset splits, e.g. `train=0.8,valid=0.1,test=0.1`: each group of duplicates (the same notes, transposed
+    /// too) goes whole into one split, chosen from the seed; the manifest gets a `split` column.
+    #[arg(long, value_name = "NAME=SHARE,...")]
+    pub split: Option<crate::engine::library::splits::SplitSpec>,
+    /// The seed of `--split`: the same seed, library and query give the same splits.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Also group files that sound alike: features within this distance (`like:`'s measure; 0.3 is close).
+    #[arg(long, value_name = "T")]
+    pub group_similar: Option<f64>,
+    /// Export one file per group: the longest (then the one with the most notes).
+    #[arg(long)]
+    pub one_per_group: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -230,3 +230,17 @@ pub async fn neighbours_within(
     .await?;
     Ok(rows)
 }
+
+/// Per file of `ids`: its content hash and both musical fingerprints (the keys of its duplicate groups).
+pub async fn group_keys(pool: &PgPool, ids: &[i64]) -> DbResult<Vec<GroupKeys>> {
+    Ok(sqlx::query_as(
+        "SELECT f.id, f.content_hash, m.notes_fingerprint, m.transposed_fingerprint \
+         FROM files f LEFT JOIN musical_metadata m ON m.file_id = f.id WHERE f.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// (file id, content hash, notes fingerprint, transposed fingerprint).
+pub type GroupKeys = (i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);

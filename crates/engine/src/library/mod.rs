@@ -4,6 +4,7 @@ pub mod export;
 pub mod gm;
 pub mod notes;
 pub mod query;
+pub mod splits;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::search::{
@@ -113,6 +114,10 @@ pub enum ExportQueryError {
 pub struct QueryExport {
     pub matched: usize,
     pub report: export::ExportReport,
+    /// Per split (`--split`; one unnamed part with `--one-per-group` alone): groups, files, notes, hours.
+    pub splits: Vec<splits::SplitSummary>,
+    /// Files `--one-per-group` left out (their group's representative was exported).
+    pub left_out: usize,
 }
 
 /// Files read per page while collecting every match of a query.
@@ -144,6 +149,7 @@ impl Engine {
         out: std::path::PathBuf,
         all_locations: bool,
         manifest: Option<std::path::PathBuf>,
+        split: &splits::SplitOptions,
     ) -> Result<QueryExport, ExportQueryError> {
         if let Some(m) = &manifest {
             let ext = m.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -152,6 +158,13 @@ impl Engine {
             }
         }
         let mut hits = self.search_all(query, Sort::default(), usize::MAX).await?;
+        let matched = hits.len();
+        let mut grouped = splits::SplitHits::default();
+        if split.active() {
+            grouped = self.split_hits(hits, split).await?;
+            hits = std::mem::take(&mut grouped.hits);
+        }
+        let split_names = split.spec.is_some().then(|| std::mem::take(&mut grouped.split));
         if manifest.is_some() {
             // The manifest names each written location's own collection.
             for chunk in hits.chunks_mut(1000) {
@@ -164,17 +177,21 @@ impl Engine {
             limits: crate::extract::extract_limits(),
             sources: self.import_sources().await?,
         };
-        let matched = hits.len();
         let report = tokio::task::spawn_blocking(move || {
             let report = export::export(&hits, &opts)?;
             if let Some(m) = &manifest {
-                export::write_manifest(m, &out, &hits, &report)?;
+                export::write_manifest(m, &out, &hits, &report, split_names.as_deref())?;
             }
             Ok::<_, export::ExportError>(report)
         })
         .await
         .map_err(|e| ExportQueryError::Task(e.to_string()))??;
-        Ok(QueryExport { matched, report })
+        Ok(QueryExport {
+            matched,
+            report,
+            splits: grouped.summary,
+            left_out: grouped.left_out,
+        })
     }
 }
 
