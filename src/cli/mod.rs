@@ -4,6 +4,7 @@ pub mod db;
 pub mod docs;
 pub mod doctor;
 pub mod dupes;
+pub mod features;
 pub mod export;
 pub mod extract;
 pub mod gen_corpus;
@@ -119,7 +120,12 @@ impl Cli {
             Some(Command::Export(a)) => a.json,
             Some(Command::Doctor(a)) => a.json,
             Some(Command::Render(a)) => a.json,
-            Some(Command::Status { json } | Command::RestoreSafety { json } | Command::Bench { json, .. }) => *json,
+            Some(
+                Command::Status { json }
+                | Command::RestoreSafety { json }
+                | Command::Bench { json, .. }
+                | Command::Features { json },
+            ) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
             }) => *json,
@@ -298,6 +304,12 @@ pub enum Command {
     Dupes(DupesArgs),
     /// Write the files a query matches to a folder, from their folders or archives, with an optional manifest.
     Export(ExportArgs),
+    /// Compute the similarity features (`like:`) of files imported before them, from their stored locations.
+    Features {
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Counts, live settings, indexes, table persistence, safety state (exit code 3: not safe, 4: data lost).
     Status {
         /// Print the report as one JSON object.

@@ -5,6 +5,7 @@ pub mod gm;
 pub mod notes;
 pub mod query;
 pub mod splits;
+pub mod backfill;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::search::{
