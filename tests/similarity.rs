@@ -1,6 +1,5 @@
 //! `like:`: variants of real files (transposed, tempo-scaled, re-encoded, a part removed) find their originals, in
 //! the features alone and through the real import and search; the term combines with the others and pages.
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +46,11 @@ fn variants_of_real_files_rank_their_originals_in_the_top_five() {
         q.mean_reciprocal_rank
     );
     assert!(q.misses(5).is_empty(), "originals outside the top 5: {:?}", q.misses(5));
-    assert!(q.mean_reciprocal_rank >= 0.9, "mean reciprocal rank {}", q.mean_reciprocal_rank);
+    assert!(
+        q.mean_reciprocal_rank >= 0.9,
+        "mean reciprocal rank {}",
+        q.mean_reciprocal_rank
+    );
 
     // Unrelated files of the original's tempo and key never come nearer than the original.
     let metas: Vec<_> = payloads.iter().map(|p| analyze(p).ok()).collect();
@@ -63,7 +66,9 @@ fn variants_of_real_files_rank_their_originals_in_the_top_five() {
             .filter_map(|m| m.features.as_deref())
             .collect();
         for (kind, bytes) in variants::variants(&payloads[o]) {
-            let Some(v) = bytes.and_then(|b| analyze(&b).ok()) else { continue };
+            let Some(v) = bytes.and_then(|b| analyze(&b).ok()) else {
+                continue;
+            };
             let vf = v.features.as_deref().unwrap();
             let d = similarity::distance(vf, orig.features.as_deref().unwrap());
             for p in &peers {
@@ -75,7 +80,10 @@ fn variants_of_real_files_rank_their_originals_in_the_top_five() {
             }
         }
     }
-    assert!(compared > 0, "no file shares an original's tempo and key: nothing was compared");
+    assert!(
+        compared > 0,
+        "no file shares an original's tempo and key: nothing was compared"
+    );
 }
 
 /// Write each variant of `originals` under `dir` as `NAME.KIND.mid`; returns (variant path, original name).
@@ -141,19 +149,28 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     )
     .await;
     assert_eq!(missing, 0, "files with notes timed in beats without features");
-    let with = common::scalar(&db.pool, "SELECT count(*) FROM musical_metadata WHERE features IS NOT NULL").await;
+    let with = common::scalar(
+        &db.pool,
+        "SELECT count(*) FROM musical_metadata WHERE features IS NOT NULL",
+    )
+    .await;
     assert!(with > 1000, "{with} files have features");
 
     for (variant, original) in &made {
         let q = Query::parse(&format!("like:\"{}\"", variant.display())).unwrap();
-        let page = search::page(&db.pool, &q, Sort::default(), 5, None, true).await.unwrap();
+        let page = search::page(&db.pool, &q, Sort::default(), 5, None, true)
+            .await
+            .unwrap();
         assert!(
             page.hits.iter().any(|h| h.filename == *original),
             "{}: the original {original} is not in the top 5: {:?}",
             variant.display(),
             page.hits.iter().map(|h| &h.filename).collect::<Vec<_>>()
         );
-        assert!(page.hits.iter().all(|h| h.path != variant.to_string_lossy()), "the file itself is left out");
+        assert!(
+            page.hits.iter().all(|h| h.path != variant.to_string_lossy()),
+            "the file itself is left out"
+        );
     }
 
     // Combined with other terms: every hit holds them; pages continue where the last ended.
@@ -174,13 +191,21 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     ];
     for (extra, holds) in cases {
         let q = Query::parse(&format!("like:{id} {extra}")).unwrap();
-        let all = search::page(&db.pool, &q, Sort::default(), 20, None, false).await.unwrap();
-        let first = search::page(&db.pool, &q, Sort::default(), 8, None, false).await.unwrap();
+        let all = search::page(&db.pool, &q, Sort::default(), 20, None, false)
+            .await
+            .unwrap();
+        let first = search::page(&db.pool, &q, Sort::default(), 8, None, false)
+            .await
+            .unwrap();
         let rest = search::page(&db.pool, &q, Sort::default(), 12, first.next.as_ref(), false)
             .await
             .unwrap();
         let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
-        assert_eq!(joined, all.hits.iter().map(|h| h.id).collect::<Vec<_>>(), "`{extra}` paged");
+        assert_eq!(
+            joined,
+            all.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            "`{extra}` paged"
+        );
         for h in &all.hits {
             assert!(holds(h), "{} does not match `{extra}`: {h:?}", h.filename);
         }
@@ -193,7 +218,12 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     let e = Query::parse("like:3 like:4").unwrap_err();
     assert_eq!(e.column, 8, "{e}");
     let q = Query::parse("like:987654321").unwrap();
-    let e = search::page(&db.pool, &q, Sort::default(), 5, None, false).await.unwrap_err();
-    assert!(e.to_string().contains("no file in the library is file 987654321"), "{e}");
+    let e = search::page(&db.pool, &q, Sort::default(), 5, None, false)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("no file in the library is file 987654321"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

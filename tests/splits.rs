@@ -1,6 +1,5 @@
 //! `export --split`: whole duplicate groups in one split at 100,000 files, the same seed giving the same manifest,
 //! the summary per split; `midi-tui features` computes the features of files imported without them.
-#[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
@@ -52,7 +51,10 @@ async fn a_split_of_100k_files_keeps_every_group_whole_and_the_seed_decides() {
     let engine = Engine::open(Target::External(db.url.clone()), common::temp_dir("splits-engine"))
         .await
         .unwrap();
-    let hits = engine.search_all(&Query::default(), Sort::default(), usize::MAX).await.unwrap();
+    let hits = engine
+        .search_all(&Query::default(), Sort::default(), usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(hits.len(), n as usize);
     let opts = |seed| SplitOptions {
         spec: Some("train=0.8,valid=0.1,test=0.1".parse::<SplitSpec>().unwrap()),
@@ -165,14 +167,20 @@ async fn export_writes_the_split_column_and_the_summary_and_features_are_backfil
     let (m1, m2) = (dir.join("m1.csv"), dir.join("m2.csv"));
     let s1 = manifest_export(&db.url, &dir.join("a"), &m1, "3");
     let s2 = manifest_export(&db.url, &dir.join("b"), &m2, "3");
-    let (t1, t2) = (std::fs::read_to_string(&m1).unwrap(), std::fs::read_to_string(&m2).unwrap());
+    let (t1, t2) = (
+        std::fs::read_to_string(&m1).unwrap(),
+        std::fs::read_to_string(&m2).unwrap(),
+    );
     let strip = |t: &str| t.replace("/a/", "/").replace("/b/", "/");
     assert_eq!(strip(&t1), strip(&t2), "the same seed, another manifest");
     let header = t1.lines().next().unwrap();
     assert!(header.ends_with(",split"), "{header}");
     let rows = t1.lines().skip(1).count();
     let names: Vec<&str> = t1.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
-    assert!(names.iter().all(|s| ["train", "valid", "test"].contains(s)), "{names:?}");
+    assert!(
+        names.iter().all(|s| ["train", "valid", "test"].contains(s)),
+        "{names:?}"
+    );
     let splits = s1["splits"].as_array().unwrap();
     let files: u64 = splits.iter().map(|s| s["files"].as_u64().unwrap()).sum();
     assert_eq!(files as usize, rows, "{s1}");
@@ -212,7 +220,11 @@ async fn export_writes_the_split_column_and_the_summary_and_features_are_backfil
     let differ = before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).count();
     assert_eq!(differ, 1, "only the file whose source is gone lacks its features");
     let o = run(&db.url, &["features"]);
-    assert!(common::stdout(&o).contains("1 whose locations no longer hold"), "{}", common::stdout(&o));
+    assert!(
+        common::stdout(&o).contains("1 whose locations no longer hold"),
+        "{}",
+        common::stdout(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&lib);
 }

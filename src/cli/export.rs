@@ -52,7 +52,13 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let t = std::time::Instant::now();
     let done = engine
-        .export_query(&query, args.out.clone(), args.all_locations, args.manifest.clone(), &split)
+        .export_query(
+            &query,
+            args.out.clone(),
+            args.all_locations,
+            args.manifest.clone(),
+            &split,
+        )
         .await?;
     let (report, matched) = (&done.report, done.matched);
     let seconds = t.elapsed().as_secs_f64();

@@ -13,7 +13,11 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
     let report = engine
         .backfill_features(|r| {
             if !json {
-                eprint!("\rfeatures: {} of {} files read", count(r.done() as usize), count(r.stale as usize));
+                eprint!(
+                    "\rfeatures: {} of {} files read",
+                    count(r.done() as usize),
+                    count(r.stale as usize)
+                );
             }
         })
         .await?;

@@ -705,7 +705,9 @@ impl Browser {
             }
             BrowseAction::DupesView => self.open_dupes(DupesOf::Library(DupeKind::Musical)),
             BrowseAction::Like => {
-                let Some(id) = self.selected_hit().map(|h| h.id) else { return vec![] };
+                let Some(id) = self.selected_hit().map(|h| h.id) else {
+                    return vec![];
+                };
                 self.query_edit.set(format!("like:{id}"));
                 self.dupes = None;
                 self.focus = Focus::Results;

@@ -52,9 +52,15 @@ fn debug(payloads: &[Vec<u8>], i: usize) {
         let v = midi_tui_engine::midi::analyze(&v).unwrap();
         let (a, b) = (m.features.as_ref().unwrap(), v.features.as_ref().unwrap());
         let blocks = [(0, 12), (12, 20), (20, 32), (32, 36), (36, 41), (41, 49), (49, 50)];
-        let d: Vec<String> = blocks.iter().map(|&(x, y)| format!("{:.3}", similarity::distance(&a[x..y], &b[x..y]))).collect();
+        let d: Vec<String> = blocks
+            .iter()
+            .map(|&(x, y)| format!("{:.3}", similarity::distance(&a[x..y], &b[x..y])))
+            .collect();
         eprintln!("{kind}: {d:?} notes {} -> {}", m.total_notes, v.total_notes);
     }
-    eprintln!("{i}: notes {} vs {}, fmt {} tracks {} vs {}", m.total_notes, r.total_notes, m.format, m.num_tracks, r.num_tracks);
+    eprintln!(
+        "{i}: notes {} vs {}, fmt {} tracks {} vs {}",
+        m.total_notes, r.total_notes, m.format, m.num_tracks, r.num_tracks
+    );
     eprintln!("{:?}\n{:?}", m.features, r.features);
 }

@@ -150,9 +150,13 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
     let label_w = 11;
     let field_w = (inner.width as usize).saturating_sub(label_w + 2);
     let mut lines = Vec::new();
-    for (i, (label, field)) in [("folder", &form.out), ("manifest", &form.manifest), ("split", &form.split)]
-        .into_iter()
-        .enumerate()
+    for (i, (label, field)) in [
+        ("folder", &form.out),
+        ("manifest", &form.manifest),
+        ("split", &form.split),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let (shown, caret) = field.edit.view(field_w);
         let focused = form.field == i && !form.running;
@@ -160,7 +164,10 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
         let hint = if field.edit.is_empty() && i == 1 {
             Span::styled("optional: FILE.csv or FILE.jsonl", dim())
         } else if field.edit.is_empty() && i == 2 {
-            Span::styled("optional: train=0.8,valid=0.1,test=0.1 seed=1 one-per-group similar=0.3", dim())
+            Span::styled(
+                "optional: train=0.8,valid=0.1,test=0.1 seed=1 one-per-group similar=0.3",
+                dim(),
+            )
         } else {
             Span::raw(shown)
         };

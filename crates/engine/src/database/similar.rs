@@ -136,7 +136,15 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
     let t = target(pool, like).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
     let others = vec![Vec::new(); query.terms.len()];
-    let mut qb = statement("EXPLAIN (FORMAT JSON) ", query, &others, &features, t.file_id, None, limit);
+    let mut qb = statement(
+        "EXPLAIN (FORMAT JSON) ",
+        query,
+        &others,
+        &features,
+        t.file_id,
+        None,
+        limit,
+    );
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     Ok(row.try_get::<serde_json::Value, _>(0)?)
 }

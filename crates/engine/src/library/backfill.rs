@@ -75,7 +75,9 @@ impl Engine {
 fn read_features((id, hash, locations): (i64, Vec<u8>, Vec<String>)) -> (i64, Option<Option<Vec<f32>>>) {
     let limits = Limits::default();
     for location in &locations {
-        let Ok(data) = read_location(location, &limits) else { continue };
+        let Ok(data) = read_location(location, &limits) else {
+            continue;
+        };
         if blake3::hash(&data).as_bytes().as_slice() != hash.as_slice() {
             continue;
         }

@@ -524,7 +524,7 @@ mod tests {
     #[test]
     fn csv_cells_are_quoted_where_needed() {
         let row = serde_json::json!({"file": "a,b.mid", "location": "say \"hi\"", "programs": [1, 33], "bpm": null});
-        let line = csv_line(&row);
+        let line = csv_line(&row, &MANIFEST_COLUMNS);
         assert!(line.starts_with("\"a,b.mid\",\"say \"\"hi\"\"\",,,,,"), "{line}");
         assert!(line.contains(",1;33,"), "{line}");
     }

@@ -1,11 +1,11 @@
 //! The library browser's engine side: the query language, searching the imported library with it, one file's
 //! detail, its notes, its duplicates, and exporting what a query finds.
+pub mod backfill;
 pub mod export;
 pub mod gm;
 pub mod notes;
 pub mod query;
 pub mod splits;
-pub mod backfill;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::search::{

@@ -22,7 +22,9 @@ impl FromStr for SplitSpec {
         let mut parts = Vec::new();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let Some((name, share)) = item.split_once('=') else {
-                return Err(format!("`{item}` is not NAME=SHARE (e.g. train=0.8,valid=0.1,test=0.1)"));
+                return Err(format!(
+                    "`{item}` is not NAME=SHARE (e.g. train=0.8,valid=0.1,test=0.1)"
+                ));
             };
             let name = name.trim();
             let valid = !name.is_empty()
@@ -206,7 +208,10 @@ impl Engine {
                 let k = keys.remove(&h.id);
                 Member {
                     id: h.id,
-                    content_hash: k.as_ref().map(|k| k.1.clone()).unwrap_or_else(|| h.id.to_le_bytes().to_vec()),
+                    content_hash: k
+                        .as_ref()
+                        .map(|k| k.1.clone())
+                        .unwrap_or_else(|| h.id.to_le_bytes().to_vec()),
                     notes_fingerprint: k.as_ref().and_then(|k| k.2.clone()),
                     transposed_fingerprint: k.and_then(|k| k.3),
                 }
@@ -318,7 +323,12 @@ mod tests {
     fn specs_parse_and_refuse_what_does_not_add_up() {
         let s: SplitSpec = "train=0.8,valid=0.1,test=0.1".parse().unwrap();
         assert_eq!(s.parts.len(), 3);
-        assert!("train=0.8,test=0.1".parse::<SplitSpec>().unwrap_err().contains("add up to"));
+        assert!(
+            "train=0.8,test=0.1"
+                .parse::<SplitSpec>()
+                .unwrap_err()
+                .contains("add up to")
+        );
         assert!("train=1".parse::<SplitSpec>().is_err());
         assert!("train=0.5,train=0.5".parse::<SplitSpec>().is_err());
         assert!("train=x,test=0.5".parse::<SplitSpec>().is_err());
@@ -352,7 +362,9 @@ mod tests {
 
     #[test]
     fn the_longest_member_represents_its_group() {
-        let keep = representatives(&[0, 0, 1, 0], |i| [(10.0, 5, 1), (30.0, 1, 2), (1.0, 1, 3), (30.0, 1, 0)][i]);
+        let keep = representatives(&[0, 0, 1, 0], |i| {
+            [(10.0, 5, 1), (30.0, 1, 2), (1.0, 1, 3), (30.0, 1, 0)][i]
+        });
         assert_eq!(keep, vec![false, false, true, true]);
     }
 }

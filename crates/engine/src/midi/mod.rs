@@ -12,9 +12,9 @@ pub mod notes;
 mod path_meta;
 mod poly;
 pub mod similarity;
-pub mod variants;
 pub mod speed;
 mod text;
+pub mod variants;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
 pub use errors::{MidiError, MidiErrorKind};

@@ -90,7 +90,7 @@ impl Sketch {
         self.drums = [0; 4];
         self.on = false;
         if let Some(tpq) = ticks_per_quarter.filter(|&t| t > 0 && self.enabled) {
-            self.phase_mul = ((1u64 << 32) + u64::from(tpq) - 1) / u64::from(tpq);
+            self.phase_mul = (1u64 << 32).div_ceil(u64::from(tpq));
             self.on = true;
         }
     }
@@ -123,11 +123,17 @@ impl Sketch {
         let mut block = |v: &mut [f32; DIMS], values: &[f64], weight: f64| {
             let total: f64 = values.iter().sum();
             for (i, x) in values.iter().enumerate() {
-                v[at + i] = if total > 0.0 { ((x / total).sqrt() * weight) as f32 } else { 0.0 };
+                v[at + i] = if total > 0.0 {
+                    ((x / total).sqrt() * weight) as f32
+                } else {
+                    0.0
+                };
             }
             at += values.len();
         };
-        let top = (0..12).max_by_key(|&i| (t.pc_count[i], std::cmp::Reverse(i))).unwrap_or(0);
+        let top = (0..12)
+            .max_by_key(|&i| (t.pc_count[i], std::cmp::Reverse(i)))
+            .unwrap_or(0);
         let pcs: [f64; 12] = std::array::from_fn(|i| t.pc_count[(top + i) % 12] as f64);
         block(&mut v, &pcs, 1.0);
         block(&mut v, &self.intervals.map(f64::from), 1.0);
@@ -156,7 +162,10 @@ impl Sketch {
             v[at + i] = if *g { (0.8 / present.sqrt()) as f32 } else { 0.0 };
         }
         at += groups.len();
-        v[at] = t.bpm.filter(|b| *b > 0.0).map_or(0.0, |b| ((b / 120.0).log2() * 0.2) as f32);
+        v[at] = t
+            .bpm
+            .filter(|b| *b > 0.0)
+            .map_or(0.0, |b| ((b / 120.0).log2() * 0.2) as f32);
         debug_assert_eq!(at + 1, DIMS);
         Some(v)
     }
@@ -166,11 +175,7 @@ impl Sketch {
 #[inline(always)]
 fn interval_class(a: u8, b: u8) -> usize {
     let d = a.abs_diff(b);
-    if d >= 12 {
-        7
-    } else {
-        usize::from(d.min(12 - d))
-    }
+    if d >= 12 { 7 } else { usize::from(d.min(12 - d)) }
 }
 
 /// Kick, snare (and claps), hi-hat, the rest of the kit.

@@ -175,7 +175,11 @@ pub fn pick_originals(payloads: &[Vec<u8>], max: usize) -> Vec<usize> {
     for (i, m) in metas.iter().enumerate() {
         let Some(m) = m else { continue };
         let fp = m.notes_fingerprint;
-        let dupes = metas.iter().flatten().filter(|o| fp.is_some() && o.notes_fingerprint == fp).count();
+        let dupes = metas
+            .iter()
+            .flatten()
+            .filter(|o| fp.is_some() && o.notes_fingerprint == fp)
+            .count();
         let parts = Smf::parse(&payloads[i])
             .map(|s| {
                 s.tracks
@@ -203,9 +207,13 @@ pub fn measure(payloads: &[Vec<u8>], originals: &[usize]) -> Quality {
     let mut ranks = Vec::new();
     for &o in originals {
         let Some(orig) = metas[o].as_ref() else { continue };
-        let Some(orig_f) = orig.features.as_deref() else { continue };
+        let Some(orig_f) = orig.features.as_deref() else {
+            continue;
+        };
         for (kind, bytes) in variants(&payloads[o]) {
-            let Some(v) = bytes.and_then(|b| analyze(&b).ok()) else { continue };
+            let Some(v) = bytes.and_then(|b| analyze(&b).ok()) else {
+                continue;
+            };
             let Some(vf) = v.features.as_deref() else { continue };
             let d_orig = distance(vf, orig_f);
             let closer = metas
