@@ -642,9 +642,15 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
             let q = format!("{prefix}{filter}");
             let query = Query::parse(&q).unwrap();
             for sort in sorts {
-                let plan = search::explain(&db.pool, &query, sort.parse().unwrap(), 50)
-                    .await
-                    .unwrap();
+                let plan = if query.like().is_some() {
+                    midi_tui::database::similar::explain(&db.pool, &query, 50)
+                        .await
+                        .unwrap()
+                } else {
+                    search::explain(&db.pool, &query, sort.parse().unwrap(), 50)
+                        .await
+                        .unwrap()
+                };
                 let mut names = BTreeSet::new();
                 plan_indexes(&plan[0]["Plan"], &mut names);
                 for n in names {

@@ -4,8 +4,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use midi_tui::database::search;
-use midi_tui::engine::library::{Query, Sort};
+use midi_tui::database::{search, similar};
+use midi_tui::engine::library::Query;
 use midi_tui::engine::midi::fingerprint::corpus_payloads;
 use midi_tui::engine::midi::{analyze, similarity, variants};
 
@@ -158,9 +158,7 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
 
     for (variant, original) in &made {
         let q = Query::parse(&format!("like:\"{}\"", variant.display())).unwrap();
-        let page = search::page(&db.pool, &q, Sort::default(), 5, None, true)
-            .await
-            .unwrap();
+        let page = similar::page(&db.pool, &q, 5, None, true).await.unwrap();
         assert!(
             page.hits.iter().any(|h| h.filename == *original),
             "{}: the original {original} is not in the top 5: {:?}",
@@ -191,13 +189,9 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     ];
     for (extra, holds) in cases {
         let q = Query::parse(&format!("like:{id} {extra}")).unwrap();
-        let all = search::page(&db.pool, &q, Sort::default(), 20, None, false)
-            .await
-            .unwrap();
-        let first = search::page(&db.pool, &q, Sort::default(), 8, None, false)
-            .await
-            .unwrap();
-        let rest = search::page(&db.pool, &q, Sort::default(), 12, first.next.as_ref(), false)
+        let all = similar::page(&db.pool, &q, 20, None, false).await.unwrap();
+        let first = similar::page(&db.pool, &q, 8, None, false).await.unwrap();
+        let rest = similar::page(&db.pool, &q, 12, first.next.as_ref(), false)
             .await
             .unwrap();
         let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
@@ -218,9 +212,7 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     let e = Query::parse("like:3 like:4").unwrap_err();
     assert_eq!(e.column, 8, "{e}");
     let q = Query::parse("like:987654321").unwrap();
-    let e = search::page(&db.pool, &q, Sort::default(), 5, None, false)
-        .await
-        .unwrap_err();
+    let e = similar::page(&db.pool, &q, 5, None, false).await.unwrap_err();
     assert!(
         e.to_string().contains("no file in the library is file 987654321"),
         "{e}"

@@ -1076,8 +1076,8 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
 /// What the similarity features add to the analysis (as the fingerprints' cost is measured) and how well `like:`
 /// finds variants of the corpus's files (issue 28's quality measure).
 fn similarity_line(payloads: &[Vec<u8>], rounds: usize) -> String {
-    use crate::engine::midi::{similarity, variants};
-    let c = similarity::measure_cost(payloads, rounds);
+    use crate::engine::midi::variants;
+    let c = crate::engine::midi::speed::measure_feature_cost(payloads, rounds);
     let originals = variants::pick_originals(payloads, 30);
     let q = variants::measure(payloads, &originals);
     let quality = if q.ranks.is_empty() {

@@ -30,7 +30,7 @@ fn main() {
         q.mean_reciprocal_rank,
         q.misses(5).len()
     );
-    let c = similarity::measure_cost(&payloads, 9);
+    let c = midi_tui_engine::midi::speed::measure_feature_cost(&payloads, 9);
     println!(
         "features cost {:+.1}% of the analysis ({:.1} ms with, {:.1} ms without, {} pairs)",
         c.overhead * 100.0,

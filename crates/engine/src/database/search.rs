@@ -181,7 +181,7 @@ fn page_statement(
     qb
 }
 
-/// One page of the files matching `query`, in `sort` order, after `after`; each hit with every location when
+/// One page of the files matching `query` (without a `like:` term: `similar::page` ranks those), in `sort` order, after `after`; each hit with every location when
 /// `with_locations` (a file copied thousands of times makes that the costliest part of a cold page).
 pub async fn page(
     pool: &PgPool,
@@ -192,15 +192,6 @@ pub async fn page(
     with_locations: bool,
 ) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
-    if query.like().is_some() {
-        // Ranked by similarity, whatever the sort (database/similar.rs).
-        let others = other_locations(pool, query).await?;
-        let (mut page, _) = super::similar::page(pool, query, limit, after, &others).await?;
-        if with_locations {
-            attach_locations(pool, &mut page.hits).await?;
-        }
-        return Ok(page);
-    }
     let layout = choose_layout(pool, query, sort.field).await?;
     let others = other_locations(pool, query).await?;
     let col = sort_column(sort.field, Layout::Joined);
@@ -268,9 +259,6 @@ pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
 
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
-    if query.like().is_some() {
-        return super::similar::explain(pool, query, limit.clamp(1, MAX_PAGE)).await;
-    }
     let layout = choose_layout(pool, query, sort.field).await?;
     let others = other_locations(pool, query).await?;
     let limit = limit.clamp(1, MAX_PAGE);
@@ -423,7 +411,7 @@ type Others = Vec<Vec<i64>>;
 /// library whose copies share their names) leaves the term exactly as the files' own test, plan included, and a
 /// short one adds a primary-key look-up beside it. (As a subquery the planner could only guess the list's size, and
 /// walked a million names for a collection of ten files.)
-async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
+pub(super) async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
     let mut out = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
         let Some((sql, values)) = other_locations_statement(&term.filter) else {
@@ -711,7 +699,7 @@ pub async fn explain_locations(pool: &PgPool, ids: &[i64]) -> DbResult<serde_jso
 }
 
 /// Every location of each hit, in one indexed look-up.
-async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
+pub(super) async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
     if hits.is_empty() {
         return Ok(());
     }

@@ -59,20 +59,30 @@ pub async fn target(pool: &PgPool, like: &LikeRef) -> DbResult<Target> {
 }
 
 /// One page of the files matching `query` (which holds a `like:` term), nearest first, after `after` (the last
-/// row's distance and id).
+/// row's distance and id), each hit with every location when `with_locations`.
 pub async fn page(
     pool: &PgPool,
     query: &Query,
     limit: usize,
     after: Option<&Cursor>,
-    others: &[Vec<i64>],
-) -> DbResult<(Page, Vec<f64>)> {
+    with_locations: bool,
+) -> DbResult<Page> {
+    let (mut page, _) = ranked(pool, query, limit.clamp(1, super::search::MAX_PAGE), after).await?;
+    if with_locations {
+        super::search::attach_locations(pool, &mut page.hits).await?;
+    }
+    Ok(page)
+}
+
+/// [`page`] without locations, with each hit's distance.
+pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&Cursor>) -> DbResult<(Page, Vec<f64>)> {
     let Some(like) = query.like() else {
         return Ok((Page::default(), Vec::new()));
     };
     let t = target(pool, like).await?;
+    let others = super::search::other_locations(pool, query).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let mut qb = statement("", query, others, &features, t.file_id, after, limit);
+    let mut qb = statement("", query, &others, &features, t.file_id, after, limit);
     let rows = qb.build().persistent(false).fetch_all(pool).await?;
     let mut hits = Vec::with_capacity(rows.len());
     let mut distances = Vec::with_capacity(rows.len());

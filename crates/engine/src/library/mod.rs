@@ -23,6 +23,9 @@ const DETAIL_DUPLICATES: usize = 6;
 impl Engine {
     /// One page of the files matching `query` in `sort` order; pass the page's `next` as `after` for the next page.
     pub async fn search(&self, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
+        if query.like().is_some() {
+            return crate::database::similar::page(&self.pool, query, limit, after, true).await;
+        }
         search::page(&self.pool, query, sort, limit, after, true).await
     }
 
@@ -35,6 +38,9 @@ impl Engine {
         limit: usize,
         after: Option<&Cursor>,
     ) -> DbResult<Page> {
+        if query.like().is_some() {
+            return crate::database::similar::page(&self.pool, query, limit, after, false).await;
+        }
         search::page(&self.pool, query, sort, limit, after, false).await
     }
 
