@@ -84,7 +84,9 @@ pub struct MidiMetadata {
     pub notes_fingerprint: Option<Fingerprint>,
     /// The same with pitches relative to the lowest pitched note: blind to transposition.
     pub transposed_fingerprint: Option<Fingerprint>,
-    /// The similarity features (see [`super::similarity`]); `None` without notes or with SMPTE timing.
+    /// The similarity features (see [`super::similarity`]); `None` without notes or with SMPTE timing. Not in the
+    /// serialised metadata (the analysis golden files): a derived vector, guarded by its own quality test.
+    #[serde(skip)]
     pub features: Option<Vec<f32>>,
 }
 
