@@ -82,14 +82,17 @@ pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&C
     let t = target(pool, like).await?;
     let others = super::search::other_locations(pool, query).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let mut qb = statement("", query, &others, &features, t.file_id, after, limit);
+    let mut qb = statement("", query, &others, &features, t.file_id, after, fetched(limit));
     let rows = qb.build().persistent(false).fetch_all(pool).await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    let mut distances = Vec::with_capacity(rows.len());
+    let mut ranked = Vec::with_capacity(rows.len());
     for row in &rows {
-        hits.push(super::search::hit(row)?);
-        distances.push(row.try_get::<f64, _>("distance")?);
+        ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
     }
+    // The index delivers distance order only; ties (identical vectors) are put in id order here, from a page
+    // fetched twice as long, so that the keyset (distance, id) continues where this page ends.
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+    ranked.truncate(limit);
+    let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
     let next = (hits.len() == limit)
         .then(|| {
             hits.last().zip(distances.last()).map(|(h, d)| Cursor {
@@ -133,9 +136,15 @@ fn statement(
             .push_bind(c.id)
             .push(")");
     }
-    qb.push(format_args!(" ORDER BY {DISTANCE}, f.id LIMIT "))
+    // Distance alone: a second key would keep the planner from the index's distance-ordered scan.
+    qb.push(format_args!(" ORDER BY {DISTANCE} LIMIT "))
         .push_bind(limit as i64);
     qb
+}
+
+/// Rows fetched for a page of `limit`: enough that identical vectors straddling its end are put in id order.
+fn fetched(limit: usize) -> usize {
+    limit.saturating_mul(2).max(limit + 16)
 }
 
 /// The plan of a `like:` query's first page (`EXPLAIN (FORMAT JSON)`), to check that the GiST index serves it.
