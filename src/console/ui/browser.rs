@@ -165,7 +165,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
             Span::styled("optional: FILE.csv or FILE.jsonl", dim())
         } else if field.edit.is_empty() && i == 2 {
             Span::styled(
-                "optional: train=0.8,valid=0.1,test=0.1 seed=1 one-per-group similar=0.3",
+                "optional: train=0.8,valid=0.1,test=0.1 seed=1",
                 dim(),
             )
         } else {
