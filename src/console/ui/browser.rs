@@ -164,10 +164,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
         let hint = if field.edit.is_empty() && i == 1 {
             Span::styled("optional: FILE.csv or FILE.jsonl", dim())
         } else if field.edit.is_empty() && i == 2 {
-            Span::styled(
-                "optional: train=0.8,valid=0.1,test=0.1 seed=1",
-                dim(),
-            )
+            Span::styled("optional: train=0.8,valid=0.1,test=0.1 seed=1", dim())
         } else {
             Span::raw(shown)
         };
