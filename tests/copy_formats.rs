@@ -48,6 +48,7 @@ fn records(hash0: u8, dir: &str) -> Vec<ContentRecord> {
     let mut blank = base(hash0 + 2, format!("{dir}/blank.mid"));
     blank.path = PathMeta {
         filename: String::new(),
+        name_sort: String::new(),
         parent_folder: String::new(),
         collection: String::new(),
         filename_bpm: Some(f64::NAN), // real keeps NaN as a value

@@ -90,7 +90,7 @@ fn location(c: &ContentRecord) -> LocationRecord {
 fn expected(hash: u8, location: &str, run: i64) -> (Value, Value, Value) {
     let files = json!({
         "content_hash": format!("\\x{}", format!("{hash:02x}").repeat(32)),
-        "filename": "b\tc.mid", "filepath": location, "parent_folder": "a", "collection": "col",
+        "filename": "b\tc.mid", "name_sort": "b\tc.mid", "filepath": location, "parent_folder": "a", "collection": "col",
         "filename_bpm": 120.5, "filename_key": "Am", "file_size_bytes": 1234, "format": 1, "num_tracks": 3,
         "ticks_per_quarter_note": 480, "duration_ticks": 9600, "duration_seconds": 12.5,
         "track_names": ["Bass \"1\"", "a,b\\c"], "copyright": "(c) x", "import_run_id": run,

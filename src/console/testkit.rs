@@ -275,6 +275,7 @@ pub fn hit(i: i64) -> crate::engine::library::Hit {
         id: i,
         path: format!("/music/packs/grooves.zip!/set{}/{name}", i % 3),
         content_hash: format!("{:064x}", i),
+        name_sort: Some(crate::engine::midi::natural_sort_key(&name)),
         filename: name,
         collection: "grooves.zip".into(),
         folder: format!("set{}", i % 3),

@@ -170,6 +170,7 @@ pub fn sample_record(hash: u8, location: &str) -> midi_tui::engine::record::Cont
         size: 1234,
         path: PathMeta {
             filename: "b\tc.mid".into(),
+            name_sort: "b\tc.mid".into(),
             parent_folder: "a".into(),
             collection: "col".into(),
             filename_bpm: Some(120.5),

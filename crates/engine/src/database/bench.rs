@@ -27,16 +27,19 @@ pub async fn recreate_library(url: &str) -> DbResult<()> {
 pub async fn grow_library(url: &str, copies: i32) -> DbResult<i64> {
     let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
     let mut tx = c.begin().await?;
-    // The originals are the rows without a `copy` prefix, so calling this twice does not copy copies.
+    // The originals are the rows without a `copy` prefix, so calling this twice does not copy copies. A copy's
+    // natural-order key is its original's with ` g` before the extension, as `midi::natural_sort_key` spells a
+    // number (its marker `0`, a length character from `A`, the digits): tests/natural_sort.rs compares the two.
     sqlx::query(
         "INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, filename_bpm, filename_key, \
          file_size_bytes, format, num_tracks, ticks_per_quarter_note, duration_ticks, duration_seconds, track_names, \
-         copyright, import_run_id) \
+         copyright, import_run_id, name_sort) \
          SELECT sha256(f.content_hash || int4send(g)), \
                 regexp_replace(f.filename, '(\\.[^.]*)?$', ' ' || g || '\\1'), 'copy' || g || '/' || f.filepath, \
                 f.parent_folder, f.collection || ' ' || g, f.filename_bpm, f.filename_key, f.file_size_bytes, \
                 f.format, f.num_tracks, f.ticks_per_quarter_note, f.duration_ticks, f.duration_seconds, \
-                f.track_names, f.copyright, f.import_run_id \
+                f.track_names, f.copyright, f.import_run_id, \
+                regexp_replace(f.name_sort, '(\\.[^.]*)?$', ' 0' || chr(65 + length(g::text)) || g || '\\1') \
          FROM files f CROSS JOIN generate_series(1, $1) g WHERE f.filepath NOT LIKE 'copy%'",
     )
     .bind(copies)

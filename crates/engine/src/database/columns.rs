@@ -81,6 +81,7 @@ pub const FILES: Table<ContentRecord> = Table {
         },
         field("content_hash", "bytea", |c| Datum::Bytea(&c.hash)),
         field("filename", "text", |c| Datum::Text(&c.path.filename)),
+        field("name_sort", "text", |c| Datum::Text(&c.path.name_sort)),
         field("filepath", "text", |c| Datum::Text(&c.location)),
         field("parent_folder", "text", |c| Datum::Text(&c.path.parent_folder)),
         field("collection", "text", |c| Datum::Text(&c.path.collection)),
@@ -596,6 +597,7 @@ mod tests {
             size: 1234,
             path: PathMeta {
                 filename: "c\0.mid".into(),
+                name_sort: "c\0.mid".into(),
                 parent_folder: "a".into(),
                 collection: "col".into(),
                 filename_bpm: Some(120.3),
@@ -670,7 +672,7 @@ mod tests {
         };
         assert_eq!(
             line(&FILES, &rich),
-            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t5\n"
+            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t5\n"
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &rich),
@@ -678,11 +680,11 @@ mod tests {
         );
         assert_eq!(
             staged(&rich),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1"
         );
         assert_eq!(
             line(&FILES, &blank),
-            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t5\n"
+            "77\t\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t5\n"
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &blank),
@@ -690,7 +692,7 @@ mod tests {
         );
         assert_eq!(
             staged(&blank),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N"
         );
     }
 

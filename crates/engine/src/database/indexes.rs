@@ -7,14 +7,16 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 7] = [
+const SOURCES: [&str; 9] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
     include_str!("../../../../database/migrations/0007_search_rows.sql"),
     include_str!("../../../../database/migrations/0012_leaner_writes.sql"),
     include_str!("../../../../database/migrations/0013_location_collections.sql"),
-    include_str!("../../../../database/migrations/0015_similarity.sql"),
+    include_str!("../../../../database/migrations/0015_natural_sort.sql"),
+    include_str!("../../../../database/migrations/0017_natural_sort_indexes.sql"),
+    include_str!("../../../../database/migrations/0018_similarity.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -138,14 +140,17 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 27, "index names are unique");
-        // Migration 0012's drops: out of the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
+        // Migration 0012's drops, and 0015's two name indexes (replaced by the natural-order keys' of 0017): out of
+        // the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();
-        assert_eq!(dropped.len(), 26);
+        assert_eq!(dropped.len(), 28);
+        assert!(dropped.iter().any(|d| d.name == "search_rows_name_idx"));
+        assert!(c.iter().any(|i| i.name == "search_rows_name_sort_idx"));
         assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));
         assert!(dropped.iter().any(|d| d.name == "files_created_at_idx"));
         assert!(c.iter().any(|i| i.name == "files_track_names_trgm_idx"));
         // Migration 0013 adds the other locations' partial indexes after 0012's drops.
-        assert_eq!(c[23].name, "file_locations_collection_idx");
+        assert_eq!(c[21].name, "file_locations_collection_idx");
     }
 
     #[test]

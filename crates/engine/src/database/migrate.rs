@@ -74,13 +74,28 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (14, "location_collections_values", ""),
     (
         15,
+        "natural_sort",
+        include_str!("../../../../database/migrations/0015_natural_sort.sql"),
+    ),
+    // Not SQL: the natural-order keys of names written before 0015, by the engine's own rule.
+    (16, "natural_sort_keys", ""),
+    (
+        17,
+        "natural_sort_indexes",
+        include_str!("../../../../database/migrations/0017_natural_sort_indexes.sql"),
+    ),
+    (
+        18,
         "similarity",
-        include_str!("../../../../database/migrations/0015_similarity.sql"),
+        include_str!("../../../../database/migrations/0018_similarity.sql"),
     ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.
 const COLLECTION_VALUES: &str = "location_collections_values";
+
+/// The migration that is not SQL: it fills the natural-order keys of names written before them.
+const NATURAL_SORT_KEYS: &str = "natural_sort_keys";
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
 const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
@@ -154,6 +169,8 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
     for (i, &(version, name, sql)) in pending.iter().enumerate() {
         let step = if name == COLLECTION_VALUES {
             super::collections::recompute(&mut tx).await
+        } else if name == NATURAL_SORT_KEYS {
+            super::name_order::fill_missing(&mut tx).await.map(|_| ())
         } else {
             let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

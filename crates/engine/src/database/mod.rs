@@ -13,6 +13,7 @@ pub mod integrity;
 pub mod liveness;
 pub mod lock;
 pub mod migrate;
+pub mod name_order;
 pub mod runs;
 pub mod safety;
 pub mod search;

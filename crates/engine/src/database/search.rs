@@ -40,6 +40,10 @@ pub struct Hit {
     /// `search --json` and the export manifest; pages leave it empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub location_collections: Vec<String>,
+    /// The name's natural-order key (migration 0015), where a page in name order continues; `None` for a row
+    /// written without one (its page continues among the rows without a key, after the others).
+    #[serde(skip)]
+    pub name_sort: Option<String>,
 }
 
 /// Where a page ended: the sort value and id of its last row. `Null` means the files without a value, which come
@@ -84,11 +88,11 @@ pub(super) enum Layout {
 
 fn sort_column(field: SortField, layout: Layout) -> SortColumn {
     let (column, id, nullable) = match (layout, field) {
-        (Layout::Narrow, SortField::Name) => ("s.filename", "s.file_id", false),
+        (Layout::Narrow, SortField::Name) => ("s.name_sort", "s.file_id", true),
         (Layout::Narrow, SortField::Bpm) => ("s.bpm", "s.file_id", true),
         (Layout::Narrow, SortField::Duration) => ("s.duration_seconds", "s.file_id", true),
         (Layout::Narrow, SortField::Notes) => ("s.total_notes", "s.file_id", false),
-        (_, SortField::Name) => ("f.filename", "f.id", false),
+        (_, SortField::Name) => ("f.name_sort", "f.id", true),
         (_, SortField::Bpm) => ("m.bpm", "m.file_id", true),
         (_, SortField::Duration) => ("f.duration_seconds", "f.id", true),
         (_, SortField::Notes) => ("m.total_notes", "m.file_id", false),
@@ -138,7 +142,7 @@ pub(super) const JOINED: Layout = Layout::Joined;
 
 pub(super) const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
      f.duration_seconds, f.num_tracks, f.file_size_bytes, m.bpm, m.key_signature, m.detected_key, \
-     m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums";
+     m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums, f.name_sort";
 
 /// The statement up to its filters, which follow as ` AND ...`.
 fn head(layout: Layout) -> String {
@@ -677,6 +681,7 @@ pub(super) fn hit(row: &PgRow) -> DbResult<Hit> {
         has_drums: row.try_get("has_drums")?,
         locations: Vec::new(),
         location_collections: Vec::new(),
+        name_sort: row.try_get("name_sort")?,
         path,
     })
 }
@@ -743,7 +748,7 @@ pub async fn attach_location_collections(pool: &PgPool, hits: &mut [Hit]) -> DbR
 fn cursor_of(h: &Hit, field: SortField) -> Cursor {
     let float = |v: Option<f64>| v.map_or(SortValue::Null, SortValue::Float);
     let value = match field {
-        SortField::Name => SortValue::Text(h.filename.clone()),
+        SortField::Name => h.name_sort.clone().map_or(SortValue::Null, SortValue::Text),
         SortField::Bpm => float(h.bpm),
         SortField::Duration => float(h.duration_seconds),
         SortField::Notes => SortValue::Int(h.total_notes),

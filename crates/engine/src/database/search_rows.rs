@@ -1,5 +1,5 @@
 //! The SQL that writes search_rows: each insert selects from the one definition of a search row, the view
-//! `search_rows_source` (migration 0012), so a new searched column is a column of the table and of the view only.
+//! `search_rows_source` (migration 0012, 0015), so a new searched column is a column of the table and of the view only.
 use sqlx::PgConnection;
 
 /// How an insert into search_rows meets a row already there: a file id can come back after a crash emptied
@@ -10,7 +10,8 @@ macro_rules! upsert {
         "ON CONFLICT (file_id) DO UPDATE SET filename = EXCLUDED.filename, parent_folder = EXCLUDED.parent_folder, \
          duration_seconds = EXCLUDED.duration_seconds, num_tracks = EXCLUDED.num_tracks, bpm = EXCLUDED.bpm, \
          key = EXCLUDED.key, ts_num = EXCLUDED.ts_num, ts_den = EXCLUDED.ts_den, \
-         total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums"
+         total_notes = EXCLUDED.total_notes, programs = EXCLUDED.programs, has_drums = EXCLUDED.has_drums, \
+         name_sort = EXCLUDED.name_sort"
     };
 }
 

@@ -1,5 +1,5 @@
 //! Similarity search's SQL: `like:` pages in distance order from the GiST index on the features' cube (migration
-//! 0015), every other term of the query as a filter; the features backfill's reads and writes.
+//! 0018), every other term of the query as a filter; the features backfill's reads and writes.
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::search::{COLUMNS, Cursor, Page, SortValue};

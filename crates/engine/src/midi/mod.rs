@@ -8,6 +8,7 @@ mod analyze;
 mod errors;
 pub mod fingerprint;
 mod keys;
+mod name_order;
 pub mod notes;
 mod path_meta;
 mod poly;
@@ -20,6 +21,7 @@ pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analy
 pub use errors::{MidiError, MidiErrorKind};
 pub use fingerprint::{Fingerprint, Fingerprints};
 pub use keys::{detect_key, key_signature_name};
+pub use name_order::natural_sort_key;
 pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use path_meta::{LocationMeta, PathMeta, location_meta, path_meta, path_meta_in};
 pub use text::decode_text;

@@ -5,6 +5,8 @@
 pub struct PathMeta {
     /// Last path component (the member's name for archive members).
     pub filename: String,
+    /// The name's key in natural order ([`super::natural_sort_key`]), which the browser sorts by.
+    pub name_sort: String,
     /// Folder directly containing the file: inside the innermost archive for members (the
     /// archive's name without extension at an archive's root); empty for a file at the root.
     pub parent_folder: String,
@@ -81,6 +83,7 @@ pub fn path_meta_in(location: &str, sources: &[&str]) -> PathMeta {
     let filename_bpm = filename_bpm(stem);
     let filename_key = filename_key(stem, filename_bpm.is_some());
     PathMeta {
+        name_sort: super::natural_sort_key(&filename),
         filename,
         parent_folder,
         collection,
