@@ -45,6 +45,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
         Some(Command::Search(args)) => return Ok(ExitCode::from(cli::search::run(g, args).await?)),
         Some(Command::Dupes(args)) => cli::dupes::run(g, args).await?,
+        Some(Command::Features { json }) => cli::features::run(g, *json).await?,
         Some(Command::Doctor(args)) => {
             cli::check_sources(&args.sources)?;
             cli::doctor::run(g, args).await?

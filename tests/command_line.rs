@@ -197,6 +197,7 @@ fn the_manual_documents_every_command_and_option_and_renders_cleanly() {
         "search",
         "dupes",
         "export",
+        "features",
         "status",
         "profile",
         "profile apply",

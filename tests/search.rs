@@ -34,13 +34,16 @@ async fn load_synthetic(pool: &PgPool, n: i64) {
     .unwrap();
     sqlx::query(
         "INSERT INTO musical_metadata (file_id, bpm, time_signature_numerator, time_signature_denominator, \
-             key_signature, detected_key, key_confidence, total_notes, programs, has_drums, notes_fingerprint) \
+             key_signature, detected_key, key_confidence, total_notes, programs, has_drums, notes_fingerprint, \
+             features, features_version) \
          SELECT i, CASE WHEN i % 20 = 0 THEN NULL ELSE 60 + ((i * 7919) % 14000) / 100.0 END, \
              (ARRAY[4, 4, 4, 4, 4, 4, 3, 6, 7, 5])[1 + i % 10], (ARRAY[4, 4, 4, 4, 4, 4, 4, 8, 8, 4])[1 + i % 10], \
              CASE WHEN i % 4 = 0 THEN k.names[1 + (i * 5) % 30] END, k.names[1 + (i * 13) % 30], 0.8, \
              (i * 31) % 5000, ARRAY[(i % 128), ((i * 3) % 128)]::smallint[], i % 3 = 0, \
              CASE WHEN i % 13 <> 0 THEN substr(sha256(int8send(CASE WHEN i % 5 = 0 THEN -(i / 50) ELSE i END)), 1, 16) \
-                 END \
+                 END, \
+             CASE WHEN i % 7 <> 0 THEN ARRAY(SELECT ((i * (d + 7919)) % 1000) / 1000.0 \
+                 FROM generate_series(1, 50) AS d)::real[] END, CASE WHEN i % 7 <> 0 THEN 1 END \
          FROM generate_series(1, $1::bigint) AS i, \
              (SELECT ARRAY['C', 'G', 'D', 'A', 'E', 'B', 'F#', 'C#', 'F', 'Bb', 'Eb', 'Ab', 'Db', 'Gb', 'Cb', \
                  'Am', 'Em', 'Bm', 'F#m', 'C#m', 'G#m', 'D#m', 'Dm', 'Gm', 'Cm', 'Fm', 'Bbm', 'Ebm', 'Abm', 'A#m'] \
@@ -634,6 +637,7 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
         "folder:folder1234",
         "name:groove_1234",
         "dupes:2",
+        "like:1",
     ];
     let sorts = ["name", "-bpm", "dur", "-notes", "tracks", "-size", "added"];
     let mut used: std::collections::BTreeMap<String, String> = Default::default();
@@ -642,9 +646,15 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
             let q = format!("{prefix}{filter}");
             let query = Query::parse(&q).unwrap();
             for sort in sorts {
-                let plan = search::explain(&db.pool, &query, sort.parse().unwrap(), 50)
-                    .await
-                    .unwrap();
+                let plan = if query.like().is_some() {
+                    midi_tui::database::similar::explain(&db.pool, &query, 50)
+                        .await
+                        .unwrap()
+                } else {
+                    search::explain(&db.pool, &query, sort.parse().unwrap(), 50)
+                        .await
+                        .unwrap()
+                };
                 let mut names = BTreeSet::new();
                 plan_indexes(&plan[0]["Plan"], &mut names);
                 for n in names {

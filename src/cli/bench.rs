@@ -1139,7 +1139,7 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
         return None;
     }
     let c = measure_cost(&payloads, rounds);
-    Some(format!(
+    let fingerprints = format!(
         "musical fingerprints on this corpus's plain MIDI files ({} files): analysis alone {:.1} ms, with fingerprints {:.1} ms: {:+.1}% of the \
          parse (median of {} interleaved pairs' ratios, from {:+.1}% to {:+.1}%; one thread's CPU time)",
         c.files,
@@ -1149,7 +1149,35 @@ pub fn fingerprint_cost_line(corpus: &Path, rounds: usize) -> Option<String> {
         c.rounds,
         c.overhead_range.0 * 100.0,
         c.overhead_range.1 * 100.0
-    ))
+    );
+    Some(format!("{fingerprints}; {}", similarity_line(&payloads, rounds)))
+}
+
+/// What the similarity features add to the analysis (as the fingerprints' cost is measured) and how well `like:`
+/// finds variants of the corpus's files (issue 28's quality measure).
+fn similarity_line(payloads: &[Vec<u8>], rounds: usize) -> String {
+    use crate::engine::midi::variants;
+    let c = analysis_speed::measure_feature_cost(payloads, rounds);
+    let originals = variants::pick_originals(payloads, 30);
+    let q = variants::measure(payloads, &originals);
+    let quality = if q.ranks.is_empty() {
+        "no file suits variants (3 parts and 200 notes)".to_string()
+    } else {
+        format!(
+            "like: finds the originals of {} variants of {} files with mean reciprocal rank {:.3} ({} outside the top 5)",
+            q.ranks.len(),
+            originals.len(),
+            q.mean_reciprocal_rank,
+            q.misses(5).len()
+        )
+    };
+    format!(
+        "similarity features {:+.1}% of the analysis (median of {} pairs, {:.1} ms with, {:.1} ms without); {quality}",
+        c.overhead * 100.0,
+        c.rounds,
+        c.with_seconds * 1e3,
+        c.without_seconds * 1e3
+    )
 }
 
 /// One line for a corpus section: the analysis against its limit, a plain midly parse of the same in-memory files

@@ -8,7 +8,9 @@ use super::search::EXIT_USAGE;
 use super::{ExportArgs, GlobalArgs};
 use crate::engine::human::{bytes, count, counted};
 use crate::engine::library::Query;
+use crate::engine::library::QueryExport;
 use crate::engine::library::export::ExportReport;
+use crate::engine::library::splits::SplitOptions;
 use crate::engine::run::session::Engine;
 
 /// Run the export; returns the exit code (1 when a location could not be exported).
@@ -33,21 +35,66 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<u8> {
             return Ok(EXIT_USAGE);
         }
     }
+    let split = SplitOptions {
+        spec: args.split.clone(),
+        seed: args.seed,
+        group_similar: args.group_similar,
+        one_per_group: args.one_per_group,
+    };
+    if split.group_similar.is_some() && !split.active() {
+        let msg = "--group-similar groups files for --split or --one-per-group";
+        if args.json {
+            anyhow::bail!("{msg}");
+        }
+        eprintln!("error: {msg}");
+        return Ok(EXIT_USAGE);
+    }
     let engine = Engine::open(global.target(), global.data_dir()).await?;
     let t = std::time::Instant::now();
     let done = engine
-        .export_query(&query, args.out.clone(), args.all_locations, args.manifest.clone())
+        .export_query(
+            &query,
+            args.out.clone(),
+            args.all_locations,
+            args.manifest.clone(),
+            &split,
+        )
         .await?;
-    let (report, matched) = (done.report, done.matched);
+    let (report, matched) = (&done.report, done.matched);
     let seconds = t.elapsed().as_secs_f64();
     super::print_report(|w| {
         if args.json {
-            writeln!(w, "{}", summary_json(&report, matched, seconds))
+            let mut v = summary_json(report, matched, seconds);
+            if split.active() {
+                v["splits"] = serde_json::json!(done.splits);
+                v["left_out"] = serde_json::json!(done.left_out);
+            }
+            writeln!(w, "{v}")
         } else {
-            write_summary(w, &report, matched, &args.out, seconds)
+            write_summary(w, report, matched, &args.out, seconds)?;
+            write_splits(w, &done)
         }
     })?;
     Ok(if report.errors.is_empty() { 0 } else { 1 })
+}
+
+/// One line per split: its groups, files, notes and hours (and what --one-per-group left out).
+fn write_splits(w: &mut dyn Write, done: &QueryExport) -> std::io::Result<()> {
+    if done.left_out > 0 {
+        writeln!(w, "{} left out: one per group kept", counted(done.left_out, "file"))?;
+    }
+    for s in done.splits.iter().filter(|s| !s.name.is_empty()) {
+        writeln!(
+            w,
+            "  {:<8} {:>10} {:>10} {:>12} notes {:>9.2} hours",
+            s.name,
+            counted(s.groups, "group"),
+            counted(s.files, "file"),
+            count(s.notes.max(0) as usize),
+            s.hours
+        )?;
+    }
+    Ok(())
 }
 
 fn summary_json(r: &ExportReport, matched: usize, seconds: f64) -> serde_json::Value {

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod dupes;
 pub mod export;
 pub mod extract;
+pub mod features;
 pub mod gen_corpus;
 pub mod import;
 pub mod import_summary;
@@ -121,7 +122,10 @@ impl Cli {
             Some(Command::Doctor(a)) => a.json,
             Some(Command::Render(a)) => a.json,
             Some(
-                Command::Status { json } | Command::RestoreSafety { json } | Command::Bench(BenchFlags { json, .. }),
+                Command::Status { json }
+                | Command::RestoreSafety { json }
+                | Command::Bench(BenchFlags { json, .. })
+                | Command::Features { json },
             ) => *json,
             Some(Command::Db {
                 action: DbAction::Status { json },
@@ -301,6 +305,12 @@ pub enum Command {
     Dupes(DupesArgs),
     /// Write the files a query matches to a folder, from their folders or archives, with an optional manifest.
     Export(ExportArgs),
+    /// Compute the similarity features (`like:`) of files imported before them, from their stored locations.
+    Features {
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Counts, live settings, indexes, table persistence, safety state (exit code 3: not safe, 4: data lost).
     Status {
         /// Print the report as one JSON object.
@@ -499,6 +509,19 @@ pub struct ExportArgs {
     /// Every location of each file, not one.
     #[arg(long)]
     pub all_locations: bool,
+    /// Dataset splits, e.g. `train=0.8,valid=0.1,test=0.1`: each group of duplicates (the same notes, transposed
+    /// too) goes whole into one split, chosen from the seed; the manifest gets a `split` column.
+    #[arg(long, value_name = "NAME=SHARE,...")]
+    pub split: Option<crate::engine::library::splits::SplitSpec>,
+    /// The seed of `--split`: the same seed, library and query give the same splits.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Also group files that sound alike: features within this distance (`like:`'s measure; 0.3 is close).
+    #[arg(long, value_name = "T")]
+    pub group_similar: Option<f64>,
+    /// Export one file per group: the longest (then the one with the most notes).
+    #[arg(long)]
+    pub one_per_group: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::lineedit::{EditOp, LineEdit, Move, PathField, moved};
+use crate::engine::library::splits::SplitOptions;
 use crate::engine::library::{
     Cursor, DupeGroup, DupeKind, FileDetail, FileNotes, Hit, MatchCount, Page, ParseError, Query, Sort, SortField,
 };
@@ -194,15 +195,58 @@ impl DupesView {
 /// The export form: the current query's files into a folder, with `export`'s options.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExportForm {
-    /// 0: the folder, 1: the manifest (optional).
+    /// 0: the folder, 1: the manifest (optional), 2: the splits (optional).
     pub field: usize,
     pub out: PathField,
     pub manifest: PathField,
+    /// `train=0.8,valid=0.1,test=0.1 seed=7`, optionally `one-per-group` and `similar=T`: `export --split`'s
+    /// options in one line.
+    pub split: PathField,
     pub all_locations: bool,
     /// The export is under way (its answer closes the form).
     pub running: bool,
     /// Why Enter did not start it.
     pub problem: Option<String>,
+}
+
+impl ExportForm {
+    /// Field `i` (0 folder, 1 manifest, 2 splits).
+    pub fn field_ref(&self, i: usize) -> &PathField {
+        match i {
+            0 => &self.out,
+            1 => &self.manifest,
+            _ => &self.split,
+        }
+    }
+
+    pub fn field_mut(&mut self, i: usize) -> &mut PathField {
+        match i {
+            0 => &mut self.out,
+            1 => &mut self.manifest,
+            _ => &mut self.split,
+        }
+    }
+}
+
+/// The export form's split line: `SPEC`, `seed=S`, `similar=T`, `one-per-group`, in any order (empty: no split).
+pub fn parse_split_line(line: &str) -> Result<SplitOptions, String> {
+    let mut opts = SplitOptions::default();
+    for word in line.split_whitespace() {
+        if let Some(s) = word.strip_prefix("seed=") {
+            opts.seed = s.parse().map_err(|_| format!("`{s}` is not a seed (a whole number)"))?;
+        } else if let Some(t) = word.strip_prefix("similar=") {
+            let t: f64 = t.parse().map_err(|_| format!("`{t}` is not a distance such as 0.3"))?;
+            opts.group_similar = Some(t);
+        } else if word == "one-per-group" {
+            opts.one_per_group = true;
+        } else {
+            opts.spec = Some(word.parse()?);
+        }
+    }
+    if opts.group_similar.is_some() && !opts.active() {
+        return Err("similar= groups files for a split or one-per-group".into());
+    }
+    Ok(opts)
 }
 
 /// Answers for the browser.
@@ -270,6 +314,7 @@ pub enum BrowserEffect {
         out: String,
         manifest: Option<String>,
         all_locations: bool,
+        split: SplitOptions,
     },
 }
 
@@ -379,6 +424,8 @@ pub enum BrowseAction {
     DupesKind,
     /// Close the duplicates view.
     DupesBack,
+    /// Search `like:ID` of the selected file: the files that sound like it, nearest first.
+    Like,
     /// Open the export form for the current query.
     Export,
     ExportRun,
@@ -408,23 +455,19 @@ impl Browser {
     /// The export form's field `i`.
     pub fn export_field(&mut self, i: usize) -> Option<&mut PathField> {
         let form = self.export.as_mut()?;
-        Some(if i == 0 { &mut form.out } else { &mut form.manifest })
+        Some(form.field_mut(i))
     }
 
     /// The export form's focused field and its number.
     pub fn export_focus(&self) -> Option<(usize, &PathField)> {
         let form = self.export.as_ref()?;
-        Some((form.field, if form.field == 0 { &form.out } else { &form.manifest }))
+        Some((form.field, form.field_ref(form.field)))
     }
 
     /// A typed character: into the query line, or the export form's field.
     pub fn type_char(&mut self, c: char) -> Vec<BrowserEffect> {
         if let Some(form) = self.export.as_mut() {
-            let f = if form.field == 0 {
-                &mut form.out
-            } else {
-                &mut form.manifest
-            };
+            let f = form.field_mut(form.field);
             f.edit.insert(c);
             f.candidates.clear();
             form.problem = None;
@@ -437,11 +480,7 @@ impl Browser {
     /// An editing key in the focused field.
     pub fn on_edit(&mut self, op: EditOp) -> Vec<BrowserEffect> {
         if let Some(form) = self.export.as_mut() {
-            let f = if form.field == 0 {
-                &mut form.out
-            } else {
-                &mut form.manifest
-            };
+            let f = form.field_mut(form.field);
             f.edit.apply(op);
             f.candidates.clear();
             return vec![];
@@ -489,7 +528,7 @@ impl Browser {
     pub fn available(&self, action: BrowseAction) -> bool {
         let notes_ready = matches!(self.notes, Slot::Ready(_));
         match action {
-            BrowseAction::DupesOfFile => self.selected_hit().is_some(),
+            BrowseAction::DupesOfFile | BrowseAction::Like => self.selected_hit().is_some(),
             BrowseAction::Export => self.query.is_some() && self.answered && !self.hits.is_empty(),
             BrowseAction::TimeLeft => notes_ready && self.view.start > 0.0,
             BrowseAction::TimeRight => {
@@ -513,7 +552,7 @@ impl Browser {
     /// What a key whose action is not available says.
     pub fn why_not(&self, action: BrowseAction) -> String {
         match action {
-            BrowseAction::DupesOfFile => "no file selected".into(),
+            BrowseAction::DupesOfFile | BrowseAction::Like => "no file selected".into(),
             BrowseAction::Export => "no results to export: run a query first".into(),
             BrowseAction::DetailUp | BrowseAction::DetailDown => "the detail shows all there is".into(),
             BrowseAction::DupesKind => "these are one file's groups: D lists the library's".into(),
@@ -629,6 +668,16 @@ impl Browser {
                 self.open_dupes(of)
             }
             BrowseAction::DupesView => self.open_dupes(DupesOf::Library(DupeKind::Musical)),
+            BrowseAction::Like => {
+                let Some(id) = self.selected_hit().map(|h| h.id) else {
+                    return vec![];
+                };
+                self.query_edit.set(format!("like:{id}"));
+                self.dupes = None;
+                self.focus = Focus::Results;
+                self.generation += 1;
+                self.search_now()
+            }
             BrowseAction::DupesKind => {
                 let Some(DupesOf::Library(kind)) = self.dupes.as_ref().map(|d| d.of.clone()) else {
                     return vec![];
@@ -650,7 +699,7 @@ impl Browser {
             }
             BrowseAction::ExportField => {
                 if let Some(f) = self.export.as_mut() {
-                    f.field = 1 - f.field.min(1);
+                    f.field = (f.field + 1) % 3;
                 }
                 vec![]
             }
@@ -754,6 +803,14 @@ impl Browser {
             form.field = 1;
             return vec![];
         }
+        let split = match parse_split_line(form.split.edit.text()) {
+            Ok(s) => s,
+            Err(e) => {
+                form.problem = Some(e);
+                form.field = 2;
+                return vec![];
+            }
+        };
         form.running = true;
         form.problem = None;
         vec![BrowserEffect::Export {
@@ -761,6 +818,7 @@ impl Browser {
             out,
             manifest,
             all_locations: form.all_locations,
+            split,
         }]
     }
 

@@ -200,7 +200,8 @@ impl Runner {
                 out,
                 manifest,
                 all_locations,
-            } => tasks::spawn_export(self.engine.clone(), query, out, manifest, all_locations, tx),
+                split,
+            } => tasks::spawn_export(self.engine.clone(), query, (out, manifest), all_locations, split, tx),
         }
     }
 

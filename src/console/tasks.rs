@@ -454,15 +454,18 @@ pub fn spawn_dupes(engine: Engine, generation: u64, of: super::browser::DupesOf,
 pub fn spawn_export(
     engine: Engine,
     query: crate::engine::library::Query,
-    out: String,
-    manifest: Option<String>,
+    (out, manifest): (String, Option<String>),
     all_locations: bool,
+    split: crate::engine::library::splits::SplitOptions,
     tx: Tx,
 ) {
     tokio::spawn(async move {
         let out = expand(&out);
         let manifest = manifest.map(|m| expand(&m));
-        let result = match engine.export_query(&query, out.clone(), all_locations, manifest).await {
+        let result = match engine
+            .export_query(&query, out.clone(), all_locations, manifest, &split)
+            .await
+        {
             Ok(done) => {
                 let r = &done.report;
                 let mut line = format!(
@@ -479,6 +482,17 @@ pub fn spawn_export(
                         "; {} failed, first: {}",
                         human::counted(r.errors.len(), "location"),
                         r.errors[0].0
+                    ));
+                }
+                if done.left_out > 0 {
+                    line.push_str(&format!("; {} left out (one per group)", human::count(done.left_out)));
+                }
+                for s in done.splits.iter().filter(|s| !s.name.is_empty()) {
+                    line.push_str(&format!(
+                        "; {} {} ({} h)",
+                        s.name,
+                        human::counted(s.files, "file"),
+                        format_args!("{:.1}", s.hours)
                     ));
                 }
                 Ok(line)

@@ -106,7 +106,10 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
         for p in payloads {
             let _ = std::hint::black_box(analyze_with_options(
                 std::hint::black_box(p),
-                AnalyzeOptions { fingerprint },
+                AnalyzeOptions {
+                    fingerprint,
+                    features: true,
+                },
             ));
         }
         thread_cpu_seconds() - t
@@ -185,6 +188,59 @@ pub fn thread_cpu_seconds() -> f64 {
         return 0.0;
     }
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// What the features add to the analysis, measured as [`super::fingerprint::measure_cost`] measures the
+/// fingerprints: interleaved pairs of passes over `payloads`, one thread's CPU time.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureCost {
+    pub files: usize,
+    pub rounds: usize,
+    /// Median seconds of a pass without the features (fingerprints on, as an import runs).
+    pub without_seconds: f64,
+    pub with_seconds: f64,
+    /// Median over the pairs of `with / without - 1`.
+    pub overhead: f64,
+}
+
+/// Measure [`FeatureCost`] on `payloads`.
+pub fn measure_feature_cost(payloads: &[Vec<u8>], rounds: usize) -> FeatureCost {
+    let rounds = rounds.max(1);
+    let pass = |features: bool| {
+        let t = thread_cpu_seconds();
+        for p in payloads {
+            let opts = AnalyzeOptions {
+                fingerprint: true,
+                features,
+            };
+            let _ = std::hint::black_box(analyze_with_options(std::hint::black_box(p), opts));
+        }
+        thread_cpu_seconds() - t
+    };
+    pass(false);
+    pass(true);
+    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (a, b) = if i % 2 == 0 {
+            let a = pass(false);
+            (a, pass(true))
+        } else {
+            let b = pass(true);
+            (pass(false), b)
+        };
+        without.push(a);
+        with.push(b);
+        if a > 0.0 {
+            ratios.push(b / a - 1.0);
+        }
+    }
+    FeatureCost {
+        files: payloads.len(),
+        rounds,
+        without_seconds: median(&mut without),
+        with_seconds: median(&mut with),
+        overhead: median(&mut ratios),
+    }
 }
 
 #[cfg(test)]

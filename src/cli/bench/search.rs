@@ -27,6 +27,10 @@ const HOT_RUNS: usize = 5;
 /// Targets of the issue: a single-field query under 100 ms, three fields under 300 ms.
 const SINGLE_MS: f64 = 100.0;
 const TRIPLE_MS: f64 = 300.0;
+/// Issue 28's targets for `like:` (the file `@` stands for is [`database::bench::like_target`]): first page cold
+/// under 300 ms, hot under 50 ms, with other terms or without.
+const LIKE_COLD_MS: f64 = 300.0;
+const LIKE_HOT_MS: f64 = 50.0;
 
 /// Every field of the query language once, then three-field queries, each in the default order (by name) or the
 /// order named after `|`.
@@ -55,6 +59,10 @@ const QUERIES: &[&str] = &[
     "ts:6/8|dur",
     "key:Cm dur:..120 inst:piano|-notes",
     "drums:yes|-bpm",
+    "like:@",
+    "like:@ bpm:100..130 ^drums:yes",
+    "like:@ drums:yes inst:bass",
+    "like:@ key:Cm~",
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +75,8 @@ pub struct SearchRow {
     pub cold_ms: f64,
     pub hot_ms: f64,
     pub target_ms: f64,
+    /// The hot run's own target where it has one (`like:`), else `target_ms`.
+    pub hot_target_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,8 +138,10 @@ pub async fn run(
     let build_seconds = t.elapsed().as_secs_f64();
     let mut rows = Vec::new();
     let mut dropped_all = true;
+    let like = database::bench::like_target(&url).await?.unwrap_or(1);
     for spec in QUERIES {
         let (text, sort_text) = spec.split_once('|').unwrap_or((spec, "name"));
+        let text = &text.replace("like:@", &format!("like:{like}"));
         let query = Query::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
         let sort: Sort = sort_text.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let dropped = cold_start(cluster).await?;
@@ -142,6 +154,11 @@ pub async fn run(
             hot.push(timed(&engine, &query, sort).await?.0);
         }
         let terms = query.terms.len();
+        let (target_ms, hot_target_ms) = match (query.like().is_some(), terms >= 3) {
+            (true, _) => (LIKE_COLD_MS, LIKE_HOT_MS),
+            (false, true) => (TRIPLE_MS, TRIPLE_MS),
+            (false, false) => (SINGLE_MS, SINGLE_MS),
+        };
         let row = SearchRow {
             query: text.to_string(),
             sort: sort_text.to_string(),
@@ -149,7 +166,8 @@ pub async fn run(
             rows: n,
             cold_ms,
             hot_ms: median(hot),
-            target_ms: if terms >= 3 { TRIPLE_MS } else { SINGLE_MS },
+            target_ms,
+            hot_target_ms,
         };
         eprintln!(
             "bench: search {:<40} {:>6} {:>3} rows  cold {:>7.1} ms  hot {:>6.1} ms",
@@ -254,14 +272,23 @@ pub fn markdown(r: &SearchReport) -> String {
         r.files
     );
     for row in &r.rows {
-        let ok = if row.cold_ms.max(row.hot_ms) < row.target_ms {
+        let ok = if row.cold_ms < row.target_ms && row.hot_ms < row.hot_target_ms {
             "met"
         } else {
             "**missed**"
         };
         s.push_str(&format!(
-            "| `{}` | {} | {} | {:.1} | {:.1} | {:.0} | {ok} |\n",
-            row.query, row.sort, row.rows, row.cold_ms, row.hot_ms, row.target_ms
+            "| `{}` | {} | {} | {:.1} | {:.1} | {} | {ok} |\n",
+            row.query,
+            row.sort,
+            row.rows,
+            row.cold_ms,
+            row.hot_ms,
+            if row.hot_target_ms == row.target_ms {
+                format!("{:.0}", row.target_ms)
+            } else {
+                format!("{:.0} cold, {:.0} hot", row.target_ms, row.hot_target_ms)
+            }
         ));
     }
     s
@@ -275,7 +302,8 @@ mod tests {
     fn every_bench_query_parses_and_copies_reach_the_size() {
         for spec in QUERIES {
             let (text, sort) = spec.split_once('|').unwrap_or((spec, "name"));
-            Query::parse(text).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let text = text.replace("like:@", "like:7");
+            Query::parse(&text).unwrap_or_else(|e| panic!("{spec}: {e}"));
             sort.parse::<Sort>().unwrap_or_else(|e| panic!("{spec}: {e}"));
         }
         assert_eq!(copies_for(1_000_000, 34_567), 28);

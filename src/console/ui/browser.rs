@@ -129,7 +129,7 @@ fn render_listen(f: &mut Frame, area: Rect, app: &App) {
 /// The export form over the browser: the folder, an optional manifest, every location or one.
 fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::browser::ExportForm) {
     let width = area.width.saturating_sub(6).min(90);
-    let popup = area.centered(Constraint::Length(width), Constraint::Length(6));
+    let popup = area.centered(Constraint::Length(width), Constraint::Length(7));
     f.render_widget(Clear, popup);
     let matched = match b.count {
         Some(MatchCount::Exact(n)) => counted(n, "file"),
@@ -151,15 +151,21 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
     let label_w = 11;
     let field_w = (inner.width as usize).saturating_sub(label_w + 2);
     let mut lines = Vec::new();
-    for (i, (label, field)) in [("folder", &form.out), ("manifest", &form.manifest)]
-        .into_iter()
-        .enumerate()
+    for (i, (label, field)) in [
+        ("folder", &form.out),
+        ("manifest", &form.manifest),
+        ("split", &form.split),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let (shown, caret) = field.edit.view(field_w);
         let focused = form.field == i && !form.running;
         let style = if focused { bold().fg(Color::Cyan) } else { dim() };
         let hint = if field.edit.is_empty() && i == 1 {
             Span::styled("optional: FILE.csv or FILE.jsonl", dim())
+        } else if field.edit.is_empty() && i == 2 {
+            Span::styled("optional: train=0.8,valid=0.1,test=0.1 seed=1", dim())
         } else {
             Span::raw(shown)
         };
@@ -176,7 +182,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
             "one location per file (where it was first found)"
         }),
     ]));
-    let focused = if form.field == 0 { &form.out } else { &form.manifest };
+    let focused = form.field_ref(form.field);
     if let Some(p) = &form.problem {
         lines.push(Line::from(Span::styled(format!(" {p}"), Style::new().fg(Color::Red))));
     } else if !focused.candidates.is_empty() {
@@ -191,7 +197,7 @@ fn render_export(f: &mut Frame, area: Rect, b: &Browser, form: &crate::console::
         )));
     } else {
         lines.push(Line::from(Span::styled(
-            " as `export QUERY --out FOLDER --manifest FILE --all-locations`",
+            " as `export QUERY --out FOLDER --manifest FILE --split S --seed N`",
             dim(),
         )));
     }

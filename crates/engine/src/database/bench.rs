@@ -49,11 +49,12 @@ pub async fn grow_library(url: &str, copies: i32) -> DbResult<i64> {
         "INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
          time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches, \
          pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, \
-         has_drums, is_karaoke, lyrics_count) \
+         has_drums, is_karaoke, lyrics_count, features, features_version) \
          SELECT n.id, m.bpm, m.avg_bpm, m.tempo_changes, m.time_signature_numerator, \
                 m.time_signature_denominator, m.key_signature, m.detected_key, m.key_confidence, m.total_notes, \
                 m.unique_pitches, m.pitch_range_min, m.pitch_range_max, m.avg_velocity, m.polyphony_max, \
-                m.note_density, m.channels, m.programs, m.has_drums, m.is_karaoke, m.lyrics_count \
+                m.note_density, m.channels, m.programs, m.has_drums, m.is_karaoke, m.lyrics_count, \
+                m.features, m.features_version \
          FROM files f JOIN musical_metadata m ON m.file_id = f.id CROSS JOIN generate_series(1, $1) g \
          JOIN files n ON n.content_hash = sha256(f.content_hash || int4send(g)) \
          WHERE f.filepath NOT LIKE 'copy%'",
@@ -108,6 +109,20 @@ pub async fn library_files(url: &str) -> DbResult<i64> {
         .await?;
     c.close().await?;
     Ok(n)
+}
+
+/// The file `like:` rows of the search bench compare with: the one in the middle of the ids among those with
+/// features and drums (a typical groove of the generated corpus).
+pub async fn like_target(url: &str) -> DbResult<Option<i64>> {
+    let mut c = PgConnection::connect_with(&connect_options(url)?).await?;
+    let id = sqlx::query_scalar(
+        "SELECT file_id FROM musical_metadata WHERE features IS NOT NULL AND file_id >= \
+         (SELECT (min(file_id) + max(file_id)) / 2 FROM musical_metadata) ORDER BY file_id LIMIT 1",
+    )
+    .fetch_optional(&mut c)
+    .await?;
+    c.close().await?;
+    Ok(id)
 }
 
 /// The database the append bench keeps its base library in, copied back before each measured mode.

@@ -159,6 +159,15 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
                 .as_ref()
                 .map_or(Datum::Null, |f| Datum::Bytea(&f.0))
         }),
+        field("features", "real[]", |c| {
+            c.midi.features.as_deref().map_or(Datum::Null, Datum::Float4Array)
+        }),
+        field("features_version", "smallint", |c| {
+            c.midi
+                .features
+                .as_ref()
+                .map_or(Datum::Null, |_| Datum::Int2(crate::midi::similarity::FEATURE_VERSION))
+        }),
     ],
 };
 
@@ -624,12 +633,14 @@ mod tests {
                 lyrics_count: 11,
                 notes_fingerprint: Some(crate::midi::Fingerprint([0x11; 16])),
                 transposed_fingerprint: Some(crate::midi::Fingerprint([0x22; 16])),
+                features: Some(vec![0.5, -1.25]),
                 ..Default::default()
             },
         };
         if blank {
             c.midi.notes_fingerprint = None;
             c.midi.transposed_fingerprint = None;
+            c.midi.features = None;
             c.path.filename_bpm = None;
             c.path.filename_key = None;
             c.midi.ticks_per_quarter_note = None;
@@ -665,11 +676,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &rich),
-            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\n"
+            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\n"
         );
         assert_eq!(
             staged(&rich),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1"
         );
         assert_eq!(
             line(&FILES, &blank),
@@ -677,11 +688,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &blank),
-            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\n"
+            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N\n"
         );
         assert_eq!(
             staged(&blank),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N"
         );
     }
 

@@ -68,12 +68,14 @@ pub enum Datum<'a> {
     Text(&'a str),
     Bytea(&'a [u8]),
     Int2Array(&'a [i16]),
+    Float4Array(&'a [f32]),
     TextArray(&'a [String]),
 }
 
 /// Element type OIDs of the arrays (`pg_type.oid`): binary array input checks them.
 const INT2_OID: i32 = 21;
 const TEXT_OID: i32 = 25;
+const FLOAT4_OID: i32 = 700;
 
 /// The binary format's fixed header: signature, flags, header extension length.
 const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -92,6 +94,7 @@ impl Datum<'_> {
             Datum::Text(_) => "text",
             Datum::Bytea(_) => "bytea",
             Datum::Int2Array(_) => "smallint[]",
+            Datum::Float4Array(_) => "real[]",
             Datum::TextArray(_) => "text[]",
         })
     }
@@ -191,6 +194,16 @@ fn text_datum(buf: &mut Vec<u8>, d: Datum<'_>) {
             }
             buf.push(b'}');
         }
+        Datum::Float4Array(v) => {
+            buf.push(b'{');
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                num(buf, x);
+            }
+            buf.push(b'}');
+        }
         Datum::TextArray(v) => text_array(buf, v),
     }
 }
@@ -255,6 +268,14 @@ fn binary_datum(buf: &mut Vec<u8>, d: Datum<'_>) {
             array_header(buf, v.len(), INT2_OID);
             for x in v {
                 field(buf, &x.to_be_bytes());
+            }
+        }
+        Datum::Float4Array(v) => {
+            let len = array_header_len(v.len()) + v.len() * 8;
+            buf.extend_from_slice(&(len as i32).to_be_bytes());
+            array_header(buf, v.len(), FLOAT4_OID);
+            for x in v {
+                field(buf, &x.to_bits().to_be_bytes());
             }
         }
         Datum::TextArray(v) => {

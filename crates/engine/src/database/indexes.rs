@@ -7,7 +7,7 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 8] = [
+const SOURCES: [&str; 9] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
@@ -16,6 +16,7 @@ const SOURCES: [&str; 8] = [
     include_str!("../../../../database/migrations/0013_location_collections.sql"),
     include_str!("../../../../database/migrations/0015_natural_sort.sql"),
     include_str!("../../../../database/migrations/0017_natural_sort_indexes.sql"),
+    include_str!("../../../../database/migrations/0018_similarity.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -126,11 +127,11 @@ mod tests {
     #[test]
     fn catalog_keeps_the_indexes_a_query_reads_and_forgets_the_dropped_ones() {
         let c = catalog();
-        assert_eq!(c.len(), 26);
+        assert_eq!(c.len(), 27);
         assert_eq!(c.iter().filter(|i| i.table == "file_locations").count(), 3);
         assert_eq!(c.iter().filter(|i| i.table == "search_rows").count(), 7);
         assert_eq!(c.iter().filter(|i| i.table == "files").count(), 9);
-        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 7);
+        assert_eq!(c.iter().filter(|i| i.table == "musical_metadata").count(), 8);
         for i in c {
             assert!(!i.serves.is_empty(), "{} says which query it serves", i.name);
             assert!(i.definition.contains(&format!(" ON {} ", i.table)), "{}", i.definition);
@@ -138,7 +139,7 @@ mod tests {
         let mut names: Vec<_> = c.iter().map(|i| &i.name).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 26, "index names are unique");
+        assert_eq!(names.len(), 27, "index names are unique");
         // Migration 0012's drops, and 0015's two name indexes (replaced by the natural-order keys' of 0017): out of
         // the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();

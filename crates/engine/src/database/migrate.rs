@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "natural_sort_indexes",
         include_str!("../../../../database/migrations/0017_natural_sort_indexes.sql"),
     ),
+    (
+        18,
+        "similarity",
+        include_str!("../../../../database/migrations/0018_similarity.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.

@@ -20,6 +20,7 @@ pub mod safety;
 pub mod search;
 pub mod search_rows;
 pub mod shared;
+pub mod similar;
 pub mod status;
 pub mod transitions;
 pub mod write_cost;
@@ -49,6 +50,9 @@ pub enum DbError {
     /// The server stopped answering (frozen, or its host unreachable): every wait on it ended.
     #[error("the server has not answered for {0} s")]
     NotAnswering(u64),
+    /// A `like:` term names no file, or one without features: the message says which and what to do.
+    #[error("{0}")]
+    Like(String),
     #[error("migration {version} ({name}) failed: {}", cause::describe(.error))]
     Migration {
         version: i32,

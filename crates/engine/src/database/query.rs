@@ -54,6 +54,28 @@ pub enum Filter {
     /// `dupes:N`: at least N files of the library (the file itself included) have this file's notes, i.e. the same
     /// musical fingerprint. Files without notes have none and never match.
     Dupes(u32),
+    /// `like:ID` or `like:PATH`: ranks the files by musical similarity to that file (nearest first); the file
+    /// itself is left out, files without features do not match. One per query, never negated.
+    Like(LikeRef),
+}
+
+/// The file a `like:` term compares with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LikeRef {
+    /// A file id (`search --json`'s `id`, the browser's selected file).
+    Id(i64),
+    /// A location as imported (a path, or `archive.zip!/member.mid`).
+    Path(String),
+}
+
+impl Query {
+    /// The query's `like:` term, if any.
+    pub fn like(&self) -> Option<&LikeRef> {
+        self.terms.iter().find_map(|t| match &t.filter {
+            Filter::Like(r) => Some(r),
+            _ => None,
+        })
+    }
 }
 
 /// The numeric fields.
@@ -154,6 +176,7 @@ enum FieldKind {
     Folder,
     Name,
     Dupes,
+    Like,
 }
 
 /// One field of the query language: its name, the other names it answers to, terms that show its forms, and what
@@ -281,6 +304,16 @@ pub const FIELDS: &[FieldDoc] = &[
         meaning: "at least N files of the library, the file itself included, have the same notes",
         kind: FieldKind::Dupes,
     },
+    FieldDoc {
+        name: "like",
+        aliases: &["similar"],
+        examples: &["like:123", "like:\"~/midi/lib/a.mid\""],
+        short: "sounds like file ID",
+        meaning: "ranks the files by how much they sound like the file with this id (search --json's id) or at \
+                  this path (as imported), nearest first: pitch classes and intervals, rhythm, drums, register, \
+                  density, instruments, tempo; combines with every other term",
+        kind: FieldKind::Like,
+    },
 ];
 
 /// The field a name (or alias) stands for, any case.
@@ -333,14 +366,23 @@ impl Query {
         let terms = tokenize(text)?
             .into_iter()
             .map(|(column, raw)| {
-                parse_term(&raw).map_err(|message| ParseError {
+                parse_term(&raw).map(|t| (column, t)).map_err(|message| ParseError {
                     term: raw.clone(),
                     column,
                     message,
                 })
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Query { terms })
+            .collect::<Result<Vec<(usize, Term)>, _>>()?;
+        let mut likes = terms.iter().filter(|(_, t)| matches!(t.filter, Filter::Like(_)));
+        if let Some(t) = likes.clone().find(|(_, t)| t.negated) {
+            return Err(like_error(t, "`like:` ranks files by similarity; it cannot be negated"));
+        }
+        if let (Some(_), Some(second)) = (likes.next(), likes.next()) {
+            return Err(like_error(second, "one `like:` term per query"));
+        }
+        Ok(Query {
+            terms: terms.into_iter().map(|(_, t)| t).collect(),
+        })
     }
 }
 
@@ -428,6 +470,14 @@ fn parse_term(raw: &str) -> Result<Term, String> {
     })
 }
 
+fn like_error((column, t): &(usize, Term), message: &str) -> ParseError {
+    ParseError {
+        term: t.text.clone(),
+        column: *column,
+        message: message.into(),
+    }
+}
+
 fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
     if value.is_empty() {
         return Err(format!("`{field}:` needs a value"));
@@ -472,6 +522,10 @@ fn field_filter(field: &str, value: &str) -> Result<Filter, String> {
             .ok_or_else(|| {
                 format!("`{value}` is not a group size such as 2 (files sharing the notes, itself included)")
             }),
+        FieldKind::Like => Ok(Filter::Like(match value.trim().parse::<i64>() {
+            Ok(id) if id > 0 => LikeRef::Id(id),
+            _ => LikeRef::Path(value.to_string()),
+        })),
     }
 }
 

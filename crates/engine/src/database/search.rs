@@ -81,7 +81,7 @@ struct SortColumn {
 /// Where a page's filters and order are read: the joined library tables, or the narrow `search_rows` table (one
 /// row per file, migration 0007), whose covering indexes deliver a filtered first page without heap reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     Joined,
     Narrow,
 }
@@ -137,7 +137,10 @@ enum Part {
     Nulls,
 }
 
-const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
+/// The joined layout, for the similarity search's terms.
+pub(super) const JOINED: Layout = Layout::Joined;
+
+pub(super) const COLUMNS: &str = "SELECT f.id, f.content_hash, f.filepath, f.filename, f.collection, f.parent_folder, \
      f.duration_seconds, f.num_tracks, f.file_size_bytes, m.bpm, m.key_signature, m.detected_key, \
      m.time_signature_numerator, m.time_signature_denominator, m.total_notes, m.programs, m.has_drums, f.name_sort";
 
@@ -182,7 +185,7 @@ fn page_statement(
     qb
 }
 
-/// One page of the files matching `query`, in `sort` order, after `after`; each hit with every location when
+/// One page of the files matching `query` (without a `like:` term: `similar::page` ranks those), in `sort` order, after `after`; each hit with every location when
 /// `with_locations` (a file copied thousands of times makes that the costliest part of a cold page).
 pub async fn page(
     pool: &PgPool,
@@ -412,7 +415,7 @@ type Others = Vec<Vec<i64>>;
 /// library whose copies share their names) leaves the term exactly as the files' own test, plan included, and a
 /// short one adds a primary-key look-up beside it. (As a subquery the planner could only guess the list's size, and
 /// walked a million names for a collection of ten files.)
-async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
+pub(super) async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
     let mut out = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
         let Some((sql, values)) = other_locations_statement(&term.filter) else {
@@ -471,7 +474,7 @@ pub async fn explain_other_locations(pool: &PgPool, query: &Query) -> DbResult<V
     Ok(plans)
 }
 
-fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
+pub(super) fn push_term(qb: &mut QueryBuilder<Postgres>, term: &Term, layout: Layout, others: &[i64]) {
     qb.push(" AND (");
     push_filter(qb, &term.filter, layout, others);
     // NULL counts as "does not match", so a negated term keeps the files the positive term leaves out.
@@ -564,6 +567,10 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
                 .push(" OR f.copyright ILIKE ")
                 .push_bind(pattern);
         }
+        Filter::Like(_) => {
+            // The ranking itself is database/similar.rs's; as a filter (a count), the files it can rank.
+            qb.push("m.features IS NOT NULL");
+        }
         Filter::Dupes(n) if *n <= 1 => {
             qb.push("m.notes_fingerprint IS NOT NULL");
         }
@@ -644,7 +651,7 @@ fn contains_pattern(text: &str) -> String {
     p
 }
 
-fn hit(row: &PgRow) -> DbResult<Hit> {
+pub(super) fn hit(row: &PgRow) -> DbResult<Hit> {
     let hash: Vec<u8> = row.try_get("content_hash")?;
     let key_signature: Option<String> = row.try_get("key_signature")?;
     let detected_key: Option<String> = row.try_get("detected_key")?;
@@ -697,7 +704,7 @@ pub async fn explain_locations(pool: &PgPool, ids: &[i64]) -> DbResult<serde_jso
 }
 
 /// Every location of each hit, in one indexed look-up.
-async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
+pub(super) async fn attach_locations(pool: &PgPool, hits: &mut [Hit]) -> DbResult<()> {
     if hits.is_empty() {
         return Ok(());
     }

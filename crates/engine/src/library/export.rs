@@ -390,7 +390,14 @@ fn location_collection<'a>(h: &'a Hit, location: &str) -> &'a str {
 
 /// Write the manifest of `report` to `path`: CSV (header, then one row per file) for `.csv`, JSON lines for
 /// `.jsonl` / `.ndjson`.
-pub fn write_manifest(path: &Path, out: &Path, hits: &[Hit], report: &ExportReport) -> Result<(), ExportError> {
+/// With `splits` (per hit, `export --split`), each row also names its file's split (the `split` column, last).
+pub fn write_manifest(
+    path: &Path,
+    out: &Path,
+    hits: &[Hit],
+    report: &ExportReport,
+    splits: Option<&[String]>,
+) -> Result<(), ExportError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -405,20 +412,27 @@ pub fn write_manifest(path: &Path, out: &Path, hits: &[Hit], report: &ExportRepo
         source,
     };
     let mut f = io::BufWriter::new(fs::File::create(path).map_err(err)?);
+    let mut columns = MANIFEST_COLUMNS.to_vec();
+    if splits.is_some() {
+        columns.push("split");
+    }
     if csv {
-        writeln!(f, "{}", MANIFEST_COLUMNS.join(",")).map_err(err)?;
+        writeln!(f, "{}", columns.join(",")).map_err(err)?;
     }
     for w in &report.files {
-        let row = manifest_row(out, w, &hits[w.hit]);
-        let line = if csv { csv_line(&row) } else { row.to_string() };
+        let mut row = manifest_row(out, w, &hits[w.hit]);
+        if let Some(s) = splits {
+            row["split"] = serde_json::Value::from(s[w.hit].as_str());
+        }
+        let line = if csv { csv_line(&row, &columns) } else { row.to_string() };
         writeln!(f, "{line}").map_err(err)?;
     }
     f.flush().map_err(err)
 }
 
 /// A JSON row as a CSV line in [`MANIFEST_COLUMNS`] order: nulls empty, arrays `1;33`, quotes where needed.
-fn csv_line(row: &serde_json::Value) -> String {
-    let cells: Vec<String> = MANIFEST_COLUMNS
+fn csv_line(row: &serde_json::Value, columns: &[&str]) -> String {
+    let cells: Vec<String> = columns
         .iter()
         .map(|c| {
             let text = match &row[*c] {
@@ -510,7 +524,7 @@ mod tests {
     #[test]
     fn csv_cells_are_quoted_where_needed() {
         let row = serde_json::json!({"file": "a,b.mid", "location": "say \"hi\"", "programs": [1, 33], "bpm": null});
-        let line = csv_line(&row);
+        let line = csv_line(&row, &MANIFEST_COLUMNS);
         assert!(line.starts_with("\"a,b.mid\",\"say \"\"hi\"\"\",,,,,"), "{line}");
         assert!(line.contains(",1;33,"), "{line}");
     }

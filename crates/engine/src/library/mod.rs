@@ -1,7 +1,9 @@
 //! The library browser's engine side: the query language, searching the imported library with it, one file's
 //! detail, its notes, its duplicates, and exporting what a query finds.
+pub mod backfill;
 pub mod export;
 pub mod notes;
+pub mod splits;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::query::{ParseError, Query, Sort, SortField};
@@ -19,6 +21,9 @@ const DETAIL_DUPLICATES: usize = 6;
 impl Engine {
     /// One page of the files matching `query` in `sort` order; pass the page's `next` as `after` for the next page.
     pub async fn search(&self, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
+        if query.like().is_some() {
+            return crate::database::similar::page(&self.pool, query, limit, after, true).await;
+        }
         search::page(&self.pool, query, sort, limit, after, true).await
     }
 
@@ -31,6 +36,9 @@ impl Engine {
         limit: usize,
         after: Option<&Cursor>,
     ) -> DbResult<Page> {
+        if query.like().is_some() {
+            return crate::database::similar::page(&self.pool, query, limit, after, false).await;
+        }
         search::page(&self.pool, query, sort, limit, after, false).await
     }
 
@@ -111,6 +119,10 @@ pub enum ExportQueryError {
 pub struct QueryExport {
     pub matched: usize,
     pub report: export::ExportReport,
+    /// Per split (`--split`; one unnamed part with `--one-per-group` alone): groups, files, notes, hours.
+    pub splits: Vec<splits::SplitSummary>,
+    /// Files `--one-per-group` left out (their group's representative was exported).
+    pub left_out: usize,
 }
 
 /// Files read per page while collecting every match of a query.
@@ -142,6 +154,7 @@ impl Engine {
         out: std::path::PathBuf,
         all_locations: bool,
         manifest: Option<std::path::PathBuf>,
+        split: &splits::SplitOptions,
     ) -> Result<QueryExport, ExportQueryError> {
         if let Some(m) = &manifest {
             let ext = m.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -150,6 +163,13 @@ impl Engine {
             }
         }
         let mut hits = self.search_all(query, Sort::default(), usize::MAX).await?;
+        let matched = hits.len();
+        let mut grouped = splits::SplitHits::default();
+        if split.active() {
+            grouped = self.split_hits(hits, split).await?;
+            hits = std::mem::take(&mut grouped.hits);
+        }
+        let split_names = split.spec.is_some().then(|| std::mem::take(&mut grouped.split));
         if manifest.is_some() {
             // The manifest names each written location's own collection.
             for chunk in hits.chunks_mut(1000) {
@@ -162,17 +182,21 @@ impl Engine {
             limits: crate::unpack::extract_limits(),
             sources: self.import_sources().await?,
         };
-        let matched = hits.len();
         let report = tokio::task::spawn_blocking(move || {
             let report = export::export(&hits, &opts)?;
             if let Some(m) = &manifest {
-                export::write_manifest(m, &out, &hits, &report)?;
+                export::write_manifest(m, &out, &hits, &report, split_names.as_deref())?;
             }
             Ok::<_, export::ExportError>(report)
         })
         .await
         .map_err(|e| ExportQueryError::Task(e.to_string()))??;
-        Ok(QueryExport { matched, report })
+        Ok(QueryExport {
+            matched,
+            report,
+            splits: grouped.summary,
+            left_out: grouped.left_out,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use super::errors::{MidiError, MidiErrorKind as K};
 use super::fingerprint::{Collector, Fingerprint, TickUnit};
 use super::keys::{detect_key, key_signature_name};
 use super::poly::Polyphony;
+use super::similarity::{Sketch, Totals};
 use super::text::decode_text;
 
 /// Tempo in force before the first set_tempo event: 120 BPM.
@@ -83,6 +84,10 @@ pub struct MidiMetadata {
     pub notes_fingerprint: Option<Fingerprint>,
     /// The same with pitches relative to the lowest pitched note: blind to transposition.
     pub transposed_fingerprint: Option<Fingerprint>,
+    /// The similarity features (see [`super::similarity`]); `None` without notes or with SMPTE timing. Not in the
+    /// serialised metadata (the analysis golden files): a derived vector, guarded by its own quality test.
+    #[serde(skip)]
+    pub features: Option<Vec<f32>>,
 }
 
 /// What [`analyze_with_options`] computes besides the stored metadata.
@@ -90,11 +95,16 @@ pub struct MidiMetadata {
 pub struct AnalyzeOptions {
     /// The musical fingerprints (off only to measure what they cost).
     pub fingerprint: bool,
+    /// The similarity features (off only to measure what they cost).
+    pub features: bool,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        AnalyzeOptions { fingerprint: true }
+        AnalyzeOptions {
+            fingerprint: true,
+            features: true,
+        }
     }
 }
 
@@ -132,12 +142,14 @@ pub fn analyze_with_options(data: &[u8], opts: AnalyzeOptions) -> Result<MidiMet
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => {
             scratch.fp.enabled = opts.fingerprint;
+            scratch.sim.enabled = opts.features;
             analyze_with(data, &mut scratch)
         }
         // Only reachable through re-entrancy; a fresh scratch keeps it correct.
         Err(_) => {
             let mut scratch = Scratch::new();
             scratch.fp.enabled = opts.fingerprint;
+            scratch.sim.enabled = opts.features;
             analyze_with(data, &mut scratch)
         }
     })
@@ -159,6 +171,8 @@ struct Scratch {
     tempos: Vec<(u64, u32, u32)>,
     /// The notes for the musical fingerprints.
     fp: Collector,
+    /// The per-note part of the similarity features.
+    sim: Sketch,
 }
 
 impl Scratch {
@@ -169,6 +183,7 @@ impl Scratch {
             poly: Polyphony::default(),
             tempos: Vec::new(),
             fp: Collector::new(),
+            sim: Sketch::new(),
         }
     }
 
@@ -357,6 +372,7 @@ impl<'s> Walker<'s> {
         self.n_active = self.n_active.saturating_add(1);
         self.edge(1);
         self.s.fp.note_on(idx, tick, sounding);
+        self.s.sim.note_on(ch, pitch, tick);
     }
 
     /// Adds `d` to the polyphony change of the current tick; a new tick first hands on the previous one's.
@@ -1057,6 +1073,10 @@ fn analyze_with(input: &[u8], scratch: &mut Scratch) -> Result<MidiMetadata, Mid
         // 29.97 (drop-frame) is the only fractional rate the header can name.
         Timing::Smpte(fps, tpf) => TickUnit::smpte(if fps.fract() != 0.0 { 29 } else { fps as u8 }, tpf),
     });
+    w.s.sim.start(match header.timing {
+        Timing::Ticks(tpq) => Some(tpq),
+        Timing::Smpte(..) => None,
+    });
     let chunks = w.chunks(data, &header);
     if let Some(e) = chunks.unreadable_error(&header, data.len()) {
         return Err(e);
@@ -1131,6 +1151,18 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         Timing::Smpte(..) => None,
     };
     let fingerprints = w.s.fp.finish(total_notes);
+    let features = w.s.sim.finish(&Totals {
+        pc_count: keys.pc_count,
+        pitched_notes: keys.pitched_notes,
+        pitch_sum: keys.pitch_sum,
+        pitch_lo: keys.pitched_lo,
+        pitch_hi: keys.pitched_hi,
+        total_notes,
+        beats: ticks_per_quarter_note.map_or(0.0, |t| max_tick as f64 / f64::from(t.max(1))),
+        polyphony_max: u64::try_from(poly).unwrap_or(0),
+        programs: w.programs,
+        bpm: w.first_tempo.map(|(_, t)| bpm_of(t)),
+    });
     let lyrics = if w.kmidi {
         w.lyrics.saturating_add(w.kar_text)
     } else {
@@ -1173,6 +1205,7 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         first_warning: w.first_warning,
         notes_fingerprint: fingerprints.map(|f| f.exact),
         transposed_fingerprint: fingerprints.map(|f| f.transposed),
+        features: features.map(|f| f.to_vec()),
     })
 }
 
@@ -1184,6 +1217,11 @@ struct KeyStats {
     pc_count: [u64; 12],
     /// Non-drum ticks sounded per pitch class (saturating: the sum of non-negative terms is then order-free).
     pc_dur: [u64; 12],
+    /// Non-drum note-ons, the sum of their pitches, their lowest and highest pitch (the similarity features').
+    pitched_notes: u64,
+    pitch_sum: u64,
+    pitched_lo: Option<u8>,
+    pitched_hi: Option<u8>,
 }
 
 impl KeyStats {
@@ -1192,6 +1230,10 @@ impl KeyStats {
             pitches: 0,
             pc_count: [0; 12],
             pc_dur: [0; 12],
+            pitched_notes: 0,
+            pitch_sum: 0,
+            pitched_lo: None,
+            pitched_hi: None,
         };
         for ch in (0..16usize).filter(|&c| s.channels >> c & 1 == 1) {
             let row = ch << 7;
@@ -1204,6 +1246,12 @@ impl KeyStats {
                 if ch != usize::from(DRUM_CHANNEL) {
                     k.pc_count[p % 12] += n;
                     k.pc_dur[p % 12] = k.pc_dur[p % 12].saturating_add(key.dur);
+                    if n > 0 {
+                        k.pitched_notes += n;
+                        k.pitch_sum += n * p as u64;
+                        k.pitched_lo = Some(k.pitched_lo.map_or(p as u8, |l| l.min(p as u8)));
+                        k.pitched_hi = Some(k.pitched_hi.map_or(p as u8, |h| h.max(p as u8)));
+                    }
                 }
             }
         }

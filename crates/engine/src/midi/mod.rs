@@ -13,7 +13,9 @@ mod name_order;
 pub mod notes;
 mod path_meta;
 mod poly;
+pub mod similarity;
 mod text;
+pub mod variants;
 
 pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analyze_with_options, unwrap_rmid};
 pub use errors::{MidiError, MidiErrorKind};
