@@ -23,27 +23,9 @@ const NATURAL: [&str; 10] = [
 ];
 
 fn search_names(url: &str, args: &[&str]) -> Vec<String> {
-    let data = common::temp_dir("nat-search");
-    let mut all = vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--database-url",
-        url,
-        "search",
-        "--json",
-    ];
-    all.extend_from_slice(args);
-    let out = common::run_bin(&all, &[]);
-    let _ = std::fs::remove_dir_all(&data);
-    assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
-    common::stdout(&out)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["filename"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+    common::search_json(url, args)
+        .iter()
+        .map(|v| v["filename"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -301,23 +301,9 @@ async fn keyset_pages_add_up_to_the_whole_ordered_answer() {
 
 /// `midi-tui search --json` on the database: the content hashes it prints.
 fn search_hashes(url: &str, args: &[&str]) -> BTreeSet<String> {
-    let logs = common::temp_dir("logs");
-    let mut all = vec![
-        "--data-dir",
-        logs.to_str().unwrap(),
-        "--database-url",
-        url,
-        "search",
-        "--json",
-    ];
-    all.extend_from_slice(args);
-    let out = common::run_bin(&all, &[]);
-    assert!(out.status.success(), "search {args:?}: {}", common::stderr(&out));
-    let _ = std::fs::remove_dir_all(&logs);
-    common::stdout(&out)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    common::search_json(url, args)
+        .iter()
+        .map(|v| {
             for key in [
                 "path",
                 "bpm",
@@ -329,7 +315,7 @@ fn search_hashes(url: &str, args: &[&str]) -> BTreeSet<String> {
                 "has_drums",
                 "locations",
             ] {
-                assert!(v.get(key).is_some(), "{key} missing: {l}");
+                assert!(v.get(key).is_some(), "{key} missing: {v}");
             }
             v["content_hash"].as_str().unwrap().to_string()
         })

@@ -380,22 +380,7 @@ mod collections {
     }
 
     fn search(url: &str, query: &str) -> Vec<Value> {
-        let data = temp_dir("search");
-        let out = run_bin(
-            &[
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--database-url",
-                url,
-                "search",
-                "--json",
-                query,
-            ],
-            &[],
-        );
-        let _ = std::fs::remove_dir_all(&data);
-        assert!(out.status.success(), "{query}: {}", stderr(&out));
-        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        search_json(url, &[query])
     }
 
     fn names(hits: &[Value]) -> Vec<String> {

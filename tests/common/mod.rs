@@ -151,6 +151,27 @@ pub fn import_json(url: &str, args: &[&str]) -> serde_json::Value {
     v
 }
 
+/// `midi-tui search --json ARGS...` against a database URL: one parsed object per hit (asserts it succeeded).
+pub fn search_json(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let data = temp_dir("search");
+    let mut all = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database-url",
+        url,
+        "search",
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    let out = run_bin(&all, &[]);
+    let _ = std::fs::remove_dir_all(&data);
+    assert!(out.status.success(), "search {args:?}: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// One number from a query.
 pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))

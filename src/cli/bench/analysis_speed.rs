@@ -114,24 +114,7 @@ pub fn measure_cost(payloads: &[Vec<u8>], rounds: usize) -> FingerprintCost {
         }
         thread_cpu_seconds() - t
     };
-    // One pass each way first: caches and the thread's scratch buffers warm.
-    pass(false);
-    pass(true);
-    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..rounds {
-        let (a, b) = if i % 2 == 0 {
-            let a = pass(false);
-            (a, pass(true))
-        } else {
-            let b = pass(true);
-            (pass(false), b)
-        };
-        without.push(a);
-        with.push(b);
-        if a > 0.0 {
-            ratios.push(b / a - 1.0);
-        }
-    }
+    let (mut without, mut with, mut ratios) = interleaved(rounds, pass);
     FingerprintCost {
         files: payloads.len(),
         rounds,
@@ -179,6 +162,30 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// `rounds` pairs of passes without and with the measured part (`pass(false)`, `pass(true)`), which of the two goes
+/// first alternating so that both see the same machine state, after one warm-up pass each (caches and the thread's
+/// scratch buffers): the seconds without, with, and each pair's `with / without - 1`.
+fn interleaved(rounds: usize, mut pass: impl FnMut(bool) -> f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pass(false);
+    pass(true);
+    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (a, b) = if i % 2 == 0 {
+            let a = pass(false);
+            (a, pass(true))
+        } else {
+            let b = pass(true);
+            (pass(false), b)
+        };
+        without.push(a);
+        with.push(b);
+        if a > 0.0 {
+            ratios.push(b / a - 1.0);
+        }
+    }
+    (without, with, ratios)
+}
+
 /// CPU time of the calling thread: on a shared machine, wall time would count other processes' turns.
 pub fn thread_cpu_seconds() -> f64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -217,23 +224,7 @@ pub fn measure_feature_cost(payloads: &[Vec<u8>], rounds: usize) -> FeatureCost 
         }
         thread_cpu_seconds() - t
     };
-    pass(false);
-    pass(true);
-    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..rounds {
-        let (a, b) = if i % 2 == 0 {
-            let a = pass(false);
-            (a, pass(true))
-        } else {
-            let b = pass(true);
-            (pass(false), b)
-        };
-        without.push(a);
-        with.push(b);
-        if a > 0.0 {
-            ratios.push(b / a - 1.0);
-        }
-    }
+    let (mut without, mut with, mut ratios) = interleaved(rounds, pass);
     FeatureCost {
         files: payloads.len(),
         rounds,
