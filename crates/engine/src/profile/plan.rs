@@ -60,8 +60,10 @@ pub fn settings(level: Level, m: Machine) -> Vec<Target> {
             vec![
                 t("fsync", "off".into()),
                 t("full_page_writes", "off".into()),
-                t("wal_level", "minimal".into()),
+                // Senders off before the level goes down (restore puts them back in reverse order): the server
+                // refuses to start with senders and wal_level minimal, and a kill may land between the two.
                 t("max_wal_senders", "0".into()),
+                t("wal_level", "minimal".into()),
                 t("autovacuum", "off".into()),
                 t("max_parallel_workers", workers.clone()),
                 t(
@@ -160,6 +162,11 @@ mod tests {
             "minimal WAL needs no WAL senders"
         );
         assert!(settings(Level::DropIndexes, m).is_empty());
+        // Applied in this order and restored in reverse: every state a kill can leave between two settings starts
+        // (senders with wal_level minimal would not).
+        let names: Vec<&str> = settings(Level::Ludicrous, m).iter().map(|t| t.name).collect();
+        let pos = |n| names.iter().position(|x| *x == n).unwrap();
+        assert!(pos("max_wal_senders") < pos("wal_level"), "{names:?}");
     }
 
     #[test]
