@@ -168,21 +168,24 @@ async fn library(format: CopyFormat) -> TestDb {
 }
 
 /// Every written table (and the trigger-kept search rows) as JSON, ids replaced by the content they stand for.
-/// With `by_content`, a content found at several paths leaves out what its name gives (which of its paths was seen
-/// first is a race between parsers); everything else is compared.
+/// With `by_content`, a content found at several paths leaves out what its name gives, in its file, search row and
+/// locations (which of its paths was seen first is a race between parsers, and a location keeps only what differs
+/// from that first one); everything else is compared.
 async fn dump(pool: &sqlx::PgPool, by_content: bool) -> Value {
     // As text: serde_json cannot read back every extreme double that jsonb prints.
     let (files, meta, locs, search): (String, String, String, String) = sqlx::query_as(
         "WITH named AS (SELECT f.id, CASE WHEN $1 AND (SELECT count(*) FROM file_locations l WHERE l.file_id = f.id) > 1 \
-              THEN ARRAY['filename', 'filepath', 'parent_folder', 'collection', 'filename_bpm', 'filename_key'] \
+              THEN ARRAY['filename', 'filepath', 'parent_folder', 'collection', 'filename_bpm', 'filename_key', \
+                         'name_sort'] \
               ELSE ARRAY[]::text[] END AS racy FROM files f) \
          SELECT \
          (SELECT jsonb_agg(to_jsonb(f) - 'id' - 'created_at' - n.racy ORDER BY f.content_hash)::text \
                  FROM files f JOIN named n USING (id)), \
          (SELECT jsonb_agg(to_jsonb(m) - 'file_id' || jsonb_build_object('hash', f.content_hash) \
                  ORDER BY f.content_hash)::text FROM musical_metadata m JOIN files f ON f.id = m.file_id), \
-         (SELECT jsonb_agg(to_jsonb(l) - 'id' - 'file_id' || jsonb_build_object('hash', f.content_hash) \
-                 ORDER BY l.path)::text FROM file_locations l JOIN files f ON f.id = l.file_id), \
+         (SELECT jsonb_agg(to_jsonb(l) - 'id' - 'file_id' - n.racy || jsonb_build_object('hash', f.content_hash) \
+                 ORDER BY l.path)::text FROM file_locations l JOIN files f ON f.id = l.file_id \
+                 JOIN named n ON n.id = f.id), \
          (SELECT jsonb_agg(to_jsonb(s) - 'file_id' - n.racy || jsonb_build_object('hash', f.content_hash) \
                  ORDER BY f.content_hash)::text FROM search_rows s JOIN files f ON f.id = s.file_id \
                  JOIN named n ON n.id = f.id)",
