@@ -184,26 +184,8 @@ fn text_datum(buf: &mut Vec<u8>, d: Datum<'_>) {
                 num(buf, format_args!("{byte:02x}"));
             }
         }
-        Datum::Int2Array(v) => {
-            buf.push(b'{');
-            for (i, x) in v.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                num(buf, x);
-            }
-            buf.push(b'}');
-        }
-        Datum::Float4Array(v) => {
-            buf.push(b'{');
-            for (i, x) in v.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                num(buf, x);
-            }
-            buf.push(b'}');
-        }
+        Datum::Int2Array(v) => number_array(buf, v),
+        Datum::Float4Array(v) => number_array(buf, v),
         Datum::TextArray(v) => text_array(buf, v),
     }
 }
@@ -227,6 +209,18 @@ fn text(buf: &mut Vec<u8>, s: &str) {
 }
 
 /// A text[] literal inside COPY text: array quoting first, then COPY escaping of the result.
+/// `{1,2,3}`: an array literal of numbers, which need no quoting.
+fn number_array<T: std::fmt::Display>(buf: &mut Vec<u8>, v: &[T]) {
+    buf.push(b'{');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        num(buf, x);
+    }
+    buf.push(b'}');
+}
+
 fn text_array(buf: &mut Vec<u8>, v: &[String]) {
     let mut lit = String::from("{");
     for (i, s) in v.iter().enumerate() {
