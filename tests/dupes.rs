@@ -117,12 +117,7 @@ async fn fingerprints(pool: &sqlx::PgPool, path: &Path) -> (Option<Vec<u8>>, Opt
 }
 
 fn run(url: &str, args: &[&str]) -> std::process::Output {
-    let logs = common::temp_dir("logs");
-    let mut all = vec!["--data-dir", logs.to_str().unwrap(), "--database-url", url];
-    all.extend_from_slice(args);
-    let out = common::run_bin(&all, &[]);
-    let _ = std::fs::remove_dir_all(&logs);
-    out
+    common::run_on(url, args)
 }
 
 /// `dupes --json ...`: each group's kind and its set of locations.

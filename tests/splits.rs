@@ -112,12 +112,7 @@ async fn a_split_of_100k_files_keeps_every_group_whole_and_the_seed_decides() {
 }
 
 fn run(url: &str, args: &[&str]) -> std::process::Output {
-    let logs = common::temp_dir("logs");
-    let mut all = vec!["--data-dir", logs.to_str().unwrap(), "--database-url", url];
-    all.extend_from_slice(args);
-    let out = common::run_bin(&all, &[]);
-    let _ = std::fs::remove_dir_all(&logs);
-    out
+    common::run_on(url, args)
 }
 
 fn manifest_export(url: &str, out: &Path, manifest: &Path, seed: &str) -> serde_json::Value {

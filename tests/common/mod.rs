@@ -151,20 +151,21 @@ pub fn import_json(url: &str, args: &[&str]) -> serde_json::Value {
     v
 }
 
-/// `midi-tui search --json ARGS...` against a database URL: one parsed object per hit (asserts it succeeded).
-pub fn search_json(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
-    let data = temp_dir("search");
-    let mut all = vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--database-url",
-        url,
-        "search",
-        "--json",
-    ];
+/// The binary with `args` against a database URL, in a throwaway data directory (its logs).
+pub fn run_on(url: &str, args: &[&str]) -> std::process::Output {
+    let data = temp_dir("logs");
+    let mut all = vec!["--data-dir", data.to_str().unwrap(), "--database-url", url];
     all.extend_from_slice(args);
     let out = run_bin(&all, &[]);
     let _ = std::fs::remove_dir_all(&data);
+    out
+}
+
+/// `midi-tui search --json ARGS...` against a database URL: one parsed object per hit (asserts it succeeded).
+pub fn search_json(url: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["search", "--json"];
+    all.extend_from_slice(args);
+    let out = run_on(url, &all);
     assert!(out.status.success(), "search {args:?}: {}", stderr(&out));
     stdout(&out)
         .lines()
