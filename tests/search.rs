@@ -62,6 +62,8 @@ async fn load_synthetic(pool: &PgPool, n: i64) {
     // Names written by hand get their natural-order keys as a library migrated from before them does.
     let mut conn = pool.acquire().await.unwrap();
     midi_tui::database::name_order::fill_missing(&mut conn).await.unwrap();
+    // Features written by hand get their coarse vectors (what `like:`'s index holds) the same way.
+    midi_tui::database::similar::fill_coarse(&mut conn).await.unwrap();
     drop(conn);
     // VACUUM as well: the narrow table's first pages are read from its covering indexes alone once the visibility
     // map says its pages are all visible, as it does some time after an import.

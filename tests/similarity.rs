@@ -206,6 +206,8 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
         assert_eq!(all.hits.len(), 20, "`{extra}` found {} files", all.hits.len());
     }
 
+    like_pages_are_the_exact_ranking(&db.pool).await;
+
     // Terms that cannot run say why.
     let e = Query::parse("^like:3").unwrap_err();
     assert!(e.to_string().contains("cannot be negated"), "{e}");
@@ -218,4 +220,124 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file with features and what a filter needs, read once: the exact ranking computed here, file by file.
+type Row = (i64, Vec<f32>, bool);
+
+/// `like:` pages (read in coarse order from the small index, stopped by the lower bound) are the exact ranking: the
+/// same files at the same distances as every file's distance computed here, ties in id order, page after page, for
+/// several targets, alone and with a filter; and the count leaves the target out, as the pages do.
+async fn like_pages_are_the_exact_ranking(pool: &sqlx::PgPool) {
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT file_id, features, has_drums FROM musical_metadata WHERE features IS NOT NULL")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert!(rows.len() > 1000, "{} files with features", rows.len());
+    let mut targets: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    targets.sort();
+    let picked = [
+        targets[0],
+        targets[targets.len() / 3],
+        targets[targets.len() * 2 / 3],
+        targets[targets.len() - 1],
+    ];
+    for target in picked {
+        let tf = rows.iter().find(|r| r.0 == target).unwrap().1.clone();
+        for (extra, keep) in [("", None), (" drums:no", Some(false))] {
+            let mut want: Vec<(f64, i64)> = rows
+                .iter()
+                .filter(|r| r.0 != target && keep.is_none_or(|k| r.2 == k))
+                .map(|r| (similarity::distance(&r.1, &tf), r.0))
+                .collect();
+            want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let q = Query::parse(&format!("like:{target}{extra}")).unwrap();
+            let mut got: Vec<(f64, i64)> = Vec::new();
+            let mut after = None;
+            for _ in 0..3 {
+                let (page, distances) = similar::ranked(pool, &q, 25, after.as_ref()).await.unwrap();
+                got.extend(distances.iter().zip(&page.hits).map(|(d, h)| (*d, h.id)));
+                after = page.next;
+            }
+            assert_eq!(got.len(), 75, "like:{target}{extra}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g.0 - w.0).abs() < 1e-6, "like:{target}{extra} #{i}: {g:?}, want {w:?}");
+                // Same distance within rounding: either file may come first only when both are that near.
+                if (g.0 - w.0).abs() > 0.0 || g.1 != w.1 {
+                    let tied = want.iter().filter(|x| (x.0 - w.0).abs() < 1e-6).count();
+                    assert!(g.1 == w.1 || tied > 1, "like:{target}{extra} #{i}: {g:?}, want {w:?}");
+                }
+            }
+            let count = search::count(pool, &q).await.unwrap();
+            assert_eq!(
+                count,
+                search::MatchCount::Exact(want.len() as u64),
+                "like:{target}{extra}: the count leaves the target out"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_library_with_features_before_the_coarse_index_gets_its_vectors_and_index() {
+    let db = common::fresh_db_upto(18).await;
+    let payloads: Vec<Vec<u8>> = corpus_folders()
+        .iter()
+        .flat_map(|d| corpus_payloads(d))
+        .take(60)
+        .collect();
+    let mut stored = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let Some(f) = analyze(p).ok().and_then(|m| m.features) else {
+            continue;
+        };
+        let id: i64 = sqlx::query_scalar(
+            "WITH f AS (INSERT INTO files (content_hash, filename, filepath, parent_folder, collection, \
+                 file_size_bytes) VALUES (sha256(convert_to($1, 'UTF8')), $1, '/old/' || $1, 'old', 'old', 100) \
+                 RETURNING id) \
+             INSERT INTO musical_metadata (file_id, total_notes, features, features_version) \
+             SELECT id, 10, $2, 1 FROM f RETURNING file_id",
+        )
+        .bind(format!("f{i}.mid"))
+        .bind(&f)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        stored.push((id, f));
+    }
+    assert!(stored.len() > 30, "{} files with features", stored.len());
+    let applied = midi_tui::database::migrate::run(&db.pool).await.unwrap();
+    assert_eq!(applied, vec![19, 20, 21]);
+    let rows: Vec<(i64, Option<Vec<f32>>)> =
+        sqlx::query_as("SELECT file_id, coarse FROM musical_metadata ORDER BY file_id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), stored.len());
+    for ((id, coarse), (sid, f)) in rows.iter().zip(&stored) {
+        assert_eq!(id, sid);
+        assert_eq!(coarse.as_deref(), Some(&similarity::coarse(f)[..]), "file {id}");
+    }
+    let index = |name: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            common::scalar(
+                &pool,
+                &format!("SELECT count(*) FROM pg_class WHERE relname = '{name}'"),
+            )
+            .await
+        }
+    };
+    assert_eq!(index("musical_metadata_coarse_idx").await, 1);
+    assert_eq!(
+        index("musical_metadata_features_idx").await,
+        0,
+        "the 50-dimension index is dropped"
+    );
+    // And `like:` ranks them, nearest first.
+    let q = Query::parse(&format!("like:{}", stored[0].0)).unwrap();
+    let (page, distances) = similar::ranked(&db.pool, &q, 10, None).await.unwrap();
+    assert_eq!(page.hits.len(), 10);
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
 }

@@ -192,7 +192,7 @@ async fn export_writes_the_split_column_and_the_summary_and_features_are_backfil
             .fetch_all(&db.pool)
             .await
             .unwrap();
-    sqlx::query("UPDATE musical_metadata SET features = NULL, features_version = NULL")
+    sqlx::query("UPDATE musical_metadata SET features = NULL, features_version = NULL, coarse = NULL")
         .execute(&db.pool)
         .await
         .unwrap();

@@ -103,7 +103,7 @@ fn expected(hash: u8, location: &str, run: i64) -> (Value, Value, Value) {
         "has_drums": true, "is_karaoke": false, "lyrics_count": 11,
         "notes_fingerprint": format!("\\x{}", "11".repeat(16)),
         "transposed_fingerprint": format!("\\x{}", "22".repeat(16)),
-        "features": null, "features_version": null,
+        "features": null, "features_version": null, "coarse": null,
     });
     // A location with its file's own collection, folder and name stores none of them (NULL: the same as the file's).
     let loc = json!({ "path": location, "size": 1234, "mtime": 1_700_000_000, "import_run_id": run,

@@ -49,12 +49,12 @@ pub async fn grow_library(url: &str, copies: i32) -> DbResult<i64> {
         "INSERT INTO musical_metadata (file_id, bpm, avg_bpm, tempo_changes, time_signature_numerator, \
          time_signature_denominator, key_signature, detected_key, key_confidence, total_notes, unique_pitches, \
          pitch_range_min, pitch_range_max, avg_velocity, polyphony_max, note_density, channels, programs, \
-         has_drums, is_karaoke, lyrics_count, features, features_version) \
+         has_drums, is_karaoke, lyrics_count, features, features_version, coarse) \
          SELECT n.id, m.bpm, m.avg_bpm, m.tempo_changes, m.time_signature_numerator, \
                 m.time_signature_denominator, m.key_signature, m.detected_key, m.key_confidence, m.total_notes, \
                 m.unique_pitches, m.pitch_range_min, m.pitch_range_max, m.avg_velocity, m.polyphony_max, \
                 m.note_density, m.channels, m.programs, m.has_drums, m.is_karaoke, m.lyrics_count, \
-                m.features, m.features_version \
+                m.features, m.features_version, m.coarse \
          FROM files f JOIN musical_metadata m ON m.file_id = f.id CROSS JOIN generate_series(1, $1) g \
          JOIN files n ON n.content_hash = sha256(f.content_hash || int4send(g)) \
          WHERE f.filepath NOT LIKE 'copy%'",

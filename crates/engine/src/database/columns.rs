@@ -168,6 +168,9 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
                 .as_ref()
                 .map_or(Datum::Null, |_| Datum::Int2(crate::midi::similarity::FEATURE_VERSION))
         }),
+        field("coarse", "real[]", |c| {
+            c.midi.coarse.as_ref().map_or(Datum::Null, |v| Datum::Float4Array(v))
+        }),
     ],
 };
 
@@ -634,6 +637,7 @@ mod tests {
                 notes_fingerprint: Some(crate::midi::Fingerprint([0x11; 16])),
                 transposed_fingerprint: Some(crate::midi::Fingerprint([0x22; 16])),
                 features: Some(vec![0.5, -1.25]),
+                coarse: Some([0.25, -0.5, 0.0, 1.0, 2.5, -3.0, 0.125, 4.0]),
                 ..Default::default()
             },
         };
@@ -641,6 +645,7 @@ mod tests {
             c.midi.notes_fingerprint = None;
             c.midi.transposed_fingerprint = None;
             c.midi.features = None;
+            c.midi.coarse = None;
             c.path.filename_bpm = None;
             c.path.filename_key = None;
             c.midi.ticks_per_quarter_note = None;
@@ -676,11 +681,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &rich),
-            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\n"
+            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4}\n"
         );
         assert_eq!(
             staged(&rich),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4}"
         );
         assert_eq!(
             line(&FILES, &blank),
@@ -688,11 +693,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &blank),
-            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N\n"
+            "77\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N\t\\N\n"
         );
         assert_eq!(
             staged(&blank),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t\\N\t\\N\t1234\t1\t3\t\\N\t9600\t\\N\t{}\t\\N\t\\N\t\\N\t4\t6\t8\tEb\tG\t\\N\t500\t25\t\\N\t90\t88.5\t7\t\\N\t{}\t{1,33}\ttrue\tfalse\t11\t\\N\t\\N\t\\N\t\\N\t\\N"
         );
     }
 

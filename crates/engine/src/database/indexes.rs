@@ -7,7 +7,7 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 9] = [
+const SOURCES: [&str; 11] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
@@ -17,6 +17,8 @@ const SOURCES: [&str; 9] = [
     include_str!("../../../../database/migrations/0015_natural_sort.sql"),
     include_str!("../../../../database/migrations/0017_natural_sort_indexes.sql"),
     include_str!("../../../../database/migrations/0018_similarity.sql"),
+    include_str!("../../../../database/migrations/0019_similarity_coarse.sql"),
+    include_str!("../../../../database/migrations/0021_similarity_coarse_index.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -143,7 +145,7 @@ mod tests {
         // Migration 0012's drops, and 0015's two name indexes (replaced by the natural-order keys' of 0017): out of
         // the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();
-        assert_eq!(dropped.len(), 28);
+        assert_eq!(dropped.len(), 29);
         assert!(dropped.iter().any(|d| d.name == "search_rows_name_idx"));
         assert!(c.iter().any(|i| i.name == "search_rows_name_sort_idx"));
         assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));

@@ -89,6 +89,18 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "similarity",
         include_str!("../../../../database/migrations/0018_similarity.sql"),
     ),
+    (
+        19,
+        "similarity_coarse",
+        include_str!("../../../../database/migrations/0019_similarity_coarse.sql"),
+    ),
+    // Not SQL: the coarse vectors of features stored before 0019, by the engine's own projection.
+    (20, "similarity_coarse_values", ""),
+    (
+        21,
+        "similarity_coarse_index",
+        include_str!("../../../../database/migrations/0021_similarity_coarse_index.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.
@@ -96,6 +108,9 @@ const COLLECTION_VALUES: &str = "location_collections_values";
 
 /// The migration that is not SQL: it fills the natural-order keys of names written before them.
 const NATURAL_SORT_KEYS: &str = "natural_sort_keys";
+
+/// The migration that is not SQL: it fills the coarse vectors of features stored before them.
+const COARSE_VALUES: &str = "similarity_coarse_values";
 
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
 const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
@@ -171,6 +186,8 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
             super::collections::recompute(&mut tx).await
         } else if name == NATURAL_SORT_KEYS {
             super::name_order::fill_missing(&mut tx).await.map(|_| ())
+        } else if name == COARSE_VALUES {
+            super::similar::fill_coarse(&mut tx).await.map(|_| ())
         } else {
             let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

@@ -68,6 +68,19 @@ pub enum LikeRef {
     Path(String),
 }
 
+/// The spellings a `like:PATH` may match a stored location by: as written, then as the absolute path it names on
+/// this machine, then with links resolved.
+pub fn like_path_spellings(path: &str) -> Vec<String> {
+    let mut out = vec![path.to_string()];
+    if let Ok(abs) = std::path::absolute(path) {
+        out.push(abs.to_string_lossy().into_owned());
+    }
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        out.push(canonical.to_string_lossy().into_owned());
+    }
+    out
+}
+
 impl Query {
     /// The query's `like:` term, if any.
     pub fn like(&self) -> Option<&LikeRef> {

@@ -4,7 +4,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::DbResult;
-use crate::database::query::{Filter, NumField, Query, Range, Sort, SortField, Term};
+use crate::database::query::{Filter, LikeRef, NumField, Query, Range, Sort, SortField, Term, like_path_spellings};
 
 /// The most rows one page returns.
 pub const MAX_PAGE: usize = 10_000;
@@ -452,6 +452,16 @@ fn other_locations_statement(filter: &Filter) -> Option<(&'static str, Vec<Strin
             "SELECT DISTINCT file_id FROM file_locations WHERE filename ILIKE $1 OR $2 <% filename",
             vec![contains_pattern(t), t.clone()],
         ),
+        // The file a `like:` term names (as `similar::target` finds it), which its ranking leaves out.
+        Filter::Like(LikeRef::Id(id)) => ("SELECT id FROM files WHERE id = $1::text::bigint", vec![id.to_string()]),
+        Filter::Like(LikeRef::Path(p)) => {
+            let mut spellings = like_path_spellings(p);
+            spellings.resize(3, p.clone());
+            (
+                "SELECT DISTINCT file_id FROM file_locations WHERE path IN ($1, $2, $3)",
+                spellings,
+            )
+        }
         _ => return None,
     })
 }
@@ -568,8 +578,11 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
                 .push_bind(pattern);
         }
         Filter::Like(_) => {
-            // The ranking itself is database/similar.rs's; as a filter (a count), the files it can rank.
-            qb.push("m.features IS NOT NULL");
+            // The ranking itself is database/similar.rs's; as a filter (a count), the files it can rank: the target
+            // itself (its ids found by `other_locations`) is not one of them.
+            qb.push("m.features IS NOT NULL AND f.id <> ALL(")
+                .push_bind(others.to_vec())
+                .push(")");
         }
         Filter::Dupes(n) if *n <= 1 => {
             qb.push("m.notes_fingerprint IS NOT NULL");

@@ -1,13 +1,19 @@
-//! Similarity search's SQL: `like:` pages in distance order from the GiST index on the features' cube (migration
-//! 0018), every other term of the query as a filter; the features backfill's reads and writes.
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+//! Similarity search's SQL: `like:` pages in distance order, read through the GiST index of the coarse vectors
+//! (migrations 0019-0021) with every other term of the query as a filter; the features backfill's reads and writes.
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+
+use crate::midi::similarity;
 
 use super::search::{COLUMNS, Cursor, Page, SortValue};
 use super::{DbError, DbResult};
-use crate::database::query::{LikeRef, Query};
+use crate::database::query::{LikeRef, Query, like_path_spellings};
 
-/// The distance expression the index serves (its definition's expression, so the planner matches it).
+/// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
+
+/// The lower bound the index serves, in its definition's expression so the planner matches it (`$2` the target's
+/// coarse vector).
+const BOUND: &str = "(cube(m.coarse::float8[]) <-> cube($2::float8[]))";
 
 /// The file a `like:` term names and its features.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,13 +28,7 @@ pub async fn target(pool: &PgPool, like: &LikeRef) -> DbResult<Target> {
     let file_id = match like {
         LikeRef::Id(id) => Some(*id),
         LikeRef::Path(p) => {
-            let mut candidates = vec![p.clone()];
-            if let Ok(abs) = std::path::absolute(p) {
-                candidates.push(abs.to_string_lossy().into_owned());
-            }
-            if let Ok(canonical) = std::fs::canonicalize(p) {
-                candidates.push(canonical.to_string_lossy().into_owned());
-            }
+            let candidates = like_path_spellings(p);
             sqlx::query_scalar("SELECT file_id FROM file_locations WHERE path = ANY($1) LIMIT 1")
                 .bind(&candidates)
                 .fetch_optional(pool)
@@ -75,6 +75,11 @@ pub async fn page(
 }
 
 /// [`page`] without locations, with each hit's distance.
+///
+/// Candidates come in coarse order (a lower bound of the distance, from a small index), each with its exact
+/// distance; once the page's last exact distance is below the bound of the last candidate read, no unread file can
+/// be nearer and the page is exact. Until then the read is made four times longer (identical vectors in numbers, or a
+/// filter most candidates fail, take a few rounds).
 pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&Cursor>) -> DbResult<(Page, Vec<f64>)> {
     let Some(like) = query.like() else {
         return Ok((Page::default(), Vec::new()));
@@ -82,16 +87,29 @@ pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&C
     let t = target(pool, like).await?;
     let others = super::search::other_locations(pool, query).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let mut qb = statement("", query, &others, &features, t.file_id, after, fetched(limit));
-    let rows = qb.build().persistent(false).fetch_all(pool).await?;
-    let mut ranked = Vec::with_capacity(rows.len());
-    for row in &rows {
-        ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
-    }
-    // The index delivers distance order only; ties (identical vectors) are put in id order here, from a page
-    // fetched twice as long, so that the keyset (distance, id) continues where this page ends.
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-    ranked.truncate(limit);
+    let coarse: Vec<f64> = similarity::coarse(&t.features).iter().map(|&x| f64::from(x)).collect();
+    let mut read = fetched(limit);
+    let ranked = loop {
+        let vectors = Vectors {
+            features: &features,
+            coarse: &coarse,
+        };
+        let mut qb = statement("", query, &others, vectors, t.file_id, after, read);
+        let rows = qb.build().persistent(false).fetch_all(pool).await?;
+        let mut ranked = Vec::with_capacity(rows.len());
+        let mut last_bound = 0.0f64;
+        for row in &rows {
+            last_bound = row.try_get::<f64, _>("bound")?;
+            ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
+        }
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+        ranked.truncate(limit);
+        let everything = rows.len() < read;
+        if everything || ranked.last().is_some_and(|(d, _)| settled(*d, last_bound)) {
+            break ranked;
+        }
+        read = read.saturating_mul(4);
+    };
     let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
     let next = (hits.len() == limit)
         .then(|| {
@@ -104,22 +122,40 @@ pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&C
     Ok((Page { hits, next }, distances))
 }
 
-/// The page's statement (`prefix` for EXPLAIN).
+/// Whether a page whose last exact distance is `last` is final when every unread candidate's lower bound is at least
+/// `bound`: strictly below it, with room for the bound's rounding (an unread file at the same distance could have a
+/// smaller id).
+fn settled(last: f64, bound: f64) -> bool {
+    last < bound * (1.0 - similarity::COARSE_SLACK) - similarity::COARSE_SLACK
+}
+
+/// The target's two vectors, as the statement binds them.
+#[derive(Clone, Copy)]
+struct Vectors<'a> {
+    features: &'a [f64],
+    coarse: &'a [f64],
+}
+
+/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order, each with its exact
+/// distance (`distance`) and its lower bound (`bound`).
 fn statement(
     prefix: &str,
     query: &Query,
     others: &[Vec<i64>],
-    features: &[f64],
+    vectors: Vectors<'_>,
     target: i64,
     after: Option<&Cursor>,
-    limit: usize,
+    read: usize,
 ) -> QueryBuilder<Postgres> {
     let mut qb = QueryBuilder::new(format!("{prefix}{COLUMNS}, "));
-    // $1: the target's features, read by DISTANCE wherever it appears.
+    // $1 and $2: the target's vectors, read by DISTANCE and BOUND wherever they appear.
     qb.push("cube(m.features::float8[]) <-> cube(")
-        .push_bind(features.to_vec())
-        .push("::float8[]) AS distance FROM files f JOIN musical_metadata m ON m.file_id = f.id ");
-    qb.push("WHERE m.features IS NOT NULL AND f.id <> ").push_bind(target);
+        .push_bind(vectors.features.to_vec())
+        .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
+        .push_bind(vectors.coarse.to_vec())
+        .push("::float8[]) AS bound FROM files f JOIN musical_metadata m ON m.file_id = f.id ");
+    qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND f.id <> ")
+        .push_bind(target);
     for (term, ids) in query.terms.iter().zip(others) {
         super::search::push_term(&mut qb, term, super::search::JOINED, ids);
     }
@@ -136,9 +172,7 @@ fn statement(
             .push_bind(c.id)
             .push(")");
     }
-    // Distance alone: a second key would keep the planner from the index's distance-ordered scan.
-    qb.push(format_args!(" ORDER BY {DISTANCE} LIMIT "))
-        .push_bind(limit as i64);
+    qb.push(format_args!(" ORDER BY {BOUND} LIMIT ")).push_bind(read as i64);
     qb
 }
 
@@ -154,15 +188,20 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
     };
     let t = target(pool, like).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
+    let coarse: Vec<f64> = similarity::coarse(&t.features).iter().map(|&x| f64::from(x)).collect();
     let others = vec![Vec::new(); query.terms.len()];
+    let vectors = Vectors {
+        features: &features,
+        coarse: &coarse,
+    };
     let mut qb = statement(
         "EXPLAIN (FORMAT JSON) ",
         query,
         &others,
-        &features,
+        vectors,
         t.file_id,
         None,
-        limit,
+        fetched(limit),
     );
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     Ok(row.try_get::<serde_json::Value, _>(0)?)
@@ -212,29 +251,32 @@ pub async fn store(pool: &PgPool, version: i16, rows: &[(i64, Option<Vec<f32>>)]
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     // One text literal per row (`{0.1,0.2}` or NULL): an array of arrays cannot hold NULL rows.
-    let values: Vec<Option<String>> = rows
+    let literal = |v: &[f32]| {
+        let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        format!("{{{}}}", parts.join(","))
+    };
+    let values: Vec<Option<String>> = rows.iter().map(|r| r.1.as_deref().map(literal)).collect();
+    let coarse: Vec<Option<String>> = rows
         .iter()
-        .map(|r| {
-            r.1.as_ref().map(|f| {
-                let parts: Vec<String> = f.iter().map(|x| x.to_string()).collect();
-                format!("{{{}}}", parts.join(","))
-            })
-        })
+        .map(|r| r.1.as_deref().map(|f| literal(&similarity::coarse(f))))
         .collect();
     sqlx::query(
-        "UPDATE musical_metadata m SET features = v.f::real[], features_version = $3 \
-         FROM unnest($1::bigint[], $2::text[]) AS v (id, f) WHERE m.file_id = v.id",
+        "UPDATE musical_metadata m SET features = v.f::real[], coarse = v.c::real[], features_version = $4 \
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v (id, f, c) WHERE m.file_id = v.id",
     )
     .bind(&ids)
     .bind(&values)
+    .bind(&coarse)
     .bind(version)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Neighbours of each of `ids` within `threshold` (Euclidean distance of the features), at most `per_file` each,
-/// among `among` (the files of an export): pairs (file, neighbour), for `export --group-similar`.
+/// Neighbours of each of `ids` within `threshold` (Euclidean distance of the features), at most `per_file` each
+/// (the nearest), among `among` (the files of an export): pairs (file, neighbour), for `export --group-similar`.
+/// Candidates come from the coarse index, in the box of `threshold` around the file's coarse vector (every file
+/// within `threshold` is in it: no coordinate of the coarse difference exceeds the features' distance).
 pub async fn neighbours_within(
     pool: &PgPool,
     ids: &[i64],
@@ -244,10 +286,14 @@ pub async fn neighbours_within(
 ) -> DbResult<Vec<(i64, i64)>> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT q.file_id, n.file_id FROM musical_metadata q CROSS JOIN LATERAL ( \
-           SELECT m.file_id, cube(m.features::float8[]) <-> cube(q.features::float8[]) AS d \
-           FROM musical_metadata m WHERE m.features IS NOT NULL AND m.file_id <> q.file_id \
-           ORDER BY cube(m.features::float8[]) <-> cube(q.features::float8[]) LIMIT $4) n \
-         WHERE q.file_id = ANY($1) AND q.features IS NOT NULL AND n.d <= $3 AND n.file_id = ANY($2)",
+           SELECT m.file_id FROM musical_metadata m \
+           WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> q.file_id \
+             AND cube(m.coarse::float8[]) <@ cube( \
+               ARRAY(SELECT x - $3 FROM unnest(q.coarse::float8[]) AS x), \
+               ARRAY(SELECT x + $3 FROM unnest(q.coarse::float8[]) AS x)) \
+             AND cube(m.features::float8[]) <-> cube(q.features::float8[]) <= $3 \
+           ORDER BY cube(m.features::float8[]) <-> cube(q.features::float8[]), m.file_id LIMIT $4) n \
+         WHERE q.file_id = ANY($1) AND q.coarse IS NOT NULL AND q.features IS NOT NULL AND n.file_id = ANY($2)",
     )
     .bind(ids)
     .bind(among)
@@ -257,6 +303,43 @@ pub async fn neighbours_within(
     .await?;
     Ok(rows)
 }
+
+/// Fill the coarse vector of every file whose features were stored without one (migration 20: a library whose
+/// features predate the coarse index). Returns the files given one.
+pub async fn fill_coarse(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let mut last = 0i64;
+    let mut filled = 0u64;
+    loop {
+        // Walks the primary key in order, so each round reads on from the last instead of testing the whole table.
+        let rows: Vec<(i64, Vec<f32>)> = sqlx::query_as(
+            "SELECT file_id, features FROM musical_metadata \
+             WHERE file_id > $1 AND features IS NOT NULL AND coarse IS NULL ORDER BY file_id LIMIT $2",
+        )
+        .bind(last)
+        .bind(FILL_BATCH)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(end) = rows.last().map(|r| r.0) else { break };
+        last = end;
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        // The vectors end to end: row i's is the slice [i * COARSE_DIMS + 1, (i + 1) * COARSE_DIMS].
+        let flat: Vec<f32> = rows.iter().flat_map(|r| similarity::coarse(&r.1)).collect();
+        filled += sqlx::query(
+            "UPDATE musical_metadata m SET coarse = ($2::real[])[(v.i - 1) * $3 + 1 : v.i * $3] \
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS v (id, i) WHERE m.file_id = v.id",
+        )
+        .bind(&ids)
+        .bind(&flat)
+        .bind(similarity::COARSE_DIMS as i64)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(filled)
+}
+
+/// Rows per round trip of [`fill_coarse`].
+const FILL_BATCH: i64 = 10_000;
 
 /// Per file of `ids`: its content hash and both musical fingerprints (the keys of its duplicate groups).
 pub async fn group_keys(pool: &PgPool, ids: &[i64]) -> DbResult<Vec<GroupKeys>> {

@@ -88,6 +88,9 @@ pub struct MidiMetadata {
     /// serialised metadata (the analysis golden files): a derived vector, guarded by its own quality test.
     #[serde(skip)]
     pub features: Option<Vec<f32>>,
+    /// The features' coarse vector ([`super::similarity::coarse`]): what `like:`'s index orders candidates by.
+    #[serde(skip)]
+    pub coarse: Option<[f32; super::similarity::COARSE_DIMS]>,
 }
 
 /// What [`analyze_with_options`] computes besides the stored metadata.
@@ -1205,6 +1208,7 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         first_warning: w.first_warning,
         notes_fingerprint: fingerprints.map(|f| f.exact),
         transposed_fingerprint: fingerprints.map(|f| f.transposed),
+        coarse: features.as_ref().map(|f| super::similarity::coarse(f)),
         features: features.map(|f| f.to_vec()),
     })
 }
