@@ -580,7 +580,7 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
         Filter::Like(_) => {
             // The ranking itself is database/similar.rs's; as a filter (a count), the files it can rank: the target
             // itself (its ids found by `other_locations`) is not one of them.
-            qb.push("m.features IS NOT NULL AND f.id <> ALL(")
+            qb.push("m.features IS NOT NULL AND m.file_id <> ALL(")
                 .push_bind(others.to_vec())
                 .push(")");
         }

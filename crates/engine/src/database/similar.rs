@@ -94,17 +94,17 @@ pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&C
             features: &features,
             coarse: &coarse,
         };
-        let mut qb = statement("", query, &others, vectors, t.file_id, after, read);
+        let mut qb = statement("", query, &others, vectors, t.file_id, after, read, limit);
         let rows = qb.build().persistent(false).fetch_all(pool).await?;
         let mut ranked = Vec::with_capacity(rows.len());
-        let mut last_bound = 0.0f64;
+        let (mut candidates, mut last_bound) = (0i64, 0.0f64);
         for row in &rows {
-            last_bound = row.try_get::<f64, _>("bound")?;
+            candidates = row.try_get("candidates")?;
+            last_bound = row.try_get("last_bound")?;
             ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
         }
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-        ranked.truncate(limit);
-        let everything = rows.len() < read;
+        let everything = (candidates as usize) < read;
         if everything || ranked.last().is_some_and(|(d, _)| settled(*d, last_bound)) {
             break ranked;
         }
@@ -136,8 +136,11 @@ struct Vectors<'a> {
     coarse: &'a [f64],
 }
 
-/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order, each with its exact
-/// distance (`distance`) and its lower bound (`bound`).
+/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order (`candidates` of
+/// them, the last with the lower bound `last_bound`), and of those the `limit` nearest with their hit columns and
+/// exact `distance`. The candidates are read from `musical_metadata` alone unless a term tests a column of `files`
+/// (the left join is then dropped by the planner): only the page's own rows are looked up in `files`.
+#[allow(clippy::too_many_arguments)]
 fn statement(
     prefix: &str,
     query: &Query,
@@ -146,15 +149,16 @@ fn statement(
     target: i64,
     after: Option<&Cursor>,
     read: usize,
+    limit: usize,
 ) -> QueryBuilder<Postgres> {
-    let mut qb = QueryBuilder::new(format!("{prefix}{COLUMNS}, "));
+    let mut qb = QueryBuilder::new(format!("{prefix}WITH c AS MATERIALIZED (SELECT m.file_id, "));
     // $1 and $2: the target's vectors, read by DISTANCE and BOUND wherever they appear.
     qb.push("cube(m.features::float8[]) <-> cube(")
         .push_bind(vectors.features.to_vec())
         .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
         .push_bind(vectors.coarse.to_vec())
-        .push("::float8[]) AS bound FROM files f JOIN musical_metadata m ON m.file_id = f.id ");
-    qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND f.id <> ")
+        .push("::float8[]) AS bound FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
+    qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(target);
     for (term, ids) in query.terms.iter().zip(others) {
         super::search::push_term(&mut qb, term, super::search::JOINED, ids);
@@ -168,15 +172,23 @@ fn statement(
             .push_bind(d)
             .push(format_args!(" AND ({DISTANCE} > "))
             .push_bind(d)
-            .push(" OR f.id > ")
+            .push(" OR m.file_id > ")
             .push_bind(c.id)
             .push(")");
     }
-    qb.push(format_args!(" ORDER BY {BOUND} LIMIT ")).push_bind(read as i64);
+    qb.push(format_args!(" ORDER BY {BOUND} LIMIT "))
+        .push_bind(read as i64)
+        .push("), s AS (SELECT count(*) AS candidates, max(bound) AS last_bound FROM c) ");
+    qb.push(format_args!(
+        "{COLUMNS}, p.distance, s.candidates, s.last_bound FROM \
+         (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
+    ))
+    .push_bind(limit as i64)
+    .push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id CROSS JOIN s");
     qb
 }
 
-/// Rows fetched for a page of `limit`: enough that identical vectors straddling its end are put in id order.
+/// Candidates read in the first round for a page of `limit` (each further round reads four times more).
 fn fetched(limit: usize) -> usize {
     limit.saturating_mul(2).max(limit + 16)
 }
@@ -202,6 +214,7 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
         t.file_id,
         None,
         fetched(limit),
+        limit,
     );
     let row = qb.build().persistent(false).fetch_one(pool).await?;
     Ok(row.try_get::<serde_json::Value, _>(0)?)
