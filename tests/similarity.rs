@@ -341,3 +341,50 @@ async fn a_library_with_features_before_the_coarse_index_gets_its_vectors_and_in
     assert_eq!(page.hits.len(), 10);
     assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
 }
+
+/// The groove corpus's evaluation session: the same ten grooves, each played by four drummers (different
+/// performances of one piece, the nearest the corpus has to another arrangement). Among all the corpus's files, how
+/// near does another drummer's take of the same groove come to each take?
+#[test]
+fn other_drummers_takes_of_one_groove_rank_near() {
+    let named = named_payloads(&corpus_folders());
+    let metas: Vec<Option<Vec<f32>>> = named
+        .iter()
+        .map(|(_, b)| analyze(b).ok().and_then(|m| m.features))
+        .collect();
+    let groove = |p: &Path| -> Option<String> {
+        let s = p.to_string_lossy();
+        s.contains("eval_session").then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+    };
+    let mut ranks = Vec::new();
+    for (i, (p, _)) in named.iter().enumerate() {
+        let (Some(g), Some(f)) = (groove(p), metas[i].as_ref()) else { continue };
+        let mut order: Vec<(f64, usize)> = metas
+            .iter()
+            .enumerate()
+            .filter(|(j, m)| *j != i && m.is_some())
+            .map(|(j, m)| (similarity::distance(m.as_ref().unwrap(), f), j))
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let rank = order
+            .iter()
+            .position(|(_, j)| groove(&named[*j].0).as_deref() == Some(g.as_str()))
+            .unwrap()
+            + 1;
+        ranks.push((p.clone(), rank));
+    }
+    let mrr = ranks.iter().map(|r| 1.0 / r.1 as f64).sum::<f64>() / ranks.len() as f64;
+    let top5 = ranks.iter().filter(|r| r.1 <= 5).count();
+    eprintln!(
+        "{} takes: another drummer's take of the same groove in the top 5 for {top5}, mean reciprocal rank {mrr:.3}",
+        ranks.len()
+    );
+    for r in &ranks {
+        eprintln!("  {:>4}  {}", r.1, r.0.display());
+    }
+    assert_eq!(ranks.len(), 40);
+    // Measured with vector version 1: 13 of 40 in the top 5, mean reciprocal rank 0.222 (chance: about 0.005). The
+    // vector holds where onsets fall in the beat, not which drum plays where in the bar, so takes of one groove are
+    // near but not reliably nearest; this guards what it reaches, the top-5 bar is not met for these.
+    assert!(mrr >= 0.2 && top5 >= 12, "mean reciprocal rank {mrr:.3}, {top5} in the top 5");
+}
