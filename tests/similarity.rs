@@ -354,11 +354,14 @@ fn other_drummers_takes_of_one_groove_rank_near() {
         .collect();
     let groove = |p: &Path| -> Option<String> {
         let s = p.to_string_lossy();
-        s.contains("eval_session").then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        s.contains("eval_session")
+            .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
     };
     let mut ranks = Vec::new();
     for (i, (p, _)) in named.iter().enumerate() {
-        let (Some(g), Some(f)) = (groove(p), metas[i].as_ref()) else { continue };
+        let (Some(g), Some(f)) = (groove(p), metas[i].as_ref()) else {
+            continue;
+        };
         let mut order: Vec<(f64, usize)> = metas
             .iter()
             .enumerate()
@@ -386,5 +389,8 @@ fn other_drummers_takes_of_one_groove_rank_near() {
     // Measured with vector version 1: 13 of 40 in the top 5, mean reciprocal rank 0.222 (chance: about 0.005). The
     // vector holds where onsets fall in the beat, not which drum plays where in the bar, so takes of one groove are
     // near but not reliably nearest; this guards what it reaches, the top-5 bar is not met for these.
-    assert!(mrr >= 0.2 && top5 >= 12, "mean reciprocal rank {mrr:.3}, {top5} in the top 5");
+    assert!(
+        mrr >= 0.2 && top5 >= 12,
+        "mean reciprocal rank {mrr:.3}, {top5} in the top 5"
+    );
 }

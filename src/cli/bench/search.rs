@@ -77,6 +77,9 @@ pub struct SearchRow {
     pub target_ms: f64,
     /// The hot run's own target where it has one (`like:`), else `target_ms`.
     pub hot_target_ms: f64,
+    /// `like:` rows: the share of the exact first page the page holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,6 +162,10 @@ pub async fn run(
             (false, true) => (TRIPLE_MS, TRIPLE_MS),
             (false, false) => (SINGLE_MS, SINGLE_MS),
         };
+        let recall = match query.like() {
+            Some(_) => Some(database::bench::like_recall(&url, &query, PAGE).await?),
+            None => None,
+        };
         let row = SearchRow {
             query: text.to_string(),
             sort: sort_text.to_string(),
@@ -168,10 +175,17 @@ pub async fn run(
             hot_ms: median(hot),
             target_ms,
             hot_target_ms,
+            recall,
         };
         eprintln!(
-            "bench: search {:<40} {:>6} {:>3} rows  cold {:>7.1} ms  hot {:>6.1} ms",
-            row.query, row.sort, row.rows, row.cold_ms, row.hot_ms
+            "bench: search {:<40} {:>6} {:>3} rows  cold {:>7.1} ms  hot {:>6.1} ms{}",
+            row.query,
+            row.sort,
+            row.rows,
+            row.cold_ms,
+            row.hot_ms,
+            row.recall
+                .map_or(String::new(), |r| format!("  recall {:.0}%", r * 100.0))
         );
         rows.push(row);
     }
@@ -268,7 +282,7 @@ pub fn markdown(r: &SearchReport) -> String {
     };
     let mut s = format!(
         "\n### Library search ({} files; first page of {PAGE} rows with locations; cold: {cold}; hot: median of {HOT_RUNS})\n\n\
-         | query | sort | rows | cold ms | hot ms | target ms | |\n|---|---|---:|---:|---:|---:|---|\n",
+         | query | sort | rows | cold ms | hot ms | target ms | | recall of the exact page |\n|---|---|---:|---:|---:|---:|---|---:|\n",
         r.files
     );
     for row in &r.rows {
@@ -278,7 +292,7 @@ pub fn markdown(r: &SearchReport) -> String {
             "**missed**"
         };
         s.push_str(&format!(
-            "| `{}` | {} | {} | {:.1} | {:.1} | {} | {ok} |\n",
+            "| `{}` | {} | {} | {:.1} | {:.1} | {} | {ok} | {} |\n",
             row.query,
             row.sort,
             row.rows,
@@ -288,7 +302,8 @@ pub fn markdown(r: &SearchReport) -> String {
                 format!("{:.0}", row.target_ms)
             } else {
                 format!("{:.0} cold, {:.0} hot", row.target_ms, row.hot_target_ms)
-            }
+            },
+            row.recall.map_or(String::new(), |r| format!("{:.0}%", r * 100.0))
         ));
     }
     s

@@ -1,4 +1,5 @@
 //! SQL of the benchmark: an empty library database before each measured run.
+use super::query::Query;
 use super::{DbResult, cluster, connect_options, quote_ident};
 use sqlx::{Connection, PgConnection};
 
@@ -123,6 +124,23 @@ pub async fn like_target(url: &str) -> DbResult<Option<i64>> {
     .await?;
     c.close().await?;
     Ok(id)
+}
+
+/// The share of the exact first page of `query` (a `like:` query) that its page holds: `like:`'s recall.
+pub async fn like_recall(url: &str, query: &Query, limit: usize) -> DbResult<f64> {
+    let pool = super::connect(url, 1).await?;
+    let (page, _) = super::similar::ranked(&pool, query, limit, None).await?;
+    let (exact, _) = super::similar::exact(&pool, query, limit).await?;
+    pool.close().await;
+    if exact.hits.is_empty() {
+        return Ok(1.0);
+    }
+    let found = exact
+        .hits
+        .iter()
+        .filter(|e| page.hits.iter().any(|h| h.id == e.id))
+        .count();
+    Ok(found as f64 / exact.hits.len() as f64)
 }
 
 /// The database the append bench keeps its base library in, copied back before each measured mode.
