@@ -21,9 +21,9 @@
 //! compressed bits), and a block whose output passes [`WORKER_OUTPUT_CAP`] (bzip2's run-length stage lets one
 //! block inflate to ~46 MB) is not buffered but streamed from the calling thread, through the caller's bomb guard.
 
+use memchr::memmem::Finder;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Cursor, Read};
-use memchr::memmem::Finder;
 
 use super::ahead::{Bounds, Lost, OrderedAhead};
 use block::{BlockDecoder, BlockError};

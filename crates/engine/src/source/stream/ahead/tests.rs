@@ -83,9 +83,15 @@ fn outputs_come_back_in_submission_order_when_later_jobs_finish_first() {
                 then: Some(open0),
             },
         ];
-        let mut seqs: Vec<u64> = jobs.into_iter().map(|j| pool.submit(j, 1).ok().expect("admitted")).collect();
+        let mut seqs: Vec<u64> = jobs
+            .into_iter()
+            .map(|j| pool.submit(j, 1).ok().expect("admitted"))
+            .collect();
         seqs.extend((3..20).map(|v| pool.submit(step(v), 1).ok().expect("admitted")));
-        let got: Vec<u64> = seqs.iter().map(|&s| pool.take(s).expect("in flight").expect("done")).collect();
+        let got: Vec<u64> = seqs
+            .iter()
+            .map(|&s| pool.take(s).expect("in flight").expect("done"))
+            .collect();
         assert_eq!(got, (0..20).map(|v| v * 10).collect::<Vec<_>>());
         let finished = log.lock().expect("log").clone();
         let at = |v: u64| finished.iter().position(|&x| x == v);
