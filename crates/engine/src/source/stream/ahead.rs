@@ -219,7 +219,8 @@ impl<J: Send, O: Send> OrderedAhead<J, O> {
         }
     }
 
-    /// The most declared bytes ever in flight at once.
+    /// The most declared bytes ever in flight at once (tests look at it).
+    #[cfg(test)]
     pub fn peak(&self) -> u64 {
         self.peak
     }
@@ -320,6 +321,7 @@ impl<J: Send, O: Send> Planned<J, O> {
         self.wanted.clear();
     }
 
+    #[cfg(test)]
     pub fn peak(&self) -> u64 {
         self.pool.peak()
     }

@@ -20,6 +20,7 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// A job that may wait for a gate before answering and open another after.
+#[derive(Debug)]
 struct Step {
     value: u64,
     wait: Option<crossbeam_channel::Receiver<()>>,
@@ -83,11 +84,8 @@ fn outputs_come_back_in_submission_order_when_later_jobs_finish_first() {
                 then: Some(open0),
             },
         ];
-        let mut seqs: Vec<u64> = jobs
-            .into_iter()
-            .map(|j| pool.submit(j, 1).ok().expect("admitted"))
-            .collect();
-        seqs.extend((3..20).map(|v| pool.submit(step(v), 1).ok().expect("admitted")));
+        let mut seqs: Vec<u64> = jobs.into_iter().map(|j| pool.submit(j, 1).expect("admitted")).collect();
+        seqs.extend((3..20).map(|v| pool.submit(step(v), 1).expect("admitted")));
         let got: Vec<u64> = seqs
             .iter()
             .map(|&s| pool.take(s).expect("in flight").expect("done"))
@@ -106,11 +104,11 @@ fn jobs_and_bytes_in_flight_stay_within_the_bounds() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let bounds = Bounds { jobs: 3, bytes: 100 };
         let mut pool = OrderedAhead::threads("t", loggers(2, &log), bounds).expect("workers");
-        let a = pool.submit(step(1), 40).ok().expect("admitted");
-        let b = pool.submit(step(2), 40).ok().expect("admitted");
+        let a = pool.submit(step(1), 40).expect("admitted");
+        let b = pool.submit(step(2), 40).expect("admitted");
         assert!(!pool.room(40), "120 bytes of 100");
         assert!(pool.submit(step(3), 40).is_err());
-        let c = pool.submit(step(3), 20).ok().expect("exactly 100 bytes");
+        let c = pool.submit(step(3), 20).expect("exactly 100 bytes");
         assert!(!pool.room(0), "a fourth job");
         assert_eq!(pool.take(a), Some(Ok(10)));
         assert!(pool.room(40));
@@ -118,7 +116,7 @@ fn jobs_and_bytes_in_flight_stay_within_the_bounds() {
             assert!(pool.take(s).is_some_and(|r| r.is_ok()));
         }
         // A job larger than the whole budget runs alone, never beside another.
-        let big = pool.submit(step(4), 500).ok().expect("alone, admitted");
+        let big = pool.submit(step(4), 500).expect("alone, admitted");
         assert!(pool.submit(step(5), 1).is_err());
         assert_eq!(pool.take(big), Some(Ok(40)));
         assert!(pool.peak() <= 500);
@@ -155,7 +153,7 @@ fn a_stop_while_workers_block_drops_the_queue_and_answers_gone() {
             })
             .collect();
         let mut pool = OrderedAhead::threads("t", workers, WIDE).expect("workers");
-        let seqs: Vec<u64> = (0..10).map(|v| pool.submit(v, 1).ok().expect("admitted")).collect();
+        let seqs: Vec<u64> = (0..10).map(|v| pool.submit(v, 1).expect("admitted")).collect();
         // Both workers are inside a job, eight jobs queued.
         let in_hand = [started.recv().expect("start"), started.recv().expect("start")];
         pool.stop();
@@ -185,7 +183,7 @@ fn a_panicking_job_answers_panicked_and_its_worker_goes_on() {
             })
             .collect();
         let mut pool = OrderedAhead::threads("t", workers, WIDE).expect("workers");
-        let seqs: Vec<u64> = (0..12).map(|v| pool.submit(v, 1).ok().expect("admitted")).collect();
+        let seqs: Vec<u64> = (0..12).map(|v| pool.submit(v, 1).expect("admitted")).collect();
         for (v, s) in seqs.into_iter().enumerate() {
             let expected = if v == 3 { Err(Lost::Panicked) } else { Ok(v as u64 + 1) };
             assert_eq!(pool.take(s), Some(expected), "job {v}");
@@ -213,7 +211,7 @@ fn given_up_jobs_free_their_room_and_are_skipped_when_not_started() {
         let bounds = Bounds { jobs: 4, bytes: 100 };
         let mut pool = OrderedAhead::threads("t", workers, bounds).expect("worker");
         for v in 0..4 {
-            pool.submit(v, 25).ok().expect("admitted");
+            pool.submit(v, 25).expect("admitted");
         }
         // The worker is inside job 0; jobs 1-3 are queued.
         started.recv().expect("job 0 started");
