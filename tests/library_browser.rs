@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use midi_tui::database::Target;
 use midi_tui::engine::library::{LoadNotesError, MAX_NOTES, hash_from_hex, load_notes};
+use midi_tui::engine::midi::analyze;
 use midi_tui::engine::run::session::Engine;
 use midi_tui::engine::source::{FetchError, Limits, read_location};
 
@@ -96,6 +97,55 @@ async fn detail_and_notes_of_an_archive_member() {
 
     // Bytes nobody imported have no detail.
     assert_eq!(engine.file_detail(&[7u8; 32]).await.unwrap(), None);
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// The detail shows what the analysis found, field for field and typed the same: the analysis's `Music` goes into
+/// `musical_metadata` and comes back out of `file_detail` unchanged (programs 0-based both ways, floats exact), for
+/// every imported file, archive members included.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_files_detail_holds_its_analysis_unchanged() {
+    let db = common::fresh_db().await;
+    let src = library();
+    let v = common::import_json(&db.url, &[src.to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    let engine = open(&db.url).await;
+    let files: Vec<(String, String)> = sqlx::query_as("SELECT encode(content_hash, 'hex'), filepath FROM files")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(files.len() >= 4, "{files:?}");
+    let mut with_programs = 0;
+    for (hash, path) in &files {
+        let d = engine
+            .file_detail(&hash_from_hex(hash).unwrap())
+            .await
+            .unwrap()
+            .expect("an imported file");
+        let bytes = read_location(path, &Limits::default()).expect("the first location's bytes");
+        let m = analyze(&bytes).expect("an imported file analyses");
+        assert_eq!(d.music.as_ref(), Some(&m.music), "{path}");
+        assert_eq!(
+            (d.format, d.num_tracks, d.ticks_per_quarter_note, d.duration_ticks),
+            (
+                Some(m.format),
+                Some(m.num_tracks),
+                m.ticks_per_quarter_note,
+                Some(m.duration_ticks)
+            ),
+            "{path}"
+        );
+        assert_eq!(
+            (d.duration_seconds, &d.track_names, &d.copyright),
+            (Some(m.duration_seconds), &m.track_names, &m.copyright),
+            "{path}"
+        );
+        with_programs += usize::from(!m.music.programs.is_empty());
+    }
+    assert!(
+        with_programs > 0,
+        "some file has program changes, so their numbering is compared"
+    );
     let _ = std::fs::remove_dir_all(&src);
 }
 

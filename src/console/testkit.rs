@@ -297,7 +297,7 @@ pub fn hit(i: i64) -> crate::engine::library::Hit {
 
 /// The stored detail of `hit(i)`: three locations, two of them archive members (one nested).
 pub fn detail(i: i64) -> crate::engine::library::FileDetail {
-    use crate::engine::library::{DupeKind, FileDetail, LocationDetail, MusicDetail};
+    use crate::engine::library::{DupeKind, FileDetail, LocationDetail, Music};
     let h = hit(i);
     let loc = |path: &str| LocationDetail {
         path: path.into(),
@@ -325,7 +325,7 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
         copyright: None,
         import_run_id: Some(3),
         created_at: "2026-12-01 14:00".into(),
-        music: Some(MusicDetail {
+        music: Some(Music {
             bpm: Some(120.0),
             avg_bpm: Some(120.0),
             tempo_changes: 1,
@@ -342,7 +342,8 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
             polyphony_max: 6,
             note_density: 12.9,
             channels: vec![0, 1, 9],
-            programs: vec![1, 34],
+            // 0-based as stored: General MIDI's Acoustic Grand Piano and Electric Bass (finger), shown 1 and 34.
+            programs: vec![0, 33],
             has_drums: true,
             is_karaoke: false,
             lyrics_count: 0,
