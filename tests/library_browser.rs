@@ -291,6 +291,8 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].reason.as_deref(), Some("cancelled in a test"));
     assert_eq!(runs[0].source_paths(), vec![src.clone()]);
+    // The run's row stores the counters its summary reported (one `Counts`, bigint only in the table).
+    assert_eq!(runs[0].counts, report.run.counts);
 
     let data_dir = common::temp_dir("unfinished-status");
     let args = [
@@ -320,6 +322,10 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
     .unwrap();
     assert_eq!(json["unfinished_runs"][0]["reason"], "cancelled in a test", "{json}");
     assert_eq!(json["unfinished_runs"][0]["status"], "interrupted");
+    let counts = serde_json::to_value(report.run.counts).unwrap();
+    for (k, n) in counts.as_object().unwrap() {
+        assert_eq!(&json["unfinished_runs"][0][k], n, "{k}: {json}");
+    }
 
     // The resume is an import of the same sources; then nothing is left unfinished.
     let v = common::import_json(&db.url, &[src.to_str().unwrap()]);

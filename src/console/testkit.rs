@@ -181,11 +181,11 @@ pub fn snapshot(t: u64) -> Snapshot {
             capacity,
         };
     }
-    s.seen = done + per_s;
-    s.imported = done * 8 / 10;
-    s.duplicates = done - done * 8 / 10 - done / 100;
-    s.failed = done / 100;
-    s.bytes = done * 9_000;
+    s.counts.seen = done + per_s;
+    s.counts.imported = done * 8 / 10;
+    s.counts.duplicates = done - done * 8 / 10 - done / 100;
+    s.counts.failed = done / 100;
+    s.counts.bytes = done * 9_000;
     s.written = done;
     s.discovered = 60_000;
     s.discovered_bytes = 540_000_000;
@@ -241,12 +241,14 @@ pub fn summary(status: RunStatus) -> RunSummary {
         run_id: Some(7),
         status,
         mode: RunMode::Ludicrous,
-        seen: 12_000,
-        imported: 9_600,
-        duplicates: 2_280,
-        skipped: 0,
-        failed: 120,
-        bytes: 108_000_000,
+        counts: crate::engine::metrics::Counts {
+            seen: 12_000,
+            imported: 9_600,
+            duplicates: 2_280,
+            skipped: 0,
+            failed: 120,
+            bytes: 108_000_000,
+        },
         seconds: 27.4,
         files_per_s: 438.0,
         mb_per_s: 3.9,
