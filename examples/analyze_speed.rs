@@ -23,7 +23,7 @@ fn main() {
     let notes: u64 = payloads
         .iter()
         .filter_map(|p| midi_tui_engine::midi::analyze(p).ok())
-        .map(|m| m.total_notes.max(0) as u64)
+        .map(|m| m.music.total_notes.max(0) as u64)
         .sum();
     let c = measure_cost(&payloads, passes);
     let mb = bytes as f64 / 1e6;

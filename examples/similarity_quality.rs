@@ -56,11 +56,11 @@ fn debug(payloads: &[Vec<u8>], i: usize) {
             .iter()
             .map(|&(x, y)| format!("{:.3}", similarity::distance(&a[x..y], &b[x..y])))
             .collect();
-        eprintln!("{kind}: {d:?} notes {} -> {}", m.total_notes, v.total_notes);
+        eprintln!("{kind}: {d:?} notes {} -> {}", m.music.total_notes, v.music.total_notes);
     }
     eprintln!(
         "{i}: notes {} vs {}, fmt {} tracks {} vs {}",
-        m.total_notes, r.total_notes, m.format, m.num_tracks, r.num_tracks
+        m.music.total_notes, r.music.total_notes, m.format, m.num_tracks, r.num_tracks
     );
     eprintln!("{:?}\n{:?}", m.features, r.features);
 }

@@ -17,7 +17,7 @@ fn odd_name() -> String {
 fn base(hash: u8, location: String) -> ContentRecord {
     let mut r = sample_record(hash, &location);
     r.midi.duration_seconds = 12.345678901234567;
-    r.midi.avg_bpm = Some(0.1);
+    r.midi.music.avg_bpm = Some(0.1);
     r
 }
 
@@ -28,22 +28,22 @@ fn records(hash0: u8, dir: &str) -> Vec<ContentRecord> {
     let mut extreme = base(hash0 + 1, format!("{dir}/extreme.mid"));
     extreme.size = u64::MAX;
     let m = &mut extreme.midi;
-    (m.format, m.unique_pitches) = (i16::MIN, i16::MAX);
-    (m.num_tracks, m.total_notes, m.tempo_changes) = (i32::MAX, i32::MIN, -1);
+    (m.format, m.music.unique_pitches) = (i16::MIN, i16::MAX);
+    (m.num_tracks, m.music.total_notes, m.music.tempo_changes) = (i32::MAX, i32::MIN, -1);
     m.duration_ticks = i64::MIN;
     m.duration_seconds = f64::MAX;
-    m.bpm = Some(f64::MIN_POSITIVE);
-    m.avg_bpm = Some(5e-324);
-    m.key_confidence = Some(-0.0);
-    m.avg_velocity = Some(-1e-300);
-    m.note_density = f64::MIN;
-    m.channels = vec![i16::MIN, -1, 0, i16::MAX];
-    m.programs = (0..128).collect();
-    m.pitch_range_min = Some(i16::MIN);
+    m.music.bpm = Some(f64::MIN_POSITIVE);
+    m.music.avg_bpm = Some(5e-324);
+    m.music.key_confidence = Some(-0.0);
+    m.music.avg_velocity = Some(-1e-300);
+    m.music.note_density = f64::MIN;
+    m.music.channels = vec![i16::MIN, -1, 0, i16::MAX];
+    m.music.programs = (0..128).collect();
+    m.music.pitch_range_min = Some(i16::MIN);
     m.ticks_per_quarter_note = Some(i32::MIN);
     extreme.path.filename_bpm = Some(1e300); // past real's range: infinity
-    m.has_drums = false;
-    m.is_karaoke = true;
+    m.music.has_drums = false;
+    m.music.is_karaoke = true;
 
     let mut blank = base(hash0 + 2, format!("{dir}/blank.mid"));
     blank.path = PathMeta {
@@ -59,19 +59,19 @@ fn records(hash0: u8, dir: &str) -> Vec<ContentRecord> {
     m.duration_seconds = f64::NAN;
     m.track_names = vec![];
     m.copyright = None;
-    m.bpm = Some(f64::INFINITY);
-    m.avg_bpm = None;
-    m.time_signature_numerator = None;
-    m.time_signature_denominator = None;
-    m.key_signature = None;
-    m.detected_key = None;
-    m.key_confidence = Some(f64::NAN);
-    m.pitch_range_min = None;
-    m.pitch_range_max = None;
-    m.avg_velocity = Some(f64::NEG_INFINITY);
-    m.note_density = 0.0; // NOT NULL: a non-finite density would fail the batch in either format
-    m.channels = vec![];
-    m.programs = vec![];
+    m.music.bpm = Some(f64::INFINITY);
+    m.music.avg_bpm = None;
+    m.music.time_signature_numerator = None;
+    m.music.time_signature_denominator = None;
+    m.music.key_signature = None;
+    m.music.detected_key = None;
+    m.music.key_confidence = Some(f64::NAN);
+    m.music.pitch_range_min = None;
+    m.music.pitch_range_max = None;
+    m.music.avg_velocity = Some(f64::NEG_INFINITY);
+    m.music.note_density = 0.0; // NOT NULL: a non-finite density would fail the batch in either format
+    m.music.channels = vec![];
+    m.music.programs = vec![];
     m.notes_fingerprint = None;
     m.transposed_fingerprint = None;
 
@@ -81,7 +81,7 @@ fn records(hash0: u8, dir: &str) -> Vec<ContentRecord> {
     text.path.collection = "ünïcödé 🎹".into();
     text.path.filename_key = Some(String::new());
     text.midi.copyright = Some("\\.\n\\N".into());
-    text.midi.key_signature = Some("NULL".into());
+    text.midi.music.key_signature = Some("NULL".into());
     text.midi.track_names = [
         "",
         "NULL",

@@ -234,14 +234,14 @@ fn a_generated_library_looks_like_a_real_one() {
                 );
                 features_of(&data, &mut f, rel);
                 let pm = path_meta(rel);
-                if let (Some(name_bpm), Some(bpm)) = (pm.filename_bpm, m.bpm) {
+                if let (Some(name_bpm), Some(bpm)) = (pm.filename_bpm, m.music.bpm) {
                     assert!(
                         (name_bpm - bpm).abs() < 0.51,
                         "{rel}: name says {name_bpm} BPM, file {bpm}"
                     );
                     bpm_checked += 1;
                 }
-                if let (Some(name_key), Some(key)) = (&pm.filename_key, &m.key_signature) {
+                if let (Some(name_key), Some(key)) = (&pm.filename_key, &m.music.key_signature) {
                     assert_eq!(name_key, key, "{rel}: key in name vs key signature");
                     key_checked += 1;
                 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use midi_tui::database::Target;
 use midi_tui::engine::library::{LoadNotesError, MAX_NOTES, hash_from_hex, load_notes};
+use midi_tui::engine::midi::analyze;
 use midi_tui::engine::run::session::Engine;
 use midi_tui::engine::source::{FetchError, Limits, read_location};
 
@@ -96,6 +97,55 @@ async fn detail_and_notes_of_an_archive_member() {
 
     // Bytes nobody imported have no detail.
     assert_eq!(engine.file_detail(&[7u8; 32]).await.unwrap(), None);
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// The detail shows what the analysis found, field for field and typed the same: the analysis's `Music` goes into
+/// `musical_metadata` and comes back out of `file_detail` unchanged (programs 0-based both ways, floats exact), for
+/// every imported file, archive members included.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_files_detail_holds_its_analysis_unchanged() {
+    let db = common::fresh_db().await;
+    let src = library();
+    let v = common::import_json(&db.url, &[src.to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    let engine = open(&db.url).await;
+    let files: Vec<(String, String)> = sqlx::query_as("SELECT encode(content_hash, 'hex'), filepath FROM files")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(files.len() >= 4, "{files:?}");
+    let mut with_programs = 0;
+    for (hash, path) in &files {
+        let d = engine
+            .file_detail(&hash_from_hex(hash).unwrap())
+            .await
+            .unwrap()
+            .expect("an imported file");
+        let bytes = read_location(path, &Limits::default()).expect("the first location's bytes");
+        let m = analyze(&bytes).expect("an imported file analyses");
+        assert_eq!(d.music.as_ref(), Some(&m.music), "{path}");
+        assert_eq!(
+            (d.format, d.num_tracks, d.ticks_per_quarter_note, d.duration_ticks),
+            (
+                Some(m.format),
+                Some(m.num_tracks),
+                m.ticks_per_quarter_note,
+                Some(m.duration_ticks)
+            ),
+            "{path}"
+        );
+        assert_eq!(
+            (d.duration_seconds, &d.track_names, &d.copyright),
+            (Some(m.duration_seconds), &m.track_names, &m.copyright),
+            "{path}"
+        );
+        with_programs += usize::from(!m.music.programs.is_empty());
+    }
+    assert!(
+        with_programs > 0,
+        "some file has program changes, so their numbering is compared"
+    );
     let _ = std::fs::remove_dir_all(&src);
 }
 
@@ -241,6 +291,8 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].reason.as_deref(), Some("cancelled in a test"));
     assert_eq!(runs[0].source_paths(), vec![src.clone()]);
+    // The run's row stores the counters its summary reported (one `Counts`, bigint only in the table).
+    assert_eq!(runs[0].counts, report.run.counts);
 
     let data_dir = common::temp_dir("unfinished-status");
     let args = [
@@ -270,6 +322,10 @@ async fn an_unfinished_run_is_listed_with_why_until_it_is_resumed() {
     .unwrap();
     assert_eq!(json["unfinished_runs"][0]["reason"], "cancelled in a test", "{json}");
     assert_eq!(json["unfinished_runs"][0]["status"], "interrupted");
+    let counts = serde_json::to_value(report.run.counts).unwrap();
+    for (k, n) in counts.as_object().unwrap() {
+        assert_eq!(&json["unfinished_runs"][0][k], n, "{k}: {json}");
+    }
 
     // The resume is an import of the same sources; then nothing is left unfinished.
     let v = common::import_json(&db.url, &[src.to_str().unwrap()]);

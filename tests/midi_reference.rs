@@ -94,49 +94,53 @@ fn compare(ours: &MidiMetadata, r: &Value) -> Vec<(&'static str, String, String,
     if let Some(t) = int("note_on_count") {
         push(
             "note_on_count",
-            ours.total_notes.to_string(),
+            ours.music.total_notes.to_string(),
             t.to_string(),
-            i64::from(ours.total_notes) == t,
+            i64::from(ours.music.total_notes) == t,
         );
     }
-    for (f, o) in [("min_pitch", ours.pitch_range_min), ("max_pitch", ours.pitch_range_max)] {
+    for (f, o) in [
+        ("min_pitch", ours.music.pitch_range_min),
+        ("max_pitch", ours.music.pitch_range_max),
+    ] {
         let t = int(f);
         push(f, fmt_opt(&o), fmt_opt(&t), o.map(i64::from) == t);
     }
     let t = r.get("first_tempo_bpm").and_then(Value::as_f64);
-    let ok = match (ours.bpm, t) {
+    let ok = match (ours.music.bpm, t) {
         (Some(a), Some(b)) => (a - b).abs() <= 0.01,
         (None, None) => true,
         _ => false,
     };
-    push("first_tempo_bpm", fmt_opt(&ours.bpm), fmt_opt(&t), ok);
+    push("first_tempo_bpm", fmt_opt(&ours.music.bpm), fmt_opt(&t), ok);
 
     let t = r.get("first_time_signature").and_then(Value::as_str).map(str::to_owned);
     let o = ours
+        .music
         .time_signature_numerator
-        .zip(ours.time_signature_denominator)
+        .zip(ours.music.time_signature_denominator)
         .map(|(n, d)| format!("{n}/{d}"));
     push("first_time_signature", fmt_opt(&o), fmt_opt(&t), o == t);
 
     let t = r.get("first_key_signature").and_then(Value::as_str).map(str::to_owned);
     push(
         "first_key_signature",
-        fmt_opt(&ours.key_signature),
+        fmt_opt(&ours.music.key_signature),
         fmt_opt(&t),
-        ours.key_signature == t,
+        ours.music.key_signature == t,
     );
 
     if let Some(arr) = r.get("programs").and_then(Value::as_array) {
         let t: Vec<i64> = arr.iter().filter_map(Value::as_i64).collect();
-        let o: Vec<i64> = ours.programs.iter().map(|&p| i64::from(p)).collect();
+        let o: Vec<i64> = ours.music.programs.iter().map(|&p| i64::from(p)).collect();
         push("programs", format!("{o:?}"), format!("{t:?}"), o == t);
     }
     if let Some(t) = r.get("drum_channel_10").and_then(Value::as_bool) {
         push(
             "drum_channel_10",
-            ours.has_drums.to_string(),
+            ours.music.has_drums.to_string(),
             t.to_string(),
-            ours.has_drums == t,
+            ours.music.has_drums == t,
         );
     }
     if let Some(t) = r.get("mido_length_s").and_then(Value::as_f64) {
@@ -355,7 +359,7 @@ fn groove_throughput() {
     let mut notes = 0i64;
     for _ in 0..rounds {
         for f in &files {
-            notes += i64::from(analyze(f).map(|m| m.total_notes).unwrap_or(0));
+            notes += i64::from(analyze(f).map(|m| m.music.total_notes).unwrap_or(0));
         }
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -57,12 +57,13 @@ fn variants_of_real_files_rank_their_originals_in_the_top_five() {
     let mut compared = 0;
     for &o in &originals {
         let orig = metas[o].as_ref().unwrap();
-        let key = |m: &midi_tui::engine::midi::MidiMetadata| m.key_signature.clone().or(m.detected_key.clone());
+        let key =
+            |m: &midi_tui::engine::midi::MidiMetadata| m.music.key_signature.clone().or(m.music.detected_key.clone());
         let peers: Vec<&[f32]> = metas
             .iter()
             .flatten()
             .filter(|m| m.notes_fingerprint != orig.notes_fingerprint)
-            .filter(|m| m.bpm.map(f64::round) == orig.bpm.map(f64::round) && key(m) == key(orig))
+            .filter(|m| m.music.bpm.map(f64::round) == orig.music.bpm.map(f64::round) && key(m) == key(orig))
             .filter_map(|m| m.features.as_deref())
             .collect();
         for (kind, bytes) in variants::variants(&payloads[o]) {

@@ -228,7 +228,7 @@ mod archives {
         std::fs::write(&p, data).unwrap();
         let (summary, errors) = dry_run(&p);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(summary.failed, 1, "{summary:?}");
+        assert_eq!(summary.counts.failed, 1, "{summary:?}");
         assert_eq!(summary.errors_by_kind.values().sum::<u64>(), 1, "{summary:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -322,14 +322,14 @@ mod archives {
                 std::fs::write(&p, mutate(&data, seed * 7919 + data.len() as u64)).unwrap();
                 let (s, errors) = dry_run(&p);
                 runs += 1;
-                let left = s.failed + s.imported + s.duplicates + s.skipped + s.ignored.values().sum::<u64>();
+                let left = s.counts.done() + s.ignored.values().sum::<u64>();
                 if left == 0 {
                     failures.push(format!("{name} seed {seed}: nothing left ({s:?})"));
                 }
                 let mut paths = errors.clone();
                 paths.sort();
                 paths.dedup();
-                if paths.len() != errors.len() || s.failed != errors.len() as u64 {
+                if paths.len() != errors.len() || s.counts.failed != errors.len() as u64 {
                     failures.push(format!("{name} seed {seed}: a path counted twice: {errors:?} ({s:?})"));
                 }
                 for (k, n) in s.errors_by_kind {

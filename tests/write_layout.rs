@@ -203,9 +203,9 @@ async fn absent_and_non_finite_values_are_null() {
         c.path.filename_key = None;
         c.midi.ticks_per_quarter_note = None;
         c.midi.duration_seconds = f64::NAN;
-        c.midi.bpm = Some(f64::INFINITY);
-        c.midi.avg_bpm = None;
-        c.midi.key_confidence = Some(f64::NAN);
+        c.midi.music.bpm = Some(f64::INFINITY);
+        c.midi.music.avg_bpm = None;
+        c.midi.music.key_confidence = Some(f64::NAN);
         c
     };
     let direct = blank(3, "/lib/direct.mid");

@@ -118,7 +118,7 @@ where
     report.mode_reason = Some(mode_reason);
     if let Some((library, rates)) = auto_inputs {
         // The files this import saw: the estimate `--mode auto` would have made knowing the source's size.
-        let seen = report.run.seen;
+        let seen = report.run.counts.seen;
         let c = crate::engine::profile::auto::choose(
             library,
             seen,
@@ -203,8 +203,8 @@ async fn watch(handle: PlanHandle, quiet: bool) -> Result<ImportReport> {
             _ = tick.tick() => {
                 let now = metrics.snapshot();
                 let dt = (now.elapsed - prev.elapsed).as_secs_f64();
-                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.done()));
-                let eta = eta.sample(dt, now.done().saturating_sub(prev.done()), remaining, control.is_paused());
+                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.counts.done()));
+                let eta = eta.sample(dt, now.counts.done().saturating_sub(prev.counts.done()), remaining, control.is_paused());
                 let line = progress_line(&now, eta);
                 match &bar {
                     Some(b) => b.set_message(line),
@@ -229,11 +229,11 @@ fn progress_line(now: &Snapshot, eta: Option<f64>) -> String {
         "{:>8} files/s {:>6.1} MB/s | seen {} imported {} dup {} skipped {} failed {} | ETA {}",
         count_f(f.files_per_s),
         f.mb_per_s,
-        count(now.seen),
-        count(now.imported),
-        count(now.duplicates),
-        count(now.skipped),
-        count(now.failed),
+        count(now.counts.seen),
+        count(now.counts.imported),
+        count(now.counts.duplicates),
+        count(now.counts.skipped),
+        count(now.counts.failed),
         eta
     )
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::database::runs::RunCounts;
 use crate::engine::human::{count, counted};
 use crate::engine::kinds::{RunMode, RunStatus};
+use crate::engine::metrics::Counts;
 use crate::engine::pipeline::{RunSummary, SharedRunReport};
 use crate::engine::run::plan::ImportReport;
 
@@ -19,9 +19,9 @@ pub struct ImporterReport {
     pub status: Option<String>,
     pub error: Option<String>,
     pub mode: Option<String>,
-    /// seen, imported, duplicates, skipped, failed, bytes: the run's counters, as the database stores them.
+    /// seen, imported, duplicates, skipped, failed, bytes: the run's counters, as `import --json` spells them.
     #[serde(flatten)]
-    pub counts: RunCounts,
+    pub counts: Counts,
     pub errors_by_kind: HashMap<String, u64>,
     pub ignored: Option<Value>,
     pub shared_run: Option<ImporterShare>,
@@ -40,12 +40,12 @@ impl ImporterReport {
     /// Read a report (fields of other types than expected read as absent, so one odd field loses no count).
     pub fn from_json(v: &Value) -> Self {
         serde_json::from_value(v.clone()).unwrap_or_else(|_| {
-            let n = |k: &str| v[k].as_i64().unwrap_or(0);
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
             Self {
                 status: v["status"].as_str().map(String::from),
                 error: v["error"].as_str().map(String::from),
                 mode: v["mode"].as_str().map(String::from),
-                counts: RunCounts {
+                counts: Counts {
                     seen: n("seen"),
                     imported: n("imported"),
                     duplicates: n("duplicates"),
@@ -76,7 +76,7 @@ impl ImporterReport {
 
 /// The importers' reports as one: counts summed, the worst status, the first error, and this process's wall time.
 pub fn sum(reports: &[ImporterReport], wall: f64) -> ImportReport {
-    let total = |f: fn(&RunCounts) -> i64| reports.iter().map(|r| f(&r.counts).max(0) as u64).sum::<u64>();
+    let counts: Counts = reports.iter().map(|r| r.counts).sum();
     let mut errors_by_kind: HashMap<String, u64> = HashMap::new();
     for r in reports {
         for (k, c) in &r.errors_by_kind {
@@ -94,24 +94,16 @@ pub fn sum(reports: &[ImporterReport], wall: f64) -> ImportReport {
         .into_iter()
         .find(|m| first.is_some_and(|r| r.mode.as_deref() == Some(m.as_str())))
         .unwrap_or(RunMode::Normal);
-    let seen = total(|c| c.seen);
-    let bytes = total(|c| c.bytes);
     let shared = reports.iter().find_map(|r| r.shared_run.as_ref()?.id);
-    let finished = total(|c| c.imported + c.duplicates + c.skipped + c.failed);
     let run = RunSummary {
         run_id: None,
         status,
         mode,
-        seen,
-        imported: total(|c| c.imported),
-        duplicates: total(|c| c.duplicates),
-        skipped: total(|c| c.skipped),
-        failed: total(|c| c.failed),
-        bytes,
+        counts,
         seconds: wall,
         // Files finished over the wall time of all importers together (the one definition, metrics::Figures).
-        files_per_s: finished as f64 / wall.max(1e-9),
-        mb_per_s: bytes as f64 / wall.max(1e-9) / 1e6,
+        files_per_s: counts.done() as f64 / wall.max(1e-9),
+        mb_per_s: counts.bytes as f64 / wall.max(1e-9) / 1e6,
         phase_busy_seconds: HashMap::new(),
         errors_by_kind,
         log_path: None,
@@ -189,12 +181,38 @@ mod tests {
         let b = serde_json::json!({"status": "failed", "error": "boom", "seen": 4, "imported": 4,
             "errors_by_kind": {"no_header": 2}, "shared_run": {"id": 7, "units_taken": 3, "restored": true}});
         let r = sum(&[ImporterReport::from_json(&a), ImporterReport::from_json(&b)], 2.0);
-        assert_eq!((r.run.seen, r.run.imported, r.run.failed), (7, 6, 1));
+        assert_eq!(
+            (r.run.counts.seen, r.run.counts.imported, r.run.counts.failed),
+            (7, 6, 1)
+        );
         assert_eq!(r.run.status, RunStatus::Failed);
         assert_eq!(r.error.as_deref(), Some("boom"));
         assert_eq!(r.run.errors_by_kind["no_header"], 3);
         let s = r.run.shared_run.unwrap();
         assert_eq!((s.id, s.units_taken, s.restored), (7, 5, true));
+    }
+
+    /// `--workers` reads each importer's `import --json` back: the counters it printed are the counters it reads,
+    /// both through the run summary's own `Counts` (the fallback reading of an odd report too).
+    #[test]
+    fn an_importers_printed_counts_read_back_whole() {
+        let mut run = sum(&[], 1.0).run;
+        run.counts = Counts {
+            seen: 11,
+            imported: 7,
+            duplicates: 2,
+            skipped: 1,
+            failed: 1,
+            bytes: 12_345,
+        };
+        let mut v = serde_json::to_value(&run).unwrap();
+        for k in ["seen", "imported", "duplicates", "skipped", "failed", "bytes"] {
+            assert!(v[k].is_u64(), "{k} at the top level: {v}");
+        }
+        assert_eq!(ImporterReport::from_json(&v).counts, run.counts);
+        v["mode"] = serde_json::json!(5);
+        assert_eq!(ImporterReport::from_json(&v).counts, run.counts, "the fallback reading");
+        assert_eq!(sum(&[ImporterReport::from_json(&v)], 1.0).run.counts.done(), 11);
     }
 
     #[test]

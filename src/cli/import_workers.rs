@@ -127,7 +127,7 @@ pub async fn run(
             println!(
                 "  importer {}: {}, {}{}",
                 i + 1,
-                counted(r.counts.seen.max(0) as u64, "file"),
+                counted(r.counts.seen, "file"),
                 counted(r.units_taken(), "unit"),
                 r.error.as_deref().map(|e| format!(", error: {e}")).unwrap_or_default()
             );

@@ -1614,10 +1614,10 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
                 // The graph's series: each second's own rate.
                 app.live
                     .files_per_s
-                    .push(now.done().saturating_sub(prev.done()) as f64 / dt);
+                    .push(now.counts.done().saturating_sub(prev.counts.done()) as f64 / dt);
                 app.live
                     .mb_per_s
-                    .push(now.bytes.saturating_sub(prev.bytes) as f64 / dt / 1e6);
+                    .push(now.counts.bytes.saturating_sub(prev.counts.bytes) as f64 / dt / 1e6);
                 app.live.phase_history.push(phases);
                 // One set of busy figures: the panel's bars and the verdict read the same mean of the last samples.
                 let figures = metrics::Figures::of(&now);
@@ -1627,13 +1627,13 @@ fn on_sample(app: &mut App, s: Option<Snapshot>) -> Vec<Effect> {
                     mb_per_s: figures.mb_per_s,
                 });
                 // Members are counted as they are seen: most of the window's items from archives means inflating.
-                let seen = now.seen.saturating_sub(prev.seen);
+                let seen = now.counts.seen.saturating_sub(prev.counts.seen);
                 app.live.inflating = now.members.saturating_sub(prev.members) * 2 > seen;
                 let shown = app.live.rates.as_ref().map(|r| r.phases).unwrap_or(phases);
                 app.live.bottleneck = bottleneck::choose(&shown, &app.situation());
-                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.done()));
+                let remaining = now.scan_done.then(|| now.discovered.saturating_sub(now.counts.done()));
                 let paused = app.run == RunState::Paused;
-                let finished = now.done().saturating_sub(prev.done());
+                let finished = now.counts.done().saturating_sub(prev.counts.done());
                 app.live.eta = app.live.eta_smoother.sample(dt, finished, remaining, paused);
             }
         }

@@ -7,8 +7,9 @@ use super::app::{App, Dialog, Msg, Overlay, PathField, PollOutcome, Polled, Star
 use super::browser::{BrowserMsg, DupesOf};
 use super::keymap::{self, Key};
 use super::testkit::{self, keys};
-use crate::engine::database::runs::{RunCounts, UnfinishedRun};
+use crate::engine::database::runs::UnfinishedRun;
 use crate::engine::library::DupeKind;
+use crate::engine::metrics::Counts;
 use crate::engine::pipeline::RunStatus;
 
 fn polled(p: Polled) -> Msg {
@@ -35,7 +36,7 @@ pub fn unfinished_run(id: i64, status: &str) -> UnfinishedRun {
         sources: vec!["/music/libraries/groove".into(), "/music/new packs/さくら.zip".into()],
         started_at: "2026-12-01 14:03".into(),
         finished_at: Some("2026-12-01 14:09".into()),
-        counts: RunCounts {
+        counts: Counts {
             seen: 41_230,
             imported: 30_112,
             duplicates: 10_900,

@@ -181,11 +181,11 @@ pub fn snapshot(t: u64) -> Snapshot {
             capacity,
         };
     }
-    s.seen = done + per_s;
-    s.imported = done * 8 / 10;
-    s.duplicates = done - done * 8 / 10 - done / 100;
-    s.failed = done / 100;
-    s.bytes = done * 9_000;
+    s.counts.seen = done + per_s;
+    s.counts.imported = done * 8 / 10;
+    s.counts.duplicates = done - done * 8 / 10 - done / 100;
+    s.counts.failed = done / 100;
+    s.counts.bytes = done * 9_000;
     s.written = done;
     s.discovered = 60_000;
     s.discovered_bytes = 540_000_000;
@@ -241,12 +241,14 @@ pub fn summary(status: RunStatus) -> RunSummary {
         run_id: Some(7),
         status,
         mode: RunMode::Ludicrous,
-        seen: 12_000,
-        imported: 9_600,
-        duplicates: 2_280,
-        skipped: 0,
-        failed: 120,
-        bytes: 108_000_000,
+        counts: crate::engine::metrics::Counts {
+            seen: 12_000,
+            imported: 9_600,
+            duplicates: 2_280,
+            skipped: 0,
+            failed: 120,
+            bytes: 108_000_000,
+        },
         seconds: 27.4,
         files_per_s: 438.0,
         mb_per_s: 3.9,
@@ -297,7 +299,7 @@ pub fn hit(i: i64) -> crate::engine::library::Hit {
 
 /// The stored detail of `hit(i)`: three locations, two of them archive members (one nested).
 pub fn detail(i: i64) -> crate::engine::library::FileDetail {
-    use crate::engine::library::{DupeKind, FileDetail, LocationDetail, MusicDetail};
+    use crate::engine::library::{DupeKind, FileDetail, LocationDetail, Music};
     let h = hit(i);
     let loc = |path: &str| LocationDetail {
         path: path.into(),
@@ -325,7 +327,7 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
         copyright: None,
         import_run_id: Some(3),
         created_at: "2026-12-01 14:00".into(),
-        music: Some(MusicDetail {
+        music: Some(Music {
             bpm: Some(120.0),
             avg_bpm: Some(120.0),
             tempo_changes: 1,
@@ -342,7 +344,8 @@ pub fn detail(i: i64) -> crate::engine::library::FileDetail {
             polyphony_max: 6,
             note_density: 12.9,
             channels: vec![0, 1, 9],
-            programs: vec![1, 34],
+            // 0-based as stored: General MIDI's Acoustic Grand Piano and Electric Bass (finger), shown 1 and 34.
+            programs: vec![0, 33],
             has_drums: true,
             is_karaoke: false,
             lyrics_count: 0,

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The phases of the pipeline, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -99,6 +99,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The run's counters now.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            seen: self.seen.load(Relaxed),
+            imported: self.imported.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+        }
+    }
+
     /// The ignored files by type, for the run summary.
     pub fn ignored(&self) -> std::collections::BTreeMap<String, u64> {
         self.ignored_by_ext.lock().map(|m| m.clone()).unwrap_or_default()
@@ -111,6 +123,48 @@ impl Totals {
                 *m.entry(k.clone()).or_insert(0) += n;
             }
         }
+    }
+}
+
+/// A run's counters, spelled once: the live [`Snapshot`], the run's summary (`import --json`), the `import_runs`
+/// row (its `bigint` columns are converted where the SQL is) and the `--workers` importers' reports all hold this,
+/// flattened into their JSON under these keys. See [`Totals`] for what each counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    pub seen: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+impl Counts {
+    /// Files finished (imported, duplicate, skipped or failed).
+    pub fn done(&self) -> u64 {
+        self.imported + self.duplicates + self.skipped + self.failed
+    }
+}
+
+/// Several importers' counters as one run's (`--workers`).
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            seen: self.seen.saturating_add(o.seen),
+            imported: self.imported.saturating_add(o.imported),
+            duplicates: self.duplicates.saturating_add(o.duplicates),
+            skipped: self.skipped.saturating_add(o.skipped),
+            failed: self.failed.saturating_add(o.failed),
+            bytes: self.bytes.saturating_add(o.bytes),
+        }
+    }
+}
+
+impl std::iter::Sum for Counts {
+    fn sum<I: Iterator<Item = Counts>>(iter: I) -> Counts {
+        iter.fold(Counts::default(), |a, b| a + b)
     }
 }
 
@@ -205,12 +259,7 @@ impl RunMetrics {
             elapsed,
             import_elapsed: elapsed.saturating_sub(Duration::from_nanos(self.import_from_ns.load(Relaxed))),
             phases,
-            seen: t.seen.load(Relaxed),
-            imported: t.imported.load(Relaxed),
-            duplicates: t.duplicates.load(Relaxed),
-            skipped: t.skipped.load(Relaxed),
-            failed: t.failed.load(Relaxed),
-            bytes: t.bytes.load(Relaxed),
+            counts: t.counts(),
             written: t.written.load(Relaxed),
             discovered: t.discovered.load(Relaxed),
             discovered_bytes: t.discovered_bytes.load(Relaxed),
@@ -249,12 +298,8 @@ pub struct Snapshot {
     /// Since the import itself began (after the profile steps): what a run's files/s is over.
     pub import_elapsed: Duration,
     pub phases: [PhaseSnapshot; 6],
-    pub seen: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub bytes: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub written: u64,
     pub discovered: u64,
     pub discovered_bytes: u64,
@@ -271,11 +316,6 @@ impl Default for Snapshot {
 impl Snapshot {
     pub fn phase(&self, p: Phase) -> &PhaseSnapshot {
         &self.phases[p.idx()]
-    }
-
-    /// Files finished (imported, duplicate, skipped or failed).
-    pub fn done(&self) -> u64 {
-        self.imported + self.duplicates + self.skipped + self.failed
     }
 }
 
@@ -328,10 +368,10 @@ impl Figures {
         let per_s = |n: f64| if seconds > 0.0 { n / seconds } else { 0.0 };
         Figures {
             seconds,
-            files: s.done(),
-            files_per_s: per_s(s.done() as f64),
-            mb_per_s: per_s(s.bytes as f64) / 1e6,
-            failed: s.failed,
+            files: s.counts.done(),
+            files_per_s: per_s(s.counts.done() as f64),
+            mb_per_s: per_s(s.counts.bytes as f64) / 1e6,
+            failed: s.counts.failed,
         }
     }
 }
@@ -532,12 +572,14 @@ mod tests {
     #[test]
     fn the_figures_share_one_definition() {
         let mut s = Snapshot {
-            imported: 60,
-            duplicates: 30,
-            skipped: 5,
-            failed: 5,
-            seen: 95,
-            bytes: 4_000_000,
+            counts: Counts {
+                imported: 60,
+                duplicates: 30,
+                skipped: 5,
+                failed: 5,
+                seen: 95,
+                bytes: 4_000_000,
+            },
             ..Default::default()
         };
         s.import_elapsed = Duration::from_secs(2);

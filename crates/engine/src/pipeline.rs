@@ -30,7 +30,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::metrics::{RunMetrics, Snapshot};
+use super::metrics::{Counts, RunMetrics, Snapshot};
 use super::source::{self, Limits};
 use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError, lost_rows, runs, writer};
@@ -181,12 +181,8 @@ pub struct RunSummary {
     pub run_id: Option<i64>,
     pub status: RunStatus,
     pub mode: RunMode,
-    pub seen: u64,
-    pub imported: u64,
-    pub duplicates: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub bytes: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub seconds: f64,
     pub files_per_s: f64,
     pub mb_per_s: f64,
@@ -222,17 +218,17 @@ impl RunSummary {
     /// "1,204 files in 3.1 s (388 files/s, 2.1 MB/s): 1,100 imported, 90 duplicates, 10 skipped, 4 failed": the
     /// final line of every front end and of the run log, from the one definition of each figure.
     pub fn figures_text(&self) -> String {
-        let files = self.imported + self.duplicates + self.skipped + self.failed;
+        let c = &self.counts;
         format!(
             "{} in {:.1} s ({} files/s, {:.1} MB/s): {} imported, {} duplicates, {} skipped, {} failed",
-            human::counted(files, "file"),
+            human::counted(c.done(), "file"),
             self.seconds,
             human::count_f(self.files_per_s),
             self.mb_per_s,
-            human::count(self.imported),
-            human::count(self.duplicates),
-            human::count(self.skipped),
-            human::count(self.failed)
+            human::count(c.imported),
+            human::count(c.duplicates),
+            human::count(c.skipped),
+            human::count(c.failed)
         )
     }
 }
@@ -552,11 +548,10 @@ fn store_status(
     let silent = opts.watchdog.as_ref().is_some_and(|w| w.is_silent());
     let reachable =
         !silent && (status != RunStatus::Failed || rt.block_on(database::reachable(&pool.connect_options())));
-    let counts = counts(snap);
     let update = async {
         tokio::time::timeout(
             database::ACQUIRE_TIMEOUT * 2,
-            runs::update(pool, id, &counts, Some((status.as_str(), reason))),
+            runs::update(pool, id, &snap.counts, Some((status.as_str(), reason))),
         )
         .await
     };
@@ -574,17 +569,6 @@ fn store_status(
     }
 }
 
-fn counts(s: &Snapshot) -> runs::RunCounts {
-    runs::RunCounts {
-        seen: s.seen as i64,
-        imported: s.imported as i64,
-        duplicates: s.duplicates as i64,
-        skipped: s.skipped as i64,
-        failed: s.failed as i64,
-        bytes: s.bytes as i64,
-    }
-}
-
 fn summary(
     opts: &ImportOptions,
     run_id: Option<i64>,
@@ -597,12 +581,7 @@ fn summary(
         run_id,
         status,
         mode: opts.mode,
-        seen: s.seen,
-        imported: s.imported,
-        duplicates: s.duplicates,
-        skipped: s.skipped,
-        failed: s.failed,
-        bytes: s.bytes,
+        counts: s.counts,
         seconds: figures.seconds,
         files_per_s: figures.files_per_s,
         mb_per_s: figures.mb_per_s,

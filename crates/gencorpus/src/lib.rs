@@ -957,7 +957,7 @@ mod tests {
                 match midi_tui_engine::midi::analyze(&v) {
                     Ok(m) => panic!(
                         "{kind:?} {i} was readable: {} notes, {} warnings",
-                        m.total_notes, m.warnings
+                        m.music.total_notes, m.warnings
                     ),
                     Err(e) => assert_eq!(e.kind.code(), kind.code(), "{kind:?} {i}: {}", e.message),
                 }

@@ -539,7 +539,7 @@ fn a_window_of_archive_members_counts_as_inflating_and_plain_files_do_not() {
     // Two more samples in which every item seen was an archive member.
     for t in 4..=5 {
         let mut s = testkit::snapshot(t);
-        s.members = s.seen;
+        s.members = s.counts.seen;
         update(&mut a, Msg::Sample(Some(s)));
     }
     assert!(a.live.inflating);

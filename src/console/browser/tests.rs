@@ -279,9 +279,12 @@ fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
     keys(&mut a, &[Key::Char('p'), Key::Char('c')]);
     assert_eq!(a.browser.text(), "pc");
     assert_eq!(a.run, RunState::Running);
-    let before = a.live.snapshot.done();
+    let before = a.live.snapshot.counts.done();
     update(&mut a, Msg::Sample(Some(snapshot(20))));
-    assert!(a.live.snapshot.done() > before, "the counters move on while browsing");
+    assert!(
+        a.live.snapshot.counts.done() > before,
+        "the counters move on while browsing"
+    );
     // Closed and opened again: the same query, searched again for files the import added meanwhile.
     keys(&mut a, &[Key::Esc]);
     assert!(!a.browser.open);

@@ -280,7 +280,7 @@ fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
 fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
     let right = app.run.is_active().then(|| {
-        let done = app.live.snapshot.done();
+        let done = app.live.snapshot.counts.done();
         Line::from(format!(" import running: {} ", counted(done, "file"))).style(Style::new().fg(Color::Yellow))
     });
     let block = panel("Library", right, false);
@@ -656,11 +656,7 @@ fn duplicate_lines(d: &FileDetail, w: usize) -> Vec<Line<'static>> {
 }
 
 /// The analysis: four lines that always show, and the finer points for when there is room.
-fn music_lines(
-    m: &crate::engine::library::MusicDetail,
-    length: &str,
-    w: usize,
-) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+fn music_lines(m: &crate::engine::library::Music, length: &str, w: usize) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
     let bpm = m.bpm.map_or_else(|| "no tempo".to_string(), |b| format!("{b:.1} bpm"));
     let ts = match (m.time_signature_numerator, m.time_signature_denominator) {
         (Some(n), Some(d)) => format!("{n}/{d}"),
@@ -689,15 +685,17 @@ fn music_lines(
         w,
     ));
     let channels: Vec<String> = m.channels.iter().map(|c| (c + 1).to_string()).collect();
+    // Stored 0-based as the file spells them; shown as General MIDI numbers them, from 1 (like the channels).
     let programs: Vec<String> = m
         .programs
         .iter()
-        .map(|p| {
-            let name = PROGRAM_NAMES
-                .get(usize::from(*p).wrapping_sub(1))
+        .map(|&p| {
+            let name = usize::try_from(p)
+                .ok()
+                .and_then(|i| PROGRAM_NAMES.get(i))
                 .copied()
                 .unwrap_or("?");
-            format!("{p} {name}")
+            format!("{} {name}", i32::from(p) + 1)
         })
         .collect();
     let drums = if m.has_drums { " · drums" } else { "" };

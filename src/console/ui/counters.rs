@@ -34,12 +34,16 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let kv = |k: &str, v: String, style: Style| vec![Span::styled(format!("{k} "), dim()), Span::styled(v, style)];
     let mut first = Vec::new();
-    first.extend(kv("seen", count(s.seen), bold()));
-    first.extend(kv(" new", count(s.imported), bold().fg(Color::Green)));
-    first.extend(kv(" dup", count(s.duplicates), bold()));
-    first.extend(kv(" skip", count(s.skipped), bold()));
-    let fail_style = if s.failed > 0 { bold().fg(Color::Red) } else { bold() };
-    first.extend(kv(" fail", count(s.failed), fail_style));
+    first.extend(kv("seen", count(s.counts.seen), bold()));
+    first.extend(kv(" new", count(s.counts.imported), bold().fg(Color::Green)));
+    first.extend(kv(" dup", count(s.counts.duplicates), bold()));
+    first.extend(kv(" skip", count(s.counts.skipped), bold()));
+    let fail_style = if s.counts.failed > 0 {
+        bold().fg(Color::Red)
+    } else {
+        bold()
+    };
+    first.extend(kv(" fail", count(s.counts.failed), fail_style));
     let second = match (&app.run, &app.summary) {
         (RunState::Finished { .. }, Some(sum)) => vec![Span::styled(
             format!(
@@ -48,7 +52,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
                 fmt_secs(sum.seconds),
                 fmt_rate(sum.files_per_s),
                 fmt_rate(sum.mb_per_s),
-                fmt_bytes(sum.bytes)
+                fmt_bytes(sum.counts.bytes)
             ),
             bold(),
         )],
@@ -56,7 +60,7 @@ pub fn render_counters(f: &mut Frame, area: Rect, app: &App) {
             // Until the scan ends, the total is a lower bound.
             let more = if s.scan_done { "" } else { "+" };
             let mut v = kv("found", format!("{}{more}", count(s.discovered)), Style::new());
-            v.extend(kv(" read", fmt_bytes(s.bytes), Style::new()));
+            v.extend(kv(" read", fmt_bytes(s.counts.bytes), Style::new()));
             let eta = match (app.live.eta, &app.run) {
                 (Some(e), RunState::Running) => fmt_secs(e),
                 _ => "-".into(),

@@ -164,7 +164,7 @@ fn upper_first(s: &str) -> String {
 
 /// What the quit and cancel dialogs say about a run going on under them.
 pub fn run_under_dialog(app: &App) -> Option<String> {
-    let done = super::fmt_count(app.live.snapshot.done());
+    let done = super::fmt_count(app.live.snapshot.counts.done());
     match app.run {
         RunState::Preparing => {
             Some("The run is still applying its mode's levels; it goes on while this is open.".into())

@@ -11,7 +11,10 @@ use crate::console::app::{App, LogKind};
 
 pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
     // This run's failed files, the counters' `fail` (other error lines are not files and are not counted).
-    let failed = app.summary.as_ref().map_or(app.live.snapshot.failed, |s| s.failed);
+    let failed = app
+        .summary
+        .as_ref()
+        .map_or(app.live.snapshot.counts.failed, |s| s.counts.failed);
     let mut right: Vec<Span> = Vec::new();
     if failed > 0 {
         right.push(Span::styled(

@@ -121,7 +121,7 @@ fn the_headline_is_the_run_s_own_rate_and_after_the_run_the_final_line_s() {
         "{screen}"
     );
     assert!(
-        screen.contains(&format!(" {} failed ", s.failed)),
+        screen.contains(&format!(" {} failed ", s.counts.failed)),
         "the run's own failed count: {screen}"
     );
     assert_eq!(

@@ -119,9 +119,9 @@ fn render_unfinished(f: &mut Frame, area: Rect, app: &App) {
         let why = r.reason.as_deref().unwrap_or("no reason was recorded");
         let far = format!(
             "    {} files read ({} new), {} · stopped: ",
-            fmt_count(r.counts.seen.max(0) as u64),
-            fmt_count(r.counts.imported.max(0) as u64),
-            fmt_bytes(r.counts.bytes.max(0) as u64),
+            fmt_count(r.counts.seen),
+            fmt_count(r.counts.imported),
+            fmt_bytes(r.counts.bytes),
         );
         lines.push(Line::from(vec![
             Span::styled(far.clone(), dim()),

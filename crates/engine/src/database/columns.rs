@@ -117,36 +117,46 @@ pub const MUSICAL_METADATA: Table<ContentRecord> = Table {
             sql_type: "bigint",
             value: Value::FileId,
         },
-        field("bpm", "double precision", |c| opt_finite(c.midi.bpm)),
-        field("avg_bpm", "double precision", |c| opt_finite(c.midi.avg_bpm)),
-        field("tempo_changes", "integer", |c| Datum::Int4(c.midi.tempo_changes)),
+        field("bpm", "double precision", |c| opt_finite(c.midi.music.bpm)),
+        field("avg_bpm", "double precision", |c| opt_finite(c.midi.music.avg_bpm)),
+        field("tempo_changes", "integer", |c| Datum::Int4(c.midi.music.tempo_changes)),
         field("time_signature_numerator", "smallint", |c| {
-            c.midi.time_signature_numerator.map_or(Datum::Null, Datum::Int2)
+            c.midi.music.time_signature_numerator.map_or(Datum::Null, Datum::Int2)
         }),
         field("time_signature_denominator", "smallint", |c| {
-            c.midi.time_signature_denominator.map_or(Datum::Null, Datum::Int2)
+            c.midi.music.time_signature_denominator.map_or(Datum::Null, Datum::Int2)
         }),
-        field("key_signature", "text", |c| opt_text(c.midi.key_signature.as_deref())),
-        field("detected_key", "text", |c| opt_text(c.midi.detected_key.as_deref())),
+        field("key_signature", "text", |c| {
+            opt_text(c.midi.music.key_signature.as_deref())
+        }),
+        field("detected_key", "text", |c| {
+            opt_text(c.midi.music.detected_key.as_deref())
+        }),
         field("key_confidence", "double precision", |c| {
-            opt_finite(c.midi.key_confidence)
+            opt_finite(c.midi.music.key_confidence)
         }),
-        field("total_notes", "integer", |c| Datum::Int4(c.midi.total_notes)),
-        field("unique_pitches", "smallint", |c| Datum::Int2(c.midi.unique_pitches)),
+        field("total_notes", "integer", |c| Datum::Int4(c.midi.music.total_notes)),
+        field("unique_pitches", "smallint", |c| {
+            Datum::Int2(c.midi.music.unique_pitches)
+        }),
         field("pitch_range_min", "smallint", |c| {
-            c.midi.pitch_range_min.map_or(Datum::Null, Datum::Int2)
+            c.midi.music.pitch_range_min.map_or(Datum::Null, Datum::Int2)
         }),
         field("pitch_range_max", "smallint", |c| {
-            c.midi.pitch_range_max.map_or(Datum::Null, Datum::Int2)
+            c.midi.music.pitch_range_max.map_or(Datum::Null, Datum::Int2)
         }),
-        field("avg_velocity", "double precision", |c| opt_finite(c.midi.avg_velocity)),
-        field("polyphony_max", "integer", |c| Datum::Int4(c.midi.polyphony_max)),
-        field("note_density", "double precision", |c| finite(c.midi.note_density)),
-        field("channels", "smallint[]", |c| Datum::Int2Array(&c.midi.channels)),
-        field("programs", "smallint[]", |c| Datum::Int2Array(&c.midi.programs)),
-        field("has_drums", "boolean", |c| Datum::Bool(c.midi.has_drums)),
-        field("is_karaoke", "boolean", |c| Datum::Bool(c.midi.is_karaoke)),
-        field("lyrics_count", "integer", |c| Datum::Int4(c.midi.lyrics_count)),
+        field("avg_velocity", "double precision", |c| {
+            opt_finite(c.midi.music.avg_velocity)
+        }),
+        field("polyphony_max", "integer", |c| Datum::Int4(c.midi.music.polyphony_max)),
+        field("note_density", "double precision", |c| {
+            finite(c.midi.music.note_density)
+        }),
+        field("channels", "smallint[]", |c| Datum::Int2Array(&c.midi.music.channels)),
+        field("programs", "smallint[]", |c| Datum::Int2Array(&c.midi.music.programs)),
+        field("has_drums", "boolean", |c| Datum::Bool(c.midi.music.has_drums)),
+        field("is_karaoke", "boolean", |c| Datum::Bool(c.midi.music.is_karaoke)),
+        field("lyrics_count", "integer", |c| Datum::Int4(c.midi.music.lyrics_count)),
         field("notes_fingerprint", "bytea", |c| {
             c.midi
                 .notes_fingerprint
@@ -614,30 +624,32 @@ mod tests {
                 duration_seconds: 12.345678901234,
                 track_names: vec!["Bass \"1\"".into(), "a,b\\c\t".into()],
                 copyright: Some("(c)".into()),
-                bpm: Some(121.25),
-                avg_bpm: Some(119.5),
-                tempo_changes: 4,
-                time_signature_numerator: Some(6),
-                time_signature_denominator: Some(8),
-                key_signature: Some("Eb".into()),
-                detected_key: Some("G".into()),
-                key_confidence: Some(0.75),
-                total_notes: 500,
-                unique_pitches: 25,
-                pitch_range_min: Some(30),
-                pitch_range_max: Some(90),
-                avg_velocity: Some(88.5),
-                polyphony_max: 7,
-                note_density: 7.25,
-                channels: vec![0, 9],
-                programs: vec![1, 33],
-                has_drums: true,
-                is_karaoke: false,
-                lyrics_count: 11,
+                music: crate::midi::Music {
+                    bpm: Some(121.25),
+                    avg_bpm: Some(119.5),
+                    tempo_changes: 4,
+                    time_signature_numerator: Some(6),
+                    time_signature_denominator: Some(8),
+                    key_signature: Some("Eb".into()),
+                    detected_key: Some("G".into()),
+                    key_confidence: Some(0.75),
+                    total_notes: 500,
+                    unique_pitches: 25,
+                    pitch_range_min: Some(30),
+                    pitch_range_max: Some(90),
+                    avg_velocity: Some(88.5),
+                    polyphony_max: 7,
+                    note_density: 7.25,
+                    channels: vec![0, 9],
+                    programs: vec![1, 33],
+                    has_drums: true,
+                    is_karaoke: false,
+                    lyrics_count: 11,
+                },
                 notes_fingerprint: Some(crate::midi::Fingerprint([0x11; 16])),
                 transposed_fingerprint: Some(crate::midi::Fingerprint([0x22; 16])),
                 features: Some(vec![0.5, -1.25]),
-                coarse: Some([0.25, -0.5, 0.0, 1.0, 2.5, -3.0, 0.125, 4.0]),
+                coarse: Some([0.25, -0.5, 0.0, 1.0, 2.5, -3.0, 0.125, 4.0, 5.0, 6.0, 7.0, 8.0]),
                 ..Default::default()
             },
         };
@@ -650,14 +662,14 @@ mod tests {
             c.path.filename_key = None;
             c.midi.ticks_per_quarter_note = None;
             c.midi.duration_seconds = f64::NAN;
-            c.midi.bpm = Some(f64::INFINITY);
-            c.midi.avg_bpm = None;
-            c.midi.key_confidence = Some(f64::NAN);
+            c.midi.music.bpm = Some(f64::INFINITY);
+            c.midi.music.avg_bpm = None;
+            c.midi.music.key_confidence = Some(f64::NAN);
             c.midi.copyright = None;
             c.midi.track_names = vec![];
-            c.midi.channels = vec![];
-            c.midi.note_density = f64::NEG_INFINITY;
-            c.midi.pitch_range_min = None;
+            c.midi.music.channels = vec![];
+            c.midi.music.note_density = f64::NEG_INFINITY;
+            c.midi.music.pitch_range_min = None;
         }
         c
     }
@@ -681,11 +693,11 @@ mod tests {
         );
         assert_eq!(
             line(&MUSICAL_METADATA, &rich),
-            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4}\n"
+            "77\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4,5,6,7,8}\n"
         );
         assert_eq!(
             staged(&rich),
-            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4}"
+            "\\\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\tc.mid\tc.mid\t/lib/a\\\\b\\tc\\n.mid\ta\tcol\t120.3\tAm\t1234\t1\t3\t480\t9600\t12.345678901234\t{\"Bass \\\\\"1\\\\\"\",\"a,b\\\\\\\\c\\t\"}\t(c)\t121.25\t119.5\t4\t6\t8\tEb\tG\t0.75\t500\t25\t30\t90\t88.5\t7\t7.25\t{0,9}\t{1,33}\ttrue\tfalse\t11\t\\\\x11111111111111111111111111111111\t\\\\x22222222222222222222222222222222\t{0.5,-1.25}\t1\t{0.25,-0.5,0,1,2.5,-3,0.125,4,5,6,7,8}"
         );
         assert_eq!(
             line(&FILES, &blank),

@@ -1,18 +1,18 @@
 //! `import_runs` and the resume lookups of `file_locations` / `archive_progress`.
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use super::DbResult;
+use crate::metrics::Counts;
 
-/// Totals stored with a run (and read back from an importer's `--json` report, which spells them the same).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct RunCounts {
-    pub seen: i64,
-    pub imported: i64,
-    pub duplicates: i64,
-    pub skipped: i64,
-    pub failed: i64,
-    pub bytes: i64,
+/// A counter as its `bigint` column stores it (one past `bigint` is not a real count: stored as the largest).
+fn bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A counter read back from its `bigint` column (never negative when this tool wrote it).
+fn counter(r: &PgRow, i: usize) -> u64 {
+    u64::try_from(r.get::<i64, _>(i)).unwrap_or(0)
 }
 
 /// Why a run left `running` by a process that is gone stopped.
@@ -78,7 +78,7 @@ pub async fn start(pool: &PgPool, sources: &[String], mode: &str) -> DbResult<i6
 /// Run bookkeeping is committed synchronously even in fast modes: after a crash it is what tells the user (and
 /// the data-loss check) how much had been imported. `end` is the final status and, for a run that did not finish,
 /// why it stopped.
-pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, end: Option<(&str, Option<&str>)>) -> DbResult<()> {
+pub async fn update(pool: &PgPool, id: i64, c: &Counts, end: Option<(&str, Option<&str>)>) -> DbResult<()> {
     let (status, reason) = match end {
         Some((s, r)) => (Some(s), r),
         None => (None, None),
@@ -93,12 +93,12 @@ pub async fn update(pool: &PgPool, id: i64, c: &RunCounts, end: Option<(&str, Op
          stop_reason = coalesce($9, stop_reason) WHERE id = $1",
     )
     .bind(id)
-    .bind(c.seen)
-    .bind(c.imported)
-    .bind(c.duplicates)
-    .bind(c.skipped)
-    .bind(c.failed)
-    .bind(c.bytes)
+    .bind(bigint(c.seen))
+    .bind(bigint(c.imported))
+    .bind(bigint(c.duplicates))
+    .bind(bigint(c.skipped))
+    .bind(bigint(c.failed))
+    .bind(bigint(c.bytes))
     .bind(status)
     .bind(reason)
     .execute(&mut *tx)
@@ -164,7 +164,7 @@ pub struct UnfinishedRun {
     pub started_at: String,
     pub finished_at: Option<String>,
     #[serde(flatten)]
-    pub counts: RunCounts,
+    pub counts: Counts,
     /// Why it stopped, when that was known.
     pub reason: Option<String>,
 }
@@ -224,13 +224,13 @@ pub async fn unfinished(pool: &PgPool, limit: i64) -> DbResult<Vec<UnfinishedRun
             sources: r.get(3),
             started_at: r.get(4),
             finished_at: r.get(5),
-            counts: RunCounts {
-                seen: r.get(6),
-                imported: r.get(7),
-                duplicates: r.get(8),
-                skipped: r.get(9),
-                failed: r.get(10),
-                bytes: r.get(11),
+            counts: Counts {
+                seen: counter(r, 6),
+                imported: counter(r, 7),
+                duplicates: counter(r, 8),
+                skipped: counter(r, 9),
+                failed: counter(r, 10),
+                bytes: counter(r, 11),
             },
             reason: r.get(12),
         })

@@ -5,6 +5,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::DbResult;
 use crate::database::query::{Filter, LikeRef, NumField, Query, Range, Sort, SortField, Term, like_path_spellings};
+use crate::midi::Music;
 
 /// The most rows one page returns.
 pub const MAX_PAGE: usize = 10_000;
@@ -798,38 +799,11 @@ pub struct FileDetail {
     /// `YYYY-MM-DD HH:MM` UTC.
     pub created_at: String,
     /// The analysis; `None` when its row is missing (lost in a crash, waiting for the repair).
-    pub music: Option<MusicDetail>,
+    pub music: Option<Music>,
     /// Every location of these bytes, in path order.
     pub locations: Vec<LocationDetail>,
     /// The other files with the same notes, exactly or up to transposition (filled by `Engine::file_detail`).
     pub duplicates: Vec<super::dupes::DupeGroup>,
-}
-
-/// A file's `musical_metadata` row.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
-pub struct MusicDetail {
-    pub bpm: Option<f64>,
-    pub avg_bpm: Option<f64>,
-    pub tempo_changes: i32,
-    pub time_signature_numerator: Option<i16>,
-    pub time_signature_denominator: Option<i16>,
-    pub key_signature: Option<String>,
-    pub detected_key: Option<String>,
-    pub key_confidence: Option<f64>,
-    pub total_notes: i32,
-    pub unique_pitches: i16,
-    pub pitch_range_min: Option<i16>,
-    pub pitch_range_max: Option<i16>,
-    pub avg_velocity: Option<f64>,
-    pub polyphony_max: i32,
-    pub note_density: f64,
-    /// 0-based MIDI channels carrying notes.
-    pub channels: Vec<i16>,
-    /// General MIDI program numbers, 1..=128.
-    pub programs: Vec<u8>,
-    pub has_drums: bool,
-    pub is_karaoke: bool,
-    pub lyrics_count: i32,
 }
 
 /// One place the bytes were found: a path, or an archive member `archive.zip!/member.mid`.
@@ -889,8 +863,7 @@ pub async fn file_detail(pool: &PgPool, content_hash: &[u8]) -> DbResult<Option<
 fn detail_of(row: &PgRow) -> DbResult<FileDetail> {
     let hash: Vec<u8> = row.try_get("content_hash")?;
     let music = if row.try_get::<bool, _>("analysed")? {
-        let programs: Vec<i16> = row.try_get("programs")?;
-        Some(MusicDetail {
+        Some(Music {
             bpm: row.try_get("bpm")?,
             avg_bpm: row.try_get("avg_bpm")?,
             tempo_changes: row.try_get("tempo_changes")?,
@@ -907,7 +880,7 @@ fn detail_of(row: &PgRow) -> DbResult<FileDetail> {
             polyphony_max: row.try_get("polyphony_max")?,
             note_density: row.try_get("note_density")?,
             channels: row.try_get("channels")?,
-            programs: programs.into_iter().filter_map(|p| u8::try_from(p + 1).ok()).collect(),
+            programs: row.try_get("programs")?,
             has_drums: row.try_get("has_drums")?,
             is_karaoke: row.try_get("is_karaoke")?,
             lyrics_count: row.try_get("lyrics_count")?,

@@ -7,9 +7,8 @@ pub mod splits;
 
 pub use crate::database::dupes::{DupeFile, DupeGroup, DupeKind, DupeSummary};
 pub use crate::database::query::{ParseError, Query, Sort, SortField};
-pub use crate::database::search::{
-    COUNT_CAP, Cursor, FileDetail, Hit, LocationDetail, MatchCount, MusicDetail, Page, SortValue,
-};
+pub use crate::database::search::{COUNT_CAP, Cursor, FileDetail, Hit, LocationDetail, MatchCount, Page, SortValue};
+pub use crate::midi::Music;
 pub use notes::{FileNotes, LoadNotesError, MAX_NOTES, load_notes};
 
 use crate::database::{DbResult, dupes, search};

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use super::errors::{MidiError, MidiErrorKind as K};
 use super::fingerprint::{Collector, Fingerprint, TickUnit};
 use super::keys::{detect_key, key_signature_name};
+use super::music::Music;
 use super::poly::Polyphony;
 use super::similarity::{Sketch, Totals};
 use super::text::decode_text;
@@ -41,41 +42,9 @@ pub struct MidiMetadata {
     pub track_names: Vec<String>,
     /// First copyright meta event.
     pub copyright: Option<String>,
-    /// First tempo (earliest absolute tick, ties to the lowest track), in quarter notes per minute.
-    pub bpm: Option<f64>,
-    /// Quarter notes per minute averaged over the playing time (None without tempo events or
-    /// with SMPTE timing).
-    pub avg_bpm: Option<f64>,
-    /// Number of set_tempo events.
-    pub tempo_changes: i32,
-    pub time_signature_numerator: Option<i16>,
-    pub time_signature_denominator: Option<i16>,
-    /// First valid key signature meta event, named as mido names it ("C", "F#m", "Bb").
-    pub key_signature: Option<String>,
-    /// Krumhansl-Schmuckler key of the non-drum notes (weighted by duration, else by count).
-    pub detected_key: Option<String>,
-    /// Pearson correlation of the detected key's profile (-1..1).
-    pub key_confidence: Option<f64>,
-    /// Note-on events with velocity > 0, all channels.
-    pub total_notes: i32,
-    pub unique_pitches: i16,
-    pub pitch_range_min: Option<i16>,
-    pub pitch_range_max: Option<i16>,
-    pub avg_velocity: Option<f64>,
-    /// Most notes sounding at once, all tracks and channels merged.
-    pub polyphony_max: i32,
-    /// Notes per second (0 when the duration is 0).
-    pub note_density: f64,
-    /// Sorted distinct 0-based channels carrying note-ons with velocity > 0.
-    pub channels: Vec<i16>,
-    /// Sorted distinct program_change numbers, all channels.
-    pub programs: Vec<i16>,
-    /// Any note-on (velocity > 0) on channel index 9 (MIDI channel 10).
-    pub has_drums: bool,
-    /// Lyrics meta events or a `@KMIDI` text event (.kar karaoke).
-    pub is_karaoke: bool,
-    /// Lyrics meta events, plus the syllable text events of `@KMIDI` karaoke files.
-    pub lyrics_count: i32,
+    /// The `musical_metadata` row (its JSON keys flattened into this struct's).
+    #[serde(flatten)]
+    pub music: Music,
     /// Problems tolerated while reading (each clipped byte, skipped chunk, cut track, ...).
     pub warnings: u32,
     /// Kind of the first tolerated problem, for logs.
@@ -1180,30 +1149,32 @@ fn finish(mut w: Walker<'_>, format: u16, tracks: u32, timing: Timing) -> Result
         duration_seconds,
         track_names: std::mem::take(&mut w.track_names),
         copyright: w.copyright.take(),
-        bpm: w.first_tempo.map(|(_, t)| bpm_of(t)),
-        avg_bpm,
-        tempo_changes: i32::try_from(w.tempo_changes).unwrap_or(i32::MAX),
-        time_signature_numerator: w.first_time_sig.map(|(_, n, _)| i16::from(n)),
-        time_signature_denominator: w.first_time_sig.map(|(_, _, e)| 1i16 << e),
-        key_signature: w.first_key_sig.map(|(_, k)| k.to_owned()),
-        detected_key: detected.map(|(k, _)| k.to_owned()),
-        key_confidence: detected.map(|(_, r)| r),
-        total_notes: i32::try_from(total_notes).unwrap_or(i32::MAX),
-        unique_pitches: keys.pitches.count_ones() as i16,
-        pitch_range_min: (keys.pitches != 0).then(|| keys.pitches.trailing_zeros() as i16),
-        pitch_range_max: (keys.pitches != 0).then(|| 127 - keys.pitches.leading_zeros() as i16),
-        avg_velocity: (total_notes > 0).then(|| w.vel_sum as f64 / total_notes as f64),
-        polyphony_max: i32::try_from(poly).unwrap_or(i32::MAX),
-        note_density: if duration_seconds > 0.0 {
-            total_notes as f64 / duration_seconds
-        } else {
-            0.0
+        music: Music {
+            bpm: w.first_tempo.map(|(_, t)| bpm_of(t)),
+            avg_bpm,
+            tempo_changes: i32::try_from(w.tempo_changes).unwrap_or(i32::MAX),
+            time_signature_numerator: w.first_time_sig.map(|(_, n, _)| i16::from(n)),
+            time_signature_denominator: w.first_time_sig.map(|(_, _, e)| 1i16 << e),
+            key_signature: w.first_key_sig.map(|(_, k)| k.to_owned()),
+            detected_key: detected.map(|(k, _)| k.to_owned()),
+            key_confidence: detected.map(|(_, r)| r),
+            total_notes: i32::try_from(total_notes).unwrap_or(i32::MAX),
+            unique_pitches: keys.pitches.count_ones() as i16,
+            pitch_range_min: (keys.pitches != 0).then(|| keys.pitches.trailing_zeros() as i16),
+            pitch_range_max: (keys.pitches != 0).then(|| 127 - keys.pitches.leading_zeros() as i16),
+            avg_velocity: (total_notes > 0).then(|| w.vel_sum as f64 / total_notes as f64),
+            polyphony_max: i32::try_from(poly).unwrap_or(i32::MAX),
+            note_density: if duration_seconds > 0.0 {
+                total_notes as f64 / duration_seconds
+            } else {
+                0.0
+            },
+            channels: (0..16i16).filter(|&c| w.s.channels >> c & 1 == 1).collect(),
+            programs: bits_u128(w.programs),
+            has_drums: w.s.channels >> DRUM_CHANNEL & 1 == 1,
+            is_karaoke: w.kmidi || w.lyrics > 0,
+            lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
         },
-        channels: (0..16i16).filter(|&c| w.s.channels >> c & 1 == 1).collect(),
-        programs: bits_u128(w.programs),
-        has_drums: w.s.channels >> DRUM_CHANNEL & 1 == 1,
-        is_karaoke: w.kmidi || w.lyrics > 0,
-        lyrics_count: i32::try_from(lyrics).unwrap_or(i32::MAX),
         warnings: w.warnings,
         first_warning: w.first_warning,
         notes_fingerprint: fingerprints.map(|f| f.exact),

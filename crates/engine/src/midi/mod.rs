@@ -9,6 +9,7 @@ mod errors;
 pub mod fingerprint;
 pub mod gm;
 mod keys;
+mod music;
 mod name_order;
 pub mod notes;
 mod path_meta;
@@ -21,6 +22,7 @@ pub use analyze::{AnalyzeOptions, DEFAULT_TEMPO_US, MidiMetadata, analyze, analy
 pub use errors::{MidiError, MidiErrorKind};
 pub use fingerprint::{Fingerprint, Fingerprints};
 pub use keys::{detect_key, key_signature_name};
+pub use music::Music;
 pub use name_order::natural_sort_key;
 pub use notes::{Note, NoteList, NotesError, read_notes};
 pub use path_meta::{LocationMeta, PathMeta, location_meta, path_meta, path_meta_in};

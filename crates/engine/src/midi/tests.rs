@@ -33,27 +33,27 @@ fn groove_format0_drums() {
     assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (0, 1, Some(480)));
     assert_eq!(m.duration_ticks, 25919);
     assert!(close(m.duration_seconds, 17.99928755625, 1e-9));
-    assert_close(m.bpm, 180.00018000018, 1e-9);
-    assert_close(m.avg_bpm, 180.00018000018, 1e-6);
-    assert_eq!(m.tempo_changes, 1);
+    assert_close(m.music.bpm, 180.00018000018, 1e-9);
+    assert_close(m.music.avg_bpm, 180.00018000018, 1e-6);
+    assert_eq!(m.music.tempo_changes, 1);
     assert_eq!(
-        (m.time_signature_numerator, m.time_signature_denominator),
+        (m.music.time_signature_numerator, m.music.time_signature_denominator),
         (Some(4), Some(4))
     );
-    assert_eq!(m.key_signature.as_deref(), Some("C"));
-    assert_eq!(m.total_notes, 75);
-    assert_eq!(m.unique_pitches, 8);
-    assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(36), Some(59)));
-    assert_close(m.avg_velocity, 60.986666666666665, 1e-9);
-    assert_eq!(m.polyphony_max, 3);
-    assert!(close(m.note_density, 75.0 / 17.99928755625, 1e-9));
-    assert_eq!(m.channels, vec![9]);
-    assert_eq!(m.programs, vec![0]);
-    assert!(m.has_drums);
+    assert_eq!(m.music.key_signature.as_deref(), Some("C"));
+    assert_eq!(m.music.total_notes, 75);
+    assert_eq!(m.music.unique_pitches, 8);
+    assert_eq!((m.music.pitch_range_min, m.music.pitch_range_max), (Some(36), Some(59)));
+    assert_close(m.music.avg_velocity, 60.986666666666665, 1e-9);
+    assert_eq!(m.music.polyphony_max, 3);
+    assert!(close(m.music.note_density, 75.0 / 17.99928755625, 1e-9));
+    assert_eq!(m.music.channels, vec![9]);
+    assert_eq!(m.music.programs, vec![0]);
+    assert!(m.music.has_drums);
     // Drums only: no pitched material to find a key in.
-    assert_eq!((m.detected_key, m.key_confidence), (None, None));
+    assert_eq!((m.music.detected_key, m.music.key_confidence), (None, None));
     assert!(m.track_names.is_empty() && m.copyright.is_none());
-    assert!(!m.is_karaoke && m.lyrics_count == 0);
+    assert!(!m.music.is_karaoke && m.music.lyrics_count == 0);
     assert_eq!((m.warnings, m.first_warning), (0, None));
 }
 
@@ -63,45 +63,45 @@ fn format1_with_tempo_changes() {
     assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 2, Some(256)));
     assert_eq!(m.duration_ticks, 44801);
     assert!(close(m.duration_seconds, 164.773945, 1e-5));
-    assert_eq!(m.tempo_changes, 14);
-    assert_close(m.bpm, 65.000135, 1e-5);
-    assert_close(m.avg_bpm, 63.72508953947157, 1e-6);
-    assert_eq!(m.key_signature.as_deref(), Some("A"));
-    assert_eq!(m.detected_key.as_deref(), Some("A"));
-    assert_close(m.key_confidence, 0.9729312047640939, 1e-9);
-    assert_eq!(m.total_notes, 800);
+    assert_eq!(m.music.tempo_changes, 14);
+    assert_close(m.music.bpm, 65.000135, 1e-5);
+    assert_close(m.music.avg_bpm, 63.72508953947157, 1e-6);
+    assert_eq!(m.music.key_signature.as_deref(), Some("A"));
+    assert_eq!(m.music.detected_key.as_deref(), Some("A"));
+    assert_close(m.music.key_confidence, 0.9729312047640939, 1e-9);
+    assert_eq!(m.music.total_notes, 800);
     assert_eq!(
-        (m.unique_pitches, m.pitch_range_min, m.pitch_range_max),
+        (m.music.unique_pitches, m.music.pitch_range_min, m.music.pitch_range_max),
         (28, Some(40), Some(88))
     );
-    assert_close(m.avg_velocity, 77.55875, 1e-9);
-    assert_eq!(m.polyphony_max, 4);
+    assert_close(m.music.avg_velocity, 77.55875, 1e-9);
+    assert_eq!(m.music.polyphony_max, 4);
     assert_eq!(m.track_names, vec!["Piano".to_owned()]);
     assert_eq!(
-        (m.channels.clone(), m.programs.clone(), m.has_drums),
+        (m.music.channels.clone(), m.music.programs.clone(), m.music.has_drums),
         (vec![0], vec![0], false)
     );
     assert_eq!(m.warnings, 0);
 
     let m = ok("childrens_corner_2.mid");
     assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 17, Some(480)));
-    assert_eq!((m.tempo_changes, m.duration_ticks), (287, 153840));
-    assert_close(m.bpm, 92.6300448638184, 1e-9);
+    assert_eq!((m.music.tempo_changes, m.duration_ticks), (287, 153840));
+    assert_close(m.music.bpm, 92.6300448638184, 1e-9);
     assert!(close(m.duration_seconds, 188.834727, 1e-5));
-    assert_close(m.avg_bpm, 101.8350825272829, 1e-6);
+    assert_close(m.music.avg_bpm, 101.8350825272829, 1e-6);
     assert_eq!(
-        (m.time_signature_numerator, m.time_signature_denominator),
+        (m.music.time_signature_numerator, m.music.time_signature_denominator),
         (Some(2), Some(2))
     );
-    assert_eq!(m.key_signature.as_deref(), Some("Bb"));
-    assert_eq!(m.detected_key.as_deref(), Some("Gm"));
-    assert_close(m.key_confidence, 0.7185655680448039, 1e-9);
-    assert_eq!(m.total_notes, 710);
+    assert_eq!(m.music.key_signature.as_deref(), Some("Bb"));
+    assert_eq!(m.music.detected_key.as_deref(), Some("Gm"));
+    assert_close(m.music.key_confidence, 0.7185655680448039, 1e-9);
+    assert_eq!(m.music.total_notes, 710);
     assert_eq!(
-        (m.unique_pitches, m.pitch_range_min, m.pitch_range_max),
+        (m.music.unique_pitches, m.music.pitch_range_min, m.music.pitch_range_max),
         (51, Some(22), Some(83))
     );
-    assert_eq!(m.polyphony_max, 6);
+    assert_eq!(m.music.polyphony_max, 6);
     // Latin-1 © in both the copyright and a track name.
     assert_eq!(m.copyright.as_deref(), Some("Copyright © 2011 by Bernd Krueger"));
     assert_eq!(m.track_names.len(), 17);
@@ -117,11 +117,14 @@ fn format2_uses_its_own_track_tempo() {
     assert_eq!(m.duration_ticks, 10540);
     // mido refuses format 2 lengths; the single sequence's own tempo map gives this.
     assert!(close(m.duration_seconds, 12.19906187499998, 1e-6));
-    assert_close(m.bpm, 108.000108000108, 1e-9);
-    assert_eq!(m.total_notes, 80);
-    assert_eq!(m.polyphony_max, 13);
-    assert_eq!(m.channels, vec![2, 3, 4, 5, 6, 10, 11, 14, 15]);
-    assert_eq!(m.programs, vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]);
+    assert_close(m.music.bpm, 108.000108000108, 1e-9);
+    assert_eq!(m.music.total_notes, 80);
+    assert_eq!(m.music.polyphony_max, 13);
+    assert_eq!(m.music.channels, vec![2, 3, 4, 5, 6, 10, 11, 14, 15]);
+    assert_eq!(
+        m.music.programs,
+        vec![0, 11, 45, 46, 47, 48, 52, 56, 57, 60, 63, 71, 73, 88]
+    );
     assert_eq!(m.track_names, vec!["A".to_owned()]);
 }
 
@@ -134,29 +137,29 @@ fn riff_rmid_is_unwrapped() {
     assert_eq!(unwrap_rmid(inner), None);
     let m = ok("Feuerradder.mid");
     assert_eq!((m.format, m.num_tracks, m.ticks_per_quarter_note), (1, 9, Some(192)));
-    assert_eq!((m.total_notes, m.duration_ticks), (6348, 126336));
+    assert_eq!((m.music.total_notes, m.duration_ticks), (6348, 126336));
     assert!(close(m.duration_seconds, 292.444152, 1e-5));
-    assert_close(m.bpm, 135.000135000135, 1e-9);
-    assert_eq!(m.channels, vec![0, 9, 10, 11, 12, 14, 15]);
-    assert_eq!(m.programs, vec![30, 48, 100, 120]);
+    assert_close(m.music.bpm, 135.000135000135, 1e-9);
+    assert_eq!(m.music.channels, vec![0, 9, 10, 11, 12, 14, 15]);
+    assert_eq!(m.music.programs, vec![30, 48, 100, 120]);
     assert_eq!(m.copyright.as_deref(), Some("Copyright © <Year> by <Name>"));
     assert_eq!(m.track_names.first().map(String::as_str), Some("Feuerradder"));
-    assert_eq!(m.polyphony_max, 8);
+    assert_eq!(m.music.polyphony_max, 8);
     assert_eq!(m.warnings, 0);
 }
 
 #[test]
 fn karaoke_without_end_of_track() {
     let m = ok("bette_davis_eyes.mid");
-    assert!(m.is_karaoke, "@KMIDI text event");
+    assert!(m.music.is_karaoke, "@KMIDI text event");
     // 279 syllable text events in the Words track (no lyrics meta events in this file).
-    assert_eq!(m.lyrics_count, 279);
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (12, 4160, 46807));
+    assert_eq!(m.music.lyrics_count, 279);
+    assert_eq!((m.num_tracks, m.music.total_notes, m.duration_ticks), (12, 4160, 46807));
     assert!(close(m.duration_seconds, 254.385806, 1e-5));
-    assert_eq!(m.key_signature.as_deref(), Some("F"));
-    assert_eq!(m.detected_key.as_deref(), Some("F"));
-    assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(0), Some(89)));
-    assert_eq!(m.polyphony_max, 173);
+    assert_eq!(m.music.key_signature.as_deref(), Some("F"));
+    assert_eq!(m.music.detected_key.as_deref(), Some("F"));
+    assert_eq!((m.music.pitch_range_min, m.music.pitch_range_max), (Some(0), Some(89)));
+    assert_eq!(m.music.polyphony_max, 173);
     assert_eq!(&m.track_names[..2], &["Soft Karaoke".to_owned(), "Words".to_owned()]);
     assert_eq!(m.first_warning, Some(MidiErrorKind::MissingEndOfTrack));
     assert_eq!(m.warnings, 1);
@@ -166,12 +169,12 @@ fn karaoke_without_end_of_track() {
 fn lyrics_and_latin1_copyright() {
     let m = ok("kahless.mid");
     assert_eq!(m.copyright.as_deref(), Some("Copyright © 1997 by Viacom/Paramount"));
-    assert_eq!((m.lyrics_count, m.is_karaoke), (64, true));
+    assert_eq!((m.music.lyrics_count, m.music.is_karaoke), (64, true));
     assert_eq!(m.track_names[0], "bomwI' wa'");
-    assert_eq!(m.key_signature.as_deref(), Some("Ab"));
-    assert_eq!(m.detected_key.as_deref(), Some("Fm"));
-    assert_close(m.key_confidence, 0.8637069158531244, 1e-9);
-    assert_eq!((m.num_tracks, m.total_notes), (6, 242));
+    assert_eq!(m.music.key_signature.as_deref(), Some("Ab"));
+    assert_eq!(m.music.detected_key.as_deref(), Some("Fm"));
+    assert_close(m.music.key_confidence, 0.8637069158531244, 1e-9);
+    assert_eq!((m.num_tracks, m.music.total_notes), (6, 242));
     assert!(close(m.duration_seconds, 33.424967, 1e-5));
     // 84 bytes of stale drum data after the sixth track.
     assert_eq!(m.first_warning, Some(MidiErrorKind::StrayBytes));
@@ -182,12 +185,12 @@ fn invalid_key_signature_is_skipped() {
     // The first key signature is sf=-1 with mode 50 (mido refuses the whole file); the later
     // valid C major is taken.
     let m = ok("locket3.mid");
-    assert_eq!(m.key_signature.as_deref(), Some("C"));
+    assert_eq!(m.music.key_signature.as_deref(), Some("C"));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadKeySignature));
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_ticks), (17, 77, 11712));
+    assert_eq!((m.num_tracks, m.music.total_notes, m.duration_ticks), (17, 77, 11712));
     assert!(close(m.duration_seconds, 21.180542, 1e-5));
-    assert_eq!(m.programs, vec![10]);
-    assert_close(m.bpm, 86.40005529603539, 1e-9);
+    assert_eq!(m.music.programs, vec![10]);
+    assert_close(m.music.bpm, 86.40005529603539, 1e-9);
 }
 
 #[test]
@@ -196,10 +199,10 @@ fn broken_running_status_keeps_other_tracks() {
     // and is unreadable from its second event; tracks 3 and 4 are declared one byte short
     // (their end-of-track is cut). Expected counts are mido's, track by track.
     let m = ok("addams.mid");
-    assert_eq!((m.num_tracks, m.total_notes), (7, 434));
-    assert_eq!(m.channels, vec![0, 2, 9]);
-    assert_eq!(m.programs, vec![6, 34]);
-    assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(28), Some(74)));
+    assert_eq!((m.num_tracks, m.music.total_notes), (7, 434));
+    assert_eq!(m.music.channels, vec![0, 2, 9]);
+    assert_eq!(m.music.programs, vec![6, 34]);
+    assert_eq!((m.music.pitch_range_min, m.music.pitch_range_max), (Some(28), Some(74)));
     // Track 1's end-of-track delta is a mangled 0x3FFFF, as mido reads it too.
     assert_eq!(m.duration_ticks, 262_143);
     assert!(m.warnings >= 4);
@@ -209,11 +212,11 @@ fn broken_running_status_keeps_other_tracks() {
 fn early_end_of_track_is_read_on() {
     let m = ok("arlanda_early_eot.mid");
     assert_eq!(m.first_warning, Some(MidiErrorKind::EarlyEndOfTrack));
-    assert_eq!((m.total_notes, m.duration_ticks), (350, 15411));
+    assert_eq!((m.music.total_notes, m.duration_ticks), (350, 15411));
     assert!(close(m.duration_seconds, 80.265625, 1e-9));
-    assert_eq!((m.bpm, m.avg_bpm), (None, None));
-    assert_eq!(m.programs, vec![0, 33, 34]);
-    assert_eq!(m.detected_key.as_deref(), Some("Gm"));
+    assert_eq!((m.music.bpm, m.music.avg_bpm), (None, None));
+    assert_eq!(m.music.programs, vec![0, 33, 34]);
+    assert_eq!(m.music.detected_key.as_deref(), Some("Gm"));
 }
 
 #[test]
@@ -221,9 +224,9 @@ fn data_bytes_above_127_are_clipped() {
     let m = ok("statrek.mid");
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadData));
     assert_eq!(m.warnings, 6);
-    assert_eq!(m.total_notes, 8);
-    assert_eq!((m.pitch_range_min, m.pitch_range_max), (Some(65), Some(77)));
-    assert_close(m.avg_velocity, 123.25, 1e-9);
+    assert_eq!(m.music.total_notes, 8);
+    assert_eq!((m.music.pitch_range_min, m.music.pitch_range_max), (Some(65), Some(77)));
+    assert_close(m.music.avg_velocity, 123.25, 1e-9);
     assert!(close(m.duration_seconds, 4.8809475, 1e-9));
 }
 
@@ -232,7 +235,7 @@ fn unknown_format_and_padding() {
     let m = ok("possible.mid");
     assert_eq!(m.format, 28673);
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadHeader));
-    assert_eq!((m.num_tracks, m.total_notes), (9, 444));
+    assert_eq!((m.num_tracks, m.music.total_notes), (9, 444));
     assert!(close(m.duration_seconds, 108.084375, 1e-6), "read like format 1");
     assert_eq!(m.warnings, 2, "bad header + 0x1A (XMODEM) padding");
 }
@@ -290,10 +293,13 @@ fn tempo_map_merges_tracks() {
     assert_eq!(m.duration_ticks, 400);
     // 2 quarters at 0.5 s + 2 quarters at 1 s.
     assert!(close(m.duration_seconds, 3.0, 1e-12));
-    assert_close(m.bpm, 60.0, 1e-12);
+    assert_close(m.music.bpm, 60.0, 1e-12);
     // 4 quarters in 3 s = 80 quarters per minute.
-    assert_close(m.avg_bpm, 80.0, 1e-9);
-    assert_eq!((m.total_notes, m.polyphony_max, m.tempo_changes), (2, 1, 1));
+    assert_close(m.music.avg_bpm, 80.0, 1e-9);
+    assert_eq!(
+        (m.music.total_notes, m.music.polyphony_max, m.music.tempo_changes),
+        (2, 1, 1)
+    );
 }
 
 #[test]
@@ -317,8 +323,8 @@ fn smpte_timing_counts_frames() {
     assert_eq!(m.ticks_per_quarter_note, None);
     assert_eq!(m.duration_ticks, 2500);
     assert!(close(m.duration_seconds, 2.5, 1e-12));
-    assert_close(m.bpm, 60.0, 1e-12);
-    assert_eq!(m.avg_bpm, None);
+    assert_close(m.music.bpm, 60.0, 1e-12);
+    assert_eq!(m.music.avg_bpm, None);
     // 29.97 drop-frame, 100 ticks per frame.
     let m = analyze(&smf(0, 0xE364, &[&t])).expect("parse");
     assert!(close(m.duration_seconds, 2500.0 / (100.0 * 30000.0 / 1001.0), 1e-12));
@@ -345,13 +351,13 @@ fn first_events_are_earliest_then_lowest_track() {
         0x00, 0xFF, 0x59, 0x02, 0x09, 0x00, // invalid (9 sharps): skipped with a warning
     ]);
     let m = analyze(&smf(1, 96, &[&t0, &t1, &t2])).expect("parse");
-    assert_close(m.bpm, 120.0, 1e-12);
-    assert_eq!(m.tempo_changes, 2);
+    assert_close(m.music.bpm, 120.0, 1e-12);
+    assert_eq!(m.music.tempo_changes, 2);
     assert_eq!(
-        (m.time_signature_numerator, m.time_signature_denominator),
+        (m.music.time_signature_numerator, m.music.time_signature_denominator),
         (Some(6), Some(8))
     );
-    assert_eq!(m.key_signature.as_deref(), Some("Cm"));
+    assert_eq!(m.music.key_signature.as_deref(), Some("Cm"));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadKeySignature));
     // At tick 16 both tempos apply in merged order: the later track's 60 bpm wins onward.
     assert_eq!(m.duration_ticks, 16);
@@ -367,15 +373,15 @@ fn notes_left_sounding_end_with_their_track() {
         0x87, 0x40, 0xFF, 0x01, 0x00, // tick 960
     ]);
     let m = analyze(&smf(0, 480, &[&t])).expect("parse");
-    assert_eq!(m.detected_key.as_deref(), Some("C"));
-    assert_close(m.key_confidence, 0.8823097552238484, 1e-9);
-    assert_eq!((m.polyphony_max, m.duration_ticks), (7, 960));
-    assert_eq!(m.channels, vec![1, 9]);
+    assert_eq!(m.music.detected_key.as_deref(), Some("C"));
+    assert_close(m.music.key_confidence, 0.8823097552238484, 1e-9);
+    assert_eq!((m.music.polyphony_max, m.duration_ticks), (7, 960));
+    assert_eq!(m.music.channels, vec![1, 9]);
     // Polyphony is counted over the merged tracks: a second track's note at tick 0 sounds
     // together with the seven.
     let t2 = track(&[0x00, 0x92, 50, 90, 0x10, 0x82, 50, 0]);
     let m = analyze(&smf(1, 480, &[&t, &t2])).expect("parse");
-    assert_eq!(m.polyphony_max, 8);
+    assert_eq!(m.music.polyphony_max, 8);
 }
 
 #[test]
@@ -388,7 +394,7 @@ fn running_status_survives_meta_events() {
         0x00, 62, 0, //
     ]);
     let m = analyze(&smf(0, 96, &[&t])).expect("parse");
-    assert_eq!((m.total_notes, m.polyphony_max, m.warnings), (2, 2, 0));
+    assert_eq!((m.music.total_notes, m.music.polyphony_max, m.warnings), (2, 2, 0));
 }
 
 #[test]
@@ -399,7 +405,7 @@ fn running_status_without_status_is_a_track_error() {
     // With another good track the file is read, with a warning.
     let good = track(&[0x00, 0x90, 60, 100, 0x10, 0x80, 60, 0]);
     let m = analyze(&smf(1, 96, &[&good, &bad])).expect("parse");
-    assert_eq!((m.total_notes, m.num_tracks), (1, 2));
+    assert_eq!((m.music.total_notes, m.num_tracks), (1, 2));
     assert_eq!(m.first_warning, Some(MidiErrorKind::BadRunningStatus));
 }
 
@@ -409,7 +415,7 @@ fn structural_leniency() {
     let plain = smf(0, 96, &[&t]);
     let base = analyze(&plain).expect("parse");
     assert_eq!(
-        (base.programs.clone(), base.has_drums, base.warnings),
+        (base.music.programs.clone(), base.music.has_drums, base.warnings),
         (vec![5], true, 0)
     );
 
@@ -418,13 +424,19 @@ fn structural_leniency() {
     v.extend(chunk(b"XFIH", b"some vendor data"));
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::UnknownChunk)));
+    assert_eq!(
+        (m.music.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::UnknownChunk))
+    );
 
     // Junk after the last track.
     let mut v = plain.clone();
     v.extend_from_slice(b"\x13\x37junkjunkjunk");
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
+    assert_eq!(
+        (m.music.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::StrayBytes))
+    );
 
     // Zero padding after the last track is not worth a warning.
     let mut v = plain.clone();
@@ -434,12 +446,15 @@ fn structural_leniency() {
     // Track length beyond the end of the file, track cut inside an event.
     let cut = &plain[..plain.len() - 5];
     let m = analyze(cut).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::Truncated)));
+    assert_eq!(
+        (m.music.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::Truncated))
+    );
 
     // Missing end-of-track.
     let m = analyze(&smf(0, 96, &[&t[..t.len() - 4]])).expect("parse");
     assert_eq!(
-        (m.total_notes, m.first_warning),
+        (m.music.total_notes, m.first_warning),
         (1, Some(MidiErrorKind::MissingEndOfTrack))
     );
 
@@ -450,7 +465,7 @@ fn structural_leniency() {
     v.extend(c1);
     v.extend(chunk(b"MTrk", &t));
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.num_tracks, m.total_notes), (2, 2));
+    assert_eq!((m.num_tracks, m.music.total_notes), (2, 2));
 
     // Track count in the header disagrees with the chunks.
     let mut v = header(1, 3, 96);
@@ -464,12 +479,18 @@ fn structural_leniency() {
     v[2..7].copy_from_slice(b"song1");
     v.extend_from_slice(&plain);
     let m = analyze(&v).expect("parse");
-    assert_eq!((m.total_notes, m.first_warning), (1, Some(MidiErrorKind::StrayBytes)));
+    assert_eq!(
+        (m.music.total_notes, m.first_warning),
+        (1, Some(MidiErrorKind::StrayBytes))
+    );
 
     // Zero tempo and a short time signature are ignored with warnings.
     let t2 = track(&[0x00, 0xFF, 0x51, 0x03, 0, 0, 0, 0x00, 0xFF, 0x58, 0x01, 0x04]);
     let m = analyze(&smf(0, 96, &[&t2])).expect("parse");
-    assert_eq!((m.bpm, m.tempo_changes, m.time_signature_numerator), (None, 0, None));
+    assert_eq!(
+        (m.music.bpm, m.music.tempo_changes, m.music.time_signature_numerator),
+        (None, 0, None)
+    );
     assert_eq!((m.warnings, m.first_warning), (2, Some(MidiErrorKind::BadMeta)));
 }
 
@@ -493,7 +514,7 @@ fn header_errors() {
     assert_eq!(kind(&v), Err(MidiErrorKind::UnknownChunk));
     // A header that declares no tracks and has none is an empty but valid file.
     let m = analyze(&header(1, 0, 480)).expect("empty file");
-    assert_eq!((m.num_tracks, m.total_notes, m.duration_seconds), (0, 0, 0.0));
+    assert_eq!((m.num_tracks, m.music.total_notes, m.duration_seconds), (0, 0, 0.0));
 }
 
 #[test]
@@ -507,7 +528,7 @@ fn text_is_decoded_and_nul_free() {
     let m = analyze(&smf(0, 96, &[&t])).expect("parse");
     assert_eq!(m.track_names, vec!["Piano".to_owned()]);
     assert_eq!(m.copyright.as_deref(), Some("© Dü"));
-    assert_eq!((m.lyrics_count, m.is_karaoke), (1, true));
+    assert_eq!((m.music.lyrics_count, m.music.is_karaoke), (1, true));
 }
 
 #[test]
@@ -520,7 +541,7 @@ fn rmid_wrapping() {
     v.extend_from_slice(&(inner.len() as u32).to_le_bytes());
     v.extend_from_slice(&inner);
     assert_eq!(unwrap_rmid(&v), Some(&inner[..]));
-    assert_eq!(analyze(&v).expect("parse").total_notes, 1);
+    assert_eq!(analyze(&v).expect("parse").music.total_notes, 1);
     // A data chunk longer than the file is cut at the end.
     let cut = &v[..v.len() - 2];
     assert_eq!(unwrap_rmid(cut).map(<[u8]>::len), Some(inner.len() - 2));

@@ -192,8 +192,8 @@ pub fn pick_originals(payloads: &[Vec<u8>], max: usize) -> Vec<usize> {
         // variant written from its reading would be another piece.
         let same = edit(&payloads[i], |_| true)
             .and_then(|b| analyze(&b).ok())
-            .is_some_and(|r| r.total_notes == m.total_notes && r.features == m.features);
-        if m.features.is_some() && m.total_notes >= 200 && parts >= 3 && dupes == 1 && same {
+            .is_some_and(|r| r.music.total_notes == m.music.total_notes && r.features == m.features);
+        if m.features.is_some() && m.music.total_notes >= 200 && parts >= 3 && dupes == 1 && same {
             candidates.push(i);
         }
     }

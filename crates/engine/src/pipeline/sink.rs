@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::{Control, ImportError};
 use crate::database::liveness::Watchdog;
 use crate::database::{self, DbError, runs, writer};
+use crate::metrics::Counts;
 use crate::record::{ArchiveTracker, ContentRecord, ErrorRecord, LocationRecord};
 
 pub(super) use crate::database::writer::BatchOutcome;
@@ -48,7 +49,7 @@ pub(super) trait BatchSink {
     /// The writer is idle: fail now if the destination is gone, not at the next batch minutes away.
     fn ping(&mut self) -> Result<(), ImportError>;
     /// The run's counts so far, for those who watch it from elsewhere (best effort).
-    fn progress(&mut self, counts: &runs::RunCounts);
+    fn progress(&mut self, counts: &Counts);
     /// Every batch is written.
     fn close(&mut self);
 }
@@ -80,7 +81,7 @@ impl BatchSink for DryRun {
     fn ping(&mut self) -> Result<(), ImportError> {
         Ok(())
     }
-    fn progress(&mut self, _: &runs::RunCounts) {}
+    fn progress(&mut self, _: &Counts) {}
     fn close(&mut self) {}
 }
 
@@ -201,7 +202,7 @@ impl BatchSink for PgSink {
         Ok(live(&rt, &wd, database::ping(self.conn()?))?)
     }
 
-    fn progress(&mut self, counts: &runs::RunCounts) {
+    fn progress(&mut self, counts: &Counts) {
         let _ = live(
             &self.rt,
             &self.watchdog,

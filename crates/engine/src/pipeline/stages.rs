@@ -599,12 +599,12 @@ fn progress_log(st: &Stage, stop: &Receiver<()>) -> Result<(), ImportError> {
             crate::human::count_f(f.files_per_s),
             f.mb_per_s,
             f.seconds,
-            crate::human::count_f(now.done().saturating_sub(prev.done()) as f64 / dt),
-            crate::human::count(now.seen),
-            crate::human::count(now.imported),
-            crate::human::count(now.duplicates),
-            crate::human::count(now.skipped),
-            crate::human::count(now.failed)
+            crate::human::count_f(now.counts.done().saturating_sub(prev.counts.done()) as f64 / dt),
+            crate::human::count(now.counts.seen),
+            crate::human::count(now.counts.imported),
+            crate::human::count(now.counts.duplicates),
+            crate::human::count(now.counts.skipped),
+            crate::human::count(now.counts.failed)
         ));
         prev = now;
     }

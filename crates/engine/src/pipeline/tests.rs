@@ -120,7 +120,7 @@ impl BatchSink for Memory {
     fn ping(&mut self) -> Result<(), ImportError> {
         Ok(())
     }
-    fn progress(&mut self, _: &crate::database::runs::RunCounts) {}
+    fn progress(&mut self, _: &crate::metrics::Counts) {}
     fn close(&mut self) {}
 }
 
@@ -199,17 +199,17 @@ fn counts_of_a_small_library_match_what_the_sink_was_given() {
     );
     let s = ran.result.expect("the run succeeds");
     assert_eq!(s.status, RunStatus::Done);
-    assert_eq!(s.seen, lib.files, "every MIDI file, not the metadata file");
-    assert_eq!(s.skipped, 1, "the macOS metadata file");
-    assert_eq!(s.imported, lib.good);
-    assert_eq!(s.duplicates, 1, "copy.mid");
-    assert_eq!(s.failed, lib.bad);
-    assert_eq!(s.imported + s.duplicates + s.failed, s.seen);
-    assert_eq!(s.errors_by_kind.values().sum::<u64>(), s.failed);
-    assert_eq!(ran.sink.contents.len() as u64, s.imported);
-    assert_eq!(ran.sink.locations.len() as u64, s.imported + s.duplicates);
-    assert_eq!(ran.sink.errors, s.failed);
-    assert_eq!(ran.finished.seen, s.seen);
+    assert_eq!(s.counts.seen, lib.files, "every MIDI file, not the metadata file");
+    assert_eq!(s.counts.skipped, 1, "the macOS metadata file");
+    assert_eq!(s.counts.imported, lib.good);
+    assert_eq!(s.counts.duplicates, 1, "copy.mid");
+    assert_eq!(s.counts.failed, lib.bad);
+    assert_eq!(s.counts.imported + s.counts.duplicates + s.counts.failed, s.counts.seen);
+    assert_eq!(s.errors_by_kind.values().sum::<u64>(), s.counts.failed);
+    assert_eq!(ran.sink.contents.len() as u64, s.counts.imported);
+    assert_eq!(ran.sink.locations.len() as u64, s.counts.imported + s.counts.duplicates);
+    assert_eq!(ran.sink.errors, s.counts.failed);
+    assert_eq!(ran.finished.counts.seen, s.counts.seen);
     assert_eq!(ran.finished.status, RunStatus::Done);
 }
 
@@ -226,13 +226,13 @@ fn known_files_are_skipped_but_forced_ones_are_read_again() {
     );
     let s = ran.result.expect("the run succeeds");
     assert_eq!(s.status, RunStatus::Done);
-    assert_eq!(s.seen, lib.files);
+    assert_eq!(s.counts.seen, lib.files);
     assert_eq!(
-        s.skipped,
+        s.counts.skipped,
         lib.files - 1 + 1,
         "all known files but the forced one, and the metadata file"
     );
-    assert_eq!((s.imported, s.duplicates, s.failed), (1, 0, 0));
+    assert_eq!((s.counts.imported, s.counts.duplicates, s.counts.failed), (1, 0, 0));
     assert_eq!(ran.sink.locations, vec![forced]);
 }
 
@@ -250,7 +250,10 @@ fn locations_whose_content_is_not_committed_yet_are_written_later_and_counted_on
     let s = ran.result.expect("the run succeeds");
     assert!(ran.sink.writes >= 2, "the orphans went out again");
     // The withheld content counts as the other importer's: its location here is a duplicate.
-    assert_eq!((s.imported, s.duplicates, s.failed), (lib.good - 1, 2, lib.bad));
+    assert_eq!(
+        (s.counts.imported, s.counts.duplicates, s.counts.failed),
+        (lib.good - 1, 2, lib.bad)
+    );
     let unique: HashSet<&String> = ran.sink.locations.iter().collect();
     assert_eq!(unique.len(), ran.sink.locations.len(), "every location written once");
     assert_eq!(ran.sink.locations.len() as u64, lib.good + 1);
@@ -280,9 +283,9 @@ fn a_writer_error_fails_the_run_keeps_the_error_and_stops_the_producers() {
     assert_eq!(ran.sink.writes, 1, "nothing is written after the failure");
     assert!(ran.control.is_cancelled());
     assert!(
-        ran.finished.seen < total,
+        ran.finished.counts.seen < total,
         "the producers stopped: {} of {total} seen",
-        ran.finished.seen
+        ran.finished.counts.seen
     );
 }
 
@@ -300,7 +303,7 @@ fn a_failed_resume_look_up_fails_the_run_instead_of_ending_done() {
     assert!(matches!(err, ImportError::Lookup(_)), "{err}");
     assert!(err.to_string().contains("connection refused"), "{err}");
     assert_eq!(ran.finished.status, RunStatus::Failed);
-    assert_eq!(ran.finished.imported, 0);
+    assert_eq!(ran.finished.counts.imported, 0);
 }
 
 #[test]

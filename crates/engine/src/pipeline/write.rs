@@ -104,7 +104,7 @@ impl Writer<'_> {
                 last_flush = Instant::now();
             }
             if last_counts.elapsed() >= COUNTS_EVERY {
-                self.sink.progress(&super::counts(&m.snapshot()));
+                self.sink.progress(&m.totals.counts());
                 last_counts = Instant::now();
             }
             if closed {

@@ -840,7 +840,7 @@ mod tests {
         });
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(report.run.status, RunStatus::Done);
-        assert_eq!((report.run.seen, report.run.imported), (1, 1));
+        assert_eq!((report.run.counts.seen, report.run.counts.imported), (1, 1));
         assert!(report.steps.is_empty(), "a dry run changes no setting");
     }
 }

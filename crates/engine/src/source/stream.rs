@@ -9,8 +9,9 @@
 //! What to do with each member is the [`Visitor`]'s call: import reading keeps MIDI members, extract writes all.
 //!
 //! Decoding uses every core while the walk stays on one thread: xz and bzip2 streams decode their blocks on worker
-//! threads (`xz.rs`, `bz2.rs`), zip members the visitor will read are inflated ahead by workers (`zipahead.rs`);
-//! the guards still sit on the walking thread, so the bounds hold exactly as before.
+//! threads (`xz.rs`, `bz2.rs`), zip members the visitor will read and 7z blocks are decoded ahead by workers
+//! (`zipahead.rs`, `sevenzahead.rs`); bzip2, zip and 7z share one ordered read-ahead pool (`ahead.rs`). The
+//! guards still sit on the walking thread, so the bounds hold exactly as before.
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -25,6 +26,7 @@ use super::limits::{Limits, Meter};
 use super::location::{member_location, normalize_member_path, os_bytes};
 use super::{ArchiveKind, Compression, kind};
 
+mod ahead;
 mod bz2;
 mod rar;
 mod sevenz;

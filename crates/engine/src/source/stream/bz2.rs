@@ -21,13 +21,11 @@
 //! compressed bits), and a block whose output passes [`WORKER_OUTPUT_CAP`] (bzip2's run-length stage lets one
 //! block inflate to ~46 MB) is not buffered but streamed from the calling thread, through the caller's bomb guard.
 
+use memchr::memmem::Finder;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Cursor, Read};
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use memchr::memmem::Finder;
-
+use super::ahead::{Bounds, Lost, OrderedAhead};
 use block::{BlockDecoder, BlockError};
 
 const BLOCK_MAGIC: u64 = 0x3141_5926_5359;
@@ -69,6 +67,8 @@ struct Segment {
     crc: u32,
     /// A stream with no block at all (`start == end`): nothing to decode.
     empty: bool,
+    /// Its number in the worker pool, when a worker decodes it.
+    ticket: Option<u64>,
 }
 
 /// Why a block did not decode in a worker.
@@ -83,7 +83,6 @@ enum Failure {
 type Outcome = Result<Vec<u8>, Failure>;
 
 struct Job {
-    seq: u64,
     level: u8,
     /// Input bytes from the byte holding the segment's first bit.
     bytes: Vec<u8>,
@@ -92,61 +91,34 @@ struct Job {
     crc: u32,
 }
 
-struct Pool {
-    jobs: Option<Sender<Job>>,
-    results: Receiver<(u64, Outcome)>,
-    threads: Vec<JoinHandle<()>>,
-}
+/// Blocks handed to the workers and not yet taken back, per worker: the planner keeps at most two per worker live,
+/// and a re-plan may leave as many given up but still in a worker's hands.
+const JOBS_PER_WORKER: usize = 4;
 
-impl Pool {
-    fn start(n: usize) -> Option<Pool> {
-        let (jobs, job_rx) = bounded::<Job>(n * 2);
-        let (res_tx, results) = unbounded();
-        let mut threads = Vec::new();
-        for i in 0..n {
-            let (rx, tx) = (job_rx.clone(), res_tx.clone());
-            let spawned = std::thread::Builder::new().name(format!("bunzip-{i}")).spawn(move || {
-                let mut dec = BlockDecoder::new();
-                for job in rx.iter() {
-                    // A panic must still answer, or the reader would wait for this block forever.
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        let at = BlockAt {
-                            bytes: &job.bytes,
-                            first_bit: u64::from(job.first_bit),
-                            bits: job.bits,
-                            level: job.level,
-                            crc: job.crc,
-                        };
-                        at.decode(&mut dec, WORKER_OUTPUT_CAP)
-                    }))
-                    .unwrap_or_else(|_| Err(Failure::Bad("bzip2 block decoder failed".into())));
-                    if tx.send((job.seq, outcome)).is_err() {
-                        break;
-                    }
-                }
-            });
-            // No thread to be had: decode on the calling thread instead.
-            if let Ok(t) = spawned {
-                threads.push(t);
+/// Worker threads decoding blocks (`bunzip-N`), each with its own block decoder; `None` when none can start.
+fn start_pool(threads: usize) -> Option<OrderedAhead<Job, Outcome>> {
+    let workers = (0..threads)
+        .map(|_| {
+            let mut dec = BlockDecoder::new();
+            move |job: Job| {
+                let at = BlockAt {
+                    bytes: &job.bytes,
+                    first_bit: u64::from(job.first_bit),
+                    bits: job.bits,
+                    level: job.level,
+                    crc: job.crc,
+                };
+                at.decode(&mut dec, WORKER_OUTPUT_CAP)
             }
-        }
-        (!threads.is_empty()).then_some(Pool {
-            jobs: Some(jobs),
-            results,
-            threads,
         })
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.jobs = None;
-        // Workers finish the block in hand (a fraction of a second at most) and see the channel closed.
-        while self.results.try_recv().is_ok() {}
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
+        .collect();
+    let jobs = threads * JOBS_PER_WORKER;
+    // A job holds at most one block's compressed bits (and its worker at most WORKER_OUTPUT_CAP of output).
+    let bounds = Bounds {
+        jobs,
+        bytes: jobs as u64 * MAX_BLOCK_BITS.div_ceil(8),
+    };
+    OrderedAhead::threads("bunzip", workers, bounds)
 }
 
 struct ParBz2<'a> {
@@ -169,10 +141,8 @@ struct ParBz2<'a> {
     pending: VecDeque<Segment>,
     results: BTreeMap<u64, Outcome>,
     next_seq: u64,
-    /// Results of older sequence numbers are stale (planned before a false boundary was found).
-    first_valid_seq: u64,
     threads: usize,
-    pool: Option<Pool>,
+    pool: Option<OrderedAhead<Job, Outcome>>,
     /// Tests: decode every block on workers, even a lone one.
     force_pool: bool,
     out: Vec<u8>,
@@ -218,7 +188,6 @@ impl<'a> ParBz2<'a> {
             pending: VecDeque::new(),
             results: BTreeMap::new(),
             next_seq: 0,
-            first_valid_seq: 0,
             threads,
             pool: None,
             force_pool,
@@ -372,6 +341,7 @@ impl<'a> ParBz2<'a> {
                 level: at.level,
                 crc: 0,
                 empty: true,
+                ticket: None,
             }
         } else {
             let Some((end, end_kind)) = self.magic_from(at.bit + 48, at.bit + MAX_BLOCK_BITS)? else {
@@ -387,6 +357,7 @@ impl<'a> ParBz2<'a> {
                 level: at.level,
                 crc,
                 empty: false,
+                ticket: None,
             }
         };
         self.next_seq += 1;
@@ -407,9 +378,9 @@ impl<'a> ParBz2<'a> {
         Ok(true)
     }
 
-    fn dispatch(&mut self, seg: Segment) -> io::Result<()> {
-        self.pending.push_back(seg);
+    fn dispatch(&mut self, mut seg: Segment) -> io::Result<()> {
         if seg.empty {
+            self.pending.push_back(seg);
             self.results.insert(seg.seq, Ok(Vec::new()));
             return Ok(());
         }
@@ -421,15 +392,21 @@ impl<'a> ParBz2<'a> {
         let lone = self.eof && seg.end_kind == Magic::End && self.win_end() * 8 <= seg.end + 80 + 8;
         if !lone || self.force_pool {
             if self.pool.is_none() {
-                self.pool = Pool::start(self.threads);
+                self.pool = start_pool(self.threads);
             }
-            if let Some(tx) = self.pool.as_ref().and_then(|p| p.jobs.as_ref())
-                && tx.send(self.job(&seg)).is_ok()
-            {
-                return Ok(());
+            let bytes = seg.end.div_ceil(8) - seg.start / 8;
+            if self.pool.as_mut().is_some_and(|p| p.room(bytes)) {
+                let job = self.job(&seg);
+                if let Some(Ok(ticket)) = self.pool.as_mut().map(|p| p.submit(job, bytes)) {
+                    seg.ticket = Some(ticket);
+                    self.pending.push_back(seg);
+                    return Ok(());
+                }
             }
         }
+        // No worker to be had (or none free): decode on the calling thread instead.
         let outcome = BlockAt::of(&self.win, self.base, &seg).decode(&mut self.local, WORKER_OUTPUT_CAP);
+        self.pending.push_back(seg);
         self.results.insert(seg.seq, outcome);
         Ok(())
     }
@@ -443,7 +420,6 @@ impl<'a> ParBz2<'a> {
         let from = (seg.start / 8 - self.base) as usize;
         let to = (seg.end.div_ceil(8) - self.base) as usize;
         Job {
-            seq: seg.seq,
             level: seg.level,
             bytes: self.win[from..to].to_vec(),
             first_bit: (seg.start % 8) as u8,
@@ -453,21 +429,16 @@ impl<'a> ParBz2<'a> {
     }
 
     /// The outcome of the oldest pending segment (waiting for its worker).
-    fn outcome(&mut self, seq: u64) -> Outcome {
-        loop {
-            if let Some(r) = self.results.remove(&seq) {
-                return r;
-            }
-            let Some(pool) = &self.pool else {
-                return Err(Failure::Bad("bzip2 block lost".into()));
-            };
-            match pool.results.recv() {
-                Ok((s, r)) if s >= self.first_valid_seq => {
-                    self.results.insert(s, r);
-                }
-                Ok(_) => {}
-                Err(_) => return Err(Failure::Bad("bzip2 decoder threads stopped".into())),
-            }
+    fn outcome(&mut self, seg: &Segment) -> Outcome {
+        if let Some(r) = self.results.remove(&seg.seq) {
+            return r;
+        }
+        let taken = seg.ticket.zip(self.pool.as_mut()).and_then(|(t, p)| p.take(t));
+        match taken {
+            Some(Ok(r)) => r,
+            Some(Err(Lost::Panicked)) => Err(Failure::Bad("bzip2 block decoder failed".into())),
+            Some(Err(Lost::Gone)) => Err(Failure::Bad("bzip2 decoder threads stopped".into())),
+            None => Err(Failure::Bad("bzip2 block lost".into())),
         }
     }
 
@@ -482,7 +453,7 @@ impl<'a> ParBz2<'a> {
             self.replan();
             return Ok(true);
         }
-        match self.outcome(seg.seq) {
+        match self.outcome(&seg) {
             Ok(data) => {
                 self.out = data;
                 self.out_pos = 0;
@@ -560,7 +531,9 @@ impl<'a> ParBz2<'a> {
     fn replan(&mut self) {
         self.pending.clear();
         self.results.clear();
-        self.first_valid_seq = self.next_seq;
+        if let Some(pool) = &mut self.pool {
+            pool.forget_all();
+        }
         self.plan = self.done;
         self.plan_finished = false;
     }

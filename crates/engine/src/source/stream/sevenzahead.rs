@@ -7,15 +7,12 @@
 //! fetched, and blocks are sent only while the declared output of those sent and not yet taken stays within it, so
 //! memory stays bounded whatever the archive holds (a member never yields more than its declared size).
 
-use std::collections::HashMap;
 use std::io::{self, Read, Seek};
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Scope;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, Password};
+
+use super::ahead::{Bounds, Lost, OrderedAhead, Planned};
 
 /// What decoding one block yielded, to be replayed.
 pub(super) struct Recorded {
@@ -64,26 +61,15 @@ fn record<R: Read + Seek>(archive: &Archive, b: usize, src: &mut R) -> Recorded 
     Recorded { entries, end }
 }
 
+/// Blocks decoded ahead and not yet taken, at most (the byte budget is what binds in practice).
+const BLOCKS_AHEAD: usize = 1024;
+
 /// Workers decoding blocks ahead of the walk.
-pub(super) struct BlocksAhead {
-    jobs: Option<Sender<usize>>,
-    results: Receiver<(usize, Recorded)>,
-    /// Blocks to fetch (index, declared output bytes), in archive order; `next` is the first not yet sent.
-    wanted: Vec<(usize, u64)>,
-    next: usize,
-    /// Sent and not yet taken: block -> declared output bytes.
-    sent: HashMap<usize, u64>,
-    bytes: u64,
-    budget: u64,
-    /// The most declared bytes ever sent and not yet taken (tests look at it).
-    pub peak: u64,
-    ready: HashMap<usize, Recorded>,
-    stopped: Arc<AtomicBool>,
-}
+pub(super) struct BlocksAhead(Planned<usize, Recorded>);
 
 impl BlocksAhead {
-    /// Start `threads` workers, each on a clone of `src`, to decode the blocks of `wanted` (ascending, each
-    /// declaring at most `budget` bytes of output).
+    /// Start `threads` workers, each on a clone of `src`, to decode the blocks of `wanted` (ascending, with their
+    /// declared output bytes); blocks declaring more than `budget` are left to the walk.
     pub fn start<'s, R>(
         scope: &'s Scope<'s, '_>,
         archive: &'s Archive,
@@ -95,96 +81,43 @@ impl BlocksAhead {
     where
         R: Read + Seek + Clone + Send + 's,
     {
-        let (jobs, job_rx) = bounded::<usize>(wanted.len().clamp(1, 1024));
-        let (res_tx, results) = unbounded();
-        let stopped = Arc::new(AtomicBool::new(false));
-        for _ in 0..threads {
-            let (rx, tx, mut r) = (job_rx.clone(), res_tx.clone(), src.clone());
-            let stop = Arc::clone(&stopped);
-            scope.spawn(move || {
-                for b in rx.iter() {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    // A panic must still answer, or the walk would wait for this block forever.
-                    let rec = std::panic::catch_unwind(AssertUnwindSafe(|| record(archive, b, &mut r))).unwrap_or_else(
-                        |_| Recorded {
-                            entries: Vec::new(),
-                            end: Err(sevenz_rust2::Error::Other("7z block decoder failed".into())),
-                        },
-                    );
-                    if tx.send((b, rec)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut ahead = BlocksAhead {
-            jobs: Some(jobs),
-            results,
-            wanted,
-            next: 0,
-            sent: HashMap::new(),
-            bytes: 0,
-            budget,
-            peak: 0,
-            ready: HashMap::new(),
-            stopped,
+        let workers = (0..threads)
+            .map(|_| {
+                let mut r = src.clone();
+                move |b| record(archive, b, &mut r)
+            })
+            .collect();
+        let bounds = Bounds {
+            jobs: BLOCKS_AHEAD,
+            bytes: budget,
         };
-        ahead.top_up();
-        ahead
+        let pool = OrderedAhead::scoped(scope, "7z-ahead", workers, bounds);
+        let jobs = wanted.into_iter().filter(|&(_, size)| size <= budget);
+        BlocksAhead(Planned::new(pool, jobs.map(|(b, size)| (b, b, size)).collect()))
     }
 
-    /// Send more blocks to the workers, within the budget.
-    fn top_up(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
-        while let Some(&(b, size)) = self.wanted.get(self.next) {
-            if size > self.budget {
-                // Never fits: the walk decodes it itself.
-                self.next += 1;
-                continue;
-            }
-            if self.bytes + size > self.budget || jobs.send(b).is_err() {
-                break;
-            }
-            self.next += 1;
-            self.sent.insert(b, size);
-            self.bytes += size;
-            self.peak = self.peak.max(self.bytes);
-        }
-    }
-
-    /// Block `b` as decoded, if it was sent to the workers (waiting for it as needed); `None` otherwise.
+    /// Block `b` as decoded, if it was sent to the workers (waiting for it as needed); `None` when the walk
+    /// decodes it itself.
     pub fn take(&mut self, b: usize) -> Option<Recorded> {
-        let size = self.sent.remove(&b)?;
-        let rec = loop {
-            if let Some(r) = self.ready.remove(&b) {
-                break Some(r);
-            }
-            match self.results.recv() {
-                Ok((j, r)) if j == b => break Some(r),
-                Ok((j, r)) => {
-                    self.ready.insert(j, r);
-                }
-                Err(_) => break None,
-            }
-        };
-        self.bytes -= size;
-        self.top_up();
-        rec
+        match self.0.take(b)? {
+            Ok(rec) => Some(rec),
+            Err(Lost::Panicked) => Some(Recorded {
+                entries: Vec::new(),
+                end: Err(sevenz_rust2::Error::Other("7z block decoder failed".into())),
+            }),
+            Err(Lost::Gone) => None,
+        }
+    }
+
+    /// The most declared bytes ever sent and not yet taken (tests look at it).
+    #[cfg(test)]
+    pub fn peak(&self) -> u64 {
+        self.0.peak()
     }
 
     /// Stop the workers after the block in hand (the scope then joins them).
     pub fn stop(&mut self) {
-        self.stopped.store(true, Ordering::Relaxed);
-        self.jobs = None;
-        self.wanted.clear();
-    }
-}
-
-impl Drop for BlocksAhead {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }
 
@@ -275,7 +208,7 @@ mod tests {
                     .to_vec();
                 got.push(collect(|each| rec.replay(&entries, each)));
             }
-            (got, a.peak)
+            (got, a.peak())
         });
         (live, ahead, peak)
     }

@@ -6,17 +6,13 @@
 //! the archive holds. A worker reads at most the declared size plus one byte: a member that turns out larger than
 //! it says is read again by the walk itself, the way it reads any other member.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Scope;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-
+use super::ahead::{Bounds, Lost, OrderedAhead, Planned};
 use crate::source::limits::Meter;
 
 /// Declared bytes of members fetched ahead and not yet handed out.
@@ -35,23 +31,11 @@ pub(super) enum Fetched {
 }
 
 /// Workers fetching members ahead of the walk.
-pub(super) struct Ahead {
-    jobs: Option<Sender<(usize, u64)>>,
-    results: Receiver<(usize, Fetched)>,
-    /// Members to fetch (index, declared size), in archive order; `next` is the first not yet sent.
-    wanted: Vec<(usize, u64)>,
-    next: usize,
-    /// Sent and not yet taken: index -> declared size.
-    sent: HashMap<usize, u64>,
-    order: VecDeque<usize>,
-    bytes: u64,
-    ready: HashMap<usize, Fetched>,
-    /// Tells the workers to drop what is still queued (the walk stopped).
-    stopped: Arc<AtomicBool>,
-}
+pub(super) struct Ahead(Planned<(usize, u64), Fetched>);
 
 impl Ahead {
-    /// Start `threads` workers, each on a clone of `z`, to fetch the members of `wanted` (ascending indices).
+    /// Start `threads` workers, each on a clone of `z`, to fetch the members of `wanted` (ascending indices, with
+    /// their declared sizes).
     pub fn start<'s, R>(
         scope: &'s Scope<'s, '_>,
         z: &zip::ZipArchive<R>,
@@ -61,90 +45,39 @@ impl Ahead {
     where
         R: Read + Seek + Clone + Send + 's,
     {
-        let (jobs, job_rx) = bounded::<(usize, u64)>(AHEAD_MEMBERS);
-        let (res_tx, results) = unbounded();
-        let stopped = Arc::new(AtomicBool::new(false));
-        for _ in 0..threads {
-            let (rx, tx, mut zw) = (job_rx.clone(), res_tx.clone(), z.clone());
-            let stop = Arc::clone(&stopped);
-            scope.spawn(move || {
-                for (i, size) in rx.iter() {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    // A panic must still answer, or the walk would wait for this member forever.
-                    let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| fetch(&mut zw, i, size)))
-                        .unwrap_or_else(|_| {
-                            Fetched::Data(Vec::new(), Some(io::Error::other("zip member reader failed")))
-                        });
-                    if tx.send((i, fetched)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut ahead = Ahead {
-            jobs: Some(jobs),
-            results,
-            wanted,
-            next: 0,
-            sent: HashMap::new(),
-            order: VecDeque::new(),
-            bytes: 0,
-            ready: HashMap::new(),
-            stopped,
+        let workers = (0..threads)
+            .map(|_| {
+                let mut zw = z.clone();
+                move |(i, size)| fetch(&mut zw, i, size)
+            })
+            .collect();
+        let bounds = Bounds {
+            jobs: AHEAD_MEMBERS,
+            bytes: AHEAD_BYTES,
         };
-        ahead.top_up();
-        ahead
+        let pool = OrderedAhead::scoped(scope, "zip-ahead", workers, bounds);
+        Ahead(Planned::new(
+            pool,
+            wanted.into_iter().map(|(i, size)| (i, (i, size), size)).collect(),
+        ))
     }
 
-    /// Send more members to the workers, within the bounds.
-    fn top_up(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
-        while let Some(&(i, size)) = self.wanted.get(self.next) {
-            let room = self.order.is_empty() || (self.bytes + size <= AHEAD_BYTES && self.order.len() < AHEAD_MEMBERS);
-            if !room || jobs.send((i, size)).is_err() {
-                break;
-            }
-            self.next += 1;
-            self.sent.insert(i, size);
-            self.order.push_back(i);
-            self.bytes += size;
-        }
-    }
-
-    /// Member `i` as fetched, if it was sent to the workers (waiting for it as needed); `None` otherwise.
+    /// Member `i` as fetched, if it was sent to the workers (waiting for it as needed); `None` when the walk reads
+    /// it itself.
     pub fn take(&mut self, i: usize) -> Option<Fetched> {
-        let size = self.sent.remove(&i)?;
-        self.order.retain(|&j| j != i);
-        self.bytes -= size;
-        let fetched = loop {
-            if let Some(f) = self.ready.remove(&i) {
-                break Some(f);
-            }
-            match self.results.recv() {
-                Ok((j, f)) if j == i => break Some(f),
-                Ok((j, f)) => {
-                    self.ready.insert(j, f);
-                }
-                Err(_) => break None,
-            }
-        };
-        self.top_up();
-        fetched
+        match self.0.take(i)? {
+            Ok(f) => Some(f),
+            Err(Lost::Panicked) => Some(Fetched::Data(
+                Vec::new(),
+                Some(io::Error::other("zip member reader failed")),
+            )),
+            Err(Lost::Gone) => None,
+        }
     }
 
     /// Stop the workers after the member in hand (the scope then joins them).
     pub fn stop(&mut self) {
-        self.stopped.store(true, Ordering::Relaxed);
-        self.jobs = None;
-        self.wanted.clear();
-    }
-}
-
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }
 
