@@ -86,6 +86,8 @@ fn covariance(samples: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric matrix, by cyclic Jacobi rotations.
+// A rotation updates two rows and two columns at once: indexes say that more plainly than iterators.
+#[allow(clippy::needless_range_loop)]
 fn jacobi(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let mut v: Vec<Vec<f64>> = (0..n)
