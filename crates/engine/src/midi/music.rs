@@ -41,3 +41,32 @@ pub struct Music {
     /// Lyrics meta events, plus the syllable text events of `@KMIDI` karaoke files.
     pub lyrics_count: i32,
 }
+
+impl Music {
+    /// Every field set, with values whose text and binary COPY encodings are easy to read: the writers' tests
+    /// (the engine's and the integration tests') check their encodings byte for byte against it.
+    pub fn sample() -> Music {
+        Music {
+            bpm: Some(121.25),
+            avg_bpm: Some(119.5),
+            tempo_changes: 4,
+            time_signature_numerator: Some(6),
+            time_signature_denominator: Some(8),
+            key_signature: Some("Eb".into()),
+            detected_key: Some("G".into()),
+            key_confidence: Some(0.75),
+            total_notes: 500,
+            unique_pitches: 25,
+            pitch_range_min: Some(30),
+            pitch_range_max: Some(90),
+            avg_velocity: Some(88.5),
+            polyphony_max: 7,
+            note_density: 7.25,
+            channels: vec![0, 9],
+            programs: vec![1, 33],
+            has_drums: true,
+            is_karaoke: false,
+            lyrics_count: 11,
+        }
+    }
+}
