@@ -11,10 +11,6 @@ use crate::database::query::{LikeRef, Query, like_path_spellings};
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
 
-/// The lower bound the index serves, in its definition's expression so the planner matches it (`$2` the target's
-/// coarse vector).
-const BOUND: &str = "(cube(m.coarse::float8[]) <-> cube($2::float8[]))";
-
 /// The file a `like:` term names and its features.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -81,23 +77,13 @@ pub async fn page(
 /// distance is below the bound of the last candidate (no unread file can be nearer); otherwise it is the nearest
 /// among them (an approximate nearest-neighbour search, whose recall the search bench measures).
 pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&Cursor>) -> DbResult<(Page, Vec<f64>)> {
-    Ok(ranked_exactness(pool, query, limit, after).await?.0)
-}
-
-/// [`ranked`], and whether the page is known exact.
-pub async fn ranked_exactness(
-    pool: &PgPool,
-    query: &Query,
-    limit: usize,
-    after: Option<&Cursor>,
-) -> DbResult<((Page, Vec<f64>), bool)> {
     rank(pool, query, limit, after, candidates(limit)).await
 }
 
 /// The exact first page: every matching file's distance (the bench's measure of [`ranked`]'s recall; it reads the
 /// whole table).
 pub async fn exact(pool: &PgPool, query: &Query, limit: usize) -> DbResult<(Page, Vec<f64>)> {
-    Ok(rank(pool, query, limit, None, i64::MAX as usize).await?.0)
+    rank(pool, query, limit, None, i64::MAX as usize).await
 }
 
 /// A page from the `read` matching files nearest in coarse order.
@@ -107,9 +93,9 @@ async fn rank(
     limit: usize,
     after: Option<&Cursor>,
     read: usize,
-) -> DbResult<((Page, Vec<f64>), bool)> {
+) -> DbResult<(Page, Vec<f64>)> {
     let Some(like) = query.like() else {
-        return Ok(((Page::default(), Vec::new()), true));
+        return Ok((Page::default(), Vec::new()));
     };
     let t = target(pool, like).await?;
     let others = super::search::other_locations(pool, query).await?;
@@ -122,14 +108,10 @@ async fn rank(
     let mut qb = statement("", query, &others, vectors, t.file_id, after, read, limit);
     let rows = qb.build().persistent(false).fetch_all(pool).await?;
     let mut ranked = Vec::with_capacity(rows.len());
-    let (mut read_back, mut last_bound) = (0i64, 0.0f64);
     for row in &rows {
-        read_back = row.try_get("candidates")?;
-        last_bound = row.try_get("last_bound")?;
         ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
     }
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-    let exact = (read_back as usize) < read || ranked.last().is_some_and(|(d, _)| settled(*d, last_bound));
     let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
     let next = (hits.len() == limit)
         .then(|| {
@@ -139,14 +121,7 @@ async fn rank(
             })
         })
         .flatten();
-    Ok(((Page { hits, next }, distances), exact))
-}
-
-/// Whether a page whose last exact distance is `last` is final when every unread candidate's lower bound is at least
-/// `bound`: strictly below it, with room for the bound's rounding (an unread file at the same distance could have a
-/// smaller id).
-fn settled(last: f64, bound: f64) -> bool {
-    last < bound * (1.0 - similarity::COARSE_SLACK) - similarity::COARSE_SLACK
+    Ok((Page { hits, next }, distances))
 }
 
 /// The target's two vectors, as the statement binds them.
@@ -156,10 +131,10 @@ struct Vectors<'a> {
     coarse: &'a [f64],
 }
 
-/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order (`candidates` of
-/// them, the last with the lower bound `last_bound`), and of those the `limit` nearest with their hit columns and
-/// exact `distance`. The candidates are read from `musical_metadata` alone unless a term tests a column of `files`
-/// (the left join is then dropped by the planner): only the page's own rows are looked up in `files`.
+/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order, and of those the
+/// `limit` nearest with their hit columns and exact `distance`. The candidates are read from `musical_metadata` alone
+/// unless a term tests a column of `files` (the left join is then dropped by the planner): only the page's own rows
+/// are looked up in `files`.
 #[allow(clippy::too_many_arguments)]
 fn statement(
     prefix: &str,
@@ -172,12 +147,10 @@ fn statement(
     limit: usize,
 ) -> QueryBuilder<Postgres> {
     let mut qb = QueryBuilder::new(format!("{prefix}WITH c AS MATERIALIZED (SELECT m.file_id, "));
-    // $1 and $2: the target's vectors, read by DISTANCE and BOUND wherever they appear.
+    // $1: the target's features, read by DISTANCE wherever it appears.
     qb.push("cube(m.features::float8[]) <-> cube(")
         .push_bind(vectors.features.to_vec())
-        .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
-        .push_bind(vectors.coarse.to_vec())
-        .push("::float8[]) AS bound FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
+        .push("::float8[]) AS distance FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(target);
     for (term, ids) in query.terms.iter().zip(others) {
@@ -196,15 +169,17 @@ fn statement(
             .push_bind(c.id)
             .push(")");
     }
-    qb.push(format_args!(" ORDER BY {BOUND} LIMIT "))
+    // The order the index serves: its definition's expression, so the planner matches it.
+    qb.push(" ORDER BY cube(m.coarse::float8[]) <-> cube(")
+        .push_bind(vectors.coarse.to_vec())
+        .push("::float8[]) LIMIT ")
         .push_bind(read as i64)
-        .push("), s AS (SELECT count(*) AS candidates, max(bound) AS last_bound FROM c) ");
+        .push(") ");
     qb.push(format_args!(
-        "{COLUMNS}, p.distance, s.candidates, s.last_bound FROM \
-         (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
+        "{COLUMNS}, p.distance FROM (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
     ))
     .push_bind(limit as i64)
-    .push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id CROSS JOIN s");
+    .push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id");
     qb
 }
 

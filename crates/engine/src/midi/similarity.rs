@@ -229,10 +229,6 @@ pub const COARSE_AXES: [[f32; DIMS]; COARSE_DIMS] = [
     [-0.088782, 0.139717, -0.106299, 0.213168, -0.145944, -0.029347, 0.044241, -0.098280, 0.197325, -0.178659, 0.133100, -0.054462, 0.091712, 0.143009, 0.102022, -0.027954, -0.053449, -0.164113, -0.002169, -0.202365, 0.179319, -0.083562, 0.005490, 0.111743, 0.045330, -0.062578, -0.157635, -0.098428, 0.196252, 0.162539, -0.115749, -0.064419, -0.163476, -0.168386, 0.327503, -0.019372, 0.027097, 0.037063, 0.000173, 0.003937, -0.008283, 0.015591, 0.153012, -0.316110, -0.169934, 0.207704, 0.378935, 0.002410, 0.003295, -0.031438],
 ];
 
-/// How far a coarse distance may exceed the true lower bound through rounding (relative, and absolute): the axes
-/// are printed to 6 decimals and the vectors stored as `real`.
-pub const COARSE_SLACK: f64 = 1e-4;
-
 /// The coarse vector of `features`: their coordinates on [`COARSE_AXES`].
 pub fn coarse(features: &[f32]) -> [f32; COARSE_DIMS] {
     COARSE_AXES.map(|axis| {
@@ -282,6 +278,9 @@ mod tests {
 
     #[test]
     fn coarse_axes_are_orthonormal_so_coarse_distance_is_a_lower_bound() {
+        // How far a coarse distance may exceed the true bound through rounding (relative, and absolute): the axes are
+        // printed to 6 decimals and the vectors stored as `real`.
+        const COARSE_SLACK: f64 = 1e-4;
         for (i, a) in COARSE_AXES.iter().enumerate() {
             for (j, b) in COARSE_AXES.iter().enumerate() {
                 let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
