@@ -309,7 +309,7 @@ async fn a_library_with_features_before_the_coarse_index_gets_its_vectors_and_in
     }
     assert!(stored.len() > 30, "{} files with features", stored.len());
     let applied = midi_tui::database::migrate::run(&db.pool).await.unwrap();
-    assert_eq!(applied, vec![19, 20, 21]);
+    assert_eq!(applied, vec![19, 20, 21, 22]);
     let rows: Vec<(i64, Option<Vec<f32>>)> =
         sqlx::query_as("SELECT file_id, coarse FROM musical_metadata ORDER BY file_id")
             .fetch_all(&db.pool)
@@ -330,7 +330,12 @@ async fn a_library_with_features_before_the_coarse_index_gets_its_vectors_and_in
             .await
         }
     };
-    assert_eq!(index("musical_metadata_coarse_idx").await, 1);
+    assert_eq!(index("musical_metadata_similar_idx").await, 1);
+    assert_eq!(
+        index("musical_metadata_coarse_idx").await,
+        0,
+        "0021's index is replaced by the one that also holds drums and tempo"
+    );
     assert_eq!(
         index("musical_metadata_features_idx").await,
         0,
@@ -394,4 +399,79 @@ fn other_drummers_takes_of_one_groove_rank_near() {
         mrr >= 0.2 && top5 >= 12,
         "mean reciprocal rank {mrr:.3}, {top5} in the top 5"
     );
+}
+
+/// `like:PATH` as users type it: relative to the shell's folder (plain, `./`, with `..`), absolute, in a folder whose
+/// name has spaces and wide characters; a path no file was imported from says so; the target is never a hit.
+#[tokio::test]
+async fn like_path_takes_relative_absolute_and_wide_character_spellings() {
+    let db = common::fresh_db().await;
+    let root = common::temp_dir("like-paths");
+    let lib = root.join("my lib ✓ さくら");
+    std::fs::create_dir_all(&lib).unwrap();
+    let tonejs = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample-library/tonejs");
+    let named = named_payloads(&[tonejs]);
+    let originals = variants::pick_originals(&named.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(), 4);
+    assert!(originals.len() >= 3, "{} usable sample files", originals.len());
+    for (i, &o) in originals.iter().enumerate() {
+        std::fs::write(lib.join(format!("曲 {i} のうた.mid")), &named[o].1).unwrap();
+        // A transposed copy: the target's nearest file.
+        let (_, v) = variants::variants(&named[o].1)
+            .into_iter()
+            .find(|(kind, v)| kind.starts_with("transposed") && v.is_some())
+            .expect("a transposed variant");
+        std::fs::write(lib.join(format!("曲 {i} のうた (up).mid")), v.unwrap()).unwrap();
+    }
+    // Imported by a relative path, from the folder above it.
+    let logs = common::temp_dir("logs");
+    let run = |cwd: &Path, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_midi-tui"))
+            .args(["--data-dir", logs.to_str().unwrap(), "--database-url", &db.url])
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("DATABASE_URL")
+            .env_remove("MIDI_TUI_DATA_DIR")
+            .output()
+            .unwrap();
+        (out.status.success(), common::stdout(&out), common::stderr(&out))
+    };
+    let (ok, out, err) = run(&root, &["import", "--json", "my lib ✓ さくら"]);
+    assert!(ok, "import: {out} {err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["imported"], 2 * originals.len() as u64, "{summary}");
+
+    let target = lib.join("曲 0 のうた.mid");
+    let spellings = [
+        (root.clone(), "my lib ✓ さくら/曲 0 のうた.mid".to_string()),
+        (root.clone(), "./my lib ✓ さくら/曲 0 のうた.mid".to_string()),
+        (lib.clone(), "曲 0 のうた.mid".to_string()),
+        (lib.clone(), "../my lib ✓ さくら/曲 0 のうた.mid".to_string()),
+        (std::env::temp_dir(), target.to_str().unwrap().to_string()),
+    ];
+    for (cwd, spelled) in &spellings {
+        let (ok, out, err) = run(cwd, &["search", "--json", "--limit", "3", &format!("like:\"{spelled}\"")]);
+        assert!(ok, "like:\"{spelled}\" from {}: {err}", cwd.display());
+        let hits: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(!hits.is_empty(), "like:\"{spelled}\" found nothing");
+        assert_eq!(
+            hits[0]["filename"], "曲 0 のうた (up).mid",
+            "like:\"{spelled}\": the transposed copy is nearest: {hits:?}"
+        );
+        assert!(
+            hits.iter().all(|h| h["filename"] != "曲 0 のうた.mid"),
+            "like:\"{spelled}\" lists its own target"
+        );
+    }
+    // A file that is there but was never imported, and a path that names nothing: each says which.
+    std::fs::write(root.join("not imported.mid"), &named[originals[0]].1).unwrap();
+    for spelled in ["not imported.mid", "my lib ✓ さくら/nothing here.mid"] {
+        let (ok, _, err) = run(&root, &["search", "--json", &format!("like:\"{spelled}\"")]);
+        assert!(!ok, "like:\"{spelled}\" succeeded");
+        assert!(
+            err.contains("no file in the library is") && err.contains(spelled),
+            "like:\"{spelled}\": {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&logs);
 }

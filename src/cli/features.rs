@@ -4,7 +4,6 @@
 use anyhow::Result;
 
 use super::GlobalArgs;
-use crate::engine::human::{count, counted};
 use crate::engine::run::session::Engine;
 
 pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
@@ -13,11 +12,7 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
     let report = engine
         .backfill_features(|r| {
             if !json {
-                eprint!(
-                    "\rfeatures: {} of {} files read",
-                    count(r.done() as usize),
-                    count(r.stale as usize)
-                );
+                eprint!("\r{}", r.progress());
             }
         })
         .await?;
@@ -30,17 +25,8 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<()> {
             let mut v = serde_json::json!(report);
             v["seconds"] = serde_json::json!(seconds);
             writeln!(w, "{v}")
-        } else if report.stale == 0 {
-            writeln!(w, "every file with notes has its similarity features")
         } else {
-            writeln!(
-                w,
-                "{} computed in {seconds:.1} s; {} without features (SMPTE timing); {} whose locations no longer \
-                 hold the imported bytes (left without features: import them again or restore the files)",
-                counted(report.computed as usize, "file"),
-                count(report.without_features as usize),
-                count(report.sources_gone as usize),
-            )
+            writeln!(w, "{}", report.outcome(seconds))
         }
     })?;
     Ok(())

@@ -970,6 +970,20 @@ fn on_browser_msg(app: &mut App, msg: BrowserMsg) -> Vec<Effect> {
         };
         app.notice = Some(text);
     }
+    if let BrowserMsg::FeaturesDone(result) = &msg {
+        let text = match result {
+            Ok(line) => {
+                app.info(line.clone());
+                line.clone()
+            }
+            Err(e) => {
+                let text = format!("features stopped: {e}");
+                app.error(text.clone());
+                text
+            }
+        };
+        app.notice = Some(text);
+    }
     browser_effects(app.browser.on_msg(msg))
 }
 

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::lineedit::{EditOp, LineEdit, Move, PathField, moved};
+use crate::engine::library::backfill::BackfillReport;
 use crate::engine::library::splits::SplitOptions;
 use crate::engine::library::{
     Cursor, DupeGroup, DupeKind, FileDetail, FileNotes, Hit, MatchCount, Page, ParseError, Query, Sort, SortField,
@@ -280,6 +281,10 @@ pub enum BrowserMsg {
         selection: u64,
         result: Result<FileNotes, String>,
     },
+    /// How far the features backfill is (after each batch).
+    FeaturesProgress(BackfillReport),
+    /// The backfill's one-line outcome, or why it stopped.
+    FeaturesDone(Result<String, String>),
 }
 
 /// Work for the loop; each answer comes back as a `BrowserMsg`.
@@ -316,6 +321,8 @@ pub enum BrowserEffect {
         all_locations: bool,
         split: SplitOptions,
     },
+    /// Compute the similarity features of the files imported before them (`midi-tui features`).
+    Features,
 }
 
 /// The browser: open or not, its query, results, selection and what was read about the selected file.
@@ -333,6 +340,8 @@ pub struct Browser {
     pub dupes_asked: u64,
     /// The export form, over the browser while open.
     pub export: Option<ExportForm>,
+    /// The features backfill while it runs: how far it is.
+    pub features: Option<BackfillReport>,
     /// Bumped by every change of the query text or the sort: answers of another generation are stale.
     pub generation: u64,
     /// The generation whose text was last parsed and searched (Enter may run it before its timer).
@@ -372,6 +381,7 @@ impl Default for Browser {
             dupes: None,
             dupes_asked: 0,
             export: None,
+            features: None,
             generation: 0,
             asked: 0,
             query: None,
@@ -432,6 +442,8 @@ pub enum BrowseAction {
     ExportField,
     ExportAllLocations,
     ExportCancel,
+    /// Compute the similarity features `like:` needs for files imported before them.
+    Features,
 }
 
 impl Browser {
@@ -545,6 +557,7 @@ impl Browser {
                 _ => false,
             },
             BrowseAction::DupesKind => matches!(&self.dupes, Some(d) if matches!(d.of, DupesOf::Library(_))),
+            BrowseAction::Features => self.features.is_none(),
             _ => true,
         }
     }
@@ -556,6 +569,7 @@ impl Browser {
             BrowseAction::Export => "no results to export: run a query first".into(),
             BrowseAction::DetailUp | BrowseAction::DetailDown => "the detail shows all there is".into(),
             BrowseAction::DupesKind => "these are one file's groups: D lists the library's".into(),
+            BrowseAction::Features => "the similarity features are being computed".into(),
             _ => "the piano roll cannot go further".into(),
         }
     }
@@ -714,6 +728,13 @@ impl Browser {
                 vec![]
             }
             BrowseAction::ExportRun => self.start_export(),
+            BrowseAction::Features => {
+                if self.features.is_some() {
+                    return vec![];
+                }
+                self.features = Some(BackfillReport::default());
+                vec![BrowserEffect::Features]
+            }
         }
     }
 
@@ -916,6 +937,21 @@ impl Browser {
             }
             BrowserMsg::Exported(_) => {
                 self.export = None;
+                vec![]
+            }
+            BrowserMsg::FeaturesProgress(r) => {
+                if self.features.is_some() {
+                    self.features = Some(r);
+                }
+                vec![]
+            }
+            BrowserMsg::FeaturesDone(_) => {
+                self.features = None;
+                // A `like:` query that failed for want of features, or ranked without some, runs again.
+                if self.query.as_ref().is_some_and(|q| q.like().is_some()) {
+                    self.generation += 1;
+                    return self.search_now();
+                }
                 vec![]
             }
             // A newer edit or selection has its own timer.

@@ -202,6 +202,8 @@ impl Runner {
                 all_locations,
                 split,
             } => tasks::spawn_export(self.engine.clone(), query, (out, manifest), all_locations, split, tx),
+            // Many batches over the whole library: on the main pool too.
+            BrowserEffect::Features => tasks::spawn_features(self.engine.clone(), tx),
         }
     }
 

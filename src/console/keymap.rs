@@ -211,6 +211,7 @@ pub static BINDINGS: &[Binding] = &[
     b(Key::Char('D'), Ctx::Browser, Action::Browse(B::DupesView), "all dupes", true),
     b(Key::Char('e'), Ctx::Browser, Action::Browse(B::Export), "export", true),
     b(Key::Char('L'), Ctx::Browser, Action::Browse(B::Like), "sounds like", false),
+    b(Key::Char('F'), Ctx::Browser, Action::Browse(B::Features), "features for like:", false),
     b(Key::Tab, Ctx::Browser, Action::Browse(B::Pane), "detail/roll", true),
     b(Key::Left, Ctx::Browser, Action::Browse(B::TimeLeft), "roll: earlier", false),
     b(Key::Right, Ctx::Browser, Action::Browse(B::TimeRight), "roll: later", false),

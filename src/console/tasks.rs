@@ -503,6 +503,21 @@ pub fn spawn_export(
     });
 }
 
+/// The similarity features of files imported before them (the same call as `midi-tui features`): its progress
+/// after each batch, then its one-line outcome.
+pub fn spawn_features(engine: Engine, tx: Tx) {
+    tokio::spawn(async move {
+        let t = Instant::now();
+        let progress = tx.clone();
+        let result = engine
+            .backfill_features(|r| send(&progress, Msg::Browser(BrowserMsg::FeaturesProgress(r.clone()))))
+            .await
+            .map(|r| r.outcome(t.elapsed().as_secs_f64()))
+            .map_err(|e| first_line(&e.to_string()));
+        send(&tx, Msg::Browser(BrowserMsg::FeaturesDone(result)));
+    });
+}
+
 /// The paths that complete `typed` (`~` expanded for the listing, the typed spelling kept), folders with a `/`.
 /// Listed off the async workers, with a timeout: a hung mount must not hang the console.
 pub fn spawn_complete(target: super::app::PathTarget, typed: String, tx: Tx) {

@@ -298,3 +298,40 @@ fn the_import_goes_on_under_the_browser_and_keys_stay_in_it() {
         ]
     ));
 }
+
+#[test]
+fn f_computes_the_features_once_shows_its_progress_and_runs_a_like_query_again() {
+    let mut b = answered("like:7", page(1..=3, false));
+    b.on_msg(BrowserMsg::Searched {
+        generation: b.generation,
+        append: false,
+        result: Err("like: file 7 has no similarity features yet (imported before them)".into()),
+    });
+    assert!(b.available(BrowseAction::Features));
+    assert_eq!(b.on_action(BrowseAction::Features), vec![BrowserEffect::Features]);
+    assert!(!b.available(BrowseAction::Features), "a second backfill while one runs");
+    assert_eq!(b.why_not(BrowseAction::Features), "the similarity features are being computed");
+    assert!(b.on_action(BrowseAction::Features).is_empty());
+
+    let mut r = BackfillReport {
+        stale: 1200,
+        computed: 500,
+        ..BackfillReport::default()
+    };
+    b.on_msg(BrowserMsg::FeaturesProgress(r.clone()));
+    assert_eq!(b.features.as_ref().map(|f| f.done()), Some(500));
+    r.computed = 1200;
+    b.on_msg(BrowserMsg::FeaturesProgress(r));
+    let before = b.generation;
+    let after = b.on_msg(BrowserMsg::FeaturesDone(Ok("1,200 files computed".into())));
+    assert!(b.features.is_none() && b.available(BrowseAction::Features));
+    assert_eq!(searches(&after), vec![(before + 1, None)], "the like: query runs again");
+    // A late progress message after the end does not bring the line back.
+    b.on_msg(BrowserMsg::FeaturesProgress(BackfillReport::default()));
+    assert!(b.features.is_none());
+
+    // Another query is left as it is.
+    let mut b = answered("bpm:120", page(1..=3, false));
+    b.on_action(BrowseAction::Features);
+    assert!(b.on_msg(BrowserMsg::FeaturesDone(Err("server gone".into()))).is_empty());
+}

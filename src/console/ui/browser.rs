@@ -279,10 +279,15 @@ fn render_dupes(f: &mut Frame, area: Rect, b: &Browser, d: &DupesView) {
 /// The query line, and under it the parse error pointing at its term.
 fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
-    let right = app.run.is_active().then(|| {
-        let done = app.live.snapshot.counts.done();
-        Line::from(format!(" import running: {} ", counted(done, "file"))).style(Style::new().fg(Color::Yellow))
-    });
+    let mut running = Vec::new();
+    if app.run.is_active() {
+        running.push(format!("import running: {}", counted(app.live.snapshot.counts.done(), "file")));
+    }
+    if let Some(r) = &b.features {
+        running.push(r.progress());
+    }
+    let right = (!running.is_empty())
+        .then(|| Line::from(format!(" {} ", running.join(" · "))).style(Style::new().fg(Color::Yellow)));
     let block = panel("Library", right, false);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -415,7 +420,13 @@ fn arrow(b: &Browser) -> &'static str {
 /// What the results hold, for the panel's title.
 fn results_status(b: &Browser) -> String {
     if let Some(e) = &b.search_error {
-        return format!("search failed: {e}");
+        // `like:` on files imported before the features: the key that computes them, where it works.
+        let hint = if e.contains("no similarity features yet") && b.features.is_none() {
+            " · F computes them here"
+        } else {
+            ""
+        };
+        return format!("search failed: {e}{hint}");
     }
     if b.searching {
         return "searching…".into();

@@ -490,3 +490,44 @@ fn a_query_error_clears_the_results() {
     let screen = draw(&a, 80, 24);
     assert!(!screen.contains("funk_break_001"), "{screen}");
 }
+
+/// `like:` on a library imported before the features: the failure names `F`; once pressed, its progress stays in the
+/// library panel's title while the results stay usable.
+#[test]
+fn features_backfill_from_the_browser() {
+    use crate::console::browser::BrowserMsg;
+    use crate::engine::library::backfill::BackfillReport;
+    let mut a = testkit::browsing(testkit::app(), "like:7", 5, false);
+    let generation = a.browser.generation;
+    update(
+        &mut a,
+        Msg::Browser(BrowserMsg::Searched {
+            generation,
+            append: false,
+            result: Err("like: file 7 has no similarity features yet (imported before them, or timed in SMPTE \
+                         frames): `midi-tui features` computes them from the stored locations"
+                .into()),
+        }),
+    );
+    let screen = draw(&a, 120, 30);
+    assert!(screen.contains("F computes them here"), "{screen}");
+    keys(&mut a, &[Key::Char('F')]);
+    assert!(a.browser.features.is_some(), "F started the backfill");
+    update(
+        &mut a,
+        Msg::Browser(BrowserMsg::FeaturesProgress(BackfillReport {
+            stale: 1_204_311,
+            computed: 250_000,
+            sources_gone: 500,
+            ..BackfillReport::default()
+        })),
+    );
+    snap!("browser_features_running_120x30", a, 120, 30);
+    update(
+        &mut a,
+        Msg::Browser(BrowserMsg::FeaturesDone(Ok("every file with notes has its similarity features".into()))),
+    );
+    let screen = draw(&a, 120, 30);
+    assert!(!screen.contains("files read"), "{screen}");
+    assert!(screen.contains("every file with notes has its similarity features"), "the outcome in the footer: {screen}");
+}

@@ -7,7 +7,7 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 11] = [
+const SOURCES: [&str; 12] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
@@ -19,6 +19,7 @@ const SOURCES: [&str; 11] = [
     include_str!("../../../../database/migrations/0018_similarity.sql"),
     include_str!("../../../../database/migrations/0019_similarity_coarse.sql"),
     include_str!("../../../../database/migrations/0021_similarity_coarse_index.sql"),
+    include_str!("../../../../database/migrations/0022_similarity_filtered.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.

@@ -101,6 +101,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "similarity_coarse_index",
         include_str!("../../../../database/migrations/0021_similarity_coarse_index.sql"),
     ),
+    (
+        22,
+        "similarity_filtered",
+        include_str!("../../../../database/migrations/0022_similarity_filtered.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.

@@ -1,12 +1,12 @@
 //! Similarity search's SQL: `like:` pages in distance order, read through the GiST index of the coarse vectors
-//! (migrations 0019-0021) with every other term of the query as a filter; the features backfill's reads and writes.
+//! (migrations 0019-0022) with every other term of the query as a filter; the features backfill's reads and writes.
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use crate::midi::similarity;
 
 use super::search::{COLUMNS, Cursor, Page, SortValue};
 use super::{DbError, DbResult};
-use crate::database::query::{LikeRef, Query, like_path_spellings};
+use crate::database::query::{Filter, LikeRef, Query, like_path_spellings};
 
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
@@ -156,6 +156,11 @@ fn statement(
     for (term, ids) in query.terms.iter().zip(others) {
         super::search::push_term(&mut qb, term, super::search::JOINED, ids);
     }
+    // The index leads with the drums column as an integer (migration 0022): the same test spelled so that it is an
+    // index condition, and the walk stays on the side the query asks for.
+    if let Some(drums) = drums_side(query) {
+        qb.push(" AND (m.has_drums::int) = ").push_bind(i32::from(drums));
+    }
     if let Some(c) = after {
         let d = match c.value {
             SortValue::Float(d) => d,
@@ -181,6 +186,14 @@ fn statement(
     .push_bind(limit as i64)
     .push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id");
     qb
+}
+
+/// Whether the matching files must have drums, when a term says so (`drums:yes`, `^drums:no`, ...).
+fn drums_side(query: &Query) -> Option<bool> {
+    query.terms.iter().find_map(|t| match t.filter {
+        Filter::Drums(yes) => Some(yes != t.negated),
+        _ => None,
+    })
 }
 
 /// Files a page reads in coarse order and ranks by their exact distance, at least: at a million generated files, 46.3

@@ -1,6 +1,7 @@
 //! The similarity features of files imported before them (or by an older version of the vector): their bytes read
 //! again from their stored locations, analysed, and the vector stored with its version (`midi-tui features`).
 use crate::database::{DbResult, similar};
+use crate::human::{count, counted};
 use crate::midi::{analyze, similarity::FEATURE_VERSION};
 use crate::run::session::Engine;
 use crate::source::{Limits, read_location};
@@ -25,6 +26,25 @@ pub struct BackfillReport {
 impl BackfillReport {
     pub fn done(&self) -> u64 {
         self.computed + self.without_features + self.sources_gone
+    }
+
+    /// How far it is, as `midi-tui features` and the console show it while it runs.
+    pub fn progress(&self) -> String {
+        format!("features: {} of {} files read", count(self.done()), count(self.stale))
+    }
+
+    /// What it did, in one line (the same on the command line, in the console and in its log).
+    pub fn outcome(&self, seconds: f64) -> String {
+        if self.stale == 0 {
+            return "every file with notes has its similarity features".into();
+        }
+        format!(
+            "{} computed in {seconds:.1} s; {} without features (SMPTE timing); {} whose locations no longer hold \
+             the imported bytes (left without features: import them again or restore the files)",
+            counted(self.computed, "file"),
+            count(self.without_features),
+            count(self.sources_gone),
+        )
     }
 }
 
