@@ -549,3 +549,57 @@ fn an_interrupted_run_is_offered_and_resumed_from_the_start_screen() {
     });
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// A library imported before the similarity features, in a real terminal: `like:` says they are missing and names
+/// `F`; `F` computes them with its progress in the library's title, the outcome reaches the footer, and the same
+/// `like:` query then lists the files that sound alike.
+#[test]
+fn f_computes_the_features_a_like_query_lacks() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::fresh_db());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let v = common::import_json(&db.url, &[fixtures.join("midi").to_str().unwrap()]);
+    assert_eq!(v["status"], "done", "{v}");
+    let (target, stale): (i64, i64) = rt.block_on(async {
+        sqlx::query("UPDATE musical_metadata SET features = NULL, coarse = NULL, features_version = NULL")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query_as(
+            "SELECT min(file_id), count(*) FROM musical_metadata m JOIN files f ON f.id = m.file_id \
+             WHERE m.total_notes > 0 AND f.ticks_per_quarter_note > 0",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    });
+    assert!(stale >= 3, "{stale} files with notes");
+    let data_dir = common::temp_dir("console-features");
+    let args = target_args(&db.url, &data_dir);
+    let mut c = Console::start(&args, 30, 120);
+    let wait = Duration::from_secs(60);
+    c.wait_for("the start screen", wait, |s| s.contains("choose sources and a mode"));
+    c.send("/");
+    c.wait_for("the library", wait, |s| s.contains("Results"));
+    c.send(&format!("like:{target}\r"));
+    c.wait_for("like: naming F", wait, |s| {
+        s.contains(&format!(
+            "like: file {target} has no similarity features yet: F computes them"
+        ))
+    });
+    c.send("F");
+    let s = c.wait_for("the outcome in the footer", wait, |s| s.contains("computed in"));
+    assert!(s.contains(&format!("{stale} files computed")), "{s}");
+    let s = c.wait_for("the like: query listed again", wait, |s| {
+        !s.contains("search failed") && s.contains(" files") && s.contains("Results")
+    });
+    assert!(!s.contains("files read"), "the progress is gone once it ended:\n{s}");
+    let left: i64 = rt.block_on(common::scalar(
+        &db.pool,
+        "SELECT count(*) FROM musical_metadata m JOIN files f ON f.id = m.file_id \
+         WHERE m.total_notes > 0 AND f.ticks_per_quarter_note > 0 AND m.features IS NULL",
+    ));
+    assert_eq!(left, 0, "every file with notes has its features again");
+    c.quit(Duration::from_secs(20));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

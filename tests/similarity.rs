@@ -449,7 +449,10 @@ async fn like_path_takes_relative_absolute_and_wide_character_spellings() {
         (std::env::temp_dir(), target.to_str().unwrap().to_string()),
     ];
     for (cwd, spelled) in &spellings {
-        let (ok, out, err) = run(cwd, &["search", "--json", "--limit", "3", &format!("like:\"{spelled}\"")]);
+        let (ok, out, err) = run(
+            cwd,
+            &["search", "--json", "--limit", "3", &format!("like:\"{spelled}\"")],
+        );
         assert!(ok, "like:\"{spelled}\" from {}: {err}", cwd.display());
         let hits: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert!(!hits.is_empty(), "like:\"{spelled}\" found nothing");

@@ -310,7 +310,10 @@ fn f_computes_the_features_once_shows_its_progress_and_runs_a_like_query_again()
     assert!(b.available(BrowseAction::Features));
     assert_eq!(b.on_action(BrowseAction::Features), vec![BrowserEffect::Features]);
     assert!(!b.available(BrowseAction::Features), "a second backfill while one runs");
-    assert_eq!(b.why_not(BrowseAction::Features), "the similarity features are being computed");
+    assert_eq!(
+        b.why_not(BrowseAction::Features),
+        "the similarity features are being computed"
+    );
     assert!(b.on_action(BrowseAction::Features).is_empty());
 
     let mut r = BackfillReport {

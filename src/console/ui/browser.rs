@@ -11,6 +11,7 @@ use super::{bold, dim, fmt_bytes, fmt_count, fmt_secs, pad, panel, roll, truncat
 use crate::console::app::{App, available};
 use crate::console::browser::{BrowseAction, Browser, DupesOf, DupesView, Focus, MAX_LOADED, Pane, Slot};
 use crate::console::keymap::{self, Action, Ctx, key_label};
+use crate::engine::database::similar::NO_FEATURES;
 use crate::engine::human::counted;
 use crate::engine::library::{DupeKind, FileDetail, Hit, MatchCount, SortField};
 use crate::engine::midi::gm::PROGRAM_NAMES;
@@ -281,7 +282,10 @@ fn render_query(f: &mut Frame, area: Rect, app: &App) {
     let b = &app.browser;
     let mut running = Vec::new();
     if app.run.is_active() {
-        running.push(format!("import running: {}", counted(app.live.snapshot.counts.done(), "file")));
+        running.push(format!(
+            "import running: {}",
+            counted(app.live.snapshot.counts.done(), "file")
+        ));
     }
     if let Some(r) = &b.features {
         running.push(r.progress());
@@ -420,13 +424,15 @@ fn arrow(b: &Browser) -> &'static str {
 /// What the results hold, for the panel's title.
 fn results_status(b: &Browser) -> String {
     if let Some(e) = &b.search_error {
-        // `like:` on files imported before the features: the key that computes them, where it works.
-        let hint = if e.contains("no similarity features yet") && b.features.is_none() {
-            " · F computes them here"
-        } else {
-            ""
-        };
-        return format!("search failed: {e}{hint}");
+        // `like:` on files imported before the features: the key that computes them here, in place of the command.
+        if let Some(at) = e.find(NO_FEATURES) {
+            let named = &e[..at + NO_FEATURES.len()];
+            return match &b.features {
+                None => format!("{named}: F computes them"),
+                Some(_) => format!("{named}: being computed"),
+            };
+        }
+        return format!("search failed: {e}");
     }
     if b.searching {
         return "searching…".into();

@@ -504,13 +504,18 @@ fn features_backfill_from_the_browser() {
         Msg::Browser(BrowserMsg::Searched {
             generation,
             append: false,
-            result: Err("like: file 7 has no similarity features yet (imported before them, or timed in SMPTE \
+            result: Err(
+                "like: file 7 has no similarity features yet (imported before them, or timed in SMPTE \
                          frames): `midi-tui features` computes them from the stored locations"
-                .into()),
+                    .into(),
+            ),
         }),
     );
     let screen = draw(&a, 120, 30);
-    assert!(screen.contains("F computes them here"), "{screen}");
+    assert!(
+        screen.contains("like: file 7 has no similarity features yet: F computes them"),
+        "{screen}"
+    );
     keys(&mut a, &[Key::Char('F')]);
     assert!(a.browser.features.is_some(), "F started the backfill");
     update(
@@ -525,9 +530,14 @@ fn features_backfill_from_the_browser() {
     snap!("browser_features_running_120x30", a, 120, 30);
     update(
         &mut a,
-        Msg::Browser(BrowserMsg::FeaturesDone(Ok("every file with notes has its similarity features".into()))),
+        Msg::Browser(BrowserMsg::FeaturesDone(Ok(
+            "every file with notes has its similarity features".into(),
+        ))),
     );
     let screen = draw(&a, 120, 30);
     assert!(!screen.contains("files read"), "{screen}");
-    assert!(screen.contains("every file with notes has its similarity features"), "the outcome in the footer: {screen}");
+    assert!(
+        screen.contains("every file with notes has its similarity features"),
+        "the outcome in the footer: {screen}"
+    );
 }

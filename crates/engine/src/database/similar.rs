@@ -11,6 +11,9 @@ use crate::database::query::{Filter, LikeRef, Query, like_path_spellings};
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
 
+/// What `like:`'s error says of a target without features (the console finds it there to name its own key).
+pub const NO_FEATURES: &str = "has no similarity features yet";
+
 /// The file a `like:` term names and its features.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -48,7 +51,7 @@ pub async fn target(pool: &PgPool, like: &LikeRef) -> DbResult<Target> {
         Some((Some(features), _)) => Ok(Target { file_id, features }),
         Some((None, 0)) => Err(DbError::Like(format!("like: {named} has no notes to compare"))),
         Some((None, _)) => Err(DbError::Like(format!(
-            "like: {named} has no similarity features yet (imported before them, or timed in SMPTE frames): \
+            "like: {named} {NO_FEATURES} (imported before them, or timed in SMPTE frames): \
              `midi-tui features` computes them from the stored locations"
         ))),
     }
