@@ -954,37 +954,30 @@ fn on_complete(app: &mut App) -> Vec<Effect> {
     vec![Effect::CompletePath { target, typed }]
 }
 
-/// A browser answer; an export's outcome also goes to the log and the footer.
+/// A browser answer; the outcome of an export or of the features backfill also goes to the log and the footer.
 fn on_browser_msg(app: &mut App, msg: BrowserMsg) -> Vec<Effect> {
-    if let BrowserMsg::Exported(result) = &msg {
-        let text = match result {
-            Ok(line) => {
-                app.info(line.clone());
-                line.clone()
-            }
-            Err(e) => {
-                let text = format!("export failed: {e}");
-                app.error(text.clone());
-                text
-            }
-        };
-        app.notice = Some(text);
-    }
-    if let BrowserMsg::FeaturesDone(result) = &msg {
-        let text = match result {
-            Ok(line) => {
-                app.info(line.clone());
-                line.clone()
-            }
-            Err(e) => {
-                let text = format!("features stopped: {e}");
-                app.error(text.clone());
-                text
-            }
-        };
-        app.notice = Some(text);
+    match &msg {
+        BrowserMsg::Exported(result) => report_outcome(app, result, "export failed"),
+        BrowserMsg::FeaturesDone(result) => report_outcome(app, result, "features stopped"),
+        _ => {}
     }
     browser_effects(app.browser.on_msg(msg))
+}
+
+/// A long task's one-line outcome, or its failure under `failed`: logged, and in the footer.
+fn report_outcome(app: &mut App, result: &Result<String, String>, failed: &str) {
+    let text = match result {
+        Ok(line) => {
+            app.info(line.clone());
+            line.clone()
+        }
+        Err(e) => {
+            let text = format!("{failed}: {e}");
+            app.error(text.clone());
+            text
+        }
+    };
+    app.notice = Some(text);
 }
 
 fn browser_effects(effects: Vec<BrowserEffect>) -> Vec<Effect> {
