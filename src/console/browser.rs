@@ -460,6 +460,11 @@ impl Browser {
         }
     }
 
+    /// The results are a `like:` query's, nearest first: the sort does not apply.
+    pub fn ranks_by_likeness(&self) -> bool {
+        self.query.as_ref().is_some_and(|q| q.like().is_some())
+    }
+
     pub fn selected_hit(&self) -> Option<&Hit> {
         self.hits.get(self.selected)
     }
@@ -558,6 +563,7 @@ impl Browser {
             },
             BrowseAction::DupesKind => matches!(&self.dupes, Some(d) if matches!(d.of, DupesOf::Library(_))),
             BrowseAction::Features => self.features.is_none(),
+            BrowseAction::SortField | BrowseAction::SortDirection => !self.ranks_by_likeness(),
             _ => true,
         }
     }
@@ -570,6 +576,9 @@ impl Browser {
             BrowseAction::DetailUp | BrowseAction::DetailDown => "the detail shows all there is".into(),
             BrowseAction::DupesKind => "these are one file's groups: D lists the library's".into(),
             BrowseAction::Features => "the similarity features are being computed".into(),
+            BrowseAction::SortField | BrowseAction::SortDirection => {
+                "like: lists the nearest first; the sort orders other queries".into()
+            }
             _ => "the piano roll cannot go further".into(),
         }
     }
@@ -948,7 +957,7 @@ impl Browser {
             BrowserMsg::FeaturesDone(_) => {
                 self.features = None;
                 // A `like:` query that failed for want of features, or ranked without some, runs again.
-                if self.query.as_ref().is_some_and(|q| q.like().is_some()) {
+                if self.ranks_by_likeness() {
                     self.generation += 1;
                     return self.search_now();
                 }

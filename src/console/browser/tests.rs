@@ -333,8 +333,13 @@ fn f_computes_the_features_once_shows_its_progress_and_runs_a_like_query_again()
     b.on_msg(BrowserMsg::FeaturesProgress(BackfillReport::default()));
     assert!(b.features.is_none());
 
-    // Another query is left as it is.
+    // A `like:` query is nearest first: the sort keys say so instead of re-running the same order.
+    assert!(!b.available(BrowseAction::SortField) && !b.available(BrowseAction::SortDirection));
+    assert!(b.why_not(BrowseAction::SortField).contains("nearest first"));
+
+    // Another query is left as it is, and sorts.
     let mut b = answered("bpm:120", page(1..=3, false));
+    assert!(b.available(BrowseAction::SortField) && b.available(BrowseAction::SortDirection));
     b.on_action(BrowseAction::Features);
     assert!(b.on_msg(BrowserMsg::FeaturesDone(Err("server gone".into()))).is_empty());
 }

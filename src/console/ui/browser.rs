@@ -405,6 +405,9 @@ fn cell(h: &Hit, title: &str) -> String {
 }
 
 fn sort_label(b: &Browser) -> String {
+    if b.ranks_by_likeness() {
+        return "nearest first".into();
+    }
     let name = match b.sort.field {
         SortField::Name => "name",
         SortField::Bpm => "bpm",
@@ -414,7 +417,7 @@ fn sort_label(b: &Browser) -> String {
         SortField::Size => "size",
         SortField::Added => "added",
     };
-    format!("{name} {}", arrow(b))
+    format!("sort {name} {}", arrow(b))
 }
 
 fn arrow(b: &Browser) -> &'static str {
@@ -466,9 +469,9 @@ fn round_about(n: u64) -> u64 {
 fn render_results(f: &mut Frame, area: Rect, b: &Browser) {
     let status = results_status(b);
     let right = if status.is_empty() {
-        Line::from(format!(" sort {} ", sort_label(b)))
+        Line::from(format!(" {} ", sort_label(b)))
     } else {
-        Line::from(format!(" sort {} · {status} ", sort_label(b)))
+        Line::from(format!(" {} · {status} ", sort_label(b)))
     };
     let block = panel("Results", Some(right), false);
     let inner = block.inner(area);
@@ -477,14 +480,16 @@ fn render_results(f: &mut Frame, area: Rect, b: &Browser) {
     let cols = columns(w);
     let fixed: usize = cols.iter().map(|c| c.width + 1).sum();
     let name_w = w.saturating_sub(fixed + 2).clamp(8, NAME_MAX);
-    let name_title = if b.sort.field == SortField::Name {
+    // A `like:` query's order is the distance: no column carries the sort's arrow.
+    let sorted = Some(b.sort.field).filter(|_| !b.ranks_by_likeness());
+    let name_title = if sorted == Some(SortField::Name) {
         format!("NAME {}", arrow(b))
     } else {
         "NAME".to_string()
     };
     let mut head = format!("  {}", pad(&name_title, name_w, false));
     for c in &cols {
-        let t = if c.field == Some(b.sort.field) {
+        let t = if c.field.is_some() && c.field == sorted {
             format!("{}{}", arrow(b), c.title)
         } else {
             c.title.to_string()
