@@ -571,6 +571,17 @@ async fn the_command_line_pages_prints_paths_and_refuses_bad_terms() {
     let out = run(&["--sort", "colour"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("cannot sort by `colour`"));
+    let out = run(&["--sort", "bpm", "like:1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--sort on a like: query is refused, not ignored"
+    );
+    assert!(
+        common::stderr(&out).contains("nearest files first"),
+        "{}",
+        common::stderr(&out)
+    );
     let _ = std::fs::remove_dir_all(&logs);
 }
 

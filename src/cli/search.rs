@@ -21,6 +21,10 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
     let line = crate::engine::database::query::join_args(&args.query);
     let parsed = Query::parse(&line).map_err(|e| e.to_string()).and_then(|q| {
         let sort = match &args.sort {
+            // Said rather than ignored: the distance is the order of a `like:` query.
+            Some(_) if q.like().is_some() => {
+                return Err("`like:` lists the nearest files first; --sort orders the other queries".to_string());
+            }
             Some(s) => s.parse::<Sort>()?,
             None => Sort::default(),
         };
