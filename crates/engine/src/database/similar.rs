@@ -103,7 +103,7 @@ async fn rank(
     let t = target(pool, like).await?;
     let others = super::search::other_locations(pool, query).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let coarse: Vec<f64> = similarity::coarse(&t.features).iter().map(|&x| f64::from(x)).collect();
+    let coarse = walk_from(query, &t.features);
     let vectors = Vectors {
         features: &features,
         coarse: &coarse,
@@ -191,6 +191,16 @@ fn statement(
     qb
 }
 
+/// The coarse vector the index is walked from: the target's, or for files without drums the target's without its drum
+/// numbers (`similarity::without_drums`: the same order, from a point near them; the distances stay the target's).
+fn walk_from(query: &Query, features: &[f32]) -> Vec<f64> {
+    let from = match drums_side(query) {
+        Some(false) => similarity::without_drums(features),
+        _ => features.to_vec(),
+    };
+    similarity::coarse(&from).iter().map(|&x| f64::from(x)).collect()
+}
+
 /// Whether the matching files must have drums, when a term says so (`drums:yes`, `^drums:no`, ...).
 fn drums_side(query: &Query) -> Option<bool> {
     query.terms.iter().find_map(|t| match t.filter {
@@ -216,7 +226,7 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
     };
     let t = target(pool, like).await?;
     let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let coarse: Vec<f64> = similarity::coarse(&t.features).iter().map(|&x| f64::from(x)).collect();
+    let coarse = walk_from(query, &t.features);
     let others = vec![Vec::new(); query.terms.len()];
     let vectors = Vectors {
         features: &features,

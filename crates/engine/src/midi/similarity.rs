@@ -203,6 +203,21 @@ fn instrument_groups(programs: u128) -> [bool; 8] {
     g
 }
 
+/// Where [`Sketch::finish`] puts the drums: the kit block (4 numbers), then the drum share.
+const DRUM_DIMS: std::ops::Range<usize> = 32..37;
+
+/// `features` with its drum numbers zeroed. A file without drums has zeros there, so its distance to this vector
+/// differs from its distance to `features` by the same amount as every other such file's: the same order, seen from
+/// a point among them. A `like:` restricted to files without drums walks the index from here, instead of from a
+/// drummed target far from all of them.
+pub fn without_drums(features: &[f32]) -> Vec<f32> {
+    let mut v = features.to_vec();
+    for x in v.iter_mut().take(DRUM_DIMS.end).skip(DRUM_DIMS.start) {
+        *x = 0.0;
+    }
+    v
+}
+
 /// Numbers in a coarse vector: the features projected on their first principal axes ([`COARSE_AXES`]).
 pub const COARSE_DIMS: usize = 12;
 
@@ -274,6 +289,55 @@ mod tests {
             assert_eq!(s.phases[6], 1, "{tpq}");
             assert_eq!(s.phases[4], 1, "{tpq}");
         }
+    }
+
+    #[test]
+    fn without_drums_keeps_the_order_of_files_without_drums() {
+        let mut drummed = Sketch::new();
+        drummed.start(Some(480));
+        let mut plain = Sketch::new();
+        plain.start(Some(480));
+        for (i, pitch) in [60u8, 64, 67, 72, 62, 65].iter().enumerate() {
+            let tick = i as u64 * 240;
+            drummed.note_on(0, *pitch, tick);
+            drummed.note_on(9, 36 + (i as u8 % 3) * 2, tick);
+            plain.note_on(0, pitch + (i as u8 % 2), tick + 120);
+        }
+        let totals = |notes| Totals {
+            pc_count: [1; 12],
+            pitched_notes: 6,
+            pitch_sum: 6 * 65,
+            pitch_lo: Some(60),
+            pitch_hi: Some(72),
+            total_notes: notes,
+            beats: 3.0,
+            polyphony_max: 2,
+            programs: 1,
+            bpm: Some(100.0),
+        };
+        let target = drummed.finish(&totals(12)).unwrap();
+        let other = plain.finish(&totals(6)).unwrap();
+        assert!(
+            target[DRUM_DIMS].iter().any(|&x| x > 0.0),
+            "the target has drums: {target:?}"
+        );
+        assert!(
+            other[DRUM_DIMS].iter().all(|&x| x == 0.0),
+            "a file without drums has none there"
+        );
+        assert!(target[..DRUM_DIMS.start].iter().zip(&other).any(|(a, b)| a != b));
+        let moved = without_drums(&target);
+        let drums: f64 = target[DRUM_DIMS].iter().map(|&x| f64::from(x).powi(2)).sum();
+        // Every file without drums is nearer by the same squared amount: their order is kept.
+        for x in [
+            other,
+            [0.0; DIMS],
+            std::array::from_fn(|i| if DRUM_DIMS.contains(&i) { 0.0 } else { 0.1 }),
+        ] {
+            let (d, m) = (distance(&target, &x), distance(&moved, &x));
+            assert!((d * d - m * m - drums).abs() < 1e-5, "{d} {m} {drums}");
+        }
+        assert!(distance(&moved, &other) < distance(&target, &other));
     }
 
     #[test]
