@@ -198,7 +198,7 @@ pub async fn page(
 ) -> DbResult<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
     let layout = choose_layout(pool, query, sort.field).await?;
-    let others = other_locations(pool, query).await?;
+    let others = other_locations(pool, query, None).await?;
     let col = sort_column(sort.field, Layout::Joined);
     let in_nulls = matches!(after, Some(c) if c.value == SortValue::Null);
     let mut hits = Vec::new();
@@ -238,7 +238,7 @@ pub const COUNT_CAP: i64 = 10_000;
 pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
     let layout = choose_layout(pool, query, SortField::Name).await?;
     // Matches at any location of a file, as the page's (`coll:`, `folder:`, `name:`).
-    let others = other_locations(pool, query).await?;
+    let others = other_locations(pool, query, None).await?;
     let from = match layout {
         Layout::Joined => "SELECT 1 FROM files f JOIN musical_metadata m ON m.file_id = f.id WHERE TRUE",
         Layout::Narrow => "SELECT 1 FROM search_rows s WHERE TRUE",
@@ -265,7 +265,7 @@ pub async fn count(pool: &PgPool, query: &Query) -> DbResult<MatchCount> {
 /// The plan of a query's first page (`EXPLAIN (FORMAT JSON)`), to check which indexes serve it.
 pub async fn explain(pool: &PgPool, query: &Query, sort: Sort, limit: usize) -> DbResult<serde_json::Value> {
     let layout = choose_layout(pool, query, sort.field).await?;
-    let others = other_locations(pool, query).await?;
+    let others = other_locations(pool, query, None).await?;
     let limit = limit.clamp(1, MAX_PAGE);
     let mut qb = page_statement(
         "EXPLAIN (FORMAT JSON) ",
@@ -416,9 +416,16 @@ type Others = Vec<Vec<i64>>;
 /// library whose copies share their names) leaves the term exactly as the files' own test, plan included, and a
 /// short one adds a primary-key look-up beside it. (As a subquery the planner could only guess the list's size, and
 /// walked a million names for a collection of ten files.)
-pub(super) async fn other_locations(pool: &PgPool, query: &Query) -> DbResult<Others> {
+///
+/// `like_target`: the file a `like:` term names, when the caller has found it already (a ranking page has), so that
+/// it is not looked up again.
+pub(super) async fn other_locations(pool: &PgPool, query: &Query, like_target: Option<i64>) -> DbResult<Others> {
     let mut out = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
+        if let (Filter::Like(_), Some(id)) = (&term.filter, like_target) {
+            out.push(vec![id]);
+            continue;
+        }
         let Some((sql, values)) = other_locations_statement(&term.filter) else {
             out.push(Vec::new());
             continue;

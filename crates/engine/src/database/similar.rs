@@ -101,14 +101,8 @@ async fn rank(
         return Ok((Page::default(), Vec::new()));
     };
     let t = target(pool, like).await?;
-    let others = super::search::other_locations(pool, query).await?;
-    let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let coarse = walk_from(query, &t.features);
-    let vectors = Vectors {
-        features: &features,
-        coarse: &coarse,
-    };
-    let mut qb = statement("", query, &others, vectors, t.file_id, after, read, limit);
+    let others = super::search::other_locations(pool, query, Some(t.file_id)).await?;
+    let mut qb = statement("", query, &others, &Vectors::of(query, &t), after, read, limit);
     let rows = qb.build().persistent(false).fetch_all(pool).await?;
     let mut ranked = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -127,24 +121,32 @@ async fn rank(
     Ok((Page { hits, next }, distances))
 }
 
-/// The target's two vectors, as the statement binds them.
-#[derive(Clone, Copy)]
-struct Vectors<'a> {
-    features: &'a [f64],
-    coarse: &'a [f64],
+/// The target as the statement binds it: its features, and the coarse vector the index is walked from.
+struct Vectors {
+    file_id: i64,
+    features: Vec<f64>,
+    coarse: Vec<f64>,
+}
+
+impl Vectors {
+    fn of(query: &Query, t: &Target) -> Self {
+        Vectors {
+            file_id: t.file_id,
+            features: t.features.iter().map(|&x| f64::from(x)).collect(),
+            coarse: walk_from(query, &t.features),
+        }
+    }
 }
 
 /// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order, and of those the
 /// `limit` nearest with their hit columns and exact `distance`. The candidates are read from `musical_metadata` alone
 /// unless a term tests a column of `files` (the left join is then dropped by the planner): only the page's own rows
 /// are looked up in `files`.
-#[allow(clippy::too_many_arguments)]
 fn statement(
     prefix: &str,
     query: &Query,
     others: &[Vec<i64>],
-    vectors: Vectors<'_>,
-    target: i64,
+    vectors: &Vectors,
     after: Option<&Cursor>,
     read: usize,
     limit: usize,
@@ -152,10 +154,10 @@ fn statement(
     let mut qb = QueryBuilder::new(format!("{prefix}WITH c AS MATERIALIZED (SELECT m.file_id, "));
     // $1: the target's features, read by DISTANCE wherever it appears.
     qb.push("cube(m.features::float8[]) <-> cube(")
-        .push_bind(vectors.features.to_vec())
+        .push_bind(vectors.features.clone())
         .push("::float8[]) AS distance FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
-        .push_bind(target);
+        .push_bind(vectors.file_id);
     for (term, ids) in query.terms.iter().zip(others) {
         super::search::push_term(&mut qb, term, super::search::JOINED, ids);
     }
@@ -179,7 +181,7 @@ fn statement(
     }
     // The order the index serves: its definition's expression, so the planner matches it.
     qb.push(" ORDER BY cube(m.coarse::float8[]) <-> cube(")
-        .push_bind(vectors.coarse.to_vec())
+        .push_bind(vectors.coarse.clone())
         .push("::float8[]) LIMIT ")
         .push_bind(read as i64)
         .push(") ");
@@ -225,19 +227,12 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
         return Ok(serde_json::Value::Null);
     };
     let t = target(pool, like).await?;
-    let features: Vec<f64> = t.features.iter().map(|&x| f64::from(x)).collect();
-    let coarse = walk_from(query, &t.features);
     let others = vec![Vec::new(); query.terms.len()];
-    let vectors = Vectors {
-        features: &features,
-        coarse: &coarse,
-    };
     let mut qb = statement(
         "EXPLAIN (FORMAT JSON) ",
         query,
         &others,
-        vectors,
-        t.file_id,
+        &Vectors::of(query, &t),
         None,
         candidates(limit),
         limit,
