@@ -585,9 +585,10 @@ async fn the_command_line_pages_prints_paths_and_refuses_bad_terms() {
     let _ = std::fs::remove_dir_all(&logs);
 }
 
-/// The index condition of the first node of a plan that reads index `name` (an empty one when it reads it without).
-fn index_cond(plan: &serde_json::Value, name: &str) -> Option<String> {
-    if plan.get("Index Name").and_then(|v| v.as_str()) == Some(name) {
+/// The index condition of the first walk of index `name` in its own order (`Order By`: a nearest-first walk, not a bitmap
+/// of every match), an empty one when it has none.
+fn walk_cond(plan: &serde_json::Value, name: &str) -> Option<String> {
+    if plan.get("Index Name").and_then(|v| v.as_str()) == Some(name) && plan.get("Order By").is_some() {
         return Some(
             plan.get("Index Cond")
                 .and_then(|v| v.as_str())
@@ -599,7 +600,7 @@ fn index_cond(plan: &serde_json::Value, name: &str) -> Option<String> {
         .and_then(|p| p.as_array())
         .into_iter()
         .flatten()
-        .find_map(|child| index_cond(child, name))
+        .find_map(|child| walk_cond(child, name))
 }
 
 /// Every index name a plan reads, depth first.
@@ -702,16 +703,25 @@ async fn every_secondary_index_is_read_by_a_query_of_the_product() {
             used.entry(n).or_insert_with(|| format!("a file's {kind:?} duplicates"));
         }
     }
-    // `like:` with `drums:` and `bpm:` tests both in the similarity index's entries (migration 0022): a spelling
+    // `like:` with `drums:` and `bpm:` tests both in the similarity index's entries (migrations 0022-0023): a spelling
     // the planner cannot match (`NOT has_drums`) would fetch and reject every nearby file of the other side.
     let q = Query::parse("like:1 bpm:100..130 ^drums:yes").unwrap();
     let plan = midi_tui::database::similar::explain(&db.pool, &q, 50).await.unwrap();
-    let cond = index_cond(&plan[0]["Plan"], "musical_metadata_similar_idx")
+    let cond = walk_cond(&plan[0]["Plan"], "musical_metadata_like_idx")
         .unwrap_or_else(|| panic!("the similarity index walked for `like:1 bpm:100..130 ^drums:yes`: {plan}"));
     assert!(
         cond.contains("has_drums") && cond.contains("bpm"),
         "its index condition: {cond}"
     );
+    // And `key:` in its places on the circle of fifths (migration 0023), on either side of the circle's seam.
+    for q in ["like:1 key:Cm~", "like:1 key:F#~", "like:1 key:Am"] {
+        let plan = midi_tui::database::similar::explain(&db.pool, &Query::parse(q).unwrap(), 50)
+            .await
+            .unwrap();
+        let cond = walk_cond(&plan[0]["Plan"], "musical_metadata_like_idx")
+            .unwrap_or_else(|| panic!("the similarity index walked for `{q}`: {plan}"));
+        assert!(cond.contains("key_signature"), "`{q}`'s index condition: {cond}");
+    }
     for (name, by) in &used {
         eprintln!("{name:48} read by {by}");
     }

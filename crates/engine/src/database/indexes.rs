@@ -7,7 +7,7 @@ use super::DbResult;
 
 /// The migrations that declare or drop secondary indexes, in order: a `DROP INDEX IF EXISTS name;` line of a later
 /// one takes the index out of the catalog (the index served no query of the product, see migration 0012).
-const SOURCES: [&str; 12] = [
+const SOURCES: [&str; 13] = [
     include_str!("../../../../database/migrations/0002_secondary_indexes.sql"),
     include_str!("../../../../database/migrations/0004_search.sql"),
     include_str!("../../../../database/migrations/0005_fingerprints.sql"),
@@ -20,6 +20,7 @@ const SOURCES: [&str; 12] = [
     include_str!("../../../../database/migrations/0019_similarity_coarse.sql"),
     include_str!("../../../../database/migrations/0021_similarity_coarse_index.sql"),
     include_str!("../../../../database/migrations/0022_similarity_filtered.sql"),
+    include_str!("../../../../database/migrations/0023_similarity_key.sql"),
 ];
 
 /// One secondary index: droppable for speed, rebuilt afterwards.
@@ -146,10 +147,12 @@ mod tests {
         // Migration 0012's drops, 0015's two name indexes (replaced by the natural-order keys' of 0017): out of
         // the catalog (level 2 neither drops nor rebuilds them), kept for the bench.
         let dropped = dropped();
-        assert_eq!(dropped.len(), 30);
-        // 0022's similarity index (drums, vector, tempo) replaces 0021's (the vector alone).
+        assert_eq!(dropped.len(), 31);
+        // 0022's similarity index (drums, vector, tempo) replaces 0021's (the vector alone), and 0023's (the key's
+        // places too) replaces 0022's.
         assert!(dropped.iter().any(|d| d.name == "musical_metadata_coarse_idx"));
-        assert!(c.iter().any(|i| i.name == "musical_metadata_similar_idx"));
+        assert!(dropped.iter().any(|d| d.name == "musical_metadata_similar_idx"));
+        assert!(c.iter().any(|i| i.name == "musical_metadata_like_idx"));
         assert!(dropped.iter().any(|d| d.name == "search_rows_name_idx"));
         assert!(c.iter().any(|i| i.name == "search_rows_name_sort_idx"));
         assert!(dropped.iter().all(|d| !c.iter().any(|i| i.name == d.name)));

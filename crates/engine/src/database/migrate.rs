@@ -106,6 +106,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "similarity_filtered",
         include_str!("../../../../database/migrations/0022_similarity_filtered.sql"),
     ),
+    (
+        23,
+        "similarity_key",
+        include_str!("../../../../database/migrations/0023_similarity_key.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.

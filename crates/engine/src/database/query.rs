@@ -27,8 +27,10 @@ pub enum Filter {
         field: NumField,
         range: Range,
     },
-    /// The declared key signature, else the detected key, is one of these spellings.
+    /// The declared key signature, else the detected key, is one of these keys (`spellings`: every way the
+    /// library spells them).
     Key {
+        keys: Vec<Key>,
         spellings: Vec<String>,
     },
     /// `ts:6/8`, or `ts:6` for any denominator.
@@ -407,13 +409,22 @@ impl fmt::Display for Query {
 }
 
 /// Command-line words as one query line: a word with spaces (the shell kept it together) is one term, so its value
-/// is quoted (`coll:My Pack` becomes `coll:"My Pack"`).
+/// is quoted (`coll:My Pack` becomes `coll:"My Pack"`), unless each of its parts is a term of a known field: then
+/// it is a whole query in quotes (`"like:12 bpm:100..130 ^drums:yes"`).
 pub fn join_args<S: AsRef<str>>(words: &[S]) -> String {
+    let known_field = |part: &str| {
+        part.trim_start_matches('^').split_once(':').is_some_and(|(field, _)| {
+            let field = field.to_ascii_lowercase();
+            FIELDS
+                .iter()
+                .any(|f| f.name == field || f.aliases.contains(&field.as_str()))
+        })
+    };
     let quoted: Vec<String> = words
         .iter()
         .map(|w| {
             let w = w.as_ref();
-            if !w.contains(char::is_whitespace) || w.contains('"') {
+            if !w.contains(char::is_whitespace) || w.contains('"') || w.split_whitespace().all(known_field) {
                 return w.to_string();
             }
             match w.split_once(':') {
@@ -718,6 +729,41 @@ impl Key {
         };
         [self, relative, shift(7), shift(5)]
     }
+
+    /// The key's place on the circle of fifths, 0..24, as migration 0023's `key_place(k, turn)` computes it from a
+    /// stored spelling: two places per fifth (the major key, then its relative minor) from D-flat major, turned by
+    /// `turn` places. A key, its relative and its two neighbours are five consecutive places.
+    pub fn place(self, turn: u8) -> u8 {
+        let relative_major = (self.tonic + if self.minor { 3 } else { 0 }) % 12;
+        let fifths = (relative_major * 7 + 5) % 12;
+        (2 * fifths + u8::from(self.minor) + turn) % 24
+    }
+}
+
+/// A set of keys as [`Key::place`]s turned by `turn` (0 or 12): the range `lo..=hi` without the places `gaps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Places {
+    pub turn: u8,
+    pub lo: u8,
+    pub hi: u8,
+    pub gaps: Vec<u8>,
+}
+
+impl Places {
+    /// The places of `keys` in the turn where they do not cross the circle's seam; `None` when they spread over half
+    /// the circle or more.
+    pub fn of(keys: &[Key]) -> Option<Places> {
+        [0, 12].into_iter().find_map(|turn| {
+            let places: Vec<u8> = keys.iter().map(|k| k.place(turn)).collect();
+            let (lo, hi) = (*places.iter().min()?, *places.iter().max()?);
+            (hi - lo < 12).then(|| Places {
+                turn,
+                lo,
+                hi,
+                gaps: (lo..=hi).filter(|p| !places.contains(p)).collect(),
+            })
+        })
+    }
 }
 
 fn parse_key(value: &str) -> Result<Filter, String> {
@@ -732,7 +778,8 @@ fn parse_key(value: &str) -> Result<Filter, String> {
         vec![key]
     };
     Ok(Filter::Key {
-        spellings: keys.into_iter().flat_map(Key::spellings).collect(),
+        spellings: keys.iter().copied().flat_map(Key::spellings).collect(),
+        keys,
     })
 }
 
@@ -835,7 +882,7 @@ mod tests {
     #[test]
     fn keys_match_every_spelling_and_compatible_keys() {
         let spell = |q: &str| match one(q).filter {
-            Filter::Key { mut spellings } => {
+            Filter::Key { mut spellings, .. } => {
                 spellings.sort();
                 spellings
             }
@@ -861,6 +908,46 @@ mod tests {
             assert!(c.contains(&k.to_string()), "{k} in {c:?}");
         }
         assert!(!c.contains(&"Cm".to_string()));
+    }
+
+    #[test]
+    fn compatible_keys_are_five_consecutive_places_on_one_side_of_the_seam() {
+        let key = |s: &str| Key::parse(s).unwrap();
+        assert_eq!(key("Db").place(0), 0);
+        assert_eq!(key("Cm").place(0), 5);
+        assert_eq!(key("C").place(0), 10);
+        assert_eq!(key("Am").place(0), 11);
+        assert_eq!(key("D#m").place(0), 23);
+        assert_eq!(key("D#m").place(12), 11);
+        assert_eq!(key("Gb").place(0), key("F#").place(0));
+        let mut turned = 0;
+        for tonic in 0..12 {
+            for minor in [false, true] {
+                let k = Key { tonic, minor };
+                let p = k.place(0);
+                assert_eq!(
+                    Places::of(&[k]),
+                    Some(Places {
+                        turn: 0,
+                        lo: p,
+                        hi: p,
+                        gaps: vec![]
+                    })
+                );
+                let places = Places::of(&k.compatible()).unwrap();
+                assert_eq!(places.hi - places.lo, 4, "{k:?}");
+                assert_eq!(places.gaps.len(), 1, "{k:?}");
+                let mut want: Vec<u8> = k.compatible().iter().map(|c| c.place(places.turn)).collect();
+                want.sort_unstable();
+                let got: Vec<u8> = (places.lo..=places.hi).filter(|p| !places.gaps.contains(p)).collect();
+                assert_eq!(got, want, "{k:?}");
+                turned += usize::from(places.turn == 12);
+            }
+        }
+        // The four keys beside the seam (D-flat and B-flat minor, F-sharp and D-sharp minor) read the turned places.
+        assert_eq!(turned, 4);
+        let all: Vec<Key> = (0..12).map(|tonic| Key { tonic, minor: false }).collect();
+        assert_eq!(Places::of(&all), None);
     }
 
     #[test]
@@ -948,6 +1035,16 @@ mod tests {
         assert_eq!(q.terms[2].filter, Filter::Text("fretless bass".into()));
         assert!(q.terms[2].negated);
         assert_eq!(q.terms[3].filter, Filter::Name("a b".into()));
+        // A whole query in one pair of quotes (the issue's own `like:` example) stays a query.
+        let line = join_args(&["like:123 bpm:100..130  ^drums:yes", "Tempo:~120 NAME:funk"]);
+        let q = Query::parse(&line).unwrap();
+        assert_eq!(q.terms.len(), 5, "{line}");
+        assert_eq!(q.like(), Some(&LikeRef::Id(123)));
+        assert_eq!(q.terms[2].filter, Filter::Drums(true));
+        assert!(q.terms[2].negated);
+        assert_eq!(q.terms[4].filter, Filter::Name("funk".into()));
+        // A part that is not a field's term makes the word one value again.
+        assert_eq!(join_args(&["name:funk loop"]), r#"name:"funk loop""#);
     }
     #[test]
     fn the_field_table_feeds_the_parser_and_the_help() {

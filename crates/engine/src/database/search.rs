@@ -520,10 +520,10 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
     };
     match filter {
         Filter::Number { field, range } => push_range(qb, num_column(*field, layout), field.is_integer(), range),
-        Filter::Key { spellings } if narrow => {
+        Filter::Key { spellings, .. } if narrow => {
             qb.push("s.key = ANY(").push_bind(spellings.clone()).push(")");
         }
-        Filter::Key { spellings } => {
+        Filter::Key { spellings, .. } => {
             // The detected key counts only where no key signature was declared.
             qb.push("m.key_signature = ANY(")
                 .push_bind(spellings.clone())

@@ -1,12 +1,12 @@
 //! Similarity search's SQL: `like:` pages in distance order, read through the GiST index of the coarse vectors
-//! (migrations 0019-0022) with every other term of the query as a filter; the features backfill's reads and writes.
+//! (migrations 0019-0023) with every other term of the query as a filter; the features backfill's reads and writes.
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use crate::midi::similarity;
 
 use super::search::{COLUMNS, Cursor, Page, SortValue};
 use super::{DbError, DbResult};
-use crate::database::query::{Filter, LikeRef, Query, like_path_spellings};
+use crate::database::query::{Filter, LikeRef, Places, Query, Term, like_path_spellings};
 
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
@@ -159,12 +159,28 @@ fn statement(
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(vectors.file_id);
     for (term, ids) in query.terms.iter().zip(others) {
-        super::search::push_term(&mut qb, term, super::search::JOINED, ids);
+        if key_places(term).is_none() {
+            super::search::push_term(&mut qb, term, super::search::JOINED, ids);
+        }
     }
     // The index leads with the drums column as an integer (migration 0022): the same test spelled so that it is an
     // index condition, and the walk stays on the side the query asks for.
     if let Some(drums) = drums_side(query) {
         qb.push(" AND (m.has_drums::int) = ").push_bind(i32::from(drums));
+    }
+    // It also holds the key's place on the circle of fifths (migration 0023), twice: a `key:` term is a range of
+    // one of the two without the places between its keys that it does not ask for, all tested in the index entry.
+    // That is the term's whole test (the places are the stored spellings'), so the planner, which would take the
+    // spellings and the places for independent tests, estimates the matching files from the places alone.
+    for places in query.terms.iter().filter_map(key_places) {
+        let place = format!("key_place(coalesce(m.key_signature, m.detected_key), {})", places.turn);
+        qb.push(format_args!(" AND {place} BETWEEN "))
+            .push_bind(i32::from(places.lo))
+            .push(" AND ")
+            .push_bind(i32::from(places.hi));
+        for gap in places.gaps {
+            qb.push(format_args!(" AND {place} <> ")).push_bind(i32::from(gap));
+        }
     }
     if let Some(c) = after {
         let d = match c.value {
@@ -209,6 +225,15 @@ fn drums_side(query: &Query) -> Option<bool> {
         Filter::Drums(yes) => Some(yes != t.negated),
         _ => None,
     })
+}
+
+/// A `key:` term (not negated) as places on the circle of fifths, in the turn (0 or 12, a literal in the statement, as
+/// the index's expressions are written) where its keys do not cross the seam.
+fn key_places(term: &Term) -> Option<Places> {
+    match &term.filter {
+        Filter::Key { keys, .. } if !term.negated => Places::of(keys),
+        _ => None,
+    }
 }
 
 /// Files a page reads in coarse order and ranks by their exact distance, at least: at a million generated files, 46.3
