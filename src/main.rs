@@ -40,6 +40,8 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
+    // The engine's notices (a long schema update on opening a library) go to the terminal until a screen owns it.
+    midi_tui::engine::notice::set_sink(Some(|line| eprintln!("{line}")));
     match &cli.command {
         Some(Command::Db { action }) => cli::db::run(g, action).await?,
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),
@@ -123,6 +125,7 @@ async fn console_or_import(g: &cli::GlobalArgs, sources: &[PathBuf]) -> anyhow::
         let engine = midi_tui::engine::run::session::Engine::open(g.target(), g.data_dir())
             .await?
             .with_run_log(g.log.clone());
+        midi_tui::engine::notice::set_sink(None);
         midi_tui::console::run(engine, sources, g.shell_flags(), g.soundfont.clone()).await?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -11,6 +11,7 @@ pub mod logfile;
 pub mod machine;
 pub mod metrics;
 pub mod midi;
+pub mod notice;
 pub mod pipeline;
 pub mod profile;
 pub mod record;

@@ -122,6 +122,9 @@ const NATURAL_SORT_KEYS: &str = "natural_sort_keys";
 /// The migration that is not SQL: it fills the coarse vectors of features stored before them.
 const COARSE_VALUES: &str = "similarity_coarse_values";
 
+/// A migration still running after this is announced (`notice::when_slow`).
+const SLOW_STEP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Arbitrary constant: serialises concurrent starts of the tool on one database.
 const LOCK_KEY: i64 = 0x6d69_6469_7475_6901;
 
@@ -192,19 +195,35 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
     let mut tx = conn.begin().await?;
     let mut applied = Vec::new();
     for (i, &(version, name, sql)) in pending.iter().enumerate() {
-        let step = if name == COLLECTION_VALUES {
-            super::collections::recompute(&mut tx).await
-        } else if name == NATURAL_SORT_KEYS {
-            super::name_order::fill_missing(&mut tx).await.map(|_| ())
-        } else if name == COARSE_VALUES {
-            super::similar::fill_coarse(&mut tx).await.map(|_| ())
-        } else {
-            let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *tx)
-                .await
-                .map(|_| ())
+        let work = async {
+            if name == COLLECTION_VALUES {
+                super::collections::recompute(&mut tx).await
+            } else if name == NATURAL_SORT_KEYS {
+                super::name_order::fill_missing(&mut tx).await.map(|_| ())
+            } else if name == COARSE_VALUES {
+                super::similar::fill_coarse(&mut tx).await.map(|_| ())
+            } else {
+                let sql = without_indexes(sql, &dropped_by(pending[i + 1..].iter().map(|m| m.2)));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ())
+            }
         };
+        // Opening a large library after an update can rebuild an index or rewrite every row before the console
+        // or the command starts: said, instead of a silent wait.
+        let step = crate::notice::when_slow(
+            work,
+            SLOW_STEP,
+            || {
+                format!(
+                    "midi-tui: updating the library's database (migration {version}, {name}); on a large library \
+                     this takes a while, once"
+                )
+            },
+            |seconds| format!("midi-tui: migration {version} ({name}) done in {seconds:.1} s"),
+        )
+        .await;
         step.map_err(|error| DbError::Migration {
             version,
             name: name.into(),
