@@ -41,7 +41,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     // The engine's notices (a long schema update on opening a library) go to the terminal until a screen owns it.
-    midi_tui::engine::notice::set_sink(Some(|line| eprintln!("{line}")));
+    midi_tui::engine::notice::set_sink(Some(|line| eprintln!("midi-tui: {line}")));
     match &cli.command {
         Some(Command::Db { action }) => cli::db::run(g, action).await?,
         Some(Command::Status { json }) => return Ok(ExitCode::from(cli::status::run(g, *json).await?)),

@@ -6,7 +6,7 @@
 -- The place counts 2 per fifth (the major key, then its relative minor) from D-flat major (0) to D-sharp minor (23).
 -- The circle has a seam there: the keys next to it have neighbours on both ends, so the index holds the place a
 -- second time, turned half a circle, where their five places are consecutive again. database/similar.rs spells
--- both expressions as they are written here, and keeps the term's own test of the key's spellings.
+-- both expressions as they are written here; they are the term's whole test there (the places are the spellings').
 -- `k` is a key as the analysis stores it (`C`, `F#m`, `Bb`); anything else has no place (NULL).
 CREATE OR REPLACE FUNCTION key_place(k text, turn int) RETURNS int
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT

@@ -217,11 +217,11 @@ async fn apply(conn: &mut sqlx::PgConnection, last: i32) -> DbResult<Vec<i32>> {
             SLOW_STEP,
             || {
                 format!(
-                    "midi-tui: updating the library's database (migration {version}, {name}); on a large library \
-                     this takes a while, once"
+                    "updating the library's database (migration {version}, {name}); on a large library this takes \
+                     a while, once"
                 )
             },
-            |seconds| format!("midi-tui: migration {version} ({name}) done in {seconds:.1} s"),
+            |seconds| format!("migration {version} ({name}) done in {seconds:.1} s"),
         )
         .await;
         step.map_err(|error| DbError::Migration {

@@ -27,11 +27,10 @@ pub enum Filter {
         field: NumField,
         range: Range,
     },
-    /// The declared key signature, else the detected key, is one of these keys (`spellings`: every way the
-    /// library spells them).
+    /// The declared key signature, else the detected key, is one of these keys (as the library spells them:
+    /// [`key_spellings`]).
     Key {
         keys: Vec<Key>,
-        spellings: Vec<String>,
     },
     /// `ts:6/8`, or `ts:6` for any denominator.
     TimeSignature {
@@ -413,12 +412,9 @@ impl fmt::Display for Query {
 /// it is a whole query in quotes (`"like:12 bpm:100..130 ^drums:yes"`).
 pub fn join_args<S: AsRef<str>>(words: &[S]) -> String {
     let known_field = |part: &str| {
-        part.trim_start_matches('^').split_once(':').is_some_and(|(field, _)| {
-            let field = field.to_ascii_lowercase();
-            FIELDS
-                .iter()
-                .any(|f| f.name == field || f.aliases.contains(&field.as_str()))
-        })
+        part.trim_start_matches('^')
+            .split_once(':')
+            .is_some_and(|(field, _)| field_named(field).is_some())
     };
     let quoted: Vec<String> = words
         .iter()
@@ -777,10 +773,12 @@ fn parse_key(value: &str) -> Result<Filter, String> {
     } else {
         vec![key]
     };
-    Ok(Filter::Key {
-        spellings: keys.iter().copied().flat_map(Key::spellings).collect(),
-        keys,
-    })
+    Ok(Filter::Key { keys })
+}
+
+/// Every way the library may spell any of `keys`.
+pub fn key_spellings(keys: &[Key]) -> Vec<String> {
+    keys.iter().copied().flat_map(Key::spellings).collect()
 }
 
 /// What results can be sorted by (`--sort FIELD`, `-FIELD` for descending).
@@ -882,7 +880,8 @@ mod tests {
     #[test]
     fn keys_match_every_spelling_and_compatible_keys() {
         let spell = |q: &str| match one(q).filter {
-            Filter::Key { mut spellings, .. } => {
+            Filter::Key { keys } => {
+                let mut spellings = key_spellings(&keys);
                 spellings.sort();
                 spellings
             }

@@ -4,7 +4,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::DbResult;
-use crate::database::query::{Filter, LikeRef, NumField, Query, Range, Sort, SortField, Term, like_path_spellings};
+use crate::database::query::{
+    Filter, LikeRef, NumField, Query, Range, Sort, SortField, Term, key_spellings, like_path_spellings,
+};
 use crate::midi::Music;
 
 /// The most rows one page returns.
@@ -520,15 +522,16 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &Filter, layout: Layout,
     };
     match filter {
         Filter::Number { field, range } => push_range(qb, num_column(*field, layout), field.is_integer(), range),
-        Filter::Key { spellings, .. } if narrow => {
-            qb.push("s.key = ANY(").push_bind(spellings.clone()).push(")");
+        Filter::Key { keys } if narrow => {
+            qb.push("s.key = ANY(").push_bind(key_spellings(keys)).push(")");
         }
-        Filter::Key { spellings, .. } => {
+        Filter::Key { keys } => {
+            let spellings = key_spellings(keys);
             // The detected key counts only where no key signature was declared.
             qb.push("m.key_signature = ANY(")
                 .push_bind(spellings.clone())
                 .push(") OR (m.key_signature IS NULL AND m.detected_key = ANY(")
-                .push_bind(spellings.clone())
+                .push_bind(spellings)
                 .push("))");
         }
         Filter::TimeSignature { numerator, denominator } => {

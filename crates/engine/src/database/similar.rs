@@ -159,20 +159,19 @@ fn statement(
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(vectors.file_id);
     for (term, ids) in query.terms.iter().zip(others) {
-        if key_places(term).is_none() {
-            super::search::push_term(&mut qb, term, super::search::JOINED, ids);
+        // The `like:` term's own test (features, not the target) is the statement's first line.
+        if matches!(term.filter, Filter::Like(_)) {
+            continue;
         }
-    }
-    // The index leads with the drums column as an integer (migration 0022): the same test spelled so that it is an
-    // index condition, and the walk stays on the side the query asks for.
-    if let Some(drums) = drums_side(query) {
-        qb.push(" AND (m.has_drums::int) = ").push_bind(i32::from(drums));
-    }
-    // It also holds the key's place on the circle of fifths (migration 0023), twice: a `key:` term is a range of
-    // one of the two without the places between its keys that it does not ask for, all tested in the index entry.
-    // That is the term's whole test (the places are the stored spellings'), so the planner, which would take the
-    // spellings and the places for independent tests, estimates the matching files from the places alone.
-    for places in query.terms.iter().filter_map(key_places) {
+        // The index also holds the key's place on the circle of fifths (migration 0023), twice: a `key:` term is a
+        // range of one of the two without the places between its keys that it does not ask for, all tested in the
+        // index entry. That is the term's whole test (the places are the stored spellings'), so the planner, which
+        // would take the spellings and the places for independent tests, estimates the matching files from the
+        // places alone.
+        let Some(places) = key_places(term) else {
+            super::search::push_term(&mut qb, term, super::search::JOINED, ids);
+            continue;
+        };
         let place = format!("key_place(coalesce(m.key_signature, m.detected_key), {})", places.turn);
         qb.push(format_args!(" AND {place} BETWEEN "))
             .push_bind(i32::from(places.lo))
@@ -181,6 +180,11 @@ fn statement(
         for gap in places.gaps {
             qb.push(format_args!(" AND {place} <> ")).push_bind(i32::from(gap));
         }
+    }
+    // The index leads with the drums column as an integer (migration 0022): the same test spelled so that it is an
+    // index condition, and the walk stays on the side the query asks for.
+    if let Some(drums) = drums_side(query) {
+        qb.push(" AND (m.has_drums::int) = ").push_bind(i32::from(drums));
     }
     if let Some(c) = after {
         let d = match c.value {
