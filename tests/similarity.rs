@@ -224,7 +224,58 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
         e.to_string().contains("no file in the library is file 987654321"),
         "{e}"
     );
+
+    a_page_that_stopped_before_the_nearest_files_says_it_is_approximate(&db, id).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A walk that stops at its limit before the nearest files, and its page, say so. Made here by giving the 1,100 files
+/// farthest from the target the target's own coarse vector, so that the walk reads them first: the page is then the
+/// nearest of those, not of all, and the engine, `search`'s table and `search --json` must each say it is approximate.
+/// (The last step of the test: it breaks the projection's lower bound on purpose.)
+async fn a_page_that_stopped_before_the_nearest_files_says_it_is_approximate(db: &common::TestDb, target: i64) {
+    let q = Query::parse(&format!("like:{target}")).unwrap();
+    let (before, _) = similar::ranked(&db.pool, &q, 5, None).await.unwrap();
+    assert!(!before.approximate, "the real corpus's first page is exact");
+    sqlx::query(
+        "UPDATE musical_metadata m SET coarse = t.coarse FROM musical_metadata t \
+         WHERE t.file_id = $1 AND m.file_id IN (SELECT o.file_id FROM musical_metadata o, musical_metadata u \
+           WHERE u.file_id = $1 AND o.file_id <> $1 AND o.features IS NOT NULL \
+           ORDER BY cube(o.features::float8[]) <-> cube(u.features::float8[]) DESC LIMIT 1100)",
+    )
+    .bind(target)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (page, _) = similar::ranked(&db.pool, &q, 5, None).await.unwrap();
+    assert!(page.approximate, "a page of the farthest files said it was exact");
+    let ids = |p: &search::Page| p.hits.iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_ne!(ids(&page), ids(&before), "the walk read the farthest files first");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_midi-tui"))
+            .args([
+                "--data-dir",
+                common::temp_dir("approx-logs").to_str().unwrap(),
+                "--database-url",
+                &db.url,
+            ])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("MIDI_TUI_DATA_DIR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+        (common::stdout(&out), common::stderr(&out))
+    };
+    let like = format!("like:{target}");
+    let (table, _) = run(&["search", "--limit", "5", &like]);
+    assert!(
+        table.lines().last().is_some_and(|l| l.starts_with("approximate: ")),
+        "the table does not say it: {table}"
+    );
+    let (lines, said) = run(&["search", "--json", "--limit", "5", &like]);
+    assert_eq!(lines.lines().count(), 5, "standard out holds the files alone: {lines}");
+    assert!(said.contains("approximate: "), "--json does not say it: {said}");
 }
 
 /// Every file with features and what a filter needs, read once: the exact ranking computed here, file by file.
@@ -255,6 +306,7 @@ async fn like_pages_are_the_exact_ranking(pool: &sqlx::PgPool) {
         targets[targets.len() * 2 / 3],
         targets[targets.len() - 1],
     ];
+    let mut approximate = Vec::new();
     for target in picked {
         let tf = rows.iter().find(|r| r.0 == target).unwrap().1.clone();
         type Keeps = fn(&Row) -> bool;
@@ -282,6 +334,11 @@ async fn like_pages_are_the_exact_ranking(pool: &sqlx::PgPool) {
             let mut after = None;
             for _ in 0..3 {
                 let (page, distances) = similar::ranked(pool, &q, 25, after.as_ref()).await.unwrap();
+                // These pages end well within the projected distance of the last file the walk read.
+                assert!(
+                    !page.approximate,
+                    "like:{target}{extra}: an exact page called approximate"
+                );
                 got.extend(distances.iter().zip(&page.hits).map(|(d, h)| (*d, h.id)));
                 after = page.next;
                 if after.is_none() {
@@ -304,8 +361,29 @@ async fn like_pages_are_the_exact_ranking(pool: &sqlx::PgPool) {
                 search::MatchCount::Exact(want.len() as u64),
                 "like:{target}{extra}: the count leaves the target out"
             );
+            // Long pages read 4 times their length, not every file: a page not called approximate is the exact
+            // ranking, and one called approximate ends beyond the projected distance of the last file read.
+            for limit in [200, 400] {
+                let (page, distances) = similar::ranked(pool, &q, limit, None).await.unwrap();
+                let n = page.hits.len();
+                assert_eq!(n, want.len().min(limit), "like:{target}{extra} limit {limit}");
+                if !page.approximate {
+                    for (i, (d, w)) in distances.iter().zip(&want).enumerate() {
+                        assert!(
+                            (d - w.0).abs() < 1e-6,
+                            "like:{target}{extra} limit {limit}, said exact, #{i}: {d}, want {w:?}"
+                        );
+                    }
+                }
+                approximate.push(page.approximate);
+            }
         }
     }
+    eprintln!(
+        "like: {} of {} long pages approximate",
+        approximate.iter().filter(|a| **a).count(),
+        approximate.len()
+    );
 }
 
 #[tokio::test]
@@ -497,6 +575,30 @@ async fn like_path_takes_relative_absolute_and_wide_character_spellings() {
             hits.iter().all(|h| h["filename"] != "曲 0 のうた.mid"),
             "like:\"{spelled}\" lists its own target"
         );
+    }
+    // `like:` beside other terms through the command line: the whole query quoted as one shell word, and as words of
+    // their own. A term that every file meets keeps the nearest file; one that no file meets empties the page (so the
+    // second term was read as a term, not as part of the path).
+    let like = "like:\"my lib ✓ さくら/曲 0 のうた.mid\"";
+    for (args, nearest) in [
+        (vec![format!("{like} notes:>0")], true),
+        (vec![format!("{like} tracks:>999")], false),
+        (vec![like.to_string(), "notes:>0".to_string()], true),
+        (vec![like.to_string(), "tracks:>999".to_string()], false),
+    ] {
+        let mut all = vec!["search", "--json", "--limit", "3"];
+        all.extend(args.iter().map(String::as_str));
+        let (ok, out, err) = run(&root, &all);
+        assert!(ok, "{args:?}: {err}");
+        let hits: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        match nearest {
+            true => assert_eq!(
+                hits.first().map(|h| &h["filename"]),
+                Some(&"曲 0 のうた (up).mid".into()),
+                "{args:?}: {hits:?}"
+            ),
+            false => assert!(hits.is_empty(), "{args:?}: {hits:?}"),
+        }
     }
     // A file that is there but was never imported, and a path that names nothing: each says which.
     std::fs::write(root.join("not imported.mid"), &named[originals[0]].1).unwrap();

@@ -46,7 +46,11 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
         None => TABLE_LIMIT,
     };
     let engine = Engine::open(global.target(), global.data_dir()).await?;
-    let mut hits = collect(&engine, &query, sort, limit).await?;
+    let (mut hits, approximate) = collect(&engine, &query, sort, limit).await?;
+    // JSON lines and bare paths keep standard out to the files; the table says it under them.
+    if approximate && (args.json || args.paths) {
+        eprintln!("midi-tui: {APPROXIMATE}");
+    }
     if args.json {
         // Each location with its own collection.
         for chunk in hits.chunks_mut(1000) {
@@ -64,27 +68,37 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
             }
         } else {
             print_table(out, &hits, limit)?;
+            if approximate {
+                writeln!(out, "{APPROXIMATE}")?;
+            }
         }
         Ok(())
     })?;
     Ok(0)
 }
 
-/// Up to `limit` hits, page by page (each page starts where the last ended: no OFFSET).
-pub(crate) async fn collect(engine: &Engine, query: &Query, sort: Sort, limit: usize) -> Result<Vec<Hit>> {
+/// What a `like:` listing says when a page of it may miss a nearer file (`Page::approximate`).
+const APPROXIMATE: &str =
+    "approximate: the nearest of the files the similarity index gave first; a nearer file may be missing";
+
+/// Up to `limit` hits, page by page (each page starts where the last ended: no OFFSET), and whether any page was
+/// approximate.
+pub(crate) async fn collect(engine: &Engine, query: &Query, sort: Sort, limit: usize) -> Result<(Vec<Hit>, bool)> {
     let mut hits: Vec<Hit> = Vec::new();
+    let mut approximate = false;
     let mut after: Option<Cursor> = None;
     while hits.len() < limit {
         let page = engine
             .search(query, sort, PAGE.min(limit - hits.len()), after.as_ref())
             .await?;
+        approximate |= page.approximate;
         hits.extend(page.hits);
         match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    Ok(hits)
+    Ok((hits, approximate))
 }
 
 fn print_table(out: &mut dyn Write, hits: &[Hit], limit: usize) -> std::io::Result<()> {

@@ -353,6 +353,8 @@ pub struct Browser {
     pub sort: Sort,
     pub hits: Vec<Hit>,
     pub next: Option<Cursor>,
+    /// A `like:` page listed may miss a nearer file (`Page::approximate`); the results' title says so.
+    pub approximate: bool,
     /// A first page is on its way.
     pub searching: bool,
     /// A next page is on its way.
@@ -389,6 +391,7 @@ impl Default for Browser {
             sort: Sort::default(),
             hits: Vec::new(),
             next: None,
+            approximate: false,
             searching: false,
             paging: false,
             answered: false,
@@ -626,6 +629,7 @@ impl Browser {
     fn clear_results(&mut self) -> Vec<BrowserEffect> {
         self.hits.clear();
         self.next = None;
+        self.approximate = false;
         self.answered = false;
         self.selected = 0;
         self.selection_changed()
@@ -1041,6 +1045,7 @@ impl Browser {
             let room = MAX_LOADED.saturating_sub(self.hits.len());
             self.hits.extend(page.hits.into_iter().take(room));
             self.next = page.next;
+            self.approximate |= page.approximate;
             return self.maybe_next_page();
         }
         self.searching = false;
@@ -1048,6 +1053,7 @@ impl Browser {
         let before = self.selected_hit().map(|h| h.id);
         self.hits = page.hits;
         self.next = page.next;
+        self.approximate = page.approximate;
         // An answer that fits in one page is its own exact count.
         if self.next.is_none() {
             self.count = Some(MatchCount::Exact(self.hits.len() as u64));

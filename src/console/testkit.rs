@@ -450,7 +450,11 @@ pub fn browsing(mut a: App, query: &str, n: i64, more: bool) -> App {
         Msg::Browser(BrowserMsg::Searched {
             generation: g,
             append: false,
-            result: Ok(Page { hits, next }),
+            result: Ok(Page {
+                hits,
+                next,
+                approximate: false,
+            }),
         }),
     );
     keys(&mut a, &[Key::Enter]);

@@ -13,6 +13,7 @@ fn page(ids: std::ops::RangeInclusive<i64>, more: bool) -> Page {
             id: *ids.end(),
         }),
         hits,
+        approximate: false,
     }
 }
 

@@ -406,7 +406,10 @@ fn cell(h: &Hit, title: &str) -> String {
 
 fn sort_label(b: &Browser) -> String {
     if b.ranks_by_likeness() {
-        return "nearest first".into();
+        return match b.approximate {
+            true => "nearest first (approximate)".into(),
+            false => "nearest first".into(),
+        };
     }
     let name = match b.sort.field {
         SortField::Name => "name",

@@ -491,6 +491,39 @@ fn a_query_error_clears_the_results() {
     assert!(!screen.contains("funk_break_001"), "{screen}");
 }
 
+/// A `like:` page that may miss a nearer file says so in the results' title, and the next exact answer does not.
+#[test]
+fn an_approximate_like_page_says_so_in_the_title() {
+    use crate::console::browser::BrowserMsg;
+    use crate::engine::library::Page;
+    let mut a = testkit::browsing(testkit::app(), "like:7", 5, false);
+    let answer = |a: &mut App, approximate: bool| {
+        let generation = a.browser.generation;
+        update(
+            a,
+            Msg::Browser(BrowserMsg::Searched {
+                generation,
+                append: false,
+                result: Ok(Page {
+                    hits: (1..=5).map(testkit::hit).collect(),
+                    next: None,
+                    approximate,
+                }),
+            }),
+        );
+    };
+    assert!(draw(&a, 120, 30).contains("nearest first "), "exact: no mark");
+    assert!(!draw(&a, 120, 30).contains("approximate"));
+    answer(&mut a, true);
+    assert!(
+        draw(&a, 120, 30).contains("nearest first (approximate)"),
+        "{}",
+        draw(&a, 120, 30)
+    );
+    answer(&mut a, false);
+    assert!(!draw(&a, 120, 30).contains("approximate"), "{}", draw(&a, 120, 30));
+}
+
 /// `like:` on a library imported before the features: the failure names `F`; once pressed, its progress stays in the
 /// library panel's title while the results stay usable.
 #[test]

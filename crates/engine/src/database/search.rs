@@ -71,6 +71,9 @@ pub struct Cursor {
 pub struct Page {
     pub hits: Vec<Hit>,
     pub next: Option<Cursor>,
+    /// A `like:` page that is the nearest among the files the similarity index gave first, not provably the nearest
+    /// of all: a matching file it did not read could be nearer than its last hit (`similar::ranked`).
+    pub approximate: bool,
 }
 
 /// How a sort field reads in SQL.
@@ -219,7 +222,11 @@ pub async fn page(
     let next = (hits.len() == limit)
         .then(|| hits.last().map(|h| cursor_of(h, sort.field)))
         .flatten();
-    Ok(Page { hits, next })
+    Ok(Page {
+        hits,
+        next,
+        approximate: false,
+    })
 }
 
 /// How many files a query matches, as far as a cheap count can tell: never more than it knows.

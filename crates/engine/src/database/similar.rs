@@ -11,6 +11,9 @@ use crate::database::query::{Filter, LikeRef, Places, Query, Term, like_path_spe
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
 
+/// The walk's order, the index's expression (`$2` the vector walked from): the distance in the coarse projection.
+const PROJECTED: &str = "cube(m.coarse::float8[]) <-> cube($2::float8[])";
+
 /// What `like:`'s error says of a target without features (the console finds it there to name its own key).
 pub const NO_FEATURES: &str = "has no similarity features yet";
 
@@ -109,7 +112,14 @@ async fn rank(
         ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
     }
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+    // Every row carries how many candidates the walk read and the projected distance of the last: an unread matching
+    // file is at least that far (the projection's distance is a lower bound of the full one).
+    let walked = match rows.first() {
+        Some(row) => Some((row.try_get::<i64, _>("walked")?, row.try_get::<f64, _>("bound")?)),
+        None => None,
+    };
     let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
+    let approximate = is_approximate(walked, read, distances.last().copied());
     let next = (hits.len() == limit)
         .then(|| {
             hits.last().zip(distances.last()).map(|(h, d)| Cursor {
@@ -118,7 +128,23 @@ async fn rank(
             })
         })
         .flatten();
-    Ok((Page { hits, next }, distances))
+    Ok((
+        Page {
+            hits,
+            next,
+            approximate,
+        },
+        distances,
+    ))
+}
+
+/// Whether a page could miss a nearer file: the walk stopped at its `read` limit (more matching files were left) and
+/// the page's last distance is beyond the projected distance of the last file it read.
+fn is_approximate(walked: Option<(i64, f64)>, read: usize, last: Option<f64>) -> bool {
+    match (walked, last) {
+        (Some((n, bound)), Some(last)) => n as usize >= read && last > bound,
+        _ => false,
+    }
 }
 
 /// The target as the statement binds it: its features, and the coarse vector the index is walked from.
@@ -155,7 +181,10 @@ fn statement(
     // $1: the target's features, read by DISTANCE wherever it appears.
     qb.push("cube(m.features::float8[]) <-> cube(")
         .push_bind(vectors.features.clone())
-        .push("::float8[]) AS distance FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
+        .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
+        // $2: the coarse vector the index is walked from, read by PROJECTED.
+        .push_bind(vectors.coarse.clone())
+        .push("::float8[]) AS projected FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(vectors.file_id);
     for (term, ids) in query.terms.iter().zip(others) {
@@ -200,13 +229,12 @@ fn statement(
             .push(")");
     }
     // The order the index serves: its definition's expression, so the planner matches it.
-    qb.push(" ORDER BY cube(m.coarse::float8[]) <-> cube(")
-        .push_bind(vectors.coarse.clone())
-        .push("::float8[]) LIMIT ")
+    qb.push(format_args!(" ORDER BY {PROJECTED} LIMIT "))
         .push_bind(read as i64)
         .push(") ");
     qb.push(format_args!(
-        "{COLUMNS}, p.distance FROM (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
+        "{COLUMNS}, p.distance, (SELECT count(*) FROM c) AS walked, (SELECT max(projected) FROM c) AS bound \
+         FROM (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
     ))
     .push_bind(limit as i64)
     .push(") p JOIN files f ON f.id = p.file_id JOIN musical_metadata m ON m.file_id = p.file_id");
@@ -417,3 +445,21 @@ pub async fn group_keys(pool: &PgPool, ids: &[i64]) -> DbResult<Vec<GroupKeys>> 
 
 /// (file id, content hash, notes fingerprint, transposed fingerprint).
 pub type GroupKeys = (i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+#[cfg(test)]
+mod tests {
+    use super::is_approximate;
+
+    #[test]
+    fn a_page_is_approximate_only_when_an_unread_file_could_be_nearer() {
+        // Every matching file was read: exact, whatever the distances.
+        assert!(!is_approximate(Some((300, 0.1)), 1024, Some(0.9)));
+        // The walk stopped at its limit, but the page ends within the projected distance of the last file read.
+        assert!(!is_approximate(Some((1024, 0.5)), 1024, Some(0.4)));
+        assert!(!is_approximate(Some((1024, 0.5)), 1024, Some(0.5)));
+        // The page ends beyond it: an unread file could be nearer.
+        assert!(is_approximate(Some((1024, 0.5)), 1024, Some(0.6)));
+        // Nothing matched.
+        assert!(!is_approximate(None, 1024, None));
+    }
+}
