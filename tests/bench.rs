@@ -195,8 +195,27 @@ fn bench_search_section_grows_the_library_and_times_every_query_cold_and_hot() {
         let terms = r["terms"].as_u64().unwrap();
         let like = r["query"].as_str().unwrap().starts_with("like:");
         assert_eq!(target, if like || terms >= 3 { 300.0 } else { 100.0 }, "{r}");
+        // A `like:@` row is timed from five different files; a page missing files of the exact one said it may.
+        let targets = r["like_targets"].as_array().map_or(&[][..], Vec::as_slice);
+        assert_eq!(targets.len(), if like { 5 } else { 0 }, "{r}");
+        let mut ids: Vec<i64> = targets.iter().map(|t| t["file_id"].as_i64().unwrap()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), targets.len(), "{r}");
+        for t in targets {
+            let recall = t["recall"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&recall), "{t}");
+            assert!(
+                recall == 1.0 || t["approximate"] == true,
+                "a page said exact and missed files: {t}"
+            );
+        }
     }
     let md = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        md.contains("| query | target | rows | cold ms | hot ms | | recall | page says |"),
+        "{md}"
+    );
     assert!(
         md.contains("### Library search") && md.contains("| `key:Cm~` | name |"),
         "{md}"

@@ -49,7 +49,7 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<u8> {
     let (mut hits, approximate) = collect(&engine, &query, sort, limit).await?;
     // JSON lines and bare paths keep standard out to the files; the table says it under them.
     if approximate && (args.json || args.paths) {
-        eprintln!("midi-tui: {APPROXIMATE}");
+        eprintln!("{APPROXIMATE}");
     }
     if args.json {
         // Each location with its own collection.

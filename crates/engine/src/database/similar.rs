@@ -11,9 +11,6 @@ use crate::database::query::{Filter, LikeRef, Places, Query, Term, like_path_spe
 /// The exact distance: the features' (`$1` the target's).
 const DISTANCE: &str = "(cube(m.features::float8[]) <-> cube($1::float8[]))";
 
-/// The walk's order, the index's expression (`$2` the vector walked from): the distance in the coarse projection.
-const PROJECTED: &str = "cube(m.coarse::float8[]) <-> cube($2::float8[])";
-
 /// What `like:`'s error says of a target without features (the console finds it there to name its own key).
 pub const NO_FEATURES: &str = "has no similarity features yet";
 
@@ -114,10 +111,10 @@ async fn rank(
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
     // Every row carries how many candidates the walk read and the projected distance of the last: an unread matching
     // file is at least that far (the projection's distance is a lower bound of the full one).
-    let walked = match rows.first() {
-        Some(row) => Some((row.try_get::<i64, _>("walked")?, row.try_get::<f64, _>("bound")?)),
-        None => None,
-    };
+    let walked = rows
+        .first()
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>("walked")?, row.try_get::<f64, _>("bound")?)))
+        .transpose()?;
     let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
     let approximate = is_approximate(walked, read, distances.last().copied());
     let next = (hits.len() == limit)
@@ -182,7 +179,7 @@ fn statement(
     qb.push("cube(m.features::float8[]) <-> cube(")
         .push_bind(vectors.features.clone())
         .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
-        // $2: the coarse vector the index is walked from, read by PROJECTED.
+        // The walk's order (the index's expression): the distance in the coarse projection from the vector walked from.
         .push_bind(vectors.coarse.clone())
         .push("::float8[]) AS projected FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
@@ -228,10 +225,8 @@ fn statement(
             .push_bind(c.id)
             .push(")");
     }
-    // The order the index serves: its definition's expression, so the planner matches it.
-    qb.push(format_args!(" ORDER BY {PROJECTED} LIMIT "))
-        .push_bind(read as i64)
-        .push(") ");
+    // The order the index serves: `projected`, written as the index's expression, so the planner matches it.
+    qb.push(" ORDER BY projected LIMIT ").push_bind(read as i64).push(") ");
     qb.push(format_args!(
         "{COLUMNS}, p.distance, (SELECT count(*) FROM c) AS walked, (SELECT max(projected) FROM c) AS bound \
          FROM (SELECT file_id, distance FROM c ORDER BY distance, file_id LIMIT "
