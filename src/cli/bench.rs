@@ -776,6 +776,11 @@ fn drop_page_cache() -> Result<(), String> {
     std::fs::write("/proc/sys/vm/drop_caches", b"3\n").map_err(|e| format!("writing /proc/sys/vm/drop_caches: {e}"))
 }
 
+/// A limit's verdict in a bench table.
+fn mark(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
@@ -900,7 +905,6 @@ fn targets(c: &CorpusResult, cores: usize) -> String {
     };
     let files = c.files as f64;
     let wall_rate = |r: &Row| files / r.wall_seconds.max(1e-9);
-    let mark = |ok: bool| if ok { "met" } else { "**missed**" };
     let peak = c.rows.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
     let console_slower = 1.0 - console.files_per_s / lud.files_per_s.max(1e-9);
     let console_cpu = console.cpu_seconds / lud.cpu_seconds.max(1e-9) - 1.0;
@@ -957,11 +961,7 @@ const DRY_RUN_BASELINE: f64 = 22_700.0;
 /// Normal's share of the parse limit, with the most the CPU it took allows: tool and server CPU seconds of the run
 /// spread over every core (normal restores and rebuilds nothing, so the server's whole run is its import).
 fn normal_share_target(normal: &Row, parse: &Row, files: f64, cores: usize) -> String {
-    let mark = if normal.share_of_parse_limit >= 0.6 {
-        "met"
-    } else {
-        "**missed**"
-    };
+    let mark = mark(normal.share_of_parse_limit >= 0.6);
     let ceiling = normal.server_cpu_s_per_1k_files.map(|server| {
         let cpu = normal.cpu_seconds + server * files / 1000.0;
         cores as f64 * files / cpu.max(1e-9) / parse.files_per_s.max(1e-9)

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{Measured, measure, median};
+use super::{Measured, mark, measure, median};
 use crate::database;
 use gencorpus::{ArchiveKind, pack_folder};
 
@@ -358,7 +358,6 @@ pub fn markdown(s: &ArchiveSection) -> String {
 
 fn targets(s: &ArchiveSection) -> String {
     let row = |f: &str| s.rows.iter().find(|r| r.format == f);
-    let mark = |ok: bool| if ok { "met" } else { "**missed**" };
     let mut out = String::from("\n| archive target | measured | |\n|---|---|---|\n");
     for f in ["tar.xz", "tar.bz2"] {
         if let Some(r) = row(f)

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{Measured, measure, median};
+use super::{Measured, mark, measure, median};
 use crate::database;
 
 const SCRIPT: &str = include_str!("peer/peer_import.py");
@@ -339,10 +339,6 @@ fn walk_files(dir: &Path, extensions: &[&str], first_only: bool) -> Vec<PathBuf>
         }
     }
     out
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok { "met" } else { "**missed**" }
 }
 
 /// The section's Markdown: the table, the targets, the one-file import.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{Machine, Measured, machine_line, measure, median, restore_rebuild_secs};
+use super::{Machine, Measured, machine_line, mark, measure, median, restore_rebuild_secs};
 use crate::database::{self, Cluster, Target};
 use crate::engine::profile::Mode;
 use crate::engine::profile::auto::AutoChoice;
@@ -529,7 +529,6 @@ pub fn append_markdown(r: &AppendReport, m: &Machine) -> String {
     s += &auto_lines(&r.auto, &rows);
     let fastest = r.rows.iter().min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
     let (normal, err) = append_verdict(r);
-    let mark = |ok: bool| if ok { "met" } else { "**missed**" };
     s += &format!(
         "\n| auto target | measured | |\n|---|---|---|\n\
          | Picks normal for a small append to a big library | picks {}{} | {} |\n\

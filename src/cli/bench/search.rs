@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::median;
+use super::{mark, median};
 use crate::database::{self, Cluster, Target};
 use crate::engine::human;
 use crate::engine::library::{Query, Sort};
@@ -395,7 +395,7 @@ pub fn markdown(r: &SearchReport) -> String {
             } else {
                 format!("{:.0} cold, {:.0} hot", row.target_ms, row.hot_target_ms)
             },
-            if row.met() { "met" } else { "**missed**" },
+            mark(row.met()),
             row.recall.map_or(String::new(), |r| format!("{:.0}%", r * 100.0))
         ));
     }
@@ -418,11 +418,7 @@ pub fn markdown(r: &SearchReport) -> String {
                     t.rows,
                     t.cold_ms,
                     t.hot_ms,
-                    if row.under(t.cold_ms, t.hot_ms) {
-                        "met"
-                    } else {
-                        "**missed**"
-                    },
+                    mark(row.under(t.cold_ms, t.hot_ms)),
                     t.recall * 100.0,
                     match (t.approximate, t.recall < 1.0) {
                         (true, _) => "approximate",
