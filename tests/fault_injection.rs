@@ -302,19 +302,44 @@ impl Lab {
         }
     }
 
-    /// Wait until no session of the killed tool is still at work (a backend finishes its statement first).
+    /// Whether the server's processes are all gone within `limit` (a shutdown under way ends).
+    async fn down_within(&self, limit: Duration) -> bool {
+        let t0 = Instant::now();
+        while !common::server_processes(&self.own.dir).is_empty() {
+            if t0.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
+
+    /// Wait until no session of the killed tool is still at work (a backend finishes its statement first). A server
+    /// that goes down meanwhile (the tool was killed after it asked for the stop of a restart, which goes on without
+    /// it) has no session at work either.
     async fn wait_for_orphans(&self, r: &mut Report) {
         let t0 = Instant::now();
-        let mut conn = self.conn().await;
+        let Some(mut conn) = self.conn_within(Duration::from_secs(30)).await else {
+            let down = self.down_within(Duration::from_secs(30)).await;
+            r.check(down, || "the server is up but takes no connection for 30 s".to_string());
+            return;
+        };
         loop {
-            let n: i64 = sqlx::query_scalar(
+            let busy: Result<i64, _> = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name <> $1 \
                  AND backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid()",
             )
             .bind(APP_NAME)
             .fetch_one(&mut conn)
-            .await
-            .expect("pg_stat_activity");
+            .await;
+            let n = match busy {
+                Ok(n) => n,
+                Err(e) => {
+                    let down = self.down_within(Duration::from_secs(30)).await;
+                    r.check(down, || format!("pg_stat_activity failed with the server up: {e}"));
+                    return;
+                }
+            };
             if n == 0 {
                 return;
             }
