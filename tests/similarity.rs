@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use midi_tui::cli::bench::analysis_speed::corpus_payloads;
-use midi_tui::database::{search, similar};
+use midi_tui::database::{search, similar, similar_pack};
 use midi_tui::engine::library::Query;
 use midi_tui::engine::midi::{analyze, similarity, variants};
 
@@ -225,8 +225,134 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
         "{e}"
     );
 
+    the_pack_serves_like_and_follows_the_library(&db, &made, id).await;
     a_page_that_stopped_before_the_nearest_files_says_it_is_approximate(&db, id).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The similarity pack (built here below its library size, as an import's end builds it at 200,000 files) serves the
+/// same pages as the index: the variants find their originals, every term still holds and pages join, pages are the
+/// exact ranking. Files written after it (the tail) are read with it; the next refresh packs them; storing features
+/// forgets it, and `like:` walks the index again.
+async fn the_pack_serves_like_and_follows_the_library(db: &common::TestDb, made: &[(PathBuf, String)], id: i64) {
+    let with = common::scalar(
+        &db.pool,
+        "SELECT count(*) FROM musical_metadata WHERE features IS NOT NULL",
+    )
+    .await;
+    let none = similar_pack::refresh(&db.pool, with + 1).await.unwrap();
+    assert_eq!(
+        none,
+        similar_pack::Refreshed::Nothing,
+        "below the size asked for, no pack"
+    );
+    let built = similar_pack::refresh(&db.pool, 1).await.unwrap();
+    assert_eq!(built, similar_pack::Refreshed::Built { files: with as u64 });
+    let walked = |q: &str| {
+        let q = Query::parse(q).unwrap();
+        async move { similar::ranked_how(&db.pool, &q, 5, None).await.unwrap() }
+    };
+    for (variant, original) in made {
+        let (page, _, how) = walked(&format!("like:\"{}\"", variant.display())).await;
+        assert_eq!(how, similar::Walked::Pack);
+        assert!(
+            page.hits.iter().any(|h| h.filename == *original),
+            "{}: through the pack, the original {original} is not in the top 5",
+            variant.display()
+        );
+    }
+    for extra in ["drums:no", "key:Am~", "^drums:no", "bpm:60..200 notes:>100", "name:mid"] {
+        let q = Query::parse(&format!("like:{id} {extra}")).unwrap();
+        let (all, _, how) = similar::ranked_how(&db.pool, &q, 20, None).await.unwrap();
+        assert_eq!(how, similar::Walked::Pack, "`{extra}`");
+        let first = similar::page(&db.pool, &q, 8, None, false).await.unwrap();
+        let rest = similar::page(&db.pool, &q, 12, first.next.as_ref(), false)
+            .await
+            .unwrap();
+        let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
+        assert_eq!(
+            joined,
+            all.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            "`{extra}` paged"
+        );
+        assert_eq!(all.hits.len(), 20, "`{extra}` found {} files", all.hits.len());
+    }
+    like_pages_are_the_exact_ranking(&db.pool).await;
+
+    // Every file copied by SQL after the pack (no import's end packs them): read as the pack's tail. The target's
+    // copy has its features, so it is the nearest file.
+    let before = similar_pack::covered(&db.pool).await.unwrap().expect("a pack");
+    let files = midi_tui::database::bench::grow_library(&db.url, 1).await.unwrap();
+    let copy: i64 = sqlx::query_scalar(
+        "SELECT n.id FROM files n JOIN files f ON n.content_hash = sha256(f.content_hash || int4send(1)) \
+         WHERE f.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(copy > before.1, "the copy is after the pack");
+    let (page, distances, how) = walked(&format!("like:{id}")).await;
+    assert_eq!(how, similar::Walked::Pack, "{} files after the pack", files / 2);
+    assert_eq!(
+        (page.hits[0].id, distances[0]),
+        (copy, 0.0),
+        "the tail's copy comes first"
+    );
+    like_pages_are_the_exact_ranking(&db.pool).await;
+    let extended = similar_pack::refresh(&db.pool, 1).await.unwrap();
+    assert_eq!(extended, similar_pack::Refreshed::Extended { files: with as u64 });
+    let after = similar_pack::covered(&db.pool).await.unwrap().expect("a pack");
+    assert_eq!(after.0, 2 * with);
+    let (again, _, _) = walked(&format!("like:{id}")).await;
+    assert_eq!(again.hits[0].id, copy, "the packed copy comes first");
+
+    // Storing features (the backfill's write) forgets the pack: `like:` walks the index until it is built again.
+    let features: Vec<f32> = sqlx::query_scalar("SELECT features FROM musical_metadata WHERE file_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    similar::store(&db.pool, similarity::FEATURE_VERSION, &[(id, Some(features))])
+        .await
+        .unwrap();
+    assert_eq!(
+        similar_pack::covered(&db.pool).await.unwrap(),
+        None,
+        "storing features forgets the pack"
+    );
+    let (_, _, how) = walked(&format!("like:{id}")).await;
+    assert_eq!(how, similar::Walked::Index);
+
+    // A writer holds the fence from taking ids to its commit (as the importer's batch does): a build waits for it,
+    // so that it covers every id up to the largest it sees.
+    let mut writer = db.pool.begin().await.unwrap();
+    sqlx::query(similar_pack::WRITER_FENCE)
+        .bind(similar_pack::FENCE.0)
+        .bind(similar_pack::FENCE.1)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let pool = db.pool.clone();
+    let build = tokio::spawn(async move { similar_pack::refresh(&pool, 1).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !build.is_finished(),
+        "a build went on while a writer held uncommitted ids"
+    );
+    writer.commit().await.unwrap();
+    let built = tokio::time::timeout(std::time::Duration::from_secs(60), build)
+        .await
+        .expect("the build ends once the writer commits")
+        .unwrap()
+        .unwrap();
+    assert_eq!(built, similar_pack::Refreshed::Built { files: 2 * with as u64 });
+    similar_pack::forget(&db.pool).await.unwrap();
+    // The copies go again (with their locations), so the next steps see the imported library alone.
+    sqlx::query("DELETE FROM files WHERE filepath LIKE 'copy%'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
 }
 
 /// A walk that stops at its limit before the nearest files, and its page, say so. Made here by giving the 1,100 files
@@ -415,7 +541,7 @@ async fn a_library_with_features_before_the_coarse_index_gets_its_vectors_and_in
     }
     assert!(stored.len() > 30, "{} files with features", stored.len());
     let applied = midi_tui::database::migrate::run(&db.pool).await.unwrap();
-    assert_eq!(applied, vec![19, 20, 21, 22, 23]);
+    assert_eq!(applied, vec![19, 20, 21, 22, 23, 24]);
     let rows: Vec<(i64, Option<Vec<f32>>)> =
         sqlx::query_as("SELECT file_id, coarse FROM musical_metadata ORDER BY file_id")
             .fetch_all(&db.pool)

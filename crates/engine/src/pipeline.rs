@@ -442,6 +442,19 @@ fn run(
                 Err(e) => stage.log.line(&format!("repair bookkeeping failed: {e}")),
             }
         }
+        if outcome.status == RunStatus::Done {
+            // The files this run added join the similarity pack (or it is built, once the library is big enough).
+            let pack = database::similar_pack::refresh(pool, database::similar_pack::MIN_FILES);
+            match live(&rt, &wd, pack) {
+                Ok(done) => {
+                    if let Some(line) = done.describe() {
+                        stage.log.line(&line);
+                        let _ = stage.events.send(EngineEvent::Log(line));
+                    }
+                }
+                Err(e) => stage.log.line(&format!("similarity pack not updated: {e}")),
+            }
+        }
     }
     crate::timeline::mark("run row");
     finish(&stage, run_id, outcome, units_taken)

@@ -104,6 +104,8 @@ pub struct LikeTarget {
     pub recall: f64,
     /// Whether the page said it may miss a nearer file (`Page::approximate`): it must when its recall is below 100%.
     pub approximate: bool,
+    /// Where the page took its candidates from.
+    pub walked: database::similar::Walked,
 }
 
 impl SearchRow {
@@ -126,6 +128,10 @@ pub struct SearchReport {
     pub files: i64,
     pub cold_cache_dropped: bool,
     pub build_seconds: f64,
+    /// The similarity pack brought up to date after the library was built (as an import's end does): what it did,
+    /// and its seconds.
+    pub pack: String,
+    pub pack_seconds: f64,
     pub rows: Vec<SearchRow>,
 }
 
@@ -178,6 +184,14 @@ pub async fn run(
     database::bench::analyze_library(&url).await?;
     let total = database::bench::library_files(&url).await?;
     let build_seconds = t.elapsed().as_secs_f64();
+    // The copies were written by SQL, not by an import, whose end would have packed them.
+    let t = Instant::now();
+    let pack = database::bench::rebuild_pack(&url).await?;
+    let pack_seconds = t.elapsed().as_secs_f64();
+    let pack = pack
+        .describe()
+        .unwrap_or_else(|| "similarity pack: nothing to do".into());
+    eprintln!("bench: {pack} in {pack_seconds:.1} s");
     let mut rows = Vec::new();
     let mut dropped_all = true;
     let likes = database::bench::like_targets(&url, LIKE_TARGETS).await?;
@@ -208,7 +222,7 @@ pub async fn run(
             let query = parse(id)?;
             let t = time_query(data_dir, cluster, &query, sort, &mut dropped_all).await?;
             if let Some(file_id) = id {
-                let (recall, approximate) = database::bench::like_recall(&url, &query, PAGE).await?;
+                let (recall, approximate, walked) = database::bench::like_recall(&url, &query, PAGE).await?;
                 like_targets.push(LikeTarget {
                     file_id,
                     rows: t.rows,
@@ -216,6 +230,7 @@ pub async fn run(
                     hot_ms: t.hot_ms,
                     recall,
                     approximate,
+                    walked,
                 });
             }
             timings.push(t);
@@ -254,6 +269,8 @@ pub async fn run(
         files: total,
         cold_cache_dropped: dropped_all,
         build_seconds,
+        pack,
+        pack_seconds,
         rows,
     })
 }
@@ -382,6 +399,10 @@ pub fn markdown(r: &SearchReport) -> String {
          | query | sort | rows | cold ms | hot ms | target ms | | recall of the exact page |\n|---|---|---:|---:|---:|---:|---|---:|\n",
         r.files
     );
+    s.insert_str(
+        s.find("| query").unwrap_or(0),
+        &format!("Before the queries: {} in {:.1} s.\n\n", r.pack, r.pack_seconds),
+    );
     for row in &r.rows {
         s.push_str(&format!(
             "| `{}` | {} | {} | {:.1} | {:.1} | {} | {} | {} |\n",
@@ -406,13 +427,14 @@ pub fn markdown(r: &SearchReport) -> String {
              hashes, so that every library the bench builds has the same ones. A `like:@` row's cold and hot are the \
              medians over them and its recall their mean; the row is met only when every target is under both limits. \
              A page says it is approximate when a file it did not read could be nearer than its last hit; it must say so \
-             whenever its recall is below 100%. Each target:\n\n| query | target | rows | cold ms | hot ms | | recall | page says |\n|---|---:|---:|---:|---:|---|---:|---|\n",
+             whenever its recall is below 100%. `read from` says where the page took its candidates: the similarity pack, \
+             or the index. Each target:\n\n| query | target | rows | cold ms | hot ms | | recall | page says | read from |\n|---|---:|---:|---:|---:|---|---:|---|---|\n",
             first.like_targets.len()
         ));
         for row in likes {
             for t in &row.like_targets {
                 s.push_str(&format!(
-                    "| `{}` | {} | {} | {:.1} | {:.1} | {} | {:.0}% | {} |\n",
+                    "| `{}` | {} | {} | {:.1} | {:.1} | {} | {:.0}% | {} | {} |\n",
                     row.query,
                     t.file_id,
                     t.rows,
@@ -425,6 +447,10 @@ pub fn markdown(r: &SearchReport) -> String {
                         (false, false) => "exact",
                         // A page that misses files of the exact one must not say it is exact.
                         (false, true) => "**exact (wrong)**",
+                    },
+                    match t.walked {
+                        database::similar::Walked::Pack => "pack",
+                        database::similar::Walked::Index => "index",
                     }
                 ));
             }

@@ -62,6 +62,7 @@ pub async fn empty_tables(pool: &PgPool) -> DbResult<()> {
     sqlx::raw_sql("TRUNCATE files, musical_metadata, file_locations, archive_progress, search_rows, library_repair")
         .execute(pool)
         .await?;
+    super::similar_pack::forget(pool).await?;
     Ok(())
 }
 

@@ -136,21 +136,31 @@ pub fn spread<T: Copy>(items: &[T], n: usize) -> Vec<T> {
 }
 
 /// The share of the exact first page of `query` (a `like:` query) that its page holds (`like:`'s recall), and whether
-/// the page said it was approximate.
-pub async fn like_recall(url: &str, query: &Query, limit: usize) -> DbResult<(f64, bool)> {
+/// the page said it was approximate, and where it took its candidates from.
+pub async fn like_recall(url: &str, query: &Query, limit: usize) -> DbResult<(f64, bool, super::similar::Walked)> {
     let pool = super::connect(url, 1).await?;
-    let (page, _) = super::similar::ranked(&pool, query, limit, None).await?;
+    let (page, _, walked) = super::similar::ranked_how(&pool, query, limit, None).await?;
     let (exact, _) = super::similar::exact(&pool, query, limit).await?;
     pool.close().await;
     if exact.hits.is_empty() {
-        return Ok((1.0, page.approximate));
+        return Ok((1.0, page.approximate, walked));
     }
     let found = exact
         .hits
         .iter()
         .filter(|e| page.hits.iter().any(|h| h.id == e.id))
         .count();
-    Ok((found as f64 / exact.hits.len() as f64, page.approximate))
+    Ok((found as f64 / exact.hits.len() as f64, page.approximate, walked))
+}
+
+/// Build the similarity pack anew (a library grown by SQL was packed by no import's end; a kept one is packed again,
+/// so that every run times the build).
+pub async fn rebuild_pack(url: &str) -> DbResult<super::similar_pack::Refreshed> {
+    let pool = super::connect(url, 2).await?;
+    super::similar_pack::forget(&pool).await?;
+    let done = super::similar_pack::refresh(&pool, super::similar_pack::MIN_FILES).await;
+    pool.close().await;
+    done
 }
 
 /// The database the append bench keeps its base library in, copied back before each measured mode.

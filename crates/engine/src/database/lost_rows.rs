@@ -96,6 +96,8 @@ pub async fn note_library_lost(pool: &PgPool) -> DbResult<()> {
     .execute(&mut *tx)
     .await?;
     forget_progress(&mut tx).await?;
+    // The pack is logged too, and the emptied tables' ids start again: its files are not theirs.
+    sqlx::raw_sql(super::similar_pack::FORGET).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -120,6 +122,8 @@ pub async fn note_partial_loss(pool: &PgPool, locations_lost: bool) -> DbResult<
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // The pack may hold files whose metadata is gone, and misses them when the repair writes them anew.
+    sqlx::raw_sql(super::similar_pack::FORGET).execute(&mut *tx).await?;
     // The search rows of files whose metadata a crash emptied (no trigger saw it go); the repair writes them anew.
     sqlx::query(
         "DELETE FROM search_rows s WHERE NOT EXISTS (SELECT 1 FROM musical_metadata m WHERE m.file_id = s.file_id)",

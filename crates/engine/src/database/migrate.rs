@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "similarity_key",
         include_str!("../../../../database/migrations/0023_similarity_key.sql"),
     ),
+    (
+        24,
+        "similarity_pack",
+        include_str!("../../../../database/migrations/0024_similarity_pack.sql"),
+    ),
 ];
 
 /// The migration that is not SQL: it recomputes a library's collections with the engine's own rule.

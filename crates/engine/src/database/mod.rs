@@ -21,6 +21,7 @@ pub mod search;
 pub mod search_rows;
 pub mod shared;
 pub mod similar;
+pub mod similar_pack;
 pub mod status;
 pub mod transitions;
 pub mod write_cost;

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use crate::midi::similarity;
 
 use super::search::{COLUMNS, Cursor, Page, SortValue};
+use super::similar_pack;
 use super::{DbError, DbResult};
 use crate::database::query::{Filter, LikeRef, Places, Query, Term, like_path_spellings};
 
@@ -66,7 +67,20 @@ pub async fn page(
     after: Option<&Cursor>,
     with_locations: bool,
 ) -> DbResult<Page> {
-    let (mut page, _) = ranked(pool, query, limit.clamp(1, super::search::MAX_PAGE), after).await?;
+    page_kept(pool, None, query, limit, after, with_locations).await
+}
+
+/// [`page`], with the similarity pack kept in `cache` between pages (an engine's).
+pub async fn page_kept(
+    pool: &PgPool,
+    cache: Option<&similar_pack::Cache>,
+    query: &Query,
+    limit: usize,
+    after: Option<&Cursor>,
+    with_locations: bool,
+) -> DbResult<Page> {
+    let limit = limit.clamp(1, super::search::MAX_PAGE);
+    let (mut page, _, _) = rank(pool, cache, query, limit, after, candidates(limit)).await?;
     if with_locations {
         super::search::attach_locations(pool, &mut page.hits).await?;
     }
@@ -80,43 +94,136 @@ pub async fn page(
 /// distance is below the bound of the last candidate (no unread file can be nearer); otherwise it is the nearest
 /// among them (an approximate nearest-neighbour search, whose recall the search bench measures).
 pub async fn ranked(pool: &PgPool, query: &Query, limit: usize, after: Option<&Cursor>) -> DbResult<(Page, Vec<f64>)> {
-    rank(pool, query, limit, after, candidates(limit)).await
+    ranked_how(pool, query, limit, after)
+        .await
+        .map(|(page, d, _)| (page, d))
+}
+
+/// Where a `like:` page took its candidates from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Walked {
+    /// The similarity pack (and the files after it).
+    Pack,
+    /// The GiST index: there is no pack, more than `similar_pack::TAIL_MAX` files came after it, or the terms the
+    /// pack cannot test kept too few of its files.
+    Index,
+}
+
+/// [`ranked`], and where it took its candidates from (the search bench and the tests say which).
+pub async fn ranked_how(
+    pool: &PgPool,
+    query: &Query,
+    limit: usize,
+    after: Option<&Cursor>,
+) -> DbResult<(Page, Vec<f64>, Walked)> {
+    rank(pool, None, query, limit, after, candidates(limit)).await
 }
 
 /// The exact first page: every matching file's distance (the bench's measure of [`ranked`]'s recall; it reads the
 /// whole table).
 pub async fn exact(pool: &PgPool, query: &Query, limit: usize) -> DbResult<(Page, Vec<f64>)> {
-    rank(pool, query, limit, None, i64::MAX as usize).await
+    rank(pool, None, query, limit, None, i64::MAX as usize)
+        .await
+        .map(|(page, d, _)| (page, d))
 }
 
-/// A page from the `read` matching files nearest in coarse order.
+/// A page from the `read` matching files nearest in coarse order: from the pack when there is one (and `read` is not
+/// every file), else by walking the index.
 async fn rank(
     pool: &PgPool,
+    cache: Option<&similar_pack::Cache>,
     query: &Query,
     limit: usize,
     after: Option<&Cursor>,
     read: usize,
-) -> DbResult<(Page, Vec<f64>)> {
+) -> DbResult<(Page, Vec<f64>, Walked)> {
     let Some(like) = query.like() else {
-        return Ok((Page::default(), Vec::new()));
+        return Ok((Page::default(), Vec::new(), Walked::Index));
     };
     let t = target(pool, like).await?;
     let others = super::search::other_locations(pool, query, Some(t.file_id)).await?;
-    let mut qb = statement("", query, &others, &Vectors::of(query, &t), after, read, limit);
+    let vectors = Vectors::of(query, &t);
+    if read < i64::MAX as usize
+        && let Some(pack) = similar_pack::load(pool, cache).await?
+        && let Some(done) = from_pack(pool, query, &others, &vectors, &pack, after, read, limit).await?
+    {
+        return Ok((done.0, done.1, Walked::Pack));
+    }
+    let walk = Walk::Index(vectors.coarse.clone());
+    let mut qb = statement("", query, &others, &vectors, &walk, after, read, limit);
     let rows = qb.build().persistent(false).fetch_all(pool).await?;
+    // Every row carries how many candidates the walk read and the projected distance of the last: an unread matching
+    // file is at least that far (the projection's distance is a lower bound of the full one).
+    let walked = reach(&rows)?;
+    let (page, distances) = page_of(&rows, limit, |last| is_approximate(walked, read, last))?;
+    Ok((page, distances, Walked::Index))
+}
+
+/// A page from the pack's order: `None` when the terms the pack cannot test keep too few of the files it gives (the
+/// index walk then reads on until it has them).
+#[allow(clippy::too_many_arguments)]
+async fn from_pack(
+    pool: &PgPool,
+    query: &Query,
+    others: &[Vec<i64>],
+    vectors: &Vectors,
+    pack: &similar_pack::Loaded,
+    after: Option<&Cursor>,
+    read: usize,
+    limit: usize,
+) -> DbResult<Option<(Page, Vec<f64>)>> {
+    let mut from = [0f32; similarity::COARSE_DIMS];
+    for (f, c) in from.iter_mut().zip(&vectors.coarse) {
+        *f = *c as f32;
+    }
+    let mut order = similar_pack::Order::new(pack, &from, &similar_pack::Sieve::of(query), vectors.file_id);
+    let mut listed = read;
+    loop {
+        let ids = order.first(listed);
+        let walk = Walk::Listed(ids.clone());
+        let mut qb = statement("", query, others, vectors, &walk, after, read, limit);
+        let rows = qb.build().persistent(false).fetch_all(pool).await?;
+        // The statement reads the listed files in order and stops after `read` that match: the files it passed are
+        // those up to the last one it took (its `reach`, a place in the list), or the whole list.
+        let consumed = match reach(&rows)? {
+            Some((taken, last)) if taken as usize >= read => last as usize,
+            _ => ids.len(),
+        };
+        if rows.len() < limit && consumed == ids.len() && ids.len() < order.len() {
+            if listed >= PACK_LISTED_MAX {
+                return Ok(None);
+            }
+            listed = (listed * 4).min(PACK_LISTED_MAX);
+            continue;
+        }
+        let bound = order.bound_after(consumed);
+        return page_of(&rows, limit, |last| bound.zip(last).is_some_and(|(b, l)| l > b)).map(Some);
+    }
+}
+
+/// Files of the pack's order one page's statement lists at most (4 lists of [`CANDIDATES`]).
+const PACK_LISTED_MAX: usize = 4 * CANDIDATES;
+
+/// The statement's count of candidates taken and its `reach` (the last one's projected distance, or place in a list).
+fn reach(rows: &[sqlx::postgres::PgRow]) -> Result<Option<(i64, f64)>, sqlx::Error> {
+    rows.first()
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>("walked")?, row.try_get::<f64, _>("bound")?)))
+        .transpose()
+}
+
+/// The page of the statement's rows, nearest first (`approximate` judges its last distance).
+fn page_of(
+    rows: &[sqlx::postgres::PgRow],
+    limit: usize,
+    approximate: impl FnOnce(Option<f64>) -> bool,
+) -> DbResult<(Page, Vec<f64>)> {
     let mut ranked = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         ranked.push((row.try_get::<f64, _>("distance")?, super::search::hit(row)?));
     }
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-    // Every row carries how many candidates the walk read and the projected distance of the last: an unread matching
-    // file is at least that far (the projection's distance is a lower bound of the full one).
-    let walked = rows
-        .first()
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>("walked")?, row.try_get::<f64, _>("bound")?)))
-        .transpose()?;
     let (distances, hits): (Vec<f64>, Vec<_>) = ranked.into_iter().unzip();
-    let approximate = is_approximate(walked, read, distances.last().copied());
+    let approximate = approximate(distances.last().copied());
     let next = (hits.len() == limit)
         .then(|| {
             hits.last().zip(distances.last()).map(|(h, d)| Cursor {
@@ -161,15 +268,25 @@ impl Vectors {
     }
 }
 
-/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files in coarse order, and of those the
+/// Where a statement takes its candidates from.
+enum Walk {
+    /// The GiST index, walked in coarse order from this vector.
+    Index(Vec<f64>),
+    /// These files, in this order (the pack's).
+    Listed(Vec<i64>),
+}
+
+/// The page's statement (`prefix` for EXPLAIN): the first `read` matching files of the walk, and of those the
 /// `limit` nearest with their hit columns and exact `distance`. The candidates are read from `musical_metadata` alone
 /// unless a term tests a column of `files` (the left join is then dropped by the planner): only the page's own rows
 /// are looked up in `files`.
+#[allow(clippy::too_many_arguments)]
 fn statement(
     prefix: &str,
     query: &Query,
     others: &[Vec<i64>],
     vectors: &Vectors,
+    walk: &Walk,
     after: Option<&Cursor>,
     read: usize,
     limit: usize,
@@ -178,10 +295,23 @@ fn statement(
     // $1: the target's features, read by DISTANCE wherever it appears.
     qb.push("cube(m.features::float8[]) <-> cube(")
         .push_bind(vectors.features.clone())
-        .push("::float8[]) AS distance, cube(m.coarse::float8[]) <-> cube(")
-        // The walk's order (the index's expression): the distance in the coarse projection from the vector walked from.
-        .push_bind(vectors.coarse.clone())
-        .push("::float8[]) AS projected FROM musical_metadata m LEFT JOIN files f ON f.id = m.file_id ");
+        .push("::float8[]) AS distance, ");
+    match walk {
+        Walk::Index(coarse) => {
+            // The walk's order (the index's expression): the distance in the coarse projection from the vector walked
+            // from.
+            qb.push("cube(m.coarse::float8[]) <-> cube(")
+                .push_bind(coarse.clone())
+                .push("::float8[]) AS projected FROM musical_metadata m ");
+        }
+        Walk::Listed(ids) => {
+            // The list's order: each file's place in it.
+            qb.push("w.place::float8 AS projected FROM unnest(")
+                .push_bind(ids.clone())
+                .push("::bigint[]) WITH ORDINALITY AS w (file_id, place) JOIN musical_metadata m ON m.file_id = w.file_id ");
+        }
+    }
+    qb.push("LEFT JOIN files f ON f.id = m.file_id ");
     qb.push("WHERE m.coarse IS NOT NULL AND m.features IS NOT NULL AND m.file_id <> ")
         .push_bind(vectors.file_id);
     for (term, ids) in query.terms.iter().zip(others) {
@@ -280,11 +410,13 @@ pub async fn explain(pool: &PgPool, query: &Query, limit: usize) -> DbResult<ser
     };
     let t = target(pool, like).await?;
     let others = vec![Vec::new(); query.terms.len()];
+    let vectors = Vectors::of(query, &t);
     let mut qb = statement(
         "EXPLAIN (FORMAT JSON) ",
         query,
         &others,
-        &Vectors::of(query, &t),
+        &vectors,
+        &Walk::Index(vectors.coarse.clone()),
         None,
         candidates(limit),
         limit,
@@ -346,6 +478,9 @@ pub async fn store(pool: &PgPool, version: i16, rows: &[(i64, Option<Vec<f32>>)]
         .iter()
         .map(|r| r.1.as_deref().map(|f| literal(&similarity::coarse(f))))
         .collect();
+    let mut tx = pool.begin().await?;
+    // The pack holds the old vectors: forgotten with them (the backfill's end builds it again).
+    sqlx::raw_sql(similar_pack::FORGET).execute(&mut *tx).await?;
     sqlx::query(
         "UPDATE musical_metadata m SET features = v.f::real[], coarse = v.c::real[], features_version = $4 \
          FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v (id, f, c) WHERE m.file_id = v.id",
@@ -354,8 +489,9 @@ pub async fn store(pool: &PgPool, version: i16, rows: &[(i64, Option<Vec<f32>>)]
     .bind(&values)
     .bind(&coarse)
     .bind(version)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

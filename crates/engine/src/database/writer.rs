@@ -217,6 +217,12 @@ async fn direct(
     // Keys in one order for every importer (hashes, then paths): concurrent writers wait, never deadlock.
     fresh.sort_unstable_by_key(|c| c.hash);
     if !fresh.is_empty() {
+        // Held to the commit: a similarity pack built meanwhile waits, then covers these ids or none of them.
+        sqlx::query(super::similar_pack::WRITER_FENCE)
+            .bind(super::similar_pack::FENCE.0)
+            .bind(super::similar_pack::FENCE.1)
+            .execute(&mut *tx)
+            .await?;
         let new_ids: Vec<i64> =
             sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('files', 'id')) FROM generate_series(1, $1)")
                 .bind(fresh.len() as i64)

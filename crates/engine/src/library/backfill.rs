@@ -1,6 +1,6 @@
 //! The similarity features of files imported before them (or by an older version of the vector): their bytes read
 //! again from their stored locations, analysed, and the vector stored with its version (`midi-tui features`).
-use crate::database::{DbResult, similar};
+use crate::database::{DbResult, similar, similar_pack};
 use crate::human::{count, counted};
 use crate::midi::{analyze, similarity::FEATURE_VERSION};
 use crate::run::session::Engine;
@@ -21,6 +21,8 @@ pub struct BackfillReport {
     /// No location still holds the imported bytes (gone, unreadable, or changed since): left without features,
     /// tried again by the next backfill; `like:` says so for them.
     pub sources_gone: u64,
+    /// What became of the similarity pack at the end (built, extended), when something did.
+    pub pack: Option<String>,
 }
 
 impl BackfillReport {
@@ -35,12 +37,13 @@ impl BackfillReport {
 
     /// What it did, in one line (the same on the command line, in the console and in its log).
     pub fn outcome(&self, seconds: f64) -> String {
+        let pack = self.pack.as_ref().map_or(String::new(), |p| format!("; {p}"));
         if self.stale == 0 {
-            return "every file with notes has its similarity features".into();
+            return format!("every file with notes has its similarity features{pack}");
         }
         format!(
             "{} computed in {seconds:.1} s; {} without features (SMPTE timing); {} whose locations no longer hold \
-             the imported bytes (left without features: import them again or restore the files)",
+             the imported bytes (left without features: import them again or restore the files){pack}",
             counted(self.computed, "file"),
             count(self.without_features),
             count(self.sources_gone),
@@ -86,6 +89,11 @@ impl Engine {
             similar::store(&self.pool, FEATURE_VERSION, &rows).await?;
             progress(&report);
         }
+        // Storing forgot the similarity pack: built again from the new vectors (and a library that has none yet, one
+        // imported before packs or grown without an import's end, gets its pack here).
+        report.pack = similar_pack::refresh(&self.pool, similar_pack::MIN_FILES)
+            .await?
+            .describe();
         Ok(report)
     }
 }

@@ -21,7 +21,7 @@ impl Engine {
     /// One page of the files matching `query` in `sort` order; pass the page's `next` as `after` for the next page.
     pub async fn search(&self, query: &Query, sort: Sort, limit: usize, after: Option<&Cursor>) -> DbResult<Page> {
         if query.like().is_some() {
-            return crate::database::similar::page(&self.pool, query, limit, after, true).await;
+            return crate::database::similar::page_kept(&self.pool, Some(&self.pack), query, limit, after, true).await;
         }
         search::page(&self.pool, query, sort, limit, after, true).await
     }
@@ -36,7 +36,7 @@ impl Engine {
         after: Option<&Cursor>,
     ) -> DbResult<Page> {
         if query.like().is_some() {
-            return crate::database::similar::page(&self.pool, query, limit, after, false).await;
+            return crate::database::similar::page_kept(&self.pool, Some(&self.pack), query, limit, after, false).await;
         }
         search::page(&self.pool, query, sort, limit, after, false).await
     }

@@ -28,6 +28,8 @@ pub struct Engine {
     pub(crate) watchdog: Arc<Watchdog>,
     /// This process's hold on the library-wide lock (see `turns.rs`).
     pub(crate) turns: Arc<crate::run::turn_slot::TurnSlot>,
+    /// The similarity pack as this engine's last `like:` page read it.
+    pub(crate) pack: Arc<database::similar_pack::Cache>,
 }
 
 /// When [`Engine::open`] checked the library for rows a crash took, and what it found lost.
@@ -56,6 +58,7 @@ impl Engine {
             open_check: Arc::default(),
             watchdog,
             turns: Arc::default(),
+            pack: Arc::default(),
         };
         let lost = engine.check_integrity().await?;
         if let Some(lost) = &lost {
@@ -156,6 +159,7 @@ impl Engine {
             open_check: Arc::default(),
             watchdog: self.watchdog.clone(),
             turns: self.turns.clone(),
+            pack: self.pack.clone(),
         }
     }
 
