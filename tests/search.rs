@@ -405,10 +405,18 @@ async fn the_narrow_search_table_follows_every_write() {
     .await
     .unwrap();
     assert!(narrow_rows_out_of_step(pool).await > 0);
+    // The similarity pack is logged too: noting a loss forgets it (its files are gone, and their ids come again).
+    let packed = "UPDATE similarity_pack_state SET max_file_id = 1, files = 0, steps = array_fill(1, ARRAY[12]), \
+                  built_at = now()";
+    let pack = || midi_tui::database::similar_pack::covered(pool);
+    sqlx::raw_sql(packed).execute(pool).await.unwrap();
+    assert_eq!(pack().await.unwrap(), Some((0, 1)));
     midi_tui::database::lost_rows::note_partial_loss(pool, false)
         .await
         .unwrap();
     assert_eq!(narrow_rows_out_of_step(pool).await, 0, "partial loss");
+    assert_eq!(pack().await.unwrap(), None, "partial loss forgets the pack");
+    sqlx::raw_sql(packed).execute(pool).await.unwrap();
     sqlx::raw_sql(
         "INSERT INTO search_rows SELECT id, filename, parent_folder, duration_seconds, num_tracks, \
          1, 'C', 4, 4, 1, '{}', false FROM files",
@@ -422,6 +430,7 @@ async fn the_narrow_search_table_follows_every_write() {
         0,
         "library lost"
     );
+    assert_eq!(pack().await.unwrap(), None, "a lost library forgets the pack");
 }
 
 #[tokio::test(flavor = "multi_thread")]
