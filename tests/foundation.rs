@@ -129,7 +129,7 @@ async fn migrations_apply_once_and_twice_is_harmless() {
         .await
         .unwrap();
     assert_eq!(versions, migrate::MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
-    assert_eq!(versions, (1..=23).collect::<Vec<i32>>());
+    assert_eq!(versions, (1..=24).collect::<Vec<i32>>());
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
             .fetch_all(&db.pool)

@@ -1,16 +1,17 @@
 -- `like:` from a packed copy of the coarse vectors instead of the GiST walk of 0023. At a million files the walk
 -- read thousands of random index pages a query (111 ms to 1.2 s cold over five files, against 300 ms); the pack is
--- every file's coarse vector in one byte per axis, with its drums, key place, tempo and instrument families, 21 bytes a file in
--- rows that fit a page each, so a query reads it whole in one sequential scan (16 MB: about 30 ms cold) and ranks
--- every file in memory (database/similar_pack.rs).
+-- every file's coarse vector in one byte per axis, with its drums, key place, tempo and instrument families, about
+-- 18 bytes a file in rows that fit a page each, so a query reads it whole in one sequential scan (18 MB at a million
+-- files) and ranks every file in memory (crates/engine/src/database/similar_pack.rs).
 -- It covers the files up to `max_file_id`; the files after it (the tail: imported since) are read from
 -- musical_metadata. It is a cache: anything that changes a covered file's vector or reuses ids (the features
 -- backfill, a crash's repair, a restore) forgets it, and `like:` walks the GiST index until it is built again.
 CREATE TABLE IF NOT EXISTS similarity_pack (
     part int PRIMARY KEY,
     first_id bigint NOT NULL,
-    -- Per file: the id less first_id (u32), the coarse vector (u8 per axis), the tags byte, the tempo (u16), the
-    -- General MIDI families of its programs (u16, a bit each).
+    -- Per file: its id less the one before (the first's less first_id) as a LEB128 varint, the coarse vector (a signed
+    -- byte per axis), the tags byte (drums, the key's place), the tempo (u16), the General MIDI families of its
+    -- programs (u16, a bit each).
     ids bytea NOT NULL,
     vectors bytea NOT NULL,
     tags bytea NOT NULL,

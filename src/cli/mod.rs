@@ -305,7 +305,8 @@ pub enum Command {
     Dupes(DupesArgs),
     /// Write the files a query matches to a folder, from their folders or archives, with an optional manifest.
     Export(ExportArgs),
-    /// Compute the similarity features (`like:`) of files imported before them, from their stored locations.
+    /// Compute the similarity features (`like:`) of files imported before them, from their stored locations, and
+    /// bring the similarity pack up to date.
     Features {
         /// Print the summary as one JSON object.
         #[arg(long)]
