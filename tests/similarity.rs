@@ -194,17 +194,7 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     ];
     for (extra, holds) in cases {
         let q = Query::parse(&format!("like:{id} {extra}")).unwrap();
-        let all = similar::page(&db.pool, &q, 20, None, false).await.unwrap();
-        let first = similar::page(&db.pool, &q, 8, None, false).await.unwrap();
-        let rest = similar::page(&db.pool, &q, 12, first.next.as_ref(), false)
-            .await
-            .unwrap();
-        let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
-        assert_eq!(
-            joined,
-            all.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
-            "`{extra}` paged"
-        );
+        let all = paged_twenty(&db.pool, &q, extra).await;
         for h in &all.hits {
             assert!(holds(h), "{} does not match `{extra}`: {h:?}", h.filename);
         }
@@ -228,6 +218,20 @@ async fn like_finds_variants_through_the_import_and_combines_with_every_term() {
     the_pack_serves_like_and_follows_the_library(&db, &made, id).await;
     a_page_that_stopped_before_the_nearest_files_says_it_is_approximate(&db, id).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The first 20 files of `q`, which pages of 8 and 12 must give too, in the same order.
+async fn paged_twenty(pool: &sqlx::PgPool, q: &Query, extra: &str) -> search::Page {
+    let all = similar::page(pool, q, 20, None, false).await.unwrap();
+    let first = similar::page(pool, q, 8, None, false).await.unwrap();
+    let rest = similar::page(pool, q, 12, first.next.as_ref(), false).await.unwrap();
+    let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
+    assert_eq!(
+        joined,
+        all.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        "`{extra}` paged"
+    );
+    all
 }
 
 /// The similarity pack (built here below its library size, as an import's end builds it at 200,000 files) serves the
@@ -263,18 +267,9 @@ async fn the_pack_serves_like_and_follows_the_library(db: &common::TestDb, made:
     }
     for extra in ["drums:no", "key:Am~", "^drums:no", "bpm:60..200 notes:>100", "name:mid"] {
         let q = Query::parse(&format!("like:{id} {extra}")).unwrap();
-        let (all, _, how) = similar::ranked_how(&db.pool, &q, 20, None).await.unwrap();
+        let (_, _, how) = similar::ranked_how(&db.pool, &q, 20, None).await.unwrap();
         assert_eq!(how, similar::Walked::Pack, "`{extra}`");
-        let first = similar::page(&db.pool, &q, 8, None, false).await.unwrap();
-        let rest = similar::page(&db.pool, &q, 12, first.next.as_ref(), false)
-            .await
-            .unwrap();
-        let joined: Vec<i64> = first.hits.iter().chain(&rest.hits).map(|h| h.id).collect();
-        assert_eq!(
-            joined,
-            all.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
-            "`{extra}` paged"
-        );
+        let all = paged_twenty(&db.pool, &q, extra).await;
         assert_eq!(all.hits.len(), 20, "`{extra}` found {} files", all.hits.len());
     }
     like_pages_are_the_exact_ranking(&db.pool).await;
