@@ -306,7 +306,8 @@ fn statement(
         }
         Walk::Listed(ids) => {
             // The list's order: each file's place in it. The files are looked up in id order, the order of the table's
-            // pages (by hand, cold, 1,024 files at a million timed through psql: 60-72 ms in id order, 75-98 ms in list order).
+            // pages (by hand, cold, 1,024 files at a million timed through psql: 60-72 ms in id order, 75-98 ms in the
+            // list's).
             let mut by_id: Vec<(i64, i64)> = ids.iter().zip(1i64..).map(|(id, place)| (*id, place)).collect();
             by_id.sort_unstable();
             let (sorted, places): (Vec<i64>, Vec<i64>) = by_id.into_iter().unzip();
